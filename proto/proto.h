@@ -1,0 +1,225 @@
+/*
+ * proto.h - the pufs wire protocol: message structures, encoders and
+ * bounds-checked decoders.  Pure code: no I/O, no libfuse, no sockets.
+ *
+ * The same structures are the daemon's internal request representation:
+ * a request to the local export backend and a request to a remote peer
+ * are one struct proto_req, and both answer with one struct proto_rep.
+ * proto/PROTOCOL.md is the normative description of the bytes.
+ *
+ * Every object is named by (export id, path relative to that export's
+ * root).  Paths never start with '/'; "" is the export root.  Creating
+ * operations name the parent in `path` and the new entry in `name`.
+ * Open files are named by the holder's file handle `fh`.
+ *
+ * Numbers on the wire are little-endian.  Mode bits, open flags, errno
+ * values and the like are Linux's (pufs peers are Linux machines).
+ */
+#ifndef PUFS_PROTO_H
+#define PUFS_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PROTO_VERSION		1
+#define PROTO_MAGIC		0x53465550u	/* "PUFS" little-endian */
+#define PROTO_HDR_LEN		16		/* length, type, flags, id */
+#define PROTO_MAX_FRAME		(32u << 20)	/* whole frame, header incl. */
+#define PROTO_MAX_DATA		(16u << 20)	/* read/write payload */
+#define PROTO_MAX_PATH		4096		/* bytes incl. NUL */
+#define PROTO_MAX_NAME		256		/* bytes incl. NUL */
+#define PROTO_MAX_XATTR		65536		/* xattr value or list */
+#define PROTO_MAX_DIRENTS	(1u << 20)	/* entries in one listing */
+#define PROTO_MAX_EXPORTS	256		/* exports announced in hello */
+
+enum proto_type {
+	/* stream control */
+	PROTO_HELLO = 1,	/* handshake: proto_hello both ways */
+	PROTO_PING,		/* keep-alive, round-trip measurement */
+	PROTO_BYE,		/* graceful leave */
+	/* objects by path */
+	PROTO_STAT,		/* path [fh] -> attr */
+	PROTO_SETATTR,		/* path [fh] valid ... -> attr */
+	PROTO_READLINK,		/* path -> data (target, no NUL) */
+	PROTO_MKNOD,		/* path/name mode rdev -> attr */
+	PROTO_MKDIR,		/* path/name mode -> attr */
+	PROTO_SYMLINK,		/* path/name data=target -> attr */
+	PROTO_LINK,		/* path -> path2/name2 -> attr */
+	PROTO_UNLINK,		/* path/name */
+	PROTO_RMDIR,		/* path/name */
+	PROTO_RENAME,		/* path/name -> path2/name2, flags */
+	PROTO_OPEN,		/* path flags -> fh attr */
+	PROTO_CREATE,		/* path/name mode flags -> fh attr */
+	PROTO_READ,		/* fh offset length -> data */
+	PROTO_WRITE,		/* fh offset data -> value = bytes written */
+	PROTO_RELEASE,		/* fh */
+	PROTO_FSYNC,		/* fh flags(1 = datasync) */
+	PROTO_FSYNCDIR,		/* path flags(1 = datasync) */
+	PROTO_READDIR,		/* path -> ents */
+	PROTO_STATFS,		/* path -> statfs */
+	PROTO_ACCESS,		/* path flags = mask */
+	PROTO_FALLOCATE,	/* fh flags = mode, offset, length */
+	PROTO_SETXATTR,		/* path name = xattr name, data, flags */
+	PROTO_GETXATTR,		/* path name length(0 = size only) -> data|value */
+	PROTO_LISTXATTR,	/* path length(0 = size only) -> data|value */
+	PROTO_REMOVEXATTR,	/* path name */
+	PROTO_COPY_RANGE,	/* fh offset -> fh2 offset2, length -> value */
+	PROTO_LSEEK,		/* fh offset flags = whence -> value */
+	PROTO_TYPE_MAX
+};
+
+/* proto_req.valid bits for PROTO_SETATTR. */
+#define PROTO_SET_MODE		0x01
+#define PROTO_SET_UID		0x02
+#define PROTO_SET_GID		0x04
+#define PROTO_SET_SIZE		0x08
+#define PROTO_SET_ATIME		0x10
+#define PROTO_SET_MTIME		0x20
+#define PROTO_SET_ATIME_NOW	0x40
+#define PROTO_SET_MTIME_NOW	0x80
+#define PROTO_SET_ALL		0xff
+
+struct proto_time {
+	int64_t sec;
+	uint32_t nsec;		/* < 1e9 */
+};
+
+/* Attributes of an object, as the holder's lstat(2) saw them. */
+struct proto_attr {
+	uint64_t dev;
+	uint64_t ino;
+	uint32_t mode;
+	uint32_t nlink;
+	uint32_t uid;
+	uint32_t gid;
+	uint64_t rdev;
+	uint64_t size;
+	uint64_t blocks;	/* 512-byte units */
+	struct proto_time atime;
+	struct proto_time mtime;
+	struct proto_time ctime;
+};
+
+struct proto_dirent {
+	const char *name;	/* NUL-terminated, no '/', not "." or ".." */
+	struct proto_attr attr;
+};
+
+struct proto_statfs {
+	uint64_t bsize, frsize, blocks, bfree, bavail, files, ffree, favail;
+	uint64_t namemax;
+};
+
+/* One export as a peer announces it. */
+struct proto_export {
+	uint32_t id;		/* the peer's export id used in requests */
+	const char *name;
+	const char *at;		/* union path, "/" or "/a/b" */
+	bool read_only;
+};
+
+/* Handshake body, sent by both ends of a stream. */
+struct proto_hello {
+	uint32_t magic;		/* PROTO_MAGIC */
+	uint32_t version;	/* PROTO_VERSION */
+	uint64_t caps;		/* capability bits, none defined yet */
+	const char *name;	/* peer name */
+	const char *uri;	/* contact address "HOST:PORT" / "[ADDR]:PORT" */
+	uint64_t uptime_ms;
+	uint64_t boot_id;	/* random per start; tells restarts apart */
+	uint32_t nexports;
+	struct proto_export *exports;
+};
+
+/*
+ * A request.  Which fields a type uses is listed next to the type above
+ * and in PROTOCOL.md; the others are zero on encode and ignored.
+ * Pointers are borrowed: after decode they point into the frame buffer.
+ */
+struct proto_req {
+	uint8_t type;		/* enum proto_type */
+	uint64_t id;		/* chosen by the sender; echoed in the reply */
+	uint32_t export_id;
+	const char *path;	/* relative to the export root; "" = root */
+	const char *name;	/* a single component, or an xattr name */
+	uint32_t export2;	/* LINK, RENAME destination */
+	const char *path2;
+	const char *name2;
+	uint64_t fh, fh2;
+	uint64_t offset, offset2, length;
+	uint32_t mode;
+	uint32_t flags;		/* per type: open flags, rename flags, ... */
+	uint32_t uid, gid;	/* SETATTR */
+	uint64_t rdev;
+	uint32_t valid;		/* SETATTR: PROTO_SET_* */
+	struct proto_time atime, mtime;
+	const void *data;	/* WRITE, SYMLINK target, SETXATTR value */
+	size_t datalen;
+	struct proto_hello hello;	/* HELLO */
+};
+
+/* A reply; id and type echo the request. */
+struct proto_rep {
+	uint8_t type;
+	uint64_t id;
+	int32_t error;		/* 0, or a positive Linux errno */
+	struct proto_attr attr;
+	uint64_t fh;
+	uint64_t value;		/* bytes written, xattr size, offset ... */
+	const void *data;	/* READ, READLINK, GETXATTR, LISTXATTR */
+	size_t datalen;
+	struct proto_dirent *ents;	/* READDIR; array owned by the rep */
+	size_t nents;
+	struct proto_statfs statfs;
+	struct proto_hello hello;	/* HELLO; exports array owned */
+};
+
+/* A growable output buffer for encoders. */
+struct proto_buf {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+void proto_buf_free(struct proto_buf *);
+
+/*
+ * Append one whole frame (length prefix included) to out.  Returns 0, or
+ * -EINVAL when a field is out of its limits, -ENOMEM on allocation failure.
+ */
+int proto_encode_req(const struct proto_req *, struct proto_buf *out);
+int proto_encode_rep(const struct proto_rep *, struct proto_buf *out);
+
+/*
+ * Given the first bytes of a stream, the total length of the frame that
+ * starts there: 0 if fewer than 4 bytes are available, -EPROTO if the
+ * length is below PROTO_HDR_LEN or above PROTO_MAX_FRAME.
+ */
+long proto_frame_len(const uint8_t *, size_t);
+
+/* Whether the frame at buf (at least PROTO_HDR_LEN bytes) is a reply. */
+bool proto_frame_is_reply(const uint8_t *buf);
+
+/*
+ * Decode exactly one whole frame of len bytes.  Every length is checked,
+ * strings must be NUL-terminated without inner NULs, names must be single
+ * components, and trailing bytes are an error.  Returns 0 or -EPROTO
+ * (-ENOMEM on allocation failure).  Pointers in the result point into buf.
+ * A decoded reply may own arrays: release them with proto_rep_clear().
+ */
+int proto_decode_req(const uint8_t *buf, size_t len, struct proto_req *);
+int proto_decode_rep(const uint8_t *buf, size_t len, struct proto_rep *);
+void proto_rep_clear(struct proto_rep *);
+void proto_req_clear(struct proto_req *);
+
+/* The name of a type for logs ("stat", "read"; "unknown"). */
+const char *proto_type_name(int type);
+
+/* Whether name is a valid single path component. */
+bool proto_name_ok(const char *name);
+
+/* Whether path is a valid relative path: components separated by single
+ * '/', none empty, ".", or "..", no leading or trailing '/'; "" is ok. */
+bool proto_path_ok(const char *path);
+
+#endif
