@@ -1,0 +1,360 @@
+#!/bin/bash
+#
+# seqio.sh - sequential write and read throughput of one large file,
+# measured through four paths to the same directory:
+#
+#   1. the raw directory;
+#   2. a pufs mount of it (one peer, exported with -e);
+#   3. libfuse's passthrough_ll example, built from the libfuse3-dev
+#      examples, as the baseline for "any local FUSE file system";
+#   4. sshfs to a private sshd on a loopback port.
+#
+# Each figure is the median of RUNS runs of dd(1): a write of SIZE MiB
+# with conv=fsync, then, after dropping the kernel's caches, a read.  A
+# row whose tool is missing or fails to start is reported and skipped;
+# the others still run.  Needs root (drop_caches, FUSE mounts, sshd).
+# Everything started is stopped by PID, every mount undone and the work
+# directory removed on any exit.  Limits: the figures are only as quiet
+# as the machine; other load on the disk or the CPUs shows in them.
+#
+# Usage: bench/seqio.sh [-s SIZE_MB] [-p PUFS_BINARY] [-r RUNS] [-w DIR]
+#
+set -euo pipefail
+export LC_ALL=C
+
+SIZE_MB=512
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+PUFS=$REPO/build/daemon/pufs
+RUNS=3
+WORKPARENT=/var/tmp
+EXAMPLES=/usr/share/doc/libfuse3-dev/examples
+
+usage() {
+	cat <<EOF
+usage: $0 [-s SIZE_MB] [-p PUFS_BINARY] [-r RUNS] [-w DIR]
+
+  -s SIZE_MB      size of the test file in MiB (default $SIZE_MB)
+  -p PUFS_BINARY  the pufs binary (default $PUFS)
+  -r RUNS         runs per figure; the median is reported (default $RUNS)
+  -w DIR          where the work directory is made (default $WORKPARENT);
+                  choose a disk-backed file system, not tmpfs
+
+Prints a Markdown table on standard output, progress on standard error.
+EOF
+}
+
+while getopts "s:p:r:w:h" opt; do
+	case $opt in
+	s) SIZE_MB=$OPTARG ;;
+	p) PUFS=$OPTARG ;;
+	r) RUNS=$OPTARG ;;
+	w) WORKPARENT=$OPTARG ;;
+	h) usage; exit 0 ;;
+	*) usage >&2; exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+if [ $# -ne 0 ]; then
+	usage >&2
+	exit 2
+fi
+case $SIZE_MB in ''|*[!0-9]*|0) echo "seqio: -s wants a positive number of MiB" >&2; exit 2 ;; esac
+case $RUNS in ''|*[!0-9]*|0) echo "seqio: -r wants a positive number" >&2; exit 2 ;; esac
+if [ "$(id -u)" -ne 0 ]; then
+	echo "seqio: must run as root (drop_caches, FUSE mounts, sshd)" >&2
+	exit 2
+fi
+
+WORK=$(mktemp -d "$WORKPARENT/pufs-bench.XXXXXX")
+DATA=$WORK/data
+mkdir "$DATA"
+PIDS=()         # every process started, stopped by PID in cleanup
+MOUNTS=()       # every mount point made
+MADE_RUN_SSHD=no
+
+msg() {
+	echo "seqio: $*" >&2
+}
+
+# Stop one child by PID (SIGTERM, then SIGKILL after 10 s), reap it and
+# drop it from PIDS so that cleanup never signals a reused PID.
+stop_pid() {
+	local pid=$1 i keep=()
+	if kill -TERM "$pid" 2>/dev/null; then
+		for ((i = 0; i < 100; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	wait "$pid" 2>/dev/null || true
+	for i in "${PIDS[@]}"; do
+		[ "$i" = "$pid" ] || keep+=("$i")
+	done
+	PIDS=("${keep[@]}")
+}
+
+# Undo everything this script made, in reverse order of making.
+cleanup() {
+	local rc=$? i m
+	set +e
+	while [ ${#PIDS[@]} -gt 0 ]; do
+		stop_pid "${PIDS[${#PIDS[@]} - 1]}"
+	done
+	for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
+		m=${MOUNTS[$i]}
+		if mountpoint -q "$m"; then
+			fusermount3 -u "$m" 2>/dev/null || umount -l "$m"
+		fi
+	done
+	if [ "$MADE_RUN_SSHD" = yes ]; then
+		rmdir /run/sshd 2>/dev/null
+	fi
+	rm -rf "$WORK"
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Wait until $1 is a mount point, while PID $2 lives; deadline 15 s.
+wait_mounted() {
+	local mnt=$1 pid=$2 i
+	for ((i = 0; i < 150; i++)); do
+		mountpoint -q "$mnt" && return 0
+		kill -0 "$pid" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# Wait until file $1 holds a line matching $2, while PID $3 lives.
+wait_log() {
+	local log=$1 pattern=$2 pid=$3 i
+	for ((i = 0; i < 150; i++)); do
+		grep -q -- "$pattern" "$log" 2>/dev/null && return 0
+		kill -0 "$pid" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# Print a TCP port on 127.0.0.1 that nothing listens on, from base $1.
+free_port() {
+	local port=$1
+	while ss -Hltn "sport = :$port" | grep -q .; do
+		port=$((port + 1))
+	done
+	echo "$port"
+}
+
+# Turn dd's summary line on standard input into MB/s (10^6 bytes/s).
+dd_rate() {
+	awk '/bytes.*copied/ {
+		for (i = 1; i <= NF; i++)
+			if ($i == "s,") secs = $(i - 1)
+		if (secs > 0) printf "%.0f\n", $1 / secs / 1000000
+	}'
+}
+
+# Print the median of the numbers given as arguments.
+median() {
+	printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 }
+	    END { if (NR % 2) print v[(NR + 1) / 2];
+	          else printf "%.0f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# Measure directory $2 under label $1; sets W_$1 and R_$1 (MB/s).
+measure() {
+	local key=$1 f=$2/seqio.dat i w r ws=() rs=()
+	for ((i = 1; i <= RUNS; i++)); do
+		rm -f "$f"
+		sync
+		w=$(dd if=/dev/zero of="$f" bs=1M count="$SIZE_MB" conv=fsync 2>&1 | dd_rate)
+		sync
+		echo 3 > /proc/sys/vm/drop_caches
+		r=$(dd if="$f" of=/dev/null bs=1M 2>&1 | dd_rate)
+		if [ -z "$w" ] || [ -z "$r" ]; then
+			msg "$key: dd failed in run $i"
+			rm -f "$f"
+			return 1
+		fi
+		msg "$key: run $i: write $w MB/s, read $r MB/s"
+		ws+=("$w")
+		rs+=("$r")
+	done
+	rm -f "$f"
+	printf -v "W_$key" '%s' "$(median "${ws[@]}")"
+	printf -v "R_$key" '%s' "$(median "${rs[@]}")"
+}
+
+# Stop the process and mount of a row before the next row starts.
+finish_row() {
+	local pid=$1 mnt=$2
+	stop_pid "$pid"
+	if mountpoint -q "$mnt"; then
+		fusermount3 -u "$mnt" 2>/dev/null || umount -l "$mnt"
+	fi
+}
+
+NOTES=()
+
+# 1. The raw directory.
+msg "raw directory $DATA"
+measure raw "$DATA" || NOTES+=("raw: measurement failed")
+
+# 2. pufs, one peer exporting the directory.
+if [ -x "$PUFS" ]; then
+	mnt=$WORK/mnt-pufs
+	mkdir "$mnt"
+	MOUNTS+=("$mnt")
+	port=$(free_port 7270)
+	"$PUFS" mount -e "$DATA" \
+	    -o "peer.discovery=unicast,peer.listen=127.0.0.1:$port,peer.control_socket=$WORK/pufs.sock" \
+	    "$mnt" 2>"$WORK/pufs.log" &
+	pid=$!
+	PIDS+=("$pid")
+	if wait_log "$WORK/pufs.log" "ready: mounted" "$pid"; then
+		msg "pufs mounted at $mnt"
+		measure pufs "$mnt" || NOTES+=("pufs: measurement failed")
+	else
+		msg "pufs did not become ready; its log:"
+		cat "$WORK/pufs.log" >&2
+		NOTES+=("pufs: did not start (see the log above)")
+	fi
+	finish_row "$pid" "$mnt"
+else
+	msg "no pufs binary at $PUFS; pufs row skipped"
+	NOTES+=("pufs: no binary at $PUFS")
+fi
+
+# 3. libfuse's passthrough_ll example.
+pt=$WORK/passthrough_ll
+# pkg-config's output is meant to split into words.
+# shellcheck disable=SC2046
+if [ -r "$EXAMPLES/passthrough_ll.c" ] &&
+    cc -O2 -o "$pt" "$EXAMPLES/passthrough_ll.c" \
+    $(pkg-config --cflags --libs fuse3) 2>"$WORK/cc.log"; then
+	mnt=$WORK/mnt-passthrough
+	mkdir "$mnt"
+	MOUNTS+=("$mnt")
+	"$pt" -f -o "source=$DATA" "$mnt" 2>"$WORK/passthrough.log" &
+	pid=$!
+	PIDS+=("$pid")
+	if wait_mounted "$mnt" "$pid"; then
+		msg "passthrough_ll mounted at $mnt"
+		measure passthrough "$mnt" || NOTES+=("passthrough_ll: measurement failed")
+	else
+		msg "passthrough_ll did not mount; its log:"
+		cat "$WORK/passthrough.log" >&2
+		NOTES+=("passthrough_ll: did not mount")
+	fi
+	finish_row "$pid" "$mnt"
+else
+	msg "cannot build $EXAMPLES/passthrough_ll.c; passthrough row skipped"
+	[ -s "$WORK/cc.log" ] && cat "$WORK/cc.log" >&2
+	NOTES+=("passthrough_ll: cannot be built (is libfuse3-dev installed?)")
+fi
+
+# 4. sshfs to a private sshd on loopback, with its own keys.
+start_sshd() {
+	local ssh=$WORK/ssh
+	mkdir -m 0700 "$ssh"
+	command -v sshfs >/dev/null || { msg "no sshfs"; return 1; }
+	[ -x /usr/sbin/sshd ] || { msg "no /usr/sbin/sshd"; return 1; }
+	ssh-keygen -q -t ed25519 -N '' -f "$ssh/host_key" || return 1
+	ssh-keygen -q -t ed25519 -N '' -f "$ssh/id" || return 1
+	cp "$ssh/id.pub" "$ssh/authorized_keys"
+	SSH_PORT=$(free_port 2270)
+	cat >"$ssh/sshd_config" <<EOF
+Port $SSH_PORT
+ListenAddress 127.0.0.1
+HostKey $ssh/host_key
+PidFile none
+AuthorizedKeysFile $ssh/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+Subsystem sftp internal-sftp
+EOF
+	if [ ! -d /run/sshd ]; then
+		mkdir -m 0755 /run/sshd
+		MADE_RUN_SSHD=yes
+	fi
+	/usr/sbin/sshd -D -e -f "$ssh/sshd_config" 2>"$WORK/sshd.log" &
+	SSHD_PID=$!
+	PIDS+=("$SSHD_PID")
+	if ! wait_log "$WORK/sshd.log" "Server listening" "$SSHD_PID"; then
+		msg "sshd did not start; its log:"
+		cat "$WORK/sshd.log" >&2
+		return 1
+	fi
+}
+
+if start_sshd; then
+	mnt=$WORK/mnt-sshfs
+	mkdir "$mnt"
+	MOUNTS+=("$mnt")
+	sshfs -f -p "$SSH_PORT" \
+	    -o "IdentityFile=$WORK/ssh/id,StrictHostKeyChecking=no,UserKnownHostsFile=/dev/null,BatchMode=yes,LogLevel=ERROR" \
+	    "root@127.0.0.1:$DATA" "$mnt" 2>"$WORK/sshfs.log" &
+	pid=$!
+	PIDS+=("$pid")
+	if wait_mounted "$mnt" "$pid"; then
+		msg "sshfs mounted at $mnt"
+		measure sshfs "$mnt" || NOTES+=("sshfs: measurement failed")
+	else
+		msg "sshfs did not mount; its log:"
+		cat "$WORK/sshfs.log" >&2
+		NOTES+=("sshfs: did not mount")
+	fi
+	finish_row "$pid" "$mnt"
+	stop_pid "$SSHD_PID"
+else
+	msg "sshd cannot be started; sshfs row skipped"
+	NOTES+=("sshfs: sshd could not be started")
+fi
+
+# Print a figure, or "-" when the row was skipped.
+fig() {
+	local v=${!1:-}
+	echo "${v:--}"
+}
+
+# Print $1 / $2 with two decimals, or "-" when either is missing.
+ratio() {
+	local a=${!1:-} b=${!2:-}
+	if [ -n "$a" ] && [ -n "$b" ] && [ "$b" != 0 ]; then
+		awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f\n", a / b }'
+	else
+		echo -
+	fi
+}
+
+fstype=$(findmnt -n -o FSTYPE -T "$DATA" 2>/dev/null || stat -f -c %T "$DATA")
+cat <<EOF
+Sequential I/O, file of $SIZE_MB MiB, dd bs=1M, median of $RUNS runs
+(write with conv=fsync; caches dropped before each read).
+Kernel $(uname -r), $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), work directory on $fstype.
+
+| path | write MB/s | read MB/s |
+|------|-----------:|----------:|
+| raw directory | $(fig W_raw) | $(fig R_raw) |
+| pufs, one peer (-e) | $(fig W_pufs) | $(fig R_pufs) |
+| FUSE passthrough_ll | $(fig W_passthrough) | $(fig R_passthrough) |
+| sshfs to 127.0.0.1 | $(fig W_sshfs) | $(fig R_sshfs) |
+
+| ratio | write | read |
+|-------|------:|-----:|
+| pufs/raw | $(ratio W_pufs W_raw) | $(ratio R_pufs R_raw) |
+| pufs/passthrough | $(ratio W_pufs W_passthrough) | $(ratio R_pufs R_passthrough) |
+| pufs/sshfs | $(ratio W_pufs W_sshfs) | $(ratio R_pufs R_sshfs) |
+EOF
+if [ ${#NOTES[@]} -gt 0 ]; then
+	echo
+	for n in "${NOTES[@]}"; do
+		echo "- $n"
+	done
+fi
