@@ -142,7 +142,7 @@ wait_log() {
 # Print a TCP port on 127.0.0.1 that nothing listens on, from base $1.
 free_port() {
 	local port=$1
-	while ss -Hltn "sport = :$port" | grep -q .; do
+	while command -v ss >/dev/null && ss -Hltn "sport = :$port" | grep -q .; do
 		port=$((port + 1))
 	done
 	echo "$port"
