@@ -25,6 +25,7 @@
 #define PROTO_VERSION		1
 #define PROTO_MAGIC		0x53465550u	/* "PUFS" little-endian */
 #define PROTO_HDR_LEN		16		/* length, type, flags, id */
+#define PROTO_FLAG_REPLY	0x01		/* header flags: a reply */
 #define PROTO_MAX_FRAME		(32u << 20)	/* whole frame, header incl. */
 #define PROTO_MAX_DATA		(16u << 20)	/* read/write payload */
 #define PROTO_MAX_PATH		4096		/* bytes incl. NUL */
@@ -36,11 +37,13 @@
 enum proto_type {
 	/* stream control */
 	PROTO_HELLO = 1,	/* handshake: proto_hello both ways */
-	PROTO_PING,		/* keep-alive, round-trip measurement */
+	PROTO_PING,		/* keep-alive, round-trip measurement
+				   -> value = responder's clock or 0 */
 	PROTO_BYE,		/* graceful leave */
 	/* objects by path */
-	PROTO_STAT,		/* path [fh] -> attr */
-	PROTO_SETATTR,		/* path [fh] valid ... -> attr */
+	PROTO_STAT,		/* path [fh] -> attr (fh 0 = none) */
+	PROTO_SETATTR,		/* path [fh] valid mode uid gid
+				   offset = new size, atime mtime -> attr */
 	PROTO_READLINK,		/* path -> data (target, no NUL) */
 	PROTO_MKNOD,		/* path/name mode rdev -> attr */
 	PROTO_MKDIR,		/* path/name mode -> attr */
@@ -209,6 +212,13 @@ bool proto_frame_is_reply(const uint8_t *buf);
  */
 int proto_decode_req(const uint8_t *buf, size_t len, struct proto_req *);
 int proto_decode_rep(const uint8_t *buf, size_t len, struct proto_rep *);
+
+/*
+ * Free the arrays a decode allocated (rep: ents, hello.exports; req:
+ * hello.exports) and reset their pointers and counts; other fields stay.
+ * Only for decoded structures: an encoder's arrays belong to the caller.
+ * Harmless on a zeroed structure or after a failed decode.
+ */
 void proto_rep_clear(struct proto_rep *);
 void proto_req_clear(struct proto_req *);
 

@@ -1,0 +1,993 @@
+/*
+ * proto.c - encoder and decoder of pufs frames.
+ *
+ * Two field tables list every field a request or a reply can carry, in
+ * the one order they travel in; a type table says, as a bit mask per
+ * type, which of them its request and its reply use.  The encoder and
+ * the decoder both walk those tables and share one set of checks, so
+ * they cannot disagree: what the encoder writes the decoder accepts, and
+ * re-encoding a decoded frame gives back the same bytes.
+ *
+ * Limits: pure code, no I/O.  Decoded strings and blobs point into the
+ * caller's buffer; only READDIR entries and HELLO exports are allocated
+ * (malloc(3)) and proto_rep_clear() / proto_req_clear() free them.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto.h"
+
+#define PROTO_FLAG_MASK		PROTO_FLAG_REPLY	/* flags defined in v1 */
+#define PROTO_EXPORT_RO		0x01u			/* export entry flags */
+#define ERRNO_MAX		4095			/* as Linux MAX_ERRNO */
+#define NSEC_MAX		1000000000u
+#define ATTR_LEN		92	/* wire size of struct proto_attr */
+#define STATFS_LEN		72	/* wire size of struct proto_statfs */
+#define DIRENT_MIN		(4 + 2 + ATTR_LEN)	/* 1-byte name */
+#define EXPORT_MIN		(4 + 6 + 6 + 4)		/* "x", "/" */
+
+/* What a string field must look like. */
+enum str_kind {
+	S_PATH,		/* proto_path_ok() */
+	S_NAME,		/* proto_name_ok() */
+	S_XNAME,	/* xattr name: 1..255 bytes */
+	S_TEXT,		/* peer name, URI, export name: 1..255 bytes */
+	S_AT,		/* union path: "/" or "/" + proto_path_ok() */
+};
+
+/* The shape of a field on the wire. */
+enum field_kind {
+	K_U32,
+	K_U64,
+	K_LENGTH,	/* u64 bounded by the type's lenmax */
+	K_VALID,	/* u32, PROTO_SET_* bits only */
+	K_TIME,
+	K_PATH,
+	K_NAME,
+	K_XNAME,
+	K_DATA,		/* u32 length + bytes, bounded by the type */
+	K_HELLO,
+	K_ATTR,
+	K_STATFS,
+	K_DIRENTS,
+};
+
+/* One field: its bit in the type masks, its shape and where it lives. */
+struct field {
+	uint32_t bit;
+	enum field_kind kind;
+	size_t off;		/* the member */
+	size_t off2;		/* its length or count, for K_DATA, K_DIRENTS */
+};
+
+/* Request fields, in wire order. */
+#define Q_EXPORT	(1u << 0)
+#define Q_PATH		(1u << 1)
+#define Q_NAME		(1u << 2)
+#define Q_XNAME		(1u << 3)
+#define Q_EXPORT2	(1u << 4)
+#define Q_PATH2		(1u << 5)
+#define Q_NAME2		(1u << 6)
+#define Q_FH		(1u << 7)
+#define Q_FH2		(1u << 8)
+#define Q_OFFSET	(1u << 9)
+#define Q_OFFSET2	(1u << 10)
+#define Q_LENGTH	(1u << 11)
+#define Q_MODE		(1u << 12)
+#define Q_FLAGS		(1u << 13)
+#define Q_UID		(1u << 14)
+#define Q_GID		(1u << 15)
+#define Q_RDEV		(1u << 16)
+#define Q_VALID		(1u << 17)
+#define Q_ATIME		(1u << 18)
+#define Q_MTIME		(1u << 19)
+#define Q_DATA		(1u << 20)
+#define Q_HELLO		(1u << 21)
+
+#define QF(bit, kind, member) \
+	{ bit, kind, offsetof(struct proto_req, member), 0 }
+static const struct field req_fields[] = {
+	QF(Q_EXPORT, K_U32, export_id),
+	QF(Q_PATH, K_PATH, path),
+	QF(Q_NAME, K_NAME, name),
+	QF(Q_XNAME, K_XNAME, name),
+	QF(Q_EXPORT2, K_U32, export2),
+	QF(Q_PATH2, K_PATH, path2),
+	QF(Q_NAME2, K_NAME, name2),
+	QF(Q_FH, K_U64, fh),
+	QF(Q_FH2, K_U64, fh2),
+	QF(Q_OFFSET, K_U64, offset),
+	QF(Q_OFFSET2, K_U64, offset2),
+	QF(Q_LENGTH, K_LENGTH, length),
+	QF(Q_MODE, K_U32, mode),
+	QF(Q_FLAGS, K_U32, flags),
+	QF(Q_UID, K_U32, uid),
+	QF(Q_GID, K_U32, gid),
+	QF(Q_RDEV, K_U64, rdev),
+	QF(Q_VALID, K_VALID, valid),
+	QF(Q_ATIME, K_TIME, atime),
+	QF(Q_MTIME, K_TIME, mtime),
+	{ Q_DATA, K_DATA, offsetof(struct proto_req, data),
+	    offsetof(struct proto_req, datalen) },
+	QF(Q_HELLO, K_HELLO, hello),
+};
+
+/* Reply fields after the error, in wire order. */
+#define R_ATTR		(1u << 0)
+#define R_FH		(1u << 1)
+#define R_VALUE		(1u << 2)
+#define R_DATA		(1u << 3)
+#define R_ENTS		(1u << 4)
+#define R_STATFS	(1u << 5)
+#define R_HELLO		(1u << 6)
+
+#define RF(bit, kind, member) \
+	{ bit, kind, offsetof(struct proto_rep, member), 0 }
+static const struct field rep_fields[] = {
+	RF(R_ATTR, K_ATTR, attr),
+	RF(R_FH, K_U64, fh),
+	RF(R_VALUE, K_U64, value),
+	{ R_DATA, K_DATA, offsetof(struct proto_rep, data),
+	    offsetof(struct proto_rep, datalen) },
+	{ R_ENTS, K_DIRENTS, offsetof(struct proto_rep, ents),
+	    offsetof(struct proto_rep, nents) },
+	RF(R_STATFS, K_STATFS, statfs),
+	RF(R_HELLO, K_HELLO, hello),
+};
+
+#define NFIELDS(a)	(sizeof (a) / sizeof (a)[0])
+
+/* What one type carries.  No type has data both ways, so one limit. */
+struct type_spec {
+	const char *name;
+	uint32_t req;		/* Q_* */
+	uint32_t rep;		/* R_* */
+	uint32_t datamax;	/* K_DATA: most bytes */
+	bool target;		/* K_DATA is a symlink target */
+	uint64_t lenmax;	/* K_LENGTH: largest value */
+};
+
+#define TARGET_MAX	(PROTO_MAX_PATH - 1)
+#define ANY		UINT64_MAX
+
+static const struct type_spec types[PROTO_TYPE_MAX] = {
+	[PROTO_HELLO] = { "hello", Q_HELLO, R_HELLO, 0, false, 0 },
+	[PROTO_PING] = { "ping", 0, R_VALUE, 0, false, 0 },
+	[PROTO_BYE] = { "bye", 0, 0, 0, false, 0 },
+	[PROTO_STAT] = { "stat", Q_EXPORT | Q_PATH | Q_FH, R_ATTR,
+	    0, false, 0 },
+	[PROTO_SETATTR] = { "setattr", Q_EXPORT | Q_PATH | Q_FH | Q_OFFSET |
+	    Q_MODE | Q_UID | Q_GID | Q_VALID | Q_ATIME | Q_MTIME, R_ATTR,
+	    0, false, 0 },
+	[PROTO_READLINK] = { "readlink", Q_EXPORT | Q_PATH, R_DATA,
+	    TARGET_MAX, true, 0 },
+	[PROTO_MKNOD] = { "mknod", Q_EXPORT | Q_PATH | Q_NAME | Q_MODE |
+	    Q_RDEV, R_ATTR, 0, false, 0 },
+	[PROTO_MKDIR] = { "mkdir", Q_EXPORT | Q_PATH | Q_NAME | Q_MODE,
+	    R_ATTR, 0, false, 0 },
+	[PROTO_SYMLINK] = { "symlink", Q_EXPORT | Q_PATH | Q_NAME | Q_DATA,
+	    R_ATTR, TARGET_MAX, true, 0 },
+	[PROTO_LINK] = { "link", Q_EXPORT | Q_PATH | Q_EXPORT2 | Q_PATH2 |
+	    Q_NAME2, R_ATTR, 0, false, 0 },
+	[PROTO_UNLINK] = { "unlink", Q_EXPORT | Q_PATH | Q_NAME, 0,
+	    0, false, 0 },
+	[PROTO_RMDIR] = { "rmdir", Q_EXPORT | Q_PATH | Q_NAME, 0,
+	    0, false, 0 },
+	[PROTO_RENAME] = { "rename", Q_EXPORT | Q_PATH | Q_NAME | Q_EXPORT2 |
+	    Q_PATH2 | Q_NAME2 | Q_FLAGS, 0, 0, false, 0 },
+	[PROTO_OPEN] = { "open", Q_EXPORT | Q_PATH | Q_FLAGS,
+	    R_ATTR | R_FH, 0, false, 0 },
+	[PROTO_CREATE] = { "create", Q_EXPORT | Q_PATH | Q_NAME | Q_MODE |
+	    Q_FLAGS, R_ATTR | R_FH, 0, false, 0 },
+	[PROTO_READ] = { "read", Q_FH | Q_OFFSET | Q_LENGTH, R_DATA,
+	    PROTO_MAX_DATA, false, PROTO_MAX_DATA },
+	[PROTO_WRITE] = { "write", Q_FH | Q_OFFSET | Q_DATA, R_VALUE,
+	    PROTO_MAX_DATA, false, 0 },
+	[PROTO_RELEASE] = { "release", Q_FH, 0, 0, false, 0 },
+	[PROTO_FSYNC] = { "fsync", Q_FH | Q_FLAGS, 0, 0, false, 0 },
+	[PROTO_FSYNCDIR] = { "fsyncdir", Q_EXPORT | Q_PATH | Q_FLAGS, 0,
+	    0, false, 0 },
+	[PROTO_READDIR] = { "readdir", Q_EXPORT | Q_PATH, R_ENTS,
+	    0, false, 0 },
+	[PROTO_STATFS] = { "statfs", Q_EXPORT | Q_PATH, R_STATFS,
+	    0, false, 0 },
+	[PROTO_ACCESS] = { "access", Q_EXPORT | Q_PATH | Q_FLAGS, 0,
+	    0, false, 0 },
+	[PROTO_FALLOCATE] = { "fallocate", Q_FH | Q_OFFSET | Q_LENGTH |
+	    Q_FLAGS, 0, 0, false, ANY },
+	[PROTO_SETXATTR] = { "setxattr", Q_EXPORT | Q_PATH | Q_XNAME |
+	    Q_FLAGS | Q_DATA, 0, PROTO_MAX_XATTR, false, 0 },
+	[PROTO_GETXATTR] = { "getxattr", Q_EXPORT | Q_PATH | Q_XNAME |
+	    Q_LENGTH, R_VALUE | R_DATA, PROTO_MAX_XATTR, false,
+	    PROTO_MAX_XATTR },
+	[PROTO_LISTXATTR] = { "listxattr", Q_EXPORT | Q_PATH | Q_LENGTH,
+	    R_VALUE | R_DATA, PROTO_MAX_XATTR, false, PROTO_MAX_XATTR },
+	[PROTO_REMOVEXATTR] = { "removexattr", Q_EXPORT | Q_PATH | Q_XNAME,
+	    0, 0, false, 0 },
+	[PROTO_COPY_RANGE] = { "copy_range", Q_FH | Q_FH2 | Q_OFFSET |
+	    Q_OFFSET2 | Q_LENGTH, R_VALUE, 0, false, ANY },
+	[PROTO_LSEEK] = { "lseek", Q_FH | Q_OFFSET | Q_FLAGS, R_VALUE,
+	    0, false, 0 },
+};
+
+/* The spec of a type, or NULL for an unknown one. */
+static const struct type_spec *
+proto_spec(int type)
+{
+	if (type <= 0 || type >= PROTO_TYPE_MAX || types[type].name == NULL)
+		return NULL;
+	return &types[type];
+}
+
+/* The log name of a type. */
+const char *
+proto_type_name(int type)
+{
+	const struct type_spec *sp = proto_spec(type);
+
+	return sp != NULL ? sp->name : "unknown";
+}
+
+/* Whether the n bytes at s are a single component other than "." "..". */
+static bool
+proto_component_ok(const char *s, size_t n)
+{
+	if (n == 0 || n >= PROTO_MAX_NAME)
+		return false;
+	if (s[0] == '.' && (n == 1 || (n == 2 && s[1] == '.')))
+		return false;
+	return memchr(s, '/', n) == NULL;
+}
+
+/* Whether name is one component that fits in PROTO_MAX_NAME. */
+bool
+proto_name_ok(const char *name)
+{
+	size_t n;
+
+	if (name == NULL)
+		return false;
+	n = strnlen(name, PROTO_MAX_NAME);
+	return proto_component_ok(name, n);
+}
+
+/* Whether path is "" or components joined by single slashes. */
+bool
+proto_path_ok(const char *path)
+{
+	const char *p, *slash;
+	size_t n;
+
+	if (path == NULL)
+		return false;
+	n = strnlen(path, PROTO_MAX_PATH);
+	if (n >= PROTO_MAX_PATH)
+		return false;
+	if (n == 0)
+		return true;
+	for (p = path;; p = slash + 1) {
+		slash = strchr(p, '/');
+		if (slash == NULL)
+			return proto_component_ok(p, strlen(p));
+		if (!proto_component_ok(p, slash - p))
+			return false;
+	}
+}
+
+/* Whether string s of n bytes (NUL excluded, none inside) fits kind. */
+static bool
+proto_str_ok(enum str_kind kind, const char *s, size_t n)
+{
+	switch (kind) {
+	case S_PATH:
+		return proto_path_ok(s);
+	case S_NAME:
+		return proto_name_ok(s);
+	case S_XNAME:
+	case S_TEXT:
+		return n >= 1 && n < PROTO_MAX_NAME;
+	case S_AT:
+		if (n >= PROTO_MAX_PATH || s[0] != '/')
+			return false;
+		return s[1] == '\0' || proto_path_ok(s + 1);
+	}
+	return false;
+}
+
+/* Whether a blob of n bytes fits the data limits of a type. */
+static bool
+proto_data_ok(const struct type_spec *sp, const void *p, size_t n)
+{
+	if (n > sp->datamax)
+		return false;
+	if (sp->target)
+		return n >= 1 && memchr(p, '\0', n) == NULL;
+	return true;
+}
+
+/* Release an encoder buffer and leave it empty for reuse. */
+void
+proto_buf_free(struct proto_buf *b)
+{
+	free(b->p);
+	b->p = NULL;
+	b->len = b->cap = 0;
+}
+
+/* Encoding: an output buffer, where the frame began, a sticky error. */
+struct enc {
+	struct proto_buf *b;
+	size_t start;
+	int err;
+};
+
+/* Room for n more bytes of the frame, or NULL with e->err set. */
+static uint8_t *
+enc_reserve(struct enc *e, size_t n)
+{
+	struct proto_buf *b = e->b;
+	uint8_t *p;
+	size_t cap;
+
+	if (e->err != 0)
+		return NULL;
+	if (n > PROTO_MAX_FRAME - (b->len - e->start)) {
+		e->err = -EINVAL;
+		return NULL;
+	}
+	if (b->cap - b->len < n) {
+		cap = b->cap < 256 ? 256 : b->cap;
+		while (cap - b->len < n)
+			cap *= 2;
+		if ((p = realloc(b->p, cap)) == NULL) {
+			e->err = -ENOMEM;
+			return NULL;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	p = b->p + b->len;
+	b->len += n;
+	return p;
+}
+
+/* Store v little-endian in n bytes at p. */
+static void
+put_le(uint8_t *p, uint64_t v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Append an n-byte little-endian integer. */
+static void
+enc_int(struct enc *e, uint64_t v, size_t n)
+{
+	uint8_t *p;
+
+	if ((p = enc_reserve(e, n)) != NULL)
+		put_le(p, v, n);
+}
+
+/* Append n raw bytes. */
+static void
+enc_bytes(struct enc *e, const void *src, size_t n)
+{
+	uint8_t *p;
+
+	if (n > 0 && (p = enc_reserve(e, n)) != NULL)
+		memcpy(p, src, n);
+}
+
+/* Mark the frame invalid unless cond holds. */
+static void
+enc_check(struct enc *e, bool cond)
+{
+	if (!cond && e->err == 0)
+		e->err = -EINVAL;
+}
+
+/* Append a checked string: u32 length with the NUL, bytes, NUL. */
+static void
+enc_str(struct enc *e, enum str_kind kind, const char *s)
+{
+	size_t n;
+
+	if (s == NULL) {
+		enc_check(e, false);
+		return;
+	}
+	n = strnlen(s, PROTO_MAX_PATH);
+	enc_check(e, n < PROTO_MAX_PATH && proto_str_ok(kind, s, n));
+	enc_int(e, n + 1, 4);
+	enc_bytes(e, s, n + 1);
+}
+
+/* Append a time record. */
+static void
+enc_time(struct enc *e, const struct proto_time *t)
+{
+	enc_check(e, t->nsec < NSEC_MAX);
+	enc_int(e, (uint64_t)t->sec, 8);
+	enc_int(e, t->nsec, 4);
+}
+
+/* Append an attribute record. */
+static void
+enc_attr(struct enc *e, const struct proto_attr *a)
+{
+	enc_int(e, a->dev, 8);
+	enc_int(e, a->ino, 8);
+	enc_int(e, a->mode, 4);
+	enc_int(e, a->nlink, 4);
+	enc_int(e, a->uid, 4);
+	enc_int(e, a->gid, 4);
+	enc_int(e, a->rdev, 8);
+	enc_int(e, a->size, 8);
+	enc_int(e, a->blocks, 8);
+	enc_time(e, &a->atime);
+	enc_time(e, &a->mtime);
+	enc_time(e, &a->ctime);
+}
+
+/* Append a statfs record. */
+static void
+enc_statfs(struct enc *e, const struct proto_statfs *s)
+{
+	enc_int(e, s->bsize, 8);
+	enc_int(e, s->frsize, 8);
+	enc_int(e, s->blocks, 8);
+	enc_int(e, s->bfree, 8);
+	enc_int(e, s->bavail, 8);
+	enc_int(e, s->files, 8);
+	enc_int(e, s->ffree, 8);
+	enc_int(e, s->favail, 8);
+	enc_int(e, s->namemax, 8);
+}
+
+/* Append a handshake body. */
+static void
+enc_hello(struct enc *e, const struct proto_hello *h)
+{
+	const struct proto_export *x;
+	uint32_t i;
+
+	enc_check(e, h->magic == PROTO_MAGIC);
+	enc_check(e, h->nexports <= PROTO_MAX_EXPORTS);
+	enc_check(e, h->nexports == 0 || h->exports != NULL);
+	if (e->err != 0)
+		return;
+	enc_int(e, h->magic, 4);
+	enc_int(e, h->version, 4);
+	enc_int(e, h->caps, 8);
+	enc_str(e, S_TEXT, h->name);
+	enc_str(e, S_TEXT, h->uri);
+	enc_int(e, h->uptime_ms, 8);
+	enc_int(e, h->boot_id, 8);
+	enc_int(e, h->nexports, 4);
+	for (i = 0; i < h->nexports && e->err == 0; i++) {
+		x = &h->exports[i];
+		enc_int(e, x->id, 4);
+		enc_str(e, S_TEXT, x->name);
+		enc_str(e, S_AT, x->at);
+		enc_int(e, x->read_only ? PROTO_EXPORT_RO : 0, 4);
+	}
+}
+
+/* Append a directory listing: u32 count, then name and attr each. */
+static void
+enc_dirents(struct enc *e, const struct proto_dirent *ents, size_t n)
+{
+	size_t i;
+
+	enc_check(e, n <= PROTO_MAX_DIRENTS && (n == 0 || ents != NULL));
+	if (e->err != 0)
+		return;
+	enc_int(e, n, 4);
+	for (i = 0; i < n && e->err == 0; i++) {
+		enc_str(e, S_NAME, ents[i].name);
+		enc_attr(e, &ents[i].attr);
+	}
+}
+
+/* Append one field of the struct at base. */
+static void
+enc_field(struct enc *e, const struct type_spec *sp, const struct field *f,
+    const void *base)
+{
+	const char *m = (const char *)base + f->off;
+	const char *m2 = (const char *)base + f->off2;
+	const void *data;
+	size_t n;
+
+	switch (f->kind) {
+	case K_U32:
+		enc_int(e, *(const uint32_t *)m, 4);
+		break;
+	case K_U64:
+		enc_int(e, *(const uint64_t *)m, 8);
+		break;
+	case K_LENGTH:
+		enc_check(e, *(const uint64_t *)m <= sp->lenmax);
+		enc_int(e, *(const uint64_t *)m, 8);
+		break;
+	case K_VALID:
+		enc_check(e, (*(const uint32_t *)m & ~PROTO_SET_ALL) == 0);
+		enc_int(e, *(const uint32_t *)m, 4);
+		break;
+	case K_TIME:
+		enc_time(e, (const struct proto_time *)m);
+		break;
+	case K_PATH:
+		enc_str(e, S_PATH, *(const char *const *)m);
+		break;
+	case K_NAME:
+		enc_str(e, S_NAME, *(const char *const *)m);
+		break;
+	case K_XNAME:
+		enc_str(e, S_XNAME, *(const char *const *)m);
+		break;
+	case K_DATA:
+		data = *(const void *const *)m;
+		n = *(const size_t *)m2;
+		enc_check(e, (n == 0 || data != NULL) &&
+		    proto_data_ok(sp, data, n));
+		if (e->err != 0)
+			break;
+		enc_int(e, n, 4);
+		enc_bytes(e, data, n);
+		break;
+	case K_HELLO:
+		enc_hello(e, (const struct proto_hello *)m);
+		break;
+	case K_ATTR:
+		enc_attr(e, (const struct proto_attr *)m);
+		break;
+	case K_STATFS:
+		enc_statfs(e, (const struct proto_statfs *)m);
+		break;
+	case K_DIRENTS:
+		enc_dirents(e, *(struct proto_dirent *const *)m,
+		    *(const size_t *)m2);
+		break;
+	}
+}
+
+/* Start a frame: header with the length patched in by enc_end(). */
+static void
+enc_begin(struct enc *e, struct proto_buf *out, uint8_t type, uint8_t flags,
+    uint64_t id)
+{
+	e->b = out;
+	e->start = out->len;
+	e->err = 0;
+	enc_int(e, 0, 4);
+	enc_int(e, type, 1);
+	enc_int(e, flags, 1);
+	enc_int(e, 0, 2);
+	enc_int(e, id, 8);
+}
+
+/* Finish a frame, or take it back out of the buffer on error. */
+static int
+enc_end(struct enc *e)
+{
+	if (e->err != 0) {
+		e->b->len = e->start;
+		return e->err;
+	}
+	put_le(e->b->p + e->start, e->b->len - e->start, 4);
+	return 0;
+}
+
+/* Append a request frame to out; nothing is appended on error. */
+int
+proto_encode_req(const struct proto_req *q, struct proto_buf *out)
+{
+	const struct type_spec *sp;
+	struct enc e;
+	size_t i;
+
+	if ((sp = proto_spec(q->type)) == NULL)
+		return -EINVAL;
+	enc_begin(&e, out, q->type, 0, q->id);
+	for (i = 0; i < NFIELDS(req_fields); i++) {
+		if (sp->req & req_fields[i].bit)
+			enc_field(&e, sp, &req_fields[i], q);
+	}
+	return enc_end(&e);
+}
+
+/* Append a reply frame to out; an error reply carries no body. */
+int
+proto_encode_rep(const struct proto_rep *r, struct proto_buf *out)
+{
+	const struct type_spec *sp;
+	struct enc e;
+	size_t i;
+
+	if ((sp = proto_spec(r->type)) == NULL)
+		return -EINVAL;
+	if (r->error < 0 || r->error > ERRNO_MAX)
+		return -EINVAL;
+	enc_begin(&e, out, r->type, PROTO_FLAG_REPLY, r->id);
+	enc_int(&e, (uint32_t)r->error, 4);
+	for (i = 0; r->error == 0 && i < NFIELDS(rep_fields); i++) {
+		if (sp->rep & rep_fields[i].bit)
+			enc_field(&e, sp, &rep_fields[i], r);
+	}
+	return enc_end(&e);
+}
+
+/* Decoding: a cursor over what is left of the frame, a sticky error. */
+struct dec {
+	const uint8_t *p;
+	size_t n;
+	int err;
+};
+
+/* Read v little-endian from n bytes at p. */
+static uint64_t
+get_le(const uint8_t *p, size_t n)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+/* Refuse the frame unless cond holds. */
+static bool
+dec_check(struct dec *d, bool cond)
+{
+	if (!cond && d->err == 0)
+		d->err = -EPROTO;
+	return d->err == 0;
+}
+
+/* Consume n bytes; NULL (and the error set) if fewer are left. */
+static const uint8_t *
+dec_take(struct dec *d, size_t n)
+{
+	const uint8_t *p;
+
+	if (!dec_check(d, n <= d->n))
+		return NULL;
+	p = d->p;
+	d->p += n;
+	d->n -= n;
+	return p;
+}
+
+/* Consume an n-byte little-endian integer; 0 on error. */
+static uint64_t
+dec_int(struct dec *d, size_t n)
+{
+	const uint8_t *p;
+
+	if ((p = dec_take(d, n)) == NULL)
+		return 0;
+	return get_le(p, n);
+}
+
+/* Consume a checked string; it points into the frame. */
+static const char *
+dec_str(struct dec *d, enum str_kind kind)
+{
+	const char *s;
+	size_t n;
+
+	n = dec_int(d, 4);
+	if (!dec_check(d, n >= 1 && n <= PROTO_MAX_PATH))
+		return NULL;
+	if ((s = (const char *)dec_take(d, n)) == NULL)
+		return NULL;
+	if (!dec_check(d, s[n - 1] == '\0' && memchr(s, '\0', n - 1) == NULL))
+		return NULL;
+	if (!dec_check(d, proto_str_ok(kind, s, n - 1)))
+		return NULL;
+	return s;
+}
+
+/* Consume a time record. */
+static void
+dec_time(struct dec *d, struct proto_time *t)
+{
+	t->sec = (int64_t)dec_int(d, 8);
+	t->nsec = dec_int(d, 4);
+	dec_check(d, t->nsec < NSEC_MAX);
+}
+
+/* Consume an attribute record. */
+static void
+dec_attr(struct dec *d, struct proto_attr *a)
+{
+	a->dev = dec_int(d, 8);
+	a->ino = dec_int(d, 8);
+	a->mode = dec_int(d, 4);
+	a->nlink = dec_int(d, 4);
+	a->uid = dec_int(d, 4);
+	a->gid = dec_int(d, 4);
+	a->rdev = dec_int(d, 8);
+	a->size = dec_int(d, 8);
+	a->blocks = dec_int(d, 8);
+	dec_time(d, &a->atime);
+	dec_time(d, &a->mtime);
+	dec_time(d, &a->ctime);
+}
+
+/* Consume a statfs record. */
+static void
+dec_statfs(struct dec *d, struct proto_statfs *s)
+{
+	s->bsize = dec_int(d, 8);
+	s->frsize = dec_int(d, 8);
+	s->blocks = dec_int(d, 8);
+	s->bfree = dec_int(d, 8);
+	s->bavail = dec_int(d, 8);
+	s->files = dec_int(d, 8);
+	s->ffree = dec_int(d, 8);
+	s->favail = dec_int(d, 8);
+	s->namemax = dec_int(d, 8);
+}
+
+/* Consume a handshake body; the exports array is allocated. */
+static void
+dec_hello(struct dec *d, struct proto_hello *h)
+{
+	struct proto_export *x;
+	uint32_t i, flags;
+
+	h->magic = dec_int(d, 4);
+	if (!dec_check(d, h->magic == PROTO_MAGIC))
+		return;
+	h->version = dec_int(d, 4);
+	h->caps = dec_int(d, 8);
+	h->name = dec_str(d, S_TEXT);
+	h->uri = dec_str(d, S_TEXT);
+	h->uptime_ms = dec_int(d, 8);
+	h->boot_id = dec_int(d, 8);
+	h->nexports = dec_int(d, 4);
+	if (!dec_check(d, h->nexports <= PROTO_MAX_EXPORTS &&
+	    h->nexports <= d->n / EXPORT_MIN) || h->nexports == 0)
+		return;
+	if ((h->exports = calloc(h->nexports, sizeof *h->exports)) == NULL) {
+		d->err = -ENOMEM;
+		return;
+	}
+	for (i = 0; i < h->nexports && d->err == 0; i++) {
+		x = &h->exports[i];
+		x->id = dec_int(d, 4);
+		x->name = dec_str(d, S_TEXT);
+		x->at = dec_str(d, S_AT);
+		flags = dec_int(d, 4);
+		dec_check(d, (flags & ~PROTO_EXPORT_RO) == 0);
+		x->read_only = (flags & PROTO_EXPORT_RO) != 0;
+	}
+}
+
+/* Consume a directory listing; the entry array is allocated. */
+static void
+dec_dirents(struct dec *d, struct proto_dirent **entsp, size_t *np)
+{
+	struct proto_dirent *ents;
+	size_t i, n;
+
+	n = dec_int(d, 4);
+	if (!dec_check(d, n <= PROTO_MAX_DIRENTS && n <= d->n / DIRENT_MIN) ||
+	    n == 0)
+		return;
+	if ((ents = calloc(n, sizeof *ents)) == NULL) {
+		d->err = -ENOMEM;
+		return;
+	}
+	*entsp = ents;
+	*np = n;
+	for (i = 0; i < n && d->err == 0; i++) {
+		ents[i].name = dec_str(d, S_NAME);
+		dec_attr(d, &ents[i].attr);
+	}
+}
+
+/* Consume one field into the struct at base. */
+static void
+dec_field(struct dec *d, const struct type_spec *sp, const struct field *f,
+    void *base)
+{
+	char *m = (char *)base + f->off;
+	char *m2 = (char *)base + f->off2;
+	const uint8_t *p;
+	size_t n;
+
+	switch (f->kind) {
+	case K_U32:
+		*(uint32_t *)m = dec_int(d, 4);
+		break;
+	case K_U64:
+		*(uint64_t *)m = dec_int(d, 8);
+		break;
+	case K_LENGTH:
+		*(uint64_t *)m = dec_int(d, 8);
+		dec_check(d, *(uint64_t *)m <= sp->lenmax);
+		break;
+	case K_VALID:
+		*(uint32_t *)m = dec_int(d, 4);
+		dec_check(d, (*(uint32_t *)m & ~PROTO_SET_ALL) == 0);
+		break;
+	case K_TIME:
+		dec_time(d, (struct proto_time *)m);
+		break;
+	case K_PATH:
+		*(const char **)m = dec_str(d, S_PATH);
+		break;
+	case K_NAME:
+		*(const char **)m = dec_str(d, S_NAME);
+		break;
+	case K_XNAME:
+		*(const char **)m = dec_str(d, S_XNAME);
+		break;
+	case K_DATA:
+		n = dec_int(d, 4);
+		if (!dec_check(d, n <= sp->datamax))
+			break;
+		if ((p = dec_take(d, n)) == NULL)
+			break;
+		if (!dec_check(d, proto_data_ok(sp, p, n)))
+			break;
+		*(const void **)m = p;
+		*(size_t *)m2 = n;
+		break;
+	case K_HELLO:
+		dec_hello(d, (struct proto_hello *)m);
+		break;
+	case K_ATTR:
+		dec_attr(d, (struct proto_attr *)m);
+		break;
+	case K_STATFS:
+		dec_statfs(d, (struct proto_statfs *)m);
+		break;
+	case K_DIRENTS:
+		dec_dirents(d, (struct proto_dirent **)m, (size_t *)m2);
+		break;
+	}
+}
+
+/*
+ * Check the header of the len-byte frame at buf; fill type and id and
+ * leave the cursor on the body.  The spec of the type, or NULL.
+ */
+static const struct type_spec *
+dec_header(struct dec *d, const uint8_t *buf, size_t len, bool reply,
+    uint8_t *type, uint64_t *id)
+{
+	const struct type_spec *sp;
+	uint8_t flags;
+
+	d->p = buf;
+	d->n = len;
+	d->err = 0;
+	if (len < PROTO_HDR_LEN || buf == NULL || get_le(buf, 4) != len)
+		return NULL;
+	dec_take(d, 4);		/* the length, checked above */
+	*type = dec_int(d, 1);
+	flags = dec_int(d, 1);
+	if (dec_int(d, 2) != 0 || (flags & ~PROTO_FLAG_MASK) != 0)
+		return NULL;
+	if (((flags & PROTO_FLAG_REPLY) != 0) != reply)
+		return NULL;
+	if ((sp = proto_spec(*type)) == NULL)
+		return NULL;
+	*id = dec_int(d, 8);
+	return sp;
+}
+
+/* The result of a decode: trailing bytes are an error. */
+static int
+dec_end(struct dec *d)
+{
+	dec_check(d, d->n == 0);
+	return d->err;
+}
+
+/* Decode one request frame of exactly len bytes. */
+int
+proto_decode_req(const uint8_t *buf, size_t len, struct proto_req *q)
+{
+	const struct type_spec *sp;
+	struct dec d;
+	size_t i;
+	int error;
+
+	memset(q, 0, sizeof *q);
+	sp = dec_header(&d, buf, len, false, &q->type, &q->id);
+	if (sp == NULL) {
+		memset(q, 0, sizeof *q);
+		return -EPROTO;
+	}
+	for (i = 0; i < NFIELDS(req_fields) && d.err == 0; i++) {
+		if (sp->req & req_fields[i].bit)
+			dec_field(&d, sp, &req_fields[i], q);
+	}
+	if ((error = dec_end(&d)) != 0) {
+		proto_req_clear(q);
+		memset(q, 0, sizeof *q);
+	}
+	return error;
+}
+
+/* Decode one reply frame of exactly len bytes. */
+int
+proto_decode_rep(const uint8_t *buf, size_t len, struct proto_rep *r)
+{
+	const struct type_spec *sp;
+	struct dec d;
+	uint32_t e;
+	size_t i;
+	int error;
+
+	memset(r, 0, sizeof *r);
+	sp = dec_header(&d, buf, len, true, &r->type, &r->id);
+	if (sp == NULL) {
+		memset(r, 0, sizeof *r);
+		return -EPROTO;
+	}
+	e = dec_int(&d, 4);
+	dec_check(&d, e <= ERRNO_MAX);
+	r->error = e;
+	for (i = 0; e == 0 && i < NFIELDS(rep_fields) && d.err == 0; i++) {
+		if (sp->rep & rep_fields[i].bit)
+			dec_field(&d, sp, &rep_fields[i], r);
+	}
+	if ((error = dec_end(&d)) != 0) {
+		proto_rep_clear(r);
+		memset(r, 0, sizeof *r);
+	}
+	return error;
+}
+
+/* The length of the frame at buf, from its first 4 bytes alone. */
+long
+proto_frame_len(const uint8_t *buf, size_t n)
+{
+	uint32_t len;
+
+	if (buf == NULL || n < 4)
+		return 0;
+	len = get_le(buf, 4);
+	if (len < PROTO_HDR_LEN || len > PROTO_MAX_FRAME)
+		return -EPROTO;
+	return len;
+}
+
+/* Whether the reply bit (flags, offset 5) is set. */
+bool
+proto_frame_is_reply(const uint8_t *buf)
+{
+	return (buf[5] & PROTO_FLAG_REPLY) != 0;
+}
+
+/* Free what decoding a request allocated: the HELLO exports. */
+void
+proto_req_clear(struct proto_req *q)
+{
+	free(q->hello.exports);
+	q->hello.exports = NULL;
+	q->hello.nexports = 0;
+}
+
+/* Free what decoding a reply allocated: entries and HELLO exports. */
+void
+proto_rep_clear(struct proto_rep *r)
+{
+	free(r->ents);
+	r->ents = NULL;
+	r->nents = 0;
+	free(r->hello.exports);
+	r->hello.exports = NULL;
+	r->hello.nexports = 0;
+}
