@@ -149,4 +149,11 @@ int config_parse_bool(const char *, bool *);
 /* Normalise a union path ("/a//b/" -> "/a/b"); -1 on "..", "." parts. */
 int config_normalise_at(const char *, char **);
 
+/*
+ * The control socket used when none is configured, for peer NAME:
+ * /run/pufs/NAME.sock as root, else $XDG_RUNTIME_DIR/pufs-NAME.sock or
+ * /tmp/pufs-UID/NAME.sock.  Allocated; the caller frees it.
+ */
+char *config_default_control_socket(const char *name);
+
 #endif

@@ -1,0 +1,956 @@
+/*
+ * test-config.c - unit test of daemon/config.c: defaults, every key, the
+ * value parsers, error messages, the precedence of file, environment and
+ * -o, -e, config_validate() and pufs.ini.example.
+ *
+ * Temporary files and directories live under one mkdtemp() directory,
+ * removed at the end; nothing else on the machine is touched.
+ */
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <ftw.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "tap.h"
+
+static char tmpdir[] = "/tmp/pufs-test-config-XXXXXX";
+static int nfiles;
+
+/* Write text to a new file under tmpdir; return its path (static). */
+static const char *
+write_ini(const char *text)
+{
+	static char path[PATH_MAX];
+	FILE *fp;
+	int fd;
+
+	snprintf(path, sizeof path, "%s/f%d-XXXXXX", tmpdir, nfiles++);
+	if ((fd = mkstemp(path)) == -1 || (fp = fdopen(fd, "w")) == NULL)
+		fatal("mkstemp %s", path);
+	fputs(text, fp);
+	fclose(fp);
+	return path;
+}
+
+/* Load text as a file into a fresh config; err gets the message. */
+static int
+load_text(struct config *cfg, const char *text, char *err, const char **path)
+{
+	const char *p = write_ini(text);
+
+	if (path != NULL)
+		*path = p;
+	config_init(cfg);
+	err[0] = '\0';
+	return config_load_file(cfg, p, err, CONFIG_ERRLEN);
+}
+
+/* Create a directory under tmpdir and return its path (static). */
+static const char *
+make_dir(const char *name)
+{
+	static char path[PATH_MAX];
+
+	snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+	if (mkdir(path, 0755) == -1 && errno != EEXIST)
+		fatal("mkdir %s", path);
+	return path;
+}
+
+/* The built-in defaults, and that they validate. */
+static void
+test_defaults(void)
+{
+	struct config cfg;
+	char host[256], err[CONFIG_ERRLEN], *sock;
+
+	config_init(&cfg);
+	gethostname(host, sizeof host);
+	host[sizeof host - 1] = '\0';
+	tap_is_str(cfg.name, host, "default name is the host name");
+	tap_is_str(cfg.listen, "0.0.0.0:7070", "default listen");
+	tap_is_int(cfg.discovery, DISCOVERY_MULTICAST, "default discovery");
+	tap_is_str(cfg.multicast_group, "239.255.70.70", "default group");
+	tap_is_int(cfg.multicast_port, 7070, "default multicast_port");
+	tap_is_str(cfg.multicast_interface, NULL, "default interface unset");
+	tap_is_int(cfg.multicast_ttl, 1, "default multicast_ttl");
+	tap_is_int((long long)cfg.npeers, 0, "default peers empty");
+	tap_is_str(cfg.control_socket, NULL, "control_socket unset before "
+	    "validate");
+	tap_ok(cfg.op_timeout == 10, "default op_timeout");
+	tap_ok(cfg.heartbeat == 1, "default heartbeat");
+	tap_ok(cfg.dead_after == 3, "default dead_after");
+	tap_is_int(cfg.create_policy, CREATE_LOCAL, "default create_policy");
+	tap_ok(cfg.attr_timeout == 5, "default attr_timeout");
+	tap_ok(cfg.trap_delay == 0.1, "default trap_delay");
+	tap_is_int((long long)cfg.block_size, 128 << 10, "default block_size");
+	tap_is_int((long long)cfg.cache_size, 256 << 20, "default cache_size");
+	tap_is_int(cfg.readahead_max, 32, "default readahead_max");
+	tap_ok(cfg.writeback_interval == 1, "default writeback_interval");
+	tap_ok(!cfg.direct_io, "default direct_io");
+	tap_is_int((long long)cfg.nexports, 0, "no exports by default");
+	tap_is_int((long long)cfg.nclusters, 0, "no clusters by default");
+	tap_is_str(cfg.key_file, NULL, "default key_file unset");
+	tap_ok(!cfg.encrypt, "default encrypt");
+	tap_ok(cfg.debug_clock_skew == 0, "default clock skew");
+
+	tap_is_int(config_validate(&cfg, err, sizeof err), 0,
+	    "defaults validate");
+	sock = config_default_control_socket(host);
+	tap_is_str(cfg.control_socket, sock, "validate fills control_socket");
+	free(sock);
+	config_free(&cfg);
+
+	/* The default socket follows a name set after the defaults. */
+	config_init(&cfg);
+	config_set(&cfg, "peer", "name", "zeta", "test", err, sizeof err);
+	config_validate(&cfg, err, sizeof err);
+	sock = config_default_control_socket("zeta");
+	tap_is_str(cfg.control_socket, sock, "default socket follows name");
+	tap_ok(strstr(sock, "zeta") != NULL, "default socket names the peer");
+	free(sock);
+	config_free(&cfg);
+}
+
+/* Whether config_default_control_socket(name) is want, as we are now. */
+static int
+socket_is(const char *name, const char *want)
+{
+	char *got = config_default_control_socket(name);
+	int same = strcmp(got, want) == 0;
+
+	free(got);
+	return same;
+}
+
+/* The default control socket for root and for other users. */
+static void
+test_default_socket(void)
+{
+	char want[PATH_MAX];
+	pid_t pid;
+	int status;
+
+	if (geteuid() == 0) {
+		tap_ok(socket_is("a", "/run/pufs/a.sock"), "root: /run/pufs");
+		/* The rest as another user, in a child. */
+		if ((pid = fork()) == -1)
+			fatal("fork");
+		if (pid == 0) {
+			if (setuid(65534) == -1)
+				_exit(2);
+			setenv("XDG_RUNTIME_DIR", "/run/user/65534", 1);
+			if (!socket_is("a", "/run/user/65534/pufs-a.sock"))
+				_exit(3);
+			unsetenv("XDG_RUNTIME_DIR");
+			if (!socket_is("b", "/tmp/pufs-65534/b.sock"))
+				_exit(4);
+			_exit(0);
+		}
+		waitpid(pid, &status, 0);
+		tap_ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		    "user: XDG_RUNTIME_DIR, else /tmp/pufs-UID (status %d)",
+		    status);
+		return;
+	}
+	setenv("XDG_RUNTIME_DIR", "/run/user/1", 1);
+	tap_ok(socket_is("a", "/run/user/1/pufs-a.sock"), "XDG_RUNTIME_DIR");
+	unsetenv("XDG_RUNTIME_DIR");
+	snprintf(want, sizeof want, "/tmp/pufs-%u/b.sock", (unsigned)getuid());
+	tap_ok(socket_is("b", want), "/tmp/pufs-UID");
+}
+
+/* A file setting every key to something other than its default. */
+static void
+test_every_key(void)
+{
+	struct config cfg;
+	char err[CONFIG_ERRLEN];
+	int ret;
+
+	ret = load_text(&cfg,
+	    "; a comment\n"
+	    "# another\n"
+	    "[peer]\n"
+	    "name = alpha-1.b_c\n"
+	    "listen = [::1]:7071       ; inline comment\n"
+	    "discovery = unicast\n"
+	    "multicast_group = ff15::70\n"
+	    "multicast_port = 7072\n"
+	    "multicast_interface = eth0\n"
+	    "multicast_ttl = 4\n"
+	    "peers = 10.0.0.2:7070 host-b:7070, [fe80::1%eth0]:1\n"
+	    "        10.0.0.9:9\n"
+	    "control_socket = /tmp/x.sock\n"
+	    "op_timeout = 2.5\n"
+	    "heartbeat = 500ms\n"
+	    "dead_after = 1.5s\n"
+	    "create_policy = mostfree\n"
+	    "\n"
+	    "  [cache]\n"
+	    "  attr_timeout = 0\n"
+	    "trap_delay = 20ms\n"
+	    "block_size = 1M\n"
+	    "cache_size = 1GiB\n"
+	    "readahead_max = 0\n"
+	    "writeback_interval = 0.25\n"
+	    "direct_io = yes\n"
+	    "[export:share]\n"
+	    "path = /srv/share\n"
+	    "at = //pub//x/\n"
+	    "read_only = on\n"
+	    "[cluster:www]\n"
+	    "path = /srv/www\n"
+	    "balance = leastload\n"
+	    "[security]\n"
+	    "key_file = /etc/pufs/union.key\n"
+	    "encrypt = true\n",
+	    err, NULL);
+	tap_is_int(ret, 0, "file with every key loads");
+	tap_is_str(ret == 0 ? "" : err, "", "no error message");
+	tap_is_str(cfg.name, "alpha-1.b_c", "peer.name");
+	tap_is_str(cfg.listen, "[::1]:7071", "peer.listen, inline comment");
+	tap_is_int(cfg.discovery, DISCOVERY_UNICAST, "peer.discovery");
+	tap_is_str(cfg.multicast_group, "ff15::70", "peer.multicast_group");
+	tap_is_int(cfg.multicast_port, 7072, "peer.multicast_port");
+	tap_is_str(cfg.multicast_interface, "eth0",
+	    "peer.multicast_interface");
+	tap_is_int(cfg.multicast_ttl, 4, "peer.multicast_ttl");
+	tap_is_int((long long)cfg.npeers, 4, "peer.peers: four entries");
+	if (cfg.npeers == 4) {
+		tap_is_str(cfg.peers[0], "10.0.0.2:7070", "peers[0]");
+		tap_is_str(cfg.peers[1], "host-b:7070", "peers[1]");
+		tap_is_str(cfg.peers[2], "[fe80::1%eth0]:1", "peers[2]");
+		tap_is_str(cfg.peers[3], "10.0.0.9:9",
+		    "peers[3] from a continuation line");
+	}
+	tap_is_str(cfg.control_socket, "/tmp/x.sock", "peer.control_socket");
+	tap_ok(cfg.op_timeout == 2.5, "peer.op_timeout");
+	tap_ok(cfg.heartbeat == 0.5, "peer.heartbeat in ms");
+	tap_ok(cfg.dead_after == 1.5, "peer.dead_after in s");
+	tap_is_int(cfg.create_policy, CREATE_MOSTFREE, "peer.create_policy");
+	tap_ok(cfg.attr_timeout == 0, "cache.attr_timeout, indented key");
+	tap_ok(cfg.trap_delay == 0.02, "cache.trap_delay");
+	tap_is_int((long long)cfg.block_size, 1 << 20, "cache.block_size");
+	tap_is_int((long long)cfg.cache_size, 1 << 30, "cache.cache_size");
+	tap_is_int(cfg.readahead_max, 0, "cache.readahead_max");
+	tap_ok(cfg.writeback_interval == 0.25, "cache.writeback_interval");
+	tap_ok(cfg.direct_io, "cache.direct_io");
+	tap_is_int((long long)cfg.nexports, 1, "one export");
+	if (cfg.nexports == 1) {
+		tap_is_str(cfg.exports[0].name, "share", "export name");
+		tap_is_str(cfg.exports[0].path, "/srv/share", "export path");
+		tap_is_str(cfg.exports[0].at, "/pub/x", "export at normalised");
+		tap_ok(cfg.exports[0].read_only, "export read_only");
+	}
+	tap_is_int((long long)cfg.nclusters, 1, "one cluster");
+	if (cfg.nclusters == 1) {
+		tap_is_str(cfg.clusters[0].name, "www", "cluster name");
+		tap_is_str(cfg.clusters[0].path, "/srv/www", "cluster path");
+		tap_is_str(cfg.clusters[0].at, "/www", "cluster at default");
+		tap_is_int(cfg.clusters[0].balance, BALANCE_LEASTLOAD,
+		    "cluster balance");
+	}
+	tap_is_str(cfg.key_file, "/etc/pufs/union.key", "security.key_file");
+	tap_ok(cfg.encrypt, "security.encrypt");
+	tap_ok(cfg.config_file != NULL, "config_file remembered");
+	config_free(&cfg);
+
+	/* Repeated keys: the last one wins; an empty optional unsets. */
+	ret = load_text(&cfg,
+	    "[peer]\nmulticast_ttl = 2\nmulticast_interface = eth1\n"
+	    "peers = a:1 b:2\n[cache]\nblock_size = 64K\n[peer]\n"
+	    "multicast_ttl = 3\nmulticast_interface =\npeers = c:3\n"
+	    "[export:x]\npath = /a\npath = /b\n",
+	    err, NULL);
+	tap_is_int(ret, 0, "repeated keys load");
+	tap_is_int(cfg.multicast_ttl, 3, "repeated key: last wins");
+	tap_is_str(cfg.multicast_interface, NULL, "empty value unsets");
+	tap_is_int((long long)cfg.npeers, 1, "peers replaced, not appended");
+	tap_is_str(cfg.nexports == 1 ? cfg.exports[0].path : NULL, "/b",
+	    "repeated key in an export section: last wins");
+	config_free(&cfg);
+}
+
+/* config_parse_size on good and bad input. */
+static void
+test_sizes(void)
+{
+	static const struct {
+		const char *in;
+		int ret;
+		uint64_t want;
+	} t[] = {
+		{ "0", 0, 0 },
+		{ "4096", 0, 4096 },
+		{ "128K", 0, 128 << 10 },
+		{ "128k", 0, 128 << 10 },
+		{ "128KB", 0, 128 << 10 },
+		{ "128KiB", 0, 128 << 10 },
+		{ "128kib", 0, 128 << 10 },
+		{ "256M", 0, 256 << 20 },
+		{ "3G", 0, 3ULL << 30 },
+		{ "2T", 0, 2ULL << 40 },
+		{ "512B", 0, 512 },
+		{ "007", 0, 7 },
+		{ "16777215T", 0, 16777215ULL << 40 },
+		{ "18446744073709551615", 0, UINT64_MAX },
+		{ "18446744073709551616", -1, 0 },
+		{ "16777216T", -1, 0 },
+		{ "17179869184G", -1, 0 },
+		{ "", -1, 0 },
+		{ "K", -1, 0 },
+		{ "-1", -1, 0 },
+		{ "+1", -1, 0 },
+		{ " 1", -1, 0 },
+		{ "1 ", -1, 0 },
+		{ "1.5M", -1, 0 },
+		{ "1KK", -1, 0 },
+		{ "1iB", -1, 0 },
+		{ "1P", -1, 0 },
+		{ "1KBB", -1, 0 },
+		{ "0x10", -1, 0 },
+	};
+	uint64_t v;
+	size_t i;
+	int ret;
+
+	for (i = 0; i < sizeof t / sizeof *t; i++) {
+		v = 12345;
+		ret = config_parse_size(t[i].in, &v);
+		tap_ok(ret == t[i].ret && (ret != 0 || v == t[i].want),
+		    "size '%s' -> %s %llu", t[i].in, ret == 0 ? "ok" : "error",
+		    (unsigned long long)v);
+	}
+}
+
+/* config_parse_duration and config_parse_bool on good and bad input. */
+static void
+test_durations(void)
+{
+	static const struct {
+		const char *in;
+		int ret;
+		double want;
+	} t[] = {
+		{ "0", 0, 0 },
+		{ "2", 0, 2 },
+		{ "0.5", 0, 0.5 },
+		{ ".5", 0, 0.5 },
+		{ "2s", 0, 2 },
+		{ "0.5s", 0, 0.5 },
+		{ "100ms", 0, 0.1 },
+		{ "1.5ms", 0, 0.0015 },
+		{ "100MS", 0, 0.1 },
+		{ "1000000000", 0, 1e9 },
+		{ "10000000000", -1, 0 },
+		{ "", -1, 0 },
+		{ ".", -1, 0 },
+		{ "s", -1, 0 },
+		{ "ms", -1, 0 },
+		{ "-1", -1, 0 },
+		{ "+1", -1, 0 },
+		{ "1e3", -1, 0 },
+		{ "inf", -1, 0 },
+		{ "nan", -1, 0 },
+		{ "1 s", -1, 0 },
+		{ "1m", -1, 0 },
+		{ "1h", -1, 0 },
+		{ "abc", -1, 0 },
+		{ "1,5", -1, 0 },
+	};
+	static const struct {
+		const char *in;
+		int ret;
+		bool want;
+	} b[] = {
+		{ "yes", 0, true }, { "no", 0, false }, { "true", 0, true },
+		{ "false", 0, false }, { "on", 0, true }, { "off", 0, false },
+		{ "1", 0, true }, { "0", 0, false }, { "YES", 0, true },
+		{ "Off", 0, false }, { "", -1, false }, { "2", -1, false },
+		{ "y", -1, false }, { "yes ", -1, false },
+	};
+	double d;
+	bool v;
+	size_t i;
+	int ret;
+
+	for (i = 0; i < sizeof t / sizeof *t; i++) {
+		d = -7;
+		ret = config_parse_duration(t[i].in, &d);
+		tap_ok(ret == t[i].ret && (ret != 0 || (d - t[i].want < 1e-12 &&
+		    t[i].want - d < 1e-12)), "duration '%s' -> %s %g",
+		    t[i].in, ret == 0 ? "ok" : "error", d);
+	}
+	for (i = 0; i < sizeof b / sizeof *b; i++) {
+		v = !b[i].want;
+		ret = config_parse_bool(b[i].in, &v);
+		tap_ok(ret == b[i].ret && (ret != 0 || v == b[i].want),
+		    "bool '%s' -> %s", b[i].in, ret == 0 ? "ok" : "error");
+	}
+}
+
+/* config_normalise_at on good and bad union paths. */
+static void
+test_normalise_at(void)
+{
+	static const struct {
+		const char *in, *want;
+	} t[] = {
+		{ "/", "/" },
+		{ "//", "/" },
+		{ "/a", "/a" },
+		{ "/a/", "/a" },
+		{ "/a//b/", "/a/b" },
+		{ "///a///b///", "/a/b" },
+		{ "/a.b/..c/c..", "/a.b/..c/c.." },
+		{ "/.hidden", "/.hidden" },
+		{ "", NULL },
+		{ "a", NULL },
+		{ "a/b", NULL },
+		{ "/.", NULL },
+		{ "/..", NULL },
+		{ "/a/./b", NULL },
+		{ "/a/../b", NULL },
+		{ "/a/..", NULL },
+		{ ".", NULL },
+	};
+	char *out;
+	size_t i;
+	int ret;
+
+	for (i = 0; i < sizeof t / sizeof *t; i++) {
+		out = NULL;
+		ret = config_normalise_at(t[i].in, &out);
+		tap_is_str(ret == 0 ? out : NULL, t[i].want, t[i].in);
+		tap_ok(ret == (t[i].want != NULL ? 0 : -1), "  and returns %d",
+		    ret);
+		free(out);
+	}
+}
+
+/* Errors in a file name the file, the line and the key. */
+static void
+test_file_errors(void)
+{
+	static const struct {
+		const char *text;
+		const char *want;       /* after "FILE:" */
+	} t[] = {
+		{ "[cache]\nattr_timeout = abc\n",
+		    "2: cache.attr_timeout: bad duration 'abc'" },
+		{ "[cache]\nfoo = 1\n", "2: unknown key 'foo' in [cache]" },
+		{ "[peer]\n\n[bar]\nx = 1\n", "3: unknown section [bar]" },
+		{ "[bar]\n", "1: unknown section [bar]" },
+		{ "[export]\npath = /x\n", "1: unknown section [export]" },
+		{ "[peer:x]\n", "1: unknown section [peer:x]" },
+		{ "[export:a b]\n", "1: bad export name in [export:a b]" },
+		{ "[cluster:]\n", "1: bad cluster name in [cluster:]" },
+		{ "[export:a]\npath = /x\n[export:a]\n",
+		    "3: duplicate section [export:a]" },
+		{ "[peer\n", "1: missing ']'" },
+		{ "[peer] x\n", "1: text after the section header" },
+		{ "name = x\n", "1: key 'name' is outside any [section]" },
+		{ "[peer]\nname\n", "2: syntax error" },
+		{ "[peer]\n  name\n", "2: syntax error" },
+		{ "[peer]\nname = a b\n", "2: peer.name: bad name 'a b'" },
+		{ "[peer]\nname = \n", "2: peer.name: bad name ''" },
+		{ "[peer]\nname = "
+		  "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcd"
+		  "\n", "2: peer.name: bad name" },
+		{ "[peer]\nlisten = 1.2.3.4\n", "2: peer.listen: bad address" },
+		{ "[peer]\nlisten = 1.2.3.4:0\n", "2: peer.listen: bad address" },
+		{ "[peer]\nlisten = 1.2.3.4:65536\n",
+		    "2: peer.listen: bad address" },
+		{ "[peer]\nlisten = ::1:7070\n", "2: peer.listen: bad address" },
+		{ "[peer]\nlisten = [::g]:7070\n", "2: peer.listen: bad address" },
+		{ "[peer]\nlisten = [::1]7070\n", "2: peer.listen: bad address" },
+		{ "[peer]\nlisten = :7070\n", "2: peer.listen: bad address" },
+		{ "[peer]\ndiscovery = broadcast\n",
+		    "2: peer.discovery: bad value 'broadcast' "
+		    "(multicast | unicast)" },
+		{ "[peer]\nmulticast_group = 10.0.0.1\n",
+		    "2: peer.multicast_group: '10.0.0.1' is not an IPv4 or IPv6 "
+		    "multicast address" },
+		{ "[peer]\nmulticast_group = fe80::1\n",
+		    "2: peer.multicast_group:" },
+		{ "[peer]\nmulticast_group = 240.0.0.1\n",
+		    "2: peer.multicast_group:" },
+		{ "[peer]\nmulticast_port = 0\n",
+		    "2: peer.multicast_port: 0 is out of range 1..65535" },
+		{ "[peer]\nmulticast_port = 70000\n",
+		    "2: peer.multicast_port: 70000 is out of range 1..65535" },
+		{ "[peer]\nmulticast_ttl = 300\n",
+		    "2: peer.multicast_ttl: 300 is out of range 0..255" },
+		{ "[peer]\nmulticast_ttl = -1\n",
+		    "2: peer.multicast_ttl: bad integer '-1'" },
+		{ "[peer]\nmulticast_interface = a/b\n",
+		    "2: peer.multicast_interface: bad interface name 'a/b'" },
+		{ "[peer]\npeers = 1.2.3.4:5 nope\n",
+		    "2: peer.peers: bad address 'nope'" },
+		{ "[peer]\nop_timeout = 0\n",
+		    "2: peer.op_timeout: must be more than 0 seconds" },
+		{ "[peer]\nheartbeat = 0ms\n",
+		    "2: peer.heartbeat: must be more than 0 seconds" },
+		{ "[peer]\ncreate_policy = random\n",
+		    "2: peer.create_policy: bad value 'random' "
+		    "(local | mostfree | roundrobin)" },
+		{ "[peer]\nname = a\n  b\n",
+		    "3: peer.name: continuation lines are allowed for "
+		    "peer.peers only" },
+		{ "[cache]\nblock_size = 3K\n",
+		    "2: cache.block_size: 3K is not a power of two between 4K "
+		    "and 16M" },
+		{ "[cache]\nblock_size = 32M\n",
+		    "2: cache.block_size: 32M is not a power of two" },
+		{ "[cache]\nblock_size = 2K\n", "2: cache.block_size: 2K is not" },
+		{ "[cache]\nblock_size = 99999999999999999999\n",
+		    "2: cache.block_size: bad size '99999999999999999999'" },
+		{ "[cache]\ncache_size = 8K\n",
+		    "2: cache.cache_size: 8K is less than 16K" },
+		{ "[cache]\nreadahead_max = 1025\n",
+		    "2: cache.readahead_max: 1025 is out of range 0..1024" },
+		{ "[cache]\ndirect_io = maybe\n",
+		    "2: cache.direct_io: bad boolean 'maybe'" },
+		{ "[cache]\nwriteback_interval = 0\n",
+		    "2: cache.writeback_interval: must be more than 0" },
+		{ "[export:a]\npath = relative/dir\n",
+		    "2: export:a.path: 'relative/dir' is not an absolute path" },
+		{ "[export:a]\nat = /x/../y\n",
+		    "2: export:a.at: bad union path '/x/../y'" },
+		{ "[export:a]\nat = x\n", "2: export:a.at: bad union path 'x'" },
+		{ "[cluster:w]\nbalance = random\n",
+		    "2: cluster:w.balance: bad value 'random' "
+		    "(roundrobin | leastload)" },
+		{ "[security]\nencrypt = 2\n",
+		    "2: security.encrypt: bad boolean '2'" },
+		{ "[security]\nkey_fil = /x\n",
+		    "2: unknown key 'key_fil' in [security]" },
+		{ "[cache]\nAttr_Timeout = 1\n",
+		    "2: unknown key 'Attr_Timeout' in [cache]" },
+		{ "[cache]\nattr_timeout = 1\nfoo = 1\nbar = 2\n",
+		    "3: unknown key 'foo' in [cache]" },
+		{ "[peer]\nname = x\nbad line\n[cache]\nfoo = 1\n",
+		    "3: syntax error" },
+	};
+	struct config cfg;
+	char err[CONFIG_ERRLEN], want[CONFIG_ERRLEN + PATH_MAX];
+	const char *path;
+	size_t i;
+	int ret;
+
+	for (i = 0; i < sizeof t / sizeof *t; i++) {
+		ret = load_text(&cfg, t[i].text, err, &path);
+		snprintf(want, sizeof want, "%s:%s", path, t[i].want);
+		tap_ok(ret == -1 && strncmp(err, want, strlen(want)) == 0,
+		    "file error %zu: '%s'", i, err);
+		config_free(&cfg);
+	}
+
+	/* A line longer than inih's buffer is refused, not split. */
+	{
+		char text[1024];
+
+		memset(text, 0, sizeof text);
+		strcpy(text, "[peer]\npeers =");
+		for (i = 0; i < 30; i++)
+			strcat(text, " 10.0.0.1:7070");
+		strcat(text, "\n");
+		ret = load_text(&cfg, text, err, &path);
+		snprintf(want, sizeof want, "%s:2: line longer than", path);
+		tap_ok(ret == -1 && strncmp(err, want, strlen(want)) == 0,
+		    "long line refused: '%s'", err);
+		config_free(&cfg);
+	}
+
+	/* A missing file, and a directory. */
+	config_init(&cfg);
+	snprintf(want, sizeof want, "%s/nonexistent.ini", tmpdir);
+	ret = config_load_file(&cfg, want, err, sizeof err);
+	strcat(want, ": cannot open: No such file or directory");
+	tap_ok(ret == -1 && strcmp(err, want) == 0, "missing file: '%s'", err);
+	ret = config_load_file(&cfg, tmpdir, err, sizeof err);
+	tap_ok(ret == -1 && strstr(err, "Is a directory") != NULL,
+	    "directory as file: '%s'", err);
+	config_free(&cfg);
+
+	/* CRLF line ends and a byte order mark are accepted. */
+	ret = load_text(&cfg, "\xef\xbb\xbf[peer]\r\nname = crlf\r\n", err,
+	    NULL);
+	tap_ok(ret == 0 && strcmp(cfg.name, "crlf") == 0,
+	    "BOM and CRLF: '%s'", err);
+	config_free(&cfg);
+}
+
+/* The environment and -o, and their precedence over the file. */
+static void
+test_env_opts(void)
+{
+	char *env[] = {
+		"HOME=/root",
+		"PUFS_CACHE_ATTR_TIMEOUT=2",
+		"PUFS_PEER_CONTROL_SOCKET=/tmp/env.sock",
+		"PUFS_SECURITY_ENCRYPT=no",
+		"pufs_peer_name=lower",
+		"PUFS_SRCDIR=/ignored",
+		"PUFS_EXPORT_PATH=/ignored",
+		"PUFS_CACHEX_FOO=1",
+		NULL,
+	};
+	char *bad_env[] = { "PUFS_CACHE_FOO=1", NULL };
+	char *bad_val[] = { "PUFS_PEER_MULTICAST_TTL=300", NULL };
+	struct config cfg;
+	char err[CONFIG_ERRLEN];
+	int ret;
+
+	ret = load_text(&cfg, "[cache]\nattr_timeout = 1\ntrap_delay = 1\n"
+	    "[peer]\nname = file\n", err, NULL);
+	tap_is_int(ret, 0, "file for precedence loads");
+	ret = config_load_env(&cfg, env, err, sizeof err);
+	tap_is_int(ret, 0, "environment loads");
+	tap_ok(cfg.attr_timeout == 2, "environment overrides the file");
+	tap_ok(cfg.trap_delay == 1, "file value kept where env is silent");
+	tap_is_str(cfg.control_socket, "/tmp/env.sock",
+	    "PUFS_PEER_CONTROL_SOCKET");
+	tap_is_str(cfg.name, "file", "lower-case variable names ignored");
+	ret = config_load_opts(&cfg, "cache.attr_timeout=3,peer.name=opt,"
+	    "peer.peers=a:1 b:2,debug.clock_skew=-2.5", err, sizeof err);
+	tap_is_int(ret, 0, "-o loads");
+	tap_ok(cfg.attr_timeout == 3, "-o overrides the environment");
+	tap_is_str(cfg.name, "opt", "-o peer.name");
+	tap_is_int((long long)cfg.npeers, 2, "-o peer.peers with a space");
+	tap_ok(cfg.debug_clock_skew == -2.5, "-o debug.clock_skew negative");
+	ret = config_load_opts(&cfg, "debug.clock_skew=-300ms,", err,
+	    sizeof err);
+	tap_ok(ret == 0 && cfg.debug_clock_skew == -0.3,
+	    "clock skew in ms, trailing comma");
+	ret = config_load_opts(&cfg, "debug.clock_skew=+1", err, sizeof err);
+	tap_ok(ret == 0 && cfg.debug_clock_skew == 1, "clock skew with +");
+
+	ret = config_load_env(&cfg, bad_env, err, sizeof err);
+	tap_ok(ret == -1 && strcmp(err, "environment PUFS_CACHE_FOO: "
+	    "unknown key 'foo' in [cache]") == 0, "env unknown key: '%s'",
+	    err);
+	ret = config_load_env(&cfg, bad_val, err, sizeof err);
+	tap_ok(ret == -1 && strcmp(err, "environment PUFS_PEER_MULTICAST_TTL: "
+	    "peer.multicast_ttl: 300 is out of range 0..255") == 0,
+	    "env bad value: '%s'", err);
+
+	ret = config_load_opts(&cfg, "cache.attr_timeout=abc", err,
+	    sizeof err);
+	tap_ok(ret == -1 && strcmp(err, "-o cache.attr_timeout=abc: "
+	    "cache.attr_timeout: bad duration 'abc'") == 0,
+	    "-o bad value: '%s'", err);
+	ret = config_load_opts(&cfg, "peer.name=ok,cache.nope=1", err,
+	    sizeof err);
+	tap_ok(ret == -1 && strcmp(err, "-o cache.nope=1: unknown key 'nope' "
+	    "in [cache]") == 0, "-o unknown key names the pair: '%s'", err);
+	ret = config_load_opts(&cfg, "attr_timeout=1", err, sizeof err);
+	tap_ok(ret == -1 && strstr(err, "expected section.key=value") != NULL,
+	    "-o without a section: '%s'", err);
+	ret = config_load_opts(&cfg, "cache.attr_timeout", err, sizeof err);
+	tap_ok(ret == -1 && strstr(err, "expected section.key=value") != NULL,
+	    "-o without a value: '%s'", err);
+	ret = config_load_opts(&cfg, "export:a.path=/x", err, sizeof err);
+	tap_ok(ret == -1 && strstr(err, "only [peer], [cache] and [security]")
+	    != NULL, "-o refuses export sections: '%s'", err);
+	ret = config_load_opts(&cfg, "bogus.x=1", err, sizeof err);
+	tap_ok(ret == -1, "-o refuses unknown sections: '%s'", err);
+	ret = config_load_opts(&cfg, "debug.clock_skew=x", err, sizeof err);
+	tap_ok(ret == -1 && strcmp(err, "-o debug.clock_skew=x: "
+	    "debug.clock_skew: bad duration 'x'") == 0,
+	    "-o bad clock skew: '%s'", err);
+	ret = config_load_opts(&cfg, "debug.other=1", err, sizeof err);
+	tap_ok(ret == -1 && strstr(err, "unknown key 'other' in [debug]") !=
+	    NULL, "-o unknown debug key: '%s'", err);
+	config_free(&cfg);
+}
+
+/* -e DIR[:ro]: names, read-only flag, resolution and errors. */
+static void
+test_export_arg(void)
+{
+	struct config cfg;
+	char err[CONFIG_ERRLEN], arg[PATH_MAX + 8], real[PATH_MAX];
+	char cwd[PATH_MAX], want[PATH_MAX + 64], dir[PATH_MAX];
+	int ret;
+
+	snprintf(dir, sizeof dir, "%s", make_dir("exp"));
+	make_dir("exp/sub");
+	if (realpath(dir, real) == NULL)
+		fatal("realpath");
+	config_init(&cfg);
+	ret = config_add_export_arg(&cfg, dir, err, sizeof err);
+	tap_is_int(ret, 0, "-e DIR");
+	snprintf(arg, sizeof arg, "%s/:ro", dir);
+	ret = config_add_export_arg(&cfg, arg, err, sizeof err);
+	tap_is_int(ret, 0, "-e DIR/:ro");
+	snprintf(arg, sizeof arg, "%s:rw", dir);
+	ret = config_add_export_arg(&cfg, arg, err, sizeof err);
+	tap_is_int(ret, 0, "-e DIR:rw");
+	tap_is_int((long long)cfg.nexports, 3, "three exports");
+	if (cfg.nexports == 3) {
+		tap_is_str(cfg.exports[0].name, "e0", "first is e0");
+		tap_is_str(cfg.exports[1].name, "e1", "second is e1");
+		tap_is_str(cfg.exports[0].path, real, "path resolved");
+		tap_is_str(cfg.exports[1].path, real, "trailing / resolved");
+		tap_is_str(cfg.exports[0].at, "/", "exported at /");
+		tap_ok(!cfg.exports[0].read_only, "-e DIR is read-write");
+		tap_ok(cfg.exports[1].read_only, "-e DIR:ro is read-only");
+		tap_ok(!cfg.exports[2].read_only, "-e DIR:rw is read-write");
+	}
+
+	/* A relative directory is made absolute. */
+	if (getcwd(cwd, sizeof cwd) == NULL || chdir(dir) == -1)
+		fatal("chdir");
+	ret = config_add_export_arg(&cfg, "sub:ro", err, sizeof err);
+	if (chdir(cwd) == -1)
+		fatal("chdir back");
+	tap_is_int(ret, 0, "-e relative:ro");
+	snprintf(arg, sizeof arg, "%s/sub", real);
+	tap_is_str(cfg.nexports == 4 ? cfg.exports[3].path : NULL, arg,
+	    "relative -e made absolute");
+
+	snprintf(arg, sizeof arg, "%s/missing:ro", tmpdir);
+	ret = config_add_export_arg(&cfg, arg, err, sizeof err);
+	snprintf(want, sizeof want, "-e %s: No such file or directory", arg);
+	tap_ok(ret == -1 && strcmp(err, want) == 0, "-e missing: '%s'", err);
+	snprintf(arg, sizeof arg, "%s", write_ini(""));
+	ret = config_add_export_arg(&cfg, arg, err, sizeof err);
+	tap_ok(ret == -1 && strstr(err, "Not a directory") != NULL,
+	    "-e a file: '%s'", err);
+	ret = config_add_export_arg(&cfg, ":ro", err, sizeof err);
+	tap_ok(ret == -1, "-e :ro refused: '%s'", err);
+	tap_is_int((long long)cfg.nexports, 4, "failed -e adds nothing");
+	tap_is_int(config_validate(&cfg, err, sizeof err), 0,
+	    "-e exports validate");
+	config_free(&cfg);
+
+	/* -e names skip those a file already took. */
+	ret = load_text(&cfg, "[export:e0]\npath = /\n", err, NULL);
+	config_add_export_arg(&cfg, dir, err, sizeof err);
+	tap_is_str(cfg.nexports == 2 ? cfg.exports[1].name : NULL, "e1",
+	    "-e skips a name in use");
+	config_free(&cfg);
+}
+
+/* config_validate refuses what no single key can tell. */
+static void
+test_validate(void)
+{
+	static const struct {
+		const char *text;
+		const char *want;       /* a part of the message */
+	} t[] = {
+		{ "[export:a]\nread_only = yes\n", "[export:a]: no path given" },
+		{ "[cluster:c]\nat = /c\n", "[cluster:c]: no path given" },
+		{ "[export:gone]\npath = /nonexistent/pufs/dir\n",
+		    "[export:gone]: path '/nonexistent/pufs/dir': "
+		    "No such file or directory" },
+		{ "[export:f]\npath = /etc/passwd\n",
+		    "[export:f]: path '/etc/passwd': Not a directory" },
+		{ "[peer]\nheartbeat = 2\ndead_after = 2\n",
+		    "peer.dead_after: 2 must be more than peer.heartbeat 2" },
+		{ "[peer]\nheartbeat = 5\n", "peer.dead_after" },
+		{ "[cache]\nblock_size = 16M\ncache_size = 32M\n",
+		    "cache.cache_size: 32M is less than 4 blocks" },
+		{ "[security]\nencrypt = yes\n",
+		    "security.encrypt: yes needs security.key_file" },
+		{ "[security]\nkey_file = /nonexistent/key\n",
+		    "security.key_file: '/nonexistent/key': No such file" },
+		{ "[security]\nkey_file = /tmp\n",
+		    "security.key_file: '/tmp' is not a regular file" },
+	};
+	struct config cfg;
+	char err[CONFIG_ERRLEN];
+	size_t i;
+	int ret;
+
+	for (i = 0; i < sizeof t / sizeof *t; i++) {
+		ret = load_text(&cfg, t[i].text, err, NULL);
+		tap_is_int(ret, 0, "validate case loads");
+		ret = config_validate(&cfg, err, sizeof err);
+		tap_ok(ret == -1 && strstr(err, t[i].want) != NULL,
+		    "validate %zu: '%s'", i, err);
+		config_free(&cfg);
+	}
+
+	/* Fields set directly are checked again. */
+	config_init(&cfg);
+	cfg.multicast_ttl = 300;
+	ret = config_validate(&cfg, err, sizeof err);
+	tap_ok(ret == -1 && strcmp(err, "peer.multicast_ttl: 300 is out of "
+	    "range 0..255") == 0, "validate ttl 300: '%s'", err);
+	cfg.multicast_ttl = 1;
+	free(cfg.multicast_group);
+	cfg.multicast_group = xstrdup("192.168.1.1");
+	ret = config_validate(&cfg, err, sizeof err);
+	tap_ok(ret == -1 && strstr(err, "peer.multicast_group") != NULL,
+	    "validate bad group: '%s'", err);
+	free(cfg.multicast_group);
+	cfg.multicast_group = xstrdup("ff02::1");
+	free(cfg.name);
+	cfg.name = xstrdup("has space");
+	ret = config_validate(&cfg, err, sizeof err);
+	tap_ok(ret == -1 && strstr(err, "peer.name: bad name 'has space'") !=
+	    NULL, "validate bad name: '%s'", err);
+	free(cfg.name);
+	cfg.name = xstrdup("n@me");
+	ret = config_validate(&cfg, err, sizeof err);
+	tap_ok(ret == -1, "validate refuses '@' in a name: '%s'", err);
+	free(cfg.name);
+	cfg.name = xstrdup("ok");
+	cfg.heartbeat = 3;
+	ret = config_validate(&cfg, err, sizeof err);
+	tap_ok(ret == -1 && strstr(err, "peer.dead_after") != NULL,
+	    "validate dead_after <= heartbeat: '%s'", err);
+	cfg.heartbeat = 1;
+	cfg.block_size = 5000;
+	ret = config_validate(&cfg, err, sizeof err);
+	tap_ok(ret == -1 && strstr(err, "cache.block_size") != NULL,
+	    "validate block_size not a power of two: '%s'", err);
+	cfg.block_size = 4096;
+	free(cfg.listen);
+	cfg.listen = NULL;
+	ret = config_validate(&cfg, err, sizeof err);
+	tap_ok(ret == -1 && strcmp(err, "peer.listen: not set") == 0,
+	    "validate listen unset: '%s'", err);
+	cfg.listen = xstrdup("[::]:7070");
+	ret = config_validate(&cfg, err, sizeof err);
+	tap_ok(ret == 0, "validate passes again: '%s'", ret ? err : "");
+	config_free(&cfg);
+
+	/* A lone unicast peer, existing paths, clusters at /NAME. */
+	make_dir("share");
+	make_dir("www");
+	{
+		char text[4 * PATH_MAX];
+
+		snprintf(text, sizeof text,
+		    "[peer]\ndiscovery = unicast\n"
+		    "[export:share]\npath = %s/share\nat = /pub\n"
+		    "[cluster:www]\npath = %s/www\n"
+		    "[security]\nkey_file = %s\nencrypt = yes\n",
+		    tmpdir, tmpdir, write_ini("secret\n"));
+		ret = load_text(&cfg, text, err, NULL);
+		tap_is_int(ret, 0, "full config loads");
+		ret = config_validate(&cfg, err, sizeof err);
+		tap_ok(ret == 0, "lone unicast peer with exports validates: "
+		    "'%s'", ret ? err : "");
+		tap_is_str(cfg.nclusters == 1 ? cfg.clusters[0].at : NULL,
+		    "/www", "cluster at defaults to /NAME");
+		config_free(&cfg);
+	}
+
+	/* Duplicate export names made by hand. */
+	config_init(&cfg);
+	config_set(&cfg, "export:x", "path", "/", "test", err, sizeof err);
+	config_set(&cfg, "export:y", "path", "/", "test", err, sizeof err);
+	tap_is_int((long long)cfg.nexports, 2, "config_set makes exports");
+	free(cfg.exports[1].name);
+	cfg.exports[1].name = xstrdup("x");
+	ret = config_validate(&cfg, err, sizeof err);
+	tap_ok(ret == -1 && strstr(err, "duplicate export name 'x'") != NULL,
+	    "validate duplicate export: '%s'", err);
+	config_free(&cfg);
+	config_free(&cfg);      /* zeroed: a second free is harmless */
+}
+
+/* pufs.ini.example next to the sources loads. */
+static void
+test_example(void)
+{
+	struct config cfg;
+	char err[CONFIG_ERRLEN], src[PATH_MAX], path[PATH_MAX + 32];
+	const char *env;
+	int ret;
+
+	if ((env = getenv("PUFS_SRCDIR")) != NULL)
+		snprintf(path, sizeof path, "%s/pufs.ini.example", env);
+	else {
+		snprintf(src, sizeof src, "%s", __FILE__);
+		snprintf(path, sizeof path, "%s/../../pufs.ini.example",
+		    dirname(src));
+	}
+	config_init(&cfg);
+	ret = config_load_file(&cfg, path, err, sizeof err);
+	tap_ok(ret == 0, "pufs.ini.example loads: '%s'", ret ? err : path);
+	tap_ok(cfg.nexports >= 1 && cfg.nclusters >= 1,
+	    "pufs.ini.example has an export and a cluster");
+	config_free(&cfg);
+
+	/* Its commented-out examples load too, once uncommented. */
+	{
+		char line[1024], *text = NULL;
+		size_t len = 0;
+		FILE *in, *out;
+		int keys = 0;
+
+		if ((in = fopen(path, "r")) == NULL ||
+		    (out = open_memstream(&text, &len)) == NULL)
+			fatal("%s", path);
+		while (fgets(line, sizeof line, in) != NULL) {
+			/* "; text" is a comment, ";key = value" an example. */
+			if (line[0] == ';' && islower((unsigned char)line[1])) {
+				fputs(line + 1, out);
+				keys++;
+			} else
+				fputs(line, out);
+		}
+		fclose(in);
+		fclose(out);
+		ret = load_text(&cfg, text, err, NULL);
+		tap_ok(ret == 0 && keys > 0 && cfg.npeers > 0 &&
+		    cfg.key_file != NULL && cfg.multicast_interface != NULL,
+		    "%d commented keys of pufs.ini.example load: '%s'", keys,
+		    ret ? err : "");
+		config_free(&cfg);
+		free(text);
+	}
+}
+
+/* nftw callback: remove one file or (empty by now) directory. */
+static int
+remove_one(const char *path, const struct stat *st, int flag,
+    struct FTW *ftw)
+{
+	return remove(path);
+}
+
+/* Remove what the test made under tmpdir. */
+static void
+cleanup(void)
+{
+	if (nftw(tmpdir, remove_one, 16, FTW_DEPTH | FTW_PHYS) == -1)
+		tap_ok(0, "remove %s", tmpdir);
+}
+
+int
+main(void)
+{
+	if (mkdtemp(tmpdir) == NULL)
+		fatal("mkdtemp");
+	test_defaults();
+	test_default_socket();
+	test_every_key();
+	test_sizes();
+	test_durations();
+	test_normalise_at();
+	test_file_errors();
+	test_env_opts();
+	test_export_arg();
+	test_validate();
+	test_example();
+	cleanup();
+	return tap_done();
+}
