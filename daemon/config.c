@@ -1029,7 +1029,7 @@ static char *
 config_file_read(char *str, int num, void *arg)
 {
 	struct config_file *cf = arg;
-	char *line, *p, copy[CONFIG_ERRLEN];
+	char *line, *p, *c, copy[CONFIG_ERRLEN];
 	ssize_t n;
 
 	cf->continuation = false;
@@ -1067,6 +1067,13 @@ config_file_read(char *str, int num, void *arg)
 		config_file_section(cf, copy);
 	} else if (p != line && *p != '\0' && *p != ';' && *p != '#' &&
 	    cf->has_key && strchr(p, '=') == NULL) {
+		/* inih keeps the comment of a continuation line: cut it. */
+		for (c = p; (c = strchr(c, ';')) != NULL; c++) {
+			if (c[-1] == ' ' || c[-1] == '\t') {
+				*c = '\0';
+				break;
+			}
+		}
 		cf->continuation = true;
 		p = line;
 	}

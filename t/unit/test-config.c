@@ -190,7 +190,7 @@ test_every_key(void)
 	    "multicast_interface = eth0\n"
 	    "multicast_ttl = 4\n"
 	    "peers = 10.0.0.2:7070 host-b:7070, [fe80::1%eth0]:1\n"
-	    "        10.0.0.9:9\n"
+	    "        10.0.0.9:9   ; a comment\n"
 	    "control_socket = /tmp/x.sock\n"
 	    "op_timeout = 2.5\n"
 	    "heartbeat = 500ms\n"
@@ -896,9 +896,10 @@ test_example(void)
 		FILE *in, *out;
 		int keys = 0;
 
-		if ((in = fopen(path, "r")) == NULL ||
-		    (out = open_memstream(&text, &len)) == NULL)
-			fatal("%s", path);
+		if ((in = fopen(path, "r")) == NULL)
+			return;
+		if ((out = open_memstream(&text, &len)) == NULL)
+			fatal("open_memstream");
 		while (fgets(line, sizeof line, in) != NULL) {
 			/* "; text" is a comment, ";key = value" an example. */
 			if (line[0] == ';' && islower((unsigned char)line[1])) {
