@@ -225,6 +225,21 @@ config_error(char *err, size_t errlen, const char *fmt, ...)
 	return -1;
 }
 
+/* Append to the message in err; returns -1, as config_error() does. */
+static int PRINTFLIKE(3, 4)
+config_append(char *err, size_t errlen, const char *fmt, ...)
+{
+	size_t used = strnlen(err, errlen);
+	va_list ap;
+
+	if (used + 1 >= errlen)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(err + used, errlen - used, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
 /* Format a byte count with the largest exact binary suffix. */
 static void
 config_format_size(uint64_t v, char *buf, size_t len)
@@ -694,10 +709,11 @@ config_store(const struct config_key *k, void *base, const char *value,
 				return 0;
 			}
 		}
-		return config_error(why, len, "bad value '%s' (%s%s%s%s%s)",
-		    value, k->names[0], k->names[1] ? " | " : "",
-		    k->names[1] ? k->names[1] : "", k->names[2] ? " | " : "",
-		    k->names[2] ? k->names[2] : "");
+		config_error(why, len, "bad value '%s' (", value);
+		for (i = 0; k->names[i] != NULL; i++)
+			config_append(why, len, "%s%s", i ? " | " : "",
+			    k->names[i]);
+		return config_append(why, len, ")");
 	}
 	fatalx("%s: bad key type %d", __func__, (int)k->type);
 }
@@ -822,7 +838,7 @@ static const struct config_section *
 config_open_section(struct config *cfg, const char *section, bool fresh,
     void **base, char *why, size_t len)
 {
-	const struct config_section *sec;
+	const struct config_section *sec = NULL;
 	const char *colon, *name = NULL;
 	size_t i, n;
 
@@ -1161,7 +1177,7 @@ config_load_env(struct config *cfg, char *const *envp, char *err,
 {
 	const char *var, *eq, *key;
 	char origin[128], name[64];
-	size_t i, j, n;
+	size_t i, j, n = 0;
 
 	for (; envp != NULL && *envp != NULL; envp++) {
 		var = *envp;
