@@ -24,7 +24,7 @@ test_count=0
 test_failed=0
 TEST_TIMEOUT=${TEST_TIMEOUT:-120}
 PS4='+ '
-export LC_ALL=C
+export LC_ALL=C TZ=UTC
 
 # Print a TAP bail-out line and leave: a prerequisite is missing or the
 # script itself is broken.  Nothing is skipped silently.
@@ -288,6 +288,8 @@ OPS = {
                                     follow_symlinks=False),
     'symlink': lambda t, p: os.symlink(t, p),
     'link': lambda a, b: os.link(a, b, follow_symlinks=False),
+    'link_follow': lambda a, b: check(libc.linkat(AT_FDCWD, a.encode(),
+                                      AT_FDCWD, b.encode(), 0x400)),
     'setxattr': op_setxattr,
     'getxattr': lambda p, n: os.getxattr(p, n, follow_symlinks=False)
                                .decode('latin-1'),
