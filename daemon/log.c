@@ -143,3 +143,16 @@ fatalx(const char *fmt, ...)
 	va_end(ap);
 	abort();
 }
+
+/* A message to the user of a command, as command-line tools print them. */
+void
+cli_warnx(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("pufs: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}

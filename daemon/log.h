@@ -22,6 +22,8 @@ void log_info(const char *, ...) PRINTFLIKE(1, 2);
 void log_debug(const char *, ...) PRINTFLIKE(1, 2);
 __attribute__((noreturn)) void fatal(const char *, ...) PRINTFLIKE(1, 2);
 __attribute__((noreturn)) void fatalx(const char *, ...) PRINTFLIKE(1, 2);
+/* A message to the user of a command ("pufs: ..."), no timestamp. */
+void cli_warnx(const char *, ...) PRINTFLIKE(1, 2);
 
 /* xmalloc.c: allocation for control structures; dies on out-of-memory. */
 #include <stddef.h>

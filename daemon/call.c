@@ -1,0 +1,203 @@
+/*
+ * call.c - one request to one holder, and its reply.
+ *
+ * A call is the unit every union operation is built from.  To this
+ * peer's own exports it runs on a disk worker; to another peer it will
+ * travel over that peer's stream.  Either way the caller's callback runs
+ * exactly once, on the loop thread, never from inside call_send(), and
+ * no later than op_timeout after sending: a holder that does not answer
+ * in time yields ETIMEDOUT and its late answer is dropped.
+ *
+ * Ownership: the call layer owns the call.  The transport writes its
+ * answer into a private reply that is copied to call->rep on the loop
+ * thread, so a timeout never races a worker.  The call is freed once the
+ * callback has run and the transport has let go of it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "pufs.h"
+
+static uint64_t call_next_id;
+static unsigned call_count;	/* calls not yet freed */
+
+/* Calls sent and not yet completed and freed (shutdown drains them). */
+unsigned
+call_inflight(void)
+{
+	return call_count;
+}
+
+/* Free a call whose callback ran and whose transport let go. */
+static void
+call_free(struct call *c)
+{
+	for (int i = 0; i < 4; i++)
+		free(c->strs[i]);
+	free(c->data);
+	export_mem_free(&c->mem);
+	proto_rep_clear(&c->rep);
+	free(c);
+	call_count--;
+}
+
+/* Deliver the reply to the caller, once; free if nobody holds it. */
+static void
+call_finish(struct call *c)
+{
+	timer_wheel_del(loop_wheel(), &c->timer);
+	c->finished = true;
+	c->cb(c);
+	if (!c->in_transport)
+		call_free(c);
+}
+
+/* Deadline passed: answer ETIMEDOUT now; drop the late reply later. */
+static void
+call_timeout(struct timer *t, void *arg)
+{
+	struct call *c = arg;
+
+	(void)t;
+	if (c->finished)
+		return;
+	stats.call_timeouts++;
+	log_warnx("peer %s: %s #%llu timed out after %.1fs", c->peer->name,
+	    proto_type_name(c->req.type), (unsigned long long)c->req.id,
+	    conf->op_timeout);
+	memset(&c->rep, 0, sizeof c->rep);
+	c->rep.type = c->req.type;
+	c->rep.id = c->req.id;
+	c->rep.error = ETIMEDOUT;
+	call_finish(c);
+}
+
+/* Worker thread: serve the request from this peer's exports. */
+static void
+call_local_run(struct work *w)
+{
+	struct call *c = (struct call *)((char *)w -
+	    offsetof(struct call, work));
+	struct peer *self = c->peer;
+
+	export_serve(self->exports, self->nexports, 0, &c->req, &c->wrep,
+	    &c->mem);
+}
+
+/* Loop thread: a local call completed. */
+static void
+call_local_done(struct work *w)
+{
+	struct call *c = (struct call *)((char *)w -
+	    offsetof(struct call, work));
+
+	c->in_transport = false;
+	if (c->finished) {
+		proto_rep_clear(&c->wrep);
+		call_free(c);
+		return;
+	}
+	c->rep = c->wrep;
+	memset(&c->wrep, 0, sizeof c->wrep);
+	call_finish(c);
+}
+
+/* One-shot event: fail a call that has no way to its holder. */
+static void
+call_unreachable(evutil_socket_t fd, short what, void *arg)
+{
+	struct call *c = arg;
+
+	(void)fd;
+	(void)what;
+	c->in_transport = false;
+	c->rep.type = c->req.type;
+	c->rep.id = c->req.id;
+	c->rep.error = EIO;
+	call_finish(c);
+}
+
+/* A new call of type to (peer, export, path); path may be NULL. */
+struct call *
+call_new(struct peer *peer, uint8_t type, uint32_t export_id,
+    const char *path, void (*cb)(struct call *), void *arg)
+{
+	struct call *c = xcalloc(1, sizeof *c);
+
+	call_count++;
+	c->peer = peer;
+	c->cb = cb;
+	c->arg = arg;
+	c->req.type = type;
+	c->req.id = ++call_next_id;
+	c->req.export_id = export_id;
+	c->strs[0] = xstrdup(path != NULL ? path : "");
+	c->req.path = c->strs[0];
+	c->req.name = "";
+	c->req.path2 = "";
+	c->req.name2 = "";
+	timer_init(&c->timer, call_timeout, c);
+	return c;
+}
+
+/* Set the single-component name (or xattr name). */
+void
+call_set_name(struct call *c, const char *name)
+{
+	free(c->strs[1]);
+	c->strs[1] = xstrdup(name);
+	c->req.name = c->strs[1];
+}
+
+/* Set the destination of LINK and RENAME. */
+void
+call_set_dest(struct call *c, uint32_t export2, const char *path2,
+    const char *name2)
+{
+	free(c->strs[2]);
+	free(c->strs[3]);
+	c->strs[2] = xstrdup(path2);
+	c->strs[3] = xstrdup(name2);
+	c->req.export2 = export2;
+	c->req.path2 = c->strs[2];
+	c->req.name2 = c->strs[3];
+}
+
+/* Attach a payload; copied unless the caller keeps it alive. */
+void
+call_set_data(struct call *c, const void *data, size_t len, bool copy)
+{
+	if (copy && len > 0) {
+		c->data = xmalloc(len);
+		memcpy(c->data, data, len);
+		data = c->data;
+	}
+	c->req.data = data;
+	c->req.datalen = len;
+}
+
+/* Send the call to its holder; the callback runs later. */
+void
+call_send(struct call *c)
+{
+	uint64_t deadline;
+
+	if (c->req.type < PROTO_TYPE_MAX)
+		stats.ops[c->req.type]++;
+	deadline = loop_now_ms() + (uint64_t)(conf->op_timeout * 1000);
+	timer_wheel_add(loop_wheel(), &c->timer, deadline);
+	loop_wheel_kick();
+	c->in_transport = true;
+	if (c->peer->self) {
+		c->work.run = call_local_run;
+		c->work.done = call_local_done;
+		worker_submit(&c->work);
+		return;
+	}
+	if (event_base_once(loop_base, -1, EV_TIMEOUT, call_unreachable, c,
+	    NULL) == -1)
+		fatalx("event_base_once failed");
+}

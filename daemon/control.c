@@ -1,0 +1,303 @@
+/*
+ * control.c - the control socket: `pufs status` asks, the daemon answers.
+ *
+ * A unix stream socket at control_socket.  A client sends one line,
+ * "status" or "status json", and gets the report; the daemon closes the
+ * stream once it is written.  A client that says nothing is dropped
+ * after a few seconds, and a line longer than 256 bytes is refused, so a
+ * stuck or hostile client never holds anything.  A socket file left by a
+ * dead daemon is replaced; one a live daemon answers on is not.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "pufs.h"
+
+#define CONTROL_TIMEOUT_S	5
+#define CONTROL_MAX_LINE	256
+
+static struct evconnlistener *control_listener;
+static char *control_path;
+
+/* Append s as a JSON string. */
+static void
+control_json_str(struct evbuffer *b, const char *s)
+{
+	evbuffer_add(b, "\"", 1);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			evbuffer_add_printf(b, "\\%c", ch);
+		else if (ch < 0x20)
+			evbuffer_add_printf(b, "\\u%04x", ch);
+		else
+			evbuffer_add(b, s, 1);
+	}
+	evbuffer_add(b, "\"", 1);
+}
+
+/* The report as one JSON object. */
+static void
+control_status_json(struct evbuffer *b)
+{
+	struct peer *self = peer_self(), *p;
+	struct worker_stats ws;
+	unsigned long req, inflight;
+	bool first = true;
+
+	worker_stats(&ws);
+	fs_stats(&req, &inflight);
+	evbuffer_add_printf(b, "{\"name\":");
+	control_json_str(b, self->name);
+	evbuffer_add_printf(b, ",\"uri\":");
+	control_json_str(b, self->uri);
+	evbuffer_add_printf(b, ",\"version\":\"%s\",\"uptime\":%.3f,"
+	    "\"clock\":{\"offset\":0.000,\"error\":0.000,\"reference\":",
+	    PUFS_VERSION, loop_uptime());
+	control_json_str(b, self->name);
+	evbuffer_add_printf(b, "},\"exports\":[");
+	for (uint32_t i = 0; i < self->nexports; i++) {
+		evbuffer_add_printf(b, "%s{\"name\":", i ? "," : "");
+		control_json_str(b, self->exports[i].name);
+		evbuffer_add_printf(b, ",\"path\":");
+		control_json_str(b, self->exports[i].path);
+		evbuffer_add_printf(b, ",\"at\":");
+		control_json_str(b, self->exports[i].at);
+		evbuffer_add_printf(b, ",\"read_only\":%s}",
+		    self->exports[i].read_only ? "true" : "false");
+	}
+	evbuffer_add_printf(b, "],\"peers\":[");
+	TAILQ_FOREACH(p, &peers, entry) {
+		if (p->self)
+			continue;
+		evbuffer_add_printf(b, "%s{\"name\":", first ? "" : ",");
+		control_json_str(b, p->name);
+		evbuffer_add_printf(b, ",\"uri\":");
+		control_json_str(b, p->uri);
+		evbuffer_add_printf(b, ",\"state\":\"%s\"}",
+		    peer_state_name(p->state));
+		first = false;
+	}
+	evbuffer_add_printf(b, "],\"cache\":{\"entries\":0,\"bytes\":0,"
+	    "\"hits\":0,\"misses\":0},\"traps\":{\"sent\":0,\"received\":0},"
+	    "\"inodes\":%zu,\"open_files\":%u,\"ops\":{", node_count(),
+	    export_open_handles());
+	first = true;
+	for (int t = PROTO_HELLO; t < PROTO_TYPE_MAX; t++) {
+		if (stats.ops[t] == 0)
+			continue;
+		evbuffer_add_printf(b, "%s\"%s\":%lu", first ? "" : ",",
+		    proto_type_name(t), stats.ops[t]);
+		first = false;
+	}
+	evbuffer_add_printf(b, "},\"fuse\":{\"requests\":%lu,"
+	    "\"calls_in_flight\":%lu,\"timeouts\":%lu},"
+	    "\"workers\":{\"threads\":%u,\"busy\":%u,\"queued\":%u,"
+	    "\"completed\":%lu,\"max_queue_wait_us\":%lu},"
+	    "\"loop\":{\"max_lag_us\":%lu}}\n", req, inflight,
+	    stats.call_timeouts, ws.threads, ws.busy, ws.queued, ws.completed,
+	    ws.max_wait_us, stats.loop_lag_max_us);
+}
+
+/* The report for people. */
+static void
+control_status_text(struct evbuffer *b)
+{
+	struct peer *self = peer_self(), *p;
+	struct worker_stats ws;
+	unsigned long req, inflight;
+	int n = 0;
+
+	worker_stats(&ws);
+	fs_stats(&req, &inflight);
+	evbuffer_add_printf(b,
+	    "peer:     %s\n"
+	    "uri:      %s\n"
+	    "version:  %s\n"
+	    "uptime:   %.1f s\n"
+	    "clock:    offset +0.000 s, error 0.000 s (reference: itself)\n",
+	    self->name, self->uri, PUFS_VERSION, loop_uptime());
+	evbuffer_add_printf(b, "exports:%s\n", self->nexports ? "" :
+	    "  none");
+	for (uint32_t i = 0; i < self->nexports; i++)
+		evbuffer_add_printf(b, "  %-12s %s at %s%s\n",
+		    self->exports[i].name, self->exports[i].path,
+		    self->exports[i].at,
+		    self->exports[i].read_only ? " (read-only)" : "");
+	evbuffer_add_printf(b, "peers:");
+	TAILQ_FOREACH(p, &peers, entry) {
+		if (p->self)
+			continue;
+		evbuffer_add_printf(b, "\n  %-12s %-22s %s", p->name, p->uri,
+		    peer_state_name(p->state));
+		n++;
+	}
+	evbuffer_add_printf(b, "%s\n", n ? "" : "    none");
+	evbuffer_add_printf(b,
+	    "cache:    entries 0, bytes 0, hits 0, misses 0\n"
+	    "traps:    sent 0, received 0\n"
+	    "inodes:   %zu\n"
+	    "open:     %u files\n"
+	    "fuse:     %lu requests, %lu calls in flight, %lu timeouts\n"
+	    "workers:  %u threads, %u busy, %u queued, %lu done, "
+	    "max queue wait %lu us\n"
+	    "loop:     max lag %lu us\n"
+	    "ops:     ", node_count(), export_open_handles(), req, inflight,
+	    stats.call_timeouts, ws.threads, ws.busy, ws.queued, ws.completed,
+	    ws.max_wait_us, stats.loop_lag_max_us);
+	for (int t = PROTO_HELLO; t < PROTO_TYPE_MAX; t++)
+		if (stats.ops[t] != 0)
+			evbuffer_add_printf(b, " %s %lu", proto_type_name(t),
+			    stats.ops[t]);
+	evbuffer_add_printf(b, "\n");
+}
+
+/* Written out: close. */
+static void
+control_write_cb(struct bufferevent *bev, void *arg)
+{
+	(void)arg;
+	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		bufferevent_free(bev);
+}
+
+/* A line from the client. */
+static void
+control_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer *out = bufferevent_get_output(bev);
+	char *line;
+	size_t len;
+
+	(void)arg;
+	line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
+	if (line == NULL) {
+		if (evbuffer_get_length(in) > CONTROL_MAX_LINE) {
+			log_warnx("control: request line too long; dropped");
+			bufferevent_free(bev);
+		}
+		return;
+	}
+	if (strcmp(line, "status json") == 0)
+		control_status_json(out);
+	else if (strcmp(line, "status") == 0)
+		control_status_text(out);
+	else {
+		log_warnx("control: unknown request '%.40s'", line);
+		evbuffer_add_printf(out, "error: unknown request\n");
+	}
+	free(line);
+	bufferevent_disable(bev, EV_READ);
+	bufferevent_setcb(bev, NULL, control_write_cb, NULL, NULL);
+}
+
+/* EOF, error or timeout: drop the client. */
+static void
+control_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	(void)arg;
+	if (what & BEV_EVENT_TIMEOUT)
+		log_debug("control: client timed out");
+	bufferevent_free(bev);
+}
+
+/* A client connected. */
+static void
+control_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct bufferevent *bev;
+	struct timeval tv = { CONTROL_TIMEOUT_S, 0 };
+
+	(void)l;
+	(void)sa;
+	(void)salen;
+	(void)arg;
+	bev = bufferevent_socket_new(loop_base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		close(fd);
+		return;
+	}
+	bufferevent_setcb(bev, control_read_cb, NULL, control_event_cb, NULL);
+	bufferevent_set_timeouts(bev, &tv, &tv);
+	bufferevent_enable(bev, EV_READ);
+}
+
+/* Whether a live daemon answers at path. */
+static bool
+control_in_use(const struct sockaddr_un *sun)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool used;
+
+	if (fd == -1)
+		return false;
+	used = connect(fd, (const struct sockaddr *)sun, sizeof *sun) == 0;
+	close(fd);
+	return used;
+}
+
+/* Create the socket; -1 with a logged reason on failure. */
+int
+control_init(const struct config *cfg)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char *dir;
+
+	if (strlen(cfg->control_socket) >= sizeof sun.sun_path) {
+		log_warnx("control socket %s: path too long",
+		    cfg->control_socket);
+		return -1;
+	}
+	strcpy(sun.sun_path, cfg->control_socket);
+	dir = xstrdup(cfg->control_socket);
+	if (mkdir(dirname(dir), 0755) == -1 && errno != EEXIST) {
+		log_warn("control socket directory %s", dir);
+		free(dir);
+		return -1;
+	}
+	free(dir);
+	if (control_in_use(&sun)) {
+		log_warnx("control socket %s: another pufs is running there",
+		    cfg->control_socket);
+		return -1;
+	}
+	unlink(cfg->control_socket);
+	control_listener = evconnlistener_new_bind(loop_base,
+	    control_accept_cb, NULL, LEV_OPT_CLOSE_ON_FREE |
+	    LEV_OPT_CLOSE_ON_EXEC, 16, (struct sockaddr *)&sun, sizeof sun);
+	if (control_listener == NULL) {
+		log_warn("control socket %s", cfg->control_socket);
+		return -1;
+	}
+	chmod(cfg->control_socket, 0600);
+	control_path = xstrdup(cfg->control_socket);
+	return 0;
+}
+
+/* Close and remove the socket. */
+void
+control_close(void)
+{
+	if (control_listener == NULL)
+		return;
+	evconnlistener_free(control_listener);
+	control_listener = NULL;
+	unlink(control_path);
+	free(control_path);
+	control_path = NULL;
+}

@@ -1,0 +1,993 @@
+/*
+ * export.c - the local export backend.
+ *
+ * Every request names an object by (export, path relative to the export
+ * root).  Paths are resolved with openat2(2) from the export's root fd
+ * with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS, so
+ * neither "..", nor a symbolic link, nor a directory swapped for a link
+ * in a race can lead outside the export: the kernel refuses the walk.
+ * Operations that create or remove a name resolve the parent that way and
+ * then act on a single component with the *at() calls, never following a
+ * link in the last component.  Symbolic links are stored and returned
+ * verbatim and never followed here.
+ *
+ * This code runs on worker threads: it touches only its arguments, the
+ * read-only export array and the handle table (under its own lock).
+ *
+ * Identity: operations run with the daemon's credentials (all_squash).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "export.h"
+#include "log.h"
+
+#define EXPORT_RESOLVE \
+	(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
+
+/*
+ * Open file handles.  A handle is (generation << 32 | slot + 1) so a
+ * stale or forged handle never reaches another file's descriptor.  A
+ * handle in use by a request holds a reference; release only marks it
+ * and the descriptor is closed when the last user is done, so a peer
+ * that releases while reading cannot make us use a recycled fd.
+ */
+struct fh_slot {
+	int fd;			/* -1: free */
+	uint32_t gen;
+	uint32_t owner;
+	uint32_t export_id;
+	unsigned refs;
+	bool released;
+	bool writable;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	struct fh_slot *slots;
+	uint32_t nslots;
+	unsigned nopen;
+} fht = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* Record fd as a new handle of owner; returns the handle. */
+static uint64_t
+fh_new(int fd, uint32_t owner, uint32_t export_id, bool writable)
+{
+	struct fh_slot *s;
+	uint32_t i;
+
+	pthread_mutex_lock(&fht.lock);
+	for (i = 0; i < fht.nslots; i++)
+		if (fht.slots[i].fd == -1)
+			break;
+	if (i == fht.nslots) {
+		uint32_t n = fht.nslots ? fht.nslots * 2 : 64;
+
+		fht.slots = xreallocarray(fht.slots, n, sizeof *fht.slots);
+		for (uint32_t j = fht.nslots; j < n; j++)
+			fht.slots[j] = (struct fh_slot){ .fd = -1 };
+		fht.nslots = n;
+	}
+	s = &fht.slots[i];
+	s->fd = fd;
+	s->gen++;
+	s->owner = owner;
+	s->export_id = export_id;
+	s->refs = 1;		/* the open itself */
+	s->released = false;
+	s->writable = writable;
+	fht.nopen++;
+	pthread_mutex_unlock(&fht.lock);
+	return ((uint64_t)s->gen << 32) | (i + 1);
+}
+
+/* Find the slot of a handle; the caller holds the lock. */
+static struct fh_slot *
+fh_slot_locked(uint64_t fh, uint32_t owner)
+{
+	uint32_t i = (uint32_t)fh;
+	struct fh_slot *s;
+
+	if (i == 0 || i > fht.nslots)
+		return NULL;
+	s = &fht.slots[i - 1];
+	if (s->fd == -1 || s->released || s->gen != (uint32_t)(fh >> 32) ||
+	    s->owner != owner)
+		return NULL;
+	return s;
+}
+
+/* Take a reference on a handle; its fd, or -EBADF. */
+static int
+fh_get(uint64_t fh, uint32_t owner, bool *writable)
+{
+	struct fh_slot *s;
+	int fd = -EBADF;
+
+	pthread_mutex_lock(&fht.lock);
+	if ((s = fh_slot_locked(fh, owner)) != NULL) {
+		s->refs++;
+		fd = s->fd;
+		if (writable != NULL)
+			*writable = s->writable;
+	}
+	pthread_mutex_unlock(&fht.lock);
+	return fd;
+}
+
+/* Drop a reference taken by fh_get or fh_new; close at zero. */
+static void
+fh_put_slot(struct fh_slot *s)
+{
+	if (--s->refs == 0) {
+		close(s->fd);
+		s->fd = -1;
+		fht.nopen--;
+	}
+}
+
+/* Drop a reference to the handle (by number). */
+static void
+fh_put(uint64_t fh)
+{
+	uint32_t i = (uint32_t)fh;
+
+	pthread_mutex_lock(&fht.lock);
+	if (i > 0 && i <= fht.nslots && fht.slots[i - 1].fd != -1 &&
+	    fht.slots[i - 1].gen == (uint32_t)(fh >> 32))
+		fh_put_slot(&fht.slots[i - 1]);
+	pthread_mutex_unlock(&fht.lock);
+}
+
+/* Release a handle: no new users; closed when the last one is done. */
+static int
+fh_release(uint64_t fh, uint32_t owner)
+{
+	struct fh_slot *s;
+	int rc = -EBADF;
+
+	pthread_mutex_lock(&fht.lock);
+	if ((s = fh_slot_locked(fh, owner)) != NULL) {
+		s->released = true;
+		fh_put_slot(s);
+		rc = 0;
+	}
+	pthread_mutex_unlock(&fht.lock);
+	return rc;
+}
+
+/* Close every handle of owner. */
+void
+export_drop_owner(uint32_t owner)
+{
+	pthread_mutex_lock(&fht.lock);
+	for (uint32_t i = 0; i < fht.nslots; i++) {
+		struct fh_slot *s = &fht.slots[i];
+
+		if (s->fd != -1 && !s->released && s->owner == owner) {
+			s->released = true;
+			fh_put_slot(s);
+		}
+	}
+	pthread_mutex_unlock(&fht.lock);
+}
+
+/* Number of open handles. */
+unsigned
+export_open_handles(void)
+{
+	unsigned n;
+
+	pthread_mutex_lock(&fht.lock);
+	n = fht.nopen;
+	pthread_mutex_unlock(&fht.lock);
+	return n;
+}
+
+/* Open the export's root directory. */
+int
+export_open(struct export *ex, const struct config_export *ce, uint32_t id)
+{
+	memset(ex, 0, sizeof *ex);
+	ex->id = id;
+	ex->name = xstrdup(ce->name);
+	ex->path = xstrdup(ce->path);
+	ex->at = xstrdup(ce->at);
+	ex->read_only = ce->read_only;
+	ex->rootfd = open(ce->path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (ex->rootfd == -1)
+		return -errno;
+	return 0;
+}
+
+/* Release an export's resources. */
+void
+export_close(struct export *ex)
+{
+	if (ex->rootfd > 0)
+		close(ex->rootfd);
+	free(ex->name);
+	free(ex->path);
+	free(ex->at);
+	memset(ex, 0, sizeof *ex);
+}
+
+/* Free what a reply points into. */
+void
+export_mem_free(struct export_mem *m)
+{
+	free(m->data);
+	free(m->names);
+	m->data = NULL;
+	m->names = NULL;
+}
+
+/* Resolve path beneath the export root with the given open flags. */
+static int
+export_resolve(const struct export *ex, const char *path, uint64_t flags)
+{
+	struct open_how how = {
+		.flags = flags | O_CLOEXEC | O_NOFOLLOW,
+		.resolve = EXPORT_RESOLVE,
+	};
+	long fd;
+
+	if (!proto_path_ok(path))
+		return -EINVAL;
+	if (flags & O_CREAT)
+		how.mode = 0;
+	fd = syscall(SYS_openat2, ex->rootfd, path[0] ? path : ".", &how,
+	    sizeof how);
+	return fd < 0 ? -errno : (int)fd;
+}
+
+/* Resolve an object itself (O_PATH; a final symlink is not followed). */
+static int
+export_resolve_obj(const struct export *ex, const char *path)
+{
+	return export_resolve(ex, path, O_PATH);
+}
+
+/* Resolve a directory that will hold or lose a name. */
+static int
+export_resolve_dir(const struct export *ex, const char *path)
+{
+	return export_resolve(ex, path, O_PATH | O_DIRECTORY);
+}
+
+/* Convert a struct stat into the wire record. */
+static void
+export_attr(const struct stat *st, struct proto_attr *a)
+{
+	a->dev = st->st_dev;
+	a->ino = st->st_ino;
+	a->mode = st->st_mode;
+	a->nlink = (uint32_t)st->st_nlink;
+	a->uid = st->st_uid;
+	a->gid = st->st_gid;
+	a->rdev = st->st_rdev;
+	a->size = (uint64_t)st->st_size;
+	a->blocks = (uint64_t)st->st_blocks;
+	a->atime.sec = st->st_atim.tv_sec;
+	a->atime.nsec = (uint32_t)st->st_atim.tv_nsec;
+	a->mtime.sec = st->st_mtim.tv_sec;
+	a->mtime.nsec = (uint32_t)st->st_mtim.tv_nsec;
+	a->ctime.sec = st->st_ctim.tv_sec;
+	a->ctime.nsec = (uint32_t)st->st_ctim.tv_nsec;
+}
+
+/* Stat an fd (any kind, O_PATH included) into a. */
+static int
+export_fstat(int fd, struct proto_attr *a)
+{
+	struct stat st;
+
+	if (fstatat(fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == -1)
+		return -errno;
+	export_attr(&st, a);
+	return 0;
+}
+
+/* Stat a name in a directory fd without following it. */
+static int
+export_statat(int dfd, const char *name, struct proto_attr *a)
+{
+	struct stat st;
+
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		return -errno;
+	export_attr(&st, a);
+	return 0;
+}
+
+/* The /proc path of one of our fds, to act on an O_PATH fd's inode. */
+static void
+export_procpath(int fd, char *buf, size_t len)
+{
+	snprintf(buf, len, "/proc/self/fd/%d", fd);
+}
+
+/* The export a request names, or NULL. */
+static struct export *
+export_find(struct export *exports, uint32_t n, uint32_t id)
+{
+	return id < n ? &exports[id] : NULL;
+}
+
+/* Whether the request type changes something. */
+static bool
+export_modifies(const struct proto_req *r)
+{
+	switch (r->type) {
+	case PROTO_SETATTR:
+	case PROTO_MKNOD:
+	case PROTO_MKDIR:
+	case PROTO_SYMLINK:
+	case PROTO_LINK:
+	case PROTO_UNLINK:
+	case PROTO_RMDIR:
+	case PROTO_RENAME:
+	case PROTO_CREATE:
+	case PROTO_SETXATTR:
+	case PROTO_REMOVEXATTR:
+		return true;
+	case PROTO_OPEN:
+		return (r->flags & O_ACCMODE) != O_RDONLY ||
+		    (r->flags & O_TRUNC);
+	default:
+		return false;
+	}
+}
+
+/* SETATTR: change mode, owner, size and times of an object. */
+static int
+export_setattr(struct export *ex, uint32_t owner, const struct proto_req *r,
+    struct proto_rep *rep)
+{
+	char proc[64];
+	struct proto_attr a;
+	int fd = -1, ofd = -1, rc = 0;
+	bool writable = false;
+
+	if (r->fh != 0) {
+		ofd = fh_get(r->fh, owner, &writable);
+		if (ofd < 0)
+			return ofd;
+	}
+	fd = export_resolve_obj(ex, r->path);
+	if (fd < 0 && ofd < 0)
+		return fd;
+	if (fd < 0)
+		fd = -1;
+	rc = export_fstat(ofd >= 0 ? ofd : fd, &a);
+	if (rc < 0)
+		goto out;
+	if (fd >= 0)
+		export_procpath(fd, proc, sizeof proc);
+	else
+		export_procpath(ofd, proc, sizeof proc);
+
+	if (r->valid & PROTO_SET_MODE) {
+		if (S_ISLNK(a.mode))
+			rc = -EOPNOTSUPP;
+		else if (chmod(proc, r->mode & 07777) == -1)
+			rc = -errno;
+		if (rc < 0)
+			goto out;
+	}
+	if (r->valid & (PROTO_SET_UID | PROTO_SET_GID)) {
+		uid_t uid = (r->valid & PROTO_SET_UID) ? r->uid : (uid_t)-1;
+		gid_t gid = (r->valid & PROTO_SET_GID) ? r->gid : (gid_t)-1;
+
+		if (fchownat(ofd >= 0 ? ofd : fd, "", uid, gid,
+		    AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == -1) {
+			rc = -errno;
+			goto out;
+		}
+	}
+	if (r->valid & PROTO_SET_SIZE) {
+		if (ofd >= 0 && writable)
+			rc = ftruncate(ofd, (off_t)r->offset) == -1 ? -errno : 0;
+		else if (!S_ISREG(a.mode))
+			rc = S_ISDIR(a.mode) ? -EISDIR : -EINVAL;
+		else
+			rc = truncate(proc, (off_t)r->offset) == -1 ? -errno : 0;
+		if (rc < 0)
+			goto out;
+	}
+	if (r->valid & (PROTO_SET_ATIME | PROTO_SET_MTIME |
+	    PROTO_SET_ATIME_NOW | PROTO_SET_MTIME_NOW)) {
+		struct timespec ts[2] = {
+			{ .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT }
+		};
+
+		if (r->valid & PROTO_SET_ATIME_NOW)
+			ts[0].tv_nsec = UTIME_NOW;
+		else if (r->valid & PROTO_SET_ATIME)
+			ts[0] = (struct timespec){ r->atime.sec, r->atime.nsec };
+		if (r->valid & PROTO_SET_MTIME_NOW)
+			ts[1].tv_nsec = UTIME_NOW;
+		else if (r->valid & PROTO_SET_MTIME)
+			ts[1] = (struct timespec){ r->mtime.sec, r->mtime.nsec };
+		if (S_ISLNK(a.mode)) {
+			/* The proc link would be followed: go by parent. */
+			char *slash = strrchr(r->path, '/');
+			char *parent = slash ?
+			    xstrndup(r->path, (size_t)(slash - r->path)) :
+			    xstrdup("");
+			int dfd = export_resolve_dir(ex, parent);
+
+			free(parent);
+			if (dfd < 0) {
+				rc = dfd;
+				goto out;
+			}
+			if (utimensat(dfd, slash ? slash + 1 : r->path, ts,
+			    AT_SYMLINK_NOFOLLOW) == -1)
+				rc = -errno;
+			close(dfd);
+		} else if (utimensat(AT_FDCWD, proc, ts, 0) == -1)
+			rc = -errno;
+		if (rc < 0)
+			goto out;
+	}
+	rc = export_fstat(ofd >= 0 ? ofd : fd, &rep->attr);
+out:
+	if (fd >= 0)
+		close(fd);
+	if (ofd >= 0)
+		fh_put(r->fh);
+	return rc;
+}
+
+/* READDIR: every entry but "." and "..", with its attributes. */
+static int
+export_readdir(struct export *ex, const struct proto_req *r,
+    struct proto_rep *rep, struct export_mem *mem)
+{
+	struct dirent *de;
+	size_t cap = 64, n = 0, nlen = 0, ncap = 4096;
+	DIR *dir;
+	int fd;
+
+	fd = export_resolve(ex, r->path, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return fd;
+	if ((dir = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -errno;
+	}
+	rep->ents = xcalloc(cap, sizeof *rep->ents);
+	mem->names = xmalloc(ncap);
+	/* Names are arena offsets while the arena may still move. */
+	errno = 0;
+	while ((de = readdir(dir)) != NULL) {
+		size_t len = strlen(de->d_name) + 1;
+
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		if (n == PROTO_MAX_DIRENTS)
+			break;
+		if (export_statat(dirfd(dir), de->d_name,
+		    &rep->ents[n].attr) < 0)
+			continue;	/* vanished meanwhile */
+		if (nlen + len > ncap) {
+			while (nlen + len > ncap)
+				ncap *= 2;
+			mem->names = xreallocarray(mem->names, ncap, 1);
+		}
+		memcpy(mem->names + nlen, de->d_name, len);
+		rep->ents[n].name = (const char *)(uintptr_t)nlen;
+		nlen += len;
+		if (++n == cap) {
+			cap *= 2;
+			rep->ents = xreallocarray(rep->ents, cap,
+			    sizeof *rep->ents);
+		}
+		errno = 0;
+	}
+	if (errno != 0 && de == NULL && n == 0) {
+		int e = errno;
+
+		closedir(dir);
+		return -e;
+	}
+	closedir(dir);
+	for (size_t i = 0; i < n; i++)
+		rep->ents[i].name = mem->names + (uintptr_t)rep->ents[i].name;
+	rep->nents = n;
+	return 0;
+}
+
+/* Read up to length bytes at offset through a handle. */
+static int
+export_read(uint32_t owner, const struct proto_req *r, struct proto_rep *rep,
+    struct export_mem *mem)
+{
+	size_t len = r->length, done = 0;
+	ssize_t n;
+	int fd;
+
+	if (len > PROTO_MAX_DATA)
+		return -EINVAL;
+	if ((fd = fh_get(r->fh, owner, NULL)) < 0)
+		return fd;
+	mem->data = xmalloc(len);
+	while (done < len) {
+		n = pread(fd, (char *)mem->data + done, len - done,
+		    (off_t)(r->offset + done));
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			int e = errno;
+
+			fh_put(r->fh);
+			return -e;
+		}
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	fh_put(r->fh);
+	rep->data = mem->data;
+	rep->datalen = done;
+	return 0;
+}
+
+/* Write the request's data at offset through a handle. */
+static int
+export_write(uint32_t owner, const struct proto_req *r, struct proto_rep *rep)
+{
+	size_t done = 0;
+	ssize_t n;
+	int fd;
+
+	if ((fd = fh_get(r->fh, owner, NULL)) < 0)
+		return fd;
+	while (done < r->datalen) {
+		n = pwrite(fd, (const char *)r->data + done, r->datalen - done,
+		    (off_t)(r->offset + done));
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			int e = errno;
+
+			fh_put(r->fh);
+			if (done > 0)
+				break;
+			return -e;
+		}
+		done += (size_t)n;
+	}
+	if (done < r->datalen && done > 0) {
+		rep->value = done;
+		return 0;
+	}
+	fh_put(r->fh);
+	rep->value = done;
+	return 0;
+}
+
+/* Open flags a peer may ask for; O_CREAT only through CREATE. */
+static int
+export_open_flags(uint32_t flags)
+{
+	return (int)(flags & (O_ACCMODE | O_APPEND | O_TRUNC | O_NONBLOCK |
+	    O_SYNC | O_DSYNC | O_NOATIME | O_DIRECTORY | O_EXCL)) |
+	    O_NOFOLLOW | O_CLOEXEC;
+}
+
+/* OPEN or CREATE: a new handle plus the object's attributes. */
+static int
+export_open_file(struct export *ex, uint32_t owner, const struct proto_req *r,
+    struct proto_rep *rep)
+{
+	int flags = export_open_flags(r->flags), fd, dfd, rc;
+
+	if (r->type == PROTO_CREATE) {
+		if ((dfd = export_resolve_dir(ex, r->path)) < 0)
+			return dfd;
+		fd = openat(dfd, r->name, flags | O_CREAT,
+		    (mode_t)(r->mode & 07777));
+		rc = fd == -1 ? -errno : 0;
+		close(dfd);
+		if (rc < 0)
+			return rc;
+	} else {
+		if ((flags & O_ACCMODE) == O_RDONLY)
+			flags &= ~O_TRUNC;
+		fd = export_resolve(ex, r->path, (uint64_t)(flags &
+		    ~(O_NOFOLLOW | O_CLOEXEC)));
+		if (fd < 0)
+			return fd;
+	}
+	if ((rc = export_fstat(fd, &rep->attr)) < 0) {
+		close(fd);
+		return rc;
+	}
+	rep->fh = fh_new(fd, owner, ex->id, (flags & O_ACCMODE) != O_RDONLY);
+	return 0;
+}
+
+/* Create a non-regular entry (MKNOD, MKDIR, SYMLINK) and stat it. */
+static int
+export_make(struct export *ex, const struct proto_req *r,
+    struct proto_rep *rep)
+{
+	char *target;
+	int dfd, rc = 0;
+
+	if ((dfd = export_resolve_dir(ex, r->path)) < 0)
+		return dfd;
+	switch (r->type) {
+	case PROTO_MKNOD:
+		if (mknodat(dfd, r->name, (mode_t)r->mode, (dev_t)r->rdev) == -1)
+			rc = -errno;
+		break;
+	case PROTO_MKDIR:
+		if (mkdirat(dfd, r->name, (mode_t)(r->mode & 07777)) == -1)
+			rc = -errno;
+		break;
+	case PROTO_SYMLINK:
+		target = xstrndup(r->data, r->datalen);
+		if (symlinkat(target, dfd, r->name) == -1)
+			rc = -errno;
+		free(target);
+		break;
+	default:
+		rc = -EINVAL;
+	}
+	if (rc == 0)
+		rc = export_statat(dfd, r->name, &rep->attr);
+	close(dfd);
+	return rc;
+}
+
+/* LINK: a new name in path2/name2 for the object at path. */
+static int
+export_link(struct export *ex, struct export *ex2, const struct proto_req *r,
+    struct proto_rep *rep)
+{
+	char proc[64];
+	int fd, dfd, rc = 0;
+
+	if ((fd = export_resolve_obj(ex, r->path)) < 0)
+		return fd;
+	if ((dfd = export_resolve_dir(ex2, r->path2)) < 0) {
+		close(fd);
+		return dfd;
+	}
+	export_procpath(fd, proc, sizeof proc);
+	if (linkat(AT_FDCWD, proc, dfd, r->name2, AT_SYMLINK_FOLLOW) == -1)
+		rc = -errno;
+	if (rc == 0)
+		rc = export_statat(dfd, r->name2, &rep->attr);
+	close(fd);
+	close(dfd);
+	return rc;
+}
+
+/* UNLINK, RMDIR. */
+static int
+export_remove(struct export *ex, const struct proto_req *r)
+{
+	int dfd, rc = 0;
+
+	if ((dfd = export_resolve_dir(ex, r->path)) < 0)
+		return dfd;
+	if (unlinkat(dfd, r->name, r->type == PROTO_RMDIR ? AT_REMOVEDIR : 0)
+	    == -1)
+		rc = -errno;
+	close(dfd);
+	return rc;
+}
+
+/* RENAME within this peer (flags: RENAME_NOREPLACE, RENAME_EXCHANGE). */
+static int
+export_rename(struct export *ex, struct export *ex2, const struct proto_req *r)
+{
+	int dfd, dfd2, rc = 0;
+
+	if ((dfd = export_resolve_dir(ex, r->path)) < 0)
+		return dfd;
+	if ((dfd2 = export_resolve_dir(ex2, r->path2)) < 0) {
+		close(dfd);
+		return dfd2;
+	}
+	if (renameat2(dfd, r->name, dfd2, r->name2, r->flags) == -1)
+		rc = -errno;
+	close(dfd);
+	close(dfd2);
+	return rc;
+}
+
+/* The xattr calls, on the object's /proc path (never on a symlink). */
+static int
+export_xattr(struct export *ex, const struct proto_req *r,
+    struct proto_rep *rep, struct export_mem *mem)
+{
+	struct proto_attr a;
+	char proc[64];
+	ssize_t n = 0;
+	int fd, rc;
+
+	if ((fd = export_resolve_obj(ex, r->path)) < 0)
+		return fd;
+	if ((rc = export_fstat(fd, &a)) < 0)
+		goto out;
+	if (S_ISLNK(a.mode)) {
+		/* Linux allows no user.* xattrs on links: report none. */
+		rc = r->type == PROTO_LISTXATTR ? 0 :
+		    r->type == PROTO_GETXATTR ? -ENODATA : -EPERM;
+		goto out;
+	}
+	export_procpath(fd, proc, sizeof proc);
+	switch (r->type) {
+	case PROTO_SETXATTR:
+		if (setxattr(proc, r->name, r->data, r->datalen,
+		    (int)r->flags) == -1)
+			rc = -errno;
+		break;
+	case PROTO_REMOVEXATTR:
+		if (removexattr(proc, r->name) == -1)
+			rc = -errno;
+		break;
+	case PROTO_GETXATTR:
+	case PROTO_LISTXATTR:
+		if (r->length > PROTO_MAX_XATTR) {
+			rc = -EINVAL;
+			break;
+		}
+		if (r->length > 0)
+			mem->data = xmalloc(r->length);
+		if (r->type == PROTO_GETXATTR)
+			n = getxattr(proc, r->name, mem->data, r->length);
+		else
+			n = listxattr(proc, mem->data, r->length);
+		if (n == -1) {
+			rc = -errno;
+			break;
+		}
+		rep->value = (uint64_t)n;
+		if (r->length > 0) {
+			rep->data = mem->data;
+			rep->datalen = (size_t)n;
+		}
+		break;
+	default:
+		rc = -EINVAL;
+	}
+out:
+	close(fd);
+	return rc;
+}
+
+/* Operations on an open handle that return nothing but a value. */
+static int
+export_fh_op(uint32_t owner, const struct proto_req *r, struct proto_rep *rep)
+{
+	off_t off, off2;
+	ssize_t n;
+	int fd, fd2, rc = 0;
+
+	if ((fd = fh_get(r->fh, owner, NULL)) < 0)
+		return fd;
+	switch (r->type) {
+	case PROTO_FSYNC:
+		if ((r->flags & 1) ? fdatasync(fd) : fsync(fd))
+			rc = -errno;
+		break;
+	case PROTO_FALLOCATE:
+		if (fallocate(fd, (int)r->flags, (off_t)r->offset,
+		    (off_t)r->length) == -1)
+			rc = -errno;
+		break;
+	case PROTO_LSEEK:
+		off = lseek(fd, (off_t)r->offset, (int)r->flags);
+		if (off == -1)
+			rc = -errno;
+		else
+			rep->value = (uint64_t)off;
+		break;
+	case PROTO_COPY_RANGE:
+		if ((fd2 = fh_get(r->fh2, owner, NULL)) < 0) {
+			rc = fd2;
+			break;
+		}
+		off = (off_t)r->offset;
+		off2 = (off_t)r->offset2;
+		n = copy_file_range(fd, &off, fd2, &off2, r->length, 0);
+		if (n == -1)
+			rc = -errno;
+		else
+			rep->value = (uint64_t)n;
+		fh_put(r->fh2);
+		break;
+	case PROTO_STAT:
+		rc = export_fstat(fd, &rep->attr);
+		break;
+	default:
+		rc = -EINVAL;
+	}
+	fh_put(r->fh);
+	return rc;
+}
+
+/* STAT, READLINK, STATFS, ACCESS, FSYNCDIR: by path. */
+static int
+export_path_op(struct export *ex, const struct proto_req *r,
+    struct proto_rep *rep, struct export_mem *mem)
+{
+	struct statvfs sv;
+	ssize_t n;
+	int fd, rc = 0;
+
+	fd = export_resolve(ex, r->path,
+	    r->type == PROTO_FSYNCDIR ? O_RDONLY | O_DIRECTORY : O_PATH);
+	if (fd < 0)
+		return fd;
+	switch (r->type) {
+	case PROTO_STAT:
+		rc = export_fstat(fd, &rep->attr);
+		break;
+	case PROTO_READLINK:
+		mem->data = xmalloc(PROTO_MAX_PATH);
+		n = readlinkat(fd, "", mem->data, PROTO_MAX_PATH - 1);
+		if (n == -1) {
+			rc = errno == ENOENT ? -EINVAL : -errno;
+			break;
+		}
+		rep->data = mem->data;
+		rep->datalen = (size_t)n;
+		break;
+	case PROTO_STATFS:
+		if (fstatvfs(fd, &sv) == -1) {
+			rc = -errno;
+			break;
+		}
+		rep->statfs = (struct proto_statfs){
+			.bsize = sv.f_bsize, .frsize = sv.f_frsize,
+			.blocks = sv.f_blocks, .bfree = sv.f_bfree,
+			.bavail = sv.f_bavail, .files = sv.f_files,
+			.ffree = sv.f_ffree, .favail = sv.f_favail,
+			.namemax = sv.f_namemax,
+		};
+		break;
+	case PROTO_ACCESS:
+		if ((r->flags & W_OK) && ex->read_only)
+			rc = -EROFS;
+		else if (faccessat(fd, "", (int)r->flags,
+		    AT_EMPTY_PATH | AT_EACCESS) == -1)
+			rc = -errno;
+		break;
+	case PROTO_FSYNCDIR:
+		if ((r->flags & 1) ? fdatasync(fd) : fsync(fd))
+			rc = -errno;
+		break;
+	default:
+		rc = -EINVAL;
+	}
+	close(fd);
+	return rc;
+}
+
+/* Serve one request; fills rep->error (positive errno) and the body. */
+void
+export_serve(struct export *exports, uint32_t nexports, uint32_t owner,
+    const struct proto_req *r, struct proto_rep *rep, struct export_mem *mem)
+{
+	struct export *ex, *ex2;
+	int rc;
+
+	memset(rep, 0, sizeof *rep);
+	rep->type = r->type;
+	rep->id = r->id;
+	ex = export_find(exports, nexports, r->export_id);
+	ex2 = export_find(exports, nexports, r->export2);
+
+	switch (r->type) {
+	case PROTO_READ:
+	case PROTO_WRITE:
+	case PROTO_RELEASE:
+	case PROTO_FSYNC:
+	case PROTO_FALLOCATE:
+	case PROTO_LSEEK:
+	case PROTO_COPY_RANGE:
+		break;		/* by handle; read-only checked at open */
+	case PROTO_STAT:
+		if (r->fh != 0)
+			break;
+		/* FALLTHROUGH */
+	default:
+		if (ex == NULL) {
+			rep->error = ENOENT;
+			return;
+		}
+		if (ex->read_only && export_modifies(r)) {
+			rep->error = EROFS;
+			return;
+		}
+	}
+
+	switch (r->type) {
+	case PROTO_STAT:
+		rc = r->fh != 0 ? export_fh_op(owner, r, rep) :
+		    export_path_op(ex, r, rep, mem);
+		break;
+	case PROTO_READLINK:
+	case PROTO_STATFS:
+	case PROTO_ACCESS:
+	case PROTO_FSYNCDIR:
+		rc = export_path_op(ex, r, rep, mem);
+		break;
+	case PROTO_SETATTR:
+		rc = export_setattr(ex, owner, r, rep);
+		break;
+	case PROTO_MKNOD:
+	case PROTO_MKDIR:
+	case PROTO_SYMLINK:
+		rc = export_make(ex, r, rep);
+		break;
+	case PROTO_LINK:
+	case PROTO_RENAME:
+		if (ex2 == NULL)
+			rc = -ENOENT;
+		else if (ex2->read_only)
+			rc = -EROFS;
+		else if (r->type == PROTO_LINK)
+			rc = export_link(ex, ex2, r, rep);
+		else
+			rc = export_rename(ex, ex2, r);
+		break;
+	case PROTO_UNLINK:
+	case PROTO_RMDIR:
+		rc = export_remove(ex, r);
+		break;
+	case PROTO_OPEN:
+	case PROTO_CREATE:
+		rc = export_open_file(ex, owner, r, rep);
+		break;
+	case PROTO_READ:
+		rc = export_read(owner, r, rep, mem);
+		break;
+	case PROTO_WRITE:
+		rc = export_write(owner, r, rep);
+		break;
+	case PROTO_RELEASE:
+		rc = fh_release(r->fh, owner);
+		break;
+	case PROTO_FSYNC:
+	case PROTO_FALLOCATE:
+	case PROTO_LSEEK:
+	case PROTO_COPY_RANGE:
+		rc = export_fh_op(owner, r, rep);
+		break;
+	case PROTO_READDIR:
+		rc = export_readdir(ex, r, rep, mem);
+		break;
+	case PROTO_SETXATTR:
+	case PROTO_GETXATTR:
+	case PROTO_LISTXATTR:
+	case PROTO_REMOVEXATTR:
+		rc = export_xattr(ex, r, rep, mem);
+		break;
+	default:
+		rc = -ENOSYS;
+	}
+	rep->error = rc < 0 ? -rc : 0;
+}

@@ -1,0 +1,2016 @@
+/*
+ * fs.c - the FUSE low-level glue: the kernel's requests, on the loop.
+ *
+ * The FUSE channel fd is non-blocking and read from a libevent callback
+ * with fuse_session_receive_buf() / fuse_session_process_buf().  A
+ * handler either replies at once or parks what it needs in a struct
+ * fsop (copies: the kernel's arguments die with the handler) and replies
+ * from the callback of the calls it sends; every path ends in exactly
+ * one fuse_reply_*.  Lookup counts go up on every entry reply.
+ *
+ * Multi-step requests are small state machines stepped by fsop_step():
+ * create-like requests check the name is free in the whole merged
+ * directory, pick a holder by create_policy, then create; rename
+ * resolves source and destination, checks the one-peer rule (EXDEV),
+ * then renames every copy.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <fuse_lowlevel.h>
+#include <event2/event.h>
+
+#include "pufs.h"
+
+/* Requests read from the channel per callback, so others get a turn. */
+#define FS_BATCH	32
+
+static struct {
+	struct fuse_session *se;
+	struct event *ev;
+	struct fuse_buf buf;
+	char *mountpoint;
+	unsigned long requests;
+	unsigned rr;		/* create_policy roundrobin cursor */
+} fs;
+
+enum fsop_state {
+	FS_CHECK,		/* is the name free in the merged directory? */
+	FS_PLACE,		/* choose the holder */
+	FS_MAKE,		/* create on it */
+	FS_RESOLVE_SRC,		/* rename, unlink, rmdir: what is the name? */
+	FS_RESOLVE_DST,		/* rename, link: what is at the target? */
+	FS_ACT,			/* send the change to every holder */
+	FS_STATE_MAX
+};
+
+/* A parked request: everything a later step needs, copied. */
+struct fsop {
+	fuse_req_t req;
+	enum fsop_state state;
+	uint8_t type;		/* PROTO_MKDIR, PROTO_RENAME, ... */
+	struct node *dir;	/* parent (holds a ref) */
+	struct node *dir2;	/* rename/link target parent (ref) */
+	struct node *node;	/* object (ref) */
+	char *name, *name2;	/* as the kernel gave them */
+	char *base;		/* name without "@URI" */
+	struct peer *pin;
+	mode_t mode;
+	dev_t rdev;
+	int flags;
+	char *target;		/* symlink target */
+	struct fuse_file_info fi;
+	struct entry src, dst;
+	bool have_src, have_dst;
+	struct copy *cands;	/* placement candidates */
+	size_t ncands;
+	struct copy chosen;
+	uint64_t best;
+	unsigned pending;
+	int error;
+	struct proto_attr attr;
+	bool have_attr;
+	struct statvfs sv;	/* statfs sum */
+};
+
+static void fsop_step(struct fsop *);
+
+/* A new parked request. */
+static struct fsop *
+fsop_new(fuse_req_t req, uint8_t type)
+{
+	struct fsop *op = xcalloc(1, sizeof *op);
+
+	op->req = req;
+	op->type = type;
+	return op;
+}
+
+/* Free a parked request after its reply. */
+static void
+fsop_free(struct fsop *op)
+{
+	if (op->dir != NULL)
+		node_unref(op->dir);
+	if (op->dir2 != NULL)
+		node_unref(op->dir2);
+	if (op->node != NULL)
+		node_unref(op->node);
+	free(op->name);
+	free(op->name2);
+	free(op->base);
+	free(op->target);
+	free(op->cands);
+	entry_clear(&op->src);
+	entry_clear(&op->dst);
+	free(op);
+}
+
+/* Reply an error (0 = success without data) and free. */
+static void
+fsop_done(struct fsop *op, int error)
+{
+	fuse_reply_err(op->req, error < 0 ? -error : error);
+	fsop_free(op);
+}
+
+/* Fill a struct stat from wire attributes. */
+static void
+fs_fill_stat(const struct proto_attr *a, uint64_t ino, struct stat *st)
+{
+	memset(st, 0, sizeof *st);
+	st->st_ino = ino;
+	st->st_mode = a->mode;
+	st->st_nlink = a->nlink;
+	st->st_uid = a->uid;
+	st->st_gid = a->gid;
+	st->st_rdev = a->rdev;
+	st->st_size = (off_t)a->size;
+	st->st_blocks = (blkcnt_t)a->blocks;
+	st->st_blksize = (blksize_t)conf->block_size;
+	st->st_atim.tv_sec = a->atime.sec;
+	st->st_atim.tv_nsec = a->atime.nsec;
+	st->st_mtim.tv_sec = a->mtime.sec;
+	st->st_mtim.tv_nsec = a->mtime.nsec;
+	st->st_ctim.tv_sec = a->ctime.sec;
+	st->st_ctim.tv_nsec = a->ctime.nsec;
+}
+
+/* Build the entry reply for node n and count the lookup. */
+static void
+fs_entry_param(struct node *n, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof *e);
+	e->ino = n->id;
+	e->attr_timeout = conf->attr_timeout;
+	e->entry_timeout = conf->attr_timeout;
+	fs_fill_stat(&n->attr, n->ino, &e->attr);
+	n->nlookup++;
+}
+
+/* Reply an entry for n. */
+static void
+fs_reply_entry(fuse_req_t req, struct node *n)
+{
+	struct fuse_entry_param e;
+
+	fs_entry_param(n, &e);
+	if (fuse_reply_entry(req, &e) != 0)
+		n->nlookup--;	/* the kernel did not get it */
+}
+
+/* The node of an inode number; NULL only on a kernel bug. */
+static struct node *
+fs_node(fuse_ino_t ino)
+{
+	struct node *n = node_get(ino);
+
+	if (n == NULL)
+		log_warnx("fuse: unknown inode %llu", (unsigned long long)ino);
+	return n;
+}
+
+/*
+ * Where n is held: its holder, or for a directory its primary copy.
+ * Returns 0, -ENOENT (no live holder) or 1 for a virtual directory.
+ */
+static int
+fs_holder(struct node *n, struct peer **peer, uint32_t *export_id)
+{
+	struct copy *c;
+	size_t nc;
+
+	if (!n->isdir) {
+		if (n->peer == NULL || n->peer->state != PEER_UP)
+			return -ENOENT;
+		*peer = n->peer;
+		*export_id = n->export_id;
+		return 0;
+	}
+	c = union_copies(n, &nc);
+	if (nc == 0) {
+		free(c);
+		return n->isvirtual || n->parent == NULL ? 1 : -ENOENT;
+	}
+	*peer = c[0].peer;
+	*export_id = c[0].export_id;
+	free(c);
+	return 0;
+}
+
+/* The path of node n inside export (peer, id); NULL if not there. */
+static char *
+fs_relpath(struct node *n, struct peer *peer, uint32_t export_id)
+{
+	const struct export *ex = union_export(peer, export_id);
+	char *upath, *rel;
+
+	if (ex == NULL)
+		return NULL;
+	upath = node_path(n);
+	rel = union_relpath(ex, upath);
+	free(upath);
+	return rel;
+}
+
+/* A call about node n on its holder; NULL with *err set on failure. */
+static struct call *
+fs_node_call(struct node *n, uint8_t type, void (*cb)(struct call *),
+    void *arg, int *err)
+{
+	struct peer *peer;
+	uint32_t export_id;
+	struct call *c;
+	char *rel;
+	int rc;
+
+	if ((rc = fs_holder(n, &peer, &export_id)) != 0) {
+		*err = rc > 0 ? EROFS : -rc;
+		return NULL;
+	}
+	if ((rel = fs_relpath(n, peer, export_id)) == NULL) {
+		*err = ENOENT;
+		return NULL;
+	}
+	c = call_new(peer, type, export_id, rel, cb, arg);
+	free(rel);
+	return c;
+}
+
+/* Synthesised attributes of the root of an empty union. */
+static void
+fs_root_attr(struct node *n)
+{
+	union_virtual_attr("/", &n->attr);
+	n->attr.ino = FUSE_ROOT_ID;
+	n->ino = FUSE_ROOT_ID;
+}
+
+/* --- lookup, forget --- */
+
+/* lookup: the merged answer for name. */
+static void
+fs_lookup_cb(void *arg, int error, struct entry *e)
+{
+	struct fsop *op = arg;
+	struct node *n;
+
+	if (error != 0) {
+		fsop_done(op, error);
+		return;
+	}
+	n = union_node(op->dir, e);
+	fs_reply_entry(op->req, n);
+	fsop_free(op);
+}
+
+static void
+fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct node *dir = fs_node(parent);
+	struct fsop *op;
+
+	if (dir == NULL) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	if (!dir->isdir) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	op = fsop_new(req, PROTO_STAT);
+	op->dir = dir;
+	node_ref(dir);
+	union_resolve(dir, name, fs_lookup_cb, op);
+}
+
+static void
+fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	struct node *n = node_get(ino);
+
+	if (n == NULL)
+		fatalx("forget of unknown inode %llu",
+		    (unsigned long long)ino);
+	node_forget(n, nlookup);
+	fuse_reply_none(req);
+}
+
+static void
+fs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *f)
+{
+	for (size_t i = 0; i < count; i++) {
+		struct node *n = node_get(f[i].ino);
+
+		if (n == NULL)
+			fatalx("forget of unknown inode %llu",
+			    (unsigned long long)f[i].ino);
+		node_forget(n, f[i].nlookup);
+	}
+	fuse_reply_none(req);
+}
+
+/* --- getattr, setattr --- */
+
+/* An attr reply from a holder: remember and pass on. */
+static void
+fs_attr_cb(struct call *c)
+{
+	struct fsop *op = c->arg;
+	struct stat st;
+
+	if (c->rep.error != 0) {
+		fsop_done(op, c->rep.error);
+		return;
+	}
+	op->node->attr = c->rep.attr;
+	if (op->node->isdir && op->node->ncopies > 1)
+		op->node->attr.nlink = 1;
+	fs_fill_stat(&op->node->attr, op->node->ino, &st);
+	fuse_reply_attr(op->req, &st, conf->attr_timeout);
+	fsop_free(op);
+}
+
+static void
+fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct node *n = fs_node(ino);
+	struct handle *h = fi != NULL ? (struct handle *)fi->fh : NULL;
+	struct fsop *op;
+	struct call *c;
+	struct stat st;
+	int err = 0;
+
+	if (n == NULL) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	op = fsop_new(req, PROTO_STAT);
+	op->node = n;
+	node_ref(n);
+	if (h != NULL && !n->isdir) {
+		c = call_new(h->peer, PROTO_STAT, h->export_id, NULL,
+		    fs_attr_cb, op);
+		c->req.fh = h->fh;
+	} else if ((c = fs_node_call(n, PROTO_STAT, fs_attr_cb, op, &err))
+	    == NULL && err == EROFS) {
+		/* A virtual directory: its attributes are made up. */
+		if (n->parent == NULL)
+			fs_root_attr(n);
+		fs_fill_stat(&n->attr, n->ino, &st);
+		fuse_reply_attr(req, &st, conf->attr_timeout);
+		fsop_free(op);
+		return;
+	}
+	if (c == NULL) {
+		fsop_done(op, err);
+		return;
+	}
+	call_send(c);
+}
+
+/* One SETATTR answer of possibly several (directory copies). */
+static void
+fs_setattr_cb(struct call *c)
+{
+	struct fsop *op = c->arg;
+	struct stat st;
+
+	op->pending--;
+	if (c->rep.error != 0 && op->error == 0)
+		op->error = c->rep.error;
+	if (c->rep.error == 0 && !op->have_attr) {
+		op->attr = c->rep.attr;
+		op->have_attr = true;
+	}
+	if (op->pending > 0)
+		return;
+	if (op->error != 0) {
+		fsop_done(op, op->error);
+		return;
+	}
+	op->node->attr = op->attr;
+	fs_fill_stat(&op->node->attr, op->node->ino, &st);
+	fuse_reply_attr(op->req, &st, conf->attr_timeout);
+	fsop_free(op);
+}
+
+/* Fill the SETATTR fields of a call from the kernel's request. */
+static void
+fs_setattr_req(struct call *c, const struct stat *a, int to_set)
+{
+	struct proto_req *r = &c->req;
+
+	if (to_set & FUSE_SET_ATTR_MODE)
+		r->valid |= PROTO_SET_MODE;
+	if (to_set & FUSE_SET_ATTR_UID)
+		r->valid |= PROTO_SET_UID;
+	if (to_set & FUSE_SET_ATTR_GID)
+		r->valid |= PROTO_SET_GID;
+	if (to_set & FUSE_SET_ATTR_SIZE)
+		r->valid |= PROTO_SET_SIZE;
+	if (to_set & FUSE_SET_ATTR_ATIME)
+		r->valid |= PROTO_SET_ATIME;
+	if (to_set & FUSE_SET_ATTR_MTIME)
+		r->valid |= PROTO_SET_MTIME;
+	if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+		r->valid |= PROTO_SET_ATIME_NOW;
+	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+		r->valid |= PROTO_SET_MTIME_NOW;
+	r->mode = a->st_mode;
+	r->uid = a->st_uid;
+	r->gid = a->st_gid;
+	r->offset = (uint64_t)a->st_size;
+	r->atime.sec = a->st_atim.tv_sec;
+	r->atime.nsec = (uint32_t)a->st_atim.tv_nsec;
+	r->mtime.sec = a->st_mtim.tv_sec;
+	r->mtime.nsec = (uint32_t)a->st_mtim.tv_nsec;
+}
+
+static void
+fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+    struct fuse_file_info *fi)
+{
+	struct node *n = fs_node(ino);
+	struct handle *h = fi != NULL ? (struct handle *)fi->fh : NULL;
+	struct fsop *op;
+	struct copy *copies;
+	struct call *c;
+	size_t nc;
+	char *rel;
+
+	if (n == NULL) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	op = fsop_new(req, PROTO_SETATTR);
+	op->node = n;
+	node_ref(n);
+	op->pending = 1;
+	if (!n->isdir) {
+		int err = 0;
+
+		if (h != NULL) {
+			c = call_new(h->peer, PROTO_SETATTR, h->export_id,
+			    NULL, fs_setattr_cb, op);
+			c->req.fh = h->fh;
+			if ((rel = fs_relpath(n, h->peer, h->export_id))) {
+				free(c->strs[0]);
+				c->req.path = c->strs[0] = rel;
+			}
+		} else if ((c = fs_node_call(n, PROTO_SETATTR, fs_setattr_cb,
+		    op, &err)) == NULL) {
+			fsop_done(op, err);
+			return;
+		}
+		fs_setattr_req(c, attr, to_set);
+		call_send(c);
+		return;
+	}
+	/* A directory: every copy changes, the primary answers. */
+	copies = union_copies(n, &nc);
+	op->pending = 0;
+	for (size_t i = 0; i < nc; i++) {
+		if ((rel = fs_relpath(n, copies[i].peer, copies[i].export_id))
+		    == NULL)
+			continue;
+		c = call_new(copies[i].peer, PROTO_SETATTR,
+		    copies[i].export_id, rel, fs_setattr_cb, op);
+		free(rel);
+		fs_setattr_req(c, attr, to_set);
+		op->pending++;
+		call_send(c);
+	}
+	free(copies);
+	if (op->pending == 0)
+		fsop_done(op, EROFS);
+}
+
+/* --- readlink --- */
+
+static void
+fs_readlink_cb(struct call *c)
+{
+	struct fsop *op = c->arg;
+	char *s;
+
+	if (c->rep.error != 0) {
+		fsop_done(op, c->rep.error);
+		return;
+	}
+	s = xstrndup(c->rep.data, c->rep.datalen);
+	fuse_reply_readlink(op->req, s);
+	free(s);
+	fsop_free(op);
+}
+
+/* A request about one node answered by a simple callback. */
+static void
+fs_simple(fuse_req_t req, fuse_ino_t ino, uint8_t type,
+    void (*cb)(struct call *), struct call **out)
+{
+	struct node *n = fs_node(ino);
+	struct fsop *op;
+	struct call *c;
+	int err = 0;
+
+	*out = NULL;
+	if (n == NULL) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	op = fsop_new(req, type);
+	op->node = n;
+	node_ref(n);
+	if ((c = fs_node_call(n, type, cb, op, &err)) == NULL) {
+		fsop_done(op, err);
+		return;
+	}
+	*out = c;
+}
+
+static void
+fs_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct call *c;
+
+	fs_simple(req, ino, PROTO_READLINK, fs_readlink_cb, &c);
+	if (c != NULL)
+		call_send(c);
+}
+
+/* --- mknod, mkdir, symlink, create: check, place, make --- */
+
+/* The name is free (or taken) in the merged directory. */
+static void
+fs_check_cb(void *arg, int error, struct entry *e)
+{
+	struct fsop *op = arg;
+
+	(void)e;
+	if (error == 0) {
+		fsop_done(op, EEXIST);
+		return;
+	}
+	if (error != -ENOENT) {
+		fsop_done(op, error);
+		return;
+	}
+	op->state = FS_PLACE;
+	fsop_step(op);
+}
+
+/* A STATFS answer while placing by free space. */
+static void
+fs_place_cb(struct call *c)
+{
+	struct fsop *op = c->arg;
+	uint64_t avail = c->rep.statfs.bavail * c->rep.statfs.frsize;
+
+	op->pending--;
+	if (c->rep.error == 0 && (avail > op->best || !op->have_attr)) {
+		op->best = avail;
+		op->have_attr = true;
+		op->chosen = op->cands[c->idx];
+	}
+	if (op->pending > 0)
+		return;
+	if (!op->have_attr) {
+		fsop_done(op, EIO);
+		return;
+	}
+	op->have_attr = false;
+	op->state = FS_MAKE;
+	fsop_step(op);
+}
+
+/* The writable copies of the parent a new entry may go to. */
+static void
+fs_candidates(struct fsop *op, size_t *nall)
+{
+	struct copy *copies = union_copies(op->dir, nall);
+
+	op->cands = xcalloc(*nall + 1, sizeof *op->cands);
+	op->ncands = 0;
+	for (size_t i = 0; i < *nall; i++) {
+		const struct export *ex = union_export(copies[i].peer,
+		    copies[i].export_id);
+
+		if (ex == NULL || ex->read_only ||
+		    (op->pin != NULL && copies[i].peer != op->pin))
+			continue;
+		op->cands[op->ncands++] = copies[i];
+	}
+	free(copies);
+}
+
+/* Choose where the new entry goes, by create_policy. */
+static void
+fs_place(struct fsop *op)
+{
+	enum config_create_policy policy = conf->create_policy;
+	size_t i;
+
+	if (op->ncands == 1) {
+		op->chosen = op->cands[0];
+		op->state = FS_MAKE;
+		fsop_step(op);
+		return;
+	}
+	if (policy == CREATE_LOCAL) {
+		for (i = 0; i < op->ncands; i++) {
+			if (op->cands[i].peer->self) {
+				op->chosen = op->cands[i];
+				op->state = FS_MAKE;
+				fsop_step(op);
+				return;
+			}
+		}
+		policy = CREATE_MOSTFREE;
+	}
+	if (policy == CREATE_ROUNDROBIN) {
+		op->chosen = op->cands[fs.rr++ % op->ncands];
+		op->state = FS_MAKE;
+		fsop_step(op);
+		return;
+	}
+	op->pending = (unsigned)op->ncands;
+	for (i = 0; i < op->ncands; i++) {
+		struct call *c = call_new(op->cands[i].peer, PROTO_STATFS,
+		    op->cands[i].export_id, "", fs_place_cb, op);
+
+		c->idx = (unsigned)i;
+		call_send(c);
+	}
+}
+
+/* The entry was made: reply with its new node (and handle). */
+static void
+fs_make_cb(struct call *c)
+{
+	struct fsop *op = c->arg;
+	struct entry e = { 0 };
+	struct handle *h;
+	struct node *n;
+	struct fuse_entry_param ep;
+
+	if (c->rep.error != 0) {
+		fsop_done(op, c->rep.error);
+		return;
+	}
+	e.name = xstrdup(op->name);
+	e.attr = c->rep.attr;
+	e.ino = node_ino_hash(c->peer->name, e.attr.dev, e.attr.ino);
+	if (S_ISDIR(e.attr.mode)) {
+		e.isdir = true;
+		e.copies = xcalloc(1, sizeof *e.copies);
+		e.copies[0] = op->chosen;
+		e.ncopies = 1;
+	} else {
+		e.peer = c->peer;
+		e.export_id = c->req.export_id;
+	}
+	n = union_node(op->dir, &e);
+	entry_clear(&e);
+	if (op->type != PROTO_CREATE) {
+		fs_reply_entry(op->req, n);
+		fsop_free(op);
+		return;
+	}
+	h = xcalloc(1, sizeof *h);
+	h->node = n;
+	node_ref(n);
+	h->peer = c->peer;
+	h->export_id = c->req.export_id;
+	h->fh = c->rep.fh;
+	h->flags = op->fi.flags;
+	n->data_seen = true;
+	n->data_mtime = c->rep.attr.mtime;
+	n->data_size = c->rep.attr.size;
+	op->fi.fh = (uint64_t)(uintptr_t)h;
+	op->fi.direct_io = conf->direct_io;
+	fs_entry_param(n, &ep);
+	if (fuse_reply_create(op->req, &ep, &op->fi) != 0) {
+		/* The kernel will never release it: do it here. */
+		struct call *rc = call_new(h->peer, PROTO_RELEASE,
+		    h->export_id, NULL, NULL, NULL);
+
+		n->nlookup--;
+		rc->req.fh = h->fh;
+		node_unref(n);
+		free(h);
+		(void)rc;
+	}
+	fsop_free(op);
+}
+
+/* Send the create-like call to the chosen copy. */
+static void
+fs_make(struct fsop *op)
+{
+	char *rel = fs_relpath(op->dir, op->chosen.peer,
+	    op->chosen.export_id);
+	struct call *c;
+
+	if (rel == NULL) {
+		fsop_done(op, ENOENT);
+		return;
+	}
+	c = call_new(op->chosen.peer, op->type, op->chosen.export_id, rel,
+	    fs_make_cb, op);
+	free(rel);
+	call_set_name(c, op->base);
+	c->req.mode = op->mode;
+	c->req.rdev = op->rdev;
+	c->req.flags = (uint32_t)op->fi.flags;
+	if (op->target != NULL)
+		call_set_data(c, op->target, strlen(op->target), false);
+	call_send(c);
+}
+
+/* Begin a create-like request on parent/name. */
+static void
+fs_make_start(fuse_req_t req, uint8_t type, fuse_ino_t parent,
+    const char *name, mode_t mode, dev_t rdev, const char *target,
+    struct fuse_file_info *fi)
+{
+	struct node *dir = fs_node(parent);
+	struct fsop *op;
+	size_t baselen, nall;
+	char *dpath;
+
+	if (dir == NULL) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	if (!dir->isdir) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	op = fsop_new(req, type);
+	op->dir = dir;
+	node_ref(dir);
+	op->name = xstrdup(name);
+	union_split_name(name, &op->pin, &baselen);
+	op->base = xstrndup(name, baselen);
+	op->mode = mode;
+	op->rdev = rdev;
+	op->target = target != NULL ? xstrdup(target) : NULL;
+	if (fi != NULL)
+		op->fi = *fi;
+	if (baselen >= PROTO_MAX_NAME) {
+		fsop_done(op, ENAMETOOLONG);
+		return;
+	}
+	if (!proto_name_ok(op->base)) {
+		fsop_done(op, EINVAL);
+		return;
+	}
+	fs_candidates(op, &nall);
+	if (op->ncands == 0) {
+		fsop_done(op, nall > 0 || dir->isvirtual ||
+		    dir->parent == NULL ? EROFS : ENOENT);
+		return;
+	}
+	dpath = node_path(dir);
+	/* One holder in all: its own EEXIST is the answer. */
+	op->state = nall == 1 && op->pin == NULL &&
+	    !union_has_virtual_below(dpath) ? FS_PLACE : FS_CHECK;
+	free(dpath);
+	fsop_step(op);
+}
+
+static void
+fs_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+    dev_t rdev)
+{
+	fs_make_start(req, PROTO_MKNOD, parent, name, mode, rdev, NULL, NULL);
+}
+
+static void
+fs_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	fs_make_start(req, PROTO_MKDIR, parent, name, mode, 0, NULL, NULL);
+}
+
+static void
+fs_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+    const char *name)
+{
+	fs_make_start(req, PROTO_SYMLINK, parent, name, 0, 0, link, NULL);
+}
+
+static void
+fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+    struct fuse_file_info *fi)
+{
+	fs_make_start(req, PROTO_CREATE, parent, name, mode, 0, NULL, fi);
+}
+
+/* --- unlink, rmdir, rename, link: resolve, check, act --- */
+
+/* One answer of the change sent to every holder. */
+static void
+fs_act_cb(struct call *c)
+{
+	struct fsop *op = c->arg;
+	struct node *n, *n2;
+
+	op->pending--;
+	if (c->rep.error != 0 && (op->error == 0 || c->rep.error == ENOTEMPTY))
+		op->error = c->rep.error;
+	if (c->rep.error == 0 && c->req.type == PROTO_LINK) {
+		op->attr = c->rep.attr;
+		op->chosen = (struct copy){ c->peer, c->req.export2 };
+	}
+	if (op->pending > 0)
+		return;
+	if (op->error != 0) {
+		fsop_done(op, op->error);
+		return;
+	}
+	switch (op->type) {
+	case PROTO_UNLINK:
+	case PROTO_RMDIR:
+		if ((n = node_child(op->dir, op->name)) != NULL)
+			node_unlink(n);
+		break;
+	case PROTO_RENAME:
+		n = node_child(op->dir, op->name);
+		n2 = node_child(op->dir2, op->name2);
+		if (op->flags & RENAME_EXCHANGE) {
+			if (n != NULL)
+				node_unlink(n);
+			if (n2 != NULL)
+				node_move(n2, op->dir, op->name);
+			if (n != NULL)
+				node_move(n, op->dir2, op->name2);
+		} else if (n != NULL)
+			node_move(n, op->dir2, op->name2);
+		else if (n2 != NULL)
+			node_unlink(n2);
+		break;
+	case PROTO_LINK: {
+		struct entry e = { 0 };
+
+		e.name = xstrdup(op->name2);
+		e.peer = op->chosen.peer;
+		e.export_id = op->chosen.export_id;
+		e.attr = op->attr;
+		e.ino = node_ino_hash(e.peer->name, e.attr.dev, e.attr.ino);
+		n = union_node(op->dir2, &e);
+		entry_clear(&e);
+		fs_reply_entry(op->req, n);
+		fsop_free(op);
+		return;
+	}
+	default:
+		break;
+	}
+	fsop_done(op, 0);
+}
+
+/* Send one change about entry name (in dir) to the copy (peer, export). */
+static int
+fs_act_one(struct fsop *op, struct peer *peer, uint32_t export_id,
+    struct copy *dest)
+{
+	char *rel = fs_relpath(op->dir, peer, export_id), *rel2 = NULL;
+	struct call *c;
+
+	if (rel == NULL)
+		return -ENOENT;
+	c = call_new(peer, op->type, export_id, rel, fs_act_cb, op);
+	free(rel);
+	call_set_name(c, op->base);
+	if (dest != NULL) {
+		rel2 = fs_relpath(op->dir2, dest->peer, dest->export_id);
+		if (rel2 == NULL)
+			rel2 = xstrdup("");
+		call_set_dest(c, dest->export_id, rel2, op->name2);
+		free(rel2);
+	}
+	c->req.flags = (uint32_t)op->flags;
+	op->pending++;
+	call_send(c);
+	return 0;
+}
+
+/* Where dir2 has a copy on peer, preferring the same export. */
+static bool
+fs_dest_copy(struct node *dir2, struct peer *peer, uint32_t export_id,
+    bool same_export_only, struct copy *out)
+{
+	struct copy *c;
+	size_t nc;
+	bool found = false;
+
+	c = union_copies(dir2, &nc);
+	for (size_t i = 0; i < nc && !found; i++)
+		if (c[i].peer == peer && c[i].export_id == export_id) {
+			*out = c[i];
+			found = true;
+		}
+	for (size_t i = 0; i < nc && !found && !same_export_only; i++)
+		if (c[i].peer == peer) {
+			*out = c[i];
+			found = true;
+		}
+	free(c);
+	return found;
+}
+
+/* Whether a directory copy is an export's own root (cannot move). */
+static bool
+fs_copy_is_root(struct node *dir, const char *name, const struct copy *c)
+{
+	const struct export *ex = union_export(c->peer, c->export_id);
+	char *dpath = node_path(dir), *upath;
+	bool root;
+
+	xasprintf(&upath, "%s/%s", strcmp(dpath, "/") == 0 ? "" : dpath,
+	    name);
+	root = ex != NULL && strcmp(ex->at, upath) == 0;
+	free(dpath);
+	free(upath);
+	return root;
+}
+
+/* Everything is known: send the change(s). */
+static void
+fs_act(struct fsop *op)
+{
+	struct entry *s = &op->src, *d = &op->dst;
+	struct copy dest;
+	size_t i;
+
+	op->pending = 1;	/* held while sending */
+	switch (op->type) {
+	case PROTO_UNLINK:
+		if (s->isdir) {
+			fsop_done(op, EISDIR);
+			return;
+		}
+		fs_act_one(op, s->peer, s->export_id, NULL);
+		break;
+	case PROTO_RMDIR:
+		if (!s->isdir) {
+			fsop_done(op, ENOTDIR);
+			return;
+		}
+		if (s->isvirtual) {
+			fsop_done(op, EBUSY);
+			return;
+		}
+		for (i = 0; i < s->ncopies; i++)
+			if (fs_copy_is_root(op->dir, op->base, &s->copies[i])) {
+				fsop_done(op, EBUSY);
+				return;
+			}
+		for (i = 0; i < s->ncopies; i++)
+			fs_act_one(op, s->copies[i].peer,
+			    s->copies[i].export_id, NULL);
+		break;
+	case PROTO_RENAME:
+		if (op->have_dst && (op->flags & RENAME_NOREPLACE)) {
+			fsop_done(op, EEXIST);
+			return;
+		}
+		if (!op->have_dst && (op->flags & RENAME_EXCHANGE)) {
+			fsop_done(op, ENOENT);
+			return;
+		}
+		if (!s->isdir) {
+			if (op->have_dst && d->isdir &&
+			    !(op->flags & RENAME_EXCHANGE)) {
+				fsop_done(op, EISDIR);
+				return;
+			}
+			if (op->have_dst && !d->isdir && d->peer != s->peer) {
+				fsop_done(op, EXDEV);
+				return;
+			}
+			if (!fs_dest_copy(op->dir2, s->peer, s->export_id,
+			    false, &dest)) {
+				fsop_done(op, EXDEV);
+				return;
+			}
+			fs_act_one(op, s->peer, s->export_id, &dest);
+			break;
+		}
+		if (s->isvirtual) {
+			fsop_done(op, EXDEV);
+			return;
+		}
+		if (op->have_dst && !d->isdir &&
+		    !(op->flags & RENAME_EXCHANGE)) {
+			fsop_done(op, ENOTDIR);
+			return;
+		}
+		/* Every copy moves within its own export. */
+		for (i = 0; i < s->ncopies; i++) {
+			if (fs_copy_is_root(op->dir, op->base, &s->copies[i])) {
+				fsop_done(op, EBUSY);
+				return;
+			}
+			if (!fs_dest_copy(op->dir2, s->copies[i].peer,
+			    s->copies[i].export_id, true, &dest)) {
+				fsop_done(op, EXDEV);
+				return;
+			}
+		}
+		for (i = 0; op->have_dst && i < d->ncopies; i++) {
+			size_t j;
+
+			for (j = 0; j < s->ncopies; j++)
+				if (s->copies[j].peer == d->copies[i].peer &&
+				    s->copies[j].export_id ==
+				    d->copies[i].export_id)
+					break;
+			if (j == s->ncopies) {
+				fsop_done(op, EXDEV);
+				return;
+			}
+		}
+		for (i = 0; i < s->ncopies; i++) {
+			fs_dest_copy(op->dir2, s->copies[i].peer,
+			    s->copies[i].export_id, true, &dest);
+			fs_act_one(op, s->copies[i].peer,
+			    s->copies[i].export_id, &dest);
+		}
+		break;
+	case PROTO_LINK:
+		break;		/* sent by fs_link_dst_cb */
+	default:
+		fsop_done(op, EINVAL);
+		return;
+	}
+	op->pending--;
+	if (op->pending == 0)
+		fsop_done(op, op->error != 0 ? op->error : EIO);
+}
+
+/* The source name resolved. */
+static void
+fs_src_cb(void *arg, int error, struct entry *e)
+{
+	struct fsop *op = arg;
+
+	if (error != 0) {
+		fsop_done(op, error);
+		return;
+	}
+	op->src = *e;
+	memset(e, 0, sizeof *e);	/* ownership moved */
+	op->have_src = true;
+	op->state = op->type == PROTO_RENAME ? FS_RESOLVE_DST : FS_ACT;
+	fsop_step(op);
+}
+
+/* The destination name resolved (or does not exist). */
+static void
+fs_dst_cb(void *arg, int error, struct entry *e)
+{
+	struct fsop *op = arg;
+
+	if (error != 0 && error != -ENOENT) {
+		fsop_done(op, error);
+		return;
+	}
+	if (error == 0) {
+		op->dst = *e;
+		memset(e, 0, sizeof *e);
+		op->have_dst = true;
+	}
+	op->state = FS_ACT;
+	fsop_step(op);
+}
+
+/* Begin unlink, rmdir or rename. */
+static void
+fs_change_start(fuse_req_t req, uint8_t type, fuse_ino_t parent,
+    const char *name, fuse_ino_t newparent, const char *newname,
+    unsigned flags)
+{
+	struct node *dir = fs_node(parent), *dir2 = NULL;
+	struct fsop *op;
+	size_t baselen;
+
+	if (dir == NULL) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	if (type == PROTO_RENAME && (dir2 = fs_node(newparent)) == NULL) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	op = fsop_new(req, type);
+	op->dir = dir;
+	node_ref(dir);
+	if (dir2 != NULL) {
+		op->dir2 = dir2;
+		node_ref(dir2);
+		op->name2 = xstrdup(newname);
+		if (strlen(newname) >= PROTO_MAX_NAME) {
+			fsop_done(op, ENAMETOOLONG);
+			return;
+		}
+		if (strchr(newname, '@') != NULL) {
+			struct peer *pin;
+
+			/* A rename onto NAME@URI means NAME there. */
+			union_split_name(newname, &pin, &baselen);
+			op->name2[baselen] = '\0';
+		}
+	}
+	op->name = xstrdup(name);
+	op->flags = (int)flags;
+	union_split_name(name, &op->pin, &baselen);
+	op->base = xstrndup(name, baselen);
+	op->state = FS_RESOLVE_SRC;
+	fsop_step(op);
+}
+
+static void
+fs_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fs_change_start(req, PROTO_UNLINK, parent, name, 0, NULL, 0);
+}
+
+static void
+fs_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fs_change_start(req, PROTO_RMDIR, parent, name, 0, NULL, 0);
+}
+
+static void
+fs_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
+    fuse_ino_t newparent, const char *newname, unsigned int flags)
+{
+	fs_change_start(req, PROTO_RENAME, parent, name, newparent, newname,
+	    flags);
+}
+
+/* link: the target name must be free anywhere in the merged dir. */
+static void
+fs_link_dst_cb(void *arg, int error, struct entry *e)
+{
+	struct fsop *op = arg;
+	struct copy dest;
+	struct node *n = op->node;
+	char *rel, *rel2;
+	struct call *c;
+
+	(void)e;
+	if (error == 0) {
+		fsop_done(op, EEXIST);
+		return;
+	}
+	if (error != -ENOENT) {
+		fsop_done(op, error);
+		return;
+	}
+	if (!fs_dest_copy(op->dir2, n->peer, n->export_id, false, &dest)) {
+		fsop_done(op, EXDEV);
+		return;
+	}
+	if ((rel = fs_relpath(n, n->peer, n->export_id)) == NULL) {
+		fsop_done(op, ENOENT);
+		return;
+	}
+	rel2 = fs_relpath(op->dir2, dest.peer, dest.export_id);
+	c = call_new(n->peer, PROTO_LINK, n->export_id, rel, fs_act_cb, op);
+	call_set_dest(c, dest.export_id, rel2 != NULL ? rel2 : "",
+	    op->name2);
+	free(rel);
+	free(rel2);
+	op->pending = 1;
+	call_send(c);
+}
+
+static void
+fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
+    const char *newname)
+{
+	struct node *n = fs_node(ino), *dir2 = fs_node(newparent);
+	struct fsop *op;
+
+	if (n == NULL || dir2 == NULL) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	if (n->isdir) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if (n->peer == NULL || n->peer->state != PEER_UP) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	op = fsop_new(req, PROTO_LINK);
+	op->node = n;
+	node_ref(n);
+	op->dir2 = dir2;
+	node_ref(dir2);
+	op->name2 = xstrdup(newname);
+	union_resolve(dir2, newname, fs_link_dst_cb, op);
+}
+
+/* Advance a parked multi-step request. */
+static void
+fsop_step(struct fsop *op)
+{
+	switch (op->state) {
+	case FS_CHECK:
+		union_resolve(op->dir, op->name, fs_check_cb, op);
+		break;
+	case FS_PLACE:
+		fs_place(op);
+		break;
+	case FS_MAKE:
+		fs_make(op);
+		break;
+	case FS_RESOLVE_SRC:
+		union_resolve(op->dir, op->name, fs_src_cb, op);
+		break;
+	case FS_RESOLVE_DST:
+		union_resolve(op->dir2, op->name2, fs_dst_cb, op);
+		break;
+	case FS_ACT:
+		fs_act(op);
+		break;
+	default:
+		fatalx("fsop: bad state %d", op->state);
+	}
+}
+
+/* --- open, read, write, release, fsync --- */
+
+static void
+fs_open_cb(struct call *c)
+{
+	struct fsop *op = c->arg;
+	struct node *n = op->node;
+	const struct proto_attr *a = &c->rep.attr;
+	struct handle *h;
+
+	if (c->rep.error != 0) {
+		fsop_done(op, c->rep.error);
+		return;
+	}
+	h = xcalloc(1, sizeof *h);
+	h->node = n;
+	node_ref(n);
+	h->peer = c->peer;
+	h->export_id = c->req.export_id;
+	h->fh = c->rep.fh;
+	h->flags = op->fi.flags;
+	/* Close-to-open: keep the page cache only if the file is as it was. */
+	op->fi.keep_cache = n->data_seen && !(op->fi.flags & O_TRUNC) &&
+	    n->data_mtime.sec == a->mtime.sec &&
+	    n->data_mtime.nsec == a->mtime.nsec && n->data_size == a->size;
+	n->data_seen = true;
+	n->data_mtime = a->mtime;
+	n->data_size = a->size;
+	n->attr = *a;
+	op->fi.fh = (uint64_t)(uintptr_t)h;
+	op->fi.direct_io = conf->direct_io;
+	if (fuse_reply_open(op->req, &op->fi) != 0) {
+		struct call *rc = call_new(h->peer, PROTO_RELEASE,
+		    h->export_id, NULL, NULL, NULL);
+
+		rc->req.fh = h->fh;
+		node_unref(n);
+		free(h);
+		(void)rc;
+	}
+	fsop_free(op);
+}
+
+static void
+fs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct call *c;
+	struct fsop *op;
+
+	fs_simple(req, ino, PROTO_OPEN, fs_open_cb, &c);
+	if (c == NULL)
+		return;
+	op = c->arg;
+	if (op->node->isdir) {
+		/* Directories are opened through opendir. */
+		op->fi = *fi;
+	}
+	op->fi = *fi;
+	c->req.flags = (uint32_t)fi->flags;
+	call_send(c);
+}
+
+/* io_read done: the bytes go straight to the kernel. */
+static void
+fs_read_done(void *arg, int error, const void *data, size_t len)
+{
+	fuse_req_t req = arg;
+
+	if (error != 0)
+		fuse_reply_err(req, -error);
+	else
+		fuse_reply_buf(req, data, len);
+}
+
+static void
+fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+    struct fuse_file_info *fi)
+{
+	struct handle *h = (struct handle *)fi->fh;
+
+	(void)ino;
+	io_read(h, (uint64_t)off, size, fs_read_done, req);
+}
+
+/* io_write done. */
+static void
+fs_write_done(void *arg, int error, const void *data, size_t len)
+{
+	fuse_req_t req = arg;
+
+	(void)data;
+	if (error != 0)
+		fuse_reply_err(req, -error);
+	else
+		fuse_reply_write(req, len);
+}
+
+static void
+fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
+    off_t off, struct fuse_file_info *fi)
+{
+	struct handle *h = (struct handle *)fi->fh;
+
+	(void)ino;
+	io_write(h, (uint64_t)off, buf, size, fs_write_done, req);
+}
+
+static void
+fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	/* Writes are synchronous with the holder: nothing is pending. */
+	(void)ino;
+	(void)fi;
+	fuse_reply_err(req, 0);
+}
+
+/* The RELEASE of a closed handle came back; nobody waits for it. */
+static void
+fs_release_cb(struct call *c)
+{
+	if (c->rep.error != 0)
+		log_debug("release: %s", strerror(c->rep.error));
+}
+
+static void
+fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct handle *h = (struct handle *)fi->fh;
+	struct call *c;
+
+	(void)ino;
+	c = call_new(h->peer, PROTO_RELEASE, h->export_id, NULL,
+	    fs_release_cb, NULL);
+	c->req.fh = h->fh;
+	call_send(c);
+	node_unref(h->node);
+	free(h);
+	fuse_reply_err(req, 0);
+}
+
+/* An answer that is only an error code. */
+static void
+fs_err_cb(struct call *c)
+{
+	fsop_done(c->arg, c->rep.error);
+}
+
+/* A call on an open handle, answered by cb. */
+static struct call *
+fs_handle_call(fuse_req_t req, struct fuse_file_info *fi, uint8_t type,
+    void (*cb)(struct call *))
+{
+	struct handle *h = (struct handle *)fi->fh;
+	struct fsop *op = fsop_new(req, type);
+	struct call *c;
+
+	c = call_new(h->peer, type, h->export_id, NULL, cb, op);
+	c->req.fh = h->fh;
+	return c;
+}
+
+static void
+fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
+    struct fuse_file_info *fi)
+{
+	struct call *c = fs_handle_call(req, fi, PROTO_FSYNC, fs_err_cb);
+
+	(void)ino;
+	c->req.flags = datasync ? 1 : 0;
+	call_send(c);
+}
+
+static void
+fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
+    off_t length, struct fuse_file_info *fi)
+{
+	struct call *c = fs_handle_call(req, fi, PROTO_FALLOCATE, fs_err_cb);
+
+	(void)ino;
+	c->req.flags = (uint32_t)mode;
+	c->req.offset = (uint64_t)offset;
+	c->req.length = (uint64_t)length;
+	call_send(c);
+}
+
+static void
+fs_lseek_cb(struct call *c)
+{
+	struct fsop *op = c->arg;
+
+	if (c->rep.error != 0) {
+		fsop_done(op, c->rep.error);
+		return;
+	}
+	fuse_reply_lseek(op->req, (off_t)c->rep.value);
+	fsop_free(op);
+}
+
+static void
+fs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+    struct fuse_file_info *fi)
+{
+	struct call *c = fs_handle_call(req, fi, PROTO_LSEEK, fs_lseek_cb);
+
+	(void)ino;
+	c->req.offset = (uint64_t)off;
+	c->req.flags = (uint32_t)whence;
+	call_send(c);
+}
+
+static void
+fs_count_cb(struct call *c)
+{
+	struct fsop *op = c->arg;
+
+	if (c->rep.error != 0) {
+		fsop_done(op, c->rep.error);
+		return;
+	}
+	fuse_reply_write(op->req, (size_t)c->rep.value);
+	fsop_free(op);
+}
+
+static void
+fs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
+    struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
+    struct fuse_file_info *fi_out, size_t len, int flags)
+{
+	struct handle *hi = (struct handle *)fi_in->fh;
+	struct handle *ho = (struct handle *)fi_out->fh;
+	struct call *c;
+
+	(void)ino_in;
+	(void)ino_out;
+	if (flags != 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (hi->peer != ho->peer) {
+		fuse_reply_err(req, EXDEV);
+		return;
+	}
+	c = fs_handle_call(req, fi_in, PROTO_COPY_RANGE, fs_count_cb);
+	c->req.offset = (uint64_t)off_in;
+	c->req.fh2 = ho->fh;
+	c->req.offset2 = (uint64_t)off_out;
+	c->req.length = len;
+	call_send(c);
+}
+
+/* --- directories --- */
+
+/* An open directory: a snapshot of the merged listing. */
+struct dirh {
+	struct node *node;	/* holds a ref */
+	struct entry *ents;	/* owned */
+	size_t nents;
+	bool loaded;
+};
+
+/* A parked readdir. */
+struct rdop {
+	fuse_req_t req;
+	struct dirh *d;
+	size_t size;
+	off_t off;
+	bool plus;
+};
+
+static void
+fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct node *n = fs_node(ino);
+	struct dirh *d;
+
+	if (n == NULL) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	if (!n->isdir) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	d = xcalloc(1, sizeof *d);
+	d->node = n;
+	node_ref(n);
+	fi->fh = (uint64_t)(uintptr_t)d;
+	if (fuse_reply_open(req, fi) != 0) {
+		node_unref(n);
+		free(d);
+	}
+}
+
+/* Drop a directory handle's snapshot. */
+static void
+fs_dirh_clear(struct dirh *d)
+{
+	for (size_t i = 0; i < d->nents; i++)
+		entry_clear(&d->ents[i]);
+	free(d->ents);
+	d->ents = NULL;
+	d->nents = 0;
+	d->loaded = false;
+}
+
+/* Fill one reply buffer from the snapshot, starting at rd->off. */
+static void
+fs_readdir_fill(struct rdop *rd)
+{
+	struct dirh *d = rd->d;
+	char *buf = xmalloc(rd->size), *p = buf;
+	size_t rem = rd->size, len;
+	off_t i;
+
+	/* Offsets: 0 ".", 1 "..", 2 + k the k-th entry; next is i + 1. */
+	for (i = rd->off; (size_t)i < d->nents + 2; i++) {
+		struct fuse_entry_param e;
+		struct node *n = NULL;
+		const char *name;
+
+		memset(&e, 0, sizeof e);
+		if (i < 2) {
+			name = i == 0 ? "." : "..";
+			e.attr.st_mode = S_IFDIR;
+			e.attr.st_ino = i == 0 ? d->node->ino :
+			    d->node->parent != NULL ? d->node->parent->ino :
+			    FUSE_ROOT_ID;
+		} else {
+			struct entry *en = &d->ents[i - 2];
+
+			name = en->name;
+			if (rd->plus) {
+				n = union_node(d->node, en);
+				fs_entry_param(n, &e);
+			} else {
+				e.attr.st_mode = en->attr.mode;
+				e.attr.st_ino = en->ino;
+			}
+		}
+		if (rd->plus)
+			len = fuse_add_direntry_plus(rd->req, p, rem, name,
+			    &e, i + 1);
+		else
+			len = fuse_add_direntry(rd->req, p, rem, name,
+			    &e.attr, i + 1);
+		if (len > rem) {
+			if (n != NULL)
+				n->nlookup--;	/* not sent: not counted */
+			break;
+		}
+		p += len;
+		rem -= len;
+	}
+	fuse_reply_buf(rd->req, buf, rd->size - rem);
+	free(buf);
+	node_unref(d->node);	/* the request's ref */
+	free(rd);
+}
+
+/* The merged listing is in. */
+static void
+fs_list_cb(void *arg, int error, struct entry *ents, size_t n)
+{
+	struct rdop *rd = arg;
+	struct dirh *d = rd->d;
+
+	if (error != 0) {
+		fuse_reply_err(rd->req, -error);
+		node_unref(d->node);
+		free(rd);
+		return;
+	}
+	fs_dirh_clear(d);
+	d->ents = xcalloc(n + 1, sizeof *d->ents);
+	memcpy(d->ents, ents, n * sizeof *ents);
+	memset(ents, 0, n * sizeof *ents);	/* ownership moved */
+	d->nents = n;
+	d->loaded = true;
+	fs_readdir_fill(rd);
+}
+
+/* readdir and readdirplus: list at offset 0, then serve the snapshot. */
+static void
+fs_readdir_common(fuse_req_t req, size_t size, off_t off,
+    struct fuse_file_info *fi, bool plus)
+{
+	struct dirh *d = (struct dirh *)fi->fh;
+	struct rdop *rd = xcalloc(1, sizeof *rd);
+
+	rd->req = req;
+	rd->d = d;
+	rd->size = size;
+	rd->off = off;
+	rd->plus = plus;
+	node_ref(d->node);
+	if (off == 0 || !d->loaded)
+		union_list(d->node, fs_list_cb, rd);
+	else
+		fs_readdir_fill(rd);
+}
+
+static void
+fs_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+    struct fuse_file_info *fi)
+{
+	(void)ino;
+	fs_readdir_common(req, size, off, fi, false);
+}
+
+static void
+fs_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+    struct fuse_file_info *fi)
+{
+	(void)ino;
+	fs_readdir_common(req, size, off, fi, true);
+}
+
+static void
+fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct dirh *d = (struct dirh *)fi->fh;
+
+	(void)ino;
+	fs_dirh_clear(d);
+	node_unref(d->node);
+	free(d);
+	fuse_reply_err(req, 0);
+}
+
+static void
+fs_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync,
+    struct fuse_file_info *fi)
+{
+	struct call *c;
+
+	(void)fi;
+	fs_simple(req, ino, PROTO_FSYNCDIR, fs_err_cb, &c);
+	if (c == NULL)
+		return;
+	c->req.flags = datasync ? 1 : 0;
+	call_send(c);
+}
+
+/* --- statfs, access, xattrs --- */
+
+/* One export's STATFS: add it to the union's sum. */
+static void
+fs_statfs_cb(struct call *c)
+{
+	struct fsop *op = c->arg;
+	const struct proto_statfs *s = &c->rep.statfs;
+	struct statvfs *sv = &op->sv;
+	uint64_t scale;
+
+	op->pending--;
+	if (c->rep.error == 0 && s->frsize > 0) {
+		/* Sum in units of 4 KiB so different block sizes add up. */
+		scale = s->frsize;
+		sv->f_blocks += s->blocks * scale / 4096;
+		sv->f_bfree += s->bfree * scale / 4096;
+		sv->f_bavail += s->bavail * scale / 4096;
+		sv->f_files += s->files;
+		sv->f_ffree += s->ffree;
+		sv->f_favail += s->favail;
+		if (sv->f_namemax == 0 || s->namemax < sv->f_namemax)
+			sv->f_namemax = s->namemax;
+	}
+	if (op->pending > 0)
+		return;
+	sv->f_bsize = (unsigned long)conf->block_size;
+	sv->f_frsize = 4096;
+	if (sv->f_namemax == 0)
+		sv->f_namemax = 255;
+	fuse_reply_statfs(op->req, sv);
+	fsop_free(op);
+}
+
+static void
+fs_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fsop *op = fsop_new(req, PROTO_STATFS);
+	struct peer *p;
+
+	(void)ino;
+	op->pending = 1;
+	TAILQ_FOREACH(p, &peers, entry) {
+		if (p->state != PEER_UP)
+			continue;
+		for (uint32_t e = 0; e < p->nexports; e++) {
+			op->pending++;
+			call_send(call_new(p, PROTO_STATFS, e, "",
+			    fs_statfs_cb, op));
+		}
+	}
+	if (--op->pending == 0) {
+		struct statvfs sv = { .f_bsize = (unsigned long)conf->block_size,
+		    .f_frsize = 4096, .f_namemax = 255 };
+
+		fuse_reply_statfs(req, &sv);
+		fsop_free(op);
+	}
+}
+
+static void
+fs_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct node *n = fs_node(ino);
+	struct fsop *op;
+	struct call *c;
+	int err = 0;
+
+	if (n == NULL) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	op = fsop_new(req, PROTO_ACCESS);
+	op->node = n;
+	node_ref(n);
+	if ((c = fs_node_call(n, PROTO_ACCESS, fs_err_cb, op, &err)) == NULL) {
+		fsop_done(op, err == EROFS && !(mask & W_OK) ? 0 : err);
+		return;
+	}
+	c->req.flags = (uint32_t)mask;
+	call_send(c);
+}
+
+static void
+fs_xattr_cb(struct call *c)
+{
+	struct fsop *op = c->arg;
+
+	if (c->rep.error != 0) {
+		fsop_done(op, c->rep.error);
+		return;
+	}
+	if (c->req.length == 0)
+		fuse_reply_xattr(op->req, (size_t)c->rep.value);
+	else
+		fuse_reply_buf(op->req, c->rep.data, c->rep.datalen);
+	fsop_free(op);
+}
+
+static void
+fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
+    const char *value, size_t size, int flags)
+{
+	struct call *c;
+
+	if (size > PROTO_MAX_XATTR) {
+		fuse_reply_err(req, E2BIG);
+		return;
+	}
+	fs_simple(req, ino, PROTO_SETXATTR, fs_err_cb, &c);
+	if (c == NULL)
+		return;
+	call_set_name(c, name);
+	call_set_data(c, value, size, true);
+	c->req.flags = (uint32_t)flags;
+	call_send(c);
+}
+
+static void
+fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct call *c;
+
+	fs_simple(req, ino, PROTO_GETXATTR, fs_xattr_cb, &c);
+	if (c == NULL)
+		return;
+	call_set_name(c, name);
+	c->req.length = size > PROTO_MAX_XATTR ? PROTO_MAX_XATTR : size;
+	call_send(c);
+}
+
+static void
+fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct call *c;
+
+	fs_simple(req, ino, PROTO_LISTXATTR, fs_xattr_cb, &c);
+	if (c == NULL)
+		return;
+	c->req.length = size > PROTO_MAX_XATTR ? PROTO_MAX_XATTR : size;
+	call_send(c);
+}
+
+static void
+fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct call *c;
+
+	fs_simple(req, ino, PROTO_REMOVEXATTR, fs_err_cb, &c);
+	if (c == NULL)
+		return;
+	call_set_name(c, name);
+	call_send(c);
+}
+
+/* --- session --- */
+
+static void
+fs_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	conn->max_background = 64;
+	conn->congestion_threshold = 48;
+	conn->max_readahead = conn->max_readahead > (1u << 20) ?
+	    conn->max_readahead : (1u << 20);
+	if (conn->capable & FUSE_CAP_READDIRPLUS)
+		conn->want |= FUSE_CAP_READDIRPLUS;
+	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
+		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+	/* The holder's data changes only under our control or is seen at
+	 * open (close-to-open) and on attribute refresh. */
+	if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
+		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
+	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	log_debug("fuse: init, max_write %u, max_readahead %u",
+	    conn->max_write, conn->max_readahead);
+}
+
+static const struct fuse_lowlevel_ops fs_ops = {
+	.init = fs_init,
+	.lookup = fs_lookup,
+	.forget = fs_forget,
+	.forget_multi = fs_forget_multi,
+	.getattr = fs_getattr,
+	.setattr = fs_setattr,
+	.readlink = fs_readlink,
+	.mknod = fs_mknod,
+	.mkdir = fs_mkdir,
+	.unlink = fs_unlink,
+	.rmdir = fs_rmdir,
+	.symlink = fs_symlink,
+	.rename = fs_rename,
+	.link = fs_link,
+	.open = fs_open,
+	.read = fs_read,
+	.write = fs_write,
+	.flush = fs_flush,
+	.release = fs_release,
+	.fsync = fs_fsync,
+	.opendir = fs_opendir,
+	.readdir = fs_readdir,
+	.readdirplus = fs_readdirplus,
+	.releasedir = fs_releasedir,
+	.fsyncdir = fs_fsyncdir,
+	.statfs = fs_statfs,
+	.setxattr = fs_setxattr,
+	.getxattr = fs_getxattr,
+	.listxattr = fs_listxattr,
+	.removexattr = fs_removexattr,
+	.access = fs_access,
+	.create = fs_create,
+	.fallocate = fs_fallocate,
+	.copy_file_range = fs_copy_file_range,
+	.lseek = fs_lseek,
+};
+
+/* The channel is readable: process a batch of kernel requests. */
+static void
+fs_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	int res;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	for (int i = 0; i < FS_BATCH; i++) {
+		res = fuse_session_receive_buf(fs.se, &fs.buf);
+		if (res == -EINTR)
+			continue;
+		if (res == -EAGAIN)
+			return;
+		if (res <= 0 || fuse_session_exited(fs.se)) {
+			if (res < 0 && res != -ENODEV)
+				log_warnx("fuse: receive: %s", strerror(-res));
+			log_info("fuse: %s was unmounted", fs.mountpoint);
+			loop_exit(0);
+			return;
+		}
+		fs.requests++;
+		fuse_session_process_buf(fs.se, &fs.buf);
+	}
+}
+
+/* Mount the union and start reading the channel. */
+int
+fs_mount(const struct config *cfg)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	char *opts;
+	int fd, flags;
+
+	xasprintf(&opts, "fsname=pufs,subtype=pufs%s",
+	    geteuid() == 0 ? ",allow_other,default_permissions" :
+	    ",default_permissions");
+	if (fuse_opt_add_arg(&args, "pufs") != 0 ||
+	    fuse_opt_add_arg(&args, "-o") != 0 ||
+	    fuse_opt_add_arg(&args, opts) != 0)
+		fatalx("fuse_opt_add_arg failed");
+	free(opts);
+	if (cfg->debug && getenv("PUFS_FUSE_DEBUG") != NULL)
+		fuse_opt_add_arg(&args, "-d");
+	fs.se = fuse_session_new(&args, &fs_ops, sizeof fs_ops, NULL);
+	fuse_opt_free_args(&args);
+	if (fs.se == NULL) {
+		log_warnx("fuse: cannot create the session");
+		return -1;
+	}
+	if (fuse_session_mount(fs.se, cfg->mountpoint) != 0) {
+		log_warnx("fuse: cannot mount %s", cfg->mountpoint);
+		fuse_session_destroy(fs.se);
+		fs.se = NULL;
+		return -1;
+	}
+	fs.mountpoint = xstrdup(cfg->mountpoint);
+	fd = fuse_session_fd(fs.se);
+	flags = fcntl(fd, F_GETFL);
+	if (flags == -1 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1)
+		fatal("fuse: cannot make the channel non-blocking");
+	fs.ev = event_new(loop_base, fd, EV_READ | EV_PERSIST, fs_read_cb,
+	    NULL);
+	if (fs.ev == NULL || event_add(fs.ev, NULL) == -1)
+		fatalx("fuse: cannot watch the channel");
+	return 0;
+}
+
+/* Stop taking new kernel requests (before draining). */
+void
+fs_stop(void)
+{
+	if (fs.ev != NULL) {
+		event_free(fs.ev);
+		fs.ev = NULL;
+	}
+}
+
+/* Unmount and release the session. */
+void
+fs_unmount(void)
+{
+	fs_stop();
+	if (fs.se == NULL)
+		return;
+	fuse_session_unmount(fs.se);
+	fuse_session_destroy(fs.se);
+	fs.se = NULL;
+	free(fs.buf.mem);
+	fs.buf.mem = NULL;
+	log_info("fuse: unmounted %s", fs.mountpoint);
+	free(fs.mountpoint);
+	fs.mountpoint = NULL;
+}
+
+/* Figures for status. */
+void
+fs_stats(unsigned long *requests, unsigned long *inflight)
+{
+	*requests = fs.requests;
+	*inflight = call_inflight();
+}

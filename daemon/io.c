@@ -1,0 +1,77 @@
+/*
+ * io.c - the data path: every byte read from or written to a file of
+ * the union passes through io_read() and io_write().
+ *
+ * Today each request becomes one call to the file's holder, moved in one
+ * frame of up to the kernel's request size.  This is the one place the
+ * block cache (write-behind, read-ahead, invalidation) will sit, so that
+ * nothing else in the daemon needs to know whether data came from a
+ * holder or from memory.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "pufs.h"
+
+struct io_op {
+	io_done_cb cb;
+	void *arg;
+};
+
+/* A READ came back: hand the bytes to the requester. */
+static void
+io_read_cb(struct call *c)
+{
+	struct io_op *op = c->arg;
+
+	op->cb(op->arg, -c->rep.error, c->rep.data, c->rep.datalen);
+	free(op);
+}
+
+/* A WRITE came back: report the count written. */
+static void
+io_write_cb(struct call *c)
+{
+	struct io_op *op = c->arg;
+
+	op->cb(op->arg, -c->rep.error, NULL, (size_t)c->rep.value);
+	free(op);
+}
+
+/* Start a call of type on the handle's holder. */
+static struct call *
+io_call(struct handle *h, uint8_t type, uint64_t off,
+    void (*done)(struct call *), io_done_cb cb, void *arg)
+{
+	struct io_op *op = xmalloc(sizeof *op);
+	struct call *c;
+
+	op->cb = cb;
+	op->arg = arg;
+	c = call_new(h->peer, type, h->export_id, NULL, done, op);
+	c->req.fh = h->fh;
+	c->req.offset = off;
+	return c;
+}
+
+/* Read size bytes at off; cb gets the data (valid during cb only). */
+void
+io_read(struct handle *h, uint64_t off, size_t size, io_done_cb cb,
+    void *arg)
+{
+	struct call *c = io_call(h, PROTO_READ, off, io_read_cb, cb, arg);
+
+	c->req.length = size;
+	call_send(c);
+}
+
+/* Write size bytes at off (copied); cb gets the count written. */
+void
+io_write(struct handle *h, uint64_t off, const void *data, size_t size,
+    io_done_cb cb, void *arg)
+{
+	struct call *c = io_call(h, PROTO_WRITE, off, io_write_cb, cb, arg);
+
+	call_set_data(c, data, size, true);
+	call_send(c);
+}

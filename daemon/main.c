@@ -1,0 +1,219 @@
+/*
+ * main.c - the pufs command: `pufs mount`, `pufs status`, --version,
+ * --help.
+ *
+ * `pufs mount` parses and validates the whole configuration first (file,
+ * then PUFS_* environment, then -o, then -e), exiting 2 with a message
+ * naming the source, line and key on any error; only then does it start
+ * the loop, open the exports, the control socket and the FUSE mount.  On
+ * SIGINT or SIGTERM it stops reading the kernel, lets requests in flight
+ * finish (at most op_timeout), unmounts and exits 0.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "pufs.h"
+
+extern char **environ;
+
+void fs_stop(void);
+
+/* Worker threads for disk calls: I/O bound, so more than the cores. */
+#define MAIN_WORKERS	8
+
+/* The whole usage text. */
+static void
+main_usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: pufs mount [-c FILE] [-e DIR[:ro]]... "
+	    "[-o KEY=VALUE[,KEY=VALUE]...] [-d] MOUNTPOINT\n"
+	    "       pufs status [-s SOCKET] [--json]\n"
+	    "       pufs --version | --help\n"
+	    "\n"
+	    "  mount    serve this peer's exports and mount the union "
+	    "(foreground)\n"
+	    "    -c FILE       configuration file (see pufs.ini(5))\n"
+	    "    -e DIR[:ro]   export DIR at / (read-only with :ro); "
+	    "repeatable\n"
+	    "    -o S.KEY=V    override a key of [peer], [cache], [security]\n"
+	    "    -d            log debug detail\n"
+	    "  status   report on a running daemon (--json: as JSON)\n"
+	    "\n"
+	    "Environment: PUFS_SECTION_KEY=VALUE overrides the file, -o "
+	    "overrides it.\n"
+	    "See pufs(8).\n");
+}
+
+/* Wait for the calls in flight to finish, at most op_timeout + 1 s. */
+static void
+main_drain(void)
+{
+	uint64_t deadline = loop_now_ms() + (uint64_t)(conf->op_timeout *
+	    1000) + 1000;
+	struct timeval tick = { 0, 20000 };
+
+	while (call_inflight() > 0 && loop_now_ms() < deadline) {
+		event_base_loopexit(loop_base, &tick);
+		event_base_dispatch(loop_base);
+	}
+	if (call_inflight() > 0)
+		log_warnx("leaving with %u calls unanswered", call_inflight());
+}
+
+/* Run the daemon until a signal or an unmount; the exit status. */
+static int
+main_daemon(struct config *cfg)
+{
+	int rc;
+
+	loop_init(cfg);
+	worker_init(loop_base, MAIN_WORKERS);
+	peer_init_self(cfg);
+	node_init();
+	if (control_init(cfg) == -1) {
+		worker_shutdown();
+		return 1;
+	}
+	if (fs_mount(cfg) == -1) {
+		control_close();
+		worker_shutdown();
+		return 1;
+	}
+	log_info("peer %s (%s), %zu export%s", peer_self()->name,
+	    peer_self()->uri, cfg->nexports, cfg->nexports == 1 ? "" : "s");
+	log_info("ready: mounted %s", cfg->mountpoint);
+	rc = loop_run();
+	log_info("leaving the union");
+	control_close();
+	fs_stop();
+	main_drain();
+	fs_unmount();
+	worker_shutdown();
+	node_free_all();
+	peer_free_all();
+	return rc;
+}
+
+/* `pufs mount`: parse, validate, run. */
+static int
+main_mount(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char err[CONFIG_ERRLEN], *file = NULL;
+	char **opts = xcalloc((size_t)argc, sizeof *opts);
+	char **exps = xcalloc((size_t)argc, sizeof *exps);
+	size_t nopts = 0, nexps = 0, i;
+	struct config cfg;
+	struct stat st;
+	int ch, rc = 2;
+
+	config_init(&cfg);
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "+c:e:o:dh", longopts, NULL))
+	    != -1) {
+		switch (ch) {
+		case 'c':
+			file = optarg;
+			break;
+		case 'e':
+			exps[nexps++] = optarg;
+			break;
+		case 'o':
+			opts[nopts++] = optarg;
+			break;
+		case 'd':
+			cfg.debug = true;
+			break;
+		case 'h':
+			main_usage(stdout);
+			rc = 0;
+			goto out;
+		default:
+			main_usage(stderr);
+			goto out;
+		}
+	}
+	if (optind + 1 != argc) {
+		cli_warnx(optind == argc ? "mount: missing MOUNTPOINT" :
+		    "mount: too many arguments");
+		main_usage(stderr);
+		goto out;
+	}
+	if (file != NULL && config_load_file(&cfg, file, err, sizeof err)) {
+		cli_warnx("%s", err);
+		goto out;
+	}
+	if (config_load_env(&cfg, environ, err, sizeof err) == -1) {
+		cli_warnx("%s", err);
+		goto out;
+	}
+	for (i = 0; i < nopts; i++) {
+		if (config_load_opts(&cfg, opts[i], err, sizeof err) == -1) {
+			cli_warnx("%s", err);
+			goto out;
+		}
+	}
+	for (i = 0; i < nexps; i++) {
+		if (config_add_export_arg(&cfg, exps[i], err, sizeof err)) {
+			cli_warnx("%s", err);
+			goto out;
+		}
+	}
+	if (config_validate(&cfg, err, sizeof err) == -1) {
+		cli_warnx("%s", err);
+		goto out;
+	}
+	if (stat(argv[optind], &st) == -1 || !S_ISDIR(st.st_mode)) {
+		cli_warnx("mount: %s: %s", argv[optind], errno != 0 &&
+		    !S_ISDIR(st.st_mode) ? strerror(errno) : "not a directory");
+		goto out;
+	}
+	cfg.mountpoint = realpath(argv[optind], NULL);
+	if (cfg.mountpoint == NULL) {
+		cli_warnx("mount: %s: %s", argv[optind], strerror(errno));
+		goto out;
+	}
+	log_init(cfg.debug);
+	rc = main_daemon(&cfg);
+out:
+	free(opts);
+	free(exps);
+	config_free(&cfg);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc < 2) {
+		main_usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+		printf("pufs %s\n", PUFS_VERSION);
+		return 0;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		main_usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "mount") == 0)
+		return main_mount(argc - 1, argv + 1);
+	if (strcmp(argv[1], "status") == 0)
+		return status_main(argc - 1, argv + 1);
+	cli_warnx("unknown command '%s'", argv[1]);
+	main_usage(stderr);
+	return 2;
+}

@@ -1,0 +1,336 @@
+/*
+ * node.c - the inodes the kernel knows.
+ *
+ * A node is found by its FUSE nodeid, or by (parent, name) while it is
+ * linked there.  Nodeids come from a 64-bit counter and are never reused,
+ * so generations are not needed.  The st_ino shown is separate: a hash of
+ * the holder's peer name, st_dev and st_ino, stable while that peer is up
+ * and unique across the union (a merged directory shows its primary
+ * copy's).  Lookup counts go up on every entry reply and down on forget;
+ * an underflow is a bug and aborts.  A node lives while the kernel or a
+ * child, handle or request in flight references it; the root is pinned.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <fuse_lowlevel.h>
+
+#include "pufs.h"
+
+static struct {
+	struct node **by_id;	/* chained by hnext_id */
+	struct node **by_name;	/* chained by hnext_name */
+	size_t nbuckets;
+	size_t count;
+	uint64_t next_id;
+	struct node *root;
+} nt;
+
+/* 64-bit mix (splitmix64 finaliser). */
+static uint64_t
+node_mix(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	x ^= x >> 31;
+	return x;
+}
+
+/* FNV-1a of a string, folded into h. */
+static uint64_t
+node_strhash(uint64_t h, const char *s)
+{
+	h ^= 0xcbf29ce484222325ULL;
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 0x100000001b3ULL;
+	return h;
+}
+
+/* The st_ino shown for an object of peer with (dev, ino). */
+uint64_t
+node_ino_hash(const char *peer, uint64_t dev, uint64_t ino)
+{
+	uint64_t h = node_mix(node_strhash(0, peer) ^ node_mix(dev) ^
+	    node_mix(ino + 0x9e3779b97f4a7c15ULL));
+
+	return h <= FUSE_ROOT_ID ? h + 2 : h;
+}
+
+/* Bucket of a nodeid. */
+static size_t
+node_idx_id(uint64_t id)
+{
+	return node_mix(id) & (nt.nbuckets - 1);
+}
+
+/* Bucket of (parent, name). */
+static size_t
+node_idx_name(uint64_t parent, const char *name)
+{
+	return node_strhash(node_mix(parent), name) & (nt.nbuckets - 1);
+}
+
+/* Double the tables when they get crowded. */
+static void
+node_grow(void)
+{
+	size_t old = nt.nbuckets, i;
+	struct node **by_id = nt.by_id, **by_name = nt.by_name, *n, *next;
+
+	nt.nbuckets = old * 2;
+	nt.by_id = xcalloc(nt.nbuckets, sizeof *nt.by_id);
+	nt.by_name = xcalloc(nt.nbuckets, sizeof *nt.by_name);
+	for (i = 0; i < old; i++) {
+		for (n = by_id[i]; n != NULL; n = next) {
+			size_t b = node_idx_id(n->id);
+
+			next = n->hnext_id;
+			n->hnext_id = nt.by_id[b];
+			nt.by_id[b] = n;
+		}
+		for (n = by_name[i]; n != NULL; n = next) {
+			size_t b = node_idx_name(n->parent->id, n->name);
+
+			next = n->hnext_name;
+			n->hnext_name = nt.by_name[b];
+			nt.by_name[b] = n;
+		}
+	}
+	free(by_id);
+	free(by_name);
+}
+
+/* Create the tables and the root node. */
+void
+node_init(void)
+{
+	nt.nbuckets = 1024;
+	nt.by_id = xcalloc(nt.nbuckets, sizeof *nt.by_id);
+	nt.by_name = xcalloc(nt.nbuckets, sizeof *nt.by_name);
+	nt.next_id = FUSE_ROOT_ID;
+	nt.root = node_new(NULL, "");
+	nt.root->isdir = true;
+	nt.root->ino = FUSE_ROOT_ID;
+	nt.root->refs++;	/* pinned */
+}
+
+/* The root directory. */
+struct node *
+node_root(void)
+{
+	return nt.root;
+}
+
+/* The node with a nodeid, or NULL. */
+struct node *
+node_get(uint64_t id)
+{
+	struct node *n;
+
+	for (n = nt.by_id[node_idx_id(id)]; n != NULL; n = n->hnext_id)
+		if (n->id == id)
+			return n;
+	return NULL;
+}
+
+/* The node linked as name in parent, or NULL. */
+struct node *
+node_child(struct node *parent, const char *name)
+{
+	struct node *n;
+
+	for (n = nt.by_name[node_idx_name(parent->id, name)]; n != NULL;
+	    n = n->hnext_name)
+		if (n->parent == parent && strcmp(n->name, name) == 0)
+			return n;
+	return NULL;
+}
+
+/* Put n in the (parent, name) index. */
+static void
+node_link(struct node *n)
+{
+	size_t b = node_idx_name(n->parent->id, n->name);
+
+	n->hnext_name = nt.by_name[b];
+	nt.by_name[b] = n;
+	n->linked = true;
+}
+
+/* Take n out of the (parent, name) index; it lives on by its id. */
+void
+node_unlink(struct node *n)
+{
+	struct node **pp;
+
+	if (!n->linked)
+		return;
+	pp = &nt.by_name[node_idx_name(n->parent->id, n->name)];
+	while (*pp != n)
+		pp = &(*pp)->hnext_name;
+	*pp = n->hnext_name;
+	n->hnext_name = NULL;
+	n->linked = false;
+}
+
+/*
+ * A new node named name under parent, linked there (replacing whatever
+ * was linked under that name).  It starts with no kernel references.
+ */
+struct node *
+node_new(struct node *parent, const char *name)
+{
+	struct node *n = xcalloc(1, sizeof *n), *old;
+	size_t b;
+
+	if (nt.count + 1 > nt.nbuckets)
+		node_grow();
+	n->id = nt.next_id++;
+	n->name = xstrdup(name);
+	n->baselen = strlen(name);
+	b = node_idx_id(n->id);
+	n->hnext_id = nt.by_id[b];
+	nt.by_id[b] = n;
+	nt.count++;
+	if (parent != NULL) {
+		if ((old = node_child(parent, name)) != NULL)
+			node_unlink(old);
+		n->parent = parent;
+		node_ref(parent);
+		node_link(n);
+	}
+	return n;
+}
+
+/* Rename: move n under newparent as newname, displacing any other. */
+void
+node_move(struct node *n, struct node *newparent, const char *newname)
+{
+	struct node *old;
+
+	node_unlink(n);
+	if ((old = node_child(newparent, newname)) != NULL && old != n)
+		node_unlink(old);
+	node_ref(newparent);
+	node_unref(n->parent);
+	n->parent = newparent;
+	free(n->name);
+	n->name = xstrdup(newname);
+	if (union_split_name(n->name, &n->pin, &n->baselen) < 0) {
+		n->pin = NULL;
+		n->baselen = strlen(n->name);
+	}
+	node_link(n);
+}
+
+/* Free n: it has no kernel references and no users. */
+static void
+node_free(struct node *n)
+{
+	struct node **pp, *parent = n->parent;
+
+	node_unlink(n);
+	pp = &nt.by_id[node_idx_id(n->id)];
+	while (*pp != n)
+		pp = &(*pp)->hnext_id;
+	*pp = n->hnext_id;
+	nt.count--;
+	free(n->name);
+	free(n->copies);
+	free(n);
+	if (parent != NULL)
+		node_unref(parent);
+}
+
+/* Take a reference for a child, handle or request in flight. */
+void
+node_ref(struct node *n)
+{
+	n->refs++;
+}
+
+/* Drop a reference; free the node when nothing holds it. */
+void
+node_unref(struct node *n)
+{
+	if (n->refs == 0)
+		fatalx("node %llu: reference underflow",
+		    (unsigned long long)n->id);
+	if (--n->refs == 0 && n->nlookup == 0)
+		node_free(n);
+}
+
+/* The kernel forgets nlookup references. */
+void
+node_forget(struct node *n, uint64_t nlookup)
+{
+	if (n->nlookup < nlookup)
+		fatalx("node %llu: forget %llu > lookups %llu",
+		    (unsigned long long)n->id, (unsigned long long)nlookup,
+		    (unsigned long long)n->nlookup);
+	n->nlookup -= nlookup;
+	if (n->nlookup == 0 && n->refs == 0)
+		node_free(n);
+}
+
+/* The union path of n ("/" for the root), from its base names. */
+char *
+node_path(const struct node *n)
+{
+	const struct node *m;
+	size_t len = 0, pos;
+	char *p;
+
+	for (m = n; m->parent != NULL; m = m->parent)
+		len += m->baselen + 1;
+	if (len == 0)
+		return xstrdup("/");
+	p = xmalloc(len + 1);
+	p[len] = '\0';
+	pos = len;
+	for (m = n; m->parent != NULL; m = m->parent) {
+		pos -= m->baselen;
+		memcpy(p + pos, m->name, m->baselen);
+		p[--pos] = '/';
+	}
+	return p;
+}
+
+/* Replace a directory's copies. */
+void
+node_set_copies(struct node *n, const struct copy *c, size_t nc)
+{
+	free(n->copies);
+	n->copies = nc ? xcalloc(nc, sizeof *c) : NULL;
+	if (nc)
+		memcpy(n->copies, c, nc * sizeof *c);
+	n->ncopies = nc;
+}
+
+/* Number of nodes, for status. */
+size_t
+node_count(void)
+{
+	return nt.count;
+}
+
+/* Free every node (at exit, after unmount). */
+void
+node_free_all(void)
+{
+	struct node *n, *next;
+
+	for (size_t i = 0; i < nt.nbuckets; i++) {
+		for (n = nt.by_id[i]; n != NULL; n = next) {
+			next = n->hnext_id;
+			free(n->name);
+			free(n->copies);
+			free(n);
+		}
+	}
+	free(nt.by_id);
+	free(nt.by_name);
+	memset(&nt, 0, sizeof nt);
+}

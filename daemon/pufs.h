@@ -1,0 +1,255 @@
+/*
+ * pufs.h - the daemon's private header, one section per file.
+ *
+ * The daemon is one event loop (loop.c) that multiplexes the FUSE channel
+ * (fs.c), the control socket (control.c) and, through calls (call.c),
+ * the holders of exported objects: this peer's own exports, served on
+ * worker threads (export.c, worker.c), and later the peers' streams.
+ * The union namespace (union.c) turns kernel requests into calls to the
+ * holders that have the objects and merges their answers; node.c keeps
+ * the inodes the kernel knows.  io.c is the one place file data passes.
+ */
+#ifndef PUFS_PUFS_H
+#define PUFS_PUFS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/stat.h>
+
+#include "cache.h"
+#include "config.h"
+#include "export.h"
+#include "log.h"
+#include "proto.h"
+#include "worker.h"
+
+struct event_base;
+
+/* peer.c */
+
+/*
+ * A member of the union.  This daemon is a peer too (peer_self());
+ * its exports are served locally, the others' over their streams.
+ */
+enum peer_state {
+	PEER_UP,
+	PEER_DOWN,
+	PEER_STATE_MAX
+};
+
+struct peer {
+	char *name;		/* owned */
+	char *uri;		/* contact address HOST:PORT; owned */
+	bool self;
+	enum peer_state state;	/* changed only by peer_set_state() */
+	struct export *exports;	/* id == index; owned */
+	uint32_t nexports;
+	TAILQ_ENTRY(peer) entry;	/* sorted by name */
+};
+TAILQ_HEAD(peer_list, peer);
+
+extern struct peer_list peers;
+
+void peer_init_self(const struct config *);
+void peer_free_all(void);
+struct peer *peer_self(void);
+struct peer *peer_by_uri(const char *uri);
+void peer_set_state(struct peer *, enum peer_state);
+const char *peer_state_name(enum peer_state);
+
+/* loop.c */
+
+struct pufs_stats {
+	unsigned long ops[PROTO_TYPE_MAX];	/* calls sent, by type */
+	unsigned long fuse_requests;
+	unsigned long call_timeouts;
+	unsigned long loop_lag_max_us;		/* worst timer lateness */
+};
+
+extern struct event_base *loop_base;
+extern struct pufs_stats stats;
+extern const struct config *conf;
+
+void loop_init(const struct config *);
+int loop_run(void);
+void loop_exit(int);
+uint64_t loop_now_ms(void);	/* cached monotonic ms, + debug skew */
+double loop_uptime(void);
+struct timer_wheel *loop_wheel(void);
+void loop_wheel_kick(void);	/* re-arm after adding an early timer */
+
+/* call.c */
+
+/*
+ * A call: one request to one holder (a peer's export) and its reply.
+ * The caller fills req and sends; cb runs once on the loop thread with
+ * rep filled (rep.error ETIMEDOUT after op_timeout).  The call belongs
+ * to the call layer: cb must copy what it needs and never free it.
+ */
+struct call {
+	struct proto_req req;
+	struct proto_rep rep;
+	struct peer *peer;
+	void (*cb)(struct call *);
+	void *arg;
+	unsigned idx;		/* caller's slot number, for gathers */
+
+	/* private */
+	char *strs[4];		/* owned copies of path, name, path2, name2 */
+	void *data;		/* owned copy of req.data */
+	struct export_mem mem;
+	struct proto_rep wrep;	/* written by the transport */
+	struct work work;
+	struct timer timer;
+	bool finished;		/* cb has run */
+	bool in_transport;	/* a worker or stream still holds it */
+};
+
+struct call *call_new(struct peer *, uint8_t type, uint32_t export_id,
+    const char *path, void (*cb)(struct call *), void *arg);
+void call_set_name(struct call *, const char *name);
+void call_set_dest(struct call *, uint32_t export2, const char *path2,
+    const char *name2);
+void call_set_data(struct call *, const void *, size_t, bool copy);
+void call_send(struct call *);
+unsigned call_inflight(void);
+
+/* node.c */
+
+/* A place where a directory exists: one export of one peer. */
+struct copy {
+	struct peer *peer;
+	uint32_t export_id;
+};
+
+/*
+ * An inode the kernel knows.  Its union path is derived from the parent
+ * chain, so renaming a directory moves its whole subtree for free.
+ */
+struct node {
+	uint64_t id;		/* FUSE nodeid, never reused */
+	uint64_t nlookup;	/* kernel references */
+	unsigned refs;		/* children, handles, requests in flight */
+	struct node *parent;	/* holds a ref; NULL for the root */
+	char *name;		/* as the kernel knows it; owned */
+	size_t baselen;		/* length of name without "@URI" */
+	struct peer *pin;	/* addressed as NAME@URI, or NULL */
+	bool isdir;
+	bool isvirtual;		/* directory made by grafting only */
+	bool linked;		/* in the (parent, name) index */
+
+	/* non-directory: the holder */
+	struct peer *peer;
+	uint32_t export_id;
+
+	/* directory: where it exists, primary (attribute source) first */
+	struct copy *copies;	/* owned */
+	size_t ncopies;
+
+	struct proto_attr attr;	/* last seen, of the primary */
+	uint64_t ino;		/* st_ino shown */
+
+	/* What the kernel's page cache of this file was filled from. */
+	bool data_seen;
+	struct proto_time data_mtime;
+	uint64_t data_size;
+
+	struct node *hnext_id, *hnext_name;	/* hash chains */
+};
+
+void node_init(void);
+void node_free_all(void);
+struct node *node_root(void);
+struct node *node_get(uint64_t id);
+struct node *node_child(struct node *parent, const char *name);
+struct node *node_new(struct node *parent, const char *name);
+void node_unlink(struct node *);
+void node_move(struct node *, struct node *newparent, const char *newname);
+void node_ref(struct node *);
+void node_unref(struct node *);
+void node_forget(struct node *, uint64_t nlookup);
+char *node_path(const struct node *);	/* union path, xmalloc'd */
+void node_set_copies(struct node *, const struct copy *, size_t);
+size_t node_count(void);
+uint64_t node_ino_hash(const char *peer, uint64_t dev, uint64_t ino);
+
+/* union.c */
+
+/* One object found under a name, by one holder. */
+struct hit {
+	struct peer *peer;
+	uint32_t export_id;
+	struct proto_attr attr;
+	bool graft;		/* the export's root, grafted at this path */
+};
+
+/* What a name in a merged directory resolves to. */
+struct entry {
+	char *name;		/* shown name, maybe with "@URI"; owned */
+	bool isdir, isvirtual;
+	struct peer *peer;	/* non-directory holder */
+	uint32_t export_id;
+	struct copy *copies;	/* directory copies; owned */
+	size_t ncopies;
+	struct proto_attr attr;	/* primary's, or synthesised */
+	uint64_t ino;
+};
+
+void entry_clear(struct entry *);
+struct copy *union_copies(struct node *dir, size_t *n);
+char *union_relpath(const struct export *, const char *upath);
+const struct export *union_export(const struct peer *, uint32_t id);
+void union_virtual_attr(const char *upath, struct proto_attr *);
+bool union_has_virtual_below(const char *upath);
+int union_split_name(const char *name, struct peer **pin, size_t *baselen);
+
+/*
+ * Resolve name in a directory node: ask every copy of the parent (and
+ * every export grafted there) and merge by the union's rules.  cb gets
+ * 0 and the entry, or a negative errno.
+ */
+typedef void (*union_resolve_cb)(void *arg, int error, struct entry *);
+void union_resolve(struct node *dir, const char *name, union_resolve_cb,
+    void *arg);
+
+/* List a directory node: every shown name with its entry. */
+typedef void (*union_list_cb)(void *arg, int error, struct entry *, size_t);
+void union_list(struct node *dir, union_list_cb, void *arg);
+
+/* The node for an entry under dir (found or made, attrs refreshed). */
+struct node *union_node(struct node *dir, struct entry *);
+
+/* fs.c */
+
+int fs_mount(const struct config *);
+void fs_stop(void);
+void fs_unmount(void);
+void fs_stats(unsigned long *requests, unsigned long *inflight);
+
+/* io.c: the data path (the place a block cache sits). */
+
+struct handle {
+	struct node *node;	/* holds a ref */
+	struct peer *peer;
+	uint32_t export_id;
+	uint64_t fh;		/* the holder's handle */
+	int flags;
+};
+
+typedef void (*io_done_cb)(void *arg, int error, const void *data,
+    size_t len);
+void io_read(struct handle *, uint64_t off, size_t size, io_done_cb, void *);
+void io_write(struct handle *, uint64_t off, const void *data, size_t size,
+    io_done_cb, void *);
+
+/* control.c */
+
+int control_init(const struct config *);
+void control_close(void);
+
+/* status.c */
+
+int status_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,661 @@
+/*
+ * union.c - the union namespace: which holders have a name, and how
+ * their answers merge.
+ *
+ * A directory node knows its copies (the exports, of any peer, where it
+ * exists); the root's copies are every export grafted at "/".  Resolving
+ * a name asks every copy of the parent, plus every export grafted exactly
+ * at the child's path, and merges the answers by the rules of the spec:
+ *
+ *   - directories merge; the lowest-named peer's copy (first export of
+ *     that peer) supplies the attributes;
+ *   - an export grafted below a path makes a virtual directory there;
+ *   - a non-directory held by one peer only keeps its plain name; held by
+ *     several, or beside a directory, each holder's shows as NAME@URI;
+ *   - within one peer, the first export (configuration order) holding a
+ *     non-directory shadows the later ones;
+ *   - NAME@URI also resolves where there is no clash.
+ *
+ * Listing applies exactly the same merge to every name, so lookup and
+ * readdir always agree.  Both are gathers: one call per holder, merged
+ * when the last answer (or its timeout) is in.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pufs.h"
+
+/* A hit tagged with the base name it was found under (listing). */
+struct named_hit {
+	const char *name;	/* owned by the gather's arena list */
+	struct hit hit;
+};
+
+struct gather {
+	struct node *dir;	/* holds a ref */
+	char *path;		/* the directory's union path */
+	char *base;		/* resolve: base name; NULL when listing */
+	char *shown;		/* resolve: the name asked for */
+	struct peer *pin;	/* resolve: NAME@URI's peer */
+	unsigned pending;
+	int error;		/* first error that is not ENOENT */
+	struct named_hit *hits;
+	size_t nhits, cap;
+	char **names;		/* listing: owned name copies */
+	size_t nnames, capnames;
+	union_resolve_cb rcb;
+	union_list_cb lcb;
+	void *arg;
+};
+
+static time_t union_start_time;
+
+/* The export id of a peer, or NULL. */
+const struct export *
+union_export(const struct peer *p, uint32_t id)
+{
+	return id < p->nexports ? &p->exports[id] : NULL;
+}
+
+/*
+ * The path of union path upath inside export ex ("" for its root), or
+ * NULL when upath is not at or below the export's graft point.
+ */
+char *
+union_relpath(const struct export *ex, const char *upath)
+{
+	size_t alen = strlen(ex->at);
+
+	if (strcmp(ex->at, "/") == 0)
+		return xstrdup(upath + 1);
+	if (strncmp(upath, ex->at, alen) != 0)
+		return NULL;
+	if (upath[alen] == '\0')
+		return xstrdup("");
+	if (upath[alen] != '/')
+		return NULL;
+	return xstrdup(upath + alen + 1);
+}
+
+/* Whether a is strictly below directory path dir ("/" below nothing). */
+static bool
+union_below(const char *a, const char *dir)
+{
+	size_t dlen = strlen(dir);
+
+	if (strcmp(dir, "/") == 0)
+		return strcmp(a, "/") != 0;
+	return strncmp(a, dir, dlen) == 0 && a[dlen] == '/';
+}
+
+/* Whether some live export is grafted strictly below upath. */
+bool
+union_has_virtual_below(const char *upath)
+{
+	struct peer *p;
+
+	TAILQ_FOREACH(p, &peers, entry) {
+		if (p->state != PEER_UP)
+			continue;
+		for (uint32_t i = 0; i < p->nexports; i++)
+			if (union_below(p->exports[i].at, upath))
+				return true;
+	}
+	return false;
+}
+
+/* Attributes of a directory that exists only because of grafting. */
+void
+union_virtual_attr(const char *upath, struct proto_attr *a)
+{
+	if (union_start_time == 0)
+		union_start_time = time(NULL);
+	memset(a, 0, sizeof *a);
+	a->mode = S_IFDIR | 0755;
+	a->nlink = 2;
+	a->uid = geteuid();
+	a->gid = getegid();
+	a->ino = node_ino_hash("", 0, node_ino_hash(upath, 0, 0));
+	a->atime.sec = a->mtime.sec = a->ctime.sec = union_start_time;
+}
+
+/*
+ * Split "BASE@HOST:PORT" when the suffix is a known peer's address:
+ * *pin is that peer and *baselen the length of BASE.  Otherwise the whole
+ * name is the base.  Returns 1 when pinned, 0 when not.
+ */
+int
+union_split_name(const char *name, struct peer **pin, size_t *baselen)
+{
+	const char *at = strrchr(name, '@');
+	struct peer *p;
+
+	*pin = NULL;
+	*baselen = strlen(name);
+	if (at == NULL || at == name)
+		return 0;
+	if ((p = peer_by_uri(at + 1)) == NULL)
+		return 0;
+	*pin = p;
+	*baselen = (size_t)(at - name);
+	return 1;
+}
+
+/* Free what an entry owns. */
+void
+entry_clear(struct entry *e)
+{
+	free(e->name);
+	free(e->copies);
+	memset(e, 0, sizeof *e);
+}
+
+/* Order of peers: by name (the list is sorted, but hits arrive any way). */
+static int
+union_hit_cmp(const struct hit *a, const struct hit *b)
+{
+	int c = strcmp(a->peer->name, b->peer->name);
+
+	if (c != 0)
+		return c;
+	if (a->graft != b->graft)
+		return a->graft ? 1 : -1;
+	return a->export_id < b->export_id ? -1 : a->export_id > b->export_id;
+}
+
+/* qsort comparator: by name, then holder order. */
+static int
+union_named_cmp(const void *x, const void *y)
+{
+	const struct named_hit *a = x, *b = y;
+	int c = strcmp(a->name, b->name);
+
+	return c != 0 ? c : union_hit_cmp(&a->hit, &b->hit);
+}
+
+/* Fill an entry for a directory from its copies (hits), or virtual. */
+static void
+union_dir_entry(struct entry *e, const char *name, const char *upath,
+    const struct hit *dirs, size_t ndirs, bool virtual)
+{
+	e->name = xstrdup(name);
+	e->isdir = true;
+	if (ndirs == 0) {
+		e->isvirtual = true;
+		union_virtual_attr(upath, &e->attr);
+		e->ino = e->attr.ino;
+		return;
+	}
+	e->copies = xcalloc(ndirs, sizeof *e->copies);
+	for (size_t i = 0; i < ndirs; i++)
+		e->copies[i] = (struct copy){ dirs[i].peer, dirs[i].export_id };
+	e->ncopies = ndirs;
+	e->attr = dirs[0].attr;
+	e->ino = node_ino_hash(dirs[0].peer->name, dirs[0].attr.dev,
+	    dirs[0].attr.ino);
+	if (ndirs > 1 || virtual)
+		e->attr.nlink = 1;	/* unknown: disables find's leaf trick */
+}
+
+/* Fill an entry for a non-directory hit, shown as name. */
+static void
+union_file_entry(struct entry *e, const char *name, const struct hit *h)
+{
+	e->name = xstrdup(name);
+	e->peer = h->peer;
+	e->export_id = h->export_id;
+	e->attr = h->attr;
+	e->ino = node_ino_hash(h->peer->name, h->attr.dev, h->attr.ino);
+}
+
+/*
+ * Merge the sorted hits for one base name into the shown entries,
+ * appended to *out.  upath is the child's union path.
+ */
+static void
+union_merge(const char *base, const char *upath, const struct hit *hits,
+    size_t n, bool virtual, struct entry **out, size_t *nout, size_t *cap)
+{
+	struct hit *dirs = xcalloc(n, sizeof *dirs);
+	const struct hit **files = xcalloc(n, sizeof *files);
+	size_t ndirs = 0, nfiles = 0, i, j;
+	char *suffixed;
+
+	for (i = 0; i < n; i++) {
+		if (S_ISDIR(hits[i].attr.mode)) {
+			dirs[ndirs++] = hits[i];
+			continue;
+		}
+		for (j = 0; j < nfiles; j++)
+			if (files[j]->peer == hits[i].peer)
+				break;
+		if (j == nfiles)
+			files[nfiles++] = &hits[i];	/* first per peer */
+	}
+	if (*nout + nfiles + 1 > *cap) {
+		*cap = (*nout + nfiles + 1) * 2;
+		*out = xreallocarray(*out, *cap, sizeof **out);
+	}
+	if (ndirs > 0 || virtual) {
+		memset(&(*out)[*nout], 0, sizeof **out);
+		union_dir_entry(&(*out)[(*nout)++], base, upath, dirs, ndirs,
+		    virtual);
+	}
+	for (i = 0; i < nfiles; i++) {
+		memset(&(*out)[*nout], 0, sizeof **out);
+		if (nfiles == 1 && ndirs == 0 && !virtual) {
+			union_file_entry(&(*out)[(*nout)++], base, files[i]);
+			continue;
+		}
+		xasprintf(&suffixed, "%s@%s", base, files[i]->peer->uri);
+		union_file_entry(&(*out)[(*nout)++], suffixed, files[i]);
+		free(suffixed);
+	}
+	free(dirs);
+	free(files);
+}
+
+/* The copies of a directory node: the root's follow the live exports. */
+struct copy *
+union_copies(struct node *dir, size_t *n)
+{
+	struct copy *c;
+	struct peer *p;
+	size_t k = 0;
+
+	if (dir->parent != NULL) {
+		c = xcalloc(dir->ncopies, sizeof *c);
+		for (size_t i = 0; i < dir->ncopies; i++)
+			if (dir->copies[i].peer->state == PEER_UP)
+				c[k++] = dir->copies[i];
+		*n = k;
+		return c;
+	}
+	TAILQ_FOREACH(p, &peers, entry)
+		if (p->state == PEER_UP)
+			k += p->nexports;
+	c = xcalloc(k, sizeof *c);
+	k = 0;
+	TAILQ_FOREACH(p, &peers, entry) {
+		if (p->state != PEER_UP)
+			continue;
+		for (uint32_t i = 0; i < p->nexports; i++)
+			if (strcmp(p->exports[i].at, "/") == 0)
+				c[k++] = (struct copy){ p, i };
+	}
+	*n = k;
+	return c;
+}
+
+/* The union path of name in directory path dpath. */
+static char *
+union_join(const char *dpath, const char *name)
+{
+	char *p;
+
+	xasprintf(&p, "%s/%s", strcmp(dpath, "/") == 0 ? "" : dpath, name);
+	return p;
+}
+
+/* Record a hit in the gather. */
+static void
+gather_add(struct gather *g, const char *name, struct peer *peer,
+    uint32_t export_id, const struct proto_attr *a, bool graft)
+{
+	if (g->nhits == g->cap) {
+		g->cap = g->cap ? g->cap * 2 : 16;
+		g->hits = xreallocarray(g->hits, g->cap, sizeof *g->hits);
+	}
+	g->hits[g->nhits++] = (struct named_hit){
+		.name = name,
+		.hit = { peer, export_id, *a, graft },
+	};
+}
+
+/* Keep a copy of a listed name for the gather's lifetime. */
+static const char *
+gather_name(struct gather *g, const char *name)
+{
+	if (g->nnames == g->capnames) {
+		g->capnames = g->capnames ? g->capnames * 2 : 64;
+		g->names = xreallocarray(g->names, g->capnames,
+		    sizeof *g->names);
+	}
+	return g->names[g->nnames++] = xstrdup(name);
+}
+
+/* Free a gather. */
+static void
+gather_free(struct gather *g)
+{
+	for (size_t i = 0; i < g->nnames; i++)
+		free(g->names[i]);
+	free(g->names);
+	free(g->hits);
+	free(g->path);
+	free(g->base);
+	free(g->shown);
+	node_unref(g->dir);
+	free(g);
+}
+
+/* Note a holder's error: ENOENT and ENOTDIR just mean "not here". */
+static void
+gather_error(struct gather *g, int error)
+{
+	if (error != ENOENT && error != ENOTDIR && g->error == 0)
+		g->error = error;
+}
+
+/* All answers of a resolve are in: merge and pick the asked name. */
+static void
+resolve_done(struct gather *g)
+{
+	struct entry *ents = NULL, found;
+	struct hit *hits;
+	size_t n = 0, cap = 0, i, nh = 0;
+	char *upath = union_join(g->path, g->base);
+	bool virtual = g->pin == NULL && union_has_virtual_below(upath);
+	int error = -ENOENT;
+
+	qsort(g->hits, g->nhits, sizeof *g->hits, union_named_cmp);
+	hits = xcalloc(g->nhits + 1, sizeof *hits);
+	for (i = 0; i < g->nhits; i++)
+		hits[nh++] = g->hits[i].hit;
+	memset(&found, 0, sizeof found);
+	if (g->pin != NULL) {
+		/* NAME@URI: that peer's non-directory, else its directory. */
+		struct hit *dirs = xcalloc(nh + 1, sizeof *dirs);
+		size_t nd = 0;
+
+		for (i = 0; i < nh; i++) {
+			if (!S_ISDIR(hits[i].attr.mode)) {
+				union_file_entry(&found, g->shown, &hits[i]);
+				error = 0;
+				break;
+			}
+			dirs[nd++] = hits[i];
+		}
+		if (error != 0 && nd > 0) {
+			union_dir_entry(&found, g->shown, upath, dirs, nd,
+			    false);
+			error = 0;
+		}
+		free(dirs);
+	} else {
+		union_merge(g->base, upath, hits, nh, virtual, &ents, &n,
+		    &cap);
+		for (i = 0; i < n; i++) {
+			if (error != 0 && strcmp(ents[i].name, g->shown) == 0) {
+				found = ents[i];
+				error = 0;
+				continue;
+			}
+			entry_clear(&ents[i]);
+		}
+		free(ents);
+	}
+	if (error != 0 && g->error != 0)
+		error = -g->error;
+	g->rcb(g->arg, error, error == 0 ? &found : NULL);
+	if (error == 0)
+		entry_clear(&found);
+	free(hits);
+	free(upath);
+	gather_free(g);
+}
+
+/* All answers of a listing are in: merge name by name. */
+static void
+list_done(struct gather *g)
+{
+	struct entry *ents = NULL;
+	struct hit *hits;
+	size_t n = 0, cap = 0, i, j;
+	char *upath;
+
+	qsort(g->hits, g->nhits, sizeof *g->hits, union_named_cmp);
+	hits = xcalloc(g->nhits + 1, sizeof *hits);
+	for (i = 0; i < g->nhits; i = j) {
+		bool virtual = false;
+		size_t nh = 0;
+
+		for (j = i; j < g->nhits &&
+		    strcmp(g->hits[j].name, g->hits[i].name) == 0; j++) {
+			/* A zero mode marks a virtual directory. */
+			if (g->hits[j].hit.peer == NULL)
+				virtual = true;
+			else
+				hits[nh++] = g->hits[j].hit;
+		}
+		upath = union_join(g->path, g->hits[i].name);
+		union_merge(g->hits[i].name, upath, hits, nh, virtual, &ents,
+		    &n, &cap);
+		free(upath);
+	}
+	free(hits);
+	if (n == 0 && g->error != 0)
+		g->lcb(g->arg, -g->error, NULL, 0);
+	else
+		g->lcb(g->arg, 0, ents, n);
+	for (i = 0; i < n; i++)
+		entry_clear(&ents[i]);
+	free(ents);
+	gather_free(g);
+}
+
+/* Finish the gather when its last call is in. */
+static void
+gather_step(struct gather *g)
+{
+	if (g->pending > 0)
+		return;
+	if (g->base != NULL)
+		resolve_done(g);
+	else
+		list_done(g);
+}
+
+/* A STAT answer for resolve (or a graft root's, for a listing). */
+static void
+gather_stat_cb(struct call *c)
+{
+	struct gather *g = c->arg;
+	const char *name = g->base;
+
+	g->pending--;
+	if (c->rep.error != 0)
+		gather_error(g, c->rep.error);
+	else {
+		if (name == NULL) {	/* listing: the graft's last part */
+			const char *at = c->peer->exports[c->req.export_id].at;
+
+			name = gather_name(g, strrchr(at, '/') + 1);
+		}
+		gather_add(g, name, c->peer, c->req.export_id, &c->rep.attr,
+		    c->idx == 1);
+	}
+	gather_step(g);
+}
+
+/* A READDIR answer for a listing. */
+static void
+gather_readdir_cb(struct call *c)
+{
+	struct gather *g = c->arg;
+
+	g->pending--;
+	if (c->rep.error != 0)
+		gather_error(g, c->rep.error);
+	for (size_t i = 0; c->rep.error == 0 && i < c->rep.nents; i++)
+		gather_add(g, gather_name(g, c->rep.ents[i].name), c->peer,
+		    c->req.export_id, &c->rep.ents[i].attr, false);
+	gather_step(g);
+}
+
+/* Send one call of a gather. */
+static void
+gather_call(struct gather *g, struct peer *p, uint32_t export_id,
+    uint8_t type, const char *relpath, bool graft, void (*cb)(struct call *))
+{
+	struct call *c = call_new(p, type, export_id, relpath, cb, g);
+
+	c->idx = graft;
+	g->pending++;
+	call_send(c);
+}
+
+/* A new gather over directory dir. */
+static struct gather *
+gather_new(struct node *dir)
+{
+	struct gather *g = xcalloc(1, sizeof *g);
+
+	g->dir = dir;
+	node_ref(dir);
+	g->path = node_path(dir);
+	g->pending = 1;		/* held until every call is sent */
+	return g;
+}
+
+/* Resolve name in dir; see pufs.h. */
+void
+union_resolve(struct node *dir, const char *name, union_resolve_cb cb,
+    void *arg)
+{
+	struct gather *g;
+	struct copy *copies;
+	struct peer *p, *pin;
+	size_t ncopies, baselen, i;
+	char *upath, *rel;
+
+	union_split_name(name, &pin, &baselen);
+	if (baselen == 0 || baselen >= PROTO_MAX_NAME) {
+		cb(arg, baselen == 0 ? -ENOENT : -ENAMETOOLONG, NULL);
+		return;
+	}
+	g = gather_new(dir);
+	g->rcb = cb;
+	g->arg = arg;
+	g->base = xstrndup(name, baselen);
+	g->shown = xstrdup(name);
+	g->pin = pin;
+	if (!proto_name_ok(g->base)) {
+		g->pending = 0;
+		g->error = EINVAL;
+		gather_step(g);
+		return;
+	}
+	upath = union_join(g->path, g->base);
+	copies = union_copies(dir, &ncopies);
+	for (i = 0; i < ncopies; i++) {
+		const struct export *ex;
+
+		if (pin != NULL && copies[i].peer != pin)
+			continue;
+		ex = union_export(copies[i].peer, copies[i].export_id);
+		if (ex == NULL || (rel = union_relpath(ex, upath)) == NULL)
+			continue;
+		gather_call(g, copies[i].peer, copies[i].export_id,
+		    PROTO_STAT, rel, false, gather_stat_cb);
+		free(rel);
+	}
+	TAILQ_FOREACH(p, &peers, entry) {
+		if (p->state != PEER_UP || (pin != NULL && p != pin))
+			continue;
+		for (uint32_t e = 0; e < p->nexports; e++)
+			if (strcmp(p->exports[e].at, upath) == 0)
+				gather_call(g, p, e, PROTO_STAT, "", true,
+				    gather_stat_cb);
+	}
+	free(copies);
+	free(upath);
+	g->pending--;
+	gather_step(g);
+}
+
+/* List dir; see pufs.h. */
+void
+union_list(struct node *dir, union_list_cb cb, void *arg)
+{
+	struct gather *g = gather_new(dir);
+	struct copy *copies;
+	struct peer *p;
+	size_t ncopies, i, plen = strlen(g->path);
+	char *rel;
+
+	g->lcb = cb;
+	g->arg = arg;
+	copies = union_copies(dir, &ncopies);
+	for (i = 0; i < ncopies; i++) {
+		const struct export *ex = union_export(copies[i].peer,
+		    copies[i].export_id);
+
+		if (ex == NULL || (rel = union_relpath(ex, g->path)) == NULL)
+			continue;
+		gather_call(g, copies[i].peer, copies[i].export_id,
+		    PROTO_READDIR, rel, false, gather_readdir_cb);
+		free(rel);
+	}
+	free(copies);
+	if (dir->pin != NULL)
+		goto sent;
+	/* Exports grafted below: their roots, or virtual directories. */
+	TAILQ_FOREACH(p, &peers, entry) {
+		if (p->state != PEER_UP)
+			continue;
+		for (uint32_t e = 0; e < p->nexports; e++) {
+			const char *at = p->exports[e].at, *rest, *slash;
+
+			if (!union_below(at, g->path))
+				continue;
+			rest = at + (plen == 1 ? 1 : plen + 1);
+			slash = strchr(rest, '/');
+			if (slash == NULL) {
+				gather_call(g, p, e, PROTO_STAT, "", true,
+				    gather_stat_cb);
+			} else {
+				char *nm = xstrndup(rest,
+				    (size_t)(slash - rest));
+				struct proto_attr va = { 0 };
+
+				gather_add(g, gather_name(g, nm), NULL, 0, &va,
+				    false);
+				free(nm);
+			}
+		}
+	}
+sent:
+	g->pending--;
+	gather_step(g);
+}
+
+/* The node for entry e under dir: reused when it is the same object. */
+struct node *
+union_node(struct node *dir, struct entry *e)
+{
+	struct node *n = node_child(dir, e->name);
+
+	if (n != NULL && (n->isdir != e->isdir || (!e->isdir &&
+	    (n->peer != e->peer || n->export_id != e->export_id ||
+	    n->attr.ino != e->attr.ino || n->attr.dev != e->attr.dev)))) {
+		node_unlink(n);
+		n = NULL;
+	}
+	if (n == NULL) {
+		n = node_new(dir, e->name);
+		union_split_name(n->name, &n->pin, &n->baselen);
+		n->isdir = e->isdir;
+	}
+	n->isvirtual = e->isvirtual;
+	n->peer = e->peer;
+	n->export_id = e->export_id;
+	if (e->isdir)
+		node_set_copies(n, e->copies, e->ncopies);
+	n->attr = e->attr;
+	n->ino = e->ino;
+	return n;
+}

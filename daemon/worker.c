@@ -1,0 +1,185 @@
+/*
+ * worker.c - the disk worker pool.
+ *
+ * Blocking syscalls on an export (openat2, pread, fsync, getdents on a
+ * slow or remote file system) must not stall the event loop, which also
+ * serves the FUSE channel and every peer stream.  Each such call is a
+ * struct work: a worker thread runs work->run(), then the work is queued
+ * for the loop thread, woken through an eventfd, which calls work->done().
+ * The threads touch nothing but the work item and the kernel; all daemon
+ * state stays single-threaded on the loop.
+ *
+ * Limits: the queue is unbounded here; callers bound it (the FUSE
+ * channel's max_background and each peer's in-flight cap).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "log.h"
+#include "worker.h"
+
+TAILQ_HEAD(work_queue, work);
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct work_queue todo;		/* submitted, not started */
+	struct work_queue finished;	/* run, waiting for done() */
+	int efd;			/* wakes the loop */
+	struct event *ev;
+	pthread_t *threads;
+	int nthreads;
+	int stopping;
+	struct worker_stats stats;
+} pool;
+
+/* Monotonic microseconds, for queueing-delay figures. */
+static uint64_t
+worker_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* Thread body: take work, run it, hand it back, until told to stop. */
+static void *
+worker_main(void *arg)
+{
+	struct work *w;
+	uint64_t one = 1, wait;
+
+	(void)arg;
+	for (;;) {
+		pthread_mutex_lock(&pool.lock);
+		while (TAILQ_EMPTY(&pool.todo) && !pool.stopping)
+			pthread_cond_wait(&pool.cond, &pool.lock);
+		if (TAILQ_EMPTY(&pool.todo)) {
+			pthread_mutex_unlock(&pool.lock);
+			return NULL;
+		}
+		w = TAILQ_FIRST(&pool.todo);
+		TAILQ_REMOVE(&pool.todo, w, entry);
+		pool.stats.queued--;
+		pool.stats.busy++;
+		wait = worker_now_us() - w->t_submit;
+		if (wait > pool.stats.max_wait_us)
+			pool.stats.max_wait_us = wait;
+		pthread_mutex_unlock(&pool.lock);
+
+		w->run(w);
+
+		pthread_mutex_lock(&pool.lock);
+		pool.stats.busy--;
+		TAILQ_INSERT_TAIL(&pool.finished, w, entry);
+		pthread_mutex_unlock(&pool.lock);
+		if (write(pool.efd, &one, sizeof one) < 0 && errno != EAGAIN)
+			log_warn("worker: eventfd write");
+	}
+}
+
+/* Loop callback: call done() of everything the threads finished. */
+static void
+worker_drain(evutil_socket_t fd, short what, void *arg)
+{
+	struct work_queue batch = TAILQ_HEAD_INITIALIZER(batch);
+	struct work *w;
+	uint64_t n;
+
+	(void)what;
+	(void)arg;
+	if (read(fd, &n, sizeof n) < 0 && errno != EAGAIN)
+		log_warn("worker: eventfd read");
+	pthread_mutex_lock(&pool.lock);
+	TAILQ_CONCAT(&batch, &pool.finished, entry);
+	pthread_mutex_unlock(&pool.lock);
+	while ((w = TAILQ_FIRST(&batch)) != NULL) {
+		TAILQ_REMOVE(&batch, w, entry);
+		pool.stats.completed++;
+		w->done(w);
+	}
+}
+
+/* Start nthreads workers whose completions arrive on base. */
+void
+worker_init(struct event_base *base, int nthreads)
+{
+	int i, rc;
+
+	pthread_mutex_init(&pool.lock, NULL);
+	pthread_cond_init(&pool.cond, NULL);
+	TAILQ_INIT(&pool.todo);
+	TAILQ_INIT(&pool.finished);
+	pool.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (pool.efd == -1)
+		fatal("eventfd");
+	pool.ev = event_new(base, pool.efd, EV_READ | EV_PERSIST,
+	    worker_drain, NULL);
+	if (pool.ev == NULL || event_add(pool.ev, NULL) == -1)
+		fatalx("worker: cannot add eventfd event");
+	pool.threads = xcalloc((size_t)nthreads, sizeof *pool.threads);
+	pool.nthreads = nthreads;
+	pool.stats.threads = (unsigned)nthreads;
+	for (i = 0; i < nthreads; i++) {
+		rc = pthread_create(&pool.threads[i], NULL, worker_main, NULL);
+		if (rc != 0) {
+			errno = rc;
+			fatal("pthread_create");
+		}
+	}
+}
+
+/* Queue w; its done() runs later on the loop thread. */
+void
+worker_submit(struct work *w)
+{
+	w->t_submit = worker_now_us();
+	pthread_mutex_lock(&pool.lock);
+	TAILQ_INSERT_TAIL(&pool.todo, w, entry);
+	pool.stats.submitted++;
+	pool.stats.queued++;
+	pthread_cond_signal(&pool.cond);
+	pthread_mutex_unlock(&pool.lock);
+}
+
+/*
+ * Stop the threads after the queued work has run, then deliver the
+ * remaining completions so nothing is left half done.
+ */
+void
+worker_shutdown(void)
+{
+	int i;
+
+	if (pool.threads == NULL)
+		return;
+	pthread_mutex_lock(&pool.lock);
+	pool.stopping = 1;
+	pthread_cond_broadcast(&pool.cond);
+	pthread_mutex_unlock(&pool.lock);
+	for (i = 0; i < pool.nthreads; i++)
+		pthread_join(pool.threads[i], NULL);
+	worker_drain(pool.efd, EV_READ, NULL);
+	event_free(pool.ev);
+	close(pool.efd);
+	free(pool.threads);
+	pool.threads = NULL;
+}
+
+/* Copy the pool's figures. */
+void
+worker_stats(struct worker_stats *st)
+{
+	pthread_mutex_lock(&pool.lock);
+	*st = pool.stats;
+	pthread_mutex_unlock(&pool.lock);
+}
