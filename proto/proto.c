@@ -23,7 +23,6 @@
 #define ERRNO_MAX		4095			/* as Linux MAX_ERRNO */
 #define NSEC_MAX		1000000000u
 #define ATTR_LEN		92	/* wire size of struct proto_attr */
-#define STATFS_LEN		72	/* wire size of struct proto_statfs */
 #define DIRENT_MIN		(4 + 2 + ATTR_LEN)	/* 1-byte name */
 #define EXPORT_MIN		(4 + 6 + 6 + 4)		/* "x", "/" */
 
