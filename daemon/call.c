@@ -50,7 +50,8 @@ call_finish(struct call *c)
 {
 	timer_wheel_del(loop_wheel(), &c->timer);
 	c->finished = true;
-	c->cb(c);
+	if (c->cb != NULL)
+		c->cb(c);
 	if (!c->in_transport)
 		call_free(c);
 }
@@ -105,7 +106,33 @@ call_local_done(struct work *w)
 	call_finish(c);
 }
 
-/* One-shot event: fail a call that has no way to its holder. */
+/* The transport has the reply: deliver it (or drop it if late). */
+void
+call_transport_done(struct call *c, struct proto_rep *rep)
+{
+	c->in_transport = false;
+	if (c->finished) {
+		proto_rep_clear(rep);
+		call_free(c);
+		return;
+	}
+	c->rep = *rep;
+	memset(rep, 0, sizeof *rep);
+	call_finish(c);
+}
+
+/* The transport could not deliver the call: complete it with error. */
+void
+call_transport_fail(struct call *c, int error)
+{
+	struct proto_rep rep = {
+		.type = c->req.type, .id = c->req.id, .error = error,
+	};
+
+	call_transport_done(c, &rep);
+}
+
+/* One-shot event: fail a call that could not be sent (error in wrep). */
 static void
 call_unreachable(evutil_socket_t fd, short what, void *arg)
 {
@@ -113,11 +140,14 @@ call_unreachable(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	c->in_transport = false;
-	c->rep.type = c->req.type;
-	c->rep.id = c->req.id;
-	c->rep.error = EIO;
-	call_finish(c);
+	call_transport_fail(c, c->wrep.error);
+}
+
+/* A fresh request id (also for pings and goodbyes). */
+uint64_t
+call_new_id(void)
+{
+	return ++call_next_id;
 }
 
 /* A new call of type to (peer, export, path); path may be NULL. */
@@ -132,7 +162,7 @@ call_new(struct peer *peer, uint8_t type, uint32_t export_id,
 	c->cb = cb;
 	c->arg = arg;
 	c->req.type = type;
-	c->req.id = ++call_next_id;
+	c->req.id = call_new_id();
 	c->req.export_id = export_id;
 	c->strs[0] = xstrdup(path != NULL ? path : "");
 	c->req.path = c->strs[0];
@@ -197,6 +227,10 @@ call_send(struct call *c)
 		worker_submit(&c->work);
 		return;
 	}
+	c->wrep.error = EIO;
+	if (c->peer->state == PEER_UP && c->peer->stream != NULL &&
+	    (c->wrep.error = -stream_send_call(c->peer->stream, c)) == 0)
+		return;
 	if (event_base_once(loop_base, -1, EV_TIMEOUT, call_unreachable, c,
 	    NULL) == -1)
 		fatalx("event_base_once failed");

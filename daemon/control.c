@@ -87,8 +87,11 @@ control_status_json(struct evbuffer *b)
 		control_json_str(b, p->name);
 		evbuffer_add_printf(b, ",\"uri\":");
 		control_json_str(b, p->uri);
-		evbuffer_add_printf(b, ",\"state\":\"%s\"}",
-		    peer_state_name(p->state));
+		evbuffer_add_printf(b, ",\"state\":\"%s\",\"rtt_ms\":%.3f,"
+		    "\"last_heard_s\":%.3f,\"exports\":%u}",
+		    peer_state_name(p->state), p->rtt_ms,
+		    (double)(loop_now_ms() - p->last_heard) / 1000.0,
+		    p->nexports);
 		first = false;
 	}
 	evbuffer_add_printf(b, "],\"cache\":{\"entries\":0,\"bytes\":0,"
@@ -141,8 +144,10 @@ control_status_text(struct evbuffer *b)
 	TAILQ_FOREACH(p, &peers, entry) {
 		if (p->self)
 			continue;
-		evbuffer_add_printf(b, "\n  %-12s %-22s %s", p->name, p->uri,
-		    peer_state_name(p->state));
+		evbuffer_add_printf(b, "\n  %-12s %-22s %-5s rtt %.3f ms, "
+		    "last heard %.1f s ago", p->name, p->uri,
+		    peer_state_name(p->state), p->rtt_ms,
+		    (double)(loop_now_ms() - p->last_heard) / 1000.0);
 		n++;
 	}
 	evbuffer_add_printf(b, "%s\n", n ? "" : "    none");

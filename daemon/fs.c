@@ -352,7 +352,7 @@ fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	op = fsop_new(req, PROTO_STAT);
 	op->node = n;
 	node_ref(n);
-	if (h != NULL && !n->isdir) {
+	if (h != NULL && !n->isdir && io_handle_live(h)) {
 		c = call_new(h->peer, PROTO_STAT, h->export_id, NULL,
 		    fs_attr_cb, op);
 		c->req.fh = h->fh;
@@ -454,7 +454,7 @@ fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	if (!n->isdir) {
 		int err = 0;
 
-		if (h != NULL) {
+		if (h != NULL && io_handle_live(h)) {
 			c = call_new(h->peer, PROTO_SETATTR, h->export_id,
 			    NULL, fs_setattr_cb, op);
 			c->req.fh = h->fh;
@@ -685,6 +685,7 @@ fs_make_cb(struct call *c)
 	h->node = n;
 	node_ref(n);
 	h->peer = c->peer;
+	h->epoch = c->peer->epoch;
 	h->export_id = c->req.export_id;
 	h->fh = c->rep.fh;
 	h->flags = op->fi.flags;
@@ -1270,6 +1271,7 @@ fs_open_cb(struct call *c)
 	h->node = n;
 	node_ref(n);
 	h->peer = c->peer;
+	h->epoch = c->peer->epoch;
 	h->export_id = c->req.export_id;
 	h->fh = c->rep.fh;
 	h->flags = op->fi.flags;
@@ -1383,10 +1385,12 @@ fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct call *c;
 
 	(void)ino;
-	c = call_new(h->peer, PROTO_RELEASE, h->export_id, NULL,
-	    fs_release_cb, NULL);
-	c->req.fh = h->fh;
-	call_send(c);
+	if (io_handle_live(h)) {
+		c = call_new(h->peer, PROTO_RELEASE, h->export_id, NULL,
+		    fs_release_cb, NULL);
+		c->req.fh = h->fh;
+		call_send(c);
+	}
 	node_unref(h->node);
 	free(h);
 	fuse_reply_err(req, 0);
@@ -1408,6 +1412,10 @@ fs_handle_call(fuse_req_t req, struct fuse_file_info *fi, uint8_t type,
 	struct fsop *op = fsop_new(req, type);
 	struct call *c;
 
+	if (!io_handle_live(h)) {
+		fsop_done(op, EIO);
+		return NULL;
+	}
 	c = call_new(h->peer, type, h->export_id, NULL, cb, op);
 	c->req.fh = h->fh;
 	return c;
@@ -1420,6 +1428,8 @@ fs_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	struct call *c = fs_handle_call(req, fi, PROTO_FSYNC, fs_err_cb);
 
 	(void)ino;
+	if (c == NULL)
+		return;
 	c->req.flags = datasync ? 1 : 0;
 	call_send(c);
 }
@@ -1431,6 +1441,8 @@ fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 	struct call *c = fs_handle_call(req, fi, PROTO_FALLOCATE, fs_err_cb);
 
 	(void)ino;
+	if (c == NULL)
+		return;
 	c->req.flags = (uint32_t)mode;
 	c->req.offset = (uint64_t)offset;
 	c->req.length = (uint64_t)length;
@@ -1457,6 +1469,8 @@ fs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	struct call *c = fs_handle_call(req, fi, PROTO_LSEEK, fs_lseek_cb);
 
 	(void)ino;
+	if (c == NULL)
+		return;
 	c->req.offset = (uint64_t)off;
 	c->req.flags = (uint32_t)whence;
 	call_send(c);
@@ -1495,6 +1509,8 @@ fs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 		return;
 	}
 	c = fs_handle_call(req, fi_in, PROTO_COPY_RANGE, fs_count_cb);
+	if (c == NULL)
+		return;
 	c->req.offset = (uint64_t)off_in;
 	c->req.fh2 = ho->fh;
 	c->req.offset2 = (uint64_t)off_out;
@@ -1978,6 +1994,18 @@ fs_mount(const struct config *cfg)
 	if (fs.ev == NULL || event_add(fs.ev, NULL) == -1)
 		fatalx("fuse: cannot watch the channel");
 	return 0;
+}
+
+/* Stop or resume reading the kernel while a peer stream is congested. */
+void
+fs_throttle(bool on)
+{
+	if (fs.ev == NULL)
+		return;
+	if (on)
+		event_del(fs.ev);
+	else
+		event_add(fs.ev, NULL);
 }
 
 /* Stop taking new kernel requests (before draining). */

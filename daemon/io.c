@@ -11,6 +11,8 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include <event2/event.h>
+
 #include "pufs.h"
 
 struct io_op {
@@ -38,7 +40,26 @@ io_write_cb(struct call *c)
 	free(op);
 }
 
-/* Start a call of type on the handle's holder. */
+/* Whether the handle's holder still has it (same stream, peer up). */
+bool
+io_handle_live(const struct handle *h)
+{
+	return h->peer->state == PEER_UP && h->epoch == h->peer->epoch;
+}
+
+/* One-shot: a call on a dead handle fails with EIO. */
+static void
+io_dead_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct io_op *op = arg;
+
+	(void)fd;
+	(void)what;
+	op->cb(op->arg, -EIO, NULL, 0);
+	free(op);
+}
+
+/* Start a call of type on the handle's holder; NULL if it is gone. */
 static struct call *
 io_call(struct handle *h, uint8_t type, uint64_t off,
     void (*done)(struct call *), io_done_cb cb, void *arg)
@@ -48,6 +69,12 @@ io_call(struct handle *h, uint8_t type, uint64_t off,
 
 	op->cb = cb;
 	op->arg = arg;
+	if (!io_handle_live(h)) {
+		if (event_base_once(loop_base, -1, EV_TIMEOUT, io_dead_cb, op,
+		    NULL) == -1)
+			fatalx("event_base_once failed");
+		return NULL;
+	}
 	c = call_new(h->peer, type, h->export_id, NULL, done, op);
 	c->req.fh = h->fh;
 	c->req.offset = off;
@@ -61,6 +88,8 @@ io_read(struct handle *h, uint64_t off, size_t size, io_done_cb cb,
 {
 	struct call *c = io_call(h, PROTO_READ, off, io_read_cb, cb, arg);
 
+	if (c == NULL)
+		return;
 	c->req.length = size;
 	call_send(c);
 }
@@ -72,6 +101,8 @@ io_write(struct handle *h, uint64_t off, const void *data, size_t size,
 {
 	struct call *c = io_call(h, PROTO_WRITE, off, io_write_cb, cb, arg);
 
+	if (c == NULL)
+		return;
 	call_set_data(c, data, size, true);
 	call_send(c);
 }

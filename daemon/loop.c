@@ -35,7 +35,7 @@ static uint64_t start_ms, probe_due_us;
 static int exit_code;
 
 /* Monotonic microseconds. */
-static uint64_t
+uint64_t
 loop_mono_us(void)
 {
 	struct timespec ts;

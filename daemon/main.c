@@ -23,8 +23,6 @@
 
 extern char **environ;
 
-void fs_stop(void);
-
 /* Worker threads for disk calls: I/O bound, so more than the cores. */
 #define MAIN_WORKERS	8
 
@@ -78,12 +76,18 @@ main_daemon(struct config *cfg)
 	worker_init(loop_base, MAIN_WORKERS);
 	peer_init_self(cfg);
 	node_init();
+	if (peer_init_net(cfg) == -1) {
+		worker_shutdown();
+		return 1;
+	}
 	if (control_init(cfg) == -1) {
+		stream_leave_all();
 		worker_shutdown();
 		return 1;
 	}
 	if (fs_mount(cfg) == -1) {
 		control_close();
+		stream_leave_all();
 		worker_shutdown();
 		return 1;
 	}
@@ -95,8 +99,11 @@ main_daemon(struct config *cfg)
 	control_close();
 	fs_stop();
 	main_drain();
+	stream_leave_all();
 	fs_unmount();
 	worker_shutdown();
+	/* Let dead streams' one-shot frees run. */
+	event_base_loop(loop_base, EVLOOP_NONBLOCK);
 	node_free_all();
 	peer_free_all();
 	return rc;

@@ -1,23 +1,52 @@
 /*
- * peer.c - the members of the union.
+ * peer.c - the members of the union, and the addresses we dial.
  *
  * The list is kept sorted by peer name, because the lowest-named holder
- * of a merged directory supplies its attributes on every peer.  Only this
- * daemon itself is a member until peer streams are added; it is a peer
- * like the others, whose exports happen to be served in-process.
+ * of a merged directory supplies its attributes on every peer.  This
+ * daemon is a peer like the others, whose exports are served in-process.
+ * Another peer is UP while it has a stream (stream.c) that finished its
+ * handshake; it goes DOWN when the stream closes (goodbye, error, or
+ * silence longer than dead_after) and stays in the list, so its nodes
+ * keep pointing at it and it comes back UP when it reconnects.
+ *
+ * Seeds are the configured addresses (unicast `peers`).  Each is dialed
+ * until a stream to its peer is up, with a backoff from 100 ms doubling
+ * to 2 s; when its peer goes down it is dialed again.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ifaddrs.h>
 #include <net/if.h>
+#include <netdb.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "pufs.h"
 
+#define SEED_BACKOFF_MIN_MS	100
+#define SEED_BACKOFF_MAX_MS	2000
+
+struct seed {
+	char *addr;			/* as configured; owned */
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	struct stream *s;		/* our connection in progress or up */
+	struct peer *peer;		/* known after its handshake */
+	uint64_t backoff_ms;
+	struct timer retry;
+	TAILQ_ENTRY(seed) entry;
+};
+TAILQ_HEAD(seed_list, seed);
+
 struct peer_list peers = TAILQ_HEAD_INITIALIZER(peers);
+static struct seed_list seeds = TAILQ_HEAD_INITIALIZER(seeds);
 static struct peer *self;
+static uint64_t boot_id;
 
 static const char *peer_state_names[PEER_STATE_MAX] = {
 	[PEER_UP] = "up",
@@ -142,11 +171,276 @@ peer_set_state(struct peer *p, enum peer_state s)
 	p->state = s;
 }
 
+/* A random number for this start of the daemon. */
+uint64_t
+peer_boot_id(void)
+{
+	while (boot_id == 0)
+		if (getrandom(&boot_id, sizeof boot_id, 0) != sizeof boot_id)
+			boot_id = (uint64_t)loop_now_ms() ^ (uint64_t)getpid();
+	return boot_id;
+}
+
+/* "ADDR:PORT" or "[ADDR]:PORT" of a socket address. */
+void
+peer_format_addr(const struct sockaddr *sa, unsigned salen, char *buf,
+    size_t len)
+{
+	char host[NI_MAXHOST], serv[NI_MAXSERV];
+
+	if (getnameinfo(sa, salen, host, sizeof host, serv, sizeof serv,
+	    NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+		snprintf(buf, len, "?");
+		return;
+	}
+	if (sa->sa_family == AF_INET6)
+		snprintf(buf, len, "[%s]:%s", host, serv);
+	else
+		snprintf(buf, len, "%s:%s", host, serv);
+}
+
+/* Resolve "HOST:PORT" / "[ADDR]:PORT"; 0 or -1. */
+static int
+peer_resolve(const char *addr, struct sockaddr_storage *ss, socklen_t *len,
+    bool passive)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
+	const char *colon = strrchr(addr, ':');
+	char *host;
+	int rc;
+
+	if (colon == NULL)
+		return -1;
+	if (addr[0] == '[' && colon > addr && colon[-1] == ']')
+		host = xstrndup(addr + 1, (size_t)(colon - addr - 2));
+	else
+		host = xstrndup(addr, (size_t)(colon - addr));
+	if (passive)
+		hints.ai_flags = AI_PASSIVE;
+	rc = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &res);
+	free(host);
+	if (rc != 0) {
+		log_warnx("%s: %s", addr, gai_strerror(rc));
+		return -1;
+	}
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+/* Dial a seed unless its peer is already up. */
+static void
+peer_seed_dial(struct seed *sd)
+{
+	if (sd->s != NULL || (sd->peer != NULL && sd->peer->state == PEER_UP))
+		return;
+	log_debug("seed %s: dialing", sd->addr);
+	sd->s = stream_connect((struct sockaddr *)&sd->sa, (int)sd->salen,
+	    sd->addr, sd);
+}
+
+/* The seed's retry timer. */
+static void
+peer_seed_retry(struct timer *t, void *arg)
+{
+	(void)t;
+	peer_seed_dial(arg);
+}
+
+/* Dial the seed again after its backoff. */
+static void
+peer_seed_later(struct seed *sd)
+{
+	if (timer_pending(&sd->retry))
+		return;
+	timer_wheel_add(loop_wheel(), &sd->retry, loop_now_ms() +
+	    sd->backoff_ms);
+	loop_wheel_kick();
+	sd->backoff_ms *= 2;
+	if (sd->backoff_ms > SEED_BACKOFF_MAX_MS)
+		sd->backoff_ms = SEED_BACKOFF_MAX_MS;
+}
+
+/* Our outbound stream for a seed died (or was a duplicate). */
+void
+peer_seed_lost(struct seed *sd, struct stream *s)
+{
+	if (sd->s != s)
+		return;
+	sd->s = NULL;
+	peer_seed_later(sd);
+}
+
+/* Listen for peers and dial the seeds; -1 if we cannot listen. */
+int
+peer_init_net(const struct config *cfg)
+{
+	struct sockaddr_storage ss, own;
+	socklen_t len, ownlen;
+	struct seed *sd;
+
+	if (peer_resolve(cfg->listen, &own, &ownlen, true) == -1 ||
+	    stream_listen((struct sockaddr *)&own, (int)ownlen) == -1)
+		return -1;
+	for (size_t i = 0; i < cfg->npeers; i++) {
+		if (peer_resolve(cfg->peers[i], &ss, &len, false) == -1) {
+			log_warnx("peer address %s: cannot resolve; ignored",
+			    cfg->peers[i]);
+			continue;
+		}
+		if ((len == ownlen && memcmp(&ss, &own, len) == 0) ||
+		    strcmp(cfg->peers[i], self->uri) == 0)
+			continue;	/* ourselves, in a shared list */
+		sd = xcalloc(1, sizeof *sd);
+		sd->addr = xstrdup(cfg->peers[i]);
+		sd->sa = ss;
+		sd->salen = len;
+		sd->backoff_ms = SEED_BACKOFF_MIN_MS;
+		timer_init(&sd->retry, peer_seed_retry, sd);
+		TAILQ_INSERT_TAIL(&seeds, sd, entry);
+		peer_seed_dial(sd);
+	}
+	return 0;
+}
+
+/* The peer with this name, or NULL. */
+static struct peer *
+peer_by_name(const char *name)
+{
+	struct peer *p;
+
+	TAILQ_FOREACH(p, &peers, entry)
+		if (strcmp(p->name, name) == 0)
+			return p;
+	return NULL;
+}
+
+/* The name of whoever opened stream s (we, or the peer). */
+static const char *
+peer_initiator(struct peer *p, bool outbound)
+{
+	return outbound ? self->name : p->name;
+}
+
+/*
+ * A stream finished its handshake with the peer described by h.  Returns
+ * the peer, now UP with s as its stream, or NULL when an existing stream
+ * to it wins (the one whose initiator has the lower name; between two of
+ * the same initiator, the newer).
+ */
+struct peer *
+peer_attach(const struct proto_hello *h, struct stream *s, bool outbound)
+{
+	struct peer *p = peer_by_name(h->name);
+	struct stream *old;
+	struct seed *sd;
+
+	if (p == NULL) {
+		p = xcalloc(1, sizeof *p);
+		p->name = xstrdup(h->name);
+		p->uri = xstrdup(h->uri);
+		p->state = PEER_DOWN;
+		peer_insert(p);
+	} else if ((old = p->stream) != NULL && old != s) {
+		const char *a = peer_initiator(p, outbound);
+		const char *b = peer_initiator(p, stream_outbound(old));
+
+		if (strcmp(a, b) > 0)
+			return NULL;
+		p->stream = NULL;	/* replaced, not lost */
+		stream_close(old, "replaced by a newer stream");
+	}
+	if (p->boot_id != 0 && p->boot_id != h->boot_id)
+		log_info("peer %s restarted", p->name);
+	free(p->uri);
+	p->uri = xstrdup(h->uri);
+	for (uint32_t i = 0; i < p->nexports; i++)
+		export_close(&p->exports[i]);
+	free(p->exports);
+	p->nexports = h->nexports;
+	p->exports = xcalloc(h->nexports, sizeof *p->exports);
+	for (uint32_t i = 0; i < h->nexports; i++) {
+		struct export *ex = &p->exports[i];
+
+		/* Requests carry the holder's id: keep its numbering. */
+		ex->id = h->exports[i].id;
+		ex->name = xstrdup(h->exports[i].name);
+		ex->at = xstrdup(h->exports[i].at);
+		ex->path = xstrdup("");
+		ex->read_only = h->exports[i].read_only;
+		ex->rootfd = -1;
+	}
+	p->boot_id = h->boot_id;
+	p->uptime_ms = h->uptime_ms;
+	p->since_ms = loop_now_ms();
+	p->last_heard = p->since_ms;
+	p->leaving = false;
+	p->stream = s;
+	p->epoch++;
+	TAILQ_FOREACH(sd, &seeds, entry) {
+		if (sd->s == s || strcmp(sd->addr, p->uri) == 0) {
+			sd->peer = p;
+			sd->backoff_ms = SEED_BACKOFF_MIN_MS;
+		}
+	}
+	peer_set_state(p, PEER_UP);
+	return p;
+}
+
+/* The peer's stream s closed: the peer is down unless s was replaced. */
+void
+peer_stream_lost(struct peer *p, struct stream *s, const char *reason)
+{
+	struct seed *sd;
+
+	if (p->stream != s)
+		return;
+	p->stream = NULL;
+	log_info("peer %s: %s (%s)", p->name, p->leaving ? "left" : "lost",
+	    reason);
+	peer_set_state(p, PEER_DOWN);
+	TAILQ_FOREACH(sd, &seeds, entry)
+		if (sd->peer == p)
+			peer_seed_later(sd);
+}
+
+/* The peer said goodbye: it leaves, it is not lost. */
+void
+peer_leaving(struct peer *p)
+{
+	p->leaving = true;
+}
+
+/* A frame arrived from the peer. */
+void
+peer_heard(struct peer *p)
+{
+	p->last_heard = loop_now_ms();
+}
+
+/* A ping came back after rtt_us microseconds. */
+void
+peer_heard_ping(struct peer *p, uint64_t rtt_us)
+{
+	double ms = (double)rtt_us / 1000.0;
+
+	p->rtt_ms = p->rtt_ms == 0 ? ms : 0.8 * p->rtt_ms + 0.2 * ms;
+}
+
 /* Free every peer (at exit). */
 void
 peer_free_all(void)
 {
 	struct peer *p;
+	struct seed *sd;
+
+	while ((sd = TAILQ_FIRST(&seeds)) != NULL) {
+		TAILQ_REMOVE(&seeds, sd, entry);
+		timer_wheel_del(loop_wheel(), &sd->retry);
+		free(sd->addr);
+		free(sd);
+	}
 
 	while ((p = TAILQ_FIRST(&peers)) != NULL) {
 		TAILQ_REMOVE(&peers, p, entry);

@@ -38,6 +38,10 @@ enum peer_state {
 	PEER_STATE_MAX
 };
 
+struct stream;
+struct seed;
+struct sockaddr;
+
 struct peer {
 	char *name;		/* owned */
 	char *uri;		/* contact address HOST:PORT; owned */
@@ -45,6 +49,14 @@ struct peer {
 	enum peer_state state;	/* changed only by peer_set_state() */
 	struct export *exports;	/* id == index; owned */
 	uint32_t nexports;
+	struct stream *stream;	/* while UP (not for self) */
+	uint64_t epoch;		/* bumped per stream: old handles are void */
+	uint64_t boot_id;
+	uint64_t uptime_ms;	/* as announced at handshake */
+	uint64_t since_ms;	/* loop_now_ms() at handshake */
+	uint64_t last_heard;	/* loop_now_ms() */
+	double rtt_ms;		/* smoothed ping round trip */
+	bool leaving;		/* said goodbye */
 	TAILQ_ENTRY(peer) entry;	/* sorted by name */
 };
 TAILQ_HEAD(peer_list, peer);
@@ -52,11 +64,33 @@ TAILQ_HEAD(peer_list, peer);
 extern struct peer_list peers;
 
 void peer_init_self(const struct config *);
+int peer_init_net(const struct config *);
 void peer_free_all(void);
 struct peer *peer_self(void);
 struct peer *peer_by_uri(const char *uri);
 void peer_set_state(struct peer *, enum peer_state);
 const char *peer_state_name(enum peer_state);
+uint64_t peer_boot_id(void);
+void peer_format_addr(const struct sockaddr *, unsigned, char *, size_t);
+struct peer *peer_attach(const struct proto_hello *, struct stream *,
+    bool outbound);
+void peer_stream_lost(struct peer *, struct stream *, const char *);
+void peer_seed_lost(struct seed *, struct stream *);
+void peer_leaving(struct peer *);
+void peer_heard(struct peer *);
+void peer_heard_ping(struct peer *, uint64_t rtt_us);
+
+/* stream.c */
+
+struct call;
+int stream_listen(const struct sockaddr *, int);
+struct stream *stream_connect(const struct sockaddr *, int, const char *,
+    struct seed *);
+void stream_close(struct stream *, const char *reason);
+int stream_send_call(struct stream *, struct call *);
+void stream_leave_all(void);
+unsigned stream_calls_waiting(const struct stream *);
+bool stream_outbound(const struct stream *);
 
 /* loop.c */
 
@@ -75,6 +109,7 @@ void loop_init(const struct config *);
 int loop_run(void);
 void loop_exit(int);
 uint64_t loop_now_ms(void);	/* cached monotonic ms, + debug skew */
+uint64_t loop_mono_us(void);	/* monotonic us, unskewed */
 double loop_uptime(void);
 struct timer_wheel *loop_wheel(void);
 void loop_wheel_kick(void);	/* re-arm after adding an early timer */
@@ -104,6 +139,7 @@ struct call {
 	struct timer timer;
 	bool finished;		/* cb has run */
 	bool in_transport;	/* a worker or stream still holds it */
+	TAILQ_ENTRY(call) tentry;	/* a stream's table of waiting calls */
 };
 
 struct call *call_new(struct peer *, uint8_t type, uint32_t export_id,
@@ -114,6 +150,9 @@ void call_set_dest(struct call *, uint32_t export2, const char *path2,
 void call_set_data(struct call *, const void *, size_t, bool copy);
 void call_send(struct call *);
 unsigned call_inflight(void);
+uint64_t call_new_id(void);
+void call_transport_done(struct call *, struct proto_rep *);
+void call_transport_fail(struct call *, int error);
 
 /* node.c */
 
@@ -224,6 +263,7 @@ struct node *union_node(struct node *dir, struct entry *);
 
 int fs_mount(const struct config *);
 void fs_stop(void);
+void fs_throttle(bool);
 void fs_unmount(void);
 void fs_stats(unsigned long *requests, unsigned long *inflight);
 
@@ -232,6 +272,7 @@ void fs_stats(unsigned long *requests, unsigned long *inflight);
 struct handle {
 	struct node *node;	/* holds a ref */
 	struct peer *peer;
+	uint64_t epoch;		/* the peer's stream it was opened on */
 	uint32_t export_id;
 	uint64_t fh;		/* the holder's handle */
 	int flags;
@@ -242,6 +283,7 @@ typedef void (*io_done_cb)(void *arg, int error, const void *data,
 void io_read(struct handle *, uint64_t off, size_t size, io_done_cb, void *);
 void io_write(struct handle *, uint64_t off, const void *data, size_t size,
     io_done_cb, void *);
+bool io_handle_live(const struct handle *);
 
 /* control.c */
 

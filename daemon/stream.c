@@ -1,0 +1,784 @@
+/*
+ * stream.c - TCP streams between peers (proto/PROTOCOL.md).
+ *
+ * One stream per pair of peers, used both ways: our calls go out as
+ * requests and wait in a table keyed by request id until their reply
+ * comes (in any order); the other side's requests are served on the disk
+ * workers and answered when done.  A stream's life:
+ *
+ *   CONNECTING -> HELLO -> UP -> DEAD
+ *
+ * changed only by stream_set_state().  Every failure (EOF, socket error,
+ * a malformed frame, silence longer than dead_after, a handshake that
+ * takes longer than op_timeout) ends in stream_close(s, "reason"), which
+ * completes every call waiting on the stream with EIO, releases the file
+ * handles the other side opened, tells the peer it lost its stream, and
+ * leaves the freeing to a one-shot event once no worker holds the
+ * stream any more.  Callbacks start by returning if the stream is dead.
+ *
+ * Back-pressure: above STREAM_OUT_HIGH bytes waiting to be written, we
+ * stop reading the other side's requests (and the FUSE channel stops
+ * being read, see fs_throttle) until the write low-water callback; at
+ * most STREAM_SERVE_MAX requests are served at once per stream; one read
+ * callback handles at most STREAM_BATCH frames and yields.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "pufs.h"
+
+#define STREAM_BATCH		64
+#define STREAM_SERVE_MAX	256
+#define STREAM_OUT_HIGH		(32u << 20)
+#define STREAM_OUT_LOW		(8u << 20)
+#define STREAM_BUCKETS		256
+
+enum stream_state {
+	STREAM_CONNECTING,	/* TCP connect in progress (initiator) */
+	STREAM_HELLO,		/* handshake in progress */
+	STREAM_UP,		/* attached to its peer */
+	STREAM_DEAD,		/* closed; freed when unreferenced */
+	STREAM_STATE_MAX
+};
+
+static const char *stream_state_names[STREAM_STATE_MAX] = {
+	"connecting", "hello", "up", "dead"
+};
+
+TAILQ_HEAD(call_bucket, call);
+
+struct stream {
+	uint32_t id;		/* owner of the handles it opens; never 0 */
+	enum stream_state state;
+	bool outbound;		/* we are the initiator */
+	char *addr;		/* remote address, for logs; owned */
+	struct bufferevent *bev;	/* NULL once dead */
+	struct peer *peer;	/* set when UP */
+	struct seed *seed;	/* outbound: the address dialed */
+	struct call_bucket calls[STREAM_BUCKETS];	/* waiting replies */
+	unsigned ncalls;
+	unsigned serving;	/* requests on the workers */
+	unsigned refs;		/* serving + the stream itself */
+	bool reading_paused;
+	bool throttling;	/* we asked fs to stop reading the kernel */
+	uint64_t last_heard;	/* loop_now_ms() of the last frame */
+	uint64_t ping_id, ping_sent;
+	struct timer hb;	/* heartbeat / handshake deadline */
+	struct event *resume;	/* continue a batch-limited read */
+	struct event *reaper;	/* frees the dead stream */
+	TAILQ_ENTRY(stream) entry;
+};
+TAILQ_HEAD(stream_list, stream);
+
+/* A request from the other side, on a worker. */
+struct served {
+	struct work work;
+	struct stream *s;	/* holds a ref */
+	uint32_t owner;
+	uint8_t *frame;		/* owned; req points into it */
+	struct proto_req req;
+	struct proto_rep rep;
+	struct export_mem mem;
+};
+
+static struct stream_list streams = TAILQ_HEAD_INITIALIZER(streams);
+static struct evconnlistener *listener;
+static uint32_t stream_next_id = 1;
+static unsigned stream_throttled;	/* streams over the high water */
+
+static void stream_read_cb(struct bufferevent *, void *);
+static void stream_write_cb(struct bufferevent *, void *);
+static void stream_event_cb(struct bufferevent *, short, void *);
+static void stream_heartbeat(struct timer *, void *);
+
+/* The one place a stream's state changes. */
+static void
+stream_set_state(struct stream *s, enum stream_state st)
+{
+	if (st >= STREAM_STATE_MAX)
+		fatalx("stream %s: bad state %d", s->addr, st);
+	log_debug("stream %s: %s -> %s", s->addr,
+	    stream_state_names[s->state], stream_state_names[st]);
+	s->state = st;
+}
+
+/* Free a dead stream nobody holds (one-shot event). */
+static void
+stream_reap(evutil_socket_t fd, short what, void *arg)
+{
+	struct stream *s = arg;
+
+	(void)fd;
+	(void)what;
+	event_free(s->resume);
+	event_free(s->reaper);
+	free(s->addr);
+	free(s);
+}
+
+/* Drop a reference; schedule the free at zero. */
+static void
+stream_unref(struct stream *s)
+{
+	if (s->refs == 0)
+		fatalx("stream %s: reference underflow", s->addr);
+	if (--s->refs == 0)
+		event_active(s->reaper, EV_TIMEOUT, 0);
+}
+
+/* Let fs read the kernel again once no stream is over its high water. */
+static void
+stream_unthrottle(struct stream *s)
+{
+	if (!s->throttling)
+		return;
+	s->throttling = false;
+	if (--stream_throttled == 0)
+		fs_throttle(false);
+}
+
+/*
+ * Close a stream: mark it dead, fail its calls, drop the handles the
+ * other side held, tell its peer.  The memory goes later.
+ */
+void
+stream_close(struct stream *s, const char *reason)
+{
+	struct peer *p = s->peer;
+	struct call *c;
+
+	if (s->state == STREAM_DEAD)
+		return;
+	if (p != NULL)
+		log_info("peer %s (%s): stream closed: %s", p->name, s->addr,
+		    reason);
+	else if (s->state == STREAM_CONNECTING)
+		log_debug("stream %s: %s", s->addr, reason);
+	else
+		log_info("stream %s: closed: %s", s->addr, reason);
+	stream_set_state(s, STREAM_DEAD);
+	TAILQ_REMOVE(&streams, s, entry);
+	timer_wheel_del(loop_wheel(), &s->hb);
+	event_del(s->resume);
+	bufferevent_free(s->bev);
+	s->bev = NULL;
+	stream_unthrottle(s);
+	export_drop_owner(s->id);
+	if (s->seed != NULL)
+		peer_seed_lost(s->seed, s);
+	if (p != NULL)
+		peer_stream_lost(p, s, reason);
+	for (int b = 0; b < STREAM_BUCKETS; b++) {
+		while ((c = TAILQ_FIRST(&s->calls[b])) != NULL) {
+			TAILQ_REMOVE(&s->calls[b], c, tentry);
+			s->ncalls--;
+			call_transport_fail(c, EIO);
+		}
+	}
+	stream_unref(s);
+}
+
+/* Append one encoded frame; watch the high water mark. */
+static int
+stream_write(struct stream *s, struct proto_buf *pb)
+{
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+
+	if (evbuffer_add(out, pb->p, pb->len) == -1)
+		return -ENOMEM;
+	if (evbuffer_get_length(out) > STREAM_OUT_HIGH) {
+		if (!s->reading_paused) {
+			bufferevent_disable(s->bev, EV_READ);
+			s->reading_paused = true;
+		}
+		if (!s->throttling) {
+			s->throttling = true;
+			if (stream_throttled++ == 0)
+				fs_throttle(true);
+		}
+	}
+	return 0;
+}
+
+/* Encode and send a request of ours. */
+static int
+stream_send_req(struct stream *s, const struct proto_req *req)
+{
+	struct proto_buf pb = { 0 };
+	int rc;
+
+	if ((rc = proto_encode_req(req, &pb)) == 0)
+		rc = stream_write(s, &pb);
+	proto_buf_free(&pb);
+	return rc;
+}
+
+/* Encode and send a reply; a reply too big to encode becomes an error. */
+static void
+stream_send_rep(struct stream *s, struct proto_rep *rep)
+{
+	struct proto_buf pb = { 0 };
+	int rc;
+
+	if ((rc = proto_encode_rep(rep, &pb)) != 0) {
+		struct proto_rep err = {
+			.type = rep->type, .id = rep->id,
+			.error = rc == -EINVAL ? EOVERFLOW : ENOMEM,
+		};
+
+		log_warnx("stream %s: %s reply not encodable: %s", s->addr,
+		    proto_type_name(rep->type), strerror(-rc));
+		proto_buf_free(&pb);
+		if (proto_encode_rep(&err, &pb) != 0)
+			fatalx("cannot encode an error reply");
+	}
+	if (stream_write(s, &pb) != 0)
+		stream_close(s, "out of memory");
+	proto_buf_free(&pb);
+}
+
+/* Our handshake body. */
+static void
+stream_hello(struct proto_hello *h)
+{
+	struct peer *self = peer_self();
+	static struct proto_export ex[PROTO_MAX_EXPORTS];
+
+	memset(h, 0, sizeof *h);
+	h->magic = PROTO_MAGIC;
+	h->version = PROTO_VERSION;
+	h->name = self->name;
+	h->uri = self->uri;
+	h->uptime_ms = (uint64_t)(loop_uptime() * 1000);
+	h->boot_id = peer_boot_id();
+	h->nexports = self->nexports;
+	for (uint32_t i = 0; i < self->nexports && i < PROTO_MAX_EXPORTS;
+	    i++) {
+		ex[i].id = i;
+		ex[i].name = self->exports[i].name;
+		ex[i].at = self->exports[i].at;
+		ex[i].read_only = self->exports[i].read_only;
+	}
+	h->exports = ex;
+}
+
+/* The handshake is done: attach the stream to its peer. */
+static void
+stream_established(struct stream *s, const struct proto_hello *h)
+{
+	struct peer *p;
+
+	if (strcmp(h->name, peer_self()->name) == 0) {
+		stream_close(s, "the other side has our own name");
+		return;
+	}
+	p = peer_attach(h, s, s->outbound);
+	if (p == NULL) {
+		/* A stream to that peer exists already and wins. */
+		struct proto_req bye = { .type = PROTO_BYE, .id = 0 };
+
+		stream_send_req(s, &bye);
+		stream_close(s, "duplicate stream");
+		return;
+	}
+	s->peer = p;
+	stream_set_state(s, STREAM_UP);
+	s->last_heard = loop_now_ms();
+	timer_wheel_add(loop_wheel(), &s->hb, loop_now_ms() +
+	    (uint64_t)(conf->heartbeat * 1000));
+	loop_wheel_kick();
+}
+
+/* Worker: serve a request of the other side. */
+static void
+stream_serve_run(struct work *w)
+{
+	struct served *sv = (struct served *)w;
+	struct peer *self = peer_self();
+
+	export_serve(self->exports, self->nexports, sv->owner, &sv->req,
+	    &sv->rep, &sv->mem);
+}
+
+/* Loop: the request was served; answer if the stream still lives. */
+static void
+stream_serve_done(struct work *w)
+{
+	struct served *sv = (struct served *)w;
+	struct stream *s = sv->s;
+
+	if (s->state == STREAM_UP)
+		stream_send_rep(s, &sv->rep);
+	if (sv->req.type == PROTO_OPEN || sv->req.type == PROTO_CREATE) {
+		/* Answered to a dead stream: nobody will release it. */
+		if (s->state == STREAM_DEAD && sv->rep.error == 0)
+			export_drop_owner(sv->owner);
+	}
+	export_mem_free(&sv->mem);
+	proto_rep_clear(&sv->rep);
+	proto_req_clear(&sv->req);
+	free(sv->frame);
+	free(sv);
+	s->serving--;
+	if (s->state == STREAM_UP && s->reading_paused &&
+	    s->serving < STREAM_SERVE_MAX / 2 &&
+	    evbuffer_get_length(bufferevent_get_output(s->bev)) <
+	    STREAM_OUT_LOW) {
+		s->reading_paused = false;
+		bufferevent_enable(s->bev, EV_READ);
+		event_active(s->resume, EV_TIMEOUT, 0);
+	}
+	stream_unref(s);
+}
+
+/* A request from the other side. */
+static int
+stream_on_request(struct stream *s, const uint8_t *buf, size_t len)
+{
+	struct served *sv;
+	struct proto_hello h;
+	int rc;
+
+	sv = xcalloc(1, sizeof *sv);
+	sv->frame = xmalloc(len);
+	memcpy(sv->frame, buf, len);
+	if ((rc = proto_decode_req(sv->frame, len, &sv->req)) != 0) {
+		free(sv->frame);
+		free(sv);
+		return rc;
+	}
+	if (s->state == STREAM_HELLO && !s->outbound &&
+	    sv->req.type == PROTO_HELLO) {
+		struct proto_rep rep = { .type = PROTO_HELLO,
+		    .id = sv->req.id };
+
+		if (sv->req.hello.version != PROTO_VERSION) {
+			rep.error = EPROTONOSUPPORT;
+			stream_send_rep(s, &rep);
+			rc = -EPROTONOSUPPORT;
+		} else {
+			stream_hello(&rep.hello);
+			stream_send_rep(s, &rep);
+			h = sv->req.hello;
+			stream_established(s, &h);
+		}
+		proto_req_clear(&sv->req);
+		free(sv->frame);
+		free(sv);
+		return rc;
+	}
+	if (s->state != STREAM_UP || sv->req.type == PROTO_HELLO) {
+		proto_req_clear(&sv->req);
+		free(sv->frame);
+		free(sv);
+		return -EPROTO;
+	}
+	switch (sv->req.type) {
+	case PROTO_PING: {
+		struct proto_rep rep = { .type = PROTO_PING, .id = sv->req.id };
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		rep.value = (uint64_t)ts.tv_sec * 1000000000ULL +
+		    (uint64_t)ts.tv_nsec;
+		stream_send_rep(s, &rep);
+		free(sv->frame);
+		free(sv);
+		return 0;
+	}
+	case PROTO_BYE: {
+		struct proto_rep rep = { .type = PROTO_BYE, .id = sv->req.id };
+
+		stream_send_rep(s, &rep);
+		free(sv->frame);
+		free(sv);
+		if (s->peer != NULL)
+			peer_leaving(s->peer);
+		stream_close(s, "the peer said goodbye");
+		return 0;
+	}
+	default:
+		break;
+	}
+	sv->s = s;
+	sv->owner = s->id;
+	s->refs++;
+	s->serving++;
+	sv->work.run = stream_serve_run;
+	sv->work.done = stream_serve_done;
+	worker_submit(&sv->work);
+	if (s->serving >= STREAM_SERVE_MAX && !s->reading_paused) {
+		bufferevent_disable(s->bev, EV_READ);
+		s->reading_paused = true;
+	}
+	return 0;
+}
+
+/* Find and remove the call waiting for reply id. */
+static struct call *
+stream_take_call(struct stream *s, uint64_t id)
+{
+	struct call_bucket *b = &s->calls[id % STREAM_BUCKETS];
+	struct call *c;
+
+	TAILQ_FOREACH(c, b, tentry) {
+		if (c->req.id == id) {
+			TAILQ_REMOVE(b, c, tentry);
+			s->ncalls--;
+			return c;
+		}
+	}
+	return NULL;
+}
+
+/* A reply from the other side. */
+static int
+stream_on_reply(struct stream *s, const uint8_t *buf, size_t len)
+{
+	struct proto_rep rep;
+	struct call *c;
+	int rc;
+
+	if ((rc = proto_decode_rep(buf, len, &rep)) != 0)
+		return rc;
+	if (rep.type == PROTO_HELLO) {
+		if (s->state != STREAM_HELLO || !s->outbound) {
+			proto_rep_clear(&rep);
+			return -EPROTO;
+		}
+		if (rep.error != 0 || rep.hello.version != PROTO_VERSION) {
+			log_warnx("stream %s: handshake refused: %s", s->addr,
+			    rep.error ? strerror(rep.error) :
+			    "protocol version differs");
+			proto_rep_clear(&rep);
+			return -EPROTONOSUPPORT;
+		}
+		stream_established(s, &rep.hello);
+		proto_rep_clear(&rep);
+		return 0;
+	}
+	if (s->state != STREAM_UP) {
+		proto_rep_clear(&rep);
+		return -EPROTO;
+	}
+	if (rep.type == PROTO_PING && rep.id == s->ping_id) {
+		peer_heard_ping(s->peer, loop_mono_us() - s->ping_sent);
+		proto_rep_clear(&rep);
+		return 0;
+	}
+	if (rep.type == PROTO_BYE) {
+		proto_rep_clear(&rep);
+		return 0;
+	}
+	if ((c = stream_take_call(s, rep.id)) == NULL ||
+	    c->req.type != rep.type) {
+		log_warnx("peer %s: reply #%llu (%s) matches no request; "
+		    "dropped", s->peer->name, (unsigned long long)rep.id,
+		    proto_type_name(rep.type));
+		if (c != NULL)
+			call_transport_fail(c, EIO);
+		proto_rep_clear(&rep);
+		return 0;
+	}
+	call_transport_done(c, &rep);
+	return 0;
+}
+
+/* Process up to STREAM_BATCH whole frames; yield if more remain. */
+static void
+stream_process(struct stream *s)
+{
+	struct evbuffer *in;
+	uint8_t hdr[4];
+	const uint8_t *frame;
+	long flen;
+	int n, rc;
+
+	for (n = 0; n < STREAM_BATCH; n++) {
+		if (s->state == STREAM_DEAD || s->reading_paused)
+			return;
+		in = bufferevent_get_input(s->bev);
+		if (evbuffer_copyout(in, hdr, sizeof hdr) < (ssize_t)sizeof hdr)
+			return;
+		flen = proto_frame_len(hdr, sizeof hdr);
+		if (flen < 0) {
+			stream_close(s, "bad frame length");
+			return;
+		}
+		if (evbuffer_get_length(in) < (size_t)flen)
+			return;
+		frame = evbuffer_pullup(in, flen);
+		s->last_heard = loop_now_ms();
+		if (s->peer != NULL)
+			peer_heard(s->peer);
+		if (proto_frame_is_reply(frame))
+			rc = stream_on_reply(s, frame, (size_t)flen);
+		else
+			rc = stream_on_request(s, frame, (size_t)flen);
+		if (s->state == STREAM_DEAD)
+			return;
+		evbuffer_drain(in, (size_t)flen);
+		if (rc != 0) {
+			log_warnx("stream %s: malformed or unexpected frame: "
+			    "%s", s->addr, strerror(-rc));
+			stream_close(s, "protocol error");
+			return;
+		}
+	}
+	event_active(s->resume, EV_TIMEOUT, 0);
+}
+
+/* Bytes arrived. */
+static void
+stream_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct stream *s = arg;
+
+	(void)bev;
+	stream_process(s);
+}
+
+/* Continue a batch-limited read on the next loop turn. */
+static void
+stream_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct stream *s = arg;
+
+	(void)fd;
+	(void)what;
+	if (s->state != STREAM_DEAD)
+		stream_process(s);
+}
+
+/* The output drained below the low water mark. */
+static void
+stream_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct stream *s = arg;
+
+	(void)bev;
+	if (s->state == STREAM_DEAD)
+		return;
+	stream_unthrottle(s);
+	if (s->reading_paused && s->serving < STREAM_SERVE_MAX / 2) {
+		s->reading_paused = false;
+		bufferevent_enable(s->bev, EV_READ);
+		event_active(s->resume, EV_TIMEOUT, 0);
+	}
+}
+
+/* Connected, EOF, error: one switch, one exit. */
+static void
+stream_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct stream *s = arg;
+	struct proto_req hello = { .type = PROTO_HELLO, .id = 1 };
+	int one = 1;
+
+	if (s->state == STREAM_DEAD)
+		return;
+	if (what & BEV_EVENT_CONNECTED) {
+		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY,
+		    &one, sizeof one);
+		stream_set_state(s, STREAM_HELLO);
+		stream_hello(&hello.hello);
+		if (stream_send_req(s, &hello) != 0)
+			stream_close(s, "cannot send hello");
+		return;
+	}
+	if (what & BEV_EVENT_EOF)
+		stream_close(s, "closed by the other side");
+	else if (what & BEV_EVENT_ERROR)
+		stream_close(s, evutil_socket_error_to_string(
+		    EVUTIL_SOCKET_ERROR()));
+	else if (what & BEV_EVENT_TIMEOUT)
+		stream_close(s, "timeout");
+}
+
+/*
+ * The heartbeat: during the handshake it is the deadline; once up, it
+ * pings every `heartbeat` seconds and drops a peer silent for longer
+ * than `dead_after`.
+ */
+static void
+stream_heartbeat(struct timer *t, void *arg)
+{
+	struct stream *s = arg;
+	struct proto_req ping = { .type = PROTO_PING };
+	uint64_t now = loop_now_ms();
+
+	(void)t;
+	if (s->state == STREAM_DEAD)
+		return;
+	if (s->state != STREAM_UP) {
+		stream_close(s, "handshake timed out");
+		return;
+	}
+	if (now - s->last_heard > (uint64_t)(conf->dead_after * 1000)) {
+		stream_close(s, "silent for longer than dead_after");
+		return;
+	}
+	ping.id = s->ping_id = call_new_id();
+	s->ping_sent = loop_mono_us();
+	if (stream_send_req(s, &ping) != 0) {
+		stream_close(s, "cannot send ping");
+		return;
+	}
+	timer_wheel_add(loop_wheel(), &s->hb, now +
+	    (uint64_t)(conf->heartbeat * 1000));
+	loop_wheel_kick();
+}
+
+/* A new stream around a socket (connected or connecting). */
+static struct stream *
+stream_new(evutil_socket_t fd, const char *addr, bool outbound)
+{
+	struct stream *s = xcalloc(1, sizeof *s);
+
+	s->id = stream_next_id++;
+	if (stream_next_id == 0)
+		stream_next_id = 1;
+	s->outbound = outbound;
+	s->addr = xstrdup(addr);
+	s->refs = 1;
+	s->state = outbound ? STREAM_CONNECTING : STREAM_HELLO;
+	for (int b = 0; b < STREAM_BUCKETS; b++)
+		TAILQ_INIT(&s->calls[b]);
+	s->bev = bufferevent_socket_new(loop_base, fd,
+	    BEV_OPT_CLOSE_ON_FREE);
+	s->resume = event_new(loop_base, -1, 0, stream_resume_cb, s);
+	s->reaper = event_new(loop_base, -1, 0, stream_reap, s);
+	if (s->bev == NULL || s->resume == NULL || s->reaper == NULL)
+		fatalx("stream: cannot create events");
+	bufferevent_setcb(s->bev, stream_read_cb, stream_write_cb,
+	    stream_event_cb, s);
+	bufferevent_setwatermark(s->bev, EV_WRITE, STREAM_OUT_LOW, 0);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, 2 * PROTO_MAX_FRAME);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	timer_init(&s->hb, stream_heartbeat, s);
+	/* Until the handshake is done the heartbeat is its deadline. */
+	timer_wheel_add(loop_wheel(), &s->hb, loop_now_ms() +
+	    (uint64_t)(conf->op_timeout * 1000));
+	loop_wheel_kick();
+	TAILQ_INSERT_TAIL(&streams, s, entry);
+	return s;
+}
+
+/* Dial a seed address; the stream reports back through the seed. */
+struct stream *
+stream_connect(const struct sockaddr *sa, int salen, const char *addr,
+    struct seed *seed)
+{
+	struct stream *s = stream_new(-1, addr, true);
+
+	s->seed = seed;
+	if (bufferevent_socket_connect(s->bev, sa, salen) == -1) {
+		stream_close(s, "connect failed");
+		return NULL;
+	}
+	return s;
+}
+
+/* An incoming connection. */
+static void
+stream_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	char host[128];
+	int one = 1;
+
+	(void)l;
+	(void)arg;
+	peer_format_addr(sa, (socklen_t)salen, host, sizeof host);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	stream_new(fd, host, false);
+}
+
+/* Listen for peers on address sa. */
+int
+stream_listen(const struct sockaddr *sa, int salen)
+{
+	listener = evconnlistener_new_bind(loop_base, stream_accept_cb, NULL,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
+	    LEV_OPT_REUSEABLE, 64, sa, salen);
+	if (listener == NULL) {
+		log_warn("listen %s", conf->listen);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Send a call over the stream; it waits in the table for its reply.
+ * Returns 0, or a negative errno when it could not be sent (the caller
+ * completes it).
+ */
+int
+stream_send_call(struct stream *s, struct call *c)
+{
+	int rc;
+
+	if (s->state != STREAM_UP)
+		return -EIO;
+	if ((rc = stream_send_req(s, &c->req)) != 0)
+		return rc == -EINVAL ? -EINVAL : -EIO;
+	TAILQ_INSERT_TAIL(&s->calls[c->req.id % STREAM_BUCKETS], c, tentry);
+	s->ncalls++;
+	return 0;
+}
+
+/* Say goodbye on every stream and close them (graceful leave). */
+void
+stream_leave_all(void)
+{
+	struct stream *s, *next;
+	struct proto_req bye = { .type = PROTO_BYE };
+
+	if (listener != NULL) {
+		evconnlistener_free(listener);
+		listener = NULL;
+	}
+	for (s = TAILQ_FIRST(&streams); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		if (s->state == STREAM_UP) {
+			struct evbuffer *out = bufferevent_get_output(s->bev);
+			size_t len;
+
+			bye.id = call_new_id();
+			stream_send_req(s, &bye);
+			/* Push out what is queued, goodbye last, before the
+			 * socket goes (best effort: it is non-blocking). */
+			len = evbuffer_get_length(out);
+			if (write(bufferevent_getfd(s->bev),
+			    evbuffer_pullup(out, (ssize_t)len), len) == -1)
+				log_debug("stream %s: goodbye: %s", s->addr,
+				    strerror(errno));
+		}
+		stream_close(s, "leaving");
+	}
+}
+
+/* Whether we opened the stream. */
+bool
+stream_outbound(const struct stream *s)
+{
+	return s->outbound;
+}
+
+/* Figures of a stream for status. */
+unsigned
+stream_calls_waiting(const struct stream *s)
+{
+	return s->ncalls;
+}
