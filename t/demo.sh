@@ -94,7 +94,7 @@ fi
 # 1. Dependencies: every Debian package pufs needs, only what is missing.
 if [ -f t/deps.sh ]; then
 	say "installing missing dependencies (t/deps.sh)"
-	bash t/deps.sh
+	sh t/deps.sh
 else
 	say "t/deps.sh not found; assuming the dependencies are installed"
 fi
