@@ -1306,6 +1306,7 @@ config_add_export_arg(struct config *cfg, const char *arg, char *err,
 	e = config_new_export(cfg, name);
 	e->path = real;
 	e->read_only = ro;
+	e->from_arg = true;
 	return 0;
 }
 
@@ -1326,20 +1327,24 @@ config_validate_keys(const struct config_key *keys, const void *base,
 
 /* Check that an export or cluster path names an existing directory. */
 static int
-config_validate_dir(const char *kind, const char *name, const char *path,
-    char *err, size_t errlen)
+config_validate_dir(const char *file, const char *kind, const char *name,
+    const char *path, char *err, size_t errlen)
 {
+	const char *sep = file != NULL ? ": " : "";
 	struct stat st;
 
+	if (file == NULL)
+		file = "";
 	if (path == NULL)
-		return config_error(err, errlen, "[%s:%s]: no path given",
-		    kind, name);
+		return config_error(err, errlen,
+		    "%s%s[%s:%s]: %s.path: no path given", file, sep, kind,
+		    name, kind);
 	if (stat(path, &st) == -1)
-		return config_error(err, errlen, "[%s:%s]: path '%s': %s",
-		    kind, name, path, strerror(errno));
+		return config_error(err, errlen, "%s%s[%s:%s]: path '%s': %s",
+		    file, sep, kind, name, path, strerror(errno));
 	if (!S_ISDIR(st.st_mode))
-		return config_error(err, errlen, "[%s:%s]: path '%s': %s",
-		    kind, name, path, strerror(ENOTDIR));
+		return config_error(err, errlen, "%s%s[%s:%s]: path '%s': %s",
+		    file, sep, kind, name, path, strerror(ENOTDIR));
 	return 0;
 }
 
@@ -1364,8 +1369,8 @@ config_validate_exports(struct config *cfg, char *err, size_t errlen)
 		if (e->path != NULL && config_validate_keys(config_export_keys,
 		    e, section, err, errlen) == -1)
 			return -1;
-		if (config_validate_dir("export", e->name, e->path, err,
-		    errlen) == -1)
+		if (config_validate_dir(e->from_arg ? NULL : cfg->config_file,
+		    "export", e->name, e->path, err, errlen) == -1)
 			return -1;
 		if (e->at == NULL)
 			e->at = xstrdup("/");
@@ -1382,8 +1387,8 @@ config_validate_exports(struct config *cfg, char *err, size_t errlen)
 		if (c->path != NULL && config_validate_keys(
 		    config_cluster_keys, c, section, err, errlen) == -1)
 			return -1;
-		if (config_validate_dir("cluster", c->name, c->path, err,
-		    errlen) == -1)
+		if (config_validate_dir(cfg->config_file, "cluster", c->name,
+		    c->path, err, errlen) == -1)
 			return -1;
 		if (c->at == NULL)
 			xasprintf(&c->at, "/%s", c->name);

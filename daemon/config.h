@@ -35,6 +35,7 @@ struct config_export {
 	char *path;       /* absolute, as given; owned */
 	char *at;         /* normalised union path, "/" or "/a/b"; owned */
 	bool read_only;
+	bool from_arg;    /* from -e, not from the file */
 };
 
 struct config_cluster {

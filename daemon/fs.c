@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -250,6 +251,141 @@ fs_root_attr(struct node *n)
 	n->ino = FUSE_ROOT_ID;
 }
 
+/* The RELEASE of a closed handle came back; nobody waits for it. */
+static void
+fs_release_cb(struct call *c)
+{
+	if (c->rep.error != 0)
+		log_debug("release: %s", strerror(c->rep.error));
+}
+
+/* A handle for the file node n opened by call c (OPEN or CREATE). */
+static struct handle *
+fs_handle_new(struct node *n, struct call *c)
+{
+	struct handle *h = xcalloc(1, sizeof *h);
+
+	h->node = n;
+	node_ref(n);
+	h->peer = c->peer;
+	h->epoch = c->peer->epoch;
+	h->export_id = c->req.export_id;
+	h->fh = c->rep.fh;
+	TAILQ_INSERT_TAIL(&n->handles, h, nentry);
+	return h;
+}
+
+/* Forget a handle (its RELEASE, if any, is already sent). */
+static void
+fs_handle_free(struct handle *h)
+{
+	TAILQ_REMOVE(&h->node->handles, h, nentry);
+	node_unref(h->node);
+	free(h);
+}
+
+/*
+ * A live open handle of n, if any: attributes asked without one still go
+ * by handle, so an open file renamed or unlinked elsewhere still answers.
+ */
+static struct handle *
+fs_any_handle(struct node *n)
+{
+	struct handle *h;
+
+	TAILQ_FOREACH(h, &n->handles, nentry)
+		if (io_handle_live(h))
+			return h;
+	return NULL;
+}
+
+/*
+ * Invalidations are written to the kernel by their own thread.  The
+ * kernel may hold a page or inode lock of the inode while a request on
+ * it waits for our answer; written from the loop, an invalidation would
+ * wait for that lock while the loop is the one that must answer: a
+ * deadlock.  From the notifier thread it just waits its turn.
+ */
+struct fs_inval {
+	uint64_t ino;
+	int64_t off;		/* -1: attributes only; 0: all data too */
+};
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct fs_inval *q;
+	size_t n, cap;
+	bool stop;
+	pthread_t thread;
+	bool running;
+} fsn = { .lock = PTHREAD_MUTEX_INITIALIZER,
+	  .cond = PTHREAD_COND_INITIALIZER };
+
+/* Notifier thread: write queued invalidations until told to stop. */
+static void *
+fs_notify_main(void *arg)
+{
+	struct fs_inval iv;
+	int rc;
+
+	(void)arg;
+	pthread_mutex_lock(&fsn.lock);
+	for (;;) {
+		while (fsn.n == 0 && !fsn.stop)
+			pthread_cond_wait(&fsn.cond, &fsn.lock);
+		if (fsn.n == 0)
+			break;
+		iv = fsn.q[0];
+		memmove(fsn.q, fsn.q + 1, --fsn.n * sizeof *fsn.q);
+		pthread_mutex_unlock(&fsn.lock);
+		rc = fuse_lowlevel_notify_inval_inode(fs.se, iv.ino, iv.off, 0);
+		if (rc != 0 && rc != -ENOENT)
+			log_debug("fuse: inval inode %llu: %s",
+			    (unsigned long long)iv.ino, strerror(-rc));
+		pthread_mutex_lock(&fsn.lock);
+	}
+	pthread_mutex_unlock(&fsn.lock);
+	return NULL;
+}
+
+/* Queue an invalidation of n (off -1: attributes; 0: data too). */
+static void
+fs_inval(struct node *n, int64_t off)
+{
+	if (fs.se == NULL || n->nlookup == 0 || !fsn.running)
+		return;
+	pthread_mutex_lock(&fsn.lock);
+	if (fsn.n == fsn.cap) {
+		fsn.cap = fsn.cap ? fsn.cap * 2 : 64;
+		fsn.q = xreallocarray(fsn.q, fsn.cap, sizeof *fsn.q);
+	}
+	fsn.q[fsn.n++] = (struct fs_inval){ n->id, off };
+	pthread_cond_signal(&fsn.cond);
+	pthread_mutex_unlock(&fsn.lock);
+}
+
+/* node_foreach: invalidate nodes that are the same object as arg. */
+static void
+fs_inval_same(struct node *n, void *arg)
+{
+	const struct node *like = arg;
+
+	if (!n->isdir && n->peer == like->peer && n->attr.dev ==
+	    like->attr.dev && n->attr.ino == like->attr.ino && n != like)
+		fs_inval(n, n->data_seen ? 0 : -1);
+}
+
+/*
+ * The object behind n changed through n (its link count, or its data):
+ * every other name of it, a separate inode to the kernel, must re-ask.
+ */
+static void
+fs_inval_links(struct node *n)
+{
+	node_foreach(fs_inval_same, n);
+}
+
 /* --- lookup, forget --- */
 
 /* lookup: the merged answer for name. */
@@ -339,12 +475,14 @@ static void
 fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct node *n = fs_node(ino);
-	struct handle *h = fi != NULL ? (struct handle *)fi->fh : NULL;
+	struct handle *h = NULL;
 	struct fsop *op;
 	struct call *c;
 	struct stat st;
 	int err = 0;
 
+	if (n != NULL && fi != NULL && !n->isdir)
+		h = (struct handle *)fi->fh;
 	if (n == NULL) {
 		fuse_reply_err(req, EIO);
 		return;
@@ -352,7 +490,9 @@ fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	op = fsop_new(req, PROTO_STAT);
 	op->node = n;
 	node_ref(n);
-	if (h != NULL && !n->isdir && io_handle_live(h)) {
+	if (h == NULL || !io_handle_live(h))
+		h = fs_any_handle(n);
+	if (h != NULL && !n->isdir) {
 		c = call_new(h->peer, PROTO_STAT, h->export_id, NULL,
 		    fs_attr_cb, op);
 		c->req.fh = h->fh;
@@ -436,7 +576,7 @@ fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
     struct fuse_file_info *fi)
 {
 	struct node *n = fs_node(ino);
-	struct handle *h = fi != NULL ? (struct handle *)fi->fh : NULL;
+	struct handle *h = NULL;
 	struct fsop *op;
 	struct copy *copies;
 	struct call *c;
@@ -454,7 +594,11 @@ fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	if (!n->isdir) {
 		int err = 0;
 
-		if (h != NULL && io_handle_live(h)) {
+		if (fi != NULL)
+			h = (struct handle *)fi->fh;
+		if (h == NULL || !io_handle_live(h))
+			h = fs_any_handle(n);
+		if (h != NULL) {
 			c = call_new(h->peer, PROTO_SETATTR, h->export_id,
 			    NULL, fs_setattr_cb, op);
 			c->req.fh = h->fh;
@@ -681,13 +825,7 @@ fs_make_cb(struct call *c)
 		fsop_free(op);
 		return;
 	}
-	h = xcalloc(1, sizeof *h);
-	h->node = n;
-	node_ref(n);
-	h->peer = c->peer;
-	h->epoch = c->peer->epoch;
-	h->export_id = c->req.export_id;
-	h->fh = c->rep.fh;
+	h = fs_handle_new(n, c);
 	h->flags = op->fi.flags;
 	n->data_seen = true;
 	n->data_mtime = c->rep.attr.mtime;
@@ -698,13 +836,12 @@ fs_make_cb(struct call *c)
 	if (fuse_reply_create(op->req, &ep, &op->fi) != 0) {
 		/* The kernel will never release it: do it here. */
 		struct call *rc = call_new(h->peer, PROTO_RELEASE,
-		    h->export_id, NULL, NULL, NULL);
+		    h->export_id, NULL, fs_release_cb, NULL);
 
 		n->nlookup--;
 		rc->req.fh = h->fh;
-		node_unref(n);
-		free(h);
-		(void)rc;
+		call_send(rc);
+		fs_handle_free(h);
 	}
 	fsop_free(op);
 }
@@ -837,8 +974,11 @@ fs_act_cb(struct call *c)
 	switch (op->type) {
 	case PROTO_UNLINK:
 	case PROTO_RMDIR:
-		if ((n = node_child(op->dir, op->name)) != NULL)
+		if ((n = node_child(op->dir, op->name)) != NULL) {
+			if (!n->isdir && n->attr.nlink > 1)
+				fs_inval_links(n);
 			node_unlink(n);
+		}
 		break;
 	case PROTO_RENAME:
 		n = node_child(op->dir, op->name);
@@ -850,9 +990,13 @@ fs_act_cb(struct call *c)
 				node_move(n2, op->dir, op->name);
 			if (n != NULL)
 				node_move(n, op->dir2, op->name2);
-		} else if (n != NULL)
+		} else if (n != NULL) {
 			node_move(n, op->dir2, op->name2);
-		else if (n2 != NULL)
+			if (!n->isdir) {	/* it may have changed export */
+				n->peer = op->chosen.peer;
+				n->export_id = op->chosen.export_id;
+			}
+		} else if (n2 != NULL)
 			node_unlink(n2);
 		break;
 	case PROTO_LINK: {
@@ -866,6 +1010,8 @@ fs_act_cb(struct call *c)
 		n = union_node(op->dir2, &e);
 		entry_clear(&e);
 		fs_reply_entry(op->req, n);
+		fs_inval_links(n);
+		fs_inval(n, -1);
 		fsop_free(op);
 		return;
 	}
@@ -946,6 +1092,7 @@ static void
 fs_act(struct fsop *op)
 {
 	struct entry *s = &op->src, *d = &op->dst;
+	const struct export *ex;
 	struct copy dest;
 	size_t i;
 
@@ -995,11 +1142,19 @@ fs_act(struct fsop *op)
 				fsop_done(op, EXDEV);
 				return;
 			}
-			if (!fs_dest_copy(op->dir2, s->peer, s->export_id,
-			    false, &dest)) {
+			/* Over an existing file: into its export, or not. */
+			if (!fs_dest_copy(op->dir2, s->peer, op->have_dst &&
+			    !d->isdir ? d->export_id : s->export_id,
+			    op->have_dst && !d->isdir, &dest)) {
 				fsop_done(op, EXDEV);
 				return;
 			}
+			ex = union_export(dest.peer, dest.export_id);
+			if (ex == NULL || ex->read_only) {
+				fsop_done(op, EROFS);
+				return;
+			}
+			op->chosen = dest;
 			fs_act_one(op, s->peer, s->export_id, &dest);
 			break;
 		}
@@ -1267,13 +1422,7 @@ fs_open_cb(struct call *c)
 		fsop_done(op, c->rep.error);
 		return;
 	}
-	h = xcalloc(1, sizeof *h);
-	h->node = n;
-	node_ref(n);
-	h->peer = c->peer;
-	h->epoch = c->peer->epoch;
-	h->export_id = c->req.export_id;
-	h->fh = c->rep.fh;
+	h = fs_handle_new(n, c);
 	h->flags = op->fi.flags;
 	/* Close-to-open: keep the page cache only if the file is as it was. */
 	op->fi.keep_cache = n->data_seen && !(op->fi.flags & O_TRUNC) &&
@@ -1287,12 +1436,11 @@ fs_open_cb(struct call *c)
 	op->fi.direct_io = conf->direct_io;
 	if (fuse_reply_open(op->req, &op->fi) != 0) {
 		struct call *rc = call_new(h->peer, PROTO_RELEASE,
-		    h->export_id, NULL, NULL, NULL);
+		    h->export_id, NULL, fs_release_cb, NULL);
 
 		rc->req.fh = h->fh;
-		node_unref(n);
-		free(h);
-		(void)rc;
+		call_send(rc);
+		fs_handle_free(h);
 	}
 	fsop_free(op);
 }
@@ -1338,17 +1486,20 @@ fs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	io_read(h, (uint64_t)off, size, fs_read_done, req);
 }
 
-/* io_write done. */
+/* io_write done: other names of a hard-linked file must re-read. */
 static void
 fs_write_done(void *arg, int error, const void *data, size_t len)
 {
-	fuse_req_t req = arg;
+	struct fsop *op = arg;
 
 	(void)data;
+	if (error == 0 && op->node->attr.nlink > 1)
+		fs_inval_links(op->node);
 	if (error != 0)
-		fuse_reply_err(req, -error);
+		fuse_reply_err(op->req, -error);
 	else
-		fuse_reply_write(req, len);
+		fuse_reply_write(op->req, len);
+	fsop_free(op);
 }
 
 static void
@@ -1356,9 +1507,12 @@ fs_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
     off_t off, struct fuse_file_info *fi)
 {
 	struct handle *h = (struct handle *)fi->fh;
+	struct fsop *op = fsop_new(req, PROTO_WRITE);
 
 	(void)ino;
-	io_write(h, (uint64_t)off, buf, size, fs_write_done, req);
+	op->node = h->node;
+	node_ref(h->node);
+	io_write(h, (uint64_t)off, buf, size, fs_write_done, op);
 }
 
 static void
@@ -1368,14 +1522,6 @@ fs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	(void)ino;
 	(void)fi;
 	fuse_reply_err(req, 0);
-}
-
-/* The RELEASE of a closed handle came back; nobody waits for it. */
-static void
-fs_release_cb(struct call *c)
-{
-	if (c->rep.error != 0)
-		log_debug("release: %s", strerror(c->rep.error));
 }
 
 static void
@@ -1391,8 +1537,7 @@ fs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		c->req.fh = h->fh;
 		call_send(c);
 	}
-	node_unref(h->node);
-	free(h);
+	fs_handle_free(h);
 	fuse_reply_err(req, 0);
 }
 
@@ -1526,7 +1671,9 @@ struct dirh {
 	struct entry *ents;	/* owned */
 	size_t nents;
 	bool loaded;
+	LIST_ENTRY(dirh) entry;	/* fs_dirs, freed at unmount if open */
 };
+static LIST_HEAD(, dirh) fs_dirs = LIST_HEAD_INITIALIZER(fs_dirs);
 
 /* A parked readdir. */
 struct rdop {
@@ -1558,7 +1705,9 @@ fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (fuse_reply_open(req, fi) != 0) {
 		node_unref(n);
 		free(d);
+		return;
 	}
+	LIST_INSERT_HEAD(&fs_dirs, d, entry);
 }
 
 /* Drop a directory handle's snapshot. */
@@ -1642,8 +1791,10 @@ fs_list_cb(void *arg, int error, struct entry *ents, size_t n)
 	}
 	fs_dirh_clear(d);
 	d->ents = xcalloc(n + 1, sizeof *d->ents);
-	memcpy(d->ents, ents, n * sizeof *ents);
-	memset(ents, 0, n * sizeof *ents);	/* ownership moved */
+	if (n > 0) {
+		memcpy(d->ents, ents, n * sizeof *ents);
+		memset(ents, 0, n * sizeof *ents);	/* ownership moved */
+	}
 	d->nents = n;
 	d->loaded = true;
 	fs_readdir_fill(rd);
@@ -1691,6 +1842,7 @@ fs_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct dirh *d = (struct dirh *)fi->fh;
 
 	(void)ino;
+	LIST_REMOVE(d, entry);
 	fs_dirh_clear(d);
 	node_unref(d->node);
 	free(d);
@@ -1989,6 +2141,9 @@ fs_mount(const struct config *cfg)
 	flags = fcntl(fd, F_GETFL);
 	if (flags == -1 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1)
 		fatal("fuse: cannot make the channel non-blocking");
+	if (pthread_create(&fsn.thread, NULL, fs_notify_main, NULL) != 0)
+		fatalx("fuse: cannot start the notifier thread");
+	fsn.running = true;
 	fs.ev = event_new(loop_base, fd, EV_READ | EV_PERSIST, fs_read_cb,
 	    NULL);
 	if (fs.ev == NULL || event_add(fs.ev, NULL) == -1)
@@ -2025,8 +2180,26 @@ fs_unmount(void)
 	fs_stop();
 	if (fs.se == NULL)
 		return;
+	if (fsn.running) {
+		pthread_mutex_lock(&fsn.lock);
+		fsn.stop = true;
+		fsn.n = 0;	/* nothing to invalidate in a dying mount */
+		pthread_cond_signal(&fsn.cond);
+		pthread_mutex_unlock(&fsn.lock);
+		pthread_join(fsn.thread, NULL);
+		fsn.running = false;
+		free(fsn.q);
+		fsn.q = NULL;
+	}
 	fuse_session_unmount(fs.se);
 	fuse_session_destroy(fs.se);
+	while (!LIST_EMPTY(&fs_dirs)) {
+		struct dirh *d = LIST_FIRST(&fs_dirs);
+
+		LIST_REMOVE(d, entry);
+		fs_dirh_clear(d);
+		free(d);
+	}
 	fs.se = NULL;
 	free(fs.buf.mem);
 	fs.buf.mem = NULL;

@@ -188,6 +188,7 @@ node_new(struct node *parent, const char *name)
 	if (nt.count + 1 > nt.nbuckets)
 		node_grow();
 	n->id = nt.next_id++;
+	TAILQ_INIT(&n->handles);
 	n->name = xstrdup(name);
 	n->baselen = strlen(name);
 	b = node_idx_id(n->id);
@@ -309,6 +310,15 @@ node_set_copies(struct node *n, const struct copy *c, size_t nc)
 	n->ncopies = nc;
 }
 
+/* Call fn for every node (fn must not add or free nodes). */
+void
+node_foreach(void (*fn)(struct node *, void *), void *arg)
+{
+	for (size_t i = 0; i < nt.nbuckets; i++)
+		for (struct node *n = nt.by_id[i]; n != NULL; n = n->hnext_id)
+			fn(n, arg);
+}
+
 /* Number of nodes, for status. */
 size_t
 node_count(void)
@@ -324,7 +334,15 @@ node_free_all(void)
 
 	for (size_t i = 0; i < nt.nbuckets; i++) {
 		for (n = nt.by_id[i]; n != NULL; n = next) {
+			struct handle *h;
+
 			next = n->hnext_id;
+			/* Files still open at unmount: the kernel never
+			 * releases them, and their holders closed them. */
+			while ((h = TAILQ_FIRST(&n->handles)) != NULL) {
+				TAILQ_REMOVE(&n->handles, h, nentry);
+				free(h);
+			}
 			free(n->name);
 			free(n->copies);
 			free(n);

@@ -162,6 +162,9 @@ struct copy {
 	uint32_t export_id;
 };
 
+struct handle;
+TAILQ_HEAD(handle_list, handle);
+
 /*
  * An inode the kernel knows.  Its union path is derived from the parent
  * chain, so renaming a directory moves its whole subtree for free.
@@ -189,6 +192,8 @@ struct node {
 	struct proto_attr attr;	/* last seen, of the primary */
 	uint64_t ino;		/* st_ino shown */
 
+	struct handle_list handles;	/* open files of this node */
+
 	/* What the kernel's page cache of this file was filled from. */
 	bool data_seen;
 	struct proto_time data_mtime;
@@ -211,6 +216,7 @@ void node_forget(struct node *, uint64_t nlookup);
 char *node_path(const struct node *);	/* union path, xmalloc'd */
 void node_set_copies(struct node *, const struct copy *, size_t);
 size_t node_count(void);
+void node_foreach(void (*)(struct node *, void *), void *);
 uint64_t node_ino_hash(const char *peer, uint64_t dev, uint64_t ino);
 
 /* union.c */
@@ -276,6 +282,7 @@ struct handle {
 	uint32_t export_id;
 	uint64_t fh;		/* the holder's handle */
 	int flags;
+	TAILQ_ENTRY(handle) nentry;	/* node->handles */
 };
 
 typedef void (*io_done_cb)(void *arg, int error, const void *data,

@@ -361,7 +361,8 @@ resolve_done(struct gather *g)
 	bool virtual = g->pin == NULL && union_has_virtual_below(upath);
 	int error = -ENOENT;
 
-	qsort(g->hits, g->nhits, sizeof *g->hits, union_named_cmp);
+	if (g->nhits > 1)
+		qsort(g->hits, g->nhits, sizeof *g->hits, union_named_cmp);
 	hits = xcalloc(g->nhits + 1, sizeof *hits);
 	for (i = 0; i < g->nhits; i++)
 		hits[nh++] = g->hits[i].hit;
@@ -417,7 +418,8 @@ list_done(struct gather *g)
 	size_t n = 0, cap = 0, i, j;
 	char *upath;
 
-	qsort(g->hits, g->nhits, sizeof *g->hits, union_named_cmp);
+	if (g->nhits > 1)
+		qsort(g->hits, g->nhits, sizeof *g->hits, union_named_cmp);
 	hits = xcalloc(g->nhits + 1, sizeof *hits);
 	for (i = 0; i < g->nhits; i = j) {
 		bool virtual = false;
