@@ -450,3 +450,28 @@ holders () {
 	done
 	echo "$out"
 }
+
+# each_mount 'COMMANDS': run COMMANDS once for every running peer's
+# mount, with $m set to the mount and $k to the peer; stop at the first
+# failure and say which mount it was.
+each_mount () {
+	local m k
+	for k in $(seq "$(peers_count)"); do
+		[ -e "$_LIB/d.p$k.pid" ] || continue
+		m=$(peer_mnt "$k")
+		eval "$1" || { echo "each_mount: failed on p$k ($m)"; return 1; }
+	done
+}
+
+# each_mount_soon 'CONDITION' [TIMEOUT]: on every running peer's mount
+# ($m, $k as in each_mount), wait until CONDITION holds (metadata may be
+# cached for attr_timeout; default 3 s).
+each_mount_soon () {
+	local m k
+	for k in $(seq "$(peers_count)"); do
+		[ -e "$_LIB/d.p$k.pid" ] || continue
+		m=$(peer_mnt "$k")
+		wait_for "$1" "${2:-3}" ||
+			{ echo "each_mount_soon: failed on p$k ($m)"; return 1; }
+	done
+}
