@@ -1,15 +1,15 @@
 #!/bin/bash
 #
 # demo.sh - the first Quick start command: install what pufs needs, build
-# it into build/, and show one peer serving the union of two directories,
-# one of them read-only.
+# it into build/, and show three peers on this machine (alpha, beta and
+# gamma, on 127.0.0.1) each serving its own directory and each mounting
+# the same union of all three.
 #
 # Run as root from anywhere in a clone of the repository.  With a terminal
 # on standard input the union stays mounted until Ctrl-C; otherwise the
-# demo stops as soon as it has shown everything.  On any exit the daemon is
-# stopped by its PID with SIGTERM, its exit status and the unmount are
-# checked, and the demo area under /tmp is removed.  Limits: one peer
-# only; the multi-peer demo comes with multi-peer support.
+# demo stops as soon as it has shown everything.  On any exit every daemon
+# is stopped by its PID with SIGTERM, its exit status and the unmount are
+# checked, and the demo area under /tmp is removed.
 #
 set -euo pipefail
 
@@ -17,8 +17,8 @@ cd "$(dirname "$0")/.."
 BUILD=build
 PUFS=$BUILD/daemon/pufs
 DEMO=
-MNT=
-PID=
+NAMES=(alpha beta gamma)
+PIDS=()
 
 say() {
 	printf '\n==> %s\n' "$*"
@@ -29,53 +29,57 @@ die() {
 	exit 1
 }
 
-# Print the daemon's log, indented, if there is one.
+# Print a peer's log, indented, if there is one.
 show_log() {
-	if [ -n "$DEMO" ] && [ -s "$DEMO/pufs.log" ]; then
-		echo "--- $DEMO/pufs.log"
-		sed 's/^/    /' "$DEMO/pufs.log"
+	local log=$DEMO/$1/pufs.log
+
+	if [ -s "$log" ]; then
+		echo "--- $log"
+		sed 's/^/    /' "$log"
 		echo "---"
-	elif [ -n "$DEMO" ]; then
-		echo "(the log $DEMO/pufs.log is empty)"
+	else
+		echo "(the log $log is empty)"
 	fi
 }
 
-# Stop the daemon by PID, check it exited 0 and unmounted, remove the area.
+# Stop every daemon by PID, check each exited 0 and unmounted, remove
+# the area.
 cleanup() {
-	local rc=$? drc i
+	local rc=$? drc i k name mnt
 	set +e
 	trap - INT TERM
-	if [ -n "$PID" ]; then
-		say "stopping pufs (PID $PID) with SIGTERM"
-		kill -TERM "$PID" 2>/dev/null
+	for k in "${!PIDS[@]}"; do
+		name=${NAMES[$k]}
+		say "stopping $name (PID ${PIDS[$k]}) with SIGTERM"
+		kill -TERM "${PIDS[$k]}" 2>/dev/null
+	done
+	for k in "${!PIDS[@]}"; do
+		name=${NAMES[$k]}
+		mnt=$DEMO/$name/union
 		for ((i = 0; i < 150; i++)); do
-			kill -0 "$PID" 2>/dev/null || break
+			kill -0 "${PIDS[$k]}" 2>/dev/null || break
 			sleep 0.1
 		done
-		if kill -0 "$PID" 2>/dev/null; then
-			echo "pufs did not exit within 15 s; sending SIGKILL"
-			kill -KILL "$PID" 2>/dev/null
+		if kill -0 "${PIDS[$k]}" 2>/dev/null; then
+			echo "$name did not exit within 15 s; sending SIGKILL"
+			kill -KILL "${PIDS[$k]}" 2>/dev/null
 			rc=1
 		fi
-		wait "$PID"
+		wait "${PIDS[$k]}"
 		drc=$?
 		if [ "$drc" -eq 0 ]; then
-			echo "pufs exited with status 0"
+			echo "$name exited with status 0"
 		else
-			echo "pufs exited with status $drc"
-			show_log
+			echo "$name exited with status $drc"
+			show_log "$name"
 			rc=1
 		fi
-	fi
-	if [ -n "$MNT" ]; then
-		if mountpoint -q "$MNT"; then
-			echo "the union is still mounted on $MNT; unmounting it"
-			fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT"
+		if mountpoint -q "$mnt"; then
+			echo "$mnt is still mounted; unmounting it"
+			fusermount3 -u "$mnt" 2>/dev/null || umount -l "$mnt"
 			rc=1
-		else
-			echo "the union is unmounted"
 		fi
-	fi
+	done
 	if [ -n "$DEMO" ]; then
 		rm -rf "$DEMO"
 		echo "removed $DEMO"
@@ -109,80 +113,93 @@ fi
 meson compile -C "$BUILD"
 [ -x "$PUFS" ] || die "the build did not produce $PUFS"
 
-# 3. The demo area: two exports and a mount point.
+# 3. The demo area: one export and one mount point per peer.
 DEMO=$(mktemp -d /tmp/pufs-demo.XXXX)
-A=$DEMO/a
-B=$DEMO/b
-MNT=$DEMO/union
-mkdir -p "$A/docs" "$B/docs" "$B/archive" "$MNT"
-echo "meeting notes: ship the foundation" >"$A/notes.txt"
+for name in "${NAMES[@]}"; do
+	mkdir -p "$DEMO/$name/export/docs" "$DEMO/$name/union"
+done
+A=$DEMO/alpha/export B=$DEMO/beta/export G=$DEMO/gamma/export
+echo "meeting notes: ship the peers" >"$A/notes.txt"
 echo "how to run pufs" >"$A/docs/guide.txt"
 echo "the reference manual" >"$B/docs/manual.txt"
-echo "last year's figures" >"$B/archive/2025.txt"
-echo "this export is read-only" >"$B/readme.txt"
+echo "beta's own readme" >"$B/readme.txt"
+echo "gamma's own readme" >"$G/readme.txt"
+mkdir -p "$G/projects"
+echo "gamma holds the projects" >"$G/projects/plan.txt"
 
-# A TCP port on 127.0.0.1 that nothing listens on, from 7170 up.
-PORT=7170
-while command -v ss >/dev/null && ss -Hltn "sport = :$PORT" | grep -q .; do
-	PORT=$((PORT + 1))
-done
-
-say "starting: $PUFS mount -e $A -e $B:ro $MNT"
-# setsid keeps the daemon out of the terminal's process group, so that
-# Ctrl-C reaches this script and the daemon is stopped by SIGTERM below.
-setsid "$PUFS" mount -e "$A" -e "$B:ro" \
-    -o "peer.discovery=unicast,peer.listen=127.0.0.1:$PORT,peer.control_socket=$DEMO/ctl.sock" \
-    "$MNT" 2>"$DEMO/pufs.log" &
-PID=$!
-
-for ((i = 0; i < 150; i++)); do
-	grep -q "ready: mounted" "$DEMO/pufs.log" && break
-	if ! kill -0 "$PID" 2>/dev/null; then
-		show_log
-		die "pufs exited before it was ready"
+# Three free TCP ports on 127.0.0.1, from 7170 up.
+PORTS=()
+port=7170
+while [ "${#PORTS[@]}" -lt 3 ]; do
+	if ! { command -v ss >/dev/null &&
+	    ss -Hltn "sport = :$port" | grep -q .; }; then
+		PORTS+=("$port")
 	fi
-	sleep 0.1
+	port=$((port + 1))
 done
-if ! grep -q "ready: mounted" "$DEMO/pufs.log"; then
-	show_log
-	die "pufs was not ready within 15 s"
-fi
-grep "ready: mounted" "$DEMO/pufs.log"
 
-say "the union of $A and $B (read-only): ls -la $MNT"
-ls -la "$MNT"
+for k in 0 1 2; do
+	name=${NAMES[$k]}
+	others=
+	for j in 0 1 2; do
+		[ "$j" = "$k" ] || others="$others 127.0.0.1:${PORTS[$j]}"
+	done
+	say "starting $name: $PUFS mount -e $DEMO/$name/export $DEMO/$name/union"
+	# setsid keeps the daemons out of the terminal's process group, so
+	# that Ctrl-C reaches this script and they are stopped by SIGTERM.
+	setsid "$PUFS" mount -e "$DEMO/$name/export" \
+	    -o "peer.name=$name,peer.discovery=unicast,peer.listen=127.0.0.1:${PORTS[$k]}" \
+	    -o "peer.peers=${others# },peer.control_socket=$DEMO/$name/ctl.sock" \
+	    "$DEMO/$name/union" 2>"$DEMO/$name/pufs.log" &
+	PIDS+=("$!")
+done
 
-say "docs/ exists in both exports and is merged: ls -la $MNT/docs"
-ls -la "$MNT/docs"
+# Wait until every peer is mounted and sees the two others.
+for k in 0 1 2; do
+	name=${NAMES[$k]}
+	for ((i = 0; i < 150; i++)); do
+		if "$PUFS" status -s "$DEMO/$name/ctl.sock" 2>/dev/null |
+		    grep -c " up " | grep -qx 2; then
+			break
+		fi
+		if ! kill -0 "${PIDS[$k]}" 2>/dev/null; then
+			show_log "$name"
+			die "$name exited before it was ready"
+		fi
+		sleep 0.1
+	done
+	grep -q "ready: mounted" "$DEMO/$name/pufs.log" ||
+	    { show_log "$name"; die "$name was not ready within 15 s"; }
+done
+echo "all three peers are up"
 
-say "writing $MNT/hello.txt through the mount"
-echo "written through the union" >"$MNT/hello.txt"
-cat "$MNT/hello.txt"
-[ -f "$A/hello.txt" ] || die "hello.txt did not land in $A"
-echo "it landed in the writable export:"
-ls -l "$A/hello.txt"
+say "alpha's view of the union: ls -la $DEMO/alpha/union"
+ls -la "$DEMO/alpha/union"
 
-say "appending to $MNT/readme.txt, which lives in the read-only export"
-if err=$( { echo "change" >>"$MNT/readme.txt"; } 2>&1 ); then
-	die "the write to a read-only export succeeded"
-fi
-echo "$err"
-case $err in
-*"Read-only file system"*) echo "refused, as it should be" ;;
-*) die "expected \"Read-only file system\"" ;;
-esac
+say "docs/ exists on alpha and beta and is merged (seen from gamma)"
+ls -la "$DEMO/gamma/union/docs"
 
-say "$PUFS status -s $DEMO/ctl.sock"
-"$PUFS" status -s "$DEMO/ctl.sock"
+say "readme.txt exists on beta and gamma: each is shown as NAME@PEER"
+ls "$DEMO/alpha/union"
+cat "$DEMO/alpha/union/readme.txt@127.0.0.1:${PORTS[2]}"
+
+say "writing projects/report.txt through alpha's mount"
+echo "written on alpha, stored on gamma" >"$DEMO/alpha/union/projects/report.txt"
+echo "projects/ exists only on gamma, so the file lands there:"
+ls -l "$G/projects/report.txt"
+echo "and beta reads it: $(cat "$DEMO/beta/union/projects/report.txt")"
+
+say "$PUFS status -s $DEMO/alpha/ctl.sock"
+"$PUFS" status -s "$DEMO/alpha/ctl.sock"
 
 if [ -t 0 ]; then
 	STOP=0
 	trap 'STOP=1' INT
-	say "the union is mounted at $MNT; press Ctrl-C to stop"
-	echo "    (the exports are $A and $B, the log is $DEMO/pufs.log)"
+	say "the union is mounted at $DEMO/{alpha,beta,gamma}/union; press Ctrl-C to stop"
+	echo "    (the exports are $DEMO/*/export, the logs $DEMO/*/pufs.log)"
 	while [ "$STOP" -eq 0 ]; do
-		if ! kill -0 "$PID" 2>/dev/null; then
-			echo "pufs exited by itself"
+		if ! kill -0 "${PIDS[0]}" 2>/dev/null; then
+			echo "alpha exited by itself"
 			break
 		fi
 		# Ctrl-C kills this sleep too; that is the way out, not an error.
