@@ -1336,9 +1336,8 @@ config_validate_dir(const char *file, const char *kind, const char *name,
 	if (file == NULL)
 		file = "";
 	if (path == NULL)
-		return config_error(err, errlen,
-		    "%s%s[%s:%s]: %s.path: no path given", file, sep, kind,
-		    name, kind);
+		return config_error(err, errlen, "%s%s[%s:%s]: no path given",
+		    file, sep, kind, name);
 	if (stat(path, &st) == -1)
 		return config_error(err, errlen, "%s%s[%s:%s]: path '%s': %s",
 		    file, sep, kind, name, path, strerror(errno));

@@ -660,7 +660,7 @@ test_expect_success () {
 # unmount what is left and remove the trash directory.  Returns 1 if a
 # daemon had to be killed or a mount could not be removed.
 _lib_cleanup () {
-	local f pid name mnt bad=0 end alive
+	local f pid name mnt n bad=0 end alive
 	set +x
 	for f in "$_LIB"/d.*.pid; do
 		[ -e "$f" ] || continue
@@ -695,9 +695,11 @@ _lib_cleanup () {
 	done
 	if [ -e "$_LIB/mounts" ]; then
 		for mnt in $(sort -u "$_LIB/mounts"); do
-			is_mounted "$mnt" || continue
-			fusermount3 -u -z "$mnt" 2>/dev/null ||
-				umount -l "$mnt" 2>/dev/null
+			for n in 1 2 3 4 5; do
+				is_mounted "$mnt" || break
+				fusermount3 -u -z "$mnt" 2>/dev/null ||
+					umount -l "$mnt" 2>/dev/null
+			done
 			if is_mounted "$mnt"; then
 				echo "# cleanup: cannot unmount $mnt"
 				bad=1
@@ -716,14 +718,15 @@ _lib_cleanup () {
 # The EXIT trap: clean up and make the exit status say if anything failed.
 _lib_exit () {
 	local rc=$?
-	trap - EXIT INT TERM
-	_lib_cleanup || rc=1
+	trap - EXIT INT TERM PIPE
+	_lib_cleanup 2>/dev/null || rc=1
 	exit $rc
 }
 
 trap _lib_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+trap 'exit 141' PIPE
 
 # test_done: print the TAP plan and exit 1 if a test failed.
 test_done () {

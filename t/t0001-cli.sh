@@ -10,6 +10,7 @@
 E=$TRASH/export
 M=$TRASH/mnt
 mkdir -p "$E" "$M"
+: >"$E/blk"
 
 test_expect_success '--version prints the version and exits 0' '
 	pufs_try 0 --version &&
@@ -238,7 +239,7 @@ test_expect_success 'a file using every key and unit form is accepted' '
 	encrypt = no
 	EOF
 	pufs_start full "$M" -c "$TRASH/full.ini" &&
-	test_output 65536 stat -c %o "$M" &&
+	test_output 65536 stat -c %o "$M/blk" &&
 	pufs_stop full
 '
 
@@ -246,20 +247,20 @@ test_expect_success 'file < environment < -o, seen in st_blksize' '
 	printf "[cache]\nblock_size = 64K\n" >prec.ini &&
 	export PUFS_CACHE_BLOCK_SIZE=32K &&
 	pufs_start prec "$M" -c "$TRASH/prec.ini" -e "$E" &&
-	test_output 32768 stat -c %o "$M" &&
+	test_output 32768 stat -c %o "$M/blk" &&
 	pufs_stop prec &&
 	pufs_start prec2 "$M" -c "$TRASH/prec.ini" -e "$E" -o cache.block_size=16K &&
-	test_output 16384 stat -c %o "$M" &&
+	test_output 16384 stat -c %o "$M/blk" &&
 	pufs_stop prec2 &&
 	unset PUFS_CACHE_BLOCK_SIZE &&
 	pufs_start prec3 "$M" -c "$TRASH/prec.ini" -e "$E" &&
-	test_output 65536 stat -c %o "$M" &&
+	test_output 65536 stat -c %o "$M/blk" &&
 	pufs_stop prec3
 '
 
 test_expect_success '-o may be given more than once; M suffix' '
 	pufs_start multi "$M" -e "$E" -o cache.attr_timeout=1 -o cache.block_size=1M -d &&
-	test_output 1048576 stat -c %o "$M" &&
+	test_output 1048576 stat -c %o "$M/blk" &&
 	pufs_stop multi
 '
 

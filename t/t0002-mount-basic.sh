@@ -19,7 +19,8 @@ test_expect_success 'setup: an export with a small tree' '
 
 test_expect_success 'pufs mount comes up and logs its ready line' '
 	pufs_start alpha "$M" -e "$E" -o cache.attr_timeout=0.2 &&
-	grep "ready: mounted" "$(pufs_log alpha)"
+	grep "ready: mounted" "$(pufs_log alpha)" &&
+	test_output "directory 131072" stat -c "%F %o" "$M"
 '
 
 test_expect_success 'the mount is a FUSE file system' '

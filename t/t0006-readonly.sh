@@ -149,6 +149,16 @@ test_expect_success 'writable and read-only merged at /: new entries go to the w
 	test_errno EROFS unlink "$M/f" &&
 	test_errno EROFS open "$M/full/new" "wronly|creat" &&
 	test_errno EROFS chmod "$M/full/g" 600 &&
+	test_errno EROFS,EXDEV link "$M/f" "$M/d/linked" &&
+	test_errno EROFS,EXDEV link "$M/full/g" "$M/linked2" &&
+	test_errno EROFS,EXDEV rename "$M/f" "$M/d/moved" &&
+	test_errno EROFS,EXDEV rename "$M/full" "$M/d/movedfull" &&
+	test_errno EROFS,EXDEV rename "$M/full/g" "$M/d/g" &&
+	test_path_is_missing "$W/d/linked" && test_path_is_missing "$W/linked2" &&
+	test_path_is_missing "$W/d/moved" && test_path_is_missing "$W/d/g" &&
+	test_errno EROFS,EXDEV,ENOTEMPTY rename "$M/wfile" "$M/f" &&
+	test_errno EROFS,EXDEV rename "$M/wfile" "$M/full/wfile" &&
+	test_output w cat "$W/wfile" &&
 	snap "$R" >now.snap && test_cmp ro.snap now.snap &&
 	pufs_stop merged
 '
