@@ -115,11 +115,13 @@ test_expect_success 'a reader of the old name sees old or new, nothing else' '
 	echo v0 >"$E2/d2/c" &&
 	wait_for "test -f $M1/d2/c" 3 &&
 	set +x &&
-	(
-		for i in $(seq 200); do
-			mv "$M2/d2/c.$i" "$M2/d2/c" || exit 1
-		done
-	) &
+	{
+		(
+			for i in $(seq 200); do
+				mv "$M2/d2/c.$i" "$M2/d2/c" || exit 1
+			done
+		) &
+	} &&
 	mvpid=$! &&
 	: >bad &&
 	n=0 &&
