@@ -397,7 +397,9 @@ enc_field(struct enc *e, const struct field *f, const void *base)
 	case K_EXPORTS:
 		x = *(struct proto_export *const *)m;
 		enc_check(e, n <= PROTO_MAX_EXPORTS, -EINVAL);
-		for (i = 0; enc_count(e, x, n) && i < n && e->err == 0; i++) {
+		if (!enc_count(e, x, n))
+			break;
+		for (i = 0; i < n && e->err == 0; i++) {
 			enc_int(e, x[i].id, 4);
 			enc_str(e, S_TEXT, x[i].name);
 			enc_str(e, S_UPATH, x[i].at);
@@ -406,7 +408,9 @@ enc_field(struct enc *e, const struct field *f, const void *base)
 		break;
 	case K_HITS:
 		h = *(struct dgram_hit *const *)m;
-		for (i = 0; enc_count(e, h, n) && i < n && e->err == 0; i++) {
+		if (!enc_count(e, h, n))
+			break;
+		for (i = 0; i < n && e->err == 0; i++) {
 			enc_int(e, h[i].export_id, 4);
 			enc_attr(e, &h[i].attr);
 		}
@@ -414,7 +418,9 @@ enc_field(struct enc *e, const struct field *f, const void *base)
 	case K_TRAPS:
 		t = *(struct dgram_trap *const *)m;
 		enc_check(e, n >= 1, -EINVAL);
-		for (i = 0; enc_count(e, t, n) && i < n && e->err == 0; i++)
+		if (!enc_count(e, t, n))
+			break;
+		for (i = 0; i < n && e->err == 0; i++)
 			enc_trap(e, &t[i]);
 		break;
 	}
