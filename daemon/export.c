@@ -843,7 +843,18 @@ export_path_op(struct export *ex, const struct proto_req *r,
 		return fd;
 	switch (r->type) {
 	case PROTO_STAT:
-		rc = export_fstat(fd, &rep->attr);
+		/*
+		 * A rename over the name between resolving and fstat leaves
+		 * us holding the replaced, unlinked file: the name now means
+		 * the new one, so look again (a few times, then give up).
+		 */
+		for (int tries = 0; (rc = export_fstat(fd, &rep->attr)) == 0 &&
+		    rep->attr.nlink == 0 && !S_ISDIR(rep->attr.mode) &&
+		    tries < 8; tries++) {
+			close(fd);
+			if ((fd = export_resolve(ex, r->path, O_PATH)) < 0)
+				return fd;
+		}
 		break;
 	case PROTO_READLINK:
 		mem->data = xmalloc(PROTO_MAX_PATH);

@@ -457,8 +457,19 @@ static void
 fs_attr_cb(struct call *c)
 {
 	struct fsop *op = c->arg;
+	struct handle *h;
 	struct stat st;
 
+	if (c->rep.error == ENOENT && c->req.fh == 0 && !op->node->isdir &&
+	    (h = fs_any_handle(op->node)) != NULL) {
+		/* Unlinked or renamed away, but open here: ask the file. */
+		struct call *c2 = call_new(h->peer, PROTO_STAT, h->export_id,
+		    NULL, fs_attr_cb, op);
+
+		c2->req.fh = h->fh;
+		call_send(c2);
+		return;
+	}
 	if (c->rep.error != 0) {
 		fsop_done(op, c->rep.error);
 		return;
@@ -487,12 +498,15 @@ fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EIO);
 		return;
 	}
+	if (h != NULL && !io_handle_live(h)) {
+		/* Opened from a peer that left or restarted since. */
+		fuse_reply_err(req, EIO);
+		return;
+	}
 	op = fsop_new(req, PROTO_STAT);
 	op->node = n;
 	node_ref(n);
-	if (h == NULL || !io_handle_live(h))
-		h = fs_any_handle(n);
-	if (h != NULL && !n->isdir) {
+	if (h != NULL) {
 		c = call_new(h->peer, PROTO_STAT, h->export_id, NULL,
 		    fs_attr_cb, op);
 		c->req.fh = h->fh;
@@ -596,9 +610,7 @@ fs_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 
 		if (fi != NULL)
 			h = (struct handle *)fi->fh;
-		if (h == NULL || !io_handle_live(h))
-			h = fs_any_handle(n);
-		if (h != NULL) {
+		if (h != NULL && io_handle_live(h)) {
 			c = call_new(h->peer, PROTO_SETATTR, h->export_id,
 			    NULL, fs_setattr_cb, op);
 			c->req.fh = h->fh;
@@ -1377,7 +1389,7 @@ fs_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	op->dir2 = dir2;
 	node_ref(dir2);
 	op->name2 = xstrdup(newname);
-	union_resolve(dir2, newname, fs_link_dst_cb, op);
+	union_resolve_any(dir2, newname, fs_link_dst_cb, op);
 }
 
 /* Advance a parked multi-step request. */
@@ -1386,7 +1398,7 @@ fsop_step(struct fsop *op)
 {
 	switch (op->state) {
 	case FS_CHECK:
-		union_resolve(op->dir, op->name, fs_check_cb, op);
+		union_resolve_any(op->dir, op->base, fs_check_cb, op);
 		break;
 	case FS_PLACE:
 		fs_place(op);
@@ -1424,7 +1436,16 @@ fs_open_cb(struct call *c)
 	}
 	h = fs_handle_new(n, c);
 	h->flags = op->fi.flags;
-	/* Close-to-open: keep the page cache only if the file is as it was. */
+	/*
+	 * Close-to-open: if the file changed since the kernel last saw its
+	 * attributes, make it ask again before it trusts its cached size
+	 * (the read path refreshes invalid attributes).  Attributes only:
+	 * this takes no inode lock, so it is safe from the loop.
+	 */
+	if (n->attr.size != a->size || n->attr.mtime.sec != a->mtime.sec ||
+	    n->attr.mtime.nsec != a->mtime.nsec)
+		fuse_lowlevel_notify_inval_inode(fs.se, n->id, -1, 0);
+	/* Keep the page cache only if the file is as it was. */
 	op->fi.keep_cache = n->data_seen && !(op->fi.flags & O_TRUNC) &&
 	    n->data_mtime.sec == a->mtime.sec &&
 	    n->data_mtime.nsec == a->mtime.nsec && n->data_size == a->size;

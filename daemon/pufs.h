@@ -257,6 +257,8 @@ int union_split_name(const char *name, struct peer **pin, size_t *baselen);
 typedef void (*union_resolve_cb)(void *arg, int error, struct entry *);
 void union_resolve(struct node *dir, const char *name, union_resolve_cb,
     void *arg);
+void union_resolve_any(struct node *dir, const char *base, union_resolve_cb,
+    void *arg);
 
 /* List a directory node: every shown name with its entry. */
 typedef void (*union_list_cb)(void *arg, int error, struct entry *, size_t);

@@ -40,6 +40,7 @@ struct gather {
 	char *base;		/* resolve: base name; NULL when listing */
 	char *shown;		/* resolve: the name asked for */
 	struct peer *pin;	/* resolve: NAME@URI's peer */
+	bool any;		/* resolve: does any holder have it at all? */
 	unsigned pending;
 	int error;		/* first error that is not ENOENT */
 	struct named_hit *hits;
@@ -52,6 +53,9 @@ struct gather {
 };
 
 static time_t union_start_time;
+
+static void union_resolve_mode(struct node *, const char *, bool,
+    union_resolve_cb, void *);
 
 /* The export id of a peer, or NULL. */
 const struct export *
@@ -361,6 +365,15 @@ resolve_done(struct gather *g)
 	bool virtual = g->pin == NULL && union_has_virtual_below(upath);
 	int error = -ENOENT;
 
+	if (g->any) {
+		/* Held anywhere, under any shown name, or a virtual dir. */
+		error = g->nhits > 0 || union_has_virtual_below(upath) ? 0 :
+		    g->error != 0 ? -g->error : -ENOENT;
+		g->rcb(g->arg, error, NULL);
+		free(upath);
+		gather_free(g);
+		return;
+	}
 	if (g->nhits > 1)
 		qsort(g->hits, g->nhits, sizeof *g->hits, union_named_cmp);
 	hits = xcalloc(g->nhits + 1, sizeof *hits);
@@ -523,10 +536,26 @@ gather_new(struct node *dir)
 	return g;
 }
 
+/* Whether a base name is held anywhere in dir; cb gets 0 or -ENOENT. */
+void
+union_resolve_any(struct node *dir, const char *base, union_resolve_cb cb,
+    void *arg)
+{
+	union_resolve_mode(dir, base, true, cb, arg);
+}
+
 /* Resolve name in dir; see pufs.h. */
 void
 union_resolve(struct node *dir, const char *name, union_resolve_cb cb,
     void *arg)
+{
+	union_resolve_mode(dir, name, false, cb, arg);
+}
+
+/* Resolve name in dir, as an entry or (any) as existence alone. */
+static void
+union_resolve_mode(struct node *dir, const char *name, bool any,
+    union_resolve_cb cb, void *arg)
 {
 	struct gather *g;
 	struct copy *copies;
@@ -534,7 +563,11 @@ union_resolve(struct node *dir, const char *name, union_resolve_cb cb,
 	size_t ncopies, baselen, i;
 	char *upath, *rel;
 
-	union_split_name(name, &pin, &baselen);
+	if (any) {
+		pin = NULL;
+		baselen = strlen(name);
+	} else
+		union_split_name(name, &pin, &baselen);
 	if (baselen == 0 || baselen >= PROTO_MAX_NAME) {
 		cb(arg, baselen == 0 ? -ENOENT : -ENAMETOOLONG, NULL);
 		return;
@@ -545,6 +578,7 @@ union_resolve(struct node *dir, const char *name, union_resolve_cb cb,
 	g->base = xstrndup(name, baselen);
 	g->shown = xstrdup(name);
 	g->pin = pin;
+	g->any = any;
 	if (!proto_name_ok(g->base)) {
 		g->pending = 0;
 		g->error = EINVAL;
@@ -641,9 +675,16 @@ union_node(struct node *dir, struct entry *e)
 {
 	struct node *n = node_child(dir, e->name);
 
-	if (n != NULL && (n->isdir != e->isdir || (!e->isdir &&
-	    (n->peer != e->peer || n->export_id != e->export_id ||
-	    n->attr.ino != e->attr.ino || n->attr.dev != e->attr.dev)))) {
+	/*
+	 * Same name, same kind: the same node, even when the object was
+	 * replaced (a rename over it, elsewhere).  The kernel then keeps its
+	 * inode and dentry and just sees new attributes (and drops the data
+	 * cache, as mtime moved); a new node id would make it drop the
+	 * dentry in the middle of a path walk.  Another kind of file must be
+	 * another inode.
+	 */
+	if (n != NULL && (n->isdir != e->isdir ||
+	    (n->attr.mode & S_IFMT) != (e->attr.mode & S_IFMT))) {
 		node_unlink(n);
 		n = NULL;
 	}
