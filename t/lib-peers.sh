@@ -3,8 +3,9 @@
 #
 # Sourced after t/lib.sh.  peers_net_setup N makes N peer namespaces
 # pufs-ID-pK and a hub namespace pufs-ID-hub holding a bridge; peer K
-# has eth0 = 10.NET.0.K/24 on that bridge (ID is the test number, NET is
-# derived from it, so scripts never share addresses).  peer_start K runs
+# has eth0 = 10.NET.0.K/24 on that bridge (ID is the test number and the
+# script's PID; NET is derived from the test number; addresses live in
+# the namespaces, so even two runs of one script do not collide).  peer_start K runs
 # peer K's daemon inside its namespace with nsenter --net only, so its
 # FUSE mount lives in the common mount namespace and the test sees it;
 # daemons go through lib.sh's pufs_start, so lib.sh's cleanup stops them.
@@ -25,7 +26,9 @@ test_require ip nsenter
 # overrides, but the daemon checks it first, so keep it in range.
 PORT_BASE=$((17000 + TEST_NUMBER % 1000 * 10))
 
-PEERS_ID=$TEST_NUMBER
+# One run's namespaces: test number and PID, so that two runs of the
+# same script (two people, or meson and a shell) never share one.
+PEERS_ID=$TEST_NUMBER-$$
 PEERS_NET=$((100 + TEST_NUMBER % 150))
 PEERS_PORT=7070
 PEERS_HUB=pufs-$PEERS_ID-hub
@@ -140,8 +143,24 @@ _peers_exit () {
 }
 trap _peers_exit EXIT
 
+# Delete the names of the namespaces of earlier runs of this script
+# whose shell is gone (a run killed before its cleanup).  What still
+# runs in them is left alone; the namespace lives on until it ends.
+_peers_ns_reap () {
+	local ns pid
+	for ns in $(ip netns list 2>/dev/null | awk '{ print $1 }' |
+	    grep "^pufs-$TEST_NUMBER-[0-9]*-"); do
+		pid=${ns#pufs-"$TEST_NUMBER"-}
+		pid=${pid%%-*}
+		[ "$pid" = $$ ] && continue
+		kill -0 "$pid" 2>/dev/null && continue
+		echo "peers_net_setup: deleting $ns, left by a dead run"
+		ip netns delete "$ns"
+	done
+}
+
 # Add one namespace, deleting a leftover of the same name first (the
-# name carries this script's number: a leftover can only be ours).
+# name carries this script's number and PID: it can only be ours).
 _peers_ns_add () {
 	if ip netns list | awk '{ print $1 }' | grep -qx "$1"; then
 		echo "peers_net_setup: deleting leftover namespace $1"
@@ -160,6 +179,7 @@ peers_net_setup () {
 	[1-9]) ;;
 	*) echo "peers_net_setup: 1 to 9 peers, not '$n'"; return 1 ;;
 	esac
+	_peers_ns_reap
 	_peers_ns_add "$PEERS_HUB" || return 1
 	ip -n "$PEERS_HUB" link add br0 type bridge stp_state 0 \
 		mcast_snooping 0 || return 1

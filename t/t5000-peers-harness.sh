@@ -19,8 +19,7 @@ test_expect_success 'setup: three peer namespaces on a bridge' '
 
 test_expect_success 'the four namespaces exist, named after the test' '
 	_peers_ns_list | sort >actual &&
-	printf "%s\n" pufs-5000-hub pufs-5000-p1 pufs-5000-p2 pufs-5000-p3 \
-		>expect &&
+	printf "pufs-5000-$$-%s\n" hub p1 p2 p3 >expect &&
 	test_cmp expect actual
 '
 
