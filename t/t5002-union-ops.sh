@@ -54,6 +54,28 @@ remote_ops () {
 		each_mount "test_cmp expect \$m/r$H/w"
 	'
 
+	test_expect_success "close-to-open: a size change p$A closed, seen at once" '
+		echo "first" >"$EH/cto" &&
+		each_mount_soon "test -f \$m/r$H/cto" &&
+		each_mount "stat \$m/r$H/cto >/dev/null && cat \$m/r$H/cto >/dev/null" &&
+		echo "appended by p$A" >>"$MA/cto" &&
+		printf "first\nappended by p$A\n" >expect &&
+		test_cmp expect "$EH/cto" &&
+		each_mount "test_cmp expect \$m/r$H/cto"
+	'
+
+	test_expect_success "close-to-open: same-size rewrite p$A closed, seen at once" '
+		head -c 200000 /dev/urandom >"$EH/cto2" &&
+		each_mount_soon "test -f \$m/r$H/cto2" &&
+		each_mount "cmp \"$EH/cto2\" \$m/r$H/cto2" &&
+		cp "$EH/cto2" expect &&
+		head -c 4096 /dev/urandom >patch &&
+		dd if=patch of=expect bs=4096 seek=20 conv=notrunc status=none &&
+		dd if=patch of="$MA/cto2" bs=4096 seek=20 conv=notrunc status=none &&
+		cmp expect "$EH/cto2" &&
+		each_mount "cmp expect \$m/r$H/cto2"
+	'
+
 	test_expect_success "p$A writes in the middle of a file of p$H" '
 		cp "$EH/p" p.expect &&
 		head -c 12288 /dev/urandom >patch &&

@@ -121,4 +121,28 @@ test_expect_success 'new entries of a merged directory go to writable peers' '
 		{ test -f $E1/common/new\$k || test -f $E3/common/new\$k; }"
 '
 
+test_expect_success 'the same with read_only = yes in an [export] section' '
+	peer_stop 2 &&
+	cat >ro.ini <<-EOF &&
+	[export:ro]
+	path = $E2
+	read_only = yes
+	EOF
+	peer_start 2 --no-export -c "$TRASH/ro.ini" &&
+	peers_wait_all_up 3 &&
+	each_mount_soon "test -f \$m/ro/f" &&
+	each_mount "
+		test_output \"read only\" cat \$m/ro/f &&
+		test_errno EROFS open \$m/ro/f wronly &&
+		test_errno EROFS truncate \$m/ro/f 0 &&
+		test_errno EROFS chmod \$m/ro/f 600 &&
+		test_errno EROFS unlink \$m/ro/f &&
+		test_errno EROFS rename \$m/ro/f \$m/ro/f2 &&
+		test_errno EROFS mkdir \$m/ro/newdir &&
+		test_errno EROFS setxattr \$m/ro/f user.tag changed &&
+		test_errno EROFS utime \$m/ro/f 1000000" &&
+	snapshot >after &&
+	test_cmp before after
+'
+
 test_done
