@@ -1,0 +1,704 @@
+#!/bin/bash
+#
+# remote.sh - pufs against sshfs for files held by another peer, both
+# crossing the same network link.
+#
+# Two network namespaces, A (10.250.0.1) and B (10.250.0.2), are joined
+# by a veth pair.  Peer p1 runs in A and peer p2 in B, each exporting
+# its own directory; the daemons enter the namespaces with nsenter --net
+# only, so their FUSE mounts stay visible here.  A private sshd runs in
+# B, and sshfs in A mounts p2's export directory through it.  The same
+# files, all held by p2, are then reached through:
+#
+#   raw          p2's export directory itself (local baseline);
+#   passthrough  libfuse's passthrough_ll example mounted on it locally
+#                (the cost of any FUSE file system, no network);
+#   sshfs        sshfs from A, default options (directory cache on);
+#   sshfs-nc     the same with -o dir_cache=no (sshfs 2's cache=no);
+#   pufs         p1's mount, which asks p2 over the veth link.
+#
+# Measured for each, median of RUNS runs: dd(1) sequential write with
+# conv=fsync, read after dropping the kernel's caches (cold) and read
+# again (warm); ls -lR of a tree of NFILES files, cold and warm; create
+# and then delete of NMETA small files.  "Cold" means the kernel's
+# caches dropped and, for pufs, attr_timeout waited out so that p1 asks
+# p2 again; for sshfs with its directory cache, a fresh sshfs process.
+# Each path is measured alone: the pufs daemons run only during the
+# pufs rows, sshd and sshfs only during theirs.  At the end of their
+# rows the memory (VmHWM, VmRSS) of the pufs daemons, of sshfs, its ssh
+# client and the sshd session processes is taken.
+#
+# Needs root.  Traffic stays inside the two namespaces.  Everything
+# started is stopped by PID, every mount undone, the namespaces deleted
+# and the work directory removed on any exit, SIGINT included.  Limits:
+# the link is a veth pair (no latency, no loss), so the figures show the
+# cost of the protocols and of the processes, not of a real network;
+# the figures are only as quiet as the machine.
+#
+# Usage: bench/remote.sh [-s SIZE_MB] [-n NFILES] [-m NMETA] [-p PUFS]
+#                        [-r RUNS] [-w DIR]
+#
+set -euo pipefail
+export LC_ALL=C
+
+SIZE_MB=512
+NFILES=10000
+NMETA=2000
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+PUFS=$REPO/build/daemon/pufs
+RUNS=3
+WORKPARENT=/var/tmp
+EXAMPLES=/usr/share/doc/libfuse3-dev/examples
+ATTR_TIMEOUT=5          # pufs cache.attr_timeout, passed explicitly
+TMO=300                 # no single measured command runs longer
+ADDR_A=10.250.0.1
+ADDR_B=10.250.0.2
+PUFS_PORT=7070
+SSH_PORT=2222
+
+usage() {
+	cat <<EOF
+usage: $0 [-s SIZE_MB] [-n NFILES] [-m NMETA] [-p PUFS] [-r RUNS] [-w DIR]
+
+  -s SIZE_MB  size of the sequential test file in MiB (default $SIZE_MB)
+  -n NFILES   files in the ls -lR tree, in 100 directories (default $NFILES)
+  -m NMETA    files created then deleted (default $NMETA)
+  -p PUFS     the pufs binary (default $PUFS)
+  -r RUNS     runs per figure; the median is reported (default $RUNS)
+  -w DIR      where the work directory is made (default $WORKPARENT);
+              choose a disk-backed file system, not tmpfs
+
+Prints Markdown tables on standard output, progress on standard error.
+EOF
+}
+
+while getopts "s:n:m:p:r:w:h" opt; do
+	case $opt in
+	s) SIZE_MB=$OPTARG ;;
+	n) NFILES=$OPTARG ;;
+	m) NMETA=$OPTARG ;;
+	p) PUFS=$OPTARG ;;
+	r) RUNS=$OPTARG ;;
+	w) WORKPARENT=$OPTARG ;;
+	h) usage; exit 0 ;;
+	*) usage >&2; exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+if [ $# -ne 0 ]; then
+	usage >&2
+	exit 2
+fi
+for v in SIZE_MB NFILES NMETA RUNS; do
+	case ${!v} in
+	''|*[!0-9]*|0) echo "remote: $v wants a positive number" >&2; exit 2 ;;
+	esac
+done
+if [ "$(id -u)" -ne 0 ]; then
+	echo "remote: must run as root (namespaces, FUSE mounts, sshd)" >&2
+	exit 2
+fi
+for c in ip nsenter fusermount3 timeout; do
+	command -v "$c" >/dev/null ||
+	    { echo "remote: $c is missing" >&2; exit 2; }
+done
+if [ ! -x "$PUFS" ]; then
+	echo "remote: no pufs binary at $PUFS (see -p)" >&2
+	exit 2
+fi
+PUFS=$(cd "$(dirname "$PUFS")" && pwd)/$(basename "$PUFS")
+
+NS_A=pufs-bench-$$-a
+NS_B=pufs-bench-$$-b
+WORK=$(mktemp -d "$WORKPARENT/pufs-remote.XXXXXX")
+E1=$WORK/p1/export
+E2=$WORK/p2/export
+M1=$WORK/p1/mnt
+M2=$WORK/p2/mnt
+MPT=$WORK/mnt-passthrough
+MSSH=$WORK/mnt-sshfs
+mkdir -p "$E1" "$E2" "$M1" "$M2" "$MPT" "$MSSH"
+PIDS=()         # every process started, stopped by PID in cleanup
+MOUNTS=("$M1" "$M2" "$MPT" "$MSSH")
+NAMESPACES=()   # namespaces made
+MADE_RUN_SSHD=no
+NOTES=()
+
+msg() {
+	echo "remote: $*" >&2
+}
+
+# Stop one child by PID (SIGTERM, then SIGKILL after 10 s), reap it and
+# drop it from PIDS so that cleanup never signals a reused PID.
+stop_pid() {
+	local pid=$1 i keep=()
+	if kill -TERM "$pid" 2>/dev/null; then
+		for ((i = 0; i < 100; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	wait "$pid" 2>/dev/null || true
+	for i in "${PIDS[@]}"; do
+		[ "$i" = "$pid" ] || keep+=("$i")
+	done
+	PIDS=("${keep[@]}")
+}
+
+# Unmount $1 if it is a mount point.
+unmount() {
+	if mountpoint -q "$1"; then
+		fusermount3 -u "$1" 2>/dev/null || umount -l "$1"
+	fi
+}
+
+# Undo everything this script made, in reverse order of making.
+cleanup() {
+	local rc=$? i ns pids
+	set +e
+	trap - INT TERM
+	while [ ${#PIDS[@]} -gt 0 ]; do
+		stop_pid "${PIDS[${#PIDS[@]} - 1]}"
+	done
+	for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
+		unmount "${MOUNTS[$i]}"
+	done
+	# Only this script starts processes in its namespaces: what is
+	# left there (an ssh client, an sshd session) is its own.
+	for ns in "${NAMESPACES[@]}"; do
+		pids=$(ip netns pids "$ns" 2>/dev/null)
+		# shellcheck disable=SC2086
+		[ -n "$pids" ] && kill -KILL $pids 2>/dev/null
+		ip netns delete "$ns"
+	done
+	if [ "$MADE_RUN_SSHD" = yes ]; then
+		rmdir /run/sshd 2>/dev/null
+	fi
+	rm -rf --one-file-system "$WORK"
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Wait until $1 is a mount point, while PID $2 lives; deadline 15 s.
+wait_mounted() {
+	local mnt=$1 pid=$2 i
+	for ((i = 0; i < 150; i++)); do
+		mountpoint -q "$mnt" && return 0
+		kill -0 "$pid" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# Wait until file $1 holds a line matching $2, while PID $3 lives.
+wait_log() {
+	local log=$1 pattern=$2 pid=$3 i
+	for ((i = 0; i < 150; i++)); do
+		grep -q -- "$pattern" "$log" 2>/dev/null && return 0
+		kill -0 "$pid" 2>/dev/null || return 1
+		sleep 0.1
+	done
+	return 1
+}
+
+# Turn dd's summary line on standard input into MB/s (10^6 bytes/s).
+dd_rate() {
+	awk '/bytes.*copied/ {
+		for (i = 1; i <= NF; i++)
+			if ($i == "s,") secs = $(i - 1)
+		if (secs > 0) printf "%.0f\n", $1 / secs / 1000000
+	}'
+}
+
+# Print the median of the numbers given as arguments, as given.
+median() {
+	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
+	    END { if (NR % 2) print v[(NR + 1) / 2];
+	          else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# Run a command with the time limit, output discarded; print its wall
+# time in seconds.  Fails if the command fails.
+timed() {
+	local t0 t1 rc=0
+	t0=$EPOCHREALTIME
+	timeout -k 5 "$TMO" "$@" >/dev/null 2>&1 || rc=$?
+	t1=$EPOCHREALTIME
+	[ $rc -eq 0 ] || return $rc
+	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }'
+}
+
+# Drop the kernel's page, dentry and inode caches.
+drop_caches() {
+	sync
+	echo 3 > /proc/sys/vm/drop_caches
+}
+
+# Store the median of the remaining arguments in the variable named $1.
+set_median() {
+	local var=$1
+	shift
+	printf -v "$var" '%s' "$(median "$@")"
+}
+
+# Sequential I/O through directory $2 (whose seq/ is held by p2) under
+# label $1: sets W_$1, RC_$1 and RW_$1 (MB/s).
+measure_seq() {
+	local key=$1 f=$2/seq/seq.dat i w rc rw ws=() rcs=() rws=() size
+	for ((i = 1; i <= RUNS; i++)); do
+		rm -f "$f"
+		sync
+		w=$(timeout -k 5 "$TMO" dd if=/dev/zero of="$f" bs=1M \
+		    count="$SIZE_MB" conv=fsync 2>&1 | dd_rate)
+		size=$(stat -c %s "$E2/seq/seq.dat" 2>/dev/null || echo none)
+		if [ "$size" != $((SIZE_MB * 1048576)) ]; then
+			msg "$key: after the write p2 holds $size bytes"
+			return 1
+		fi
+		drop_caches
+		rc=$(timeout -k 5 "$TMO" dd if="$f" of=/dev/null bs=1M 2>&1 |
+		    dd_rate)
+		rw=$(timeout -k 5 "$TMO" dd if="$f" of=/dev/null bs=1M 2>&1 |
+		    dd_rate)
+		if [ -z "$w" ] || [ -z "$rc" ] || [ -z "$rw" ]; then
+			msg "$key: dd failed in run $i"
+			rm -f "$f"
+			return 1
+		fi
+		msg "$key: run $i: write $w MB/s, cold read $rc MB/s, warm read $rw MB/s"
+		ws+=("$w")
+		rcs+=("$rc")
+		rws+=("$rw")
+	done
+	rm -f "$f"
+	set_median "W_$key" "${ws[@]}"
+	set_median "RC_$key" "${rcs[@]}"
+	set_median "RW_$key" "${rws[@]}"
+}
+
+# ls -lR of the tree through directory $2 under label $1, cold after
+# running command $3 and dropping the caches, then warm: sets LC_$1 and
+# LW_$1 (seconds).  The first run checks that every file is listed.
+measure_ls() {
+	local key=$1 d=$2/tree prep=$3 i c w cs=() ws=() n
+	for ((i = 1; i <= RUNS; i++)); do
+		$prep || { msg "$key: $prep failed"; return 1; }
+		drop_caches
+		c=$(timed ls -lR "$d") || { msg "$key: cold ls -lR failed"; return 1; }
+		w=$(timed ls -lR "$d") || { msg "$key: warm ls -lR failed"; return 1; }
+		msg "$key: run $i: ls -lR cold $c s, warm $w s"
+		cs+=("$c")
+		ws+=("$w")
+		if [ "$i" = 1 ]; then
+			n=$(timeout -k 5 "$TMO" ls -lR "$d" | grep -c '^-') || true
+			if [ "$n" != "$TREE_FILES" ]; then
+				msg "$key: ls -lR lists $n files, not $TREE_FILES"
+				return 1
+			fi
+		fi
+	done
+	set_median "LC_$key" "${cs[@]}"
+	set_median "LW_$key" "${ws[@]}"
+}
+
+# Create NMETA small files in a new directory under $2/meta (held by
+# p2), then remove it all, under label $1: sets MC_$1 and MD_$1 (s).
+measure_meta() {
+	local key=$1 i d c r cs=() rs=() n
+	for ((i = 1; i <= RUNS; i++)); do
+		d=$2/meta/$key.$i
+		# The script's variables are its own arguments.
+		# shellcheck disable=SC2016
+		c=$(timed bash -c 'mkdir "$1" && for ((j = 0; j < $2; j++)); do
+		    echo small >"$1/f$j" || exit 1; done' - "$d" "$NMETA") ||
+		    { msg "$key: create failed"; return 1; }
+		n=$(find "$E2/meta/$key.$i" -type f | wc -l)
+		if [ "$n" != "$NMETA" ]; then
+			msg "$key: p2 holds $n files after the create, not $NMETA"
+			return 1
+		fi
+		r=$(timed rm -r "$d") || { msg "$key: delete failed"; return 1; }
+		if [ -e "$E2/meta/$key.$i" ]; then
+			msg "$key: $E2/meta/$key.$i still exists after the delete"
+			return 1
+		fi
+		msg "$key: run $i: create $c s, delete $r s"
+		cs+=("$c")
+		rs+=("$r")
+	done
+	set_median "MC_$key" "${cs[@]}"
+	set_median "MD_$key" "${rs[@]}"
+}
+
+# Print field $2 (VmHWM, VmRSS) of process $1 in KiB, or nothing.
+mem_kib() {
+	awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null
+}
+
+# Print the PIDs of the processes in namespace $1 but PID $2.
+ns_pids_but() {
+	ip netns pids "$1" 2>/dev/null | grep -vx "$2" || true
+}
+
+# Sum field $1 over the PIDs that follow, in KiB.
+mem_sum() {
+	local f=$1 p v s=0
+	shift
+	for p in "$@"; do
+		v=$(mem_kib "$p" "$f")
+		s=$((s + ${v:-0}))
+	done
+	echo "$s"
+}
+
+# Keep in variable $1 the larger of its value and $2.
+keep_max() {
+	local cur=${!1:-0}
+	[ "${2:-0}" -gt "$cur" ] && printf -v "$1" '%s' "$2"
+	return 0
+}
+
+# The namespaces and the link.
+ns_add() {
+	ip netns add "$1"
+	NAMESPACES+=("$1")
+	ip -n "$1" link set lo up
+}
+ns_add "$NS_A"
+ns_add "$NS_B"
+ip link add eth0 netns "$NS_A" type veth peer name eth0 netns "$NS_B"
+ip -n "$NS_A" addr add "$ADDR_A/24" dev eth0
+ip -n "$NS_B" addr add "$ADDR_B/24" dev eth0
+ip -n "$NS_A" link set eth0 up
+ip -n "$NS_B" link set eth0 up
+msg "namespaces $NS_A ($ADDR_A) and $NS_B ($ADDR_B) joined by a veth pair"
+
+# What p2 holds: the directories of the sequential file and of the
+# metadata runs, and the tree for ls -lR.
+mkdir "$E2/seq" "$E2/meta" "$E2/tree"
+if [ "$NFILES" -ge 100 ]; then TREE_DIRS=100; else TREE_DIRS=1; fi
+PER_DIR=$((NFILES / TREE_DIRS))
+TREE_FILES=$((TREE_DIRS * PER_DIR))
+for ((i = 0; i < TREE_DIRS; i++)); do
+	dir=$E2/tree/d$i
+	mkdir "$dir"
+	for ((j = 0; j < PER_DIR; j++)); do
+		echo "file $j of directory $i" >"$dir/f$j"
+	done
+done
+sync
+msg "tree of $TREE_DIRS directories of $PER_DIR files made in $E2/tree"
+
+nothing() {
+	return 0
+}
+
+# 1. raw: p2's export directory itself.
+msg "raw: $E2"
+measure_seq raw "$E2" || NOTES+=("raw: sequential I/O failed")
+measure_ls raw "$E2" nothing || NOTES+=("raw: ls -lR failed")
+measure_meta raw "$E2" || NOTES+=("raw: create/delete failed")
+
+# 2. passthrough_ll on p2's export directory, locally.
+pt=$WORK/passthrough_ll
+# pkg-config's output is meant to split into words.
+# shellcheck disable=SC2046
+if [ -r "$EXAMPLES/passthrough_ll.c" ] &&
+    cc -O2 -o "$pt" "$EXAMPLES/passthrough_ll.c" \
+    $(pkg-config --cflags --libs fuse3) 2>"$WORK/cc.log"; then
+	"$pt" -f -o "source=$E2" "$MPT" 2>"$WORK/passthrough.log" &
+	pid=$!
+	PIDS+=("$pid")
+	if wait_mounted "$MPT" "$pid"; then
+		msg "passthrough_ll mounted at $MPT"
+		measure_seq passthrough "$MPT" ||
+		    NOTES+=("passthrough_ll: sequential I/O failed")
+		measure_ls passthrough "$MPT" nothing ||
+		    NOTES+=("passthrough_ll: ls -lR failed")
+		measure_meta passthrough "$MPT" ||
+		    NOTES+=("passthrough_ll: create/delete failed")
+	else
+		msg "passthrough_ll did not mount; its log:"
+		cat "$WORK/passthrough.log" >&2
+		NOTES+=("passthrough_ll: did not mount")
+	fi
+	stop_pid "$pid"
+	unmount "$MPT"
+else
+	msg "cannot build $EXAMPLES/passthrough_ll.c; passthrough rows skipped"
+	[ -s "$WORK/cc.log" ] && cat "$WORK/cc.log" >&2
+	NOTES+=("passthrough_ll: cannot be built (is libfuse3-dev installed?)")
+fi
+
+# 3. sshfs from namespace A to a private sshd in namespace B.
+start_sshd() {
+	local ssh=$WORK/ssh
+	mkdir -m 0700 "$ssh"
+	command -v sshfs >/dev/null || { msg "no sshfs"; return 1; }
+	[ -x /usr/sbin/sshd ] || { msg "no /usr/sbin/sshd"; return 1; }
+	ssh-keygen -q -t ed25519 -N '' -f "$ssh/host_key" || return 1
+	ssh-keygen -q -t ed25519 -N '' -f "$ssh/id" || return 1
+	cp "$ssh/id.pub" "$ssh/authorized_keys"
+	cat >"$ssh/sshd_config" <<EOF
+Port $SSH_PORT
+ListenAddress $ADDR_B
+HostKey $ssh/host_key
+PidFile none
+AuthorizedKeysFile $ssh/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+Subsystem sftp internal-sftp
+EOF
+	if [ ! -d /run/sshd ]; then
+		mkdir -m 0755 /run/sshd
+		MADE_RUN_SSHD=yes
+	fi
+	nsenter --net="/run/netns/$NS_B" /usr/sbin/sshd -D -e \
+	    -f "$ssh/sshd_config" 2>"$WORK/sshd.log" &
+	SSHD_PID=$!
+	PIDS+=("$SSHD_PID")
+	if ! wait_log "$WORK/sshd.log" "Server listening" "$SSHD_PID"; then
+		msg "sshd did not start; its log:"
+		cat "$WORK/sshd.log" >&2
+		return 1
+	fi
+}
+
+SSHFS_PID=
+SSHFS_OPTS=
+PUFS_OPS=
+
+# Mount p2's export directory with sshfs from namespace A, with the
+# extra options $1 (may be empty).
+sshfs_mount() {
+	local opts="IdentityFile=$WORK/ssh/id,StrictHostKeyChecking=no"
+	opts="$opts,UserKnownHostsFile=/dev/null,BatchMode=yes,LogLevel=ERROR"
+	SSHFS_OPTS=$1
+	nsenter --net="/run/netns/$NS_A" sshfs -f -p "$SSH_PORT" \
+	    -o "$opts${1:+,$1}" "root@$ADDR_B:$E2" "$MSSH" \
+	    2>>"$WORK/sshfs.log" &
+	SSHFS_PID=$!
+	PIDS+=("$SSHFS_PID")
+	if ! wait_mounted "$MSSH" "$SSHFS_PID"; then
+		msg "sshfs did not mount; its log:"
+		cat "$WORK/sshfs.log" >&2
+		return 1
+	fi
+}
+
+# Take the memory of sshfs, its ssh client and the sshd sessions into
+# the maxima of label $1, then unmount and stop sshfs.
+sshfs_umount() {
+	local key=$1 ssh_pids sess_pids
+	if [ -n "$SSHFS_PID" ]; then
+		# Word splitting of the PID lists is meant.
+		# shellcheck disable=SC2046,SC2086
+		{
+			# sshfs double-forks its ssh client: it is
+			# not sshfs's child, but it is the only other
+			# process in namespace A during these rows.
+			ssh_pids=$(ns_pids_but "$NS_A" "$SSHFS_PID")
+			sess_pids=$(ns_pids_but "$NS_B" "$SSHD_PID")
+			keep_max "HWM_sshfs_$key" "$(mem_kib "$SSHFS_PID" VmHWM)"
+			keep_max "RSS_sshfs_$key" "$(mem_kib "$SSHFS_PID" VmRSS)"
+			keep_max "HWM_ssh_$key" "$(mem_sum VmHWM $ssh_pids)"
+			keep_max "RSS_ssh_$key" "$(mem_sum VmRSS $ssh_pids)"
+			keep_max "HWM_sshd_$key" "$(mem_sum VmHWM $sess_pids)"
+			keep_max "RSS_sshd_$key" "$(mem_sum VmRSS $sess_pids)"
+		}
+	fi
+	unmount "$MSSH"
+	[ -n "$SSHFS_PID" ] && stop_pid "$SSHFS_PID"
+	SSHFS_PID=
+}
+
+# The cold state of sshfs with its directory cache: a fresh sshfs.
+sshfs_remount() {
+	local opts=$SSHFS_OPTS
+	sshfs_umount sshfs
+	sshfs_mount "$opts"
+}
+
+if start_sshd; then
+	if sshfs_mount ""; then
+		msg "sshfs mounted at $MSSH (default options)"
+		measure_seq sshfs "$MSSH" || NOTES+=("sshfs: sequential I/O failed")
+		measure_meta sshfs "$MSSH" || NOTES+=("sshfs: create/delete failed")
+		measure_ls sshfs "$MSSH" sshfs_remount ||
+		    NOTES+=("sshfs: ls -lR failed")
+		sshfs_umount sshfs
+	else
+		NOTES+=("sshfs: did not mount")
+	fi
+	if sshfs_mount "dir_cache=no"; then
+		msg "sshfs mounted at $MSSH (-o dir_cache=no)"
+		measure_meta sshfs_nc "$MSSH" ||
+		    NOTES+=("sshfs dir_cache=no: create/delete failed")
+		measure_ls sshfs_nc "$MSSH" nothing ||
+		    NOTES+=("sshfs dir_cache=no: ls -lR failed")
+		sshfs_umount sshfs_nc
+	else
+		NOTES+=("sshfs dir_cache=no: did not mount")
+	fi
+	stop_pid "$SSHD_PID"
+else
+	msg "sshd cannot be started; sshfs rows skipped"
+	NOTES+=("sshfs: sshd could not be started")
+fi
+
+# 4. pufs: p1 in namespace A, p2 in namespace B; p1's mount is measured.
+pufs_start() {
+	local k=$1 ns=$2 addr=$3 other=$4 export=$5 mnt=$6 opts pid
+	opts="peer.name=p$k,peer.listen=$addr:$PUFS_PORT"
+	opts="$opts,peer.discovery=unicast,peer.peers=$other:$PUFS_PORT"
+	opts="$opts,peer.control_socket=$WORK/p$k/ctl.sock"
+	opts="$opts,cache.attr_timeout=$ATTR_TIMEOUT"
+	nsenter --net="/run/netns/$ns" "$PUFS" mount -e "$export" \
+	    -o "$opts" "$mnt" 2>"$WORK/p$k.log" &
+	pid=$!
+	PIDS+=("$pid")
+	printf -v "PUFS_PID_$k" '%s' "$pid"
+	if ! wait_log "$WORK/p$k.log" "ready: mounted" "$pid"; then
+		msg "pufs p$k did not become ready; its log:"
+		cat "$WORK/p$k.log" >&2
+		return 1
+	fi
+}
+
+# Wait (10 s at most) until peer $1's status shows the other peer up.
+pufs_wait_up() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		timeout -k 2 5 "$PUFS" status -s "$WORK/p$1/ctl.sock" --json \
+		    2>/dev/null | grep -q '"state":"up"' && return 0
+		sleep 0.1
+	done
+	msg "pufs p$1 does not see the other peer up"
+	return 1
+}
+
+# The cold state of pufs: attr_timeout waited out.
+pufs_cold() {
+	sleep "$ATTR_TIMEOUT.5"
+}
+
+if pufs_start 1 "$NS_A" "$ADDR_A" "$ADDR_B" "$E1" "$M1" &&
+    pufs_start 2 "$NS_B" "$ADDR_B" "$ADDR_A" "$E2" "$M2" &&
+    pufs_wait_up 1 && pufs_wait_up 2; then
+	msg "pufs p1 mounted at $M1, p2 at $M2, both up"
+	measure_seq pufs "$M1" || NOTES+=("pufs: sequential I/O failed")
+	measure_ls pufs "$M1" pufs_cold || NOTES+=("pufs: ls -lR failed")
+	measure_meta pufs "$M1" || NOTES+=("pufs: create/delete failed")
+	# What p1 asked for over its rows, to explain the figures.
+	PUFS_OPS=$(timeout -k 2 5 "$PUFS" status -s "$WORK/p1/ctl.sock" \
+	    --json 2>/dev/null | grep -o '"ops":{[^}]*}' |
+	    sed 's/"ops"://; s/[{}"]//g; s/:/ /g; s/,/, /g') || true
+	for k in 1 2; do
+		pid=PUFS_PID_$k
+		printf -v "HWM_pufs$k" '%s' "$(mem_kib "${!pid}" VmHWM)"
+		printf -v "RSS_pufs$k" '%s' "$(mem_kib "${!pid}" VmRSS)"
+	done
+else
+	NOTES+=("pufs: the two peers did not start (see the logs above)")
+fi
+for k in 2 1; do
+	pid=PUFS_PID_$k
+	[ -n "${!pid:-}" ] && stop_pid "${!pid}"
+	unmount "$WORK/p$k/mnt"
+done
+for k in 1 2; do
+	if [ -s "$WORK/p$k.log" ] && grep -v ' info: ' "$WORK/p$k.log" >/dev/null; then
+		msg "pufs p$k logged warnings or errors:"
+		grep -v ' info: ' "$WORK/p$k.log" | head -20 >&2
+		NOTES+=("pufs p$k logged $(grep -vc ' info: ' "$WORK/p$k.log") lines other than info")
+	fi
+done
+
+# Print a figure, or "-" when the row was skipped.
+fig() {
+	local v=${!1:-}
+	echo "${v:--}"
+}
+
+# Print $1 / $2 with two decimals, or "-" when either is missing.
+ratio() {
+	local a=${!1:-} b=${!2:-}
+	if [ -n "$a" ] && [ -n "$b" ] &&
+	    awk -v b="$b" 'BEGIN { exit !(b > 0) }'; then
+		awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f\n", a / b }'
+	else
+		echo -
+	fi
+}
+
+# Print a KiB figure in MiB with one decimal, or "-".
+mib() {
+	local v=${!1:-}
+	if [ -n "$v" ] && [ "$v" != 0 ]; then
+		awk -v v="$v" 'BEGIN { printf "%.1f\n", v / 1024 }'
+	else
+		echo -
+	fi
+}
+
+# One row of the main table: label, unit, variable prefix.
+row() {
+	local p=$3
+	echo "| $1 | $2 | $(fig "${p}_raw") | $(fig "${p}_passthrough")" \
+	    "| $(fig "${p}_sshfs") | $(fig "${p}_sshfs_nc") | $(fig "${p}_pufs")" \
+	    "| $(ratio "${p}_pufs" "${p}_sshfs") | $(ratio "${p}_pufs" "${p}_sshfs_nc")" \
+	    "| $(ratio "${p}_pufs" "${p}_passthrough") | $(ratio "${p}_pufs" "${p}_raw") |"
+}
+
+fstype=$(findmnt -n -o FSTYPE -T "$WORKPARENT" 2>/dev/null ||
+    stat -f -c %T "$WORKPARENT")
+cat <<EOF
+Files held by peer p2 ($ADDR_B), reached from namespace $ADDR_A over a
+veth pair through pufs (p1's mount) and sshfs; raw and passthrough_ll
+are local baselines on p2's export directory.  Median of $RUNS runs.
+Sequential: $SIZE_MB MiB, dd bs=1M, write with conv=fsync, caches
+dropped before the cold read.  ls -lR: $TREE_DIRS directories of
+$PER_DIR files.  Create/delete: $NMETA files of 6 bytes, then rm -r.
+pufs cache.attr_timeout=$ATTR_TIMEOUT.  Kernel $(uname -r), $(nproc) CPUs,
+$(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), work directory on $fstype.
+
+| measurement | unit | raw | passthrough | sshfs | sshfs dir_cache=no | pufs | pufs/sshfs | pufs/sshfs nc | pufs/passthrough | pufs/raw |
+|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|
+$(row "sequential write" "MB/s" W)
+$(row "sequential read, cold" "MB/s" RC)
+$(row "sequential read, warm" "MB/s" RW)
+$(row "ls -lR, cold" "s" LC)
+$(row "ls -lR, warm" "s" LW)
+$(row "create $NMETA files" "s" MC)
+$(row "delete $NMETA files" "s" MD)
+
+MB/s: higher is better; seconds: lower is better.
+
+| process (after its rows) | VmHWM MiB | VmRSS MiB |
+|---|--:|--:|
+| pufs p1 (the mount measured) | $(mib HWM_pufs1) | $(mib RSS_pufs1) |
+| pufs p2 (the holder) | $(mib HWM_pufs2) | $(mib RSS_pufs2) |
+| sshfs, default options | $(mib HWM_sshfs_sshfs) | $(mib RSS_sshfs_sshfs) |
+| its ssh client | $(mib HWM_ssh_sshfs) | $(mib RSS_ssh_sshfs) |
+| its sshd session processes (sum) | $(mib HWM_sshd_sshfs) | $(mib RSS_sshd_sshfs) |
+| sshfs, dir_cache=no | $(mib HWM_sshfs_sshfs_nc) | $(mib RSS_sshfs_sshfs_nc) |
+
+pufs p1 / sshfs: VmHWM $(ratio HWM_pufs1 HWM_sshfs_sshfs), VmRSS $(ratio RSS_pufs1 RSS_sshfs_sshfs).
+pufs p2 / sshd session: VmHWM $(ratio HWM_pufs2 HWM_sshd_sshfs), VmRSS $(ratio RSS_pufs2 RSS_sshd_sshfs).
+sshfs figures are the largest over the sshfs processes of the rows (the
+cold ls -lR starts a fresh one each run).
+
+Operations pufs p1 counted over its rows: ${PUFS_OPS:-unknown}.
+EOF
+if [ ${#NOTES[@]} -gt 0 ]; then
+	echo
+	for n in "${NOTES[@]}"; do
+		echo "- $n"
+	done
+fi
