@@ -124,6 +124,46 @@ no_copy () {
 	done
 }
 
+test_expect_success 'creating NAME@URI creates NAME on that peer' '
+	echo made >"$M1/m/z@$U3" &&
+	test_output made cat "$E3/m/z" &&
+	test_path_is_missing "$E1/m/z" &&
+	test_path_is_missing "$E3/m/z@$U3" &&
+	mkdir "$M2/m/zd@$U1" &&
+	test_path_is_dir "$E1/m/zd" &&
+	test_path_is_missing "$E2/m/zd" &&
+	each_mount_soon "test -f \$m/m/z && test -d \$m/m/zd"
+'
+
+test_expect_success 'a merged directory: link count 1, mode set on every copy' '
+	mkdir -p "$E1/md/a" "$E2/md/b" "$E3/md" &&
+	each_mount_soon "test -d \$m/md/a && test -d \$m/md/b" &&
+	each_mount "test_output 1 stat -c %h \$m/md" &&
+	chmod 750 "$M3/md" &&
+	for k in 1 2 3; do
+		test_output 750 stat -c %a "$(peer_export $k)/md" || exit 1
+	done &&
+	touch -d "2001-02-03 04:05:06" "$M2/md" &&
+	for k in 1 2 3; do
+		test_output 981173106 stat -c %Y "$(peer_export $k)/md" ||
+			exit 1
+	done &&
+	each_mount_soon "test \"\$(stat -c \"%a %Y\" \$m/md)\" = \"750 981173106\""
+'
+
+test_expect_success 'rmdir of a merged directory: ENOTEMPTY, then every copy' '
+	each_mount "test_errno ENOTEMPTY rmdir \$m/md" &&
+	rmdir "$M1/md/a" &&
+	test_errno ENOTEMPTY rmdir "$M1/md" &&
+	test_path_is_dir "$E1/md" &&
+	rmdir "$M3/md/b" &&
+	rmdir "$M2/md" &&
+	for k in 1 2 3; do
+		test_path_is_missing "$(peer_export $k)/md" || exit 1
+	done &&
+	each_mount_soon "! test -e \$m/md"
+'
+
 test_expect_success 'creating a name held by another peer: EEXIST' '
 	each_mount "
 		for n in e ed y; do
