@@ -54,6 +54,7 @@ static void
 control_status_json(struct evbuffer *b)
 {
 	struct peer *self = peer_self(), *p;
+	uint64_t msent, mrecv, mdrop;
 	struct worker_stats ws;
 	unsigned long req, inflight;
 	bool first = true;
@@ -94,7 +95,15 @@ control_status_json(struct evbuffer *b)
 		    p->nexports);
 		first = false;
 	}
-	evbuffer_add_printf(b, "],\"cache\":{\"entries\":0,\"bytes\":0,"
+	mcast_stats(&msent, &mrecv, &mdrop);
+	evbuffer_add_printf(b, "],\"discovery\":{\"mode\":\"%s\",\"group\":",
+	    conf->discovery == DISCOVERY_MULTICAST ? "multicast" : "unicast");
+	control_json_str(b, conf->multicast_group);
+	evbuffer_add_printf(b, ",\"port\":%u,\"sent\":%llu,\"received\":%llu,"
+	    "\"dropped\":%llu", conf->multicast_port,
+	    (unsigned long long)msent, (unsigned long long)mrecv,
+	    (unsigned long long)mdrop);
+	evbuffer_add_printf(b, "},\"cache\":{\"entries\":0,\"bytes\":0,"
 	    "\"hits\":0,\"misses\":0},\"traps\":{\"sent\":0,\"received\":0},"
 	    "\"inodes\":%zu,\"open_files\":%u,\"ops\":{", node_count(),
 	    export_open_handles());
@@ -120,6 +129,7 @@ static void
 control_status_text(struct evbuffer *b)
 {
 	struct peer *self = peer_self(), *p;
+	uint64_t msent, mrecv, mdrop;
 	struct worker_stats ws;
 	unsigned long req, inflight;
 	int n = 0;
@@ -151,6 +161,16 @@ control_status_text(struct evbuffer *b)
 		n++;
 	}
 	evbuffer_add_printf(b, "%s\n", n ? "" : "    none");
+	mcast_stats(&msent, &mrecv, &mdrop);
+	if (conf->discovery == DISCOVERY_MULTICAST)
+		evbuffer_add_printf(b, "discovery: multicast %s port %u, %llu "
+		    "datagrams sent, %llu received, %llu dropped\n",
+		    conf->multicast_group, conf->multicast_port,
+		    (unsigned long long)msent, (unsigned long long)mrecv,
+		    (unsigned long long)mdrop);
+	else
+		evbuffer_add_printf(b, "discovery: unicast, %zu addresses\n",
+		    conf->npeers);
 	evbuffer_add_printf(b,
 	    "cache:    entries 0, bytes 0, hits 0, misses 0\n"
 	    "traps:    sent 0, received 0\n"

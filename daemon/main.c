@@ -70,35 +70,27 @@ main_drain(void)
 static int
 main_daemon(struct config *cfg)
 {
-	int rc;
+	int rc = 1;
 
 	loop_init(cfg);
 	worker_init(loop_base, MAIN_WORKERS);
 	peer_init_self(cfg);
 	node_init();
-	if (peer_init_net(cfg) == -1) {
-		worker_shutdown();
-		return 1;
-	}
-	if (control_init(cfg) == -1) {
-		stream_leave_all();
-		worker_shutdown();
-		return 1;
-	}
-	if (fs_mount(cfg) == -1) {
-		control_close();
-		stream_leave_all();
-		worker_shutdown();
-		return 1;
-	}
+	if (peer_init_net(cfg) == -1 || (cfg->discovery ==
+	    DISCOVERY_MULTICAST && mcast_init(cfg) == -1) ||
+	    control_init(cfg) == -1 || fs_mount(cfg) == -1)
+		goto leave;
 	log_info("peer %s (%s), %zu export%s", peer_self()->name,
 	    peer_self()->uri, cfg->nexports, cfg->nexports == 1 ? "" : "s");
 	log_info("ready: mounted %s", cfg->mountpoint);
 	rc = loop_run();
 	log_info("leaving the union");
-	control_close();
 	fs_stop();
 	main_drain();
+leave:
+	/* Each of these does nothing if its part never started. */
+	control_close();
+	mcast_leave();
 	stream_leave_all();
 	fs_unmount();
 	worker_shutdown();

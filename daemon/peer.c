@@ -39,6 +39,7 @@ struct seed {
 	struct peer *peer;		/* known after its handshake */
 	uint64_t backoff_ms;
 	struct timer retry;
+	bool dynamic;			/* heard by multicast, not configured */
 	TAILQ_ENTRY(seed) entry;
 };
 TAILQ_HEAD(seed_list, seed);
@@ -269,7 +270,38 @@ peer_seed_lost(struct seed *sd, struct stream *s)
 	if (sd->s != s)
 		return;
 	sd->s = NULL;
-	peer_seed_later(sd);
+	/* A seed heard by multicast is dialed again when heard again. */
+	if (!sd->dynamic)
+		peer_seed_later(sd);
+}
+
+/* The peer with this name, or NULL. */
+static struct peer *
+peer_by_name(const char *name)
+{
+	struct peer *p;
+
+	TAILQ_FOREACH(p, &peers, entry)
+		if (strcmp(p->name, name) == 0)
+			return p;
+	return NULL;
+}
+
+/* A new seed for addr (configured, or heard by multicast). */
+static struct seed *
+peer_seed_new(const char *addr, const struct sockaddr_storage *ss,
+    socklen_t len, bool dynamic)
+{
+	struct seed *sd = xcalloc(1, sizeof *sd);
+
+	sd->addr = xstrdup(addr);
+	sd->sa = *ss;
+	sd->salen = len;
+	sd->dynamic = dynamic;
+	sd->backoff_ms = SEED_BACKOFF_MIN_MS;
+	timer_init(&sd->retry, peer_seed_retry, sd);
+	TAILQ_INSERT_TAIL(&seeds, sd, entry);
+	return sd;
 }
 
 /* Listen for peers and dial the seeds; -1 if we cannot listen. */
@@ -278,7 +310,6 @@ peer_init_net(const struct config *cfg)
 {
 	struct sockaddr_storage ss, own;
 	socklen_t len, ownlen;
-	struct seed *sd;
 
 	if (peer_resolve(cfg->listen, &own, &ownlen, true) == -1 ||
 	    stream_listen((struct sockaddr *)&own, (int)ownlen) == -1)
@@ -292,28 +323,55 @@ peer_init_net(const struct config *cfg)
 		if ((len == ownlen && memcmp(&ss, &own, len) == 0) ||
 		    strcmp(cfg->peers[i], self->uri) == 0)
 			continue;	/* ourselves, in a shared list */
-		sd = xcalloc(1, sizeof *sd);
-		sd->addr = xstrdup(cfg->peers[i]);
-		sd->sa = ss;
-		sd->salen = len;
-		sd->backoff_ms = SEED_BACKOFF_MIN_MS;
-		timer_init(&sd->retry, peer_seed_retry, sd);
-		TAILQ_INSERT_TAIL(&seeds, sd, entry);
-		peer_seed_dial(sd);
+		peer_seed_dial(peer_seed_new(cfg->peers[i], &ss, len, false));
 	}
 	return 0;
 }
 
-/* The peer with this name, or NULL. */
-static struct peer *
-peer_by_name(const char *name)
+/*
+ * A peer announced itself by multicast.  Dial it unless it is up with
+ * the same boot id.  Returns whether it was new to us (not up), so that
+ * its ANNOUNCE is answered with ours.
+ */
+bool
+peer_discovered(const char *name, const char *uri, uint64_t boot)
 {
-	struct peer *p;
+	struct peer *p = peer_by_name(name);
+	struct sockaddr_storage ss;
+	socklen_t len;
+	struct seed *sd;
 
-	TAILQ_FOREACH(p, &peers, entry)
-		if (strcmp(p->name, name) == 0)
-			return p;
-	return NULL;
+	if (strcmp(name, self->name) == 0) {
+		log_warnx("multicast: another peer calls itself %s (%s)",
+		    name, uri);
+		return false;
+	}
+	if (p != NULL && p->state == PEER_UP && p->boot_id == boot)
+		return false;
+	TAILQ_FOREACH(sd, &seeds, entry)
+		if (strcmp(sd->addr, uri) == 0)
+			break;
+	if (sd == NULL) {
+		if (peer_resolve(uri, &ss, &len, false) == -1)
+			return false;
+		sd = peer_seed_new(uri, &ss, len, true);
+		log_info("multicast: found peer %s at %s", name, uri);
+	}
+	if (sd->s == NULL && !timer_pending(&sd->retry))
+		peer_seed_dial(sd);
+	return true;
+}
+
+/* A peer said goodbye by multicast: it leaves now. */
+void
+peer_said_goodbye(const char *name, uint64_t boot)
+{
+	struct peer *p = peer_by_name(name);
+
+	if (p == NULL || p->boot_id != boot || p->stream == NULL)
+		return;
+	peer_leaving(p);
+	stream_close(p->stream, "the peer said goodbye (multicast)");
 }
 
 /* The name of whoever opened stream s (we, or the peer). */
@@ -401,7 +459,7 @@ peer_stream_lost(struct peer *p, struct stream *s, const char *reason)
 	    reason);
 	peer_set_state(p, PEER_DOWN);
 	TAILQ_FOREACH(sd, &seeds, entry)
-		if (sd->peer == p)
+		if (sd->peer == p && !sd->dynamic)
 			peer_seed_later(sd);
 }
 

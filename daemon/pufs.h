@@ -79,6 +79,14 @@ void peer_seed_lost(struct seed *, struct stream *);
 void peer_leaving(struct peer *);
 void peer_heard(struct peer *);
 void peer_heard_ping(struct peer *, uint64_t rtt_us);
+bool peer_discovered(const char *name, const char *uri, uint64_t boot);
+void peer_said_goodbye(const char *name, uint64_t boot);
+
+/* mcast.c */
+
+int mcast_init(const struct config *);
+void mcast_leave(void);
+void mcast_stats(uint64_t *sent, uint64_t *received, uint64_t *dropped);
 
 /* stream.c */
 

@@ -1,0 +1,328 @@
+/*
+ * mcast.c - multicast membership: how peers find each other.
+ *
+ * With discovery = multicast (the default), the daemon joins the group
+ * multicast_group:multicast_port (IPv4 or IPv6) and sends datagrams
+ * (discovery/datagram.h): ANNOUNCE when it starts (three times, at 0,
+ * 100 and 300 ms, since datagrams get lost), HEARTBEAT every `heartbeat`
+ * seconds, GOODBYE when it leaves.  A peer heard of for the first time,
+ * or heard again while it has no stream, is dialed at the URI it
+ * announces (a seed made on the fly, see peer.c); the stream's handshake
+ * then makes it UP, and its heartbeats over the stream keep it so.  A
+ * newcomer's ANNOUNCE is answered with ours, so it need not wait for a
+ * heartbeat to learn of us.  GOODBYE drops the peer at once.
+ *
+ * Our own datagrams come back (multicast loop is on, so several daemons
+ * on one host find each other) and are recognised by name and boot id.
+ * Malformed datagrams are counted and dropped; they never reach anything
+ * else.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "datagram.h"
+#include "pufs.h"
+
+#define MCAST_ANNOUNCE_REPEATS	3
+
+static struct {
+	int fd;
+	struct event *ev;
+	struct sockaddr_storage group;	/* where we send */
+	socklen_t grouplen;
+	struct timer beat;
+	int announces;			/* ANNOUNCEs sent at start */
+	uint64_t sent, received, dropped;
+} mc = { .fd = -1 };
+
+/* Fill the common header of a datagram of ours. */
+static void
+mcast_header(struct dgram *d, uint8_t type)
+{
+	struct peer *self = peer_self();
+
+	memset(d, 0, sizeof *d);
+	d->type = type;
+	d->boot_id = peer_boot_id();
+	d->time = (int64_t)loop_now_ms() * 1000000;
+	d->name = self->name;
+	d->uri = self->uri;
+	d->uptime_ms = (uint64_t)(loop_uptime() * 1000);
+}
+
+/* Encode and send one datagram to the group. */
+static void
+mcast_send(struct dgram *d)
+{
+	uint8_t buf[DGRAM_MAX];
+	size_t len;
+	int rc;
+
+	if ((rc = dgram_encode(d, buf, sizeof buf, &len)) != 0) {
+		log_warnx("multicast: cannot encode %s: %s",
+		    dgram_type_name(d->type), strerror(-rc));
+		return;
+	}
+	if (sendto(mc.fd, buf, len, 0, (struct sockaddr *)&mc.group,
+	    mc.grouplen) == -1) {
+		log_debug("multicast: send %s: %s", dgram_type_name(d->type),
+		    strerror(errno));
+		return;
+	}
+	mc.sent++;
+}
+
+/* Send our ANNOUNCE (with as many exports as fit). */
+static void
+mcast_announce(bool answer)
+{
+	struct peer *self = peer_self();
+	struct proto_export *ex;
+	struct dgram d;
+	uint8_t buf[DGRAM_MAX];
+	size_t len, n = self->nexports;
+
+	ex = xcalloc(n + 1, sizeof *ex);
+	for (size_t i = 0; i < n; i++) {
+		ex[i].id = self->exports[i].id;
+		ex[i].name = self->exports[i].name;
+		ex[i].at = self->exports[i].at;
+		ex[i].read_only = self->exports[i].read_only;
+	}
+	mcast_header(&d, DGRAM_ANNOUNCE);
+	d.aflags = answer ? DGRAM_ANNOUNCE_ANSWER : 0;
+	d.exports = ex;
+	/* The exports are a courtesy (the handshake carries them all). */
+	for (d.nexports = n; d.nexports > 0 &&
+	    dgram_encode(&d, buf, sizeof buf, &len) != 0; d.nexports--)
+		d.aflags |= DGRAM_ANNOUNCE_PARTIAL;
+	mcast_send(&d);
+	free(ex);
+}
+
+/* The heartbeat timer: ANNOUNCE a few times at start, then HEARTBEAT. */
+static void
+mcast_beat(struct timer *t, void *arg)
+{
+	static const uint64_t start_ms[MCAST_ANNOUNCE_REPEATS] = {
+		0, 100, 300
+	};
+	struct dgram d;
+	uint64_t next;
+
+	(void)t;
+	(void)arg;
+	if (mc.announces < MCAST_ANNOUNCE_REPEATS) {
+		mcast_announce(false);
+		if (++mc.announces < MCAST_ANNOUNCE_REPEATS)
+			next = start_ms[mc.announces] -
+			    start_ms[mc.announces - 1];
+		else
+			next = (uint64_t)(conf->heartbeat * 1000);
+	} else {
+		mcast_header(&d, DGRAM_HEARTBEAT);
+		mcast_send(&d);
+		next = (uint64_t)(conf->heartbeat * 1000);
+	}
+	timer_wheel_add(loop_wheel(), &mc.beat, loop_now_ms() + next);
+	loop_wheel_kick();
+}
+
+/* A datagram arrived. */
+static void
+mcast_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct sockaddr_storage from;
+	socklen_t fromlen;
+	uint8_t buf[DGRAM_MAX + 1];
+	char addr[128];
+	struct dgram d;
+	ssize_t n;
+	int rc;
+
+	(void)what;
+	(void)arg;
+	for (int i = 0; i < 64; i++) {
+		fromlen = sizeof from;
+		n = recvfrom(fd, buf, sizeof buf, 0, (struct sockaddr *)&from,
+		    &fromlen);
+		if (n == -1) {
+			if (errno != EAGAIN && errno != EINTR)
+				log_warn("multicast: receive");
+			return;
+		}
+		if ((rc = dgram_decode(buf, (size_t)n, &d)) != 0) {
+			peer_format_addr((struct sockaddr *)&from, fromlen,
+			    addr, sizeof addr);
+			log_warnx("multicast: malformed datagram from %s (%zd "
+			    "bytes): %s; dropped", addr, n, strerror(-rc));
+			mc.dropped++;
+			continue;
+		}
+		if (d.boot_id == peer_boot_id() &&
+		    strcmp(d.name, peer_self()->name) == 0) {
+			dgram_clear(&d);
+			continue;	/* our own, looped back */
+		}
+		mc.received++;
+		switch (d.type) {
+		case DGRAM_ANNOUNCE:
+		case DGRAM_HEARTBEAT:
+			if (peer_discovered(d.name, d.uri, d.boot_id) &&
+			    d.type == DGRAM_ANNOUNCE &&
+			    !(d.aflags & DGRAM_ANNOUNCE_ANSWER))
+				mcast_announce(true);
+			break;
+		case DGRAM_GOODBYE:
+			peer_said_goodbye(d.name, d.boot_id);
+			break;
+		default:
+			log_debug("multicast: %s from %s ignored",
+			    dgram_type_name(d.type), d.name);
+			break;
+		}
+		dgram_clear(&d);
+	}
+}
+
+/* Join the group on the configured interface; 0 or -1. */
+static int
+mcast_join(const struct config *cfg, unsigned ifindex)
+{
+	int one = 1, ttl = cfg->multicast_ttl;
+
+	if (mc.group.ss_family == AF_INET) {
+		struct sockaddr_in *g = (struct sockaddr_in *)&mc.group;
+		struct ip_mreqn mr = { .imr_multiaddr = g->sin_addr,
+		    .imr_ifindex = (int)ifindex };
+
+		if (setsockopt(mc.fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr,
+		    sizeof mr) == -1 ||
+		    setsockopt(mc.fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl,
+		    sizeof ttl) == -1 ||
+		    setsockopt(mc.fd, IPPROTO_IP, IP_MULTICAST_LOOP, &one,
+		    sizeof one) == -1)
+			return -1;
+		if (ifindex != 0 && setsockopt(mc.fd, IPPROTO_IP,
+		    IP_MULTICAST_IF, &mr, sizeof mr) == -1)
+			return -1;
+		return 0;
+	}
+	struct sockaddr_in6 *g6 = (struct sockaddr_in6 *)&mc.group;
+	struct ipv6_mreq mr6 = { .ipv6mr_multiaddr = g6->sin6_addr,
+	    .ipv6mr_interface = ifindex };
+
+	if (setsockopt(mc.fd, IPPROTO_IPV6, IPV6_JOIN_GROUP, &mr6,
+	    sizeof mr6) == -1 ||
+	    setsockopt(mc.fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &ttl,
+	    sizeof ttl) == -1 ||
+	    setsockopt(mc.fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &one,
+	    sizeof one) == -1)
+		return -1;
+	if (ifindex != 0 && setsockopt(mc.fd, IPPROTO_IPV6,
+	    IPV6_MULTICAST_IF, &ifindex, sizeof ifindex) == -1)
+		return -1;
+	g6->sin6_scope_id = ifindex;
+	return 0;
+}
+
+/* Open the multicast socket and start announcing; 0 or -1. */
+int
+mcast_init(const struct config *cfg)
+{
+	struct sockaddr_storage bindaddr = { 0 };
+	unsigned ifindex = 0;
+	int one = 1;
+
+	memset(&mc.group, 0, sizeof mc.group);
+	if (inet_pton(AF_INET, cfg->multicast_group,
+	    &((struct sockaddr_in *)&mc.group)->sin_addr) == 1) {
+		struct sockaddr_in *g = (struct sockaddr_in *)&mc.group;
+
+		g->sin_family = AF_INET;
+		g->sin_port = htons(cfg->multicast_port);
+		mc.grouplen = sizeof *g;
+		/* Bound to the group: only its datagrams arrive. */
+		memcpy(&bindaddr, g, sizeof *g);
+	} else if (inet_pton(AF_INET6, cfg->multicast_group,
+	    &((struct sockaddr_in6 *)&mc.group)->sin6_addr) == 1) {
+		struct sockaddr_in6 *g6 = (struct sockaddr_in6 *)&mc.group;
+		struct sockaddr_in6 *b6 = (struct sockaddr_in6 *)&bindaddr;
+
+		g6->sin6_family = AF_INET6;
+		g6->sin6_port = htons(cfg->multicast_port);
+		mc.grouplen = sizeof *g6;
+		b6->sin6_family = AF_INET6;
+		b6->sin6_port = g6->sin6_port;
+		b6->sin6_addr = g6->sin6_addr;
+	} else {
+		log_warnx("multicast group %s: not an address",
+		    cfg->multicast_group);
+		return -1;
+	}
+	if (cfg->multicast_interface != NULL &&
+	    (ifindex = if_nametoindex(cfg->multicast_interface)) == 0) {
+		log_warn("multicast interface %s", cfg->multicast_interface);
+		return -1;
+	}
+	mc.fd = socket(mc.group.ss_family, SOCK_DGRAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (mc.fd == -1 ||
+	    setsockopt(mc.fd, SOL_SOCKET, SO_REUSEADDR, &one,
+	    sizeof one) == -1 ||
+	    setsockopt(mc.fd, SOL_SOCKET, SO_REUSEPORT, &one,
+	    sizeof one) == -1 ||
+	    bind(mc.fd, (struct sockaddr *)&bindaddr, mc.grouplen) == -1 ||
+	    mcast_join(cfg, ifindex) == -1) {
+		log_warn("multicast %s port %u", cfg->multicast_group,
+		    cfg->multicast_port);
+		if (mc.fd != -1)
+			close(mc.fd);
+		mc.fd = -1;
+		return -1;
+	}
+	mc.ev = event_new(loop_base, mc.fd, EV_READ | EV_PERSIST,
+	    mcast_read_cb, NULL);
+	if (mc.ev == NULL || event_add(mc.ev, NULL) == -1)
+		fatalx("multicast: cannot watch the socket");
+	timer_init(&mc.beat, mcast_beat, NULL);
+	mcast_beat(&mc.beat, NULL);
+	log_info("multicast discovery on %s port %u%s%s",
+	    cfg->multicast_group, cfg->multicast_port,
+	    cfg->multicast_interface ? " via " : "",
+	    cfg->multicast_interface ? cfg->multicast_interface : "");
+	return 0;
+}
+
+/* Say goodbye to the group and close the socket. */
+void
+mcast_leave(void)
+{
+	struct dgram d;
+
+	if (mc.fd == -1)
+		return;
+	mcast_header(&d, DGRAM_GOODBYE);
+	mcast_send(&d);
+	timer_wheel_del(loop_wheel(), &mc.beat);
+	event_free(mc.ev);
+	close(mc.fd);
+	mc.fd = -1;
+}
+
+/* Datagram counters for status. */
+void
+mcast_stats(uint64_t *sent, uint64_t *received, uint64_t *dropped)
+{
+	*sent = mc.sent;
+	*received = mc.received;
+	*dropped = mc.dropped;
+}
