@@ -1,0 +1,125 @@
+/*
+ * fuzz-datagram.c - libFuzzer target for the datagram codec in
+ * discovery/.
+ *
+ * The input is one datagram.  Whatever decodes is encoded again: the
+ * encoding is canonical, so the bytes must be the input's, and decoding
+ * them must give an equal structure.  A TRAP must also come back whole
+ * from the batch encoder, and dgram_mac_locate() must agree with the
+ * decoder about the MAC.  A difference aborts, and so does any sanitizer
+ * report.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "datagram.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+/* Whether two strings are equal, NULL only equal to NULL. */
+static int
+str_eq(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+/* Whether two attribute records are equal. */
+static int
+attr_eq(const struct proto_attr *a, const struct proto_attr *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->mode == b->mode &&
+	    a->nlink == b->nlink && a->uid == b->uid && a->gid == b->gid &&
+	    a->rdev == b->rdev && a->size == b->size &&
+	    a->blocks == b->blocks && a->atime.sec == b->atime.sec &&
+	    a->atime.nsec == b->atime.nsec && a->mtime.sec == b->mtime.sec &&
+	    a->mtime.nsec == b->mtime.nsec && a->ctime.sec == b->ctime.sec &&
+	    a->ctime.nsec == b->ctime.nsec;
+}
+
+/* Whether two change records are equal. */
+static int
+trap_eq(const struct dgram_trap *a, const struct dgram_trap *b)
+{
+	return a->kind == b->kind && a->export_id == b->export_id &&
+	    a->time == b->time && str_eq(a->path, b->path) &&
+	    a->export2 == b->export2 && str_eq(a->path2, b->path2) &&
+	    attr_eq(&a->attr, &b->attr) && a->offset == b->offset &&
+	    a->length == b->length;
+}
+
+/* Whether two decoded datagrams are equal in every field. */
+static int
+dgram_eq(const struct dgram *a, const struct dgram *b)
+{
+	size_t i;
+
+	if (a->type != b->type || a->flags != b->flags ||
+	    a->boot_id != b->boot_id || a->seq != b->seq ||
+	    a->time != b->time || !str_eq(a->name, b->name) ||
+	    !str_eq(a->uri, b->uri) || a->aflags != b->aflags ||
+	    a->uptime_ms != b->uptime_ms || a->req_id != b->req_id ||
+	    !str_eq(a->path, b->path) || !str_eq(a->target, b->target) ||
+	    a->target_boot != b->target_boot || a->first != b->first ||
+	    a->last != b->last || a->nexports != b->nexports ||
+	    a->nhits != b->nhits || a->ntraps != b->ntraps ||
+	    a->mac_off != b->mac_off || (a->mac == NULL) != (b->mac == NULL))
+		return 0;
+	if (a->mac != NULL && memcmp(a->mac, b->mac, DGRAM_MAC_LEN) != 0)
+		return 0;
+	for (i = 0; i < a->nexports; i++) {
+		if (a->exports[i].id != b->exports[i].id ||
+		    !str_eq(a->exports[i].name, b->exports[i].name) ||
+		    !str_eq(a->exports[i].at, b->exports[i].at) ||
+		    a->exports[i].read_only != b->exports[i].read_only)
+			return 0;
+	}
+	for (i = 0; i < a->nhits; i++) {
+		if (a->hits[i].export_id != b->hits[i].export_id ||
+		    !attr_eq(&a->hits[i].attr, &b->hits[i].attr))
+			return 0;
+	}
+	for (i = 0; i < a->ntraps; i++) {
+		if (!trap_eq(&a->traps[i], &b->traps[i]))
+			return 0;
+	}
+	return 1;
+}
+
+/* Decode the input; if it decodes, check the round trips. */
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	uint8_t buf[DGRAM_MAX];
+	struct dgram d, d2;
+	size_t len, taken, off;
+	int error;
+
+	error = dgram_mac_locate(data, size, &off);
+	if (dgram_decode(data, size, &d) != 0)
+		return 0;
+	if (d.mac != NULL ? error != 0 || off != d.mac_off : error != -ENOENT)
+		abort();
+	if (dgram_encode(&d, buf, sizeof buf, &len) != 0)
+		abort();
+	if (len != size || memcmp(buf, data, size) != 0)
+		abort();
+	if (dgram_decode(buf, len, &d2) != 0)
+		abort();
+	/* The MAC of the copy lies in buf, not in data: compare bytes. */
+	if (!dgram_eq(&d, &d2))
+		abort();
+	dgram_clear(&d2);
+	if (d.type == DGRAM_TRAP) {
+		if (dgram_encode_traps(&d, d.traps, d.ntraps, buf, sizeof buf,
+		    &len, &taken) != 0)
+			abort();
+		if (taken != d.ntraps || len != size ||
+		    memcmp(buf, data, size) != 0)
+			abort();
+	}
+	dgram_clear(&d);
+	return 0;
+}
