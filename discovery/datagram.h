@@ -5,11 +5,11 @@
  * bounds-checked decoder.  Pure code: no sockets, no clock, no daemon/
  * headers; errors are negative errno values.
  *
- * proto/PROTOCOL.md, part II "Datagrams", is the normative description
- * of the bytes.  A datagram is at most DGRAM_MAX bytes so that it never
- * fragments on a 1500-byte-MTU LAN, IPv4 or IPv6; the encoders refuse
- * anything larger, and dgram_encode_traps() packs as many change records
- * as fit and says how many it took.
+ * proto/DATAGRAMS.md is the normative description of the bytes (the
+ * TCP frames are proto/PROTOCOL.md).  A datagram is at most DGRAM_MAX
+ * bytes so that it never fragments on a 1500-byte-MTU LAN, IPv4 or
+ * IPv6; the encoders refuse anything larger, and dgram_encode_traps()
+ * packs as many change records as fit and says how many it took.
  *
  * Numbers on the wire are little-endian.  Attributes travel in the
  * 92-byte layout of struct proto_attr, and paths obey proto_path_ok().
@@ -129,7 +129,7 @@ int dgram_encode(const struct dgram *d, uint8_t *buf, size_t cap,
  * Encode a TRAP with the header of hdr (its type and body are ignored)
  * and as many of the n records recs[] as fit, in order.  Sets *taken
  * (>= 1) and *len and returns 0.  -EMSGSIZE with *taken 0 when not even
- * recs[0] fits (the caller must drop that record, see PROTOCOL.md);
+ * recs[0] fits (the caller must drop that record, see DATAGRAMS.md);
  * -EINVAL when the header, n = 0, or a record tried breaks the rules.
  */
 int dgram_encode_traps(const struct dgram *hdr, const struct dgram_trap *recs,

@@ -3,8 +3,8 @@
  *
  * Every datagram type goes through encode and decode, with and without
  * the MAC trailer, and every field is compared against this file's own
- * table of what each type carries, which is PROTOCOL.md's, not the
- * codec's; sizes are recomputed from PROTOCOL.md's field sizes, and one
+ * table of what each type carries, which is DATAGRAMS.md's, not the
+ * codec's; sizes are recomputed from DATAGRAMS.md's field sizes, and one
  * datagram is compared byte for byte with a hand-assembled one.  Then
  * the trap batch encoder on records of varied sizes (every datagram
  * full, none beyond the limit), a table of hand-assembled datagrams that
@@ -24,7 +24,7 @@
 
 #define NELEM(a)	(sizeof (a) / sizeof (a)[0])
 
-/* Body fields as PROTOCOL.md lists them. */
+/* Body fields as DATAGRAMS.md lists them. */
 enum {
 	E_AFLAGS = 1 << 0,
 	E_UPTIME = 1 << 1,
@@ -255,7 +255,7 @@ str_size(const char *s)
 	return 2 + strlen(s) + 1;
 }
 
-/* Wire size of a change record from PROTOCOL.md's field sizes. */
+/* Wire size of a change record from DATAGRAMS.md's field sizes. */
 static size_t
 trap_size(const struct dgram_trap *t)
 {
@@ -273,7 +273,7 @@ hdr_size(const struct dgram *d)
 	return 32 + str_size(d->name) + str_size(d->uri);
 }
 
-/* Datagram size from PROTOCOL.md's field sizes. */
+/* Datagram size from DATAGRAMS.md's field sizes. */
 static size_t
 dgram_size(const struct dgram *d, unsigned mask)
 {
@@ -816,7 +816,7 @@ test_golden(void)
 	    "heartbeat is %zu bytes, as assembled by hand", sizeof want);
 }
 
-/* Whether a batch of len bytes has the size PROTOCOL.md gives and
+/* Whether a batch of len bytes has the size DATAGRAMS.md gives and
  * decodes to the header and the taken records. */
 static int
 batch_ok(const uint8_t *buf, size_t len, const struct dgram *hdr,
@@ -903,8 +903,8 @@ pack_all(const struct dgram *hdr0, const struct dgram_trap *recs, size_t n,
 		ok = len <= limit && untouched(buf + limit,
 		    sizeof buf - limit) && batch_ok(buf, len, &hdr,
 		    recs + at, taken);
-		if (ok && at + taken < n && len + trap_size(&recs[at + taken]) <=
-		    limit) {
+		if (ok && at + taken < n &&
+		    len + trap_size(&recs[at + taken]) <= limit) {
 			tap_diag("datagram %zu not full: %zu + %zu <= %zu",
 			    *count, len, trap_size(&recs[at + taken]), limit);
 			ok = 0;
@@ -1117,7 +1117,7 @@ test_encoder_refusals(void)
 
 #define NAMES_TESTS	2
 
-/* Type and kind names, as PROTOCOL.md gives them. */
+/* Type and kind names, as DATAGRAMS.md gives them. */
 static void
 test_names(void)
 {
@@ -1129,8 +1129,9 @@ test_names(void)
 	    strcmp(dgram_type_name(DGRAM_TYPE_MAX), "unknown") == 0;
 	for (i = 0; i < NELEM(expect); i++)
 		ok = ok && expect[i].type == (int)i + 1 &&
-		    strcmp(dgram_type_name(expect[i].type), expect[i].name) == 0;
-	tap_ok(ok, "every type tested, names as PROTOCOL.md says");
+		    strcmp(dgram_type_name(expect[i].type),
+		    expect[i].name) == 0;
+	tap_ok(ok, "every type tested, names as DATAGRAMS.md says");
 	ok = NELEM(kind_expect) == DGRAM_KIND_MAX - 1 &&
 	    strcmp(dgram_kind_name(0), "unknown") == 0 &&
 	    strcmp(dgram_kind_name(DGRAM_KIND_MAX), "unknown") == 0;
@@ -1138,7 +1139,7 @@ test_names(void)
 		ok = ok && kind_expect[i].kind == (int)i + 1 &&
 		    strcmp(dgram_kind_name(kind_expect[i].kind),
 		    kind_expect[i].name) == 0;
-	tap_ok(ok, "every record kind tested, names as PROTOCOL.md says");
+	tap_ok(ok, "every record kind tested, names as DATAGRAMS.md says");
 }
 
 /* Write one file of the seed corpus. */
