@@ -78,8 +78,8 @@ struct dgram_hit {
 
 /*
  * A datagram.  The header fields are used by every type; which body
- * fields a type uses is listed next to the type above, the others are
- * zero on encode and after decode.  Strings are borrowed: after decode
+ * fields a type uses is listed next to the type above; the others are
+ * ignored on encode and zero after decode.  Strings are borrowed: after decode
  * they point into the datagram buffer, which must outlive the struct.
  * After decode the exports, hits and traps arrays are owned by the
  * struct (dgram_clear() frees them); for encode they are the caller's.
