@@ -96,6 +96,7 @@ call_local_done(struct work *w)
 	    offsetof(struct call, work));
 
 	c->in_transport = false;
+	trap_note(&c->req, &c->wrep, 0);
 	if (c->finished) {
 		proto_rep_clear(&c->wrep);
 		call_free(c);

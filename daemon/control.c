@@ -56,19 +56,24 @@ control_status_json(struct evbuffer *b)
 	struct peer *self = peer_self(), *p;
 	uint64_t msent, mrecv, mdrop;
 	struct worker_stats ws;
+	struct trap_stats ts;
 	unsigned long req, inflight;
 	bool first = true;
+	double off, err;
+	const char *ref;
 
 	worker_stats(&ws);
+	trap_stats(&ts);
 	fs_stats(&req, &inflight);
 	evbuffer_add_printf(b, "{\"name\":");
 	control_json_str(b, self->name);
 	evbuffer_add_printf(b, ",\"uri\":");
 	control_json_str(b, self->uri);
+	clock_status(&off, &err, &ref);
 	evbuffer_add_printf(b, ",\"version\":\"%s\",\"uptime\":%.3f,"
-	    "\"clock\":{\"offset\":0.000,\"error\":0.000,\"reference\":",
-	    PUFS_VERSION, loop_uptime());
-	control_json_str(b, self->name);
+	    "\"clock\":{\"offset\":%.6f,\"error\":%.6f,\"reference\":",
+	    PUFS_VERSION, loop_uptime(), off, err);
+	control_json_str(b, ref);
 	evbuffer_add_printf(b, "},\"exports\":[");
 	for (uint32_t i = 0; i < self->nexports; i++) {
 		evbuffer_add_printf(b, "%s{\"name\":", i ? "," : "");
@@ -104,9 +109,17 @@ control_status_json(struct evbuffer *b)
 	    (unsigned long long)msent, (unsigned long long)mrecv,
 	    (unsigned long long)mdrop);
 	evbuffer_add_printf(b, "},\"cache\":{\"entries\":0,\"bytes\":0,"
-	    "\"hits\":0,\"misses\":0},\"traps\":{\"sent\":0,\"received\":0},"
-	    "\"inodes\":%zu,\"open_files\":%u,\"ops\":{", node_count(),
-	    export_open_handles());
+	    "\"hits\":0,\"misses\":0},\"traps\":{\"sent\":%llu,"
+	    "\"records_sent\":%llu,\"noted\":%llu,\"merged\":%llu,"
+	    "\"unsendable\":%llu,\"received\":%llu,\"records_applied\":%llu,"
+	    "\"gaps\":%llu,\"resyncs\":%llu},"
+	    "\"inodes\":%zu,\"open_files\":%u,\"ops\":{",
+	    (unsigned long long)ts.sent, (unsigned long long)ts.records_sent,
+	    (unsigned long long)ts.noted, (unsigned long long)ts.merged,
+	    (unsigned long long)ts.unsendable, (unsigned long long)ts.received,
+	    (unsigned long long)ts.records_applied,
+	    (unsigned long long)ts.gaps, (unsigned long long)ts.resyncs,
+	    node_count(), export_open_handles());
 	first = true;
 	for (int t = PROTO_HELLO; t < PROTO_TYPE_MAX; t++) {
 		if (stats.ops[t] == 0)
@@ -131,9 +144,14 @@ control_status_text(struct evbuffer *b)
 	struct peer *self = peer_self(), *p;
 	uint64_t msent, mrecv, mdrop;
 	struct worker_stats ws;
+	struct trap_stats ts;
 	unsigned long req, inflight;
 	int n = 0;
+	double off, err;
+	const char *ref;
 
+	clock_status(&off, &err, &ref);
+	trap_stats(&ts);
 	worker_stats(&ws);
 	fs_stats(&req, &inflight);
 	evbuffer_add_printf(b,
@@ -141,8 +159,9 @@ control_status_text(struct evbuffer *b)
 	    "uri:      %s\n"
 	    "version:  %s\n"
 	    "uptime:   %.1f s\n"
-	    "clock:    offset +0.000 s, error 0.000 s (reference: itself)\n",
-	    self->name, self->uri, PUFS_VERSION, loop_uptime());
+	    "clock:    offset %+.6f s, error %.6f s (reference: %s)\n",
+	    self->name, self->uri, PUFS_VERSION, loop_uptime(), off, err,
+	    ref);
 	evbuffer_add_printf(b, "exports:%s\n", self->nexports ? "" :
 	    "  none");
 	for (uint32_t i = 0; i < self->nexports; i++)
@@ -173,14 +192,20 @@ control_status_text(struct evbuffer *b)
 		    conf->npeers);
 	evbuffer_add_printf(b,
 	    "cache:    entries 0, bytes 0, hits 0, misses 0\n"
-	    "traps:    sent 0, received 0\n"
+	    "traps:    sent %llu (%llu records of %llu changes), received "
+	    "%llu (%llu records), %llu gaps, %llu resyncs\n"
 	    "inodes:   %zu\n"
 	    "open:     %u files\n"
 	    "fuse:     %lu requests, %lu calls in flight, %lu timeouts\n"
 	    "workers:  %u threads, %u busy, %u queued, %lu done, "
 	    "max queue wait %lu us\n"
 	    "loop:     max lag %lu us\n"
-	    "ops:     ", node_count(), export_open_handles(), req, inflight,
+	    "ops:     ", (unsigned long long)ts.sent,
+	    (unsigned long long)ts.records_sent, (unsigned long long)ts.noted,
+	    (unsigned long long)ts.received,
+	    (unsigned long long)ts.records_applied,
+	    (unsigned long long)ts.gaps, (unsigned long long)ts.resyncs,
+	    node_count(), export_open_handles(), req, inflight,
 	    stats.call_timeouts, ws.threads, ws.busy, ws.queued, ws.completed,
 	    ws.max_wait_us, stats.loop_lag_max_us);
 	for (int t = PROTO_HELLO; t < PROTO_TYPE_MAX; t++)

@@ -48,6 +48,7 @@
  */
 struct fh_slot {
 	int fd;			/* -1: free */
+	char *path;		/* as opened, for change notices; owned */
 	uint32_t gen;
 	uint32_t owner;
 	uint32_t export_id;
@@ -65,7 +66,8 @@ static struct {
 
 /* Record fd as a new handle of owner; returns the handle. */
 static uint64_t
-fh_new(int fd, uint32_t owner, uint32_t export_id, bool writable)
+fh_new(int fd, uint32_t owner, uint32_t export_id, bool writable,
+    char *path)
 {
 	struct fh_slot *s;
 	uint32_t i;
@@ -90,6 +92,7 @@ fh_new(int fd, uint32_t owner, uint32_t export_id, bool writable)
 	s->refs = 1;		/* the open itself */
 	s->released = false;
 	s->writable = writable;
+	s->path = path;
 	fht.nopen++;
 	pthread_mutex_unlock(&fht.lock);
 	return ((uint64_t)s->gen << 32) | (i + 1);
@@ -136,6 +139,8 @@ fh_put_slot(struct fh_slot *s)
 	if (--s->refs == 0) {
 		close(s->fd);
 		s->fd = -1;
+		free(s->path);
+		s->path = NULL;
 		fht.nopen--;
 	}
 }
@@ -184,6 +189,30 @@ export_drop_owner(uint32_t owner)
 		}
 	}
 	pthread_mutex_unlock(&fht.lock);
+}
+
+/*
+ * The export and path a handle was opened as (a copy, or NULL if the
+ * handle is unknown): change notices about writes name the file.
+ */
+char *
+export_fh_path(uint64_t fh, uint32_t owner, uint32_t *export_id)
+{
+	uint32_t i = (uint32_t)fh;
+	struct fh_slot *s;
+	char *path = NULL;
+
+	pthread_mutex_lock(&fht.lock);
+	if (i > 0 && i <= fht.nslots) {
+		s = &fht.slots[i - 1];
+		if (s->fd != -1 && s->gen == (uint32_t)(fh >> 32) &&
+		    s->owner == owner && s->path != NULL) {
+			path = xstrdup(s->path);
+			*export_id = s->export_id;
+		}
+	}
+	pthread_mutex_unlock(&fht.lock);
+	return path;
 }
 
 /* Number of open handles. */
@@ -598,6 +627,7 @@ export_open_file(struct export *ex, uint32_t owner, const struct proto_req *r,
     struct proto_rep *rep)
 {
 	int flags = export_open_flags(r->flags), fd, dfd, rc;
+	char *path;
 
 	if (r->type == PROTO_CREATE) {
 		if ((dfd = export_resolve_dir(ex, r->path)) < 0)
@@ -620,7 +650,13 @@ export_open_file(struct export *ex, uint32_t owner, const struct proto_req *r,
 		close(fd);
 		return rc;
 	}
-	rep->fh = fh_new(fd, owner, ex->id, (flags & O_ACCMODE) != O_RDONLY);
+	if (r->type == PROTO_CREATE)
+		xasprintf(&path, "%s%s%s", r->path, r->path[0] ? "/" : "",
+		    r->name);
+	else
+		path = xstrdup(r->path);
+	rep->fh = fh_new(fd, owner, ex->id, (flags & O_ACCMODE) != O_RDONLY,
+	    path);
 	return 0;
 }
 

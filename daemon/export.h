@@ -42,6 +42,9 @@ void export_mem_free(struct export_mem *);
 /* Close every handle an owner still holds (a peer went away). */
 void export_drop_owner(uint32_t owner);
 
+/* The export and path of an open handle (owned copy), or NULL. */
+char *export_fh_path(uint64_t fh, uint32_t owner, uint32_t *export_id);
+
 /* Number of open file handles, for status. */
 unsigned export_open_handles(void);
 

@@ -307,8 +307,10 @@ fs_any_handle(struct node *n)
  * deadlock.  From the notifier thread it just waits its turn.
  */
 struct fs_inval {
-	uint64_t ino;
-	int64_t off;		/* -1: attributes only; 0: all data too */
+	uint64_t ino;		/* the inode, or the parent of name */
+	int64_t off;		/* -1: attributes only; else data from off */
+	int64_t len;		/* bytes of data; 0: to the end */
+	char *name;		/* an entry of ino to forget; owned */
 };
 
 static struct {
@@ -339,30 +341,72 @@ fs_notify_main(void *arg)
 		iv = fsn.q[0];
 		memmove(fsn.q, fsn.q + 1, --fsn.n * sizeof *fsn.q);
 		pthread_mutex_unlock(&fsn.lock);
-		rc = fuse_lowlevel_notify_inval_inode(fs.se, iv.ino, iv.off, 0);
+		if (iv.name != NULL)
+			rc = fuse_lowlevel_notify_inval_entry(fs.se, iv.ino,
+			    iv.name, strlen(iv.name));
+		else
+			rc = fuse_lowlevel_notify_inval_inode(fs.se, iv.ino,
+			    iv.off, iv.len);
 		if (rc != 0 && rc != -ENOENT)
-			log_debug("fuse: inval inode %llu: %s",
-			    (unsigned long long)iv.ino, strerror(-rc));
+			log_debug("fuse: inval %llu %s: %s",
+			    (unsigned long long)iv.ino,
+			    iv.name ? iv.name : "", strerror(-rc));
+		free(iv.name);
 		pthread_mutex_lock(&fsn.lock);
 	}
 	pthread_mutex_unlock(&fsn.lock);
 	return NULL;
 }
 
-/* Queue an invalidation of n (off -1: attributes; 0: data too). */
+/* Hand one invalidation to the notifier thread. */
 static void
-fs_inval(struct node *n, int64_t off)
+fs_inval_queue(struct fs_inval iv)
 {
-	if (fs.se == NULL || n->nlookup == 0 || !fsn.running)
+	if (fs.se == NULL || !fsn.running) {
+		free(iv.name);
 		return;
+	}
 	pthread_mutex_lock(&fsn.lock);
 	if (fsn.n == fsn.cap) {
 		fsn.cap = fsn.cap ? fsn.cap * 2 : 64;
 		fsn.q = xreallocarray(fsn.q, fsn.cap, sizeof *fsn.q);
 	}
-	fsn.q[fsn.n++] = (struct fs_inval){ n->id, off };
+	fsn.q[fsn.n++] = iv;
 	pthread_cond_signal(&fsn.cond);
 	pthread_mutex_unlock(&fsn.lock);
+}
+
+/* Queue an invalidation of n (off -1: attributes; 0: data too). */
+static void
+fs_inval(struct node *n, int64_t off)
+{
+	if (n->nlookup > 0)
+		fs_inval_queue((struct fs_inval){ n->id, off, 0, NULL });
+}
+
+/* The kernel must forget its cached attributes and data of n. */
+void
+fs_forget_data(struct node *n, uint64_t off, uint64_t len)
+{
+	if (n->nlookup > 0)
+		fs_inval_queue((struct fs_inval){ n->id, (int64_t)off,
+		    (int64_t)len, NULL });
+}
+
+/* The kernel must forget its attributes of n. */
+void
+fs_forget_attr(struct node *n)
+{
+	fs_inval(n, -1);
+}
+
+/* The kernel must look name up again in directory dir. */
+void
+fs_forget_entry(struct node *dir, const char *name)
+{
+	if (dir->nlookup > 0 || dir->parent == NULL)
+		fs_inval_queue((struct fs_inval){ dir->id, -1, 0,
+		    xstrdup(name) });
 }
 
 /* node_foreach: invalidate nodes that are the same object as arg. */
@@ -2204,6 +2248,8 @@ fs_unmount(void)
 	if (fsn.running) {
 		pthread_mutex_lock(&fsn.lock);
 		fsn.stop = true;
+		for (size_t i = 0; i < fsn.n; i++)
+			free(fsn.q[i].name);
 		fsn.n = 0;	/* nothing to invalidate in a dying mount */
 		pthread_cond_signal(&fsn.cond);
 		pthread_mutex_unlock(&fsn.lock);

@@ -72,13 +72,17 @@ loop_wheel(void)
 void
 loop_wheel_kick(void)
 {
-	int64_t next = timer_wheel_next(wheel);
+	int64_t next = timer_wheel_next(wheel), due, now;
 	struct timeval tv;
 
 	if (next < 0) {
 		evtimer_del(wheel_ev);
 		return;
 	}
+	/* next counts from the wheel's time, which lags behind ours. */
+	due = (int64_t)timer_wheel_now(wheel) + next;
+	now = (int64_t)loop_now_ms();
+	next = due > now ? due - now : 0;
 	tv.tv_sec = next / 1000;
 	tv.tv_usec = (next % 1000) * 1000;
 	evtimer_add(wheel_ev, &tv);

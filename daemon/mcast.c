@@ -44,18 +44,33 @@ static struct {
 } mc = { .fd = -1 };
 
 /* Fill the common header of a datagram of ours. */
-static void
-mcast_header(struct dgram *d, uint8_t type)
+void
+mcast_fill_header(struct dgram *d, uint8_t type)
 {
 	struct peer *self = peer_self();
 
 	memset(d, 0, sizeof *d);
 	d->type = type;
 	d->boot_id = peer_boot_id();
-	d->time = (int64_t)loop_now_ms() * 1000000;
+	d->seq = trap_last_seq();
+	d->time = (int64_t)clock_global_ns();
 	d->name = self->name;
 	d->uri = self->uri;
 	d->uptime_ms = (uint64_t)(loop_uptime() * 1000);
+}
+
+/* Send an encoded datagram to the group. */
+void
+mcast_send_bytes(const uint8_t *buf, size_t len)
+{
+	if (mc.fd == -1)
+		return;
+	if (sendto(mc.fd, buf, len, 0, (struct sockaddr *)&mc.group,
+	    mc.grouplen) == -1) {
+		log_debug("multicast: send: %s", strerror(errno));
+		return;
+	}
+	mc.sent++;
 }
 
 /* Encode and send one datagram to the group. */
@@ -71,13 +86,7 @@ mcast_send(struct dgram *d)
 		    dgram_type_name(d->type), strerror(-rc));
 		return;
 	}
-	if (sendto(mc.fd, buf, len, 0, (struct sockaddr *)&mc.group,
-	    mc.grouplen) == -1) {
-		log_debug("multicast: send %s: %s", dgram_type_name(d->type),
-		    strerror(errno));
-		return;
-	}
-	mc.sent++;
+	mcast_send_bytes(buf, len);
 }
 
 /* Send our ANNOUNCE (with as many exports as fit). */
@@ -97,7 +106,7 @@ mcast_announce(bool answer)
 		ex[i].at = self->exports[i].at;
 		ex[i].read_only = self->exports[i].read_only;
 	}
-	mcast_header(&d, DGRAM_ANNOUNCE);
+	mcast_fill_header(&d, DGRAM_ANNOUNCE);
 	d.aflags = answer ? DGRAM_ANNOUNCE_ANSWER : 0;
 	d.exports = ex;
 	/* The exports are a courtesy (the handshake carries them all). */
@@ -128,7 +137,7 @@ mcast_beat(struct timer *t, void *arg)
 		else
 			next = (uint64_t)(conf->heartbeat * 1000);
 	} else {
-		mcast_header(&d, DGRAM_HEARTBEAT);
+		mcast_fill_header(&d, DGRAM_HEARTBEAT);
 		mcast_send(&d);
 		next = (uint64_t)(conf->heartbeat * 1000);
 	}
@@ -173,6 +182,7 @@ mcast_read_cb(evutil_socket_t fd, short what, void *arg)
 			continue;	/* our own, looped back */
 		}
 		mc.received++;
+		trap_received(&d);
 		switch (d.type) {
 		case DGRAM_ANNOUNCE:
 		case DGRAM_HEARTBEAT:
@@ -184,6 +194,8 @@ mcast_read_cb(evutil_socket_t fd, short what, void *arg)
 		case DGRAM_GOODBYE:
 			peer_said_goodbye(d.name, d.boot_id);
 			break;
+		case DGRAM_TRAP:
+			break;		/* applied above */
 		default:
 			log_debug("multicast: %s from %s ignored",
 			    dgram_type_name(d.type), d.name);
@@ -310,7 +322,8 @@ mcast_leave(void)
 
 	if (mc.fd == -1)
 		return;
-	mcast_header(&d, DGRAM_GOODBYE);
+	trap_flush_now();
+	mcast_fill_header(&d, DGRAM_GOODBYE);
 	mcast_send(&d);
 	timer_wheel_del(loop_wheel(), &mc.beat);
 	event_free(mc.ev);

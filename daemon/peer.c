@@ -170,6 +170,11 @@ peer_set_state(struct peer *p, enum peer_state s)
 	log_info("peer %s: %s -> %s", p->name, peer_state_name(p->state),
 	    peer_state_name(s));
 	p->state = s;
+	/* Whatever the kernel cached from it is void (gone, or restarted). */
+	if (!p->self)
+		trap_resync(p);
+	if (s == PEER_DOWN)
+		clock_peer_down(p);
 }
 
 /* A random number for this start of the daemon. */
@@ -276,7 +281,7 @@ peer_seed_lost(struct seed *sd, struct stream *s)
 }
 
 /* The peer with this name, or NULL. */
-static struct peer *
+struct peer *
 peer_by_name(const char *name)
 {
 	struct peer *p;

@@ -82,11 +82,45 @@ void peer_heard_ping(struct peer *, uint64_t rtt_us);
 bool peer_discovered(const char *name, const char *uri, uint64_t boot);
 void peer_said_goodbye(const char *name, uint64_t boot);
 
+struct peer *peer_by_name(const char *);
+
 /* mcast.c */
 
+struct dgram;
 int mcast_init(const struct config *);
 void mcast_leave(void);
 void mcast_stats(uint64_t *sent, uint64_t *received, uint64_t *dropped);
+void mcast_fill_header(struct dgram *, uint8_t type);
+void mcast_send_bytes(const uint8_t *, size_t);
+
+/* trap.c */
+
+struct trap_stats {
+	uint64_t noted, merged;		/* changes noted, merged in a batch */
+	uint64_t sent, records_sent;	/* TRAP datagrams and their records */
+	uint64_t unsendable;		/* records too large: numbers skipped */
+	uint64_t received, records_applied;
+	uint64_t gaps, resyncs;
+};
+
+void trap_init(const struct config *);
+void trap_free(void);
+uint64_t trap_last_seq(void);
+void trap_note(const struct proto_req *, const struct proto_rep *,
+    uint32_t owner);
+void trap_flush(struct timer *, void *);
+void trap_flush_now(void);
+void trap_received(const struct dgram *);
+void trap_resync(struct peer *);
+void trap_stats(struct trap_stats *);
+
+/* clock.c */
+
+uint64_t clock_local_ns(void);
+uint64_t clock_global_ns(void);
+void clock_sample(struct peer *, uint64_t t0, uint64_t t3, uint64_t remote);
+void clock_peer_down(struct peer *);
+void clock_status(double *offset, double *error, const char **reference);
 
 /* stream.c */
 
@@ -252,6 +286,7 @@ struct entry {
 void entry_clear(struct entry *);
 struct copy *union_copies(struct node *dir, size_t *n);
 char *union_relpath(const struct export *, const char *upath);
+char *union_path_of(const struct export *, const char *relpath);
 const struct export *union_export(const struct peer *, uint32_t id);
 void union_virtual_attr(const char *upath, struct proto_attr *);
 bool union_has_virtual_below(const char *upath);
@@ -280,6 +315,9 @@ struct node *union_node(struct node *dir, struct entry *);
 int fs_mount(const struct config *);
 void fs_stop(void);
 void fs_throttle(bool);
+void fs_forget_data(struct node *, uint64_t off, uint64_t len);
+void fs_forget_attr(struct node *);
+void fs_forget_entry(struct node *dir, const char *name);
 void fs_unmount(void);
 void fs_stats(unsigned long *requests, unsigned long *inflight);
 

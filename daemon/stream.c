@@ -74,6 +74,7 @@ struct stream {
 	bool throttling;	/* we asked fs to stop reading the kernel */
 	uint64_t last_heard;	/* loop_now_ms() of the last frame */
 	uint64_t ping_id, ping_sent;
+	uint64_t ping_t0;	/* clock_local_ns() at sending */
 	struct timer hb;	/* heartbeat / handshake deadline */
 	struct event *resume;	/* continue a batch-limited read */
 	struct event *reaper;	/* frees the dead stream */
@@ -295,8 +296,8 @@ stream_established(struct stream *s, const struct proto_hello *h)
 	s->peer = p;
 	stream_set_state(s, STREAM_UP);
 	s->last_heard = loop_now_ms();
-	timer_wheel_add(loop_wheel(), &s->hb, loop_now_ms() +
-	    (uint64_t)(conf->heartbeat * 1000));
+	/* Ping at once: the first round trip and clock sample. */
+	timer_wheel_add(loop_wheel(), &s->hb, loop_now_ms());
 	loop_wheel_kick();
 }
 
@@ -318,6 +319,7 @@ stream_serve_done(struct work *w)
 	struct served *sv = (struct served *)w;
 	struct stream *s = sv->s;
 
+	trap_note(&sv->req, &sv->rep, sv->owner);
 	if (s->state == STREAM_UP)
 		stream_send_rep(s, &sv->rep);
 	if (sv->req.type == PROTO_OPEN || sv->req.type == PROTO_CREATE) {
@@ -387,11 +389,8 @@ stream_on_request(struct stream *s, const uint8_t *buf, size_t len)
 	switch (sv->req.type) {
 	case PROTO_PING: {
 		struct proto_rep rep = { .type = PROTO_PING, .id = sv->req.id };
-		struct timespec ts;
 
-		clock_gettime(CLOCK_REALTIME, &ts);
-		rep.value = (uint64_t)ts.tv_sec * 1000000000ULL +
-		    (uint64_t)ts.tv_nsec;
+		rep.value = clock_local_ns();
 		stream_send_rep(s, &rep);
 		free(sv->frame);
 		free(sv);
@@ -474,6 +473,7 @@ stream_on_reply(struct stream *s, const uint8_t *buf, size_t len)
 	}
 	if (rep.type == PROTO_PING && rep.id == s->ping_id) {
 		peer_heard_ping(s->peer, loop_mono_us() - s->ping_sent);
+		clock_sample(s->peer, s->ping_t0, clock_local_ns(), rep.value);
 		proto_rep_clear(&rep);
 		return 0;
 	}
@@ -631,6 +631,7 @@ stream_heartbeat(struct timer *t, void *arg)
 	}
 	ping.id = s->ping_id = call_new_id();
 	s->ping_sent = loop_mono_us();
+	s->ping_t0 = clock_local_ns();
 	if (stream_send_req(s, &ping) != 0) {
 		stream_close(s, "cannot send ping");
 		return;

@@ -84,6 +84,19 @@ union_relpath(const struct export *ex, const char *upath)
 	return xstrdup(upath + alen + 1);
 }
 
+/* The union path of relpath inside export ex (the reverse of above). */
+char *
+union_path_of(const struct export *ex, const char *relpath)
+{
+	char *p;
+
+	if (relpath[0] == '\0')
+		return xstrdup(ex->at);
+	xasprintf(&p, "%s/%s", strcmp(ex->at, "/") == 0 ? "" : ex->at,
+	    relpath);
+	return p;
+}
+
 /* Whether a is strictly below directory path dir ("/" below nothing). */
 static bool
 union_below(const char *a, const char *dir)

@@ -1,0 +1,384 @@
+/*
+ * trap.c - change notices ("traps"): what this peer's exports changed,
+ * told to the others, and what the others' changes mean for our caches.
+ *
+ * Out: every change a holder makes in an export for anyone (a create,
+ * remove, rename, attribute change or write served by export.c) becomes
+ * a record in a coalescing queue (discovery/trapq.c).  The queue is
+ * flushed at most every trap_delay seconds into as few TRAP datagrams as
+ * the records fit, each numbered; every other datagram we send carries
+ * the number of our last TRAP.  A record too large for any datagram is
+ * not sent, and its number is skipped: receivers see the gap and
+ * resynchronise, so nothing is silently missed.
+ *
+ * In: a received TRAP makes the kernel forget what it cached about the
+ * names and files it mentions (through the notifier thread, see fs.c), so
+ * the next access asks the holder again.  Forgetting is idempotent, so
+ * the order in which TRAPs arrive does not matter.  A gap in a sender's
+ * numbers (a lost datagram, found at the next TRAP or within one
+ * heartbeat) means we may have missed changes: everything cached from
+ * that peer is forgotten at once.  The same happens when a peer goes
+ * down or restarts.
+ *
+ * Traps travel by multicast; in unicast mode caches simply expire after
+ * attr_timeout.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "datagram.h"
+#include "pufs.h"
+#include "trapq.h"
+
+/* A sender we track trap numbers of. */
+struct trap_sender {
+	char *name;		/* owned */
+	struct trapq_seq seq;
+	struct trap_sender *next;
+};
+
+static struct {
+	bool on;		/* multicast: traps are sent */
+	struct trapq *q;
+	struct timer flush;
+	uint64_t seq;		/* number of our last TRAP */
+	struct trap_sender *senders;
+	struct trap_stats st;
+} tr;
+
+/* Start: traps are sent only with multicast discovery. */
+void
+trap_init(const struct config *cfg)
+{
+	tr.on = cfg->discovery == DISCOVERY_MULTICAST;
+	if ((tr.q = trapq_new()) == NULL)
+		fatalx("trap: out of memory");
+	timer_init(&tr.flush, trap_flush, NULL);
+}
+
+/* Release the queue and the sender table. */
+void
+trap_free(void)
+{
+	struct trap_sender *s;
+
+	timer_wheel_del(loop_wheel(), &tr.flush);
+	trapq_free(tr.q);
+	tr.q = NULL;
+	while ((s = tr.senders) != NULL) {
+		tr.senders = s->next;
+		free(s->name);
+		free(s);
+	}
+}
+
+/* The number of our last TRAP (carried by every datagram). */
+uint64_t
+trap_last_seq(void)
+{
+	return tr.seq;
+}
+
+/* Counters for status. */
+void
+trap_stats(struct trap_stats *st)
+{
+	struct trapq_stats qs;
+
+	*st = tr.st;
+	if (tr.q != NULL) {
+		trapq_stats(tr.q, &qs);
+		st->noted = qs.added;
+		st->merged = qs.merged;
+	}
+}
+
+/* Queue one record and make sure a flush is coming. */
+static void
+trap_add(uint8_t kind, uint32_t export_id, const char *path,
+    uint32_t export2, const char *path2, const struct proto_attr *a,
+    uint64_t off, uint64_t len)
+{
+	struct dgram_trap r = {
+		.kind = kind, .export_id = export_id, .path = path,
+		.export2 = export2, .path2 = path2, .offset = off,
+		.length = len,
+		.time = (int64_t)clock_global_ns(),
+	};
+
+	if (a != NULL)
+		r.attr = *a;
+	if (trapq_add(tr.q, &r) != 0)
+		fatalx("trap: out of memory");
+	if (!timer_pending(&tr.flush)) {
+		timer_wheel_add(loop_wheel(), &tr.flush, loop_now_ms() +
+		    (uint64_t)(conf->trap_delay * 1000));
+		loop_wheel_kick();
+	}
+}
+
+/* "path/name", or name at the root. */
+static char *
+trap_join(const char *path, const char *name)
+{
+	char *p;
+
+	xasprintf(&p, "%s%s%s", path, path[0] ? "/" : "", name);
+	return p;
+}
+
+/*
+ * A request was served on one of our exports: note what it changed.
+ * owner is the stream (or 0, our own mount) its handles belong to.
+ */
+void
+trap_note(const struct proto_req *r, const struct proto_rep *rep,
+    uint32_t owner)
+{
+	uint32_t ex = r->export_id;
+	char *p = NULL, *p2 = NULL;
+
+	if (!tr.on || rep->error != 0)
+		return;
+	switch (r->type) {
+	case PROTO_CREATE:
+	case PROTO_MKNOD:
+	case PROTO_MKDIR:
+	case PROTO_SYMLINK:
+		p = trap_join(r->path, r->name);
+		trap_add(DGRAM_CREATE, ex, p, 0, NULL, &rep->attr, 0, 0);
+		break;
+	case PROTO_LINK:
+		p = trap_join(r->path2, r->name2);
+		trap_add(DGRAM_CREATE, r->export2, p, 0, NULL, &rep->attr, 0,
+		    0);
+		/* The link count of the other names changed. */
+		trap_add(DGRAM_ATTR, ex, r->path, 0, NULL, &rep->attr, 0, 0);
+		break;
+	case PROTO_UNLINK:
+	case PROTO_RMDIR:
+		p = trap_join(r->path, r->name);
+		trap_add(DGRAM_REMOVE, ex, p, 0, NULL, NULL, 0, 0);
+		break;
+	case PROTO_RENAME:
+		p = trap_join(r->path, r->name);
+		p2 = trap_join(r->path2, r->name2);
+		trap_add(DGRAM_RENAME, ex, p, r->export2, p2, NULL, 0, 0);
+		break;
+	case PROTO_SETATTR:
+		if (r->path[0] == '\0' && r->fh != 0)
+			p = export_fh_path(r->fh, owner, &ex);
+		trap_add(DGRAM_ATTR, ex, p != NULL ? p : r->path, 0, NULL,
+		    &rep->attr, 0, 0);
+		break;
+	case PROTO_SETXATTR:
+	case PROTO_REMOVEXATTR:
+		trap_add(DGRAM_ATTR, ex, r->path, 0, NULL, NULL, 0, 0);
+		break;
+	case PROTO_WRITE:
+	case PROTO_FALLOCATE:
+	case PROTO_COPY_RANGE:
+		if (r->type == PROTO_COPY_RANGE) {
+			if ((p = export_fh_path(r->fh2, owner, &ex)) == NULL ||
+			    rep->value == 0)
+				break;
+			trap_add(DGRAM_DATA, ex, p, 0, NULL, NULL, r->offset2,
+			    rep->value);
+			break;
+		}
+		if ((p = export_fh_path(r->fh, owner, &ex)) == NULL)
+			break;
+		if (r->type == PROTO_WRITE && rep->value > 0)
+			trap_add(DGRAM_DATA, ex, p, 0, NULL, NULL, r->offset,
+			    rep->value);
+		else if (r->type == PROTO_FALLOCATE && r->length > 0)
+			trap_add(DGRAM_DATA, ex, p, 0, NULL, NULL, r->offset,
+			    r->length);
+		break;
+	default:
+		break;
+	}
+	free(p);
+	free(p2);
+}
+
+/* The flush timer: send what is queued, in as few TRAPs as fit. */
+void
+trap_flush(struct timer *t, void *arg)
+{
+	const struct dgram_trap *recs;
+	uint8_t buf[DGRAM_MAX];
+	struct dgram hdr;
+	size_t n, len, taken;
+	int rc;
+
+	(void)t;
+	(void)arg;
+	while ((recs = trapq_records(tr.q, &n)), n > 0) {
+		tr.seq++;
+		mcast_fill_header(&hdr, DGRAM_TRAP);
+		hdr.seq = tr.seq;
+		rc = dgram_encode_traps(&hdr, recs, n, buf, sizeof buf, &len,
+		    &taken);
+		if (rc != 0) {
+			/* Unsendable: skip its number so receivers resync. */
+			log_warnx("trap: a change of %s cannot be sent (%s); "
+			    "peers will resynchronise", recs[0].path,
+			    strerror(-rc));
+			trapq_consume(tr.q, 1);
+			tr.st.unsendable++;
+			continue;
+		}
+		mcast_send_bytes(buf, len);
+		trapq_consume(tr.q, taken);
+		tr.st.sent++;
+		tr.st.records_sent += taken;
+	}
+}
+
+/* Send at once what is queued (before leaving). */
+void
+trap_flush_now(void)
+{
+	if (tr.q == NULL)
+		return;
+	timer_wheel_del(loop_wheel(), &tr.flush);
+	trap_flush(NULL, NULL);
+}
+
+/* node_foreach: forget what the kernel holds from peer arg. */
+static void
+trap_forget_peer_node(struct node *n, void *arg)
+{
+	struct peer *p = arg;
+	bool held = !n->isdir && n->peer == p;
+
+	for (size_t i = 0; n->isdir && i < n->ncopies && !held; i++)
+		held = n->copies[i].peer == p;
+	if (!held)
+		return;
+	if (n->parent != NULL && n->linked)
+		fs_forget_entry(n->parent, n->name);
+	fs_forget_data(n, 0, 0);
+}
+
+/* Forget everything cached from peer p (gap, restart, departure). */
+void
+trap_resync(struct peer *p)
+{
+	tr.st.resyncs++;
+	log_debug("trap: forgetting what is cached from %s", p->name);
+	node_foreach(trap_forget_peer_node, p);
+}
+
+/* The kernel forgets what it knows of union path upath. */
+static void
+trap_forget_path(struct peer *p, const char *upath, uint8_t kind,
+    uint64_t off, uint64_t len)
+{
+	struct node *dir = node_root(), *n = NULL;
+	char *copy = xstrdup(upath), *comp, *save = NULL, *next;
+	char *suffixed;
+
+	for (comp = strtok_r(copy, "/", &save); comp != NULL; comp = next) {
+		next = strtok_r(NULL, "/", &save);
+		if (next == NULL)
+			break;	/* comp is the last part */
+		if ((dir = node_child(dir, comp)) == NULL)
+			goto out;	/* nothing cached below */
+	}
+	if (comp == NULL) {		/* the root itself */
+		fs_forget_attr(dir);
+		goto out;
+	}
+	xasprintf(&suffixed, "%s@%s", comp, p->uri);
+	for (int i = 0; i < 2; i++) {
+		const char *name = i == 0 ? comp : suffixed;
+
+		n = node_child(dir, name);
+		switch (kind) {
+		case DGRAM_CREATE:
+		case DGRAM_REMOVE:
+		case DGRAM_RENAME:
+			fs_forget_entry(dir, name);
+			if (n != NULL)
+				fs_forget_data(n, 0, 0);
+			break;
+		case DGRAM_DATA:
+			if (n != NULL)
+				fs_forget_data(n, off, len);
+			break;
+		default:
+			if (n != NULL)
+				fs_forget_data(n, 0, 0);
+			break;
+		}
+	}
+	free(suffixed);
+	if (kind == DGRAM_CREATE || kind == DGRAM_REMOVE ||
+	    kind == DGRAM_RENAME)
+		fs_forget_attr(dir);	/* its times and link count */
+out:
+	free(copy);
+}
+
+/* Apply one record from peer p. */
+static void
+trap_apply(struct peer *p, const struct dgram_trap *r)
+{
+	const struct export *ex = union_export(p, r->export_id);
+	char *upath;
+
+	if (ex == NULL)
+		return;
+	upath = union_path_of(ex, r->path);
+	trap_forget_path(p, upath, r->kind, r->offset, r->length);
+	free(upath);
+	if (r->kind == DGRAM_RENAME && (ex = union_export(p, r->export2))) {
+		upath = union_path_of(ex, r->path2);
+		trap_forget_path(p, upath, r->kind, 0, 0);
+		free(upath);
+	}
+	tr.st.records_applied++;
+}
+
+/* The trap-number state of a sender, made on first sight. */
+static struct trap_sender *
+trap_sender(const char *name)
+{
+	struct trap_sender *s;
+
+	for (s = tr.senders; s != NULL; s = s->next)
+		if (strcmp(s->name, name) == 0)
+			return s;
+	s = xcalloc(1, sizeof *s);
+	s->name = xstrdup(name);
+	s->next = tr.senders;
+	tr.senders = s;
+	return s;
+}
+
+/* Any datagram from another peer: check its trap numbers, apply TRAPs. */
+void
+trap_received(const struct dgram *d)
+{
+	struct trap_sender *s = trap_sender(d->name);
+	struct peer *p = peer_by_name(d->name);
+	enum trapq_verdict v;
+
+	v = trapq_seq_check(&s->seq, d->boot_id, d->type == DGRAM_TRAP,
+	    d->seq);
+	if (d->type == DGRAM_TRAP)
+		tr.st.received++;
+	if (p == NULL || p->state != PEER_UP)
+		return;		/* nothing of it is cached */
+	if (v == TRAPQ_GAP) {
+		tr.st.gaps++;
+		log_debug("trap: datagrams from %s were lost (now at %llu)",
+		    p->name, (unsigned long long)d->seq);
+		trap_resync(p);
+	}
+	for (size_t i = 0; d->type == DGRAM_TRAP && i < d->ntraps; i++)
+		trap_apply(p, &d->traps[i]);
+}
