@@ -75,6 +75,7 @@ struct fsop {
 	int error;
 	struct proto_attr attr;
 	bool have_attr;
+	bool checked_empty;	/* rmdir: every copy was seen empty */
 	struct statvfs sv;	/* statfs sum */
 };
 
@@ -1143,6 +1144,58 @@ fs_copy_is_root(struct node *dir, const char *name, const struct copy *c)
 	return root;
 }
 
+/* A copy's listing came back: non-empty means ENOTEMPTY for all. */
+static void
+fs_rmdir_check_cb(struct call *c)
+{
+	struct fsop *op = c->arg;
+
+	op->pending--;
+	if (c->rep.error == 0 && c->rep.nents > 0)
+		op->error = ENOTEMPTY;
+	else if (c->rep.error != 0 && c->rep.error != ENOENT &&
+	    op->error == 0)
+		op->error = c->rep.error;
+	if (op->pending > 0)
+		return;
+	if (op->error != 0) {
+		fsop_done(op, op->error);
+		return;
+	}
+	op->checked_empty = true;
+	fsop_step(op);
+}
+
+/* List every copy of the directory to be removed. */
+static void
+fs_rmdir_check(struct fsop *op)
+{
+	struct entry *s = &op->src;
+	char *dpath, *upath, *rel;
+
+	dpath = node_path(op->dir);
+	xasprintf(&upath, "%s/%s", strcmp(dpath, "/") == 0 ? "" : dpath,
+	    op->base);
+	op->pending = 1;
+	for (size_t i = 0; i < s->ncopies; i++) {
+		const struct export *ex = union_export(s->copies[i].peer,
+		    s->copies[i].export_id);
+
+		if (ex == NULL || (rel = union_relpath(ex, upath)) == NULL)
+			continue;
+		op->pending++;
+		call_send(call_new(s->copies[i].peer, PROTO_READDIR,
+		    s->copies[i].export_id, rel, fs_rmdir_check_cb, op));
+		free(rel);
+	}
+	free(dpath);
+	free(upath);
+	if (--op->pending == 0) {
+		op->checked_empty = true;
+		fsop_step(op);
+	}
+}
+
 /* Everything is known: send the change(s). */
 static void
 fs_act(struct fsop *op)
@@ -1175,6 +1228,12 @@ fs_act(struct fsop *op)
 				fsop_done(op, EBUSY);
 				return;
 			}
+		if (s->ncopies > 1 && !op->checked_empty) {
+			/* Every copy must be empty before any goes. */
+			op->pending = 0;
+			fs_rmdir_check(op);
+			return;
+		}
 		for (i = 0; i < s->ncopies; i++)
 			fs_act_one(op, s->copies[i].peer,
 			    s->copies[i].export_id, NULL);
