@@ -112,14 +112,15 @@ control_status_json(struct evbuffer *b)
 	    "\"hits\":0,\"misses\":0},\"traps\":{\"sent\":%llu,"
 	    "\"records_sent\":%llu,\"noted\":%llu,\"merged\":%llu,"
 	    "\"unsendable\":%llu,\"received\":%llu,\"records_applied\":%llu,"
-	    "\"gaps\":%llu,\"resyncs\":%llu},"
+	    "\"gaps\":%llu,\"resyncs\":%llu,\"disk\":%llu},"
 	    "\"inodes\":%zu,\"open_files\":%u,\"ops\":{",
 	    (unsigned long long)ts.sent, (unsigned long long)ts.records_sent,
 	    (unsigned long long)ts.noted, (unsigned long long)ts.merged,
 	    (unsigned long long)ts.unsendable, (unsigned long long)ts.received,
 	    (unsigned long long)ts.records_applied,
 	    (unsigned long long)ts.gaps, (unsigned long long)ts.resyncs,
-	    node_count(), export_open_handles());
+	    (unsigned long long)ts.disk, node_count(),
+	    export_open_handles());
 	first = true;
 	for (int t = PROTO_HELLO; t < PROTO_TYPE_MAX; t++) {
 		if (stats.ops[t] == 0)

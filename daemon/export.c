@@ -536,6 +536,7 @@ export_readdir(struct export *ex, const struct proto_req *r,
 		closedir(dir);
 		return -e;
 	}
+	watch_add(ex->id, r->path, dirfd(dir));
 	closedir(dir);
 	for (size_t i = 0; i < n; i++)
 		rep->ents[i].name = mem->names + (uintptr_t)rep->ents[i].name;
@@ -891,6 +892,9 @@ export_path_op(struct export *ex, const struct proto_req *r,
 			if ((fd = export_resolve(ex, r->path, O_PATH)) < 0)
 				return fd;
 		}
+		/* A directory looked at may be cached by the asker. */
+		if (rc == 0 && S_ISDIR(rep->attr.mode))
+			watch_add(ex->id, r->path, fd);
 		break;
 	case PROTO_READLINK:
 		mem->data = xmalloc(PROTO_MAX_PATH);

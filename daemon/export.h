@@ -45,6 +45,9 @@ void export_drop_owner(uint32_t owner);
 /* The export and path of an open handle (owned copy), or NULL. */
 char *export_fh_path(uint64_t fh, uint32_t owner, uint32_t *export_id);
 
+/* watch.c: watch a directory of an export for changes made on disk. */
+void watch_add(uint32_t export_id, const char *path, int dirfd);
+
 /* Number of open file handles, for status. */
 unsigned export_open_handles(void);
 

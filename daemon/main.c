@@ -77,6 +77,7 @@ main_daemon(struct config *cfg)
 	peer_init_self(cfg);
 	node_init();
 	trap_init(cfg);
+	watch_init(cfg);
 	if (peer_init_net(cfg) == -1 || (cfg->discovery ==
 	    DISCOVERY_MULTICAST && mcast_init(cfg) == -1) ||
 	    control_init(cfg) == -1 || fs_mount(cfg) == -1)
@@ -97,6 +98,7 @@ leave:
 	worker_shutdown();
 	/* Let dead streams' one-shot frees run. */
 	event_base_loop(loop_base, EVLOOP_NONBLOCK);
+	watch_free();
 	trap_free();
 	node_free_all();
 	peer_free_all();

@@ -101,6 +101,7 @@ struct trap_stats {
 	uint64_t unsendable;		/* records too large: numbers skipped */
 	uint64_t received, records_applied;
 	uint64_t gaps, resyncs;
+	uint64_t disk;			/* changes seen on disk (inotify) */
 };
 
 void trap_init(const struct config *);
@@ -109,6 +110,14 @@ uint64_t trap_last_seq(void);
 void trap_note(const struct proto_req *, const struct proto_rep *,
     uint32_t owner);
 void trap_flush(struct timer *, void *);
+void trap_note_disk(uint8_t kind, uint32_t export_id, const char *path);
+void trap_skip(void);
+
+/* watch.c (watch_add is in export.h: workers call it) */
+
+void watch_init(const struct config *);
+void watch_free(void);
+void watch_stats(size_t *watches, uint64_t *events, uint64_t *overflows);
 void trap_flush_now(void);
 void trap_received(const struct dgram *);
 void trap_resync(struct peer *);

@@ -203,6 +203,31 @@ trap_note(const struct proto_req *r, const struct proto_rep *rep,
 	free(p2);
 }
 
+/*
+ * A change seen on disk (watch.c): the same record as one made through
+ * pufs; the attributes are not known, receivers only forget.
+ */
+void
+trap_note_disk(uint8_t kind, uint32_t export_id, const char *path)
+{
+	if (!tr.on)
+		return;
+	tr.st.disk++;
+	if (kind == DGRAM_DATA)
+		trap_add(kind, export_id, path, 0, NULL, NULL, 0,
+		    UINT64_C(1) << 62);
+	else
+		trap_add(kind, export_id, path, 0, NULL, NULL, 0, 0);
+}
+
+/* Changes were lost: skip a TRAP number, so receivers resynchronise. */
+void
+trap_skip(void)
+{
+	tr.seq++;
+	tr.st.unsendable++;
+}
+
 /* The flush timer: send what is queued, in as few TRAPs as fit. */
 void
 trap_flush(struct timer *t, void *arg)

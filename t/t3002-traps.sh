@@ -79,7 +79,11 @@ test_expect_success 'a change made directly on disk is seen (inotify)' '
 	soon "test_output disk cat $M2/d1/f" &&
 	soon "test_output other cat $M3/d1/ondisk" &&
 	rm "$(peer_export 1)/d1/ondisk" &&
-	soon "! test -e $M3/d1/ondisk"
+	soon "! test -e $M3/d1/ondisk" &&
+	test_output 600 stat -c %a "$M2/d1/f" &&
+	chmod 640 "$(peer_export 1)/d1/f" &&
+	soon "test_output 640 stat -c %a $M2/d1/f" &&
+	peer_status 1 | "$PYTHON" -c "import json,sys; t=json.load(sys.stdin)[\"traps\"]; assert t[\"disk\"] >= 4, t"
 '
 
 test_expect_success '64 MiB in 4 KiB writes cost a handful of datagrams' '

@@ -1,0 +1,253 @@
+/*
+ * watch.c - inotify on our exports: changes made directly on disk, by
+ * local programs, become change notices like those made through pufs.
+ *
+ * A directory is watched once another peer (or our own mount) has
+ * listed it or looked at it: that is exactly what others can hold in
+ * their caches, since every path walk stats each directory on the way.
+ * Events on a directory's entries (create, delete, move, attributes,
+ * writes) become trap records; the coalescing queue merges them with the
+ * records of the same changes made through pufs.
+ *
+ * Watches are added from the disk workers (export.c), so the table is
+ * locked; events are read on the loop.  If the kernel's event queue
+ * overflows we cannot know what changed: the next TRAP number is skipped
+ * so every receiver resynchronises with us.
+ *
+ * Limits: a watch remembers the path its directory had when it was
+ * added; a directory renamed on disk drops its own watch (IN_MOVE_SELF)
+ * and is watched again under its new name when next listed, but its
+ * subdirectories' watches keep their old paths until they are dropped.
+ * Without inotify (some file systems, or out of watches) changes on disk
+ * are seen after attr_timeout.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "datagram.h"
+#include "pufs.h"
+
+#define WATCH_MASK	(IN_CREATE | IN_DELETE | IN_MOVED_FROM | \
+    IN_MOVED_TO | IN_ATTRIB | IN_CLOSE_WRITE | IN_MODIFY | IN_MOVE_SELF | \
+    IN_DELETE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK)
+
+struct watch {
+	int wd;
+	uint32_t export_id;
+	char *path;		/* relative to the export root; owned */
+	struct watch *next;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	int fd;
+	struct event *ev;
+	struct watch **tab;	/* by wd % nbuckets */
+	size_t nbuckets, count;
+	bool warned;
+	uint64_t events, overflows;
+} wt = { .lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1 };
+
+/* The watch of wd, or NULL; the caller holds the lock. */
+static struct watch *
+watch_find(int wd)
+{
+	struct watch *w;
+
+	for (w = wt.tab[(size_t)wd % wt.nbuckets]; w != NULL; w = w->next)
+		if (w->wd == wd)
+			return w;
+	return NULL;
+}
+
+/* Forget wd; the caller holds the lock. */
+static void
+watch_forget(int wd)
+{
+	struct watch **pp = &wt.tab[(size_t)wd % wt.nbuckets], *w;
+
+	for (; (w = *pp) != NULL; pp = &w->next) {
+		if (w->wd == wd) {
+			*pp = w->next;
+			free(w->path);
+			free(w);
+			wt.count--;
+			return;
+		}
+	}
+}
+
+/*
+ * Watch the directory open as dirfd, which is path in export export_id.
+ * Any thread.  Failing to watch only costs freshness: it is logged once.
+ */
+void
+watch_add(uint32_t export_id, const char *path, int dirfd)
+{
+	char proc[64];
+	struct watch *w;
+	int wd;
+
+	if (wt.fd == -1)
+		return;
+	snprintf(proc, sizeof proc, "/proc/self/fd/%d", dirfd);
+	wd = inotify_add_watch(wt.fd, proc, WATCH_MASK);
+	pthread_mutex_lock(&wt.lock);
+	if (wd == -1) {
+		if (!wt.warned)
+			log_warn("inotify: cannot watch %s; changes made on "
+			    "disk there are seen after attr_timeout", path);
+		wt.warned = true;
+	} else if ((w = watch_find(wd)) != NULL) {
+		if (strcmp(w->path, path) != 0) {	/* moved meanwhile */
+			free(w->path);
+			w->path = xstrdup(path);
+		}
+	} else {
+		w = xcalloc(1, sizeof *w);
+		w->wd = wd;
+		w->export_id = export_id;
+		w->path = xstrdup(path);
+		w->next = wt.tab[(size_t)wd % wt.nbuckets];
+		wt.tab[(size_t)wd % wt.nbuckets] = w;
+		wt.count++;
+	}
+	pthread_mutex_unlock(&wt.lock);
+}
+
+/* One event: the change record it means. */
+static void
+watch_event(const struct inotify_event *ev)
+{
+	struct watch *w;
+	uint32_t export_id;
+	char *path;
+	uint8_t kind;
+
+	if (ev->mask & IN_Q_OVERFLOW) {
+		wt.overflows++;
+		log_warnx("inotify: events lost; peers will resynchronise");
+		trap_skip();
+		return;
+	}
+	pthread_mutex_lock(&wt.lock);
+	if ((w = watch_find(ev->wd)) == NULL) {
+		pthread_mutex_unlock(&wt.lock);
+		return;
+	}
+	if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) {
+		if (ev->mask & IN_MOVE_SELF)
+			inotify_rm_watch(wt.fd, ev->wd);
+		watch_forget(ev->wd);
+		pthread_mutex_unlock(&wt.lock);
+		return;
+	}
+	export_id = w->export_id;
+	if (ev->len > 0)
+		xasprintf(&path, "%s%s%s", w->path, w->path[0] ? "/" : "",
+		    ev->name);
+	else
+		path = xstrdup(w->path);
+	pthread_mutex_unlock(&wt.lock);
+
+	if (ev->mask & (IN_CREATE | IN_MOVED_TO))
+		kind = DGRAM_CREATE;
+	else if (ev->mask & (IN_DELETE | IN_MOVED_FROM))
+		kind = DGRAM_REMOVE;
+	else if (ev->mask & (IN_MODIFY | IN_CLOSE_WRITE))
+		kind = DGRAM_DATA;
+	else
+		kind = DGRAM_ATTR;
+	wt.events++;
+	trap_note_disk(kind, export_id, path);
+	free(path);
+}
+
+/* The inotify fd is readable. */
+static void
+watch_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	char buf[16384] __attribute__((aligned(__alignof__(
+	    struct inotify_event))));
+	const struct inotify_event *ev;
+	ssize_t n;
+
+	(void)what;
+	(void)arg;
+	for (int i = 0; i < 16; i++) {
+		n = read(fd, buf, sizeof buf);
+		if (n <= 0) {
+			if (n == -1 && errno != EAGAIN && errno != EINTR)
+				log_warn("inotify: read");
+			return;
+		}
+		for (char *p = buf; p < buf + n;
+		    p += sizeof *ev + ev->len) {
+			ev = (const struct inotify_event *)p;
+			watch_event(ev);
+		}
+	}
+}
+
+/* Start watching (only when traps are sent, i.e. with multicast). */
+void
+watch_init(const struct config *cfg)
+{
+	if (cfg->discovery != DISCOVERY_MULTICAST)
+		return;
+	wt.nbuckets = 1024;
+	wt.tab = xcalloc(wt.nbuckets, sizeof *wt.tab);
+	wt.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (wt.fd == -1) {
+		log_warn("inotify: unavailable; changes made on disk are "
+		    "seen after attr_timeout");
+		return;
+	}
+	wt.ev = event_new(loop_base, wt.fd, EV_READ | EV_PERSIST,
+	    watch_read_cb, NULL);
+	if (wt.ev == NULL || event_add(wt.ev, NULL) == -1)
+		fatalx("inotify: cannot watch the fd");
+}
+
+/* Stop watching; free the table. */
+void
+watch_free(void)
+{
+	if (wt.ev != NULL)
+		event_free(wt.ev);
+	wt.ev = NULL;
+	if (wt.fd != -1)
+		close(wt.fd);
+	wt.fd = -1;
+	for (size_t i = 0; wt.tab != NULL && i < wt.nbuckets; i++) {
+		while (wt.tab[i] != NULL) {
+			struct watch *w = wt.tab[i];
+
+			wt.tab[i] = w->next;
+			free(w->path);
+			free(w);
+		}
+	}
+	free(wt.tab);
+	wt.tab = NULL;
+	wt.count = 0;
+}
+
+/* Figures for status. */
+void
+watch_stats(size_t *watches, uint64_t *events, uint64_t *overflows)
+{
+	pthread_mutex_lock(&wt.lock);
+	*watches = wt.count;
+	pthread_mutex_unlock(&wt.lock);
+	*events = wt.events;
+	*overflows = wt.overflows;
+}
