@@ -59,7 +59,8 @@ enum proto_type {
 	PROTO_RELEASE,		/* fh */
 	PROTO_FSYNC,		/* fh flags(1 = datasync) */
 	PROTO_FSYNCDIR,		/* path flags(1 = datasync) */
-	PROTO_READDIR,		/* path -> ents */
+	PROTO_READDIR,		/* path [fh offset offset2] -> flags fh value
+				 * ents; see "incremental listings" */
 	PROTO_STATFS,		/* path -> statfs */
 	PROTO_ACCESS,		/* path flags = mask */
 	PROTO_FALLOCATE,	/* fh flags = mode, offset, length */
@@ -162,6 +163,19 @@ struct proto_req {
 	struct proto_hello hello;	/* HELLO */
 };
 
+/*
+ * Incremental listings.  A READDIR request may carry the checkpoint of an
+ * earlier answer from the same holder: fh = the holder's boot id,
+ * offset = the checkpoint's global time (ns), offset2 = its change
+ * number; fh 0 asks for the whole listing.  The reply carries its own
+ * checkpoint (fh = global time ns, value = change number) and flags: with
+ * PROTO_LIST_DELTA, ents holds only the entries added or changed since the
+ * checkpoint, and the names removed since, as entries whose attr.mode is
+ * 0; without it, ents is the whole listing.  A holder answers in full
+ * whenever it cannot be sure of the delta.
+ */
+#define PROTO_LIST_DELTA	0x01
+
 /* A reply; id and type echo the request. */
 struct proto_rep {
 	uint8_t type;
@@ -176,6 +190,7 @@ struct proto_rep {
 	size_t nents;
 	struct proto_statfs statfs;
 	struct proto_hello hello;	/* HELLO; exports array owned */
+	uint32_t flags;		/* READDIR: PROTO_LIST_* */
 };
 
 /* A growable output buffer for encoders. */
