@@ -41,6 +41,7 @@ enum field_kind {
 	K_U64,
 	K_LENGTH,	/* u64 bounded by the type's lenmax */
 	K_VALID,	/* u32, PROTO_SET_* bits only */
+	K_LISTFLAGS,	/* u32, PROTO_LIST_* bits only */
 	K_TIME,
 	K_PATH,
 	K_NAME,
@@ -120,6 +121,7 @@ static const struct field req_fields[] = {
 #define R_ENTS		(1u << 4)
 #define R_STATFS	(1u << 5)
 #define R_HELLO		(1u << 6)
+#define R_FLAGS		(1u << 7)	/* last: added after the others */
 
 #define RF(bit, kind, member) \
 	{ bit, kind, offsetof(struct proto_rep, member), 0 }
@@ -133,6 +135,7 @@ static const struct field rep_fields[] = {
 	    offsetof(struct proto_rep, nents) },
 	RF(R_STATFS, K_STATFS, statfs),
 	RF(R_HELLO, K_HELLO, hello),
+	RF(R_FLAGS, K_LISTFLAGS, flags),
 };
 
 #define NFIELDS(a)	(sizeof (a) / sizeof (a)[0])
@@ -187,8 +190,8 @@ static const struct type_spec types[PROTO_TYPE_MAX] = {
 	[PROTO_FSYNC] = { "fsync", Q_FH | Q_FLAGS, 0, 0, false, 0 },
 	[PROTO_FSYNCDIR] = { "fsyncdir", Q_EXPORT | Q_PATH | Q_FLAGS, 0,
 	    0, false, 0 },
-	[PROTO_READDIR] = { "readdir", Q_EXPORT | Q_PATH, R_ENTS,
-	    0, false, 0 },
+	[PROTO_READDIR] = { "readdir", Q_EXPORT | Q_PATH | Q_FH | Q_OFFSET |
+	    Q_OFFSET2, R_FH | R_VALUE | R_ENTS | R_FLAGS, 0, false, 0 },
 	[PROTO_STATFS] = { "statfs", Q_EXPORT | Q_PATH, R_STATFS,
 	    0, false, 0 },
 	[PROTO_ACCESS] = { "access", Q_EXPORT | Q_PATH | Q_FLAGS, 0,
@@ -476,7 +479,10 @@ enc_hello(struct enc *e, const struct proto_hello *h)
 	}
 }
 
-/* Append a directory listing: u32 count, then name and attr each. */
+/*
+ * Append a directory listing: u32 count, then name and attr each.  Any
+ * mode is allowed: in a PROTO_LIST_DELTA reply, mode 0 marks a removal.
+ */
 static void
 enc_dirents(struct enc *e, const struct proto_dirent *ents, size_t n)
 {
@@ -515,6 +521,10 @@ enc_field(struct enc *e, const struct type_spec *sp, const struct field *f,
 		break;
 	case K_VALID:
 		enc_check(e, (*(const uint32_t *)m & ~PROTO_SET_ALL) == 0);
+		enc_int(e, *(const uint32_t *)m, 4);
+		break;
+	case K_LISTFLAGS:
+		enc_check(e, (*(const uint32_t *)m & ~PROTO_LIST_DELTA) == 0);
 		enc_int(e, *(const uint32_t *)m, 4);
 		break;
 	case K_TIME:
@@ -817,6 +827,10 @@ dec_field(struct dec *d, const struct type_spec *sp, const struct field *f,
 	case K_VALID:
 		*(uint32_t *)m = dec_int(d, 4);
 		dec_check(d, (*(uint32_t *)m & ~PROTO_SET_ALL) == 0);
+		break;
+	case K_LISTFLAGS:
+		*(uint32_t *)m = dec_int(d, 4);
+		dec_check(d, (*(uint32_t *)m & ~PROTO_LIST_DELTA) == 0);
 		break;
 	case K_TIME:
 		dec_time(d, (struct proto_time *)m);

@@ -108,7 +108,8 @@ rep_eq(const struct proto_rep *a, const struct proto_rep *b)
 	    s->blocks == t->blocks && s->bfree == t->bfree &&
 	    s->bavail == t->bavail && s->files == t->files &&
 	    s->ffree == t->ffree && s->favail == t->favail &&
-	    s->namemax == t->namemax && hello_eq(&a->hello, &b->hello);
+	    s->namemax == t->namemax && hello_eq(&a->hello, &b->hello) &&
+	    a->flags == b->flags;
 }
 
 /* Decode buf as a request; if it decodes, check the round trip. */

@@ -6,8 +6,9 @@
  * of what each type carries, which is PROTOCOL.md's, not the codec's; the
  * frame sizes are recomputed from the field sizes; a few frames are
  * compared byte for byte with hand-assembled ones.  Then tables of
- * hand-assembled frames that must be accepted or refused, encoder
- * refusals, truncation at every byte, and proto_frame_len's edges.
+ * hand-assembled frames that must be accepted or refused, incremental
+ * READDIR listings (checkpoints, delta replies with removed entries),
+ * encoder refusals, truncation at every byte, and proto_frame_len's edges.
  *
  * "test-proto --corpus DIR" writes the valid frames into DIR as fuzzing
  * seeds and runs no test.
@@ -56,6 +57,7 @@ enum {
 	A_ENTS = 1 << 4,
 	A_STATFS = 1 << 5,
 	A_HELLO = 1 << 6,
+	A_FLAGS = 1 << 7,
 };
 
 static const struct expect {
@@ -89,7 +91,8 @@ static const struct expect {
 	{ PROTO_RELEASE, "release", F_FH, 0 },
 	{ PROTO_FSYNC, "fsync", F_FH | F_FLAGS, 0 },
 	{ PROTO_FSYNCDIR, "fsyncdir", F_EXPORT | F_PATH | F_FLAGS, 0 },
-	{ PROTO_READDIR, "readdir", F_EXPORT | F_PATH, A_ENTS },
+	{ PROTO_READDIR, "readdir", F_EXPORT | F_PATH | F_FH | F_OFFSET |
+	    F_OFFSET2, A_FH | A_VALUE | A_ENTS | A_FLAGS },
 	{ PROTO_STATFS, "statfs", F_EXPORT | F_PATH, A_STATFS },
 	{ PROTO_ACCESS, "access", F_EXPORT | F_PATH | F_FLAGS, 0 },
 	{ PROTO_FALLOCATE, "fallocate", F_FH | F_OFFSET | F_LENGTH | F_FLAGS,
@@ -167,7 +170,7 @@ full_rep(int type, int error)
 		.ents = sample_ents, .nents = NELEM(sample_ents),
 		.statfs = { 4096, 4096, 1000000, 500000, 400000, 65536, 60000,
 		    59000, 255 },
-		.hello = sample_hello,
+		.hello = sample_hello, .flags = PROTO_LIST_DELTA,
 	};
 	return r;
 }
@@ -317,6 +320,7 @@ rep_diff(const char *label, const struct proto_rep *want,
 	CHECK(memcmp(&got->statfs, sf, sizeof *sf) == 0, "statfs");
 	CHECK(hello_eq(&got->hello, USED(A_HELLO) ? &want->hello :
 	    &zero_hello), "hello");
+	INT(A_FLAGS, flags);
 	return bad;
 }
 
@@ -390,6 +394,7 @@ rep_size(const struct proto_rep *r, unsigned mask)
 	}
 	n += USED(A_STATFS) ? 72 : 0;
 	n += USED(A_HELLO) ? hello_size(&r->hello) : 0;
+	n += USED(A_FLAGS) ? 4 : 0;
 	return n;
 }
 
@@ -581,15 +586,15 @@ w_end(struct w *w)
 	w->n = n;
 }
 
-/* Append an attribute record: sample_attr with ctime.nsec replaced. */
+/* Append an attribute record: sample_attr, mode and ctime.nsec replaced. */
 static void
-w_attr(struct w *w, uint32_t ctime_nsec)
+w_attr_mode(struct w *w, uint32_t mode, uint32_t ctime_nsec)
 {
 	const struct proto_attr *a = &sample_attr;
 
 	w_int(w, a->dev, 8);
 	w_int(w, a->ino, 8);
-	w_int(w, a->mode, 4);
+	w_int(w, mode, 4);
 	w_int(w, a->nlink, 4);
 	w_int(w, a->uid, 4);
 	w_int(w, a->gid, 4);
@@ -602,6 +607,13 @@ w_attr(struct w *w, uint32_t ctime_nsec)
 	w_int(w, a->mtime.nsec, 4);
 	w_int(w, (uint64_t)a->ctime.sec, 8);
 	w_int(w, ctime_nsec, 4);
+}
+
+/* Append an attribute record: sample_attr with ctime.nsec replaced. */
+static void
+w_attr(struct w *w, uint32_t ctime_nsec)
+{
+	w_attr_mode(w, sample_attr.mode, ctime_nsec);
 }
 
 /* A string of n copies of c, in a static buffer. */
@@ -702,19 +714,50 @@ w_symlink(struct w *w, uint32_t len, const void *p, size_t n)
 	w_end(w);
 }
 
-/* A READDIR reply: count, then n entries named names[i]. */
+/*
+ * A READDIR reply in wire order: checkpoint (fh = global time, value =
+ * change number), count, n entries named names[i] with the given mode,
+ * flags; then the last cut bytes taken off.
+ */
 static void
-w_readdir(struct w *w, uint32_t count, const char *const *names, size_t n)
+w_readdir_cut(struct w *w, uint32_t flags, uint32_t mode, uint32_t count,
+    const char *const *names, size_t n, size_t cut)
 {
 	size_t i;
 
 	w_hdr(w, PROTO_READDIR, PROTO_FLAG_REPLY, 0, 6);
 	w_int(w, 0, 4);
+	w_int(w, 1700000000123456789ull, 8);
+	w_int(w, 42, 8);
 	w_int(w, count, 4);
 	for (i = 0; i < n; i++) {
 		w_str(w, names[i]);
-		w_attr(w, 0);
+		w_attr_mode(w, mode, 0);
 	}
+	w_int(w, flags, 4);
+	w->n -= cut;
+	w_end(w);
+}
+
+/* A whole READDIR reply: count, then n entries named names[i]. */
+static void
+w_readdir(struct w *w, uint32_t count, const char *const *names, size_t n)
+{
+	w_readdir_cut(w, 0, sample_attr.mode, count, names, n, 0);
+}
+
+/* A READDIR request with a checkpoint, the last cut bytes taken off. */
+static void
+w_readdir_req(struct w *w, uint64_t boot, uint64_t gtime, uint64_t change,
+    size_t cut)
+{
+	w_hdr(w, PROTO_READDIR, 0, 0, 10);
+	w_int(w, 1, 4);
+	w_str(w, "dir");
+	w_int(w, boot, 8);
+	w_int(w, gtime, 8);
+	w_int(w, change, 8);
+	w->n -= cut;
 	w_end(w);
 }
 
@@ -935,6 +978,61 @@ hand_frame(int i, struct w *w, int *reply, int *good)
 	case 81: w_bare(w, PROTO_PING, 0, 0, 0);
 		w->b[0]++;
 		return "length field beyond buffer";
+	/* incremental listings: checkpoints, flags, removed entries */
+	case 82: *good = 1; w_readdir_req(w, 0, 0, 0, 0);
+		return "readdir request for the whole listing";
+	case 83: *good = 1; w_readdir_req(w, ~0ull, ~0ull, ~0ull, 0);
+		return "readdir request with checkpoint all ones";
+	case 84: *good = 1; *reply = 1;
+		w_readdir_cut(w, PROTO_LIST_DELTA, 0, 2, two, 2, 0);
+		return "readdir delta reply of removed entries (mode 0)";
+	case 85: *good = 1; *reply = 1;
+		w_readdir_cut(w, PROTO_LIST_DELTA, 0, 0, NULL, 0, 0);
+		return "readdir delta reply with no entries";
+	case 86: *reply = 1;
+		w_readdir_cut(w, 0x2, sample_attr.mode, 1, one, 1, 0);
+		return "readdir reply flag bit 1";
+	case 87: *reply = 1;
+		w_readdir_cut(w, PROTO_LIST_DELTA | 0x80000000u, 0, 1, one,
+		    1, 0);
+		return "readdir reply flag bit 31";
+	case 88: *reply = 1; w_readdir_cut(w, 0xffffffff, 0, 0, NULL, 0, 0);
+		return "readdir reply flags 2^32-1";
+	case 89: *reply = 1; w_readdir_cut(w, 0, 0100644, 1, one, 1, 4);
+		return "readdir reply without flags";
+	case 90: *reply = 1;
+		w_readdir_cut(w, PROTO_LIST_DELTA, 0, 1, one, 1, 2);
+		return "readdir reply cut inside flags";
+	case 91: *reply = 1; w_readdir_cut(w, 0, 0, 0, NULL, 0, 4 + 4 + 4);
+		return "readdir reply cut inside value";
+	case 92: *reply = 1;
+		w_readdir_cut(w, 0, 0, 0, NULL, 0, 4 + 4 + 8 + 3);
+		return "readdir reply cut inside fh";
+	case 93: *reply = 1;
+		w_readdir_cut(w, PROTO_LIST_DELTA, 0, 1, slash, 1, 0);
+		return "readdir delta removed entry a/b";
+	case 94: *reply = 1;
+		w_readdir_cut(w, PROTO_LIST_DELTA, 0, 1, dots, 1, 0);
+		return "readdir delta removed entry ..";
+	case 95: *reply = 1;
+		w_hdr(w, PROTO_READDIR, PROTO_FLAG_REPLY, 0, 6);
+		w_int(w, 0, 4);
+		w_int(w, 1, 8);
+		w_int(w, 2, 8);
+		w_int(w, 1, 4);
+		w_str(w, "gone");
+		w_attr_mode(w, 0, 1000000000);
+		w_int(w, PROTO_LIST_DELTA, 4);
+		w_end(w);
+		return "readdir delta removed entry ctime nsec 1e9";
+	case 96: w_readdir_req(w, 1, 2, 3, 24);
+		return "readdir request without checkpoint";
+	case 97: w_readdir_req(w, 1, 2, 3, 5);
+		return "readdir request cut inside offset2";
+	case 98: w_readdir_req(w, 1, 2, 3, 8 + 1);
+		return "readdir request cut inside offset";
+	case 99: w_readdir_req(w, 1, 2, 3, 16 + 7);
+		return "readdir request cut inside fh";
 	}
 	return NULL;
 }
@@ -1019,6 +1117,113 @@ test_golden(void)
 	proto_buf_free(&b);
 }
 
+/* The entries of a delta listing: one changed, one removed (mode 0). */
+static struct proto_dirent delta_ents[] = {
+	{ "new", { 0 } },
+	{ "gone", { 0 } },
+};
+
+/* A READDIR request with a checkpoint, and a delta reply to it. */
+static void
+delta_frames(struct proto_req *q, struct proto_rep *r)
+{
+	memset(q, 0, sizeof *q);
+	q->type = PROTO_READDIR;
+	q->id = 10;
+	q->export_id = 1;
+	q->path = "dir";
+	q->fh = 0xdeadbeefcafef00dull;		/* holder boot id */
+	q->offset = 1700000000000000000ull;	/* checkpoint global time */
+	q->offset2 = 41;			/* checkpoint change number */
+	delta_ents[0].attr = sample_attr;
+	memset(r, 0, sizeof *r);
+	r->type = PROTO_READDIR;
+	r->id = 6;
+	r->fh = 1700000000123456789ull;
+	r->value = 42;
+	r->ents = delta_ents;
+	r->nents = NELEM(delta_ents);
+	r->flags = PROTO_LIST_DELTA;
+}
+
+/*
+ * Incremental listings: a request carrying a checkpoint and a delta reply
+ * with a removed entry, compared byte for byte with assembled frames and
+ * decoded back; a full reply (flags 0) and a request for the whole
+ * listing (fh 0).
+ */
+static void
+test_readdir_delta(void)
+{
+	static struct w w;
+	struct proto_buf b = { 0 };
+	struct proto_req q, dq;
+	struct proto_rep r, dr;
+	const unsigned rmask = A_FH | A_VALUE | A_ENTS | A_FLAGS;
+	const unsigned qmask = F_EXPORT | F_PATH | F_FH | F_OFFSET |
+	    F_OFFSET2;
+	int i, error;
+
+	delta_frames(&q, &r);
+	w_readdir_req(&w, q.fh, q.offset, q.offset2, 0);
+	error = proto_encode_req(&q, &b);
+	tap_ok(error == 0 && b.len == w.n && memcmp(b.p, w.b, w.n) == 0,
+	    "readdir request with a checkpoint: bytes as PROTOCOL.md says");
+	error = error ? error : proto_decode_req(b.p, b.len, &dq);
+	tap_ok(error == 0 && req_diff("readdir checkpoint", &q, &dq,
+	    qmask) == 0, "readdir request with a checkpoint round trip");
+
+	q.fh = q.offset = q.offset2 = 0;
+	b.len = 0;
+	error = proto_encode_req(&q, &b);
+	error = error ? error : proto_decode_req(b.p, b.len, &dq);
+	tap_ok(error == 0 && dq.fh == 0 && dq.offset == 0 &&
+	    dq.offset2 == 0 && b.len == w.n,
+	    "readdir request for the whole listing (fh 0) round trip");
+
+	w_hdr(&w, PROTO_READDIR, PROTO_FLAG_REPLY, 0, 6);
+	w_int(&w, 0, 4);
+	w_int(&w, r.fh, 8);
+	w_int(&w, r.value, 8);
+	w_int(&w, 2, 4);
+	w_str(&w, "new");
+	w_attr(&w, sample_attr.ctime.nsec);
+	w_str(&w, "gone");
+	for (i = 0; i < 92 / 4; i++)
+		w_int(&w, 0, 4);
+	w_int(&w, PROTO_LIST_DELTA, 4);
+	w_end(&w);
+	b.len = 0;
+	error = proto_encode_rep(&r, &b);
+	tap_ok(error == 0 && b.len == w.n && memcmp(b.p, w.b, w.n) == 0,
+	    "readdir delta reply: bytes as PROTOCOL.md says");
+	error = error ? error : proto_decode_rep(b.p, b.len, &dr);
+	tap_ok(error == 0 && rep_diff("readdir delta", &r, &dr, rmask) == 0 &&
+	    dr.flags == PROTO_LIST_DELTA && dr.nents == 2 &&
+	    dr.ents[1].attr.mode == 0 && strcmp(dr.ents[1].name, "gone") == 0,
+	    "readdir delta reply with a removed entry round trip");
+	if (error == 0)
+		proto_rep_clear(&dr);
+	tap_ok(truncations_refused(b.p, b.len, 1) &&
+	    trailing_refused(b.p, b.len, 1),
+	    "readdir delta reply truncations and trailing byte refused");
+
+	r.flags = 0;
+	r.ents = sample_ents;
+	r.nents = NELEM(sample_ents);
+	b.len = 0;
+	error = proto_encode_rep(&r, &b);
+	error = error ? error : proto_decode_rep(b.p, b.len, &dr);
+	tap_ok(error == 0 && rep_diff("readdir full", &r, &dr, rmask) == 0 &&
+	    dr.flags == 0 && memcmp(b.p + b.len - 4, "\0\0\0\0", 4) == 0,
+	    "readdir full reply (flags 0) round trip");
+	if (error == 0)
+		proto_rep_clear(&dr);
+	proto_buf_free(&b);
+}
+
+#define DELTA_TESTS	7
+
 /* Ways to spoil a valid request; the encoder must refuse each. */
 static const char *
 spoil_req(int i, struct proto_req *q)
@@ -1094,6 +1299,11 @@ spoil_rep(int i, struct proto_rep *r)
 	case 9: r->type = PROTO_HELLO; r->hello.name = "";
 		return "hello empty name";
 	case 10: r->type = 99; return "type 99";
+	case 11: r->type = PROTO_READDIR; r->flags = 0x2;
+		return "readdir flag bit 1";
+	case 12: r->type = PROTO_READDIR; r->flags = PROTO_LIST_DELTA |
+		    0x80000000u;
+		return "readdir flag bit 31";
 	}
 	return NULL;
 }
@@ -1274,8 +1484,13 @@ test_large(void)
 	    "read reply of PROTO_MAX_DATA round trip, zero copy");
 	free(big);
 
-	/* A listing that cannot fit in PROTO_MAX_FRAME is refused. */
-	n = PROTO_MAX_FRAME / (4 + 256 + 92) + 1;
+	/*
+	 * A listing that cannot fit in PROTO_MAX_FRAME is refused: besides
+	 * the entries, the frame holds the header, error, fh, value, count
+	 * and flags.
+	 */
+	n = (PROTO_MAX_FRAME - (PROTO_HDR_LEN + 4 + 8 + 8 + 4 + 4)) /
+	    (4 + 256 + 92) + 1;
 	if ((ents = calloc(n, sizeof *ents)) == NULL)
 		abort();
 	for (i = 0; i < n; i++)
@@ -1340,6 +1555,17 @@ write_corpus(const char *dir)
 	b.len = 0;
 	error |= proto_encode_rep(&r, &b);
 	error |= write_seed(dir, "err", "stat", &b);
+	delta_frames(&q, &r);
+	b.len = 0;
+	error |= proto_encode_req(&q, &b);
+	error |= write_seed(dir, "req", "readdir-checkpoint", &b);
+	b.len = 0;
+	error |= proto_encode_rep(&r, &b);
+	error |= write_seed(dir, "rep", "readdir-delta", &b);
+	r.flags = 0;
+	b.len = 0;
+	error |= proto_encode_rep(&r, &b);
+	error |= write_seed(dir, "rep", "readdir-full", &b);
 	proto_buf_free(&b);
 	return error == 0 ? 0 : 1;
 }
@@ -1354,7 +1580,8 @@ main(int argc, char **argv)
 		return write_corpus(argv[2]);
 
 	tap_plan(3 + PER_TYPE * (int)NELEM(expect) + 1 + hand_frames() +
-	    spoils() + (int)NAMES_TESTS + FRAME_LEN_TESTS + LARGE_TESTS);
+	    DELTA_TESTS + spoils() + (int)NAMES_TESTS + FRAME_LEN_TESTS +
+	    LARGE_TESTS);
 	test_golden();
 	for (i = 0; i < NELEM(expect); i++)
 		test_type(&expect[i]);
@@ -1364,6 +1591,7 @@ main(int argc, char **argv)
 		    strcmp(proto_type_name(expect[i].type), expect[i].name) == 0;
 	tap_ok(ok, "every type tested, names as PROTOCOL.md says");
 	test_hand_frames();
+	test_readdir_delta();
 	test_encoder_refusals();
 	test_names();
 	test_frame_len();
