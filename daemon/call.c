@@ -44,10 +44,43 @@ call_free(struct call *c)
 	call_count--;
 }
 
+/* A change we made: the listings that show it are stale now. */
+static void
+call_note_change(struct call *c)
+{
+	const struct proto_req *r = &c->req;
+
+	switch (r->type) {
+	case PROTO_CREATE:
+	case PROTO_MKNOD:
+	case PROTO_MKDIR:
+	case PROTO_SYMLINK:
+	case PROTO_UNLINK:
+	case PROTO_RMDIR:
+		dircache_stale(c->peer, r->export_id, r->path);
+		break;
+	case PROTO_RENAME:
+	case PROTO_LINK:
+		if (r->type == PROTO_RENAME)
+			dircache_stale(c->peer, r->export_id, r->path);
+		else	/* the link count shows in the source's listing */
+			dircache_changed(c->peer, r->export_id, r->path);
+		dircache_stale(c->peer, r->export2, r->path2);
+		break;
+	case PROTO_SETATTR:
+		dircache_changed(c->peer, r->export_id, r->path);
+		break;
+	default:
+		break;
+	}
+}
+
 /* Deliver the reply to the caller, once; free if nobody holds it. */
 static void
 call_finish(struct call *c)
 {
+	if (c->rep.error == 0)
+		call_note_change(c);
 	timer_wheel_del(loop_wheel(), &c->timer);
 	c->finished = true;
 	if (c->cb != NULL)

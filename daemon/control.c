@@ -57,6 +57,8 @@ control_status_json(struct evbuffer *b)
 	uint64_t msent, mrecv, mdrop;
 	struct worker_stats ws;
 	struct trap_stats ts;
+	struct meta_cache_stats mc;
+	uint64_t lfull, ldelta;
 	unsigned long req, inflight;
 	bool first = true;
 	double off, err;
@@ -108,8 +110,19 @@ control_status_json(struct evbuffer *b)
 	    "\"dropped\":%llu", conf->multicast_port,
 	    (unsigned long long)msent, (unsigned long long)mrecv,
 	    (unsigned long long)mdrop);
-	evbuffer_add_printf(b, "},\"cache\":{\"entries\":0,\"bytes\":0,"
-	    "\"hits\":0,\"misses\":0},\"traps\":{\"sent\":%llu,"
+	dircache_stats(&mc);
+	evbuffer_add_printf(b, "},\"cache\":{\"entries\":%llu,\"bytes\":%llu,"
+	    "\"hits\":%llu,\"misses\":%llu,\"stale_hits\":%llu,"
+	    "\"expired\":%llu,\"evicted\":%llu,\"budget\":%llu},",
+	    (unsigned long long)mc.entries, (unsigned long long)mc.bytes,
+	    (unsigned long long)mc.hits, (unsigned long long)mc.misses,
+	    (unsigned long long)mc.stale_hits, (unsigned long long)mc.expired,
+	    (unsigned long long)mc.evicted,
+	    (unsigned long long)(conf->cache_size / 4));
+	export_list_stats(&lfull, &ldelta);
+	evbuffer_add_printf(b, "\"listings\":{\"full\":%llu,\"delta\":%llu},",
+	    (unsigned long long)lfull, (unsigned long long)ldelta);
+	evbuffer_add_printf(b, "\"traps\":{\"sent\":%llu,"
 	    "\"records_sent\":%llu,\"noted\":%llu,\"merged\":%llu,"
 	    "\"unsendable\":%llu,\"received\":%llu,\"records_applied\":%llu,"
 	    "\"gaps\":%llu,\"resyncs\":%llu,\"disk\":%llu},"
@@ -146,6 +159,7 @@ control_status_text(struct evbuffer *b)
 	uint64_t msent, mrecv, mdrop;
 	struct worker_stats ws;
 	struct trap_stats ts;
+	struct meta_cache_stats mc;
 	unsigned long req, inflight;
 	int n = 0;
 	double off, err;
@@ -153,6 +167,7 @@ control_status_text(struct evbuffer *b)
 
 	clock_status(&off, &err, &ref);
 	trap_stats(&ts);
+	dircache_stats(&mc);
 	worker_stats(&ws);
 	fs_stats(&req, &inflight);
 	evbuffer_add_printf(b,
@@ -192,7 +207,8 @@ control_status_text(struct evbuffer *b)
 		evbuffer_add_printf(b, "discovery: unicast, %zu addresses\n",
 		    conf->npeers);
 	evbuffer_add_printf(b,
-	    "cache:    entries 0, bytes 0, hits 0, misses 0\n"
+	    "cache:    entries %llu, bytes %llu, hits %llu, misses %llu, "
+	    "stale %llu\n"
 	    "traps:    sent %llu (%llu records of %llu changes), received "
 	    "%llu (%llu records), %llu gaps, %llu resyncs\n"
 	    "inodes:   %zu\n"
@@ -201,7 +217,10 @@ control_status_text(struct evbuffer *b)
 	    "workers:  %u threads, %u busy, %u queued, %lu done, "
 	    "max queue wait %lu us\n"
 	    "loop:     max lag %lu us\n"
-	    "ops:     ", (unsigned long long)ts.sent,
+	    "ops:     ", (unsigned long long)mc.entries,
+	    (unsigned long long)mc.bytes, (unsigned long long)mc.hits,
+	    (unsigned long long)mc.misses, (unsigned long long)mc.stale_hits,
+	    (unsigned long long)ts.sent,
 	    (unsigned long long)ts.records_sent, (unsigned long long)ts.noted,
 	    (unsigned long long)ts.received,
 	    (unsigned long long)ts.records_applied,

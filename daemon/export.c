@@ -32,9 +32,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "export.h"
-#include "log.h"
+#include "pufs.h"
 
 #define EXPORT_RESOLVE \
 	(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
@@ -225,6 +223,17 @@ export_open_handles(void)
 	n = fht.nopen;
 	pthread_mutex_unlock(&fht.lock);
 	return n;
+}
+
+/* Listings served whole and as deltas (updated from the workers). */
+static uint64_t export_lists_full, export_lists_delta;
+
+/* How many listings were served whole and as deltas. */
+void
+export_list_stats(uint64_t *full, uint64_t *delta)
+{
+	*full = __atomic_load_n(&export_lists_full, __ATOMIC_RELAXED);
+	*delta = __atomic_load_n(&export_lists_delta, __ATOMIC_RELAXED);
 }
 
 /* Open the export's root directory. */
@@ -483,64 +492,99 @@ out:
 	return rc;
 }
 
-/* READDIR: every entry but "." and "..", with its attributes. */
+/* Append entry name with attr to a listing reply under construction. */
+static void
+export_list_add(struct proto_rep *rep, struct export_mem *mem, size_t *cap,
+    size_t *nlen, size_t *ncap, const char *name,
+    const struct proto_attr *a)
+{
+	size_t len = strlen(name) + 1;
+
+	if (rep->nents == *cap) {
+		*cap = *cap ? *cap * 2 : 64;
+		rep->ents = xreallocarray(rep->ents, *cap, sizeof *rep->ents);
+	}
+	if (*nlen + len > *ncap) {
+		while (*nlen + len > *ncap)
+			*ncap = *ncap ? *ncap * 2 : 4096;
+		mem->names = xreallocarray(mem->names, *ncap, 1);
+	}
+	memcpy(mem->names + *nlen, name, len);
+	/* Names are arena offsets while the arena may still move. */
+	rep->ents[rep->nents].name = (const char *)(uintptr_t)*nlen;
+	rep->ents[rep->nents].attr = *a;
+	rep->nents++;
+	*nlen += len;
+}
+
+/*
+ * READDIR: every entry but "." and "..", with its attributes; or, when
+ * the asker's checkpoint is one we can answer from the journal, only the
+ * entries changed since (removed ones with mode 0).
+ */
 static int
 export_readdir(struct export *ex, const struct proto_req *r,
     struct proto_rep *rep, struct export_mem *mem)
 {
+	size_t cap = 0, nlen = 0, ncap = 0, nnames = 0;
+	struct proto_attr a, gone = { 0 };
 	struct dirent *de;
-	size_t cap = 64, n = 0, nlen = 0, ncap = 4096;
+	char **names = NULL;
+	uint64_t ckpt;
 	DIR *dir;
 	int fd;
 
 	fd = export_resolve(ex, r->path, O_RDONLY | O_DIRECTORY);
 	if (fd < 0)
 		return fd;
+	/* Watch first, then take the checkpoint: nothing falls between. */
+	watch_add(ex->id, r->path, fd);
+	ckpt = journal_seq();
+	rep->value = ckpt;
+	rep->fh = clock_global_ns();
+	if (r->fh != 0 && r->fh == peer_boot_id() &&
+	    watch_since(ex->id, r->path) <= r->offset2 &&
+	    journal_since(ex->id, r->path, r->offset2, &names, &nnames) == 0) {
+		rep->flags = PROTO_LIST_DELTA;
+		__atomic_add_fetch(&export_lists_delta, 1, __ATOMIC_RELAXED);
+		for (size_t i = 0; i < nnames; i++) {
+			if (export_statat(fd, names[i], &a) < 0)
+				a = gone;
+			export_list_add(rep, mem, &cap, &nlen, &ncap,
+			    names[i], &a);
+			free(names[i]);
+		}
+		free(names);
+		close(fd);
+		goto names;
+	}
 	if ((dir = fdopendir(fd)) == NULL) {
 		close(fd);
 		return -errno;
 	}
-	rep->ents = xcalloc(cap, sizeof *rep->ents);
-	mem->names = xmalloc(ncap);
-	/* Names are arena offsets while the arena may still move. */
+	__atomic_add_fetch(&export_lists_full, 1, __ATOMIC_RELAXED);
 	errno = 0;
 	while ((de = readdir(dir)) != NULL) {
-		size_t len = strlen(de->d_name) + 1;
-
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0)
 			continue;
-		if (n == PROTO_MAX_DIRENTS)
+		if (rep->nents == PROTO_MAX_DIRENTS)
 			break;
-		if (export_statat(dirfd(dir), de->d_name,
-		    &rep->ents[n].attr) < 0)
+		if (export_statat(dirfd(dir), de->d_name, &a) < 0)
 			continue;	/* vanished meanwhile */
-		if (nlen + len > ncap) {
-			while (nlen + len > ncap)
-				ncap *= 2;
-			mem->names = xreallocarray(mem->names, ncap, 1);
-		}
-		memcpy(mem->names + nlen, de->d_name, len);
-		rep->ents[n].name = (const char *)(uintptr_t)nlen;
-		nlen += len;
-		if (++n == cap) {
-			cap *= 2;
-			rep->ents = xreallocarray(rep->ents, cap,
-			    sizeof *rep->ents);
-		}
+		export_list_add(rep, mem, &cap, &nlen, &ncap, de->d_name, &a);
 		errno = 0;
 	}
-	if (errno != 0 && de == NULL && n == 0) {
+	if (errno != 0 && de == NULL && rep->nents == 0) {
 		int e = errno;
 
 		closedir(dir);
 		return -e;
 	}
-	watch_add(ex->id, r->path, dirfd(dir));
 	closedir(dir);
-	for (size_t i = 0; i < n; i++)
+names:
+	for (size_t i = 0; i < rep->nents; i++)
 		rep->ents[i].name = mem->names + (uintptr_t)rep->ents[i].name;
-	rep->nents = n;
 	return 0;
 }
 

@@ -47,6 +47,10 @@ char *export_fh_path(uint64_t fh, uint32_t owner, uint32_t *export_id);
 
 /* watch.c: watch a directory of an export for changes made on disk. */
 void watch_add(uint32_t export_id, const char *path, int dirfd);
+uint64_t watch_since(uint32_t export_id, const char *path);
+
+/* Listings served whole and as deltas, for status. */
+void export_list_stats(uint64_t *full, uint64_t *delta);
 
 /* Number of open file handles, for status. */
 unsigned export_open_handles(void);

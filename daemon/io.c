@@ -18,7 +18,24 @@
 struct io_op {
 	io_done_cb cb;
 	void *arg;
+	struct handle *h;
 };
+
+/* The file of handle h changed: stale its directory's cached listing. */
+static void
+io_changed(struct handle *h)
+{
+	const struct export *ex = union_export(h->peer, h->export_id);
+	char *upath, *rel;
+
+	if (ex == NULL)
+		return;
+	upath = node_path(h->node);
+	if ((rel = union_relpath(ex, upath)) != NULL)
+		dircache_changed(h->peer, h->export_id, rel);
+	free(upath);
+	free(rel);
+}
 
 /* A READ came back: hand the bytes to the requester. */
 static void
@@ -35,6 +52,10 @@ static void
 io_write_cb(struct call *c)
 {
 	struct io_op *op = c->arg;
+
+	/* Its size and times in its directory's listing are old now. */
+	if (c->rep.error == 0)
+		io_changed(op->h);
 
 	op->cb(op->arg, -c->rep.error, NULL, (size_t)c->rep.value);
 	free(op);
@@ -69,6 +90,7 @@ io_call(struct handle *h, uint8_t type, uint64_t off,
 
 	op->cb = cb;
 	op->arg = arg;
+	op->h = h;
 	if (!io_handle_live(h)) {
 		if (event_base_once(loop_base, -1, EV_TIMEOUT, io_dead_cb, op,
 		    NULL) == -1)

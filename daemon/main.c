@@ -77,6 +77,8 @@ main_daemon(struct config *cfg)
 	peer_init_self(cfg);
 	node_init();
 	trap_init(cfg);
+	dircache_init(cfg);
+	journal_init(cfg);
 	watch_init(cfg);
 	if (peer_init_net(cfg) == -1 || (cfg->discovery ==
 	    DISCOVERY_MULTICAST && mcast_init(cfg) == -1) ||
@@ -99,7 +101,9 @@ leave:
 	/* Let dead streams' one-shot frees run. */
 	event_base_loop(loop_base, EVLOOP_NONBLOCK);
 	watch_free();
+	journal_free();
 	trap_free();
+	dircache_free();
 	node_free_all();
 	peer_free_all();
 	return rc;

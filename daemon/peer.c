@@ -119,6 +119,7 @@ peer_init_self(const struct config *cfg)
 	uint32_t i;
 	int rc;
 
+	(void)peer_boot_id();	/* made now, read later from workers too */
 	self = xcalloc(1, sizeof *self);
 	self->name = xstrdup(cfg->name);
 	self->uri = peer_self_uri(cfg->listen);

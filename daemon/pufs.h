@@ -123,6 +123,44 @@ void trap_received(const struct dgram *);
 void trap_resync(struct peer *);
 void trap_stats(struct trap_stats *);
 
+/* dircache.c */
+
+struct lent {
+	char *name;		/* owned */
+	struct proto_attr attr;
+};
+
+/* One holder's listing of one directory, with its checkpoint. */
+struct listing {
+	uint64_t boot;		/* the holder's boot id */
+	uint64_t seq;		/* checkpoint: change number */
+	uint64_t gtime;		/* checkpoint: global time, ns */
+	struct lent *ents;	/* sorted by name; owned */
+	size_t n, cap;
+};
+
+struct meta_cache_stats;
+void dircache_init(const struct config *);
+void dircache_free(void);
+struct listing *dircache_get(struct peer *, uint32_t export_id,
+    const char *path, bool *stale);
+struct listing *dircache_store(struct peer *, uint32_t export_id,
+    const char *path, const struct proto_rep *);
+const struct lent *listing_find(const struct listing *, const char *name);
+void dircache_stale(struct peer *, uint32_t export_id, const char *path);
+void dircache_changed(struct peer *, uint32_t export_id, const char *path);
+void dircache_drop_peer(struct peer *);
+void dircache_stats(struct meta_cache_stats *);
+
+/* journal.c */
+
+void journal_init(const struct config *);
+void journal_free(void);
+uint64_t journal_seq(void);
+void journal_note(uint32_t export_id, const char *path);
+int journal_since(uint32_t export_id, const char *dir, uint64_t since,
+    char ***names, size_t *n);
+
 /* clock.c */
 
 uint64_t clock_local_ns(void);

@@ -109,6 +109,9 @@ trap_add(uint8_t kind, uint32_t export_id, const char *path,
 
 	if (a != NULL)
 		r.attr = *a;
+	journal_note(export_id, path);
+	if (path2 != NULL)
+		journal_note(export2, path2);
 	if (trapq_add(tr.q, &r) != 0)
 		fatalx("trap: out of memory");
 	if (!timer_pending(&tr.flush)) {
@@ -294,6 +297,7 @@ trap_resync(struct peer *p)
 {
 	tr.st.resyncs++;
 	log_debug("trap: forgetting what is cached from %s", p->name);
+	dircache_drop_peer(p);
 	node_foreach(trap_forget_peer_node, p);
 }
 
@@ -359,10 +363,12 @@ trap_apply(struct peer *p, const struct dgram_trap *r)
 		return;
 	upath = union_path_of(ex, r->path);
 	trap_forget_path(p, upath, r->kind, r->offset, r->length);
+	dircache_changed(p, r->export_id, r->path);
 	free(upath);
 	if (r->kind == DGRAM_RENAME && (ex = union_export(p, r->export2))) {
 		upath = union_path_of(ex, r->path2);
 		trap_forget_path(p, upath, r->kind, 0, 0);
+		dircache_changed(p, r->export2, r->path2);
 		free(upath);
 	}
 	tr.st.records_applied++;

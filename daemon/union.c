@@ -509,18 +509,51 @@ gather_stat_cb(struct call *c)
 	gather_step(g);
 }
 
-/* A READDIR answer for a listing. */
+/* Add every entry of a holder's listing to the gather. */
+static void
+gather_listing(struct gather *g, struct peer *p, uint32_t export_id,
+    const struct listing *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		gather_add(g, gather_name(g, l->ents[i].name), p, export_id,
+		    &l->ents[i].attr, false);
+}
+
+static void gather_readdir_cb(struct call *);
+
+/* Ask a holder for its listing, incrementally if we have a checkpoint. */
+static void
+gather_readdir(struct gather *g, struct peer *p, uint32_t export_id,
+    const char *rel, const struct listing *base)
+{
+	struct call *c = call_new(p, PROTO_READDIR, export_id, rel,
+	    gather_readdir_cb, g);
+
+	if (base != NULL) {
+		c->req.fh = base->boot;
+		c->req.offset = base->gtime;
+		c->req.offset2 = base->seq;
+	}
+	g->pending++;
+	call_send(c);
+}
+
+/* A READDIR answer for a listing: cache it (merged), then use it. */
 static void
 gather_readdir_cb(struct call *c)
 {
 	struct gather *g = c->arg;
+	struct listing *l;
 
 	g->pending--;
 	if (c->rep.error != 0)
 		gather_error(g, c->rep.error);
-	for (size_t i = 0; c->rep.error == 0 && i < c->rep.nents; i++)
-		gather_add(g, gather_name(g, c->rep.ents[i].name), c->peer,
-		    c->req.export_id, &c->rep.ents[i].attr, false);
+	else if ((l = dircache_store(c->peer, c->req.export_id, c->req.path,
+	    &c->rep)) != NULL)
+		gather_listing(g, c->peer, c->req.export_id, l);
+	else	/* a delta, but our base is gone: ask in full */
+		gather_readdir(g, c->peer, c->req.export_id, c->req.path,
+		    NULL);
 	gather_step(g);
 }
 
@@ -563,6 +596,35 @@ union_resolve(struct node *dir, const char *name, union_resolve_cb cb,
     void *arg)
 {
 	union_resolve_mode(dir, name, false, cb, arg);
+}
+
+/*
+ * Answer a resolve for one copy of the directory from its fresh cached
+ * listing, if there is one: a hit when the name is listed.  A name not
+ * listed is believed absent only while traps keep listings current
+ * (multicast); otherwise the holder is asked.  Returns whether answered.
+ */
+static bool
+union_from_listing(struct gather *g, const struct copy *cp,
+    const struct export *ex)
+{
+	const struct lent *e;
+	struct listing *l;
+	bool stale;
+	char *drel = union_relpath(ex, g->path);
+
+	if (drel == NULL)
+		return false;
+	l = dircache_get(cp->peer, cp->export_id, drel, &stale);
+	free(drel);
+	if (l == NULL || stale)
+		return false;
+	if ((e = listing_find(l, g->base)) != NULL) {
+		gather_add(g, g->base, cp->peer, cp->export_id, &e->attr,
+		    false);
+		return true;
+	}
+	return conf->discovery == DISCOVERY_MULTICAST;
 }
 
 /* Resolve name in dir, as an entry or (any) as existence alone. */
@@ -608,6 +670,10 @@ union_resolve_mode(struct node *dir, const char *name, bool any,
 		ex = union_export(copies[i].peer, copies[i].export_id);
 		if (ex == NULL || (rel = union_relpath(ex, upath)) == NULL)
 			continue;
+		if (union_from_listing(g, &copies[i], ex)) {
+			free(rel);
+			continue;
+		}
 		gather_call(g, copies[i].peer, copies[i].export_id,
 		    PROTO_STAT, rel, false, gather_stat_cb);
 		free(rel);
@@ -643,10 +709,19 @@ union_list(struct node *dir, union_list_cb cb, void *arg)
 		const struct export *ex = union_export(copies[i].peer,
 		    copies[i].export_id);
 
+		struct listing *l;
+		bool stale;
+
 		if (ex == NULL || (rel = union_relpath(ex, g->path)) == NULL)
 			continue;
-		gather_call(g, copies[i].peer, copies[i].export_id,
-		    PROTO_READDIR, rel, false, gather_readdir_cb);
+		l = dircache_get(copies[i].peer, copies[i].export_id, rel,
+		    &stale);
+		if (l != NULL && !stale)
+			gather_listing(g, copies[i].peer, copies[i].export_id,
+			    l);
+		else
+			gather_readdir(g, copies[i].peer, copies[i].export_id,
+			    rel, l);
 		free(rel);
 	}
 	free(copies);

@@ -42,6 +42,7 @@
 struct watch {
 	int wd;
 	uint32_t export_id;
+	uint64_t since;		/* journal number when the watch began */
 	char *path;		/* relative to the export root; owned */
 	struct watch *next;
 };
@@ -110,10 +111,12 @@ watch_add(uint32_t export_id, const char *path, int dirfd)
 		if (strcmp(w->path, path) != 0) {	/* moved meanwhile */
 			free(w->path);
 			w->path = xstrdup(path);
+			w->since = journal_seq();
 		}
 	} else {
 		w = xcalloc(1, sizeof *w);
 		w->wd = wd;
+		w->since = journal_seq();
 		w->export_id = export_id;
 		w->path = xstrdup(path);
 		w->next = wt.tab[(size_t)wd % wt.nbuckets];
@@ -121,6 +124,27 @@ watch_add(uint32_t export_id, const char *path, int dirfd)
 		wt.count++;
 	}
 	pthread_mutex_unlock(&wt.lock);
+}
+
+/*
+ * The journal number since which directory path of export_id has been
+ * watched without a break, or UINT64_MAX if it is not watched.  Any
+ * thread.
+ */
+uint64_t
+watch_since(uint32_t export_id, const char *path)
+{
+	uint64_t since = UINT64_MAX;
+	struct watch *w;
+
+	pthread_mutex_lock(&wt.lock);
+	for (size_t i = 0; wt.tab != NULL && i < wt.nbuckets; i++)
+		for (w = wt.tab[i]; w != NULL; w = w->next)
+			if (w->export_id == export_id &&
+			    strcmp(w->path, path) == 0)
+				since = w->since;
+	pthread_mutex_unlock(&wt.lock);
+	return since;
 }
 
 /* One event: the change record it means. */

@@ -59,8 +59,8 @@ enum proto_type {
 	PROTO_RELEASE,		/* fh */
 	PROTO_FSYNC,		/* fh flags(1 = datasync) */
 	PROTO_FSYNCDIR,		/* path flags(1 = datasync) */
-	PROTO_READDIR,		/* path [fh offset offset2] -> flags fh value
-				 * ents; see "incremental listings" */
+	PROTO_READDIR,		/* path [fh offset offset2] -> fh value ents flags
+				 * (incremental listings, below) */
 	PROTO_STATFS,		/* path -> statfs */
 	PROTO_ACCESS,		/* path flags = mask */
 	PROTO_FALLOCATE,	/* fh flags = mode, offset, length */

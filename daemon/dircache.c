@@ -1,0 +1,270 @@
+/*
+ * dircache.c - directory listings of each holder, cached for
+ * attr_timeout in the metadata cache (cache/meta-cache.c), and refreshed
+ * incrementally.
+ *
+ * A listing is one holder's answer to READDIR for one directory of one
+ * export, sorted by name, with the holder's checkpoint (its boot id, its
+ * change number and the global time of the answer).  While fresh it
+ * answers listings and lookups without a call.  When it expires it is
+ * kept, stale: the next READDIR carries its checkpoint and the holder
+ * answers with only what changed since (or in full if it cannot be
+ * sure), which is merged in.  A change we make, or a trap about the
+ * directory, makes the listing stale at once; a gap in a peer's traps,
+ * its departure or restart drops all of its listings.
+ *
+ * Memory: the metadata cache charges each listing its entries and names
+ * and evicts the least recently used beyond its budget (a quarter of
+ * cache_size).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pufs.h"
+
+#define DIRCACHE_LISTING	1	/* meta-cache kind */
+
+static struct meta_cache *dc;
+
+/* Start the cache; its budget is a quarter of cache_size. */
+void
+dircache_init(const struct config *cfg)
+{
+	dc = meta_cache_new(loop_wheel(), (size_t)(cfg->cache_size / 4));
+	if (dc == NULL)
+		fatalx("dircache: cannot make the metadata cache");
+}
+
+/* Free the cache and every listing. */
+void
+dircache_free(void)
+{
+	meta_cache_free(dc);
+	dc = NULL;
+}
+
+/* Free a listing (the cache's free function). */
+static void
+dircache_listing_free(void *arg)
+{
+	struct listing *l = arg;
+
+	for (size_t i = 0; i < l->n; i++)
+		free(l->ents[i].name);
+	free(l->ents);
+	free(l);
+}
+
+/* The key of (peer, export, path): name NUL export NUL path. */
+static size_t
+dircache_key(char *buf, size_t len, const struct peer *p, uint32_t export_id,
+    const char *path)
+{
+	int n = snprintf(buf, len, "%s%c%u%c%s", p->name, 0, export_id, 0,
+	    path);
+
+	return n < 0 || (size_t)n >= len ? 0 : (size_t)n;
+}
+
+/* qsort / bsearch order of entries. */
+static int
+dircache_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct lent *)a)->name,
+	    ((const struct lent *)b)->name);
+}
+
+/* The entry called name in l, or NULL. */
+const struct lent *
+listing_find(const struct listing *l, const char *name)
+{
+	struct lent key = { .name = (char *)name };
+
+	return l->n ? bsearch(&key, l->ents, l->n, sizeof *l->ents,
+	    dircache_cmp) : NULL;
+}
+
+/*
+ * The cached listing of (p, export_id, path): fresh, or (with *stale
+ * set) kept for an incremental refresh; NULL if none or if the holder
+ * restarted since.
+ */
+struct listing *
+dircache_get(struct peer *p, uint32_t export_id, const char *path,
+    bool *stale)
+{
+	char key[PROTO_MAX_PATH + 128];
+	size_t klen = dircache_key(key, sizeof key, p, export_id, path);
+	struct listing *l;
+
+	*stale = false;
+	if (klen == 0 || (l = meta_cache_get_stale(dc, DIRCACHE_LISTING, key,
+	    klen, stale)) == NULL)
+		return NULL;
+	if (l->boot != p->boot_id) {
+		meta_cache_drop(dc, DIRCACHE_LISTING, key, klen);
+		return NULL;
+	}
+	return l;
+}
+
+/* Bytes a listing is charged. */
+static size_t
+dircache_bytes(const struct listing *l)
+{
+	size_t b = sizeof *l + l->cap * sizeof *l->ents;
+
+	for (size_t i = 0; i < l->n; i++)
+		b += strlen(l->ents[i].name) + 1;
+	return b;
+}
+
+/* Put (or re-put) l, fresh for attr_timeout. */
+static void
+dircache_put(struct peer *p, uint32_t export_id, const char *path,
+    struct listing *l)
+{
+	char key[PROTO_MAX_PATH + 128];
+	size_t klen = dircache_key(key, sizeof key, p, export_id, path);
+	uint64_t expires = loop_now_ms() + (uint64_t)(conf->attr_timeout *
+	    1000);
+
+	if (klen == 0 || meta_cache_put(dc, DIRCACHE_LISTING, key, klen, l,
+	    dircache_bytes(l), dircache_listing_free, expires,
+	    META_CACHE_KEEP_STALE) != 0)
+		dircache_listing_free(l);
+}
+
+/* qsort order of delta entries by name. */
+static int
+dircache_dcmp(const void *a, const void *b)
+{
+	return strcmp((*(const struct proto_dirent *const *)a)->name,
+	    (*(const struct proto_dirent *const *)b)->name);
+}
+
+/*
+ * Merge a delta into l: both sorted by name, walked side by side into a
+ * new array; changed entries replace, removed ones (mode 0) go.
+ */
+static void
+dircache_merge(struct listing *l, const struct proto_rep *rep)
+{
+	const struct proto_dirent **d = xcalloc(rep->nents + 1, sizeof *d);
+	struct lent *out = xcalloc(l->n + rep->nents + 1, sizeof *out);
+	size_t i = 0, j = 0, k = 0;
+	int c;
+
+	for (size_t x = 0; x < rep->nents; x++)
+		d[x] = &rep->ents[x];
+	if (rep->nents > 1)
+		qsort(d, rep->nents, sizeof *d, dircache_dcmp);
+	while (i < l->n || j < rep->nents) {
+		if (j == rep->nents)
+			c = -1;
+		else if (i == l->n)
+			c = 1;
+		else
+			c = strcmp(l->ents[i].name, d[j]->name);
+		if (c < 0) {
+			out[k++] = l->ents[i++];
+			continue;
+		}
+		if (c == 0)
+			free(l->ents[i++].name);
+		/* The delta's entry: added or changed, unless removed. */
+		if (d[j]->attr.mode != 0) {
+			out[k].name = xstrdup(d[j]->name);
+			out[k++].attr = d[j]->attr;
+		}
+		j++;
+	}
+	free(l->ents);
+	free(d);
+	l->ents = out;
+	l->n = k;
+	l->cap = l->n + rep->nents + 1;
+}
+
+/*
+ * Store a READDIR answer of (p, export_id, path): a whole listing
+ * replaces the cached one, a delta is merged into it.  Returns the
+ * listing now cached (valid until the next cache operation), or NULL
+ * when a delta came and there is nothing to merge it into (ask again in
+ * full then).
+ */
+struct listing *
+dircache_store(struct peer *p, uint32_t export_id, const char *path,
+    const struct proto_rep *rep)
+{
+	struct listing *l;
+	bool stale;
+
+	if (rep->flags & PROTO_LIST_DELTA) {
+		if ((l = dircache_get(p, export_id, path, &stale)) == NULL)
+			return NULL;
+		dircache_merge(l, rep);
+	} else {
+		l = xcalloc(1, sizeof *l);
+		l->cap = l->n = rep->nents;
+		l->ents = xcalloc(l->n + 1, sizeof *l->ents);
+		for (size_t i = 0; i < rep->nents; i++) {
+			l->ents[i].name = xstrdup(rep->ents[i].name);
+			l->ents[i].attr = rep->ents[i].attr;
+		}
+		if (l->n > 1)
+			qsort(l->ents, l->n, sizeof *l->ents, dircache_cmp);
+	}
+	l->boot = p->boot_id;
+	l->gtime = rep->fh;
+	l->seq = rep->value;
+	dircache_put(p, export_id, path, l);
+	return dircache_get(p, export_id, path, &stale);
+}
+
+/* The listing of directory path changed: refresh it at the next use. */
+void
+dircache_stale(struct peer *p, uint32_t export_id, const char *path)
+{
+	char key[PROTO_MAX_PATH + 128];
+	size_t klen = dircache_key(key, sizeof key, p, export_id, path);
+
+	if (klen != 0)
+		meta_cache_touch(dc, DIRCACHE_LISTING, key, klen,
+		    timer_wheel_now(loop_wheel()));
+}
+
+/* The entry at path (in export) changed: its directory's listing too. */
+void
+dircache_changed(struct peer *p, uint32_t export_id, const char *path)
+{
+	const char *slash;
+	char *dir;
+
+	if (path == NULL || path[0] == '\0')
+		return;
+	slash = strrchr(path, '/');
+	dir = slash ? xstrndup(path, (size_t)(slash - path)) : xstrdup("");
+	dircache_stale(p, export_id, dir);
+	free(dir);
+}
+
+/* Forget every listing of peer p. */
+void
+dircache_drop_peer(struct peer *p)
+{
+	char prefix[PROTO_MAX_NAME + 2];
+	int n = snprintf(prefix, sizeof prefix, "%s%c", p->name, 0);
+
+	if (n > 0 && dc != NULL)
+		meta_cache_drop_prefix(dc, DIRCACHE_LISTING, prefix,
+		    (size_t)n);
+}
+
+/* Figures for status. */
+void
+dircache_stats(struct meta_cache_stats *st)
+{
+	meta_cache_stats(dc, st);
+}

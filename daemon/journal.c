@@ -1,0 +1,134 @@
+/*
+ * journal.c - the holder's numbered record of which directory entries
+ * changed, so that a peer whose listing expired can ask for only what
+ * changed since its checkpoint (an incremental listing).
+ *
+ * Every change noted as a trap (through pufs, or seen on disk by inotify)
+ * is also noted here as (export, directory, name), numbered from 1 and
+ * stamped with the global time.  The journal is a ring of JOURNAL_SIZE
+ * records: a checkpoint older than the oldest record it still holds
+ * cannot be answered with a delta, and the holder answers in full.  A
+ * delta is only trusted for a directory watched (watch.c) since before
+ * the checkpoint, and only with multicast (where changes are noted at
+ * all); otherwise the answer is the whole listing.
+ *
+ * Notes are made on the loop; deltas are computed on the disk workers,
+ * so the ring is locked.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pufs.h"
+
+#define JOURNAL_SIZE	16384
+
+struct journal_rec {
+	uint64_t seq;		/* 0: empty slot */
+	uint32_t export_id;
+	char *dir;		/* relative to the export root; owned */
+	char *name;		/* owned */
+};
+
+static struct {
+	pthread_mutex_t lock;
+	struct journal_rec ring[JOURNAL_SIZE];
+	uint64_t seq;		/* number of the newest record */
+	bool on;
+} jr = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* Start noting (only with multicast: that is when changes are noted). */
+void
+journal_init(const struct config *cfg)
+{
+	jr.on = cfg->discovery == DISCOVERY_MULTICAST;
+}
+
+/* Free the records. */
+void
+journal_free(void)
+{
+	pthread_mutex_lock(&jr.lock);
+	for (size_t i = 0; i < JOURNAL_SIZE; i++) {
+		free(jr.ring[i].dir);
+		free(jr.ring[i].name);
+		jr.ring[i] = (struct journal_rec){ 0 };
+	}
+	pthread_mutex_unlock(&jr.lock);
+}
+
+/* The number of the newest record (a checkpoint); any thread. */
+uint64_t
+journal_seq(void)
+{
+	uint64_t s;
+
+	pthread_mutex_lock(&jr.lock);
+	s = jr.seq;
+	pthread_mutex_unlock(&jr.lock);
+	return s;
+}
+
+/* Note that the entry at path (relative to export_id's root) changed. */
+void
+journal_note(uint32_t export_id, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	struct journal_rec *r;
+
+	if (!jr.on || path[0] == '\0')
+		return;		/* an export root is nobody's entry */
+	pthread_mutex_lock(&jr.lock);
+	r = &jr.ring[++jr.seq % JOURNAL_SIZE];
+	free(r->dir);
+	free(r->name);
+	r->seq = jr.seq;
+	r->export_id = export_id;
+	r->dir = slash != NULL ? xstrndup(path, (size_t)(slash - path)) :
+	    xstrdup("");
+	r->name = xstrdup(slash != NULL ? slash + 1 : path);
+	pthread_mutex_unlock(&jr.lock);
+}
+
+/*
+ * The names of directory dir of export_id that changed after number
+ * since, in *names (an xmalloc'd array of xmalloc'd strings, *n of them,
+ * duplicates removed).  Returns 0, or -1 when the journal cannot answer
+ * (off, or since is older than its oldest record): list in full then.
+ * Any thread.
+ */
+int
+journal_since(uint32_t export_id, const char *dir, uint64_t since,
+    char ***names, size_t *n)
+{
+	size_t cap = 0, k;
+	uint64_t s;
+
+	*names = NULL;
+	*n = 0;
+	pthread_mutex_lock(&jr.lock);
+	if (!jr.on || since > jr.seq ||
+	    (jr.seq >= JOURNAL_SIZE && since < jr.seq - JOURNAL_SIZE + 1)) {
+		pthread_mutex_unlock(&jr.lock);
+		return -1;
+	}
+	for (s = since + 1; s <= jr.seq; s++) {
+		const struct journal_rec *r = &jr.ring[s % JOURNAL_SIZE];
+
+		if (r->seq != s || r->export_id != export_id ||
+		    strcmp(r->dir, dir) != 0)
+			continue;
+		for (k = 0; k < *n; k++)
+			if (strcmp((*names)[k], r->name) == 0)
+				break;
+		if (k < *n)
+			continue;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 16;
+			*names = xreallocarray(*names, cap, sizeof **names);
+		}
+		(*names)[(*n)++] = xstrdup(r->name);
+	}
+	pthread_mutex_unlock(&jr.lock);
+	return 0;
+}
