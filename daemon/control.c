@@ -59,6 +59,7 @@ control_status_json(struct evbuffer *b)
 	struct trap_stats ts;
 	struct meta_cache_stats mc;
 	uint64_t lfull, ldelta;
+	struct locate_stats ls;
 	unsigned long req, inflight;
 	bool first = true;
 	double off, err;
@@ -119,6 +120,12 @@ control_status_json(struct evbuffer *b)
 	    (unsigned long long)mc.stale_hits, (unsigned long long)mc.expired,
 	    (unsigned long long)mc.evicted,
 	    (unsigned long long)(conf->cache_size / 4));
+	locate_stats(&ls);
+	evbuffer_add_printf(b, "\"locate\":{\"sent\":%llu,\"answers\":%llu,"
+	    "\"late\":%llu,\"fallbacks\":%llu,\"served\":%llu},",
+	    (unsigned long long)ls.sent, (unsigned long long)ls.answers,
+	    (unsigned long long)ls.late, (unsigned long long)ls.fallbacks,
+	    (unsigned long long)ls.served);
 	export_list_stats(&lfull, &ldelta);
 	evbuffer_add_printf(b, "\"listings\":{\"full\":%llu,\"delta\":%llu},",
 	    (unsigned long long)lfull, (unsigned long long)ldelta);

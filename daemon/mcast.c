@@ -89,6 +89,37 @@ mcast_send(struct dgram *d)
 	mcast_send_bytes(buf, len);
 }
 
+/* Ask the group who holds union path upath (request id). */
+void
+mcast_locate(uint64_t id, const char *upath)
+{
+	struct dgram d;
+
+	mcast_fill_header(&d, DGRAM_LOCATE);
+	d.req_id = id;
+	d.path = upath;
+	mcast_send(&d);
+}
+
+/* Answer request id: what we hold at upath (n hits, maybe none). */
+void
+mcast_located(uint64_t id, const char *upath, const uint32_t *exports,
+    const struct proto_attr *attrs, size_t n)
+{
+	struct dgram_hit *hits = xcalloc(n + 1, sizeof *hits);
+	struct dgram d;
+
+	for (size_t i = 0; i < n; i++)
+		hits[i] = (struct dgram_hit){ exports[i], attrs[i] };
+	mcast_fill_header(&d, DGRAM_LOCATED);
+	d.req_id = id;
+	d.path = upath;
+	d.hits = hits;
+	d.nhits = n;
+	mcast_send(&d);
+	free(hits);
+}
+
 /* Send our ANNOUNCE (with as many exports as fit). */
 static void
 mcast_announce(bool answer)
@@ -145,6 +176,22 @@ mcast_beat(struct timer *t, void *arg)
 	loop_wheel_kick();
 }
 
+/* A LOCATED: hand its hits to the resolve that asked. */
+static void
+mcast_took_located(struct peer *p, const struct dgram *d)
+{
+	uint32_t *ex = xcalloc(d->nhits + 1, sizeof *ex);
+	struct proto_attr *at = xcalloc(d->nhits + 1, sizeof *at);
+
+	for (size_t i = 0; i < d->nhits; i++) {
+		ex[i] = d->hits[i].export_id;
+		at[i] = d->hits[i].attr;
+	}
+	union_located(p, d->req_id, ex, at, d->nhits);
+	free(ex);
+	free(at);
+}
+
 /* A datagram arrived. */
 static void
 mcast_read_cb(evutil_socket_t fd, short what, void *arg)
@@ -154,6 +201,7 @@ mcast_read_cb(evutil_socket_t fd, short what, void *arg)
 	uint8_t buf[DGRAM_MAX + 1];
 	char addr[128];
 	struct dgram d;
+	struct peer *p;
 	ssize_t n;
 	int rc;
 
@@ -196,6 +244,16 @@ mcast_read_cb(evutil_socket_t fd, short what, void *arg)
 			break;
 		case DGRAM_TRAP:
 			break;		/* applied above */
+		case DGRAM_LOCATE:
+			if ((p = peer_by_name(d.name)) != NULL &&
+			    p->state == PEER_UP)
+				locate_answer(p, d.req_id, d.path);
+			break;
+		case DGRAM_LOCATED:
+			if ((p = peer_by_name(d.name)) != NULL &&
+			    p->state == PEER_UP && p->boot_id == d.boot_id)
+				mcast_took_located(p, &d);
+			break;
 		default:
 			log_debug("multicast: %s from %s ignored",
 			    dgram_type_name(d.type), d.name);

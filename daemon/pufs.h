@@ -92,6 +92,9 @@ void mcast_leave(void);
 void mcast_stats(uint64_t *sent, uint64_t *received, uint64_t *dropped);
 void mcast_fill_header(struct dgram *, uint8_t type);
 void mcast_send_bytes(const uint8_t *, size_t);
+void mcast_locate(uint64_t id, const char *upath);
+void mcast_located(uint64_t id, const char *upath, const uint32_t *exports,
+    const struct proto_attr *attrs, size_t n);
 
 /* trap.c */
 
@@ -353,6 +356,20 @@ void union_resolve_any(struct node *dir, const char *base, union_resolve_cb,
 /* List a directory node: every shown name with its entry. */
 typedef void (*union_list_cb)(void *arg, int error, struct entry *, size_t);
 void union_list(struct node *dir, union_list_cb, void *arg);
+
+/* Location requests (multicast), in union.c and locate.c. */
+struct locate_stats {
+	uint64_t sent;		/* LOCATE datagrams we sent */
+	uint64_t answers;	/* LOCATED answers taken */
+	uint64_t late;		/* answers after the window */
+	uint64_t fallbacks;	/* peers asked over TCP after the window */
+	uint64_t served;	/* LOCATEs we answered */
+};
+void union_located(struct peer *, uint64_t id, const uint32_t *exports,
+    const struct proto_attr *attrs, size_t n);
+void locate_stats(struct locate_stats *);
+void locate_answer(struct peer *asker, uint64_t id, const char *upath);
+uint64_t locate_served(void);
 
 /* The node for an entry under dir (found or made, attrs refreshed). */
 struct node *union_node(struct node *dir, struct entry *);

@@ -50,6 +50,7 @@ struct gather {
 	union_resolve_cb rcb;
 	union_list_cb lcb;
 	void *arg;
+	struct locate *loc;	/* resolve: a LOCATE being gathered */
 };
 
 static time_t union_start_time;
@@ -582,6 +583,181 @@ gather_new(struct node *dir)
 	return g;
 }
 
+/*
+ * Location requests.  With multicast, the holders on other peers that a
+ * resolve would ask one by one over TCP are asked at once with one
+ * LOCATE datagram; each answers LOCATED with what it holds at that path
+ * (nothing, too).  Answers are gathered for a short window; a peer that
+ * has not answered by then (a lost datagram, a busy peer) is asked over
+ * its stream as before, so a missing answer costs time, never
+ * correctness.  An answer after that is counted and dropped.
+ */
+#define LOCATE_WINDOW_MIN_MS	30
+
+/* What one peer would have been asked, for the fallback. */
+struct loc_ask {
+	struct peer *peer;
+	uint32_t export_id;
+	char *rel;		/* owned */
+	bool graft;
+	bool answered;
+};
+
+struct locate {
+	uint64_t id;
+	struct gather *g;
+	struct loc_ask *asks;	/* owned */
+	size_t nasks, cap;
+	struct timer window;
+	LIST_ENTRY(locate) entry;
+};
+
+static LIST_HEAD(, locate) locates = LIST_HEAD_INITIALIZER(locates);
+static uint64_t locate_next_id;
+static struct locate_stats lst;
+
+/* Ask (peer, export, rel): by LOCATE with multicast, else over TCP. */
+static void
+union_ask(struct gather *g, struct peer *p, uint32_t export_id,
+    const char *rel, bool graft)
+{
+	struct locate *l;
+
+	if (p->self || conf->discovery != DISCOVERY_MULTICAST) {
+		gather_call(g, p, export_id, PROTO_STAT, rel, graft,
+		    gather_stat_cb);
+		return;
+	}
+	if ((l = g->loc) == NULL) {
+		l = g->loc = xcalloc(1, sizeof *l);
+		l->g = g;
+	}
+	if (l->nasks == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 4;
+		l->asks = xreallocarray(l->asks, l->cap, sizeof *l->asks);
+	}
+	l->asks[l->nasks++] = (struct loc_ask){ p, export_id, xstrdup(rel),
+	    graft, false };
+}
+
+/* Free a finished location request. */
+static void
+locate_free(struct locate *l)
+{
+	LIST_REMOVE(l, entry);
+	timer_wheel_del(loop_wheel(), &l->window);
+	for (size_t i = 0; i < l->nasks; i++)
+		free(l->asks[i].rel);
+	free(l->asks);
+	free(l);
+}
+
+/* The request is over (all answered, or the window closed). */
+static void
+locate_done(struct locate *l)
+{
+	struct gather *g = l->g;
+
+	g->loc = NULL;
+	locate_free(l);
+	g->pending--;
+	gather_step(g);
+}
+
+/* The window closed: ask the silent peers over their streams. */
+static void
+locate_window(struct timer *t, void *arg)
+{
+	struct locate *l = arg;
+	struct gather *g = l->g;
+
+	(void)t;
+	for (size_t i = 0; i < l->nasks; i++) {
+		if (l->asks[i].answered)
+			continue;
+		lst.fallbacks++;
+		gather_call(g, l->asks[i].peer, l->asks[i].export_id,
+		    PROTO_STAT, l->asks[i].rel, l->asks[i].graft,
+		    gather_stat_cb);
+	}
+	locate_done(l);
+}
+
+/* Send the LOCATE of the gather's pending asks and open the window. */
+static void
+locate_send(struct gather *g, const char *upath)
+{
+	struct locate *l = g->loc;
+	double rtt = 0;
+	uint64_t ms;
+
+	l->id = ++locate_next_id;
+	LIST_INSERT_HEAD(&locates, l, entry);
+	g->pending++;		/* held until done */
+	for (size_t i = 0; i < l->nasks; i++)
+		if (l->asks[i].peer->rtt_ms > rtt)
+			rtt = l->asks[i].peer->rtt_ms;
+	ms = (uint64_t)(4 * rtt) > LOCATE_WINDOW_MIN_MS ? (uint64_t)(4 * rtt) :
+	    LOCATE_WINDOW_MIN_MS;
+	timer_init(&l->window, locate_window, l);
+	timer_wheel_add(loop_wheel(), &l->window, loop_now_ms() + ms);
+	loop_wheel_kick();
+	lst.sent++;
+	mcast_locate(l->id, upath);
+}
+
+/*
+ * A LOCATED from peer p: its hits at the path asked in request id.
+ * Hits of exports we did not ask about (a peer's view may have changed)
+ * are taken too: they are what it holds there.
+ */
+void
+union_located(struct peer *p, uint64_t id, const uint32_t *exports,
+    const struct proto_attr *attrs, size_t n)
+{
+	struct locate *l;
+	struct gather *g;
+	bool all = true, mine = false;
+
+	LIST_FOREACH(l, &locates, entry)
+		if (l->id == id)
+			break;
+	if (l == NULL) {
+		lst.late++;
+		return;
+	}
+	g = l->g;
+	for (size_t i = 0; i < l->nasks; i++) {
+		if (l->asks[i].peer == p && !l->asks[i].answered) {
+			l->asks[i].answered = true;
+			mine = true;
+		}
+		all = all && l->asks[i].answered;
+	}
+	if (!mine)
+		return;		/* a duplicate, or not asked */
+	lst.answers++;
+	for (size_t i = 0; i < n; i++) {
+		const struct export *ex = union_export(p, exports[i]);
+		char *upath = union_join(g->path, g->base);
+
+		if (ex != NULL)
+			gather_add(g, g->base, p, exports[i], &attrs[i],
+			    strcmp(ex->at, upath) == 0);
+		free(upath);
+	}
+	if (all)
+		locate_done(l);
+}
+
+/* Figures for status. */
+void
+locate_stats(struct locate_stats *st)
+{
+	*st = lst;
+	st->served = locate_served();
+}
+
 /* Whether a base name is held anywhere in dir; cb gets 0 or -ENOENT. */
 void
 union_resolve_any(struct node *dir, const char *base, union_resolve_cb cb,
@@ -674,8 +850,7 @@ union_resolve_mode(struct node *dir, const char *name, bool any,
 			free(rel);
 			continue;
 		}
-		gather_call(g, copies[i].peer, copies[i].export_id,
-		    PROTO_STAT, rel, false, gather_stat_cb);
+		union_ask(g, copies[i].peer, copies[i].export_id, rel, false);
 		free(rel);
 	}
 	TAILQ_FOREACH(p, &peers, entry) {
@@ -683,10 +858,11 @@ union_resolve_mode(struct node *dir, const char *name, bool any,
 			continue;
 		for (uint32_t e = 0; e < p->nexports; e++)
 			if (strcmp(p->exports[e].at, upath) == 0)
-				gather_call(g, p, e, PROTO_STAT, "", true,
-				    gather_stat_cb);
+				union_ask(g, p, e, "", true);
 	}
 	free(copies);
+	if (g->loc != NULL)
+		locate_send(g, upath);
 	free(upath);
 	g->pending--;
 	gather_step(g);
