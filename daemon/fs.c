@@ -389,6 +389,7 @@ fs_inval(struct node *n, int64_t off)
 void
 fs_forget_data(struct node *n, uint64_t off, uint64_t len)
 {
+	n->xattrs_known = false;
 	if (n->nlookup > 0)
 		fs_inval_queue((struct fs_inval){ n->id, (int64_t)off,
 		    (int64_t)len, NULL });
@@ -398,6 +399,7 @@ fs_forget_data(struct node *n, uint64_t off, uint64_t len)
 void
 fs_forget_attr(struct node *n)
 {
+	n->xattrs_known = false;
 	fs_inval(n, -1);
 }
 
@@ -2070,6 +2072,12 @@ fs_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	call_send(c);
 }
 
+/*
+ * Extended attributes.  The names of a node's attributes are cached for
+ * attr_timeout (LISTXATTR), so that asking for one it does not have, as
+ * ls -l does twice per file, is answered here instead of by its holder.
+ * A change through pufs, or a trap, makes the list be asked again.
+ */
 static void
 fs_xattr_cb(struct call *c)
 {
@@ -2086,6 +2094,137 @@ fs_xattr_cb(struct call *c)
 	fsop_free(op);
 }
 
+/* Whether n's cached attribute names are there and fresh. */
+static bool
+fs_xattrs_fresh(const struct node *n)
+{
+	return n->xattrs_known && loop_now_ms() < n->xattrs_until;
+}
+
+/* Whether name is in n's cached list of attribute names. */
+static bool
+fs_xattrs_has(const struct node *n, const char *name)
+{
+	for (size_t off = 0; off < n->xattrs_len;
+	    off += strlen(n->xattrs + off) + 1)
+		if (strcmp(n->xattrs + off, name) == 0)
+			return true;
+	return false;
+}
+
+/* Answer a parked getxattr or listxattr from n's cached names. */
+static void
+fs_xattrs_answer(struct fsop *op)
+{
+	struct node *n = op->node;
+	struct call *c;
+	int err = 0;
+
+	if (n->xattrs_error != 0) {
+		fsop_done(op, n->xattrs_error);
+		return;
+	}
+	if (op->type == PROTO_LISTXATTR) {
+		if (op->flags == 0)
+			fuse_reply_xattr(op->req, n->xattrs_len);
+		else if ((size_t)op->flags < n->xattrs_len)
+			fuse_reply_err(op->req, ERANGE);
+		else
+			fuse_reply_buf(op->req, n->xattrs, n->xattrs_len);
+		fsop_free(op);
+		return;
+	}
+	if (!fs_xattrs_has(n, op->name)) {
+		fsop_done(op, ENODATA);
+		return;
+	}
+	if ((c = fs_node_call(n, PROTO_GETXATTR, fs_xattr_cb, op, &err)) ==
+	    NULL) {
+		fsop_done(op, err);
+		return;
+	}
+	call_set_name(c, op->name);
+	c->req.length = (uint64_t)op->flags;
+	call_send(c);
+}
+
+/* The list of names came back: cache it, then answer. */
+static void
+fs_xattrs_cb(struct call *c)
+{
+	struct fsop *op = c->arg;
+	struct node *n = op->node;
+
+	free(n->xattrs);
+	n->xattrs = NULL;
+	n->xattrs_len = 0;
+	n->xattrs_error = c->rep.error;
+	if (c->rep.error == 0 && c->rep.datalen > 0) {
+		n->xattrs = xmalloc(c->rep.datalen);
+		memcpy(n->xattrs, c->rep.data, c->rep.datalen);
+		n->xattrs_len = c->rep.datalen;
+	}
+	n->xattrs_known = true;
+	n->xattrs_until = loop_now_ms() + (uint64_t)(conf->attr_timeout *
+	    1000);
+	fs_xattrs_answer(op);
+}
+
+/* A getxattr (name) or listxattr: from the cache, or fill it first. */
+static void
+fs_xattrs_start(fuse_req_t req, fuse_ino_t ino, uint8_t type,
+    const char *name, size_t size)
+{
+	struct node *n = fs_node(ino);
+	struct fsop *op;
+	struct call *c;
+	int err = 0;
+
+	if (n == NULL) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	op = fsop_new(req, type);
+	op->node = n;
+	node_ref(n);
+	op->name = name != NULL ? xstrdup(name) : NULL;
+	op->flags = (int)(size > PROTO_MAX_XATTR ? PROTO_MAX_XATTR : size);
+	if (fs_xattrs_fresh(n)) {
+		fs_xattrs_answer(op);
+		return;
+	}
+	if ((c = fs_node_call(n, PROTO_LISTXATTR, fs_xattrs_cb, op, &err)) ==
+	    NULL) {
+		fsop_done(op, err);
+		return;
+	}
+	c->req.length = PROTO_MAX_XATTR;
+	call_send(c);
+}
+
+/* node_foreach: forget the cached names of the same object as arg. */
+static void
+fs_xattrs_drop_same(struct node *n, void *arg)
+{
+	const struct node *like = arg;
+
+	if (n->peer == like->peer && n->attr.dev == like->attr.dev &&
+	    n->attr.ino == like->attr.ino)
+		n->xattrs_known = false;
+}
+
+/* A change of attributes answered: the cached names are old now. */
+static void
+fs_xattr_changed_cb(struct call *c)
+{
+	struct fsop *op = c->arg;
+
+	op->node->xattrs_known = false;
+	if (!op->node->isdir && op->node->attr.nlink > 1)
+		node_foreach(fs_xattrs_drop_same, op->node);
+	fsop_done(op, c->rep.error);
+}
+
 static void
 fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
     const char *value, size_t size, int flags)
@@ -2096,7 +2235,7 @@ fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 		fuse_reply_err(req, E2BIG);
 		return;
 	}
-	fs_simple(req, ino, PROTO_SETXATTR, fs_err_cb, &c);
+	fs_simple(req, ino, PROTO_SETXATTR, fs_xattr_changed_cb, &c);
 	if (c == NULL)
 		return;
 	call_set_name(c, name);
@@ -2108,26 +2247,13 @@ fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 static void
 fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
-	struct call *c;
-
-	fs_simple(req, ino, PROTO_GETXATTR, fs_xattr_cb, &c);
-	if (c == NULL)
-		return;
-	call_set_name(c, name);
-	c->req.length = size > PROTO_MAX_XATTR ? PROTO_MAX_XATTR : size;
-	call_send(c);
+	fs_xattrs_start(req, ino, PROTO_GETXATTR, name, size);
 }
 
 static void
 fs_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	struct call *c;
-
-	fs_simple(req, ino, PROTO_LISTXATTR, fs_xattr_cb, &c);
-	if (c == NULL)
-		return;
-	c->req.length = size > PROTO_MAX_XATTR ? PROTO_MAX_XATTR : size;
-	call_send(c);
+	fs_xattrs_start(req, ino, PROTO_LISTXATTR, NULL, size);
 }
 
 static void
@@ -2135,7 +2261,7 @@ fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	struct call *c;
 
-	fs_simple(req, ino, PROTO_REMOVEXATTR, fs_err_cb, &c);
+	fs_simple(req, ino, PROTO_REMOVEXATTR, fs_xattr_changed_cb, &c);
 	if (c == NULL)
 		return;
 	call_set_name(c, name);

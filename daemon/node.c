@@ -240,6 +240,7 @@ node_free(struct node *n)
 	nt.count--;
 	free(n->name);
 	free(n->copies);
+	free(n->xattrs);
 	free(n);
 	if (parent != NULL)
 		node_unref(parent);
@@ -345,6 +346,7 @@ node_free_all(void)
 			}
 			free(n->name);
 			free(n->copies);
+			free(n->xattrs);
 			free(n);
 		}
 	}

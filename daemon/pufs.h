@@ -286,6 +286,13 @@ struct node {
 
 	struct handle_list handles;	/* open files of this node */
 
+	/* Its extended attributes' names, cached for attr_timeout. */
+	char *xattrs;		/* NUL-separated, as listxattr; owned */
+	size_t xattrs_len;
+	int xattrs_error;	/* what LISTXATTR answered, if it failed */
+	bool xattrs_known;
+	uint64_t xattrs_until;	/* loop_now_ms() */
+
 	/* What the kernel's page cache of this file was filled from. */
 	bool data_seen;
 	struct proto_time data_mtime;
