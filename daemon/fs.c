@@ -1720,8 +1720,9 @@ fs_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 	call_send(c);
 }
 
+/* An answer that is a number: an offset (lseek) or a count (copy). */
 static void
-fs_lseek_cb(struct call *c)
+fs_value_cb(struct call *c)
 {
 	struct fsop *op = c->arg;
 
@@ -1729,7 +1730,10 @@ fs_lseek_cb(struct call *c)
 		fsop_done(op, c->rep.error);
 		return;
 	}
-	fuse_reply_lseek(op->req, (off_t)c->rep.value);
+	if (c->req.type == PROTO_LSEEK)
+		fuse_reply_lseek(op->req, (off_t)c->rep.value);
+	else
+		fuse_reply_write(op->req, (size_t)c->rep.value);
 	fsop_free(op);
 }
 
@@ -1737,7 +1741,7 @@ static void
 fs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
     struct fuse_file_info *fi)
 {
-	struct call *c = fs_handle_call(req, fi, PROTO_LSEEK, fs_lseek_cb);
+	struct call *c = fs_handle_call(req, fi, PROTO_LSEEK, fs_value_cb);
 
 	(void)ino;
 	if (c == NULL)
@@ -1745,19 +1749,6 @@ fs_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 	c->req.offset = (uint64_t)off;
 	c->req.flags = (uint32_t)whence;
 	call_send(c);
-}
-
-static void
-fs_count_cb(struct call *c)
-{
-	struct fsop *op = c->arg;
-
-	if (c->rep.error != 0) {
-		fsop_done(op, c->rep.error);
-		return;
-	}
-	fuse_reply_write(op->req, (size_t)c->rep.value);
-	fsop_free(op);
 }
 
 static void
@@ -1779,7 +1770,7 @@ fs_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
 		fuse_reply_err(req, EXDEV);
 		return;
 	}
-	c = fs_handle_call(req, fi_in, PROTO_COPY_RANGE, fs_count_cb);
+	c = fs_handle_call(req, fi_in, PROTO_COPY_RANGE, fs_value_cb);
 	if (c == NULL)
 		return;
 	c->req.offset = (uint64_t)off_in;
