@@ -17,23 +17,13 @@
 #include <string.h>
 
 #include "proto.h"
+#include "wire.h"
 
 #define PROTO_FLAG_MASK		PROTO_FLAG_REPLY	/* flags defined in v1 */
-#define PROTO_EXPORT_RO		0x01u			/* export entry flags */
 #define ERRNO_MAX		4095			/* as Linux MAX_ERRNO */
-#define NSEC_MAX		1000000000u
 #define ATTR_LEN		92	/* wire size of struct proto_attr */
 #define DIRENT_MIN		(4 + 2 + ATTR_LEN)	/* 1-byte name */
 #define EXPORT_MIN		(4 + 6 + 6 + 4)		/* "x", "/" */
-
-/* What a string field must look like. */
-enum str_kind {
-	S_PATH,		/* proto_path_ok() */
-	S_NAME,		/* proto_name_ok() */
-	S_XNAME,	/* xattr name: 1..255 bytes */
-	S_TEXT,		/* peer name, URI, export name: 1..255 bytes */
-	S_AT,		/* union path: "/" or "/" + proto_path_ok() */
-};
 
 /* The shape of a field on the wire. */
 enum field_kind {
@@ -277,26 +267,6 @@ proto_path_ok(const char *path)
 	}
 }
 
-/* Whether string s of n bytes (NUL excluded, none inside) fits kind. */
-static bool
-proto_str_ok(enum str_kind kind, const char *s, size_t n)
-{
-	switch (kind) {
-	case S_PATH:
-		return proto_path_ok(s);
-	case S_NAME:
-		return proto_name_ok(s);
-	case S_XNAME:
-	case S_TEXT:
-		return n >= 1 && n < PROTO_MAX_NAME;
-	case S_AT:
-		if (n >= PROTO_MAX_PATH || s[0] != '/')
-			return false;
-		return s[1] == '\0' || proto_path_ok(s + 1);
-	}
-	return false;
-}
-
 /* Whether a blob of n bytes fits the data limits of a type. */
 static bool
 proto_data_ok(const struct type_spec *sp, const void *p, size_t n)
@@ -317,166 +287,42 @@ proto_buf_free(struct proto_buf *b)
 	b->len = b->cap = 0;
 }
 
-/* Encoding: an output buffer, where the frame began, a sticky error. */
-struct enc {
-	struct proto_buf *b;
-	size_t start;
-	int err;
-};
-
-/* Room for n more bytes of the frame, or NULL with e->err set. */
-static uint8_t *
-enc_reserve(struct enc *e, size_t n)
-{
-	struct proto_buf *b = e->b;
-	uint8_t *p;
-	size_t cap;
-
-	if (e->err != 0)
-		return NULL;
-	if (n > PROTO_MAX_FRAME - (b->len - e->start)) {
-		e->err = -EINVAL;
-		return NULL;
-	}
-	if (b->cap - b->len < n) {
-		cap = b->cap < 256 ? 256 : b->cap;
-		while (cap - b->len < n)
-			cap *= 2;
-		if ((p = realloc(b->p, cap)) == NULL) {
-			e->err = -ENOMEM;
-			return NULL;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	p = b->p + b->len;
-	b->len += n;
-	return p;
-}
-
-/* Store v little-endian in n bytes at p. */
-static void
-put_le(uint8_t *p, uint64_t v, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-/* Append an n-byte little-endian integer. */
-static void
-enc_int(struct enc *e, uint64_t v, size_t n)
-{
-	uint8_t *p;
-
-	if ((p = enc_reserve(e, n)) != NULL)
-		put_le(p, v, n);
-}
-
-/* Append n raw bytes. */
-static void
-enc_bytes(struct enc *e, const void *src, size_t n)
-{
-	uint8_t *p;
-
-	if (n > 0 && (p = enc_reserve(e, n)) != NULL)
-		memcpy(p, src, n);
-}
-
-/* Mark the frame invalid unless cond holds. */
-static void
-enc_check(struct enc *e, bool cond)
-{
-	if (!cond && e->err == 0)
-		e->err = -EINVAL;
-}
-
-/* Append a checked string: u32 length with the NUL, bytes, NUL. */
-static void
-enc_str(struct enc *e, enum str_kind kind, const char *s)
-{
-	size_t n;
-
-	if (s == NULL) {
-		enc_check(e, false);
-		return;
-	}
-	n = strnlen(s, PROTO_MAX_PATH);
-	enc_check(e, n < PROTO_MAX_PATH && proto_str_ok(kind, s, n));
-	enc_int(e, n + 1, 4);
-	enc_bytes(e, s, n + 1);
-}
-
-/* Append a time record. */
-static void
-enc_time(struct enc *e, const struct proto_time *t)
-{
-	enc_check(e, t->nsec < NSEC_MAX);
-	enc_int(e, (uint64_t)t->sec, 8);
-	enc_int(e, t->nsec, 4);
-}
-
-/* Append an attribute record. */
-static void
-enc_attr(struct enc *e, const struct proto_attr *a)
-{
-	enc_int(e, a->dev, 8);
-	enc_int(e, a->ino, 8);
-	enc_int(e, a->mode, 4);
-	enc_int(e, a->nlink, 4);
-	enc_int(e, a->uid, 4);
-	enc_int(e, a->gid, 4);
-	enc_int(e, a->rdev, 8);
-	enc_int(e, a->size, 8);
-	enc_int(e, a->blocks, 8);
-	enc_time(e, &a->atime);
-	enc_time(e, &a->mtime);
-	enc_time(e, &a->ctime);
-}
-
 /* Append a statfs record. */
 static void
-enc_statfs(struct enc *e, const struct proto_statfs *s)
+enc_statfs(struct wire_enc *e, const struct proto_statfs *s)
 {
-	enc_int(e, s->bsize, 8);
-	enc_int(e, s->frsize, 8);
-	enc_int(e, s->blocks, 8);
-	enc_int(e, s->bfree, 8);
-	enc_int(e, s->bavail, 8);
-	enc_int(e, s->files, 8);
-	enc_int(e, s->ffree, 8);
-	enc_int(e, s->favail, 8);
-	enc_int(e, s->namemax, 8);
+	wire_enc_int(e, s->bsize, 8);
+	wire_enc_int(e, s->frsize, 8);
+	wire_enc_int(e, s->blocks, 8);
+	wire_enc_int(e, s->bfree, 8);
+	wire_enc_int(e, s->bavail, 8);
+	wire_enc_int(e, s->files, 8);
+	wire_enc_int(e, s->ffree, 8);
+	wire_enc_int(e, s->favail, 8);
+	wire_enc_int(e, s->namemax, 8);
 }
 
 /* Append a handshake body. */
 static void
-enc_hello(struct enc *e, const struct proto_hello *h)
+enc_hello(struct wire_enc *e, const struct proto_hello *h)
 {
-	const struct proto_export *x;
 	uint32_t i;
 
-	enc_check(e, h->magic == PROTO_MAGIC);
-	enc_check(e, h->nexports <= PROTO_MAX_EXPORTS);
-	enc_check(e, h->nexports == 0 || h->exports != NULL);
+	wire_enc_check(e, h->magic == PROTO_MAGIC);
+	wire_enc_check(e, h->nexports <= PROTO_MAX_EXPORTS);
+	wire_enc_check(e, h->nexports == 0 || h->exports != NULL);
 	if (e->err != 0)
 		return;
-	enc_int(e, h->magic, 4);
-	enc_int(e, h->version, 4);
-	enc_int(e, h->caps, 8);
-	enc_str(e, S_TEXT, h->name);
-	enc_str(e, S_TEXT, h->uri);
-	enc_int(e, h->uptime_ms, 8);
-	enc_int(e, h->boot_id, 8);
-	enc_int(e, h->nexports, 4);
-	for (i = 0; i < h->nexports && e->err == 0; i++) {
-		x = &h->exports[i];
-		enc_int(e, x->id, 4);
-		enc_str(e, S_TEXT, x->name);
-		enc_str(e, S_AT, x->at);
-		enc_int(e, x->read_only ? PROTO_EXPORT_RO : 0, 4);
-	}
+	wire_enc_int(e, h->magic, 4);
+	wire_enc_int(e, h->version, 4);
+	wire_enc_int(e, h->caps, 8);
+	wire_enc_str(e, WIRE_TEXT, h->name);
+	wire_enc_str(e, WIRE_TEXT, h->uri);
+	wire_enc_int(e, h->uptime_ms, 8);
+	wire_enc_int(e, h->boot_id, 8);
+	wire_enc_int(e, h->nexports, 4);
+	for (i = 0; i < h->nexports && e->err == 0; i++)
+		wire_enc_export(e, &h->exports[i], 4);
 }
 
 /*
@@ -484,24 +330,23 @@ enc_hello(struct enc *e, const struct proto_hello *h)
  * mode is allowed: in a PROTO_LIST_DELTA reply, mode 0 marks a removal.
  */
 static void
-enc_dirents(struct enc *e, const struct proto_dirent *ents, size_t n)
+enc_dirents(struct wire_enc *e, const struct proto_dirent *ents, size_t n)
 {
 	size_t i;
 
-	enc_check(e, n <= PROTO_MAX_DIRENTS && (n == 0 || ents != NULL));
-	if (e->err != 0)
+	wire_enc_check(e, n <= PROTO_MAX_DIRENTS);
+	if (!wire_enc_count(e, ents, n, 4))
 		return;
-	enc_int(e, n, 4);
 	for (i = 0; i < n && e->err == 0; i++) {
-		enc_str(e, S_NAME, ents[i].name);
-		enc_attr(e, &ents[i].attr);
+		wire_enc_str(e, WIRE_NAME, ents[i].name);
+		wire_enc_attr(e, &ents[i].attr);
 	}
 }
 
 /* Append one field of the struct at base. */
 static void
-enc_field(struct enc *e, const struct type_spec *sp, const struct field *f,
-    const void *base)
+enc_field(struct wire_enc *e, const struct type_spec *sp,
+    const struct field *f, const void *base)
 {
 	const char *m = (const char *)base + f->off;
 	const char *m2 = (const char *)base + f->off2;
@@ -510,50 +355,50 @@ enc_field(struct enc *e, const struct type_spec *sp, const struct field *f,
 
 	switch (f->kind) {
 	case K_U32:
-		enc_int(e, *(const uint32_t *)m, 4);
+		wire_enc_int(e, *(const uint32_t *)m, 4);
 		break;
 	case K_U64:
-		enc_int(e, *(const uint64_t *)m, 8);
+		wire_enc_int(e, *(const uint64_t *)m, 8);
 		break;
 	case K_LENGTH:
-		enc_check(e, *(const uint64_t *)m <= sp->lenmax);
-		enc_int(e, *(const uint64_t *)m, 8);
+		wire_enc_check(e, *(const uint64_t *)m <= sp->lenmax);
+		wire_enc_int(e, *(const uint64_t *)m, 8);
 		break;
 	case K_VALID:
-		enc_check(e, (*(const uint32_t *)m & ~PROTO_SET_ALL) == 0);
-		enc_int(e, *(const uint32_t *)m, 4);
+		wire_enc_check(e, (*(const uint32_t *)m & ~PROTO_SET_ALL) == 0);
+		wire_enc_int(e, *(const uint32_t *)m, 4);
 		break;
 	case K_LISTFLAGS:
-		enc_check(e, (*(const uint32_t *)m & ~PROTO_LIST_DELTA) == 0);
-		enc_int(e, *(const uint32_t *)m, 4);
+		wire_enc_check(e, (*(const uint32_t *)m & ~PROTO_LIST_DELTA) == 0);
+		wire_enc_int(e, *(const uint32_t *)m, 4);
 		break;
 	case K_TIME:
-		enc_time(e, (const struct proto_time *)m);
+		wire_enc_time(e, (const struct proto_time *)m);
 		break;
 	case K_PATH:
-		enc_str(e, S_PATH, *(const char *const *)m);
+		wire_enc_str(e, WIRE_PATH, *(const char *const *)m);
 		break;
 	case K_NAME:
-		enc_str(e, S_NAME, *(const char *const *)m);
+		wire_enc_str(e, WIRE_NAME, *(const char *const *)m);
 		break;
 	case K_XNAME:
-		enc_str(e, S_XNAME, *(const char *const *)m);
+		wire_enc_str(e, WIRE_TEXT, *(const char *const *)m);
 		break;
 	case K_DATA:
 		data = *(const void *const *)m;
 		n = *(const size_t *)m2;
-		enc_check(e, (n == 0 || data != NULL) &&
+		wire_enc_check(e, (n == 0 || data != NULL) &&
 		    proto_data_ok(sp, data, n));
 		if (e->err != 0)
 			break;
-		enc_int(e, n, 4);
-		enc_bytes(e, data, n);
+		wire_enc_int(e, n, 4);
+		wire_enc_bytes(e, data, n);
 		break;
 	case K_HELLO:
 		enc_hello(e, (const struct proto_hello *)m);
 		break;
 	case K_ATTR:
-		enc_attr(e, (const struct proto_attr *)m);
+		wire_enc_attr(e, (const struct proto_attr *)m);
 		break;
 	case K_STATFS:
 		enc_statfs(e, (const struct proto_statfs *)m);
@@ -567,28 +412,32 @@ enc_field(struct enc *e, const struct type_spec *sp, const struct field *f,
 
 /* Start a frame: header with the length patched in by enc_end(). */
 static void
-enc_begin(struct enc *e, struct proto_buf *out, uint8_t type, uint8_t flags,
-    uint64_t id)
+enc_begin(struct wire_enc *e, struct proto_buf *out, uint8_t type,
+    uint8_t flags, uint64_t id)
 {
-	e->b = out;
-	e->start = out->len;
-	e->err = 0;
-	enc_int(e, 0, 4);
-	enc_int(e, type, 1);
-	enc_int(e, flags, 1);
-	enc_int(e, 0, 2);
-	enc_int(e, id, 8);
+	wire_enc_grow(e, out->p, out->len, out->cap, PROTO_MAX_FRAME, 4);
+	wire_enc_int(e, 0, 4);
+	wire_enc_int(e, type, 1);
+	wire_enc_int(e, flags, 1);
+	wire_enc_int(e, 0, 2);
+	wire_enc_int(e, id, 8);
 }
 
-/* Finish a frame, or take it back out of the buffer on error. */
+/*
+ * Finish a frame and hand the buffer, perhaps reallocated, back to out;
+ * on error the frame is taken back out of it.
+ */
 static int
-enc_end(struct enc *e)
+enc_end(struct wire_enc *e, struct proto_buf *out)
 {
+	out->p = e->p;
+	out->cap = e->cap;
 	if (e->err != 0) {
-		e->b->len = e->start;
+		out->len = e->start;
 		return e->err;
 	}
-	put_le(e->b->p + e->start, e->b->len - e->start, 4);
+	wire_put_le(e->p + e->start, e->len - e->start, 4);
+	out->len = e->len;
 	return 0;
 }
 
@@ -597,7 +446,7 @@ int
 proto_encode_req(const struct proto_req *q, struct proto_buf *out)
 {
 	const struct type_spec *sp;
-	struct enc e;
+	struct wire_enc e;
 	size_t i;
 
 	if ((sp = proto_spec(q->type)) == NULL)
@@ -607,7 +456,7 @@ proto_encode_req(const struct proto_req *q, struct proto_buf *out)
 		if (sp->req & req_fields[i].bit)
 			enc_field(&e, sp, &req_fields[i], q);
 	}
-	return enc_end(&e);
+	return enc_end(&e, out);
 }
 
 /* Append a reply frame to out; an error reply carries no body. */
@@ -615,7 +464,7 @@ int
 proto_encode_rep(const struct proto_rep *r, struct proto_buf *out)
 {
 	const struct type_spec *sp;
-	struct enc e;
+	struct wire_enc e;
 	size_t i;
 
 	if ((sp = proto_spec(r->type)) == NULL)
@@ -623,190 +472,73 @@ proto_encode_rep(const struct proto_rep *r, struct proto_buf *out)
 	if (r->error < 0 || r->error > ERRNO_MAX)
 		return -EINVAL;
 	enc_begin(&e, out, r->type, PROTO_FLAG_REPLY, r->id);
-	enc_int(&e, (uint32_t)r->error, 4);
+	wire_enc_int(&e, (uint32_t)r->error, 4);
 	for (i = 0; r->error == 0 && i < NFIELDS(rep_fields); i++) {
 		if (sp->rep & rep_fields[i].bit)
 			enc_field(&e, sp, &rep_fields[i], r);
 	}
-	return enc_end(&e);
-}
-
-/* Decoding: a cursor over what is left of the frame, a sticky error. */
-struct dec {
-	const uint8_t *p;
-	size_t n;
-	int err;
-};
-
-/* Read v little-endian from n bytes at p. */
-static uint64_t
-get_le(const uint8_t *p, size_t n)
-{
-	uint64_t v = 0;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
-
-/* Refuse the frame unless cond holds. */
-static bool
-dec_check(struct dec *d, bool cond)
-{
-	if (!cond && d->err == 0)
-		d->err = -EPROTO;
-	return d->err == 0;
-}
-
-/* Consume n bytes; NULL (and the error set) if fewer are left. */
-static const uint8_t *
-dec_take(struct dec *d, size_t n)
-{
-	const uint8_t *p;
-
-	if (!dec_check(d, n <= d->n))
-		return NULL;
-	p = d->p;
-	d->p += n;
-	d->n -= n;
-	return p;
-}
-
-/* Consume an n-byte little-endian integer; 0 on error. */
-static uint64_t
-dec_int(struct dec *d, size_t n)
-{
-	const uint8_t *p;
-
-	if ((p = dec_take(d, n)) == NULL)
-		return 0;
-	return get_le(p, n);
-}
-
-/* Consume a checked string; it points into the frame. */
-static const char *
-dec_str(struct dec *d, enum str_kind kind)
-{
-	const char *s;
-	size_t n;
-
-	n = dec_int(d, 4);
-	if (!dec_check(d, n >= 1 && n <= PROTO_MAX_PATH))
-		return NULL;
-	if ((s = (const char *)dec_take(d, n)) == NULL)
-		return NULL;
-	if (!dec_check(d, s[n - 1] == '\0' && memchr(s, '\0', n - 1) == NULL))
-		return NULL;
-	if (!dec_check(d, proto_str_ok(kind, s, n - 1)))
-		return NULL;
-	return s;
-}
-
-/* Consume a time record. */
-static void
-dec_time(struct dec *d, struct proto_time *t)
-{
-	t->sec = (int64_t)dec_int(d, 8);
-	t->nsec = dec_int(d, 4);
-	dec_check(d, t->nsec < NSEC_MAX);
-}
-
-/* Consume an attribute record. */
-static void
-dec_attr(struct dec *d, struct proto_attr *a)
-{
-	a->dev = dec_int(d, 8);
-	a->ino = dec_int(d, 8);
-	a->mode = dec_int(d, 4);
-	a->nlink = dec_int(d, 4);
-	a->uid = dec_int(d, 4);
-	a->gid = dec_int(d, 4);
-	a->rdev = dec_int(d, 8);
-	a->size = dec_int(d, 8);
-	a->blocks = dec_int(d, 8);
-	dec_time(d, &a->atime);
-	dec_time(d, &a->mtime);
-	dec_time(d, &a->ctime);
+	return enc_end(&e, out);
 }
 
 /* Consume a statfs record. */
 static void
-dec_statfs(struct dec *d, struct proto_statfs *s)
+dec_statfs(struct wire_dec *d, struct proto_statfs *s)
 {
-	s->bsize = dec_int(d, 8);
-	s->frsize = dec_int(d, 8);
-	s->blocks = dec_int(d, 8);
-	s->bfree = dec_int(d, 8);
-	s->bavail = dec_int(d, 8);
-	s->files = dec_int(d, 8);
-	s->ffree = dec_int(d, 8);
-	s->favail = dec_int(d, 8);
-	s->namemax = dec_int(d, 8);
+	s->bsize = wire_dec_int(d, 8);
+	s->frsize = wire_dec_int(d, 8);
+	s->blocks = wire_dec_int(d, 8);
+	s->bfree = wire_dec_int(d, 8);
+	s->bavail = wire_dec_int(d, 8);
+	s->files = wire_dec_int(d, 8);
+	s->ffree = wire_dec_int(d, 8);
+	s->favail = wire_dec_int(d, 8);
+	s->namemax = wire_dec_int(d, 8);
 }
 
 /* Consume a handshake body; the exports array is allocated. */
 static void
-dec_hello(struct dec *d, struct proto_hello *h)
+dec_hello(struct wire_dec *d, struct proto_hello *h)
 {
-	struct proto_export *x;
-	uint32_t i, flags;
+	size_t i, n;
 
-	h->magic = dec_int(d, 4);
-	if (!dec_check(d, h->magic == PROTO_MAGIC))
+	h->magic = wire_dec_int(d, 4);
+	if (!wire_dec_check(d, h->magic == PROTO_MAGIC))
 		return;
-	h->version = dec_int(d, 4);
-	h->caps = dec_int(d, 8);
-	h->name = dec_str(d, S_TEXT);
-	h->uri = dec_str(d, S_TEXT);
-	h->uptime_ms = dec_int(d, 8);
-	h->boot_id = dec_int(d, 8);
-	h->nexports = dec_int(d, 4);
-	if (!dec_check(d, h->nexports <= PROTO_MAX_EXPORTS &&
-	    h->nexports <= d->n / EXPORT_MIN) || h->nexports == 0)
+	h->version = wire_dec_int(d, 4);
+	h->caps = wire_dec_int(d, 8);
+	h->name = wire_dec_str(d, WIRE_TEXT);
+	h->uri = wire_dec_str(d, WIRE_TEXT);
+	h->uptime_ms = wire_dec_int(d, 8);
+	h->boot_id = wire_dec_int(d, 8);
+	if (!wire_dec_array(d, 4, &h->exports, &n, sizeof *h->exports,
+	    EXPORT_MIN, PROTO_MAX_EXPORTS))
 		return;
-	if ((h->exports = calloc(h->nexports, sizeof *h->exports)) == NULL) {
-		d->err = -ENOMEM;
-		return;
-	}
-	for (i = 0; i < h->nexports && d->err == 0; i++) {
-		x = &h->exports[i];
-		x->id = dec_int(d, 4);
-		x->name = dec_str(d, S_TEXT);
-		x->at = dec_str(d, S_AT);
-		flags = dec_int(d, 4);
-		dec_check(d, (flags & ~PROTO_EXPORT_RO) == 0);
-		x->read_only = (flags & PROTO_EXPORT_RO) != 0;
-	}
+	h->nexports = n;
+	for (i = 0; i < n && d->err == 0; i++)
+		wire_dec_export(d, &h->exports[i], 4);
 }
 
 /* Consume a directory listing; the entry array is allocated. */
 static void
-dec_dirents(struct dec *d, struct proto_dirent **entsp, size_t *np)
+dec_dirents(struct wire_dec *d, struct proto_dirent **entsp, size_t *np)
 {
 	struct proto_dirent *ents;
-	size_t i, n;
+	size_t i;
 
-	n = dec_int(d, 4);
-	if (!dec_check(d, n <= PROTO_MAX_DIRENTS && n <= d->n / DIRENT_MIN) ||
-	    n == 0)
+	if (!wire_dec_array(d, 4, entsp, np, sizeof **entsp, DIRENT_MIN,
+	    PROTO_MAX_DIRENTS))
 		return;
-	if ((ents = calloc(n, sizeof *ents)) == NULL) {
-		d->err = -ENOMEM;
-		return;
-	}
-	*entsp = ents;
-	*np = n;
-	for (i = 0; i < n && d->err == 0; i++) {
-		ents[i].name = dec_str(d, S_NAME);
-		dec_attr(d, &ents[i].attr);
+	ents = *entsp;
+	for (i = 0; i < *np && d->err == 0; i++) {
+		ents[i].name = wire_dec_str(d, WIRE_NAME);
+		wire_dec_attr(d, &ents[i].attr);
 	}
 }
 
 /* Consume one field into the struct at base. */
 static void
-dec_field(struct dec *d, const struct type_spec *sp, const struct field *f,
-    void *base)
+dec_field(struct wire_dec *d, const struct type_spec *sp,
+    const struct field *f, void *base)
 {
 	char *m = (char *)base + f->off;
 	char *m2 = (char *)base + f->off2;
@@ -815,42 +547,42 @@ dec_field(struct dec *d, const struct type_spec *sp, const struct field *f,
 
 	switch (f->kind) {
 	case K_U32:
-		*(uint32_t *)m = dec_int(d, 4);
+		*(uint32_t *)m = wire_dec_int(d, 4);
 		break;
 	case K_U64:
-		*(uint64_t *)m = dec_int(d, 8);
+		*(uint64_t *)m = wire_dec_int(d, 8);
 		break;
 	case K_LENGTH:
-		*(uint64_t *)m = dec_int(d, 8);
-		dec_check(d, *(uint64_t *)m <= sp->lenmax);
+		*(uint64_t *)m = wire_dec_int(d, 8);
+		wire_dec_check(d, *(uint64_t *)m <= sp->lenmax);
 		break;
 	case K_VALID:
-		*(uint32_t *)m = dec_int(d, 4);
-		dec_check(d, (*(uint32_t *)m & ~PROTO_SET_ALL) == 0);
+		*(uint32_t *)m = wire_dec_int(d, 4);
+		wire_dec_check(d, (*(uint32_t *)m & ~PROTO_SET_ALL) == 0);
 		break;
 	case K_LISTFLAGS:
-		*(uint32_t *)m = dec_int(d, 4);
-		dec_check(d, (*(uint32_t *)m & ~PROTO_LIST_DELTA) == 0);
+		*(uint32_t *)m = wire_dec_int(d, 4);
+		wire_dec_check(d, (*(uint32_t *)m & ~PROTO_LIST_DELTA) == 0);
 		break;
 	case K_TIME:
-		dec_time(d, (struct proto_time *)m);
+		wire_dec_time(d, (struct proto_time *)m);
 		break;
 	case K_PATH:
-		*(const char **)m = dec_str(d, S_PATH);
+		*(const char **)m = wire_dec_str(d, WIRE_PATH);
 		break;
 	case K_NAME:
-		*(const char **)m = dec_str(d, S_NAME);
+		*(const char **)m = wire_dec_str(d, WIRE_NAME);
 		break;
 	case K_XNAME:
-		*(const char **)m = dec_str(d, S_XNAME);
+		*(const char **)m = wire_dec_str(d, WIRE_TEXT);
 		break;
 	case K_DATA:
-		n = dec_int(d, 4);
-		if (!dec_check(d, n <= sp->datamax))
+		n = wire_dec_int(d, 4);
+		if (!wire_dec_check(d, n <= sp->datamax))
 			break;
-		if ((p = dec_take(d, n)) == NULL)
+		if ((p = wire_dec_take(d, n)) == NULL)
 			break;
-		if (!dec_check(d, proto_data_ok(sp, p, n)))
+		if (!wire_dec_check(d, proto_data_ok(sp, p, n)))
 			break;
 		*(const void **)m = p;
 		*(size_t *)m2 = n;
@@ -859,7 +591,7 @@ dec_field(struct dec *d, const struct type_spec *sp, const struct field *f,
 		dec_hello(d, (struct proto_hello *)m);
 		break;
 	case K_ATTR:
-		dec_attr(d, (struct proto_attr *)m);
+		wire_dec_attr(d, (struct proto_attr *)m);
 		break;
 	case K_STATFS:
 		dec_statfs(d, (struct proto_statfs *)m);
@@ -875,36 +607,26 @@ dec_field(struct dec *d, const struct type_spec *sp, const struct field *f,
  * leave the cursor on the body.  The spec of the type, or NULL.
  */
 static const struct type_spec *
-dec_header(struct dec *d, const uint8_t *buf, size_t len, bool reply,
+dec_header(struct wire_dec *d, const uint8_t *buf, size_t len, bool reply,
     uint8_t *type, uint64_t *id)
 {
 	const struct type_spec *sp;
 	uint8_t flags;
 
-	d->p = buf;
-	d->n = len;
-	d->err = 0;
-	if (len < PROTO_HDR_LEN || buf == NULL || get_le(buf, 4) != len)
+	wire_dec_init(d, buf, len, 4);
+	if (len < PROTO_HDR_LEN || buf == NULL || wire_get_le(buf, 4) != len)
 		return NULL;
-	dec_take(d, 4);		/* the length, checked above */
-	*type = dec_int(d, 1);
-	flags = dec_int(d, 1);
-	if (dec_int(d, 2) != 0 || (flags & ~PROTO_FLAG_MASK) != 0)
+	wire_dec_take(d, 4);		/* the length, checked above */
+	*type = wire_dec_int(d, 1);
+	flags = wire_dec_int(d, 1);
+	if (wire_dec_int(d, 2) != 0 || (flags & ~PROTO_FLAG_MASK) != 0)
 		return NULL;
 	if (((flags & PROTO_FLAG_REPLY) != 0) != reply)
 		return NULL;
 	if ((sp = proto_spec(*type)) == NULL)
 		return NULL;
-	*id = dec_int(d, 8);
+	*id = wire_dec_int(d, 8);
 	return sp;
-}
-
-/* The result of a decode: trailing bytes are an error. */
-static int
-dec_end(struct dec *d)
-{
-	dec_check(d, d->n == 0);
-	return d->err;
 }
 
 /* Decode one request frame of exactly len bytes. */
@@ -912,7 +634,7 @@ int
 proto_decode_req(const uint8_t *buf, size_t len, struct proto_req *q)
 {
 	const struct type_spec *sp;
-	struct dec d;
+	struct wire_dec d;
 	size_t i;
 	int error;
 
@@ -926,7 +648,7 @@ proto_decode_req(const uint8_t *buf, size_t len, struct proto_req *q)
 		if (sp->req & req_fields[i].bit)
 			dec_field(&d, sp, &req_fields[i], q);
 	}
-	if ((error = dec_end(&d)) != 0) {
+	if ((error = wire_dec_end(&d)) != 0) {
 		proto_req_clear(q);
 		memset(q, 0, sizeof *q);
 	}
@@ -938,7 +660,7 @@ int
 proto_decode_rep(const uint8_t *buf, size_t len, struct proto_rep *r)
 {
 	const struct type_spec *sp;
-	struct dec d;
+	struct wire_dec d;
 	uint32_t e;
 	size_t i;
 	int error;
@@ -949,14 +671,14 @@ proto_decode_rep(const uint8_t *buf, size_t len, struct proto_rep *r)
 		memset(r, 0, sizeof *r);
 		return -EPROTO;
 	}
-	e = dec_int(&d, 4);
-	dec_check(&d, e <= ERRNO_MAX);
+	e = wire_dec_int(&d, 4);
+	wire_dec_check(&d, e <= ERRNO_MAX);
 	r->error = e;
 	for (i = 0; e == 0 && i < NFIELDS(rep_fields) && d.err == 0; i++) {
 		if (sp->rep & rep_fields[i].bit)
 			dec_field(&d, sp, &rep_fields[i], r);
 	}
-	if ((error = dec_end(&d)) != 0) {
+	if ((error = wire_dec_end(&d)) != 0) {
 		proto_rep_clear(r);
 		memset(r, 0, sizeof *r);
 	}
@@ -971,7 +693,7 @@ proto_frame_len(const uint8_t *buf, size_t n)
 
 	if (buf == NULL || n < 4)
 		return 0;
-	len = get_le(buf, 4);
+	len = wire_get_le(buf, 4);
 	if (len < PROTO_HDR_LEN || len > PROTO_MAX_FRAME)
 		return -EPROTO;
 	return len;
