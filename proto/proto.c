@@ -6,7 +6,9 @@
  * type, which of them its request and its reply use.  The encoder and
  * the decoder both walk those tables and share one set of checks, so
  * they cannot disagree: what the encoder writes the decoder accepts, and
- * re-encoding a decoded frame gives back the same bytes.
+ * re-encoding a decoded frame gives back the same bytes.  The bytes of
+ * each record (integers, strings, export entries, attributes) are
+ * proto/wire.c's, which the datagram codec uses too.
  *
  * Limits: pure code, no I/O.  Decoded strings and blobs point into the
  * caller's buffer; only READDIR entries and HELLO exports are allocated
@@ -369,7 +371,8 @@ enc_field(struct wire_enc *e, const struct type_spec *sp,
 		wire_enc_int(e, *(const uint32_t *)m, 4);
 		break;
 	case K_LISTFLAGS:
-		wire_enc_check(e, (*(const uint32_t *)m & ~PROTO_LIST_DELTA) == 0);
+		wire_enc_check(e,
+		    (*(const uint32_t *)m & ~PROTO_LIST_DELTA) == 0);
 		wire_enc_int(e, *(const uint32_t *)m, 4);
 		break;
 	case K_TIME:

@@ -26,7 +26,7 @@
 
 /* What a string must look like. */
 enum wire_str {
-	WIRE_TEXT,	/* peer name, URI, export or xattr name: 1..255 bytes */
+	WIRE_TEXT,	/* peer, URI, export or xattr name: 1..255 bytes */
 	WIRE_PATH,	/* proto_path_ok(): relative to an export root */
 	WIRE_NAME,	/* proto_name_ok(): a single component */
 	WIRE_UPATH,	/* union path: "/" or "/" + proto_path_ok() */
@@ -34,7 +34,7 @@ enum wire_str {
 
 /* An encoder: the output, where this message began, a sticky error. */
 struct wire_enc {
-	uint8_t *p;		/* growable: owned by the caller's proto_buf */
+	uint8_t *p;		/* growable: the caller's proto_buf's */
 	size_t len, cap;	/* fixed: len keeps counting past cap */
 	size_t start;		/* where the message began in p */
 	size_t max;		/* growable: most bytes of one message */
