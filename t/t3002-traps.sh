@@ -120,6 +120,30 @@ test_expect_success 'with 20% of datagrams lost, no change is missed' '
 	for k in 1 2 3; do in_peer $k nft delete table inet pufsloss; done
 '
 
+test_expect_success 'invalidations while the kernel is busy on the same file: no deadlock' '
+	# p1 writes a file held by p2 while p2 itself reads, writes, stats
+	# and lists it: every TRAP makes p2 invalidate pages and entries the
+	# kernel may be holding locks on.  A deadlock would hang p2s calls.
+	dd if=/dev/zero of="$M2/d2/hot" bs=64k count=64 2>/dev/null &&
+	{ ( for i in $(seq 200); do
+		dd if=/dev/urandom of="$M1/d2/hot" bs=4k count=4 \
+		    seek=$((i % 200)) conv=notrunc 2>w1.err ||
+		    { cat w1.err; exit 1; }
+	  done ) & } &&
+	w1=$! &&
+	{ ( for i in $(seq 200); do
+		timeout 10 dd if="$M2/d2/hot" of=/dev/null bs=64k 2>/dev/null &&
+		timeout 10 dd if=/dev/zero of="$M2/d2/hot" bs=4k count=1 \
+		    seek=$((300 + i % 100)) conv=notrunc 2>/dev/null &&
+		timeout 10 stat "$M2/d2/hot" >/dev/null &&
+		timeout 10 ls "$M2/d2" >/dev/null || exit 1
+	  done ) & } &&
+	w2=$! &&
+	wait $w1 && wait $w2 &&
+	test_output 4194304 stat -c %s "$(peer_export 2)/d2/hot" &&
+	wait_for "cmp $(peer_export 2)/d2/hot $M3/d2/hot" 3
+'
+
 test_expect_success 'cleanup: stop all' '
 	for k in 1 2 3; do peer_stop $k || exit 1; done
 '
