@@ -14,30 +14,9 @@
 #include <string.h>
 
 #include "datagram.h"
+#include "wiretest.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
-
-/* Whether two strings are equal, NULL only equal to NULL. */
-static int
-str_eq(const char *a, const char *b)
-{
-	if (a == NULL || b == NULL)
-		return a == b;
-	return strcmp(a, b) == 0;
-}
-
-/* Whether two attribute records are equal. */
-static int
-attr_eq(const struct proto_attr *a, const struct proto_attr *b)
-{
-	return a->dev == b->dev && a->ino == b->ino && a->mode == b->mode &&
-	    a->nlink == b->nlink && a->uid == b->uid && a->gid == b->gid &&
-	    a->rdev == b->rdev && a->size == b->size &&
-	    a->blocks == b->blocks && a->atime.sec == b->atime.sec &&
-	    a->atime.nsec == b->atime.nsec && a->mtime.sec == b->mtime.sec &&
-	    a->mtime.nsec == b->mtime.nsec && a->ctime.sec == b->ctime.sec &&
-	    a->ctime.nsec == b->ctime.nsec;
-}
 
 /* Whether two change records are equal. */
 static int
@@ -70,10 +49,7 @@ dgram_eq(const struct dgram *a, const struct dgram *b)
 	if (a->mac != NULL && memcmp(a->mac, b->mac, DGRAM_MAC_LEN) != 0)
 		return 0;
 	for (i = 0; i < a->nexports; i++) {
-		if (a->exports[i].id != b->exports[i].id ||
-		    !str_eq(a->exports[i].name, b->exports[i].name) ||
-		    !str_eq(a->exports[i].at, b->exports[i].at) ||
-		    a->exports[i].read_only != b->exports[i].read_only)
+		if (!export_eq(&a->exports[i], &b->exports[i]))
 			return 0;
 	}
 	for (i = 0; i < a->nhits; i++) {

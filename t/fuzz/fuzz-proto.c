@@ -11,62 +11,15 @@
 #include <string.h>
 
 #include "proto.h"
+#include "wiretest.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
-
-/* Whether two strings are equal, NULL only equal to NULL. */
-static int
-str_eq(const char *a, const char *b)
-{
-	if (a == NULL || b == NULL)
-		return a == b;
-	return strcmp(a, b) == 0;
-}
 
 /* Whether two blobs are equal. */
 static int
 data_eq(const void *a, size_t alen, const void *b, size_t blen)
 {
 	return alen == blen && (alen == 0 || memcmp(a, b, alen) == 0);
-}
-
-/* Whether two time records are equal. */
-static int
-time_eq(const struct proto_time *a, const struct proto_time *b)
-{
-	return a->sec == b->sec && a->nsec == b->nsec;
-}
-
-/* Whether two attribute records are equal. */
-static int
-attr_eq(const struct proto_attr *a, const struct proto_attr *b)
-{
-	return a->dev == b->dev && a->ino == b->ino && a->mode == b->mode &&
-	    a->nlink == b->nlink && a->uid == b->uid && a->gid == b->gid &&
-	    a->rdev == b->rdev && a->size == b->size &&
-	    a->blocks == b->blocks && time_eq(&a->atime, &b->atime) &&
-	    time_eq(&a->mtime, &b->mtime) && time_eq(&a->ctime, &b->ctime);
-}
-
-/* Whether two handshake bodies are equal. */
-static int
-hello_eq(const struct proto_hello *a, const struct proto_hello *b)
-{
-	uint32_t i;
-
-	if (a->magic != b->magic || a->version != b->version ||
-	    a->caps != b->caps || !str_eq(a->name, b->name) ||
-	    !str_eq(a->uri, b->uri) || a->uptime_ms != b->uptime_ms ||
-	    a->boot_id != b->boot_id || a->nexports != b->nexports)
-		return 0;
-	for (i = 0; i < a->nexports; i++) {
-		if (a->exports[i].id != b->exports[i].id ||
-		    !str_eq(a->exports[i].name, b->exports[i].name) ||
-		    !str_eq(a->exports[i].at, b->exports[i].at) ||
-		    a->exports[i].read_only != b->exports[i].read_only)
-			return 0;
-	}
-	return 1;
 }
 
 /* Whether two requests are equal in every field. */

@@ -21,6 +21,7 @@
 
 #include "datagram.h"
 #include "tap.h"
+#include "wiretest.h"
 
 #define NELEM(a)	(sizeof (a) / sizeof (a)[0])
 
@@ -131,33 +132,6 @@ full_dgram(int type, int mac)
 		.mac = mac ? sample_mac : NULL,
 	};
 	return d;
-}
-
-/* Whether two strings are equal, NULL only equal to NULL. */
-static int
-str_eq(const char *a, const char *b)
-{
-	if (a == NULL || b == NULL)
-		return a == b;
-	return strcmp(a, b) == 0;
-}
-
-/* Whether two time records are equal. */
-static int
-time_eq(const struct proto_time *a, const struct proto_time *b)
-{
-	return a->sec == b->sec && a->nsec == b->nsec;
-}
-
-/* Whether two attribute records are equal, field by field. */
-static int
-attr_eq(const struct proto_attr *a, const struct proto_attr *b)
-{
-	return a->dev == b->dev && a->ino == b->ino && a->mode == b->mode &&
-	    a->nlink == b->nlink && a->uid == b->uid && a->gid == b->gid &&
-	    a->rdev == b->rdev && a->size == b->size &&
-	    a->blocks == b->blocks && time_eq(&a->atime, &b->atime) &&
-	    time_eq(&a->mtime, &b->mtime) && time_eq(&a->ctime, &b->ctime);
 }
 
 /* The fields a record kind uses, from kind_expect[]. */
@@ -393,51 +367,13 @@ test_type(const struct expect *x)
 		dgram_clear(&gotm);
 }
 
-/* A hand-assembled datagram. */
-struct w {
-	uint8_t b[2 * DGRAM_MAX];
-	size_t n;
-};
-
-/* Append an n-byte little-endian integer. */
-static void
-w_int(struct w *w, uint64_t v, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		w->b[w->n++] = (uint8_t)(v >> (8 * i));
-}
-
-/* Append raw bytes. */
-static void
-w_raw(struct w *w, const void *p, size_t n)
-{
-	memcpy(w->b + w->n, p, n);
-	w->n += n;
-}
-
-/* Append a string field whose length field says len, with n bytes. */
-static void
-w_strn(struct w *w, uint32_t len, const void *p, size_t n)
-{
-	w_int(w, len, 2);
-	w_raw(w, p, n);
-}
-
-/* Append a well-formed string field. */
-static void
-w_str(struct w *w, const char *s)
-{
-	w_strn(w, strlen(s) + 1, s, strlen(s) + 1);
-}
-
 /* Start a datagram with a raw fixed header, name "p", uri "h:1". */
 static void
 w_raw_hdr(struct w *w, uint32_t magic, int version, int type, int flags,
     int reserved, uint64_t seq)
 {
 	w->n = 0;
+	w->strw = 2;
 	w_int(w, magic, 4);
 	w_int(w, version, 1);
 	w_int(w, type, 1);
@@ -461,47 +397,15 @@ w_hdr(struct w *w, int type, int flags, uint64_t seq)
 static void
 w_attr(struct w *w, int which, uint32_t nsec)
 {
-	const struct proto_attr *a = &sample_attr;
+	struct proto_attr a = sample_attr;
 
-	w_int(w, a->dev, 8);
-	w_int(w, a->ino, 8);
-	w_int(w, a->mode, 4);
-	w_int(w, a->nlink, 4);
-	w_int(w, a->uid, 4);
-	w_int(w, a->gid, 4);
-	w_int(w, a->rdev, 8);
-	w_int(w, a->size, 8);
-	w_int(w, a->blocks, 8);
-	w_int(w, (uint64_t)a->atime.sec, 8);
-	w_int(w, which == 0 ? nsec : a->atime.nsec, 4);
-	w_int(w, (uint64_t)a->mtime.sec, 8);
-	w_int(w, which == 1 ? nsec : a->mtime.nsec, 4);
-	w_int(w, (uint64_t)a->ctime.sec, 8);
-	w_int(w, which == 2 ? nsec : a->ctime.nsec, 4);
-}
-
-/* A string of n copies of c, in a static buffer. */
-static const char *
-repeat(int c, size_t n)
-{
-	static char s[8192];
-
-	memset(s, c, n);
-	s[n] = '\0';
-	return s;
-}
-
-/* A valid path of n bytes: 200-byte components, no end slash. */
-static const char *
-long_path(size_t n)
-{
-	static char s[8192];
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		s[i] = i % 201 == 200 && i != n - 1 ? '/' : 'x';
-	s[n] = '\0';
-	return s;
+	if (which == 0)
+		a.atime.nsec = nsec;
+	if (which == 1)
+		a.mtime.nsec = nsec;
+	if (which == 2)
+		a.ctime.nsec = nsec;
+	w_attr_of(w, &a);
 }
 
 /* A TRAP of one record of kind with path (raw string field) and a u16

@@ -20,6 +20,7 @@
 
 #include "proto.h"
 #include "tap.h"
+#include "wiretest.h"
 
 #define NELEM(a)	(sizeof (a) / sizeof (a)[0])
 
@@ -173,56 +174,6 @@ full_rep(int type, int error)
 		.hello = sample_hello, .flags = PROTO_LIST_DELTA,
 	};
 	return r;
-}
-
-/* Whether two strings are equal, NULL only equal to NULL. */
-static int
-str_eq(const char *a, const char *b)
-{
-	if (a == NULL || b == NULL)
-		return a == b;
-	return strcmp(a, b) == 0;
-}
-
-/* Whether two time records are equal. */
-static int
-time_eq(const struct proto_time *a, const struct proto_time *b)
-{
-	return a->sec == b->sec && a->nsec == b->nsec;
-}
-
-/* Whether two attribute records are equal, field by field. */
-static int
-attr_eq(const struct proto_attr *a, const struct proto_attr *b)
-{
-	return a->dev == b->dev && a->ino == b->ino && a->mode == b->mode &&
-	    a->nlink == b->nlink && a->uid == b->uid && a->gid == b->gid &&
-	    a->rdev == b->rdev && a->size == b->size &&
-	    a->blocks == b->blocks && time_eq(&a->atime, &b->atime) &&
-	    time_eq(&a->mtime, &b->mtime) && time_eq(&a->ctime, &b->ctime);
-}
-
-/* Whether two handshake bodies are equal. */
-static int
-hello_eq(const struct proto_hello *a, const struct proto_hello *b)
-{
-	uint32_t i;
-
-	if (a->magic != b->magic || a->version != b->version ||
-	    a->caps != b->caps || !str_eq(a->name, b->name) ||
-	    !str_eq(a->uri, b->uri) || a->uptime_ms != b->uptime_ms ||
-	    a->boot_id != b->boot_id || a->nexports != b->nexports)
-		return 0;
-	if (a->nexports == 0)
-		return a->exports == NULL && b->exports == NULL;
-	for (i = 0; i < a->nexports; i++) {
-		if (a->exports[i].id != b->exports[i].id ||
-		    !str_eq(a->exports[i].name, b->exports[i].name) ||
-		    !str_eq(a->exports[i].at, b->exports[i].at) ||
-		    a->exports[i].read_only != b->exports[i].read_only)
-			return 0;
-	}
-	return 1;
 }
 
 /* Whether a blob matches (data, n); (NULL, 0) stands for "absent". */
@@ -524,50 +475,12 @@ test_type(const struct expect *x)
 	proto_buf_free(&b);
 }
 
-/* A hand-assembled frame. */
-struct w {
-	uint8_t b[16384];
-	size_t n;
-};
-
-/* Append an n-byte little-endian integer. */
-static void
-w_int(struct w *w, uint64_t v, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		w->b[w->n++] = (uint8_t)(v >> (8 * i));
-}
-
-/* Append raw bytes. */
-static void
-w_raw(struct w *w, const void *p, size_t n)
-{
-	memcpy(w->b + w->n, p, n);
-	w->n += n;
-}
-
-/* Append a string field whose length field says len, with n bytes. */
-static void
-w_strn(struct w *w, uint32_t len, const void *p, size_t n)
-{
-	w_int(w, len, 4);
-	w_raw(w, p, n);
-}
-
-/* Append a well-formed string field. */
-static void
-w_str(struct w *w, const char *s)
-{
-	w_strn(w, strlen(s) + 1, s, strlen(s) + 1);
-}
-
 /* Start a frame. */
 static void
 w_hdr(struct w *w, int type, int flags, int reserved, uint64_t id)
 {
 	w->n = 0;
+	w->strw = 4;
 	w_int(w, 0, 4);
 	w_int(w, type, 1);
 	w_int(w, flags, 1);
@@ -590,23 +503,11 @@ w_end(struct w *w)
 static void
 w_attr_mode(struct w *w, uint32_t mode, uint32_t ctime_nsec)
 {
-	const struct proto_attr *a = &sample_attr;
+	struct proto_attr a = sample_attr;
 
-	w_int(w, a->dev, 8);
-	w_int(w, a->ino, 8);
-	w_int(w, mode, 4);
-	w_int(w, a->nlink, 4);
-	w_int(w, a->uid, 4);
-	w_int(w, a->gid, 4);
-	w_int(w, a->rdev, 8);
-	w_int(w, a->size, 8);
-	w_int(w, a->blocks, 8);
-	w_int(w, (uint64_t)a->atime.sec, 8);
-	w_int(w, a->atime.nsec, 4);
-	w_int(w, (uint64_t)a->mtime.sec, 8);
-	w_int(w, a->mtime.nsec, 4);
-	w_int(w, (uint64_t)a->ctime.sec, 8);
-	w_int(w, ctime_nsec, 4);
+	a.mode = mode;
+	a.ctime.nsec = ctime_nsec;
+	w_attr_of(w, &a);
 }
 
 /* Append an attribute record: sample_attr with ctime.nsec replaced. */
@@ -614,30 +515,6 @@ static void
 w_attr(struct w *w, uint32_t ctime_nsec)
 {
 	w_attr_mode(w, sample_attr.mode, ctime_nsec);
-}
-
-/* A string of n copies of c, in a static buffer. */
-static const char *
-repeat(int c, size_t n)
-{
-	static char s[8192];
-
-	memset(s, c, n);
-	s[n] = '\0';
-	return s;
-}
-
-/* A valid-looking path of n bytes: 200-byte components, no end slash. */
-static const char *
-long_path(size_t n)
-{
-	static char s[8192];
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		s[i] = i % 201 == 200 && i != n - 1 ? '/' : 'x';
-	s[n] = '\0';
-	return s;
 }
 
 /* A STAT request naming path, given as a raw string field. */

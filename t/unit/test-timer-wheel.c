@@ -16,38 +16,10 @@
 
 #include "cache.h"
 #include "tap.h"
+#include "testutil.h"
 
 #define HOUR	(3600ull * 1000)
 #define DAY	(24 * HOUR)
-
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-
-/* xorshift64*: a small repeatable generator. */
-static uint64_t
-rng(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dull;
-}
-
-/* A number in [0, n). */
-static uint64_t
-rng_below(uint64_t n)
-{
-	return n == 0 ? 0 : rng() % n;
-}
-
-/* Seconds of CLOCK_MONOTONIC, for the throughput figure. */
-static double
-seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static size_t bench_fired;
 
