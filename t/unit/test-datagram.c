@@ -162,16 +162,6 @@ trap_eq(const struct dgram_trap *got, const struct dgram_trap *want)
 	    got->length == ((m & R_RANGE) ? want->length : 0);
 }
 
-#define CHECK(cond, what) do {						\
-	if (!(cond)) {							\
-		tap_diag("%s: field %s differs", label, what);		\
-		bad++;							\
-	}								\
-} while (0)
-#define USED(bit)	((mask & (bit)) != 0)
-#define INT(bit, f)	CHECK(got->f == (USED(bit) ? want->f : 0), #f)
-#define STR(bit, f)	CHECK(str_eq(got->f, USED(bit) ? want->f : NULL), #f)
-
 /* How many fields of got differ from want (used) or from zero (unused). */
 static int
 dgram_diff(const char *label, const struct dgram *want,

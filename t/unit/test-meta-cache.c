@@ -849,12 +849,7 @@ test_figures(void)
 int
 main(void)
 {
-	const char *seed = getenv("PUFS_SEED");
-
-	if (seed != NULL)
-		rng_state = strtoull(seed, NULL, 0) | 1;
-	tap_diag("seed %llu", (unsigned long long)rng_state);
-
+	rng_seed();
 	test_basic();
 	test_expiry();
 	test_stale();

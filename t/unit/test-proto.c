@@ -186,18 +186,6 @@ data_eq(const void *got, size_t gotlen, const void *want, size_t wantlen)
 	    memcmp(got, want, wantlen) == 0;
 }
 
-#define CHECK(cond, what) do {						\
-	if (!(cond)) {							\
-		tap_diag("%s: field %s differs", label, what);		\
-		bad++;							\
-	}								\
-} while (0)
-#define USED(bit)	((mask & (bit)) != 0)
-#define INT(bit, f)	CHECK(got->f == (USED(bit) ? want->f : 0), #f)
-#define STR(bit, f)	CHECK(str_eq(got->f, USED(bit) ? want->f : NULL), #f)
-#define TIME(bit, f)	CHECK(USED(bit) ? time_eq(&got->f, &want->f) :	\
-			    got->f.sec == 0 && got->f.nsec == 0, #f)
-
 /* How many fields of got differ from want (used) or from zero (unused). */
 static int
 req_diff(const char *label, const struct proto_req *want,

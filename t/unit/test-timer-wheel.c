@@ -939,12 +939,7 @@ test_throughput(void)
 int
 main(void)
 {
-	const char *seed = getenv("PUFS_SEED");
-
-	if (seed != NULL)
-		rng_state = strtoull(seed, NULL, 0) | 1;
-	tap_diag("seed %llu", (unsigned long long)rng_state);
-
+	rng_seed();
 	test_scripts();
 	test_callbacks();
 	test_random(1, 0, 200, 20000, false);

@@ -3,14 +3,17 @@
  * repeatable pseudo-random generator and a clock for the figures.
  *
  * Header-only, static functions and state: each test program has its own
- * generator, seeded with the same constant unless the test sets
- * rng_state itself (to a non-zero value).  Not thread-safe.
+ * generator, seeded with the same constant so that failures repeat,
+ * unless PUFS_SEED says otherwise (rng_seed()).  Not thread-safe.
  */
 #ifndef PUFS_TESTUTIL_H
 #define PUFS_TESTUTIL_H
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <time.h>
+
+#include "tap.h"
 
 #define TU_UNUSED	__attribute__((unused))
 
@@ -24,6 +27,17 @@ rng(void)
 	rng_state ^= rng_state << 25;
 	rng_state ^= rng_state >> 27;
 	return rng_state * 0x2545f4914f6cdd1dull;
+}
+
+/* Seed the generator from $PUFS_SEED when set, and report the seed. */
+TU_UNUSED static void
+rng_seed(void)
+{
+	const char *seed = getenv("PUFS_SEED");
+
+	if (seed != NULL)
+		rng_state = strtoull(seed, NULL, 0) | 1;
+	tap_diag("seed %llu", (unsigned long long)rng_state);
 }
 
 /* A number in [0, n). */

@@ -7,7 +7,9 @@
  * so the golden bytes a test compares against are not made by the code
  * under test.  Header-only, static functions; each includer uses what it
  * needs.  The writer does not check bounds: a message must fit in
- * W_MAX bytes, and the caller sets strw before the first string.
+ * W_MAX bytes, and the caller sets strw before the first string.  The
+ * field-check macros need tap.h and expect label, bad, mask, got and
+ * want where they are used.
  */
 #ifndef PUFS_WIRETEST_H
 #define PUFS_WIRETEST_H
@@ -75,6 +77,22 @@ hello_eq(const struct proto_hello *a, const struct proto_hello *b)
 	}
 	return 1;
 }
+
+/*
+ * Count and report a field of got that differs from want: the used ones
+ * (bit set in mask) must equal want's, the others must be zero.
+ */
+#define CHECK(cond, what) do {						\
+	if (!(cond)) {							\
+		tap_diag("%s: field %s differs", label, what);		\
+		bad++;							\
+	}								\
+} while (0)
+#define USED(bit)	((mask & (bit)) != 0)
+#define INT(bit, f)	CHECK(got->f == (USED(bit) ? want->f : 0), #f)
+#define STR(bit, f)	CHECK(str_eq(got->f, USED(bit) ? want->f : NULL), #f)
+#define TIME(bit, f)	CHECK(USED(bit) ? time_eq(&got->f, &want->f) :	\
+			    got->f.sec == 0 && got->f.nsec == 0, #f)
 
 /* A hand-assembled message. */
 struct w {
