@@ -36,14 +36,14 @@
 
 /* The shape of a field on the wire. */
 enum field_kind {
-	K_AFLAGS,	/* u8, DGRAM_ANNOUNCE_* bits only */
-	K_U32,
-	K_U64,
-	K_I64,
-	K_TEXT,
-	K_PATH,
-	K_UPATH,
-	K_ATTR,
+	K_U32 = WIRE_K_U32,	/* the simple ones: proto/wire.c's */
+	K_U64 = WIRE_K_U64,
+	K_I64 = WIRE_K_U64,	/* an int64_t: the same eight bytes */
+	K_TEXT = WIRE_K_TEXT,
+	K_PATH = WIRE_K_PATH,
+	K_UPATH = WIRE_K_UPATH,
+	K_ATTR = WIRE_K_ATTR,
+	K_AFLAGS = WIRE_K_MAX,	/* u8, DGRAM_ANNOUNCE_* bits only */
 	K_EXPORTS,	/* u16 count + export entries */
 	K_HITS,		/* u16 count + hits */
 	K_TRAPS,	/* u16 count (>= 1) + change records */
@@ -234,27 +234,6 @@ enc_field(struct wire_enc *e, const struct field *f, const void *base)
 		wire_enc_check(e, (*(const uint8_t *)m & ~AFLAG_MASK) == 0);
 		wire_enc_int(e, *(const uint8_t *)m, 1);
 		break;
-	case K_U32:
-		wire_enc_int(e, *(const uint32_t *)m, 4);
-		break;
-	case K_U64:
-		wire_enc_int(e, *(const uint64_t *)m, 8);
-		break;
-	case K_I64:
-		wire_enc_int(e, (uint64_t)*(const int64_t *)m, 8);
-		break;
-	case K_TEXT:
-		wire_enc_str(e, WIRE_TEXT, *(const char *const *)m);
-		break;
-	case K_PATH:
-		wire_enc_str(e, WIRE_PATH, *(const char *const *)m);
-		break;
-	case K_UPATH:
-		wire_enc_str(e, WIRE_UPATH, *(const char *const *)m);
-		break;
-	case K_ATTR:
-		wire_enc_attr(e, (const struct proto_attr *)m);
-		break;
 	case K_EXPORTS:
 		x = *(struct proto_export *const *)m;
 		wire_enc_check(e, n <= PROTO_MAX_EXPORTS);
@@ -279,6 +258,9 @@ enc_field(struct wire_enc *e, const struct field *f, const void *base)
 			break;
 		for (i = 0; i < n && e->err == 0; i++)
 			enc_trap(e, &t[i]);
+		break;
+	default:
+		wire_enc_field(e, f->kind, m);
 		break;
 	}
 }
@@ -422,27 +404,6 @@ dec_field(struct wire_dec *d, const struct field *f, void *base)
 		*(uint8_t *)m = wire_dec_int(d, 1);
 		wire_dec_check(d, (*(uint8_t *)m & ~AFLAG_MASK) == 0);
 		break;
-	case K_U32:
-		*(uint32_t *)m = wire_dec_int(d, 4);
-		break;
-	case K_U64:
-		*(uint64_t *)m = wire_dec_int(d, 8);
-		break;
-	case K_I64:
-		*(int64_t *)m = (int64_t)wire_dec_int(d, 8);
-		break;
-	case K_TEXT:
-		*(const char **)m = wire_dec_str(d, WIRE_TEXT);
-		break;
-	case K_PATH:
-		*(const char **)m = wire_dec_str(d, WIRE_PATH);
-		break;
-	case K_UPATH:
-		*(const char **)m = wire_dec_str(d, WIRE_UPATH);
-		break;
-	case K_ATTR:
-		wire_dec_attr(d, (struct proto_attr *)m);
-		break;
 	case K_EXPORTS:
 		if (!wire_dec_array(d, 2, m, np, sizeof *x, EXPORT_MIN,
 		    PROTO_MAX_EXPORTS))
@@ -469,6 +430,9 @@ dec_field(struct wire_dec *d, const struct field *f, void *base)
 		t = *(struct dgram_trap **)m;
 		for (i = 0; i < *np && d->err == 0; i++)
 			dec_trap(d, &t[i]);
+		break;
+	default:
+		wire_dec_field(d, f->kind, m);
 		break;
 	}
 }

@@ -29,18 +29,18 @@
 
 /* The shape of a field on the wire. */
 enum field_kind {
-	K_U32,
-	K_U64,
-	K_LENGTH,	/* u64 bounded by the type's lenmax */
+	K_U32 = WIRE_K_U32,	/* the simple ones: wire.c's */
+	K_U64 = WIRE_K_U64,
+	K_TIME = WIRE_K_TIME,
+	K_PATH = WIRE_K_PATH,
+	K_NAME = WIRE_K_NAME,
+	K_XNAME = WIRE_K_TEXT,
+	K_ATTR = WIRE_K_ATTR,
+	K_LENGTH = WIRE_K_MAX,	/* u64 bounded by the type's lenmax */
 	K_VALID,	/* u32, PROTO_SET_* bits only */
 	K_LISTFLAGS,	/* u32, PROTO_LIST_* bits only */
-	K_TIME,
-	K_PATH,
-	K_NAME,
-	K_XNAME,
 	K_DATA,		/* u32 length + bytes, bounded by the type */
 	K_HELLO,
-	K_ATTR,
 	K_STATFS,
 	K_DIRENTS,
 };
@@ -356,12 +356,6 @@ enc_field(struct wire_enc *e, const struct type_spec *sp,
 	size_t n;
 
 	switch (f->kind) {
-	case K_U32:
-		wire_enc_int(e, *(const uint32_t *)m, 4);
-		break;
-	case K_U64:
-		wire_enc_int(e, *(const uint64_t *)m, 8);
-		break;
 	case K_LENGTH:
 		wire_enc_check(e, *(const uint64_t *)m <= sp->lenmax);
 		wire_enc_int(e, *(const uint64_t *)m, 8);
@@ -374,18 +368,6 @@ enc_field(struct wire_enc *e, const struct type_spec *sp,
 		wire_enc_check(e,
 		    (*(const uint32_t *)m & ~PROTO_LIST_DELTA) == 0);
 		wire_enc_int(e, *(const uint32_t *)m, 4);
-		break;
-	case K_TIME:
-		wire_enc_time(e, (const struct proto_time *)m);
-		break;
-	case K_PATH:
-		wire_enc_str(e, WIRE_PATH, *(const char *const *)m);
-		break;
-	case K_NAME:
-		wire_enc_str(e, WIRE_NAME, *(const char *const *)m);
-		break;
-	case K_XNAME:
-		wire_enc_str(e, WIRE_TEXT, *(const char *const *)m);
 		break;
 	case K_DATA:
 		data = *(const void *const *)m;
@@ -400,15 +382,15 @@ enc_field(struct wire_enc *e, const struct type_spec *sp,
 	case K_HELLO:
 		enc_hello(e, (const struct proto_hello *)m);
 		break;
-	case K_ATTR:
-		wire_enc_attr(e, (const struct proto_attr *)m);
-		break;
 	case K_STATFS:
 		enc_statfs(e, (const struct proto_statfs *)m);
 		break;
 	case K_DIRENTS:
 		enc_dirents(e, *(struct proto_dirent *const *)m,
 		    *(const size_t *)m2);
+		break;
+	default:
+		wire_enc_field(e, f->kind, m);
 		break;
 	}
 }
@@ -549,12 +531,6 @@ dec_field(struct wire_dec *d, const struct type_spec *sp,
 	size_t n;
 
 	switch (f->kind) {
-	case K_U32:
-		*(uint32_t *)m = wire_dec_int(d, 4);
-		break;
-	case K_U64:
-		*(uint64_t *)m = wire_dec_int(d, 8);
-		break;
 	case K_LENGTH:
 		*(uint64_t *)m = wire_dec_int(d, 8);
 		wire_dec_check(d, *(uint64_t *)m <= sp->lenmax);
@@ -566,18 +542,6 @@ dec_field(struct wire_dec *d, const struct type_spec *sp,
 	case K_LISTFLAGS:
 		*(uint32_t *)m = wire_dec_int(d, 4);
 		wire_dec_check(d, (*(uint32_t *)m & ~PROTO_LIST_DELTA) == 0);
-		break;
-	case K_TIME:
-		wire_dec_time(d, (struct proto_time *)m);
-		break;
-	case K_PATH:
-		*(const char **)m = wire_dec_str(d, WIRE_PATH);
-		break;
-	case K_NAME:
-		*(const char **)m = wire_dec_str(d, WIRE_NAME);
-		break;
-	case K_XNAME:
-		*(const char **)m = wire_dec_str(d, WIRE_TEXT);
 		break;
 	case K_DATA:
 		n = wire_dec_int(d, 4);
@@ -593,14 +557,14 @@ dec_field(struct wire_dec *d, const struct type_spec *sp,
 	case K_HELLO:
 		dec_hello(d, (struct proto_hello *)m);
 		break;
-	case K_ATTR:
-		wire_dec_attr(d, (struct proto_attr *)m);
-		break;
 	case K_STATFS:
 		dec_statfs(d, (struct proto_statfs *)m);
 		break;
 	case K_DIRENTS:
 		dec_dirents(d, (struct proto_dirent **)m, (size_t *)m2);
+		break;
+	default:
+		wire_dec_field(d, f->kind, m);
 		break;
 	}
 }

@@ -224,6 +224,41 @@ wire_enc_attr(struct wire_enc *e, const struct proto_attr *a)
 	wire_enc_time(e, &a->ctime);
 }
 
+/* Append the simple field of that kind (enum wire_kind) at m. */
+void
+wire_enc_field(struct wire_enc *e, int kind, const void *m)
+{
+	switch (kind) {
+	case WIRE_K_U32:
+		wire_enc_int(e, *(const uint32_t *)m, 4);
+		break;
+	case WIRE_K_U64:
+		wire_enc_int(e, *(const uint64_t *)m, 8);
+		break;
+	case WIRE_K_TIME:
+		wire_enc_time(e, m);
+		break;
+	case WIRE_K_ATTR:
+		wire_enc_attr(e, m);
+		break;
+	case WIRE_K_TEXT:
+		wire_enc_str(e, WIRE_TEXT, *(const char *const *)m);
+		break;
+	case WIRE_K_PATH:
+		wire_enc_str(e, WIRE_PATH, *(const char *const *)m);
+		break;
+	case WIRE_K_NAME:
+		wire_enc_str(e, WIRE_NAME, *(const char *const *)m);
+		break;
+	case WIRE_K_UPATH:
+		wire_enc_str(e, WIRE_UPATH, *(const char *const *)m);
+		break;
+	default:
+		wire_enc_check(e, false);
+		break;
+	}
+}
+
 /* Start reading the n bytes at p. */
 void
 wire_dec_init(struct wire_dec *d, const uint8_t *p, size_t n, size_t strw)
@@ -351,6 +386,41 @@ wire_dec_attr(struct wire_dec *d, struct proto_attr *a)
 	wire_dec_time(d, &a->atime);
 	wire_dec_time(d, &a->mtime);
 	wire_dec_time(d, &a->ctime);
+}
+
+/* Consume the simple field of that kind (enum wire_kind) into m. */
+void
+wire_dec_field(struct wire_dec *d, int kind, void *m)
+{
+	switch (kind) {
+	case WIRE_K_U32:
+		*(uint32_t *)m = wire_dec_int(d, 4);
+		break;
+	case WIRE_K_U64:
+		*(uint64_t *)m = wire_dec_int(d, 8);
+		break;
+	case WIRE_K_TIME:
+		wire_dec_time(d, m);
+		break;
+	case WIRE_K_ATTR:
+		wire_dec_attr(d, m);
+		break;
+	case WIRE_K_TEXT:
+		*(const char **)m = wire_dec_str(d, WIRE_TEXT);
+		break;
+	case WIRE_K_PATH:
+		*(const char **)m = wire_dec_str(d, WIRE_PATH);
+		break;
+	case WIRE_K_NAME:
+		*(const char **)m = wire_dec_str(d, WIRE_NAME);
+		break;
+	case WIRE_K_UPATH:
+		*(const char **)m = wire_dec_str(d, WIRE_UPATH);
+		break;
+	default:
+		wire_dec_check(d, false);
+		break;
+	}
 }
 
 /* The result of a decode: trailing bytes are an error. */

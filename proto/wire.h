@@ -32,6 +32,24 @@ enum wire_str {
 	WIRE_UPATH,	/* union path: "/" or "/" + proto_path_ok() */
 };
 
+/*
+ * The shape of a simple field in a codec's field table: the codecs list
+ * their own kinds (bounded numbers, arrays, records of their own) from
+ * WIRE_K_MAX on and hand the simple ones to wire_enc_field() and
+ * wire_dec_field().
+ */
+enum wire_kind {
+	WIRE_K_U32,	/* uint32_t */
+	WIRE_K_U64,	/* uint64_t, or an int64_t: the same eight bytes */
+	WIRE_K_TIME,	/* struct proto_time */
+	WIRE_K_ATTR,	/* struct proto_attr */
+	WIRE_K_TEXT,	/* const char *, enum wire_str's kinds */
+	WIRE_K_PATH,
+	WIRE_K_NAME,
+	WIRE_K_UPATH,
+	WIRE_K_MAX
+};
+
 /* An encoder: the output, where this message began, a sticky error. */
 struct wire_enc {
 	uint8_t *p;		/* growable: the caller's proto_buf's */
@@ -70,6 +88,7 @@ void wire_enc_export(struct wire_enc *, const struct proto_export *,
     size_t flagw);
 void wire_enc_time(struct wire_enc *, const struct proto_time *);
 void wire_enc_attr(struct wire_enc *, const struct proto_attr *);
+void wire_enc_field(struct wire_enc *, int kind, const void *m);
 
 void wire_dec_init(struct wire_dec *, const uint8_t *, size_t, size_t strw);
 bool wire_dec_check(struct wire_dec *, bool);
@@ -81,6 +100,7 @@ bool wire_dec_array(struct wire_dec *, size_t w, void *arrayp, size_t *np,
 void wire_dec_export(struct wire_dec *, struct proto_export *, size_t flagw);
 void wire_dec_time(struct wire_dec *, struct proto_time *);
 void wire_dec_attr(struct wire_dec *, struct proto_attr *);
+void wire_dec_field(struct wire_dec *, int kind, void *m);
 int wire_dec_end(struct wire_dec *);
 
 #endif
