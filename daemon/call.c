@@ -14,6 +14,7 @@
  * callback has run and the transport has let go of it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,9 +56,12 @@ call_note_change(struct call *c)
 	case PROTO_MKNOD:
 	case PROTO_MKDIR:
 	case PROTO_SYMLINK:
+		dircache_set(c->peer, r->export_id, r->path, r->name,
+		    &c->rep.attr);
+		break;
 	case PROTO_UNLINK:
 	case PROTO_RMDIR:
-		dircache_stale(c->peer, r->export_id, r->path);
+		dircache_set(c->peer, r->export_id, r->path, r->name, NULL);
 		break;
 	case PROTO_RENAME:
 	case PROTO_LINK:
@@ -69,6 +73,10 @@ call_note_change(struct call *c)
 		break;
 	case PROTO_SETATTR:
 		dircache_changed(c->peer, r->export_id, r->path);
+		break;
+	case PROTO_OPEN:
+		if (r->flags & O_TRUNC)
+			dircache_changed(c->peer, r->export_id, r->path);
 		break;
 	default:
 		break;

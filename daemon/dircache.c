@@ -223,6 +223,30 @@ dircache_store(struct peer *p, uint32_t export_id, const char *path,
 	return dircache_get(p, export_id, path, &stale);
 }
 
+/*
+ * We changed entry name of directory dir ourselves and know what it is
+ * now (a NULL attr: removed): update a fresh cached listing in place
+ * instead of asking the holder again.  A stale one is left to refresh.
+ */
+void
+dircache_set(struct peer *p, uint32_t export_id, const char *dir,
+    const char *name, const struct proto_attr *attr)
+{
+	char key[PROTO_MAX_PATH + 128];
+	size_t klen = dircache_key(key, sizeof key, p, export_id, dir);
+	struct proto_dirent d = { .name = name };
+	struct proto_rep delta = { .ents = &d, .nents = 1 };
+	struct listing *l;
+
+	if (klen == 0 || (l = meta_cache_get(dc, DIRCACHE_LISTING, key,
+	    klen)) == NULL)
+		return;
+	if (attr != NULL)
+		d.attr = *attr;		/* mode 0 in d means removed */
+	dircache_merge(l, &delta);
+	dircache_put(p, export_id, dir, l);
+}
+
 /* The listing of directory path changed: refresh it at the next use. */
 void
 dircache_stale(struct peer *p, uint32_t export_id, const char *path)

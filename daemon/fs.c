@@ -499,6 +499,44 @@ fs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *f)
 
 /* --- getattr, setattr --- */
 
+/*
+ * The attributes of file n from its holder's fresh cached listing of its
+ * directory, into n->attr; whether there was one.
+ */
+static bool
+fs_attr_from_listing(struct node *n)
+{
+	const struct export *ex;
+	const struct lent *e;
+	struct listing *l;
+	char *upath, *rel, *slash;
+	bool stale, found = false;
+
+	if (n->isdir || n->peer == NULL || n->peer->state != PEER_UP ||
+	    (ex = union_export(n->peer, n->export_id)) == NULL)
+		return false;
+	upath = node_path(n);
+	rel = union_relpath(ex, upath);
+	free(upath);
+	if (rel == NULL || rel[0] == '\0') {
+		free(rel);
+		return false;
+	}
+	slash = strrchr(rel, '/');
+	if (slash != NULL)
+		*slash = '\0';
+	l = dircache_get(n->peer, n->export_id, slash != NULL ? rel : "",
+	    &stale);
+	if (l != NULL && !stale &&
+	    (e = listing_find(l, slash != NULL ? slash + 1 : rel)) != NULL &&
+	    (e->attr.mode & S_IFMT) == (n->attr.mode & S_IFMT)) {
+		n->attr = e->attr;
+		found = true;
+	}
+	free(rel);
+	return found;
+}
+
 /* An attr reply from a holder: remember and pass on. */
 static void
 fs_attr_cb(struct call *c)
@@ -548,6 +586,11 @@ fs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (h != NULL && !io_handle_live(h)) {
 		/* Opened from a peer that left or restarted since. */
 		fuse_reply_err(req, EIO);
+		return;
+	}
+	if (h == NULL && fs_attr_from_listing(n)) {
+		fs_fill_stat(&n->attr, n->ino, &st);
+		fuse_reply_attr(req, &st, conf->attr_timeout);
 		return;
 	}
 	op = fsop_new(req, PROTO_STAT);

@@ -151,6 +151,8 @@ struct listing *dircache_store(struct peer *, uint32_t export_id,
     const char *path, const struct proto_rep *);
 const struct lent *listing_find(const struct listing *, const char *name);
 void dircache_stale(struct peer *, uint32_t export_id, const char *path);
+void dircache_set(struct peer *, uint32_t export_id, const char *dir,
+    const char *name, const struct proto_attr *);
 void dircache_changed(struct peer *, uint32_t export_id, const char *path);
 void dircache_drop_peer(struct peer *);
 void dircache_stats(struct meta_cache_stats *);
