@@ -91,7 +91,9 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 if [ "$(id -u)" -ne 0 ]; then
-	echo "demo: run as root: sudo $0" >&2
+	# FUSE mounts and package installs need root: ask sudo, if any.
+	command -v sudo >/dev/null 2>&1 && exec sudo "$0" "$@"
+	echo "demo: run as root" >&2
 	exit 2
 fi
 

@@ -28,6 +28,11 @@
 
 set -u -o pipefail
 
+# Mounts, namespaces and package installs need root: ask sudo, if any.
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then
+	exec sudo "$0" "$@"
+fi
+
 usage() {
 	echo "usage: t/run.sh [--quick]" >&2
 	exit 2
