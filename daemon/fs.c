@@ -80,6 +80,7 @@ struct fsop {
 };
 
 static void fsop_step(struct fsop *);
+static struct node *fs_node(fuse_ino_t);
 
 /* A new parked request. */
 static struct fsop *
@@ -89,6 +90,26 @@ fsop_new(fuse_req_t req, uint8_t type)
 
 	op->req = req;
 	op->type = type;
+	return op;
+}
+
+/*
+ * A parked request about inode ino, holding its node; NULL (and EIO
+ * replied) if the kernel named an inode we do not know.
+ */
+static struct fsop *
+fsop_node(fuse_req_t req, fuse_ino_t ino, uint8_t type)
+{
+	struct node *n = fs_node(ino);
+	struct fsop *op;
+
+	if (n == NULL) {
+		fuse_reply_err(req, EIO);
+		return NULL;
+	}
+	op = fsop_new(req, type);
+	op->node = n;
+	node_ref(n);
 	return op;
 }
 
@@ -759,20 +780,14 @@ static void
 fs_simple(fuse_req_t req, fuse_ino_t ino, uint8_t type,
     void (*cb)(struct call *), struct call **out)
 {
-	struct node *n = fs_node(ino);
 	struct fsop *op;
 	struct call *c;
 	int err = 0;
 
 	*out = NULL;
-	if (n == NULL) {
-		fuse_reply_err(req, EIO);
+	if ((op = fsop_node(req, ino, type)) == NULL)
 		return;
-	}
-	op = fsop_new(req, type);
-	op->node = n;
-	node_ref(n);
-	if ((c = fs_node_call(n, type, cb, op, &err)) == NULL) {
+	if ((c = fs_node_call(op->node, type, cb, op, &err)) == NULL) {
 		fsop_done(op, err);
 		return;
 	}
@@ -2086,19 +2101,14 @@ fs_statfs(fuse_req_t req, fuse_ino_t ino)
 static void
 fs_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
-	struct node *n = fs_node(ino);
 	struct fsop *op;
 	struct call *c;
 	int err = 0;
 
-	if (n == NULL) {
-		fuse_reply_err(req, EIO);
+	if ((op = fsop_node(req, ino, PROTO_ACCESS)) == NULL)
 		return;
-	}
-	op = fsop_new(req, PROTO_ACCESS);
-	op->node = n;
-	node_ref(n);
-	if ((c = fs_node_call(n, PROTO_ACCESS, fs_err_cb, op, &err)) == NULL) {
+	if ((c = fs_node_call(op->node, PROTO_ACCESS, fs_err_cb, op, &err)) ==
+	    NULL) {
 		fsop_done(op, err == EROFS && !(mask & W_OK) ? 0 : err);
 		return;
 	}
@@ -2209,18 +2219,14 @@ static void
 fs_xattrs_start(fuse_req_t req, fuse_ino_t ino, uint8_t type,
     const char *name, size_t size)
 {
-	struct node *n = fs_node(ino);
 	struct fsop *op;
+	struct node *n;
 	struct call *c;
 	int err = 0;
 
-	if (n == NULL) {
-		fuse_reply_err(req, EIO);
+	if ((op = fsop_node(req, ino, type)) == NULL)
 		return;
-	}
-	op = fsop_new(req, type);
-	op->node = n;
-	node_ref(n);
+	n = op->node;
 	op->name = name != NULL ? xstrdup(name) : NULL;
 	op->flags = (int)(size > PROTO_MAX_XATTR ? PROTO_MAX_XATTR : size);
 	if (fs_xattrs_fresh(n)) {
