@@ -5,12 +5,9 @@
  * (-o debug.clock_skew) so that tests can give peers wrong clocks.  The
  * global time is the local clock of the reference, the live peer with
  * the longest uptime; every other peer estimates its offset from the
- * pings it sends the reference over their stream: with t0 and t3 our
- * local times at sending and at the answer, and t the reference's local
- * time in the answer, offset = t - (t0 + t3) / 2 within an error bound of
- * (t3 - t0) / 2.  Of the last CLOCK_SAMPLES samples the one with the
- * smallest bound is used (the fastest round trip is the least skewed by
- * queueing).  The reference itself has offset 0.
+ * pings it sends the reference over their stream, NTP's way
+ * (discovery/ntp.c: the best of the last 8 round trips).  The reference
+ * itself has offset 0.
  *
  * Nothing relies on the clocks agreeing for correctness: change records
  * carry times for information, and incremental listings are checked by
@@ -19,21 +16,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "ntp.h"
 #include "pufs.h"
-
-#define CLOCK_SAMPLES	8
-
-struct clock_sample {
-	int64_t offset;		/* ns */
-	int64_t error;		/* ns, >= 0 */
-};
 
 static struct {
 	struct peer *ref;	/* NULL: we are the reference */
 	uint64_t ref_boot;
-	struct clock_sample s[CLOCK_SAMPLES];
-	unsigned n, next;
-	int64_t offset, error;
+	struct ntp est;		/* against ref (discovery/ntp.c) */
 	uint64_t samples;
 } ck;
 
@@ -54,7 +43,7 @@ clock_local_ns(void)
 uint64_t
 clock_global_ns(void)
 {
-	return (uint64_t)((int64_t)clock_local_ns() + ck.offset);
+	return (uint64_t)((int64_t)clock_local_ns() + ck.est.offset);
 }
 
 /* Milliseconds a peer has been up, now. */
@@ -87,8 +76,7 @@ clock_reset(struct peer *ref)
 {
 	ck.ref = ref;
 	ck.ref_boot = ref != NULL ? ref->boot_id : 0;
-	ck.n = ck.next = 0;
-	ck.offset = ck.error = 0;
+	ntp_reset(&ck.est);
 	if (ref != NULL)
 		log_info("clock: reference is %s", ref->name);
 }
@@ -101,28 +89,14 @@ void
 clock_sample(struct peer *p, uint64_t t0, uint64_t t3, uint64_t remote)
 {
 	struct peer *ref = clock_pick_reference();
-	struct clock_sample *best;
 
 	if (ref == peer_self())
 		ref = NULL;
 	if (ref != ck.ref || (ref != NULL && ref->boot_id != ck.ref_boot))
 		clock_reset(ref);
-	if (p != ref || remote == 0 || t3 < t0)
+	if (p != ref || remote == 0 || ntp_sample(&ck.est, t0, t3, remote) != 0)
 		return;
-	ck.s[ck.next] = (struct clock_sample){
-		.offset = (int64_t)remote - (int64_t)((t0 + t3) / 2),
-		.error = (int64_t)(t3 - t0) / 2,
-	};
-	ck.next = (ck.next + 1) % CLOCK_SAMPLES;
-	if (ck.n < CLOCK_SAMPLES)
-		ck.n++;
 	ck.samples++;
-	best = &ck.s[0];
-	for (unsigned i = 1; i < ck.n; i++)
-		if (ck.s[i].error < best->error)
-			best = &ck.s[i];
-	ck.offset = best->offset;
-	ck.error = best->error;
 }
 
 /* A peer left: if it was the reference, pick again at the next ping. */
@@ -137,7 +111,7 @@ clock_peer_down(struct peer *p)
 void
 clock_status(double *offset, double *error, const char **reference)
 {
-	*offset = (double)ck.offset / 1e9;
-	*error = (double)ck.error / 1e9;
+	*offset = (double)ck.est.offset / 1e9;
+	*error = (double)ck.est.error / 1e9;
 	*reference = ck.ref != NULL ? ck.ref->name : peer_self()->name;
 }
