@@ -9,8 +9,7 @@
  * records: a checkpoint older than the oldest record it still holds
  * cannot be answered with a delta, and the holder answers in full.  A
  * delta is only trusted for a directory watched (watch.c) since before
- * the checkpoint, and only with multicast (where changes are noted at
- * all); otherwise the answer is the whole listing.
+ * the checkpoint; otherwise the answer is the whole listing.
  *
  * Notes are made on the loop; deltas are computed on the disk workers,
  * so the ring is locked.
@@ -37,11 +36,12 @@ static struct {
 	bool on;
 } jr = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-/* Start noting (only with multicast: that is when changes are noted). */
+/* Start noting. */
 void
 journal_init(const struct config *cfg)
 {
-	jr.on = cfg->discovery == DISCOVERY_MULTICAST;
+	(void)cfg;
+	jr.on = true;
 }
 
 /* Free the records. */

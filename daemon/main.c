@@ -81,7 +81,8 @@ main_daemon(struct config *cfg)
 	journal_init(cfg);
 	watch_init(cfg);
 	if (peer_init_net(cfg) == -1 || (cfg->discovery ==
-	    DISCOVERY_MULTICAST && mcast_init(cfg) == -1) ||
+	    DISCOVERY_MULTICAST ? mcast_init(cfg) :
+	    mcast_init_unicast(cfg)) == -1 ||
 	    control_init(cfg) == -1 || fs_mount(cfg) == -1)
 		goto leave;
 	log_info("peer %s (%s), %zu export%s", peer_self()->name,

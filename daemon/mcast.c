@@ -1,5 +1,6 @@
 /*
- * mcast.c - multicast membership: how peers find each other.
+ * mcast.c - multicast membership: how peers find each other; and the
+ * datagram socket that carries traps, in unicast mode too.
  *
  * With discovery = multicast (the default), the daemon joins the group
  * multicast_group:multicast_port (IPv4 or IPv6) and sends datagrams
@@ -35,6 +36,7 @@
 
 static struct {
 	int fd;
+	bool unicast;			/* to each peer, not to a group */
 	struct event *ev;
 	struct sockaddr_storage group;	/* where we send */
 	socklen_t grouplen;
@@ -59,18 +61,35 @@ mcast_fill_header(struct dgram *d, uint8_t type)
 	d->uptime_ms = (uint64_t)(loop_uptime() * 1000);
 }
 
-/* Send an encoded datagram to the group. */
+/* Send an encoded datagram to the group (unicast: to every live peer). */
 void
 mcast_send_bytes(const uint8_t *buf, size_t len)
 {
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	struct peer *p;
+
 	if (mc.fd == -1)
 		return;
-	if (sendto(mc.fd, buf, len, 0, (struct sockaddr *)&mc.group,
-	    mc.grouplen) == -1) {
-		log_debug("multicast: send: %s", strerror(errno));
+	if (!mc.unicast) {
+		if (sendto(mc.fd, buf, len, 0, (struct sockaddr *)&mc.group,
+		    mc.grouplen) == -1)
+			log_debug("multicast: send: %s", strerror(errno));
+		else
+			mc.sent++;
 		return;
 	}
-	mc.sent++;
+	TAILQ_FOREACH(p, &peers, entry) {
+		if (p->self || p->state != PEER_UP ||
+		    peer_dgram_addr(p, &ss, &sslen) == -1)
+			continue;
+		if (sendto(mc.fd, buf, len, 0, (struct sockaddr *)&ss, sslen)
+		    == -1)
+			log_debug("datagram to %s: %s", p->name,
+			    strerror(errno));
+		else
+			mc.sent++;
+	}
 }
 
 /* Encode and send one datagram to the group. */
@@ -369,6 +388,40 @@ mcast_init(const struct config *cfg)
 	    cfg->multicast_group, cfg->multicast_port,
 	    cfg->multicast_interface ? " via " : "",
 	    cfg->multicast_interface ? cfg->multicast_interface : "");
+	return 0;
+}
+
+/*
+ * Unicast mode: the same datagrams (heartbeats carrying trap numbers,
+ * traps, goodbye) go to each live peer's address, on the UDP port of the
+ * same number as its TCP listener.
+ */
+int
+mcast_init_unicast(const struct config *cfg)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (peer_listen_addr(cfg, &ss, &len) == -1)
+		return -1;
+	mc.unicast = true;
+	mc.fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (mc.fd == -1 || bind(mc.fd, (struct sockaddr *)&ss, len) == -1) {
+		log_warn("datagrams on %s", cfg->listen);
+		if (mc.fd != -1)
+			close(mc.fd);
+		mc.fd = -1;
+		return -1;
+	}
+	mc.ev = event_new(loop_base, mc.fd, EV_READ | EV_PERSIST,
+	    mcast_read_cb, NULL);
+	if (mc.ev == NULL || event_add(mc.ev, NULL) == -1)
+		fatalx("datagrams: cannot watch the socket");
+	timer_init(&mc.beat, mcast_beat, NULL);
+	mc.announces = MCAST_ANNOUNCE_REPEATS;	/* nobody to announce to */
+	mcast_beat(&mc.beat, NULL);
+	log_info("unicast discovery; datagrams on %s", cfg->listen);
 	return 0;
 }
 

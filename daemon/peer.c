@@ -310,6 +310,26 @@ peer_seed_new(const char *addr, const struct sockaddr_storage *ss,
 	return sd;
 }
 
+/* The address of our listener (TCP, and UDP in unicast mode). */
+int
+peer_listen_addr(const struct config *cfg, struct sockaddr_storage *ss,
+    socklen_t *len)
+{
+	return peer_resolve(cfg->listen, ss, len, true);
+}
+
+/* Where datagrams for p go: its URI, resolved once per stream. */
+int
+peer_dgram_addr(struct peer *p, struct sockaddr_storage *ss, socklen_t *len)
+{
+	if (p->dglen == 0 && peer_resolve(p->uri, &p->dgaddr, &p->dglen,
+	    false) == -1)
+		return -1;
+	*ss = p->dgaddr;
+	*len = p->dglen;
+	return 0;
+}
+
 /* Listen for peers and dial the seeds; -1 if we cannot listen. */
 int
 peer_init_net(const struct config *cfg)
@@ -442,6 +462,7 @@ peer_attach(const struct proto_hello *h, struct stream *s, bool outbound)
 	p->leaving = false;
 	p->stream = s;
 	p->epoch++;
+	p->dglen = 0;		/* its URI may have changed */
 	TAILQ_FOREACH(sd, &seeds, entry) {
 		if (sd->s == s || strcmp(sd->addr, p->uri) == 0) {
 			sd->peer = p;

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/queue.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "cache.h"
@@ -57,6 +58,8 @@ struct peer {
 	uint64_t last_heard;	/* loop_now_ms() */
 	double rtt_ms;		/* smoothed ping round trip */
 	bool leaving;		/* said goodbye */
+	struct sockaddr_storage dgaddr;	/* unicast datagrams; 0 len: unset */
+	socklen_t dglen;
 	TAILQ_ENTRY(peer) entry;	/* sorted by name */
 };
 TAILQ_HEAD(peer_list, peer);
@@ -83,11 +86,15 @@ bool peer_discovered(const char *name, const char *uri, uint64_t boot);
 void peer_said_goodbye(const char *name, uint64_t boot);
 
 struct peer *peer_by_name(const char *);
+int peer_listen_addr(const struct config *, struct sockaddr_storage *,
+    socklen_t *);
+int peer_dgram_addr(struct peer *, struct sockaddr_storage *, socklen_t *);
 
 /* mcast.c */
 
 struct dgram;
 int mcast_init(const struct config *);
+int mcast_init_unicast(const struct config *);
 void mcast_leave(void);
 void mcast_stats(uint64_t *sent, uint64_t *received, uint64_t *dropped);
 void mcast_fill_header(struct dgram *, uint8_t type);

@@ -20,8 +20,8 @@
  * that peer is forgotten at once.  The same happens when a peer goes
  * down or restarts.
  *
- * Traps travel by multicast; in unicast mode caches simply expire after
- * attr_timeout.
+ * Traps travel by multicast, or in unicast mode as the same datagrams
+ * sent to each live peer's address (mcast.c).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -51,7 +51,8 @@ static struct {
 void
 trap_init(const struct config *cfg)
 {
-	tr.on = cfg->discovery == DISCOVERY_MULTICAST;
+	(void)cfg;
+	tr.on = true;
 	if ((tr.q = trapq_new()) == NULL)
 		fatalx("trap: out of memory");
 	timer_init(&tr.flush, trap_flush, NULL);

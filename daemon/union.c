@@ -777,8 +777,8 @@ union_resolve(struct node *dir, const char *name, union_resolve_cb cb,
 /*
  * Answer a resolve for one copy of the directory from its fresh cached
  * listing, if there is one: a hit when the name is listed.  A name not
- * listed is believed absent only while traps keep listings current
- * (multicast); otherwise the holder is asked.  Returns whether answered.
+ * listed is believed absent too: traps keep listings current, and a lost
+ * one makes its sender's listings go.  Returns whether answered.
  */
 static bool
 union_from_listing(struct gather *g, const struct copy *cp,
@@ -800,7 +800,7 @@ union_from_listing(struct gather *g, const struct copy *cp,
 		    false);
 		return true;
 	}
-	return conf->discovery == DISCOVERY_MULTICAST;
+	return true;
 }
 
 /* Resolve name in dir, as an entry or (any) as existence alone. */

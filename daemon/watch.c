@@ -221,12 +221,11 @@ watch_read_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* Start watching (only when traps are sent, i.e. with multicast). */
+/* Start watching. */
 void
 watch_init(const struct config *cfg)
 {
-	if (cfg->discovery != DISCOVERY_MULTICAST)
-		return;
+	(void)cfg;
 	wt.nbuckets = 1024;
 	wt.tab = xcalloc(wt.nbuckets, sizeof *wt.tab);
 	wt.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);

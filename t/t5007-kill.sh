@@ -115,7 +115,7 @@ test_expect_success 'operations on p1 and p2 files keep working' '
 	test_output n cat "$E2/common/new" &&
 	mkdir "$M1/only2/d" &&
 	test_path_is_dir "$E2/only2/d" &&
-	# Listings are cached for attr_timeout (no traps in unicast mode).
+	# Listings are cached; the trap about new arrives within trap_delay.
 	wait_for "test \"\$(timeout 15 ls $M1/common | xargs)\" = \"c1 c2 new\"" 3
 '
 

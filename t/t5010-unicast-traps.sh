@@ -1,0 +1,68 @@
+#!/bin/bash
+#
+# Traps without multicast: in unicast mode the same change notices go to
+# each live peer's address, so with attr_timeout = 60 a change made on
+# one peer (through pufs or on disk) is seen on the others at once, and
+# a lost datagram is noticed at the next heartbeat.
+
+T_DIR=$(cd "$(dirname "$0")" && pwd -P)
+. "$T_DIR/lib.sh"
+. "$T_DIR/lib-peers.sh"
+
+LONG="cache.attr_timeout=60"
+
+# traps K FIELD: a trap counter of peer K.
+traps () {
+	peer_status "$1" | "$PYTHON" -c \
+	    "import json,sys; print(json.load(sys.stdin)['traps']['$2'])"
+}
+
+test_expect_success 'setup: three peers by address, attr_timeout 60' '
+	peers_net_setup 3 &&
+	mkdir -p "$(peer_export 1)/d" &&
+	echo v1 >"$(peer_export 1)/d/f" &&
+	peers_start_all 3 -o "$LONG" &&
+	peers_wait_all_up 3 &&
+	M1=$(peer_mnt 1) M2=$(peer_mnt 2) M3=$(peer_mnt 3) &&
+	test_output v1 cat "$M2/d/f" && test_output v1 cat "$M3/d/f" &&
+	ls "$M2/d" "$M3/d" >/dev/null
+'
+
+test_expect_success 'creates, removes, chmods and writes are seen at once' '
+	echo new >"$M1/d/g" &&
+	wait_for "test_output new cat $M2/d/g" 2 &&
+	chmod 600 "$M1/d/f" &&
+	wait_for "test_output 600 stat -c %a $M3/d/f" 2 &&
+	echo v22 >"$M1/d/f" &&
+	wait_for "test_output 4 stat -c %s $M2/d/f" 2 &&
+	rm "$M1/d/g" &&
+	wait_for "! test -e $M2/d/g && ! test -e $M3/d/g" 2 &&
+	test $(traps 1 sent) -ge 1 && test $(traps 2 received) -ge 1
+'
+
+test_expect_success 'a change on disk is seen at once too' '
+	echo disk >"$(peer_export 1)/d/ondisk" &&
+	wait_for "test_output disk cat $M3/d/ondisk" 2 &&
+	rm "$(peer_export 1)/d/ondisk" &&
+	wait_for "! test -e $M3/d/ondisk" 2
+'
+
+test_expect_success 'a lost trap is noticed at the next heartbeat' '
+	in_peer 2 nft add table inet pufsu &&
+	in_peer 2 nft add chain inet pufsu input \
+	    "{ type filter hook input priority 0; }" &&
+	in_peer 2 nft add rule inet pufsu input udp dport 7070 drop &&
+	stat "$M2/d/f" >/dev/null &&
+	gaps0=$(traps 2 gaps) &&
+	echo lost >"$M1/d/f" &&
+	sleep 0.3 &&
+	in_peer 2 nft delete table inet pufsu &&
+	wait_for "test \$(traps 2 gaps) -gt $gaps0" 3 &&
+	test_output lost cat "$M2/d/f"
+'
+
+test_expect_success 'cleanup: stop all' '
+	for k in 1 2 3; do peer_stop $k || exit 1; done
+'
+
+test_done
