@@ -287,7 +287,13 @@ trap_forget_peer_node(struct node *n, void *arg)
 		held = n->copies[i].peer == p;
 	if (!held)
 		return;
-	if (n->parent != NULL && n->linked)
+	/*
+	 * A directory's entry is kept: forgetting it would unhash a
+	 * directory some process may have as its working directory, whose
+	 * getcwd() would then fail.  Its attributes go, and its listing
+	 * (dircache) is asked again.
+	 */
+	if (!n->isdir && n->parent != NULL && n->linked)
 		fs_forget_entry(n->parent, n->name);
 	fs_forget_data(n, 0, 0);
 }
@@ -329,6 +335,17 @@ trap_forget_path(struct peer *p, const char *upath, uint8_t kind,
 		n = node_child(dir, name);
 		switch (kind) {
 		case DGRAM_CREATE:
+			/*
+			 * A new name has no dentry here unless it stood for
+			 * something else (a clash appearing): forget those,
+			 * but never a directory, which may be a working
+			 * directory (see trap_forget_peer_node).
+			 */
+			if (n != NULL && !n->isdir)
+				fs_forget_entry(dir, name);
+			if (n != NULL)
+				fs_forget_data(n, 0, 0);
+			break;
 		case DGRAM_REMOVE:
 		case DGRAM_RENAME:
 			fs_forget_entry(dir, name);

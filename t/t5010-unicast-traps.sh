@@ -61,6 +61,29 @@ test_expect_success 'a lost trap is noticed at the next heartbeat' '
 	test_output lost cat "$M2/d/f"
 '
 
+test_expect_success 'a working directory survives traps and resyncs' '
+	# wd is held by p1; p2 works in it while p1s traps to it are lost.
+	mkdir "$M3/d/wd" &&
+	wait_for "test -d $M2/d/wd" 2 &&
+	( cd "$M2/d/wd" &&
+	  gaps0=$(traps 2 gaps) &&
+	  in_peer 2 nft add table inet pufsw &&
+	  in_peer 2 nft add chain inet pufsw input \
+	      "{ type filter hook input priority 0; }" &&
+	  in_peer 2 nft add rule inet pufsw input udp dport 7070 drop &&
+	  touch "$M1/d/wd/t1" && touch "$M1/d/wd" &&
+	  sleep 0.3 &&
+	  in_peer 2 nft delete table inet pufsw &&
+	  wait_for "test \$(traps 2 gaps) -gt $gaps0" 3 &&
+	  for i in $(seq 10); do	# invalidations are asynchronous
+		test "$("$PYTHON" -c "import os; print(os.getcwd())")" = \
+		    "$M2/d/wd" || exit 1
+		sleep 0.1
+	  done &&
+	  test -e t1 && echo here >t2 ) &&
+	test_output here cat "$(peer_export 1)/d/wd/t2"
+'
+
 test_expect_success 'cleanup: stop all' '
 	for k in 1 2 3; do peer_stop $k || exit 1; done
 '
