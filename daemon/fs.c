@@ -197,6 +197,19 @@ fs_node(fuse_ino_t ino)
 	return n;
 }
 
+/* The directory node ino, or NULL with EIO or ENOTDIR replied. */
+static struct node *
+fs_dir_node(fuse_req_t req, fuse_ino_t ino)
+{
+	struct node *n = fs_node(ino);
+
+	if (n == NULL || !n->isdir) {
+		fuse_reply_err(req, n == NULL ? EIO : ENOTDIR);
+		return NULL;
+	}
+	return n;
+}
+
 /*
  * Where n is held: its holder, or for a directory its primary copy.
  * Returns 0, -ENOENT (no live holder) or 1 for a virtual directory.
@@ -475,17 +488,11 @@ fs_lookup_cb(void *arg, int error, struct entry *e)
 static void
 fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct node *dir = fs_node(parent);
+	struct node *dir = fs_dir_node(req, parent);
 	struct fsop *op;
 
-	if (dir == NULL) {
-		fuse_reply_err(req, EIO);
+	if (dir == NULL)
 		return;
-	}
-	if (!dir->isdir) {
-		fuse_reply_err(req, ENOTDIR);
-		return;
-	}
 	op = fsop_new(req, PROTO_STAT);
 	op->dir = dir;
 	node_ref(dir);
@@ -993,19 +1000,13 @@ fs_make_start(fuse_req_t req, uint8_t type, fuse_ino_t parent,
     const char *name, mode_t mode, dev_t rdev, const char *target,
     struct fuse_file_info *fi)
 {
-	struct node *dir = fs_node(parent);
+	struct node *dir = fs_dir_node(req, parent);
 	struct fsop *op;
 	size_t baselen, nall;
 	char *dpath;
 
-	if (dir == NULL) {
-		fuse_reply_err(req, EIO);
+	if (dir == NULL)
 		return;
-	}
-	if (!dir->isdir) {
-		fuse_reply_err(req, ENOTDIR);
-		return;
-	}
 	op = fsop_new(req, type);
 	op->dir = dir;
 	node_ref(dir);
@@ -1862,17 +1863,11 @@ struct rdop {
 static void
 fs_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct node *n = fs_node(ino);
+	struct node *n = fs_dir_node(req, ino);
 	struct dirh *d;
 
-	if (n == NULL) {
-		fuse_reply_err(req, EIO);
+	if (n == NULL)
 		return;
-	}
-	if (!n->isdir) {
-		fuse_reply_err(req, ENOTDIR);
-		return;
-	}
 	d = xcalloc(1, sizeof *d);
 	d->node = n;
 	node_ref(n);
