@@ -123,35 +123,9 @@ MOUNTS=("$M1" "$M2" "$MPT" "$MSSH")
 NAMESPACES=()   # namespaces made
 MADE_RUN_SSHD=no
 NOTES=()
-
-msg() {
-	echo "remote: $*" >&2
-}
-
-# Stop one child by PID (SIGTERM, then SIGKILL after 10 s), reap it and
-# drop it from PIDS so that cleanup never signals a reused PID.
-stop_pid() {
-	local pid=$1 i keep=()
-	if kill -TERM "$pid" 2>/dev/null; then
-		for ((i = 0; i < 100; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
-	for i in "${PIDS[@]}"; do
-		[ "$i" = "$pid" ] || keep+=("$i")
-	done
-	PIDS=("${keep[@]}")
-}
-
-# Unmount $1 if it is a mount point.
-unmount() {
-	if mountpoint -q "$1"; then
-		fusermount3 -u "$1" 2>/dev/null || umount -l "$1"
-	fi
-}
+BENCH=remote
+# shellcheck source=bench/lib.sh
+. "$REPO/bench/lib.sh"
 
 # Undo everything this script made, in reverse order of making.
 cleanup() {
@@ -181,44 +155,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-# Wait until $1 is a mount point, while PID $2 lives; deadline 15 s.
-wait_mounted() {
-	local mnt=$1 pid=$2 i
-	for ((i = 0; i < 150; i++)); do
-		mountpoint -q "$mnt" && return 0
-		kill -0 "$pid" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
-
-# Wait until file $1 holds a line matching $2, while PID $3 lives.
-wait_log() {
-	local log=$1 pattern=$2 pid=$3 i
-	for ((i = 0; i < 150; i++)); do
-		grep -q -- "$pattern" "$log" 2>/dev/null && return 0
-		kill -0 "$pid" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
-
-# Turn dd's summary line on standard input into MB/s (10^6 bytes/s).
-dd_rate() {
-	awk '/bytes.*copied/ {
-		for (i = 1; i <= NF; i++)
-			if ($i == "s,") secs = $(i - 1)
-		if (secs > 0) printf "%.0f\n", $1 / secs / 1000000
-	}'
-}
-
-# Print the median of the numbers given as arguments, as given.
-median() {
-	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
-	    END { if (NR % 2) print v[(NR + 1) / 2];
-	          else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 
 # Run a command with the time limit, output discarded; print its wall
 # time in seconds.  Fails if the command fails.
@@ -403,13 +339,8 @@ measure_ls raw "$E2" nothing || NOTES+=("raw: ls -lR failed")
 measure_meta raw "$E2" || NOTES+=("raw: create/delete failed")
 
 # 2. passthrough_ll on p2's export directory, locally.
-pt=$WORK/passthrough_ll
-# pkg-config's output is meant to split into words.
-# shellcheck disable=SC2046
-if [ -r "$EXAMPLES/passthrough_ll.c" ] &&
-    cc -O2 -o "$pt" "$EXAMPLES/passthrough_ll.c" \
-    $(pkg-config --cflags --libs fuse3) 2>"$WORK/cc.log"; then
-	"$pt" -f -o "source=$E2" "$MPT" 2>"$WORK/passthrough.log" &
+if build_passthrough; then
+	"$PT" -f -o "source=$E2" "$MPT" 2>"$WORK/passthrough.log" &
 	pid=$!
 	PIDS+=("$pid")
 	if wait_mounted "$MPT" "$pid"; then
@@ -427,49 +358,9 @@ if [ -r "$EXAMPLES/passthrough_ll.c" ] &&
 	fi
 	stop_pid "$pid"
 	unmount "$MPT"
-else
-	msg "cannot build $EXAMPLES/passthrough_ll.c; passthrough rows skipped"
-	[ -s "$WORK/cc.log" ] && cat "$WORK/cc.log" >&2
-	NOTES+=("passthrough_ll: cannot be built (is libfuse3-dev installed?)")
 fi
 
 # 3. sshfs from namespace A to a private sshd in namespace B.
-start_sshd() {
-	local ssh=$WORK/ssh
-	mkdir -m 0700 "$ssh"
-	command -v sshfs >/dev/null || { msg "no sshfs"; return 1; }
-	[ -x /usr/sbin/sshd ] || { msg "no /usr/sbin/sshd"; return 1; }
-	ssh-keygen -q -t ed25519 -N '' -f "$ssh/host_key" || return 1
-	ssh-keygen -q -t ed25519 -N '' -f "$ssh/id" || return 1
-	cp "$ssh/id.pub" "$ssh/authorized_keys"
-	cat >"$ssh/sshd_config" <<EOF
-Port $SSH_PORT
-ListenAddress $ADDR_B
-HostKey $ssh/host_key
-PidFile none
-AuthorizedKeysFile $ssh/authorized_keys
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-Subsystem sftp internal-sftp
-EOF
-	if [ ! -d /run/sshd ]; then
-		mkdir -m 0755 /run/sshd
-		MADE_RUN_SSHD=yes
-	fi
-	nsenter --net="/run/netns/$NS_B" /usr/sbin/sshd -D -e \
-	    -f "$ssh/sshd_config" 2>"$WORK/sshd.log" &
-	SSHD_PID=$!
-	PIDS+=("$SSHD_PID")
-	if ! wait_log "$WORK/sshd.log" "Server listening" "$SSHD_PID"; then
-		msg "sshd did not start; its log:"
-		cat "$WORK/sshd.log" >&2
-		return 1
-	fi
-}
-
 SSHFS_PID=
 SSHFS_OPTS=
 PUFS_OPS=
@@ -525,7 +416,7 @@ sshfs_remount() {
 	sshfs_mount "$opts"
 }
 
-if start_sshd; then
+if start_sshd "$ADDR_B" "$SSH_PORT" nsenter --net="/run/netns/$NS_B"; then
 	if sshfs_mount ""; then
 		msg "sshfs mounted at $MSSH (default options)"
 		measure_seq sshfs "$MSSH" || NOTES+=("sshfs: sequential I/O failed")
@@ -619,23 +510,6 @@ for k in 1 2; do
 		NOTES+=("pufs p$k logged $(grep -vc ' info: ' "$WORK/p$k.log") lines other than info")
 	fi
 done
-
-# Print a figure, or "-" when the row was skipped.
-fig() {
-	local v=${!1:-}
-	echo "${v:--}"
-}
-
-# Print $1 / $2 with two decimals, or "-" when either is missing.
-ratio() {
-	local a=${!1:-} b=${!2:-}
-	if [ -n "$a" ] && [ -n "$b" ] &&
-	    awk -v b="$b" 'BEGIN { exit !(b > 0) }'; then
-		awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f\n", a / b }'
-	else
-		echo -
-	fi
-}
 
 # Print a KiB figure in MiB with one decimal, or "-".
 mib() {

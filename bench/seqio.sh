@@ -71,41 +71,21 @@ mkdir "$DATA"
 PIDS=()         # every process started, stopped by PID in cleanup
 MOUNTS=()       # every mount point made
 MADE_RUN_SSHD=no
-
-msg() {
-	echo "seqio: $*" >&2
-}
-
-# Stop one child by PID (SIGTERM, then SIGKILL after 10 s), reap it and
-# drop it from PIDS so that cleanup never signals a reused PID.
-stop_pid() {
-	local pid=$1 i keep=()
-	if kill -TERM "$pid" 2>/dev/null; then
-		for ((i = 0; i < 100; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-	fi
-	wait "$pid" 2>/dev/null || true
-	for i in "${PIDS[@]}"; do
-		[ "$i" = "$pid" ] || keep+=("$i")
-	done
-	PIDS=("${keep[@]}")
-}
+NOTES=()
+BENCH=seqio
+MEDIAN_FMT=%.0f
+# shellcheck source=bench/lib.sh
+. "$REPO/bench/lib.sh"
 
 # Undo everything this script made, in reverse order of making.
 cleanup() {
-	local rc=$? i m
+	local rc=$? i
 	set +e
 	while [ ${#PIDS[@]} -gt 0 ]; do
 		stop_pid "${PIDS[${#PIDS[@]} - 1]}"
 	done
 	for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
-		m=${MOUNTS[$i]}
-		if mountpoint -q "$m"; then
-			fusermount3 -u "$m" 2>/dev/null || umount -l "$m"
-		fi
+		unmount "${MOUNTS[$i]}"
 	done
 	if [ "$MADE_RUN_SSHD" = yes ]; then
 		rmdir /run/sshd 2>/dev/null
@@ -117,28 +97,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Wait until $1 is a mount point, while PID $2 lives; deadline 15 s.
-wait_mounted() {
-	local mnt=$1 pid=$2 i
-	for ((i = 0; i < 150; i++)); do
-		mountpoint -q "$mnt" && return 0
-		kill -0 "$pid" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
-
-# Wait until file $1 holds a line matching $2, while PID $3 lives.
-wait_log() {
-	local log=$1 pattern=$2 pid=$3 i
-	for ((i = 0; i < 150; i++)); do
-		grep -q -- "$pattern" "$log" 2>/dev/null && return 0
-		kill -0 "$pid" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
-
 # Print a TCP port on 127.0.0.1 that nothing listens on, from base $1.
 free_port() {
 	local port=$1
@@ -146,22 +104,6 @@ free_port() {
 		port=$((port + 1))
 	done
 	echo "$port"
-}
-
-# Turn dd's summary line on standard input into MB/s (10^6 bytes/s).
-dd_rate() {
-	awk '/bytes.*copied/ {
-		for (i = 1; i <= NF; i++)
-			if ($i == "s,") secs = $(i - 1)
-		if (secs > 0) printf "%.0f\n", $1 / secs / 1000000
-	}'
-}
-
-# Print the median of the numbers given as arguments.
-median() {
-	printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 }
-	    END { if (NR % 2) print v[(NR + 1) / 2];
-	          else printf "%.0f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 # Measure directory $2 under label $1; sets W_$1 and R_$1 (MB/s).
@@ -190,14 +132,9 @@ measure() {
 
 # Stop the process and mount of a row before the next row starts.
 finish_row() {
-	local pid=$1 mnt=$2
-	stop_pid "$pid"
-	if mountpoint -q "$mnt"; then
-		fusermount3 -u "$mnt" 2>/dev/null || umount -l "$mnt"
-	fi
+	stop_pid "$1"
+	unmount "$2"
 }
-
-NOTES=()
 
 # 1. The raw directory.
 msg "raw directory $DATA"
@@ -229,16 +166,11 @@ else
 fi
 
 # 3. libfuse's passthrough_ll example.
-pt=$WORK/passthrough_ll
-# pkg-config's output is meant to split into words.
-# shellcheck disable=SC2046
-if [ -r "$EXAMPLES/passthrough_ll.c" ] &&
-    cc -O2 -o "$pt" "$EXAMPLES/passthrough_ll.c" \
-    $(pkg-config --cflags --libs fuse3) 2>"$WORK/cc.log"; then
+if build_passthrough; then
 	mnt=$WORK/mnt-passthrough
 	mkdir "$mnt"
 	MOUNTS+=("$mnt")
-	"$pt" -f -o "source=$DATA" "$mnt" 2>"$WORK/passthrough.log" &
+	"$PT" -f -o "source=$DATA" "$mnt" 2>"$WORK/passthrough.log" &
 	pid=$!
 	PIDS+=("$pid")
 	if wait_mounted "$mnt" "$pid"; then
@@ -250,50 +182,11 @@ if [ -r "$EXAMPLES/passthrough_ll.c" ] &&
 		NOTES+=("passthrough_ll: did not mount")
 	fi
 	finish_row "$pid" "$mnt"
-else
-	msg "cannot build $EXAMPLES/passthrough_ll.c; passthrough row skipped"
-	[ -s "$WORK/cc.log" ] && cat "$WORK/cc.log" >&2
-	NOTES+=("passthrough_ll: cannot be built (is libfuse3-dev installed?)")
 fi
 
 # 4. sshfs to a private sshd on loopback, with its own keys.
-start_sshd() {
-	local ssh=$WORK/ssh
-	mkdir -m 0700 "$ssh"
-	command -v sshfs >/dev/null || { msg "no sshfs"; return 1; }
-	[ -x /usr/sbin/sshd ] || { msg "no /usr/sbin/sshd"; return 1; }
-	ssh-keygen -q -t ed25519 -N '' -f "$ssh/host_key" || return 1
-	ssh-keygen -q -t ed25519 -N '' -f "$ssh/id" || return 1
-	cp "$ssh/id.pub" "$ssh/authorized_keys"
-	SSH_PORT=$(free_port 2270)
-	cat >"$ssh/sshd_config" <<EOF
-Port $SSH_PORT
-ListenAddress 127.0.0.1
-HostKey $ssh/host_key
-PidFile none
-AuthorizedKeysFile $ssh/authorized_keys
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-Subsystem sftp internal-sftp
-EOF
-	if [ ! -d /run/sshd ]; then
-		mkdir -m 0755 /run/sshd
-		MADE_RUN_SSHD=yes
-	fi
-	/usr/sbin/sshd -D -e -f "$ssh/sshd_config" 2>"$WORK/sshd.log" &
-	SSHD_PID=$!
-	PIDS+=("$SSHD_PID")
-	if ! wait_log "$WORK/sshd.log" "Server listening" "$SSHD_PID"; then
-		msg "sshd did not start; its log:"
-		cat "$WORK/sshd.log" >&2
-		return 1
-	fi
-}
-
-if start_sshd; then
+SSH_PORT=$(free_port 2270)
+if start_sshd 127.0.0.1 "$SSH_PORT"; then
 	mnt=$WORK/mnt-sshfs
 	mkdir "$mnt"
 	MOUNTS+=("$mnt")
@@ -316,22 +209,6 @@ else
 	msg "sshd cannot be started; sshfs row skipped"
 	NOTES+=("sshfs: sshd could not be started")
 fi
-
-# Print a figure, or "-" when the row was skipped.
-fig() {
-	local v=${!1:-}
-	echo "${v:--}"
-}
-
-# Print $1 / $2 with two decimals, or "-" when either is missing.
-ratio() {
-	local a=${!1:-} b=${!2:-}
-	if [ -n "$a" ] && [ -n "$b" ] && [ "$b" != 0 ]; then
-		awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f\n", a / b }'
-	else
-		echo -
-	fi
-}
 
 fstype=$(findmnt -n -o FSTYPE -T "$DATA" 2>/dev/null || stat -f -c %T "$DATA")
 cat <<EOF
