@@ -24,6 +24,7 @@
  * sent to each live peer's address (mcast.c).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -95,26 +96,25 @@ trap_stats(struct trap_stats *st)
 	}
 }
 
-/* Queue one record and make sure a flush is coming. */
-static void
-trap_add(uint8_t kind, uint32_t export_id, const char *path,
-    uint32_t export2, const char *path2, const struct proto_attr *a,
-    uint64_t off, uint64_t len)
-{
-	struct dgram_trap r = {
-		.kind = kind, .export_id = export_id, .path = path,
-		.export2 = export2, .path2 = path2, .offset = off,
-		.length = len,
-		.time = (int64_t)clock_global_ns(),
-	};
+static void trap_apply(struct peer *, const struct dgram_trap *);
 
-	if (a != NULL)
-		r.attr = *a;
-	journal_note(export_id, path);
-	if (path2 != NULL)
-		journal_note(export2, path2);
+/*
+ * Queue one record and make sure a flush is coming.  A change made for
+ * another peer, or on disk, is news to our own mount too: with local
+ * set, the record is applied to our caches at once, as a received one
+ * would be (a change made through our own mount is known there).
+ */
+static void
+trap_add(bool local, struct dgram_trap r)
+{
+	r.time = (int64_t)clock_global_ns();
+	journal_note(r.export_id, r.path);
+	if (r.path2 != NULL)
+		journal_note(r.export2, r.path2);
 	if (trapq_add(tr.q, &r) != 0)
 		fatalx("trap: out of memory");
+	if (local)
+		trap_apply(peer_self(), &r);
 	if (!timer_pending(&tr.flush)) {
 		timer_wheel_add(loop_wheel(), &tr.flush, loop_now_ms() +
 		    (uint64_t)(conf->trap_delay * 1000));
@@ -140,6 +140,7 @@ void
 trap_note(const struct proto_req *r, const struct proto_rep *rep,
     uint32_t owner)
 {
+	bool local = owner != 0;
 	uint32_t ex = r->export_id;
 	char *p = NULL, *p2 = NULL;
 
@@ -151,55 +152,68 @@ trap_note(const struct proto_req *r, const struct proto_rep *rep,
 	case PROTO_MKDIR:
 	case PROTO_SYMLINK:
 		p = trap_join(r->path, r->name);
-		trap_add(DGRAM_CREATE, ex, p, 0, NULL, &rep->attr, 0, 0);
+		trap_add(local, (struct dgram_trap){ .kind = DGRAM_CREATE,
+		    .export_id = ex, .path = p, .attr = rep->attr });
 		break;
 	case PROTO_LINK:
 		p = trap_join(r->path2, r->name2);
-		trap_add(DGRAM_CREATE, r->export2, p, 0, NULL, &rep->attr, 0,
-		    0);
+		trap_add(local, (struct dgram_trap){ .kind = DGRAM_CREATE,
+		    .export_id = r->export2, .path = p, .attr = rep->attr });
 		/* The link count of the other names changed. */
-		trap_add(DGRAM_ATTR, ex, r->path, 0, NULL, &rep->attr, 0, 0);
+		trap_add(local, (struct dgram_trap){ .kind = DGRAM_ATTR,
+		    .export_id = ex, .path = r->path, .attr = rep->attr });
 		break;
 	case PROTO_UNLINK:
 	case PROTO_RMDIR:
 		p = trap_join(r->path, r->name);
-		trap_add(DGRAM_REMOVE, ex, p, 0, NULL, NULL, 0, 0);
+		trap_add(local, (struct dgram_trap){ .kind = DGRAM_REMOVE,
+		    .export_id = ex, .path = p });
 		break;
 	case PROTO_RENAME:
 		p = trap_join(r->path, r->name);
 		p2 = trap_join(r->path2, r->name2);
-		trap_add(DGRAM_RENAME, ex, p, r->export2, p2, NULL, 0, 0);
+		trap_add(local, (struct dgram_trap){ .kind = DGRAM_RENAME,
+		    .export_id = ex, .path = p, .export2 = r->export2,
+		    .path2 = p2 });
 		break;
 	case PROTO_SETATTR:
 		if (r->path[0] == '\0' && r->fh != 0)
 			p = export_fh_path(r->fh, owner, &ex);
-		trap_add(DGRAM_ATTR, ex, p != NULL ? p : r->path, 0, NULL,
-		    &rep->attr, 0, 0);
+		trap_add(local, (struct dgram_trap){ .kind = DGRAM_ATTR,
+		    .export_id = ex, .path = p != NULL ? p : r->path,
+		    .attr = rep->attr });
 		break;
 	case PROTO_SETXATTR:
 	case PROTO_REMOVEXATTR:
-		trap_add(DGRAM_ATTR, ex, r->path, 0, NULL, NULL, 0, 0);
+		trap_add(local, (struct dgram_trap){ .kind = DGRAM_ATTR,
+		    .export_id = ex, .path = r->path });
+		break;
+	case PROTO_OPEN:
+		/* An open with O_TRUNC (for writing) empties the file. */
+		if ((r->flags & O_TRUNC) && (r->flags & O_ACCMODE) != O_RDONLY)
+			trap_add(local, (struct dgram_trap){
+			    .kind = DGRAM_DATA, .export_id = ex,
+			    .path = r->path, .length = UINT64_C(1) << 62 });
 		break;
 	case PROTO_WRITE:
 	case PROTO_FALLOCATE:
-	case PROTO_COPY_RANGE:
+	case PROTO_COPY_RANGE: {
+		uint64_t off = r->offset, len = 0;
+
 		if (r->type == PROTO_COPY_RANGE) {
-			if ((p = export_fh_path(r->fh2, owner, &ex)) == NULL ||
-			    rep->value == 0)
-				break;
-			trap_add(DGRAM_DATA, ex, p, 0, NULL, NULL, r->offset2,
-			    rep->value);
-			break;
+			p = export_fh_path(r->fh2, owner, &ex);
+			off = r->offset2;
+			len = rep->value;
+		} else {
+			p = export_fh_path(r->fh, owner, &ex);
+			len = r->type == PROTO_WRITE ? rep->value : r->length;
 		}
-		if ((p = export_fh_path(r->fh, owner, &ex)) == NULL)
-			break;
-		if (r->type == PROTO_WRITE && rep->value > 0)
-			trap_add(DGRAM_DATA, ex, p, 0, NULL, NULL, r->offset,
-			    rep->value);
-		else if (r->type == PROTO_FALLOCATE && r->length > 0)
-			trap_add(DGRAM_DATA, ex, p, 0, NULL, NULL, r->offset,
-			    r->length);
+		if (p != NULL && len > 0)
+			trap_add(local, (struct dgram_trap){
+			    .kind = DGRAM_DATA, .export_id = ex, .path = p,
+			    .offset = off, .length = len });
 		break;
+	}
 	default:
 		break;
 	}
@@ -209,7 +223,8 @@ trap_note(const struct proto_req *r, const struct proto_rep *rep,
 
 /*
  * A change seen on disk (watch.c): the same record as one made through
- * pufs; the attributes are not known, receivers only forget.
+ * pufs; the attributes are not known, receivers only forget.  Our own
+ * mount did not see it either.
  */
 void
 trap_note_disk(uint8_t kind, uint32_t export_id, const char *path)
@@ -217,11 +232,9 @@ trap_note_disk(uint8_t kind, uint32_t export_id, const char *path)
 	if (!tr.on)
 		return;
 	tr.st.disk++;
-	if (kind == DGRAM_DATA)
-		trap_add(kind, export_id, path, 0, NULL, NULL, 0,
-		    UINT64_C(1) << 62);
-	else
-		trap_add(kind, export_id, path, 0, NULL, NULL, 0, 0);
+	trap_add(true, (struct dgram_trap){ .kind = kind,
+	    .export_id = export_id, .path = path,
+	    .length = kind == DGRAM_DATA ? UINT64_C(1) << 62 : 0 });
 }
 
 /* Changes were lost: skip a TRAP number, so receivers resynchronise. */
