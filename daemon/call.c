@@ -75,8 +75,14 @@ call_note_change(struct call *c)
 		dircache_changed(c->peer, r->export_id, r->path);
 		break;
 	case PROTO_OPEN:
-		if (r->flags & O_TRUNC)
-			dircache_changed(c->peer, r->export_id, r->path);
+	case PROTO_STAT:
+		/*
+		 * Fresh attributes from the holder (close-to-open): the
+		 * cached listing must not answer a getattr with older ones.
+		 */
+		if (r->fh == 0)
+			dircache_update(c->peer, r->export_id, r->path,
+			    &c->rep.attr);
 		break;
 	default:
 		break;

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "pufs.h"
 
@@ -245,6 +246,39 @@ dircache_set(struct peer *p, uint32_t export_id, const char *dir,
 		d.attr = *attr;		/* mode 0 in d means removed */
 	dircache_merge(l, &delta);
 	dircache_put(p, export_id, dir, l);
+}
+
+/*
+ * The holder has just told us the attributes of the entry at path (an
+ * open, a stat): a fresh cached listing that shows it must not answer
+ * with older ones.  Updated in place; the listing's expiry stays.
+ */
+void
+dircache_update(struct peer *p, uint32_t export_id, const char *path,
+    const struct proto_attr *attr)
+{
+	char key[PROTO_MAX_PATH + 128];
+	const char *slash;
+	struct listing *l;
+	struct lent *e;
+	char *dir;
+	size_t klen;
+
+	if (path == NULL || path[0] == '\0')
+		return;
+	slash = strrchr(path, '/');
+	dir = slash ? xstrndup(path, (size_t)(slash - path)) : xstrdup("");
+	klen = dircache_key(key, sizeof key, p, export_id, dir);
+	if (klen != 0 && (l = meta_cache_get(dc, DIRCACHE_LISTING, key,
+	    klen)) != NULL) {
+		e = (struct lent *)listing_find(l, slash ? slash + 1 : path);
+		if (e != NULL &&
+		    (e->attr.mode & S_IFMT) == (attr->mode & S_IFMT))
+			e->attr = *attr;
+		else	/* it shows another object, or none: ask again */
+			dircache_stale(p, export_id, dir);
+	}
+	free(dir);
 }
 
 /* The listing of directory path changed: refresh it at the next use. */

@@ -1600,19 +1600,23 @@ fs_open_cb(struct call *c)
 	}
 	h = fs_handle_new(n, c);
 	h->flags = op->fi.flags;
-	/*
-	 * Close-to-open: if the file changed since the kernel last saw its
-	 * attributes, make it ask again before it trusts its cached size
-	 * (the read path refreshes invalid attributes).  Attributes only:
-	 * this takes no inode lock, so it is safe from the loop.
-	 */
-	if (n->attr.size != a->size || n->attr.mtime.sec != a->mtime.sec ||
-	    n->attr.mtime.nsec != a->mtime.nsec)
-		fuse_lowlevel_notify_inval_inode(fs.se, n->id, -1, 0);
 	/* Keep the page cache only if the file is as it was. */
 	op->fi.keep_cache = n->data_seen && !(op->fi.flags & O_TRUNC) &&
 	    n->data_mtime.sec == a->mtime.sec &&
 	    n->data_mtime.nsec == a->mtime.nsec && n->data_size == a->size;
+	/*
+	 * Close-to-open: if the file changed since the kernel last saw its
+	 * attributes, make it ask again before it trusts its cached size
+	 * (fstat and the read path refresh invalid attributes; the cached
+	 * listing was brought up to date by the call layer, so whatever
+	 * answers sees these).  Written before the open's reply, so the
+	 * kernel's next getattr is newer than the invalidation.  Attributes
+	 * only: this takes no inode lock, so it is safe from the loop.
+	 */
+	if (!op->fi.keep_cache || n->attr.size != a->size ||
+	    n->attr.mtime.sec != a->mtime.sec ||
+	    n->attr.mtime.nsec != a->mtime.nsec)
+		fuse_lowlevel_notify_inval_inode(fs.se, n->id, -1, 0);
 	n->data_seen = true;
 	n->data_mtime = a->mtime;
 	n->data_size = a->size;

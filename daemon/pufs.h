@@ -158,6 +158,8 @@ struct listing *dircache_store(struct peer *, uint32_t export_id,
     const char *path, const struct proto_rep *);
 const struct lent *listing_find(const struct listing *, const char *name);
 void dircache_stale(struct peer *, uint32_t export_id, const char *path);
+void dircache_update(struct peer *, uint32_t export_id, const char *path,
+    const struct proto_attr *);
 void dircache_set(struct peer *, uint32_t export_id, const char *dir,
     const char *name, const struct proto_attr *);
 void dircache_changed(struct peer *, uint32_t export_id, const char *path);
@@ -399,6 +401,7 @@ void fs_forget_data(struct node *, uint64_t off, uint64_t len);
 void fs_forget_attr(struct node *);
 void fs_forget_entry(struct node *dir, const char *name);
 void fs_unmount(void);
+void fs_free(void);
 void fs_stats(unsigned long *requests, unsigned long *inflight);
 
 /* io.c: the data path (the place a block cache sits). */
