@@ -183,7 +183,7 @@ fs_reply_entry(fuse_req_t req, struct node *n)
 
 	fs_entry_param(n, &e);
 	if (fuse_reply_entry(req, &e) != 0)
-		n->nlookup--;	/* the kernel did not get it */
+		node_forget(n, 1);	/* the kernel did not get it */
 }
 
 /* The node of an inode number; NULL only on a kernel bug. */
@@ -962,7 +962,7 @@ fs_make_cb(struct call *c)
 		struct call *rc = call_new(h->peer, PROTO_RELEASE,
 		    h->export_id, NULL, fs_release_cb, NULL);
 
-		n->nlookup--;
+		node_forget(n, 1);	/* the handle still holds n */
 		rc->req.fh = h->fh;
 		call_send(rc);
 		fs_handle_free(h);
@@ -1937,8 +1937,8 @@ fs_readdir_fill(struct rdop *rd)
 			len = fuse_add_direntry(rd->req, p, rem, name,
 			    &e.attr, i + 1);
 		if (len > rem) {
-			if (n != NULL)
-				n->nlookup--;	/* not sent: not counted */
+			if (n != NULL)	/* not sent: not counted */
+				node_forget(n, 1);
 			break;
 		}
 		p += len;

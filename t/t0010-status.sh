@@ -131,6 +131,23 @@ test_expect_success 'status answers quickly while the mount is busy' '
 	wait_for "test -e busy.done" 60
 '
 
+test_expect_success 'a listing read only in part leaves no inode behind' '
+	mkdir -p "$E/many" &&
+	(cd "$E/many" && seq -f "entry-with-a-longish-name-%g" 3000 |
+		xargs touch) &&
+	sync && echo 2 >/proc/sys/vm/drop_caches &&
+	wait_for "test \$(json_get inodes) -le 1" 5 &&
+	"$PYTHON" -c "
+import os, sys
+it = os.scandir(sys.argv[1])
+next(it)
+it.close()
+" "$M/many" &&
+	test "$(json_get inodes)" -gt 100 &&
+	echo 2 >/proc/sys/vm/drop_caches &&
+	wait_for "test \$(json_get inodes) -le 1" 5
+'
+
 test_expect_success 'status of a stopped daemon exits 1' '
 	pufs_stop alpha &&
 	pufs_try 1 status -s "$(pufs_sock alpha)" &&
