@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <fuse_lowlevel.h>
+#include <linux/fuse.h>
 #include <event2/event.h>
 
 #include "pufs.h"
@@ -37,6 +38,8 @@ static struct {
 	char *mountpoint;
 	unsigned long requests;
 	unsigned rr;		/* create_policy roundrobin cursor */
+	bool refusing;		/* leaving: every request gets EIO */
+	bool se_stuck;		/* the notifier never let go of se */
 } fs;
 
 enum fsop_state {
@@ -348,12 +351,14 @@ struct fs_inval {
 	char *name;		/* an entry of ino to forget; owned */
 };
 
+/* The notifier's queue: a ring of cap slots, n queued from head. */
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	struct fs_inval *q;
-	size_t n, cap;
+	size_t head, n, cap;
 	bool stop;
+	bool exited;		/* the thread wrote its last one */
 	pthread_t thread;
 	bool running;
 } fsn = { .lock = PTHREAD_MUTEX_INITIALIZER,
@@ -373,8 +378,9 @@ fs_notify_main(void *arg)
 			pthread_cond_wait(&fsn.cond, &fsn.lock);
 		if (fsn.n == 0)
 			break;
-		iv = fsn.q[0];
-		memmove(fsn.q, fsn.q + 1, --fsn.n * sizeof *fsn.q);
+		iv = fsn.q[fsn.head];
+		fsn.head = (fsn.head + 1) % fsn.cap;
+		fsn.n--;
 		pthread_mutex_unlock(&fsn.lock);
 		if (iv.name != NULL)
 			rc = fuse_lowlevel_notify_inval_entry(fs.se, iv.ino,
@@ -389,6 +395,7 @@ fs_notify_main(void *arg)
 		free(iv.name);
 		pthread_mutex_lock(&fsn.lock);
 	}
+	fsn.exited = true;
 	pthread_mutex_unlock(&fsn.lock);
 	return NULL;
 }
@@ -397,16 +404,24 @@ fs_notify_main(void *arg)
 static void
 fs_inval_queue(struct fs_inval iv)
 {
-	if (fs.se == NULL || !fsn.running) {
+	if (fs.se == NULL || !fsn.running || fs.refusing) {
 		free(iv.name);
 		return;
 	}
 	pthread_mutex_lock(&fsn.lock);
 	if (fsn.n == fsn.cap) {
-		fsn.cap = fsn.cap ? fsn.cap * 2 : 64;
-		fsn.q = xreallocarray(fsn.q, fsn.cap, sizeof *fsn.q);
+		/* Grow, unwrapping the ring into the new array's start. */
+		size_t cap = fsn.cap ? fsn.cap * 2 : 64;
+		struct fs_inval *q = xreallocarray(NULL, cap, sizeof *q);
+
+		for (size_t i = 0; i < fsn.n; i++)
+			q[i] = fsn.q[(fsn.head + i) % fsn.cap];
+		free(fsn.q);
+		fsn.q = q;
+		fsn.cap = cap;
+		fsn.head = 0;
 	}
-	fsn.q[fsn.n++] = iv;
+	fsn.q[(fsn.head + fsn.n++) % fsn.cap] = iv;
 	pthread_cond_signal(&fsn.cond);
 	pthread_mutex_unlock(&fsn.lock);
 }
@@ -2368,6 +2383,27 @@ static const struct fuse_lowlevel_ops fs_ops = {
 	.lseek = fs_lseek,
 };
 
+/*
+ * Answer a kernel request read while leaving with EIO, without parking
+ * anything: written raw, so no request outlives the session.  Forgets
+ * and interrupts take no answer.
+ */
+static void
+fs_refuse(const struct fuse_buf *buf)
+{
+	const struct fuse_in_header *in = buf->mem;
+	struct fuse_out_header out;
+
+	if (buf->size < sizeof *in || in->opcode == FUSE_FORGET ||
+	    in->opcode == FUSE_BATCH_FORGET || in->opcode == FUSE_INTERRUPT)
+		return;
+	out = (struct fuse_out_header){ .len = sizeof out, .error = -EIO,
+	    .unique = in->unique };
+	if (write(fuse_session_fd(fs.se), &out, sizeof out) == -1 &&
+	    errno != ENOENT)
+		log_debug("fuse: refusing a request: %s", strerror(errno));
+}
+
 /* The channel is readable: process a batch of kernel requests. */
 static void
 fs_read_cb(evutil_socket_t fd, short what, void *arg)
@@ -2391,7 +2427,10 @@ fs_read_cb(evutil_socket_t fd, short what, void *arg)
 			return;
 		}
 		fs.requests++;
-		fuse_session_process_buf(fs.se, &fs.buf);
+		if (fs.refusing)
+			fs_refuse(&fs.buf);
+		else
+			fuse_session_process_buf(fs.se, &fs.buf);
 	}
 }
 
@@ -2462,28 +2501,134 @@ fs_stop(void)
 	}
 }
 
-/* Unmount and release the session. */
+/* Whether the notifier thread has written its last invalidation. */
+static bool
+fs_notifier_done(void)
+{
+	bool done;
+
+	pthread_mutex_lock(&fsn.lock);
+	done = fsn.exited;
+	pthread_mutex_unlock(&fsn.lock);
+	return done;
+}
+
+/*
+ * Abort our FUSE connection through fusectl: the last resort when the
+ * notifier stays blocked in the kernel (every request pending there
+ * fails, and its locks go).  Its number is the minor of the mount's
+ * device, found in mountinfo (a stat of our own mount would ask us).
+ */
+static void
+fs_abort_connection(void)
+{
+	char line[8192], path[64], mnt[4096];
+	unsigned major, minor;
+	bool found = false;
+	FILE *f;
+	int fd;
+
+	if ((f = fopen("/proc/self/mountinfo", "re")) == NULL)
+		return;
+	while (!found && fgets(line, sizeof line, f) != NULL)
+		found = sscanf(line, "%*u %*u %u:%u %*s %4095s", &major,
+		    &minor, mnt) == 3 && strcmp(mnt, fs.mountpoint) == 0;
+	fclose(f);
+	if (!found)
+		return;
+	snprintf(path, sizeof path, "/sys/fs/fuse/connections/%u/abort",
+	    minor);
+	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) == -1 ||
+	    write(fd, "1", 1) != 1)
+		log_warn("fuse: cannot abort the connection (%s)", path);
+	else
+		log_warnx("fuse: the kernel did not take our last "
+		    "invalidations; connection aborted");
+	if (fd != -1)
+		close(fd);
+}
+
+/*
+ * Stop the notifier.  It may be blocked in the kernel, on a page or
+ * inode lock that a request we have not answered holds (a readahead
+ * READ, a lookup): so until it is out, every request the kernel sends
+ * is answered EIO at once.  If it is still blocked after a while, the
+ * connection is aborted.  Returns whether the thread was joined.
+ */
+static bool
+fs_notifier_stop(void)
+{
+	uint64_t deadline = loop_mono_us() + 2000000;
+	struct timeval tick = { 0, 10000 };
+	bool aborted = false;
+
+	pthread_mutex_lock(&fsn.lock);
+	fsn.stop = true;
+	for (size_t i = 0; i < fsn.n; i++)
+		free(fsn.q[(fsn.head + i) % fsn.cap].name);
+	fsn.n = 0;	/* nothing to invalidate in a dying mount */
+	pthread_cond_signal(&fsn.cond);
+	pthread_mutex_unlock(&fsn.lock);
+
+	fs.refusing = true;
+	fs.ev = event_new(loop_base, fuse_session_fd(fs.se),
+	    EV_READ | EV_PERSIST, fs_read_cb, NULL);
+	if (fs.ev != NULL)
+		event_add(fs.ev, NULL);
+	while (!fs_notifier_done()) {
+		if (loop_mono_us() > deadline) {
+			if (aborted)
+				break;
+			fs_abort_connection();
+			aborted = true;
+			deadline = loop_mono_us() + 1000000;
+		}
+		event_base_loopexit(loop_base, &tick);
+		event_base_dispatch(loop_base);
+	}
+	fs_stop();
+	if (!fs_notifier_done()) {
+		log_warnx("fuse: the notifier is stuck in the kernel; "
+		    "leaving it");
+		return false;
+	}
+	pthread_join(fsn.thread, NULL);
+	fsn.running = false;
+	free(fsn.q);
+	fsn.q = NULL;
+	return true;
+}
+
+/*
+ * Unmount.  Requests still parked (a worker's late answer) are answered
+ * into the closed channel harmlessly; the session itself goes in
+ * fs_free(), once nothing can answer any more.
+ */
 void
 fs_unmount(void)
 {
 	fs_stop();
+	if (fs.se == NULL || fs.mountpoint == NULL)
+		return;
+	if (fsn.running && !fs_notifier_stop())
+		fs.se_stuck = true;
+	fuse_session_exit(fs.se);
+	fuse_session_unmount(fs.se);
+	log_info("fuse: unmounted %s", fs.mountpoint);
+	free(fs.mountpoint);
+	fs.mountpoint = NULL;
+}
+
+/* Release the session, after the workers are gone and answered. */
+void
+fs_free(void)
+{
 	if (fs.se == NULL)
 		return;
-	if (fsn.running) {
-		pthread_mutex_lock(&fsn.lock);
-		fsn.stop = true;
-		for (size_t i = 0; i < fsn.n; i++)
-			free(fsn.q[i].name);
-		fsn.n = 0;	/* nothing to invalidate in a dying mount */
-		pthread_cond_signal(&fsn.cond);
-		pthread_mutex_unlock(&fsn.lock);
-		pthread_join(fsn.thread, NULL);
-		fsn.running = false;
-		free(fsn.q);
-		fsn.q = NULL;
-	}
-	fuse_session_unmount(fs.se);
-	fuse_session_destroy(fs.se);
+	fs_unmount();
+	/* A notifier stuck in the kernel still uses the session. */
+	if (!fs.se_stuck)
+		fuse_session_destroy(fs.se);
 	while (!LIST_EMPTY(&fs_dirs)) {
 		struct dirh *d = LIST_FIRST(&fs_dirs);
 
@@ -2494,9 +2639,6 @@ fs_unmount(void)
 	fs.se = NULL;
 	free(fs.buf.mem);
 	fs.buf.mem = NULL;
-	log_info("fuse: unmounted %s", fs.mountpoint);
-	free(fs.mountpoint);
-	fs.mountpoint = NULL;
 }
 
 /* Figures for status. */

@@ -101,6 +101,7 @@ leave:
 	worker_shutdown();
 	/* Let dead streams' one-shot frees run. */
 	event_base_loop(loop_base, EVLOOP_NONBLOCK);
+	fs_free();
 	watch_free();
 	journal_free();
 	trap_free();
