@@ -54,7 +54,7 @@ static void
 control_status_json(struct evbuffer *b)
 {
 	struct peer *self = peer_self(), *p;
-	uint64_t msent, mrecv, mdrop;
+	uint64_t msent, mrecv, mdrop, moves, mbytes, mfailed;
 	struct worker_stats ws;
 	struct trap_stats ts;
 	struct meta_cache_stats mc;
@@ -129,6 +129,10 @@ control_status_json(struct evbuffer *b)
 	export_list_stats(&lfull, &ldelta);
 	evbuffer_add_printf(b, "\"listings\":{\"full\":%llu,\"delta\":%llu},",
 	    (unsigned long long)lfull, (unsigned long long)ldelta);
+	move_stats(&moves, &mbytes, &mfailed);
+	evbuffer_add_printf(b, "\"moves\":{\"done\":%llu,\"bytes\":%llu,"
+	    "\"failed\":%llu},", (unsigned long long)moves,
+	    (unsigned long long)mbytes, (unsigned long long)mfailed);
 	evbuffer_add_printf(b, "\"traps\":{\"sent\":%llu,"
 	    "\"records_sent\":%llu,\"noted\":%llu,\"merged\":%llu,"
 	    "\"unsendable\":%llu,\"received\":%llu,\"records_applied\":%llu,"
@@ -163,7 +167,7 @@ static void
 control_status_text(struct evbuffer *b)
 {
 	struct peer *self = peer_self(), *p;
-	uint64_t msent, mrecv, mdrop;
+	uint64_t msent, mrecv, mdrop, moves, mbytes, mfailed;
 	struct worker_stats ws;
 	struct trap_stats ts;
 	struct meta_cache_stats mc;
@@ -204,6 +208,7 @@ control_status_text(struct evbuffer *b)
 	}
 	evbuffer_add_printf(b, "%s\n", n ? "" : "    none");
 	mcast_stats(&msent, &mrecv, &mdrop);
+	move_stats(&moves, &mbytes, &mfailed);
 	if (conf->discovery == DISCOVERY_MULTICAST)
 		evbuffer_add_printf(b, "discovery: multicast %s port %u, %llu "
 		    "datagrams sent, %llu received, %llu dropped\n",
@@ -218,6 +223,7 @@ control_status_text(struct evbuffer *b)
 	    "stale %llu\n"
 	    "traps:    sent %llu (%llu records of %llu changes), received "
 	    "%llu (%llu records), %llu gaps, %llu resyncs\n"
+	    "moves:    %llu files to another peer (%llu bytes), %llu failed\n"
 	    "inodes:   %zu\n"
 	    "open:     %u files\n"
 	    "fuse:     %lu requests, %lu calls in flight, %lu timeouts\n"
@@ -232,6 +238,8 @@ control_status_text(struct evbuffer *b)
 	    (unsigned long long)ts.received,
 	    (unsigned long long)ts.records_applied,
 	    (unsigned long long)ts.gaps, (unsigned long long)ts.resyncs,
+	    (unsigned long long)moves, (unsigned long long)mbytes,
+	    (unsigned long long)mfailed,
 	    node_count(), export_open_handles(), req, inflight,
 	    stats.call_timeouts, ws.threads, ws.busy, ws.queued, ws.completed,
 	    ws.max_wait_us, stats.loop_lag_max_us);

@@ -79,6 +79,7 @@ struct fsop {
 	struct proto_attr attr;
 	bool have_attr;
 	bool checked_empty;	/* rmdir: every copy was seen empty */
+	bool cloned;		/* dir2's path was cloned onto the source's */
 	struct statvfs sv;	/* statfs sum */
 };
 
@@ -1037,8 +1038,8 @@ fs_make_start(fuse_req_t req, uint8_t type, fuse_ino_t parent,
 		fsop_done(op, ENAMETOOLONG);
 		return;
 	}
-	if (!proto_name_ok(op->base)) {
-		fsop_done(op, EINVAL);
+	if (!proto_name_ok(op->base) || move_hidden(op->base)) {
+		fsop_done(op, EINVAL);	/* ours are never shown: refused */
 		return;
 	}
 	fs_candidates(op, &nall);
@@ -1272,6 +1273,126 @@ fs_rmdir_check(struct fsop *op)
 	}
 }
 
+static void fs_act(struct fsop *);
+static void fs_link_dst_cb(void *, int, struct entry *);
+
+/* The path of dir2 now exists on the source's peer: carry on there. */
+static void
+fs_clone_done(void *arg, int error)
+{
+	struct fsop *op = arg;
+	struct copy *c;
+
+	if (error != 0) {
+		fsop_done(op, error);
+		return;
+	}
+	c = xcalloc(op->dir2->ncopies + 1, sizeof *c);
+	memcpy(c, op->dir2->copies, op->dir2->ncopies * sizeof *c);
+	c[op->dir2->ncopies] = op->chosen;
+	node_set_copies(op->dir2, c, op->dir2->ncopies + 1);
+	free(c);
+	if (op->type == PROTO_LINK)
+		fs_link_dst_cb(op, -ENOENT, NULL);
+	else
+		fs_act(op);
+}
+
+/*
+ * A rename or link to a new name in a directory the source's peer does
+ * not hold: make the directory's path there first (mkdir with the
+ * union's modes, as mergerfs clones a path onto a branch).  Returns
+ * false when it cannot (EXDEV then).
+ */
+static bool
+fs_clone(struct fsop *op, struct peer *peer, uint32_t export_id)
+{
+	const struct export *ex = union_export(peer, export_id);
+	char *rel = fs_relpath(op->dir2, peer, export_id);
+	mode_t *modes;
+	size_t n = 0;
+	struct node *d = op->dir2;
+
+	if (op->cloned || ex == NULL || ex->read_only || rel == NULL ||
+	    rel[0] == '\0') {
+		free(rel);
+		return false;
+	}
+	for (const char *p = rel; p != NULL; p = strchr(p + 1, '/'))
+		n++;
+	modes = xcalloc(n, sizeof *modes);
+	for (size_t i = n; i > 0; i--, d = d->parent)
+		modes[i - 1] = d->attr.mode & 07777 ? d->attr.mode & 07777 :
+		    0755;
+	op->cloned = true;
+	op->chosen = (struct copy){ peer, export_id };
+	move_clone(peer, export_id, rel, modes, n, fs_clone_done, op);
+	free(modes);
+	free(rel);
+	return true;
+}
+
+/* A move to another peer ended: the kernel's node follows the file. */
+static void
+fs_move_done(void *arg, int error)
+{
+	struct fsop *op = arg;
+	struct node *n;
+
+	if (error == 0 && (n = node_child(op->dir, op->name)) != NULL) {
+		node_move(n, op->dir2, op->name2);
+		/* Another holder, another inode: attributes and data. */
+		n->peer = op->dst.peer;
+		n->export_id = op->dst.export_id;
+		n->data_seen = false;
+		fs_inval(n, 0);
+	} else if (error == 0 && (n = node_child(op->dir2, op->name2)))
+		node_unlink(n);
+	fsop_done(op, error);
+}
+
+/*
+ * rename(2) of a file or symlink onto a name another peer holds: move
+ * it there (move.c).  What cannot be moved atomically, or without
+ * losing something, stays EXDEV: an exchange, other kinds of files, a
+ * file with other hard links (they would stop sharing it).
+ */
+static void
+fs_move(struct fsop *op)
+{
+	struct entry *s = &op->src, *d = &op->dst;
+	const struct export *sx = union_export(s->peer, s->export_id);
+	const struct export *dx = union_export(d->peer, d->export_id);
+	struct move_spec sp = {
+		.speer = s->peer, .sexport = s->export_id,
+		.dpeer = d->peer, .dexport = d->export_id,
+		.sname = op->base, .dname = op->name2, .attr = s->attr,
+	};
+
+	if ((op->flags & RENAME_EXCHANGE) ||
+	    !(S_ISREG(s->attr.mode) || S_ISLNK(s->attr.mode)) ||
+	    (S_ISREG(s->attr.mode) && s->attr.nlink > 1)) {
+		fsop_done(op, EXDEV);
+		return;
+	}
+	if (sx == NULL || dx == NULL) {
+		fsop_done(op, ENOENT);
+		return;
+	}
+	if (sx->read_only || dx->read_only) {
+		fsop_done(op, EROFS);
+		return;
+	}
+	sp.sdir = fs_relpath(op->dir, s->peer, s->export_id);
+	sp.ddir = fs_relpath(op->dir2, d->peer, d->export_id);
+	if (sp.sdir == NULL || sp.ddir == NULL)
+		fsop_done(op, ENOENT);
+	else
+		move_start(&sp, fs_move_done, op);
+	free(sp.sdir);
+	free(sp.ddir);
+}
+
 /* Everything is known: send the change(s). */
 static void
 fs_act(struct fsop *op)
@@ -1330,14 +1451,18 @@ fs_act(struct fsop *op)
 				return;
 			}
 			if (op->have_dst && !d->isdir && d->peer != s->peer) {
-				fsop_done(op, EXDEV);
+				op->pending = 0;
+				fs_move(op);
 				return;
 			}
 			/* Over an existing file: into its export, or not. */
 			if (!fs_dest_copy(op->dir2, s->peer, op->have_dst &&
 			    !d->isdir ? d->export_id : s->export_id,
 			    op->have_dst && !d->isdir, &dest)) {
-				fsop_done(op, EXDEV);
+				op->pending = 0;
+				if (op->have_dst ||
+				    !fs_clone(op, s->peer, s->export_id))
+					fsop_done(op, EXDEV);
 				return;
 			}
 			ex = union_export(dest.peer, dest.export_id);
@@ -1366,7 +1491,12 @@ fs_act(struct fsop *op)
 			}
 			if (!fs_dest_copy(op->dir2, s->copies[i].peer,
 			    s->copies[i].export_id, true, &dest)) {
-				fsop_done(op, EXDEV);
+				/* One copy to a new name: clone the path. */
+				op->pending = 0;
+				if (s->ncopies > 1 || op->have_dst ||
+				    !fs_clone(op, s->copies[i].peer,
+				    s->copies[i].export_id))
+					fsop_done(op, EXDEV);
 				return;
 			}
 		}
@@ -1470,6 +1600,10 @@ fs_change_start(fuse_req_t req, uint8_t type, fuse_ino_t parent,
 			fsop_done(op, ENAMETOOLONG);
 			return;
 		}
+		if (move_hidden(newname)) {
+			fsop_done(op, EINVAL);
+			return;
+		}
 		if (strchr(newname, '@') != NULL) {
 			struct peer *pin;
 
@@ -1526,7 +1660,8 @@ fs_link_dst_cb(void *arg, int error, struct entry *e)
 		return;
 	}
 	if (!fs_dest_copy(op->dir2, n->peer, n->export_id, false, &dest)) {
-		fsop_done(op, EXDEV);
+		if (!fs_clone(op, n->peer, n->export_id))
+			fsop_done(op, EXDEV);
 		return;
 	}
 	if ((rel = fs_relpath(n, n->peer, n->export_id)) == NULL) {

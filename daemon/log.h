@@ -33,5 +33,6 @@ void *xreallocarray(void *, size_t, size_t);
 char *xstrdup(const char *);
 char *xstrndup(const char *, size_t);
 int xasprintf(char **, const char *, ...) PRINTFLIKE(2, 3);
+char *xpathjoin(const char *dir, const char *name);
 
 #endif

@@ -423,6 +423,25 @@ void io_write(struct handle *, uint64_t off, const void *data, size_t size,
     io_done_cb, void *);
 bool io_handle_live(const struct handle *);
 
+/* move.c: rename(2) of a file or symlink onto another peer's name. */
+
+#define MOVE_PREFIX	".pufs-move."	/* temporary copies, never shown */
+
+struct move_spec {
+	struct peer *speer, *dpeer;	/* source's, destination's holder */
+	uint32_t sexport, dexport;
+	char *sdir, *sname;		/* in the source's export; copied */
+	char *ddir, *dname;		/* in the destination's; copied */
+	struct proto_attr attr;		/* the source's */
+};
+
+typedef void (*move_done_cb)(void *arg, int error);
+void move_start(const struct move_spec *, move_done_cb, void *arg);
+bool move_hidden(const char *name);
+void move_stats(uint64_t *moves, uint64_t *bytes, uint64_t *failed);
+void move_clone(struct peer *, uint32_t export_id, const char *path,
+    const mode_t *modes, size_t n, move_done_cb, void *arg);
+
 /* control.c */
 
 int control_init(const struct config *);

@@ -122,16 +122,6 @@ trap_add(bool local, struct dgram_trap r)
 	}
 }
 
-/* "path/name", or name at the root. */
-static char *
-trap_join(const char *path, const char *name)
-{
-	char *p;
-
-	xasprintf(&p, "%s%s%s", path, path[0] ? "/" : "", name);
-	return p;
-}
-
 /*
  * A request was served on one of our exports: note what it changed.
  * owner is the stream (or 0, our own mount) its handles belong to.
@@ -151,12 +141,12 @@ trap_note(const struct proto_req *r, const struct proto_rep *rep,
 	case PROTO_MKNOD:
 	case PROTO_MKDIR:
 	case PROTO_SYMLINK:
-		p = trap_join(r->path, r->name);
+		p = xpathjoin(r->path, r->name);
 		trap_add(local, (struct dgram_trap){ .kind = DGRAM_CREATE,
 		    .export_id = ex, .path = p, .attr = rep->attr });
 		break;
 	case PROTO_LINK:
-		p = trap_join(r->path2, r->name2);
+		p = xpathjoin(r->path2, r->name2);
 		trap_add(local, (struct dgram_trap){ .kind = DGRAM_CREATE,
 		    .export_id = r->export2, .path = p, .attr = rep->attr });
 		/* The link count of the other names changed. */
@@ -165,13 +155,13 @@ trap_note(const struct proto_req *r, const struct proto_rep *rep,
 		break;
 	case PROTO_UNLINK:
 	case PROTO_RMDIR:
-		p = trap_join(r->path, r->name);
+		p = xpathjoin(r->path, r->name);
 		trap_add(local, (struct dgram_trap){ .kind = DGRAM_REMOVE,
 		    .export_id = ex, .path = p });
 		break;
 	case PROTO_RENAME:
-		p = trap_join(r->path, r->name);
-		p2 = trap_join(r->path2, r->name2);
+		p = xpathjoin(r->path, r->name);
+		p2 = xpathjoin(r->path2, r->name2);
 		trap_add(local, (struct dgram_trap){ .kind = DGRAM_RENAME,
 		    .export_id = ex, .path = p, .export2 = r->export2,
 		    .path2 = p2 });

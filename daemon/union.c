@@ -237,11 +237,15 @@ static void
 union_merge(const char *base, const char *upath, const struct hit *hits,
     size_t n, bool virtual, struct entry **out, size_t *nout, size_t *cap)
 {
-	struct hit *dirs = xcalloc(n, sizeof *dirs);
-	const struct hit **files = xcalloc(n, sizeof *files);
+	struct hit *dirs;
+	const struct hit **files;
 	size_t ndirs = 0, nfiles = 0, i, j;
 	char *suffixed;
 
+	if (move_hidden(base))
+		return;		/* a copy being moved in: not there yet */
+	dirs = xcalloc(n, sizeof *dirs);
+	files = xcalloc(n, sizeof *files);
 	for (i = 0; i < n; i++) {
 		if (S_ISDIR(hits[i].attr.mode)) {
 			dirs[ndirs++] = hits[i];

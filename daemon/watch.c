@@ -176,8 +176,7 @@ watch_event(const struct inotify_event *ev)
 	}
 	export_id = w->export_id;
 	if (ev->len > 0)
-		xasprintf(&path, "%s%s%s", w->path, w->path[0] ? "/" : "",
-		    ev->name);
+		path = xpathjoin(w->path, ev->name);
 	else
 		path = xstrdup(w->path);
 	pthread_mutex_unlock(&wt.lock);

@@ -81,3 +81,13 @@ xasprintf(char **ret, const char *fmt, ...)
 		fatal("asprintf");
 	return n;
 }
+
+/* "dir/name" of a path relative to an export root, or name at the root. */
+char *
+xpathjoin(const char *dir, const char *name)
+{
+	char *p;
+
+	xasprintf(&p, "%s%s%s", dir, dir[0] ? "/" : "", name);
+	return p;
+}

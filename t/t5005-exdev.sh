@@ -1,9 +1,11 @@
 #!/bin/bash
 #
-# rename(2) and link(2) between two peers fail with EXDEV, and mv(1)
-# then copies and deletes; within one peer both are atomic (the object
-# keeps its inode on the holder's disk, a replaced target is gone in
-# one step).
+# rename(2) and link(2) between peers: to a new name in a directory the
+# source's peer does not hold, the directory's path is cloned there and
+# the object stays on its peer; onto a file another peer holds, the file
+# moves there; a directory onto another peer's directory stays EXDEV.
+# Within one peer both are atomic (the object keeps its inode on the
+# holder's disk, a replaced target is gone in one step).
 
 T_DIR=$(cd "$(dirname "$0")" && pwd -P)
 . "$T_DIR/lib.sh"
@@ -19,54 +21,62 @@ test_expect_success 'setup: three peers, directories of their own and shared' '
 		echo "in d$k" >"$e/d$k/g$k" || exit 1
 	done &&
 	echo "target on p2" >"$E2/t2" &&
+	mkdir -p "$E3/only3/deep" &&
 	head -c 3000000 /dev/urandom >"$E1/big1" &&
 	peers_start_all 3 &&
 	peers_wait_all_up 3
 '
 
-test_expect_success 'rename(2) to a directory of another peer: EXDEV' '
-	each_mount "
-		test_errno EXDEV rename \$m/f1 \$m/d2/f1 &&
-		test_errno EXDEV rename \$m/d1/g1 \$m/d3/g1 &&
-		test_errno EXDEV rename \$m/d1 \$m/d2/d1 &&
-		test_errno EXDEV rename \$m/shared/s2 \$m/d3/s2 &&
-		test_errno EXDEV rename_noreplace \$m/f1 \$m/d2/f1" &&
-	test_output "data 1" cat "$E1/f1" &&
-	test_path_is_missing "$E2/d2/f1" &&
-	test_path_is_dir "$E1/d1" &&
-	test_output "shared 2" cat "$E2/shared/s2"
-'
-
-test_expect_success 'rename(2) onto a name another peer holds: EXDEV' '
-	each_mount "test_errno EXDEV rename \$m/f1 \$m/t2" &&
-	test_output "data 1" cat "$E1/f1" &&
-	test_output "target on p2" cat "$E2/t2" &&
-	test_path_is_missing "$E1/t2"
-'
-
-test_expect_success 'link(2) to a directory of another peer: EXDEV' '
-	each_mount "
-		test_errno EXDEV link \$m/f1 \$m/d2/l1 &&
-		test_errno EXDEV link \$m/d2/g2 \$m/d3/l2" &&
-	test_path_is_missing "$E2/d2/l1" &&
-	test_path_is_missing "$E1/d2" &&
-	test_output 1 stat -c %h "$E1/f1"
-'
-
-test_expect_success 'mv(1) between peers copies and deletes' '
-	mv "$M1/f1" "$M1/d2/" &&
+test_expect_success 'rename(2) to a directory only another peer holds clones it' '
+	"$PYTHON" "$_LIB/op.py" rename "$M1/f1" "$M1/d2/f1" &&
+	test_output "data 1" cat "$E1/d2/f1" &&
 	test_path_is_missing "$E1/f1" &&
-	test_output "data 1" cat "$E2/d2/f1" &&
+	test_path_is_missing "$E2/d2/f1" &&
+	test "$(stat -c %a "$E1/d2")" = "$(stat -c %a "$E2/d2")" &&
 	each_mount_soon "test -f \$m/d2/f1 && ! test -e \$m/f1" &&
-	each_mount "test_output \"data 1\" cat \$m/d2/f1" &&
+	"$PYTHON" "$_LIB/op.py" rename "$M2/d1/g1" "$M2/only3/deep/g1" &&
+	test_output "in d1" cat "$E1/only3/deep/g1" &&
+	test_path_is_missing "$E3/only3/deep/g1" &&
+	"$PYTHON" "$_LIB/op.py" rename_noreplace "$M3/shared/s2" \
+		"$M3/only3/s2" &&
+	test_output "shared 2" cat "$E2/only3/s2" &&
+	"$PYTHON" "$_LIB/op.py" rename "$M1/d1" "$M1/only3/d1" &&
+	test_path_is_dir "$E1/only3/d1/sub" &&
+	each_mount_soon "test -d \$m/only3/d1/sub && test -f \$m/only3/deep/g1"
+'
+
+test_expect_success 'rename(2) onto a name another peer holds moves the file' '
+	"$PYTHON" "$_LIB/op.py" rename "$M1/f3" "$M1/t2" &&
+	test_output "data 3" cat "$E2/t2" &&
+	test_path_is_missing "$E3/f3" &&
+	test_path_is_missing "$E1/t2" &&
+	each_mount_soon "test \"\$(cat \$m/t2)\" = \"data 3\" && ! test -e \$m/f3"
+'
+
+test_expect_success 'a directory onto another peer directory: EXDEV' '
+	mkdir "$E2/empty2" &&
+	wait_for "test -d \"$M1/empty2\"" 3 &&
+	test_errno EXDEV rename "$M1/only3/d1" "$M1/empty2" &&
+	test_path_is_dir "$E1/only3/d1/sub" &&
+	test_path_is_dir "$E2/empty2"
+'
+
+test_expect_success 'link(2) to a directory only another peer holds clones it' '
+	"$PYTHON" "$_LIB/op.py" link "$M1/d2/g2" "$M1/only3/deep/l2" &&
+	test_output "in d2" cat "$E2/only3/deep/l2" &&
+	test_output 2 stat -c %h "$E2/d2/g2" &&
+	test_path_is_missing "$E3/only3/deep/l2"
+'
+
+test_expect_success 'mv(1) of files and directories into another peer directory' '
 	cp "$E1/big1" big1 &&
 	mv "$M3/big1" "$M3/d3/big1" &&
 	test_path_is_missing "$E1/big1" &&
-	cmp big1 "$E3/d3/big1" &&
+	cmp big1 "$E1/d3/big1" &&
 	each_mount "cmp big1 \$m/d3/big1" &&
-	mv "$M2/d1/sub" "$M2/d3/sub1" &&
-	test_path_is_dir "$E3/d3/sub1" &&
-	test_path_is_missing "$E1/d1/sub"
+	mv "$M2/only3/d1/sub" "$M2/d3/sub1" &&
+	test_path_is_dir "$E1/d3/sub1" &&
+	test_path_is_missing "$E1/only3/d1/sub"
 '
 
 test_expect_success 'rename within one peer keeps the inode on its disk' '

@@ -1,0 +1,457 @@
+/*
+ * move.c - a file or symbolic link moved to another peer: what rename(2)
+ * onto a name held by another peer does.
+ *
+ * The source is copied into the destination's directory on the
+ * destination's holder under a hidden temporary name (MOVE_PREFIX, never
+ * listed nor found by lookups), made durable with fsync, renamed over
+ * the destination there (atomic, as the holder's file system makes it),
+ * and only then unlinked on its own holder.  Readers of the destination
+ * see the old file or the new one, never a part of either.  If any step
+ * before the rename fails (the holder is full, a peer dies), the
+ * temporary copy is removed and nothing has changed; the error is the
+ * step's.  A failure of the last unlink leaves both names, the
+ * destination already new: the rename reports it (EIO), as a local file
+ * system that lost the source directory would.
+ *
+ * One struct move is one such request, a state machine stepped by
+ * move_step() with one call in flight at a time (two in the copy: the
+ * next chunk is read while the last is written).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "pufs.h"
+
+#define MOVE_CHUNK	(1u << 20)	/* bytes a READ or WRITE moves */
+
+enum move_state {
+	MOVE_OPEN,		/* open the source for reading */
+	MOVE_READLINK,		/* a symlink: read its target */
+	MOVE_CREATE,		/* make the temporary copy on the destination */
+	MOVE_COPY,		/* read from the source, write to the copy */
+	MOVE_SYNC,		/* fsync the copy */
+	MOVE_TIMES,		/* give it the source's times */
+	MOVE_RENAME,		/* rename it over the destination */
+	MOVE_UNLINK,		/* remove the source */
+	MOVE_STATE_MAX
+};
+
+static const char *const move_state_names[] = {
+	"open", "readlink", "create", "copy", "sync", "times", "rename",
+	"unlink",
+};
+
+struct move {
+	enum move_state state;	/* changed only by move_set_state() */
+	struct move_spec sp;	/* strings owned */
+	char *tmp;		/* temporary name in sp.ddir; owned */
+	char *target;		/* symlink target; owned */
+	uint64_t sfh, dfh;	/* open handles, 0: none */
+	bool made;		/* the temporary copy exists */
+	uint64_t roff;		/* next offset to read */
+	uint64_t woff;		/* bytes written */
+	bool eof;		/* the last read came back short */
+	unsigned inflight;	/* copy calls out */
+	int error;		/* first failure, positive errno */
+	move_done_cb cb;
+	void *arg;
+};
+
+static struct {
+	uint64_t moves, bytes, failed;
+	uint64_t seq;
+} mv;
+
+static void move_step(struct move *);
+
+/* Change the state of m; the one place that does. */
+static void
+move_set_state(struct move *m, enum move_state st)
+{
+	if (st >= MOVE_STATE_MAX)
+		fatalx("move: bad state %d", st);
+	log_debug("move %s/%s -> %s/%s: %s -> %s", m->sp.sdir, m->sp.sname,
+	    m->sp.ddir, m->sp.dname, move_state_names[m->state],
+	    move_state_names[st]);
+	m->state = st;
+}
+
+/* Whether a name is one of our temporary copies (never shown). */
+bool
+move_hidden(const char *name)
+{
+	return strncmp(name, MOVE_PREFIX, sizeof MOVE_PREFIX - 1) == 0;
+}
+
+/* Counters for status. */
+void
+move_stats(uint64_t *moves, uint64_t *bytes, uint64_t *failed)
+{
+	*moves = mv.moves;
+	*bytes = mv.bytes;
+	*failed = mv.failed;
+}
+
+/* A call of the move on the source's or the destination's holder. */
+static struct call *
+move_call(struct move *m, bool dest, uint8_t type, const char *path,
+    void (*cb)(struct call *))
+{
+	return call_new(dest ? m->sp.dpeer : m->sp.speer, type,
+	    dest ? m->sp.dexport : m->sp.sexport, path, cb, m);
+}
+
+/* Close a handle nobody waits on. */
+static void
+move_release(struct move *m, bool dest, uint64_t fh)
+{
+	struct call *c;
+
+	if (fh == 0)
+		return;
+	c = move_call(m, dest, PROTO_RELEASE, NULL, NULL);
+	c->arg = NULL;
+	c->req.fh = fh;
+	call_send(c);
+}
+
+/* Free m, telling its owner how it ended. */
+static void
+move_finish(struct move *m)
+{
+	move_release(m, false, m->sfh);
+	move_release(m, true, m->dfh);
+	if (m->error != 0 && m->made) {
+		/* Undo: the temporary copy goes, nothing else changed. */
+		struct call *c = move_call(m, true, PROTO_UNLINK, m->sp.ddir,
+		    NULL);
+
+		c->arg = NULL;
+		call_set_name(c, m->tmp);
+		call_send(c);
+	}
+	if (m->error != 0)
+		mv.failed++;
+	else
+		mv.moves++;
+	m->cb(m->arg, -m->error);
+	free(m->sp.sdir);
+	free(m->sp.sname);
+	free(m->sp.ddir);
+	free(m->sp.dname);
+	free(m->tmp);
+	free(m->target);
+	free(m);
+}
+
+/* Note the first failure; the move ends once nothing is out. */
+static void
+move_fail(struct move *m, int error)
+{
+	if (m->error == 0)
+		m->error = error;
+	if (m->inflight == 0)
+		move_finish(m);
+}
+
+/* The answer of one step (not of the copy): on to the next. */
+static void
+move_cb(struct call *c)
+{
+	struct move *m = c->arg;
+
+	m->inflight--;
+	if (c->rep.error != 0) {
+		log_debug("move %s/%s: %s: %s", m->sp.sdir, m->sp.sname,
+		    move_state_names[m->state], strerror(c->rep.error));
+		move_fail(m, c->rep.error);
+		return;
+	}
+	switch (m->state) {
+	case MOVE_OPEN:
+		m->sfh = c->rep.fh;
+		move_set_state(m, MOVE_CREATE);
+		break;
+	case MOVE_READLINK:
+		m->target = xstrndup(c->rep.data, c->rep.datalen);
+		move_set_state(m, MOVE_CREATE);
+		break;
+	case MOVE_CREATE:
+		m->made = true;
+		m->dfh = c->rep.fh;
+		move_set_state(m, S_ISLNK(m->sp.attr.mode) ? MOVE_RENAME :
+		    MOVE_COPY);
+		break;
+	case MOVE_SYNC:
+		move_set_state(m, MOVE_TIMES);
+		break;
+	case MOVE_TIMES:
+		move_set_state(m, MOVE_RENAME);
+		break;
+	case MOVE_RENAME:
+		m->made = false;	/* it is the destination now */
+		move_set_state(m, MOVE_UNLINK);
+		break;
+	case MOVE_UNLINK:
+		move_finish(m);
+		return;
+	default:
+		fatalx("move: answer in state %s", move_state_names[m->state]);
+	}
+	move_step(m);
+}
+
+static void move_copy(struct move *);
+
+/* A WRITE of the copy came back. */
+static void
+move_write_cb(struct call *c)
+{
+	struct move *m = c->arg;
+
+	m->inflight--;
+	if (c->rep.error == 0 && c->rep.value != c->req.datalen)
+		c->rep.error = ENOSPC;	/* a short write: the disk is full */
+	if (c->rep.error != 0) {
+		move_fail(m, c->rep.error);
+		return;
+	}
+	m->woff += c->rep.value;
+	mv.bytes += c->rep.value;
+	if (m->error != 0) {
+		move_fail(m, m->error);
+		return;
+	}
+	move_copy(m);
+}
+
+/* A READ of the source came back: write it, read on. */
+static void
+move_read_cb(struct call *c)
+{
+	struct move *m = c->arg;
+	struct call *w;
+
+	m->inflight--;
+	if (c->rep.error != 0 || m->error != 0) {
+		move_fail(m, c->rep.error != 0 ? c->rep.error : m->error);
+		return;
+	}
+	if (c->rep.datalen < c->req.length)
+		m->eof = true;
+	if (c->rep.datalen > 0) {
+		w = move_call(m, true, PROTO_WRITE, NULL, move_write_cb);
+		w->req.fh = m->dfh;
+		w->req.offset = c->req.offset;
+		call_set_data(w, c->rep.data, c->rep.datalen, true);
+		m->inflight++;
+		call_send(w);
+	}
+	move_copy(m);
+}
+
+/*
+ * Keep the copy going: one READ ahead of the WRITE in flight; when the
+ * source is read and everything written, on to the fsync.
+ */
+static void
+move_copy(struct move *m)
+{
+	struct call *c;
+
+	if (m->eof) {
+		if (m->inflight == 0) {
+			move_set_state(m, MOVE_SYNC);
+			move_step(m);
+		}
+		return;
+	}
+	if (m->inflight >= 2 || m->roff > m->woff + MOVE_CHUNK)
+		return;
+	c = move_call(m, false, PROTO_READ, NULL, move_read_cb);
+	c->req.fh = m->sfh;
+	c->req.offset = m->roff;
+	c->req.length = MOVE_CHUNK;
+	m->roff += MOVE_CHUNK;
+	m->inflight++;
+	call_send(c);
+}
+
+/* Send the call of m's state. */
+static void
+move_step(struct move *m)
+{
+	char *path;
+	struct call *c;
+
+	switch (m->state) {
+	case MOVE_OPEN:
+		path = xpathjoin(m->sp.sdir, m->sp.sname);
+		c = move_call(m, false, PROTO_OPEN, path, move_cb);
+		free(path);
+		c->req.flags = O_RDONLY;
+		break;
+	case MOVE_READLINK:
+		path = xpathjoin(m->sp.sdir, m->sp.sname);
+		c = move_call(m, false, PROTO_READLINK, path, move_cb);
+		free(path);
+		break;
+	case MOVE_CREATE:
+		if (S_ISLNK(m->sp.attr.mode)) {
+			c = move_call(m, true, PROTO_SYMLINK, m->sp.ddir,
+			    move_cb);
+			call_set_data(c, m->target, strlen(m->target), true);
+		} else {
+			c = move_call(m, true, PROTO_CREATE, m->sp.ddir,
+			    move_cb);
+			c->req.flags = O_WRONLY | O_EXCL;
+			c->req.mode = m->sp.attr.mode & 07777;
+		}
+		call_set_name(c, m->tmp);
+		break;
+	case MOVE_COPY:
+		move_copy(m);
+		return;
+	case MOVE_SYNC:
+		c = move_call(m, true, PROTO_FSYNC, NULL, move_cb);
+		c->req.fh = m->dfh;
+		break;
+	case MOVE_TIMES:
+		path = xpathjoin(m->sp.ddir, m->tmp);
+		c = move_call(m, true, PROTO_SETATTR, path, move_cb);
+		free(path);
+		c->req.valid = PROTO_SET_ATIME | PROTO_SET_MTIME;
+		c->req.atime = m->sp.attr.atime;
+		c->req.mtime = m->sp.attr.mtime;
+		break;
+	case MOVE_RENAME:
+		c = move_call(m, true, PROTO_RENAME, m->sp.ddir, move_cb);
+		call_set_name(c, m->tmp);
+		call_set_dest(c, m->sp.dexport, m->sp.ddir, m->sp.dname);
+		break;
+	case MOVE_UNLINK:
+		c = move_call(m, false, PROTO_UNLINK, m->sp.sdir, move_cb);
+		call_set_name(c, m->sp.sname);
+		break;
+	default:
+		fatalx("move: step in state %d", m->state);
+	}
+	m->inflight++;
+	call_send(c);
+}
+
+/*
+ * Move the regular file or symlink sp->sdir/sname of its holder over
+ * sp->ddir/dname of another (spec copied); cb gets 0 or a negative
+ * errno, once, on the loop, never from inside move_start().
+ */
+void
+move_start(const struct move_spec *sp, move_done_cb cb, void *arg)
+{
+	struct move *m = xcalloc(1, sizeof *m);
+
+	m->sp = *sp;
+	m->sp.sdir = xstrdup(sp->sdir);
+	m->sp.sname = xstrdup(sp->sname);
+	m->sp.ddir = xstrdup(sp->ddir);
+	m->sp.dname = xstrdup(sp->dname);
+	xasprintf(&m->tmp, "%s%016llx.%llu", MOVE_PREFIX,
+	    (unsigned long long)peer_boot_id(),
+	    (unsigned long long)++mv.seq);
+	m->cb = cb;
+	m->arg = arg;
+	m->state = S_ISLNK(sp->attr.mode) ? MOVE_READLINK : MOVE_OPEN;
+	move_step(m);
+}
+
+/* Cloning a directory path onto a peer, one MKDIR at a time. */
+struct clone {
+	struct peer *peer;
+	uint32_t export_id;
+	char *path;		/* "a/b/c"; owned */
+	mode_t *modes;		/* one per component; owned */
+	size_t n, i;		/* components, the next one */
+	move_done_cb cb;
+	void *arg;
+};
+
+static void clone_step(struct clone *);
+
+/* The clone ended: tell its owner, free it. */
+static void
+clone_finish(struct clone *cl, int error)
+{
+	cl->cb(cl->arg, error);
+	free(cl->path);
+	free(cl->modes);
+	free(cl);
+}
+
+/* One MKDIR came back: an existing directory is as good as a new one. */
+static void
+clone_cb(struct call *c)
+{
+	struct clone *cl = c->arg;
+
+	if (c->rep.error != 0 && c->rep.error != EEXIST) {
+		clone_finish(cl, -c->rep.error);
+		return;
+	}
+	cl->i++;
+	clone_step(cl);
+}
+
+/* Make component i in the first i (or finish). */
+static void
+clone_step(struct clone *cl)
+{
+	const char *start = cl->path, *end;
+	char *parent, *name;
+	struct call *c;
+
+	if (cl->i == cl->n) {
+		clone_finish(cl, 0);
+		return;
+	}
+	for (size_t k = 0; k < cl->i; k++)
+		start = strchr(start, '/') + 1;
+	end = strchr(start, '/');
+	name = end ? xstrndup(start, (size_t)(end - start)) : xstrdup(start);
+	parent = xstrndup(cl->path, start == cl->path ? 0 :
+	    (size_t)(start - cl->path - 1));
+	c = call_new(cl->peer, PROTO_MKDIR, cl->export_id, parent, clone_cb,
+	    cl);
+	call_set_name(c, name);
+	c->req.mode = cl->modes[cl->i];
+	call_send(c);
+	free(parent);
+	free(name);
+}
+
+/*
+ * Make the directory path (relative to the export, n components, with
+ * the given modes) on a peer, as mergerfs clones a path onto a branch;
+ * cb gets 0 or a negative errno, later, on the loop.
+ */
+void
+move_clone(struct peer *peer, uint32_t export_id, const char *path,
+    const mode_t *modes, size_t n, move_done_cb cb, void *arg)
+{
+	struct clone *cl = xcalloc(1, sizeof *cl);
+
+	if (n == 0)
+		fatalx("move: cloning an empty path");
+	cl->peer = peer;
+	cl->export_id = export_id;
+	cl->path = xstrdup(path);
+	cl->modes = xcalloc(n + 1, sizeof *cl->modes);
+	memcpy(cl->modes, modes, n * sizeof *modes);
+	cl->n = n;
+	cl->cb = cb;
+	cl->arg = arg;
+	clone_step(cl);
+}
