@@ -15,8 +15,7 @@
  * system that lost the source directory would.
  *
  * One struct move is one such request, a state machine stepped by
- * move_step() with one call in flight at a time (two in the copy: the
- * next chunk is read while the last is written).
+ * move_step().
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,22 +26,27 @@
 #include "pufs.h"
 
 #define MOVE_CHUNK	(1u << 20)	/* bytes a READ or WRITE moves */
+#define MOVE_WINDOW	8		/* chunks in flight */
 
+/*
+ * The steps.  Calls of one step that do not depend on each other go
+ * out together and the step ends when the last answer is in, so a small
+ * file costs four round trips to the destination: create, write,
+ * fsync with the times, rename.
+ */
 enum move_state {
-	MOVE_OPEN,		/* open the source for reading */
+	MOVE_OPEN,		/* open the source, create the copy */
 	MOVE_READLINK,		/* a symlink: read its target */
-	MOVE_CREATE,		/* make the temporary copy on the destination */
+	MOVE_SYMLINK,		/* make the copy of the symlink */
 	MOVE_COPY,		/* read from the source, write to the copy */
-	MOVE_SYNC,		/* fsync the copy */
-	MOVE_TIMES,		/* give it the source's times */
+	MOVE_SYNC,		/* fsync the copy, give it the source's times */
 	MOVE_RENAME,		/* rename it over the destination */
 	MOVE_UNLINK,		/* remove the source */
 	MOVE_STATE_MAX
 };
 
 static const char *const move_state_names[] = {
-	"open", "readlink", "create", "copy", "sync", "times", "rename",
-	"unlink",
+	"open", "readlink", "symlink", "copy", "sync", "rename", "unlink",
 };
 
 struct move {
@@ -158,42 +162,57 @@ move_fail(struct move *m, int error)
 		move_finish(m);
 }
 
-/* The answer of one step (not of the copy): on to the next. */
+/* An answer of a step (not of the copy): on when the step is done. */
 static void
 move_cb(struct call *c)
 {
 	struct move *m = c->arg;
 
 	m->inflight--;
-	if (c->rep.error != 0) {
+	if (c->rep.error == 0) {
+		switch (c->req.type) {
+		case PROTO_OPEN:
+			m->sfh = c->rep.fh;
+			break;
+		case PROTO_CREATE:
+			m->dfh = c->rep.fh;
+			/* FALLTHROUGH */
+		case PROTO_SYMLINK:
+			m->made = true;
+			break;
+		case PROTO_READLINK:
+			m->target = xstrndup(c->rep.data, c->rep.datalen);
+			break;
+		case PROTO_RENAME:
+			m->made = false;	/* it is the destination now */
+			break;
+		default:
+			break;
+		}
+	} else {
 		log_debug("move %s/%s: %s: %s", m->sp.sdir, m->sp.sname,
 		    move_state_names[m->state], strerror(c->rep.error));
-		move_fail(m, c->rep.error);
+		if (m->error == 0)
+			m->error = c->rep.error;
+	}
+	if (m->inflight > 0)
+		return;
+	if (m->error != 0) {
+		move_finish(m);
 		return;
 	}
 	switch (m->state) {
 	case MOVE_OPEN:
-		m->sfh = c->rep.fh;
-		move_set_state(m, MOVE_CREATE);
+		move_set_state(m, MOVE_COPY);
 		break;
 	case MOVE_READLINK:
-		m->target = xstrndup(c->rep.data, c->rep.datalen);
-		move_set_state(m, MOVE_CREATE);
+		move_set_state(m, MOVE_SYMLINK);
 		break;
-	case MOVE_CREATE:
-		m->made = true;
-		m->dfh = c->rep.fh;
-		move_set_state(m, S_ISLNK(m->sp.attr.mode) ? MOVE_RENAME :
-		    MOVE_COPY);
-		break;
+	case MOVE_SYMLINK:
 	case MOVE_SYNC:
-		move_set_state(m, MOVE_TIMES);
-		break;
-	case MOVE_TIMES:
 		move_set_state(m, MOVE_RENAME);
 		break;
 	case MOVE_RENAME:
-		m->made = false;	/* it is the destination now */
 		move_set_state(m, MOVE_UNLINK);
 		break;
 	case MOVE_UNLINK:
@@ -255,8 +274,9 @@ move_read_cb(struct call *c)
 }
 
 /*
- * Keep the copy going: one READ ahead of the WRITE in flight; when the
- * source is read and everything written, on to the fsync.
+ * Keep the copy going: reads and writes at most MOVE_WINDOW chunks in
+ * flight; when the source is read and everything written, on to the
+ * fsync.
  */
 static void
 move_copy(struct move *m)
@@ -270,7 +290,7 @@ move_copy(struct move *m)
 		}
 		return;
 	}
-	if (m->inflight >= 2 || m->roff > m->woff + MOVE_CHUNK)
+	if (m->inflight >= MOVE_WINDOW)
 		return;
 	c = move_call(m, false, PROTO_READ, NULL, move_read_cb);
 	c->req.fh = m->sfh;
@@ -282,66 +302,68 @@ move_copy(struct move *m)
 }
 
 /* Send the call of m's state. */
+static struct call *
+move_send(struct move *m, bool dest, uint8_t type, const char *dir,
+    const char *name)
+{
+	char *path = name != NULL ? xpathjoin(dir, name) : xstrdup(dir);
+	struct call *c = move_call(m, dest, type, path, move_cb);
+
+	free(path);
+	m->inflight++;
+	return c;
+}
+
+/* Send the calls of m's state (several at once where they can go). */
 static void
 move_step(struct move *m)
 {
-	char *path;
-	struct call *c;
+	struct call *c, *c2 = NULL;
 
 	switch (m->state) {
 	case MOVE_OPEN:
-		path = xpathjoin(m->sp.sdir, m->sp.sname);
-		c = move_call(m, false, PROTO_OPEN, path, move_cb);
-		free(path);
+		c = move_send(m, false, PROTO_OPEN, m->sp.sdir, m->sp.sname);
 		c->req.flags = O_RDONLY;
+		c2 = move_send(m, true, PROTO_CREATE, m->sp.ddir, NULL);
+		c2->req.flags = O_WRONLY | O_EXCL;
+		c2->req.mode = m->sp.attr.mode & 07777;
+		call_set_name(c2, m->tmp);
 		break;
 	case MOVE_READLINK:
-		path = xpathjoin(m->sp.sdir, m->sp.sname);
-		c = move_call(m, false, PROTO_READLINK, path, move_cb);
-		free(path);
+		c = move_send(m, false, PROTO_READLINK, m->sp.sdir,
+		    m->sp.sname);
 		break;
-	case MOVE_CREATE:
-		if (S_ISLNK(m->sp.attr.mode)) {
-			c = move_call(m, true, PROTO_SYMLINK, m->sp.ddir,
-			    move_cb);
-			call_set_data(c, m->target, strlen(m->target), true);
-		} else {
-			c = move_call(m, true, PROTO_CREATE, m->sp.ddir,
-			    move_cb);
-			c->req.flags = O_WRONLY | O_EXCL;
-			c->req.mode = m->sp.attr.mode & 07777;
-		}
+	case MOVE_SYMLINK:
+		c = move_send(m, true, PROTO_SYMLINK, m->sp.ddir, NULL);
+		call_set_data(c, m->target, strlen(m->target), true);
 		call_set_name(c, m->tmp);
 		break;
 	case MOVE_COPY:
 		move_copy(m);
 		return;
 	case MOVE_SYNC:
-		c = move_call(m, true, PROTO_FSYNC, NULL, move_cb);
+		c = move_send(m, true, PROTO_FSYNC, "", NULL);
 		c->req.fh = m->dfh;
-		break;
-	case MOVE_TIMES:
-		path = xpathjoin(m->sp.ddir, m->tmp);
-		c = move_call(m, true, PROTO_SETATTR, path, move_cb);
-		free(path);
-		c->req.valid = PROTO_SET_ATIME | PROTO_SET_MTIME;
-		c->req.atime = m->sp.attr.atime;
-		c->req.mtime = m->sp.attr.mtime;
+		c2 = move_send(m, true, PROTO_SETATTR, m->sp.ddir, m->tmp);
+		c2->req.valid = PROTO_SET_ATIME | PROTO_SET_MTIME;
+		c2->req.atime = m->sp.attr.atime;
+		c2->req.mtime = m->sp.attr.mtime;
 		break;
 	case MOVE_RENAME:
-		c = move_call(m, true, PROTO_RENAME, m->sp.ddir, move_cb);
+		c = move_send(m, true, PROTO_RENAME, m->sp.ddir, NULL);
 		call_set_name(c, m->tmp);
 		call_set_dest(c, m->sp.dexport, m->sp.ddir, m->sp.dname);
 		break;
 	case MOVE_UNLINK:
-		c = move_call(m, false, PROTO_UNLINK, m->sp.sdir, move_cb);
+		c = move_send(m, false, PROTO_UNLINK, m->sp.sdir, NULL);
 		call_set_name(c, m->sp.sname);
 		break;
 	default:
 		fatalx("move: step in state %d", m->state);
 	}
-	m->inflight++;
 	call_send(c);
+	if (c2 != NULL)
+		call_send(c2);
 }
 
 /*
