@@ -40,9 +40,13 @@
 /*
  * Open file handles.  A handle is (generation << 32 | slot + 1) so a
  * stale or forged handle never reaches another file's descriptor.  A
- * handle in use by a request holds a reference; release only marks it
- * and the descriptor is closed when the last user is done, so a peer
- * that releases while reading cannot make us use a recycled fd.
+ * handle is bound to the owner (stream) that opened it and to its
+ * export: any other use is EBADF, so one peer cannot use another's
+ * handles, nor a handle of a read-only export under a writable
+ * export's id.  A handle in use by a request holds a reference; release
+ * only marks it and the descriptor is closed when the last user is
+ * done, so a peer that releases while reading cannot make us use a
+ * recycled fd.
  */
 struct fh_slot {
 	int fd;			/* -1: free */
@@ -52,8 +56,12 @@ struct fh_slot {
 	uint32_t export_id;
 	unsigned refs;
 	bool released;
-	bool writable;
+	bool writable;		/* opened for writing */
+	bool read_only;		/* of a read-only export */
 };
+
+/* fh_get: the handle may belong to any export of its owner. */
+#define FH_ANY_EXPORT	UINT32_MAX
 
 static struct {
 	pthread_mutex_t lock;
@@ -64,7 +72,7 @@ static struct {
 
 /* Record fd as a new handle of owner; returns the handle. */
 static uint64_t
-fh_new(int fd, uint32_t owner, uint32_t export_id, bool writable,
+fh_new(int fd, uint32_t owner, const struct export *ex, bool writable,
     char *path)
 {
 	struct fh_slot *s;
@@ -86,10 +94,11 @@ fh_new(int fd, uint32_t owner, uint32_t export_id, bool writable,
 	s->fd = fd;
 	s->gen++;
 	s->owner = owner;
-	s->export_id = export_id;
+	s->export_id = ex->id;
 	s->refs = 1;		/* the open itself */
 	s->released = false;
 	s->writable = writable;
+	s->read_only = ex->read_only;
 	s->path = path;
 	fht.nopen++;
 	pthread_mutex_unlock(&fht.lock);
@@ -112,15 +121,30 @@ fh_slot_locked(uint64_t fh, uint32_t owner)
 	return s;
 }
 
-/* Take a reference on a handle; its fd, or -EBADF. */
+/*
+ * Take a reference on a handle of owner opened in export_id (or in any
+ * export with FH_ANY_EXPORT), to write through it if write: its fd;
+ * -EBADF for a handle that is unknown, another owner's, another
+ * export's or (to write) not open for writing; -EROFS to write to a
+ * file of a read-only export.  *writable, if not NULL, tells whether
+ * the handle is open for writing.
+ */
 static int
-fh_get(uint64_t fh, uint32_t owner, bool *writable)
+fh_get(uint64_t fh, uint32_t owner, uint32_t export_id, bool write,
+    bool *writable)
 {
 	struct fh_slot *s;
 	int fd = -EBADF;
 
 	pthread_mutex_lock(&fht.lock);
-	if ((s = fh_slot_locked(fh, owner)) != NULL) {
+	if ((s = fh_slot_locked(fh, owner)) == NULL ||
+	    (export_id != FH_ANY_EXPORT && s->export_id != export_id))
+		fd = -EBADF;
+	else if (write && s->read_only)
+		fd = -EROFS;
+	else if (write && !s->writable)
+		fd = -EBADF;
+	else {
 		s->refs++;
 		fd = s->fd;
 		if (writable != NULL)
@@ -391,7 +415,11 @@ export_modifies(const struct proto_req *r)
 	}
 }
 
-/* SETATTR: change mode, owner, size and times of an object. */
+/*
+ * SETATTR: change mode, owner, size and times of an object: the file of
+ * the handle if the request names one (a handle of the export named,
+ * opened on this stream), else the object at path.
+ */
 static int
 export_setattr(struct export *ex, uint32_t owner, const struct proto_req *r,
     struct proto_rep *rep)
@@ -402,22 +430,15 @@ export_setattr(struct export *ex, uint32_t owner, const struct proto_req *r,
 	bool writable = false;
 
 	if (r->fh != 0) {
-		ofd = fh_get(r->fh, owner, &writable);
+		ofd = fh_get(r->fh, owner, ex->id, false, &writable);
 		if (ofd < 0)
 			return ofd;
-	}
-	fd = export_resolve_obj(ex, r->path);
-	if (fd < 0 && ofd < 0)
+	} else if ((fd = export_resolve_obj(ex, r->path)) < 0)
 		return fd;
-	if (fd < 0)
-		fd = -1;
 	rc = export_fstat(ofd >= 0 ? ofd : fd, &a);
 	if (rc < 0)
 		goto out;
-	if (fd >= 0)
-		export_procpath(fd, proc, sizeof proc);
-	else
-		export_procpath(ofd, proc, sizeof proc);
+	export_procpath(ofd >= 0 ? ofd : fd, proc, sizeof proc);
 
 	if (r->valid & PROTO_SET_MODE) {
 		if (S_ISLNK(a.mode))
@@ -599,7 +620,7 @@ export_read(uint32_t owner, const struct proto_req *r, struct proto_rep *rep,
 
 	if (len > PROTO_MAX_DATA)
 		return -EINVAL;
-	if ((fd = fh_get(r->fh, owner, NULL)) < 0)
+	if ((fd = fh_get(r->fh, owner, FH_ANY_EXPORT, false, NULL)) < 0)
 		return fd;
 	mem->data = xmalloc(len);
 	while (done < len) {
@@ -631,7 +652,7 @@ export_write(uint32_t owner, const struct proto_req *r, struct proto_rep *rep)
 	ssize_t n;
 	int fd;
 
-	if ((fd = fh_get(r->fh, owner, NULL)) < 0)
+	if ((fd = fh_get(r->fh, owner, FH_ANY_EXPORT, true, NULL)) < 0)
 		return fd;
 	while (done < r->datalen) {
 		n = pwrite(fd, (const char *)r->data + done, r->datalen - done,
@@ -700,7 +721,7 @@ export_open_file(struct export *ex, uint32_t owner, const struct proto_req *r,
 		    r->name);
 	else
 		path = xstrdup(r->path);
-	rep->fh = fh_new(fd, owner, ex->id, (flags & O_ACCMODE) != O_RDONLY,
+	rep->fh = fh_new(fd, owner, ex, (flags & O_ACCMODE) != O_RDONLY,
 	    path);
 	return 0;
 }
@@ -858,7 +879,11 @@ out:
 	return rc;
 }
 
-/* Operations on an open handle that return nothing but a value. */
+/*
+ * Operations on an open handle that return nothing but a value.  STAT
+ * names the handle's export too; FALLOCATE writes through its handle,
+ * COPY_RANGE through its second one.
+ */
 static int
 export_fh_op(uint32_t owner, const struct proto_req *r, struct proto_rep *rep)
 {
@@ -866,7 +891,9 @@ export_fh_op(uint32_t owner, const struct proto_req *r, struct proto_rep *rep)
 	ssize_t n;
 	int fd, fd2, rc = 0;
 
-	if ((fd = fh_get(r->fh, owner, NULL)) < 0)
+	fd = fh_get(r->fh, owner, r->type == PROTO_STAT ? r->export_id :
+	    FH_ANY_EXPORT, r->type == PROTO_FALLOCATE, NULL);
+	if (fd < 0)
 		return fd;
 	switch (r->type) {
 	case PROTO_FSYNC:
@@ -886,7 +913,8 @@ export_fh_op(uint32_t owner, const struct proto_req *r, struct proto_rep *rep)
 			rep->value = (uint64_t)off;
 		break;
 	case PROTO_COPY_RANGE:
-		if ((fd2 = fh_get(r->fh2, owner, NULL)) < 0) {
+		if ((fd2 = fh_get(r->fh2, owner, FH_ANY_EXPORT, true,
+		    NULL)) < 0) {
 			rc = fd2;
 			break;
 		}
@@ -1003,7 +1031,7 @@ export_serve(struct export *exports, uint32_t nexports, uint32_t owner,
 	case PROTO_FALLOCATE:
 	case PROTO_LSEEK:
 	case PROTO_COPY_RANGE:
-		break;		/* by handle; read-only checked at open */
+		break;		/* by handle: fh_get checks what it may do */
 	case PROTO_STAT:
 		if (r->fh != 0)
 			break;
