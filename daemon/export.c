@@ -49,7 +49,7 @@
  * recycled fd.
  */
 struct fh_slot {
-	int fd;			/* -1: free */
+	int fd;			/* FH_FREE, FH_RESERVED or the descriptor */
 	char *path;		/* as opened, for change notices; owned */
 	uint32_t gen;
 	uint32_t owner;
@@ -62,6 +62,8 @@ struct fh_slot {
 
 /* fh_get: the handle may belong to any export of its owner. */
 #define FH_ANY_EXPORT	UINT32_MAX
+#define FH_FREE		(-1)
+#define FH_RESERVED	(-2)	/* counted for its owner, not usable yet */
 
 static struct {
 	pthread_mutex_t lock;
@@ -70,30 +72,65 @@ static struct {
 	unsigned nopen;
 } fht = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-/* Record fd as a new handle of owner; returns the handle. */
-static uint64_t
-fh_new(int fd, uint32_t owner, const struct export *ex, bool writable,
-    char *path)
+/*
+ * Reserve a slot for a handle owner is about to open: its index, or
+ * -EMFILE when a peer (owner other than 0, this daemon's own mount)
+ * already holds max_handles handles here.  Reserving before the open
+ * keeps the count exact with opens of one owner on several workers.
+ */
+static int
+fh_reserve(uint32_t owner)
 {
-	struct fh_slot *s;
-	uint32_t i;
+	uint32_t i, n, held = 0, free_slot = UINT32_MAX;
 
 	pthread_mutex_lock(&fht.lock);
-	for (i = 0; i < fht.nslots; i++)
-		if (fht.slots[i].fd == -1)
-			break;
-	if (i == fht.nslots) {
-		uint32_t n = fht.nslots ? fht.nslots * 2 : 64;
+	for (i = 0; i < fht.nslots; i++) {
+		struct fh_slot *s = &fht.slots[i];
 
+		if (s->fd == FH_FREE && free_slot == UINT32_MAX)
+			free_slot = i;
+		else if (s->owner == owner && (s->fd == FH_RESERVED ||
+		    (s->fd >= 0 && !s->released)))
+			held++;
+	}
+	if (owner != 0 && held >= conf->max_handles) {
+		pthread_mutex_unlock(&fht.lock);
+		return -EMFILE;
+	}
+	if ((i = free_slot) == UINT32_MAX) {
+		i = fht.nslots;
+		n = fht.nslots ? fht.nslots * 2 : 64;
 		fht.slots = xreallocarray(fht.slots, n, sizeof *fht.slots);
 		for (uint32_t j = fht.nslots; j < n; j++)
-			fht.slots[j] = (struct fh_slot){ .fd = -1 };
+			fht.slots[j] = (struct fh_slot){ .fd = FH_FREE };
 		fht.nslots = n;
 	}
-	s = &fht.slots[i];
+	fht.slots[i].fd = FH_RESERVED;
+	fht.slots[i].owner = owner;
+	pthread_mutex_unlock(&fht.lock);
+	return (int)i;
+}
+
+/* Give back a reserved slot whose open failed. */
+static void
+fh_cancel(int slot)
+{
+	pthread_mutex_lock(&fht.lock);
+	fht.slots[slot].fd = FH_FREE;
+	pthread_mutex_unlock(&fht.lock);
+}
+
+/* Record fd as the handle of a reserved slot; returns the handle. */
+static uint64_t
+fh_new(int slot, int fd, const struct export *ex, bool writable, char *path)
+{
+	struct fh_slot *s;
+	uint64_t fh;
+
+	pthread_mutex_lock(&fht.lock);
+	s = &fht.slots[slot];
 	s->fd = fd;
 	s->gen++;
-	s->owner = owner;
 	s->export_id = ex->id;
 	s->refs = 1;		/* the open itself */
 	s->released = false;
@@ -101,8 +138,9 @@ fh_new(int fd, uint32_t owner, const struct export *ex, bool writable,
 	s->read_only = ex->read_only;
 	s->path = path;
 	fht.nopen++;
+	fh = ((uint64_t)s->gen << 32) | (uint32_t)(slot + 1);
 	pthread_mutex_unlock(&fht.lock);
-	return ((uint64_t)s->gen << 32) | (i + 1);
+	return fh;
 }
 
 /* Find the slot of a handle; the caller holds the lock. */
@@ -115,7 +153,7 @@ fh_slot_locked(uint64_t fh, uint32_t owner)
 	if (i == 0 || i > fht.nslots)
 		return NULL;
 	s = &fht.slots[i - 1];
-	if (s->fd == -1 || s->released || s->gen != (uint32_t)(fh >> 32) ||
+	if (s->fd < 0 || s->released || s->gen != (uint32_t)(fh >> 32) ||
 	    s->owner != owner)
 		return NULL;
 	return s;
@@ -160,7 +198,7 @@ fh_put_slot(struct fh_slot *s)
 {
 	if (--s->refs == 0) {
 		close(s->fd);
-		s->fd = -1;
+		s->fd = FH_FREE;
 		free(s->path);
 		s->path = NULL;
 		fht.nopen--;
@@ -174,7 +212,7 @@ fh_put(uint64_t fh)
 	uint32_t i = (uint32_t)fh;
 
 	pthread_mutex_lock(&fht.lock);
-	if (i > 0 && i <= fht.nslots && fht.slots[i - 1].fd != -1 &&
+	if (i > 0 && i <= fht.nslots && fht.slots[i - 1].fd >= 0 &&
 	    fht.slots[i - 1].gen == (uint32_t)(fh >> 32))
 		fh_put_slot(&fht.slots[i - 1]);
 	pthread_mutex_unlock(&fht.lock);
@@ -205,7 +243,7 @@ export_drop_owner(uint32_t owner)
 	for (uint32_t i = 0; i < fht.nslots; i++) {
 		struct fh_slot *s = &fht.slots[i];
 
-		if (s->fd != -1 && !s->released && s->owner == owner) {
+		if (s->fd >= 0 && !s->released && s->owner == owner) {
 			s->released = true;
 			fh_put_slot(s);
 		}
@@ -227,7 +265,7 @@ export_fh_path(uint64_t fh, uint32_t owner, uint32_t *export_id)
 	pthread_mutex_lock(&fht.lock);
 	if (i > 0 && i <= fht.nslots) {
 		s = &fht.slots[i - 1];
-		if (s->fd != -1 && s->gen == (uint32_t)(fh >> 32) &&
+		if (s->fd >= 0 && s->gen == (uint32_t)(fh >> 32) &&
 		    s->owner == owner && s->path != NULL) {
 			path = xstrdup(s->path);
 			*export_id = s->export_id;
@@ -513,22 +551,33 @@ out:
 	return rc;
 }
 
-/* Append entry name with attr to a listing reply under construction. */
-static void
+/*
+ * Append entry name with attr to a listing reply under construction;
+ * 0 or -ENOMEM (a listing is as large as a peer's directory makes it:
+ * running out of memory fails that request, not the daemon).
+ */
+static int
 export_list_add(struct proto_rep *rep, struct export_mem *mem, size_t *cap,
     size_t *nlen, size_t *ncap, const char *name,
     const struct proto_attr *a)
 {
-	size_t len = strlen(name) + 1;
+	size_t len = strlen(name) + 1, n;
+	void *p;
 
 	if (rep->nents == *cap) {
-		*cap = *cap ? *cap * 2 : 64;
-		rep->ents = xreallocarray(rep->ents, *cap, sizeof *rep->ents);
+		n = *cap ? *cap * 2 : 64;
+		if ((p = reallocarray(rep->ents, n, sizeof *rep->ents)) == NULL)
+			return -ENOMEM;
+		rep->ents = p;
+		*cap = n;
 	}
 	if (*nlen + len > *ncap) {
-		while (*nlen + len > *ncap)
-			*ncap = *ncap ? *ncap * 2 : 4096;
-		mem->names = xreallocarray(mem->names, *ncap, 1);
+		for (n = *ncap ? *ncap : 4096; *nlen + len > n; n *= 2)
+			;
+		if ((p = realloc(mem->names, n)) == NULL)
+			return -ENOMEM;
+		mem->names = p;
+		*ncap = n;
 	}
 	memcpy(mem->names + *nlen, name, len);
 	/* Names are arena offsets while the arena may still move. */
@@ -536,6 +585,7 @@ export_list_add(struct proto_rep *rep, struct export_mem *mem, size_t *cap,
 	rep->ents[rep->nents].attr = *a;
 	rep->nents++;
 	*nlen += len;
+	return 0;
 }
 
 /*
@@ -553,7 +603,7 @@ export_readdir(struct export *ex, const struct proto_req *r,
 	char **names = NULL;
 	uint64_t ckpt;
 	DIR *dir;
-	int fd;
+	int fd, rc = 0;
 
 	fd = export_resolve(ex, r->path, O_RDONLY | O_DIRECTORY);
 	if (fd < 0)
@@ -571,8 +621,9 @@ export_readdir(struct export *ex, const struct proto_req *r,
 		for (size_t i = 0; i < nnames; i++) {
 			if (export_statat(fd, names[i], &a) < 0)
 				a = gone;
-			export_list_add(rep, mem, &cap, &nlen, &ncap,
-			    names[i], &a);
+			if (rc == 0)
+				rc = export_list_add(rep, mem, &cap, &nlen,
+				    &ncap, names[i], &a);
 			free(names[i]);
 		}
 		free(names);
@@ -593,7 +644,9 @@ export_readdir(struct export *ex, const struct proto_req *r,
 			break;
 		if (export_statat(dirfd(dir), de->d_name, &a) < 0)
 			continue;	/* vanished meanwhile */
-		export_list_add(rep, mem, &cap, &nlen, &ncap, de->d_name, &a);
+		if ((rc = export_list_add(rep, mem, &cap, &nlen, &ncap,
+		    de->d_name, &a)) < 0)
+			break;
 		errno = 0;
 	}
 	if (errno != 0 && de == NULL && rep->nents == 0) {
@@ -604,6 +657,12 @@ export_readdir(struct export *ex, const struct proto_req *r,
 	}
 	closedir(dir);
 names:
+	if (rc < 0) {
+		free(rep->ents);
+		rep->ents = NULL;
+		rep->nents = 0;
+		return rc;
+	}
 	for (size_t i = 0; i < rep->nents; i++)
 		rep->ents[i].name = mem->names + (uintptr_t)rep->ents[i].name;
 	return 0;
@@ -622,7 +681,11 @@ export_read(uint32_t owner, const struct proto_req *r, struct proto_rep *rep,
 		return -EINVAL;
 	if ((fd = fh_get(r->fh, owner, FH_ANY_EXPORT, false, NULL)) < 0)
 		return fd;
-	mem->data = xmalloc(len);
+	/* Up to 16 MiB a request: out of memory fails the request. */
+	if ((mem->data = malloc(len ? len : 1)) == NULL) {
+		fh_put(r->fh);
+		return -ENOMEM;
+	}
 	while (done < len) {
 		n = pread(fd, (char *)mem->data + done, len - done,
 		    (off_t)(r->offset + done));
@@ -687,33 +750,47 @@ export_open_flags(uint32_t flags)
 	    O_NOFOLLOW | O_CLOEXEC;
 }
 
-/* OPEN or CREATE: a new handle plus the object's attributes. */
+/* The descriptor OPEN or CREATE asks for, or a negative errno. */
 static int
-export_open_file(struct export *ex, uint32_t owner, const struct proto_req *r,
-    struct proto_rep *rep)
+export_open_fd(struct export *ex, const struct proto_req *r, int flags)
 {
-	int flags = export_open_flags(r->flags), fd, dfd, rc;
-	char *path;
+	int fd, dfd, rc;
 
 	if (r->type == PROTO_CREATE) {
 		if ((dfd = export_resolve_dir(ex, r->path)) < 0)
 			return dfd;
 		fd = openat(dfd, r->name, flags | O_CREAT,
 		    (mode_t)(r->mode & 07777));
-		rc = fd == -1 ? -errno : 0;
+		rc = fd == -1 ? -errno : fd;
 		close(dfd);
-		if (rc < 0)
-			return rc;
-	} else {
-		if ((flags & O_ACCMODE) == O_RDONLY)
-			flags &= ~O_TRUNC;
-		fd = export_resolve(ex, r->path, (uint64_t)(flags &
-		    ~(O_NOFOLLOW | O_CLOEXEC)));
-		if (fd < 0)
-			return fd;
+		return rc;
+	}
+	return export_resolve(ex, r->path, (uint64_t)(flags &
+	    ~(O_NOFOLLOW | O_CLOEXEC)));
+}
+
+/*
+ * OPEN or CREATE: a new handle plus the object's attributes.  The slot
+ * is reserved first, so a peer over max_handles creates nothing.
+ */
+static int
+export_open_file(struct export *ex, uint32_t owner, const struct proto_req *r,
+    struct proto_rep *rep)
+{
+	int flags = export_open_flags(r->flags), fd, slot, rc;
+	char *path;
+
+	if (r->type == PROTO_OPEN && (flags & O_ACCMODE) == O_RDONLY)
+		flags &= ~O_TRUNC;
+	if ((slot = fh_reserve(owner)) < 0)
+		return slot;
+	if ((fd = export_open_fd(ex, r, flags)) < 0) {
+		fh_cancel(slot);
+		return fd;
 	}
 	if ((rc = export_fstat(fd, &rep->attr)) < 0) {
 		close(fd);
+		fh_cancel(slot);
 		return rc;
 	}
 	if (r->type == PROTO_CREATE)
@@ -721,8 +798,7 @@ export_open_file(struct export *ex, uint32_t owner, const struct proto_req *r,
 		    r->name);
 	else
 		path = xstrdup(r->path);
-	rep->fh = fh_new(fd, owner, ex, (flags & O_ACCMODE) != O_RDONLY,
-	    path);
+	rep->fh = fh_new(slot, fd, ex, (flags & O_ACCMODE) != O_RDONLY, path);
 	return 0;
 }
 
@@ -855,8 +931,11 @@ export_xattr(struct export *ex, const struct proto_req *r,
 			rc = -EINVAL;
 			break;
 		}
-		if (r->length > 0)
-			mem->data = xmalloc(r->length);
+		if (r->length > 0 &&
+		    (mem->data = malloc(r->length)) == NULL) {
+			rc = -ENOMEM;
+			break;
+		}
 		if (r->type == PROTO_GETXATTR)
 			n = getxattr(proc, r->name, mem->data, r->length);
 		else
