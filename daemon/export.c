@@ -750,23 +750,73 @@ export_open_flags(uint32_t flags)
 	    O_NOFOLLOW | O_CLOEXEC;
 }
 
-/* The descriptor OPEN or CREATE asks for, or a negative errno. */
+/*
+ * Open the object of an O_PATH descriptor with a peer's open flags, if
+ * it is a regular file or a directory.  Anything else is refused before
+ * it is opened: a FIFO would block a worker until a writer comes, a
+ * device would reach its driver.  ENXIO for those, ELOOP for a symbolic
+ * link (as O_NOFOLLOW says).  The reopen goes through the descriptor's
+ * /proc link, so it reaches the very inode that was checked.
+ */
+static int
+export_reopen(int pfd, int flags)
+{
+	struct stat st;
+	char proc[64];
+	int fd;
+
+	if (fstatat(pfd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == -1)
+		return -errno;
+	if (S_ISLNK(st.st_mode))
+		return -ELOOP;
+	if ((flags & O_DIRECTORY) && !S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+		return -ENXIO;
+	export_procpath(pfd, proc, sizeof proc);
+	fd = open(proc, (flags & ~(O_NOFOLLOW | O_CREAT | O_EXCL)) |
+	    O_CLOEXEC);
+	return fd == -1 ? -errno : fd;
+}
+
+/*
+ * The descriptor OPEN or CREATE asks for, or a negative errno.  CREATE
+ * makes the file with O_EXCL; if the name exists (and the peer did not
+ * ask for O_EXCL) it opens what is there as OPEN does, so an existing
+ * FIFO or device is refused, not opened.
+ */
 static int
 export_open_fd(struct export *ex, const struct proto_req *r, int flags)
 {
-	int fd, dfd, rc;
+	int fd = -EEXIST, pfd, dfd;
 
-	if (r->type == PROTO_CREATE) {
-		if ((dfd = export_resolve_dir(ex, r->path)) < 0)
-			return dfd;
-		fd = openat(dfd, r->name, flags | O_CREAT,
-		    (mode_t)(r->mode & 07777));
-		rc = fd == -1 ? -errno : fd;
-		close(dfd);
-		return rc;
+	if (r->type == PROTO_OPEN) {
+		if ((pfd = export_resolve_obj(ex, r->path)) < 0)
+			return pfd;
+		fd = export_reopen(pfd, flags);
+		close(pfd);
+		return fd;
 	}
-	return export_resolve(ex, r->path, (uint64_t)(flags &
-	    ~(O_NOFOLLOW | O_CLOEXEC)));
+	if ((dfd = export_resolve_dir(ex, r->path)) < 0)
+		return dfd;
+	/* A name removed between the two tries: try again, a few times. */
+	for (int tries = 0; tries < 8 && fd == -EEXIST; tries++) {
+		fd = openat(dfd, r->name, flags | O_CREAT | O_EXCL,
+		    (mode_t)(r->mode & 07777));
+		if (fd >= 0 || errno != EEXIST || (flags & O_EXCL)) {
+			fd = fd >= 0 ? fd : -errno;
+			break;
+		}
+		pfd = openat(dfd, r->name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (pfd == -1) {
+			fd = errno == ENOENT ? -EEXIST : -errno;
+			continue;
+		}
+		fd = export_reopen(pfd, flags);
+		close(pfd);
+	}
+	close(dfd);
+	return fd;
 }
 
 /*
