@@ -15,6 +15,11 @@
  * read-only export array and the handle table (under its own lock).
  *
  * Identity: operations run with the daemon's credentials (all_squash).
+ * A daemon that runs as root lends none of that privilege to other
+ * peers (owner other than 0): it makes no device nodes, clears the
+ * set-ID bits of the modes they ask for, gives files to no other owner
+ * or group, and sets no trusted.* or security.* attribute for them.
+ * Requests of this daemon's own mount are the local kernel's to check.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -421,6 +426,78 @@ export_procpath(int fd, char *buf, size_t len)
 	snprintf(buf, len, "/proc/self/fd/%d", fd);
 }
 
+/*
+ * Whether requests of other peers may use this daemon's privilege:
+ * never in this version.  `[security] identity = caller`, which runs
+ * each request with the caller's own credentials, is to answer here.
+ */
+static bool
+export_lends_privilege(void)
+{
+	return false;
+}
+
+/* Whether owner is another peer, kept from what privilege allows. */
+static bool
+export_peer_limited(uint32_t owner)
+{
+	return owner != 0 && !export_lends_privilege();
+}
+
+/* Whether owner is another peer and the daemon's privilege is root's. */
+static bool
+export_guarded(uint32_t owner)
+{
+	return export_peer_limited(owner) && geteuid() == 0;
+}
+
+/* The permission bits owner asks for, set-ID bits dropped if guarded. */
+static mode_t
+export_mode(uint32_t owner, uint32_t mode)
+{
+	mode &= 07777;
+	if (export_guarded(owner))
+		mode &= ~(uint32_t)(S_ISUID | S_ISGID);
+	return (mode_t)mode;
+}
+
+/*
+ * Whether owner may give a file to uid and gid ((uid_t)-1, (gid_t)-1:
+ * unchanged): a guarded peer only to the daemon's own user, and to its
+ * group or one of its supplementary groups, as an unprivileged owner.
+ */
+static bool
+export_chown_ok(uint32_t owner, uid_t uid, gid_t gid)
+{
+	gid_t *groups;
+	int n;
+	bool ok;
+
+	if (!export_guarded(owner))
+		return true;
+	if (uid != (uid_t)-1 && uid != geteuid())
+		return false;
+	if (gid == (gid_t)-1 || gid == getegid())
+		return true;
+	if ((n = getgroups(0, NULL)) <= 0)
+		return false;
+	groups = xcalloc((size_t)n, sizeof *groups);
+	n = getgroups(n, groups);
+	ok = false;
+	for (int i = 0; i < n && !ok; i++)
+		ok = groups[i] == gid;
+	free(groups);
+	return ok;
+}
+
+/* Whether setting an xattr name takes privilege: trusted.*, security.*. */
+static bool
+export_xattr_privileged(const char *name)
+{
+	return strncmp(name, "trusted.", 8) == 0 ||
+	    strncmp(name, "security.", 9) == 0;
+}
+
 /* The export a request names, or NULL. */
 static struct export *
 export_find(struct export *exports, uint32_t n, uint32_t id)
@@ -481,7 +558,7 @@ export_setattr(struct export *ex, uint32_t owner, const struct proto_req *r,
 	if (r->valid & PROTO_SET_MODE) {
 		if (S_ISLNK(a.mode))
 			rc = -EOPNOTSUPP;
-		else if (chmod(proc, r->mode & 07777) == -1)
+		else if (chmod(proc, export_mode(owner, r->mode)) == -1)
 			rc = -errno;
 		if (rc < 0)
 			goto out;
@@ -490,6 +567,10 @@ export_setattr(struct export *ex, uint32_t owner, const struct proto_req *r,
 		uid_t uid = (r->valid & PROTO_SET_UID) ? r->uid : (uid_t)-1;
 		gid_t gid = (r->valid & PROTO_SET_GID) ? r->gid : (gid_t)-1;
 
+		if (!export_chown_ok(owner, uid, gid)) {
+			rc = -EPERM;
+			goto out;
+		}
 		if (fchownat(ofd >= 0 ? ofd : fd, "", uid, gid,
 		    AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == -1) {
 			rc = -errno;
@@ -786,7 +867,8 @@ export_reopen(int pfd, int flags)
  * FIFO or device is refused, not opened.
  */
 static int
-export_open_fd(struct export *ex, const struct proto_req *r, int flags)
+export_open_fd(struct export *ex, const struct proto_req *r, int flags,
+    mode_t mode)
 {
 	int fd = -EEXIST, pfd, dfd;
 
@@ -801,8 +883,7 @@ export_open_fd(struct export *ex, const struct proto_req *r, int flags)
 		return dfd;
 	/* A name removed between the two tries: try again, a few times. */
 	for (int tries = 0; tries < 8 && fd == -EEXIST; tries++) {
-		fd = openat(dfd, r->name, flags | O_CREAT | O_EXCL,
-		    (mode_t)(r->mode & 07777));
+		fd = openat(dfd, r->name, flags | O_CREAT | O_EXCL, mode);
 		if (fd >= 0 || errno != EEXIST || (flags & O_EXCL)) {
 			fd = fd >= 0 ? fd : -errno;
 			break;
@@ -834,7 +915,8 @@ export_open_file(struct export *ex, uint32_t owner, const struct proto_req *r,
 		flags &= ~O_TRUNC;
 	if ((slot = fh_reserve(owner)) < 0)
 		return slot;
-	if ((fd = export_open_fd(ex, r, flags)) < 0) {
+	if ((fd = export_open_fd(ex, r, flags, export_mode(owner, r->mode)))
+	    < 0) {
 		fh_cancel(slot);
 		return fd;
 	}
@@ -852,23 +934,31 @@ export_open_file(struct export *ex, uint32_t owner, const struct proto_req *r,
 	return 0;
 }
 
-/* Create a non-regular entry (MKNOD, MKDIR, SYMLINK) and stat it. */
+/*
+ * Create a non-regular entry (MKNOD, MKDIR, SYMLINK) and stat it.  A
+ * guarded peer gets no device node (EPERM); FIFOs and sockets it may.
+ */
 static int
-export_make(struct export *ex, const struct proto_req *r,
+export_make(struct export *ex, uint32_t owner, const struct proto_req *r,
     struct proto_rep *rep)
 {
+	mode_t type = (mode_t)r->mode & S_IFMT;
 	char *target;
 	int dfd, rc = 0;
 
+	if (r->type == PROTO_MKNOD && (S_ISCHR(type) || S_ISBLK(type)) &&
+	    export_guarded(owner))
+		return -EPERM;
 	if ((dfd = export_resolve_dir(ex, r->path)) < 0)
 		return dfd;
 	switch (r->type) {
 	case PROTO_MKNOD:
-		if (mknodat(dfd, r->name, (mode_t)r->mode, (dev_t)r->rdev) == -1)
+		if (mknodat(dfd, r->name, type | export_mode(owner, r->mode),
+		    (dev_t)r->rdev) == -1)
 			rc = -errno;
 		break;
 	case PROTO_MKDIR:
-		if (mkdirat(dfd, r->name, (mode_t)(r->mode & 07777)) == -1)
+		if (mkdirat(dfd, r->name, export_mode(owner, r->mode)) == -1)
 			rc = -errno;
 		break;
 	case PROTO_SYMLINK:
@@ -944,9 +1034,12 @@ export_rename(struct export *ex, struct export *ex2, const struct proto_req *r)
 	return rc;
 }
 
-/* The xattr calls, on the object's /proc path (never on a symlink). */
+/*
+ * The xattr calls, on the object's /proc path (never on a symlink).
+ * Other peers set or remove no trusted.* or security.* attribute.
+ */
 static int
-export_xattr(struct export *ex, const struct proto_req *r,
+export_xattr(struct export *ex, uint32_t owner, const struct proto_req *r,
     struct proto_rep *rep, struct export_mem *mem)
 {
 	struct proto_attr a;
@@ -954,6 +1047,9 @@ export_xattr(struct export *ex, const struct proto_req *r,
 	ssize_t n = 0;
 	int fd, rc;
 
+	if ((r->type == PROTO_SETXATTR || r->type == PROTO_REMOVEXATTR) &&
+	    export_peer_limited(owner) && export_xattr_privileged(r->name))
+		return -EPERM;
 	if ((fd = export_resolve_obj(ex, r->path)) < 0)
 		return fd;
 	if ((rc = export_fstat(fd, &a)) < 0)
@@ -1193,7 +1289,7 @@ export_serve(struct export *exports, uint32_t nexports, uint32_t owner,
 	case PROTO_MKNOD:
 	case PROTO_MKDIR:
 	case PROTO_SYMLINK:
-		rc = export_make(ex, r, rep);
+		rc = export_make(ex, owner, r, rep);
 		break;
 	case PROTO_LINK:
 	case PROTO_RENAME:
@@ -1236,7 +1332,7 @@ export_serve(struct export *exports, uint32_t nexports, uint32_t owner,
 	case PROTO_GETXATTR:
 	case PROTO_LISTXATTR:
 	case PROTO_REMOVEXATTR:
-		rc = export_xattr(ex, r, rep, mem);
+		rc = export_xattr(ex, owner, r, rep, mem);
 		break;
 	default:
 		rc = -ENOSYS;
