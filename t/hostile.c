@@ -73,8 +73,12 @@
  *   echo WORDS...     print WORDS (a marker for a test reading the
  *                     output as it comes)
  *
+ * At the end of the script the stream is closed: replies of `send`s not
+ * collected by a `wait` are not printed.
+ *
  * Extending: a request is one row of `requests[]` (name, type, the
  * fields its words fill); a driving command is one row of `commands[]`.
+ * Add rows, keep the words and outputs of the existing ones as they are.
  */
 #include <arpa/inet.h>
 #include <errno.h>
