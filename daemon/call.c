@@ -238,16 +238,20 @@ call_set_dest(struct call *c, uint32_t export2, const char *path2,
 	c->req.name2 = c->strs[3];
 }
 
-/* Attach a payload; copied unless the caller keeps it alive. */
+/*
+ * Attach a payload, always copied: a worker may still read it after the
+ * caller's request is gone (a timeout completes the call first).
+ */
 void
-call_set_data(struct call *c, const void *data, size_t len, bool copy)
+call_set_data(struct call *c, const void *data, size_t len)
 {
-	if (copy && len > 0) {
+	free(c->data);
+	c->data = NULL;
+	if (len > 0) {
 		c->data = xmalloc(len);
 		memcpy(c->data, data, len);
-		data = c->data;
 	}
-	c->req.data = data;
+	c->req.data = c->data;
 	c->req.datalen = len;
 }
 

@@ -248,7 +248,7 @@ struct call *call_new(struct peer *, uint8_t type, uint32_t export_id,
 void call_set_name(struct call *, const char *name);
 void call_set_dest(struct call *, uint32_t export2, const char *path2,
     const char *name2);
-void call_set_data(struct call *, const void *, size_t, bool copy);
+void call_set_data(struct call *, const void *, size_t);
 void call_send(struct call *);
 unsigned call_inflight(void);
 uint64_t call_new_id(void);
