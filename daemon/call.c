@@ -97,7 +97,12 @@ call_finish(struct call *c)
 		call_free(c);
 }
 
-/* Deadline passed: answer ETIMEDOUT now; drop the late reply later. */
+/*
+ * Deadline passed: answer ETIMEDOUT now.  A call waiting on a stream
+ * leaves its table at once and is freed after the callback (its late
+ * reply is dropped as unmatched); one on a worker is freed when the
+ * worker lets go.
+ */
 static void
 call_timeout(struct timer *t, void *arg)
 {
@@ -106,6 +111,10 @@ call_timeout(struct timer *t, void *arg)
 	(void)t;
 	if (c->finished)
 		return;
+	if (c->stream != NULL) {
+		stream_cancel_call(c->stream, c);
+		c->in_transport = false;
+	}
 	stats.call_timeouts++;
 	log_warnx("peer %s: %s #%llu timed out after %.1fs", c->peer->name,
 	    proto_type_name(c->req.type), (unsigned long long)c->req.id,

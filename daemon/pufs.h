@@ -189,6 +189,7 @@ struct stream *stream_connect(const struct sockaddr *, int, const char *,
     struct seed *);
 void stream_close(struct stream *, const char *reason);
 int stream_send_call(struct stream *, struct call *);
+void stream_cancel_call(struct stream *, struct call *);
 void stream_leave_all(void);
 unsigned stream_calls_waiting(const struct stream *);
 bool stream_outbound(const struct stream *);
@@ -240,6 +241,7 @@ struct call {
 	struct timer timer;
 	bool finished;		/* cb has run */
 	bool in_transport;	/* a worker or stream still holds it */
+	struct stream *stream;	/* the stream whose table holds it, or NULL */
 	TAILQ_ENTRY(call) tentry;	/* a stream's table of waiting calls */
 };
 

@@ -182,8 +182,7 @@ stream_close(struct stream *s, const char *reason)
 		peer_stream_lost(p, s, reason);
 	for (int b = 0; b < STREAM_BUCKETS; b++) {
 		while ((c = TAILQ_FIRST(&s->calls[b])) != NULL) {
-			TAILQ_REMOVE(&s->calls[b], c, tentry);
-			s->ncalls--;
+			stream_cancel_call(s, c);
 			call_transport_fail(c, EIO);
 		}
 	}
@@ -433,12 +432,23 @@ stream_take_call(struct stream *s, uint64_t id)
 
 	TAILQ_FOREACH(c, b, tentry) {
 		if (c->req.id == id) {
-			TAILQ_REMOVE(b, c, tentry);
-			s->ncalls--;
+			stream_cancel_call(s, c);
 			return c;
 		}
 	}
 	return NULL;
+}
+
+/* Take call c out of the table of s (a reply came, or it timed out). */
+void
+stream_cancel_call(struct stream *s, struct call *c)
+{
+	if (c->stream != s)
+		fatalx("stream %s: call #%llu is not in its table", s->addr,
+		    (unsigned long long)c->req.id);
+	TAILQ_REMOVE(&s->calls[c->req.id % STREAM_BUCKETS], c, tentry);
+	s->ncalls--;
+	c->stream = NULL;
 }
 
 /* A reply from the other side. */
@@ -736,6 +746,7 @@ stream_send_call(struct stream *s, struct call *c)
 		return rc == -EINVAL ? -EINVAL : -EIO;
 	TAILQ_INSERT_TAIL(&s->calls[c->req.id % STREAM_BUCKETS], c, tentry);
 	s->ncalls++;
+	c->stream = s;
 	return 0;
 }
 

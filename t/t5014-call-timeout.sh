@@ -1,0 +1,57 @@
+#!/bin/bash
+#
+# A call to a peer that stops answering (SIGSTOP: its stream stays open
+# and silent) completes with an error after op_timeout, and leaves
+# nothing behind: it is out of the stream's table and freed at once, not
+# when the late reply comes.  The late reply is dropped as unmatched and
+# the stream goes on.  The daemons run with op_timeout 1 s and
+# dead_after 8 s, so the stream outlives the stop.
+
+T_DIR=$(cd "$(dirname "$0")" && pwd -P)
+. "$T_DIR/lib.sh"
+. "$T_DIR/lib-peers.sh"
+
+OPTS=peer.op_timeout=1,peer.dead_after=8
+
+# json K EXPR: a value from peer K's status (EXPR indexes s).
+json () {
+	peer_status "$1" | "$PYTHON" -c "import json,sys; s=json.load(sys.stdin); print($2)"
+}
+
+test_expect_success 'setup: two peers, p2 holds a file' '
+	peers_net_setup 2 &&
+	mkdir -p "$(peer_export 2)/dir" &&
+	echo hello >"$(peer_export 2)/dir/file" &&
+	peer_start 1 -o "$OPTS" &&
+	peer_start 2 -o "$OPTS" &&
+	peers_wait_all_up 2 &&
+	test_output hello cat "$(peer_mnt 1)/dir/file"
+'
+
+test_expect_success 'a call to a stopped peer times out and is freed at once' '
+	pufs_signal p2 STOP &&
+	test_when_finished "pufs_signal p2 CONT" &&
+	t0=$EPOCHREALTIME &&
+	! timeout 10 stat "$(peer_mnt 1)/absent" 2>err &&
+	t1=$EPOCHREALTIME &&
+	cat err &&
+	echo "stat failed after $(awk -v a=$t0 -v b=$t1 "BEGIN { print b - a }") s" &&
+	awk -v a=$t0 -v b=$t1 "BEGIN { exit !(b - a < 3) }" &&
+	test $(json 1 "s[\"fuse\"][\"timeouts\"]") -ge 1 &&
+	test_output 0 json 1 "s[\"fuse\"][\"calls_in_flight\"]" &&
+	test_output "p2 up" peer_states 1
+'
+
+test_expect_success 'the late reply is dropped; the stream goes on' '
+	wait_for "grep -q \"matches no request\" \"$(peer_log 1)\"" 5 &&
+	test_output "p2 up" peer_states 1 &&
+	test_output hello cat "$(peer_mnt 1)/dir/file" &&
+	ls "$(peer_mnt 1)/dir" >got &&
+	test_output file cat got
+'
+
+test_expect_success 'cleanup: stop all' '
+	peer_stop 1 && peer_stop 2
+'
+
+test_done
