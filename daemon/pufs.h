@@ -155,7 +155,8 @@ void dircache_free(void);
 struct listing *dircache_get(struct peer *, uint32_t export_id,
     const char *path, bool *stale);
 struct listing *dircache_store(struct peer *, uint32_t export_id,
-    const char *path, const struct proto_rep *);
+    const char *path, const struct proto_rep *, bool *own);
+void listing_free(struct listing *);
 const struct lent *listing_find(const struct listing *, const char *name);
 void dircache_stale(struct peer *, uint32_t export_id, const char *path);
 void dircache_set(struct peer *, uint32_t export_id, const char *dir,
