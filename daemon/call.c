@@ -41,6 +41,7 @@ call_free(struct call *c)
 	free(c->data);
 	export_mem_free(&c->mem);
 	proto_rep_clear(&c->rep);
+	proto_rep_clear(&c->wrep);	/* pages of an answer cut short */
 	free(c);
 	call_count--;
 }
@@ -170,6 +171,58 @@ call_transport_done(struct call *c, struct proto_rep *rep)
 	c->rep = *rep;
 	memset(rep, 0, sizeof *rep);
 	call_finish(c);
+}
+
+/*
+ * A page of a paged READDIR answer came (PROTOCOL.md, READDIR): its
+ * entries join the earlier pages' in wrep, names copied into an arena
+ * (offsets until the last page, as the arena may move).  The last page
+ * (PROTO_LIST_MORE clear) delivers the whole answer; the transport has
+ * taken the call out of its table before.  Returns 0, or -EPROTO when
+ * the page does not continue the earlier ones (another checkpoint or
+ * kind) or the listing grows past PROTO_MAX_LISTING; the transport
+ * then fails the call.
+ */
+int
+call_transport_page(struct call *c, const struct proto_rep *page)
+{
+	struct proto_rep *w = &c->wrep, rep;
+	size_t len;
+
+	if (c->paged && (page->fh != w->fh || page->value != w->value ||
+	    ((page->flags ^ w->flags) & PROTO_LIST_DELTA) != 0))
+		return -EPROTO;
+	if (page->nents > PROTO_MAX_LISTING - w->nents)
+		return -EPROTO;
+	if (!c->paged) {
+		*w = *page;
+		w->ents = NULL;
+		w->nents = 0;
+		c->paged = true;
+	}
+	w->ents = xreallocarray(w->ents, w->nents + page->nents + 1,
+	    sizeof *w->ents);
+	for (size_t i = 0; i < page->nents; i++) {
+		len = strlen(page->ents[i].name) + 1;
+		while (c->arena_len + len > c->arena_cap) {
+			c->arena_cap = c->arena_cap ? c->arena_cap * 2 : 65536;
+			c->mem.names = xreallocarray(c->mem.names,
+			    c->arena_cap, 1);
+		}
+		memcpy(c->mem.names + c->arena_len, page->ents[i].name, len);
+		w->ents[w->nents].name = (const char *)(uintptr_t)c->arena_len;
+		w->ents[w->nents++].attr = page->ents[i].attr;
+		c->arena_len += len;
+	}
+	if (page->flags & PROTO_LIST_MORE)
+		return 0;
+	for (size_t i = 0; i < w->nents; i++)
+		w->ents[i].name = c->mem.names + (uintptr_t)w->ents[i].name;
+	w->flags = page->flags;
+	rep = *w;
+	memset(w, 0, sizeof *w);
+	call_transport_done(c, &rep);
+	return 0;
 }
 
 /* The transport could not deliver the call: complete it with error. */

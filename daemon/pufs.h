@@ -254,6 +254,8 @@ struct call {
 	struct timer timer;
 	bool finished;		/* cb has run */
 	bool in_transport;	/* a worker or stream still holds it */
+	bool paged;		/* pages of a READDIR answer are in wrep */
+	size_t arena_len, arena_cap;	/* their names, in mem.names */
 	struct stream *stream;	/* the stream whose table holds it, or NULL */
 	TAILQ_ENTRY(call) tentry;	/* a stream's table of waiting calls */
 };
@@ -269,6 +271,7 @@ unsigned call_inflight(void);
 uint64_t call_new_id(void);
 void call_transport_done(struct call *, struct proto_rep *);
 void call_transport_fail(struct call *, int error);
+int call_transport_page(struct call *, const struct proto_rep *);
 
 /* node.c */
 

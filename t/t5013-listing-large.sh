@@ -3,10 +3,12 @@
 # Large directories list completely, through another peer's mount and
 # locally.  A listing larger than the metadata cache's budget (a quarter
 # of cache_size) is served straight from the holder's answer instead of
-# being asked for again and again.  Peer 2 holds small/ (2,000
-# entries); peer 3 runs with a 64 KiB cache and holds mine/ (2,000
-# entries).  Files are made on disk before the daemons start, by one
-# process.
+# being asked for again and again; a listing larger than one frame
+# (PROTO_MAX_FRAME) travels as pages.  Peer 2 holds big/ (200,000
+# entries, every other name 247 bytes long: about 45 MB of listing, two
+# pages) and small/ (2,000 entries); peer 3 runs with a 64 KiB cache and
+# holds mine/ (2,000 entries).  Files are made on disk before the
+# daemons start, by one process.
 
 T_DIR=$(cd "$(dirname "$0")" && pwd -P)
 . "$T_DIR/lib.sh"
@@ -56,8 +58,9 @@ lists_as () {
 	test_cmp want.$dir got.$dir
 }
 
-test_expect_success 'setup: 2,000 entries on p2, 2,000 on p3' '
+test_expect_success 'setup: 200,000 and 2,000 entries on p2, 2,000 on p3' '
 	peers_net_setup 3 &&
+	make_dir "$(peer_export 2)/big" 200000 long &&
 	make_dir "$(peer_export 2)/small" 2000 short &&
 	make_dir "$(peer_export 3)/mine" 2000 short &&
 	peer_start 1 -o "$BIG" &&
@@ -75,6 +78,28 @@ test_expect_success 'past the cache budget: 2,000 entries held locally' '
 	lists_as 3 mine 3 10 &&
 	lists_as 3 mine 3 10 &&
 	test $(json 3 "s[\"cache\"][\"bytes\"]") -le 16384
+'
+
+test_expect_success '200,000 entries of another peer list completely' '
+	lists_as 1 big 2 120 &&
+	lists_as 1 big 2 120
+'
+
+test_expect_success 'changes to the big listing come as a delta' '
+	full0=$(json 2 "s[\"listings\"][\"full\"]") &&
+	delta0=$(json 2 "s[\"listings\"][\"delta\"]") &&
+	: >"$(peer_export 2)/big/added" &&
+	rm "$(peer_export 2)/big/000000" "$(peer_export 2)/big/000001-$(printf "L%.0s" $(seq 240))" &&
+	sleep 0.6 &&
+	lists_as 1 big 2 120 &&
+	full1=$(json 2 "s[\"listings\"][\"full\"]") &&
+	delta1=$(json 2 "s[\"listings\"][\"delta\"]") &&
+	echo "p2 served $((full1 - full0)) whole, $((delta1 - delta0)) deltas" &&
+	test $((delta1 - delta0)) -ge 1 && test $((full1 - full0)) -eq 0
+'
+
+test_expect_success '200,000 entries through a 64 KiB cache' '
+	lists_as 3 big 2 120
 '
 
 test_expect_success 'cleanup: stop all' '
