@@ -402,6 +402,13 @@ export_setattr(struct export *ex, uint32_t owner, const struct proto_req *r,
 	bool writable = false;
 
 	if (r->fh != 0) {
+		uint32_t hexport = 0;
+		char *hpath = export_fh_path(r->fh, owner, &hexport);
+		bool known = hpath != NULL;
+
+		free(hpath);
+		if (!known || hexport != ex->id)
+			return -EBADF;	/* nor a read-only export's handle */
 		ofd = fh_get(r->fh, owner, &writable);
 		if (ofd < 0)
 			return ofd;
