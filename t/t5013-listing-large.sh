@@ -58,6 +58,22 @@ lists_as () {
 	test_cmp want.$dir got.$dir
 }
 
+# listed_full, listed_delta: how many listings p2 served whole, as deltas.
+listed_full () { json 2 "s[\"listings\"][\"full\"]"; }
+listed_delta () { json 2 "s[\"listings\"][\"delta\"]"; }
+
+# refreshed_by_delta: once p1's listing of big/ expired, it lists as p2's
+# disk does, and p2 served that as a delta, not whole.
+refreshed_by_delta () {
+	local full0 delta0 full1 delta1
+	full0=$(listed_full) && delta0=$(listed_delta) &&
+	sleep 0.6 &&
+	lists_as 1 big 2 120 &&
+	full1=$(listed_full) && delta1=$(listed_delta) &&
+	echo "p2 served $((full1 - full0)) whole, $((delta1 - delta0)) deltas" &&
+	test $((delta1 - delta0)) -ge 1 && test $((full1 - full0)) -eq 0
+}
+
 test_expect_success 'setup: 200,000 and 2,000 entries on p2, 2,000 on p3' '
 	peers_net_setup 3 &&
 	make_dir "$(peer_export 2)/big" 200000 long &&
@@ -86,16 +102,26 @@ test_expect_success '200,000 entries of another peer list completely' '
 '
 
 test_expect_success 'changes to the big listing come as a delta' '
-	full0=$(json 2 "s[\"listings\"][\"full\"]") &&
-	delta0=$(json 2 "s[\"listings\"][\"delta\"]") &&
 	: >"$(peer_export 2)/big/added" &&
 	rm "$(peer_export 2)/big/000000" "$(peer_export 2)/big/000001-$(printf "L%.0s" $(seq 240))" &&
-	sleep 0.6 &&
-	lists_as 1 big 2 120 &&
-	full1=$(json 2 "s[\"listings\"][\"full\"]") &&
-	delta1=$(json 2 "s[\"listings\"][\"delta\"]") &&
-	echo "p2 served $((full1 - full0)) whole, $((delta1 - delta0)) deltas" &&
-	test $((delta1 - delta0)) -ge 1 && test $((full1 - full0)) -eq 0
+	refreshed_by_delta
+'
+
+test_expect_success 'changes while a paged listing is taken are not missed' '
+	{ peer_stop 2 && peer_start 2 -o "$BIG" && peers_wait_all_up 3 ||
+	    exit 1; }
+	"$PYTHON" - "$(peer_export 2)/big" >writer.out 2>&1 <<-\EOF &
+	import os, sys, time
+	d = sys.argv[1]
+	for i in range(40):
+	    os.close(os.open(os.path.join(d, "during%02d" % i), os.O_CREAT, 0o644))
+	    os.unlink(os.path.join(d, "%06d" % (1000 + 2 * i)))
+	    time.sleep(0.05)
+	EOF
+	writer=$! &&
+	timeout 120 ls -f "$(peer_mnt 1)/big" >/dev/null &&
+	wait $writer && cat writer.out &&
+	refreshed_by_delta
 '
 
 test_expect_success '200,000 entries through a 64 KiB cache' '
