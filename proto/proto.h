@@ -31,7 +31,7 @@
 #define PROTO_MAX_PATH		4096		/* bytes incl. NUL */
 #define PROTO_MAX_NAME		256		/* bytes incl. NUL */
 #define PROTO_MAX_XATTR		65536		/* xattr value or list */
-#define PROTO_MAX_DIRENTS	(1u << 20)	/* entries in one listing */
+#define PROTO_MAX_DIRENTS	(1u << 20)	/* entries in one reply frame */
 #define PROTO_MAX_EXPORTS	256		/* exports announced in hello */
 
 enum proto_type {
