@@ -1431,6 +1431,7 @@ test_paged(void)
 	struct proto_buf b = { 0 }, one = { 0 };
 	struct proto_rep r = full_rep(PROTO_READDIR, 0);
 	struct proto_dirent *ents;
+	const char *last;
 	size_t i, n, before;
 	int pages, ok;
 
@@ -1481,10 +1482,12 @@ test_paged(void)
 
 	/* A bad name in the second page: nothing appended at all. */
 	before = b.len;
+	last = ents[n - 1].name;
 	ents[n - 1].name = "a/b";
 	tap_ok(proto_encode_rep_paged(&r, &b) == -EINVAL && b.len == before,
 	    "a bad entry in a later page: refused, nothing appended");
-	for (i = 0; i + 1 < n; i++)
+	ents[n - 1].name = last;
+	for (i = 0; i < n; i++)
 		free((char *)ents[i].name);
 
 	/*
