@@ -139,6 +139,23 @@ call_local_run(struct work *w)
 	    &c->mem);
 }
 
+/*
+ * A late answer to OPEN or CREATE (its call timed out) holds a handle
+ * on the holder that nobody will use or release: release it now.
+ */
+void
+call_release_late(struct peer *p, const struct proto_rep *rep)
+{
+	struct call *c;
+
+	if ((rep->type != PROTO_OPEN && rep->type != PROTO_CREATE) ||
+	    rep->error != 0 || rep->fh == 0)
+		return;
+	c = call_new(p, PROTO_RELEASE, 0, NULL, NULL, NULL);
+	c->req.fh = rep->fh;
+	call_send(c);
+}
+
 /* Loop thread: a local call completed. */
 static void
 call_local_done(struct work *w)
@@ -149,6 +166,7 @@ call_local_done(struct work *w)
 	c->in_transport = false;
 	trap_note(&c->req, &c->wrep, 0);
 	if (c->finished) {
+		call_release_late(c->peer, &c->wrep);
 		proto_rep_clear(&c->wrep);
 		call_free(c);
 		return;

@@ -272,6 +272,7 @@ uint64_t call_new_id(void);
 void call_transport_done(struct call *, struct proto_rep *);
 void call_transport_fail(struct call *, int error);
 int call_transport_page(struct call *, const struct proto_rep *);
+void call_release_late(struct peer *, const struct proto_rep *);
 
 /* node.c */
 

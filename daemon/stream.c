@@ -541,6 +541,8 @@ stream_on_reply(struct stream *s, const uint8_t *buf, size_t len)
 		    proto_type_name(rep.type));
 		if (c != NULL)
 			call_transport_fail(c, EIO);
+		else	/* late: the handle it opened is nobody's */
+			call_release_late(s->peer, &rep);
 		proto_rep_clear(&rep);
 		return 0;
 	}

@@ -4,12 +4,13 @@
 # and silent) completes with an error after op_timeout, and leaves
 # nothing behind: it is out of the stream's table and freed at once, not
 # when the late reply comes.  The late reply is dropped as unmatched and
-# the stream goes on.  A call to our own export that times out while
+# the stream goes on, and a late answer to an open has its handle
+# released on the holder.  A call to our own export that times out while
 # its request waits for a worker keeps what it owns until the worker is
-# done: a symbolic link made then has the target asked for.  The daemons
-# run with op_timeout 1 s and dead_after 8 s, so the stream outlives the
-# stop.  p1 exports p3's mount (p3 runs alone), so stopping p3 blocks
-# p1's workers.
+# done: a symbolic link made then has the target asked for, and files
+# opened then are closed again.  The daemons run with op_timeout 1 s
+# and dead_after 8 s, so the stream outlives the stop.  p1 exports p3's
+# mount (p3 runs alone), so stopping p3 blocks p1's workers.
 
 T_DIR=$(cd "$(dirname "$0")" && pwd -P)
 . "$T_DIR/lib.sh"
@@ -52,10 +53,21 @@ test_expect_success 'a call to a stopped peer times out and is freed at once' '
 
 test_expect_success 'the late reply is dropped; the stream goes on' '
 	wait_for "grep -q \"matches no request\" \"$(peer_log 1)\"" 5 &&
+	test_output 0 json 2 "s[\"open_files\"]" &&
 	test_output "p2 up" peer_states 1 &&
 	test_output hello cat "$(peer_mnt 1)/dir/file" &&
 	ls "$(peer_mnt 1)/dir" >got &&
 	test_output file cat got
+'
+
+test_expect_success 'a late answer to an open releases its handle on the holder' '
+	pufs_signal p2 STOP &&
+	test_when_finished "pufs_signal p2 CONT" &&
+	! timeout 10 cat "$(peer_mnt 1)/dir/file" &&
+	pufs_signal p2 CONT &&
+	wait_for "grep -q \"(open) matches no request\" \"$(peer_log 1)\"" 5 &&
+	wait_for "test \$(json 2 \"s[\\\"open_files\\\"]\") = 0" 5 &&
+	test_output hello cat "$(peer_mnt 1)/dir/file"
 '
 
 test_expect_success 'a symlink whose call timed out in the queue keeps its target' '
@@ -72,7 +84,7 @@ test_expect_success 'a symlink whose call timed out in the queue keeps its targe
 	wait &&
 	wait_for "test -L \"$(peer_export 3)/link\"" 5 &&
 	test_output "$TARGET" readlink "$(peer_export 3)/link" &&
-	peer_status 1 >/dev/null
+	wait_for "test \$(json 1 \"s[\\\"open_files\\\"]\") = 0" 5
 '
 
 test_expect_success 'cleanup: stop all' '
