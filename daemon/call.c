@@ -41,6 +41,7 @@ call_free(struct call *c)
 	free(c->data);
 	export_mem_free(&c->mem);
 	proto_rep_clear(&c->rep);
+	proto_rep_clear(&c->wrep);	/* pages of an answer cut short */
 	free(c);
 	call_count--;
 }
@@ -103,7 +104,12 @@ call_finish(struct call *c)
 		call_free(c);
 }
 
-/* Deadline passed: answer ETIMEDOUT now; drop the late reply later. */
+/*
+ * Deadline passed: answer ETIMEDOUT now.  A call waiting on a stream
+ * leaves its table at once and is freed after the callback (its late
+ * reply is dropped as unmatched); one on a worker is freed when the
+ * worker lets go.
+ */
 static void
 call_timeout(struct timer *t, void *arg)
 {
@@ -112,6 +118,10 @@ call_timeout(struct timer *t, void *arg)
 	(void)t;
 	if (c->finished)
 		return;
+	if (c->stream != NULL) {
+		stream_cancel_call(c->stream, c);
+		c->in_transport = false;
+	}
 	stats.call_timeouts++;
 	log_warnx("peer %s: %s #%llu timed out after %.1fs", c->peer->name,
 	    proto_type_name(c->req.type), (unsigned long long)c->req.id,
@@ -135,6 +145,23 @@ call_local_run(struct work *w)
 	    &c->mem);
 }
 
+/*
+ * A late answer to OPEN or CREATE (its call timed out) holds a handle
+ * on the holder that nobody will use or release: release it now.
+ */
+void
+call_release_late(struct peer *p, const struct proto_rep *rep)
+{
+	struct call *c;
+
+	if ((rep->type != PROTO_OPEN && rep->type != PROTO_CREATE) ||
+	    rep->error != 0 || rep->fh == 0)
+		return;
+	c = call_new(p, PROTO_RELEASE, 0, NULL, NULL, NULL);
+	c->req.fh = rep->fh;
+	call_send(c);
+}
+
 /* Loop thread: a local call completed. */
 static void
 call_local_done(struct work *w)
@@ -145,6 +172,7 @@ call_local_done(struct work *w)
 	c->in_transport = false;
 	trap_note(&c->req, &c->wrep, 0);
 	if (c->finished) {
+		call_release_late(c->peer, &c->wrep);
 		proto_rep_clear(&c->wrep);
 		call_free(c);
 		return;
@@ -167,6 +195,58 @@ call_transport_done(struct call *c, struct proto_rep *rep)
 	c->rep = *rep;
 	memset(rep, 0, sizeof *rep);
 	call_finish(c);
+}
+
+/*
+ * A page of a paged READDIR answer came (PROTOCOL.md, READDIR): its
+ * entries join the earlier pages' in wrep, names copied into an arena
+ * (offsets until the last page, as the arena may move).  The last page
+ * (PROTO_LIST_MORE clear) delivers the whole answer; the transport has
+ * taken the call out of its table before.  Returns 0, or -EPROTO when
+ * the page does not continue the earlier ones (another checkpoint or
+ * kind) or the listing grows past PROTO_MAX_LISTING; the transport
+ * then fails the call.
+ */
+int
+call_transport_page(struct call *c, const struct proto_rep *page)
+{
+	struct proto_rep *w = &c->wrep, rep;
+	size_t len;
+
+	if (c->paged && (page->fh != w->fh || page->value != w->value ||
+	    ((page->flags ^ w->flags) & PROTO_LIST_DELTA) != 0))
+		return -EPROTO;
+	if (page->nents > PROTO_MAX_LISTING - w->nents)
+		return -EPROTO;
+	if (!c->paged) {
+		*w = *page;
+		w->ents = NULL;
+		w->nents = 0;
+		c->paged = true;
+	}
+	w->ents = xreallocarray(w->ents, w->nents + page->nents + 1,
+	    sizeof *w->ents);
+	for (size_t i = 0; i < page->nents; i++) {
+		len = strlen(page->ents[i].name) + 1;
+		while (c->arena_len + len > c->arena_cap) {
+			c->arena_cap = c->arena_cap ? c->arena_cap * 2 : 65536;
+			c->mem.names = xreallocarray(c->mem.names,
+			    c->arena_cap, 1);
+		}
+		memcpy(c->mem.names + c->arena_len, page->ents[i].name, len);
+		w->ents[w->nents].name = (const char *)(uintptr_t)c->arena_len;
+		w->ents[w->nents++].attr = page->ents[i].attr;
+		c->arena_len += len;
+	}
+	if (page->flags & PROTO_LIST_MORE)
+		return 0;
+	for (size_t i = 0; i < w->nents; i++)
+		w->ents[i].name = c->mem.names + (uintptr_t)w->ents[i].name;
+	w->flags = page->flags;
+	rep = *w;
+	memset(w, 0, sizeof *w);
+	call_transport_done(c, &rep);
+	return 0;
 }
 
 /* The transport could not deliver the call: complete it with error. */
@@ -244,16 +324,20 @@ call_set_dest(struct call *c, uint32_t export2, const char *path2,
 	c->req.name2 = c->strs[3];
 }
 
-/* Attach a payload; copied unless the caller keeps it alive. */
+/*
+ * Attach a payload, always copied: a worker may still read it after the
+ * caller's request is gone (a timeout completes the call first).
+ */
 void
-call_set_data(struct call *c, const void *data, size_t len, bool copy)
+call_set_data(struct call *c, const void *data, size_t len)
 {
-	if (copy && len > 0) {
+	free(c->data);
+	c->data = NULL;
+	if (len > 0) {
 		c->data = xmalloc(len);
 		memcpy(c->data, data, len);
-		data = c->data;
 	}
-	c->req.data = data;
+	c->req.data = c->data;
 	c->req.datalen = len;
 }
 

@@ -15,8 +15,11 @@
  *
  * Memory: the metadata cache charges each listing its entries and names
  * and evicts the least recently used beyond its budget (a quarter of
- * cache_size).
+ * cache_size).  A listing larger than the whole budget is not cached at
+ * all: it serves the listing that asked for it and is freed, and the
+ * next listing asks the holder in full again.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +52,13 @@ dircache_free(void)
 static void
 dircache_listing_free(void *arg)
 {
-	struct listing *l = arg;
+	listing_free(arg);
+}
+
+/* Free a listing the cache does not hold (dircache_store's *own). */
+void
+listing_free(struct listing *l)
+{
 
 	for (size_t i = 0; i < l->n; i++)
 		free(l->ents[i].name);
@@ -121,8 +130,12 @@ dircache_bytes(const struct listing *l)
 	return b;
 }
 
-/* Put (or re-put) l, fresh for attr_timeout. */
-static void
+/*
+ * Put (or re-put) l, fresh for attr_timeout.  Returns 0, or a negative
+ * errno when the cache would not take it (larger than its budget): l is
+ * then the caller's again and no longer cached.
+ */
+static int
 dircache_put(struct peer *p, uint32_t export_id, const char *path,
     struct listing *l)
 {
@@ -131,10 +144,11 @@ dircache_put(struct peer *p, uint32_t export_id, const char *path,
 	uint64_t expires = loop_now_ms() + (uint64_t)(conf->attr_timeout *
 	    1000);
 
-	if (klen == 0 || meta_cache_put(dc, DIRCACHE_LISTING, key, klen, l,
+	if (klen == 0)
+		return -ENAMETOOLONG;
+	return meta_cache_put(dc, DIRCACHE_LISTING, key, klen, l,
 	    dircache_bytes(l), dircache_listing_free, expires,
-	    META_CACHE_KEEP_STALE) != 0)
-		dircache_listing_free(l);
+	    META_CACHE_KEEP_STALE);
 }
 
 /* qsort order of delta entries by name. */
@@ -193,15 +207,18 @@ dircache_merge(struct listing *l, const struct proto_rep *rep)
  * replaces the cached one, a delta is merged into it.  Returns the
  * listing now cached (valid until the next cache operation), or NULL
  * when a delta came and there is nothing to merge it into (ask again in
- * full then).
+ * full then).  A listing larger than the cache's budget is not cached:
+ * it is returned with *own set, for the caller to use and then free
+ * with listing_free().
  */
 struct listing *
 dircache_store(struct peer *p, uint32_t export_id, const char *path,
-    const struct proto_rep *rep)
+    const struct proto_rep *rep, bool *own)
 {
 	struct listing *l;
 	bool stale;
 
+	*own = false;
 	if (rep->flags & PROTO_LIST_DELTA) {
 		if ((l = dircache_get(p, export_id, path, &stale)) == NULL)
 			return NULL;
@@ -220,8 +237,9 @@ dircache_store(struct peer *p, uint32_t export_id, const char *path,
 	l->boot = p->boot_id;
 	l->gtime = rep->fh;
 	l->seq = rep->value;
-	dircache_put(p, export_id, path, l);
-	return dircache_get(p, export_id, path, &stale);
+	if (dircache_put(p, export_id, path, l) != 0)
+		*own = true;
+	return l;
 }
 
 /*
@@ -245,7 +263,8 @@ dircache_set(struct peer *p, uint32_t export_id, const char *dir,
 	if (attr != NULL)
 		d.attr = *attr;		/* mode 0 in d means removed */
 	dircache_merge(l, &delta);
-	dircache_put(p, export_id, dir, l);
+	if (dircache_put(p, export_id, dir, l) != 0)
+		listing_free(l);	/* grew past the budget */
 }
 
 /*

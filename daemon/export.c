@@ -719,8 +719,10 @@ export_readdir(struct export *ex, const struct proto_req *r,
 		if (strcmp(de->d_name, ".") == 0 ||
 		    strcmp(de->d_name, "..") == 0)
 			continue;
-		if (rep->nents == PROTO_MAX_DIRENTS)
-			break;
+		if (rep->nents == PROTO_MAX_LISTING) {
+			closedir(dir);
+			return -EOVERFLOW;	/* never cut short silently */
+		}
 		if (export_statat(dirfd(dir), de->d_name, &a) < 0)
 			continue;	/* vanished meanwhile */
 		if ((rc = export_list_add(rep, mem, &cap, &nlen, &ncap,

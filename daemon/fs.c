@@ -1006,7 +1006,7 @@ fs_make(struct fsop *op)
 	c->req.rdev = op->rdev;
 	c->req.flags = (uint32_t)op->fi.flags;
 	if (op->target != NULL)
-		call_set_data(c, op->target, strlen(op->target), false);
+		call_set_data(c, op->target, strlen(op->target));
 	call_send(c);
 }
 
@@ -2455,7 +2455,7 @@ fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 	if (c == NULL)
 		return;
 	call_set_name(c, name);
-	call_set_data(c, value, size, true);
+	call_set_data(c, value, size);
 	c->req.flags = (uint32_t)flags;
 	call_send(c);
 }

@@ -125,6 +125,6 @@ io_write(struct handle *h, uint64_t off, const void *data, size_t size,
 
 	if (c == NULL)
 		return;
-	call_set_data(c, data, size, true);
+	call_set_data(c, data, size);
 	call_send(c);
 }

@@ -22,13 +22,6 @@
 
 #define JOURNAL_SIZE	16384
 
-struct journal_rec {
-	uint64_t seq;		/* 0: empty slot */
-	uint32_t export_id;
-	char *dir;		/* relative to the export root; owned */
-	char *name;		/* owned */
-};
-
 static struct {
 	pthread_mutex_t lock;
 	struct journal_rec ring[JOURNAL_SIZE];
@@ -91,37 +84,36 @@ journal_note(uint32_t export_id, const char *path)
 }
 
 /*
- * The names of directory dir of export_id that changed after number
- * since, in *names (an xmalloc'd array of xmalloc'd strings, *n of them,
- * duplicates removed).  Returns 0, or -1 when the journal cannot answer
- * (off, or since is older than its oldest record): list in full then.
- * Any thread.
+ * The query itself, pure: in ring (size slots, record number k in slot
+ * k % size, newest the number of the newest), copies of the names of
+ * directory dir of export_id changed after number since, in *names (*n
+ * of them, in change order, duplicates kept).  Returns 0, or -1 (and
+ * nothing) when since is newer than newest or some record after it is
+ * gone.  One pass
+ * over the records after since: O(n), no allocation but the copies.
  */
 int
-journal_since(uint32_t export_id, const char *dir, uint64_t since,
-    char ***names, size_t *n)
+journal_query(const struct journal_rec *ring, size_t size, uint64_t newest,
+    uint32_t export_id, const char *dir, uint64_t since, char ***names,
+    size_t *n)
 {
-	size_t cap = 0, k;
-	uint64_t s;
+	size_t cap = 0;
 
 	*names = NULL;
 	*n = 0;
-	pthread_mutex_lock(&jr.lock);
-	if (!jr.on || since > jr.seq ||
-	    (jr.seq >= JOURNAL_SIZE && since < jr.seq - JOURNAL_SIZE + 1)) {
-		pthread_mutex_unlock(&jr.lock);
+	if (since > newest || newest - since > size)
 		return -1;
-	}
-	for (s = since + 1; s <= jr.seq; s++) {
-		const struct journal_rec *r = &jr.ring[s % JOURNAL_SIZE];
+	for (uint64_t s = since + 1; s <= newest; s++) {
+		const struct journal_rec *r = &ring[s % size];
 
-		if (r->seq != s || r->export_id != export_id ||
-		    strcmp(r->dir, dir) != 0)
-			continue;
-		for (k = 0; k < *n; k++)
-			if (strcmp((*names)[k], r->name) == 0)
-				break;
-		if (k < *n)
+		if (r->seq != s) {	/* overwritten: cannot answer */
+			while (*n > 0)
+				free((*names)[--*n]);
+			free(*names);
+			*names = NULL;
+			return -1;
+		}
+		if (r->export_id != export_id || strcmp(r->dir, dir) != 0)
 			continue;
 		if (*n == cap) {
 			cap = cap ? cap * 2 : 16;
@@ -129,6 +121,59 @@ journal_since(uint32_t export_id, const char *dir, uint64_t since,
 		}
 		(*names)[(*n)++] = xstrdup(r->name);
 	}
-	pthread_mutex_unlock(&jr.lock);
 	return 0;
+}
+
+/* qsort order of names. */
+static int
+journal_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * Sort names (*n of them) and drop the duplicates (freed), in place:
+ * O(n log n).  Pure.
+ */
+void
+journal_unique(char **names, size_t *n)
+{
+	size_t k = 0;
+
+	if (*n < 2)
+		return;
+	qsort(names, *n, sizeof *names, journal_cmp);
+	for (size_t i = 1; i < *n; i++) {
+		if (strcmp(names[i], names[k]) == 0)
+			free(names[i]);
+		else
+			names[++k] = names[i];
+	}
+	*n = k + 1;
+}
+
+/*
+ * The names of directory dir of export_id that changed after number
+ * since, in *names (an xmalloc'd array of xmalloc'd strings, *n of them,
+ * sorted, duplicates removed).  Returns 0, or -1 when the journal cannot
+ * answer (off, or since is older than its oldest record): list in full
+ * then.  Any thread.  The lock covers only the copying pass; the sort
+ * runs outside it, so notes on the loop never wait long.
+ */
+int
+journal_since(uint32_t export_id, const char *dir, uint64_t since,
+    char ***names, size_t *n)
+{
+	int rc = -1;
+
+	*names = NULL;
+	*n = 0;
+	pthread_mutex_lock(&jr.lock);
+	if (jr.on)
+		rc = journal_query(jr.ring, JOURNAL_SIZE, jr.seq, export_id,
+		    dir, since, names, n);
+	pthread_mutex_unlock(&jr.lock);
+	if (rc == 0)
+		journal_unique(*names, n);
+	return rc;
 }

@@ -266,7 +266,7 @@ move_read_cb(struct call *c)
 		w = move_call(m, true, PROTO_WRITE, NULL, move_write_cb);
 		w->req.fh = m->dfh;
 		w->req.offset = c->req.offset;
-		call_set_data(w, c->rep.data, c->rep.datalen, true);
+		call_set_data(w, c->rep.data, c->rep.datalen);
 		m->inflight++;
 		call_send(w);
 	}
@@ -335,7 +335,7 @@ move_step(struct move *m)
 		break;
 	case MOVE_SYMLINK:
 		c = move_send(m, true, PROTO_SYMLINK, m->sp.ddir, NULL);
-		call_set_data(c, m->target, strlen(m->target), true);
+		call_set_data(c, m->target, strlen(m->target));
 		call_set_name(c, m->tmp);
 		break;
 	case MOVE_COPY:

@@ -155,7 +155,8 @@ void dircache_free(void);
 struct listing *dircache_get(struct peer *, uint32_t export_id,
     const char *path, bool *stale);
 struct listing *dircache_store(struct peer *, uint32_t export_id,
-    const char *path, const struct proto_rep *);
+    const char *path, const struct proto_rep *, bool *own);
+void listing_free(struct listing *);
 const struct lent *listing_find(const struct listing *, const char *name);
 void dircache_stale(struct peer *, uint32_t export_id, const char *path);
 void dircache_update(struct peer *, uint32_t export_id, const char *path,
@@ -168,12 +169,24 @@ void dircache_stats(struct meta_cache_stats *);
 
 /* journal.c */
 
+/* One numbered change: entry name of directory dir of an export. */
+struct journal_rec {
+	uint64_t seq;		/* 0: empty slot */
+	uint32_t export_id;
+	char *dir;		/* relative to the export root; owned */
+	char *name;		/* owned */
+};
+
 void journal_init(const struct config *);
 void journal_free(void);
 uint64_t journal_seq(void);
 void journal_note(uint32_t export_id, const char *path);
 int journal_since(uint32_t export_id, const char *dir, uint64_t since,
     char ***names, size_t *n);
+int journal_query(const struct journal_rec *ring, size_t size,
+    uint64_t newest, uint32_t export_id, const char *dir, uint64_t since,
+    char ***names, size_t *n);
+void journal_unique(char **names, size_t *n);
 
 /* clock.c */
 
@@ -191,6 +204,7 @@ struct stream *stream_connect(const struct sockaddr *, int, const char *,
     struct seed *);
 void stream_close(struct stream *, const char *reason);
 int stream_send_call(struct stream *, struct call *);
+void stream_cancel_call(struct stream *, struct call *);
 void stream_leave_all(void);
 unsigned stream_calls_waiting(const struct stream *);
 bool stream_outbound(const struct stream *);
@@ -242,6 +256,9 @@ struct call {
 	struct timer timer;
 	bool finished;		/* cb has run */
 	bool in_transport;	/* a worker or stream still holds it */
+	bool paged;		/* pages of a READDIR answer are in wrep */
+	size_t arena_len, arena_cap;	/* their names, in mem.names */
+	struct stream *stream;	/* the stream whose table holds it, or NULL */
 	TAILQ_ENTRY(call) tentry;	/* a stream's table of waiting calls */
 };
 
@@ -250,12 +267,14 @@ struct call *call_new(struct peer *, uint8_t type, uint32_t export_id,
 void call_set_name(struct call *, const char *name);
 void call_set_dest(struct call *, uint32_t export2, const char *path2,
     const char *name2);
-void call_set_data(struct call *, const void *, size_t, bool copy);
+void call_set_data(struct call *, const void *, size_t);
 void call_send(struct call *);
 unsigned call_inflight(void);
 uint64_t call_new_id(void);
 void call_transport_done(struct call *, struct proto_rep *);
 void call_transport_fail(struct call *, int error);
+int call_transport_page(struct call *, const struct proto_rep *);
+void call_release_late(struct peer *, const struct proto_rep *);
 
 /* node.c */
 

@@ -4,7 +4,9 @@
  * One stream per pair of peers, used both ways: our calls go out as
  * requests and wait in a table keyed by request id until their reply
  * comes (in any order); the other side's requests are served on the disk
- * workers and answered when done.  A stream's life:
+ * workers and answered when done.  A listing too large for one frame
+ * travels in pages when both ends can (PROTO_CAP_LIST_PAGES); its call
+ * stays in the table until the last page.  A stream's life:
  *
  *   CONNECTING -> HELLO -> UP -> DEAD
  *
@@ -62,6 +64,7 @@ struct stream {
 	uint32_t id;		/* owner of the handles it opens; never 0 */
 	enum stream_state state;
 	bool outbound;		/* we are the initiator */
+	uint64_t caps;		/* both ends' capabilities, PROTO_CAP_* */
 	char *addr;		/* remote address, for logs; owned */
 	struct bufferevent *bev;	/* NULL once dead */
 	struct peer *peer;	/* set when UP */
@@ -182,8 +185,7 @@ stream_close(struct stream *s, const char *reason)
 		peer_stream_lost(p, s, reason);
 	for (int b = 0; b < STREAM_BUCKETS; b++) {
 		while ((c = TAILQ_FIRST(&s->calls[b])) != NULL) {
-			TAILQ_REMOVE(&s->calls[b], c, tentry);
-			s->ncalls--;
+			stream_cancel_call(s, c);
 			call_transport_fail(c, EIO);
 		}
 	}
@@ -232,7 +234,8 @@ stream_send_rep(struct stream *s, struct proto_rep *rep)
 	struct proto_buf pb = { 0 };
 	int rc;
 
-	if ((rc = proto_encode_rep(rep, &pb)) != 0) {
+	if ((rc = (s->caps & PROTO_CAP_LIST_PAGES ? proto_encode_rep_paged :
+	    proto_encode_rep)(rep, &pb)) != 0) {
 		struct proto_rep err = {
 			.type = rep->type, .id = rep->id,
 			.error = rc == -EINVAL ? EOVERFLOW : ENOMEM,
@@ -259,6 +262,7 @@ stream_hello(struct proto_hello *h)
 	memset(h, 0, sizeof *h);
 	h->magic = PROTO_MAGIC;
 	h->version = PROTO_VERSION;
+	h->caps = PROTO_CAPS;
 	h->name = self->name;
 	h->uri = self->uri;
 	h->uptime_ms = (uint64_t)(loop_uptime() * 1000);
@@ -294,6 +298,7 @@ stream_established(struct stream *s, const struct proto_hello *h)
 		return;
 	}
 	s->peer = p;
+	s->caps = h->caps & PROTO_CAPS;
 	stream_set_state(s, STREAM_UP);
 	s->last_heard = loop_now_ms();
 	/* Ping at once: the first round trip and clock sample. */
@@ -424,21 +429,64 @@ stream_on_request(struct stream *s, const uint8_t *buf, size_t len)
 	return 0;
 }
 
+/* The call waiting for reply id, or NULL. */
+static struct call *
+stream_find_call(struct stream *s, uint64_t id)
+{
+	struct call *c;
+
+	TAILQ_FOREACH(c, &s->calls[id % STREAM_BUCKETS], tentry)
+		if (c->req.id == id)
+			return c;
+	return NULL;
+}
+
 /* Find and remove the call waiting for reply id. */
 static struct call *
 stream_take_call(struct stream *s, uint64_t id)
 {
-	struct call_bucket *b = &s->calls[id % STREAM_BUCKETS];
-	struct call *c;
+	struct call *c = stream_find_call(s, id);
 
-	TAILQ_FOREACH(c, b, tentry) {
-		if (c->req.id == id) {
-			TAILQ_REMOVE(b, c, tentry);
-			s->ncalls--;
-			return c;
-		}
-	}
-	return NULL;
+	if (c != NULL)
+		stream_cancel_call(s, c);
+	return c;
+}
+
+/*
+ * A READDIR reply that may be a page of a paged answer (PROTOCOL.md,
+ * READDIR): a page goes to its call, which stays in the table until the
+ * last page.  Returns 1 for an ordinary reply (the caller matches it as
+ * any other), 0 when the page was taken, or -EPROTO.
+ */
+static int
+stream_on_page(struct stream *s, const struct proto_rep *rep)
+{
+	bool more = (rep->flags & PROTO_LIST_MORE) != 0;
+	struct call *c = stream_find_call(s, rep->id);
+
+	if (more && (s->caps & PROTO_CAP_LIST_PAGES) == 0)
+		return -EPROTO;		/* pages were not agreed on */
+	if (c == NULL || c->req.type != PROTO_READDIR || (!more && !c->paged))
+		return 1;
+	if (!more)
+		stream_cancel_call(s, c);
+	if (call_transport_page(c, rep) == 0)
+		return 0;
+	if (!more)
+		call_transport_fail(c, EIO);
+	return -EPROTO;
+}
+
+/* Take call c out of the table of s (a reply came, or it timed out). */
+void
+stream_cancel_call(struct stream *s, struct call *c)
+{
+	if (c->stream != s)
+		fatalx("stream %s: call #%llu is not in its table", s->addr,
+		    (unsigned long long)c->req.id);
+	TAILQ_REMOVE(&s->calls[c->req.id % STREAM_BUCKETS], c, tentry);
+	s->ncalls--;
+	c->stream = NULL;
 }
 
 /* A reply from the other side. */
@@ -481,6 +529,11 @@ stream_on_reply(struct stream *s, const uint8_t *buf, size_t len)
 		proto_rep_clear(&rep);
 		return 0;
 	}
+	if (rep.type == PROTO_READDIR && rep.error == 0 &&
+	    (rc = stream_on_page(s, &rep)) <= 0) {
+		proto_rep_clear(&rep);
+		return rc;
+	}
 	if ((c = stream_take_call(s, rep.id)) == NULL ||
 	    c->req.type != rep.type) {
 		log_warnx("peer %s: reply #%llu (%s) matches no request; "
@@ -488,6 +541,8 @@ stream_on_reply(struct stream *s, const uint8_t *buf, size_t len)
 		    proto_type_name(rep.type));
 		if (c != NULL)
 			call_transport_fail(c, EIO);
+		else	/* late: the handle it opened is nobody's */
+			call_release_late(s->peer, &rep);
 		proto_rep_clear(&rep);
 		return 0;
 	}
@@ -736,6 +791,7 @@ stream_send_call(struct stream *s, struct call *c)
 		return rc == -EINVAL ? -EINVAL : -EIO;
 	TAILQ_INSERT_TAIL(&s->calls[c->req.id % STREAM_BUCKETS], c, tentry);
 	s->ncalls++;
+	c->stream = s;
 	return 0;
 }
 

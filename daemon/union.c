@@ -549,14 +549,17 @@ gather_readdir_cb(struct call *c)
 {
 	struct gather *g = c->arg;
 	struct listing *l;
+	bool own;
 
 	g->pending--;
 	if (c->rep.error != 0)
 		gather_error(g, c->rep.error);
 	else if ((l = dircache_store(c->peer, c->req.export_id, c->req.path,
-	    &c->rep)) != NULL)
+	    &c->rep, &own)) != NULL) {
 		gather_listing(g, c->peer, c->req.export_id, l);
-	else	/* a delta, but our base is gone: ask in full */
+		if (own)	/* too large to cache: served from the answer */
+			listing_free(l);
+	} else	/* a delta, but our base is gone: ask in full */
 		gather_readdir(g, c->peer, c->req.export_id, c->req.path,
 		    NULL);
 	gather_step(g);

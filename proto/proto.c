@@ -6,7 +6,9 @@
  * type, which of them its request and its reply use.  The encoder and
  * the decoder both walk those tables and share one set of checks, so
  * they cannot disagree: what the encoder writes the decoder accepts, and
- * re-encoding a decoded frame gives back the same bytes.  The bytes of
+ * re-encoding a decoded frame gives back the same bytes; a READDIR
+ * answer too large for one frame is cut into pages of such frames
+ * (proto_encode_rep_paged()).  The bytes of
  * each record (integers, strings, export entries, attributes) are
  * proto/wire.c's, which the datagram codec uses too.
  *
@@ -366,7 +368,7 @@ enc_field(struct wire_enc *e, const struct type_spec *sp,
 		break;
 	case K_LISTFLAGS:
 		wire_enc_check(e,
-		    (*(const uint32_t *)m & ~PROTO_LIST_DELTA) == 0);
+		    (*(const uint32_t *)m & ~PROTO_LIST_FLAGS) == 0);
 		wire_enc_int(e, *(const uint32_t *)m, 4);
 		break;
 	case K_DATA:
@@ -465,6 +467,46 @@ proto_encode_rep(const struct proto_rep *r, struct proto_buf *out)
 	return enc_end(&e, out);
 }
 
+/* Bytes of a READDIR reply frame besides its entries. */
+#define LISTING_FIXED	(PROTO_HDR_LEN + 4 + 8 + 8 + 4 + 4)
+
+/* Append a reply; a READDIR listing too large for a frame as pages. */
+int
+proto_encode_rep_paged(const struct proto_rep *r, struct proto_buf *out)
+{
+	struct proto_rep page;
+	size_t start = out->len, i = 0, k, bytes, len;
+	int rc;
+
+	if (r->type != PROTO_READDIR || r->error != 0 ||
+	    (r->flags & PROTO_LIST_MORE) != 0 || r->ents == NULL)
+		return proto_encode_rep(r, out);	/* or its refusal */
+	do {
+		bytes = LISTING_FIXED;
+		for (k = 0; i + k < r->nents && k < PROTO_MAX_DIRENTS; k++) {
+			len = 4 + strnlen(r->ents[i + k].name != NULL ?
+			    r->ents[i + k].name : "", PROTO_MAX_NAME) + 1 +
+			    ATTR_LEN;
+			if (bytes + len > PROTO_MAX_FRAME)
+				break;
+			bytes += len;
+		}
+		if (k == 0 && i < r->nents)
+			k = 1;		/* a bad entry: the encoder says so */
+		page = *r;
+		page.ents = r->ents + i;
+		page.nents = k;
+		i += k;
+		if (i < r->nents)
+			page.flags |= PROTO_LIST_MORE;
+		if ((rc = proto_encode_rep(&page, out)) != 0) {
+			out->len = start;
+			return rc;
+		}
+	} while (i < r->nents);
+	return 0;
+}
+
 /* Consume a statfs record. */
 static void
 dec_statfs(struct wire_dec *d, struct proto_statfs *s)
@@ -541,7 +583,7 @@ dec_field(struct wire_dec *d, const struct type_spec *sp,
 		break;
 	case K_LISTFLAGS:
 		*(uint32_t *)m = wire_dec_int(d, 4);
-		wire_dec_check(d, (*(uint32_t *)m & ~PROTO_LIST_DELTA) == 0);
+		wire_dec_check(d, (*(uint32_t *)m & ~PROTO_LIST_FLAGS) == 0);
 		break;
 	case K_DATA:
 		n = wire_dec_int(d, 4);

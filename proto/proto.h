@@ -31,7 +31,7 @@
 #define PROTO_MAX_PATH		4096		/* bytes incl. NUL */
 #define PROTO_MAX_NAME		256		/* bytes incl. NUL */
 #define PROTO_MAX_XATTR		65536		/* xattr value or list */
-#define PROTO_MAX_DIRENTS	(1u << 20)	/* entries in one listing */
+#define PROTO_MAX_DIRENTS	(1u << 20)	/* entries in one reply frame */
 #define PROTO_MAX_EXPORTS	256		/* exports announced in hello */
 
 enum proto_type {
@@ -127,7 +127,7 @@ struct proto_export {
 struct proto_hello {
 	uint32_t magic;		/* PROTO_MAGIC */
 	uint32_t version;	/* PROTO_VERSION */
-	uint64_t caps;		/* capability bits, none defined yet */
+	uint64_t caps;		/* capability bits, PROTO_CAP_* */
 	const char *name;	/* peer name */
 	const char *uri;	/* contact address "HOST:PORT" / "[ADDR]:PORT" */
 	uint64_t uptime_ms;
@@ -175,6 +175,19 @@ struct proto_req {
  * whenever it cannot be sure of the delta.
  */
 #define PROTO_LIST_DELTA	0x01
+#define PROTO_LIST_MORE		0x02	/* a page; more pages follow */
+#define PROTO_LIST_FLAGS	(PROTO_LIST_DELTA | PROTO_LIST_MORE)
+
+/*
+ * Paged listings (capability PROTO_CAP_LIST_PAGES, PROTOCOL.md READDIR):
+ * a READDIR answer too large for one frame travels as several reply
+ * frames with the request's id, each but the last with PROTO_LIST_MORE,
+ * all with the same checkpoint and PROTO_LIST_DELTA bit.  The requester
+ * joins their entries, at most PROTO_MAX_LISTING in all.
+ */
+#define PROTO_CAP_LIST_PAGES	0x01	/* hello caps bit */
+#define PROTO_CAPS		PROTO_CAP_LIST_PAGES	/* what we implement */
+#define PROTO_MAX_LISTING	(16u << 20)	/* entries of a paged listing */
 
 /* A reply; id and type echo the request. */
 struct proto_rep {
@@ -207,6 +220,14 @@ void proto_buf_free(struct proto_buf *);
  */
 int proto_encode_req(const struct proto_req *, struct proto_buf *out);
 int proto_encode_rep(const struct proto_rep *, struct proto_buf *out);
+
+/*
+ * Append a reply as proto_encode_rep() does, except that a READDIR
+ * listing too large for one frame (PROTO_MAX_FRAME, PROTO_MAX_DIRENTS)
+ * is appended as pages (above); only for a stream with
+ * PROTO_CAP_LIST_PAGES.  Nothing is appended on error.
+ */
+int proto_encode_rep_paged(const struct proto_rep *, struct proto_buf *out);
 
 /*
  * Given the first bytes of a stream, the total length of the frame that

@@ -854,9 +854,10 @@ hand_frame(int i, struct w *w, int *reply, int *good)
 	case 85: *good = 1; *reply = 1;
 		w_readdir_cut(w, PROTO_LIST_DELTA, 0, 0, NULL, 0, 0);
 		return "readdir delta reply with no entries";
-	case 86: *reply = 1;
-		w_readdir_cut(w, 0x2, sample_attr.mode, 1, one, 1, 0);
-		return "readdir reply flag bit 1";
+	case 86: *good = 1; *reply = 1;
+		w_readdir_cut(w, PROTO_LIST_MORE, sample_attr.mode, 1, one, 1,
+		    0);
+		return "readdir reply flag bit 1 (a page, more follow)";
 	case 87: *reply = 1;
 		w_readdir_cut(w, PROTO_LIST_DELTA | 0x80000000u, 0, 1, one,
 		    1, 0);
@@ -898,6 +899,13 @@ hand_frame(int i, struct w *w, int *reply, int *good)
 		return "readdir request cut inside offset";
 	case 99: w_readdir_req(w, 1, 2, 3, 16 + 7);
 		return "readdir request cut inside fh";
+	case 100: *reply = 1;
+		w_readdir_cut(w, PROTO_LIST_DELTA | 0x4, 0, 1, one, 1, 0);
+		return "readdir reply flag bit 2";
+	case 101: *good = 1; *reply = 1;
+		w_readdir_cut(w, PROTO_LIST_DELTA | PROTO_LIST_MORE, 0, 1, one,
+		    1, 0);
+		return "readdir delta reply, a page of it";
 	}
 	return NULL;
 }
@@ -1164,8 +1172,8 @@ spoil_rep(int i, struct proto_rep *r)
 	case 9: r->type = PROTO_HELLO; r->hello.name = "";
 		return "hello empty name";
 	case 10: r->type = 99; return "type 99";
-	case 11: r->type = PROTO_READDIR; r->flags = 0x2;
-		return "readdir flag bit 1";
+	case 11: r->type = PROTO_READDIR; r->flags = 0x4;
+		return "readdir flag bit 2";
 	case 12: r->type = PROTO_READDIR; r->flags = PROTO_LIST_DELTA |
 		    0x80000000u;
 		return "readdir flag bit 31";
@@ -1380,6 +1388,133 @@ test_large(void)
 
 #define LARGE_TESTS	6
 
+/*
+ * Decode the frames of a paged listing in b: their number in *pages,
+ * whether each is within the limits, carries r's checkpoint and kind and
+ * PROTO_LIST_MORE exactly when not the last, and whether together they
+ * hold r's entries in order.
+ */
+static int
+pages_ok(const struct proto_buf *b, const struct proto_rep *r, int *pages)
+{
+	struct proto_rep dr;
+	size_t off = 0, k = 0;
+	long len;
+	int ok = 1;
+
+	*pages = 0;
+	while (ok && off < b->len) {
+		len = proto_frame_len(b->p + off, b->len - off);
+		if (len <= 0 || (size_t)len > b->len - off ||
+		    proto_decode_rep(b->p + off, (size_t)len, &dr) != 0)
+			return 0;
+		off += (size_t)len;
+		(*pages)++;
+		ok = dr.type == PROTO_READDIR && dr.id == r->id &&
+		    dr.fh == r->fh && dr.value == r->value &&
+		    (dr.flags & PROTO_LIST_DELTA) ==
+		    (r->flags & PROTO_LIST_DELTA) &&
+		    ((dr.flags & PROTO_LIST_MORE) != 0) == (off < b->len) &&
+		    dr.nents <= PROTO_MAX_DIRENTS && k + dr.nents <= r->nents;
+		for (size_t i = 0; ok && i < dr.nents; i++, k++)
+			ok = strcmp(dr.ents[i].name, r->ents[k].name) == 0 &&
+			    attr_eq(&dr.ents[i].attr, &r->ents[k].attr);
+		proto_rep_clear(&dr);
+	}
+	return ok && k == r->nents;
+}
+
+/* Listings too large for a frame go as pages; the others as one. */
+static void
+test_paged(void)
+{
+	struct proto_buf b = { 0 }, one = { 0 };
+	struct proto_rep r = full_rep(PROTO_READDIR, 0);
+	struct proto_dirent *ents;
+	const char *last;
+	size_t i, n, before;
+	int pages, ok;
+
+	/* A small listing, an error, another type: as proto_encode_rep. */
+	tap_ok(proto_encode_rep_paged(&r, &b) == 0 &&
+	    proto_encode_rep(&r, &one) == 0 && b.len == one.len &&
+	    memcmp(b.p, one.p, b.len) == 0 && pages_ok(&b, &r, &pages) &&
+	    pages == 1, "a small listing is one frame, as unpaged");
+	b.len = one.len = 0;
+	r.nents = 0;
+	tap_ok(proto_encode_rep_paged(&r, &b) == 0 &&
+	    pages_ok(&b, &r, &pages) && pages == 1,
+	    "an empty listing is one frame");
+	r = full_rep(PROTO_READDIR, ENOENT);
+	b.len = 0;
+	tap_ok(proto_encode_rep_paged(&r, &b) == 0 && b.len == 20,
+	    "an error reply is one frame of 20 bytes");
+	r = full_rep(PROTO_STAT, 0);
+	b.len = 0;
+	tap_ok(proto_encode_rep_paged(&r, &b) == 0 &&
+	    proto_encode_rep(&r, &one) == 0 && b.len == one.len &&
+	    memcmp(b.p, one.p, b.len) == 0, "a stat reply is as unpaged");
+
+	/* 255-byte names beyond one frame: two pages, in order. */
+	n = (PROTO_MAX_FRAME - (PROTO_HDR_LEN + 4 + 8 + 8 + 4 + 4)) /
+	    (4 + 256 + 92) + 1;
+	if ((ents = calloc(PROTO_MAX_DIRENTS + 1, sizeof *ents)) == NULL)
+		abort();
+	for (i = 0; i < n; i++) {
+		char *nm = strdup(repeat('e', 255));
+
+		if (nm == NULL)
+			abort();
+		snprintf(nm, 8, "%07zu", i);
+		nm[7] = 'e';
+		ents[i].name = nm;
+		ents[i].attr = sample_attr;
+		ents[i].attr.ino = i;
+	}
+	r = full_rep(PROTO_READDIR, 0);
+	r.flags = PROTO_LIST_DELTA;
+	r.ents = ents;
+	r.nents = n;
+	b.len = 0;
+	ok = proto_encode_rep_paged(&r, &b) == 0 && pages_ok(&b, &r, &pages);
+	tap_ok(ok && pages == 2, "%zu 255-byte names (a delta): %d pages, "
+	    "in order", n, pages);
+
+	/* A bad name in the second page: nothing appended at all. */
+	before = b.len;
+	last = ents[n - 1].name;
+	ents[n - 1].name = "a/b";
+	tap_ok(proto_encode_rep_paged(&r, &b) == -EINVAL && b.len == before,
+	    "a bad entry in a later page: refused, nothing appended");
+	ents[n - 1].name = last;
+	for (i = 0; i < n; i++)
+		free((char *)ents[i].name);
+
+	/*
+	 * One entry more than PROTO_MAX_DIRENTS: 101 bytes each, about
+	 * 106 MB, so four pages by size (the count never binds first).
+	 */
+	for (i = 0; i <= PROTO_MAX_DIRENTS; i++) {
+		ents[i].name = i % 2 ? "odd" : "even";
+		ents[i].attr = sample_attr;
+	}
+	r.flags = 0;
+	r.nents = PROTO_MAX_DIRENTS + 1;
+	b.len = 0;
+	ok = proto_encode_rep_paged(&r, &b) == 0 && pages_ok(&b, &r, &pages);
+	tap_ok(ok && pages == 4, "PROTO_MAX_DIRENTS + 1 entries: %d pages",
+	    pages);
+	r.flags = PROTO_LIST_MORE;
+	b.len = 0;
+	tap_ok(proto_encode_rep_paged(&r, &b) == -EINVAL && b.len == 0,
+	    "a listing that says MORE itself is refused");
+	free(ents);
+	proto_buf_free(&b);
+	proto_buf_free(&one);
+}
+
+#define PAGED_TESTS	8
+
 /* Write one file of the seed corpus. */
 static int
 write_seed(const char *dir, const char *kind, const char *name,
@@ -1431,6 +1566,10 @@ write_corpus(const char *dir)
 	b.len = 0;
 	error |= proto_encode_rep(&r, &b);
 	error |= write_seed(dir, "rep", "readdir-full", &b);
+	r.flags = PROTO_LIST_MORE;
+	b.len = 0;
+	error |= proto_encode_rep(&r, &b);
+	error |= write_seed(dir, "rep", "readdir-page", &b);
 	proto_buf_free(&b);
 	return error == 0 ? 0 : 1;
 }
@@ -1446,7 +1585,7 @@ main(int argc, char **argv)
 
 	tap_plan(3 + PER_TYPE * (int)NELEM(expect) + 1 + hand_frames() +
 	    DELTA_TESTS + spoils() + (int)NAMES_TESTS + FRAME_LEN_TESTS +
-	    LARGE_TESTS);
+	    LARGE_TESTS + PAGED_TESTS);
 	test_golden();
 	for (i = 0; i < NELEM(expect); i++)
 		test_type(&expect[i]);
@@ -1461,5 +1600,6 @@ main(int argc, char **argv)
 	test_names();
 	test_frame_len();
 	test_large();
+	test_paged();
 	return tap_done();
 }
