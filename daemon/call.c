@@ -24,6 +24,7 @@
 
 static uint64_t call_next_id;
 static unsigned call_count;	/* calls not yet freed */
+static struct log_rate call_log_timeouts = LOG_RATE_INIT("call timeouts");
 
 /* Calls sent and not yet completed and freed (shutdown drains them). */
 unsigned
@@ -107,9 +108,15 @@ call_timeout(struct timer *t, void *arg)
 	if (c->finished)
 		return;
 	stats.call_timeouts++;
-	log_warnx("peer %s: %s #%llu timed out after %.1fs", c->peer->name,
-	    proto_type_name(c->req.type), (unsigned long long)c->req.id,
-	    conf->op_timeout);
+	if (log_rate_ok(&call_log_timeouts, loop_now_ms()))
+		log_warnx("peer %s: %s #%llu timed out after %.1fs",
+		    c->peer->name, proto_type_name(c->req.type),
+		    (unsigned long long)c->req.id, conf->op_timeout);
+	if (c->stream != NULL) {
+		/* Leave the stream's table now: a late reply is dropped. */
+		stream_forget_call(c->stream, c);
+		c->in_transport = false;
+	}
 	memset(&c->rep, 0, sizeof c->rep);
 	c->rep.type = c->req.type;
 	c->rep.id = c->req.id;

@@ -192,6 +192,10 @@ int stream_send_call(struct stream *, struct call *);
 void stream_leave_all(void);
 unsigned stream_calls_waiting(const struct stream *);
 bool stream_outbound(const struct stream *);
+void stream_forget_call(struct stream *, struct call *);
+bool stream_may_dial(void);
+uint64_t stream_started(const struct stream *);
+uint64_t stream_up_since(const struct stream *);
 
 /* loop.c */
 
@@ -240,6 +244,7 @@ struct call {
 	struct timer timer;
 	bool finished;		/* cb has run */
 	bool in_transport;	/* a worker or stream still holds it */
+	struct stream *stream;	/* whose table holds it, or NULL */
 	TAILQ_ENTRY(call) tentry;	/* a stream's table of waiting calls */
 };
 
