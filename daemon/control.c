@@ -31,20 +31,50 @@
 static struct evconnlistener *control_listener;
 static char *control_path;
 
-/* Append s as a JSON string. */
+/* The length of the UTF-8 sequence at s, 0 if it is not valid. */
+static size_t
+control_utf8_len(const unsigned char *s)
+{
+	size_t n = s[0] >= 0xc2 && s[0] <= 0xdf ? 2 :
+	    s[0] >= 0xe0 && s[0] <= 0xef ? 3 :
+	    s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
+
+	for (size_t i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	/* No overlong forms, surrogates or code points past U+10FFFF. */
+	if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) ||
+	    (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))
+		return 0;
+	return n;
+}
+
+/*
+ * Append s as a JSON string.  Names come from peers: control characters
+ * are escaped and bytes that are not UTF-8 become U+FFFD, so the output
+ * is always valid JSON.
+ */
 static void
 control_json_str(struct evbuffer *b, const char *s)
 {
 	evbuffer_add(b, "\"", 1);
-	for (; *s; s++) {
+	while (*s) {
 		unsigned char ch = (unsigned char)*s;
+		size_t n;
 
 		if (ch == '"' || ch == '\\')
 			evbuffer_add_printf(b, "\\%c", ch);
-		else if (ch < 0x20)
+		else if (ch < 0x20 || ch == 0x7f)
 			evbuffer_add_printf(b, "\\u%04x", ch);
-		else
+		else if (ch < 0x80)
 			evbuffer_add(b, s, 1);
+		else if ((n = control_utf8_len((const unsigned char *)s)) > 0) {
+			evbuffer_add(b, s, n);
+			s += n;
+			continue;
+		} else
+			evbuffer_add_printf(b, "\\ufffd");
+		s++;
 	}
 	evbuffer_add(b, "\"", 1);
 }
@@ -184,7 +214,7 @@ control_status_text(struct evbuffer *b)
 	    "uptime:   %.1f s\n"
 	    "clock:    offset %+.6f s, error %.6f s (reference: %s)\n",
 	    self->name, self->uri, PUFS_VERSION, loop_uptime(), off, err,
-	    ref);
+	    log_escape(ref));
 	evbuffer_add_printf(b, "exports:%s\n", self->nexports ? "" :
 	    "  none");
 	for (uint32_t i = 0; i < self->nexports; i++)
@@ -196,8 +226,10 @@ control_status_text(struct evbuffer *b)
 	TAILQ_FOREACH(p, &peers, entry) {
 		if (p->self)
 			continue;
+		/* Names and URIs come from peers: escaped. */
 		evbuffer_add_printf(b, "\n  %-12s %-22s %-5s rtt %.3f ms, "
-		    "last heard %.1f s ago", p->name, p->uri,
+		    "last heard %.1f s ago", log_escape(p->name),
+		    log_escape(p->uri),
 		    peer_state_name(p->state), p->rtt_ms,
 		    (double)(loop_now_ms() - p->last_heard) / 1000.0);
 		n++;
@@ -211,8 +243,9 @@ control_status_text(struct evbuffer *b)
 		    (unsigned long long)msent, (unsigned long long)mrecv,
 		    (unsigned long long)mdrop);
 	else
-		evbuffer_add_printf(b, "discovery: unicast, %zu addresses\n",
-		    conf->npeers);
+		evbuffer_add_printf(b, "discovery: unicast, %zu addresses, "
+		    "%llu datagrams received, %llu dropped\n", conf->npeers,
+		    (unsigned long long)mrecv, (unsigned long long)mdrop);
 	evbuffer_add_printf(b,
 	    "cache:    entries %llu, bytes %llu, hits %llu, misses %llu, "
 	    "stale %llu\n"

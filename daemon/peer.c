@@ -12,6 +12,10 @@
  * Seeds are the configured addresses (unicast `peers`).  Each is dialed
  * until a stream to its peer is up, with a backoff from 100 ms doubling
  * to 2 s; when its peer goes down it is dialed again.
+ *
+ * What the network tells is not trusted.  Addresses from datagrams and
+ * handshakes must be numeric (the loop never waits for a name server;
+ * the configuration's names are resolved before it starts).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -48,6 +52,10 @@ struct peer_list peers = TAILQ_HEAD_INITIALIZER(peers);
 static struct seed_list seeds = TAILQ_HEAD_INITIALIZER(seeds);
 static struct peer *self;
 static uint64_t boot_id;
+static struct log_rate peer_log_addr = LOG_RATE_INIT("peer addresses");
+
+static int peer_resolve(const char *, struct sockaddr_storage *,
+    socklen_t *, bool passive, bool numeric);
 
 static const char *peer_state_names[PEER_STATE_MAX] = {
 	[PEER_UP] = "up",
@@ -77,8 +85,18 @@ peer_self_uri(const char *listen)
 		return xstrdup(listen);
 	hlen = (size_t)(colon - listen);
 	if (!(hlen == 7 && strncmp(listen, "0.0.0.0", 7) == 0) &&
-	    !(hlen == 4 && strncmp(listen, "[::]", 4) == 0) && hlen != 0)
-		return xstrdup(listen);
+	    !(hlen == 4 && strncmp(listen, "[::]", 4) == 0) && hlen != 0) {
+		/* Peers take numeric addresses only: resolve it now. */
+		struct sockaddr_storage ss;
+		socklen_t sslen;
+		char buf[128];
+
+		if (peer_resolve(listen, &ss, &sslen, false, false) == -1)
+			return xstrdup(listen);
+		peer_format_addr((struct sockaddr *)&ss, sslen, buf,
+		    sizeof buf);
+		return xstrdup(buf);
+	}
 	if (getifaddrs(&ifa) == 0) {
 		for (i = ifa; i != NULL; i = i->ifa_next) {
 			if (i->ifa_addr == NULL ||
@@ -206,10 +224,13 @@ peer_format_addr(const struct sockaddr *sa, unsigned salen, char *buf,
 		snprintf(buf, len, "%s:%s", host, serv);
 }
 
-/* Resolve "HOST:PORT" / "[ADDR]:PORT"; 0 or -1. */
+/*
+ * Resolve "HOST:PORT" / "[ADDR]:PORT"; 0 or -1.  numeric: addresses
+ * from the network, never looked up (names are refused).
+ */
 static int
 peer_resolve(const char *addr, struct sockaddr_storage *ss, socklen_t *len,
-    bool passive)
+    bool passive, bool numeric)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
 	const char *colon = strrchr(addr, ':');
@@ -224,16 +245,30 @@ peer_resolve(const char *addr, struct sockaddr_storage *ss, socklen_t *len,
 		host = xstrndup(addr, (size_t)(colon - addr));
 	if (passive)
 		hints.ai_flags = AI_PASSIVE;
+	if (numeric)
+		hints.ai_flags |= AI_NUMERICHOST | AI_NUMERICSERV;
 	rc = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &res);
 	free(host);
 	if (rc != 0) {
-		log_warnx("%s: %s", addr, gai_strerror(rc));
+		/* The network's addresses: the caller tells (rate-limited). */
+		if (!numeric)
+			log_warnx("%s: %s", addr, gai_strerror(rc));
 		return -1;
 	}
 	memcpy(ss, res->ai_addr, res->ai_addrlen);
 	*len = res->ai_addrlen;
 	freeaddrinfo(res);
 	return 0;
+}
+
+/* Whether uri is a numeric address (taken from the network). */
+bool
+peer_uri_numeric(const char *uri)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	return peer_resolve(uri, &ss, &len, false, true) == 0;
 }
 
 /* Dial a seed unless its peer is already up. */
@@ -315,7 +350,7 @@ int
 peer_listen_addr(const struct config *cfg, struct sockaddr_storage *ss,
     socklen_t *len)
 {
-	return peer_resolve(cfg->listen, ss, len, true);
+	return peer_resolve(cfg->listen, ss, len, true, false);
 }
 
 /* Where datagrams for p go: its URI, resolved once per stream. */
@@ -323,7 +358,7 @@ int
 peer_dgram_addr(struct peer *p, struct sockaddr_storage *ss, socklen_t *len)
 {
 	if (p->dglen == 0 && peer_resolve(p->uri, &p->dgaddr, &p->dglen,
-	    false) == -1)
+	    false, true) == -1)
 		return -1;
 	*ss = p->dgaddr;
 	*len = p->dglen;
@@ -337,11 +372,11 @@ peer_init_net(const struct config *cfg)
 	struct sockaddr_storage ss, own;
 	socklen_t len, ownlen;
 
-	if (peer_resolve(cfg->listen, &own, &ownlen, true) == -1 ||
+	if (peer_resolve(cfg->listen, &own, &ownlen, true, false) == -1 ||
 	    stream_listen((struct sockaddr *)&own, (int)ownlen) == -1)
 		return -1;
 	for (size_t i = 0; i < cfg->npeers; i++) {
-		if (peer_resolve(cfg->peers[i], &ss, &len, false) == -1) {
+		if (peer_resolve(cfg->peers[i], &ss, &len, false, false) == -1) {
 			log_warnx("peer address %s: cannot resolve; ignored",
 			    cfg->peers[i]);
 			continue;
@@ -378,8 +413,13 @@ peer_discovered(const char *name, const char *uri, uint64_t boot)
 		if (strcmp(sd->addr, uri) == 0)
 			break;
 	if (sd == NULL) {
-		if (peer_resolve(uri, &ss, &len, false) == -1)
+		if (peer_resolve(uri, &ss, &len, false, true) == -1) {
+			if (log_rate_ok(&peer_log_addr, loop_now_ms()))
+				log_warnx("multicast: peer %s announces %s, "
+				    "not a numeric address; ignored", name,
+				    log_escape(uri));
 			return false;
+		}
 		sd = peer_seed_new(uri, &ss, len, true);
 		log_info("multicast: found peer %s at %s", name, uri);
 	}

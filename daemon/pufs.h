@@ -86,6 +86,7 @@ bool peer_discovered(const char *name, const char *uri, uint64_t boot);
 void peer_said_goodbye(const char *name, uint64_t boot);
 
 struct peer *peer_by_name(const char *);
+bool peer_uri_numeric(const char *uri);
 int peer_listen_addr(const struct config *, struct sockaddr_storage *,
     socklen_t *);
 int peer_dgram_addr(struct peer *, struct sockaddr_storage *, socklen_t *);

@@ -344,12 +344,40 @@ stream_hello(struct proto_hello *h)
 	h->exports = ex;
 }
 
+/*
+ * Whether the other side's handshake names a valid peer at a numeric
+ * address; if not, the stream is closed (logged, rate-limited).
+ */
+static bool
+stream_hello_ok(struct stream *s, const struct proto_hello *h)
+{
+	if (!proto_peer_name_ok(h->name) || !proto_uri_ok(h->uri)) {
+		if (log_rate_ok(&stream_log_refused, loop_now_ms()))
+			log_warnx("stream %s: handshake names peer \"%s\" at "
+			    "\"%s\": not a valid name and URI; refused",
+			    s->addr, log_escape(h->name), log_escape(h->uri));
+		stream_close(s, "bad peer name or URI");
+		return false;
+	}
+	if (!peer_uri_numeric(h->uri)) {
+		if (log_rate_ok(&stream_log_refused, loop_now_ms()))
+			log_warnx("stream %s: peer %s gives a non-numeric "
+			    "address %s; refused", s->addr, h->name,
+			    log_escape(h->uri));
+		stream_close(s, "non-numeric URI");
+		return false;
+	}
+	return true;
+}
+
 /* The handshake is done: attach the stream to its peer. */
 static void
 stream_established(struct stream *s, const struct proto_hello *h)
 {
 	struct peer *p;
 
+	if (!stream_hello_ok(s, h))
+		return;
 	if (strcmp(h->name, peer_self()->name) == 0) {
 		stream_close(s, "the other side has our own name");
 		return;
@@ -475,7 +503,9 @@ stream_on_request(struct stream *s, uint8_t *frame, size_t len)
 		struct proto_rep rep = { .type = PROTO_HELLO,
 		    .id = sv->req.id };
 
-		if (sv->req.hello.version != PROTO_VERSION) {
+		if (!stream_hello_ok(s, &sv->req.hello)) {
+			/* Closed: nothing of ours is sent. */
+		} else if (sv->req.hello.version != PROTO_VERSION) {
 			rep.error = EPROTONOSUPPORT;
 			stream_send_rep(s, &rep);
 			rc = -EPROTONOSUPPORT;
