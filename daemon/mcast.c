@@ -11,7 +11,9 @@
  * announces (a seed made on the fly, see peer.c); the stream's handshake
  * then makes it UP, and its heartbeats over the stream keep it so.  A
  * newcomer's ANNOUNCE is answered with ours, so it need not wait for a
- * heartbeat to learn of us.  GOODBYE drops the peer at once.
+ * heartbeat to learn of us.  Anyone can send a datagram, so a datagram
+ * only suggests: a GOODBYE makes us ask the peer's stream whether it
+ * still answers (peer_said_goodbye), and the stream decides.
  *
  * Our own datagrams come back (multicast loop is on, so several daemons
  * on one host find each other) and are recognised by name and boot id.

@@ -15,7 +15,11 @@
  *
  * What the network tells is not trusted.  Addresses from datagrams and
  * handshakes must be numeric (the loop never waits for a name server;
- * the configuration's names are resolved before it starts).
+ * the configuration's names are resolved before it starts).  A second
+ * stream under the name of a live peer never displaces its stream (but
+ * for two peers dialing each other at once, PEER_RACE_MS): the newcomer
+ * is refused and the live stream asked whether it still answers
+ * (stream_probe); a GOODBYE datagram is only such a question.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -34,6 +38,8 @@
 
 #define SEED_BACKOFF_MIN_MS	100
 #define SEED_BACKOFF_MAX_MS	2000
+#define PEER_RACE_MS		1000	/* dials that cross: both started
+					   before the first was up */
 
 struct seed {
 	char *addr;			/* as configured; owned */
@@ -53,6 +59,7 @@ static struct seed_list seeds = TAILQ_HEAD_INITIALIZER(seeds);
 static struct peer *self;
 static uint64_t boot_id;
 static struct log_rate peer_log_addr = LOG_RATE_INIT("peer addresses");
+static struct log_rate peer_log_streams = LOG_RATE_INIT("second streams");
 
 static int peer_resolve(const char *, struct sockaddr_storage *,
     socklen_t *, bool passive, bool numeric);
@@ -428,7 +435,11 @@ peer_discovered(const char *name, const char *uri, uint64_t boot)
 	return true;
 }
 
-/* A peer said goodbye by multicast: it leaves now. */
+/*
+ * A GOODBYE datagram: anyone can send one, so it is only a question.
+ * A peer that really leaves says BYE on its stream; the stream of one
+ * that did not is asked whether it still answers, and stays if it does.
+ */
 void
 peer_said_goodbye(const char *name, uint64_t boot)
 {
@@ -436,8 +447,7 @@ peer_said_goodbye(const char *name, uint64_t boot)
 
 	if (p == NULL || p->boot_id != boot || p->stream == NULL)
 		return;
-	peer_leaving(p);
-	stream_close(p->stream, "the peer said goodbye (multicast)");
+	stream_probe(p->stream, "a GOODBYE datagram names it");
 }
 
 /* The name of whoever opened stream s (we, or the peer). */
@@ -448,10 +458,23 @@ peer_initiator(struct peer *p, bool outbound)
 }
 
 /*
+ * Whether s and the live stream old are the two streams of peers that
+ * dialed each other at once: opposite directions, the same boot, and s
+ * started before old was up (give or take PEER_RACE_MS).
+ */
+static bool
+peer_dials_crossed(const struct peer *p, const struct proto_hello *h,
+    struct stream *s, bool outbound, struct stream *old)
+{
+	return stream_outbound(old) != outbound && p->boot_id == h->boot_id &&
+	    stream_started(s) <= stream_up_since(old) + PEER_RACE_MS;
+}
+
+/*
  * A stream finished its handshake with the peer described by h.  Returns
- * the peer, now UP with s as its stream, or NULL when an existing stream
- * to it wins (the one whose initiator has the lower name; between two of
- * the same initiator, the newer).
+ * the peer, now UP with s as its stream, or NULL when s is refused: the
+ * peer has a live stream, which stays (if the two dials crossed, the one
+ * whose initiator has the lower name stays).
  */
 struct peer *
 peer_attach(const struct proto_hello *h, struct stream *s, bool outbound)
@@ -470,10 +493,19 @@ peer_attach(const struct proto_hello *h, struct stream *s, bool outbound)
 		const char *a = peer_initiator(p, outbound);
 		const char *b = peer_initiator(p, stream_outbound(old));
 
-		if (strcmp(a, b) > 0)
+		if (!peer_dials_crossed(p, h, s, outbound, old)) {
+			if (log_rate_ok(&peer_log_streams, loop_now_ms()))
+				log_warnx("peer %s: a second stream (%s, boot "
+				    "%016llx) refused; its live stream stays",
+				    p->name, outbound ? "dialed" : "accepted",
+				    (unsigned long long)h->boot_id);
+			stream_probe(old, "a second stream under its name");
+			return NULL;
+		}
+		if (strcmp(a, b) >= 0)
 			return NULL;
 		p->stream = NULL;	/* replaced, not lost */
-		stream_close(old, "replaced by a newer stream");
+		stream_close(old, "replaced: the dials crossed");
 	}
 	if (p->boot_id != 0 && p->boot_id != h->boot_id)
 		log_info("peer %s restarted", p->name);

@@ -193,6 +193,7 @@ int stream_send_call(struct stream *, struct call *);
 void stream_leave_all(void);
 unsigned stream_calls_waiting(const struct stream *);
 bool stream_outbound(const struct stream *);
+void stream_probe(struct stream *, const char *why);
 void stream_forget_call(struct stream *, struct call *);
 bool stream_may_dial(void);
 uint64_t stream_started(const struct stream *);

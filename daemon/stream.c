@@ -32,6 +32,10 @@
  * FUSE channel stops being read (fs_throttle) only while our own calls
  * wait behind such an output.  One read callback handles at most
  * STREAM_BATCH frames and yields.
+ *
+ * A probe (stream_probe) asks whether the other side still answers: a
+ * PING that must be answered within STREAM_PROBE_MS, or the stream is
+ * closed.  Datagrams that say a peer is gone only ever cause a probe.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -57,6 +61,7 @@
 #define STREAM_HELLO_FRAME	(64u << 10)	/* before the handshake */
 #define STREAM_HELLO_MS		5000		/* handshake deadline */
 #define STREAM_HANDSHAKES	64		/* in handshake, each way */
+#define STREAM_PROBE_MS		2000		/* at most; dead_after if less */
 #define STREAM_REPLY_GUESS	4096		/* reply estimate by default */
 #define STREAM_LIST_GUESS	(64u << 10)	/* READDIR reply estimate */
 
@@ -94,7 +99,10 @@ struct stream {
 	uint64_t last_heard;	/* loop_now_ms() of the last frame */
 	uint64_t ping_id, ping_sent;
 	uint64_t ping_t0;	/* clock_local_ns() at sending */
+	uint64_t probe_id;	/* the probe's ping, 0: no probe pending */
+	char *probe_why;	/* owned */
 	struct timer hb;	/* heartbeat / handshake deadline */
+	struct timer probe;	/* deadline of the probe's answer */
 	struct event *resume;	/* continue a batch-limited read */
 	struct event *reaper;	/* frees the dead stream */
 	TAILQ_ENTRY(stream) entry;
@@ -125,6 +133,16 @@ static void stream_read_cb(struct bufferevent *, void *);
 static void stream_write_cb(struct bufferevent *, void *);
 static void stream_event_cb(struct bufferevent *, short, void *);
 static void stream_heartbeat(struct timer *, void *);
+static void stream_probe_expired(struct timer *, void *);
+
+/* How long a probe waits for its answer: dead_after, at most 2 s. */
+static unsigned
+stream_probe_ms(void)
+{
+	double ms = conf->dead_after * 1000;
+
+	return ms < STREAM_PROBE_MS ? (unsigned)ms : STREAM_PROBE_MS;
+}
 
 /* The handshake deadline: op_timeout, at most STREAM_HELLO_MS. */
 static uint64_t
@@ -171,6 +189,7 @@ stream_reap(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	event_free(s->resume);
 	event_free(s->reaper);
+	free(s->probe_why);
 	free(s->addr);
 	free(s);
 }
@@ -250,6 +269,7 @@ stream_close(struct stream *s, const char *reason)
 	stream_set_state(s, STREAM_DEAD);
 	TAILQ_REMOVE(&streams, s, entry);
 	timer_wheel_del(loop_wheel(), &s->hb);
+	timer_wheel_del(loop_wheel(), &s->probe);
 	event_del(s->resume);
 	bufferevent_free(s->bev);
 	s->bev = NULL;
@@ -542,7 +562,7 @@ stream_on_request(struct stream *s, uint8_t *frame, size_t len)
 		stream_send_rep(s, &rep);
 		free(sv->frame);
 		free(sv);
-		if (s->peer != NULL)
+		if (s->peer != NULL && s->peer->stream == s)
 			peer_leaving(s->peer);
 		stream_close(s, "the peer said goodbye");
 		return 0;
@@ -616,6 +636,12 @@ stream_on_reply(struct stream *s, const uint8_t *buf, size_t len)
 			peer_heard_ping(s->peer, loop_mono_us() - s->ping_sent);
 			clock_sample(s->peer, s->ping_t0, clock_local_ns(),
 			    rep.value);
+		}
+		if (s->probe_id != 0 && rep.id == s->probe_id) {
+			log_info("peer %s: answered on its stream (%s): kept",
+			    s->peer->name, s->probe_why);
+			s->probe_id = 0;
+			timer_wheel_del(loop_wheel(), &s->probe);
 		}
 		/* An earlier ping's answer, after a newer ping: nothing. */
 		proto_rep_clear(&rep);
@@ -775,6 +801,44 @@ stream_ping(struct stream *s)
 	return stream_send_req(s, &ping);
 }
 
+/* The probe's answer did not come in time. */
+static void
+stream_probe_expired(struct timer *t, void *arg)
+{
+	struct stream *s = arg;
+	char reason[160];
+
+	(void)t;
+	if (s->state == STREAM_DEAD || s->probe_id == 0)
+		return;
+	snprintf(reason, sizeof reason, "no answer to a ping within %u ms "
+	    "(%s)", stream_probe_ms(), s->probe_why);
+	stream_close(s, reason);
+}
+
+/*
+ * Something (a datagram, a second stream under the same name) says the
+ * other side may be gone: ping it, and close the stream unless it
+ * answers within the probe deadline.  One probe at a time.
+ */
+void
+stream_probe(struct stream *s, const char *why)
+{
+	if (s->state != STREAM_UP || s->probe_id != 0)
+		return;
+	log_info("peer %s: %s; asking on its stream", s->peer->name, why);
+	free(s->probe_why);
+	s->probe_why = xstrdup(why);
+	if (stream_ping(s) != 0) {
+		stream_close(s, "cannot send ping");
+		return;
+	}
+	s->probe_id = s->ping_id;
+	timer_wheel_add(loop_wheel(), &s->probe, loop_now_ms() +
+	    stream_probe_ms());
+	loop_wheel_kick();
+}
+
 /*
  * The heartbeat: during the handshake it is the deadline; once up, it
  * pings every `heartbeat` seconds and drops a peer silent for longer
@@ -836,6 +900,7 @@ stream_new(evutil_socket_t fd, const char *addr, bool outbound)
 	bufferevent_setwatermark(s->bev, EV_READ, 0, STREAM_HELLO_FRAME);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	timer_init(&s->hb, stream_heartbeat, s);
+	timer_init(&s->probe, stream_probe_expired, s);
 	/* Until the handshake is done the heartbeat is its deadline. */
 	timer_wheel_add(loop_wheel(), &s->hb, loop_now_ms() +
 	    stream_hello_ms());

@@ -17,8 +17,8 @@
  * the order in which TRAPs arrive does not matter.  A gap in a sender's
  * numbers (a lost datagram, found at the next TRAP or within one
  * heartbeat) means we may have missed changes: everything cached from
- * that peer is forgotten at once.  The same happens when a peer goes
- * down or restarts.
+ * that peer is forgotten at once, and its stream is asked whether it
+ * still answers.  The same happens when a peer goes down or restarts.
  *
  * Traps travel by multicast, or in unicast mode as the same datagrams
  * sent to each live peer's address (mcast.c).
@@ -427,6 +427,8 @@ trap_received(const struct dgram *d)
 		log_debug("trap: datagrams from %s were lost (now at %llu)",
 		    p->name, (unsigned long long)d->seq);
 		trap_resync(p);
+		if (p->stream != NULL)
+			stream_probe(p->stream, "a gap in its TRAP numbers");
 	}
 	for (size_t i = 0; d->type == DGRAM_TRAP && i < d->ntraps; i++)
 		trap_apply(p, &d->traps[i]);
