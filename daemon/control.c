@@ -91,6 +91,7 @@ control_status_json(struct evbuffer *b)
 	uint64_t lfull, ldelta;
 	struct locate_stats ls;
 	unsigned long req, inflight;
+	unsigned known, addrs;
 	bool first = true;
 	double off, err;
 	const char *ref;
@@ -103,6 +104,8 @@ control_status_json(struct evbuffer *b)
 	evbuffer_add_printf(b, ",\"uri\":");
 	control_json_str(b, self->uri);
 	clock_status(&off, &err, &ref);
+	evbuffer_add_printf(b, ",\"boot_id\":\"%016llx\"",
+	    (unsigned long long)peer_boot_id());
 	evbuffer_add_printf(b, ",\"version\":\"%s\",\"uptime\":%.3f,"
 	    "\"clock\":{\"offset\":%.6f,\"error\":%.6f,\"reference\":",
 	    PUFS_VERSION, loop_uptime(), off, err);
@@ -134,13 +137,15 @@ control_status_json(struct evbuffer *b)
 		first = false;
 	}
 	mcast_stats(&msent, &mrecv, &mdrop);
+	peer_counts(&known, &addrs);
 	evbuffer_add_printf(b, "],\"discovery\":{\"mode\":\"%s\",\"group\":",
 	    conf->discovery == DISCOVERY_MULTICAST ? "multicast" : "unicast");
 	control_json_str(b, conf->multicast_group);
 	evbuffer_add_printf(b, ",\"port\":%u,\"sent\":%llu,\"received\":%llu,"
-	    "\"dropped\":%llu", conf->multicast_port,
+	    "\"dropped\":%llu,\"peers_known\":%u,\"addresses\":%u,"
+	    "\"trap_senders\":%u", conf->multicast_port,
 	    (unsigned long long)msent, (unsigned long long)mrecv,
-	    (unsigned long long)mdrop);
+	    (unsigned long long)mdrop, known, addrs, trap_senders());
 	dircache_stats(&mc);
 	evbuffer_add_printf(b, "},\"cache\":{\"entries\":%llu,\"bytes\":%llu,"
 	    "\"hits\":%llu,\"misses\":%llu,\"stale_hits\":%llu,"
@@ -198,6 +203,7 @@ control_status_text(struct evbuffer *b)
 	struct trap_stats ts;
 	struct meta_cache_stats mc;
 	unsigned long req, inflight;
+	unsigned known, addrs;
 	int n = 0;
 	double off, err;
 	const char *ref;
@@ -236,6 +242,7 @@ control_status_text(struct evbuffer *b)
 	}
 	evbuffer_add_printf(b, "%s\n", n ? "" : "    none");
 	mcast_stats(&msent, &mrecv, &mdrop);
+	peer_counts(&known, &addrs);
 	if (conf->discovery == DISCOVERY_MULTICAST)
 		evbuffer_add_printf(b, "discovery: multicast %s port %u, %llu "
 		    "datagrams sent, %llu received, %llu dropped\n",
@@ -246,6 +253,8 @@ control_status_text(struct evbuffer *b)
 		evbuffer_add_printf(b, "discovery: unicast, %zu addresses, "
 		    "%llu datagrams received, %llu dropped\n", conf->npeers,
 		    (unsigned long long)mrecv, (unsigned long long)mdrop);
+	evbuffer_add_printf(b, "known:    %u peers, %u addresses heard of, "
+	    "%u trap senders\n", known, addrs, trap_senders());
 	evbuffer_add_printf(b,
 	    "cache:    entries %llu, bytes %llu, hits %llu, misses %llu, "
 	    "stale %llu\n"
