@@ -137,6 +137,8 @@ static const struct config_key config_peer_keys[] = {
 	{ K("dead_after", CONFIG_DURATION, C(dead_after)), .positive = true },
 	{ K("create_policy", CONFIG_ENUM, C(create_policy)),
 	    .names = config_create_names },
+	{ K("max_handles", CONFIG_U32, C(max_handles)), .min = 1,
+	    .max = 1 << 20 },
 	{ .name = NULL },
 };
 
@@ -946,6 +948,7 @@ config_init(struct config *cfg)
 	cfg->heartbeat = 1;
 	cfg->dead_after = 3;
 	cfg->create_policy = CREATE_LOCAL;
+	cfg->max_handles = 1024;
 	cfg->attr_timeout = 5;
 	cfg->trap_delay = 0.1;
 	cfg->block_size = 128 << 10;

@@ -61,6 +61,7 @@ struct config {
 	double heartbeat;               /* seconds */
 	double dead_after;              /* seconds */
 	enum config_create_policy create_policy;
+	uint32_t max_handles;           /* open handles per peer, 1..2^20 */
 
 	/* [cache] */
 	double attr_timeout;            /* seconds */

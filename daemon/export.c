@@ -15,6 +15,11 @@
  * read-only export array and the handle table (under its own lock).
  *
  * Identity: operations run with the daemon's credentials (all_squash).
+ * A daemon that runs as root lends none of that privilege to other
+ * peers (owner other than 0): it makes no device nodes, clears the
+ * set-ID bits of the modes they ask for, gives files to no other owner
+ * or group, and sets no trusted.* or security.* attribute for them.
+ * Requests of this daemon's own mount are the local kernel's to check.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -40,20 +45,30 @@
 /*
  * Open file handles.  A handle is (generation << 32 | slot + 1) so a
  * stale or forged handle never reaches another file's descriptor.  A
- * handle in use by a request holds a reference; release only marks it
- * and the descriptor is closed when the last user is done, so a peer
- * that releases while reading cannot make us use a recycled fd.
+ * handle is bound to the owner (stream) that opened it and to its
+ * export: any other use is EBADF, so one peer cannot use another's
+ * handles, nor a handle of a read-only export under a writable
+ * export's id.  A handle in use by a request holds a reference; release
+ * only marks it and the descriptor is closed when the last user is
+ * done, so a peer that releases while reading cannot make us use a
+ * recycled fd.
  */
 struct fh_slot {
-	int fd;			/* -1: free */
+	int fd;			/* FH_FREE, FH_RESERVED or the descriptor */
 	char *path;		/* as opened, for change notices; owned */
 	uint32_t gen;
 	uint32_t owner;
 	uint32_t export_id;
 	unsigned refs;
 	bool released;
-	bool writable;
+	bool writable;		/* opened for writing */
+	bool read_only;		/* of a read-only export */
 };
+
+/* fh_get: the handle may belong to any export of its owner. */
+#define FH_ANY_EXPORT	UINT32_MAX
+#define FH_FREE		(-1)
+#define FH_RESERVED	(-2)	/* counted for its owner, not usable yet */
 
 static struct {
 	pthread_mutex_t lock;
@@ -62,38 +77,75 @@ static struct {
 	unsigned nopen;
 } fht = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-/* Record fd as a new handle of owner; returns the handle. */
-static uint64_t
-fh_new(int fd, uint32_t owner, uint32_t export_id, bool writable,
-    char *path)
+/*
+ * Reserve a slot for a handle owner is about to open: its index, or
+ * -EMFILE when a peer (owner other than 0, this daemon's own mount)
+ * already holds max_handles handles here.  Reserving before the open
+ * keeps the count exact with opens of one owner on several workers.
+ */
+static int
+fh_reserve(uint32_t owner)
 {
-	struct fh_slot *s;
-	uint32_t i;
+	uint32_t i, n, held = 0, free_slot = UINT32_MAX;
 
 	pthread_mutex_lock(&fht.lock);
-	for (i = 0; i < fht.nslots; i++)
-		if (fht.slots[i].fd == -1)
-			break;
-	if (i == fht.nslots) {
-		uint32_t n = fht.nslots ? fht.nslots * 2 : 64;
+	for (i = 0; i < fht.nslots; i++) {
+		struct fh_slot *s = &fht.slots[i];
 
+		if (s->fd == FH_FREE && free_slot == UINT32_MAX)
+			free_slot = i;
+		else if (s->owner == owner && (s->fd == FH_RESERVED ||
+		    (s->fd >= 0 && !s->released)))
+			held++;
+	}
+	if (owner != 0 && held >= conf->max_handles) {
+		pthread_mutex_unlock(&fht.lock);
+		return -EMFILE;
+	}
+	if ((i = free_slot) == UINT32_MAX) {
+		i = fht.nslots;
+		n = fht.nslots ? fht.nslots * 2 : 64;
 		fht.slots = xreallocarray(fht.slots, n, sizeof *fht.slots);
 		for (uint32_t j = fht.nslots; j < n; j++)
-			fht.slots[j] = (struct fh_slot){ .fd = -1 };
+			fht.slots[j] = (struct fh_slot){ .fd = FH_FREE };
 		fht.nslots = n;
 	}
-	s = &fht.slots[i];
+	fht.slots[i].fd = FH_RESERVED;
+	fht.slots[i].owner = owner;
+	pthread_mutex_unlock(&fht.lock);
+	return (int)i;
+}
+
+/* Give back a reserved slot whose open failed. */
+static void
+fh_cancel(int slot)
+{
+	pthread_mutex_lock(&fht.lock);
+	fht.slots[slot].fd = FH_FREE;
+	pthread_mutex_unlock(&fht.lock);
+}
+
+/* Record fd as the handle of a reserved slot; returns the handle. */
+static uint64_t
+fh_new(int slot, int fd, const struct export *ex, bool writable, char *path)
+{
+	struct fh_slot *s;
+	uint64_t fh;
+
+	pthread_mutex_lock(&fht.lock);
+	s = &fht.slots[slot];
 	s->fd = fd;
 	s->gen++;
-	s->owner = owner;
-	s->export_id = export_id;
+	s->export_id = ex->id;
 	s->refs = 1;		/* the open itself */
 	s->released = false;
 	s->writable = writable;
+	s->read_only = ex->read_only;
 	s->path = path;
 	fht.nopen++;
+	fh = ((uint64_t)s->gen << 32) | (uint32_t)(slot + 1);
 	pthread_mutex_unlock(&fht.lock);
-	return ((uint64_t)s->gen << 32) | (i + 1);
+	return fh;
 }
 
 /* Find the slot of a handle; the caller holds the lock. */
@@ -106,21 +158,36 @@ fh_slot_locked(uint64_t fh, uint32_t owner)
 	if (i == 0 || i > fht.nslots)
 		return NULL;
 	s = &fht.slots[i - 1];
-	if (s->fd == -1 || s->released || s->gen != (uint32_t)(fh >> 32) ||
+	if (s->fd < 0 || s->released || s->gen != (uint32_t)(fh >> 32) ||
 	    s->owner != owner)
 		return NULL;
 	return s;
 }
 
-/* Take a reference on a handle; its fd, or -EBADF. */
+/*
+ * Take a reference on a handle of owner opened in export_id (or in any
+ * export with FH_ANY_EXPORT), to write through it if write: its fd;
+ * -EBADF for a handle that is unknown, another owner's, another
+ * export's or (to write) not open for writing; -EROFS to write to a
+ * file of a read-only export.  *writable, if not NULL, tells whether
+ * the handle is open for writing.
+ */
 static int
-fh_get(uint64_t fh, uint32_t owner, bool *writable)
+fh_get(uint64_t fh, uint32_t owner, uint32_t export_id, bool write,
+    bool *writable)
 {
 	struct fh_slot *s;
 	int fd = -EBADF;
 
 	pthread_mutex_lock(&fht.lock);
-	if ((s = fh_slot_locked(fh, owner)) != NULL) {
+	if ((s = fh_slot_locked(fh, owner)) == NULL ||
+	    (export_id != FH_ANY_EXPORT && s->export_id != export_id))
+		fd = -EBADF;
+	else if (write && s->read_only)
+		fd = -EROFS;
+	else if (write && !s->writable)
+		fd = -EBADF;
+	else {
 		s->refs++;
 		fd = s->fd;
 		if (writable != NULL)
@@ -136,7 +203,7 @@ fh_put_slot(struct fh_slot *s)
 {
 	if (--s->refs == 0) {
 		close(s->fd);
-		s->fd = -1;
+		s->fd = FH_FREE;
 		free(s->path);
 		s->path = NULL;
 		fht.nopen--;
@@ -150,7 +217,7 @@ fh_put(uint64_t fh)
 	uint32_t i = (uint32_t)fh;
 
 	pthread_mutex_lock(&fht.lock);
-	if (i > 0 && i <= fht.nslots && fht.slots[i - 1].fd != -1 &&
+	if (i > 0 && i <= fht.nslots && fht.slots[i - 1].fd >= 0 &&
 	    fht.slots[i - 1].gen == (uint32_t)(fh >> 32))
 		fh_put_slot(&fht.slots[i - 1]);
 	pthread_mutex_unlock(&fht.lock);
@@ -181,7 +248,7 @@ export_drop_owner(uint32_t owner)
 	for (uint32_t i = 0; i < fht.nslots; i++) {
 		struct fh_slot *s = &fht.slots[i];
 
-		if (s->fd != -1 && !s->released && s->owner == owner) {
+		if (s->fd >= 0 && !s->released && s->owner == owner) {
 			s->released = true;
 			fh_put_slot(s);
 		}
@@ -203,7 +270,7 @@ export_fh_path(uint64_t fh, uint32_t owner, uint32_t *export_id)
 	pthread_mutex_lock(&fht.lock);
 	if (i > 0 && i <= fht.nslots) {
 		s = &fht.slots[i - 1];
-		if (s->fd != -1 && s->gen == (uint32_t)(fh >> 32) &&
+		if (s->fd >= 0 && s->gen == (uint32_t)(fh >> 32) &&
 		    s->owner == owner && s->path != NULL) {
 			path = xstrdup(s->path);
 			*export_id = s->export_id;
@@ -359,6 +426,78 @@ export_procpath(int fd, char *buf, size_t len)
 	snprintf(buf, len, "/proc/self/fd/%d", fd);
 }
 
+/*
+ * Whether requests of other peers may use this daemon's privilege:
+ * never in this version.  `[security] identity = caller`, which runs
+ * each request with the caller's own credentials, is to answer here.
+ */
+static bool
+export_lends_privilege(void)
+{
+	return false;
+}
+
+/* Whether owner is another peer, kept from what privilege allows. */
+static bool
+export_peer_limited(uint32_t owner)
+{
+	return owner != 0 && !export_lends_privilege();
+}
+
+/* Whether owner is another peer and the daemon's privilege is root's. */
+static bool
+export_guarded(uint32_t owner)
+{
+	return export_peer_limited(owner) && geteuid() == 0;
+}
+
+/* The permission bits owner asks for, set-ID bits dropped if guarded. */
+static mode_t
+export_mode(uint32_t owner, uint32_t mode)
+{
+	mode &= 07777;
+	if (export_guarded(owner))
+		mode &= ~(uint32_t)(S_ISUID | S_ISGID);
+	return (mode_t)mode;
+}
+
+/*
+ * Whether owner may give a file to uid and gid ((uid_t)-1, (gid_t)-1:
+ * unchanged): a guarded peer only to the daemon's own user, and to its
+ * group or one of its supplementary groups, as an unprivileged owner.
+ */
+static bool
+export_chown_ok(uint32_t owner, uid_t uid, gid_t gid)
+{
+	gid_t *groups;
+	int n;
+	bool ok;
+
+	if (!export_guarded(owner))
+		return true;
+	if (uid != (uid_t)-1 && uid != geteuid())
+		return false;
+	if (gid == (gid_t)-1 || gid == getegid())
+		return true;
+	if ((n = getgroups(0, NULL)) <= 0)
+		return false;
+	groups = xcalloc((size_t)n, sizeof *groups);
+	n = getgroups(n, groups);
+	ok = false;
+	for (int i = 0; i < n && !ok; i++)
+		ok = groups[i] == gid;
+	free(groups);
+	return ok;
+}
+
+/* Whether setting an xattr name takes privilege: trusted.*, security.*. */
+static bool
+export_xattr_privileged(const char *name)
+{
+	return strncmp(name, "trusted.", 8) == 0 ||
+	    strncmp(name, "security.", 9) == 0;
+}
+
 /* The export a request names, or NULL. */
 static struct export *
 export_find(struct export *exports, uint32_t n, uint32_t id)
@@ -391,7 +530,11 @@ export_modifies(const struct proto_req *r)
 	}
 }
 
-/* SETATTR: change mode, owner, size and times of an object. */
+/*
+ * SETATTR: change mode, owner, size and times of an object: the file of
+ * the handle if the request names one (a handle of the export named,
+ * opened on this stream), else the object at path.
+ */
 static int
 export_setattr(struct export *ex, uint32_t owner, const struct proto_req *r,
     struct proto_rep *rep)
@@ -402,27 +545,20 @@ export_setattr(struct export *ex, uint32_t owner, const struct proto_req *r,
 	bool writable = false;
 
 	if (r->fh != 0) {
-		ofd = fh_get(r->fh, owner, &writable);
+		ofd = fh_get(r->fh, owner, ex->id, false, &writable);
 		if (ofd < 0)
 			return ofd;
-	}
-	fd = export_resolve_obj(ex, r->path);
-	if (fd < 0 && ofd < 0)
+	} else if ((fd = export_resolve_obj(ex, r->path)) < 0)
 		return fd;
-	if (fd < 0)
-		fd = -1;
 	rc = export_fstat(ofd >= 0 ? ofd : fd, &a);
 	if (rc < 0)
 		goto out;
-	if (fd >= 0)
-		export_procpath(fd, proc, sizeof proc);
-	else
-		export_procpath(ofd, proc, sizeof proc);
+	export_procpath(ofd >= 0 ? ofd : fd, proc, sizeof proc);
 
 	if (r->valid & PROTO_SET_MODE) {
 		if (S_ISLNK(a.mode))
 			rc = -EOPNOTSUPP;
-		else if (chmod(proc, r->mode & 07777) == -1)
+		else if (chmod(proc, export_mode(owner, r->mode)) == -1)
 			rc = -errno;
 		if (rc < 0)
 			goto out;
@@ -431,6 +567,10 @@ export_setattr(struct export *ex, uint32_t owner, const struct proto_req *r,
 		uid_t uid = (r->valid & PROTO_SET_UID) ? r->uid : (uid_t)-1;
 		gid_t gid = (r->valid & PROTO_SET_GID) ? r->gid : (gid_t)-1;
 
+		if (!export_chown_ok(owner, uid, gid)) {
+			rc = -EPERM;
+			goto out;
+		}
 		if (fchownat(ofd >= 0 ? ofd : fd, "", uid, gid,
 		    AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == -1) {
 			rc = -errno;
@@ -492,22 +632,33 @@ out:
 	return rc;
 }
 
-/* Append entry name with attr to a listing reply under construction. */
-static void
+/*
+ * Append entry name with attr to a listing reply under construction;
+ * 0 or -ENOMEM (a listing is as large as a peer's directory makes it:
+ * running out of memory fails that request, not the daemon).
+ */
+static int
 export_list_add(struct proto_rep *rep, struct export_mem *mem, size_t *cap,
     size_t *nlen, size_t *ncap, const char *name,
     const struct proto_attr *a)
 {
-	size_t len = strlen(name) + 1;
+	size_t len = strlen(name) + 1, n;
+	void *p;
 
 	if (rep->nents == *cap) {
-		*cap = *cap ? *cap * 2 : 64;
-		rep->ents = xreallocarray(rep->ents, *cap, sizeof *rep->ents);
+		n = *cap ? *cap * 2 : 64;
+		if ((p = reallocarray(rep->ents, n, sizeof *rep->ents)) == NULL)
+			return -ENOMEM;
+		rep->ents = p;
+		*cap = n;
 	}
 	if (*nlen + len > *ncap) {
-		while (*nlen + len > *ncap)
-			*ncap = *ncap ? *ncap * 2 : 4096;
-		mem->names = xreallocarray(mem->names, *ncap, 1);
+		for (n = *ncap ? *ncap : 4096; *nlen + len > n; n *= 2)
+			;
+		if ((p = realloc(mem->names, n)) == NULL)
+			return -ENOMEM;
+		mem->names = p;
+		*ncap = n;
 	}
 	memcpy(mem->names + *nlen, name, len);
 	/* Names are arena offsets while the arena may still move. */
@@ -515,6 +666,7 @@ export_list_add(struct proto_rep *rep, struct export_mem *mem, size_t *cap,
 	rep->ents[rep->nents].attr = *a;
 	rep->nents++;
 	*nlen += len;
+	return 0;
 }
 
 /*
@@ -532,7 +684,7 @@ export_readdir(struct export *ex, const struct proto_req *r,
 	char **names = NULL;
 	uint64_t ckpt;
 	DIR *dir;
-	int fd;
+	int fd, rc = 0;
 
 	fd = export_resolve(ex, r->path, O_RDONLY | O_DIRECTORY);
 	if (fd < 0)
@@ -550,8 +702,9 @@ export_readdir(struct export *ex, const struct proto_req *r,
 		for (size_t i = 0; i < nnames; i++) {
 			if (export_statat(fd, names[i], &a) < 0)
 				a = gone;
-			export_list_add(rep, mem, &cap, &nlen, &ncap,
-			    names[i], &a);
+			if (rc == 0)
+				rc = export_list_add(rep, mem, &cap, &nlen,
+				    &ncap, names[i], &a);
 			free(names[i]);
 		}
 		free(names);
@@ -572,7 +725,9 @@ export_readdir(struct export *ex, const struct proto_req *r,
 			break;
 		if (export_statat(dirfd(dir), de->d_name, &a) < 0)
 			continue;	/* vanished meanwhile */
-		export_list_add(rep, mem, &cap, &nlen, &ncap, de->d_name, &a);
+		if ((rc = export_list_add(rep, mem, &cap, &nlen, &ncap,
+		    de->d_name, &a)) < 0)
+			break;
 		errno = 0;
 	}
 	if (errno != 0 && de == NULL && rep->nents == 0) {
@@ -583,6 +738,12 @@ export_readdir(struct export *ex, const struct proto_req *r,
 	}
 	closedir(dir);
 names:
+	if (rc < 0) {
+		free(rep->ents);
+		rep->ents = NULL;
+		rep->nents = 0;
+		return rc;
+	}
 	for (size_t i = 0; i < rep->nents; i++)
 		rep->ents[i].name = mem->names + (uintptr_t)rep->ents[i].name;
 	return 0;
@@ -599,9 +760,13 @@ export_read(uint32_t owner, const struct proto_req *r, struct proto_rep *rep,
 
 	if (len > PROTO_MAX_DATA)
 		return -EINVAL;
-	if ((fd = fh_get(r->fh, owner, NULL)) < 0)
+	if ((fd = fh_get(r->fh, owner, FH_ANY_EXPORT, false, NULL)) < 0)
 		return fd;
-	mem->data = xmalloc(len);
+	/* Up to 16 MiB a request: out of memory fails the request. */
+	if ((mem->data = malloc(len ? len : 1)) == NULL) {
+		fh_put(r->fh);
+		return -ENOMEM;
+	}
 	while (done < len) {
 		n = pread(fd, (char *)mem->data + done, len - done,
 		    (off_t)(r->offset + done));
@@ -631,7 +796,7 @@ export_write(uint32_t owner, const struct proto_req *r, struct proto_rep *rep)
 	ssize_t n;
 	int fd;
 
-	if ((fd = fh_get(r->fh, owner, NULL)) < 0)
+	if ((fd = fh_get(r->fh, owner, FH_ANY_EXPORT, true, NULL)) < 0)
 		return fd;
 	while (done < r->datalen) {
 		n = pwrite(fd, (const char *)r->data + done, r->datalen - done,
@@ -666,33 +831,98 @@ export_open_flags(uint32_t flags)
 	    O_NOFOLLOW | O_CLOEXEC;
 }
 
-/* OPEN or CREATE: a new handle plus the object's attributes. */
+/*
+ * Open the object of an O_PATH descriptor with a peer's open flags, if
+ * it is a regular file or a directory.  Anything else is refused before
+ * it is opened: a FIFO would block a worker until a writer comes, a
+ * device would reach its driver.  ENXIO for those, ELOOP for a symbolic
+ * link (as O_NOFOLLOW says).  The reopen goes through the descriptor's
+ * /proc link, so it reaches the very inode that was checked.
+ */
+static int
+export_reopen(int pfd, int flags)
+{
+	struct stat st;
+	char proc[64];
+	int fd;
+
+	if (fstatat(pfd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == -1)
+		return -errno;
+	if (S_ISLNK(st.st_mode))
+		return -ELOOP;
+	if ((flags & O_DIRECTORY) && !S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+		return -ENXIO;
+	export_procpath(pfd, proc, sizeof proc);
+	fd = open(proc, (flags & ~(O_NOFOLLOW | O_CREAT | O_EXCL)) |
+	    O_CLOEXEC);
+	return fd == -1 ? -errno : fd;
+}
+
+/*
+ * The descriptor OPEN or CREATE asks for, or a negative errno.  CREATE
+ * makes the file with O_EXCL; if the name exists (and the peer did not
+ * ask for O_EXCL) it opens what is there as OPEN does, so an existing
+ * FIFO or device is refused, not opened.
+ */
+static int
+export_open_fd(struct export *ex, const struct proto_req *r, int flags,
+    mode_t mode)
+{
+	int fd = -EEXIST, pfd, dfd;
+
+	if (r->type == PROTO_OPEN) {
+		if ((pfd = export_resolve_obj(ex, r->path)) < 0)
+			return pfd;
+		fd = export_reopen(pfd, flags);
+		close(pfd);
+		return fd;
+	}
+	if ((dfd = export_resolve_dir(ex, r->path)) < 0)
+		return dfd;
+	/* A name removed between the two tries: try again, a few times. */
+	for (int tries = 0; tries < 8 && fd == -EEXIST; tries++) {
+		fd = openat(dfd, r->name, flags | O_CREAT | O_EXCL, mode);
+		if (fd >= 0 || errno != EEXIST || (flags & O_EXCL)) {
+			fd = fd >= 0 ? fd : -errno;
+			break;
+		}
+		pfd = openat(dfd, r->name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (pfd == -1) {
+			fd = errno == ENOENT ? -EEXIST : -errno;
+			continue;
+		}
+		fd = export_reopen(pfd, flags);
+		close(pfd);
+	}
+	close(dfd);
+	return fd;
+}
+
+/*
+ * OPEN or CREATE: a new handle plus the object's attributes.  The slot
+ * is reserved first, so a peer over max_handles creates nothing.
+ */
 static int
 export_open_file(struct export *ex, uint32_t owner, const struct proto_req *r,
     struct proto_rep *rep)
 {
-	int flags = export_open_flags(r->flags), fd, dfd, rc;
+	int flags = export_open_flags(r->flags), fd, slot, rc;
 	char *path;
 
-	if (r->type == PROTO_CREATE) {
-		if ((dfd = export_resolve_dir(ex, r->path)) < 0)
-			return dfd;
-		fd = openat(dfd, r->name, flags | O_CREAT,
-		    (mode_t)(r->mode & 07777));
-		rc = fd == -1 ? -errno : 0;
-		close(dfd);
-		if (rc < 0)
-			return rc;
-	} else {
-		if ((flags & O_ACCMODE) == O_RDONLY)
-			flags &= ~O_TRUNC;
-		fd = export_resolve(ex, r->path, (uint64_t)(flags &
-		    ~(O_NOFOLLOW | O_CLOEXEC)));
-		if (fd < 0)
-			return fd;
+	if (r->type == PROTO_OPEN && (flags & O_ACCMODE) == O_RDONLY)
+		flags &= ~O_TRUNC;
+	if ((slot = fh_reserve(owner)) < 0)
+		return slot;
+	if ((fd = export_open_fd(ex, r, flags, export_mode(owner, r->mode)))
+	    < 0) {
+		fh_cancel(slot);
+		return fd;
 	}
 	if ((rc = export_fstat(fd, &rep->attr)) < 0) {
 		close(fd);
+		fh_cancel(slot);
 		return rc;
 	}
 	if (r->type == PROTO_CREATE)
@@ -700,28 +930,35 @@ export_open_file(struct export *ex, uint32_t owner, const struct proto_req *r,
 		    r->name);
 	else
 		path = xstrdup(r->path);
-	rep->fh = fh_new(fd, owner, ex->id, (flags & O_ACCMODE) != O_RDONLY,
-	    path);
+	rep->fh = fh_new(slot, fd, ex, (flags & O_ACCMODE) != O_RDONLY, path);
 	return 0;
 }
 
-/* Create a non-regular entry (MKNOD, MKDIR, SYMLINK) and stat it. */
+/*
+ * Create a non-regular entry (MKNOD, MKDIR, SYMLINK) and stat it.  A
+ * guarded peer gets no device node (EPERM); FIFOs and sockets it may.
+ */
 static int
-export_make(struct export *ex, const struct proto_req *r,
+export_make(struct export *ex, uint32_t owner, const struct proto_req *r,
     struct proto_rep *rep)
 {
+	mode_t type = (mode_t)r->mode & S_IFMT;
 	char *target;
 	int dfd, rc = 0;
 
+	if (r->type == PROTO_MKNOD && (S_ISCHR(type) || S_ISBLK(type)) &&
+	    export_guarded(owner))
+		return -EPERM;
 	if ((dfd = export_resolve_dir(ex, r->path)) < 0)
 		return dfd;
 	switch (r->type) {
 	case PROTO_MKNOD:
-		if (mknodat(dfd, r->name, (mode_t)r->mode, (dev_t)r->rdev) == -1)
+		if (mknodat(dfd, r->name, type | export_mode(owner, r->mode),
+		    (dev_t)r->rdev) == -1)
 			rc = -errno;
 		break;
 	case PROTO_MKDIR:
-		if (mkdirat(dfd, r->name, (mode_t)(r->mode & 07777)) == -1)
+		if (mkdirat(dfd, r->name, export_mode(owner, r->mode)) == -1)
 			rc = -errno;
 		break;
 	case PROTO_SYMLINK:
@@ -797,9 +1034,12 @@ export_rename(struct export *ex, struct export *ex2, const struct proto_req *r)
 	return rc;
 }
 
-/* The xattr calls, on the object's /proc path (never on a symlink). */
+/*
+ * The xattr calls, on the object's /proc path (never on a symlink).
+ * Other peers set or remove no trusted.* or security.* attribute.
+ */
 static int
-export_xattr(struct export *ex, const struct proto_req *r,
+export_xattr(struct export *ex, uint32_t owner, const struct proto_req *r,
     struct proto_rep *rep, struct export_mem *mem)
 {
 	struct proto_attr a;
@@ -807,6 +1047,9 @@ export_xattr(struct export *ex, const struct proto_req *r,
 	ssize_t n = 0;
 	int fd, rc;
 
+	if ((r->type == PROTO_SETXATTR || r->type == PROTO_REMOVEXATTR) &&
+	    export_peer_limited(owner) && export_xattr_privileged(r->name))
+		return -EPERM;
 	if ((fd = export_resolve_obj(ex, r->path)) < 0)
 		return fd;
 	if ((rc = export_fstat(fd, &a)) < 0)
@@ -834,8 +1077,11 @@ export_xattr(struct export *ex, const struct proto_req *r,
 			rc = -EINVAL;
 			break;
 		}
-		if (r->length > 0)
-			mem->data = xmalloc(r->length);
+		if (r->length > 0 &&
+		    (mem->data = malloc(r->length)) == NULL) {
+			rc = -ENOMEM;
+			break;
+		}
 		if (r->type == PROTO_GETXATTR)
 			n = getxattr(proc, r->name, mem->data, r->length);
 		else
@@ -858,7 +1104,11 @@ out:
 	return rc;
 }
 
-/* Operations on an open handle that return nothing but a value. */
+/*
+ * Operations on an open handle that return nothing but a value.  STAT
+ * names the handle's export too; FALLOCATE writes through its handle,
+ * COPY_RANGE through its second one.
+ */
 static int
 export_fh_op(uint32_t owner, const struct proto_req *r, struct proto_rep *rep)
 {
@@ -866,7 +1116,9 @@ export_fh_op(uint32_t owner, const struct proto_req *r, struct proto_rep *rep)
 	ssize_t n;
 	int fd, fd2, rc = 0;
 
-	if ((fd = fh_get(r->fh, owner, NULL)) < 0)
+	fd = fh_get(r->fh, owner, r->type == PROTO_STAT ? r->export_id :
+	    FH_ANY_EXPORT, r->type == PROTO_FALLOCATE, NULL);
+	if (fd < 0)
 		return fd;
 	switch (r->type) {
 	case PROTO_FSYNC:
@@ -886,7 +1138,8 @@ export_fh_op(uint32_t owner, const struct proto_req *r, struct proto_rep *rep)
 			rep->value = (uint64_t)off;
 		break;
 	case PROTO_COPY_RANGE:
-		if ((fd2 = fh_get(r->fh2, owner, NULL)) < 0) {
+		if ((fd2 = fh_get(r->fh2, owner, FH_ANY_EXPORT, true,
+		    NULL)) < 0) {
 			rc = fd2;
 			break;
 		}
@@ -1003,7 +1256,7 @@ export_serve(struct export *exports, uint32_t nexports, uint32_t owner,
 	case PROTO_FALLOCATE:
 	case PROTO_LSEEK:
 	case PROTO_COPY_RANGE:
-		break;		/* by handle; read-only checked at open */
+		break;		/* by handle: fh_get checks what it may do */
 	case PROTO_STAT:
 		if (r->fh != 0)
 			break;
@@ -1036,7 +1289,7 @@ export_serve(struct export *exports, uint32_t nexports, uint32_t owner,
 	case PROTO_MKNOD:
 	case PROTO_MKDIR:
 	case PROTO_SYMLINK:
-		rc = export_make(ex, r, rep);
+		rc = export_make(ex, owner, r, rep);
 		break;
 	case PROTO_LINK:
 	case PROTO_RENAME:
@@ -1079,7 +1332,7 @@ export_serve(struct export *exports, uint32_t nexports, uint32_t owner,
 	case PROTO_GETXATTR:
 	case PROTO_LISTXATTR:
 	case PROTO_REMOVEXATTR:
-		rc = export_xattr(ex, r, rep, mem);
+		rc = export_xattr(ex, owner, r, rep, mem);
 		break;
 	default:
 		rc = -ENOSYS;

@@ -2116,7 +2116,19 @@ fs_access(fuse_req_t req, fuse_ino_t ino, int mask)
  * attr_timeout (LISTXATTR), so that asking for one it does not have, as
  * ls -l does twice per file, is answered here instead of by its holder.
  * A change through pufs, or a trap, makes the list be asked again.
+ * POSIX ACLs and security labels do not cross the union: those names
+ * are answered EOPNOTSUPP here, never asked of the holder, and left out
+ * of listings, so ls -l, cp -a and tar stop asking after the first file.
  */
+
+/* Whether an xattr name is one of those the union does not carry. */
+static bool
+fs_xattr_local(const char *name)
+{
+	return strncmp(name, "security.", 9) == 0 ||
+	    strncmp(name, "system.posix_acl_", 17) == 0;
+}
+
 static void
 fs_xattr_cb(struct call *c)
 {
@@ -2199,9 +2211,20 @@ fs_xattrs_cb(struct call *c)
 	n->xattrs_len = 0;
 	n->xattrs_error = c->rep.error;
 	if (c->rep.error == 0 && c->rep.datalen > 0) {
+		const char *names = c->rep.data;
+		size_t len;
+
+		/* Keep the names whole and only those the union carries. */
 		n->xattrs = xmalloc(c->rep.datalen);
-		memcpy(n->xattrs, c->rep.data, c->rep.datalen);
-		n->xattrs_len = c->rep.datalen;
+		for (size_t off = 0; off < c->rep.datalen; off += len + 1) {
+			len = strnlen(names + off, c->rep.datalen - off);
+			if (off + len == c->rep.datalen)
+				break;
+			if (fs_xattr_local(names + off))
+				continue;
+			memcpy(n->xattrs + n->xattrs_len, names + off, len + 1);
+			n->xattrs_len += len + 1;
+		}
 	}
 	n->xattrs_known = true;
 	n->xattrs_until = loop_now_ms() + (uint64_t)(conf->attr_timeout *
@@ -2266,6 +2289,10 @@ fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 {
 	struct call *c;
 
+	if (fs_xattr_local(name)) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
 	if (size > PROTO_MAX_XATTR) {
 		fuse_reply_err(req, E2BIG);
 		return;
@@ -2282,6 +2309,10 @@ fs_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name,
 static void
 fs_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
+	if (fs_xattr_local(name)) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
 	fs_xattrs_start(req, ino, PROTO_GETXATTR, name, size);
 }
 
@@ -2296,6 +2327,10 @@ fs_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	struct call *c;
 
+	if (fs_xattr_local(name)) {
+		fuse_reply_err(req, EOPNOTSUPP);
+		return;
+	}
 	fs_simple(req, ino, PROTO_REMOVEXATTR, fs_xattr_changed_cb, &c);
 	if (c == NULL)
 		return;

@@ -91,6 +91,7 @@ test_defaults(void)
 	tap_ok(cfg.heartbeat == 1, "default heartbeat");
 	tap_ok(cfg.dead_after == 3, "default dead_after");
 	tap_is_int(cfg.create_policy, CREATE_LOCAL, "default create_policy");
+	tap_is_int(cfg.max_handles, 1024, "default max_handles");
 	tap_ok(cfg.attr_timeout == 5, "default attr_timeout");
 	tap_ok(cfg.trap_delay == 0.1, "default trap_delay");
 	tap_is_int((long long)cfg.block_size, 128 << 10, "default block_size");
@@ -196,6 +197,7 @@ test_every_key(void)
 	    "heartbeat = 500ms\n"
 	    "dead_after = 1.5s\n"
 	    "create_policy = mostfree\n"
+	    "max_handles = 16\n"
 	    "\n"
 	    "  [cache]\n"
 	    "  attr_timeout = 0\n"
@@ -239,6 +241,7 @@ test_every_key(void)
 	tap_ok(cfg.heartbeat == 0.5, "peer.heartbeat in ms");
 	tap_ok(cfg.dead_after == 1.5, "peer.dead_after in s");
 	tap_is_int(cfg.create_policy, CREATE_MOSTFREE, "peer.create_policy");
+	tap_is_int(cfg.max_handles, 16, "peer.max_handles");
 	tap_ok(cfg.attr_timeout == 0, "cache.attr_timeout, indented key");
 	tap_ok(cfg.trap_delay == 0.02, "cache.trap_delay");
 	tap_is_int((long long)cfg.block_size, 1 << 20, "cache.block_size");
@@ -518,6 +521,10 @@ test_file_errors(void)
 		    "2: cache.block_size: bad size '99999999999999999999'" },
 		{ "[cache]\ncache_size = 8K\n",
 		    "2: cache.cache_size: 8K is less than 16K" },
+		{ "[peer]\nmax_handles = 0\n",
+		    "2: peer.max_handles: 0 is out of range 1..1048576" },
+		{ "[peer]\nmax_handles = lots\n",
+		    "2: peer.max_handles: bad integer 'lots'" },
 		{ "[cache]\nreadahead_max = 1025\n",
 		    "2: cache.readahead_max: 1025 is out of range 0..1024" },
 		{ "[cache]\ndirect_io = maybe\n",
@@ -601,6 +608,7 @@ test_env_opts(void)
 		"PUFS_CACHE_ATTR_TIMEOUT=2",
 		"PUFS_PEER_CONTROL_SOCKET=/tmp/env.sock",
 		"PUFS_SECURITY_ENCRYPT=no",
+		"PUFS_PEER_MAX_HANDLES=64",
 		"pufs_peer_name=lower",
 		"PUFS_SRCDIR=/ignored",
 		"PUFS_EXPORT_PATH=/ignored",
@@ -623,11 +631,14 @@ test_env_opts(void)
 	tap_is_str(cfg.control_socket, "/tmp/env.sock",
 	    "PUFS_PEER_CONTROL_SOCKET");
 	tap_is_str(cfg.name, "file", "lower-case variable names ignored");
+	tap_is_int(cfg.max_handles, 64, "PUFS_PEER_MAX_HANDLES");
 	ret = config_load_opts(&cfg, "cache.attr_timeout=3,peer.name=opt,"
-	    "peer.peers=a:1 b:2,debug.clock_skew=-2.5", err, sizeof err);
+	    "peer.peers=a:1 b:2,debug.clock_skew=-2.5,peer.max_handles=8", err,
+	    sizeof err);
 	tap_is_int(ret, 0, "-o loads");
 	tap_ok(cfg.attr_timeout == 3, "-o overrides the environment");
 	tap_is_str(cfg.name, "opt", "-o peer.name");
+	tap_is_int(cfg.max_handles, 8, "-o peer.max_handles");
 	tap_is_int((long long)cfg.npeers, 2, "-o peer.peers with a space");
 	tap_ok(cfg.debug_clock_skew == -2.5, "-o debug.clock_skew negative");
 	ret = config_load_opts(&cfg, "debug.clock_skew=-300ms,", err,
@@ -792,6 +803,11 @@ test_validate(void)
 	tap_ok(ret == -1 && strcmp(err, "peer.multicast_ttl: 300 is out of "
 	    "range 0..255") == 0, "validate ttl 300: '%s'", err);
 	cfg.multicast_ttl = 1;
+	cfg.max_handles = 0;
+	ret = config_validate(&cfg, err, sizeof err);
+	tap_ok(ret == -1 && strcmp(err, "peer.max_handles: 0 is out of "
+	    "range 1..1048576") == 0, "validate max_handles 0: '%s'", err);
+	cfg.max_handles = 1024;
 	free(cfg.multicast_group);
 	cfg.multicast_group = xstrdup("192.168.1.1");
 	ret = config_validate(&cfg, err, sizeof err);
