@@ -70,6 +70,7 @@ static unsigned nseeds_dynamic;
 static struct timer peer_sweep_timer;
 static struct log_rate peer_log_addr = LOG_RATE_INIT("peer addresses");
 static struct log_rate peer_log_streams = LOG_RATE_INIT("second streams");
+static struct log_rate peer_log_found = LOG_RATE_INIT("peers found");
 
 static int peer_resolve(const char *, struct sockaddr_storage *,
     socklen_t *, bool passive, bool numeric);
@@ -531,7 +532,8 @@ peer_discovered(const char *name, const char *uri, uint64_t boot)
 			return false;
 		}
 		sd = peer_seed_new(uri, &ss, len, true);
-		log_info("multicast: found peer %s at %s", name, uri);
+		if (log_rate_ok(&peer_log_found, loop_now_ms()))
+			log_info("multicast: found peer %s at %s", name, uri);
 	}
 	sd->heard = loop_now_ms();
 	if (sd->s == NULL && !timer_pending(&sd->retry))
