@@ -3,7 +3,7 @@
  * what a serving daemon does with well-formed requests nobody should
  * send (and with frames that are not well-formed at all).
  *
- *   hostile [-v] [-n] [-t SECONDS] [-u URI] HOST:PORT NAME BOOT_ID
+ *   hostile [-v] [-n] [-D] [-t SECONDS] [-u URI] HOST:PORT NAME BOOT_ID
  *
  * Connects to HOST:PORT (IPv4 or [IPv6]), sends a HELLO request as peer
  * NAME with boot id BOOT_ID (decimal or 0x hex), uptime 0 and no
@@ -73,6 +73,25 @@
  *   echo WORDS...     print WORDS (a marker for a test reading the
  *                     output as it comes)
  *
+ * and, for the tests of what the network can do to a daemon:
+ *
+ *   flood-read FH LENGTH N
+ *                     send N READs of LENGTH bytes at offset 0 and never
+ *                     read the stream again (the replies pile up on the
+ *                     daemon; pings go unanswered); prints `sent N`
+ *   raw-len N [FILL]  send a frame length of N (4 bytes), then FILL zero
+ *                     bytes, as far as the daemon takes them
+ *   dgram HOST:PORT TYPE NAME URI BOOT_ID [SEQ]
+ *                     send one datagram (discovery/datagram.c) of TYPE
+ *                     announce, heartbeat or goodbye from peer NAME at
+ *                     URI; NAME and URI may hold \xNN escapes
+ *   dgram-flood HOST:PORT N HOST
+ *                     send N heartbeats, each from a new peer name at
+ *                     HOST:PORT2 (PORT2 differing each time)
+ *
+ * With -D no stream is opened (HOST:PORT NAME BOOT_ID are still given);
+ * only `dgram`, `dgram-flood` and `echo` make sense then.
+ *
  * Extending: a request is one row of `requests[]` (name, type, the
  * fields its words fill); a driving command is one row of `commands[]`.
  */
@@ -95,6 +114,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "datagram.h"
 #include "proto.h"
 
 #define MAX_WORDS	32
@@ -112,6 +132,8 @@ struct pending {
 
 static struct {
 	int fd;			/* -1 once closed */
+	bool deaf;		/* after flood-read: the stream is not read */
+	int udp;		/* for dgram, made on first use */
 	bool verbose;
 	double timeout;
 	const char *uri;
@@ -132,7 +154,7 @@ static struct {
 	} vars[MAX_VARS];
 	unsigned nvars;
 	unsigned lineno;
-} h = { .fd = -1, .timeout = 10, .next_id = 1 };
+} h = { .fd = -1, .udp = -1, .timeout = 10, .next_id = 1 };
 
 /* Say what is wrong with the command line or the script, and exit 2. */
 static void __attribute__((noreturn, format(printf, 1, 2)))
@@ -393,7 +415,7 @@ static bool
 poll_once(double deadline, bool watch_stdin)
 {
 	struct pollfd pfd[2] = {
-		{ .fd = h.fd, .events = POLLIN },
+		{ .fd = h.deaf ? -1 : h.fd, .events = POLLIN },
 		{ .fd = 0, .events = POLLIN },
 	};
 	double left = deadline - now();
@@ -401,8 +423,8 @@ poll_once(double deadline, bool watch_stdin)
 
 	if (poll(pfd, watch_stdin ? 2 : 1, ms) == -1 && errno != EINTR)
 		die("poll: %s", strerror(errno));
-	if (h.fd >= 0 && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) &&
-	    fill())
+	if (h.fd >= 0 && !h.deaf &&
+	    (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) && fill())
 		process_frames();
 	return watch_stdin && (pfd[1].revents & (POLLIN | POLLHUP));
 }
@@ -869,6 +891,156 @@ cmd_hello(char **w, int n)
 	out(e == 0 ? "ok" : h.fd < 0 ? "closed" : errname(e));
 }
 
+/* flood-read FH LENGTH N: READs whose replies are never read. */
+static void
+cmd_flood_read(char **w, int n)
+{
+	struct proto_req r = { .type = PROTO_READ, .path = "", .path2 = "" };
+	unsigned long k, i;
+	char line[64];
+
+	if (n != 4)
+		die("flood-read FH LENGTH N");
+	r.fh = parse_num(w[1], 0);
+	r.length = parse_num(w[2], 0);
+	k = (unsigned long)parse_num(w[3], 0);
+	h.deaf = true;
+	for (i = 0; i < k && h.fd >= 0; i++) {
+		r.id = h.next_id++;
+		send_req(&r);
+	}
+	snprintf(line, sizeof line, "sent %lu", i);
+	out(line);
+}
+
+/* raw-len N [FILL]: a frame length, then FILL zero bytes. */
+static void
+cmd_raw_len(char **w, int n)
+{
+	static const uint8_t zeros[65536];
+	uint64_t len, fill;
+	uint8_t hdr[4];
+
+	if (n < 2 || n > 3)
+		die("raw-len N [FILL]");
+	len = parse_num(w[1], 0);
+	fill = n > 2 ? parse_num(w[2], 0) : 0;
+	for (int i = 0; i < 4; i++)
+		hdr[i] = (uint8_t)(len >> (8 * i));
+	if (!send_bytes(hdr, sizeof hdr))
+		return;
+	while (fill > 0 && h.fd >= 0) {
+		size_t chunk = fill < sizeof zeros ? (size_t)fill : sizeof zeros;
+
+		if (!send_bytes(zeros, chunk))
+			break;
+		fill -= chunk;
+	}
+}
+
+/* Copy w into buf, turning \xNN escapes into bytes. */
+static void
+unescape(char *buf, size_t len, const char *w)
+{
+	size_t o = 0;
+	unsigned v;
+
+	for (; *w != '\0' && o + 1 < len; w++) {
+		if (w[0] == '\\' && w[1] == 'x' && sscanf(w + 2, "%2x", &v) == 1 &&
+		    v != 0) {
+			buf[o++] = (char)v;
+			w += 3;
+		} else
+			buf[o++] = *w;
+	}
+	buf[o] = '\0';
+}
+
+/* Send one encoded datagram to HOST:PORT. */
+static void
+dgram_send(const char *hostport, const struct dgram *d)
+{
+	char host[256], *colon;
+	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM,
+	    .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV }, *ai;
+	uint8_t buf[DGRAM_MAX];
+	size_t len;
+	int rc;
+
+	if ((rc = dgram_encode(d, buf, sizeof buf, &len)) != 0)
+		die("dgram: cannot encode: %s", strerror(-rc));
+	snprintf(host, sizeof host, "%s", hostport);
+	if ((colon = strrchr(host, ':')) == NULL)
+		die("'%s' is not HOST:PORT", hostport);
+	*colon = '\0';
+	if ((rc = getaddrinfo(host, colon + 1, &hints, &ai)) != 0)
+		die("%s: %s", hostport, gai_strerror(rc));
+	if (h.udp == -1 && (h.udp = socket(ai->ai_family, SOCK_DGRAM |
+	    SOCK_CLOEXEC, 0)) == -1)
+		die("socket: %s", strerror(errno));
+	if (sendto(h.udp, buf, len, 0, ai->ai_addr, ai->ai_addrlen) == -1)
+		fprintf(stderr, "hostile: dgram to %s: %s\n", hostport,
+		    strerror(errno));
+	freeaddrinfo(ai);
+}
+
+/* The type of a datagram by name. */
+static uint8_t
+dgram_type_of(const char *w)
+{
+	if (strcmp(w, "announce") == 0)
+		return DGRAM_ANNOUNCE;
+	if (strcmp(w, "heartbeat") == 0)
+		return DGRAM_HEARTBEAT;
+	if (strcmp(w, "goodbye") == 0)
+		return DGRAM_GOODBYE;
+	die("unknown datagram type '%s'", w);
+}
+
+/* dgram HOST:PORT TYPE NAME URI BOOT_ID [SEQ]: one datagram. */
+static void
+cmd_dgram(char **w, int n)
+{
+	char name[512], uri[512];
+	struct dgram d = { 0 };
+
+	if (n < 6 || n > 7)
+		die("dgram HOST:PORT TYPE NAME URI BOOT_ID [SEQ]");
+	unescape(name, sizeof name, w[3]);
+	unescape(uri, sizeof uri, w[4]);
+	d.type = dgram_type_of(w[2]);
+	d.name = name;
+	d.uri = uri;
+	d.boot_id = parse_num(w[5], 0);
+	d.seq = n > 6 ? parse_num(w[6], 0) : 0;
+	d.uptime_ms = 1;
+	dgram_send(w[1], &d);
+}
+
+/* dgram-flood HOST:PORT N HOST: heartbeats under new names. */
+static void
+cmd_dgram_flood(char **w, int n)
+{
+	char name[64], uri[300];
+	struct dgram d = { .type = DGRAM_HEARTBEAT, .uptime_ms = 1 };
+	unsigned long k;
+
+	if (n != 4)
+		die("dgram-flood HOST:PORT N HOST");
+	k = (unsigned long)parse_num(w[2], 0);
+	for (unsigned long i = 0; i < k; i++) {
+		snprintf(name, sizeof name, "flood-%ld-%lu", (long)getpid(), i);
+		snprintf(uri, sizeof uri, "%s:%lu", w[3], 20000 + i % 40000);
+		d.name = name;
+		d.uri = uri;
+		d.boot_id = 0x1000 + i;
+		dgram_send(w[1], &d);
+		/* Paced, so that the daemon's socket buffer takes them all. */
+		if (i % 16 == 15)
+			nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+	}
+}
+
 /* The commands that drive the script rather than send one request. */
 static const struct command {
 	const char *name;
@@ -881,6 +1053,10 @@ static const struct command {
 	{ "closed", cmd_closed },
 	{ "echo", cmd_echo },
 	{ "hello", cmd_hello },
+	{ "flood-read", cmd_flood_read },
+	{ "raw-len", cmd_raw_len },
+	{ "dgram", cmd_dgram },
+	{ "dgram-flood", cmd_dgram_flood },
 };
 
 /* Run one script line, already split into words. */
@@ -1009,26 +1185,27 @@ local_uri(int fd)
 int
 main(int argc, char **argv)
 {
-	bool handshake_first = true;
+	bool handshake_first = true, dial_first = true;
 	int c, e;
 
-	while ((c = getopt(argc, argv, "vnt:u:")) != -1) {
+	while ((c = getopt(argc, argv, "vnDt:u:")) != -1) {
 		switch (c) {
 		case 'v': h.verbose = true; break;
 		case 'n': handshake_first = false; break;
+		case 'D': dial_first = handshake_first = false; break;
 		case 't': h.timeout = strtod(optarg, NULL); break;
 		case 'u': h.uri = optarg; break;
 		default:
-			die("usage: hostile [-v] [-n] [-t SECONDS] [-u URI] "
-			    "HOST:PORT NAME BOOT_ID < SCRIPT");
+			die("usage: hostile [-v] [-n] [-D] [-t SECONDS] "
+			    "[-u URI] HOST:PORT NAME BOOT_ID < SCRIPT");
 		}
 	}
 	if (argc - optind != 3 || h.timeout <= 0)
-		die("usage: hostile [-v] [-n] [-t SECONDS] [-u URI] "
+		die("usage: hostile [-v] [-n] [-D] [-t SECONDS] [-u URI] "
 		    "HOST:PORT NAME BOOT_ID < SCRIPT");
-	if ((h.fd = dial(argv[optind])) == -1)
+	if (dial_first && (h.fd = dial(argv[optind])) == -1)
 		return 1;
-	if (h.uri == NULL)
+	if (h.uri == NULL && h.fd >= 0)
 		h.uri = local_uri(h.fd);
 	h.name = argv[optind + 1];
 	h.boot_id = parse_num(argv[optind + 2], 0);
