@@ -4,6 +4,9 @@
  * The daemon is a foreground process: standard error is its log.  Lines
  * carry a wall-clock timestamp with milliseconds so logs of several peers
  * can be merged by time.  libevent's own messages are routed here too.
+ * A control character in a message (a newline, an escape sequence: from
+ * a name a peer sent, say) is written as \xNN, so one message is always
+ * one line and never drives a terminal.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -22,14 +25,25 @@ static int log_debug_on;
 static void
 log_vwrite(const char *level, int errnum, const char *fmt, va_list ap)
 {
-	char msg[1024], stamp[32];
+	char raw[1024], msg[4 * sizeof raw], stamp[32];
 	struct timeval tv;
 	struct tm tm;
+	size_t o = 0;
 
 	gettimeofday(&tv, NULL);
 	localtime_r(&tv.tv_sec, &tm);
 	strftime(stamp, sizeof stamp, "%H:%M:%S", &tm);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	vsnprintf(raw, sizeof raw, fmt, ap);
+	for (const char *p = raw; *p != '\0'; p++) {
+		unsigned char ch = (unsigned char)*p;
+
+		if (ch < 0x20 || ch == 0x7f)
+			o += (size_t)snprintf(msg + o, sizeof msg - o, "\\x%02x",
+			    ch);
+		else
+			msg[o++] = (char)ch;
+	}
+	msg[o] = '\0';
 	if (errnum != 0)
 		fprintf(stderr, "%s.%03ld pufs %s: %s: %s\n", stamp,
 		    (long)tv.tv_usec / 1000, level, msg, strerror(errnum));

@@ -5,7 +5,9 @@
  * (daemon/log.c).  Table-driven; pure code, no I/O but standard error.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "proto.h"
@@ -88,6 +90,34 @@ test_rate(void)
 	tap_ok(log_rate_ok(&r, 100000), "much later: written");
 }
 
+/* A log line with control characters in it stays one harmless line. */
+static void
+test_log_line(void)
+{
+	char buf[512] = "";
+	FILE *f = tmpfile();
+	int saved = dup(2);
+	size_t n;
+
+	if (f == NULL || saved == -1) {
+		tap_ok(0, "tmpfile for standard error");
+		return;
+	}
+	fflush(stderr);
+	dup2(fileno(f), 2);
+	log_warnx("peer %s: hello", "a\nb\x1b[2Jc\x7f");
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	rewind(f);
+	n = fread(buf, 1, sizeof buf - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	tap_ok(strstr(buf, "peer a\\x0ab\\x1b[2Jc\\x7f: hello\n") != NULL,
+	    "control characters in a log line are escaped");
+	tap_ok(strchr(buf, '\n') == buf + n - 1, "and it is one line");
+}
+
 int
 main(void)
 {
@@ -119,5 +149,6 @@ main(void)
 	}
 	test_cut();
 	test_rate();
+	test_log_line();
 	return tap_done();
 }
