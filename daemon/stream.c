@@ -33,15 +33,22 @@
  * wait behind such an output.  One read callback handles at most
  * STREAM_BATCH frames and yields.
  *
+ * A stream whose output drains (the other side takes what we send) is
+ * alive, even while its answers wait behind our data or we do not read
+ * them; one that neither answers nor takes is closed after dead_after,
+ * and what it held is freed.
+ *
  * A probe (stream_probe) asks whether the other side still answers: a
  * PING that must be answered within STREAM_PROBE_MS, or the stream is
  * closed.  Datagrams that say a peer is gone only ever cause a probe.
  */
 #include <errno.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -97,6 +104,7 @@ struct stream {
 	uint64_t started;	/* loop_now_ms() at accept or dial */
 	uint64_t up_since;	/* loop_now_ms() at the end of the handshake */
 	uint64_t last_heard;	/* loop_now_ms() of the last frame */
+	size_t out_at_beat;	/* stream_unacked() at the last heartbeat */
 	uint64_t ping_id, ping_sent;
 	uint64_t ping_t0;	/* clock_local_ns() at sending */
 	uint64_t probe_id;	/* the probe's ping, 0: no probe pending */
@@ -789,6 +797,19 @@ stream_event_cb(struct bufferevent *bev, short what, void *arg)
 		stream_close(s, "timeout");
 }
 
+/* Bytes we sent that the other side has not taken: ours, the kernel's. */
+static size_t
+stream_unacked(struct stream *s)
+{
+	size_t out = evbuffer_get_length(bufferevent_get_output(s->bev));
+	int queued = 0;
+
+	if (ioctl(bufferevent_getfd(s->bev), SIOCOUTQ, &queued) == 0 &&
+	    queued > 0)
+		out += (size_t)queued;
+	return out;
+}
+
 /* Send a ping; its answer measures the round trip. */
 static int
 stream_ping(struct stream *s)
@@ -849,6 +870,7 @@ stream_heartbeat(struct timer *t, void *arg)
 {
 	struct stream *s = arg;
 	uint64_t now = loop_now_ms();
+	size_t out;
 
 	(void)t;
 	if (s->state == STREAM_DEAD)
@@ -857,6 +879,14 @@ stream_heartbeat(struct timer *t, void *arg)
 		stream_close(s, "handshake timed out");
 		return;
 	}
+	/*
+	 * Its answers may wait behind much data of ours (or we do not read
+	 * them, see stream_flow): if it takes what we send, it is alive.
+	 */
+	out = stream_unacked(s);
+	if (out < s->out_at_beat)
+		s->last_heard = now;
+	s->out_at_beat = out;
 	if (now - s->last_heard > (uint64_t)(conf->dead_after * 1000)) {
 		stream_close(s, "silent for longer than dead_after");
 		return;
