@@ -79,6 +79,11 @@
  *                     send N READs of LENGTH bytes at offset 0 and never
  *                     read the stream again (the replies pile up on the
  *                     daemon; pings go unanswered); prints `sent N`
+ *   slow-read BYTES_PER_S N [SECONDS]
+ *                     read the stream again (after flood-read), at most
+ *                     BYTES_PER_S, until N replies have come: prints
+ *                     `replies N` or, if the stream closed or SECONDS
+ *                     (default -t) passed first, `closed K` or `timeout K`
  *   raw-len N [FILL]  send a frame length of N (4 bytes), then FILL zero
  *                     bytes, as far as the daemon takes them
  *   dgram HOST:PORT TYPE NAME URI BOOT_ID [SEQ]
@@ -133,6 +138,7 @@ struct pending {
 static struct {
 	int fd;			/* -1 once closed */
 	bool deaf;		/* after flood-read: the stream is not read */
+	unsigned long replies;	/* reply frames read, any id */
 	int udp;		/* for dgram, made on first use */
 	bool verbose;
 	double timeout;
@@ -384,6 +390,7 @@ process_frames(void)
 		if (proto_frame_is_reply(h.in + off)) {
 			struct proto_rep rep;
 
+			h.replies++;
 			if (proto_decode_rep(h.in + off, (size_t)flen, &rep)) {
 				lost("undecodable reply");
 				break;
@@ -913,6 +920,62 @@ cmd_flood_read(char **w, int n)
 	out(line);
 }
 
+/* slow-read BYTES_PER_S N [SECONDS]: read on, slowly, until N replies. */
+static void
+cmd_slow_read(char **w, int n)
+{
+	double rate, t0 = now(), deadline;
+	unsigned long want, base = h.replies;
+	size_t taken = 0;
+	char line[64];
+
+	if (n < 3 || n > 4)
+		die("slow-read BYTES_PER_S N [SECONDS]");
+	rate = (double)parse_num(w[1], 0);
+	want = (unsigned long)parse_num(w[2], 0);
+	deadline = t0 + (n > 3 ? strtod(w[3], NULL) : h.timeout);
+	h.deaf = false;
+	while (h.fd >= 0 && h.replies - base < want && now() < deadline) {
+		size_t allow = (size_t)(rate * (now() - t0)) - taken;
+		ssize_t got;
+
+		if (allow > 65536)
+			allow = 65536;
+		if (allow == 0 || h.incap - h.inlen < allow) {
+			if (h.incap - h.inlen < 65536) {
+				h.incap = h.incap * 2 + 65536;
+				if ((h.in = realloc(h.in, h.incap)) == NULL)
+					die("out of memory");
+			}
+			if (allow == 0) {
+				nanosleep(&(struct timespec){ 0, 5000000 },
+				    NULL);
+				continue;
+			}
+		}
+		got = recv(h.fd, h.in + h.inlen, allow, MSG_DONTWAIT);
+		if (got == 0) {
+			lost("closed by the daemon");
+			break;
+		}
+		if (got < 0) {
+			if (errno != EAGAIN && errno != EINTR) {
+				lost(strerror(errno));
+				break;
+			}
+			poll(&(struct pollfd){ .fd = h.fd, .events = POLLIN },
+			    1, 10);
+			continue;
+		}
+		taken += (size_t)got;
+		h.inlen += (size_t)got;
+		process_frames();
+	}
+	snprintf(line, sizeof line, "%s %lu", h.replies - base >= want ?
+	    "replies" : h.fd < 0 ? "closed" : "timeout", h.replies - base);
+	out(line);
+}
+
 /* raw-len N [FILL]: a frame length, then FILL zero bytes. */
 static void
 cmd_raw_len(char **w, int n)
@@ -1054,6 +1117,7 @@ static const struct command {
 	{ "echo", cmd_echo },
 	{ "hello", cmd_hello },
 	{ "flood-read", cmd_flood_read },
+	{ "slow-read", cmd_slow_read },
 	{ "raw-len", cmd_raw_len },
 	{ "dgram", cmd_dgram },
 	{ "dgram-flood", cmd_dgram_flood },

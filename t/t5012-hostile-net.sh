@@ -4,8 +4,9 @@
 # (t/hostile.c) and forged datagrams, from p3's namespace, where no
 # daemon runs, against p1; p2 is a genuine peer.  A stream that never
 # reads its replies holds a bounded amount of p1's memory and slows
-# nobody else; connections that claim huge frames before the handshake,
-# or say nothing, cost nothing and are closed (the excess at once); a
+# nobody else, while one that reads them slowly is served; connections
+# that claim huge frames before the handshake, or say nothing, cost
+# nothing and are closed (the excess at once); a
 # HELLO under a live peer's name and boot id, or a forged GOODBYE, does
 # not drop that peer, and a file open on it keeps reading; non-numeric
 # addresses are refused without the loop waiting for a name server;
@@ -140,6 +141,19 @@ test_expect_success "reply flood ($FLOOD READs of 16 MiB never read): p1 bounded
 '
 show_figures
 
+test_expect_success 'a peer that takes its replies slowly (10 MB/s) is served, not dropped' '
+	t0=$EPOCHREALTIME &&
+	{ echo "open 0 big rdonly -> \$h" &&
+	  echo "flood-read \$h 16777216 4" &&
+	  echo "slow-read 10000000 4 40"; } | hs slowreader 0x5013 >slow.out &&
+	figure "4 replies of 16 MiB taken at 10 MB/s in" \
+		"$(awk -v a=$t0 -v b=$EPOCHREALTIME "BEGIN { printf \"%.1f\", b - a }") s:" \
+		"$(tail -n 1 slow.out)" &&
+	test "$(tail -n 1 slow.out)" = "replies 4" &&
+	! log1 | grep "peer slowreader .*stream closed: silent"
+'
+show_figures
+
 test_expect_success "$CONNS connections claiming 32 MiB frames before HELLO: nothing buffered, closed at once" '
 	t0=$EPOCHREALTIME &&
 	for i in $(seq $CONNS); do
@@ -232,7 +246,7 @@ test_expect_success 'non-numeric URIs in ANNOUNCE and HELLO: refused, the loop n
 	test_output closed cat slow.out &&
 	wait_for "log1 | grep -q \"peer slow3 announces slow3.invalid:7070, not a numeric address; ignored\"" 5 &&
 	log1 | grep -q "peer slowhello gives a non-numeric address slow.invalid:7070; refused" &&
-	! peer_states 1 | grep -q slow
+	! peer_states 1 | grep -q "^slow[0-9h]"
 '
 show_figures
 
