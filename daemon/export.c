@@ -539,11 +539,16 @@ static int
 export_setattr(struct export *ex, uint32_t owner, const struct proto_req *r,
     struct proto_rep *rep)
 {
+	uid_t uid = (r->valid & PROTO_SET_UID) ? r->uid : (uid_t)-1;
+	gid_t gid = (r->valid & PROTO_SET_GID) ? r->gid : (gid_t)-1;
 	char proc[64];
 	struct proto_attr a;
 	int fd = -1, ofd = -1, rc = 0;
 	bool writable = false;
 
+	/* Refused before anything changes, not half-way through. */
+	if (!export_chown_ok(owner, uid, gid))
+		return -EPERM;
 	if (r->fh != 0) {
 		ofd = fh_get(r->fh, owner, ex->id, false, &writable);
 		if (ofd < 0)
@@ -564,13 +569,6 @@ export_setattr(struct export *ex, uint32_t owner, const struct proto_req *r,
 			goto out;
 	}
 	if (r->valid & (PROTO_SET_UID | PROTO_SET_GID)) {
-		uid_t uid = (r->valid & PROTO_SET_UID) ? r->uid : (uid_t)-1;
-		gid_t gid = (r->valid & PROTO_SET_GID) ? r->gid : (gid_t)-1;
-
-		if (!export_chown_ok(owner, uid, gid)) {
-			rc = -EPERM;
-			goto out;
-		}
 		if (fchownat(ofd >= 0 ? ofd : fd, "", uid, gid,
 		    AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == -1) {
 			rc = -errno;

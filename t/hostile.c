@@ -73,7 +73,10 @@
  *   echo WORDS...     print WORDS (a marker for a test reading the
  *                     output as it comes)
  *
- * and, for the tests of what the network can do to a daemon:
+ * At the end of the script the stream is closed: replies of `send`s not
+ * collected by a `wait` are not printed.
+ *
+ * Commands for the tests of what the network can do to a daemon:
  *
  *   flood-read FH LENGTH N
  *                     send N READs of LENGTH bytes at offset 0 and never
@@ -99,6 +102,7 @@
  *
  * Extending: a request is one row of `requests[]` (name, type, the
  * fields its words fill); a driving command is one row of `commands[]`.
+ * Add rows, keep the words and outputs of the existing ones as they are.
  */
 #include <arpa/inet.h>
 #include <errno.h>

@@ -2,9 +2,10 @@
 #
 # Every file operation on objects held by another peer, done through a
 # mount and checked on the holder's disk and through every mount: read,
-# write, append, truncate, chmod, chown, utimes, mkdir, rmdir, symlink,
-# hard link, rename, xattrs, fallocate, fsync, mmap; a 64 MiB file, a
-# directory of 3000 entries, and ls -lR that agrees across peers.
+# write, append, truncate, chmod, chown (to another owner EPERM: the
+# holders run as root and lend no privilege), utimes, mkdir, rmdir,
+# symlink, hard link, rename, xattrs, fallocate, fsync, mmap; a 64 MiB
+# file, a directory of 3000 entries, and ls -lR that agrees across peers.
 
 T_DIR=$(cd "$(dirname "$0")" && pwd -P)
 . "$T_DIR/lib.sh"
@@ -105,9 +106,11 @@ remote_ops () {
 		test_output 640 stat -c %a "$EH/f" &&
 		test_output 640 stat -c %a "$MA/f" &&
 		each_mount_soon "test \$(stat -c %a \$m/r$H/f) = 640" &&
-		chown 1234:2345 "$MA/f" &&
-		test_output "1234 2345" stat -c "%u %g" "$EH/f" &&
-		each_mount_soon "test \"\$(stat -c \"%u %g\" \$m/r$H/f)\" = \"1234 2345\"" &&
+		test_errno EPERM chown "$MA/f" 1234 2345 &&
+		test_errno EPERM chown "$MA/f" -1 2345 &&
+		test_output "0 0" stat -c "%u %g" "$EH/f" &&
+		chown 0:0 "$MA/f" &&
+		each_mount_soon "test \"\$(stat -c \"%u %g\" \$m/r$H/f)\" = \"0 0\"" &&
 		touch -d "2001-02-03 04:05:06" "$MA/f" &&
 		test_output 981173106 stat -c %Y "$EH/f" &&
 		each_mount_soon "test \$(stat -c %Y \$m/r$H/f) = 981173106" &&

@@ -128,10 +128,11 @@ test_expect_success 'chown or chgrp to another owner: EPERM' '
 	setattr 0 plain uid=12345
 	setattr 0 plain gid=12345
 	setattr 0 plain uid=12345 gid=0
+	setattr 0 plain mode=0600 uid=12345
 	setattr 0 plain uid=0 gid=0
 	EOF
-	expect EPERM EPERM EPERM ok &&
-	test "$(stat -c "%u %g" "$E1/plain")" = "0 0"
+	expect EPERM EPERM EPERM EPERM ok &&
+	test "$(stat -c "%u %g %a" "$E1/plain")" = "0 0 755"
 '
 
 test_expect_success 'trusted.* and security.* attributes: EPERM' '
