@@ -65,7 +65,9 @@
 #define STREAM_OUT_HIGH		(32u << 20)
 #define STREAM_OUT_LOW		(8u << 20)
 #define STREAM_BUCKETS		256
-#define STREAM_HELLO_FRAME	(64u << 10)	/* before the handshake */
+#define STREAM_HELLO_FRAME	(128u << 10)	/* before the handshake; the
+					   largest HELLO a valid
+					   configuration makes is 71 KiB */
 #define STREAM_HELLO_MS		5000		/* handshake deadline */
 #define STREAM_HANDSHAKES	64		/* in handshake, each way */
 #define STREAM_PROBE_MS		2000		/* at most; dead_after if less */
@@ -976,10 +978,24 @@ stream_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	stream_new(fd, host, false);
 }
 
-/* Listen for peers on address sa. */
+/* Listen for peers on address sa, if our handshake fits a first frame. */
 int
 stream_listen(const struct sockaddr *sa, int salen)
 {
+	struct proto_req hello = { .type = PROTO_HELLO, .id = 1 };
+	struct proto_buf pb = { 0 };
+
+	/* Peers take no larger frame before the handshake: say so now. */
+	stream_hello(&hello.hello);
+	if (proto_encode_req(&hello, &pb) != 0 ||
+	    pb.len > STREAM_HELLO_FRAME) {
+		log_warnx("exports: the handshake would be %zu bytes, more than "
+		    "the %u peers take; export fewer directories or give them "
+		    "shorter names and places", pb.len, STREAM_HELLO_FRAME);
+		proto_buf_free(&pb);
+		return -1;
+	}
+	proto_buf_free(&pb);
 	listener = evconnlistener_new_bind(loop_base, stream_accept_cb, NULL,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
 	    LEV_OPT_REUSEABLE, 64, sa, salen);
