@@ -349,6 +349,23 @@ stream_send_rep(struct stream *s, struct proto_rep *rep)
 	proto_buf_free(&pb);
 }
 
+/*
+ * Queue a BYE and push out what is queued, goodbye last, before the
+ * socket goes (best effort: it is non-blocking); the caller closes.
+ */
+static void
+stream_say_bye(struct stream *s, const struct proto_req *bye)
+{
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+	size_t len;
+
+	stream_send_req(s, bye);
+	len = evbuffer_get_length(out);
+	if (write(bufferevent_getfd(s->bev), evbuffer_pullup(out,
+	    (ssize_t)len), len) == -1)
+		log_debug("stream %s: goodbye: %s", s->addr, strerror(errno));
+}
+
 /* Our handshake body. */
 static void
 stream_hello(struct proto_hello *h)
@@ -417,7 +434,7 @@ stream_established(struct stream *s, const struct proto_hello *h)
 		/* A stream to that peer exists already and wins. */
 		struct proto_req bye = { .type = PROTO_BYE, .id = 0 };
 
-		stream_send_req(s, &bye);
+		stream_say_bye(s, &bye);
 		stream_close(s, "duplicate stream");
 		return;
 	}
@@ -1050,18 +1067,8 @@ stream_leave_all(void)
 	for (s = TAILQ_FIRST(&streams); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, entry);
 		if (s->state == STREAM_UP) {
-			struct evbuffer *out = bufferevent_get_output(s->bev);
-			size_t len;
-
 			bye.id = call_new_id();
-			stream_send_req(s, &bye);
-			/* Push out what is queued, goodbye last, before the
-			 * socket goes (best effort: it is non-blocking). */
-			len = evbuffer_get_length(out);
-			if (write(bufferevent_getfd(s->bev),
-			    evbuffer_pullup(out, (ssize_t)len), len) == -1)
-				log_debug("stream %s: goodbye: %s", s->addr,
-				    strerror(errno));
+			stream_say_bye(s, &bye);
 		}
 		stream_close(s, "leaving");
 	}
