@@ -3,11 +3,12 @@
  * what a serving daemon does with well-formed requests nobody should
  * send (and with frames that are not well-formed at all).
  *
- *   hostile [-v] [-n] [-D] [-t SECONDS] [-u URI] HOST:PORT NAME BOOT_ID
+ *   hostile [-v] [-n] [-D] [-q] [-t SECONDS] [-u URI] [-x NAME:AT]
+ *           HOST:PORT NAME BOOT_ID
  *
  * Connects to HOST:PORT (IPv4 or [IPv6]), sends a HELLO request as peer
  * NAME with boot id BOOT_ID (decimal or 0x hex), uptime 0 and no
- * exports, and waits for the HELLO reply; then reads a script from
+ * exports (but those of -x), and waits for the HELLO reply; then reads a script from
  * standard input, one command a line, and prints one line per reply.
  * Frames are encoded and decoded by proto/proto.c.  Requests of the
  * daemon are answered meanwhile (PING with value 0, BYE, the rest
@@ -98,7 +99,10 @@
  *                     HOST:PORT2 (PORT2 differing each time)
  *
  * With -D no stream is opened (HOST:PORT NAME BOOT_ID are still given);
- * only `dgram`, `dgram-flood` and `echo` make sense then.
+ * only `dgram`, `dgram-flood` and `echo` make sense then.  -x NAME:AT
+ * (up to 8 times) announces an export NAME grafted at AT in the HELLO,
+ * so that the daemon sends requests; -q leaves every request of the
+ * daemon but PING and BYE unanswered.
  *
  * Extending: a request is one row of `requests[]` (name, type, the
  * fields its words fill); a driving command is one row of `commands[]`.
@@ -142,6 +146,9 @@ struct pending {
 static struct {
 	int fd;			/* -1 once closed */
 	bool deaf;		/* after flood-read: the stream is not read */
+	bool mute;		/* -q: only PING and BYE are answered */
+	struct proto_export own[8];	/* -x: exports we announce */
+	uint32_t nown;
 	unsigned long replies;	/* reply frames read, any id */
 	int udp;		/* for dgram, made on first use */
 	bool verbose;
@@ -248,8 +255,11 @@ answer(const struct proto_req *q)
 	struct proto_rep rep = { .type = q->type, .id = q->id };
 	struct proto_buf pb = { 0 };
 
-	if (q->type != PROTO_PING && q->type != PROTO_BYE)
+	if (q->type != PROTO_PING && q->type != PROTO_BYE) {
+		if (h.mute)
+			return;
 		rep.error = ENOSYS;
+	}
 	if (proto_encode_rep(&rep, &pb) == 0)
 		send_bytes(pb.p, pb.len);
 	proto_buf_free(&pb);
@@ -753,6 +763,7 @@ handshake(const char *name, uint64_t boot_id)
 	r.hello = (struct proto_hello){
 		.magic = PROTO_MAGIC, .version = PROTO_VERSION,
 		.name = name, .uri = h.uri, .boot_id = boot_id,
+		.nexports = h.nown, .exports = h.own,
 	};
 	if (!send_req(&r))
 		return ECONNRESET;
@@ -1256,21 +1267,34 @@ main(int argc, char **argv)
 	bool handshake_first = true, dial_first = true;
 	int c, e;
 
-	while ((c = getopt(argc, argv, "vnDt:u:")) != -1) {
+	while ((c = getopt(argc, argv, "vnDqt:u:x:")) != -1) {
 		switch (c) {
+		case 'q': h.mute = true; break;
+		case 'x': {
+			char *colon = strchr(optarg, ':');
+
+			if (colon == NULL || h.nown == 8)
+				die("-x NAME:AT, at most 8 times");
+			*colon = '\0';
+			h.own[h.nown] = (struct proto_export){ .id = h.nown,
+			    .name = optarg, .at = colon + 1 };
+			h.nown++;
+			break;
+		}
 		case 'v': h.verbose = true; break;
 		case 'n': handshake_first = false; break;
 		case 'D': dial_first = handshake_first = false; break;
 		case 't': h.timeout = strtod(optarg, NULL); break;
 		case 'u': h.uri = optarg; break;
 		default:
-			die("usage: hostile [-v] [-n] [-D] [-t SECONDS] "
-			    "[-u URI] HOST:PORT NAME BOOT_ID < SCRIPT");
+			die("usage: hostile [-v] [-n] [-D] [-q] [-t SECONDS] "
+			    "[-u URI] [-x NAME:AT] HOST:PORT NAME BOOT_ID "
+			    "< SCRIPT");
 		}
 	}
 	if (argc - optind != 3 || h.timeout <= 0)
-		die("usage: hostile [-v] [-n] [-D] [-t SECONDS] [-u URI] "
-		    "HOST:PORT NAME BOOT_ID < SCRIPT");
+		die("usage: hostile [-v] [-n] [-D] [-q] [-t SECONDS] "
+		    "[-u URI] [-x NAME:AT] HOST:PORT NAME BOOT_ID < SCRIPT");
 	if (dial_first && (h.fd = dial(argv[optind])) == -1)
 		return 1;
 	if (h.uri == NULL && h.fd >= 0)

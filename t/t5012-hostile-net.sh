@@ -4,7 +4,8 @@
 # (t/hostile.c) and forged datagrams, from p3's namespace, where no
 # daemon runs, against p1; p2 is a genuine peer.  A stream that never
 # reads its replies holds a bounded amount of p1's memory and slows
-# nobody else, while one that reads them slowly is served; connections
+# nobody else, while one that reads them slowly is served, and calls to
+# a peer that never answers leave its stream when they time out; connections
 # that claim huge frames before the handshake, or say nothing, cost
 # nothing and are closed (the excess at once); a
 # HELLO under a live peer's name and boot id, or a forged GOODBYE, does
@@ -71,6 +72,12 @@ log2 () {
 boot_of () {
 	peer_status "$1" | "$PYTHON" -c \
 		'import json, sys; print("0x" + json.load(sys.stdin)["boot_id"])'
+}
+
+# fuse1 KEY: p1's status fuse figure KEY.
+fuse1 () {
+	peer_status 1 | "$PYTHON" -c \
+		'import json, sys; print(json.load(sys.stdin)["fuse"][sys.argv[1]])' "$1"
 }
 
 # status1 KEY: p1's status discovery figure KEY.
@@ -151,6 +158,22 @@ test_expect_success 'a peer that takes its replies slowly (10 MB/s) is served, n
 		"$(tail -n 1 slow.out)" &&
 	test "$(tail -n 1 slow.out)" = "replies 4" &&
 	! log1 | grep "peer slowreader .*stream closed: silent"
+'
+show_figures
+
+test_expect_success 'calls a peer never answers time out and leave its stream at once' '
+	{ { echo "echo up" &&
+	    while [ ! -e mute.stop ]; do sleep 0.1; done; } |
+	  hs -q -x m0:/ mute 0x5014 >mute.out & } &&
+	test_when_finished "touch mute.stop" &&
+	wait_for "grep -q up mute.out" 10 &&
+	wait_for "peer_states 1 | grep -qx \"mute up\"" 5 &&
+	{ timeout -k 2 20 ls "$M1" >/dev/null; true; } &&
+	wait_for "log1 | grep -q \"peer mute: .* timed out\"" 10 &&
+	wait_for "test \$(fuse1 calls_in_flight) = 0" 5 &&
+	figure "calls to a peer that never answers: $(fuse1 timeouts) timed out," \
+		"$(fuse1 calls_in_flight) left in flight, the peer still up" &&
+	peer_states 1 | grep -qx "mute up"
 '
 show_figures
 
