@@ -24,6 +24,7 @@
 
 static uint64_t call_next_id;
 static unsigned call_count;	/* calls not yet freed */
+static struct log_rate call_log_timeouts = LOG_RATE_INIT("call timeouts");
 
 /* Calls sent and not yet completed and freed (shutdown drains them). */
 unsigned
@@ -123,9 +124,10 @@ call_timeout(struct timer *t, void *arg)
 		c->in_transport = false;
 	}
 	stats.call_timeouts++;
-	log_warnx("peer %s: %s #%llu timed out after %.1fs", c->peer->name,
-	    proto_type_name(c->req.type), (unsigned long long)c->req.id,
-	    conf->op_timeout);
+	if (log_rate_ok(&call_log_timeouts, loop_now_ms()))
+		log_warnx("peer %s: %s #%llu timed out after %.1fs",
+		    c->peer->name, proto_type_name(c->req.type),
+		    (unsigned long long)c->req.id, conf->op_timeout);
 	memset(&c->rep, 0, sizeof c->rep);
 	c->rep.type = c->req.type;
 	c->rep.id = c->req.id;

@@ -31,20 +31,50 @@
 static struct evconnlistener *control_listener;
 static char *control_path;
 
-/* Append s as a JSON string. */
+/* The length of the UTF-8 sequence at s, 0 if it is not valid. */
+static size_t
+control_utf8_len(const unsigned char *s)
+{
+	size_t n = s[0] >= 0xc2 && s[0] <= 0xdf ? 2 :
+	    s[0] >= 0xe0 && s[0] <= 0xef ? 3 :
+	    s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
+
+	for (size_t i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	/* No overlong forms, surrogates or code points past U+10FFFF. */
+	if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) ||
+	    (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))
+		return 0;
+	return n;
+}
+
+/*
+ * Append s as a JSON string.  Names come from peers: control characters
+ * are escaped and bytes that are not UTF-8 become U+FFFD, so the output
+ * is always valid JSON.
+ */
 static void
 control_json_str(struct evbuffer *b, const char *s)
 {
 	evbuffer_add(b, "\"", 1);
-	for (; *s; s++) {
+	while (*s) {
 		unsigned char ch = (unsigned char)*s;
+		size_t n;
 
 		if (ch == '"' || ch == '\\')
 			evbuffer_add_printf(b, "\\%c", ch);
-		else if (ch < 0x20)
+		else if (ch < 0x20 || ch == 0x7f)
 			evbuffer_add_printf(b, "\\u%04x", ch);
-		else
+		else if (ch < 0x80)
 			evbuffer_add(b, s, 1);
+		else if ((n = control_utf8_len((const unsigned char *)s)) > 0) {
+			evbuffer_add(b, s, n);
+			s += n;
+			continue;
+		} else
+			evbuffer_add_printf(b, "\\ufffd");
+		s++;
 	}
 	evbuffer_add(b, "\"", 1);
 }
@@ -61,6 +91,7 @@ control_status_json(struct evbuffer *b)
 	uint64_t lfull, ldelta;
 	struct locate_stats ls;
 	unsigned long req, inflight;
+	unsigned known, addrs;
 	bool first = true;
 	double off, err;
 	const char *ref;
@@ -73,6 +104,8 @@ control_status_json(struct evbuffer *b)
 	evbuffer_add_printf(b, ",\"uri\":");
 	control_json_str(b, self->uri);
 	clock_status(&off, &err, &ref);
+	evbuffer_add_printf(b, ",\"boot_id\":\"%016llx\"",
+	    (unsigned long long)peer_boot_id());
 	evbuffer_add_printf(b, ",\"version\":\"%s\",\"uptime\":%.3f,"
 	    "\"clock\":{\"offset\":%.6f,\"error\":%.6f,\"reference\":",
 	    PUFS_VERSION, loop_uptime(), off, err);
@@ -104,13 +137,15 @@ control_status_json(struct evbuffer *b)
 		first = false;
 	}
 	mcast_stats(&msent, &mrecv, &mdrop);
+	peer_counts(&known, &addrs);
 	evbuffer_add_printf(b, "],\"discovery\":{\"mode\":\"%s\",\"group\":",
 	    conf->discovery == DISCOVERY_MULTICAST ? "multicast" : "unicast");
 	control_json_str(b, conf->multicast_group);
 	evbuffer_add_printf(b, ",\"port\":%u,\"sent\":%llu,\"received\":%llu,"
-	    "\"dropped\":%llu", conf->multicast_port,
+	    "\"dropped\":%llu,\"peers_known\":%u,\"addresses\":%u,"
+	    "\"trap_senders\":%u", conf->multicast_port,
 	    (unsigned long long)msent, (unsigned long long)mrecv,
-	    (unsigned long long)mdrop);
+	    (unsigned long long)mdrop, known, addrs, trap_senders());
 	dircache_stats(&mc);
 	evbuffer_add_printf(b, "},\"cache\":{\"entries\":%llu,\"bytes\":%llu,"
 	    "\"hits\":%llu,\"misses\":%llu,\"stale_hits\":%llu,"
@@ -172,6 +207,7 @@ control_status_text(struct evbuffer *b)
 	struct trap_stats ts;
 	struct meta_cache_stats mc;
 	unsigned long req, inflight;
+	unsigned known, addrs;
 	int n = 0;
 	double off, err;
 	const char *ref;
@@ -188,7 +224,7 @@ control_status_text(struct evbuffer *b)
 	    "uptime:   %.1f s\n"
 	    "clock:    offset %+.6f s, error %.6f s (reference: %s)\n",
 	    self->name, self->uri, PUFS_VERSION, loop_uptime(), off, err,
-	    ref);
+	    log_escape(ref));
 	evbuffer_add_printf(b, "exports:%s\n", self->nexports ? "" :
 	    "  none");
 	for (uint32_t i = 0; i < self->nexports; i++)
@@ -200,8 +236,10 @@ control_status_text(struct evbuffer *b)
 	TAILQ_FOREACH(p, &peers, entry) {
 		if (p->self)
 			continue;
+		/* Names and URIs come from peers: escaped. */
 		evbuffer_add_printf(b, "\n  %-12s %-22s %-5s rtt %.3f ms, "
-		    "last heard %.1f s ago", p->name, p->uri,
+		    "last heard %.1f s ago", log_escape(p->name),
+		    log_escape(p->uri),
 		    peer_state_name(p->state), p->rtt_ms,
 		    (double)(loop_now_ms() - p->last_heard) / 1000.0);
 		n++;
@@ -209,6 +247,7 @@ control_status_text(struct evbuffer *b)
 	evbuffer_add_printf(b, "%s\n", n ? "" : "    none");
 	mcast_stats(&msent, &mrecv, &mdrop);
 	move_stats(&moves, &mbytes, &mfailed);
+	peer_counts(&known, &addrs);
 	if (conf->discovery == DISCOVERY_MULTICAST)
 		evbuffer_add_printf(b, "discovery: multicast %s port %u, %llu "
 		    "datagrams sent, %llu received, %llu dropped\n",
@@ -216,8 +255,11 @@ control_status_text(struct evbuffer *b)
 		    (unsigned long long)msent, (unsigned long long)mrecv,
 		    (unsigned long long)mdrop);
 	else
-		evbuffer_add_printf(b, "discovery: unicast, %zu addresses\n",
-		    conf->npeers);
+		evbuffer_add_printf(b, "discovery: unicast, %zu addresses, "
+		    "%llu datagrams received, %llu dropped\n", conf->npeers,
+		    (unsigned long long)mrecv, (unsigned long long)mdrop);
+	evbuffer_add_printf(b, "known:    %u peers, %u addresses heard of, "
+	    "%u trap senders\n", known, addrs, trap_senders());
 	evbuffer_add_printf(b,
 	    "cache:    entries %llu, bytes %llu, hits %llu, misses %llu, "
 	    "stale %llu\n"

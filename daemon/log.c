@@ -4,6 +4,9 @@
  * The daemon is a foreground process: standard error is its log.  Lines
  * carry a wall-clock timestamp with milliseconds so logs of several peers
  * can be merged by time.  libevent's own messages are routed here too.
+ * A control character in a message (a newline, an escape sequence: from
+ * a name a peer sent, say) is written as \xNN, so one message is always
+ * one line and never drives a terminal.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -22,14 +25,25 @@ static int log_debug_on;
 static void
 log_vwrite(const char *level, int errnum, const char *fmt, va_list ap)
 {
-	char msg[1024], stamp[32];
+	char raw[1024], msg[4 * sizeof raw], stamp[32];
 	struct timeval tv;
 	struct tm tm;
+	size_t o = 0;
 
 	gettimeofday(&tv, NULL);
 	localtime_r(&tv.tv_sec, &tm);
 	strftime(stamp, sizeof stamp, "%H:%M:%S", &tm);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	vsnprintf(raw, sizeof raw, fmt, ap);
+	for (const char *p = raw; *p != '\0'; p++) {
+		unsigned char ch = (unsigned char)*p;
+
+		if (ch < 0x20 || ch == 0x7f)
+			o += (size_t)snprintf(msg + o, sizeof msg - o, "\\x%02x",
+			    ch);
+		else
+			msg[o++] = (char)ch;
+	}
+	msg[o] = '\0';
 	if (errnum != 0)
 		fprintf(stderr, "%s.%03ld pufs %s: %s: %s\n", stamp,
 		    (long)tv.tv_usec / 1000, level, msg, strerror(errnum));
@@ -155,4 +169,72 @@ cli_warnx(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+}
+
+/* Escape s into buf of len bytes (see log.h); returns the length. */
+size_t
+log_escape_buf(char *buf, size_t len, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0, mark = 0;	/* mark: where "..." would go */
+
+	if (len == 0)
+		return 0;
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+		bool esc = ch < 0x20 || ch > 0x7e || ch == '\\';
+
+		if (o + 4 <= len)
+			mark = o;
+		if (o + (esc ? 4 : 1) + 1 > len) {
+			o = len >= 4 ? mark : 0;
+			if (len >= 4) {
+				memcpy(buf + o, "...", 3);
+				o += 3;
+			}
+			break;
+		}
+		if (!esc) {
+			buf[o++] = (char)ch;
+			continue;
+		}
+		buf[o++] = '\\';
+		buf[o++] = 'x';
+		buf[o++] = hex[ch >> 4];
+		buf[o++] = hex[ch & 15];
+	}
+	buf[o] = '\0';
+	return o;
+}
+
+/* Escape s into the next of four static buffers. */
+const char *
+log_escape(const char *s)
+{
+	static char bufs[4][LOG_ESCAPE_MAX];
+	static unsigned next;
+	char *b = bufs[next++ % 4];
+
+	log_escape_buf(b, LOG_ESCAPE_MAX, s == NULL ? "(null)" : s);
+	return b;
+}
+
+/* Whether one more line of this kind may be written at now_ms. */
+bool
+log_rate_ok(struct log_rate *r, uint64_t now_ms)
+{
+	if (r->n == 0 || now_ms - r->window >= 1000) {
+		if (r->suppressed != 0)
+			log_warnx("%s: %lu more such lines suppressed",
+			    r->what, r->suppressed);
+		r->suppressed = 0;
+		r->window = now_ms;
+		r->n = 0;
+	}
+	if (r->n < LOG_RATE_PER_SEC) {
+		r->n++;
+		return true;
+	}
+	r->suppressed++;
+	return false;
 }

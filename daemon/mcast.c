@@ -11,12 +11,16 @@
  * announces (a seed made on the fly, see peer.c); the stream's handshake
  * then makes it UP, and its heartbeats over the stream keep it so.  A
  * newcomer's ANNOUNCE is answered with ours, so it need not wait for a
- * heartbeat to learn of us.  GOODBYE drops the peer at once.
+ * heartbeat to learn of us.  Anyone can send a datagram, so a datagram
+ * only suggests: a GOODBYE makes us ask the peer's stream whether it
+ * still answers (peer_said_goodbye), and the stream decides.
  *
  * Our own datagrams come back (multicast loop is on, so several daemons
  * on one host find each other) and are recognised by name and boot id.
- * Malformed datagrams are counted and dropped; they never reach anything
- * else.
+ * Malformed datagrams, and those whose peer name or URI breaks the
+ * rules of proto_peer_name_ok() and proto_uri_ok(), are counted and
+ * dropped (logged at most LOG_RATE_PER_SEC a second); they never reach
+ * anything else.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -43,7 +47,8 @@ static struct {
 	struct timer beat;
 	int announces;			/* ANNOUNCEs sent at start */
 	uint64_t sent, received, dropped;
-} mc = { .fd = -1 };
+	struct log_rate log_bad;	/* malformed datagrams */
+} mc = { .fd = -1, .log_bad = LOG_RATE_INIT("malformed datagrams") };
 
 /* Fill the common header of a datagram of ours. */
 void
@@ -236,11 +241,27 @@ mcast_read_cb(evutil_socket_t fd, short what, void *arg)
 			return;
 		}
 		if ((rc = dgram_decode(buf, (size_t)n, &d)) != 0) {
+			mc.dropped++;
+			if (!log_rate_ok(&mc.log_bad, loop_now_ms()))
+				continue;
 			peer_format_addr((struct sockaddr *)&from, fromlen,
 			    addr, sizeof addr);
 			log_warnx("multicast: malformed datagram from %s (%zd "
 			    "bytes): %s; dropped", addr, n, strerror(-rc));
+			continue;
+		}
+		if (!proto_peer_name_ok(d.name) || !proto_uri_ok(d.uri)) {
 			mc.dropped++;
+			if (log_rate_ok(&mc.log_bad, loop_now_ms())) {
+				peer_format_addr((struct sockaddr *)&from,
+				    fromlen, addr, sizeof addr);
+				log_warnx("multicast: %s from %s names peer "
+				    "\"%s\" at \"%s\": not a valid name and "
+				    "URI; dropped", dgram_type_name(d.type),
+				    addr, log_escape(d.name),
+				    log_escape(d.uri));
+			}
+			dgram_clear(&d);
 			continue;
 		}
 		if (d.boot_id == peer_boot_id() &&

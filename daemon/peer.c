@@ -12,6 +12,17 @@
  * Seeds are the configured addresses (unicast `peers`).  Each is dialed
  * until a stream to its peer is up, with a backoff from 100 ms doubling
  * to 2 s; when its peer goes down it is dialed again.
+ *
+ * What the network tells is not trusted.  Addresses from datagrams and
+ * handshakes must be numeric (the loop never waits for a name server;
+ * the configuration's names are resolved before it starts).  A seed
+ * made from a datagram is forgotten once its peer has not been heard of
+ * for dead_after * 10 and has no stream; there are at most
+ * PEER_DYNAMIC_SEEDS of them, and at most PEER_MAX peers.  A second
+ * stream under the name of a live peer never displaces its stream (but
+ * for two peers dialing each other at once, PEER_RACE_MS): the newcomer
+ * is refused and the live stream asked whether it still answers
+ * (stream_probe); a GOODBYE datagram is only such a question.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -30,6 +41,11 @@
 
 #define SEED_BACKOFF_MIN_MS	100
 #define SEED_BACKOFF_MAX_MS	2000
+#define PEER_DYNAMIC_SEEDS	1024	/* addresses heard of by datagram */
+#define PEER_MAX		1024	/* other peers known */
+#define PEER_RACE_MS		1000	/* dials that cross: both started
+					   before the first was up */
+#define PEER_SWEEP_MS		1000
 
 struct seed {
 	char *addr;			/* as configured; owned */
@@ -40,6 +56,7 @@ struct seed {
 	uint64_t backoff_ms;
 	struct timer retry;
 	bool dynamic;			/* heard by multicast, not configured */
+	uint64_t heard;			/* loop_now_ms(): last datagram */
 	TAILQ_ENTRY(seed) entry;
 };
 TAILQ_HEAD(seed_list, seed);
@@ -48,6 +65,15 @@ struct peer_list peers = TAILQ_HEAD_INITIALIZER(peers);
 static struct seed_list seeds = TAILQ_HEAD_INITIALIZER(seeds);
 static struct peer *self;
 static uint64_t boot_id;
+static unsigned npeers;			/* others in the list */
+static unsigned nseeds_dynamic;
+static struct timer peer_sweep_timer;
+static struct log_rate peer_log_addr = LOG_RATE_INIT("peer addresses");
+static struct log_rate peer_log_streams = LOG_RATE_INIT("second streams");
+static struct log_rate peer_log_found = LOG_RATE_INIT("peers found");
+
+static int peer_resolve(const char *, struct sockaddr_storage *,
+    socklen_t *, bool passive, bool numeric);
 
 static const char *peer_state_names[PEER_STATE_MAX] = {
 	[PEER_UP] = "up",
@@ -77,8 +103,18 @@ peer_self_uri(const char *listen)
 		return xstrdup(listen);
 	hlen = (size_t)(colon - listen);
 	if (!(hlen == 7 && strncmp(listen, "0.0.0.0", 7) == 0) &&
-	    !(hlen == 4 && strncmp(listen, "[::]", 4) == 0) && hlen != 0)
-		return xstrdup(listen);
+	    !(hlen == 4 && strncmp(listen, "[::]", 4) == 0) && hlen != 0) {
+		/* Peers take numeric addresses only: resolve it now. */
+		struct sockaddr_storage ss;
+		socklen_t sslen;
+		char buf[128];
+
+		if (peer_resolve(listen, &ss, &sslen, false, false) == -1)
+			return xstrdup(listen);
+		peer_format_addr((struct sockaddr *)&ss, sslen, buf,
+		    sizeof buf);
+		return xstrdup(buf);
+	}
 	if (getifaddrs(&ifa) == 0) {
 		for (i = ifa; i != NULL; i = i->ifa_next) {
 			if (i->ifa_addr == NULL ||
@@ -174,8 +210,10 @@ peer_set_state(struct peer *p, enum peer_state s)
 	/* Whatever the kernel cached from it is void (gone, or restarted). */
 	if (!p->self)
 		trap_resync(p);
-	if (s == PEER_DOWN)
+	if (s == PEER_DOWN) {
 		clock_peer_down(p);
+		trap_peer_down(p);
+	}
 }
 
 /* A random number for this start of the daemon. */
@@ -206,10 +244,13 @@ peer_format_addr(const struct sockaddr *sa, unsigned salen, char *buf,
 		snprintf(buf, len, "%s:%s", host, serv);
 }
 
-/* Resolve "HOST:PORT" / "[ADDR]:PORT"; 0 or -1. */
+/*
+ * Resolve "HOST:PORT" / "[ADDR]:PORT"; 0 or -1.  numeric: addresses
+ * from the network, never looked up (names are refused).
+ */
 static int
 peer_resolve(const char *addr, struct sockaddr_storage *ss, socklen_t *len,
-    bool passive)
+    bool passive, bool numeric)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res;
 	const char *colon = strrchr(addr, ':');
@@ -224,10 +265,14 @@ peer_resolve(const char *addr, struct sockaddr_storage *ss, socklen_t *len,
 		host = xstrndup(addr, (size_t)(colon - addr));
 	if (passive)
 		hints.ai_flags = AI_PASSIVE;
+	if (numeric)
+		hints.ai_flags |= AI_NUMERICHOST | AI_NUMERICSERV;
 	rc = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &res);
 	free(host);
 	if (rc != 0) {
-		log_warnx("%s: %s", addr, gai_strerror(rc));
+		/* The network's addresses: the caller tells (rate-limited). */
+		if (!numeric)
+			log_warnx("%s: %s", addr, gai_strerror(rc));
 		return -1;
 	}
 	memcpy(ss, res->ai_addr, res->ai_addrlen);
@@ -236,12 +281,30 @@ peer_resolve(const char *addr, struct sockaddr_storage *ss, socklen_t *len,
 	return 0;
 }
 
-/* Dial a seed unless its peer is already up. */
+/* Whether uri is a numeric address (taken from the network). */
+bool
+peer_uri_numeric(const char *uri)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	return peer_resolve(uri, &ss, &len, false, true) == 0;
+}
+
+/*
+ * Dial a seed unless its peer is already up; a seed heard of by
+ * datagram waits while too many dials are in handshake.
+ */
 static void
 peer_seed_dial(struct seed *sd)
 {
 	if (sd->s != NULL || (sd->peer != NULL && sd->peer->state == PEER_UP))
 		return;
+	if (sd->dynamic && !stream_may_dial()) {
+		log_debug("seed %s: too many dials in handshake; later",
+		    sd->addr);
+		return;
+	}
 	log_debug("seed %s: dialing", sd->addr);
 	sd->s = stream_connect((struct sockaddr *)&sd->sa, (int)sd->salen,
 	    sd->addr, sd);
@@ -304,10 +367,84 @@ peer_seed_new(const char *addr, const struct sockaddr_storage *ss,
 	sd->sa = *ss;
 	sd->salen = len;
 	sd->dynamic = dynamic;
+	sd->heard = loop_now_ms();
 	sd->backoff_ms = SEED_BACKOFF_MIN_MS;
 	timer_init(&sd->retry, peer_seed_retry, sd);
 	TAILQ_INSERT_TAIL(&seeds, sd, entry);
+	if (dynamic)
+		nseeds_dynamic++;
 	return sd;
+}
+
+/* Free a seed without a stream. */
+static void
+peer_seed_free(struct seed *sd)
+{
+	TAILQ_REMOVE(&seeds, sd, entry);
+	timer_wheel_del(loop_wheel(), &sd->retry);
+	if (sd->dynamic)
+		nseeds_dynamic--;
+	free(sd->addr);
+	free(sd);
+}
+
+/* Whether a datagram-made seed may go: no stream, no live peer. */
+static bool
+peer_seed_idle(const struct seed *sd)
+{
+	return sd->dynamic && sd->s == NULL &&
+	    (sd->peer == NULL || sd->peer->state != PEER_UP);
+}
+
+/*
+ * Forget the datagram-made seeds not heard of for dead_after * 10; with
+ * room wanted (full), also the one heard of longest ago.  Returns
+ * whether there is room for one more.
+ */
+static bool
+peer_seeds_sweep(bool full)
+{
+	uint64_t now = loop_now_ms(), ttl = (uint64_t)(conf->dead_after *
+	    10000);
+	struct seed *sd, *next, *oldest = NULL;
+
+	for (sd = TAILQ_FIRST(&seeds); sd != NULL; sd = next) {
+		next = TAILQ_NEXT(sd, entry);
+		if (!peer_seed_idle(sd))
+			continue;
+		if (now - sd->heard > ttl) {
+			log_debug("seed %s: not heard of for %.1f s; forgotten",
+			    sd->addr, (double)(now - sd->heard) / 1000);
+			peer_seed_free(sd);
+		} else if (oldest == NULL || sd->heard < oldest->heard)
+			oldest = sd;
+	}
+	if (nseeds_dynamic < PEER_DYNAMIC_SEEDS)
+		return true;
+	if (!full || oldest == NULL)
+		return false;
+	peer_seed_free(oldest);
+	return true;
+}
+
+/* The sweep timer: datagram-made state expires without new datagrams. */
+static void
+peer_sweep(struct timer *t, void *arg)
+{
+	(void)t;
+	(void)arg;
+	peer_seeds_sweep(false);
+	timer_wheel_add(loop_wheel(), &peer_sweep_timer, loop_now_ms() +
+	    PEER_SWEEP_MS);
+	loop_wheel_kick();
+}
+
+/* Counts for status: other peers known, datagram-made addresses. */
+void
+peer_counts(unsigned *known, unsigned *addresses)
+{
+	*known = npeers;
+	*addresses = nseeds_dynamic;
 }
 
 /* The address of our listener (TCP, and UDP in unicast mode). */
@@ -315,7 +452,7 @@ int
 peer_listen_addr(const struct config *cfg, struct sockaddr_storage *ss,
     socklen_t *len)
 {
-	return peer_resolve(cfg->listen, ss, len, true);
+	return peer_resolve(cfg->listen, ss, len, true, false);
 }
 
 /* Where datagrams for p go: its URI, resolved once per stream. */
@@ -323,7 +460,7 @@ int
 peer_dgram_addr(struct peer *p, struct sockaddr_storage *ss, socklen_t *len)
 {
 	if (p->dglen == 0 && peer_resolve(p->uri, &p->dgaddr, &p->dglen,
-	    false) == -1)
+	    false, true) == -1)
 		return -1;
 	*ss = p->dgaddr;
 	*len = p->dglen;
@@ -337,11 +474,13 @@ peer_init_net(const struct config *cfg)
 	struct sockaddr_storage ss, own;
 	socklen_t len, ownlen;
 
-	if (peer_resolve(cfg->listen, &own, &ownlen, true) == -1 ||
+	if (peer_resolve(cfg->listen, &own, &ownlen, true, false) == -1 ||
 	    stream_listen((struct sockaddr *)&own, (int)ownlen) == -1)
 		return -1;
+	timer_init(&peer_sweep_timer, peer_sweep, NULL);
+	peer_sweep(&peer_sweep_timer, NULL);
 	for (size_t i = 0; i < cfg->npeers; i++) {
-		if (peer_resolve(cfg->peers[i], &ss, &len, false) == -1) {
+		if (peer_resolve(cfg->peers[i], &ss, &len, false, false) == -1) {
 			log_warnx("peer address %s: cannot resolve; ignored",
 			    cfg->peers[i]);
 			continue;
@@ -378,17 +517,35 @@ peer_discovered(const char *name, const char *uri, uint64_t boot)
 		if (strcmp(sd->addr, uri) == 0)
 			break;
 	if (sd == NULL) {
-		if (peer_resolve(uri, &ss, &len, false) == -1)
+		if (peer_resolve(uri, &ss, &len, false, true) == -1) {
+			if (log_rate_ok(&peer_log_addr, loop_now_ms()))
+				log_warnx("multicast: peer %s announces %s, "
+				    "not a numeric address; ignored", name,
+				    log_escape(uri));
 			return false;
+		}
+		if (!peer_seeds_sweep(true)) {
+			if (log_rate_ok(&peer_log_addr, loop_now_ms()))
+				log_warnx("multicast: %u addresses known "
+				    "already; %s at %s ignored",
+				    PEER_DYNAMIC_SEEDS, name, uri);
+			return false;
+		}
 		sd = peer_seed_new(uri, &ss, len, true);
-		log_info("multicast: found peer %s at %s", name, uri);
+		if (log_rate_ok(&peer_log_found, loop_now_ms()))
+			log_info("multicast: found peer %s at %s", name, uri);
 	}
+	sd->heard = loop_now_ms();
 	if (sd->s == NULL && !timer_pending(&sd->retry))
 		peer_seed_dial(sd);
 	return true;
 }
 
-/* A peer said goodbye by multicast: it leaves now. */
+/*
+ * A GOODBYE datagram: anyone can send one, so it is only a question.
+ * A peer that really leaves says BYE on its stream; the stream of one
+ * that did not is asked whether it still answers, and stays if it does.
+ */
 void
 peer_said_goodbye(const char *name, uint64_t boot)
 {
@@ -396,8 +553,7 @@ peer_said_goodbye(const char *name, uint64_t boot)
 
 	if (p == NULL || p->boot_id != boot || p->stream == NULL)
 		return;
-	peer_leaving(p);
-	stream_close(p->stream, "the peer said goodbye (multicast)");
+	stream_probe(p->stream, "a GOODBYE datagram names it");
 }
 
 /* The name of whoever opened stream s (we, or the peer). */
@@ -408,10 +564,23 @@ peer_initiator(struct peer *p, bool outbound)
 }
 
 /*
+ * Whether s and the live stream old are the two streams of peers that
+ * dialed each other at once: opposite directions, the same boot, and s
+ * started before old was up (give or take PEER_RACE_MS).
+ */
+static bool
+peer_dials_crossed(const struct peer *p, const struct proto_hello *h,
+    struct stream *s, bool outbound, struct stream *old)
+{
+	return stream_outbound(old) != outbound && p->boot_id == h->boot_id &&
+	    stream_started(s) <= stream_up_since(old) + PEER_RACE_MS;
+}
+
+/*
  * A stream finished its handshake with the peer described by h.  Returns
- * the peer, now UP with s as its stream, or NULL when an existing stream
- * to it wins (the one whose initiator has the lower name; between two of
- * the same initiator, the newer).
+ * the peer, now UP with s as its stream, or NULL when s is refused: the
+ * peer has a live stream, which stays (if the two dials crossed, the one
+ * whose initiator has the lower name stays), or there are PEER_MAX peers.
  */
 struct peer *
 peer_attach(const struct proto_hello *h, struct stream *s, bool outbound)
@@ -421,19 +590,35 @@ peer_attach(const struct proto_hello *h, struct stream *s, bool outbound)
 	struct seed *sd;
 
 	if (p == NULL) {
+		if (npeers >= PEER_MAX) {
+			if (log_rate_ok(&peer_log_streams, loop_now_ms()))
+				log_warnx("peer %s: %u peers known already; "
+				    "refused", h->name, PEER_MAX);
+			return NULL;
+		}
 		p = xcalloc(1, sizeof *p);
 		p->name = xstrdup(h->name);
 		p->uri = xstrdup(h->uri);
 		p->state = PEER_DOWN;
 		peer_insert(p);
+		npeers++;
 	} else if ((old = p->stream) != NULL && old != s) {
 		const char *a = peer_initiator(p, outbound);
 		const char *b = peer_initiator(p, stream_outbound(old));
 
-		if (strcmp(a, b) > 0)
+		if (!peer_dials_crossed(p, h, s, outbound, old)) {
+			if (log_rate_ok(&peer_log_streams, loop_now_ms()))
+				log_warnx("peer %s: a second stream (%s, boot "
+				    "%016llx) refused; its live stream stays",
+				    p->name, outbound ? "dialed" : "accepted",
+				    (unsigned long long)h->boot_id);
+			stream_probe(old, "a second stream under its name");
+			return NULL;
+		}
+		if (strcmp(a, b) >= 0)
 			return NULL;
 		p->stream = NULL;	/* replaced, not lost */
-		stream_close(old, "replaced by a newer stream");
+		stream_close(old, "replaced: the dials crossed");
 	}
 	if (p->boot_id != 0 && p->boot_id != h->boot_id)
 		log_info("peer %s restarted", p->name);
@@ -527,6 +712,8 @@ peer_free_all(void)
 		free(sd);
 	}
 
+	timer_wheel_del(loop_wheel(), &peer_sweep_timer);
+	nseeds_dynamic = 0;
 	while ((p = TAILQ_FIRST(&peers)) != NULL) {
 		TAILQ_REMOVE(&peers, p, entry);
 		for (uint32_t i = 0; i < p->nexports; i++)
@@ -537,4 +724,5 @@ peer_free_all(void)
 		free(p);
 	}
 	self = NULL;
+	npeers = 0;
 }

@@ -86,6 +86,8 @@ bool peer_discovered(const char *name, const char *uri, uint64_t boot);
 void peer_said_goodbye(const char *name, uint64_t boot);
 
 struct peer *peer_by_name(const char *);
+bool peer_uri_numeric(const char *uri);
+void peer_counts(unsigned *known, unsigned *addresses);
 int peer_listen_addr(const struct config *, struct sockaddr_storage *,
     socklen_t *);
 int peer_dgram_addr(struct peer *, struct sockaddr_storage *, socklen_t *);
@@ -131,6 +133,8 @@ void watch_stats(size_t *watches, uint64_t *events, uint64_t *overflows);
 void trap_flush_now(void);
 void trap_received(const struct dgram *);
 void trap_resync(struct peer *);
+void trap_peer_down(struct peer *);
+unsigned trap_senders(void);
 void trap_stats(struct trap_stats *);
 
 /* dircache.c */
@@ -208,6 +212,10 @@ void stream_cancel_call(struct stream *, struct call *);
 void stream_leave_all(void);
 unsigned stream_calls_waiting(const struct stream *);
 bool stream_outbound(const struct stream *);
+void stream_probe(struct stream *, const char *why);
+bool stream_may_dial(void);
+uint64_t stream_started(const struct stream *);
+uint64_t stream_up_since(const struct stream *);
 
 /* loop.c */
 

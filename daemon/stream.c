@@ -12,23 +12,45 @@
  *
  * changed only by stream_set_state().  Every failure (EOF, socket error,
  * a malformed frame, silence longer than dead_after, a handshake that
- * takes longer than op_timeout) ends in stream_close(s, "reason"), which
+ * takes longer than STREAM_HELLO_MS or op_timeout) ends in
+ * stream_close(s, "reason"), which
  * completes every call waiting on the stream with EIO, releases the file
  * handles the other side opened, tells the peer it lost its stream, and
  * leaves the freeing to a one-shot event once no worker holds the
  * stream any more.  Callbacks start by returning if the stream is dead.
  *
- * Back-pressure: above STREAM_OUT_HIGH bytes waiting to be written, we
- * stop reading the other side's requests (and the FUSE channel stops
- * being read, see fs_throttle) until the write low-water callback; at
- * most STREAM_SERVE_MAX requests are served at once per stream; one read
- * callback handles at most STREAM_BATCH frames and yields.
+ * Untrusted peers: before the handshake a frame is at most
+ * STREAM_HELLO_FRAME bytes (a longer length closes the stream before
+ * anything is buffered), the handshake has a deadline, and at most
+ * STREAM_HANDSHAKES streams each way are in handshake at once.
+ *
+ * Back-pressure, per stream: the bytes of replies waiting for the other
+ * side (the output buffer, plus what the requests on the workers will
+ * answer and the frames they hold, counted when they start, so that a
+ * READ's buffer counts before a worker allocates it) are its load.
+ * Above STREAM_OUT_HIGH, or with STREAM_SERVE_MAX requests in service,
+ * no new request of that stream is started (it is not read) until the
+ * load is back below STREAM_OUT_LOW; the other streams carry on.  The
+ * FUSE channel stops being read (fs_throttle) only while our own calls
+ * wait behind such an output.  One read callback handles at most
+ * STREAM_BATCH frames and yields.
+ *
+ * A stream whose output drains (the other side takes what we send) is
+ * alive, even while its answers wait behind our data or we do not read
+ * them; one that neither answers nor takes is closed after dead_after,
+ * and what it held is freed.
+ *
+ * A probe (stream_probe) asks whether the other side still answers: a
+ * PING that must be answered within STREAM_PROBE_MS, or the stream is
+ * closed.  Datagrams that say a peer is gone only ever cause a probe.
  */
 #include <errno.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,6 +67,14 @@
 #define STREAM_OUT_HIGH		(32u << 20)
 #define STREAM_OUT_LOW		(8u << 20)
 #define STREAM_BUCKETS		256
+#define STREAM_HELLO_FRAME	(128u << 10)	/* before the handshake; the
+					   largest HELLO a valid
+					   configuration makes is 71 KiB */
+#define STREAM_HELLO_MS		5000		/* handshake deadline */
+#define STREAM_HANDSHAKES	64		/* in handshake, each way */
+#define STREAM_PROBE_MS		2000		/* at most; dead_after if less */
+#define STREAM_REPLY_GUESS	4096		/* reply estimate by default */
+#define STREAM_LIST_GUESS	(64u << 10)	/* READDIR reply estimate */
 
 enum stream_state {
 	STREAM_CONNECTING,	/* TCP connect in progress (initiator) */
@@ -72,13 +102,20 @@ struct stream {
 	struct call_bucket calls[STREAM_BUCKETS];	/* waiting replies */
 	unsigned ncalls;
 	unsigned serving;	/* requests on the workers */
+	size_t reserved;	/* their frames and expected replies, bytes */
 	unsigned refs;		/* serving + the stream itself */
 	bool reading_paused;
 	bool throttling;	/* we asked fs to stop reading the kernel */
+	uint64_t started;	/* loop_now_ms() at accept or dial */
+	uint64_t up_since;	/* loop_now_ms() at the end of the handshake */
 	uint64_t last_heard;	/* loop_now_ms() of the last frame */
+	size_t out_at_beat;	/* stream_unacked() at the last heartbeat */
 	uint64_t ping_id, ping_sent;
 	uint64_t ping_t0;	/* clock_local_ns() at sending */
+	uint64_t probe_id;	/* the probe's ping, 0: no probe pending */
+	char *probe_why;	/* owned */
 	struct timer hb;	/* heartbeat / handshake deadline */
+	struct timer probe;	/* deadline of the probe's answer */
 	struct event *resume;	/* continue a batch-limited read */
 	struct event *reaper;	/* frees the dead stream */
 	TAILQ_ENTRY(stream) entry;
@@ -94,19 +131,49 @@ struct served {
 	struct proto_req req;
 	struct proto_rep rep;
 	struct export_mem mem;
+	size_t cost;		/* counted in s->reserved */
 };
 
 static struct stream_list streams = TAILQ_HEAD_INITIALIZER(streams);
 static struct evconnlistener *listener;
 static uint32_t stream_next_id = 1;
 static unsigned stream_throttled;	/* streams over the high water */
+static unsigned stream_handshaking[2];	/* in handshake: in, out */
+static struct log_rate stream_log_frames = LOG_RATE_INIT("bad frames");
+static struct log_rate stream_log_refused = LOG_RATE_INIT("refused streams");
 
 static void stream_read_cb(struct bufferevent *, void *);
 static void stream_write_cb(struct bufferevent *, void *);
 static void stream_event_cb(struct bufferevent *, short, void *);
 static void stream_heartbeat(struct timer *, void *);
+static void stream_probe_expired(struct timer *, void *);
 
-/* The one place a stream's state changes. */
+/* How long a probe waits for its answer: dead_after, at most 2 s. */
+static unsigned
+stream_probe_ms(void)
+{
+	double ms = conf->dead_after * 1000;
+
+	return ms < STREAM_PROBE_MS ? (unsigned)ms : STREAM_PROBE_MS;
+}
+
+/* The handshake deadline: op_timeout, at most STREAM_HELLO_MS. */
+static uint64_t
+stream_hello_ms(void)
+{
+	double ms = conf->op_timeout * 1000;
+
+	return ms < STREAM_HELLO_MS ? (uint64_t)ms : STREAM_HELLO_MS;
+}
+
+/* Whether a stream in state st counts as in handshake. */
+static bool
+stream_in_handshake(enum stream_state st)
+{
+	return st == STREAM_CONNECTING || st == STREAM_HELLO;
+}
+
+/* The one place a stream's state changes; keeps the handshake counts. */
 static void
 stream_set_state(struct stream *s, enum stream_state st)
 {
@@ -114,7 +181,15 @@ stream_set_state(struct stream *s, enum stream_state st)
 		fatalx("stream %s: bad state %d", s->addr, st);
 	log_debug("stream %s: %s -> %s", s->addr,
 	    stream_state_names[s->state], stream_state_names[st]);
+	if (stream_in_handshake(s->state) && !stream_in_handshake(st))
+		stream_handshaking[s->outbound]--;
 	s->state = st;
+	if (st == STREAM_UP) {
+		/* Frames may be large now. */
+		s->up_since = loop_now_ms();
+		bufferevent_setwatermark(s->bev, EV_READ, 0,
+		    2 * PROTO_MAX_FRAME);
+	}
 }
 
 /* Free a dead stream nobody holds (one-shot event). */
@@ -127,6 +202,7 @@ stream_reap(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	event_free(s->resume);
 	event_free(s->reaper);
+	free(s->probe_why);
 	free(s->addr);
 	free(s);
 }
@@ -153,6 +229,38 @@ stream_unthrottle(struct stream *s)
 }
 
 /*
+ * Back-pressure, after anything that changes a stream's load: stop or
+ * resume reading it, and throttle the FUSE channel while our own calls
+ * wait behind an output over the high water.
+ */
+static void
+stream_flow(struct stream *s)
+{
+	size_t out, load;
+
+	if (s->state == STREAM_DEAD)
+		return;
+	out = evbuffer_get_length(bufferevent_get_output(s->bev));
+	load = out + s->reserved;
+	if (!s->reading_paused && (load > STREAM_OUT_HIGH ||
+	    s->serving >= STREAM_SERVE_MAX)) {
+		bufferevent_disable(s->bev, EV_READ);
+		s->reading_paused = true;
+	} else if (s->reading_paused && load < STREAM_OUT_LOW &&
+	    s->serving < STREAM_SERVE_MAX / 2) {
+		s->reading_paused = false;
+		bufferevent_enable(s->bev, EV_READ);
+		event_active(s->resume, EV_TIMEOUT, 0);
+	}
+	if (!s->throttling && out > STREAM_OUT_HIGH && s->ncalls > 0) {
+		s->throttling = true;
+		if (stream_throttled++ == 0)
+			fs_throttle(true);
+	} else if (s->throttling && (out < STREAM_OUT_LOW || s->ncalls == 0))
+		stream_unthrottle(s);
+}
+
+/*
  * Close a stream: mark it dead, fail its calls, drop the handles the
  * other side held, tell its peer.  The memory goes later.
  */
@@ -174,6 +282,7 @@ stream_close(struct stream *s, const char *reason)
 	stream_set_state(s, STREAM_DEAD);
 	TAILQ_REMOVE(&streams, s, entry);
 	timer_wheel_del(loop_wheel(), &s->hb);
+	timer_wheel_del(loop_wheel(), &s->probe);
 	event_del(s->resume);
 	bufferevent_free(s->bev);
 	s->bev = NULL;
@@ -200,17 +309,7 @@ stream_write(struct stream *s, struct proto_buf *pb)
 
 	if (evbuffer_add(out, pb->p, pb->len) == -1)
 		return -ENOMEM;
-	if (evbuffer_get_length(out) > STREAM_OUT_HIGH) {
-		if (!s->reading_paused) {
-			bufferevent_disable(s->bev, EV_READ);
-			s->reading_paused = true;
-		}
-		if (!s->throttling) {
-			s->throttling = true;
-			if (stream_throttled++ == 0)
-				fs_throttle(true);
-		}
-	}
+	stream_flow(s);
 	return 0;
 }
 
@@ -252,6 +351,23 @@ stream_send_rep(struct stream *s, struct proto_rep *rep)
 	proto_buf_free(&pb);
 }
 
+/*
+ * Queue a BYE and push out what is queued, goodbye last, before the
+ * socket goes (best effort: it is non-blocking); the caller closes.
+ */
+static void
+stream_say_bye(struct stream *s, const struct proto_req *bye)
+{
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+	size_t len;
+
+	stream_send_req(s, bye);
+	len = evbuffer_get_length(out);
+	if (write(bufferevent_getfd(s->bev), evbuffer_pullup(out,
+	    (ssize_t)len), len) == -1)
+		log_debug("stream %s: goodbye: %s", s->addr, strerror(errno));
+}
+
 /* Our handshake body. */
 static void
 stream_hello(struct proto_hello *h)
@@ -278,12 +394,40 @@ stream_hello(struct proto_hello *h)
 	h->exports = ex;
 }
 
+/*
+ * Whether the other side's handshake names a valid peer at a numeric
+ * address; if not, the stream is closed (logged, rate-limited).
+ */
+static bool
+stream_hello_ok(struct stream *s, const struct proto_hello *h)
+{
+	if (!proto_peer_name_ok(h->name) || !proto_uri_ok(h->uri)) {
+		if (log_rate_ok(&stream_log_refused, loop_now_ms()))
+			log_warnx("stream %s: handshake names peer \"%s\" at "
+			    "\"%s\": not a valid name and URI; refused",
+			    s->addr, log_escape(h->name), log_escape(h->uri));
+		stream_close(s, "bad peer name or URI");
+		return false;
+	}
+	if (!peer_uri_numeric(h->uri)) {
+		if (log_rate_ok(&stream_log_refused, loop_now_ms()))
+			log_warnx("stream %s: peer %s gives a non-numeric "
+			    "address %s; refused", s->addr, h->name,
+			    log_escape(h->uri));
+		stream_close(s, "non-numeric URI");
+		return false;
+	}
+	return true;
+}
+
 /* The handshake is done: attach the stream to its peer. */
 static void
 stream_established(struct stream *s, const struct proto_hello *h)
 {
 	struct peer *p;
 
+	if (!stream_hello_ok(s, h))
+		return;
 	if (strcmp(h->name, peer_self()->name) == 0) {
 		stream_close(s, "the other side has our own name");
 		return;
@@ -293,7 +437,7 @@ stream_established(struct stream *s, const struct proto_hello *h)
 		/* A stream to that peer exists already and wins. */
 		struct proto_req bye = { .type = PROTO_BYE, .id = 0 };
 
-		stream_send_req(s, &bye);
+		stream_say_bye(s, &bye);
 		stream_close(s, "duplicate stream");
 		return;
 	}
@@ -301,6 +445,7 @@ stream_established(struct stream *s, const struct proto_hello *h)
 	s->caps = h->caps & PROTO_CAPS;
 	stream_set_state(s, STREAM_UP);
 	s->last_heard = loop_now_ms();
+	stream_flow(s);
 	/* Ping at once: the first round trip and clock sample. */
 	timer_wheel_add(loop_wheel(), &s->hb, loop_now_ms());
 	loop_wheel_kick();
@@ -335,32 +480,71 @@ stream_serve_done(struct work *w)
 	export_mem_free(&sv->mem);
 	proto_rep_clear(&sv->rep);
 	proto_req_clear(&sv->req);
+	s->reserved -= sv->cost;
 	free(sv->frame);
 	free(sv);
 	s->serving--;
-	if (s->state == STREAM_UP && s->reading_paused &&
-	    s->serving < STREAM_SERVE_MAX / 2 &&
-	    evbuffer_get_length(bufferevent_get_output(s->bev)) <
-	    STREAM_OUT_LOW) {
-		s->reading_paused = false;
-		bufferevent_enable(s->bev, EV_READ);
-		event_active(s->resume, EV_TIMEOUT, 0);
-	}
+	stream_flow(s);
 	stream_unref(s);
 }
 
-/* A request from the other side. */
+/* What serving r will hold until its reply is written: frame and reply. */
+static size_t
+stream_cost(const struct proto_req *r, size_t flen)
+{
+	switch (r->type) {
+	case PROTO_READ:
+	case PROTO_GETXATTR:
+	case PROTO_LISTXATTR:
+		/* Refused above the type's limit; counted up to it. */
+		return flen + (size_t)(r->length < PROTO_MAX_DATA ? r->length :
+		    PROTO_MAX_DATA) + STREAM_REPLY_GUESS;
+	case PROTO_READDIR:
+		return flen + STREAM_LIST_GUESS;
+	default:
+		return flen + STREAM_REPLY_GUESS;
+	}
+}
+
+/*
+ * A request we cannot take in (no memory for it): answer it with
+ * ENOMEM from its header, or close the stream if that is not possible.
+ */
+static void
+stream_refuse(struct stream *s, const uint8_t *hdr, int error)
+{
+	struct proto_rep rep = { .type = hdr[4], .error = error };
+
+	for (int i = 7; i >= 0; i--)
+		rep.id = rep.id << 8 | hdr[8 + i];
+	if (s->state != STREAM_UP || proto_frame_is_reply(hdr) ||
+	    rep.type == PROTO_HELLO ||
+	    strcmp(proto_type_name(rep.type), "unknown") == 0) {
+		stream_close(s, strerror(error));
+		return;
+	}
+	if (log_rate_ok(&stream_log_frames, loop_now_ms()))
+		log_warnx("peer %s: %s #%llu: %s", s->peer->name,
+		    proto_type_name(rep.type), (unsigned long long)rep.id,
+		    strerror(error));
+	stream_send_rep(s, &rep);
+}
+
+/* A request from the other side, in frame (len bytes), which it takes. */
 static int
-stream_on_request(struct stream *s, const uint8_t *buf, size_t len)
+stream_on_request(struct stream *s, uint8_t *frame, size_t len)
 {
 	struct served *sv;
 	struct proto_hello h;
 	int rc;
 
 	sv = xcalloc(1, sizeof *sv);
-	sv->frame = xmalloc(len);
-	memcpy(sv->frame, buf, len);
+	sv->frame = frame;
 	if ((rc = proto_decode_req(sv->frame, len, &sv->req)) != 0) {
+		if (rc == -ENOMEM) {
+			stream_refuse(s, frame, ENOMEM);
+			rc = 0;
+		}
 		free(sv->frame);
 		free(sv);
 		return rc;
@@ -370,7 +554,9 @@ stream_on_request(struct stream *s, const uint8_t *buf, size_t len)
 		struct proto_rep rep = { .type = PROTO_HELLO,
 		    .id = sv->req.id };
 
-		if (sv->req.hello.version != PROTO_VERSION) {
+		if (!stream_hello_ok(s, &sv->req.hello)) {
+			/* Closed: nothing of ours is sent. */
+		} else if (sv->req.hello.version != PROTO_VERSION) {
 			rep.error = EPROTONOSUPPORT;
 			stream_send_rep(s, &rep);
 			rc = -EPROTONOSUPPORT;
@@ -407,7 +593,7 @@ stream_on_request(struct stream *s, const uint8_t *buf, size_t len)
 		stream_send_rep(s, &rep);
 		free(sv->frame);
 		free(sv);
-		if (s->peer != NULL)
+		if (s->peer != NULL && s->peer->stream == s)
 			peer_leaving(s->peer);
 		stream_close(s, "the peer said goodbye");
 		return 0;
@@ -417,15 +603,14 @@ stream_on_request(struct stream *s, const uint8_t *buf, size_t len)
 	}
 	sv->s = s;
 	sv->owner = s->id;
+	sv->cost = stream_cost(&sv->req, len);
+	s->reserved += sv->cost;
 	s->refs++;
 	s->serving++;
 	sv->work.run = stream_serve_run;
 	sv->work.done = stream_serve_done;
 	worker_submit(&sv->work);
-	if (s->serving >= STREAM_SERVE_MAX && !s->reading_paused) {
-		bufferevent_disable(s->bev, EV_READ);
-		s->reading_paused = true;
-	}
+	stream_flow(s);
 	return 0;
 }
 
@@ -487,6 +672,7 @@ stream_cancel_call(struct stream *s, struct call *c)
 	TAILQ_REMOVE(&s->calls[c->req.id % STREAM_BUCKETS], c, tentry);
 	s->ncalls--;
 	c->stream = NULL;
+	stream_flow(s);		/* our calls no longer wait behind it */
 }
 
 /* A reply from the other side. */
@@ -519,9 +705,19 @@ stream_on_reply(struct stream *s, const uint8_t *buf, size_t len)
 		proto_rep_clear(&rep);
 		return -EPROTO;
 	}
-	if (rep.type == PROTO_PING && rep.id == s->ping_id) {
-		peer_heard_ping(s->peer, loop_mono_us() - s->ping_sent);
-		clock_sample(s->peer, s->ping_t0, clock_local_ns(), rep.value);
+	if (rep.type == PROTO_PING) {
+		if (rep.id == s->ping_id) {
+			peer_heard_ping(s->peer, loop_mono_us() - s->ping_sent);
+			clock_sample(s->peer, s->ping_t0, clock_local_ns(),
+			    rep.value);
+		}
+		if (s->probe_id != 0 && rep.id == s->probe_id) {
+			log_info("peer %s: answered on its stream (%s): kept",
+			    s->peer->name, s->probe_why);
+			s->probe_id = 0;
+			timer_wheel_del(loop_wheel(), &s->probe);
+		}
+		/* An earlier ping's answer, after a newer ping: nothing. */
 		proto_rep_clear(&rep);
 		return 0;
 	}
@@ -536,9 +732,11 @@ stream_on_reply(struct stream *s, const uint8_t *buf, size_t len)
 	}
 	if ((c = stream_take_call(s, rep.id)) == NULL ||
 	    c->req.type != rep.type) {
-		log_warnx("peer %s: reply #%llu (%s) matches no request; "
-		    "dropped", s->peer->name, (unsigned long long)rep.id,
-		    proto_type_name(rep.type));
+		if (log_rate_ok(&stream_log_frames, loop_now_ms()))
+			log_warnx("peer %s: reply #%llu (%s) matches no "
+			    "request; dropped", s->peer->name,
+			    (unsigned long long)rep.id,
+			    proto_type_name(rep.type));
 		if (c != NULL)
 			call_transport_fail(c, EIO);
 		else	/* late: the handle it opened is nobody's */
@@ -555,38 +753,54 @@ static void
 stream_process(struct stream *s)
 {
 	struct evbuffer *in;
-	uint8_t hdr[4];
-	const uint8_t *frame;
+	uint8_t hdr[PROTO_HDR_LEN], *frame;
 	long flen;
+	bool reply;
 	int n, rc;
 
 	for (n = 0; n < STREAM_BATCH; n++) {
 		if (s->state == STREAM_DEAD || s->reading_paused)
 			return;
 		in = bufferevent_get_input(s->bev);
-		if (evbuffer_copyout(in, hdr, sizeof hdr) < (ssize_t)sizeof hdr)
+		if (evbuffer_copyout(in, hdr, 4) < 4)
 			return;
-		flen = proto_frame_len(hdr, sizeof hdr);
-		if (flen < 0) {
+		flen = proto_frame_len(hdr, 4);
+		if (flen < 0 || (s->state != STREAM_UP &&
+		    flen > (long)STREAM_HELLO_FRAME)) {
+			if (log_rate_ok(&stream_log_frames, loop_now_ms()))
+				log_warnx("stream %s: frame length %lu %s",
+				    s->addr, (unsigned long)(hdr[0] |
+				    hdr[1] << 8 | hdr[2] << 16 |
+				    (uint32_t)hdr[3] << 24), flen < 0 ?
+				    "out of bounds" :
+				    "too long before the handshake");
 			stream_close(s, "bad frame length");
 			return;
 		}
 		if (evbuffer_get_length(in) < (size_t)flen)
 			return;
-		frame = evbuffer_pullup(in, flen);
 		s->last_heard = loop_now_ms();
 		if (s->peer != NULL)
 			peer_heard(s->peer);
-		if (proto_frame_is_reply(frame))
+		if ((frame = malloc((size_t)flen)) == NULL) {
+			evbuffer_remove(in, hdr, sizeof hdr);
+			evbuffer_drain(in, (size_t)flen - sizeof hdr);
+			stream_refuse(s, hdr, ENOMEM);
+			continue;
+		}
+		evbuffer_remove(in, frame, (size_t)flen);
+		reply = proto_frame_is_reply(frame);
+		if (reply) {
 			rc = stream_on_reply(s, frame, (size_t)flen);
-		else
+			free(frame);
+		} else
 			rc = stream_on_request(s, frame, (size_t)flen);
 		if (s->state == STREAM_DEAD)
 			return;
-		evbuffer_drain(in, (size_t)flen);
 		if (rc != 0) {
-			log_warnx("stream %s: malformed or unexpected frame: "
-			    "%s", s->addr, strerror(-rc));
+			if (log_rate_ok(&stream_log_frames, loop_now_ms()))
+				log_warnx("stream %s: malformed or unexpected "
+				    "frame: %s", s->addr, strerror(-rc));
 			stream_close(s, "protocol error");
 			return;
 		}
@@ -625,12 +839,7 @@ stream_write_cb(struct bufferevent *bev, void *arg)
 	(void)bev;
 	if (s->state == STREAM_DEAD)
 		return;
-	stream_unthrottle(s);
-	if (s->reading_paused && s->serving < STREAM_SERVE_MAX / 2) {
-		s->reading_paused = false;
-		bufferevent_enable(s->bev, EV_READ);
-		event_active(s->resume, EV_TIMEOUT, 0);
-	}
+	stream_flow(s);
 }
 
 /* Connected, EOF, error: one switch, one exit. */
@@ -661,6 +870,69 @@ stream_event_cb(struct bufferevent *bev, short what, void *arg)
 		stream_close(s, "timeout");
 }
 
+/* Bytes we sent that the other side has not taken: ours, the kernel's. */
+static size_t
+stream_unacked(struct stream *s)
+{
+	size_t out = evbuffer_get_length(bufferevent_get_output(s->bev));
+	int queued = 0;
+
+	if (ioctl(bufferevent_getfd(s->bev), SIOCOUTQ, &queued) == 0 &&
+	    queued > 0)
+		out += (size_t)queued;
+	return out;
+}
+
+/* Send a ping; its answer measures the round trip. */
+static int
+stream_ping(struct stream *s)
+{
+	struct proto_req ping = { .type = PROTO_PING };
+
+	ping.id = s->ping_id = call_new_id();
+	s->ping_sent = loop_mono_us();
+	s->ping_t0 = clock_local_ns();
+	return stream_send_req(s, &ping);
+}
+
+/* The probe's answer did not come in time. */
+static void
+stream_probe_expired(struct timer *t, void *arg)
+{
+	struct stream *s = arg;
+	char reason[160];
+
+	(void)t;
+	if (s->state == STREAM_DEAD || s->probe_id == 0)
+		return;
+	snprintf(reason, sizeof reason, "no answer to a ping within %u ms "
+	    "(%s)", stream_probe_ms(), s->probe_why);
+	stream_close(s, reason);
+}
+
+/*
+ * Something (a datagram, a second stream under the same name) says the
+ * other side may be gone: ping it, and close the stream unless it
+ * answers within the probe deadline.  One probe at a time.
+ */
+void
+stream_probe(struct stream *s, const char *why)
+{
+	if (s->state != STREAM_UP || s->probe_id != 0)
+		return;
+	log_info("peer %s: %s; asking on its stream", s->peer->name, why);
+	free(s->probe_why);
+	s->probe_why = xstrdup(why);
+	if (stream_ping(s) != 0) {
+		stream_close(s, "cannot send ping");
+		return;
+	}
+	s->probe_id = s->ping_id;
+	timer_wheel_add(loop_wheel(), &s->probe, loop_now_ms() +
+	    stream_probe_ms());
+	loop_wheel_kick();
+}
+
 /*
  * The heartbeat: during the handshake it is the deadline; once up, it
  * pings every `heartbeat` seconds and drops a peer silent for longer
@@ -670,8 +942,8 @@ static void
 stream_heartbeat(struct timer *t, void *arg)
 {
 	struct stream *s = arg;
-	struct proto_req ping = { .type = PROTO_PING };
 	uint64_t now = loop_now_ms();
+	size_t out;
 
 	(void)t;
 	if (s->state == STREAM_DEAD)
@@ -680,14 +952,19 @@ stream_heartbeat(struct timer *t, void *arg)
 		stream_close(s, "handshake timed out");
 		return;
 	}
+	/*
+	 * Its answers may wait behind much data of ours (or we do not read
+	 * them, see stream_flow): if it takes what we send, it is alive.
+	 */
+	out = stream_unacked(s);
+	if (out < s->out_at_beat)
+		s->last_heard = now;
+	s->out_at_beat = out;
 	if (now - s->last_heard > (uint64_t)(conf->dead_after * 1000)) {
 		stream_close(s, "silent for longer than dead_after");
 		return;
 	}
-	ping.id = s->ping_id = call_new_id();
-	s->ping_sent = loop_mono_us();
-	s->ping_t0 = clock_local_ns();
-	if (stream_send_req(s, &ping) != 0) {
+	if (stream_ping(s) != 0) {
 		stream_close(s, "cannot send ping");
 		return;
 	}
@@ -709,6 +986,8 @@ stream_new(evutil_socket_t fd, const char *addr, bool outbound)
 	s->addr = xstrdup(addr);
 	s->refs = 1;
 	s->state = outbound ? STREAM_CONNECTING : STREAM_HELLO;
+	s->started = loop_now_ms();
+	stream_handshaking[outbound]++;
 	for (int b = 0; b < STREAM_BUCKETS; b++)
 		TAILQ_INIT(&s->calls[b]);
 	s->bev = bufferevent_socket_new(loop_base, fd,
@@ -720,12 +999,14 @@ stream_new(evutil_socket_t fd, const char *addr, bool outbound)
 	bufferevent_setcb(s->bev, stream_read_cb, stream_write_cb,
 	    stream_event_cb, s);
 	bufferevent_setwatermark(s->bev, EV_WRITE, STREAM_OUT_LOW, 0);
-	bufferevent_setwatermark(s->bev, EV_READ, 0, 2 * PROTO_MAX_FRAME);
+	/* Until the handshake is done, frames are small. */
+	bufferevent_setwatermark(s->bev, EV_READ, 0, STREAM_HELLO_FRAME);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	timer_init(&s->hb, stream_heartbeat, s);
+	timer_init(&s->probe, stream_probe_expired, s);
 	/* Until the handshake is done the heartbeat is its deadline. */
 	timer_wheel_add(loop_wheel(), &s->hb, loop_now_ms() +
-	    (uint64_t)(conf->op_timeout * 1000));
+	    stream_hello_ms());
 	loop_wheel_kick();
 	TAILQ_INSERT_TAIL(&streams, s, entry);
 	return s;
@@ -757,14 +1038,35 @@ stream_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	(void)l;
 	(void)arg;
 	peer_format_addr(sa, (socklen_t)salen, host, sizeof host);
+	if (stream_handshaking[0] >= STREAM_HANDSHAKES) {
+		if (log_rate_ok(&stream_log_refused, loop_now_ms()))
+			log_warnx("stream %s: %u connections in handshake "
+			    "already; refused", host, STREAM_HANDSHAKES);
+		close(fd);
+		return;
+	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	stream_new(fd, host, false);
 }
 
-/* Listen for peers on address sa. */
+/* Listen for peers on address sa, if our handshake fits a first frame. */
 int
 stream_listen(const struct sockaddr *sa, int salen)
 {
+	struct proto_req hello = { .type = PROTO_HELLO, .id = 1 };
+	struct proto_buf pb = { 0 };
+
+	/* Peers take no larger frame before the handshake: say so now. */
+	stream_hello(&hello.hello);
+	if (proto_encode_req(&hello, &pb) != 0 ||
+	    pb.len > STREAM_HELLO_FRAME) {
+		log_warnx("exports: the handshake would be %zu bytes, more than "
+		    "the %u peers take; export fewer directories or give them "
+		    "shorter names and places", pb.len, STREAM_HELLO_FRAME);
+		proto_buf_free(&pb);
+		return -1;
+	}
+	proto_buf_free(&pb);
 	listener = evconnlistener_new_bind(loop_base, stream_accept_cb, NULL,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
 	    LEV_OPT_REUSEABLE, 64, sa, salen);
@@ -809,21 +1111,32 @@ stream_leave_all(void)
 	for (s = TAILQ_FIRST(&streams); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, entry);
 		if (s->state == STREAM_UP) {
-			struct evbuffer *out = bufferevent_get_output(s->bev);
-			size_t len;
-
 			bye.id = call_new_id();
-			stream_send_req(s, &bye);
-			/* Push out what is queued, goodbye last, before the
-			 * socket goes (best effort: it is non-blocking). */
-			len = evbuffer_get_length(out);
-			if (write(bufferevent_getfd(s->bev),
-			    evbuffer_pullup(out, (ssize_t)len), len) == -1)
-				log_debug("stream %s: goodbye: %s", s->addr,
-				    strerror(errno));
+			stream_say_bye(s, &bye);
 		}
 		stream_close(s, "leaving");
 	}
+}
+
+/* Whether more dials may start (outbound streams in handshake). */
+bool
+stream_may_dial(void)
+{
+	return stream_handshaking[1] < STREAM_HANDSHAKES;
+}
+
+/* When the stream was accepted or dialed (loop_now_ms()). */
+uint64_t
+stream_started(const struct stream *s)
+{
+	return s->started;
+}
+
+/* When its handshake completed (loop_now_ms()), 0 before. */
+uint64_t
+stream_up_since(const struct stream *s)
+{
+	return s->up_since;
 }
 
 /* Whether we opened the stream. */

@@ -17,8 +17,12 @@
  * the order in which TRAPs arrive does not matter.  A gap in a sender's
  * numbers (a lost datagram, found at the next TRAP or within one
  * heartbeat) means we may have missed changes: everything cached from
- * that peer is forgotten at once.  The same happens when a peer goes
- * down or restarts.
+ * that peer is forgotten at once, and its stream is asked whether it
+ * still answers.  The same happens when a peer goes down or restarts.
+ *
+ * Sender state is kept only for peers that are up, from datagrams of
+ * their current boot, and goes when they go down (trap_peer_down()), so
+ * datagrams under made-up names or boots make none.
  *
  * Traps travel by multicast, or in unicast mode as the same datagrams
  * sent to each live peer's address (mcast.c).
@@ -45,6 +49,7 @@ static struct {
 	struct timer flush;
 	uint64_t seq;		/* number of our last TRAP */
 	struct trap_sender *senders;
+	unsigned nsenders;
 	struct trap_stats st;
 } tr;
 
@@ -73,6 +78,7 @@ trap_free(void)
 		free(s->name);
 		free(s);
 	}
+	tr.nsenders = 0;
 }
 
 /* The number of our last TRAP (carried by every datagram). */
@@ -405,31 +411,59 @@ trap_sender(const char *name)
 		if (strcmp(s->name, name) == 0)
 			return s;
 	s = xcalloc(1, sizeof *s);
+	tr.nsenders++;
 	s->name = xstrdup(name);
 	s->next = tr.senders;
 	tr.senders = s;
 	return s;
 }
 
+/* A peer went down: its sender state goes (it is remade when up). */
+void
+trap_peer_down(struct peer *p)
+{
+	struct trap_sender **sp, *s;
+
+	for (sp = &tr.senders; (s = *sp) != NULL; sp = &s->next) {
+		if (strcmp(s->name, p->name) == 0) {
+			*sp = s->next;
+			free(s->name);
+			free(s);
+			tr.nsenders--;
+			return;
+		}
+	}
+}
+
+/* Senders whose trap numbers we follow, for status. */
+unsigned
+trap_senders(void)
+{
+	return tr.nsenders;
+}
+
 /* Any datagram from another peer: check its trap numbers, apply TRAPs. */
 void
 trap_received(const struct dgram *d)
 {
-	struct trap_sender *s = trap_sender(d->name);
 	struct peer *p = peer_by_name(d->name);
+	struct trap_sender *s;
 	enum trapq_verdict v;
 
-	v = trapq_seq_check(&s->seq, d->boot_id, d->type == DGRAM_TRAP,
-	    d->seq);
 	if (d->type == DGRAM_TRAP)
 		tr.st.received++;
-	if (p == NULL || p->state != PEER_UP)
+	if (p == NULL || p->state != PEER_UP || p->boot_id != d->boot_id)
 		return;		/* nothing of it is cached */
+	s = trap_sender(d->name);
+	v = trapq_seq_check(&s->seq, d->boot_id, d->type == DGRAM_TRAP,
+	    d->seq);
 	if (v == TRAPQ_GAP) {
 		tr.st.gaps++;
 		log_debug("trap: datagrams from %s were lost (now at %llu)",
 		    p->name, (unsigned long long)d->seq);
 		trap_resync(p);
+		if (p->stream != NULL)
+			stream_probe(p->stream, "a gap in its TRAP numbers");
 	}
 	for (size_t i = 0; d->type == DGRAM_TRAP && i < d->ntraps; i++)
 		trap_apply(p, &d->traps[i]);

@@ -248,6 +248,67 @@ proto_name_ok(const char *name)
 	return proto_component_ok(name, n);
 }
 
+/* Whether the n bytes at s hold no control character and none of bad. */
+static bool
+proto_text_clean(const char *s, size_t n, const char *bad)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch < 0x20 || ch == 0x7f || strchr(bad, ch) != NULL)
+			return false;
+	}
+	return true;
+}
+
+/* Whether name is a peer name (see proto.h). */
+bool
+proto_peer_name_ok(const char *name)
+{
+	size_t n;
+
+	if (name == NULL)
+		return false;
+	n = strnlen(name, PROTO_MAX_NAME);
+	return n >= 1 && n < PROTO_MAX_NAME &&
+	    proto_text_clean(name, n, "/");
+}
+
+/* Whether uri is HOST:PORT or [ADDR]:PORT (see proto.h). */
+bool
+proto_uri_ok(const char *uri)
+{
+	const char *colon, *host;
+	size_t n, hlen;
+	unsigned long port = 0;
+
+	if (uri == NULL)
+		return false;
+	n = strnlen(uri, PROTO_MAX_NAME);
+	if (n == 0 || n >= PROTO_MAX_NAME ||
+	    (colon = strrchr(uri, ':')) == NULL)
+		return false;
+	host = uri;
+	hlen = (size_t)(colon - uri);
+	if (uri[0] == '[') {
+		if (hlen < 3 || colon[-1] != ']')
+			return false;
+		host++;
+		hlen -= 2;
+		if (!proto_text_clean(host, hlen, "/[]"))
+			return false;
+	} else if (hlen == 0 || !proto_text_clean(host, hlen, "/[]:"))
+		return false;
+	if (colon[1] == '\0' || strlen(colon + 1) > 5)
+		return false;
+	for (const char *d = colon + 1; *d != '\0'; d++) {
+		if (*d < '0' || *d > '9')
+			return false;
+		port = port * 10 + (unsigned long)(*d - '0');
+	}
+	return port >= 1 && port <= 65535;
+}
+
 /* Whether path is "" or components joined by single slashes. */
 bool
 proto_path_ok(const char *path)

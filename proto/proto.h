@@ -264,6 +264,21 @@ const char *proto_type_name(int type);
 /* Whether name is a valid single path component. */
 bool proto_name_ok(const char *name);
 
+/*
+ * Whether name may name a peer: 1 to 255 bytes, no '/', no control
+ * character (below 0x20, or 0x7f).  Receivers refuse a HELLO or a
+ * datagram with any other name.
+ */
+bool proto_peer_name_ok(const char *name);
+
+/*
+ * Whether uri is a contact address: HOST:PORT or [ADDR]:PORT, 1 to 255
+ * bytes, HOST without ':', '/', '[', ']' or control characters, PORT a
+ * decimal number 1..65535.  Syntax only: whether HOST is numeric is the
+ * resolver's business.
+ */
+bool proto_uri_ok(const char *uri);
+
 /* Whether path is a valid relative path: components separated by single
  * '/', none empty, ".", or "..", no leading or trailing '/'; "" is ok. */
 bool proto_path_ok(const char *path);

@@ -3,11 +3,12 @@
  * what a serving daemon does with well-formed requests nobody should
  * send (and with frames that are not well-formed at all).
  *
- *   hostile [-v] [-n] [-t SECONDS] [-u URI] HOST:PORT NAME BOOT_ID
+ *   hostile [-v] [-n] [-D] [-q] [-t SECONDS] [-u URI] [-x NAME:AT]
+ *           HOST:PORT NAME BOOT_ID
  *
  * Connects to HOST:PORT (IPv4 or [IPv6]), sends a HELLO request as peer
  * NAME with boot id BOOT_ID (decimal or 0x hex), uptime 0 and no
- * exports, and waits for the HELLO reply; then reads a script from
+ * exports (but those of -x), and waits for the HELLO reply; then reads a script from
  * standard input, one command a line, and prints one line per reply.
  * Frames are encoded and decoded by proto/proto.c.  Requests of the
  * daemon are answered meanwhile (PING with value 0, BYE, the rest
@@ -76,6 +77,33 @@
  * At the end of the script the stream is closed: replies of `send`s not
  * collected by a `wait` are not printed.
  *
+ * Commands for the tests of what the network can do to a daemon:
+ *
+ *   flood-read FH LENGTH N
+ *                     send N READs of LENGTH bytes at offset 0 and never
+ *                     read the stream again (the replies pile up on the
+ *                     daemon; pings go unanswered); prints `sent N`
+ *   slow-read BYTES_PER_S N [SECONDS]
+ *                     read the stream again (after flood-read), at most
+ *                     BYTES_PER_S, until N replies have come: prints
+ *                     `replies N` or, if the stream closed or SECONDS
+ *                     (default -t) passed first, `closed K` or `timeout K`
+ *   raw-len N [FILL]  send a frame length of N (4 bytes), then FILL zero
+ *                     bytes, as far as the daemon takes them
+ *   dgram HOST:PORT TYPE NAME URI BOOT_ID [SEQ]
+ *                     send one datagram (discovery/datagram.c) of TYPE
+ *                     announce, heartbeat or goodbye from peer NAME at
+ *                     URI; NAME and URI may hold \xNN escapes
+ *   dgram-flood HOST:PORT N HOST
+ *                     send N heartbeats, each from a new peer name at
+ *                     HOST:PORT2 (PORT2 differing each time)
+ *
+ * With -D no stream is opened (HOST:PORT NAME BOOT_ID are still given);
+ * only `dgram`, `dgram-flood` and `echo` make sense then.  -x NAME:AT
+ * (up to 8 times) announces an export NAME grafted at AT in the HELLO,
+ * so that the daemon sends requests; -q leaves every request of the
+ * daemon but PING and BYE unanswered.
+ *
  * Extending: a request is one row of `requests[]` (name, type, the
  * fields its words fill); a driving command is one row of `commands[]`.
  * Add rows, keep the words and outputs of the existing ones as they are.
@@ -99,6 +127,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "datagram.h"
 #include "proto.h"
 
 #define MAX_WORDS	32
@@ -116,6 +145,12 @@ struct pending {
 
 static struct {
 	int fd;			/* -1 once closed */
+	bool deaf;		/* after flood-read: the stream is not read */
+	bool mute;		/* -q: only PING and BYE are answered */
+	struct proto_export own[8];	/* -x: exports we announce */
+	uint32_t nown;
+	unsigned long replies;	/* reply frames read, any id */
+	int udp;		/* for dgram, made on first use */
 	bool verbose;
 	double timeout;
 	const char *uri;
@@ -136,7 +171,7 @@ static struct {
 	} vars[MAX_VARS];
 	unsigned nvars;
 	unsigned lineno;
-} h = { .fd = -1, .timeout = 10, .next_id = 1 };
+} h = { .fd = -1, .udp = -1, .timeout = 10, .next_id = 1 };
 
 /* Say what is wrong with the command line or the script, and exit 2. */
 static void __attribute__((noreturn, format(printf, 1, 2)))
@@ -220,8 +255,11 @@ answer(const struct proto_req *q)
 	struct proto_rep rep = { .type = q->type, .id = q->id };
 	struct proto_buf pb = { 0 };
 
-	if (q->type != PROTO_PING && q->type != PROTO_BYE)
+	if (q->type != PROTO_PING && q->type != PROTO_BYE) {
+		if (h.mute)
+			return;
 		rep.error = ENOSYS;
+	}
 	if (proto_encode_rep(&rep, &pb) == 0)
 		send_bytes(pb.p, pb.len);
 	proto_buf_free(&pb);
@@ -366,6 +404,7 @@ process_frames(void)
 		if (proto_frame_is_reply(h.in + off)) {
 			struct proto_rep rep;
 
+			h.replies++;
 			if (proto_decode_rep(h.in + off, (size_t)flen, &rep)) {
 				lost("undecodable reply");
 				break;
@@ -397,7 +436,7 @@ static bool
 poll_once(double deadline, bool watch_stdin)
 {
 	struct pollfd pfd[2] = {
-		{ .fd = h.fd, .events = POLLIN },
+		{ .fd = h.deaf ? -1 : h.fd, .events = POLLIN },
 		{ .fd = 0, .events = POLLIN },
 	};
 	double left = deadline - now();
@@ -405,8 +444,8 @@ poll_once(double deadline, bool watch_stdin)
 
 	if (poll(pfd, watch_stdin ? 2 : 1, ms) == -1 && errno != EINTR)
 		die("poll: %s", strerror(errno));
-	if (h.fd >= 0 && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) &&
-	    fill())
+	if (h.fd >= 0 && !h.deaf &&
+	    (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) && fill())
 		process_frames();
 	return watch_stdin && (pfd[1].revents & (POLLIN | POLLHUP));
 }
@@ -724,6 +763,7 @@ handshake(const char *name, uint64_t boot_id)
 	r.hello = (struct proto_hello){
 		.magic = PROTO_MAGIC, .version = PROTO_VERSION,
 		.name = name, .uri = h.uri, .boot_id = boot_id,
+		.nexports = h.nown, .exports = h.own,
 	};
 	if (!send_req(&r))
 		return ECONNRESET;
@@ -873,6 +913,212 @@ cmd_hello(char **w, int n)
 	out(e == 0 ? "ok" : h.fd < 0 ? "closed" : errname(e));
 }
 
+/* flood-read FH LENGTH N: READs whose replies are never read. */
+static void
+cmd_flood_read(char **w, int n)
+{
+	struct proto_req r = { .type = PROTO_READ, .path = "", .path2 = "" };
+	unsigned long k, i;
+	char line[64];
+
+	if (n != 4)
+		die("flood-read FH LENGTH N");
+	r.fh = parse_num(w[1], 0);
+	r.length = parse_num(w[2], 0);
+	k = (unsigned long)parse_num(w[3], 0);
+	h.deaf = true;
+	for (i = 0; i < k && h.fd >= 0; i++) {
+		r.id = h.next_id++;
+		send_req(&r);
+	}
+	snprintf(line, sizeof line, "sent %lu", i);
+	out(line);
+}
+
+/* slow-read BYTES_PER_S N [SECONDS]: read on, slowly, until N replies. */
+static void
+cmd_slow_read(char **w, int n)
+{
+	double rate, t0 = now(), deadline;
+	unsigned long want, base = h.replies;
+	size_t taken = 0;
+	char line[64];
+
+	if (n < 3 || n > 4)
+		die("slow-read BYTES_PER_S N [SECONDS]");
+	rate = (double)parse_num(w[1], 0);
+	want = (unsigned long)parse_num(w[2], 0);
+	deadline = t0 + (n > 3 ? strtod(w[3], NULL) : h.timeout);
+	h.deaf = false;
+	while (h.fd >= 0 && h.replies - base < want && now() < deadline) {
+		size_t allow = (size_t)(rate * (now() - t0)) - taken;
+		ssize_t got;
+
+		if (allow > 65536)
+			allow = 65536;
+		if (allow == 0 || h.incap - h.inlen < allow) {
+			if (h.incap - h.inlen < 65536) {
+				h.incap = h.incap * 2 + 65536;
+				if ((h.in = realloc(h.in, h.incap)) == NULL)
+					die("out of memory");
+			}
+			if (allow == 0) {
+				nanosleep(&(struct timespec){ 0, 5000000 },
+				    NULL);
+				continue;
+			}
+		}
+		got = recv(h.fd, h.in + h.inlen, allow, MSG_DONTWAIT);
+		if (got == 0) {
+			lost("closed by the daemon");
+			break;
+		}
+		if (got < 0) {
+			if (errno != EAGAIN && errno != EINTR) {
+				lost(strerror(errno));
+				break;
+			}
+			poll(&(struct pollfd){ .fd = h.fd, .events = POLLIN },
+			    1, 10);
+			continue;
+		}
+		taken += (size_t)got;
+		h.inlen += (size_t)got;
+		process_frames();
+	}
+	snprintf(line, sizeof line, "%s %lu", h.replies - base >= want ?
+	    "replies" : h.fd < 0 ? "closed" : "timeout", h.replies - base);
+	out(line);
+}
+
+/* raw-len N [FILL]: a frame length, then FILL zero bytes. */
+static void
+cmd_raw_len(char **w, int n)
+{
+	static const uint8_t zeros[65536];
+	uint64_t len, fill;
+	uint8_t hdr[4];
+
+	if (n < 2 || n > 3)
+		die("raw-len N [FILL]");
+	len = parse_num(w[1], 0);
+	fill = n > 2 ? parse_num(w[2], 0) : 0;
+	for (int i = 0; i < 4; i++)
+		hdr[i] = (uint8_t)(len >> (8 * i));
+	if (!send_bytes(hdr, sizeof hdr))
+		return;
+	while (fill > 0 && h.fd >= 0) {
+		size_t chunk = fill < sizeof zeros ? (size_t)fill : sizeof zeros;
+
+		if (!send_bytes(zeros, chunk))
+			break;
+		fill -= chunk;
+	}
+}
+
+/* Copy w into buf, turning \xNN escapes into bytes. */
+static void
+unescape(char *buf, size_t len, const char *w)
+{
+	size_t o = 0;
+	unsigned v;
+
+	for (; *w != '\0' && o + 1 < len; w++) {
+		if (w[0] == '\\' && w[1] == 'x' && sscanf(w + 2, "%2x", &v) == 1 &&
+		    v != 0) {
+			buf[o++] = (char)v;
+			w += 3;
+		} else
+			buf[o++] = *w;
+	}
+	buf[o] = '\0';
+}
+
+/* Send one encoded datagram to HOST:PORT. */
+static void
+dgram_send(const char *hostport, const struct dgram *d)
+{
+	char host[256], *colon;
+	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM,
+	    .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV }, *ai;
+	uint8_t buf[DGRAM_MAX];
+	size_t len;
+	int rc;
+
+	if ((rc = dgram_encode(d, buf, sizeof buf, &len)) != 0)
+		die("dgram: cannot encode: %s", strerror(-rc));
+	snprintf(host, sizeof host, "%s", hostport);
+	if ((colon = strrchr(host, ':')) == NULL)
+		die("'%s' is not HOST:PORT", hostport);
+	*colon = '\0';
+	if ((rc = getaddrinfo(host, colon + 1, &hints, &ai)) != 0)
+		die("%s: %s", hostport, gai_strerror(rc));
+	if (h.udp == -1 && (h.udp = socket(ai->ai_family, SOCK_DGRAM |
+	    SOCK_CLOEXEC, 0)) == -1)
+		die("socket: %s", strerror(errno));
+	if (sendto(h.udp, buf, len, 0, ai->ai_addr, ai->ai_addrlen) == -1)
+		fprintf(stderr, "hostile: dgram to %s: %s\n", hostport,
+		    strerror(errno));
+	freeaddrinfo(ai);
+}
+
+/* The type of a datagram by name. */
+static uint8_t
+dgram_type_of(const char *w)
+{
+	if (strcmp(w, "announce") == 0)
+		return DGRAM_ANNOUNCE;
+	if (strcmp(w, "heartbeat") == 0)
+		return DGRAM_HEARTBEAT;
+	if (strcmp(w, "goodbye") == 0)
+		return DGRAM_GOODBYE;
+	die("unknown datagram type '%s'", w);
+}
+
+/* dgram HOST:PORT TYPE NAME URI BOOT_ID [SEQ]: one datagram. */
+static void
+cmd_dgram(char **w, int n)
+{
+	char name[512], uri[512];
+	struct dgram d = { 0 };
+
+	if (n < 6 || n > 7)
+		die("dgram HOST:PORT TYPE NAME URI BOOT_ID [SEQ]");
+	unescape(name, sizeof name, w[3]);
+	unescape(uri, sizeof uri, w[4]);
+	d.type = dgram_type_of(w[2]);
+	d.name = name;
+	d.uri = uri;
+	d.boot_id = parse_num(w[5], 0);
+	d.seq = n > 6 ? parse_num(w[6], 0) : 0;
+	d.uptime_ms = 1;
+	dgram_send(w[1], &d);
+}
+
+/* dgram-flood HOST:PORT N HOST: heartbeats under new names. */
+static void
+cmd_dgram_flood(char **w, int n)
+{
+	char name[64], uri[300];
+	struct dgram d = { .type = DGRAM_HEARTBEAT, .uptime_ms = 1 };
+	unsigned long k;
+
+	if (n != 4)
+		die("dgram-flood HOST:PORT N HOST");
+	k = (unsigned long)parse_num(w[2], 0);
+	for (unsigned long i = 0; i < k; i++) {
+		snprintf(name, sizeof name, "flood-%ld-%lu", (long)getpid(), i);
+		snprintf(uri, sizeof uri, "%s:%lu", w[3], 20000 + i % 40000);
+		d.name = name;
+		d.uri = uri;
+		d.boot_id = 0x1000 + i;
+		dgram_send(w[1], &d);
+		/* Paced, so that the daemon's socket buffer takes them all. */
+		if (i % 16 == 15)
+			nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+	}
+}
+
 /* The commands that drive the script rather than send one request. */
 static const struct command {
 	const char *name;
@@ -885,6 +1131,11 @@ static const struct command {
 	{ "closed", cmd_closed },
 	{ "echo", cmd_echo },
 	{ "hello", cmd_hello },
+	{ "flood-read", cmd_flood_read },
+	{ "slow-read", cmd_slow_read },
+	{ "raw-len", cmd_raw_len },
+	{ "dgram", cmd_dgram },
+	{ "dgram-flood", cmd_dgram_flood },
 };
 
 /* Run one script line, already split into words. */
@@ -1013,26 +1264,40 @@ local_uri(int fd)
 int
 main(int argc, char **argv)
 {
-	bool handshake_first = true;
+	bool handshake_first = true, dial_first = true;
 	int c, e;
 
-	while ((c = getopt(argc, argv, "vnt:u:")) != -1) {
+	while ((c = getopt(argc, argv, "vnDqt:u:x:")) != -1) {
 		switch (c) {
+		case 'q': h.mute = true; break;
+		case 'x': {
+			char *colon = strchr(optarg, ':');
+
+			if (colon == NULL || h.nown == 8)
+				die("-x NAME:AT, at most 8 times");
+			*colon = '\0';
+			h.own[h.nown] = (struct proto_export){ .id = h.nown,
+			    .name = optarg, .at = colon + 1 };
+			h.nown++;
+			break;
+		}
 		case 'v': h.verbose = true; break;
 		case 'n': handshake_first = false; break;
+		case 'D': dial_first = handshake_first = false; break;
 		case 't': h.timeout = strtod(optarg, NULL); break;
 		case 'u': h.uri = optarg; break;
 		default:
-			die("usage: hostile [-v] [-n] [-t SECONDS] [-u URI] "
-			    "HOST:PORT NAME BOOT_ID < SCRIPT");
+			die("usage: hostile [-v] [-n] [-D] [-q] [-t SECONDS] "
+			    "[-u URI] [-x NAME:AT] HOST:PORT NAME BOOT_ID "
+			    "< SCRIPT");
 		}
 	}
 	if (argc - optind != 3 || h.timeout <= 0)
-		die("usage: hostile [-v] [-n] [-t SECONDS] [-u URI] "
-		    "HOST:PORT NAME BOOT_ID < SCRIPT");
-	if ((h.fd = dial(argv[optind])) == -1)
+		die("usage: hostile [-v] [-n] [-D] [-q] [-t SECONDS] "
+		    "[-u URI] [-x NAME:AT] HOST:PORT NAME BOOT_ID < SCRIPT");
+	if (dial_first && (h.fd = dial(argv[optind])) == -1)
 		return 1;
-	if (h.uri == NULL)
+	if (h.uri == NULL && h.fd >= 0)
 		h.uri = local_uri(h.fd);
 	h.name = argv[optind + 1];
 	h.boot_id = parse_num(argv[optind + 2], 0);

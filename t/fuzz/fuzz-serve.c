@@ -60,6 +60,10 @@ static char rwdir[96], rodir[96], outside[96];
 static struct export exports[2];
 static char *ro_listing;	/* the read-only export, as made */
 
+/* Of loop.c: the configuration export.c reads (max_handles). */
+static struct config fuzz_conf = { .max_handles = MAX_HANDLES / 2 };
+const struct config *conf = &fuzz_conf;
+
 /* Stub of watch.c: directories are not watched here. */
 void
 watch_add(uint32_t export_id, const char *path, int dirfd)
