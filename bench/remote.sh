@@ -55,18 +55,18 @@ ADDR_A=10.250.0.1
 ADDR_B=10.250.0.2
 PUFS_PORT=7070
 SSH_PORT=2222
+BENCH=remote
+# shellcheck source=bench/lib.sh
+. "$REPO/bench/lib.sh"
 
 usage() {
 	cat <<EOF
 usage: $0 [-s SIZE_MB] [-n NFILES] [-m NMETA] [-p PUFS] [-r RUNS] [-w DIR]
 
-  -s SIZE_MB  size of the sequential test file in MiB (default $SIZE_MB)
-  -n NFILES   files in the ls -lR tree, in 100 directories (default $NFILES)
-  -m NMETA    files created then deleted (default $NMETA)
-  -p PUFS     the pufs binary (default $PUFS)
-  -r RUNS     runs per figure; the median is reported (default $RUNS)
-  -w DIR      where the work directory is made (default $WORKPARENT);
-              choose a disk-backed file system, not tmpfs
+  -s SIZE_MB   size of the sequential test file in MiB (default $SIZE_MB)
+  -n NFILES    files in the ls -lR tree, in 100 directories (default $NFILES)
+  -m NMETA     files created then deleted (default $NMETA)
+$(common_usage)
 
 Prints Markdown tables on standard output, progress on standard error.
 EOF
@@ -77,108 +77,20 @@ while getopts "s:n:m:p:r:w:h" opt; do
 	s) SIZE_MB=$OPTARG ;;
 	n) NFILES=$OPTARG ;;
 	m) NMETA=$OPTARG ;;
-	p) PUFS=$OPTARG ;;
-	r) RUNS=$OPTARG ;;
-	w) WORKPARENT=$OPTARG ;;
-	h) usage; exit 0 ;;
-	*) usage >&2; exit 2 ;;
+	*) common_opt "$opt" ;;
 	esac
 done
 shift $((OPTIND - 1))
-if [ $# -ne 0 ]; then
-	usage >&2
-	exit 2
-fi
-for v in SIZE_MB NFILES NMETA RUNS; do
-	case ${!v} in
-	''|*[!0-9]*|0) echo "remote: $v wants a positive number" >&2; exit 2 ;;
-	esac
-done
-if [ "$(id -u)" -ne 0 ]; then
-	echo "remote: must run as root (namespaces, FUSE mounts, sshd)" >&2
-	exit 2
-fi
-for c in ip nsenter fusermount3 timeout; do
-	command -v "$c" >/dev/null ||
-	    { echo "remote: $c is missing" >&2; exit 2; }
-done
-if [ ! -x "$PUFS" ]; then
-	echo "remote: no pufs binary at $PUFS (see -p)" >&2
-	exit 2
-fi
-PUFS=$(cd "$(dirname "$PUFS")" && pwd)/$(basename "$PUFS")
+[ $# -eq 0 ] || { usage >&2; exit 2; }
+need_positive SIZE_MB NFILES NMETA RUNS
+need_root "namespaces, FUSE mounts, sshd"
+need_commands ip nsenter fusermount3 timeout
+need_pufs
 
-NS_A=pufs-bench-$$-a
-NS_B=pufs-bench-$$-b
-WORK=$(mktemp -d "$WORKPARENT/pufs-remote.XXXXXX")
-E1=$WORK/p1/export
-E2=$WORK/p2/export
-M1=$WORK/p1/mnt
-M2=$WORK/p2/mnt
+two_peer_setup remote
 MPT=$WORK/mnt-passthrough
-MSSH=$WORK/mnt-sshfs
-mkdir -p "$E1" "$E2" "$M1" "$M2" "$MPT" "$MSSH"
-PIDS=()         # every process started, stopped by PID in cleanup
-MOUNTS=("$M1" "$M2" "$MPT" "$MSSH")
-NAMESPACES=()   # namespaces made
-MADE_RUN_SSHD=no
-NOTES=()
-BENCH=remote
-# shellcheck source=bench/lib.sh
-. "$REPO/bench/lib.sh"
-
-# Undo everything this script made, in reverse order of making.
-cleanup() {
-	local rc=$? i ns pids
-	set +e
-	trap - INT TERM
-	while [ ${#PIDS[@]} -gt 0 ]; do
-		stop_pid "${PIDS[${#PIDS[@]} - 1]}"
-	done
-	for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
-		unmount "${MOUNTS[$i]}"
-	done
-	# Only this script starts processes in its namespaces: what is
-	# left there (an ssh client, an sshd session) is its own.
-	for ns in "${NAMESPACES[@]}"; do
-		pids=$(ip netns pids "$ns" 2>/dev/null)
-		# shellcheck disable=SC2086
-		[ -n "$pids" ] && kill -KILL $pids 2>/dev/null
-		ip netns delete "$ns"
-	done
-	if [ "$MADE_RUN_SSHD" = yes ]; then
-		rmdir /run/sshd 2>/dev/null
-	fi
-	rm -rf --one-file-system "$WORK"
-	exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# Run a command with the time limit, output discarded; print its wall
-# time in seconds.  Fails if the command fails.
-timed() {
-	local t0 t1 rc=0
-	t0=$EPOCHREALTIME
-	timeout -k 5 "$TMO" "$@" >/dev/null 2>&1 || rc=$?
-	t1=$EPOCHREALTIME
-	[ $rc -eq 0 ] || return $rc
-	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }'
-}
-
-# Drop the kernel's page, dentry and inode caches.
-drop_caches() {
-	sync
-	echo 3 > /proc/sys/vm/drop_caches
-}
-
-# Store the median of the remaining arguments in the variable named $1.
-set_median() {
-	local var=$1
-	shift
-	printf -v "$var" '%s' "$(median "$@")"
-}
+mkdir "$MPT"
+MOUNTS+=("$MPT")
 
 # Sequential I/O through directory $2 (whose seq/ is held by p2) under
 # label $1: sets W_$1, RC_$1 and RW_$1 (MB/s).
@@ -297,20 +209,7 @@ keep_max() {
 	return 0
 }
 
-# The namespaces and the link.
-ns_add() {
-	ip netns add "$1"
-	NAMESPACES+=("$1")
-	ip -n "$1" link set lo up
-}
-ns_add "$NS_A"
-ns_add "$NS_B"
-ip link add eth0 netns "$NS_A" type veth peer name eth0 netns "$NS_B"
-ip -n "$NS_A" addr add "$ADDR_A/24" dev eth0
-ip -n "$NS_B" addr add "$ADDR_B/24" dev eth0
-ip -n "$NS_A" link set eth0 up
-ip -n "$NS_B" link set eth0 up
-msg "namespaces $NS_A ($ADDR_A) and $NS_B ($ADDR_B) joined by a veth pair"
+ns_link
 
 # What p2 holds: the directories of the sequential file and of the
 # metadata runs, and the tree for ls -lR.
@@ -365,24 +264,6 @@ SSHFS_PID=
 SSHFS_OPTS=
 PUFS_OPS=
 
-# Mount p2's export directory with sshfs from namespace A, with the
-# extra options $1 (may be empty).
-sshfs_mount() {
-	local opts="IdentityFile=$WORK/ssh/id,StrictHostKeyChecking=no"
-	opts="$opts,UserKnownHostsFile=/dev/null,BatchMode=yes,LogLevel=ERROR"
-	SSHFS_OPTS=$1
-	nsenter --net="/run/netns/$NS_A" sshfs -f -p "$SSH_PORT" \
-	    -o "$opts${1:+,$1}" "root@$ADDR_B:$E2" "$MSSH" \
-	    2>>"$WORK/sshfs.log" &
-	SSHFS_PID=$!
-	PIDS+=("$SSHFS_PID")
-	if ! wait_mounted "$MSSH" "$SSHFS_PID"; then
-		msg "sshfs did not mount; its log:"
-		cat "$WORK/sshfs.log" >&2
-		return 1
-	fi
-}
-
 # Take the memory of sshfs, its ssh client and the sshd sessions into
 # the maxima of label $1, then unmount and stop sshfs.
 sshfs_umount() {
@@ -404,9 +285,7 @@ sshfs_umount() {
 			keep_max "RSS_sshd_$key" "$(mem_sum VmRSS $sess_pids)"
 		}
 	fi
-	unmount "$MSSH"
-	[ -n "$SSHFS_PID" ] && stop_pid "$SSHFS_PID"
-	SSHFS_PID=
+	sshfs_stop
 }
 
 # The cold state of sshfs with its directory cache: a fresh sshfs.
@@ -444,51 +323,13 @@ else
 fi
 
 # 4. pufs: p1 in namespace A, p2 in namespace B; p1's mount is measured.
-pufs_start() {
-	local k=$1 ns=$2 addr=$3 other=$4 export=$5 mnt=$6 opts pid
-	opts="peer.name=p$k,peer.listen=$addr:$PUFS_PORT"
-	opts="$opts,peer.discovery=unicast,peer.peers=$other:$PUFS_PORT"
-	opts="$opts,peer.control_socket=$WORK/p$k/ctl.sock"
-	opts="$opts,cache.attr_timeout=$ATTR_TIMEOUT"
-	nsenter --net="/run/netns/$ns" "$PUFS" mount -e "$export" \
-	    -o "$opts" "$mnt" 2>"$WORK/p$k.log" &
-	pid=$!
-	PIDS+=("$pid")
-	printf -v "PUFS_PID_$k" '%s' "$pid"
-	if ! wait_log "$WORK/p$k.log" "ready: mounted" "$pid"; then
-		msg "pufs p$k did not become ready; its log:"
-		cat "$WORK/p$k.log" >&2
-		return 1
-	fi
-}
-
-# Wait (10 s at most) until peer $1's status shows the other peer up.
-pufs_wait_up() {
-	local i
-	for ((i = 0; i < 100; i++)); do
-		timeout -k 2 5 "$PUFS" status -s "$WORK/p$1/ctl.sock" --json \
-		    2>/dev/null | grep -q '"state":"up"' && return 0
-		sleep 0.1
-	done
-	msg "pufs p$1 does not see the other peer up"
-	return 1
-}
-
-# The cold state of pufs: attr_timeout waited out.
-pufs_cold() {
-	sleep "$ATTR_TIMEOUT.5"
-}
-
-if pufs_start 1 "$NS_A" "$ADDR_A" "$ADDR_B" "$E1" "$M1" &&
-    pufs_start 2 "$NS_B" "$ADDR_B" "$ADDR_A" "$E2" "$M2" &&
-    pufs_wait_up 1 && pufs_wait_up 2; then
+if pufs_start_both "$E1" "$M1" "$E2" "$M2"; then
 	msg "pufs p1 mounted at $M1, p2 at $M2, both up"
 	measure_seq pufs "$M1" || NOTES+=("pufs: sequential I/O failed")
 	measure_ls pufs "$M1" pufs_cold || NOTES+=("pufs: ls -lR failed")
 	measure_meta pufs "$M1" || NOTES+=("pufs: create/delete failed")
 	# What p1 asked for over its rows, to explain the figures.
-	PUFS_OPS=$(timeout -k 2 5 "$PUFS" status -s "$WORK/p1/ctl.sock" \
-	    --json 2>/dev/null | grep -o '"ops":{[^}]*}' |
+	PUFS_OPS=$(pufs_status 1 | grep -o '"ops":{[^}]*}' |
 	    sed 's/"ops"://; s/[{}"]//g; s/:/ /g; s/,/, /g') || true
 	for k in 1 2; do
 		pid=PUFS_PID_$k
@@ -498,18 +339,7 @@ if pufs_start 1 "$NS_A" "$ADDR_A" "$ADDR_B" "$E1" "$M1" &&
 else
 	NOTES+=("pufs: the two peers did not start (see the logs above)")
 fi
-for k in 2 1; do
-	pid=PUFS_PID_$k
-	[ -n "${!pid:-}" ] && stop_pid "${!pid}"
-	unmount "$WORK/p$k/mnt"
-done
-for k in 1 2; do
-	if [ -s "$WORK/p$k.log" ] && grep -v ' info: ' "$WORK/p$k.log" >/dev/null; then
-		msg "pufs p$k logged warnings or errors:"
-		grep -v ' info: ' "$WORK/p$k.log" | head -20 >&2
-		NOTES+=("pufs p$k logged $(grep -vc ' info: ' "$WORK/p$k.log") lines other than info")
-	fi
-done
+pufs_stop
 
 # Print a KiB figure in MiB with one decimal, or "-".
 mib() {
@@ -570,9 +400,4 @@ cold ls -lR starts a fresh one each run).
 
 Operations pufs p1 counted over its rows: ${PUFS_OPS:-unknown}.
 EOF
-if [ ${#NOTES[@]} -gt 0 ]; then
-	echo
-	for n in "${NOTES[@]}"; do
-		echo "- $n"
-	done
-fi
+print_notes

@@ -28,16 +28,17 @@ PUFS=$REPO/build/daemon/pufs
 RUNS=3
 WORKPARENT=/var/tmp
 EXAMPLES=/usr/share/doc/libfuse3-dev/examples
+BENCH=seqio
+MEDIAN_FMT=%.0f
+# shellcheck source=bench/lib.sh
+. "$REPO/bench/lib.sh"
 
 usage() {
 	cat <<EOF
-usage: $0 [-s SIZE_MB] [-p PUFS_BINARY] [-r RUNS] [-w DIR]
+usage: $0 [-s SIZE_MB] [-p PUFS] [-r RUNS] [-w DIR]
 
-  -s SIZE_MB      size of the test file in MiB (default $SIZE_MB)
-  -p PUFS_BINARY  the pufs binary (default $PUFS)
-  -r RUNS         runs per figure; the median is reported (default $RUNS)
-  -w DIR          where the work directory is made (default $WORKPARENT);
-                  choose a disk-backed file system, not tmpfs
+  -s SIZE_MB   size of the test file in MiB (default $SIZE_MB)
+$(common_usage)
 
 Prints a Markdown table on standard output, progress on standard error.
 EOF
@@ -46,24 +47,13 @@ EOF
 while getopts "s:p:r:w:h" opt; do
 	case $opt in
 	s) SIZE_MB=$OPTARG ;;
-	p) PUFS=$OPTARG ;;
-	r) RUNS=$OPTARG ;;
-	w) WORKPARENT=$OPTARG ;;
-	h) usage; exit 0 ;;
-	*) usage >&2; exit 2 ;;
+	*) common_opt "$opt" ;;
 	esac
 done
 shift $((OPTIND - 1))
-if [ $# -ne 0 ]; then
-	usage >&2
-	exit 2
-fi
-case $SIZE_MB in ''|*[!0-9]*|0) echo "seqio: -s wants a positive number of MiB" >&2; exit 2 ;; esac
-case $RUNS in ''|*[!0-9]*|0) echo "seqio: -r wants a positive number" >&2; exit 2 ;; esac
-if [ "$(id -u)" -ne 0 ]; then
-	echo "seqio: must run as root (drop_caches, FUSE mounts, sshd)" >&2
-	exit 2
-fi
+[ $# -eq 0 ] || { usage >&2; exit 2; }
+need_positive SIZE_MB RUNS
+need_root "drop_caches, FUSE mounts, sshd"
 
 WORK=$(mktemp -d "$WORKPARENT/pufs-bench.XXXXXX")
 DATA=$WORK/data
@@ -72,30 +62,8 @@ PIDS=()         # every process started, stopped by PID in cleanup
 MOUNTS=()       # every mount point made
 MADE_RUN_SSHD=no
 NOTES=()
-BENCH=seqio
-MEDIAN_FMT=%.0f
-# shellcheck source=bench/lib.sh
-. "$REPO/bench/lib.sh"
 
-# Undo everything this script made, in reverse order of making.
-cleanup() {
-	local rc=$? i
-	set +e
-	while [ ${#PIDS[@]} -gt 0 ]; do
-		stop_pid "${PIDS[${#PIDS[@]} - 1]}"
-	done
-	for ((i = ${#MOUNTS[@]} - 1; i >= 0; i--)); do
-		unmount "${MOUNTS[$i]}"
-	done
-	if [ "$MADE_RUN_SSHD" = yes ]; then
-		rmdir /run/sshd 2>/dev/null
-	fi
-	rm -rf "$WORK"
-	exit $rc
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+cleanup_on_exit
 
 # Print a TCP port on 127.0.0.1 that nothing listens on, from base $1.
 free_port() {
@@ -229,9 +197,4 @@ Kernel $(uname -r), $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1
 | pufs/passthrough | $(ratio W_pufs W_passthrough) | $(ratio R_pufs R_passthrough) |
 | pufs/sshfs | $(ratio W_pufs W_sshfs) | $(ratio R_pufs R_sshfs) |
 EOF
-if [ ${#NOTES[@]} -gt 0 ]; then
-	echo
-	for n in "${NOTES[@]}"; do
-		echo "- $n"
-	done
-fi
+print_notes
