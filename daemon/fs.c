@@ -46,8 +46,7 @@ enum fsop_state {
 	FS_CHECK,		/* is the name free in the merged directory? */
 	FS_PLACE,		/* choose the holder */
 	FS_MAKE,		/* create on it */
-	FS_RESOLVE_SRC,		/* rename, unlink, rmdir: what is the name? */
-	FS_RESOLVE_DST,		/* rename, link: what is at the target? */
+	FS_RESOLVE,		/* unlink, rmdir, rename: what are the names? */
 	FS_ACT,			/* send the change to every holder */
 	FS_STATE_MAX
 };
@@ -1532,20 +1531,34 @@ fs_act(struct fsop *op)
 }
 
 /* The source name resolved. */
+/* Both names of the request are resolved: on to act, or the error. */
+static void
+fs_resolved(struct fsop *op)
+{
+	if (--op->pending > 0)
+		return;
+	if (op->error != 0) {
+		fsop_done(op, op->error);
+		return;
+	}
+	op->state = FS_ACT;
+	fsop_step(op);
+}
+
+/* The source name resolved (of a rename: perhaps before the target). */
 static void
 fs_src_cb(void *arg, int error, struct entry *e)
 {
 	struct fsop *op = arg;
 
-	if (error != 0) {
-		fsop_done(op, error);
-		return;
+	if (error != 0)
+		op->error = error;	/* the source's error comes first */
+	else {
+		op->src = *e;
+		memset(e, 0, sizeof *e);	/* ownership moved */
+		op->have_src = true;
 	}
-	op->src = *e;
-	memset(e, 0, sizeof *e);	/* ownership moved */
-	op->have_src = true;
-	op->state = op->type == PROTO_RENAME ? FS_RESOLVE_DST : FS_ACT;
-	fsop_step(op);
+	fs_resolved(op);
 }
 
 /* The destination name resolved (or does not exist). */
@@ -1554,17 +1567,14 @@ fs_dst_cb(void *arg, int error, struct entry *e)
 {
 	struct fsop *op = arg;
 
-	if (error != 0 && error != -ENOENT) {
-		fsop_done(op, error);
-		return;
-	}
+	if (error != 0 && error != -ENOENT && op->error == 0)
+		op->error = error;
 	if (error == 0) {
 		op->dst = *e;
 		memset(e, 0, sizeof *e);
 		op->have_dst = true;
 	}
-	op->state = FS_ACT;
-	fsop_step(op);
+	fs_resolved(op);
 }
 
 /* Begin unlink, rmdir or rename. */
@@ -1616,7 +1626,7 @@ fs_change_start(fuse_req_t req, uint8_t type, fuse_ino_t parent,
 	op->flags = (int)flags;
 	union_split_name(name, &op->pin, &baselen);
 	op->base = xstrndup(name, baselen);
-	op->state = FS_RESOLVE_SRC;
+	op->state = FS_RESOLVE;
 	fsop_step(op);
 }
 
@@ -1720,11 +1730,13 @@ fsop_step(struct fsop *op)
 	case FS_MAKE:
 		fs_make(op);
 		break;
-	case FS_RESOLVE_SRC:
+	case FS_RESOLVE:
+		/* A rename asks for both names at once: one round trip. */
+		op->pending = op->type == PROTO_RENAME ? 2 : 1;
+		op->error = 0;
 		union_resolve(op->dir, op->name, fs_src_cb, op);
-		break;
-	case FS_RESOLVE_DST:
-		union_resolve(op->dir2, op->name2, fs_dst_cb, op);
+		if (op->type == PROTO_RENAME)
+			union_resolve(op->dir2, op->name2, fs_dst_cb, op);
 		break;
 	case FS_ACT:
 		fs_act(op);
