@@ -1084,12 +1084,39 @@ fs_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 
 /* --- unlink, rmdir, rename, link: resolve, check, act --- */
 
+/*
+ * A rename is done: the kernel's nodes follow the names.  A file that
+ * moved lands in op->chosen, its new holder's export.
+ */
+static void
+fs_renamed(struct fsop *op)
+{
+	struct node *n = node_child(op->dir, op->name);
+	struct node *n2 = node_child(op->dir2, op->name2);
+
+	if (op->flags & RENAME_EXCHANGE) {
+		if (n != NULL)
+			node_unlink(n);
+		if (n2 != NULL)
+			node_move(n2, op->dir, op->name);
+		if (n != NULL)
+			node_move(n, op->dir2, op->name2);
+	} else if (n != NULL) {
+		node_move(n, op->dir2, op->name2);
+		if (!n->isdir) {	/* it may have changed export */
+			n->peer = op->chosen.peer;
+			n->export_id = op->chosen.export_id;
+		}
+	} else if (n2 != NULL)
+		node_unlink(n2);
+}
+
 /* One answer of the change sent to every holder. */
 static void
 fs_act_cb(struct call *c)
 {
 	struct fsop *op = c->arg;
-	struct node *n, *n2;
+	struct node *n;
 
 	op->pending--;
 	if (c->rep.error != 0 && (op->error == 0 || c->rep.error == ENOTEMPTY))
@@ -1114,23 +1141,7 @@ fs_act_cb(struct call *c)
 		}
 		break;
 	case PROTO_RENAME:
-		n = node_child(op->dir, op->name);
-		n2 = node_child(op->dir2, op->name2);
-		if (op->flags & RENAME_EXCHANGE) {
-			if (n != NULL)
-				node_unlink(n);
-			if (n2 != NULL)
-				node_move(n2, op->dir, op->name);
-			if (n != NULL)
-				node_move(n, op->dir2, op->name2);
-		} else if (n != NULL) {
-			node_move(n, op->dir2, op->name2);
-			if (!n->isdir) {	/* it may have changed export */
-				n->peer = op->chosen.peer;
-				n->export_id = op->chosen.export_id;
-			}
-		} else if (n2 != NULL)
-			node_unlink(n2);
+		fs_renamed(op);
 		break;
 	case PROTO_LINK: {
 		struct entry e = { 0 };
@@ -1338,15 +1349,14 @@ fs_move_done(void *arg, int error)
 	struct fsop *op = arg;
 	struct node *n;
 
-	if (error == 0 && (n = node_child(op->dir, op->name)) != NULL) {
-		node_move(n, op->dir2, op->name2);
+	if (error == 0) {
+		fs_renamed(op);
 		/* Another holder, another inode: attributes and data. */
-		n->peer = op->dst.peer;
-		n->export_id = op->dst.export_id;
-		n->data_seen = false;
-		fs_inval(n, 0);
-	} else if (error == 0 && (n = node_child(op->dir2, op->name2)))
-		node_unlink(n);
+		if ((n = node_child(op->dir2, op->name2)) != NULL) {
+			n->data_seen = false;
+			fs_inval(n, 0);
+		}
+	}
 	fsop_done(op, error);
 }
 
@@ -1382,6 +1392,7 @@ fs_move(struct fsop *op)
 		fsop_done(op, EROFS);
 		return;
 	}
+	op->chosen = (struct copy){ d->peer, d->export_id };
 	sp.sdir = fs_relpath(op->dir, s->peer, s->export_id);
 	sp.ddir = fs_relpath(op->dir2, d->peer, d->export_id);
 	if (sp.sdir == NULL || sp.ddir == NULL)

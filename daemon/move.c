@@ -57,7 +57,6 @@ struct move {
 	uint64_t sfh, dfh;	/* open handles, 0: none */
 	bool made;		/* the temporary copy exists */
 	uint64_t roff;		/* next offset to read */
-	uint64_t woff;		/* bytes written */
 	bool eof;		/* the last read came back short */
 	unsigned inflight;	/* copy calls out */
 	int error;		/* first failure, positive errno */
@@ -239,7 +238,6 @@ move_write_cb(struct call *c)
 		move_fail(m, c->rep.error);
 		return;
 	}
-	m->woff += c->rep.value;
 	mv.bytes += c->rep.value;
 	if (m->error != 0) {
 		move_fail(m, m->error);
