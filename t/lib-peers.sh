@@ -51,6 +51,16 @@ peer_export () { echo "$TRASH/p$1/export"; }
 peer_sock () { echo "$TRASH/p$1/ctl.sock"; }
 peer_log () { echo "$TRASH/p$1.log"; }
 
+# peers_multicast K BASE: multicast discovery on eth0 for this script's
+# peers: GROUP=239.255.NET.K, MPORT=BASE+NET, and MC the options that
+# select them (for peer_start -o; append cache keys as needed).
+peers_multicast () {
+	GROUP=239.255.$PEERS_NET.$1
+	MPORT=$(($2 + PEERS_NET))
+	MC="peer.discovery=multicast,peer.peers=,peer.multicast_group=$GROUP"
+	MC="$MC,peer.multicast_port=$MPORT,peer.multicast_interface=eth0"
+}
+
 # in_peer K COMMAND...: run COMMAND in peer K's network namespace (and
 # only there: the mount namespace stays the common one).
 in_peer () {

@@ -10,10 +10,7 @@ T_DIR=$(cd "$(dirname "$0")" && pwd -P)
 . "$T_DIR/lib.sh"
 . "$T_DIR/lib-peers.sh"
 
-GROUP=239.255.$PEERS_NET.32
-MPORT=$((7400 + PEERS_NET))
-MC="peer.discovery=multicast,peer.peers=,peer.multicast_group=$GROUP"
-MC="$MC,peer.multicast_port=$MPORT,peer.multicast_interface=eth0"
+peers_multicast 32 7400
 MC="$MC,cache.attr_timeout=60,cache.trap_delay=0.1"
 
 # soon CMD: CMD succeeds within 2 s (traps, not expiry, must do it).

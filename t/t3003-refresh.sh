@@ -11,10 +11,7 @@ T_DIR=$(cd "$(dirname "$0")" && pwd -P)
 . "$T_DIR/lib.sh"
 . "$T_DIR/lib-peers.sh"
 
-GROUP=239.255.$PEERS_NET.33
-MPORT=$((7500 + PEERS_NET))
-MC="peer.discovery=multicast,peer.peers=,peer.multicast_group=$GROUP"
-MC="$MC,peer.multicast_port=$MPORT,peer.multicast_interface=eth0"
+peers_multicast 33 7500
 MC="$MC,cache.attr_timeout=0.3"
 
 # json K EXPR: a value from peer K's status (EXPR indexes s).

@@ -9,10 +9,7 @@ T_DIR=$(cd "$(dirname "$0")" && pwd -P)
 . "$T_DIR/lib.sh"
 . "$T_DIR/lib-peers.sh"
 
-GROUP=239.255.$PEERS_NET.34
-MPORT=$((7600 + PEERS_NET))
-MC="peer.discovery=multicast,peer.peers=,peer.multicast_group=$GROUP"
-MC="$MC,peer.multicast_port=$MPORT,peer.multicast_interface=eth0"
+peers_multicast 34 7600
 
 # loc K FIELD: a counter of peer K's location requests.
 loc () {

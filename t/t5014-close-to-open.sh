@@ -14,10 +14,7 @@ T_DIR=$(cd "$(dirname "$0")" && pwd -P)
 . "$T_DIR/lib.sh"
 . "$T_DIR/lib-peers.sh"
 
-GROUP=239.255.$PEERS_NET.14
-MPORT=$((7600 + PEERS_NET))
-MC="peer.discovery=multicast,peer.peers=,peer.multicast_group=$GROUP"
-MC="$MC,peer.multicast_port=$MPORT,peer.multicast_interface=eth0"
+peers_multicast 14 7600
 # The defaults a user has: attributes cached for 5 s, traps every 0.1 s.
 MC="$MC,cache.attr_timeout=5,cache.trap_delay=0.1"
 
