@@ -20,7 +20,8 @@
 
 #include <event2/event.h>
 
-#include "pufs.h"
+#include "log.h"
+#include "loop.h"
 
 #define LOOP_TICK_MS	10
 #define LOOP_PROBE_MS	100

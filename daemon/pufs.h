@@ -22,6 +22,7 @@
 #include "config.h"
 #include "export.h"
 #include "log.h"
+#include "loop.h"
 #include "proto.h"
 #include "worker.h"
 
@@ -216,28 +217,6 @@ void stream_probe(struct stream *, const char *why);
 bool stream_may_dial(void);
 uint64_t stream_started(const struct stream *);
 uint64_t stream_up_since(const struct stream *);
-
-/* loop.c */
-
-struct pufs_stats {
-	unsigned long ops[PROTO_TYPE_MAX];	/* calls sent, by type */
-	unsigned long fuse_requests;
-	unsigned long call_timeouts;
-	unsigned long loop_lag_max_us;		/* worst timer lateness */
-};
-
-extern struct event_base *loop_base;
-extern struct pufs_stats stats;
-extern const struct config *conf;
-
-void loop_init(const struct config *);
-int loop_run(void);
-void loop_exit(int);
-uint64_t loop_now_ms(void);	/* cached monotonic ms, + debug skew */
-uint64_t loop_mono_us(void);	/* monotonic us, unskewed */
-double loop_uptime(void);
-struct timer_wheel *loop_wheel(void);
-void loop_wheel_kick(void);	/* re-arm after adding an early timer */
 
 /* call.c */
 
