@@ -3,7 +3,8 @@
  *
  * The daemon is a foreground process: standard error is its log.  Lines
  * carry a wall-clock timestamp with milliseconds so logs of several peers
- * can be merged by time.  libevent's own messages are routed here too.
+ * can be merged by time.  libevent's own messages come here through
+ * loop.c, so that this file needs nothing but libc.
  * A control character in a message (a newline, an escape sequence: from
  * a name a peer sent, say) is written as \xNN, so one message is always
  * one line and never drives a terminal.
@@ -14,8 +15,6 @@
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
-
-#include <event2/event.h>
 
 #include "log.h"
 
@@ -52,30 +51,12 @@ log_vwrite(const char *level, int errnum, const char *fmt, va_list ap)
 		    (long)tv.tv_usec / 1000, level, msg);
 }
 
-/* libevent's log callback: its warnings and errors become ours. */
-static void
-log_event_cb(int severity, const char *msg)
-{
-	switch (severity) {
-	case EVENT_LOG_DEBUG:
-		log_debug("libevent: %s", msg);
-		break;
-	case EVENT_LOG_MSG:
-		log_info("libevent: %s", msg);
-		break;
-	default:
-		log_warnx("libevent: %s", msg);
-		break;
-	}
-}
-
-/* Set the level; route libevent's log through ours. */
+/* Set the level; standard error becomes line-buffered. */
 void
 log_init(int debug)
 {
 	log_debug_on = debug;
 	setvbuf(stderr, NULL, _IOLBF, 0);
-	event_set_log_callback(log_event_cb);
 }
 
 /* Whether debug lines are written (to skip building costly ones). */

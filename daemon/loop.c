@@ -135,6 +135,23 @@ loop_probe_cb(evutil_socket_t fd, short what, void *arg)
 	probe_due_us = now + LOOP_PROBE_MS * 1000;
 }
 
+/* libevent's log callback: its warnings and errors become ours. */
+static void
+loop_event_log_cb(int severity, const char *msg)
+{
+	switch (severity) {
+	case EVENT_LOG_DEBUG:
+		log_debug("libevent: %s", msg);
+		break;
+	case EVENT_LOG_MSG:
+		log_info("libevent: %s", msg);
+		break;
+	default:
+		log_warnx("libevent: %s", msg);
+		break;
+	}
+}
+
 /* Create the base, the wheel and the signal events. */
 void
 loop_init(const struct config *cfg)
@@ -143,6 +160,7 @@ loop_init(const struct config *cfg)
 
 	conf = cfg;
 	signal(SIGPIPE, SIG_IGN);
+	event_set_log_callback(loop_event_log_cb);
 	loop_base = event_base_new();
 	if (loop_base == NULL)
 		fatalx("event_base_new failed");
