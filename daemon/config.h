@@ -1,6 +1,8 @@
 /*
  * config.h - the daemon's configuration, parsed and validated whole
- * before anything starts.
+ * before anything starts: the face of libpufsconfig (config*.c), a
+ * library on libc, inih and libpufsbase alone, so that it is tested
+ * without FUSE or libevent.
  *
  * Sources, lowest precedence first: built-in defaults, the INI file (-c),
  * environment variables PUFS_SECTION_KEY, command-line -o section.key=v.
@@ -136,20 +138,23 @@ int config_set(struct config *, const char *section, const char *key,
     const char *value, const char *origin, char *err, size_t errlen);
 
 /*
- * Whole-config checks after all sources are applied: paths absolute and
- * existing directories, names unique, listen address parseable,
- * multicast group a multicast address, unicast mode with peers, and so
- * on.  Returns 0 or -1 with a message.
+ * Whole-config checks after all sources are applied: every key once
+ * more, paths existing directories, names unique, dead_after above
+ * heartbeat, the cache four blocks at least, a key file for encrypt, and
+ * the default control socket filled in.  Returns 0 or -1 with a message.
  */
 int config_validate(struct config *, char *err, size_t errlen);
 
-/* Parsers shared with the rest of the daemon; 0 or -1. */
+/* The value parsers (config-parse.c); 0, or -1 with nothing said. */
 int config_parse_size(const char *, uint64_t *);
 int config_parse_duration(const char *, double *);
 int config_parse_bool(const char *, bool *);
 
-/* Normalise a union path ("/a//b/" -> "/a/b"); -1 on "..", "." parts. */
-int config_normalise_at(const char *, char **);
+/*
+ * Normalise a union path ("/a//b/" -> "/a/b") into an allocated string;
+ * -1 on a relative path or a "." or ".." part.
+ */
+int config_parse_at(const char *, char **);
 
 /*
  * The control socket used when none is configured, for peer NAME:

@@ -403,7 +403,7 @@ test_durations(void)
 	}
 }
 
-/* config_normalise_at on good and bad union paths. */
+/* config_parse_at on good and bad union paths. */
 static void
 test_normalise_at(void)
 {
@@ -434,7 +434,7 @@ test_normalise_at(void)
 
 	for (i = 0; i < sizeof t / sizeof *t; i++) {
 		out = NULL;
-		ret = config_normalise_at(t[i].in, &out);
+		ret = config_parse_at(t[i].in, &out);
 		tap_is_str(ret == 0 ? out : NULL, t[i].want, t[i].in);
 		tap_ok(ret == (t[i].want != NULL ? 0 : -1), "  and returns %d",
 		    ret);

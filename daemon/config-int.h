@@ -1,0 +1,112 @@
+/*
+ * config-int.h - what the files of the configuration library share and
+ * the rest of the daemon does not see (config.h is its public face).
+ *
+ * config.c holds the entry points, the messages and the exports and
+ * clusters; config-key.c the key tables and how a value is stored and
+ * checked again; config-file.c the INI reader; config-parse.c the value
+ * parsers; config-check.c the checks of string values.  The library
+ * stands on libc, inih and libpufsbase (log.c, xmalloc.c) alone.
+ */
+#ifndef PUFS_CONFIG_INT_H
+#define PUFS_CONFIG_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "config.h"
+#include "log.h"
+
+/* Longest duration accepted, in seconds (about 31 years). */
+#define CONFIG_DURATION_MAX 1e9
+
+/* Longest peer, export or cluster name. */
+#define CONFIG_NAME_MAX 63
+
+/* A check of a string value: 0, or -1 with the reason in why. */
+typedef int config_check_fn(const char *, char *why, size_t len);
+
+enum config_type {
+	CONFIG_STRING,   /* char *, checked by a function */
+	CONFIG_LIST,     /* char ** and a count (peer.peers) */
+	CONFIG_PORT,     /* uint16_t */
+	CONFIG_INT,      /* int */
+	CONFIG_U32,      /* uint32_t */
+	CONFIG_SIZE,     /* uint64_t, bytes, with K/M/G/T suffixes */
+	CONFIG_DURATION, /* double, seconds */
+	CONFIG_BOOL,     /* bool */
+	CONFIG_ENUM,     /* an enum, given by name */
+	CONFIG_AT,       /* char *, a union path, stored normalised */
+};
+
+/* Which structure a section's keys live in. */
+enum config_base {
+	CONFIG_BASE_CONFIG,
+	CONFIG_BASE_EXPORT,
+	CONFIG_BASE_CLUSTER,
+};
+
+/* One key of a section: where it is stored and what it accepts. */
+struct config_key {
+	const char *name;
+	enum config_type type;
+	size_t off;                    /* in the section's structure */
+	size_t count_off;              /* lists: where the count is */
+	uint64_t min, max;             /* integers and sizes */
+	bool pow2;                     /* sizes: a power of two */
+	bool positive;                 /* durations: > 0, else >= 0 */
+	bool optional;                 /* strings: empty or NULL is unset */
+	config_check_fn *check;        /* strings, lists */
+	const char *const *names;      /* enums, NULL-terminated */
+};
+
+struct config_section {
+	const char *name;              /* "peer", or "export" for export:NAME */
+	enum config_base base;
+	const struct config_key *keys;
+};
+
+/* config.c */
+int config_error(char *err, size_t errlen, const char *fmt, ...)
+    PRINTFLIKE(3, 4);
+int config_append(char *err, size_t errlen, const char *fmt, ...)
+    PRINTFLIKE(3, 4);
+void config_format_size(uint64_t, char *buf, size_t len);
+void config_free_list(char **, size_t);
+const struct config_section *config_open_section(struct config *,
+    const char *section, bool fresh, void **base, char *why, size_t len);
+int config_apply(struct config *, const char *section, const char *key,
+    const char *value, const char *origin, bool append, char *err,
+    size_t errlen);
+
+/* config-key.c */
+const struct config_section *config_key_section(const char *name,
+    size_t len);
+const struct config_key *config_key_find(const struct config_section *,
+    const char *key);
+int config_key_store(const struct config_key *, void *base,
+    const char *value, bool append, char *why, size_t len);
+int config_key_validate(const char *section, const char *name,
+    const void *base, char *err, size_t errlen);
+
+/* config-file.c */
+int config_file_parse(struct config *, FILE *, const char *path, char *err,
+    size_t errlen);
+
+/* config-parse.c (and the public parsers in config.h) */
+int config_parse_uint(const char *, const char **end, uint64_t *);
+int config_parse_skew(const char *, double *);
+int config_parse_list(const char *, config_check_fn *, char ***list,
+    size_t *n, char *why, size_t len);
+
+/* config-check.c */
+int config_check_name(const char *, char *, size_t);
+int config_check_hostport(const char *, char *, size_t);
+int config_check_group(const char *, char *, size_t);
+int config_check_ifname(const char *, char *, size_t);
+int config_check_socket(const char *, char *, size_t);
+int config_check_abspath(const char *, char *, size_t);
+
+#endif
