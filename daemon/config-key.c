@@ -219,8 +219,6 @@ config_key_store(const struct config_key *k, void *base, const char *value,
 		}
 		if (k->check != NULL && k->check(value, why, len) == -1)
 			return -1;
-		if (k->check == NULL && *value == '\0')
-			return config_error(why, len, "empty value");
 		free(*(char **)field);
 		*(char **)field = xstrdup(value);
 		return 0;
