@@ -1,7 +1,8 @@
 /*
- * test-config.c - unit test of daemon/config.c: defaults, every key, the
- * value parsers, error messages, the precedence of file, environment and
- * -o, -e, config_validate() and pufs.ini.example.
+ * test-config.c - unit test of libpufsconfig (daemon/config*.c), which
+ * it links alone: defaults, every key with good values and the exact
+ * message of each kind of bad one, the value parsers, the precedence of
+ * file, environment and -o, -e, config_validate() and pufs.ini.example.
  *
  * Temporary files and directories live under one mkdtemp() directory,
  * removed at the end; nothing else on the machine is touched.
@@ -14,6 +15,8 @@
 #include <ftw.h>
 #include <libgen.h>
 #include <limits.h>
+#include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -599,6 +602,556 @@ test_file_errors(void)
 	config_free(&cfg);
 }
 
+/* Hints that end the messages about names and addresses. */
+#define NAME_HINT " (1 to 63 of A-Z a-z 0-9 . _ -)"
+#define ADDR_HINT " (HOST:PORT or [IPV6]:PORT, port 1-65535)"
+#define A10 "aaaaaaaaaa"
+#define X100 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" \
+	"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+#define HOST253 A10 A10 A10 A10 A10 A10 A10 A10 A10 A10 A10 A10 A10 A10 \
+	A10 A10 A10 A10 A10 A10 A10 A10 A10 A10 A10 "aaa"
+#define SOCK107 "/" X100 "xxxxxx"
+
+/*
+ * Every key through config_set(): good values, and each kind of bad
+ * value with the exact message it gets ("o" is the origin).
+ */
+static void
+test_keys(void)
+{
+	static const struct {
+		const char *section, *key, *value;
+		const char *want;       /* NULL: accepted */
+	} t[] = {
+		/* peer.name: a string with a check. */
+		{ "peer", "name", "a", NULL },
+		{ "peer", "name", "A-z_0.9", NULL },
+		{ "peer", "name", A10 A10 A10 A10 A10 A10 "aaa", NULL },
+		{ "peer", "name", "", "o: peer.name: bad name ''" NAME_HINT },
+		{ "peer", "name", "a b", "o: peer.name: bad name 'a b'"
+		    NAME_HINT },
+		{ "peer", "name", "a/b", "o: peer.name: bad name 'a/b'"
+		    NAME_HINT },
+		{ "peer", "name", A10 A10 A10 A10 A10 A10 "aaaa",
+		    "o: peer.name: bad name '" A10 A10 A10 A10 A10 A10 "aaaa'"
+		    NAME_HINT },
+		/* peer.listen: an address. */
+		{ "peer", "listen", "h:1", NULL },
+		{ "peer", "listen", "a.b-c_d:65535", NULL },
+		{ "peer", "listen", "[::1]:7070", NULL },
+		{ "peer", "listen", "[fe80::1%eth0]:7070", NULL },
+		{ "peer", "listen", HOST253 ":1", NULL },
+		{ "peer", "listen", HOST253 "a:1",
+		    "o: peer.listen: bad address '" HOST253 "a:1'" ADDR_HINT },
+		{ "peer", "listen", "", "o: peer.listen: bad address ''"
+		    ADDR_HINT },
+		{ "peer", "listen", "h", "o: peer.listen: bad address 'h'"
+		    ADDR_HINT },
+		{ "peer", "listen", "h:", "o: peer.listen: bad address 'h:'"
+		    ADDR_HINT },
+		{ "peer", "listen", ":1", "o: peer.listen: bad address ':1'"
+		    ADDR_HINT },
+		{ "peer", "listen", "h:0", "o: peer.listen: bad address 'h:0'"
+		    ADDR_HINT },
+		{ "peer", "listen", "h:65536",
+		    "o: peer.listen: bad address 'h:65536'" ADDR_HINT },
+		{ "peer", "listen", "h:+1", "o: peer.listen: bad address 'h:+1'"
+		    ADDR_HINT },
+		{ "peer", "listen", "h:1 ", "o: peer.listen: bad address 'h:1 '"
+		    ADDR_HINT },
+		{ "peer", "listen", "h/x:1",
+		    "o: peer.listen: bad address 'h/x:1'" ADDR_HINT },
+		{ "peer", "listen", "::1:1", "o: peer.listen: bad address "
+		    "'::1:1'" ADDR_HINT },
+		{ "peer", "listen", "[]:1", "o: peer.listen: bad address '[]:1'"
+		    ADDR_HINT },
+		{ "peer", "listen", "[::1]", "o: peer.listen: bad address "
+		    "'[::1]'" ADDR_HINT },
+		{ "peer", "listen", "[::1]1", "o: peer.listen: bad address "
+		    "'[::1]1'" ADDR_HINT },
+		{ "peer", "listen", "[1.2.3.4]:1", "o: peer.listen: bad address "
+		    "'[1.2.3.4]:1'" ADDR_HINT },
+		{ "peer", "listen", "[fe80::1%]:1", "o: peer.listen: bad "
+		    "address '[fe80::1%]:1'" ADDR_HINT },
+		{ "peer", "listen", "[fe80::1%a/b]:1", "o: peer.listen: bad "
+		    "address '[fe80::1%a/b]:1'" ADDR_HINT },
+		{ "peer", "listen", "[fe80::1%abcdefghijklmnop]:1",
+		    "o: peer.listen: bad address '[fe80::1%abcdefghijklmnop]:1'"
+		    ADDR_HINT },
+		/* peer.discovery: an enum. */
+		{ "peer", "discovery", "unicast", NULL },
+		{ "peer", "discovery", "MultiCast", NULL },
+		{ "peer", "discovery", "", "o: peer.discovery: bad value '' "
+		    "(multicast | unicast)" },
+		{ "peer", "discovery", "uni", "o: peer.discovery: bad value "
+		    "'uni' (multicast | unicast)" },
+		/* peer.multicast_group: a multicast address. */
+		{ "peer", "multicast_group", "224.0.0.1", NULL },
+		{ "peer", "multicast_group", "239.255.255.255", NULL },
+		{ "peer", "multicast_group", "ff02::1", NULL },
+		{ "peer", "multicast_group", "223.255.255.255",
+		    "o: peer.multicast_group: '223.255.255.255' is not an IPv4 "
+		    "or IPv6 multicast address" },
+		{ "peer", "multicast_group", "240.0.0.1",
+		    "o: peer.multicast_group: '240.0.0.1' is not an IPv4 or "
+		    "IPv6 multicast address" },
+		{ "peer", "multicast_group", "fe80::1",
+		    "o: peer.multicast_group: 'fe80::1' is not an IPv4 or IPv6 "
+		    "multicast address" },
+		{ "peer", "multicast_group", "group",
+		    "o: peer.multicast_group: 'group' is not an IPv4 or IPv6 "
+		    "multicast address" },
+		{ "peer", "multicast_group", "",
+		    "o: peer.multicast_group: '' is not an IPv4 or IPv6 "
+		    "multicast address" },
+		/* peer.multicast_port: a port. */
+		{ "peer", "multicast_port", "1", NULL },
+		{ "peer", "multicast_port", "65535", NULL },
+		{ "peer", "multicast_port", "0", "o: peer.multicast_port: 0 is "
+		    "out of range 1..65535" },
+		{ "peer", "multicast_port", "65536", "o: peer.multicast_port: "
+		    "65536 is out of range 1..65535" },
+		{ "peer", "multicast_port", "", "o: peer.multicast_port: bad "
+		    "integer ''" },
+		{ "peer", "multicast_port", "+1", "o: peer.multicast_port: bad "
+		    "integer '+1'" },
+		{ "peer", "multicast_port", " 1", "o: peer.multicast_port: bad "
+		    "integer ' 1'" },
+		{ "peer", "multicast_port", "0x10", "o: peer.multicast_port: "
+		    "bad integer '0x10'" },
+		{ "peer", "multicast_port", "99999999999999999999",
+		    "o: peer.multicast_port: bad integer "
+		    "'99999999999999999999'" },
+		/* peer.multicast_interface: optional, with a check. */
+		{ "peer", "multicast_interface", "eth0", NULL },
+		{ "peer", "multicast_interface", "abcdefghijklmno", NULL },
+		{ "peer", "multicast_interface", "", NULL },
+		{ "peer", "multicast_interface", "abcdefghijklmnop",
+		    "o: peer.multicast_interface: bad interface name "
+		    "'abcdefghijklmnop'" },
+		{ "peer", "multicast_interface", "a:b",
+		    "o: peer.multicast_interface: bad interface name 'a:b'" },
+		{ "peer", "multicast_interface", "a b",
+		    "o: peer.multicast_interface: bad interface name 'a b'" },
+		/* peer.multicast_ttl: an int. */
+		{ "peer", "multicast_ttl", "0", NULL },
+		{ "peer", "multicast_ttl", "255", NULL },
+		{ "peer", "multicast_ttl", "256", "o: peer.multicast_ttl: 256 "
+		    "is out of range 0..255" },
+		{ "peer", "multicast_ttl", "-1", "o: peer.multicast_ttl: bad "
+		    "integer '-1'" },
+		{ "peer", "multicast_ttl", "1.5", "o: peer.multicast_ttl: bad "
+		    "integer '1.5'" },
+		/* peer.peers: a list of addresses. */
+		{ "peer", "peers", "a:1", NULL },
+		{ "peer", "peers", " a:1,,b:2\t[::1]:3 ", NULL },
+		{ "peer", "peers", "", NULL },
+		{ "peer", "peers", "a:1 b", "o: peer.peers: bad address 'b'"
+		    ADDR_HINT },
+		{ "peer", "peers", "a:1,b:0", "o: peer.peers: bad address "
+		    "'b:0'" ADDR_HINT },
+		/* peer.control_socket: optional, with a check. */
+		{ "peer", "control_socket", "/tmp/s.sock", NULL },
+		{ "peer", "control_socket", SOCK107, NULL },
+		{ "peer", "control_socket", "", NULL },
+		{ "peer", "control_socket", SOCK107 "x",
+		    "o: peer.control_socket: socket path '" SOCK107 "x' is "
+		    "empty or longer than 107 bytes" },
+		/* Durations that must be more than 0. */
+		{ "peer", "op_timeout", "1ms", NULL },
+		{ "peer", "op_timeout", "1000000000", NULL },
+		{ "peer", "op_timeout", "0", "o: peer.op_timeout: must be more "
+		    "than 0 seconds" },
+		{ "peer", "op_timeout", "0.0s", "o: peer.op_timeout: must be "
+		    "more than 0 seconds" },
+		{ "peer", "op_timeout", "-1", "o: peer.op_timeout: bad duration "
+		    "'-1'" },
+		{ "peer", "op_timeout", "1000000001", "o: peer.op_timeout: bad "
+		    "duration '1000000001'" },
+		{ "peer", "op_timeout", "1m", "o: peer.op_timeout: bad duration "
+		    "'1m'" },
+		{ "peer", "op_timeout", "", "o: peer.op_timeout: bad duration "
+		    "''" },
+		{ "peer", "heartbeat", "0.5", NULL },
+		{ "peer", "heartbeat", "0ms", "o: peer.heartbeat: must be more "
+		    "than 0 seconds" },
+		{ "peer", "dead_after", "2s", NULL },
+		{ "peer", "dead_after", "0", "o: peer.dead_after: must be more "
+		    "than 0 seconds" },
+		{ "cache", "writeback_interval", "0.25", NULL },
+		{ "cache", "writeback_interval", "0",
+		    "o: cache.writeback_interval: must be more than 0 "
+		    "seconds" },
+		/* peer.create_policy: an enum. */
+		{ "peer", "create_policy", "RoundRobin", NULL },
+		{ "peer", "create_policy", "random", "o: peer.create_policy: "
+		    "bad value 'random' (local | mostfree | roundrobin)" },
+		/* peer.max_handles: a uint32_t. */
+		{ "peer", "max_handles", "1", NULL },
+		{ "peer", "max_handles", "1048576", NULL },
+		{ "peer", "max_handles", "0", "o: peer.max_handles: 0 is out "
+		    "of range 1..1048576" },
+		{ "peer", "max_handles", "1048577", "o: peer.max_handles: "
+		    "1048577 is out of range 1..1048576" },
+		{ "peer", "max_handles", "4294967296", "o: peer.max_handles: "
+		    "4294967296 is out of range 1..1048576" },
+		{ "peer", "max_handles", "many", "o: peer.max_handles: bad "
+		    "integer 'many'" },
+		/* Durations that may be 0. */
+		{ "cache", "attr_timeout", "0", NULL },
+		{ "cache", "attr_timeout", "1.5ms", NULL },
+		{ "cache", "attr_timeout", "-0", "o: cache.attr_timeout: bad "
+		    "duration '-0'" },
+		{ "cache", "attr_timeout", "1 s", "o: cache.attr_timeout: bad "
+		    "duration '1 s'" },
+		{ "cache", "trap_delay", "0s", NULL },
+		{ "cache", "trap_delay", "nan", "o: cache.trap_delay: bad "
+		    "duration 'nan'" },
+		/* cache.block_size: a power-of-two size. */
+		{ "cache", "block_size", "4K", NULL },
+		{ "cache", "block_size", "16MiB", NULL },
+		{ "cache", "block_size", "4096", NULL },
+		{ "cache", "block_size", "2K", "o: cache.block_size: 2K is not "
+		    "a power of two between 4K and 16M" },
+		{ "cache", "block_size", "5000", "o: cache.block_size: 5000 is "
+		    "not a power of two between 4K and 16M" },
+		{ "cache", "block_size", "12K", "o: cache.block_size: 12K is "
+		    "not a power of two between 4K and 16M" },
+		{ "cache", "block_size", "32M", "o: cache.block_size: 32M is "
+		    "not a power of two between 4K and 16M" },
+		{ "cache", "block_size", "1.5M", "o: cache.block_size: bad size "
+		    "'1.5M'" },
+		{ "cache", "block_size", "", "o: cache.block_size: bad size "
+		    "''" },
+		/* cache.cache_size: a size with a floor only. */
+		{ "cache", "cache_size", "16K", NULL },
+		{ "cache", "cache_size", "16777215T", NULL },
+		{ "cache", "cache_size", "0", "o: cache.cache_size: 0 is less "
+		    "than 16K" },
+		{ "cache", "cache_size", "16383", "o: cache.cache_size: 16383 "
+		    "is less than 16K" },
+		{ "cache", "cache_size", "16777216T", "o: cache.cache_size: bad "
+		    "size '16777216T'" },
+		{ "cache", "cache_size", "1P", "o: cache.cache_size: bad size "
+		    "'1P'" },
+		/* cache.readahead_max: a uint32_t from 0. */
+		{ "cache", "readahead_max", "0", NULL },
+		{ "cache", "readahead_max", "1024", NULL },
+		{ "cache", "readahead_max", "1025", "o: cache.readahead_max: "
+		    "1025 is out of range 0..1024" },
+		/* Booleans. */
+		{ "cache", "direct_io", "On", NULL },
+		{ "cache", "direct_io", "maybe", "o: cache.direct_io: bad "
+		    "boolean 'maybe' (yes or no)" },
+		{ "cache", "direct_io", "", "o: cache.direct_io: bad boolean "
+		    "'' (yes or no)" },
+		{ "security", "encrypt", "0", NULL },
+		{ "security", "encrypt", "nope", "o: security.encrypt: bad "
+		    "boolean 'nope' (yes or no)" },
+		/* security.key_file: optional, unchecked until validate. */
+		{ "security", "key_file", "/etc/key", NULL },
+		{ "security", "key_file", "relative", NULL },
+		{ "security", "key_file", "", NULL },
+		/* [export:NAME] and [cluster:NAME]. */
+		{ "export:a", "path", "/srv", NULL },
+		{ "export:a", "path", "srv", "o: export:a.path: 'srv' is not an "
+		    "absolute path" },
+		{ "export:a", "path", "", "o: export:a.path: '' is not an "
+		    "absolute path" },
+		{ "export:a", "at", "//x//", NULL },
+		{ "export:a", "at", "", "o: export:a.at: bad union path '' "
+		    "(absolute, no . or ..)" },
+		{ "export:a", "at", "/x/./y", "o: export:a.at: bad union path "
+		    "'/x/./y' (absolute, no . or ..)" },
+		{ "export:a", "read_only", "false", NULL },
+		{ "export:a", "read_only", "ro", "o: export:a.read_only: bad "
+		    "boolean 'ro' (yes or no)" },
+		{ "cluster:c", "path", "/srv/c", NULL },
+		{ "cluster:c", "path", "c", "o: cluster:c.path: 'c' is not an "
+		    "absolute path" },
+		{ "cluster:c", "at", "/", NULL },
+		{ "cluster:c", "at", "/..", "o: cluster:c.at: bad union path "
+		    "'/..' (absolute, no . or ..)" },
+		{ "cluster:c", "balance", "LeastLoad", NULL },
+		{ "cluster:c", "balance", "random", "o: cluster:c.balance: bad "
+		    "value 'random' (roundrobin | leastload)" },
+		/* Unknown keys and sections. */
+		{ "peer", "nope", "1", "o: unknown key 'nope' in [peer]" },
+		{ "peer", "Name", "a", "o: unknown key 'Name' in [peer]" },
+		{ "export:a", "name", "a", "o: unknown key 'name' in "
+		    "[export:a]" },
+		{ "bogus", "x", "1", "o: unknown section [bogus]" },
+		{ "", "x", "1", "o: unknown section []" },
+		{ "export", "path", "/", "o: unknown section [export]" },
+		{ "peer:x", "name", "a", "o: unknown section [peer:x]" },
+		{ "export:", "path", "/", "o: bad export name in [export:] "
+		    "(1 to 63 of A-Z a-z 0-9 . _ -)" },
+		{ "cluster:a b", "path", "/", "o: bad cluster name in "
+		    "[cluster:a b] (1 to 63 of A-Z a-z 0-9 . _ -)" },
+	};
+	struct config cfg;
+	char err[CONFIG_ERRLEN];
+	size_t i;
+	int ret;
+
+	for (i = 0; i < sizeof t / sizeof *t; i++) {
+		config_init(&cfg);
+		strcpy(err, "untouched");
+		ret = config_set(&cfg, t[i].section, t[i].key, t[i].value, "o",
+		    err, sizeof err);
+		if (t[i].want == NULL)
+			tap_ok(ret == 0 && strcmp(err, "untouched") == 0,
+			    "%s.%s = '%s' accepted: '%s'", t[i].section,
+			    t[i].key, t[i].value, err);
+		else {
+			tap_ok(ret == -1, "%s.%s = '%s' refused", t[i].section,
+			    t[i].key, t[i].value);
+			tap_is_str(err, t[i].want, "  with its message");
+		}
+		config_free(&cfg);
+	}
+
+	/* Bounds and the empty values that unset, as stored. */
+	config_init(&cfg);
+	config_set(&cfg, "peer", "multicast_port", "65535", "o", err,
+	    sizeof err);
+	config_set(&cfg, "peer", "multicast_ttl", "255", "o", err, sizeof err);
+	config_set(&cfg, "peer", "max_handles", "1048576", "o", err,
+	    sizeof err);
+	config_set(&cfg, "cache", "block_size", "16MiB", "o", err, sizeof err);
+	config_set(&cfg, "cache", "readahead_max", "1024", "o", err,
+	    sizeof err);
+	config_set(&cfg, "peer", "discovery", "UNICAST", "o", err, sizeof err);
+	tap_is_int(cfg.multicast_port, 65535, "multicast_port 65535 stored");
+	tap_is_int(cfg.multicast_ttl, 255, "multicast_ttl 255 stored");
+	tap_is_int(cfg.max_handles, 1 << 20, "max_handles 2^20 stored");
+	tap_is_int((long long)cfg.block_size, 16 << 20, "block_size 16MiB");
+	tap_is_int(cfg.readahead_max, 1024, "readahead_max 1024 stored");
+	tap_is_int(cfg.discovery, DISCOVERY_UNICAST, "enum case ignored");
+	config_set(&cfg, "peer", "peers", "a:1 b:2", "o", err, sizeof err);
+	config_set(&cfg, "peer", "peers", "", "o", err, sizeof err);
+	tap_ok(cfg.npeers == 0 && cfg.peers == NULL, "empty peers: none");
+	config_set(&cfg, "peer", "peers", "a:1 b:2", "o", err, sizeof err);
+	config_set(&cfg, "peer", "peers", "c:3 nope", "o", err, sizeof err);
+	tap_is_int((long long)cfg.npeers, 2, "a bad list keeps the old one");
+	config_set(&cfg, "peer", "multicast_ttl", "300", "o", err, sizeof err);
+	tap_is_int(cfg.multicast_ttl, 255, "a refused value keeps the old");
+	config_set(&cfg, "security", "key_file", "/k", "o", err, sizeof err);
+	config_set(&cfg, "security", "key_file", "", "o", err, sizeof err);
+	tap_is_str(cfg.key_file, NULL, "empty key_file unsets");
+	config_set(&cfg, "peer", "control_socket", "/s", "o", err, sizeof err);
+	config_set(&cfg, "peer", "control_socket", "", "o", err, sizeof err);
+	tap_is_str(cfg.control_socket, NULL, "empty control_socket unsets");
+	config_free(&cfg);
+}
+
+/* -o debug.clock_skew: a signed duration, with its exact errors. */
+static void
+test_skew(void)
+{
+	static const struct {
+		const char *in;
+		int ret;
+		double want;
+	} t[] = {
+		{ "0", 0, 0 }, { "1", 0, 1 }, { "+1", 0, 1 }, { "-1", 0, -1 },
+		{ "-0.5s", 0, -0.5 }, { "-300ms", 0, -0.3 }, { "+.5", 0, 0.5 },
+		{ "-1000000000", 0, -1e9 },
+		{ "", -1, 0 }, { "-", -1, 0 }, { "+", -1, 0 }, { "--1", -1, 0 },
+		{ "+-1", -1, 0 }, { "- 1", -1, 0 }, { "-1e3", -1, 0 },
+		{ "-10000000000", -1, 0 }, { "1h", -1, 0 }, { "-ms", -1, 0 },
+	};
+	struct config cfg;
+	char arg[64], err[CONFIG_ERRLEN], want[CONFIG_ERRLEN];
+	size_t i;
+	int ret;
+
+	for (i = 0; i < sizeof t / sizeof *t; i++) {
+		config_init(&cfg);
+		cfg.debug_clock_skew = 7;
+		snprintf(arg, sizeof arg, "debug.clock_skew=%s", t[i].in);
+		ret = config_load_opts(&cfg, arg, err, sizeof err);
+		if (t[i].ret == 0)
+			tap_ok(ret == 0 && cfg.debug_clock_skew - t[i].want <
+			    1e-12 && t[i].want - cfg.debug_clock_skew < 1e-12,
+			    "clock skew '%s' -> %g", t[i].in,
+			    cfg.debug_clock_skew);
+		else {
+			snprintf(want, sizeof want, "-o %s: debug.clock_skew: "
+			    "bad duration '%s'", arg, t[i].in);
+			tap_ok(ret == -1 && strcmp(err, want) == 0 &&
+			    cfg.debug_clock_skew == 7, "clock skew '%s' "
+			    "refused: '%s'", t[i].in, err);
+		}
+		config_free(&cfg);
+	}
+}
+
+/* -o and the environment: the exact message of each refusal. */
+static void
+test_override_errors(void)
+{
+	static const struct {
+		const char *arg, *want;
+	} t[] = {
+		{ "attr_timeout=1",
+		    "-o attr_timeout=1: expected section.key=value" },
+		{ "cache.attr_timeout", "-o cache.attr_timeout: expected "
+		    "section.key=value" },
+		{ "a=b.c", "-o a=b.c: expected section.key=value" },
+		{ "export:a.path=/x", "-o export:a.path=/x: only [peer], [cache] "
+		    "and [security] keys can be set with -o" },
+		{ "bogus.x=1", "-o bogus.x=1: only [peer], [cache] and "
+		    "[security] keys can be set with -o" },
+		{ "debug.other=1", "-o debug.other=1: unknown key 'other' in "
+		    "[debug]" },
+		{ "peer.nope=1", "-o peer.nope=1: unknown key 'nope' in [peer]" },
+		{ "peer.multicast_ttl=256", "-o peer.multicast_ttl=256: "
+		    "peer.multicast_ttl: 256 is out of range 0..255" },
+		{ "cache.block_size=3K,peer.name=x", "-o cache.block_size=3K: "
+		    "cache.block_size: 3K is not a power of two between 4K and "
+		    "16M" },
+	};
+	char *env_opt[] = { "PUFS_PEER_NAME=a b", NULL };
+	char *env_sec[] = { "PUFS_SECURITY_ENCRYPT=perhaps", NULL };
+	struct config cfg;
+	char err[CONFIG_ERRLEN];
+	size_t i;
+	int ret;
+
+	for (i = 0; i < sizeof t / sizeof *t; i++) {
+		config_init(&cfg);
+		ret = config_load_opts(&cfg, t[i].arg, err, sizeof err);
+		tap_ok(ret == -1, "-o %s refused", t[i].arg);
+		tap_is_str(err, t[i].want, "  with its message");
+		config_free(&cfg);
+	}
+	config_init(&cfg);
+	ret = config_load_env(&cfg, env_opt, err, sizeof err);
+	tap_ok(ret == -1, "PUFS_PEER_NAME='a b' refused");
+	tap_is_str(err, "environment PUFS_PEER_NAME: peer.name: bad name "
+	    "'a b'" NAME_HINT, "  with its message");
+	ret = config_load_env(&cfg, env_sec, err, sizeof err);
+	tap_ok(ret == -1, "PUFS_SECURITY_ENCRYPT=perhaps refused");
+	tap_is_str(err, "environment PUFS_SECURITY_ENCRYPT: security.encrypt: "
+	    "bad boolean 'perhaps' (yes or no)", "  with its message");
+	config_free(&cfg);
+}
+
+/*
+ * config_validate() on fields set directly, one of each key type out of
+ * its rules, and the exact message.
+ */
+static void
+test_recheck(void)
+{
+	enum { U16, INT, U32, U64, DBL, STR, ENUM };
+	static const struct {
+		int type;
+		size_t off;
+		long long i;            /* U16, INT, U32, U64, ENUM */
+		double d;               /* DBL */
+		const char *s;          /* STR; NULL unsets */
+		const char *want;
+	} t[] = {
+		{ U16, offsetof(struct config, multicast_port), 0, 0, NULL,
+		    "peer.multicast_port: 0 is out of range 1..65535" },
+		{ INT, offsetof(struct config, multicast_ttl), -1, 0, NULL,
+		    "peer.multicast_ttl: -1 is negative" },
+		{ INT, offsetof(struct config, multicast_ttl), 256, 0, NULL,
+		    "peer.multicast_ttl: 256 is out of range 0..255" },
+		{ U32, offsetof(struct config, max_handles), 1048577, 0, NULL,
+		    "peer.max_handles: 1048577 is out of range 1..1048576" },
+		{ U32, offsetof(struct config, readahead_max), 2000, 0, NULL,
+		    "cache.readahead_max: 2000 is out of range 0..1024" },
+		{ U64, offsetof(struct config, block_size), 32 << 20, 0, NULL,
+		    "cache.block_size: 32M is not a power of two between 4K "
+		    "and 16M" },
+		{ U64, offsetof(struct config, cache_size), 4096, 0, NULL,
+		    "cache.cache_size: 4K is less than 16K" },
+		{ DBL, offsetof(struct config, op_timeout), 0, 0, NULL,
+		    "peer.op_timeout: must be more than 0 seconds" },
+		{ DBL, offsetof(struct config, attr_timeout), 0, -1, NULL,
+		    "cache.attr_timeout: must not be negative" },
+		{ DBL, offsetof(struct config, trap_delay), 0, 2e9, NULL,
+		    "cache.trap_delay: bad duration 2e+09" },
+		{ DBL, offsetof(struct config, heartbeat), 0, NAN, NULL,
+		    "peer.heartbeat: bad duration nan" },
+		{ STR, offsetof(struct config, name), 0, 0, NULL,
+		    "peer.name: not set" },
+		{ STR, offsetof(struct config, multicast_group), 0, 0, NULL,
+		    "peer.multicast_group: not set" },
+		{ STR, offsetof(struct config, multicast_interface), 0, 0,
+		    "a/b", "peer.multicast_interface: bad interface name "
+		    "'a/b'" },
+		{ STR, offsetof(struct config, control_socket), 0, 0, "",
+		    "peer.control_socket: socket path '' is empty or longer "
+		    "than 107 bytes" },
+		{ ENUM, offsetof(struct config, discovery), 2, 0, NULL,
+		    "peer.discovery: bad value 2" },
+		{ ENUM, offsetof(struct config, create_policy), -1, 0, NULL,
+		    "peer.create_policy: bad value -1" },
+	};
+	struct config cfg;
+	char err[CONFIG_ERRLEN];
+	char *field;
+	size_t i;
+	int ret;
+
+	for (i = 0; i < sizeof t / sizeof *t; i++) {
+		config_init(&cfg);
+		field = (char *)&cfg + t[i].off;
+		switch (t[i].type) {
+		case U16:
+			*(uint16_t *)field = (uint16_t)t[i].i;
+			break;
+		case INT:
+		case ENUM:
+			*(int *)field = (int)t[i].i;
+			break;
+		case U32:
+			*(uint32_t *)field = (uint32_t)t[i].i;
+			break;
+		case U64:
+			*(uint64_t *)field = (uint64_t)t[i].i;
+			break;
+		case DBL:
+			*(double *)field = t[i].d;
+			break;
+		case STR:
+			free(*(char **)field);
+			*(char **)field = t[i].s == NULL ? NULL :
+			    xstrdup(t[i].s);
+			break;
+		}
+		ret = config_validate(&cfg, err, sizeof err);
+		tap_ok(ret == -1, "validate refuses %s", t[i].want);
+		tap_is_str(err, t[i].want, "  with its message");
+		config_free(&cfg);
+	}
+
+	/* A list entry set directly, and an export's key. */
+	config_init(&cfg);
+	cfg.peers = xcalloc(2, sizeof *cfg.peers);
+	cfg.peers[0] = xstrdup("a:1");
+	cfg.peers[1] = xstrdup("b");
+	cfg.npeers = 2;
+	ret = config_validate(&cfg, err, sizeof err);
+	tap_ok(ret == -1, "validate refuses a bad peers entry");
+	tap_is_str(err, "peer.peers: bad address 'b'" ADDR_HINT,
+	    "  with its message");
+	config_free(&cfg);
+	config_init(&cfg);
+	config_set(&cfg, "export:x", "path", "/", "o", err, sizeof err);
+	free(cfg.exports[0].path);
+	cfg.exports[0].path = xstrdup("rel");
+	ret = config_validate(&cfg, err, sizeof err);
+	tap_ok(ret == -1, "validate refuses a relative export path");
+	tap_is_str(err, "export:x.path: 'rel' is not an absolute path",
+	    "  with its message");
+	config_free(&cfg);
+}
+
 /* The environment and -o, and their precedence over the file. */
 static void
 test_env_opts(void)
@@ -964,9 +1517,13 @@ main(void)
 	test_durations();
 	test_normalise_at();
 	test_file_errors();
+	test_keys();
 	test_env_opts();
+	test_skew();
+	test_override_errors();
 	test_export_arg();
 	test_validate();
+	test_recheck();
 	test_example();
 	cleanup();
 	return tap_done();
