@@ -59,13 +59,6 @@ log_init(int debug)
 	setvbuf(stderr, NULL, _IOLBF, 0);
 }
 
-/* Whether debug lines are written (to skip building costly ones). */
-int
-log_debug_enabled(void)
-{
-	return log_debug_on;
-}
-
 /* A warning with the text of errno appended. */
 void
 log_warn(const char *fmt, ...)

@@ -18,7 +18,6 @@
 #define PRINTFLIKE(f, a) __attribute__((format(printf, f, a)))
 
 void log_init(int debug);
-int log_debug_enabled(void);
 void log_warn(const char *, ...) PRINTFLIKE(1, 2);
 void log_warnx(const char *, ...) PRINTFLIKE(1, 2);
 void log_info(const char *, ...) PRINTFLIKE(1, 2);
