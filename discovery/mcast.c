@@ -34,7 +34,10 @@
 #include <event2/event.h>
 
 #include "datagram.h"
-#include "pufs.h"
+#include "discovery.h"
+#include "export.h"	/* struct export: our exports, announced */
+#include "log.h"
+#include "loop.h"
 
 #define MCAST_ANNOUNCE_REPEATS	3
 
@@ -200,7 +203,7 @@ mcast_beat(struct timer *t, void *arg)
 	loop_wheel_kick();
 }
 
-/* A LOCATED: hand its hits to the resolve that asked. */
+/* A LOCATED: hand its hits to the request that asked (locate.c). */
 static void
 mcast_took_located(struct peer *p, const struct dgram *d)
 {
@@ -211,7 +214,7 @@ mcast_took_located(struct peer *p, const struct dgram *d)
 		ex[i] = d->hits[i].export_id;
 		at[i] = d->hits[i].attr;
 	}
-	union_located(p, d->req_id, ex, at, d->nhits);
+	locate_heard(p, d->req_id, ex, at, d->nhits);
 	free(ex);
 	free(at);
 }
