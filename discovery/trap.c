@@ -46,7 +46,6 @@ struct trap_sender {
 };
 
 static struct {
-	bool on;		/* multicast: traps are sent */
 	struct trapq *q;
 	struct timer flush;
 	uint64_t seq;		/* number of our last TRAP */
@@ -60,13 +59,12 @@ static struct {
 static void trap_flush(struct timer *, void *);
 static void trap_peer_state(struct peer *, enum peer_state);
 
-/* Start: traps are sent only with multicast discovery. */
+/* Start: the queue, the flush timer and the peer state listener. */
 void
 trap_init(const struct config *cfg, const struct trap_sink *sink,
     const struct trap_local *local)
 {
 	(void)cfg;
-	tr.on = true;
 	tr.sink = sink;
 	tr.local = local;
 	if ((tr.q = trapq_new()) == NULL)
@@ -151,7 +149,7 @@ trap_note(const struct proto_req *r, const struct proto_rep *rep,
 	uint32_t ex = r->export_id;
 	char *p = NULL, *p2 = NULL;
 
-	if (!tr.on || rep->error != 0)
+	if (rep->error != 0)
 		return;
 	switch (r->type) {
 	case PROTO_CREATE:
@@ -236,8 +234,6 @@ trap_note(const struct proto_req *r, const struct proto_rep *rep,
 void
 trap_note_disk(uint8_t kind, uint32_t export_id, const char *path)
 {
-	if (!tr.on)
-		return;
 	tr.st.disk++;
 	trap_add(true, (struct dgram_trap){ .kind = kind,
 	    .export_id = export_id, .path = path,
