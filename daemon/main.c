@@ -139,6 +139,7 @@ main_daemon(struct config *cfg)
 leave:
 	/* Each of these does nothing if its part never started. */
 	control_close();
+	trap_flush_now();	/* what is queued goes before our GOODBYE */
 	mcast_leave();
 	stream_leave_all();
 	fs_unmount();

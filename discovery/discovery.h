@@ -117,12 +117,17 @@ int peer_dgram_addr(struct peer *, struct sockaddr_storage *, socklen_t *);
 
 /* mcast.c */
 
+/* Told of every well-formed datagram of another peer. */
+typedef void (*mcast_receive_cb)(const struct dgram *);
+
 int mcast_init(const struct config *);
 int mcast_init_unicast(const struct config *);
 void mcast_leave(void);
 void mcast_stats(uint64_t *sent, uint64_t *received, uint64_t *dropped);
 void mcast_fill_header(struct dgram *, uint8_t type);
 void mcast_send_bytes(const uint8_t *, size_t);
+void mcast_on_receive(mcast_receive_cb);
+void mcast_set_trap_seq(uint64_t);
 void mcast_locate(uint64_t id, const char *upath);
 void mcast_located(uint64_t id, const char *upath, const uint32_t *exports,
     const struct proto_attr *attrs, size_t n);
@@ -163,13 +168,11 @@ struct trap_local {
 void trap_init(const struct config *, const struct trap_sink *,
     const struct trap_local *);
 void trap_free(void);
-uint64_t trap_last_seq(void);
 void trap_note(const struct proto_req *, const struct proto_rep *,
     uint32_t owner);
 void trap_note_disk(uint8_t kind, uint32_t export_id, const char *path);
 void trap_skip(void);
 void trap_flush_now(void);
-void trap_received(const struct dgram *);
 void trap_resync(struct peer *);
 unsigned trap_senders(void);
 void trap_stats(struct trap_stats *);
@@ -201,8 +204,6 @@ struct locate_ops {
 
 void locate_init(const struct locate_ops *);
 void locate_answer(struct peer *asker, uint64_t id, const char *upath);
-void locate_heard(struct peer *, uint64_t id, const uint32_t *exports,
-    const struct proto_attr *attrs, size_t n);
 uint64_t locate_served(void);
 
 #endif

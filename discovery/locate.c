@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "datagram.h"
 #include "discovery.h"
 #include "log.h"
 
@@ -23,11 +24,14 @@ struct locate_answer {
 static const struct locate_ops *ops;
 static uint64_t served;
 
+static void locate_received(const struct dgram *);
+
 /* Start: ops says how to look a path up and where answers go. */
 void
 locate_init(const struct locate_ops *o)
 {
 	ops = o;
+	mcast_on_receive(locate_received);
 }
 
 /* LOCATEs answered so far. */
@@ -65,10 +69,32 @@ locate_answer(struct peer *asker, uint64_t id, const char *upath)
 	ops->lookup(upath, locate_found, a);
 }
 
-/* Peer p answered our request id: n hits, maybe none. */
-void
-locate_heard(struct peer *p, uint64_t id, const uint32_t *exports,
-    const struct proto_attr *attrs, size_t n)
+/* A LOCATED: hand its hits to the request that asked. */
+static void
+locate_took(struct peer *p, const struct dgram *d)
 {
-	ops->located(p, id, exports, attrs, n);
+	uint32_t *ex = xcalloc(d->nhits + 1, sizeof *ex);
+	struct proto_attr *at = xcalloc(d->nhits + 1, sizeof *at);
+
+	for (size_t i = 0; i < d->nhits; i++) {
+		ex[i] = d->hits[i].export_id;
+		at[i] = d->hits[i].attr;
+	}
+	ops->located(p, d->req_id, ex, at, d->nhits);
+	free(ex);
+	free(at);
+}
+
+/* mcast.c's receiver: LOCATEs of live peers, LOCATEDs of their boot. */
+static void
+locate_received(const struct dgram *d)
+{
+	struct peer *p = peer_by_name(d->name);
+
+	if (p == NULL || p->state != PEER_UP)
+		return;
+	if (d->type == DGRAM_LOCATE)
+		locate_answer(p, d->req_id, d->path);
+	else if (d->type == DGRAM_LOCATED && p->boot_id == d->boot_id)
+		locate_took(p, d);
 }

@@ -58,6 +58,7 @@ static struct {
 
 static void trap_flush(struct timer *, void *);
 static void trap_peer_state(struct peer *, enum peer_state);
+static void trap_received(const struct dgram *);
 
 /* Start: the queue, the flush timer and the peer state listener. */
 void
@@ -71,6 +72,7 @@ trap_init(const struct config *cfg, const struct trap_sink *sink,
 		fatalx("trap: out of memory");
 	timer_init(&tr.flush, trap_flush, NULL);
 	peer_on_state(trap_peer_state);
+	mcast_on_receive(trap_received);
 }
 
 /* Release the queue and the sender table. */
@@ -88,13 +90,6 @@ trap_free(void)
 		free(s);
 	}
 	tr.nsenders = 0;
-}
-
-/* The number of our last TRAP (carried by every datagram). */
-uint64_t
-trap_last_seq(void)
-{
-	return tr.seq;
 }
 
 /* Counters for status. */
@@ -244,7 +239,7 @@ trap_note_disk(uint8_t kind, uint32_t export_id, const char *path)
 void
 trap_skip(void)
 {
-	tr.seq++;
+	mcast_set_trap_seq(++tr.seq);
 	tr.st.unsendable++;
 }
 
@@ -261,7 +256,7 @@ trap_flush(struct timer *t, void *arg)
 	(void)t;
 	(void)arg;
 	while ((recs = trapq_records(tr.q, &n)), n > 0) {
-		tr.seq++;
+		mcast_set_trap_seq(++tr.seq);
 		mcast_fill_header(&hdr, DGRAM_TRAP);
 		hdr.seq = tr.seq;
 		rc = dgram_encode_traps(&hdr, recs, n, buf, sizeof buf, &len,
@@ -364,7 +359,7 @@ trap_senders(void)
 }
 
 /* Any datagram from another peer: check its trap numbers, apply TRAPs. */
-void
+static void
 trap_received(const struct dgram *d)
 {
 	struct peer *p = peer_by_name(d->name);
