@@ -12,6 +12,9 @@
  * answer into a private reply that is copied to call->rep on the loop
  * thread, so a timeout never races a worker.  The call is freed once the
  * callback has run and the transport has let go of it.
+ *
+ * Who cares about answers and about requests served (the listing cache,
+ * traps) registers an observer; the call layer knows neither.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +28,8 @@
 static uint64_t call_next_id;
 static unsigned call_count;	/* calls not yet freed */
 static struct log_rate call_log_timeouts = LOG_RATE_INIT("call timeouts");
+static call_answer_fn call_answer_observer;
+static call_served_fn call_served_observer;
 
 /* Calls sent and not yet completed and freed (shutdown drains them). */
 unsigned
@@ -47,56 +52,38 @@ call_free(struct call *c)
 	call_count--;
 }
 
-/* A change we made: the listings that show it are stale now. */
-static void
-call_note_change(struct call *c)
+/* Watch every answer without an error (the caches' keeper). */
+void
+call_observe_answers(call_answer_fn fn)
 {
-	const struct proto_req *r = &c->req;
+	call_answer_observer = fn;
+}
 
-	switch (r->type) {
-	case PROTO_CREATE:
-	case PROTO_MKNOD:
-	case PROTO_MKDIR:
-	case PROTO_SYMLINK:
-		dircache_set(c->peer, r->export_id, r->path, r->name,
-		    &c->rep.attr);
-		break;
-	case PROTO_UNLINK:
-	case PROTO_RMDIR:
-		dircache_set(c->peer, r->export_id, r->path, r->name, NULL);
-		break;
-	case PROTO_RENAME:
-	case PROTO_LINK:
-		if (r->type == PROTO_RENAME)
-			dircache_stale(c->peer, r->export_id, r->path);
-		else	/* the link count shows in the source's listing */
-			dircache_changed(c->peer, r->export_id, r->path);
-		dircache_stale(c->peer, r->export2, r->path2);
-		break;
-	case PROTO_SETATTR:
-		dircache_changed(c->peer, r->export_id, r->path);
-		break;
-	case PROTO_OPEN:
-	case PROTO_STAT:
-		/*
-		 * Fresh attributes from the holder (close-to-open): the
-		 * cached listing must not answer a getattr with older ones.
-		 */
-		if (r->fh == 0)
-			dircache_update(c->peer, r->export_id, r->path,
-			    &c->rep.attr);
-		break;
-	default:
-		break;
-	}
+/* Watch every request served by our exports (traps announce them). */
+void
+call_observe_served(call_served_fn fn)
+{
+	call_served_observer = fn;
+}
+
+/*
+ * Request r was served by one of our exports with answer rep, for owner
+ * (0: our own mount's call; else the stream whose handles it made).
+ */
+void
+call_served(const struct proto_req *r, const struct proto_rep *rep,
+    uint32_t owner)
+{
+	if (call_served_observer != NULL)
+		call_served_observer(r, rep, owner);
 }
 
 /* Deliver the reply to the caller, once; free if nobody holds it. */
 static void
 call_finish(struct call *c)
 {
-	if (c->rep.error == 0)
-		call_note_change(c);
+	if (c->rep.error == 0 && call_answer_observer != NULL)
+		call_answer_observer(c);
 	timer_wheel_del(loop_wheel(), &c->timer);
 	c->finished = true;
 	if (c->cb != NULL)
@@ -172,7 +159,7 @@ call_local_done(struct work *w)
 	    offsetof(struct call, work));
 
 	c->in_transport = false;
-	trap_note(&c->req, &c->wrep, 0);
+	call_served(&c->req, &c->wrep, 0);
 	if (c->finished) {
 		call_release_late(c->peer, &c->wrep);
 		proto_rep_clear(&c->wrep);

@@ -66,6 +66,50 @@ main_drain(void)
 		log_warnx("leaving with %u calls unanswered", call_inflight());
 }
 
+/* The transport, as the peer table dials and asks it. */
+static const struct peer_dialer main_dialer = {
+	.listen = stream_listen,
+	.connect = stream_connect,
+	.close = stream_close,
+	.probe = stream_probe,
+	.may_dial = stream_may_dial,
+	.outbound = stream_outbound,
+	.started = stream_started,
+	.up_since = stream_up_since,
+};
+
+/* The export backend, for the peer table's exports. */
+static const struct peer_exports main_exports = {
+	.open = export_open,
+	.close = export_close,
+};
+
+/* Our own exports, as traps need them. */
+static const struct trap_local main_trap_local = {
+	.fh_path = export_fh_path,
+	.noted = journal_note,
+};
+
+/* The union, for location requests. */
+static const struct locate_ops main_locate = {
+	.lookup = union_locate_local,
+	.located = union_located,
+};
+
+/*
+ * Wire the discovery layer to the rest: it learns of the daemon only
+ * through what is registered here.
+ */
+static void
+main_wire(const struct config *cfg)
+{
+	trap_init(cfg, &changes_sink, &main_trap_local);
+	clock_init();
+	locate_init(&main_locate);
+	call_observe_answers(changes_answered);
+	call_observe_served(trap_note);
+}
+
 /* Run the daemon until a signal or an unmount; the exit status. */
 static int
 main_daemon(struct config *cfg)
@@ -74,13 +118,13 @@ main_daemon(struct config *cfg)
 
 	loop_init(cfg);
 	worker_init(loop_base, MAIN_WORKERS);
-	peer_init_self(cfg);
+	peer_init_self(cfg, &main_exports);
 	node_init();
-	trap_init(cfg);
+	main_wire(cfg);
 	dircache_init(cfg);
 	journal_init(cfg);
 	watch_init(cfg);
-	if (peer_init_net(cfg) == -1 || (cfg->discovery ==
+	if (peer_init_net(cfg, &main_dialer) == -1 || (cfg->discovery ==
 	    DISCOVERY_MULTICAST ? mcast_init(cfg) :
 	    mcast_init_unicast(cfg)) == -1 ||
 	    control_init(cfg) == -1 || fs_mount(cfg) == -1)
@@ -95,6 +139,7 @@ main_daemon(struct config *cfg)
 leave:
 	/* Each of these does nothing if its part never started. */
 	control_close();
+	trap_flush_now();	/* what is queued goes before our GOODBYE */
 	mcast_leave();
 	stream_leave_all();
 	fs_unmount();

@@ -8,6 +8,8 @@
  * The union namespace (union.c) turns kernel requests into calls to the
  * holders that have the objects and merges their answers; node.c keeps
  * the inodes the kernel knows.  io.c is the one place file data passes.
+ * Membership, traps, the global clock and location requests are the
+ * discovery layer below (discovery/discovery.h); main.c wires it in.
  */
 #ifndef PUFS_PUFS_H
 #define PUFS_PUFS_H
@@ -20,6 +22,7 @@
 
 #include "cache.h"
 #include "config.h"
+#include "discovery.h"
 #include "export.h"
 #include "log.h"
 #include "loop.h"
@@ -27,116 +30,14 @@
 #include "worker.h"
 
 struct event_base;
-
-/* peer.c */
-
-/*
- * A member of the union.  This daemon is a peer too (peer_self());
- * its exports are served locally, the others' over their streams.
- */
-enum peer_state {
-	PEER_UP,
-	PEER_DOWN,
-	PEER_STATE_MAX
-};
-
-struct stream;
 struct seed;
 struct sockaddr;
-
-struct peer {
-	char *name;		/* owned */
-	char *uri;		/* contact address HOST:PORT; owned */
-	bool self;
-	enum peer_state state;	/* changed only by peer_set_state() */
-	struct export *exports;	/* id == index; owned */
-	uint32_t nexports;
-	struct stream *stream;	/* while UP (not for self) */
-	uint64_t epoch;		/* bumped per stream: old handles are void */
-	uint64_t boot_id;
-	uint64_t uptime_ms;	/* as announced at handshake */
-	uint64_t since_ms;	/* loop_now_ms() at handshake */
-	uint64_t last_heard;	/* loop_now_ms() */
-	double rtt_ms;		/* smoothed ping round trip */
-	bool leaving;		/* said goodbye */
-	struct sockaddr_storage dgaddr;	/* unicast datagrams; 0 len: unset */
-	socklen_t dglen;
-	TAILQ_ENTRY(peer) entry;	/* sorted by name */
-};
-TAILQ_HEAD(peer_list, peer);
-
-extern struct peer_list peers;
-
-void peer_init_self(const struct config *);
-int peer_init_net(const struct config *);
-void peer_free_all(void);
-struct peer *peer_self(void);
-struct peer *peer_by_uri(const char *uri);
-void peer_set_state(struct peer *, enum peer_state);
-const char *peer_state_name(enum peer_state);
-uint64_t peer_boot_id(void);
-void peer_format_addr(const struct sockaddr *, unsigned, char *, size_t);
-struct peer *peer_attach(const struct proto_hello *, struct stream *,
-    bool outbound);
-void peer_stream_lost(struct peer *, struct stream *, const char *);
-void peer_seed_lost(struct seed *, struct stream *);
-void peer_leaving(struct peer *);
-void peer_heard(struct peer *);
-void peer_heard_ping(struct peer *, uint64_t rtt_us);
-bool peer_discovered(const char *name, const char *uri, uint64_t boot);
-void peer_said_goodbye(const char *name, uint64_t boot);
-
-struct peer *peer_by_name(const char *);
-bool peer_uri_numeric(const char *uri);
-void peer_counts(unsigned *known, unsigned *addresses);
-int peer_listen_addr(const struct config *, struct sockaddr_storage *,
-    socklen_t *);
-int peer_dgram_addr(struct peer *, struct sockaddr_storage *, socklen_t *);
-
-/* mcast.c */
-
-struct dgram;
-int mcast_init(const struct config *);
-int mcast_init_unicast(const struct config *);
-void mcast_leave(void);
-void mcast_stats(uint64_t *sent, uint64_t *received, uint64_t *dropped);
-void mcast_fill_header(struct dgram *, uint8_t type);
-void mcast_send_bytes(const uint8_t *, size_t);
-void mcast_locate(uint64_t id, const char *upath);
-void mcast_located(uint64_t id, const char *upath, const uint32_t *exports,
-    const struct proto_attr *attrs, size_t n);
-
-/* trap.c */
-
-struct trap_stats {
-	uint64_t noted, merged;		/* changes noted, merged in a batch */
-	uint64_t sent, records_sent;	/* TRAP datagrams and their records */
-	uint64_t unsendable;		/* records too large: numbers skipped */
-	uint64_t received, records_applied;
-	uint64_t gaps, resyncs;
-	uint64_t disk;			/* changes seen on disk (inotify) */
-};
-
-void trap_init(const struct config *);
-void trap_free(void);
-uint64_t trap_last_seq(void);
-void trap_note(const struct proto_req *, const struct proto_rep *,
-    uint32_t owner);
-void trap_flush(struct timer *, void *);
-void trap_note_disk(uint8_t kind, uint32_t export_id, const char *path);
-void trap_skip(void);
 
 /* watch.c (watch_add is in export.h: workers call it) */
 
 void watch_init(const struct config *);
 void watch_free(void);
 void watch_stats(size_t *watches, uint64_t *events, uint64_t *overflows);
-void trap_flush_now(void);
-void trap_received(const struct dgram *);
-void trap_resync(struct peer *);
-void trap_peer_down(struct peer *);
-unsigned trap_senders(void);
-void trap_stats(struct trap_stats *);
 
 /* dircache.c */
 
@@ -192,14 +93,6 @@ int journal_query(const struct journal_rec *ring, size_t size,
     uint64_t newest, uint32_t export_id, const char *dir, uint64_t since,
     char ***names, size_t *n);
 void journal_unique(char **names, size_t *n);
-
-/* clock.c */
-
-uint64_t clock_local_ns(void);
-uint64_t clock_global_ns(void);
-void clock_sample(struct peer *, uint64_t t0, uint64_t t3, uint64_t remote);
-void clock_peer_down(struct peer *);
-void clock_status(double *offset, double *error, const char **reference);
 
 /* stream.c */
 
@@ -262,6 +155,20 @@ void call_transport_done(struct call *, struct proto_rep *);
 void call_transport_fail(struct call *, int error);
 int call_transport_page(struct call *, const struct proto_rep *);
 void call_release_late(struct peer *, const struct proto_rep *);
+
+/* Observers: of answers without an error, of requests we served. */
+typedef void (*call_answer_fn)(const struct call *);
+typedef void (*call_served_fn)(const struct proto_req *,
+    const struct proto_rep *, uint32_t owner);
+void call_observe_answers(call_answer_fn);
+void call_observe_served(call_served_fn);
+void call_served(const struct proto_req *, const struct proto_rep *,
+    uint32_t owner);
+
+/* changes.c: what changes mean for the caches (trap sink, answers). */
+
+extern const struct trap_sink changes_sink;
+void changes_answered(const struct call *);
 
 /* node.c */
 
@@ -381,7 +288,7 @@ void union_resolve_any(struct node *dir, const char *base, union_resolve_cb,
 typedef void (*union_list_cb)(void *arg, int error, struct entry *, size_t);
 void union_list(struct node *dir, union_list_cb, void *arg);
 
-/* Location requests (multicast), in union.c and locate.c. */
+/* Location requests (multicast), in union.c and discovery/locate.c. */
 struct locate_stats {
 	uint64_t sent;		/* LOCATE datagrams we sent */
 	uint64_t answers;	/* LOCATED answers taken */
@@ -391,9 +298,8 @@ struct locate_stats {
 };
 void union_located(struct peer *, uint64_t id, const uint32_t *exports,
     const struct proto_attr *attrs, size_t n);
+void union_locate_local(const char *upath, locate_found_cb, void *arg);
 void locate_stats(struct locate_stats *);
-void locate_answer(struct peer *asker, uint64_t id, const char *upath);
-uint64_t locate_served(void);
 
 /* The node for an entry under dir (found or made, attrs refreshed). */
 struct node *union_node(struct node *dir, struct entry *);

@@ -469,7 +469,7 @@ stream_serve_done(struct work *w)
 	struct served *sv = (struct served *)w;
 	struct stream *s = sv->s;
 
-	trap_note(&sv->req, &sv->rep, sv->owner);
+	call_served(&sv->req, &sv->rep, sv->owner);
 	if (s->state == STREAM_UP)
 		stream_send_rep(s, &sv->rep);
 	if (sv->req.type == PROTO_OPEN || sv->req.type == PROTO_CREATE) {

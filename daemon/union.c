@@ -757,6 +757,74 @@ union_located(struct peer *p, uint64_t id, const uint32_t *exports,
 		locate_done(l);
 }
 
+/* Our exports' answers to a LOCATE, gathered for locate.c. */
+struct union_found {
+	unsigned pending;
+	uint32_t *exports;	/* hits; owned */
+	struct proto_attr *attrs;	/* owned */
+	size_t n;
+	locate_found_cb cb;
+	void *arg;
+};
+
+/* One more of our exports has answered; the last one calls back. */
+static void
+union_found_step(struct union_found *f)
+{
+	if (--f->pending > 0)
+		return;
+	f->cb(f->arg, f->exports, f->attrs, f->n);
+	free(f->exports);
+	free(f->attrs);
+	free(f);
+}
+
+/* One export's STAT came back. */
+static void
+union_found_cb(struct call *c)
+{
+	struct union_found *f = c->arg;
+
+	if (c->rep.error == 0) {
+		f->exports[f->n] = c->req.export_id;
+		f->attrs[f->n] = c->rep.attr;
+		f->n++;
+	}
+	union_found_step(f);
+}
+
+/*
+ * What our exports hold at union path upath: every export grafted at or
+ * above it is asked (a STAT on the disk workers, like any call); cb gets
+ * the hits once all have answered.
+ */
+void
+union_locate_local(const char *upath, locate_found_cb cb, void *arg)
+{
+	struct peer *self = peer_self();
+	struct union_found *f = xcalloc(1, sizeof *f);
+	char *rel;
+
+	f->exports = xcalloc(self->nexports + 1, sizeof *f->exports);
+	f->attrs = xcalloc(self->nexports + 1, sizeof *f->attrs);
+	f->cb = cb;
+	f->arg = arg;
+	f->pending = 1;
+	for (uint32_t e = 0; e < self->nexports; e++) {
+		if ((rel = union_relpath(&self->exports[e], upath)) == NULL)
+			continue;
+		if (!proto_path_ok(rel)) {
+			free(rel);
+			continue;
+		}
+		f->pending++;
+		call_send(call_new(self, PROTO_STAT, e, rel, union_found_cb,
+		    f));
+		free(rel);
+	}
+	union_found_step(f);
+}
+
 /* Figures for status. */
 void
 locate_stats(struct locate_stats *st)

@@ -13,7 +13,9 @@
  * newcomer's ANNOUNCE is answered with ours, so it need not wait for a
  * heartbeat to learn of us.  Anyone can send a datagram, so a datagram
  * only suggests: a GOODBYE makes us ask the peer's stream whether it
- * still answers (peer_said_goodbye), and the stream decides.
+ * still answers (peer_said_goodbye), and the stream decides.  Traps
+ * and location requests sit above the socket: they send through it and
+ * register as receivers of what arrives (mcast_on_receive()).
  *
  * Our own datagrams come back (multicast loop is on, so several daemons
  * on one host find each other) and are recognised by name and boot id.
@@ -34,9 +36,13 @@
 #include <event2/event.h>
 
 #include "datagram.h"
-#include "pufs.h"
+#include "discovery.h"
+#include "export.h"	/* struct export: our exports, announced */
+#include "log.h"
+#include "loop.h"
 
 #define MCAST_ANNOUNCE_REPEATS	3
+#define MCAST_RECEIVERS		4
 
 static struct {
 	int fd;
@@ -48,6 +54,9 @@ static struct {
 	int announces;			/* ANNOUNCEs sent at start */
 	uint64_t sent, received, dropped;
 	struct log_rate log_bad;	/* malformed datagrams */
+	uint64_t trap_seq;		/* our last TRAP's number (trap.c) */
+	mcast_receive_cb receivers[MCAST_RECEIVERS];
+	unsigned nreceivers;
 } mc = { .fd = -1, .log_bad = LOG_RATE_INIT("malformed datagrams") };
 
 /* Fill the common header of a datagram of ours. */
@@ -59,7 +68,7 @@ mcast_fill_header(struct dgram *d, uint8_t type)
 	memset(d, 0, sizeof *d);
 	d->type = type;
 	d->boot_id = peer_boot_id();
-	d->seq = trap_last_seq();
+	d->seq = mc.trap_seq;
 	d->time = (int64_t)clock_global_ns();
 	d->name = self->name;
 	d->uri = self->uri;
@@ -200,20 +209,20 @@ mcast_beat(struct timer *t, void *arg)
 	loop_wheel_kick();
 }
 
-/* A LOCATED: hand its hits to the resolve that asked. */
-static void
-mcast_took_located(struct peer *p, const struct dgram *d)
+/* Hand every datagram of another peer to fn too (traps, locate.c). */
+void
+mcast_on_receive(mcast_receive_cb fn)
 {
-	uint32_t *ex = xcalloc(d->nhits + 1, sizeof *ex);
-	struct proto_attr *at = xcalloc(d->nhits + 1, sizeof *at);
+	if (mc.nreceivers == MCAST_RECEIVERS)
+		fatalx("multicast: more than %d receivers", MCAST_RECEIVERS);
+	mc.receivers[mc.nreceivers++] = fn;
+}
 
-	for (size_t i = 0; i < d->nhits; i++) {
-		ex[i] = d->hits[i].export_id;
-		at[i] = d->hits[i].attr;
-	}
-	union_located(p, d->req_id, ex, at, d->nhits);
-	free(ex);
-	free(at);
+/* The number of our last TRAP, from now on in every datagram we send. */
+void
+mcast_set_trap_seq(uint64_t seq)
+{
+	mc.trap_seq = seq;
 }
 
 /* A datagram arrived. */
@@ -225,7 +234,6 @@ mcast_read_cb(evutil_socket_t fd, short what, void *arg)
 	uint8_t buf[DGRAM_MAX + 1];
 	char addr[128];
 	struct dgram d;
-	struct peer *p;
 	ssize_t n;
 	int rc;
 
@@ -270,7 +278,8 @@ mcast_read_cb(evutil_socket_t fd, short what, void *arg)
 			continue;	/* our own, looped back */
 		}
 		mc.received++;
-		trap_received(&d);
+		for (unsigned r = 0; r < mc.nreceivers; r++)
+			mc.receivers[r](&d);
 		switch (d.type) {
 		case DGRAM_ANNOUNCE:
 		case DGRAM_HEARTBEAT:
@@ -283,17 +292,9 @@ mcast_read_cb(evutil_socket_t fd, short what, void *arg)
 			peer_said_goodbye(d.name, d.boot_id);
 			break;
 		case DGRAM_TRAP:
-			break;		/* applied above */
 		case DGRAM_LOCATE:
-			if ((p = peer_by_name(d.name)) != NULL &&
-			    p->state == PEER_UP)
-				locate_answer(p, d.req_id, d.path);
-			break;
 		case DGRAM_LOCATED:
-			if ((p = peer_by_name(d.name)) != NULL &&
-			    p->state == PEER_UP && p->boot_id == d.boot_id)
-				mcast_took_located(p, &d);
-			break;
+			break;		/* the receivers' (trap.c, locate.c) */
 		default:
 			log_debug("multicast: %s from %s ignored",
 			    dgram_type_name(d.type), d.name);
@@ -454,7 +455,6 @@ mcast_leave(void)
 
 	if (mc.fd == -1)
 		return;
-	trap_flush_now();
 	mcast_fill_header(&d, DGRAM_GOODBYE);
 	mcast_send(&d);
 	timer_wheel_del(loop_wheel(), &mc.beat);

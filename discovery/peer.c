@@ -22,7 +22,12 @@
  * stream under the name of a live peer never displaces its stream (but
  * for two peers dialing each other at once, PEER_RACE_MS): the newcomer
  * is refused and the live stream asked whether it still answers
- * (stream_probe); a GOODBYE datagram is only such a question.
+ * (peer_probe); a GOODBYE datagram is only such a question.
+ *
+ * The table knows the transport and the export backend only through the
+ * dialer and the export operations the daemon gives peer_init_net() and
+ * peer_init_self(); whoever reacts to a peer going up or down registers
+ * a state listener (peer_on_state()).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -37,7 +42,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "pufs.h"
+#include "discovery.h"
+#include "export.h"	/* struct export: the peer table holds them */
+#include "log.h"
+#include "loop.h"
 
 #define SEED_BACKOFF_MIN_MS	100
 #define SEED_BACKOFF_MAX_MS	2000
@@ -46,6 +54,7 @@
 #define PEER_RACE_MS		1000	/* dials that cross: both started
 					   before the first was up */
 #define PEER_SWEEP_MS		1000
+#define PEER_LISTENERS		8
 
 struct seed {
 	char *addr;			/* as configured; owned */
@@ -71,6 +80,10 @@ static struct timer peer_sweep_timer;
 static struct log_rate peer_log_addr = LOG_RATE_INIT("peer addresses");
 static struct log_rate peer_log_streams = LOG_RATE_INIT("second streams");
 static struct log_rate peer_log_found = LOG_RATE_INIT("peers found");
+static const struct peer_dialer *dialer;	/* the transport */
+static const struct peer_exports *exops;	/* the export backend */
+static peer_state_cb listeners[PEER_LISTENERS];
+static unsigned nlisteners;
 
 static int peer_resolve(const char *, struct sockaddr_storage *,
     socklen_t *, bool passive, bool numeric);
@@ -150,11 +163,12 @@ peer_insert(struct peer *p)
 
 /* Make this daemon's own peer and open its exports; dies on failure. */
 void
-peer_init_self(const struct config *cfg)
+peer_init_self(const struct config *cfg, const struct peer_exports *ops)
 {
 	uint32_t i;
 	int rc;
 
+	exops = ops;
 	(void)peer_boot_id();	/* made now, read later from workers too */
 	self = xcalloc(1, sizeof *self);
 	self->name = xstrdup(cfg->name);
@@ -164,7 +178,7 @@ peer_init_self(const struct config *cfg)
 	self->nexports = (uint32_t)cfg->nexports;
 	self->exports = xcalloc(cfg->nexports, sizeof *self->exports);
 	for (i = 0; i < self->nexports; i++) {
-		rc = export_open(&self->exports[i], &cfg->exports[i], i);
+		rc = exops->open(&self->exports[i], &cfg->exports[i], i);
 		if (rc < 0) {
 			errno = -rc;
 			fatal("export %s: %s", cfg->exports[i].name,
@@ -196,24 +210,34 @@ peer_by_uri(const char *uri)
 	return NULL;
 }
 
-/* The one place a peer's state changes; logs the transition. */
+/* Tell fn of every peer state change from now on, in order of calls. */
+void
+peer_on_state(peer_state_cb fn)
+{
+	if (nlisteners == PEER_LISTENERS)
+		fatalx("peer: more than %d state listeners", PEER_LISTENERS);
+	listeners[nlisteners++] = fn;
+}
+
+/*
+ * The one place a peer's state changes; logs the transition and tells
+ * the listeners (traps forget what was cached from it, the clock drops
+ * it as reference).
+ */
 void
 peer_set_state(struct peer *p, enum peer_state s)
 {
+	enum peer_state old = p->state;
+
 	if (s >= PEER_STATE_MAX)
 		fatalx("peer %s: bad state %d", p->name, s);
-	if (p->state == s)
+	if (old == s)
 		return;
-	log_info("peer %s: %s -> %s", p->name, peer_state_name(p->state),
+	log_info("peer %s: %s -> %s", p->name, peer_state_name(old),
 	    peer_state_name(s));
 	p->state = s;
-	/* Whatever the kernel cached from it is void (gone, or restarted). */
-	if (!p->self)
-		trap_resync(p);
-	if (s == PEER_DOWN) {
-		clock_peer_down(p);
-		trap_peer_down(p);
-	}
+	for (unsigned i = 0; i < nlisteners; i++)
+		listeners[i](p, old);
 }
 
 /* A random number for this start of the daemon. */
@@ -300,13 +324,13 @@ peer_seed_dial(struct seed *sd)
 {
 	if (sd->s != NULL || (sd->peer != NULL && sd->peer->state == PEER_UP))
 		return;
-	if (sd->dynamic && !stream_may_dial()) {
+	if (sd->dynamic && !dialer->may_dial()) {
 		log_debug("seed %s: too many dials in handshake; later",
 		    sd->addr);
 		return;
 	}
 	log_debug("seed %s: dialing", sd->addr);
-	sd->s = stream_connect((struct sockaddr *)&sd->sa, (int)sd->salen,
+	sd->s = dialer->connect((struct sockaddr *)&sd->sa, (int)sd->salen,
 	    sd->addr, sd);
 }
 
@@ -469,13 +493,14 @@ peer_dgram_addr(struct peer *p, struct sockaddr_storage *ss, socklen_t *len)
 
 /* Listen for peers and dial the seeds; -1 if we cannot listen. */
 int
-peer_init_net(const struct config *cfg)
+peer_init_net(const struct config *cfg, const struct peer_dialer *d)
 {
 	struct sockaddr_storage ss, own;
 	socklen_t len, ownlen;
 
+	dialer = d;
 	if (peer_resolve(cfg->listen, &own, &ownlen, true, false) == -1 ||
-	    stream_listen((struct sockaddr *)&own, (int)ownlen) == -1)
+	    dialer->listen((struct sockaddr *)&own, (int)ownlen) == -1)
 		return -1;
 	timer_init(&peer_sweep_timer, peer_sweep, NULL);
 	peer_sweep(&peer_sweep_timer, NULL);
@@ -551,9 +576,17 @@ peer_said_goodbye(const char *name, uint64_t boot)
 {
 	struct peer *p = peer_by_name(name);
 
-	if (p == NULL || p->boot_id != boot || p->stream == NULL)
+	if (p == NULL || p->boot_id != boot)
 		return;
-	stream_probe(p->stream, "a GOODBYE datagram names it");
+	peer_probe(p, "a GOODBYE datagram names it");
+}
+
+/* Ask p's stream, if it has one, whether it still answers. */
+void
+peer_probe(struct peer *p, const char *why)
+{
+	if (p->stream != NULL)
+		dialer->probe(p->stream, why);
 }
 
 /* The name of whoever opened stream s (we, or the peer). */
@@ -572,8 +605,8 @@ static bool
 peer_dials_crossed(const struct peer *p, const struct proto_hello *h,
     struct stream *s, bool outbound, struct stream *old)
 {
-	return stream_outbound(old) != outbound && p->boot_id == h->boot_id &&
-	    stream_started(s) <= stream_up_since(old) + PEER_RACE_MS;
+	return dialer->outbound(old) != outbound && p->boot_id == h->boot_id &&
+	    dialer->started(s) <= dialer->up_since(old) + PEER_RACE_MS;
 }
 
 /*
@@ -604,7 +637,7 @@ peer_attach(const struct proto_hello *h, struct stream *s, bool outbound)
 		npeers++;
 	} else if ((old = p->stream) != NULL && old != s) {
 		const char *a = peer_initiator(p, outbound);
-		const char *b = peer_initiator(p, stream_outbound(old));
+		const char *b = peer_initiator(p, dialer->outbound(old));
 
 		if (!peer_dials_crossed(p, h, s, outbound, old)) {
 			if (log_rate_ok(&peer_log_streams, loop_now_ms()))
@@ -612,20 +645,20 @@ peer_attach(const struct proto_hello *h, struct stream *s, bool outbound)
 				    "%016llx) refused; its live stream stays",
 				    p->name, outbound ? "dialed" : "accepted",
 				    (unsigned long long)h->boot_id);
-			stream_probe(old, "a second stream under its name");
+			dialer->probe(old, "a second stream under its name");
 			return NULL;
 		}
 		if (strcmp(a, b) >= 0)
 			return NULL;
 		p->stream = NULL;	/* replaced, not lost */
-		stream_close(old, "replaced: the dials crossed");
+		dialer->close(old, "replaced: the dials crossed");
 	}
 	if (p->boot_id != 0 && p->boot_id != h->boot_id)
 		log_info("peer %s restarted", p->name);
 	free(p->uri);
 	p->uri = xstrdup(h->uri);
 	for (uint32_t i = 0; i < p->nexports; i++)
-		export_close(&p->exports[i]);
+		exops->close(&p->exports[i]);
 	free(p->exports);
 	p->nexports = h->nexports;
 	p->exports = xcalloc(h->nexports, sizeof *p->exports);
@@ -717,7 +750,7 @@ peer_free_all(void)
 	while ((p = TAILQ_FIRST(&peers)) != NULL) {
 		TAILQ_REMOVE(&peers, p, entry);
 		for (uint32_t i = 0; i < p->nexports; i++)
-			export_close(&p->exports[i]);
+			exops->close(&p->exports[i]);
 		free(p->exports);
 		free(p->name);
 		free(p->uri);
@@ -725,4 +758,5 @@ peer_free_all(void)
 	}
 	self = NULL;
 	npeers = 0;
+	nlisteners = 0;
 }

@@ -12,8 +12,8 @@
  * resynchronise, so nothing is silently missed.
  *
  * In: a received TRAP makes the kernel forget what it cached about the
- * names and files it mentions (through the notifier thread, see fs.c), so
- * the next access asks the holder again.  Forgetting is idempotent, so
+ * names and files it mentions (the trap sink the daemon registers,
+ * daemon/changes.c), so the next access asks the holder again.  Forgetting is idempotent, so
  * the order in which TRAPs arrive does not matter.  A gap in a sender's
  * numbers (a lost datagram, found at the next TRAP or within one
  * heartbeat) means we may have missed changes: everything cached from
@@ -33,7 +33,9 @@
 #include <string.h>
 
 #include "datagram.h"
-#include "pufs.h"
+#include "discovery.h"
+#include "log.h"
+#include "loop.h"
 #include "trapq.h"
 
 /* A sender we track trap numbers of. */
@@ -44,24 +46,33 @@ struct trap_sender {
 };
 
 static struct {
-	bool on;		/* multicast: traps are sent */
 	struct trapq *q;
 	struct timer flush;
 	uint64_t seq;		/* number of our last TRAP */
 	struct trap_sender *senders;
 	unsigned nsenders;
 	struct trap_stats st;
+	const struct trap_sink *sink;	/* what changes mean for caches */
+	const struct trap_local *local;	/* our exports' handles, journal */
 } tr;
 
-/* Start: traps are sent only with multicast discovery. */
+static void trap_flush(struct timer *, void *);
+static void trap_peer_state(struct peer *, enum peer_state);
+static void trap_received(const struct dgram *);
+
+/* Start: the queue, the flush timer and the peer state listener. */
 void
-trap_init(const struct config *cfg)
+trap_init(const struct config *cfg, const struct trap_sink *sink,
+    const struct trap_local *local)
 {
 	(void)cfg;
-	tr.on = true;
+	tr.sink = sink;
+	tr.local = local;
 	if ((tr.q = trapq_new()) == NULL)
 		fatalx("trap: out of memory");
 	timer_init(&tr.flush, trap_flush, NULL);
+	peer_on_state(trap_peer_state);
+	mcast_on_receive(trap_received);
 }
 
 /* Release the queue and the sender table. */
@@ -79,13 +90,6 @@ trap_free(void)
 		free(s);
 	}
 	tr.nsenders = 0;
-}
-
-/* The number of our last TRAP (carried by every datagram). */
-uint64_t
-trap_last_seq(void)
-{
-	return tr.seq;
 }
 
 /* Counters for status. */
@@ -114,9 +118,9 @@ static void
 trap_add(bool local, struct dgram_trap r)
 {
 	r.time = (int64_t)clock_global_ns();
-	journal_note(r.export_id, r.path);
+	tr.local->noted(r.export_id, r.path);
 	if (r.path2 != NULL)
-		journal_note(r.export2, r.path2);
+		tr.local->noted(r.export2, r.path2);
 	if (trapq_add(tr.q, &r) != 0)
 		fatalx("trap: out of memory");
 	if (local)
@@ -140,7 +144,7 @@ trap_note(const struct proto_req *r, const struct proto_rep *rep,
 	uint32_t ex = r->export_id;
 	char *p = NULL, *p2 = NULL;
 
-	if (!tr.on || rep->error != 0)
+	if (rep->error != 0)
 		return;
 	switch (r->type) {
 	case PROTO_CREATE:
@@ -174,7 +178,7 @@ trap_note(const struct proto_req *r, const struct proto_rep *rep,
 		break;
 	case PROTO_SETATTR:
 		if (r->path[0] == '\0' && r->fh != 0)
-			p = export_fh_path(r->fh, owner, &ex);
+			p = tr.local->fh_path(r->fh, owner, &ex);
 		trap_add(local, (struct dgram_trap){ .kind = DGRAM_ATTR,
 		    .export_id = ex, .path = p != NULL ? p : r->path,
 		    .attr = rep->attr });
@@ -197,11 +201,11 @@ trap_note(const struct proto_req *r, const struct proto_rep *rep,
 		uint64_t off = r->offset, len = 0;
 
 		if (r->type == PROTO_COPY_RANGE) {
-			p = export_fh_path(r->fh2, owner, &ex);
+			p = tr.local->fh_path(r->fh2, owner, &ex);
 			off = r->offset2;
 			len = rep->value;
 		} else {
-			p = export_fh_path(r->fh, owner, &ex);
+			p = tr.local->fh_path(r->fh, owner, &ex);
 			len = r->type == PROTO_WRITE ? rep->value : r->length;
 		}
 		if (p != NULL && len > 0)
@@ -225,8 +229,6 @@ trap_note(const struct proto_req *r, const struct proto_rep *rep,
 void
 trap_note_disk(uint8_t kind, uint32_t export_id, const char *path)
 {
-	if (!tr.on)
-		return;
 	tr.st.disk++;
 	trap_add(true, (struct dgram_trap){ .kind = kind,
 	    .export_id = export_id, .path = path,
@@ -237,12 +239,12 @@ trap_note_disk(uint8_t kind, uint32_t export_id, const char *path)
 void
 trap_skip(void)
 {
-	tr.seq++;
+	mcast_set_trap_seq(++tr.seq);
 	tr.st.unsendable++;
 }
 
 /* The flush timer: send what is queued, in as few TRAPs as fit. */
-void
+static void
 trap_flush(struct timer *t, void *arg)
 {
 	const struct dgram_trap *recs;
@@ -254,7 +256,7 @@ trap_flush(struct timer *t, void *arg)
 	(void)t;
 	(void)arg;
 	while ((recs = trapq_records(tr.q, &n)), n > 0) {
-		tr.seq++;
+		mcast_set_trap_seq(++tr.seq);
 		mcast_fill_header(&hdr, DGRAM_TRAP);
 		hdr.seq = tr.seq;
 		rc = dgram_encode_traps(&hdr, recs, n, buf, sizeof buf, &len,
@@ -285,119 +287,24 @@ trap_flush_now(void)
 	trap_flush(NULL, NULL);
 }
 
-/* node_foreach: forget what the kernel holds from peer arg. */
-static void
-trap_forget_peer_node(struct node *n, void *arg)
-{
-	struct peer *p = arg;
-	bool held = !n->isdir && n->peer == p;
-
-	for (size_t i = 0; n->isdir && i < n->ncopies && !held; i++)
-		held = n->copies[i].peer == p;
-	if (!held)
-		return;
-	/*
-	 * A directory's entry is kept: forgetting it would unhash a
-	 * directory some process may have as its working directory, whose
-	 * getcwd() would then fail.  Its attributes go, and its listing
-	 * (dircache) is asked again.
-	 */
-	if (!n->isdir && n->parent != NULL && n->linked)
-		fs_forget_entry(n->parent, n->name);
-	fs_forget_data(n, 0, 0);
-}
-
 /* Forget everything cached from peer p (gap, restart, departure). */
 void
 trap_resync(struct peer *p)
 {
 	tr.st.resyncs++;
 	log_debug("trap: forgetting what is cached from %s", p->name);
-	dircache_drop_peer(p);
-	node_foreach(trap_forget_peer_node, p);
-}
-
-/* The kernel forgets what it knows of union path upath. */
-static void
-trap_forget_path(struct peer *p, const char *upath, uint8_t kind,
-    uint64_t off, uint64_t len)
-{
-	struct node *dir = node_root(), *n = NULL;
-	char *copy = xstrdup(upath), *comp, *save = NULL, *next;
-	char *suffixed;
-
-	for (comp = strtok_r(copy, "/", &save); comp != NULL; comp = next) {
-		next = strtok_r(NULL, "/", &save);
-		if (next == NULL)
-			break;	/* comp is the last part */
-		if ((dir = node_child(dir, comp)) == NULL)
-			goto out;	/* nothing cached below */
-	}
-	if (comp == NULL) {		/* the root itself */
-		fs_forget_attr(dir);
-		goto out;
-	}
-	xasprintf(&suffixed, "%s@%s", comp, p->uri);
-	for (int i = 0; i < 2; i++) {
-		const char *name = i == 0 ? comp : suffixed;
-
-		n = node_child(dir, name);
-		switch (kind) {
-		case DGRAM_CREATE:
-			/*
-			 * A new name has no dentry here unless it stood for
-			 * something else (a clash appearing): forget those,
-			 * but never a directory, which may be a working
-			 * directory (see trap_forget_peer_node).
-			 */
-			if (n != NULL && !n->isdir)
-				fs_forget_entry(dir, name);
-			if (n != NULL)
-				fs_forget_data(n, 0, 0);
-			break;
-		case DGRAM_REMOVE:
-		case DGRAM_RENAME:
-			fs_forget_entry(dir, name);
-			if (n != NULL)
-				fs_forget_data(n, 0, 0);
-			break;
-		case DGRAM_DATA:
-			if (n != NULL)
-				fs_forget_data(n, off, len);
-			break;
-		default:
-			if (n != NULL)
-				fs_forget_data(n, 0, 0);
-			break;
-		}
-	}
-	free(suffixed);
-	if (kind == DGRAM_CREATE || kind == DGRAM_REMOVE ||
-	    kind == DGRAM_RENAME)
-		fs_forget_attr(dir);	/* its times and link count */
-out:
-	free(copy);
+	tr.sink->forget_peer(p);
 }
 
 /* Apply one record from peer p. */
 static void
 trap_apply(struct peer *p, const struct dgram_trap *r)
 {
-	const struct export *ex = union_export(p, r->export_id);
-	char *upath;
-
-	if (ex == NULL)
+	if (!tr.sink->changed(p, r->kind, r->export_id, r->path, r->offset,
+	    r->length))
 		return;
-	upath = union_path_of(ex, r->path);
-	trap_forget_path(p, upath, r->kind, r->offset, r->length);
-	dircache_changed(p, r->export_id, r->path);
-	free(upath);
-	if (r->kind == DGRAM_RENAME && (ex = union_export(p, r->export2))) {
-		upath = union_path_of(ex, r->path2);
-		trap_forget_path(p, upath, r->kind, 0, 0);
-		dircache_changed(p, r->export2, r->path2);
-		free(upath);
-	}
+	if (r->kind == DGRAM_RENAME)
+		tr.sink->changed(p, r->kind, r->export2, r->path2, 0, 0);
 	tr.st.records_applied++;
 }
 
@@ -418,12 +325,21 @@ trap_sender(const char *name)
 	return s;
 }
 
-/* A peer went down: its sender state goes (it is remade when up). */
-void
-trap_peer_down(struct peer *p)
+/*
+ * A peer's state changed: whatever the kernel cached from it is void
+ * (gone, or restarted); when it is down its sender state goes too (it
+ * is remade when up).
+ */
+static void
+trap_peer_state(struct peer *p, enum peer_state old)
 {
 	struct trap_sender **sp, *s;
 
+	(void)old;
+	if (!p->self)
+		trap_resync(p);
+	if (p->state != PEER_DOWN)
+		return;
 	for (sp = &tr.senders; (s = *sp) != NULL; sp = &s->next) {
 		if (strcmp(s->name, p->name) == 0) {
 			*sp = s->next;
@@ -443,7 +359,7 @@ trap_senders(void)
 }
 
 /* Any datagram from another peer: check its trap numbers, apply TRAPs. */
-void
+static void
 trap_received(const struct dgram *d)
 {
 	struct peer *p = peer_by_name(d->name);
@@ -462,8 +378,7 @@ trap_received(const struct dgram *d)
 		log_debug("trap: datagrams from %s were lost (now at %llu)",
 		    p->name, (unsigned long long)d->seq);
 		trap_resync(p);
-		if (p->stream != NULL)
-			stream_probe(p->stream, "a gap in its TRAP numbers");
+		peer_probe(p, "a gap in its TRAP numbers");
 	}
 	for (size_t i = 0; d->type == DGRAM_TRAP && i < d->ntraps; i++)
 		trap_apply(p, &d->traps[i]);

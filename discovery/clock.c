@@ -16,8 +16,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "discovery.h"
+#include "log.h"
+#include "loop.h"
 #include "ntp.h"
-#include "pufs.h"
 
 static struct {
 	struct peer *ref;	/* NULL: we are the reference */
@@ -100,11 +102,19 @@ clock_sample(struct peer *p, uint64_t t0, uint64_t t3, uint64_t remote)
 }
 
 /* A peer left: if it was the reference, pick again at the next ping. */
-void
-clock_peer_down(struct peer *p)
+static void
+clock_peer_state(struct peer *p, enum peer_state old)
 {
-	if (p == ck.ref)
+	(void)old;
+	if (p->state == PEER_DOWN && p == ck.ref)
 		clock_reset(NULL);
+}
+
+/* Start: follow the peers' states (the reference may leave). */
+void
+clock_init(void)
+{
+	peer_on_state(clock_peer_state);
 }
 
 /* For status: offset and error bound (s) and the reference's name. */

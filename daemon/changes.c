@@ -1,0 +1,177 @@
+/*
+ * changes.c - what changes mean for the FUSE side's caches: the trap
+ * sink (discovery/trap.c hands it every change record it applies) and
+ * the observer of our own calls' answers.
+ *
+ * A change record names an export's path; here it becomes the union
+ * path, and the kernel forgets the dentries, attributes and data it
+ * holds of it (through the notifier thread, fs_forget_*), and cached
+ * listings of its directory go stale.  Forgetting is idempotent, so the
+ * order in which records arrive does not matter.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "datagram.h"
+#include "pufs.h"
+
+/* node_foreach: forget what the kernel holds from peer arg. */
+static void
+changes_forget_peer_node(struct node *n, void *arg)
+{
+	struct peer *p = arg;
+	bool held = !n->isdir && n->peer == p;
+
+	for (size_t i = 0; n->isdir && i < n->ncopies && !held; i++)
+		held = n->copies[i].peer == p;
+	if (!held)
+		return;
+	/*
+	 * A directory's entry is kept: forgetting it would unhash a
+	 * directory some process may have as its working directory, whose
+	 * getcwd() would then fail.  Its attributes go, and its listing
+	 * (dircache) is asked again.
+	 */
+	if (!n->isdir && n->parent != NULL && n->linked)
+		fs_forget_entry(n->parent, n->name);
+	fs_forget_data(n, 0, 0);
+}
+
+/* Forget everything cached from peer p (gap, restart, departure). */
+static void
+changes_forget_peer(struct peer *p)
+{
+	dircache_drop_peer(p);
+	node_foreach(changes_forget_peer_node, p);
+}
+
+/* The kernel forgets what it knows of union path upath. */
+static void
+changes_forget_path(struct peer *p, const char *upath, uint8_t kind,
+    uint64_t off, uint64_t len)
+{
+	struct node *dir = node_root(), *n = NULL;
+	char *copy = xstrdup(upath), *comp, *save = NULL, *next;
+	char *suffixed;
+
+	for (comp = strtok_r(copy, "/", &save); comp != NULL; comp = next) {
+		next = strtok_r(NULL, "/", &save);
+		if (next == NULL)
+			break;	/* comp is the last part */
+		if ((dir = node_child(dir, comp)) == NULL)
+			goto out;	/* nothing cached below */
+	}
+	if (comp == NULL) {		/* the root itself */
+		fs_forget_attr(dir);
+		goto out;
+	}
+	xasprintf(&suffixed, "%s@%s", comp, p->uri);
+	for (int i = 0; i < 2; i++) {
+		const char *name = i == 0 ? comp : suffixed;
+
+		n = node_child(dir, name);
+		switch (kind) {
+		case DGRAM_CREATE:
+			/*
+			 * A new name has no dentry here unless it stood for
+			 * something else (a clash appearing): forget those,
+			 * but never a directory, which may be a working
+			 * directory (see changes_forget_peer_node).
+			 */
+			if (n != NULL && !n->isdir)
+				fs_forget_entry(dir, name);
+			if (n != NULL)
+				fs_forget_data(n, 0, 0);
+			break;
+		case DGRAM_REMOVE:
+		case DGRAM_RENAME:
+			fs_forget_entry(dir, name);
+			if (n != NULL)
+				fs_forget_data(n, 0, 0);
+			break;
+		case DGRAM_DATA:
+			if (n != NULL)
+				fs_forget_data(n, off, len);
+			break;
+		default:
+			if (n != NULL)
+				fs_forget_data(n, 0, 0);
+			break;
+		}
+	}
+	free(suffixed);
+	if (kind == DGRAM_CREATE || kind == DGRAM_REMOVE ||
+	    kind == DGRAM_RENAME)
+		fs_forget_attr(dir);	/* its times and link count */
+out:
+	free(copy);
+}
+
+/* One change of path in export export_id of p; false: no such export. */
+static bool
+changes_changed(struct peer *p, uint8_t kind, uint32_t export_id,
+    const char *path, uint64_t off, uint64_t len)
+{
+	const struct export *ex = union_export(p, export_id);
+	char *upath;
+
+	if (ex == NULL)
+		return false;
+	upath = union_path_of(ex, path);
+	changes_forget_path(p, upath, kind, off, len);
+	dircache_changed(p, export_id, path);
+	free(upath);
+	return true;
+}
+
+const struct trap_sink changes_sink = {
+	.changed = changes_changed,
+	.forget_peer = changes_forget_peer,
+};
+
+/*
+ * A call of ours was answered without an error: the listings that show
+ * what it changed are stale now, and fresh attributes go in place.
+ */
+void
+changes_answered(const struct call *c)
+{
+	const struct proto_req *r = &c->req;
+
+	switch (r->type) {
+	case PROTO_CREATE:
+	case PROTO_MKNOD:
+	case PROTO_MKDIR:
+	case PROTO_SYMLINK:
+		dircache_set(c->peer, r->export_id, r->path, r->name,
+		    &c->rep.attr);
+		break;
+	case PROTO_UNLINK:
+	case PROTO_RMDIR:
+		dircache_set(c->peer, r->export_id, r->path, r->name, NULL);
+		break;
+	case PROTO_RENAME:
+	case PROTO_LINK:
+		if (r->type == PROTO_RENAME)
+			dircache_stale(c->peer, r->export_id, r->path);
+		else	/* the link count shows in the source's listing */
+			dircache_changed(c->peer, r->export_id, r->path);
+		dircache_stale(c->peer, r->export2, r->path2);
+		break;
+	case PROTO_SETATTR:
+		dircache_changed(c->peer, r->export_id, r->path);
+		break;
+	case PROTO_OPEN:
+	case PROTO_STAT:
+		/*
+		 * Fresh attributes from the holder (close-to-open): the
+		 * cached listing must not answer a getattr with older ones.
+		 */
+		if (r->fh == 0)
+			dircache_update(c->peer, r->export_id, r->path,
+			    &c->rep.attr);
+		break;
+	default:
+		break;
+	}
+}
