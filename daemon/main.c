@@ -80,6 +80,7 @@ main_daemon(struct config *cfg)
 	dircache_init(cfg);
 	journal_init(cfg);
 	watch_init(cfg);
+	loop_input_listener(fs_throttle);
 	if (peer_init_net(cfg) == -1 || (cfg->discovery ==
 	    DISCOVERY_MULTICAST ? mcast_init(cfg) :
 	    mcast_init_unicast(cfg)) == -1 ||
