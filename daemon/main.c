@@ -78,7 +78,6 @@ main_daemon(struct config *cfg)
 	node_init();
 	trap_init(cfg);
 	dircache_init(cfg);
-	journal_init(cfg);
 	watch_init(cfg);
 	loop_input_listener(fs_throttle);
 	if (peer_init_net(cfg) == -1 || (cfg->discovery ==

@@ -130,7 +130,6 @@ void trap_skip(void);
 
 void watch_init(const struct config *);
 void watch_free(void);
-void watch_stats(size_t *watches, uint64_t *events, uint64_t *overflows);
 void trap_flush_now(void);
 void trap_received(const struct dgram *);
 void trap_resync(struct peer *);
@@ -182,7 +181,6 @@ struct journal_rec {
 	char *name;		/* owned */
 };
 
-void journal_init(const struct config *);
 void journal_free(void);
 uint64_t journal_seq(void);
 void journal_note(uint32_t export_id, const char *path);

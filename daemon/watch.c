@@ -52,9 +52,8 @@ static struct {
 	int fd;
 	struct event *ev;
 	struct watch **tab;	/* by wd % nbuckets */
-	size_t nbuckets, count;
+	size_t nbuckets;
 	bool warned;
-	uint64_t events, overflows;
 } wt = { .lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1 };
 
 /* The watch of wd, or NULL; the caller holds the lock. */
@@ -80,7 +79,6 @@ watch_forget(int wd)
 			*pp = w->next;
 			free(w->path);
 			free(w);
-			wt.count--;
 			return;
 		}
 	}
@@ -121,7 +119,6 @@ watch_add(uint32_t export_id, const char *path, int dirfd)
 		w->path = xstrdup(path);
 		w->next = wt.tab[(size_t)wd % wt.nbuckets];
 		wt.tab[(size_t)wd % wt.nbuckets] = w;
-		wt.count++;
 	}
 	pthread_mutex_unlock(&wt.lock);
 }
@@ -157,7 +154,6 @@ watch_event(const struct inotify_event *ev)
 	uint8_t kind;
 
 	if (ev->mask & IN_Q_OVERFLOW) {
-		wt.overflows++;
 		log_warnx("inotify: events lost; peers will resynchronise");
 		trap_skip();
 		return;
@@ -189,7 +185,6 @@ watch_event(const struct inotify_event *ev)
 		kind = DGRAM_DATA;
 	else
 		kind = DGRAM_ATTR;
-	wt.events++;
 	trap_note_disk(kind, export_id, path);
 	free(path);
 }
@@ -260,16 +255,4 @@ watch_free(void)
 	}
 	free(wt.tab);
 	wt.tab = NULL;
-	wt.count = 0;
-}
-
-/* Figures for status. */
-void
-watch_stats(size_t *watches, uint64_t *events, uint64_t *overflows)
-{
-	pthread_mutex_lock(&wt.lock);
-	*watches = wt.count;
-	pthread_mutex_unlock(&wt.lock);
-	*events = wt.events;
-	*overflows = wt.overflows;
 }

@@ -126,7 +126,6 @@ test_locked(void)
 	uint64_t s0;
 	int rc;
 
-	journal_init(NULL);
 	s0 = journal_seq();
 	journal_note(0, "d/a");
 	journal_note(0, "d/b");
