@@ -926,8 +926,7 @@ export_open_file(struct export *ex, uint32_t owner, const struct proto_req *r,
 		return rc;
 	}
 	if (r->type == PROTO_CREATE)
-		xasprintf(&path, "%s%s%s", r->path, r->path[0] ? "/" : "",
-		    r->name);
+		path = xpathjoin(r->path, r->name);
 	else
 		path = xstrdup(r->path);
 	rep->fh = fh_new(slot, fd, ex, (flags & O_ACCMODE) != O_RDONLY, path);
