@@ -18,7 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pufs.h"
+#include "journal.h"
+#include "log.h"
 
 #define JOURNAL_SIZE	16384
 

@@ -66,6 +66,28 @@ main_drain(void)
 		log_warnx("leaving with %u calls unanswered", call_inflight());
 }
 
+/*
+ * Give the serving side its context and the loop its input listener:
+ * what they need of the rest of the daemon, which they do not include.
+ */
+static void
+main_connect(const struct config *cfg)
+{
+	struct export_ctx ctx = {
+		.exports = peer_self()->exports,
+		.nexports = peer_self()->nexports,
+		.boot_id = peer_boot_id(),
+		.max_handles = cfg->max_handles,
+		.global_ns = clock_global_ns,
+		.disk_change = trap_note_disk,
+		.disk_lost = trap_skip,
+	};
+
+	export_init(&ctx);
+	watch_init(&ctx);
+	loop_input_listener(fs_throttle);
+}
+
 /* Run the daemon until a signal or an unmount; the exit status. */
 static int
 main_daemon(struct config *cfg)
@@ -78,8 +100,7 @@ main_daemon(struct config *cfg)
 	node_init();
 	trap_init(cfg);
 	dircache_init(cfg);
-	watch_init(cfg);
-	loop_input_listener(fs_throttle);
+	main_connect(cfg);
 	if (peer_init_net(cfg) == -1 || (cfg->discovery ==
 	    DISCOVERY_MULTICAST ? mcast_init(cfg) :
 	    mcast_init_unicast(cfg)) == -1 ||

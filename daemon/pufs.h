@@ -21,9 +21,11 @@
 #include "cache.h"
 #include "config.h"
 #include "export.h"
+#include "journal.h"
 #include "log.h"
 #include "loop.h"
 #include "proto.h"
+#include "watch.h"
 #include "worker.h"
 
 struct event_base;
@@ -125,11 +127,6 @@ void trap_note(const struct proto_req *, const struct proto_rep *,
 void trap_flush(struct timer *, void *);
 void trap_note_disk(uint8_t kind, uint32_t export_id, const char *path);
 void trap_skip(void);
-
-/* watch.c (watch_add is in export.h: workers call it) */
-
-void watch_init(const struct config *);
-void watch_free(void);
 void trap_flush_now(void);
 void trap_received(const struct dgram *);
 void trap_resync(struct peer *);
@@ -170,26 +167,6 @@ void dircache_set(struct peer *, uint32_t export_id, const char *dir,
 void dircache_changed(struct peer *, uint32_t export_id, const char *path);
 void dircache_drop_peer(struct peer *);
 void dircache_stats(struct meta_cache_stats *);
-
-/* journal.c */
-
-/* One numbered change: entry name of directory dir of an export. */
-struct journal_rec {
-	uint64_t seq;		/* 0: empty slot */
-	uint32_t export_id;
-	char *dir;		/* relative to the export root; owned */
-	char *name;		/* owned */
-};
-
-void journal_free(void);
-uint64_t journal_seq(void);
-void journal_note(uint32_t export_id, const char *path);
-int journal_since(uint32_t export_id, const char *dir, uint64_t since,
-    char ***names, size_t *n);
-int journal_query(const struct journal_rec *ring, size_t size,
-    uint64_t newest, uint32_t export_id, const char *dir, uint64_t since,
-    char ***names, size_t *n);
-void journal_unique(char **names, size_t *n);
 
 /* clock.c */
 

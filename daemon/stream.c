@@ -453,10 +453,8 @@ static void
 stream_serve_run(struct work *w)
 {
 	struct served *sv = (struct served *)w;
-	struct peer *self = peer_self();
 
-	export_serve(self->exports, self->nexports, sv->owner, &sv->req,
-	    &sv->rep, &sv->mem);
+	export_serve(sv->owner, &sv->req, &sv->rep, &sv->mem);
 }
 
 /* Loop: the request was served; answer if the stream still lives. */

@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pufs.h"
+#include "journal.h"
+#include "log.h"
 #include "tap.h"
 #include "testutil.h"
 
