@@ -128,10 +128,8 @@ call_local_run(struct work *w)
 {
 	struct call *c = (struct call *)((char *)w -
 	    offsetof(struct call, work));
-	struct peer *self = c->peer;
 
-	export_serve(self->exports, self->nexports, 0, &c->req, &c->wrep,
-	    &c->mem);
+	export_serve(0, &c->req, &c->wrep, &c->mem);
 }
 
 /*

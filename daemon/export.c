@@ -11,8 +11,9 @@
  * link in the last component.  Symbolic links are stored and returned
  * verbatim and never followed here.
  *
- * This code runs on worker threads: it touches only its arguments, the
- * read-only export array and the handle table (under its own lock).
+ * This code runs on worker threads: it touches only its arguments, its
+ * context (export_init(), read-only after), the handle table (under its
+ * own lock), the journal and the watcher (each under its own).
  *
  * Identity: operations run with the daemon's credentials (all_squash).
  * A daemon that runs as root lends none of that privilege to other
@@ -37,10 +38,17 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "pufs.h"
+#include "config.h"
+#include "export.h"
+#include "journal.h"
+#include "log.h"
+#include "watch.h"
 
 #define EXPORT_RESOLVE \
 	(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
+
+/* What the serving side was given; set before the first request. */
+static struct export_ctx ctx;
 
 /*
  * Open file handles.  A handle is (generation << 32 | slot + 1) so a
@@ -98,7 +106,7 @@ fh_reserve(uint32_t owner)
 		    (s->fd >= 0 && !s->released)))
 			held++;
 	}
-	if (owner != 0 && held >= conf->max_handles) {
+	if (owner != 0 && held >= ctx.max_handles) {
 		pthread_mutex_unlock(&fht.lock);
 		return -EMFILE;
 	}
@@ -303,6 +311,13 @@ export_list_stats(uint64_t *full, uint64_t *delta)
 	*delta = __atomic_load_n(&export_lists_delta, __ATOMIC_RELAXED);
 }
 
+/* Take the serving side's context (a copy) before the first request. */
+void
+export_init(const struct export_ctx *c)
+{
+	ctx = *c;
+}
+
 /* Open the export's root directory. */
 int
 export_open(struct export *ex, const struct config_export *ce, uint32_t id)
@@ -500,9 +515,9 @@ export_xattr_privileged(const char *name)
 
 /* The export a request names, or NULL. */
 static struct export *
-export_find(struct export *exports, uint32_t n, uint32_t id)
+export_find(uint32_t id)
 {
-	return id < n ? &exports[id] : NULL;
+	return id < ctx.nexports ? &ctx.exports[id] : NULL;
 }
 
 /* Whether the request type changes something. */
@@ -691,8 +706,8 @@ export_readdir(struct export *ex, const struct proto_req *r,
 	watch_add(ex->id, r->path, fd);
 	ckpt = journal_seq();
 	rep->value = ckpt;
-	rep->fh = clock_global_ns();
-	if (r->fh != 0 && r->fh == peer_boot_id() &&
+	rep->fh = ctx.global_ns();
+	if (r->fh != 0 && r->fh == ctx.boot_id &&
 	    watch_since(ex->id, r->path) <= r->offset2 &&
 	    journal_since(ex->id, r->path, r->offset2, &names, &nnames) == 0) {
 		rep->flags = PROTO_LIST_DELTA;
@@ -926,8 +941,7 @@ export_open_file(struct export *ex, uint32_t owner, const struct proto_req *r,
 		return rc;
 	}
 	if (r->type == PROTO_CREATE)
-		xasprintf(&path, "%s%s%s", r->path, r->path[0] ? "/" : "",
-		    r->name);
+		path = xpathjoin(r->path, r->name);
 	else
 		path = xstrdup(r->path);
 	rep->fh = fh_new(slot, fd, ex, (flags & O_ACCMODE) != O_RDONLY, path);
@@ -1236,8 +1250,8 @@ export_path_op(struct export *ex, const struct proto_req *r,
 
 /* Serve one request; fills rep->error (positive errno) and the body. */
 void
-export_serve(struct export *exports, uint32_t nexports, uint32_t owner,
-    const struct proto_req *r, struct proto_rep *rep, struct export_mem *mem)
+export_serve(uint32_t owner, const struct proto_req *r, struct proto_rep *rep,
+    struct export_mem *mem)
 {
 	struct export *ex, *ex2;
 	int rc;
@@ -1245,8 +1259,8 @@ export_serve(struct export *exports, uint32_t nexports, uint32_t owner,
 	memset(rep, 0, sizeof *rep);
 	rep->type = r->type;
 	rep->id = r->id;
-	ex = export_find(exports, nexports, r->export_id);
-	ex2 = export_find(exports, nexports, r->export2);
+	ex = export_find(r->export_id);
+	ex2 = export_find(r->export2);
 
 	switch (r->type) {
 	case PROTO_READ:

@@ -1,6 +1,12 @@
 /*
- * export.h - the local export backend: serves struct proto_req against
- * directories of this machine, confined beneath each export's root.
+ * export.h - the serving side's face: the local export backend
+ * (export.c), which serves struct proto_req against directories of this
+ * machine, confined beneath each export's root, on the disk workers
+ * (worker.h), with the journal (journal.h) and the watcher (watch.h).
+ *
+ * The serving side knows nothing of FUSE, nodes, the union, peers'
+ * streams or traps: what it needs of the rest of the daemon is given
+ * once, in a struct export_ctx, before the first request.
  */
 #ifndef PUFS_EXPORT_H
 #define PUFS_EXPORT_H
@@ -21,6 +27,30 @@ struct export {
 	int rootfd;		/* O_PATH directory fd of path */
 };
 
+/*
+ * The serving side's context, filled by the daemon (main.c) and given
+ * to export_init() and watch_init(), which copy it.  Nothing in it
+ * changes after.
+ */
+struct export_ctx {
+	struct export *exports;	/* this peer's, id == index; not owned */
+	uint32_t nexports;
+	uint64_t boot_id;	/* ours; checkpoints name it */
+	uint32_t max_handles;	/* open handles per peer (owner other than 0) */
+	/* The union's global clock in ns, for checkpoints; any thread. */
+	uint64_t (*global_ns)(void);
+	/*
+	 * The change sink, on the loop thread: an entry of a watched
+	 * directory changed on disk (kind: enum dgram_kind of
+	 * discovery/datagram.h), or changes were lost (inotify overflow).
+	 */
+	void (*disk_change)(uint8_t kind, uint32_t export_id,
+	    const char *path);
+	void (*disk_lost)(void);
+};
+
+void export_init(const struct export_ctx *);
+
 /* Memory a served reply points into; freed with export_mem_free(). */
 struct export_mem {
 	void *data;		/* READ, READLINK, xattr payloads */
@@ -31,12 +61,13 @@ int export_open(struct export *, const struct config_export *, uint32_t id);
 void export_close(struct export *);
 
 /*
- * Serve one request synchronously; safe to call from any thread.  Open
+ * Serve one request on the context's exports synchronously; safe to
+ * call from any thread.  Open
  * file handles created here belong to `owner` (0: this daemon's own
  * mount; otherwise a peer stream) and are closed by export_drop_owner().
  */
-void export_serve(struct export *exports, uint32_t nexports, uint32_t owner,
-    const struct proto_req *, struct proto_rep *, struct export_mem *);
+void export_serve(uint32_t owner, const struct proto_req *, struct proto_rep *,
+    struct export_mem *);
 void export_mem_free(struct export_mem *);
 
 /* Close every handle an owner still holds (a peer went away). */
@@ -44,10 +75,6 @@ void export_drop_owner(uint32_t owner);
 
 /* The export and path of an open handle (owned copy), or NULL. */
 char *export_fh_path(uint64_t fh, uint32_t owner, uint32_t *export_id);
-
-/* watch.c: watch a directory of an export for changes made on disk. */
-void watch_add(uint32_t export_id, const char *path, int dirfd);
-uint64_t watch_since(uint32_t export_id, const char *path);
 
 /* Listings served whole and as deltas, for status. */
 void export_list_stats(uint64_t *full, uint64_t *delta);

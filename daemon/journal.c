@@ -18,7 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pufs.h"
+#include "journal.h"
+#include "log.h"
 
 #define JOURNAL_SIZE	16384
 
@@ -26,16 +27,7 @@ static struct {
 	pthread_mutex_t lock;
 	struct journal_rec ring[JOURNAL_SIZE];
 	uint64_t seq;		/* number of the newest record */
-	bool on;
 } jr = { .lock = PTHREAD_MUTEX_INITIALIZER };
-
-/* Start noting. */
-void
-journal_init(const struct config *cfg)
-{
-	(void)cfg;
-	jr.on = true;
-}
 
 /* Free the records. */
 void
@@ -69,7 +61,7 @@ journal_note(uint32_t export_id, const char *path)
 	const char *slash = strrchr(path, '/');
 	struct journal_rec *r;
 
-	if (!jr.on || path[0] == '\0')
+	if (path[0] == '\0')
 		return;		/* an export root is nobody's entry */
 	pthread_mutex_lock(&jr.lock);
 	r = &jr.ring[++jr.seq % JOURNAL_SIZE];
@@ -156,22 +148,19 @@ journal_unique(char **names, size_t *n)
  * The names of directory dir of export_id that changed after number
  * since, in *names (an xmalloc'd array of xmalloc'd strings, *n of them,
  * sorted, duplicates removed).  Returns 0, or -1 when the journal cannot
- * answer (off, or since is older than its oldest record): list in full
- * then.  Any thread.  The lock covers only the copying pass; the sort
- * runs outside it, so notes on the loop never wait long.
+ * answer (since is older than its oldest record): list in full then.
+ * Any thread.  The lock covers only the copying pass; the sort runs
+ * outside it, so notes on the loop never wait long.
  */
 int
 journal_since(uint32_t export_id, const char *dir, uint64_t since,
     char ***names, size_t *n)
 {
-	int rc = -1;
+	int rc;
 
-	*names = NULL;
-	*n = 0;
 	pthread_mutex_lock(&jr.lock);
-	if (jr.on)
-		rc = journal_query(jr.ring, JOURNAL_SIZE, jr.seq, export_id,
-		    dir, since, names, n);
+	rc = journal_query(jr.ring, JOURNAL_SIZE, jr.seq, export_id, dir,
+	    since, names, n);
 	pthread_mutex_unlock(&jr.lock);
 	if (rc == 0)
 		journal_unique(*names, n);

@@ -12,6 +12,11 @@
  * timer wheel driven by a single libevent timer armed at its next expiry.
  * A probe timer measures how late the loop runs callbacks: the worst
  * figure is in pufs status, the evidence that disk calls do not stall it.
+ *
+ * Flow control: a part whose output backs up (a peer stream) pauses the
+ * input, counted, and resumes it once drained; the part that reads the
+ * input (the FUSE side) registers a listener that stops and restarts
+ * reading.  Neither knows the other.
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -34,6 +39,8 @@ static struct timer_wheel *wheel;
 static struct event *wheel_ev, *sigint_ev, *sigterm_ev, *sighup_ev, *probe_ev;
 static uint64_t start_ms, probe_due_us;
 static int exit_code;
+static unsigned input_paused;		/* loop_pause_input() count */
+static void (*input_listener)(bool);
 
 /* Monotonic microseconds. */
 uint64_t
@@ -197,4 +204,29 @@ loop_exit(int code)
 {
 	exit_code = code;
 	event_base_loopbreak(loop_base);
+}
+
+/* Register the one listener of input pauses (the FUSE side's). */
+void
+loop_input_listener(void (*cb)(bool paused))
+{
+	input_listener = cb;
+}
+
+/* Pause the input once more; the first pause tells the listener. */
+void
+loop_pause_input(void)
+{
+	if (input_paused++ == 0 && input_listener != NULL)
+		input_listener(true);
+}
+
+/* Take one pause back; the last one tells the listener. */
+void
+loop_resume_input(void)
+{
+	if (input_paused == 0)
+		fatalx("loop: input resumed more than paused");
+	if (--input_paused == 0 && input_listener != NULL)
+		input_listener(false);
 }

@@ -5,6 +5,7 @@
 #ifndef PUFS_LOOP_H
 #define PUFS_LOOP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "cache.h"
@@ -32,5 +33,14 @@ uint64_t loop_mono_us(void);	/* monotonic us, unskewed */
 double loop_uptime(void);
 struct timer_wheel *loop_wheel(void);
 void loop_wheel_kick(void);	/* re-arm after adding an early timer */
+
+/*
+ * Input pause: while the count is above 0, the sources of new work of
+ * our own (the FUSE channel) are not read.  The listener is told when
+ * the count leaves 0 (true) and comes back to it (false).
+ */
+void loop_pause_input(void);
+void loop_resume_input(void);
+void loop_input_listener(void (*)(bool paused));
 
 #endif

@@ -110,6 +110,28 @@ main_wire(const struct config *cfg)
 	call_observe_served(trap_note);
 }
 
+/*
+ * Give the serving side its context and the loop its input listener:
+ * what they need of the rest of the daemon, which they do not include.
+ */
+static void
+main_connect(const struct config *cfg)
+{
+	struct export_ctx ctx = {
+		.exports = peer_self()->exports,
+		.nexports = peer_self()->nexports,
+		.boot_id = peer_boot_id(),
+		.max_handles = cfg->max_handles,
+		.global_ns = clock_global_ns,
+		.disk_change = trap_note_disk,
+		.disk_lost = trap_skip,
+	};
+
+	export_init(&ctx);
+	watch_init(&ctx);
+	loop_input_listener(fs_throttle);
+}
+
 /* Run the daemon until a signal or an unmount; the exit status. */
 static int
 main_daemon(struct config *cfg)
@@ -122,8 +144,7 @@ main_daemon(struct config *cfg)
 	node_init();
 	main_wire(cfg);
 	dircache_init(cfg);
-	journal_init(cfg);
-	watch_init(cfg);
+	main_connect(cfg);
 	if (peer_init_net(cfg, &main_dialer) == -1 || (cfg->discovery ==
 	    DISCOVERY_MULTICAST ? mcast_init(cfg) :
 	    mcast_init_unicast(cfg)) == -1 ||

@@ -24,20 +24,17 @@
 #include "config.h"
 #include "discovery.h"
 #include "export.h"
+#include "journal.h"
 #include "log.h"
 #include "loop.h"
 #include "proto.h"
+#include "watch.h"
 #include "worker.h"
 
 struct event_base;
 struct seed;
 struct sockaddr;
 
-/* watch.c (watch_add is in export.h: workers call it) */
-
-void watch_init(const struct config *);
-void watch_free(void);
-void watch_stats(size_t *watches, uint64_t *events, uint64_t *overflows);
 
 /* dircache.c */
 
@@ -73,26 +70,6 @@ void dircache_changed(struct peer *, uint32_t export_id, const char *path);
 void dircache_drop_peer(struct peer *);
 void dircache_stats(struct meta_cache_stats *);
 
-/* journal.c */
-
-/* One numbered change: entry name of directory dir of an export. */
-struct journal_rec {
-	uint64_t seq;		/* 0: empty slot */
-	uint32_t export_id;
-	char *dir;		/* relative to the export root; owned */
-	char *name;		/* owned */
-};
-
-void journal_init(const struct config *);
-void journal_free(void);
-uint64_t journal_seq(void);
-void journal_note(uint32_t export_id, const char *path);
-int journal_since(uint32_t export_id, const char *dir, uint64_t since,
-    char ***names, size_t *n);
-int journal_query(const struct journal_rec *ring, size_t size,
-    uint64_t newest, uint32_t export_id, const char *dir, uint64_t since,
-    char ***names, size_t *n);
-void journal_unique(char **names, size_t *n);
 
 /* stream.c */
 

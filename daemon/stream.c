@@ -31,7 +31,7 @@
  * Above STREAM_OUT_HIGH, or with STREAM_SERVE_MAX requests in service,
  * no new request of that stream is started (it is not read) until the
  * load is back below STREAM_OUT_LOW; the other streams carry on.  The
- * FUSE channel stops being read (fs_throttle) only while our own calls
+ * FUSE channel stops being read (loop_pause_input) only while our own calls
  * wait behind such an output.  One read callback handles at most
  * STREAM_BATCH frames and yields.
  *
@@ -137,7 +137,6 @@ struct served {
 static struct stream_list streams = TAILQ_HEAD_INITIALIZER(streams);
 static struct evconnlistener *listener;
 static uint32_t stream_next_id = 1;
-static unsigned stream_throttled;	/* streams over the high water */
 static unsigned stream_handshaking[2];	/* in handshake: in, out */
 static struct log_rate stream_log_frames = LOG_RATE_INIT("bad frames");
 static struct log_rate stream_log_refused = LOG_RATE_INIT("refused streams");
@@ -217,15 +216,14 @@ stream_unref(struct stream *s)
 		event_active(s->reaper, EV_TIMEOUT, 0);
 }
 
-/* Let fs read the kernel again once no stream is over its high water. */
+/* Take back this stream's pause of the input (the FUSE channel). */
 static void
 stream_unthrottle(struct stream *s)
 {
 	if (!s->throttling)
 		return;
 	s->throttling = false;
-	if (--stream_throttled == 0)
-		fs_throttle(false);
+	loop_resume_input();
 }
 
 /*
@@ -254,8 +252,7 @@ stream_flow(struct stream *s)
 	}
 	if (!s->throttling && out > STREAM_OUT_HIGH && s->ncalls > 0) {
 		s->throttling = true;
-		if (stream_throttled++ == 0)
-			fs_throttle(true);
+		loop_pause_input();
 	} else if (s->throttling && (out < STREAM_OUT_LOW || s->ncalls == 0))
 		stream_unthrottle(s);
 }
@@ -456,10 +453,8 @@ static void
 stream_serve_run(struct work *w)
 {
 	struct served *sv = (struct served *)w;
-	struct peer *self = peer_self();
 
-	export_serve(self->exports, self->nexports, sv->owner, &sv->req,
-	    &sv->rep, &sv->mem);
+	export_serve(sv->owner, &sv->req, &sv->rep, &sv->mem);
 }
 
 /* Loop: the request was served; answer if the stream still lives. */

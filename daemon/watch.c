@@ -6,13 +6,15 @@
  * listed it or looked at it: that is exactly what others can hold in
  * their caches, since every path walk stats each directory on the way.
  * Events on a directory's entries (create, delete, move, attributes,
- * writes) become trap records; the coalescing queue merges them with the
- * records of the same changes made through pufs.
+ * writes) go to the serving side's change sink (export.h), where the
+ * daemon makes them trap records like those of changes made through
+ * pufs.
  *
  * Watches are added from the disk workers (export.c), so the table is
  * locked; events are read on the loop.  If the kernel's event queue
- * overflows we cannot know what changed: the next TRAP number is skipped
- * so every receiver resynchronises with us.
+ * overflows we cannot know what changed: the sink is told changes were
+ * lost (the next TRAP number is skipped, so every receiver
+ * resynchronises with us).
  *
  * Limits: a watch remembers the path its directory had when it was
  * added; a directory renamed on disk drops its own watch (IN_MOVE_SELF)
@@ -33,7 +35,11 @@
 #include <event2/event.h>
 
 #include "datagram.h"
-#include "pufs.h"
+#include "export.h"
+#include "journal.h"
+#include "log.h"
+#include "loop.h"
+#include "watch.h"
 
 #define WATCH_MASK	(IN_CREATE | IN_DELETE | IN_MOVED_FROM | \
     IN_MOVED_TO | IN_ATTRIB | IN_CLOSE_WRITE | IN_MODIFY | IN_MOVE_SELF | \
@@ -52,9 +58,11 @@ static struct {
 	int fd;
 	struct event *ev;
 	struct watch **tab;	/* by wd % nbuckets */
-	size_t nbuckets, count;
+	size_t nbuckets;
 	bool warned;
-	uint64_t events, overflows;
+	/* The change sink, of the serving side's context. */
+	void (*change)(uint8_t kind, uint32_t export_id, const char *path);
+	void (*lost)(void);
 } wt = { .lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1 };
 
 /* The watch of wd, or NULL; the caller holds the lock. */
@@ -80,7 +88,6 @@ watch_forget(int wd)
 			*pp = w->next;
 			free(w->path);
 			free(w);
-			wt.count--;
 			return;
 		}
 	}
@@ -121,7 +128,6 @@ watch_add(uint32_t export_id, const char *path, int dirfd)
 		w->path = xstrdup(path);
 		w->next = wt.tab[(size_t)wd % wt.nbuckets];
 		wt.tab[(size_t)wd % wt.nbuckets] = w;
-		wt.count++;
 	}
 	pthread_mutex_unlock(&wt.lock);
 }
@@ -157,9 +163,8 @@ watch_event(const struct inotify_event *ev)
 	uint8_t kind;
 
 	if (ev->mask & IN_Q_OVERFLOW) {
-		wt.overflows++;
 		log_warnx("inotify: events lost; peers will resynchronise");
-		trap_skip();
+		wt.lost();
 		return;
 	}
 	pthread_mutex_lock(&wt.lock);
@@ -189,8 +194,7 @@ watch_event(const struct inotify_event *ev)
 		kind = DGRAM_DATA;
 	else
 		kind = DGRAM_ATTR;
-	wt.events++;
-	trap_note_disk(kind, export_id, path);
+	wt.change(kind, export_id, path);
 	free(path);
 }
 
@@ -220,11 +224,12 @@ watch_read_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* Start watching. */
+/* Start watching; changes seen go to ctx's sink. */
 void
-watch_init(const struct config *cfg)
+watch_init(const struct export_ctx *ctx)
 {
-	(void)cfg;
+	wt.change = ctx->disk_change;
+	wt.lost = ctx->disk_lost;
 	wt.nbuckets = 1024;
 	wt.tab = xcalloc(wt.nbuckets, sizeof *wt.tab);
 	wt.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -260,16 +265,4 @@ watch_free(void)
 	}
 	free(wt.tab);
 	wt.tab = NULL;
-	wt.count = 0;
-}
-
-/* Figures for status. */
-void
-watch_stats(size_t *watches, uint64_t *events, uint64_t *overflows)
-{
-	pthread_mutex_lock(&wt.lock);
-	*watches = wt.count;
-	pthread_mutex_unlock(&wt.lock);
-	*events = wt.events;
-	*overflows = wt.overflows;
 }

@@ -45,7 +45,9 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "pufs.h"
+#include "export.h"
+#include "log.h"
+#include "watch.h"
 
 int LLVMFuzzerInitialize(int *, char ***);
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
@@ -59,10 +61,6 @@ static char top[64];		/* the temporary directory */
 static char rwdir[96], rodir[96], outside[96];
 static struct export exports[2];
 static char *ro_listing;	/* the read-only export, as made */
-
-/* Of loop.c: the configuration export.c reads (max_handles). */
-static struct config fuzz_conf = { .max_handles = MAX_HANDLES / 2 };
-const struct config *conf = &fuzz_conf;
 
 /* Stub of watch.c: directories are not watched here. */
 void
@@ -82,16 +80,9 @@ watch_since(uint32_t export_id, const char *path)
 	return 0;
 }
 
-/* Stub of peer.c: a fixed boot id, which checkpoints may name. */
-uint64_t
-peer_boot_id(void)
-{
-	return 1;
-}
-
-/* Stub of clock.c: a fixed time, for determinism. */
-uint64_t
-clock_global_ns(void)
+/* The serving side's clock: a fixed time, for determinism. */
+static uint64_t
+fuzz_global_ns(void)
 {
 	return 1700000000000000000ull;
 }
@@ -353,7 +344,10 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	ro_listing = listing_of(rodir);
 	for (uint32_t i = 0; i < NELEM(exports); i++)
 		must(export_open(&exports[i], &ce[i], i) == 0, ce[i].path);
-	journal_init(NULL);
+	/* A fixed boot id, which checkpoints may name; nothing watched. */
+	export_init(&(struct export_ctx){ .exports = exports,
+	    .nexports = NELEM(exports), .boot_id = 1,
+	    .max_handles = MAX_HANDLES / 2, .global_ns = fuzz_global_ns });
 	return 0;
 }
 
@@ -517,7 +511,7 @@ serve(const struct proto_req *req, uint32_t owner, uint64_t *fhs,
 	case PROTO_BYE:
 		break;
 	default:
-		export_serve(exports, NELEM(exports), owner, &q, &rep, &mem);
+		export_serve(owner, &q, &rep, &mem);
 		if (rep.type != q.type || rep.id != q.id)
 			abort();
 		if (proto_encode_rep_paged(&rep, &b) != 0)

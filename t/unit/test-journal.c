@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pufs.h"
+#include "journal.h"
+#include "log.h"
 #include "tap.h"
 #include "testutil.h"
 
@@ -126,7 +127,6 @@ test_locked(void)
 	uint64_t s0;
 	int rc;
 
-	journal_init(NULL);
 	s0 = journal_seq();
 	journal_note(0, "d/a");
 	journal_note(0, "d/b");
