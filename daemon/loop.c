@@ -7,9 +7,9 @@
  * (evsignal), so SIGTERM becomes an ordinary callback.
  *
  * Time: loop_now_ms() is monotonic milliseconds plus the debug skew
- * (-o debug.clock_skew), so tests can move one daemon's clock.  It is
- * read once per loop turn: every callback of a turn sees the same now,
- * so deadlines computed together agree.
+ * (-o debug.clock_skew) and what `pufs debug advance` added, so tests can
+ * move one daemon's clock.  It is read once per loop turn: every callback
+ * of a turn sees the same now, so deadlines computed together agree.
  * Timers with many instances (per-request deadlines, cache expiry) live
  * on a timer wheel driven by a single libevent timer armed at its next
  * expiry.
@@ -38,6 +38,7 @@ static struct event *wheel_ev, *sigint_ev, *sigterm_ev, *sighup_ev, *probe_ev;
 static uint64_t start_ms, probe_due_us;
 static uint64_t now_ms;			/* monotonic ms of this turn */
 static struct timeval now_turn;		/* libevent's time of that turn */
+static uint64_t advanced_ms;		/* sum of loop_advance() */
 static int exit_code;
 
 /* Monotonic microseconds. */
@@ -78,7 +79,7 @@ loop_now_ms(void)
 	    1000) : 0;
 
 	loop_clock_turn();
-	return (uint64_t)((int64_t)now_ms + skew);
+	return (uint64_t)((int64_t)(now_ms + advanced_ms) + skew);
 }
 
 /* Seconds since the daemon started. */
@@ -122,6 +123,19 @@ loop_wheel_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
+	timer_wheel_advance(wheel, loop_now_ms());
+	loop_wheel_kick();
+}
+
+/*
+ * Move the daemon's clock forward by ms and run every wheel timer that is
+ * now due, as if that time had passed.  Only the wheel sees it: libevent's
+ * own timers (stream and control timeouts, the lag probe) keep real time.
+ */
+void
+loop_advance(uint64_t ms)
+{
+	advanced_ms += ms;
 	timer_wheel_advance(wheel, loop_now_ms());
 	loop_wheel_kick();
 }

@@ -32,5 +32,6 @@ uint64_t loop_mono_us(void);	/* monotonic us, unskewed */
 double loop_uptime(void);
 struct timer_wheel *loop_wheel(void);
 void loop_wheel_kick(void);	/* re-arm after adding an early timer */
+void loop_advance(uint64_t);	/* debug: move the clock, fire the wheel */
 
 #endif

@@ -456,5 +456,6 @@ void control_close(void);
 /* status.c */
 
 int status_main(int argc, char **argv);
+int status_debug_main(int argc, char **argv);
 
 #endif
