@@ -383,7 +383,15 @@ config_load_pair(struct config *cfg, const char *pair, char *err,
 	}
 	*dot = '\0';
 	*eq = '\0';
-	if (strcmp(copy, "debug") == 0) {
+	if (strcmp(copy, "debug") == 0 &&
+	    strcmp(dot + 1, "time_control") == 0) {
+		if (config_parse_bool(eq + 1, &cfg->debug_time_control) == -1)
+			ret = config_error(err, errlen,
+			    "%s: debug.time_control: bad boolean '%s'", origin,
+			    eq + 1);
+		else
+			ret = 0;
+	} else if (strcmp(copy, "debug") == 0) {
 		if (strcmp(dot + 1, "clock_skew") != 0)
 			ret = config_error(err, errlen,
 			    "%s: unknown key '%s' in [debug]", origin, dot + 1);

@@ -89,6 +89,7 @@ struct config {
 	/* command line only */
 	bool debug;                     /* -d */
 	double debug_clock_skew;        /* -o debug.clock_skew, tests only */
+	bool debug_time_control;        /* -o debug.time_control, tests only */
 	char *mountpoint;               /* owned */
 	char *config_file;              /* -c, NULL if none; owned */
 };

@@ -3,7 +3,8 @@
  *
  * A unix stream socket at control_socket.  A client sends one line,
  * "status" or "status json", and gets the report; the daemon closes the
- * stream once it is written.  A client that says nothing is dropped
+ * stream once it is written.  "debug advance MS" moves the daemon's clock
+ * (loop_advance()); it is refused unless -o debug.time_control is on.  A client that says nothing is dropped
  * after a few seconds, and a line longer than 256 bytes is refused, so a
  * stuck or hostile client never holds anything.  A socket file left by a
  * dead daemon is replaced; one a live daemon answers on is not.
@@ -27,6 +28,7 @@
 
 #define CONTROL_TIMEOUT_S	5
 #define CONTROL_MAX_LINE	256
+#define CONTROL_MAX_ADVANCE_MS	(1000ULL * 86400 * 365)
 
 static struct evconnlistener *control_listener;
 static char *control_path;
@@ -292,6 +294,34 @@ control_status_text(struct evbuffer *b)
 	evbuffer_add_printf(b, "\n");
 }
 
+/*
+ * "debug advance MS": move the clock by MS and fire what is due.  Only
+ * with -o debug.time_control, so a production daemon's timers cannot be
+ * driven from its socket.
+ */
+static void
+control_debug_advance(struct evbuffer *b, const char *arg)
+{
+	unsigned long long ms;
+	char *end;
+
+	if (!conf->debug_time_control) {
+		evbuffer_add_printf(b, "error: debug.time_control is off\n");
+		return;
+	}
+	errno = 0;
+	ms = strtoull(arg, &end, 10);
+	if (*arg < '0' || *arg > '9' || *end != '\0' || errno != 0 ||
+	    ms > CONTROL_MAX_ADVANCE_MS) {
+		evbuffer_add_printf(b, "error: bad milliseconds '%.40s'\n",
+		    arg);
+		return;
+	}
+	log_debug("control: clock advanced by %llu ms", ms);
+	loop_advance(ms);
+	evbuffer_add_printf(b, "advanced %llu ms\n", ms);
+}
+
 /* Written out: close. */
 static void
 control_write_cb(struct bufferevent *bev, void *arg)
@@ -323,6 +353,8 @@ control_read_cb(struct bufferevent *bev, void *arg)
 		control_status_json(out);
 	else if (strcmp(line, "status") == 0)
 		control_status_text(out);
+	else if (strncmp(line, "debug advance ", 14) == 0)
+		control_debug_advance(out, line + 14);
 	else {
 		log_warnx("control: unknown request '%.40s'", line);
 		evbuffer_add_printf(out, "error: unknown request\n");

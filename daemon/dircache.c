@@ -160,23 +160,26 @@ dircache_dcmp(const void *a, const void *b)
 }
 
 /*
- * Merge a delta into l: both sorted by name, walked side by side into a
- * new array; changed entries replace, removed ones (mode 0) go.
+ * Merge a delta (nents entries, in any order) into l, sorted by name: the
+ * two are walked side by side into a new array; added and changed
+ * entries take the delta's attributes, removed ones (mode 0) go.  Pure:
+ * only l changes (t/unit/test-merge.c).
  */
-static void
-dircache_merge(struct listing *l, const struct proto_rep *rep)
+void
+dircache_merge(struct listing *l, const struct proto_dirent *ents,
+    size_t nents)
 {
-	const struct proto_dirent **d = xcalloc(rep->nents + 1, sizeof *d);
-	struct lent *out = xcalloc(l->n + rep->nents + 1, sizeof *out);
+	const struct proto_dirent **d = xcalloc(nents + 1, sizeof *d);
+	struct lent *out = xcalloc(l->n + nents + 1, sizeof *out);
 	size_t i = 0, j = 0, k = 0;
 	int c;
 
-	for (size_t x = 0; x < rep->nents; x++)
-		d[x] = &rep->ents[x];
-	if (rep->nents > 1)
-		qsort(d, rep->nents, sizeof *d, dircache_dcmp);
-	while (i < l->n || j < rep->nents) {
-		if (j == rep->nents)
+	for (size_t x = 0; x < nents; x++)
+		d[x] = &ents[x];
+	if (nents > 1)
+		qsort(d, nents, sizeof *d, dircache_dcmp);
+	while (i < l->n || j < nents) {
+		if (j == nents)
 			c = -1;
 		else if (i == l->n)
 			c = 1;
@@ -199,7 +202,7 @@ dircache_merge(struct listing *l, const struct proto_rep *rep)
 	free(d);
 	l->ents = out;
 	l->n = k;
-	l->cap = l->n + rep->nents + 1;
+	l->cap = l->n + nents + 1;
 }
 
 /*
@@ -222,7 +225,7 @@ dircache_store(struct peer *p, uint32_t export_id, const char *path,
 	if (rep->flags & PROTO_LIST_DELTA) {
 		if ((l = dircache_get(p, export_id, path, &stale)) == NULL)
 			return NULL;
-		dircache_merge(l, rep);
+		dircache_merge(l, rep->ents, rep->nents);
 	} else {
 		l = xcalloc(1, sizeof *l);
 		l->cap = l->n = rep->nents;
@@ -254,7 +257,6 @@ dircache_set(struct peer *p, uint32_t export_id, const char *dir,
 	char key[PROTO_MAX_PATH + 128];
 	size_t klen = dircache_key(key, sizeof key, p, export_id, dir);
 	struct proto_dirent d = { .name = name };
-	struct proto_rep delta = { .ents = &d, .nents = 1 };
 	struct listing *l;
 
 	if (klen == 0 || (l = meta_cache_get(dc, DIRCACHE_LISTING, key,
@@ -262,7 +264,7 @@ dircache_set(struct peer *p, uint32_t export_id, const char *dir,
 		return;
 	if (attr != NULL)
 		d.attr = *attr;		/* mode 0 in d means removed */
-	dircache_merge(l, &delta);
+	dircache_merge(l, &d, 1);
 	if (dircache_put(p, export_id, dir, l) != 0)
 		listing_free(l);	/* grew past the budget */
 }

@@ -7,9 +7,12 @@
  * (evsignal), so SIGTERM becomes an ordinary callback.
  *
  * Time: loop_now_ms() is monotonic milliseconds plus the debug skew
- * (-o debug.clock_skew), so tests can move one daemon's clock.  Timers
- * with many instances (per-request deadlines, cache expiry) live on a
- * timer wheel driven by a single libevent timer armed at its next expiry.
+ * (-o debug.clock_skew) and what `pufs debug advance` added, so tests can
+ * move one daemon's clock.  It is read once per loop turn: every callback
+ * of a turn sees the same now, so deadlines computed together agree.
+ * Timers with many instances (per-request deadlines, cache expiry) live
+ * on a timer wheel driven by a single libevent timer armed at its next
+ * expiry.
  * A probe timer measures how late the loop runs callbacks: the worst
  * figure is in pufs status, the evidence that disk calls do not stall it.
  *
@@ -38,6 +41,9 @@ const struct config *conf;
 static struct timer_wheel *wheel;
 static struct event *wheel_ev, *sigint_ev, *sigterm_ev, *sighup_ev, *probe_ev;
 static uint64_t start_ms, probe_due_us;
+static uint64_t now_ms;			/* monotonic ms of this turn */
+static struct timeval now_turn;		/* libevent's time of that turn */
+static uint64_t advanced_ms;		/* sum of loop_advance() */
 static int exit_code;
 static unsigned input_paused;		/* loop_pause_input() count */
 static void (*input_listener)(bool);
@@ -52,14 +58,35 @@ loop_mono_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
-/* The daemon's clock in ms: monotonic, moved by the debug skew. */
+/*
+ * Read the monotonic clock again if a new loop turn began.  libevent
+ * caches its time once per turn, after polling and before it runs the
+ * callbacks; a cached time that differs from the last one seen is a new
+ * turn.  Outside the loop it is the time of day, new at each call, so
+ * code that waits outside callbacks (the drain at exit) sees time move.
+ */
+static void
+loop_clock_turn(void)
+{
+	struct timeval tv = { 0, 0 };
+
+	if (loop_base == NULL || event_base_gettimeofday_cached(loop_base,
+	    &tv) == -1 || tv.tv_sec != now_turn.tv_sec ||
+	    tv.tv_usec != now_turn.tv_usec) {
+		now_turn = tv;
+		now_ms = loop_mono_us() / 1000;
+	}
+}
+
+/* The daemon's clock in ms: this turn's, moved by the debug skew. */
 uint64_t
 loop_now_ms(void)
 {
 	int64_t skew = conf != NULL ? (int64_t)(conf->debug_clock_skew *
 	    1000) : 0;
 
-	return (uint64_t)((int64_t)(loop_mono_us() / 1000) + skew);
+	loop_clock_turn();
+	return (uint64_t)((int64_t)(now_ms + advanced_ms) + skew);
 }
 
 /* Seconds since the daemon started. */
@@ -103,6 +130,19 @@ loop_wheel_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
+	timer_wheel_advance(wheel, loop_now_ms());
+	loop_wheel_kick();
+}
+
+/*
+ * Move the daemon's clock forward by ms and run every wheel timer that is
+ * now due, as if that time had passed.  Only the wheel sees it: libevent's
+ * own timers (stream and control timeouts, the lag probe) keep real time.
+ */
+void
+loop_advance(uint64_t ms)
+{
+	advanced_ms += ms;
 	timer_wheel_advance(wheel, loop_now_ms());
 	loop_wheel_kick();
 }
@@ -164,11 +204,22 @@ void
 loop_init(const struct config *cfg)
 {
 	struct timeval probe = { 0, LOOP_PROBE_MS * 1000 };
+	struct event_config *ecfg;
 
 	conf = cfg;
 	signal(SIGPIPE, SIG_IGN);
 	event_set_log_callback(loop_event_log_cb);
-	loop_base = event_base_new();
+	/*
+	 * A precise timer: libevent's turn time then changes at every turn
+	 * (a coarse clock repeats for a few ms), which loop_clock_turn()
+	 * relies on, and a wheel timer never wakes the loop before it is
+	 * due by our clock.
+	 */
+	if ((ecfg = event_config_new()) == NULL ||
+	    event_config_set_flag(ecfg, EVENT_BASE_FLAG_PRECISE_TIMER) == -1)
+		fatalx("event_config failed");
+	loop_base = event_base_new_with_config(ecfg);
+	event_config_free(ecfg);
 	if (loop_base == NULL)
 		fatalx("event_base_new failed");
 	start_ms = loop_now_ms();

@@ -34,6 +34,7 @@ main_usage(FILE *f)
 	    "usage: pufs mount [-c FILE] [-e DIR[:ro]]... "
 	    "[-o KEY=VALUE[,KEY=VALUE]...] [-d] MOUNTPOINT\n"
 	    "       pufs status [-s SOCKET] [--json]\n"
+	    "       pufs debug [-s SOCKET] advance MS\n"
 	    "       pufs --version | --help\n"
 	    "\n"
 	    "  mount    serve this peer's exports and mount the union "
@@ -288,6 +289,8 @@ main(int argc, char **argv)
 		return main_mount(argc - 1, argv + 1);
 	if (strcmp(argv[1], "status") == 0)
 		return status_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "debug") == 0)
+		return status_debug_main(argc - 1, argv + 1);
 	cli_warnx("unknown command '%s'", argv[1]);
 	main_usage(stderr);
 	return 2;

@@ -61,6 +61,8 @@ struct listing *dircache_store(struct peer *, uint32_t export_id,
     const char *path, const struct proto_rep *, bool *own);
 void listing_free(struct listing *);
 const struct lent *listing_find(const struct listing *, const char *name);
+void dircache_merge(struct listing *, const struct proto_dirent *,
+    size_t nents);
 void dircache_stale(struct peer *, uint32_t export_id, const char *path);
 void dircache_update(struct peer *, uint32_t export_id, const char *path,
     const struct proto_attr *);
@@ -339,5 +341,6 @@ void control_close(void);
 /* status.c */
 
 int status_main(int argc, char **argv);
+int status_debug_main(int argc, char **argv);
 
 #endif

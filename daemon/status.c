@@ -1,6 +1,6 @@
 /*
- * status.c - `pufs status`: ask a running daemon over its control socket
- * and print its answer.
+ * status.c - `pufs status` and `pufs debug`: ask a running daemon over its
+ * control socket and print its answer.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -33,6 +33,56 @@ status_default_socket(void)
 	return path;
 }
 
+/*
+ * Send req to the daemon at path (NULL: the default one), print the
+ * answer and free path.  With refusal, an answer starting "error:" makes
+ * the exit status 1.
+ */
+static int
+status_request(char *path, const char *req, bool refusal)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	char buf[8192];
+	bool first = true, refused = false;
+	ssize_t n;
+	int fd;
+
+	if (path == NULL)
+		path = status_default_socket();
+	if (strlen(path) >= sizeof sun.sun_path) {
+		cli_warnx("%s: socket path too long", path);
+		free(path);
+		return 2;
+	}
+	strcpy(sun.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1 || connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
+		cli_warnx("no daemon answers at %s: %s", path,
+		    strerror(errno));
+		free(path);
+		return 1;
+	}
+	free(path);
+	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
+		cli_warnx("control socket: %s", strerror(errno));
+		close(fd);
+		return 1;
+	}
+	while ((n = read(fd, buf, sizeof buf)) > 0) {
+		if (first && refusal && n >= 6 &&
+		    strncmp(buf, "error:", 6) == 0)
+			refused = true;
+		first = false;
+		fwrite(buf, 1, (size_t)n, stdout);
+	}
+	close(fd);
+	if (n < 0) {
+		cli_warnx("control socket: %s", strerror(errno));
+		return 1;
+	}
+	return refused ? 1 : 0;
+}
+
 /* Run `pufs status`; returns the exit status. */
 int
 status_main(int argc, char **argv)
@@ -43,11 +93,9 @@ status_main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	char *path = NULL, buf[8192];
+	char *path = NULL;
 	const char *req = "status\n";
-	ssize_t n;
-	int ch, fd;
+	int ch;
 
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "s:jh", longopts, NULL)) != -1) {
@@ -71,33 +119,55 @@ status_main(int argc, char **argv)
 		status_usage(stderr);
 		return 2;
 	}
-	if (path == NULL)
-		path = status_default_socket();
-	if (strlen(path) >= sizeof sun.sun_path) {
-		cli_warnx("%s: socket path too long", path);
+	return status_request(path, req, false);
+}
+
+/* Usage of the debug command. */
+static void
+status_debug_usage(FILE *f)
+{
+	fprintf(f, "usage: pufs debug [-s SOCKET] advance MS\n");
+}
+
+/*
+ * Run `pufs debug advance MS`: move the daemon's clock, for tests; the
+ * daemon refuses unless it runs with -o debug.time_control=on.
+ */
+int
+status_debug_main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char *path = NULL, req[64];
+	int ch;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "s:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 's':
+			free(path);
+			path = xstrdup(optarg);
+			break;
+		case 'h':
+			status_debug_usage(stdout);
+			return 0;
+		default:
+			status_debug_usage(stderr);
+			free(path);
+			return 2;
+		}
+	}
+	if (argc - optind != 2 || strcmp(argv[optind], "advance") != 0 ||
+	    strspn(argv[optind + 1], "0123456789") !=
+	    strlen(argv[optind + 1]) || argv[optind + 1][0] == '\0' ||
+	    strlen(argv[optind + 1]) > 20) {
+		status_debug_usage(stderr);
 		free(path);
 		return 2;
 	}
-	strcpy(sun.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd == -1 || connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
-		cli_warnx("no daemon answers at %s: %s", path,
-		    strerror(errno));
-		free(path);
-		return 1;
-	}
-	free(path);
-	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
-		cli_warnx("control socket: %s", strerror(errno));
-		close(fd);
-		return 1;
-	}
-	while ((n = read(fd, buf, sizeof buf)) > 0)
-		fwrite(buf, 1, (size_t)n, stdout);
-	close(fd);
-	if (n < 0) {
-		cli_warnx("control socket: %s", strerror(errno));
-		return 1;
-	}
-	return 0;
+	snprintf(req, sizeof req, "debug advance %s\n", argv[optind + 1]);
+	return status_request(path, req, true);
 }

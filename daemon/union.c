@@ -5,7 +5,8 @@
  * A directory node knows its copies (the exports, of any peer, where it
  * exists); the root's copies are every export grafted at "/".  Resolving
  * a name asks every copy of the parent, plus every export grafted exactly
- * at the child's path, and merges the answers by the rules of the spec:
+ * at the child's path, and merges the answers by the rules of the spec
+ * (their pure form, tested by table, is merge.c):
  *
  *   - directories merge; the lowest-named peer's copy (first export of
  *     that peer) supplies the attributes;
@@ -26,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "merge.h"
 #include "pufs.h"
 
 /* A hit tagged with the base name it was found under (listing). */
@@ -72,41 +74,14 @@ union_export(const struct peer *p, uint32_t id)
 char *
 union_relpath(const struct export *ex, const char *upath)
 {
-	size_t alen = strlen(ex->at);
-
-	if (strcmp(ex->at, "/") == 0)
-		return xstrdup(upath + 1);
-	if (strncmp(upath, ex->at, alen) != 0)
-		return NULL;
-	if (upath[alen] == '\0')
-		return xstrdup("");
-	if (upath[alen] != '/')
-		return NULL;
-	return xstrdup(upath + alen + 1);
+	return merge_relpath(ex->at, upath);
 }
 
 /* The union path of relpath inside export ex (the reverse of above). */
 char *
 union_path_of(const struct export *ex, const char *relpath)
 {
-	char *p;
-
-	if (relpath[0] == '\0')
-		return xstrdup(ex->at);
-	xasprintf(&p, "%s/%s", strcmp(ex->at, "/") == 0 ? "" : ex->at,
-	    relpath);
-	return p;
-}
-
-/* Whether a is strictly below directory path dir ("/" below nothing). */
-static bool
-union_below(const char *a, const char *dir)
-{
-	size_t dlen = strlen(dir);
-
-	if (strcmp(dir, "/") == 0)
-		return strcmp(a, "/") != 0;
-	return strncmp(a, dir, dlen) == 0 && a[dlen] == '/';
+	return merge_path_of(ex->at, relpath);
 }
 
 /* Whether some live export is grafted strictly below upath. */
@@ -119,7 +94,7 @@ union_has_virtual_below(const char *upath)
 		if (p->state != PEER_UP)
 			continue;
 		for (uint32_t i = 0; i < p->nexports; i++)
-			if (union_below(p->exports[i].at, upath))
+			if (merge_below(p->exports[i].at, upath))
 				return true;
 	}
 	return false;
@@ -148,17 +123,15 @@ union_virtual_attr(const char *upath, struct proto_attr *a)
 int
 union_split_name(const char *name, struct peer **pin, size_t *baselen)
 {
-	const char *at = strrchr(name, '@');
+	const char *uri = merge_split_name(name, baselen);
 	struct peer *p;
 
 	*pin = NULL;
-	*baselen = strlen(name);
-	if (at == NULL || at == name)
+	if (uri == NULL || (p = peer_by_uri(uri)) == NULL) {
+		*baselen = strlen(name);
 		return 0;
-	if ((p = peer_by_uri(at + 1)) == NULL)
-		return 0;
+	}
 	*pin = p;
-	*baselen = (size_t)(at - name);
 	return 1;
 }
 
@@ -171,17 +144,22 @@ entry_clear(struct entry *e)
 	memset(e, 0, sizeof *e);
 }
 
+/* A hit as the merge rules see it. */
+static struct merge_hit
+union_merge_hit(const struct hit *h)
+{
+	return (struct merge_hit){ .holder = h->peer, .peer = h->peer->name,
+	    .uri = h->peer->uri, .export_id = h->export_id,
+	    .graft = h->graft, .isdir = S_ISDIR(h->attr.mode) };
+}
+
 /* Order of peers: by name (the list is sorted, but hits arrive any way). */
 static int
 union_hit_cmp(const struct hit *a, const struct hit *b)
 {
-	int c = strcmp(a->peer->name, b->peer->name);
+	struct merge_hit ma = union_merge_hit(a), mb = union_merge_hit(b);
 
-	if (c != 0)
-		return c;
-	if (a->graft != b->graft)
-		return a->graft ? 1 : -1;
-	return a->export_id < b->export_id ? -1 : a->export_id > b->export_id;
+	return merge_hit_cmp(&ma, &mb);
 }
 
 /* qsort comparator: by name, then holder order. */
@@ -197,7 +175,7 @@ union_named_cmp(const void *x, const void *y)
 /* Fill an entry for a directory from its copies (hits), or virtual. */
 static void
 union_dir_entry(struct entry *e, const char *name, const char *upath,
-    const struct hit *dirs, size_t ndirs, bool virtual)
+    const struct hit *dirs, size_t ndirs, bool nlink_unknown)
 {
 	e->name = xstrdup(name);
 	e->isdir = true;
@@ -214,7 +192,7 @@ union_dir_entry(struct entry *e, const char *name, const char *upath,
 	e->attr = dirs[0].attr;
 	e->ino = node_ino_hash(dirs[0].peer->name, dirs[0].attr.dev,
 	    dirs[0].attr.ino);
-	if (ndirs > 1 || virtual)
+	if (nlink_unknown)
 		e->attr.nlink = 1;	/* unknown: disables find's leaf trick */
 }
 
@@ -231,53 +209,48 @@ union_file_entry(struct entry *e, const char *name, const struct hit *h)
 
 /*
  * Merge the sorted hits for one base name into the shown entries,
- * appended to *out.  upath is the child's union path.
+ * appended to *out, by the rules of merge_name().  upath is the child's
+ * union path.
  */
 static void
 union_merge(const char *base, const char *upath, const struct hit *hits,
     size_t n, bool virtual, struct entry **out, size_t *nout, size_t *cap)
 {
+	struct merge_hit *mh;
+	struct merge_entry *me;
 	struct hit *dirs;
-	const struct hit **files;
-	size_t ndirs = 0, nfiles = 0, i, j;
-	char *suffixed;
+	size_t nme;
 
 	if (move_hidden(base))
 		return;		/* a copy being moved in: not there yet */
-	dirs = xcalloc(n, sizeof *dirs);
-	files = xcalloc(n, sizeof *files);
-	for (i = 0; i < n; i++) {
-		if (S_ISDIR(hits[i].attr.mode)) {
-			dirs[ndirs++] = hits[i];
-			continue;
-		}
-		for (j = 0; j < nfiles; j++)
-			if (files[j]->peer == hits[i].peer)
-				break;
-		if (j == nfiles)
-			files[nfiles++] = &hits[i];	/* first per peer */
-	}
-	if (*nout + nfiles + 1 > *cap) {
-		*cap = (*nout + nfiles + 1) * 2;
+	mh = xcalloc(n, sizeof *mh);
+	me = xcalloc(n + 1, sizeof *me);
+	for (size_t i = 0; i < n; i++)
+		mh[i] = union_merge_hit(&hits[i]);
+	nme = merge_name(base, mh, n, virtual, me);
+	if (*nout + nme + 1 > *cap) {
+		*cap = (*nout + nme + 1) * 2;
 		*out = xreallocarray(*out, *cap, sizeof **out);
 	}
-	if (ndirs > 0 || virtual) {
-		memset(&(*out)[*nout], 0, sizeof **out);
-		union_dir_entry(&(*out)[(*nout)++], base, upath, dirs, ndirs,
-		    virtual);
-	}
-	for (i = 0; i < nfiles; i++) {
-		memset(&(*out)[*nout], 0, sizeof **out);
-		if (nfiles == 1 && ndirs == 0 && !virtual) {
-			union_file_entry(&(*out)[(*nout)++], base, files[i]);
+	for (size_t i = 0; i < nme; i++) {
+		struct entry *e = &(*out)[(*nout)++];
+
+		memset(e, 0, sizeof *e);
+		if (!me[i].isdir) {
+			union_file_entry(e, me[i].name, &hits[me[i].hit]);
+			merge_entry_clear(&me[i]);
 			continue;
 		}
-		xasprintf(&suffixed, "%s@%s", base, files[i]->peer->uri);
-		union_file_entry(&(*out)[(*nout)++], suffixed, files[i]);
-		free(suffixed);
+		dirs = xcalloc(me[i].ncopies, sizeof *dirs);
+		for (size_t k = 0; k < me[i].ncopies; k++)
+			dirs[k] = hits[me[i].copies[k]];
+		union_dir_entry(e, me[i].name, upath, dirs, me[i].ncopies,
+		    me[i].nlink_unknown);
+		free(dirs);
+		merge_entry_clear(&me[i]);
 	}
-	free(dirs);
-	free(files);
+	free(me);
+	free(mh);
 }
 
 /* The copies of a directory node: the root's follow the live exports. */
@@ -985,7 +958,7 @@ union_list(struct node *dir, union_list_cb cb, void *arg)
 		for (uint32_t e = 0; e < p->nexports; e++) {
 			const char *at = p->exports[e].at, *rest, *slash;
 
-			if (!union_below(at, g->path))
+			if (!merge_below(at, g->path))
 				continue;
 			rest = at + (plen == 1 ? 1 : plen + 1);
 			slash = strchr(rest, '/');

@@ -335,6 +335,11 @@ peer_status () {
 	timeout -k 2 10 "$PUFS" status -s "$(peer_sock "$1")" --json
 }
 
+# peer_advance K MS: move peer K's clock forward by MS ms (pufs_advance).
+peer_advance () {
+	pufs_advance "$(peer_sock "$1")" "$2"
+}
+
 # peer_states K: "NAME STATE" of every other peer that peer K's status
 # lists, one a line, sorted.
 peer_states () {

@@ -345,7 +345,8 @@ _next_port () {
 }
 
 # pufs_opts NAME: print the -o value every daemon of the tests gets: its
-# own name, control socket and port, unicast discovery (no multicast).
+# own name, control socket and port, unicast discovery (no multicast),
+# and the clock that pufs_advance moves.
 pufs_opts () {
 	local port
 	if [ -e "$_LIB/port.$1" ]; then
@@ -354,7 +355,30 @@ pufs_opts () {
 		port=$(_next_port) || return 1
 		echo "$port" >"$_LIB/port.$1"
 	fi
-	echo "peer.name=$1,peer.control_socket=$TRASH/$1.sock,peer.discovery=unicast,peer.listen=127.0.0.1:$port"
+	echo "peer.name=$1,peer.control_socket=$TRASH/$1.sock,peer.discovery=unicast,peer.listen=127.0.0.1:$port,debug.time_control=on"
+}
+
+# pufs_advance SOCKET MS: move the clock of the daemon answering at
+# SOCKET forward by MS milliseconds and run its timers that are then due
+# (cache expiry, call deadlines, trap flushes, heartbeats), instead of
+# sleeping.  The kernel's own caches keep real time: see fuse_asks.
+pufs_advance () {
+	"$PUFS" debug -s "$1" advance "$2" >/dev/null
+}
+
+# fuse_asks SOCKET PATH: a stat of PATH reaches the daemon at SOCKET (its
+# FUSE request count grows): the kernel's cached entry and attributes of
+# PATH have expired.  Used as wait_for "fuse_asks ..." where a test must
+# know the kernel asks again.
+fuse_asks () {
+	local r0 r1
+	r0=$(_fuse_requests "$1") && stat "$2" >/dev/null &&
+	r1=$(_fuse_requests "$1") && [ "$r1" -gt "$r0" ]
+}
+
+_fuse_requests () {
+	"$PUFS" status -s "$1" --json |
+	"$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["fuse"]["requests"])'
 }
 
 # pufs_port NAME, pufs_sock NAME, pufs_log NAME, pufs_pid NAME, pufs_mnt

@@ -68,7 +68,9 @@ test_expect_success 'inode numbers are stable and distinct' '
 	b=$(stat -c %i "$M/dir/sub/file") &&
 	r=$(stat -c %i "$M/dir") &&
 	test "$a" != "$b" && test "$a" != "$r" && test "$b" != "$r" &&
-	sleep 0.5 &&
+	pufs_advance "$(pufs_sock alpha)" 500 &&
+	wait_for "fuse_asks $(pufs_sock alpha) $M/dir/sub/file" 5 &&
+	wait_for "fuse_asks $(pufs_sock alpha) $M/hello" 5 &&
 	test_output "$a" stat -c %i "$M/hello" &&
 	ls -R "$M" >/dev/null &&
 	test_output "$b" stat -c %i "$M/dir/sub/file" &&

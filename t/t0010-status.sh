@@ -148,6 +148,25 @@ it.close()
 	wait_for "test \$(json_get inodes) -le 1" 5
 '
 
+test_expect_success 'debug advance moves the clock the uptime counts' '
+	up0=$(json_get uptime) &&
+	pufs_try 0 debug -s "$(pufs_sock alpha)" advance 100000 &&
+	test_output "advanced 100000 ms" cat out &&
+	up1=$(json_get uptime) &&
+	"$PYTHON" -c "assert $up1 - $up0 >= 100, ($up0, $up1)"
+'
+
+test_expect_success 'debug advance: bad usage exits 2, refused without time_control' '
+	pufs_try 2 debug -s "$(pufs_sock alpha)" advance &&
+	pufs_try 2 debug -s "$(pufs_sock alpha)" advance -5 &&
+	pufs_try 2 debug -s "$(pufs_sock alpha)" forward 5 &&
+	mkdir -p "$TRASH/m2" &&
+	pufs_start beta "$TRASH/m2" -o debug.time_control=off &&
+	pufs_try 1 debug -s "$(pufs_sock beta)" advance 10 &&
+	grep "debug.time_control is off" out &&
+	pufs_stop beta
+'
+
 test_expect_success 'status of a stopped daemon exits 1' '
 	pufs_stop alpha &&
 	pufs_try 1 status -s "$(pufs_sock alpha)" &&

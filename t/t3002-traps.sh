@@ -86,7 +86,7 @@ test_expect_success 'a change made directly on disk is seen (inotify)' '
 test_expect_success '64 MiB in 4 KiB writes cost a handful of datagrams' '
 	before=$(traps_sent 2) &&
 	dd if=/dev/zero of="$M2/d2/big" bs=4k count=16384 2>/dev/null &&
-	sleep 0.3 &&
+	peer_advance 2 300 &&
 	after=$(traps_sent 2) &&
 	echo "TRAP datagrams for 64 MiB in 4 KiB writes: $((after - before))" &&
 	test $((after - before)) -ge 1 && test $((after - before)) -le 200 &&

@@ -66,8 +66,8 @@ test_expect_success 'after expiry, changes come as deltas and nothing is missed'
 		rm "$(peer_mnt 3)/big/f001$round" &&
 		mv "$(peer_export 1)/big/f002$round" \
 		    "$(peer_export 1)/big/moved$round" &&
-		sleep 0.4 &&
-		expect_listing 2 && expect_listing 3 || exit 1
+		peer_advance 2 400 && peer_advance 3 400 &&
+		wait_for "expect_listing 2 && expect_listing 3" 5 || exit 1
 	done &&
 	full1=$(json 1 "s[\"listings\"][\"full\"]") &&
 	delta1=$(json 1 "s[\"listings\"][\"delta\"]") &&
@@ -80,7 +80,7 @@ test_expect_success 'a restarted holder answers in full, still exact' '
 	peer_stop 1 &&
 	peer_start 1 -o "$MC" &&
 	peers_wait_all_up 3 &&
-	sleep 0.4 &&
+	peer_advance 2 400 && peer_advance 3 400 &&
 	expect_listing 2 && expect_listing 3 &&
 	test $(json 1 "s[\"listings\"][\"full\"]") -ge 2
 '

@@ -151,14 +151,19 @@ test_expect_success 'distinct objects have distinct inode numbers' '
 '
 
 test_expect_success 'inode numbers are stable across repeated stats' '
-	sleep 1 &&
+	for k in 1 2 3; do
+		peer_advance $k 600 &&
+		wait_for "fuse_asks $(peer_sock $k) $(peer_mnt $k)/only3/big3" 5 ||
+			exit 1
+	done &&
 	for k in 1 2 3; do
 		inodes_of $k >again.$k &&
 		test_cmp ino.1 again.$k &&
 		a=$(stat -c %i "$(peer_mnt $k)/only3/big3") &&
 		cat "$(peer_mnt $k)/only3/big3" >/dev/null &&
 		ls -lR "$(peer_mnt $k)" >/dev/null &&
-		sleep 0.6 &&
+		peer_advance $k 600 &&
+		wait_for "fuse_asks $(peer_sock $k) $(peer_mnt $k)/only3/big3" 5 &&
 		test_output "$a" stat -c %i "$(peer_mnt $k)/only3/big3" ||
 			exit 1
 	done

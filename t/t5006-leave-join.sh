@@ -81,20 +81,23 @@ import os, sys, time
 fd = os.open(sys.argv[1], os.O_RDONLY)
 os.read(fd, 65536)
 open(sys.argv[2], \"w\").close()
-time.sleep(8)
+end = time.monotonic() + 30
+while not os.path.exists(sys.argv[3]) and time.monotonic() < end:
+    time.sleep(0.02)
 try:
     os.pread(fd, 65536, 2000000)
     print(\"ok\")
 except OSError as e:
     import errno
     print(errno.errorcode[e.errno])
-" "$M1/only3/big" held.ready >held.out 2>&1 & } &&
+" "$M1/only3/big" held.ready held.go >held.out 2>&1 & } &&
 	wait_for "test -e held.ready" 5 &&
 	peer_stop 3 &&
 	wait_for "! peer_states 1 | grep -qx \"p3 up\" &&
 		! peer_states 2 | grep -qx \"p3 up\"" 0.5 &&
 	peers_wait_down 1 p3 &&
-	peers_wait_down 2 p3
+	peers_wait_down 2 p3 &&
+	touch held.go
 '
 
 test_expect_success 'its entries vanish from p1 and p2 within a few seconds' '

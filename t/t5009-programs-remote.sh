@@ -154,7 +154,7 @@ test_expect_success 'make: a program built in a directory of p2 from p1' '
 	make -C "$M1/d2/build" >make.out &&
 	cat make.out &&
 	grep "is up to date" make.out &&
-	sleep 1 &&
+	wait_for "test \$(date +%s) -gt \$(stat -c %Y \"$E2/d2/build/hello.o\")" 3 &&
 	echo "#define GREETING \"rebuilt\"" >"$M1/d2/build/greet.h" &&
 	make -C "$M1/d2/build" >make.out &&
 	cat make.out &&

@@ -17,6 +17,35 @@ traps () {
 	    "import json,sys; print(json.load(sys.stdin)['traps']['$2'])"
 }
 
+# drop_udp K TABLE: peer K drops every datagram to the pufs port, and
+# counts those from p1.
+drop_udp () {
+	in_peer "$1" nft add table inet "$2" &&
+	in_peer "$1" nft add chain inet "$2" input \
+	    "{ type filter hook input priority 0; }" &&
+	in_peer "$1" nft add rule inet "$2" input \
+	    ip saddr "$(peer_addr 1)" udp dport 7070 counter drop &&
+	in_peer "$1" nft add rule inet "$2" input udp dport 7070 drop
+}
+
+# dropped_from_1 K TABLE: how many datagrams from p1 peer K dropped.
+dropped_from_1 () {
+	in_peer "$1" nft list chain inet "$2" input |
+	sed -n "s/.*counter packets \([0-9]*\) .*/\1/p"
+}
+
+# lost_by_2 TABLE COMMANDS: run COMMANDS on p1 while p2 drops its
+# datagrams, and wait until the trap they cause has been dropped: p1 sent
+# it, and a later datagram of p1 was dropped too, so it is not in flight.
+lost_by_2 () {
+	local sent0 n0
+	sent0=$(traps 1 sent) &&
+	eval "$2" &&
+	wait_for "test \$(traps 1 sent) -gt $sent0" 3 &&
+	n0=$(dropped_from_1 2 "$1") &&
+	wait_for "test \$(dropped_from_1 2 $1) -gt $n0" 3
+}
+
 test_expect_success 'setup: three peers by address, attr_timeout 60' '
 	peers_net_setup 3 &&
 	mkdir -p "$(peer_export 1)/d" &&
@@ -48,14 +77,10 @@ test_expect_success 'a change on disk is seen at once too' '
 '
 
 test_expect_success 'a lost trap is noticed at the next heartbeat' '
-	in_peer 2 nft add table inet pufsu &&
-	in_peer 2 nft add chain inet pufsu input \
-	    "{ type filter hook input priority 0; }" &&
-	in_peer 2 nft add rule inet pufsu input udp dport 7070 drop &&
+	drop_udp 2 pufsu &&
 	stat "$M2/d/f" >/dev/null &&
 	gaps0=$(traps 2 gaps) &&
-	echo lost >"$M1/d/f" &&
-	sleep 0.3 &&
+	lost_by_2 pufsu "echo lost >\"\$M1/d/f\"" &&
 	in_peer 2 nft delete table inet pufsu &&
 	wait_for "test \$(traps 2 gaps) -gt $gaps0" 3 &&
 	test_output lost cat "$M2/d/f"
@@ -67,12 +92,8 @@ test_expect_success 'a working directory survives traps and resyncs' '
 	wait_for "test -d $M2/d/wd" 2 &&
 	( cd "$M2/d/wd" &&
 	  gaps0=$(traps 2 gaps) &&
-	  in_peer 2 nft add table inet pufsw &&
-	  in_peer 2 nft add chain inet pufsw input \
-	      "{ type filter hook input priority 0; }" &&
-	  in_peer 2 nft add rule inet pufsw input udp dport 7070 drop &&
-	  touch "$M1/d/wd/t1" && touch "$M1/d/wd" &&
-	  sleep 0.3 &&
+	  drop_udp 2 pufsw &&
+	  lost_by_2 pufsw "touch \"\$M1/d/wd/t1\" && touch \"\$M1/d/wd\"" &&
 	  in_peer 2 nft delete table inet pufsw &&
 	  wait_for "test \$(traps 2 gaps) -gt $gaps0" 3 &&
 	  for i in $(seq 10); do	# invalidations are asynchronous

@@ -66,13 +66,14 @@ lists_as () {
 listed_full () { json 2 "s[\"listings\"][\"full\"]"; }
 listed_delta () { json 2 "s[\"listings\"][\"delta\"]"; }
 
-# refreshed_by_delta: once p1's listing of big/ expired, it lists as p2's
-# disk does, and p2 served that as a delta, not whole.
+# refreshed_by_delta: once p1's listing of big/ expired (its clock moved
+# past attr_timeout), it lists as p2's disk does (as soon as p2 noted
+# the changes on its disk), and p2 served that as a delta, not whole.
 refreshed_by_delta () {
 	local full0 delta0 full1 delta1
 	full0=$(listed_full) && delta0=$(listed_delta) &&
-	sleep 0.6 &&
-	lists_as 1 big 2 120 &&
+	peer_advance 1 600 &&
+	wait_for "lists_as 1 big 2 120" 120 &&
 	full1=$(listed_full) && delta1=$(listed_delta) &&
 	echo "p2 served $((full1 - full0)) whole, $((delta1 - delta0)) deltas" &&
 	test $((delta1 - delta0)) -ge 1 && test $((full1 - full0)) -eq 0

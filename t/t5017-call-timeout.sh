@@ -78,7 +78,7 @@ test_expect_success 'a symlink whose call timed out in the queue keeps its targe
 	for i in $(seq 10); do
 		timeout 10 cat "$(peer_mnt 1)/f$i" >/dev/null 2>&1 &
 	done &&
-	sleep 0.3 &&
+	wait_for "test \$(json 1 \"s[\\\"workers\\\"][\\\"busy\\\"] + s[\\\"workers\\\"][\\\"queued\\\"]\") -ge 10" 5 &&
 	! timeout 10 ln -s "$TARGET" "$(peer_mnt 1)/link" &&
 	pufs_signal p3 CONT &&
 	wait &&
