@@ -1026,7 +1026,7 @@ fs_make_start(fuse_req_t req, uint8_t type, fuse_ino_t parent,
 	op->dir = dir;
 	node_ref(dir);
 	op->name = xstrdup(name);
-	union_split_name(name, &op->pin, &baselen);
+	node_split_name(name, &op->pin, &baselen);
 	op->base = xstrndup(name, baselen);
 	op->mode = mode;
 	op->rdev = rdev;
@@ -1629,13 +1629,13 @@ fs_change_start(fuse_req_t req, uint8_t type, fuse_ino_t parent,
 			struct peer *pin;
 
 			/* A rename onto NAME@URI means NAME there. */
-			union_split_name(newname, &pin, &baselen);
+			node_split_name(newname, &pin, &baselen);
 			op->name2[baselen] = '\0';
 		}
 	}
 	op->name = xstrdup(name);
 	op->flags = (int)flags;
-	union_split_name(name, &op->pin, &baselen);
+	node_split_name(name, &op->pin, &baselen);
 	op->base = xstrndup(name, baselen);
 	op->state = FS_RESOLVE;
 	fsop_step(op);

@@ -48,6 +48,28 @@ node_strhash(uint64_t h, const char *s)
 	return h;
 }
 
+/*
+ * Split "BASE@HOST:PORT" when the suffix is a known peer's address:
+ * *pin is that peer and *baselen the length of BASE.  Otherwise the whole
+ * name is the base.  Returns 1 when pinned, 0 when not.
+ */
+int
+node_split_name(const char *name, struct peer **pin, size_t *baselen)
+{
+	const char *at = strrchr(name, '@');
+	struct peer *p;
+
+	*pin = NULL;
+	*baselen = strlen(name);
+	if (at == NULL || at == name)
+		return 0;
+	if ((p = peer_by_uri(at + 1)) == NULL)
+		return 0;
+	*pin = p;
+	*baselen = (size_t)(at - name);
+	return 1;
+}
+
 /* The st_ino shown for an object of peer with (dev, ino). */
 uint64_t
 node_ino_hash(const char *peer, uint64_t dev, uint64_t ino)
@@ -219,10 +241,7 @@ node_move(struct node *n, struct node *newparent, const char *newname)
 	n->parent = newparent;
 	free(n->name);
 	n->name = xstrdup(newname);
-	if (union_split_name(n->name, &n->pin, &n->baselen) < 0) {
-		n->pin = NULL;
-		n->baselen = strlen(n->name);
-	}
+	node_split_name(n->name, &n->pin, &n->baselen);
 	node_link(n);
 }
 

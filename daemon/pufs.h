@@ -334,6 +334,7 @@ void node_set_copies(struct node *, const struct copy *, size_t);
 size_t node_count(void);
 void node_foreach(void (*)(struct node *, void *), void *);
 uint64_t node_ino_hash(const char *peer, uint64_t dev, uint64_t ino);
+int node_split_name(const char *name, struct peer **pin, size_t *baselen);
 
 /* union.c */
 
@@ -364,7 +365,6 @@ char *union_path_of(const struct export *, const char *relpath);
 const struct export *union_export(const struct peer *, uint32_t id);
 void union_virtual_attr(const char *upath, struct proto_attr *);
 bool union_has_virtual_below(const char *upath);
-int union_split_name(const char *name, struct peer **pin, size_t *baselen);
 
 /*
  * Resolve name in a directory node: ask every copy of the parent (and

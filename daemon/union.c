@@ -140,28 +140,6 @@ union_virtual_attr(const char *upath, struct proto_attr *a)
 	a->atime.sec = a->mtime.sec = a->ctime.sec = union_start_time;
 }
 
-/*
- * Split "BASE@HOST:PORT" when the suffix is a known peer's address:
- * *pin is that peer and *baselen the length of BASE.  Otherwise the whole
- * name is the base.  Returns 1 when pinned, 0 when not.
- */
-int
-union_split_name(const char *name, struct peer **pin, size_t *baselen)
-{
-	const char *at = strrchr(name, '@');
-	struct peer *p;
-
-	*pin = NULL;
-	*baselen = strlen(name);
-	if (at == NULL || at == name)
-		return 0;
-	if ((p = peer_by_uri(at + 1)) == NULL)
-		return 0;
-	*pin = p;
-	*baselen = (size_t)(at - name);
-	return 1;
-}
-
 /* Free what an entry owns. */
 void
 entry_clear(struct entry *e)
@@ -825,7 +803,7 @@ union_resolve_mode(struct node *dir, const char *name, bool any,
 		pin = NULL;
 		baselen = strlen(name);
 	} else
-		union_split_name(name, &pin, &baselen);
+		node_split_name(name, &pin, &baselen);
 	if (baselen == 0 || baselen >= PROTO_MAX_NAME) {
 		cb(arg, baselen == 0 ? -ENOENT : -ENAMETOOLONG, NULL);
 		return;
@@ -961,7 +939,7 @@ union_node(struct node *dir, struct entry *e)
 	}
 	if (n == NULL) {
 		n = node_new(dir, e->name);
-		union_split_name(n->name, &n->pin, &n->baselen);
+		node_split_name(n->name, &n->pin, &n->baselen);
 		n->isdir = e->isdir;
 	}
 	n->isvirtual = e->isvirtual;
