@@ -10,10 +10,11 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <event2/event.h>
 
-#include "pufs.h"
+#include "fs.h"
 
 struct io_op {
 	io_done_cb cb;
@@ -67,6 +68,55 @@ io_handle_live(const struct handle *h)
 {
 	return h->peer->state == PEER_UP && h->epoch == h->peer->epoch;
 }
+
+/* The RELEASE of a closed handle came back; nobody waits for it. */
+void
+io_release_cb(struct call *c)
+{
+	if (c->rep.error != 0)
+		log_debug("release: %s", strerror(c->rep.error));
+}
+
+/* A handle for the file node n opened by call c (OPEN or CREATE). */
+struct handle *
+io_handle_new(struct node *n, struct call *c)
+{
+	struct handle *h = xcalloc(1, sizeof *h);
+
+	h->node = n;
+	node_ref(n);
+	h->peer = c->peer;
+	h->epoch = c->peer->epoch;
+	h->export_id = c->req.export_id;
+	h->fh = c->rep.fh;
+	TAILQ_INSERT_TAIL(&n->handles, h, nentry);
+	return h;
+}
+
+/* Forget a handle (its RELEASE, if any, is already sent). */
+void
+io_handle_free(struct handle *h)
+{
+	TAILQ_REMOVE(&h->node->handles, h, nentry);
+	node_unref(h->node);
+	free(h);
+}
+
+/*
+ * A live open handle of n, if any: attributes asked without one still go
+ * by handle, so an open file renamed or unlinked elsewhere still answers.
+ */
+struct handle *
+io_handle_any(struct node *n)
+{
+	struct handle *h;
+
+	TAILQ_FOREACH(h, &n->handles, nentry)
+		if (io_handle_live(h))
+			return h;
+	return NULL;
+}
+
 
 /* One-shot: a call on a dead handle fails with EIO. */
 static void

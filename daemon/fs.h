@@ -1,0 +1,171 @@
+/*
+ * fs.h - the FUSE side's private header, one section per file: the
+ * session (fs.c), parked requests (fsop.c), placement (place.c),
+ * namespace changes (change.c), attributes (attr.c), open files
+ * (file.c), directories (dir.c), extended attributes (xattr.c) and the
+ * notifier (notify.c).  The data path (io.c) is in pufs.h.
+ */
+#ifndef PUFS_FS_H
+#define PUFS_FS_H
+
+#include <sys/statvfs.h>
+
+#include <fuse_lowlevel.h>
+
+#include "pufs.h"
+
+/* fsop.c */
+
+enum fsop_state {
+	FS_NEW,			/* parked, not stepped yet */
+	FS_CHECK,		/* is the name free in the merged directory? */
+	FS_PLACE,		/* choose the holder */
+	FS_MAKE,		/* create on it */
+	FS_RESOLVE,		/* unlink, rmdir, rename: what are the names? */
+	FS_ACT,			/* send the change to every holder */
+	FS_STATE_MAX
+};
+
+/* A parked request: everything a later step needs, copied. */
+struct fsop {
+	fuse_req_t req;
+	enum fsop_state state;	/* changed only by fsop_set_state() */
+	uint8_t type;		/* PROTO_MKDIR, PROTO_RENAME, ... */
+	struct node *dir;	/* parent (holds a ref) */
+	struct node *dir2;	/* rename/link target parent (ref) */
+	struct node *node;	/* object (ref) */
+	char *name, *name2;	/* as the kernel gave them */
+	char *base;		/* name without "@URI" */
+	struct peer *pin;
+	mode_t mode;
+	dev_t rdev;
+	int flags;
+	char *target;		/* symlink target */
+	struct fuse_file_info fi;
+	struct entry src, dst;
+	bool have_src, have_dst;
+	struct copy *cands;	/* placement candidates */
+	size_t ncands;
+	struct copy chosen;
+	uint64_t best;
+	unsigned pending;
+	int error;
+	struct proto_attr attr;
+	bool have_attr;
+	bool checked_empty;	/* rmdir: every copy was seen empty */
+	bool cloned;		/* dir2's path was cloned onto the source's */
+	struct statvfs sv;	/* statfs sum */
+};
+
+struct fsop *fsop_new(fuse_req_t, uint8_t type);
+struct fsop *fsop_node(fuse_req_t, fuse_ino_t, uint8_t type);
+void fsop_free(struct fsop *);
+void fsop_done(struct fsop *, int error);
+void fsop_set_state(struct fsop *, enum fsop_state);
+void fsop_step(struct fsop *);
+void fsop_mknod(fuse_req_t, fuse_ino_t parent, const char *name, mode_t,
+    dev_t rdev);
+void fsop_mkdir(fuse_req_t, fuse_ino_t parent, const char *name, mode_t);
+void fsop_symlink(fuse_req_t, const char *link, fuse_ino_t parent,
+    const char *name);
+void fsop_create(fuse_req_t, fuse_ino_t parent, const char *name, mode_t,
+    struct fuse_file_info *);
+
+/* fs.c */
+
+void fs_fill_stat(const struct proto_attr *, uint64_t ino, struct stat *);
+void fs_entry_param(struct node *, struct fuse_entry_param *);
+void fs_reply_entry(fuse_req_t, struct node *);
+struct node *fs_node(fuse_ino_t);
+struct node *fs_dir_node(fuse_req_t, fuse_ino_t);
+char *fs_relpath(struct node *, struct peer *, uint32_t export_id);
+struct call *fs_node_call(struct node *, uint8_t type,
+    void (*cb)(struct call *), void *arg, int *err);
+void fs_root_attr(struct node *);
+void fs_simple(fuse_req_t, fuse_ino_t, uint8_t type,
+    void (*cb)(struct call *), struct call **out);
+void fs_err_cb(struct call *);
+
+/* place.c */
+
+void place_candidates(struct fsop *, size_t *nall);
+void place_choose(struct fsop *);
+
+/* change.c */
+
+void change_act(struct fsop *);
+void change_src_cb(void *arg, int error, struct entry *);
+void change_dst_cb(void *arg, int error, struct entry *);
+void change_unlink(fuse_req_t, fuse_ino_t parent, const char *name);
+void change_rmdir(fuse_req_t, fuse_ino_t parent, const char *name);
+void change_rename(fuse_req_t, fuse_ino_t parent, const char *name,
+    fuse_ino_t newparent, const char *newname, unsigned int flags);
+void change_link(fuse_req_t, fuse_ino_t, fuse_ino_t newparent,
+    const char *newname);
+
+/* attr.c */
+
+void attr_get(fuse_req_t, fuse_ino_t, struct fuse_file_info *);
+void attr_set(fuse_req_t, fuse_ino_t, struct stat *, int to_set,
+    struct fuse_file_info *);
+
+/* file.c */
+
+void file_open(fuse_req_t, fuse_ino_t, struct fuse_file_info *);
+void file_read(fuse_req_t, fuse_ino_t, size_t size, off_t off,
+    struct fuse_file_info *);
+void file_write(fuse_req_t, fuse_ino_t, const char *buf, size_t size,
+    off_t off, struct fuse_file_info *);
+void file_flush(fuse_req_t, fuse_ino_t, struct fuse_file_info *);
+void file_release(fuse_req_t, fuse_ino_t, struct fuse_file_info *);
+void file_fsync(fuse_req_t, fuse_ino_t, int datasync,
+    struct fuse_file_info *);
+void file_fallocate(fuse_req_t, fuse_ino_t, int mode, off_t offset,
+    off_t length, struct fuse_file_info *);
+void file_lseek(fuse_req_t, fuse_ino_t, off_t off, int whence,
+    struct fuse_file_info *);
+void file_copy_file_range(fuse_req_t, fuse_ino_t ino_in, off_t off_in,
+    struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
+    struct fuse_file_info *fi_out, size_t len, int flags);
+
+/* dir.c */
+
+void dir_open(fuse_req_t, fuse_ino_t, struct fuse_file_info *);
+void dir_readdir(fuse_req_t, fuse_ino_t, size_t size, off_t off,
+    struct fuse_file_info *);
+void dir_readdirplus(fuse_req_t, fuse_ino_t, size_t size, off_t off,
+    struct fuse_file_info *);
+void dir_release(fuse_req_t, fuse_ino_t, struct fuse_file_info *);
+void dir_fsync(fuse_req_t, fuse_ino_t, int datasync,
+    struct fuse_file_info *);
+void dir_free_all(void);
+
+/* xattr.c */
+
+void xattr_set(fuse_req_t, fuse_ino_t, const char *name, const char *value,
+    size_t size, int flags);
+void xattr_get(fuse_req_t, fuse_ino_t, const char *name, size_t size);
+void xattr_list(fuse_req_t, fuse_ino_t, size_t size);
+void xattr_remove(fuse_req_t, fuse_ino_t, const char *name);
+
+/* notify.c */
+
+void notify_start(struct fuse_session *);
+void notify_inode(uint64_t ino, int64_t off, int64_t len);
+void notify_entry(uint64_t parent, const char *name);
+void notify_inval(struct node *, int64_t off);
+void notify_attr_now(struct node *);
+void notify_links(struct node *);
+bool notify_running(void);
+void notify_stop(void);
+bool notify_exited(void);
+void notify_join(void);
+
+/* io.c (the handles; the data path is in pufs.h) */
+
+void io_release_cb(struct call *);
+struct handle *io_handle_new(struct node *, struct call *);
+void io_handle_free(struct handle *);
+struct handle *io_handle_any(struct node *);
+
+#endif
