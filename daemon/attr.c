@@ -78,7 +78,7 @@ attr_cb(struct call *c)
 	op->node->attr = c->rep.attr;
 	if (op->node->isdir && op->node->ncopies > 1)
 		op->node->attr.nlink = 1;
-	fs_fill_stat(&op->node->attr, op->node->ino, &st);
+	fsop_fill_stat(&op->node->attr, op->node->ino, &st);
 	fuse_reply_attr(op->req, &st, conf->attr_timeout);
 	fsop_free(op);
 }
@@ -86,7 +86,7 @@ attr_cb(struct call *c)
 void
 attr_get(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct node *n = fs_node(ino);
+	struct node *n = fsop_inode(ino);
 	struct handle *h = NULL;
 	struct fsop *op;
 	struct call *c;
@@ -105,7 +105,7 @@ attr_get(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	if (h == NULL && attr_from_listing(n)) {
-		fs_fill_stat(&n->attr, n->ino, &st);
+		fsop_fill_stat(&n->attr, n->ino, &st);
 		fuse_reply_attr(req, &st, conf->attr_timeout);
 		return;
 	}
@@ -116,12 +116,12 @@ attr_get(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		c = call_new(h->peer, PROTO_STAT, h->export_id, NULL,
 		    attr_cb, op);
 		c->req.fh = h->fh;
-	} else if ((c = fs_node_call(n, PROTO_STAT, attr_cb, op, &err))
+	} else if ((c = fsop_call(n, PROTO_STAT, attr_cb, op, &err))
 	    == NULL && err == EROFS) {
 		/* A virtual directory: its attributes are made up. */
 		if (n->parent == NULL)
-			fs_root_attr(n);
-		fs_fill_stat(&n->attr, n->ino, &st);
+			fsop_root_attr(n);
+		fsop_fill_stat(&n->attr, n->ino, &st);
 		fuse_reply_attr(req, &st, conf->attr_timeout);
 		fsop_free(op);
 		return;
@@ -154,7 +154,7 @@ attr_set_cb(struct call *c)
 		return;
 	}
 	op->node->attr = op->attr;
-	fs_fill_stat(&op->node->attr, op->node->ino, &st);
+	fsop_fill_stat(&op->node->attr, op->node->ino, &st);
 	fuse_reply_attr(op->req, &st, conf->attr_timeout);
 	fsop_free(op);
 }
@@ -195,7 +195,7 @@ void
 attr_set(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
     struct fuse_file_info *fi)
 {
-	struct node *n = fs_node(ino);
+	struct node *n = fsop_inode(ino);
 	struct handle *h = NULL;
 	struct fsop *op;
 	struct copy *copies;
@@ -220,11 +220,11 @@ attr_set(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 			c = call_new(h->peer, PROTO_SETATTR, h->export_id,
 			    NULL, attr_set_cb, op);
 			c->req.fh = h->fh;
-			if ((rel = fs_relpath(n, h->peer, h->export_id))) {
+			if ((rel = fsop_relpath(n, h->peer, h->export_id))) {
 				free(c->strs[0]);
 				c->req.path = c->strs[0] = rel;
 			}
-		} else if ((c = fs_node_call(n, PROTO_SETATTR, attr_set_cb,
+		} else if ((c = fsop_call(n, PROTO_SETATTR, attr_set_cb,
 		    op, &err)) == NULL) {
 			fsop_done(op, err);
 			return;
@@ -237,7 +237,7 @@ attr_set(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	copies = union_copies(n, &nc);
 	op->pending = 0;
 	for (size_t i = 0; i < nc; i++) {
-		if ((rel = fs_relpath(n, copies[i].peer, copies[i].export_id))
+		if ((rel = fsop_relpath(n, copies[i].peer, copies[i].export_id))
 		    == NULL)
 			continue;
 		c = call_new(copies[i].peer, PROTO_SETATTR,

@@ -13,6 +13,10 @@
 
 #include "fs.h"
 
+static void change_step(struct fsop *);
+static void change_src_cb(void *, int, struct entry *);
+static void change_dst_cb(void *, int, struct entry *);
+
 /* --- unlink, rmdir, rename, link: resolve, check, act --- */
 
 /*
@@ -84,7 +88,7 @@ change_act_cb(struct call *c)
 		e.ino = node_ino_hash(e.peer->name, e.attr.dev, e.attr.ino);
 		n = union_node(op->dir2, &e);
 		entry_clear(&e);
-		fs_reply_entry(op->req, n);
+		fsop_reply_entry(op->req, n);
 		notify_links(n);
 		notify_inval(n, -1);
 		fsop_free(op);
@@ -101,7 +105,7 @@ static int
 change_act_one(struct fsop *op, struct peer *peer, uint32_t export_id,
     struct copy *dest)
 {
-	char *rel = fs_relpath(op->dir, peer, export_id), *rel2 = NULL;
+	char *rel = fsop_relpath(op->dir, peer, export_id), *rel2 = NULL;
 	struct call *c;
 
 	if (rel == NULL)
@@ -110,7 +114,7 @@ change_act_one(struct fsop *op, struct peer *peer, uint32_t export_id,
 	free(rel);
 	call_set_name(c, op->base);
 	if (dest != NULL) {
-		rel2 = fs_relpath(op->dir2, dest->peer, dest->export_id);
+		rel2 = fsop_relpath(op->dir2, dest->peer, dest->export_id);
 		if (rel2 == NULL)
 			rel2 = xstrdup("");
 		call_set_dest(c, dest->export_id, rel2, op->name2);
@@ -181,7 +185,7 @@ change_rmdir_check_cb(struct call *c)
 		return;
 	}
 	op->checked_empty = true;
-	fsop_step(op);
+	change_step(op);
 }
 
 /* List every copy of the directory to be removed. */
@@ -210,10 +214,11 @@ change_rmdir_check(struct fsop *op)
 	free(upath);
 	if (--op->pending == 0) {
 		op->checked_empty = true;
-		fsop_step(op);
+		change_step(op);
 	}
 }
 
+static void change_act(struct fsop *);
 static void change_link_dst_cb(void *, int, struct entry *);
 
 /* The path of dir2 now exists on the source's peer: carry on there. */
@@ -248,7 +253,7 @@ static bool
 change_clone(struct fsop *op, struct peer *peer, uint32_t export_id)
 {
 	const struct export *ex = union_export(peer, export_id);
-	char *rel = fs_relpath(op->dir2, peer, export_id);
+	char *rel = fsop_relpath(op->dir2, peer, export_id);
 	mode_t *modes;
 	size_t n = 0;
 	struct node *d = op->dir2;
@@ -323,8 +328,8 @@ change_move(struct fsop *op)
 		return;
 	}
 	op->chosen = (struct copy){ d->peer, d->export_id };
-	sp.sdir = fs_relpath(op->dir, s->peer, s->export_id);
-	sp.ddir = fs_relpath(op->dir2, d->peer, d->export_id);
+	sp.sdir = fsop_relpath(op->dir, s->peer, s->export_id);
+	sp.ddir = fsop_relpath(op->dir2, d->peer, d->export_id);
 	if (sp.sdir == NULL || sp.ddir == NULL)
 		fsop_done(op, ENOENT);
 	else
@@ -334,7 +339,7 @@ change_move(struct fsop *op)
 }
 
 /* Everything is known: send the change(s). */
-void
+static void
 change_act(struct fsop *op)
 {
 	struct entry *s = &op->src, *d = &op->dst;
@@ -483,11 +488,11 @@ change_resolved(struct fsop *op)
 		return;
 	}
 	fsop_set_state(op, FS_ACT);
-	fsop_step(op);
+	change_step(op);
 }
 
 /* The source name resolved (of a rename: perhaps before the target). */
-void
+static void
 change_src_cb(void *arg, int error, struct entry *e)
 {
 	struct fsop *op = arg;
@@ -503,7 +508,7 @@ change_src_cb(void *arg, int error, struct entry *e)
 }
 
 /* The destination name resolved (or does not exist). */
-void
+static void
 change_dst_cb(void *arg, int error, struct entry *e)
 {
 	struct fsop *op = arg;
@@ -524,7 +529,7 @@ change_start(fuse_req_t req, uint8_t type, fuse_ino_t parent,
     const char *name, fuse_ino_t newparent, const char *newname,
     unsigned flags)
 {
-	struct node *dir = fs_node(parent), *dir2 = NULL;
+	struct node *dir = fsop_inode(parent), *dir2 = NULL;
 	struct fsop *op;
 	size_t baselen;
 
@@ -532,7 +537,7 @@ change_start(fuse_req_t req, uint8_t type, fuse_ino_t parent,
 		fuse_reply_err(req, EIO);
 		return;
 	}
-	if (type == PROTO_RENAME && (dir2 = fs_node(newparent)) == NULL) {
+	if (type == PROTO_RENAME && (dir2 = fsop_inode(newparent)) == NULL) {
 		fuse_reply_err(req, EIO);
 		return;
 	}
@@ -568,7 +573,7 @@ change_start(fuse_req_t req, uint8_t type, fuse_ino_t parent,
 	node_split_name(name, &op->pin, &baselen);
 	op->base = xstrndup(name, baselen);
 	fsop_set_state(op, FS_RESOLVE);
-	fsop_step(op);
+	change_step(op);
 }
 
 void
@@ -615,11 +620,11 @@ change_link_dst_cb(void *arg, int error, struct entry *e)
 			fsop_done(op, EXDEV);
 		return;
 	}
-	if ((rel = fs_relpath(n, n->peer, n->export_id)) == NULL) {
+	if ((rel = fsop_relpath(n, n->peer, n->export_id)) == NULL) {
 		fsop_done(op, ENOENT);
 		return;
 	}
-	rel2 = fs_relpath(op->dir2, dest.peer, dest.export_id);
+	rel2 = fsop_relpath(op->dir2, dest.peer, dest.export_id);
 	c = call_new(n->peer, PROTO_LINK, n->export_id, rel, change_act_cb, op);
 	call_set_dest(c, dest.export_id, rel2 != NULL ? rel2 : "",
 	    op->name2);
@@ -633,7 +638,7 @@ void
 change_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
     const char *newname)
 {
-	struct node *n = fs_node(ino), *dir2 = fs_node(newparent);
+	struct node *n = fsop_inode(ino), *dir2 = fsop_inode(newparent);
 	struct fsop *op;
 
 	if (n == NULL || dir2 == NULL) {
@@ -657,3 +662,23 @@ change_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	union_resolve_any(dir2, newname, change_link_dst_cb, op);
 }
 
+/* Advance unlink, rmdir, rename or link: resolve, act. */
+static void
+change_step(struct fsop *op)
+{
+	switch (op->state) {
+	case FS_RESOLVE:
+		/* A rename asks for both names at once: one round trip. */
+		op->pending = op->type == PROTO_RENAME ? 2 : 1;
+		op->error = 0;
+		union_resolve(op->dir, op->name, change_src_cb, op);
+		if (op->type == PROTO_RENAME)
+			union_resolve(op->dir2, op->name2, change_dst_cb, op);
+		break;
+	case FS_ACT:
+		change_act(op);
+		break;
+	default:
+		fatalx("fsop: bad state %d", op->state);
+	}
+}

@@ -35,7 +35,7 @@ struct rdop {
 void
 dir_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct node *n = fs_dir_node(req, ino);
+	struct node *n = fsop_dir_node(req, ino);
 	struct dirh *d;
 
 	if (n == NULL)
@@ -92,7 +92,7 @@ dir_fill(struct rdop *rd)
 			name = en->name;
 			if (rd->plus) {
 				n = union_node(d->node, en);
-				fs_entry_param(n, &e);
+				fsop_entry_param(n, &e);
 			} else {
 				e.attr.st_mode = en->attr.mode;
 				e.attr.st_ino = en->ino;
@@ -198,7 +198,7 @@ dir_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	struct call *c;
 
 	(void)fi;
-	fs_simple(req, ino, PROTO_FSYNCDIR, fs_err_cb, &c);
+	fsop_simple(req, ino, PROTO_FSYNCDIR, fsop_err_cb, &c);
 	if (c == NULL)
 		return;
 	c->req.flags = datasync ? 1 : 0;

@@ -67,7 +67,7 @@ file_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct call *c;
 	struct fsop *op;
 
-	fs_simple(req, ino, PROTO_OPEN, file_open_cb, &c);
+	fsop_simple(req, ino, PROTO_OPEN, file_open_cb, &c);
 	if (c == NULL)
 		return;
 	op = c->arg;
@@ -179,7 +179,7 @@ void
 file_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
     struct fuse_file_info *fi)
 {
-	struct call *c = file_handle_call(req, fi, PROTO_FSYNC, fs_err_cb);
+	struct call *c = file_handle_call(req, fi, PROTO_FSYNC, fsop_err_cb);
 
 	(void)ino;
 	if (c == NULL)
@@ -192,7 +192,7 @@ void
 file_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
     off_t length, struct fuse_file_info *fi)
 {
-	struct call *c = file_handle_call(req, fi, PROTO_FALLOCATE, fs_err_cb);
+	struct call *c = file_handle_call(req, fi, PROTO_FALLOCATE, fsop_err_cb);
 
 	(void)ino;
 	if (c == NULL)

@@ -40,151 +40,6 @@ static struct {
 	bool se_stuck;		/* the notifier never let go of se */
 } fs;
 
-/* Fill a struct stat from wire attributes. */
-void
-fs_fill_stat(const struct proto_attr *a, uint64_t ino, struct stat *st)
-{
-	memset(st, 0, sizeof *st);
-	st->st_ino = ino;
-	st->st_mode = a->mode;
-	st->st_nlink = a->nlink;
-	st->st_uid = a->uid;
-	st->st_gid = a->gid;
-	st->st_rdev = a->rdev;
-	st->st_size = (off_t)a->size;
-	st->st_blocks = (blkcnt_t)a->blocks;
-	st->st_blksize = (blksize_t)conf->block_size;
-	st->st_atim.tv_sec = a->atime.sec;
-	st->st_atim.tv_nsec = a->atime.nsec;
-	st->st_mtim.tv_sec = a->mtime.sec;
-	st->st_mtim.tv_nsec = a->mtime.nsec;
-	st->st_ctim.tv_sec = a->ctime.sec;
-	st->st_ctim.tv_nsec = a->ctime.nsec;
-}
-
-/* Build the entry reply for node n and count the lookup. */
-void
-fs_entry_param(struct node *n, struct fuse_entry_param *e)
-{
-	memset(e, 0, sizeof *e);
-	e->ino = n->id;
-	e->attr_timeout = conf->attr_timeout;
-	e->entry_timeout = conf->attr_timeout;
-	fs_fill_stat(&n->attr, n->ino, &e->attr);
-	n->nlookup++;
-}
-
-/* Reply an entry for n. */
-void
-fs_reply_entry(fuse_req_t req, struct node *n)
-{
-	struct fuse_entry_param e;
-
-	fs_entry_param(n, &e);
-	if (fuse_reply_entry(req, &e) != 0)
-		node_forget(n, 1);	/* the kernel did not get it */
-}
-
-/* The node of an inode number; NULL only on a kernel bug. */
-struct node *
-fs_node(fuse_ino_t ino)
-{
-	struct node *n = node_get(ino);
-
-	if (n == NULL)
-		log_warnx("fuse: unknown inode %llu", (unsigned long long)ino);
-	return n;
-}
-
-/* The directory node ino, or NULL with EIO or ENOTDIR replied. */
-struct node *
-fs_dir_node(fuse_req_t req, fuse_ino_t ino)
-{
-	struct node *n = fs_node(ino);
-
-	if (n == NULL || !n->isdir) {
-		fuse_reply_err(req, n == NULL ? EIO : ENOTDIR);
-		return NULL;
-	}
-	return n;
-}
-
-/*
- * Where n is held: its holder, or for a directory its primary copy.
- * Returns 0, -ENOENT (no live holder) or 1 for a virtual directory.
- */
-static int
-fs_holder(struct node *n, struct peer **peer, uint32_t *export_id)
-{
-	struct copy *c;
-	size_t nc;
-
-	if (!n->isdir) {
-		if (n->peer == NULL || n->peer->state != PEER_UP)
-			return -ENOENT;
-		*peer = n->peer;
-		*export_id = n->export_id;
-		return 0;
-	}
-	c = union_copies(n, &nc);
-	if (nc == 0) {
-		free(c);
-		return n->isvirtual || n->parent == NULL ? 1 : -ENOENT;
-	}
-	*peer = c[0].peer;
-	*export_id = c[0].export_id;
-	free(c);
-	return 0;
-}
-
-/* The path of node n inside export (peer, id); NULL if not there. */
-char *
-fs_relpath(struct node *n, struct peer *peer, uint32_t export_id)
-{
-	const struct export *ex = union_export(peer, export_id);
-	char *upath, *rel;
-
-	if (ex == NULL)
-		return NULL;
-	upath = node_path(n);
-	rel = union_relpath(ex, upath);
-	free(upath);
-	return rel;
-}
-
-/* A call about node n on its holder; NULL with *err set on failure. */
-struct call *
-fs_node_call(struct node *n, uint8_t type, void (*cb)(struct call *),
-    void *arg, int *err)
-{
-	struct peer *peer;
-	uint32_t export_id;
-	struct call *c;
-	char *rel;
-	int rc;
-
-	if ((rc = fs_holder(n, &peer, &export_id)) != 0) {
-		*err = rc > 0 ? EROFS : -rc;
-		return NULL;
-	}
-	if ((rel = fs_relpath(n, peer, export_id)) == NULL) {
-		*err = ENOENT;
-		return NULL;
-	}
-	c = call_new(peer, type, export_id, rel, cb, arg);
-	free(rel);
-	return c;
-}
-
-/* Synthesised attributes of the root of an empty union. */
-void
-fs_root_attr(struct node *n)
-{
-	union_virtual_attr("/", &n->attr);
-	n->attr.ino = FUSE_ROOT_ID;
-	n->ino = FUSE_ROOT_ID;
-}
-
 /* The kernel must forget its cached attributes and data of n. */
 void
 fs_forget_data(struct node *n, uint64_t off, uint64_t len)
@@ -224,14 +79,14 @@ fs_lookup_cb(void *arg, int error, struct entry *e)
 		return;
 	}
 	n = union_node(op->dir, e);
-	fs_reply_entry(op->req, n);
+	fsop_reply_entry(op->req, n);
 	fsop_free(op);
 }
 
 static void
 fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct node *dir = fs_dir_node(req, parent);
+	struct node *dir = fsop_dir_node(req, parent);
 	struct fsop *op;
 
 	if (dir == NULL)
@@ -286,40 +141,14 @@ fs_readlink_cb(struct call *c)
 	fsop_free(op);
 }
 
-/* A request about one node answered by a simple callback. */
-void
-fs_simple(fuse_req_t req, fuse_ino_t ino, uint8_t type,
-    void (*cb)(struct call *), struct call **out)
-{
-	struct fsop *op;
-	struct call *c;
-	int err = 0;
-
-	*out = NULL;
-	if ((op = fsop_node(req, ino, type)) == NULL)
-		return;
-	if ((c = fs_node_call(op->node, type, cb, op, &err)) == NULL) {
-		fsop_done(op, err);
-		return;
-	}
-	*out = c;
-}
-
 static void
 fs_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct call *c;
 
-	fs_simple(req, ino, PROTO_READLINK, fs_readlink_cb, &c);
+	fsop_simple(req, ino, PROTO_READLINK, fs_readlink_cb, &c);
 	if (c != NULL)
 		call_send(c);
-}
-
-/* An answer that is only an error code. */
-void
-fs_err_cb(struct call *c)
-{
-	fsop_done(c->arg, c->rep.error);
 }
 
 /* --- statfs, access, xattrs --- */
@@ -391,7 +220,7 @@ fs_access(fuse_req_t req, fuse_ino_t ino, int mask)
 
 	if ((op = fsop_node(req, ino, PROTO_ACCESS)) == NULL)
 		return;
-	if ((c = fs_node_call(op->node, PROTO_ACCESS, fs_err_cb, op, &err)) ==
+	if ((c = fsop_call(op->node, PROTO_ACCESS, fsop_err_cb, op, &err)) ==
 	    NULL) {
 		fsop_done(op, err == EROFS && !(mask & W_OK) ? 0 : err);
 		return;
@@ -431,11 +260,11 @@ static const struct fuse_lowlevel_ops fs_ops = {
 	.getattr = attr_get,
 	.setattr = attr_set,
 	.readlink = fs_readlink,
-	.mknod = fsop_mknod,
-	.mkdir = fsop_mkdir,
+	.mknod = place_mknod,
+	.mkdir = place_mkdir,
 	.unlink = change_unlink,
 	.rmdir = change_rmdir,
-	.symlink = fsop_symlink,
+	.symlink = place_symlink,
 	.rename = change_rename,
 	.link = change_link,
 	.open = file_open,
@@ -455,7 +284,7 @@ static const struct fuse_lowlevel_ops fs_ops = {
 	.listxattr = xattr_list,
 	.removexattr = xattr_remove,
 	.access = fs_access,
-	.create = fsop_create,
+	.create = place_create,
 	.fallocate = file_fallocate,
 	.copy_file_range = file_copy_file_range,
 	.lseek = file_lseek,

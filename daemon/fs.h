@@ -1,9 +1,10 @@
 /*
- * fs.h - the FUSE side's private header, one section per file: the
- * session (fs.c), parked requests (fsop.c), placement (place.c),
- * namespace changes (change.c), attributes (attr.c), open files
- * (file.c), directories (dir.c), extended attributes (xattr.c) and the
- * notifier (notify.c).  The data path (io.c) is in pufs.h.
+ * fs.h - the FUSE side's private header, one section per file: parked
+ * requests and what every handler shares (fsop.c), create-like requests
+ * and placement (place.c), namespace changes (change.c), attributes
+ * (attr.c), open files (file.c), directories (dir.c), extended
+ * attributes (xattr.c), the notifier (notify.c) and the handles (io.c).
+ * The session (fs.c) uses them all and nothing here calls it.
  */
 #ifndef PUFS_FS_H
 #define PUFS_FS_H
@@ -62,40 +63,30 @@ struct fsop *fsop_node(fuse_req_t, fuse_ino_t, uint8_t type);
 void fsop_free(struct fsop *);
 void fsop_done(struct fsop *, int error);
 void fsop_set_state(struct fsop *, enum fsop_state);
-void fsop_step(struct fsop *);
-void fsop_mknod(fuse_req_t, fuse_ino_t parent, const char *name, mode_t,
-    dev_t rdev);
-void fsop_mkdir(fuse_req_t, fuse_ino_t parent, const char *name, mode_t);
-void fsop_symlink(fuse_req_t, const char *link, fuse_ino_t parent,
-    const char *name);
-void fsop_create(fuse_req_t, fuse_ino_t parent, const char *name, mode_t,
-    struct fuse_file_info *);
-
-/* fs.c */
-
-void fs_fill_stat(const struct proto_attr *, uint64_t ino, struct stat *);
-void fs_entry_param(struct node *, struct fuse_entry_param *);
-void fs_reply_entry(fuse_req_t, struct node *);
-struct node *fs_node(fuse_ino_t);
-struct node *fs_dir_node(fuse_req_t, fuse_ino_t);
-char *fs_relpath(struct node *, struct peer *, uint32_t export_id);
-struct call *fs_node_call(struct node *, uint8_t type,
+void fsop_fill_stat(const struct proto_attr *, uint64_t ino, struct stat *);
+void fsop_entry_param(struct node *, struct fuse_entry_param *);
+void fsop_reply_entry(fuse_req_t, struct node *);
+struct node *fsop_inode(fuse_ino_t);
+struct node *fsop_dir_node(fuse_req_t, fuse_ino_t);
+char *fsop_relpath(struct node *, struct peer *, uint32_t export_id);
+struct call *fsop_call(struct node *, uint8_t type,
     void (*cb)(struct call *), void *arg, int *err);
-void fs_root_attr(struct node *);
-void fs_simple(fuse_req_t, fuse_ino_t, uint8_t type,
+void fsop_root_attr(struct node *);
+void fsop_simple(fuse_req_t, fuse_ino_t, uint8_t type,
     void (*cb)(struct call *), struct call **out);
-void fs_err_cb(struct call *);
+void fsop_err_cb(struct call *);
 
 /* place.c */
 
-void place_candidates(struct fsop *, size_t *nall);
-void place_choose(struct fsop *);
-
+void place_mknod(fuse_req_t, fuse_ino_t parent, const char *name, mode_t,
+    dev_t rdev);
+void place_mkdir(fuse_req_t, fuse_ino_t parent, const char *name, mode_t);
+void place_symlink(fuse_req_t, const char *link, fuse_ino_t parent,
+    const char *name);
+void place_create(fuse_req_t, fuse_ino_t parent, const char *name, mode_t,
+    struct fuse_file_info *);
 /* change.c */
 
-void change_act(struct fsop *);
-void change_src_cb(void *arg, int error, struct entry *);
-void change_dst_cb(void *arg, int error, struct entry *);
 void change_unlink(fuse_req_t, fuse_ino_t parent, const char *name);
 void change_rmdir(fuse_req_t, fuse_ino_t parent, const char *name);
 void change_rename(fuse_req_t, fuse_ino_t parent, const char *name,

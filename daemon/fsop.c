@@ -1,13 +1,12 @@
 /*
- * fsop.c - parked FUSE requests and their state machines.
+ * fsop.c - parked FUSE requests, and what every handler shares.
  *
  * A handler that cannot answer at once parks what it needs in a struct
  * fsop (copies: the kernel's arguments die with the handler) and replies
  * from the callback of the calls it sends.  Multi-step requests are
- * stepped by fsop_step(), and their state changes only in
- * fsop_set_state().  Create-like requests live here: they check the
- * name is free in the whole merged directory, pick a holder by
- * create_policy (place.c), then create.
+ * state machines, stepped by place_step() (create-like) and
+ * change_step() (unlink, rmdir, rename, link); a state changes only in
+ * fsop_set_state().
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,7 +35,7 @@ fsop_new(fuse_req_t req, uint8_t type)
 struct fsop *
 fsop_node(fuse_req_t req, fuse_ino_t ino, uint8_t type)
 {
-	struct node *n = fs_node(ino);
+	struct node *n = fsop_inode(ino);
 	struct fsop *op;
 
 	if (n == NULL) {
@@ -77,177 +76,6 @@ fsop_done(struct fsop *op, int error)
 	fsop_free(op);
 }
 
-/* --- mknod, mkdir, symlink, create: check, place, make --- */
-
-/* The name is free (or taken) in the merged directory. */
-static void
-fsop_check_cb(void *arg, int error, struct entry *e)
-{
-	struct fsop *op = arg;
-
-	(void)e;
-	if (error == 0) {
-		fsop_done(op, EEXIST);
-		return;
-	}
-	if (error != -ENOENT) {
-		fsop_done(op, error);
-		return;
-	}
-	fsop_set_state(op, FS_PLACE);
-	fsop_step(op);
-}
-
-static void
-fsop_make_cb(struct call *c)
-{
-	struct fsop *op = c->arg;
-	struct entry e = { 0 };
-	struct handle *h;
-	struct node *n;
-	struct fuse_entry_param ep;
-
-	if (c->rep.error != 0) {
-		fsop_done(op, c->rep.error);
-		return;
-	}
-	e.name = xstrdup(op->name);
-	e.attr = c->rep.attr;
-	e.ino = node_ino_hash(c->peer->name, e.attr.dev, e.attr.ino);
-	if (S_ISDIR(e.attr.mode)) {
-		e.isdir = true;
-		e.copies = xcalloc(1, sizeof *e.copies);
-		e.copies[0] = op->chosen;
-		e.ncopies = 1;
-	} else {
-		e.peer = c->peer;
-		e.export_id = c->req.export_id;
-	}
-	n = union_node(op->dir, &e);
-	entry_clear(&e);
-	if (op->type != PROTO_CREATE) {
-		fs_reply_entry(op->req, n);
-		fsop_free(op);
-		return;
-	}
-	h = io_handle_new(n, c);
-	h->flags = op->fi.flags;
-	n->data_seen = true;
-	n->data_mtime = c->rep.attr.mtime;
-	n->data_size = c->rep.attr.size;
-	op->fi.fh = (uint64_t)(uintptr_t)h;
-	op->fi.direct_io = conf->direct_io;
-	fs_entry_param(n, &ep);
-	if (fuse_reply_create(op->req, &ep, &op->fi) != 0) {
-		/* The kernel will never release it: do it here. */
-		struct call *rc = call_new(h->peer, PROTO_RELEASE,
-		    h->export_id, NULL, io_release_cb, NULL);
-
-		node_forget(n, 1);	/* the handle still holds n */
-		rc->req.fh = h->fh;
-		call_send(rc);
-		io_handle_free(h);
-	}
-	fsop_free(op);
-}
-
-/* Send the create-like call to the chosen copy. */
-static void
-fsop_make(struct fsop *op)
-{
-	char *rel = fs_relpath(op->dir, op->chosen.peer,
-	    op->chosen.export_id);
-	struct call *c;
-
-	if (rel == NULL) {
-		fsop_done(op, ENOENT);
-		return;
-	}
-	c = call_new(op->chosen.peer, op->type, op->chosen.export_id, rel,
-	    fsop_make_cb, op);
-	free(rel);
-	call_set_name(c, op->base);
-	c->req.mode = op->mode;
-	c->req.rdev = op->rdev;
-	c->req.flags = (uint32_t)op->fi.flags;
-	if (op->target != NULL)
-		call_set_data(c, op->target, strlen(op->target));
-	call_send(c);
-}
-
-/* Begin a create-like request on parent/name. */
-static void
-fsop_make_start(fuse_req_t req, uint8_t type, fuse_ino_t parent,
-    const char *name, mode_t mode, dev_t rdev, const char *target,
-    struct fuse_file_info *fi)
-{
-	struct node *dir = fs_dir_node(req, parent);
-	struct fsop *op;
-	size_t baselen, nall;
-	char *dpath;
-
-	if (dir == NULL)
-		return;
-	op = fsop_new(req, type);
-	op->dir = dir;
-	node_ref(dir);
-	op->name = xstrdup(name);
-	node_split_name(name, &op->pin, &baselen);
-	op->base = xstrndup(name, baselen);
-	op->mode = mode;
-	op->rdev = rdev;
-	op->target = target != NULL ? xstrdup(target) : NULL;
-	if (fi != NULL)
-		op->fi = *fi;
-	if (baselen >= PROTO_MAX_NAME) {
-		fsop_done(op, ENAMETOOLONG);
-		return;
-	}
-	if (!proto_name_ok(op->base) || move_hidden(op->base)) {
-		fsop_done(op, EINVAL);	/* ours are never shown: refused */
-		return;
-	}
-	place_candidates(op, &nall);
-	if (op->ncands == 0) {
-		fsop_done(op, nall > 0 || dir->isvirtual ||
-		    dir->parent == NULL ? EROFS : ENOENT);
-		return;
-	}
-	dpath = node_path(dir);
-	/* One holder in all: its own EEXIST is the answer. */
-	fsop_set_state(op, nall == 1 && op->pin == NULL &&
-	    !union_has_virtual_below(dpath) ? FS_PLACE : FS_CHECK);
-	free(dpath);
-	fsop_step(op);
-}
-
-void
-fsop_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-    dev_t rdev)
-{
-	fsop_make_start(req, PROTO_MKNOD, parent, name, mode, rdev, NULL, NULL);
-}
-
-void
-fsop_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
-{
-	fsop_make_start(req, PROTO_MKDIR, parent, name, mode, 0, NULL, NULL);
-}
-
-void
-fsop_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
-    const char *name)
-{
-	fsop_make_start(req, PROTO_SYMLINK, parent, name, 0, 0, link, NULL);
-}
-
-void
-fsop_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-    struct fuse_file_info *fi)
-{
-	fsop_make_start(req, PROTO_CREATE, parent, name, mode, 0, NULL, fi);
-}
-
 /* The names of the states, for the log. */
 static const char *const fsop_state_names[FS_STATE_MAX] = {
 	[FS_NEW] = "new",
@@ -269,33 +97,173 @@ fsop_set_state(struct fsop *op, enum fsop_state state)
 	op->state = state;
 }
 
-/* Advance a parked multi-step request. */
+/* Fill a struct stat from wire attributes. */
 void
-fsop_step(struct fsop *op)
+fsop_fill_stat(const struct proto_attr *a, uint64_t ino, struct stat *st)
 {
-	switch (op->state) {
-	case FS_CHECK:
-		union_resolve_any(op->dir, op->base, fsop_check_cb, op);
-		break;
-	case FS_PLACE:
-		place_choose(op);
-		break;
-	case FS_MAKE:
-		fsop_make(op);
-		break;
-	case FS_RESOLVE:
-		/* A rename asks for both names at once: one round trip. */
-		op->pending = op->type == PROTO_RENAME ? 2 : 1;
-		op->error = 0;
-		union_resolve(op->dir, op->name, change_src_cb, op);
-		if (op->type == PROTO_RENAME)
-			union_resolve(op->dir2, op->name2, change_dst_cb, op);
-		break;
-	case FS_ACT:
-		change_act(op);
-		break;
-	default:
-		fatalx("fsop: bad state %d", op->state);
-	}
+	memset(st, 0, sizeof *st);
+	st->st_ino = ino;
+	st->st_mode = a->mode;
+	st->st_nlink = a->nlink;
+	st->st_uid = a->uid;
+	st->st_gid = a->gid;
+	st->st_rdev = a->rdev;
+	st->st_size = (off_t)a->size;
+	st->st_blocks = (blkcnt_t)a->blocks;
+	st->st_blksize = (blksize_t)conf->block_size;
+	st->st_atim.tv_sec = a->atime.sec;
+	st->st_atim.tv_nsec = a->atime.nsec;
+	st->st_mtim.tv_sec = a->mtime.sec;
+	st->st_mtim.tv_nsec = a->mtime.nsec;
+	st->st_ctim.tv_sec = a->ctime.sec;
+	st->st_ctim.tv_nsec = a->ctime.nsec;
 }
 
+/* Build the entry reply for node n and count the lookup. */
+void
+fsop_entry_param(struct node *n, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof *e);
+	e->ino = n->id;
+	e->attr_timeout = conf->attr_timeout;
+	e->entry_timeout = conf->attr_timeout;
+	fsop_fill_stat(&n->attr, n->ino, &e->attr);
+	n->nlookup++;
+}
+
+/* Reply an entry for n. */
+void
+fsop_reply_entry(fuse_req_t req, struct node *n)
+{
+	struct fuse_entry_param e;
+
+	fsop_entry_param(n, &e);
+	if (fuse_reply_entry(req, &e) != 0)
+		node_forget(n, 1);	/* the kernel did not get it */
+}
+
+/* The node of an inode number; NULL only on a kernel bug. */
+struct node *
+fsop_inode(fuse_ino_t ino)
+{
+	struct node *n = node_get(ino);
+
+	if (n == NULL)
+		log_warnx("fuse: unknown inode %llu", (unsigned long long)ino);
+	return n;
+}
+
+/* The directory node ino, or NULL with EIO or ENOTDIR replied. */
+struct node *
+fsop_dir_node(fuse_req_t req, fuse_ino_t ino)
+{
+	struct node *n = fsop_inode(ino);
+
+	if (n == NULL || !n->isdir) {
+		fuse_reply_err(req, n == NULL ? EIO : ENOTDIR);
+		return NULL;
+	}
+	return n;
+}
+
+/*
+ * Where n is held: its holder, or for a directory its primary copy.
+ * Returns 0, -ENOENT (no live holder) or 1 for a virtual directory.
+ */
+static int
+fsop_holder(struct node *n, struct peer **peer, uint32_t *export_id)
+{
+	struct copy *c;
+	size_t nc;
+
+	if (!n->isdir) {
+		if (n->peer == NULL || n->peer->state != PEER_UP)
+			return -ENOENT;
+		*peer = n->peer;
+		*export_id = n->export_id;
+		return 0;
+	}
+	c = union_copies(n, &nc);
+	if (nc == 0) {
+		free(c);
+		return n->isvirtual || n->parent == NULL ? 1 : -ENOENT;
+	}
+	*peer = c[0].peer;
+	*export_id = c[0].export_id;
+	free(c);
+	return 0;
+}
+
+/* The path of node n inside export (peer, id); NULL if not there. */
+char *
+fsop_relpath(struct node *n, struct peer *peer, uint32_t export_id)
+{
+	const struct export *ex = union_export(peer, export_id);
+	char *upath, *rel;
+
+	if (ex == NULL)
+		return NULL;
+	upath = node_path(n);
+	rel = union_relpath(ex, upath);
+	free(upath);
+	return rel;
+}
+
+/* A call about node n on its holder; NULL with *err set on failure. */
+struct call *
+fsop_call(struct node *n, uint8_t type, void (*cb)(struct call *),
+    void *arg, int *err)
+{
+	struct peer *peer;
+	uint32_t export_id;
+	struct call *c;
+	char *rel;
+	int rc;
+
+	if ((rc = fsop_holder(n, &peer, &export_id)) != 0) {
+		*err = rc > 0 ? EROFS : -rc;
+		return NULL;
+	}
+	if ((rel = fsop_relpath(n, peer, export_id)) == NULL) {
+		*err = ENOENT;
+		return NULL;
+	}
+	c = call_new(peer, type, export_id, rel, cb, arg);
+	free(rel);
+	return c;
+}
+
+/* Synthesised attributes of the root of an empty union. */
+void
+fsop_root_attr(struct node *n)
+{
+	union_virtual_attr("/", &n->attr);
+	n->attr.ino = FUSE_ROOT_ID;
+	n->ino = FUSE_ROOT_ID;
+}
+
+/* A request about one node answered by a simple callback. */
+void
+fsop_simple(fuse_req_t req, fuse_ino_t ino, uint8_t type,
+    void (*cb)(struct call *), struct call **out)
+{
+	struct fsop *op;
+	struct call *c;
+	int err = 0;
+
+	*out = NULL;
+	if ((op = fsop_node(req, ino, type)) == NULL)
+		return;
+	if ((c = fsop_call(op->node, type, cb, op, &err)) == NULL) {
+		fsop_done(op, err);
+		return;
+	}
+	*out = c;
+}
+
+/* An answer that is only an error code. */
+void
+fsop_err_cb(struct call *c)
+{
+	fsop_done(c->arg, c->rep.error);
+}

@@ -1,7 +1,8 @@
 /*
- * place.c - where a new entry goes: the writable copies of its parent,
- * chosen by create_policy (local, roundrobin, or mostfree, which asks
- * every candidate's STATFS).
+ * place.c - mknod, mkdir, symlink and create: check the name is free in
+ * the whole merged directory, place the entry on one of the parent's
+ * writable copies by create_policy (local, roundrobin, or mostfree,
+ * which asks every candidate's STATFS), then make it there.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -10,6 +11,8 @@
 #include <fuse_lowlevel.h>
 
 #include "fs.h"
+
+static void place_step(struct fsop *);
 
 /* create_policy roundrobin cursor */
 static unsigned place_rr;
@@ -35,11 +38,11 @@ place_cb(struct call *c)
 	}
 	op->have_attr = false;
 	fsop_set_state(op, FS_MAKE);
-	fsop_step(op);
+	place_step(op);
 }
 
 /* The writable copies of the parent a new entry may go to. */
-void
+static void
 place_candidates(struct fsop *op, size_t *nall)
 {
 	struct copy *copies = union_copies(op->dir, nall);
@@ -59,7 +62,7 @@ place_candidates(struct fsop *op, size_t *nall)
 }
 
 /* Choose where the new entry goes, by create_policy. */
-void
+static void
 place_choose(struct fsop *op)
 {
 	enum config_create_policy policy = conf->create_policy;
@@ -68,7 +71,7 @@ place_choose(struct fsop *op)
 	if (op->ncands == 1) {
 		op->chosen = op->cands[0];
 		fsop_set_state(op, FS_MAKE);
-		fsop_step(op);
+		place_step(op);
 		return;
 	}
 	if (policy == CREATE_LOCAL) {
@@ -76,7 +79,7 @@ place_choose(struct fsop *op)
 			if (op->cands[i].peer->self) {
 				op->chosen = op->cands[i];
 				fsop_set_state(op, FS_MAKE);
-				fsop_step(op);
+				place_step(op);
 				return;
 			}
 		}
@@ -85,7 +88,7 @@ place_choose(struct fsop *op)
 	if (policy == CREATE_ROUNDROBIN) {
 		op->chosen = op->cands[place_rr++ % op->ncands];
 		fsop_set_state(op, FS_MAKE);
-		fsop_step(op);
+		place_step(op);
 		return;
 	}
 	op->pending = (unsigned)op->ncands;
@@ -99,3 +102,193 @@ place_choose(struct fsop *op)
 }
 
 /* The entry was made: reply with its new node (and handle). */
+
+/* --- mknod, mkdir, symlink, create: check, place, make --- */
+
+/* The name is free (or taken) in the merged directory. */
+static void
+place_check_cb(void *arg, int error, struct entry *e)
+{
+	struct fsop *op = arg;
+
+	(void)e;
+	if (error == 0) {
+		fsop_done(op, EEXIST);
+		return;
+	}
+	if (error != -ENOENT) {
+		fsop_done(op, error);
+		return;
+	}
+	fsop_set_state(op, FS_PLACE);
+	place_step(op);
+}
+
+static void
+place_make_cb(struct call *c)
+{
+	struct fsop *op = c->arg;
+	struct entry e = { 0 };
+	struct handle *h;
+	struct node *n;
+	struct fuse_entry_param ep;
+
+	if (c->rep.error != 0) {
+		fsop_done(op, c->rep.error);
+		return;
+	}
+	e.name = xstrdup(op->name);
+	e.attr = c->rep.attr;
+	e.ino = node_ino_hash(c->peer->name, e.attr.dev, e.attr.ino);
+	if (S_ISDIR(e.attr.mode)) {
+		e.isdir = true;
+		e.copies = xcalloc(1, sizeof *e.copies);
+		e.copies[0] = op->chosen;
+		e.ncopies = 1;
+	} else {
+		e.peer = c->peer;
+		e.export_id = c->req.export_id;
+	}
+	n = union_node(op->dir, &e);
+	entry_clear(&e);
+	if (op->type != PROTO_CREATE) {
+		fsop_reply_entry(op->req, n);
+		fsop_free(op);
+		return;
+	}
+	h = io_handle_new(n, c);
+	h->flags = op->fi.flags;
+	n->data_seen = true;
+	n->data_mtime = c->rep.attr.mtime;
+	n->data_size = c->rep.attr.size;
+	op->fi.fh = (uint64_t)(uintptr_t)h;
+	op->fi.direct_io = conf->direct_io;
+	fsop_entry_param(n, &ep);
+	if (fuse_reply_create(op->req, &ep, &op->fi) != 0) {
+		/* The kernel will never release it: do it here. */
+		struct call *rc = call_new(h->peer, PROTO_RELEASE,
+		    h->export_id, NULL, io_release_cb, NULL);
+
+		node_forget(n, 1);	/* the handle still holds n */
+		rc->req.fh = h->fh;
+		call_send(rc);
+		io_handle_free(h);
+	}
+	fsop_free(op);
+}
+
+/* Send the create-like call to the chosen copy. */
+static void
+place_make(struct fsop *op)
+{
+	char *rel = fsop_relpath(op->dir, op->chosen.peer,
+	    op->chosen.export_id);
+	struct call *c;
+
+	if (rel == NULL) {
+		fsop_done(op, ENOENT);
+		return;
+	}
+	c = call_new(op->chosen.peer, op->type, op->chosen.export_id, rel,
+	    place_make_cb, op);
+	free(rel);
+	call_set_name(c, op->base);
+	c->req.mode = op->mode;
+	c->req.rdev = op->rdev;
+	c->req.flags = (uint32_t)op->fi.flags;
+	if (op->target != NULL)
+		call_set_data(c, op->target, strlen(op->target));
+	call_send(c);
+}
+
+/* Begin a create-like request on parent/name. */
+static void
+place_start(fuse_req_t req, uint8_t type, fuse_ino_t parent,
+    const char *name, mode_t mode, dev_t rdev, const char *target,
+    struct fuse_file_info *fi)
+{
+	struct node *dir = fsop_dir_node(req, parent);
+	struct fsop *op;
+	size_t baselen, nall;
+	char *dpath;
+
+	if (dir == NULL)
+		return;
+	op = fsop_new(req, type);
+	op->dir = dir;
+	node_ref(dir);
+	op->name = xstrdup(name);
+	node_split_name(name, &op->pin, &baselen);
+	op->base = xstrndup(name, baselen);
+	op->mode = mode;
+	op->rdev = rdev;
+	op->target = target != NULL ? xstrdup(target) : NULL;
+	if (fi != NULL)
+		op->fi = *fi;
+	if (baselen >= PROTO_MAX_NAME) {
+		fsop_done(op, ENAMETOOLONG);
+		return;
+	}
+	if (!proto_name_ok(op->base) || move_hidden(op->base)) {
+		fsop_done(op, EINVAL);	/* ours are never shown: refused */
+		return;
+	}
+	place_candidates(op, &nall);
+	if (op->ncands == 0) {
+		fsop_done(op, nall > 0 || dir->isvirtual ||
+		    dir->parent == NULL ? EROFS : ENOENT);
+		return;
+	}
+	dpath = node_path(dir);
+	/* One holder in all: its own EEXIST is the answer. */
+	fsop_set_state(op, nall == 1 && op->pin == NULL &&
+	    !union_has_virtual_below(dpath) ? FS_PLACE : FS_CHECK);
+	free(dpath);
+	place_step(op);
+}
+
+void
+place_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+    dev_t rdev)
+{
+	place_start(req, PROTO_MKNOD, parent, name, mode, rdev, NULL, NULL);
+}
+
+void
+place_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	place_start(req, PROTO_MKDIR, parent, name, mode, 0, NULL, NULL);
+}
+
+void
+place_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
+    const char *name)
+{
+	place_start(req, PROTO_SYMLINK, parent, name, 0, 0, link, NULL);
+}
+
+void
+place_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+    struct fuse_file_info *fi)
+{
+	place_start(req, PROTO_CREATE, parent, name, mode, 0, NULL, fi);
+}
+
+/* Advance a create-like request: check, place, make. */
+static void
+place_step(struct fsop *op)
+{
+	switch (op->state) {
+	case FS_CHECK:
+		union_resolve_any(op->dir, op->base, place_check_cb, op);
+		break;
+	case FS_PLACE:
+		place_choose(op);
+		break;
+	case FS_MAKE:
+		place_make(op);
+		break;
+	default:
+		fatalx("fsop: bad state %d", op->state);
+	}
+}

@@ -87,7 +87,7 @@ xattr_answer(struct fsop *op)
 		fsop_done(op, ENODATA);
 		return;
 	}
-	if ((c = fs_node_call(n, PROTO_GETXATTR, xattr_cb, op, &err)) ==
+	if ((c = fsop_call(n, PROTO_GETXATTR, xattr_cb, op, &err)) ==
 	    NULL) {
 		fsop_done(op, err);
 		return;
@@ -149,7 +149,7 @@ xattr_start(fuse_req_t req, fuse_ino_t ino, uint8_t type,
 		xattr_answer(op);
 		return;
 	}
-	if ((c = fs_node_call(n, PROTO_LISTXATTR, xattr_names_cb, op, &err)) ==
+	if ((c = fsop_call(n, PROTO_LISTXATTR, xattr_names_cb, op, &err)) ==
 	    NULL) {
 		fsop_done(op, err);
 		return;
@@ -195,7 +195,7 @@ xattr_set(fuse_req_t req, fuse_ino_t ino, const char *name,
 		fuse_reply_err(req, E2BIG);
 		return;
 	}
-	fs_simple(req, ino, PROTO_SETXATTR, xattr_changed_cb, &c);
+	fsop_simple(req, ino, PROTO_SETXATTR, xattr_changed_cb, &c);
 	if (c == NULL)
 		return;
 	call_set_name(c, name);
@@ -229,7 +229,7 @@ xattr_remove(fuse_req_t req, fuse_ino_t ino, const char *name)
 		fuse_reply_err(req, EOPNOTSUPP);
 		return;
 	}
-	fs_simple(req, ino, PROTO_REMOVEXATTR, xattr_changed_cb, &c);
+	fsop_simple(req, ino, PROTO_REMOVEXATTR, xattr_changed_cb, &c);
 	if (c == NULL)
 		return;
 	call_set_name(c, name);
