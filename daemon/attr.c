@@ -22,18 +22,14 @@
 static bool
 attr_from_listing(struct node *n)
 {
-	const struct export *ex;
 	const struct lent *e;
 	struct listing *l;
-	char *upath, *rel, *slash;
+	char *rel, *slash;
 	bool stale, found = false;
 
-	if (n->isdir || n->peer == NULL || n->peer->state != PEER_UP ||
-	    (ex = union_export(n->peer, n->export_id)) == NULL)
+	if (n->isdir || n->peer == NULL || n->peer->state != PEER_UP)
 		return false;
-	upath = node_path(n);
-	rel = union_relpath(ex, upath);
-	free(upath);
+	rel = fsop_relpath(n, n->peer, n->export_id);
 	if (rel == NULL || rel[0] == '\0') {
 		free(rel);
 		return false;
@@ -133,18 +129,17 @@ attr_get(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	call_send(c);
 }
 
-/* One SETATTR answer of possibly several (directory copies). */
+/* One SETATTR answer (error negative) of possibly several copies'. */
 static void
-attr_set_cb(struct call *c)
+attr_set_one(struct fsop *op, int error, const struct proto_attr *a)
 {
-	struct fsop *op = c->arg;
 	struct stat st;
 
 	op->pending--;
-	if (c->rep.error != 0 && op->error == 0)
-		op->error = c->rep.error;
-	if (c->rep.error == 0 && !op->have_attr) {
-		op->attr = c->rep.attr;
+	if (error != 0 && op->error == 0)
+		op->error = error;
+	if (error == 0 && !op->have_attr) {
+		op->attr = *a;
 		op->have_attr = true;
 	}
 	if (op->pending > 0)
@@ -159,12 +154,24 @@ attr_set_cb(struct call *c)
 	fsop_free(op);
 }
 
-/* Fill the SETATTR fields of a call from the kernel's request. */
+/* A directory copy's SETATTR came back. */
 static void
-attr_set_req(struct call *c, const struct stat *a, int to_set)
+attr_set_cb(struct call *c)
 {
-	struct proto_req *r = &c->req;
+	attr_set_one(c->arg, -c->rep.error, &c->rep.attr);
+}
 
+/* The file's SETATTR (through io.c) came back. */
+static void
+attr_set_file_cb(void *arg, int error, const struct proto_attr *a)
+{
+	attr_set_one(arg, error, a);
+}
+
+/* Fill the SETATTR fields of a request from the kernel's. */
+static void
+attr_set_req(struct proto_req *r, const struct stat *a, int to_set)
+{
 	if (to_set & FUSE_SET_ATTR_MODE)
 		r->valid |= PROTO_SET_MODE;
 	if (to_set & FUSE_SET_ATTR_UID)
@@ -212,25 +219,15 @@ attr_set(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	node_ref(n);
 	op->pending = 1;
 	if (!n->isdir) {
-		int err = 0;
+		/* A file's, its size among them, go by the data path. */
+		struct proto_req set = { 0 };
+		int err;
 
 		if (fi != NULL)
 			h = (struct handle *)fi->fh;
-		if (h != NULL && io_handle_live(h)) {
-			c = call_new(h->peer, PROTO_SETATTR, h->export_id,
-			    NULL, attr_set_cb, op);
-			c->req.fh = h->fh;
-			if ((rel = fsop_relpath(n, h->peer, h->export_id))) {
-				free(c->strs[0]);
-				c->req.path = c->strs[0] = rel;
-			}
-		} else if ((c = fsop_call(n, PROTO_SETATTR, attr_set_cb,
-		    op, &err)) == NULL) {
+		attr_set_req(&set, attr, to_set);
+		if ((err = io_setattr(n, h, &set, attr_set_file_cb, op)) < 0)
 			fsop_done(op, err);
-			return;
-		}
-		attr_set_req(c, attr, to_set);
-		call_send(c);
 		return;
 	}
 	/* A directory: every copy changes, the primary answers. */
@@ -243,7 +240,7 @@ attr_set(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		c = call_new(copies[i].peer, PROTO_SETATTR,
 		    copies[i].export_id, rel, attr_set_cb, op);
 		free(rel);
-		attr_set_req(c, attr, to_set);
+		attr_set_req(&c->req, attr, to_set);
 		op->pending++;
 		call_send(c);
 	}

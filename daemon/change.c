@@ -71,7 +71,7 @@ change_act_cb(struct call *c)
 	case PROTO_RMDIR:
 		if ((n = node_child(op->dir, op->name)) != NULL) {
 			if (!n->isdir && n->attr.nlink > 1)
-				notify_links(n);
+				io_forget_links(n);
 			node_unlink(n);
 		}
 		break;
@@ -89,7 +89,7 @@ change_act_cb(struct call *c)
 		n = union_node(op->dir2, &e);
 		entry_clear(&e);
 		fsop_reply_entry(op->req, n);
-		notify_links(n);
+		io_forget_links(n);
 		notify_inval(n, -1);
 		fsop_free(op);
 		return;
@@ -288,8 +288,7 @@ change_move_done(void *arg, int error)
 		change_renamed(op);
 		/* Another holder, another inode: attributes and data. */
 		if ((n = node_child(op->dir2, op->name2)) != NULL) {
-			n->data_seen = false;
-			notify_inval(n, 0);
+			io_forget_all(n);
 		}
 	}
 	fsop_done(op, error);

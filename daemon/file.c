@@ -1,83 +1,60 @@
 /*
  * file.c - the FUSE requests on open files: open, read, write, flush,
- * release, fsync, fallocate, lseek and copy_file_range.
+ * release, fsync, fallocate, lseek and copy_file_range.  Each goes
+ * through the data path (io.c); here are only the kernel's side of it
+ * and the reply.  A request that io.c cannot start is answered at once
+ * with its error; one it starts is answered from its callback.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include <fuse_lowlevel.h>
 
 #include "fs.h"
 
-/* --- open, read, write, release, fsync --- */
+/* A parked open: the kernel's file info, copied. */
+struct file_open {
+	fuse_req_t req;
+	struct fuse_file_info fi;
+};
 
+/* io_open done: reply with the handle, or release it if the kernel left. */
 static void
-file_open_cb(struct call *c)
+file_open_done(void *arg, int error, struct handle *h, bool keep_cache)
 {
-	struct fsop *op = c->arg;
-	struct node *n = op->node;
-	const struct proto_attr *a = &c->rep.attr;
-	struct handle *h;
+	struct file_open *fo = arg;
 
-	if (c->rep.error != 0) {
-		fsop_done(op, c->rep.error);
+	if (error != 0) {
+		fuse_reply_err(fo->req, -error);
+		free(fo);
 		return;
 	}
-	h = io_handle_new(n, c);
-	h->flags = op->fi.flags;
-	/* Keep the page cache only if the file is as it was. */
-	op->fi.keep_cache = n->data_seen && !(op->fi.flags & O_TRUNC) &&
-	    n->data_mtime.sec == a->mtime.sec &&
-	    n->data_mtime.nsec == a->mtime.nsec && n->data_size == a->size;
-	/*
-	 * Close-to-open: if the file changed since the kernel last saw its
-	 * attributes, make it ask again before it trusts its cached size
-	 * (fstat and the read path refresh invalid attributes; the cached
-	 * listing was brought up to date by the call layer, so whatever
-	 * answers sees these).  Written before the open's reply, so the
-	 * kernel's next getattr is newer than the invalidation.  Attributes
-	 * only: this takes no inode lock, so it is safe from the loop.
-	 */
-	if (!op->fi.keep_cache || n->attr.size != a->size ||
-	    n->attr.mtime.sec != a->mtime.sec ||
-	    n->attr.mtime.nsec != a->mtime.nsec)
-		notify_attr_now(n);
-	n->data_seen = true;
-	n->data_mtime = a->mtime;
-	n->data_size = a->size;
-	n->attr = *a;
-	op->fi.fh = (uint64_t)(uintptr_t)h;
-	op->fi.direct_io = conf->direct_io;
-	if (fuse_reply_open(op->req, &op->fi) != 0) {
-		struct call *rc = call_new(h->peer, PROTO_RELEASE,
-		    h->export_id, NULL, io_release_cb, NULL);
-
-		rc->req.fh = h->fh;
-		call_send(rc);
-		io_handle_free(h);
-	}
-	fsop_free(op);
+	fo->fi.keep_cache = keep_cache;
+	fo->fi.fh = (uint64_t)(uintptr_t)h;
+	fo->fi.direct_io = conf->direct_io;
+	if (fuse_reply_open(fo->req, &fo->fi) != 0)
+		io_release(h);	/* the kernel will never release it */
+	free(fo);
 }
 
 void
 file_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct call *c;
-	struct fsop *op;
+	struct node *n = fsop_inode(ino);
+	struct file_open *fo;
+	int err;
 
-	fsop_simple(req, ino, PROTO_OPEN, file_open_cb, &c);
-	if (c == NULL)
+	if (n == NULL) {
+		fuse_reply_err(req, EIO);
 		return;
-	op = c->arg;
-	if (op->node->isdir) {
-		/* Directories are opened through opendir. */
-		op->fi = *fi;
 	}
-	op->fi = *fi;
-	c->req.flags = (uint32_t)fi->flags;
-	call_send(c);
+	fo = xcalloc(1, sizeof *fo);
+	fo->req = req;
+	fo->fi = *fi;
+	if ((err = io_open(n, fi->flags, file_open_done, fo)) < 0) {
+		free(fo);
+		fuse_reply_err(req, -err);
+	}
 }
 
 /* io_read done: the bytes go straight to the kernel. */
@@ -97,25 +74,24 @@ file_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     struct fuse_file_info *fi)
 {
 	struct handle *h = (struct handle *)fi->fh;
+	int err;
 
 	(void)ino;
-	io_read(h, (uint64_t)off, size, file_read_done, req);
+	if ((err = io_read(h, (uint64_t)off, size, file_read_done, req)) < 0)
+		fuse_reply_err(req, -err);
 }
 
-/* io_write done: other names of a hard-linked file must re-read. */
+/* io_write, copy_file_range done: the count written. */
 static void
-file_write_done(void *arg, int error, const void *data, size_t len)
+file_count_done(void *arg, int error, const void *data, size_t len)
 {
-	struct fsop *op = arg;
+	fuse_req_t req = arg;
 
 	(void)data;
-	if (error == 0 && op->node->attr.nlink > 1)
-		notify_links(op->node);
 	if (error != 0)
-		fuse_reply_err(op->req, -error);
+		fuse_reply_err(req, -error);
 	else
-		fuse_reply_write(op->req, len);
-	fsop_free(op);
+		fuse_reply_write(req, len);
 }
 
 void
@@ -123,115 +99,85 @@ file_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
     off_t off, struct fuse_file_info *fi)
 {
 	struct handle *h = (struct handle *)fi->fh;
-	struct fsop *op = fsop_new(req, PROTO_WRITE);
+	int err;
 
 	(void)ino;
-	op->node = h->node;
-	node_ref(h->node);
-	io_write(h, (uint64_t)off, buf, size, file_write_done, op);
+	if ((err = io_write(h, (uint64_t)off, buf, size, file_count_done,
+	    req)) < 0)
+		fuse_reply_err(req, -err);
 }
 
 void
 file_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	/* Writes are synchronous with the holder: nothing is pending. */
 	(void)ino;
-	(void)fi;
-	fuse_reply_err(req, 0);
+	fuse_reply_err(req, -io_flush((struct handle *)fi->fh));
 }
 
 void
 file_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct handle *h = (struct handle *)fi->fh;
-	struct call *c;
-
 	(void)ino;
-	if (io_handle_live(h)) {
-		c = call_new(h->peer, PROTO_RELEASE, h->export_id, NULL,
-		    io_release_cb, NULL);
-		c->req.fh = h->fh;
-		call_send(c);
-	}
-	io_handle_free(h);
+	io_release((struct handle *)fi->fh);
 	fuse_reply_err(req, 0);
 }
 
-/* A call on an open handle, answered by cb. */
-static struct call *
-file_handle_call(fuse_req_t req, struct fuse_file_info *fi, uint8_t type,
-    void (*cb)(struct call *))
+/* An answer that is only an error code. */
+static void
+file_err_done(void *arg, int error, const void *data, size_t len)
 {
-	struct handle *h = (struct handle *)fi->fh;
-	struct fsop *op = fsop_new(req, type);
-	struct call *c;
-
-	if (!io_handle_live(h)) {
-		fsop_done(op, EIO);
-		return NULL;
-	}
-	c = call_new(h->peer, type, h->export_id, NULL, cb, op);
-	c->req.fh = h->fh;
-	return c;
+	(void)data;
+	(void)len;
+	fuse_reply_err(arg, -error);
 }
 
 void
 file_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
     struct fuse_file_info *fi)
 {
-	struct call *c = file_handle_call(req, fi, PROTO_FSYNC, fsop_err_cb);
+	int err;
 
 	(void)ino;
-	if (c == NULL)
-		return;
-	c->req.flags = datasync ? 1 : 0;
-	call_send(c);
+	if ((err = io_fsync((struct handle *)fi->fh, datasync != 0,
+	    file_err_done, req)) < 0)
+		fuse_reply_err(req, -err);
 }
 
 void
 file_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
     off_t length, struct fuse_file_info *fi)
 {
-	struct call *c = file_handle_call(req, fi, PROTO_FALLOCATE, fsop_err_cb);
+	int err;
 
 	(void)ino;
-	if (c == NULL)
-		return;
-	c->req.flags = (uint32_t)mode;
-	c->req.offset = (uint64_t)offset;
-	c->req.length = (uint64_t)length;
-	call_send(c);
+	if ((err = io_fallocate((struct handle *)fi->fh, mode,
+	    (uint64_t)offset, (uint64_t)length, file_err_done, req)) < 0)
+		fuse_reply_err(req, -err);
 }
 
-/* An answer that is a number: an offset (lseek) or a count (copy). */
+/* io_lseek done: the offset. */
 static void
-file_value_cb(struct call *c)
+file_lseek_done(void *arg, int error, const void *data, size_t off)
 {
-	struct fsop *op = c->arg;
+	fuse_req_t req = arg;
 
-	if (c->rep.error != 0) {
-		fsop_done(op, c->rep.error);
-		return;
-	}
-	if (c->req.type == PROTO_LSEEK)
-		fuse_reply_lseek(op->req, (off_t)c->rep.value);
+	(void)data;
+	if (error != 0)
+		fuse_reply_err(req, -error);
 	else
-		fuse_reply_write(op->req, (size_t)c->rep.value);
-	fsop_free(op);
+		fuse_reply_lseek(req, (off_t)off);
 }
 
 void
 file_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
     struct fuse_file_info *fi)
 {
-	struct call *c = file_handle_call(req, fi, PROTO_LSEEK, file_value_cb);
+	int err;
 
 	(void)ino;
-	if (c == NULL)
-		return;
-	c->req.offset = (uint64_t)off;
-	c->req.flags = (uint32_t)whence;
-	call_send(c);
+	if ((err = io_lseek((struct handle *)fi->fh, (uint64_t)off, whence,
+	    file_lseek_done, req)) < 0)
+		fuse_reply_err(req, -err);
 }
 
 void
@@ -239,27 +185,16 @@ file_copy_file_range(fuse_req_t req, fuse_ino_t ino_in, off_t off_in,
     struct fuse_file_info *fi_in, fuse_ino_t ino_out, off_t off_out,
     struct fuse_file_info *fi_out, size_t len, int flags)
 {
-	struct handle *hi = (struct handle *)fi_in->fh;
-	struct handle *ho = (struct handle *)fi_out->fh;
-	struct call *c;
+	int err;
 
 	(void)ino_in;
 	(void)ino_out;
-	if (flags != 0) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	if (hi->peer != ho->peer) {
-		fuse_reply_err(req, EXDEV);
-		return;
-	}
-	c = file_handle_call(req, fi_in, PROTO_COPY_RANGE, file_value_cb);
-	if (c == NULL)
-		return;
-	c->req.offset = (uint64_t)off_in;
-	c->req.fh2 = ho->fh;
-	c->req.offset2 = (uint64_t)off_out;
-	c->req.length = len;
-	call_send(c);
+	if (flags != 0)
+		err = -EINVAL;
+	else
+		err = io_copy_range((struct handle *)fi_in->fh,
+		    (uint64_t)off_in, (struct handle *)fi_out->fh,
+		    (uint64_t)off_out, len, file_count_done, req);
+	if (err < 0)
+		fuse_reply_err(req, -err);
 }
-

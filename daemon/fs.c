@@ -40,13 +40,12 @@ static struct {
 	bool se_stuck;		/* the notifier never let go of se */
 } fs;
 
-/* The kernel must forget its cached attributes and data of n. */
+/* The kernel must forget its cached attributes and data of n (io.c). */
 void
 fs_forget_data(struct node *n, uint64_t off, uint64_t len)
 {
 	n->xattrs_known = false;
-	if (n->nlookup > 0)
-		notify_inode(n->id, (int64_t)off, (int64_t)len);
+	io_forget(n, off, len);
 }
 
 /* The kernel must forget its attributes of n. */

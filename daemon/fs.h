@@ -3,8 +3,9 @@
  * requests and what every handler shares (fsop.c), create-like requests
  * and placement (place.c), namespace changes (change.c), attributes
  * (attr.c), open files (file.c), directories (dir.c), extended
- * attributes (xattr.c), the notifier (notify.c) and the handles (io.c).
- * The session (fs.c) uses them all and nothing here calls it.
+ * attributes (xattr.c) and the notifier (notify.c).  The data path
+ * (io.c) is in pufs.h.  The session (fs.c) uses them all and nothing
+ * here calls it.
  */
 #ifndef PUFS_FS_H
 #define PUFS_FS_H
@@ -151,12 +152,5 @@ bool notify_running(void);
 void notify_stop(void);
 bool notify_exited(void);
 void notify_join(void);
-
-/* io.c (the handles; the data path is in pufs.h) */
-
-void io_release_cb(struct call *);
-struct handle *io_handle_new(struct node *, struct call *);
-void io_handle_free(struct handle *);
-struct handle *io_handle_any(struct node *);
 
 #endif

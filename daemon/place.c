@@ -101,8 +101,6 @@ place_choose(struct fsop *op)
 	}
 }
 
-/* The entry was made: reply with its new node (and handle). */
-
 /* --- mknod, mkdir, symlink, create: check, place, make --- */
 
 /* The name is free (or taken) in the merged directory. */
@@ -124,6 +122,7 @@ place_check_cb(void *arg, int error, struct entry *e)
 	place_step(op);
 }
 
+/* The entry was made: reply with its new node (and handle). */
 static void
 place_make_cb(struct call *c)
 {
@@ -156,23 +155,14 @@ place_make_cb(struct call *c)
 		fsop_free(op);
 		return;
 	}
-	h = io_handle_new(n, c);
-	h->flags = op->fi.flags;
-	n->data_seen = true;
-	n->data_mtime = c->rep.attr.mtime;
-	n->data_size = c->rep.attr.size;
+	h = io_created(n, c, op->fi.flags);
 	op->fi.fh = (uint64_t)(uintptr_t)h;
 	op->fi.direct_io = conf->direct_io;
 	fsop_entry_param(n, &ep);
 	if (fuse_reply_create(op->req, &ep, &op->fi) != 0) {
 		/* The kernel will never release it: do it here. */
-		struct call *rc = call_new(h->peer, PROTO_RELEASE,
-		    h->export_id, NULL, io_release_cb, NULL);
-
 		node_forget(n, 1);	/* the handle still holds n */
-		rc->req.fh = h->fh;
-		call_send(rc);
-		io_handle_free(h);
+		io_release(h);
 	}
 	fsop_free(op);
 }

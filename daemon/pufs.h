@@ -422,12 +422,35 @@ struct handle {
 	TAILQ_ENTRY(handle) nentry;	/* node->handles */
 };
 
+/*
+ * Callbacks get 0 or a negative errno; a function that returns an error
+ * never calls its callback.
+ */
 typedef void (*io_done_cb)(void *arg, int error, const void *data,
     size_t len);
-void io_read(struct handle *, uint64_t off, size_t size, io_done_cb, void *);
-void io_write(struct handle *, uint64_t off, const void *data, size_t size,
-    io_done_cb, void *);
+typedef void (*io_open_cb)(void *arg, int error, struct handle *,
+    bool keep_cache);
+typedef void (*io_attr_cb)(void *arg, int error, const struct proto_attr *);
 bool io_handle_live(const struct handle *);
+struct handle *io_handle_any(struct node *);
+int io_open(struct node *, int flags, io_open_cb, void *);
+struct handle *io_created(struct node *, struct call *, int flags);
+void io_release(struct handle *);
+int io_read(struct handle *, uint64_t off, size_t size, io_done_cb, void *);
+int io_write(struct handle *, uint64_t off, const void *data, size_t size,
+    io_done_cb, void *);
+int io_flush(struct handle *);
+int io_fsync(struct handle *, bool datasync, io_done_cb, void *);
+int io_fallocate(struct handle *, int mode, uint64_t off, uint64_t len,
+    io_done_cb, void *);
+int io_lseek(struct handle *, uint64_t off, int whence, io_done_cb, void *);
+int io_copy_range(struct handle *in, uint64_t off_in, struct handle *out,
+    uint64_t off_out, size_t len, io_done_cb, void *);
+int io_setattr(struct node *, struct handle *, const struct proto_req *set,
+    io_attr_cb, void *);
+void io_forget(struct node *, uint64_t off, uint64_t len);
+void io_forget_all(struct node *);
+void io_forget_links(struct node *);
 
 /* move.c: rename(2) of a file or symlink onto another peer's name. */
 
