@@ -68,7 +68,7 @@ attr_cb(struct call *c)
 		return;
 	}
 	if (c->rep.error != 0) {
-		fsop_done(op, c->rep.error);
+		fsop_done(op, -c->rep.error);
 		return;
 	}
 	op->node->attr = c->rep.attr;
@@ -91,42 +91,38 @@ attr_get(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	if (n != NULL && fi != NULL && !n->isdir)
 		h = (struct handle *)fi->fh;
-	if (n == NULL) {
-		fuse_reply_err(req, EIO);
-		return;
-	}
-	if (h != NULL && !io_handle_live(h)) {
-		/* Opened from a peer that left or restarted since. */
-		fuse_reply_err(req, EIO);
-		return;
-	}
-	if (h == NULL && attr_from_listing(n)) {
-		fsop_fill_stat(&n->attr, n->ino, &st);
-		fuse_reply_attr(req, &st, conf->attr_timeout);
-		return;
-	}
-	op = fsop_new(req, PROTO_STAT);
-	op->node = n;
-	node_ref(n);
-	if (h != NULL) {
-		c = call_new(h->peer, PROTO_STAT, h->export_id, NULL,
-		    attr_cb, op);
-		c->req.fh = h->fh;
-	} else if ((c = fsop_call(n, PROTO_STAT, attr_cb, op, &err))
-	    == NULL && err == EROFS) {
-		/* A virtual directory: its attributes are made up. */
-		if (n->parent == NULL)
-			fsop_root_attr(n);
-		fsop_fill_stat(&n->attr, n->ino, &st);
-		fuse_reply_attr(req, &st, conf->attr_timeout);
+	if (n == NULL)
+		err = -EIO;
+	else if (h != NULL && !io_handle_live(h))
+		err = -EIO;	/* opened from a peer that left or restarted */
+	else if (h != NULL || !attr_from_listing(n)) {
+		op = fsop_new(req, PROTO_STAT);
+		op->node = n;
+		node_ref(n);
+		if (h != NULL) {
+			c = call_new(h->peer, PROTO_STAT, h->export_id, NULL,
+			    attr_cb, op);
+			c->req.fh = h->fh;
+		} else
+			c = fsop_call(n, PROTO_STAT, attr_cb, op, &err);
+		if (c != NULL) {
+			call_send(c);	/* attr_cb answers */
+			return;
+		}
 		fsop_free(op);
+		if (err == -EROFS) {
+			/* A virtual directory: its attributes are made up. */
+			err = 0;
+			if (n->parent == NULL)
+				fsop_root_attr(n);
+		}
+	}
+	if (err < 0) {
+		fuse_reply_err(req, -err);
 		return;
 	}
-	if (c == NULL) {
-		fsop_done(op, err);
-		return;
-	}
-	call_send(c);
+	fsop_fill_stat(&n->attr, n->ino, &st);
+	fuse_reply_attr(req, &st, conf->attr_timeout);
 }
 
 /* One SETATTR answer (error negative) of possibly several copies'. */
@@ -246,6 +242,6 @@ attr_set(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	}
 	free(copies);
 	if (op->pending == 0)
-		fsop_done(op, EROFS);
+		fsop_done(op, -EROFS);
 }
 

@@ -55,7 +55,7 @@ change_act_cb(struct call *c)
 
 	op->pending--;
 	if (c->rep.error != 0 && (op->error == 0 || c->rep.error == ENOTEMPTY))
-		op->error = c->rep.error;
+		op->error = -c->rep.error;
 	if (c->rep.error == 0 && c->req.type == PROTO_LINK) {
 		op->attr = c->rep.attr;
 		op->chosen = (struct copy){ c->peer, c->req.export2 };
@@ -174,10 +174,10 @@ change_rmdir_check_cb(struct call *c)
 
 	op->pending--;
 	if (c->rep.error == 0 && c->rep.nents > 0)
-		op->error = ENOTEMPTY;
+		op->error = -ENOTEMPTY;
 	else if (c->rep.error != 0 && c->rep.error != ENOENT &&
 	    op->error == 0)
-		op->error = c->rep.error;
+		op->error = -c->rep.error;
 	if (op->pending > 0)
 		return;
 	if (op->error != 0) {
@@ -315,22 +315,22 @@ change_move(struct fsop *op)
 	if ((op->flags & RENAME_EXCHANGE) ||
 	    !(S_ISREG(s->attr.mode) || S_ISLNK(s->attr.mode)) ||
 	    (S_ISREG(s->attr.mode) && s->attr.nlink > 1)) {
-		fsop_done(op, EXDEV);
+		fsop_done(op, -EXDEV);
 		return;
 	}
 	if (sx == NULL || dx == NULL) {
-		fsop_done(op, ENOENT);
+		fsop_done(op, -ENOENT);
 		return;
 	}
 	if (sx->read_only || dx->read_only) {
-		fsop_done(op, EROFS);
+		fsop_done(op, -EROFS);
 		return;
 	}
 	op->chosen = (struct copy){ d->peer, d->export_id };
 	sp.sdir = fsop_relpath(op->dir, s->peer, s->export_id);
 	sp.ddir = fsop_relpath(op->dir2, d->peer, d->export_id);
 	if (sp.sdir == NULL || sp.ddir == NULL)
-		fsop_done(op, ENOENT);
+		fsop_done(op, -ENOENT);
 	else
 		move_start(&sp, change_move_done, op);
 	free(sp.sdir);
@@ -350,23 +350,23 @@ change_act(struct fsop *op)
 	switch (op->type) {
 	case PROTO_UNLINK:
 		if (s->isdir) {
-			fsop_done(op, EISDIR);
+			fsop_done(op, -EISDIR);
 			return;
 		}
 		change_act_one(op, s->peer, s->export_id, NULL);
 		break;
 	case PROTO_RMDIR:
 		if (!s->isdir) {
-			fsop_done(op, ENOTDIR);
+			fsop_done(op, -ENOTDIR);
 			return;
 		}
 		if (s->isvirtual) {
-			fsop_done(op, EBUSY);
+			fsop_done(op, -EBUSY);
 			return;
 		}
 		for (i = 0; i < s->ncopies; i++)
 			if (change_copy_is_root(op->dir, op->base, &s->copies[i])) {
-				fsop_done(op, EBUSY);
+				fsop_done(op, -EBUSY);
 				return;
 			}
 		if (s->ncopies > 1 && !op->checked_empty) {
@@ -381,17 +381,17 @@ change_act(struct fsop *op)
 		break;
 	case PROTO_RENAME:
 		if (op->have_dst && (op->flags & RENAME_NOREPLACE)) {
-			fsop_done(op, EEXIST);
+			fsop_done(op, -EEXIST);
 			return;
 		}
 		if (!op->have_dst && (op->flags & RENAME_EXCHANGE)) {
-			fsop_done(op, ENOENT);
+			fsop_done(op, -ENOENT);
 			return;
 		}
 		if (!s->isdir) {
 			if (op->have_dst && d->isdir &&
 			    !(op->flags & RENAME_EXCHANGE)) {
-				fsop_done(op, EISDIR);
+				fsop_done(op, -EISDIR);
 				return;
 			}
 			if (op->have_dst && !d->isdir && d->peer != s->peer) {
@@ -406,12 +406,12 @@ change_act(struct fsop *op)
 				op->pending = 0;
 				if (op->have_dst ||
 				    !change_clone(op, s->peer, s->export_id))
-					fsop_done(op, EXDEV);
+					fsop_done(op, -EXDEV);
 				return;
 			}
 			ex = union_export(dest.peer, dest.export_id);
 			if (ex == NULL || ex->read_only) {
-				fsop_done(op, EROFS);
+				fsop_done(op, -EROFS);
 				return;
 			}
 			op->chosen = dest;
@@ -419,18 +419,18 @@ change_act(struct fsop *op)
 			break;
 		}
 		if (s->isvirtual) {
-			fsop_done(op, EXDEV);
+			fsop_done(op, -EXDEV);
 			return;
 		}
 		if (op->have_dst && !d->isdir &&
 		    !(op->flags & RENAME_EXCHANGE)) {
-			fsop_done(op, ENOTDIR);
+			fsop_done(op, -ENOTDIR);
 			return;
 		}
 		/* Every copy moves within its own export. */
 		for (i = 0; i < s->ncopies; i++) {
 			if (change_copy_is_root(op->dir, op->base, &s->copies[i])) {
-				fsop_done(op, EBUSY);
+				fsop_done(op, -EBUSY);
 				return;
 			}
 			if (!change_dest_copy(op->dir2, s->copies[i].peer,
@@ -440,7 +440,7 @@ change_act(struct fsop *op)
 				if (s->ncopies > 1 || op->have_dst ||
 				    !change_clone(op, s->copies[i].peer,
 				    s->copies[i].export_id))
-					fsop_done(op, EXDEV);
+					fsop_done(op, -EXDEV);
 				return;
 			}
 		}
@@ -453,7 +453,7 @@ change_act(struct fsop *op)
 				    d->copies[i].export_id)
 					break;
 			if (j == s->ncopies) {
-				fsop_done(op, EXDEV);
+				fsop_done(op, -EXDEV);
 				return;
 			}
 		}
@@ -467,12 +467,12 @@ change_act(struct fsop *op)
 	case PROTO_LINK:
 		break;		/* sent by change_link_dst_cb */
 	default:
-		fsop_done(op, EINVAL);
+		fsop_done(op, -EINVAL);
 		return;
 	}
 	op->pending--;
 	if (op->pending == 0)
-		fsop_done(op, op->error != 0 ? op->error : EIO);
+		fsop_done(op, op->error != 0 ? op->error : -EIO);
 }
 
 /* The source name resolved. */
@@ -522,8 +522,11 @@ change_dst_cb(void *arg, int error, struct entry *e)
 	change_resolved(op);
 }
 
-/* Begin unlink, rmdir or rename. */
-static void
+/*
+ * Begin unlink, rmdir or rename; an error if it cannot begin (the
+ * caller replies it), else it is answered when done.
+ */
+static int
 change_start(fuse_req_t req, uint8_t type, fuse_ino_t parent,
     const char *name, fuse_ino_t newparent, const char *newname,
     unsigned flags)
@@ -532,18 +535,16 @@ change_start(fuse_req_t req, uint8_t type, fuse_ino_t parent,
 	struct fsop *op;
 	size_t baselen;
 
-	if (dir == NULL) {
-		fuse_reply_err(req, EIO);
-		return;
-	}
-	if (type == PROTO_RENAME && (dir2 = fsop_inode(newparent)) == NULL) {
-		fuse_reply_err(req, EIO);
-		return;
-	}
-	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE)) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
+	if (dir == NULL)
+		return -EIO;
+	if (type == PROTO_RENAME && (dir2 = fsop_inode(newparent)) == NULL)
+		return -EIO;
+	if (flags & ~(unsigned)(RENAME_NOREPLACE | RENAME_EXCHANGE))
+		return -EINVAL;
+	if (dir2 != NULL && strlen(newname) >= PROTO_MAX_NAME)
+		return -ENAMETOOLONG;
+	if (dir2 != NULL && move_hidden(newname))
+		return -EINVAL;
 	op = fsop_new(req, type);
 	op->dir = dir;
 	node_ref(dir);
@@ -551,14 +552,6 @@ change_start(fuse_req_t req, uint8_t type, fuse_ino_t parent,
 		op->dir2 = dir2;
 		node_ref(dir2);
 		op->name2 = xstrdup(newname);
-		if (strlen(newname) >= PROTO_MAX_NAME) {
-			fsop_done(op, ENAMETOOLONG);
-			return;
-		}
-		if (move_hidden(newname)) {
-			fsop_done(op, EINVAL);
-			return;
-		}
 		if (strchr(newname, '@') != NULL) {
 			struct peer *pin;
 
@@ -573,26 +566,38 @@ change_start(fuse_req_t req, uint8_t type, fuse_ino_t parent,
 	op->base = xstrndup(name, baselen);
 	fsop_set_state(op, FS_RESOLVE);
 	change_step(op);
+	return 0;
 }
 
 void
 change_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	change_start(req, PROTO_UNLINK, parent, name, 0, NULL, 0);
+	int err;
+
+	if ((err = change_start(req, PROTO_UNLINK, parent, name, 0, NULL,
+	    0)) < 0)
+		fuse_reply_err(req, -err);
 }
 
 void
 change_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	change_start(req, PROTO_RMDIR, parent, name, 0, NULL, 0);
+	int err;
+
+	if ((err = change_start(req, PROTO_RMDIR, parent, name, 0, NULL,
+	    0)) < 0)
+		fuse_reply_err(req, -err);
 }
 
 void
 change_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
     fuse_ino_t newparent, const char *newname, unsigned int flags)
 {
-	change_start(req, PROTO_RENAME, parent, name, newparent, newname,
-	    flags);
+	int err;
+
+	if ((err = change_start(req, PROTO_RENAME, parent, name, newparent,
+	    newname, flags)) < 0)
+		fuse_reply_err(req, -err);
 }
 
 /* link: the target name must be free anywhere in the merged dir. */
@@ -607,7 +612,7 @@ change_link_dst_cb(void *arg, int error, struct entry *e)
 
 	(void)e;
 	if (error == 0) {
-		fsop_done(op, EEXIST);
+		fsop_done(op, -EEXIST);
 		return;
 	}
 	if (error != -ENOENT) {
@@ -616,11 +621,11 @@ change_link_dst_cb(void *arg, int error, struct entry *e)
 	}
 	if (!change_dest_copy(op->dir2, n->peer, n->export_id, false, &dest)) {
 		if (!change_clone(op, n->peer, n->export_id))
-			fsop_done(op, EXDEV);
+			fsop_done(op, -EXDEV);
 		return;
 	}
 	if ((rel = fsop_relpath(n, n->peer, n->export_id)) == NULL) {
-		fsop_done(op, ENOENT);
+		fsop_done(op, -ENOENT);
 		return;
 	}
 	rel2 = fsop_relpath(op->dir2, dest.peer, dest.export_id);
@@ -639,17 +644,16 @@ change_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 {
 	struct node *n = fsop_inode(ino), *dir2 = fsop_inode(newparent);
 	struct fsop *op;
+	int err = 0;
 
-	if (n == NULL || dir2 == NULL) {
-		fuse_reply_err(req, EIO);
-		return;
-	}
-	if (n->isdir) {
-		fuse_reply_err(req, EPERM);
-		return;
-	}
-	if (n->peer == NULL || n->peer->state != PEER_UP) {
-		fuse_reply_err(req, ENOENT);
+	if (n == NULL || dir2 == NULL)
+		err = -EIO;
+	else if (n->isdir)
+		err = -EPERM;
+	else if (n->peer == NULL || n->peer->state != PEER_UP)
+		err = -ENOENT;
+	if (err < 0) {
+		fuse_reply_err(req, -err);
 		return;
 	}
 	op = fsop_new(req, PROTO_LINK);

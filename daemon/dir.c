@@ -35,11 +35,14 @@ struct rdop {
 void
 dir_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct node *n = fsop_dir_node(req, ino);
+	struct node *n;
 	struct dirh *d;
+	int err;
 
-	if (n == NULL)
+	if ((err = fsop_dir_node(ino, &n)) < 0) {
+		fuse_reply_err(req, -err);
 		return;
+	}
 	d = xcalloc(1, sizeof *d);
 	d->node = n;
 	node_ref(n);
@@ -196,15 +199,17 @@ dir_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
     struct fuse_file_info *fi)
 {
 	struct call *c;
+	int err;
 
 	(void)fi;
-	fsop_simple(req, ino, PROTO_FSYNCDIR, fsop_err_cb, &c);
-	if (c == NULL)
+	if ((err = fsop_simple(req, ino, PROTO_FSYNCDIR, fsop_err_cb,
+	    &c)) < 0) {
+		fuse_reply_err(req, -err);
 		return;
+	}
 	c->req.flags = datasync ? 1 : 0;
 	call_send(c);
 }
-
 
 /* Free the snapshots of directories still open at unmount. */
 void

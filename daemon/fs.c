@@ -85,11 +85,14 @@ fs_lookup_cb(void *arg, int error, struct entry *e)
 static void
 fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	struct node *dir = fsop_dir_node(req, parent);
+	struct node *dir;
 	struct fsop *op;
+	int err;
 
-	if (dir == NULL)
+	if ((err = fsop_dir_node(parent, &dir)) < 0) {
+		fuse_reply_err(req, -err);
 		return;
+	}
 	op = fsop_new(req, PROTO_STAT);
 	op->dir = dir;
 	node_ref(dir);
@@ -131,7 +134,7 @@ fs_readlink_cb(struct call *c)
 	char *s;
 
 	if (c->rep.error != 0) {
-		fsop_done(op, c->rep.error);
+		fsop_done(op, -c->rep.error);
 		return;
 	}
 	s = xstrndup(c->rep.data, c->rep.datalen);
@@ -144,10 +147,14 @@ static void
 fs_readlink(fuse_req_t req, fuse_ino_t ino)
 {
 	struct call *c;
+	int err;
 
-	fsop_simple(req, ino, PROTO_READLINK, fs_readlink_cb, &c);
-	if (c != NULL)
-		call_send(c);
+	if ((err = fsop_simple(req, ino, PROTO_READLINK, fs_readlink_cb,
+	    &c)) < 0) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	call_send(c);
 }
 
 /* --- statfs, access, xattrs --- */
@@ -213,15 +220,12 @@ fs_statfs(fuse_req_t req, fuse_ino_t ino)
 static void
 fs_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
-	struct fsop *op;
 	struct call *c;
-	int err = 0;
+	int err;
 
-	if ((op = fsop_node(req, ino, PROTO_ACCESS)) == NULL)
-		return;
-	if ((c = fsop_call(op->node, PROTO_ACCESS, fsop_err_cb, op, &err)) ==
-	    NULL) {
-		fsop_done(op, err == EROFS && !(mask & W_OK) ? 0 : err);
+	if ((err = fsop_simple(req, ino, PROTO_ACCESS, fsop_err_cb, &c)) < 0) {
+		/* A virtual directory: readable, never writable. */
+		fuse_reply_err(req, err == -EROFS && !(mask & W_OK) ? 0 : -err);
 		return;
 	}
 	c->req.flags = (uint32_t)mask;

@@ -60,7 +60,7 @@ struct fsop {
 };
 
 struct fsop *fsop_new(fuse_req_t, uint8_t type);
-struct fsop *fsop_node(fuse_req_t, fuse_ino_t, uint8_t type);
+int fsop_node(fuse_req_t, fuse_ino_t, uint8_t type, struct fsop **);
 void fsop_free(struct fsop *);
 void fsop_done(struct fsop *, int error);
 void fsop_set_state(struct fsop *, enum fsop_state);
@@ -68,12 +68,12 @@ void fsop_fill_stat(const struct proto_attr *, uint64_t ino, struct stat *);
 void fsop_entry_param(struct node *, struct fuse_entry_param *);
 void fsop_reply_entry(fuse_req_t, struct node *);
 struct node *fsop_inode(fuse_ino_t);
-struct node *fsop_dir_node(fuse_req_t, fuse_ino_t);
+int fsop_dir_node(fuse_ino_t, struct node **);
 char *fsop_relpath(struct node *, struct peer *, uint32_t export_id);
 struct call *fsop_call(struct node *, uint8_t type,
     void (*cb)(struct call *), void *arg, int *err);
 void fsop_root_attr(struct node *);
-void fsop_simple(fuse_req_t, fuse_ino_t, uint8_t type,
+int fsop_simple(fuse_req_t, fuse_ino_t, uint8_t type,
     void (*cb)(struct call *), struct call **out);
 void fsop_err_cb(struct call *);
 

@@ -29,23 +29,22 @@ fsop_new(fuse_req_t req, uint8_t type)
 }
 
 /*
- * A parked request about inode ino, holding its node; NULL (and EIO
- * replied) if the kernel named an inode we do not know.
+ * A parked request about inode ino, holding its node, in *out; -EIO if
+ * the kernel named an inode we do not know.
  */
-struct fsop *
-fsop_node(fuse_req_t req, fuse_ino_t ino, uint8_t type)
+int
+fsop_node(fuse_req_t req, fuse_ino_t ino, uint8_t type, struct fsop **out)
 {
 	struct node *n = fsop_inode(ino);
 	struct fsop *op;
 
-	if (n == NULL) {
-		fuse_reply_err(req, EIO);
-		return NULL;
-	}
+	if (n == NULL)
+		return -EIO;
 	op = fsop_new(req, type);
 	op->node = n;
 	node_ref(n);
-	return op;
+	*out = op;
+	return 0;
 }
 
 /* Free a parked request after its reply. */
@@ -72,7 +71,9 @@ fsop_free(struct fsop *op)
 void
 fsop_done(struct fsop *op, int error)
 {
-	fuse_reply_err(op->req, error < 0 ? -error : error);
+	if (error > 0)
+		fatalx("fsop: positive error %d", error);
+	fuse_reply_err(op->req, -error);
 	fsop_free(op);
 }
 
@@ -153,17 +154,18 @@ fsop_inode(fuse_ino_t ino)
 	return n;
 }
 
-/* The directory node ino, or NULL with EIO or ENOTDIR replied. */
-struct node *
-fsop_dir_node(fuse_req_t req, fuse_ino_t ino)
+/* The directory node ino in *out, or -EIO or -ENOTDIR. */
+int
+fsop_dir_node(fuse_ino_t ino, struct node **out)
 {
 	struct node *n = fsop_inode(ino);
 
-	if (n == NULL || !n->isdir) {
-		fuse_reply_err(req, n == NULL ? EIO : ENOTDIR);
-		return NULL;
-	}
-	return n;
+	if (n == NULL)
+		return -EIO;
+	if (!n->isdir)
+		return -ENOTDIR;
+	*out = n;
+	return 0;
 }
 
 /*
@@ -209,7 +211,7 @@ fsop_relpath(struct node *n, struct peer *peer, uint32_t export_id)
 	return rel;
 }
 
-/* A call about node n on its holder; NULL with *err set on failure. */
+/* A call about node n on its holder; NULL with *err (< 0) on failure. */
 struct call *
 fsop_call(struct node *n, uint8_t type, void (*cb)(struct call *),
     void *arg, int *err)
@@ -221,11 +223,11 @@ fsop_call(struct node *n, uint8_t type, void (*cb)(struct call *),
 	int rc;
 
 	if ((rc = fsop_holder(n, &peer, &export_id)) != 0) {
-		*err = rc > 0 ? EROFS : -rc;
+		*err = rc > 0 ? -EROFS : rc;
 		return NULL;
 	}
 	if ((rel = fsop_relpath(n, peer, export_id)) == NULL) {
-		*err = ENOENT;
+		*err = -ENOENT;
 		return NULL;
 	}
 	c = call_new(peer, type, export_id, rel, cb, arg);
@@ -242,28 +244,29 @@ fsop_root_attr(struct node *n)
 	n->ino = FUSE_ROOT_ID;
 }
 
-/* A request about one node answered by a simple callback. */
-void
+/*
+ * A call about node ino answered by cb, parked for req, in *out (to be
+ * filled and sent); an error if there can be none.
+ */
+int
 fsop_simple(fuse_req_t req, fuse_ino_t ino, uint8_t type,
     void (*cb)(struct call *), struct call **out)
 {
 	struct fsop *op;
-	struct call *c;
-	int err = 0;
+	int err;
 
-	*out = NULL;
-	if ((op = fsop_node(req, ino, type)) == NULL)
-		return;
-	if ((c = fsop_call(op->node, type, cb, op, &err)) == NULL) {
-		fsop_done(op, err);
-		return;
+	if ((err = fsop_node(req, ino, type, &op)) < 0)
+		return err;
+	if ((*out = fsop_call(op->node, type, cb, op, &err)) == NULL) {
+		fsop_free(op);
+		return err;
 	}
-	*out = c;
+	return 0;
 }
 
 /* An answer that is only an error code. */
 void
 fsop_err_cb(struct call *c)
 {
-	fsop_done(c->arg, c->rep.error);
+	fsop_done(c->arg, -c->rep.error);
 }

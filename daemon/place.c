@@ -33,7 +33,7 @@ place_cb(struct call *c)
 	if (op->pending > 0)
 		return;
 	if (!op->have_attr) {
-		fsop_done(op, EIO);
+		fsop_done(op, -EIO);
 		return;
 	}
 	op->have_attr = false;
@@ -111,7 +111,7 @@ place_check_cb(void *arg, int error, struct entry *e)
 
 	(void)e;
 	if (error == 0) {
-		fsop_done(op, EEXIST);
+		fsop_done(op, -EEXIST);
 		return;
 	}
 	if (error != -ENOENT) {
@@ -133,7 +133,7 @@ place_make_cb(struct call *c)
 	struct fuse_entry_param ep;
 
 	if (c->rep.error != 0) {
-		fsop_done(op, c->rep.error);
+		fsop_done(op, -c->rep.error);
 		return;
 	}
 	e.name = xstrdup(op->name);
@@ -176,7 +176,7 @@ place_make(struct fsop *op)
 	struct call *c;
 
 	if (rel == NULL) {
-		fsop_done(op, ENOENT);
+		fsop_done(op, -ENOENT);
 		return;
 	}
 	c = call_new(op->chosen.peer, op->type, op->chosen.export_id, rel,
@@ -191,19 +191,23 @@ place_make(struct fsop *op)
 	call_send(c);
 }
 
-/* Begin a create-like request on parent/name. */
-static void
+/*
+ * Begin a create-like request on parent/name; an error if it cannot
+ * begin (the caller replies it), else it is answered when done.
+ */
+static int
 place_start(fuse_req_t req, uint8_t type, fuse_ino_t parent,
     const char *name, mode_t mode, dev_t rdev, const char *target,
     struct fuse_file_info *fi)
 {
-	struct node *dir = fsop_dir_node(req, parent);
+	struct node *dir;
 	struct fsop *op;
 	size_t baselen, nall;
 	char *dpath;
+	int err;
 
-	if (dir == NULL)
-		return;
+	if ((err = fsop_dir_node(parent, &dir)) < 0)
+		return err;
 	op = fsop_new(req, type);
 	op->dir = dir;
 	node_ref(dir);
@@ -215,19 +219,19 @@ place_start(fuse_req_t req, uint8_t type, fuse_ino_t parent,
 	op->target = target != NULL ? xstrdup(target) : NULL;
 	if (fi != NULL)
 		op->fi = *fi;
-	if (baselen >= PROTO_MAX_NAME) {
-		fsop_done(op, ENAMETOOLONG);
-		return;
+	if (baselen >= PROTO_MAX_NAME)
+		err = -ENAMETOOLONG;
+	else if (!proto_name_ok(op->base) || move_hidden(op->base))
+		err = -EINVAL;	/* ours are never shown: refused */
+	else {
+		place_candidates(op, &nall);
+		if (op->ncands == 0)
+			err = nall > 0 || dir->isvirtual ||
+			    dir->parent == NULL ? -EROFS : -ENOENT;
 	}
-	if (!proto_name_ok(op->base) || move_hidden(op->base)) {
-		fsop_done(op, EINVAL);	/* ours are never shown: refused */
-		return;
-	}
-	place_candidates(op, &nall);
-	if (op->ncands == 0) {
-		fsop_done(op, nall > 0 || dir->isvirtual ||
-		    dir->parent == NULL ? EROFS : ENOENT);
-		return;
+	if (err < 0) {
+		fsop_free(op);
+		return err;
 	}
 	dpath = node_path(dir);
 	/* One holder in all: its own EEXIST is the answer. */
@@ -235,33 +239,50 @@ place_start(fuse_req_t req, uint8_t type, fuse_ino_t parent,
 	    !union_has_virtual_below(dpath) ? FS_PLACE : FS_CHECK);
 	free(dpath);
 	place_step(op);
+	return 0;
 }
 
 void
 place_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
     dev_t rdev)
 {
-	place_start(req, PROTO_MKNOD, parent, name, mode, rdev, NULL, NULL);
+	int err;
+
+	if ((err = place_start(req, PROTO_MKNOD, parent, name, mode, rdev,
+	    NULL, NULL)) < 0)
+		fuse_reply_err(req, -err);
 }
 
 void
 place_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
-	place_start(req, PROTO_MKDIR, parent, name, mode, 0, NULL, NULL);
+	int err;
+
+	if ((err = place_start(req, PROTO_MKDIR, parent, name, mode, 0, NULL,
+	    NULL)) < 0)
+		fuse_reply_err(req, -err);
 }
 
 void
 place_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
     const char *name)
 {
-	place_start(req, PROTO_SYMLINK, parent, name, 0, 0, link, NULL);
+	int err;
+
+	if ((err = place_start(req, PROTO_SYMLINK, parent, name, 0, 0, link,
+	    NULL)) < 0)
+		fuse_reply_err(req, -err);
 }
 
 void
 place_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
     struct fuse_file_info *fi)
 {
-	place_start(req, PROTO_CREATE, parent, name, mode, 0, NULL, fi);
+	int err;
+
+	if ((err = place_start(req, PROTO_CREATE, parent, name, mode, 0,
+	    NULL, fi)) < 0)
+		fuse_reply_err(req, -err);
 }
 
 /* Advance a create-like request: check, place, make. */

@@ -306,7 +306,7 @@ struct node {
 	/* Its extended attributes' names, cached for attr_timeout. */
 	char *xattrs;		/* NUL-separated, as listxattr; owned */
 	size_t xattrs_len;
-	int xattrs_error;	/* what LISTXATTR answered, if it failed */
+	int xattrs_error;	/* LISTXATTR's failure, negative errno */
 	bool xattrs_known;
 	uint64_t xattrs_until;	/* loop_now_ms() */
 

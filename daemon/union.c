@@ -42,7 +42,7 @@ struct gather {
 	struct peer *pin;	/* resolve: NAME@URI's peer */
 	bool any;		/* resolve: does any holder have it at all? */
 	unsigned pending;
-	int error;		/* first error that is not ENOENT */
+	int error;		/* first error not ENOENT, negative errno */
 	struct named_hit *hits;
 	size_t nhits, cap;
 	char **names;		/* listing: owned name copies */
@@ -346,7 +346,7 @@ gather_free(struct gather *g)
 static void
 gather_error(struct gather *g, int error)
 {
-	if (error != ENOENT && error != ENOTDIR && g->error == 0)
+	if (error != -ENOENT && error != -ENOTDIR && g->error == 0)
 		g->error = error;
 }
 
@@ -364,7 +364,7 @@ resolve_done(struct gather *g)
 	if (g->any) {
 		/* Held anywhere, under any shown name, or a virtual dir. */
 		error = g->nhits > 0 || union_has_virtual_below(upath) ? 0 :
-		    g->error != 0 ? -g->error : -ENOENT;
+		    g->error != 0 ? g->error : -ENOENT;
 		g->rcb(g->arg, error, NULL);
 		free(upath);
 		gather_free(g);
@@ -409,7 +409,7 @@ resolve_done(struct gather *g)
 		free(ents);
 	}
 	if (error != 0 && g->error != 0)
-		error = -g->error;
+		error = g->error;
 	g->rcb(g->arg, error, error == 0 ? &found : NULL);
 	if (error == 0)
 		entry_clear(&found);
@@ -449,7 +449,7 @@ list_done(struct gather *g)
 	}
 	free(hits);
 	if (n == 0 && g->error != 0)
-		g->lcb(g->arg, -g->error, NULL, 0);
+		g->lcb(g->arg, g->error, NULL, 0);
 	else
 		g->lcb(g->arg, 0, ents, n);
 	for (i = 0; i < n; i++)
@@ -479,7 +479,7 @@ gather_stat_cb(struct call *c)
 
 	g->pending--;
 	if (c->rep.error != 0)
-		gather_error(g, c->rep.error);
+		gather_error(g, -c->rep.error);
 	else {
 		if (name == NULL) {	/* listing: the graft's last part */
 			const char *at = c->peer->exports[c->req.export_id].at;
@@ -531,7 +531,7 @@ gather_readdir_cb(struct call *c)
 
 	g->pending--;
 	if (c->rep.error != 0)
-		gather_error(g, c->rep.error);
+		gather_error(g, -c->rep.error);
 	else if ((l = dircache_store(c->peer, c->req.export_id, c->req.path,
 	    &c->rep, &own)) != NULL) {
 		gather_listing(g, c->peer, c->req.export_id, l);
@@ -817,7 +817,7 @@ union_resolve_mode(struct node *dir, const char *name, bool any,
 	g->any = any;
 	if (!proto_name_ok(g->base)) {
 		g->pending = 0;
-		g->error = EINVAL;
+		g->error = -EINVAL;
 		gather_step(g);
 		return;
 	}

@@ -33,7 +33,7 @@ xattr_cb(struct call *c)
 	struct fsop *op = c->arg;
 
 	if (c->rep.error != 0) {
-		fsop_done(op, c->rep.error);
+		fsop_done(op, -c->rep.error);
 		return;
 	}
 	if (c->req.length == 0)
@@ -84,7 +84,7 @@ xattr_answer(struct fsop *op)
 		return;
 	}
 	if (!xattr_has(n, op->name)) {
-		fsop_done(op, ENODATA);
+		fsop_done(op, -ENODATA);
 		return;
 	}
 	if ((c = fsop_call(n, PROTO_GETXATTR, xattr_cb, op, &err)) ==
@@ -107,7 +107,7 @@ xattr_names_cb(struct call *c)
 	free(n->xattrs);
 	n->xattrs = NULL;
 	n->xattrs_len = 0;
-	n->xattrs_error = c->rep.error;
+	n->xattrs_error = -c->rep.error;
 	if (c->rep.error == 0 && c->rep.datalen > 0) {
 		const char *names = c->rep.data;
 		size_t len;
@@ -130,32 +130,36 @@ xattr_names_cb(struct call *c)
 	xattr_answer(op);
 }
 
-/* A getxattr (name) or listxattr: from the cache, or fill it first. */
-static void
+/*
+ * A getxattr (name) or listxattr: from the cache, or fill it first.
+ * An error if it cannot be parked (the caller replies it).
+ */
+static int
 xattr_start(fuse_req_t req, fuse_ino_t ino, uint8_t type,
     const char *name, size_t size)
 {
 	struct fsop *op;
 	struct node *n;
 	struct call *c;
-	int err = 0;
+	int err;
 
-	if ((op = fsop_node(req, ino, type)) == NULL)
-		return;
+	if ((err = fsop_node(req, ino, type, &op)) < 0)
+		return err;
 	n = op->node;
 	op->name = name != NULL ? xstrdup(name) : NULL;
 	op->flags = (int)(size > PROTO_MAX_XATTR ? PROTO_MAX_XATTR : size);
 	if (xattr_fresh(n)) {
 		xattr_answer(op);
-		return;
+		return 0;
 	}
 	if ((c = fsop_call(n, PROTO_LISTXATTR, xattr_names_cb, op, &err)) ==
 	    NULL) {
-		fsop_done(op, err);
-		return;
+		fsop_free(op);
+		return err;
 	}
 	c->req.length = PROTO_MAX_XATTR;
 	call_send(c);
+	return 0;
 }
 
 /* node_foreach: forget the cached names of the same object as arg. */
@@ -178,7 +182,7 @@ xattr_changed_cb(struct call *c)
 	op->node->xattrs_known = false;
 	if (!op->node->isdir && op->node->attr.nlink > 1)
 		node_foreach(xattr_drop_same, op->node);
-	fsop_done(op, c->rep.error);
+	fsop_done(op, -c->rep.error);
 }
 
 void
@@ -186,18 +190,19 @@ xattr_set(fuse_req_t req, fuse_ino_t ino, const char *name,
     const char *value, size_t size, int flags)
 {
 	struct call *c;
+	int err;
 
-	if (xattr_local(name)) {
-		fuse_reply_err(req, EOPNOTSUPP);
+	if (xattr_local(name))
+		err = -EOPNOTSUPP;
+	else if (size > PROTO_MAX_XATTR)
+		err = -E2BIG;
+	else
+		err = fsop_simple(req, ino, PROTO_SETXATTR, xattr_changed_cb,
+		    &c);
+	if (err < 0) {
+		fuse_reply_err(req, -err);
 		return;
 	}
-	if (size > PROTO_MAX_XATTR) {
-		fuse_reply_err(req, E2BIG);
-		return;
-	}
-	fsop_simple(req, ino, PROTO_SETXATTR, xattr_changed_cb, &c);
-	if (c == NULL)
-		return;
 	call_set_name(c, name);
 	call_set_data(c, value, size);
 	c->req.flags = (uint32_t)flags;
@@ -207,31 +212,40 @@ xattr_set(fuse_req_t req, fuse_ino_t ino, const char *name,
 void
 xattr_get(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
-	if (xattr_local(name)) {
-		fuse_reply_err(req, EOPNOTSUPP);
-		return;
-	}
-	xattr_start(req, ino, PROTO_GETXATTR, name, size);
+	int err;
+
+	if (xattr_local(name))
+		err = -EOPNOTSUPP;
+	else
+		err = xattr_start(req, ino, PROTO_GETXATTR, name, size);
+	if (err < 0)
+		fuse_reply_err(req, -err);
 }
 
 void
 xattr_list(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	xattr_start(req, ino, PROTO_LISTXATTR, NULL, size);
+	int err;
+
+	if ((err = xattr_start(req, ino, PROTO_LISTXATTR, NULL, size)) < 0)
+		fuse_reply_err(req, -err);
 }
 
 void
 xattr_remove(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
 	struct call *c;
+	int err;
 
-	if (xattr_local(name)) {
-		fuse_reply_err(req, EOPNOTSUPP);
+	if (xattr_local(name))
+		err = -EOPNOTSUPP;
+	else
+		err = fsop_simple(req, ino, PROTO_REMOVEXATTR,
+		    xattr_changed_cb, &c);
+	if (err < 0) {
+		fuse_reply_err(req, -err);
 		return;
 	}
-	fsop_simple(req, ino, PROTO_REMOVEXATTR, xattr_changed_cb, &c);
-	if (c == NULL)
-		return;
 	call_set_name(c, name);
 	call_send(c);
 }
