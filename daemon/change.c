@@ -155,13 +155,10 @@ static bool
 change_copy_is_root(struct node *dir, const char *name, const struct copy *c)
 {
 	const struct export *ex = union_export(c->peer, c->export_id);
-	char *dpath = node_path(dir), *upath;
+	char *upath = node_child_path(dir, name);
 	bool root;
 
-	xasprintf(&upath, "%s/%s", strcmp(dpath, "/") == 0 ? "" : dpath,
-	    name);
 	root = ex != NULL && strcmp(ex->at, upath) == 0;
-	free(dpath);
 	free(upath);
 	return root;
 }
@@ -193,11 +190,9 @@ static void
 change_rmdir_check(struct fsop *op)
 {
 	struct entry *s = &op->src;
-	char *dpath, *upath, *rel;
+	char *upath, *rel;
 
-	dpath = node_path(op->dir);
-	xasprintf(&upath, "%s/%s", strcmp(dpath, "/") == 0 ? "" : dpath,
-	    op->base);
+	upath = node_child_path(op->dir, op->base);
 	op->pending = 1;
 	for (size_t i = 0; i < s->ncopies; i++) {
 		const struct export *ex = union_export(s->copies[i].peer,
@@ -210,7 +205,6 @@ change_rmdir_check(struct fsop *op)
 		    s->copies[i].export_id, rel, change_rmdir_check_cb, op));
 		free(rel);
 	}
-	free(dpath);
 	free(upath);
 	if (--op->pending == 0) {
 		op->checked_empty = true;
@@ -464,9 +458,7 @@ change_act(struct fsop *op)
 			    s->copies[i].export_id, &dest);
 		}
 		break;
-	case PROTO_LINK:
-		break;		/* sent by change_link_dst_cb */
-	default:
+	default:	/* a LINK is sent by change_link_dst_cb */
 		fsop_done(op, -EINVAL);
 		return;
 	}

@@ -319,6 +319,17 @@ node_path(const struct node *n)
 	return p;
 }
 
+/* The union path of entry name of directory dir. */
+char *
+node_child_path(const struct node *dir, const char *name)
+{
+	char *dpath = node_path(dir), *p;
+
+	xasprintf(&p, "%s/%s", dir->parent == NULL ? "" : dpath, name);
+	free(dpath);
+	return p;
+}
+
 /* Replace a directory's copies. */
 void
 node_set_copies(struct node *n, const struct copy *c, size_t nc)

@@ -330,6 +330,7 @@ void node_ref(struct node *);
 void node_unref(struct node *);
 void node_forget(struct node *, uint64_t nlookup);
 char *node_path(const struct node *);	/* union path, xmalloc'd */
+char *node_child_path(const struct node *dir, const char *name);
 void node_set_copies(struct node *, const struct copy *, size_t);
 size_t node_count(void);
 void node_foreach(void (*)(struct node *, void *), void *);
