@@ -59,7 +59,7 @@ struct move {
 	uint64_t roff;		/* next offset to read */
 	bool eof;		/* the last read came back short */
 	unsigned inflight;	/* copy calls out */
-	int error;		/* first failure, positive errno */
+	int error;		/* first failure, negative errno */
 	move_done_cb cb;
 	void *arg;
 };
@@ -141,7 +141,7 @@ move_finish(struct move *m)
 		mv.failed++;
 	else
 		mv.moves++;
-	m->cb(m->arg, -m->error);
+	m->cb(m->arg, m->error);
 	free(m->sp.sdir);
 	free(m->sp.sname);
 	free(m->sp.ddir);
@@ -192,7 +192,7 @@ move_cb(struct call *c)
 		log_debug("move %s/%s: %s: %s", m->sp.sdir, m->sp.sname,
 		    move_state_names[m->state], strerror(c->rep.error));
 		if (m->error == 0)
-			m->error = c->rep.error;
+			m->error = -c->rep.error;
 	}
 	if (m->inflight > 0)
 		return;
@@ -235,7 +235,7 @@ move_write_cb(struct call *c)
 	if (c->rep.error == 0 && c->rep.value != c->req.datalen)
 		c->rep.error = ENOSPC;	/* a short write: the disk is full */
 	if (c->rep.error != 0) {
-		move_fail(m, c->rep.error);
+		move_fail(m, -c->rep.error);
 		return;
 	}
 	mv.bytes += c->rep.value;
@@ -255,7 +255,7 @@ move_read_cb(struct call *c)
 
 	m->inflight--;
 	if (c->rep.error != 0 || m->error != 0) {
-		move_fail(m, c->rep.error != 0 ? c->rep.error : m->error);
+		move_fail(m, c->rep.error != 0 ? -c->rep.error : m->error);
 		return;
 	}
 	if (c->rep.datalen < c->req.length)

@@ -15,6 +15,7 @@
 
 #include <fuse_lowlevel.h>
 
+#include "merge.h"
 #include "pufs.h"
 
 static struct {
@@ -46,6 +47,26 @@ node_strhash(uint64_t h, const char *s)
 	while (*s)
 		h = (h ^ (unsigned char)*s++) * 0x100000001b3ULL;
 	return h;
+}
+
+/*
+ * Split "BASE@HOST:PORT" when the suffix is a known peer's address:
+ * *pin is that peer and *baselen the length of BASE.  Otherwise the whole
+ * name is the base.  Returns 1 when pinned, 0 when not.
+ */
+int
+node_split_name(const char *name, struct peer **pin, size_t *baselen)
+{
+	const char *uri = merge_split_name(name, baselen);
+	struct peer *p;
+
+	*pin = NULL;
+	if (uri == NULL || (p = peer_by_uri(uri)) == NULL) {
+		*baselen = strlen(name);
+		return 0;
+	}
+	*pin = p;
+	return 1;
 }
 
 /* The st_ino shown for an object of peer with (dev, ino). */
@@ -219,10 +240,7 @@ node_move(struct node *n, struct node *newparent, const char *newname)
 	n->parent = newparent;
 	free(n->name);
 	n->name = xstrdup(newname);
-	if (union_split_name(n->name, &n->pin, &n->baselen) < 0) {
-		n->pin = NULL;
-		n->baselen = strlen(n->name);
-	}
+	node_split_name(n->name, &n->pin, &n->baselen);
 	node_link(n);
 }
 
@@ -297,6 +315,17 @@ node_path(const struct node *n)
 		memcpy(p + pos, m->name, m->baselen);
 		p[--pos] = '/';
 	}
+	return p;
+}
+
+/* The union path of entry name of directory dir. */
+char *
+node_child_path(const struct node *dir, const char *name)
+{
+	char *dpath = node_path(dir), *p;
+
+	xasprintf(&p, "%s/%s", dir->parent == NULL ? "" : dpath, name);
+	free(dpath);
 	return p;
 }
 

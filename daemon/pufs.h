@@ -192,7 +192,7 @@ struct node {
 	/* Its extended attributes' names, cached for attr_timeout. */
 	char *xattrs;		/* NUL-separated, as listxattr; owned */
 	size_t xattrs_len;
-	int xattrs_error;	/* what LISTXATTR answered, if it failed */
+	int xattrs_error;	/* LISTXATTR's failure, negative errno */
 	bool xattrs_known;
 	uint64_t xattrs_until;	/* loop_now_ms() */
 
@@ -216,10 +216,12 @@ void node_ref(struct node *);
 void node_unref(struct node *);
 void node_forget(struct node *, uint64_t nlookup);
 char *node_path(const struct node *);	/* union path, xmalloc'd */
+char *node_child_path(const struct node *dir, const char *name);
 void node_set_copies(struct node *, const struct copy *, size_t);
 size_t node_count(void);
 void node_foreach(void (*)(struct node *, void *), void *);
 uint64_t node_ino_hash(const char *peer, uint64_t dev, uint64_t ino);
+int node_split_name(const char *name, struct peer **pin, size_t *baselen);
 
 /* union.c */
 
@@ -250,7 +252,6 @@ char *union_path_of(const struct export *, const char *relpath);
 const struct export *union_export(const struct peer *, uint32_t id);
 void union_virtual_attr(const char *upath, struct proto_attr *);
 bool union_has_virtual_below(const char *upath);
-int union_split_name(const char *name, struct peer **pin, size_t *baselen);
 
 /*
  * Resolve name in a directory node: ask every copy of the parent (and
@@ -307,12 +308,35 @@ struct handle {
 	TAILQ_ENTRY(handle) nentry;	/* node->handles */
 };
 
+/*
+ * Callbacks get 0 or a negative errno; a function that returns an error
+ * never calls its callback.
+ */
 typedef void (*io_done_cb)(void *arg, int error, const void *data,
     size_t len);
-void io_read(struct handle *, uint64_t off, size_t size, io_done_cb, void *);
-void io_write(struct handle *, uint64_t off, const void *data, size_t size,
-    io_done_cb, void *);
+typedef void (*io_open_cb)(void *arg, int error, struct handle *,
+    bool keep_cache);
+typedef void (*io_attr_cb)(void *arg, int error, const struct proto_attr *);
 bool io_handle_live(const struct handle *);
+struct handle *io_handle_any(struct node *);
+int io_open(struct node *, int flags, io_open_cb, void *);
+struct handle *io_created(struct node *, struct call *, int flags);
+void io_release(struct handle *);
+int io_read(struct handle *, uint64_t off, size_t size, io_done_cb, void *);
+int io_write(struct handle *, uint64_t off, const void *data, size_t size,
+    io_done_cb, void *);
+int io_flush(struct handle *);
+int io_fsync(struct handle *, bool datasync, io_done_cb, void *);
+int io_fallocate(struct handle *, int mode, uint64_t off, uint64_t len,
+    io_done_cb, void *);
+int io_lseek(struct handle *, uint64_t off, int whence, io_done_cb, void *);
+int io_copy_range(struct handle *in, uint64_t off_in, struct handle *out,
+    uint64_t off_out, size_t len, io_done_cb, void *);
+int io_setattr(struct node *, struct handle *, const struct proto_req *set,
+    io_attr_cb, void *);
+void io_forget(struct node *, uint64_t off, uint64_t len);
+void io_forget_all(struct node *);
+void io_forget_links(struct node *);
 
 /* move.c: rename(2) of a file or symlink onto another peer's name. */
 

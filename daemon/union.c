@@ -44,7 +44,7 @@ struct gather {
 	struct peer *pin;	/* resolve: NAME@URI's peer */
 	bool any;		/* resolve: does any holder have it at all? */
 	unsigned pending;
-	int error;		/* first error that is not ENOENT */
+	int error;		/* first error not ENOENT, negative errno */
 	struct named_hit *hits;
 	size_t nhits, cap;
 	char **names;		/* listing: owned name copies */
@@ -113,26 +113,6 @@ union_virtual_attr(const char *upath, struct proto_attr *a)
 	a->gid = getegid();
 	a->ino = node_ino_hash("", 0, node_ino_hash(upath, 0, 0));
 	a->atime.sec = a->mtime.sec = a->ctime.sec = union_start_time;
-}
-
-/*
- * Split "BASE@HOST:PORT" when the suffix is a known peer's address:
- * *pin is that peer and *baselen the length of BASE.  Otherwise the whole
- * name is the base.  Returns 1 when pinned, 0 when not.
- */
-int
-union_split_name(const char *name, struct peer **pin, size_t *baselen)
-{
-	const char *uri = merge_split_name(name, baselen);
-	struct peer *p;
-
-	*pin = NULL;
-	if (uri == NULL || (p = peer_by_uri(uri)) == NULL) {
-		*baselen = strlen(name);
-		return 0;
-	}
-	*pin = p;
-	return 1;
 }
 
 /* Free what an entry owns. */
@@ -341,7 +321,7 @@ gather_free(struct gather *g)
 static void
 gather_error(struct gather *g, int error)
 {
-	if (error != ENOENT && error != ENOTDIR && g->error == 0)
+	if (error != -ENOENT && error != -ENOTDIR && g->error == 0)
 		g->error = error;
 }
 
@@ -359,7 +339,7 @@ resolve_done(struct gather *g)
 	if (g->any) {
 		/* Held anywhere, under any shown name, or a virtual dir. */
 		error = g->nhits > 0 || union_has_virtual_below(upath) ? 0 :
-		    g->error != 0 ? -g->error : -ENOENT;
+		    g->error != 0 ? g->error : -ENOENT;
 		g->rcb(g->arg, error, NULL);
 		free(upath);
 		gather_free(g);
@@ -404,7 +384,7 @@ resolve_done(struct gather *g)
 		free(ents);
 	}
 	if (error != 0 && g->error != 0)
-		error = -g->error;
+		error = g->error;
 	g->rcb(g->arg, error, error == 0 ? &found : NULL);
 	if (error == 0)
 		entry_clear(&found);
@@ -444,7 +424,7 @@ list_done(struct gather *g)
 	}
 	free(hits);
 	if (n == 0 && g->error != 0)
-		g->lcb(g->arg, -g->error, NULL, 0);
+		g->lcb(g->arg, g->error, NULL, 0);
 	else
 		g->lcb(g->arg, 0, ents, n);
 	for (i = 0; i < n; i++)
@@ -474,7 +454,7 @@ gather_stat_cb(struct call *c)
 
 	g->pending--;
 	if (c->rep.error != 0)
-		gather_error(g, c->rep.error);
+		gather_error(g, -c->rep.error);
 	else {
 		if (name == NULL) {	/* listing: the graft's last part */
 			const char *at = c->peer->exports[c->req.export_id].at;
@@ -526,7 +506,7 @@ gather_readdir_cb(struct call *c)
 
 	g->pending--;
 	if (c->rep.error != 0)
-		gather_error(g, c->rep.error);
+		gather_error(g, -c->rep.error);
 	else if ((l = dircache_store(c->peer, c->req.export_id, c->req.path,
 	    &c->rep, &own)) != NULL) {
 		gather_listing(g, c->peer, c->req.export_id, l);
@@ -866,7 +846,7 @@ union_resolve_mode(struct node *dir, const char *name, bool any,
 		pin = NULL;
 		baselen = strlen(name);
 	} else
-		union_split_name(name, &pin, &baselen);
+		node_split_name(name, &pin, &baselen);
 	if (baselen == 0 || baselen >= PROTO_MAX_NAME) {
 		cb(arg, baselen == 0 ? -ENOENT : -ENAMETOOLONG, NULL);
 		return;
@@ -880,7 +860,7 @@ union_resolve_mode(struct node *dir, const char *name, bool any,
 	g->any = any;
 	if (!proto_name_ok(g->base)) {
 		g->pending = 0;
-		g->error = EINVAL;
+		g->error = -EINVAL;
 		gather_step(g);
 		return;
 	}
@@ -1002,7 +982,7 @@ union_node(struct node *dir, struct entry *e)
 	}
 	if (n == NULL) {
 		n = node_new(dir, e->name);
-		union_split_name(n->name, &n->pin, &n->baselen);
+		node_split_name(n->name, &n->pin, &n->baselen);
 		n->isdir = e->isdir;
 	}
 	n->isvirtual = e->isvirtual;

@@ -1,0 +1,247 @@
+/*
+ * attr.c - getattr and setattr.  Attributes come from a fresh cached
+ * listing when there is one, else from the holder (through an open
+ * handle if there is one, so a file renamed or unlinked elsewhere still
+ * answers fstat).  A directory's attributes change on every copy.
+ */
+#include <errno.h>
+#include <sys/stat.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <fuse_lowlevel.h>
+
+#include "fs.h"
+
+/* --- getattr, setattr --- */
+
+/*
+ * The attributes of file n from its holder's fresh cached listing of its
+ * directory, into n->attr; whether there was one.
+ */
+static bool
+attr_from_listing(struct node *n)
+{
+	const struct lent *e;
+	struct listing *l;
+	char *rel, *slash;
+	bool stale, found = false;
+
+	if (n->isdir || n->peer == NULL || n->peer->state != PEER_UP)
+		return false;
+	rel = fsop_relpath(n, n->peer, n->export_id);
+	if (rel == NULL || rel[0] == '\0') {
+		free(rel);
+		return false;
+	}
+	slash = strrchr(rel, '/');
+	if (slash != NULL)
+		*slash = '\0';
+	l = dircache_get(n->peer, n->export_id, slash != NULL ? rel : "",
+	    &stale);
+	if (l != NULL && !stale &&
+	    (e = listing_find(l, slash != NULL ? slash + 1 : rel)) != NULL &&
+	    (e->attr.mode & S_IFMT) == (n->attr.mode & S_IFMT)) {
+		n->attr = e->attr;
+		found = true;
+	}
+	free(rel);
+	return found;
+}
+
+/* An attr reply from a holder: remember and pass on. */
+static void
+attr_cb(struct call *c)
+{
+	struct fsop *op = c->arg;
+	struct handle *h;
+	struct stat st;
+
+	if (c->rep.error == ENOENT && c->req.fh == 0 && !op->node->isdir &&
+	    (h = io_handle_any(op->node)) != NULL) {
+		/* Unlinked or renamed away, but open here: ask the file. */
+		struct call *c2 = call_new(h->peer, PROTO_STAT, h->export_id,
+		    NULL, attr_cb, op);
+
+		c2->req.fh = h->fh;
+		call_send(c2);
+		return;
+	}
+	if (c->rep.error != 0) {
+		fsop_done(op, -c->rep.error);
+		return;
+	}
+	op->node->attr = c->rep.attr;
+	if (op->node->isdir && op->node->ncopies > 1)
+		op->node->attr.nlink = 1;
+	fsop_fill_stat(&op->node->attr, op->node->ino, &st);
+	fuse_reply_attr(op->req, &st, conf->attr_timeout);
+	fsop_free(op);
+}
+
+void
+attr_get(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct node *n = fsop_inode(ino);
+	struct handle *h = NULL;
+	struct fsop *op;
+	struct call *c;
+	struct stat st;
+	int err = 0;
+
+	if (n != NULL && fi != NULL && !n->isdir)
+		h = (struct handle *)fi->fh;
+	if (n == NULL)
+		err = -EIO;
+	else if (h != NULL && !io_handle_live(h))
+		err = -EIO;	/* opened from a peer that left or restarted */
+	else if (h != NULL || !attr_from_listing(n)) {
+		op = fsop_new(req, PROTO_STAT);
+		op->node = n;
+		node_ref(n);
+		if (h != NULL) {
+			c = call_new(h->peer, PROTO_STAT, h->export_id, NULL,
+			    attr_cb, op);
+			c->req.fh = h->fh;
+		} else
+			c = fsop_call(n, PROTO_STAT, attr_cb, op, &err);
+		if (c != NULL) {
+			call_send(c);	/* attr_cb answers */
+			return;
+		}
+		fsop_free(op);
+		if (err == -EROFS) {
+			/* A virtual directory: its attributes are made up. */
+			err = 0;
+			if (n->parent == NULL)
+				fsop_root_attr(n);
+		}
+	}
+	if (err < 0) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	fsop_fill_stat(&n->attr, n->ino, &st);
+	fuse_reply_attr(req, &st, conf->attr_timeout);
+}
+
+/* One SETATTR answer (error negative) of possibly several copies'. */
+static void
+attr_set_one(struct fsop *op, int error, const struct proto_attr *a)
+{
+	struct stat st;
+
+	op->pending--;
+	if (error != 0 && op->error == 0)
+		op->error = error;
+	if (error == 0 && !op->have_attr) {
+		op->attr = *a;
+		op->have_attr = true;
+	}
+	if (op->pending > 0)
+		return;
+	if (op->error != 0) {
+		fsop_done(op, op->error);
+		return;
+	}
+	op->node->attr = op->attr;
+	fsop_fill_stat(&op->node->attr, op->node->ino, &st);
+	fuse_reply_attr(op->req, &st, conf->attr_timeout);
+	fsop_free(op);
+}
+
+/* A directory copy's SETATTR came back. */
+static void
+attr_set_cb(struct call *c)
+{
+	attr_set_one(c->arg, -c->rep.error, &c->rep.attr);
+}
+
+/* The file's SETATTR (through io.c) came back. */
+static void
+attr_set_file_cb(void *arg, int error, const struct proto_attr *a)
+{
+	attr_set_one(arg, error, a);
+}
+
+/* Fill the SETATTR fields of a request from the kernel's. */
+static void
+attr_set_req(struct proto_req *r, const struct stat *a, int to_set)
+{
+	if (to_set & FUSE_SET_ATTR_MODE)
+		r->valid |= PROTO_SET_MODE;
+	if (to_set & FUSE_SET_ATTR_UID)
+		r->valid |= PROTO_SET_UID;
+	if (to_set & FUSE_SET_ATTR_GID)
+		r->valid |= PROTO_SET_GID;
+	if (to_set & FUSE_SET_ATTR_SIZE)
+		r->valid |= PROTO_SET_SIZE;
+	if (to_set & FUSE_SET_ATTR_ATIME)
+		r->valid |= PROTO_SET_ATIME;
+	if (to_set & FUSE_SET_ATTR_MTIME)
+		r->valid |= PROTO_SET_MTIME;
+	if (to_set & FUSE_SET_ATTR_ATIME_NOW)
+		r->valid |= PROTO_SET_ATIME_NOW;
+	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+		r->valid |= PROTO_SET_MTIME_NOW;
+	r->mode = a->st_mode;
+	r->uid = a->st_uid;
+	r->gid = a->st_gid;
+	r->offset = (uint64_t)a->st_size;
+	r->atime.sec = a->st_atim.tv_sec;
+	r->atime.nsec = (uint32_t)a->st_atim.tv_nsec;
+	r->mtime.sec = a->st_mtim.tv_sec;
+	r->mtime.nsec = (uint32_t)a->st_mtim.tv_nsec;
+}
+
+void
+attr_set(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+    struct fuse_file_info *fi)
+{
+	struct node *n = fsop_inode(ino);
+	struct handle *h = NULL;
+	struct fsop *op;
+	struct copy *copies;
+	struct call *c;
+	size_t nc;
+	char *rel;
+
+	if (n == NULL) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	op = fsop_new(req, PROTO_SETATTR);
+	op->node = n;
+	node_ref(n);
+	op->pending = 1;
+	if (!n->isdir) {
+		/* A file's, its size among them, go by the data path. */
+		struct proto_req set = { 0 };
+		int err;
+
+		if (fi != NULL)
+			h = (struct handle *)fi->fh;
+		attr_set_req(&set, attr, to_set);
+		if ((err = io_setattr(n, h, &set, attr_set_file_cb, op)) < 0)
+			fsop_done(op, err);
+		return;
+	}
+	/* A directory: every copy changes, the primary answers. */
+	copies = union_copies(n, &nc);
+	op->pending = 0;
+	for (size_t i = 0; i < nc; i++) {
+		if ((rel = fsop_relpath(n, copies[i].peer, copies[i].export_id))
+		    == NULL)
+			continue;
+		c = call_new(copies[i].peer, PROTO_SETATTR,
+		    copies[i].export_id, rel, attr_set_cb, op);
+		free(rel);
+		attr_set_req(&c->req, attr, to_set);
+		op->pending++;
+		call_send(c);
+	}
+	free(copies);
+	if (op->pending == 0)
+		fsop_done(op, -EROFS);
+}
+

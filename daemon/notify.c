@@ -1,0 +1,207 @@
+/*
+ * notify.c - the FUSE notifier: invalidations written to the kernel by
+ * their own thread.
+ *
+ * The kernel may hold a page or inode lock of the inode while a request
+ * on it waits for our answer; written from the loop, an invalidation
+ * would wait for that lock while the loop is the one that must answer: a
+ * deadlock.  From the notifier thread it just waits its turn.  The loop
+ * queues into a ring; the thread is the only reader.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <fuse_lowlevel.h>
+
+#include "fs.h"
+
+/* One invalidation to write. */
+struct notify_rec {
+	uint64_t ino;		/* the inode, or the parent of name */
+	int64_t off;		/* -1: attributes only; else data from off */
+	int64_t len;		/* bytes of data; 0: to the end */
+	char *name;		/* an entry of ino to forget; owned */
+};
+
+/* The notifier's queue: a ring of cap slots, n queued from head. */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct notify_rec *q;
+	size_t head, n, cap;
+	bool stop;		/* set on the loop; no more are queued */
+	bool exited;		/* the thread wrote its last one */
+	pthread_t thread;
+	bool running;
+	struct fuse_session *se;
+} nq = { .lock = PTHREAD_MUTEX_INITIALIZER,
+	 .cond = PTHREAD_COND_INITIALIZER };
+
+/* Notifier thread: write queued invalidations until told to stop. */
+static void *
+notify_main(void *arg)
+{
+	struct notify_rec iv;
+	int rc;
+
+	(void)arg;
+	pthread_mutex_lock(&nq.lock);
+	for (;;) {
+		while (nq.n == 0 && !nq.stop)
+			pthread_cond_wait(&nq.cond, &nq.lock);
+		if (nq.n == 0)
+			break;
+		iv = nq.q[nq.head];
+		nq.head = (nq.head + 1) % nq.cap;
+		nq.n--;
+		pthread_mutex_unlock(&nq.lock);
+		if (iv.name != NULL)
+			rc = fuse_lowlevel_notify_inval_entry(nq.se, iv.ino,
+			    iv.name, strlen(iv.name));
+		else
+			rc = fuse_lowlevel_notify_inval_inode(nq.se, iv.ino,
+			    iv.off, iv.len);
+		if (rc != 0 && rc != -ENOENT)
+			log_debug("fuse: inval %llu %s: %s",
+			    (unsigned long long)iv.ino,
+			    iv.name ? iv.name : "", strerror(-rc));
+		free(iv.name);
+		pthread_mutex_lock(&nq.lock);
+	}
+	nq.exited = true;
+	pthread_mutex_unlock(&nq.lock);
+	return NULL;
+}
+
+/* Start the notifier thread for session se. */
+void
+notify_start(struct fuse_session *se)
+{
+	nq.se = se;
+	if (pthread_create(&nq.thread, NULL, notify_main, NULL) != 0)
+		fatalx("fuse: cannot start the notifier thread");
+	nq.running = true;
+}
+
+/* Hand one invalidation to the notifier thread. */
+static void
+notify_queue(struct notify_rec iv)
+{
+	if (nq.se == NULL || !nq.running || nq.stop) {
+		free(iv.name);
+		return;
+	}
+	pthread_mutex_lock(&nq.lock);
+	if (nq.n == nq.cap) {
+		/* Grow, unwrapping the ring into the new array's start. */
+		size_t cap = nq.cap ? nq.cap * 2 : 64;
+		struct notify_rec *q = xreallocarray(NULL, cap, sizeof *q);
+
+		for (size_t i = 0; i < nq.n; i++)
+			q[i] = nq.q[(nq.head + i) % nq.cap];
+		free(nq.q);
+		nq.q = q;
+		nq.cap = cap;
+		nq.head = 0;
+	}
+	nq.q[(nq.head + nq.n++) % nq.cap] = iv;
+	pthread_cond_signal(&nq.cond);
+	pthread_mutex_unlock(&nq.lock);
+}
+
+/* Queue an invalidation of inode ino: off -1 attributes, else data. */
+void
+notify_inode(uint64_t ino, int64_t off, int64_t len)
+{
+	notify_queue((struct notify_rec){ ino, off, len, NULL });
+}
+
+/* Queue the forgetting of entry name of directory inode parent. */
+void
+notify_entry(uint64_t parent, const char *name)
+{
+	notify_queue((struct notify_rec){ parent, -1, 0, xstrdup(name) });
+}
+
+/* Queue an invalidation of n (off -1: attributes; 0: data too). */
+void
+notify_inval(struct node *n, int64_t off)
+{
+	if (n->nlookup > 0)
+		notify_inode(n->id, off, 0);
+}
+
+/*
+ * Invalidate n's attributes now, from the loop: attributes only take
+ * no inode lock, so this cannot deadlock.
+ */
+void
+notify_attr_now(struct node *n)
+{
+	fuse_lowlevel_notify_inval_inode(nq.se, n->id, -1, 0);
+}
+
+/* node_foreach: invalidate nodes that are the same object as arg. */
+static void
+notify_same(struct node *n, void *arg)
+{
+	const struct node *like = arg;
+
+	if (!n->isdir && n->peer == like->peer && n->attr.dev ==
+	    like->attr.dev && n->attr.ino == like->attr.ino && n != like)
+		notify_inval(n, n->data_seen ? 0 : -1);
+}
+
+/*
+ * The object behind n changed through n (its link count, or its data):
+ * every other name of it, a separate inode to the kernel, must re-ask.
+ */
+void
+notify_links(struct node *n)
+{
+	node_foreach(notify_same, n);
+}
+
+/* Whether the notifier thread runs (started and not joined). */
+bool
+notify_running(void)
+{
+	return nq.running;
+}
+
+/* Tell the thread to stop; what is queued is dropped (a dying mount). */
+void
+notify_stop(void)
+{
+	pthread_mutex_lock(&nq.lock);
+	nq.stop = true;
+	for (size_t i = 0; i < nq.n; i++)
+		free(nq.q[(nq.head + i) % nq.cap].name);
+	nq.n = 0;
+	pthread_cond_signal(&nq.cond);
+	pthread_mutex_unlock(&nq.lock);
+}
+
+/* Whether the notifier thread has written its last invalidation. */
+bool
+notify_exited(void)
+{
+	bool done;
+
+	pthread_mutex_lock(&nq.lock);
+	done = nq.exited;
+	pthread_mutex_unlock(&nq.lock);
+	return done;
+}
+
+/* Join the exited thread and free its queue. */
+void
+notify_join(void)
+{
+	pthread_join(nq.thread, NULL);
+	nq.running = false;
+	free(nq.q);
+	nq.q = NULL;
+}

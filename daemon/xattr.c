@@ -1,0 +1,252 @@
+/*
+ * xattr.c - extended attributes, and the cache of their names.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <fuse_lowlevel.h>
+
+#include "fs.h"
+
+/*
+ * Extended attributes.  The names of a node's attributes are cached for
+ * attr_timeout (LISTXATTR), so that asking for one it does not have, as
+ * ls -l does twice per file, is answered here instead of by its holder.
+ * A change through pufs, or a trap, makes the list be asked again.
+ * POSIX ACLs and security labels do not cross the union: those names
+ * are answered EOPNOTSUPP here, never asked of the holder, and left out
+ * of listings, so ls -l, cp -a and tar stop asking after the first file.
+ */
+
+/* Whether an xattr name is one of those the union does not carry. */
+static bool
+xattr_local(const char *name)
+{
+	return strncmp(name, "security.", 9) == 0 ||
+	    strncmp(name, "system.posix_acl_", 17) == 0;
+}
+
+static void
+xattr_cb(struct call *c)
+{
+	struct fsop *op = c->arg;
+
+	if (c->rep.error != 0) {
+		fsop_done(op, -c->rep.error);
+		return;
+	}
+	if (c->req.length == 0)
+		fuse_reply_xattr(op->req, (size_t)c->rep.value);
+	else
+		fuse_reply_buf(op->req, c->rep.data, c->rep.datalen);
+	fsop_free(op);
+}
+
+/* Whether n's cached attribute names are there and fresh. */
+static bool
+xattr_fresh(const struct node *n)
+{
+	return n->xattrs_known && loop_now_ms() < n->xattrs_until;
+}
+
+/* Whether name is in n's cached list of attribute names. */
+static bool
+xattr_has(const struct node *n, const char *name)
+{
+	for (size_t off = 0; off < n->xattrs_len;
+	    off += strlen(n->xattrs + off) + 1)
+		if (strcmp(n->xattrs + off, name) == 0)
+			return true;
+	return false;
+}
+
+/* Answer a parked getxattr or listxattr from n's cached names. */
+static void
+xattr_answer(struct fsop *op)
+{
+	struct node *n = op->node;
+	struct call *c;
+	int err = 0;
+
+	if (n->xattrs_error != 0) {
+		fsop_done(op, n->xattrs_error);
+		return;
+	}
+	if (op->type == PROTO_LISTXATTR) {
+		if (op->flags == 0)
+			fuse_reply_xattr(op->req, n->xattrs_len);
+		else if ((size_t)op->flags < n->xattrs_len)
+			fuse_reply_err(op->req, ERANGE);
+		else
+			fuse_reply_buf(op->req, n->xattrs, n->xattrs_len);
+		fsop_free(op);
+		return;
+	}
+	if (!xattr_has(n, op->name)) {
+		fsop_done(op, -ENODATA);
+		return;
+	}
+	if ((c = fsop_call(n, PROTO_GETXATTR, xattr_cb, op, &err)) ==
+	    NULL) {
+		fsop_done(op, err);
+		return;
+	}
+	call_set_name(c, op->name);
+	c->req.length = (uint64_t)op->flags;
+	call_send(c);
+}
+
+/* The list of names came back: cache it, then answer. */
+static void
+xattr_names_cb(struct call *c)
+{
+	struct fsop *op = c->arg;
+	struct node *n = op->node;
+
+	free(n->xattrs);
+	n->xattrs = NULL;
+	n->xattrs_len = 0;
+	n->xattrs_error = -c->rep.error;
+	if (c->rep.error == 0 && c->rep.datalen > 0) {
+		const char *names = c->rep.data;
+		size_t len;
+
+		/* Keep the names whole and only those the union carries. */
+		n->xattrs = xmalloc(c->rep.datalen);
+		for (size_t off = 0; off < c->rep.datalen; off += len + 1) {
+			len = strnlen(names + off, c->rep.datalen - off);
+			if (off + len == c->rep.datalen)
+				break;
+			if (xattr_local(names + off))
+				continue;
+			memcpy(n->xattrs + n->xattrs_len, names + off, len + 1);
+			n->xattrs_len += len + 1;
+		}
+	}
+	n->xattrs_known = true;
+	n->xattrs_until = loop_now_ms() + (uint64_t)(conf->attr_timeout *
+	    1000);
+	xattr_answer(op);
+}
+
+/*
+ * A getxattr (name) or listxattr: from the cache, or fill it first.
+ * An error if it cannot be parked (the caller replies it).
+ */
+static int
+xattr_start(fuse_req_t req, fuse_ino_t ino, uint8_t type,
+    const char *name, size_t size)
+{
+	struct fsop *op;
+	struct node *n;
+	struct call *c;
+	int err;
+
+	if ((err = fsop_node(req, ino, type, &op)) < 0)
+		return err;
+	n = op->node;
+	op->name = name != NULL ? xstrdup(name) : NULL;
+	op->flags = (int)(size > PROTO_MAX_XATTR ? PROTO_MAX_XATTR : size);
+	if (xattr_fresh(n)) {
+		xattr_answer(op);
+		return 0;
+	}
+	if ((c = fsop_call(n, PROTO_LISTXATTR, xattr_names_cb, op, &err)) ==
+	    NULL) {
+		fsop_free(op);
+		return err;
+	}
+	c->req.length = PROTO_MAX_XATTR;
+	call_send(c);
+	return 0;
+}
+
+/* node_foreach: forget the cached names of the same object as arg. */
+static void
+xattr_drop_same(struct node *n, void *arg)
+{
+	const struct node *like = arg;
+
+	if (n->peer == like->peer && n->attr.dev == like->attr.dev &&
+	    n->attr.ino == like->attr.ino)
+		n->xattrs_known = false;
+}
+
+/* A change of attributes answered: the cached names are old now. */
+static void
+xattr_changed_cb(struct call *c)
+{
+	struct fsop *op = c->arg;
+
+	op->node->xattrs_known = false;
+	if (!op->node->isdir && op->node->attr.nlink > 1)
+		node_foreach(xattr_drop_same, op->node);
+	fsop_done(op, -c->rep.error);
+}
+
+void
+xattr_set(fuse_req_t req, fuse_ino_t ino, const char *name,
+    const char *value, size_t size, int flags)
+{
+	struct call *c;
+	int err;
+
+	if (xattr_local(name))
+		err = -EOPNOTSUPP;
+	else if (size > PROTO_MAX_XATTR)
+		err = -E2BIG;
+	else
+		err = fsop_simple(req, ino, PROTO_SETXATTR, xattr_changed_cb,
+		    &c);
+	if (err < 0) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	call_set_name(c, name);
+	call_set_data(c, value, size);
+	c->req.flags = (uint32_t)flags;
+	call_send(c);
+}
+
+void
+xattr_get(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	int err;
+
+	if (xattr_local(name))
+		err = -EOPNOTSUPP;
+	else
+		err = xattr_start(req, ino, PROTO_GETXATTR, name, size);
+	if (err < 0)
+		fuse_reply_err(req, -err);
+}
+
+void
+xattr_list(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	int err;
+
+	if ((err = xattr_start(req, ino, PROTO_LISTXATTR, NULL, size)) < 0)
+		fuse_reply_err(req, -err);
+}
+
+void
+xattr_remove(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct call *c;
+	int err;
+
+	if (xattr_local(name))
+		err = -EOPNOTSUPP;
+	else
+		err = fsop_simple(req, ino, PROTO_REMOVEXATTR,
+		    xattr_changed_cb, &c);
+	if (err < 0) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	call_set_name(c, name);
+	call_send(c);
+}
+
