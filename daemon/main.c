@@ -104,10 +104,10 @@ static const struct locate_ops main_locate = {
 static void
 main_wire(const struct config *cfg)
 {
-	trap_init(cfg, &changes_sink, &main_trap_local);
+	trap_init(cfg, &inval_sink, &main_trap_local);
 	clock_init();
 	locate_init(&main_locate);
-	call_observe_answers(changes_answered);
+	call_observe_answers(inval_answered);
 	call_observe_served(trap_note);
 }
 

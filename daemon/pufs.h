@@ -144,10 +144,10 @@ void call_observe_served(call_served_fn);
 void call_served(const struct proto_req *, const struct proto_rep *,
     uint32_t owner);
 
-/* changes.c: what changes mean for the caches (trap sink, answers). */
+/* inval.c: what changes mean for the caches (trap sink, answers). */
 
-extern const struct trap_sink changes_sink;
-void changes_answered(const struct call *);
+extern const struct trap_sink inval_sink;
+void inval_answered(const struct call *);
 
 /* node.c */
 

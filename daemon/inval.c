@@ -1,5 +1,5 @@
 /*
- * changes.c - what changes mean for the FUSE side's caches: the trap
+ * inval.c - what changes elsewhere invalidate for the FUSE side's caches: the trap
  * sink (discovery/trap.c hands it every change record it applies) and
  * the observer of our own calls' answers.
  *
@@ -17,7 +17,7 @@
 
 /* node_foreach: forget what the kernel holds from peer arg. */
 static void
-changes_forget_peer_node(struct node *n, void *arg)
+inval_forget_peer_node(struct node *n, void *arg)
 {
 	struct peer *p = arg;
 	bool held = !n->isdir && n->peer == p;
@@ -39,15 +39,15 @@ changes_forget_peer_node(struct node *n, void *arg)
 
 /* Forget everything cached from peer p (gap, restart, departure). */
 static void
-changes_forget_peer(struct peer *p)
+inval_forget_peer(struct peer *p)
 {
 	dircache_drop_peer(p);
-	node_foreach(changes_forget_peer_node, p);
+	node_foreach(inval_forget_peer_node, p);
 }
 
 /* The kernel forgets what it knows of union path upath. */
 static void
-changes_forget_path(struct peer *p, const char *upath, uint8_t kind,
+inval_forget_path(struct peer *p, const char *upath, uint8_t kind,
     uint64_t off, uint64_t len)
 {
 	struct node *dir = node_root(), *n = NULL;
@@ -76,7 +76,7 @@ changes_forget_path(struct peer *p, const char *upath, uint8_t kind,
 			 * A new name has no dentry here unless it stood for
 			 * something else (a clash appearing): forget those,
 			 * but never a directory, which may be a working
-			 * directory (see changes_forget_peer_node).
+			 * directory (see inval_forget_peer_node).
 			 */
 			if (n != NULL && !n->isdir)
 				fs_forget_entry(dir, name);
@@ -109,7 +109,7 @@ out:
 
 /* One change of path in export export_id of p; false: no such export. */
 static bool
-changes_changed(struct peer *p, uint8_t kind, uint32_t export_id,
+inval_changed(struct peer *p, uint8_t kind, uint32_t export_id,
     const char *path, uint64_t off, uint64_t len)
 {
 	const struct export *ex = union_export(p, export_id);
@@ -118,15 +118,15 @@ changes_changed(struct peer *p, uint8_t kind, uint32_t export_id,
 	if (ex == NULL)
 		return false;
 	upath = union_path_of(ex, path);
-	changes_forget_path(p, upath, kind, off, len);
+	inval_forget_path(p, upath, kind, off, len);
 	dircache_changed(p, export_id, path);
 	free(upath);
 	return true;
 }
 
-const struct trap_sink changes_sink = {
-	.changed = changes_changed,
-	.forget_peer = changes_forget_peer,
+const struct trap_sink inval_sink = {
+	.changed = inval_changed,
+	.forget_peer = inval_forget_peer,
 };
 
 /*
@@ -134,7 +134,7 @@ const struct trap_sink changes_sink = {
  * what it changed are stale now, and fresh attributes go in place.
  */
 void
-changes_answered(const struct call *c)
+inval_answered(const struct call *c)
 {
 	const struct proto_req *r = &c->req;
 
