@@ -16,8 +16,8 @@
  * daemon/inval.c), so the next access asks the holder again.  Forgetting
  * is idempotent, so the order in which TRAPs arrive does not matter.  A
  * gap in a sender's numbers (a lost datagram, found at the next TRAP or
- * within one heartbeat) means we may have missed changes: everything cached from
- * that peer is forgotten at once, and its stream is asked whether it
+ * within one heartbeat) means we may have missed changes: everything
+ * cached from that peer is forgotten at once, and its stream is asked whether it
  * still answers.  The same happens when a peer goes down or restarts.
  *
  * Sender state is kept only for peers that are up, from datagrams of
