@@ -57,7 +57,7 @@ attr_cb(struct call *c)
 	struct handle *h;
 	struct stat st;
 
-	if (c->rep.error == ENOENT && c->req.fh == 0 && !op->node->isdir &&
+	if (c->rep.error == -ENOENT && c->req.fh == 0 && !op->node->isdir &&
 	    (h = io_handle_any(op->node)) != NULL) {
 		/* Unlinked or renamed away, but open here: ask the file. */
 		struct call *c2 = call_new(h->peer, PROTO_STAT, h->export_id,
@@ -68,7 +68,7 @@ attr_cb(struct call *c)
 		return;
 	}
 	if (c->rep.error != 0) {
-		fsop_done(op, -c->rep.error);
+		fsop_done(op, c->rep.error);
 		return;
 	}
 	op->node->attr = c->rep.attr;
@@ -154,7 +154,7 @@ attr_set_one(struct fsop *op, int error, const struct proto_attr *a)
 static void
 attr_set_cb(struct call *c)
 {
-	attr_set_one(c->arg, -c->rep.error, &c->rep.attr);
+	attr_set_one(c->arg, c->rep.error, &c->rep.attr);
 }
 
 /* The file's SETATTR (through io.c) came back. */

@@ -118,7 +118,7 @@ call_timeout(struct timer *t, void *arg)
 	memset(&c->rep, 0, sizeof c->rep);
 	c->rep.type = c->req.type;
 	c->rep.id = c->req.id;
-	c->rep.error = ETIMEDOUT;
+	c->rep.error = -ETIMEDOUT;
 	call_finish(c);
 }
 
@@ -346,9 +346,9 @@ call_send(struct call *c)
 		worker_submit(&c->work);
 		return;
 	}
-	c->wrep.error = EIO;
+	c->wrep.error = -EIO;
 	if (c->peer->state == PEER_UP && c->peer->stream != NULL &&
-	    (c->wrep.error = -stream_send_call(c->peer->stream, c)) == 0)
+	    (c->wrep.error = stream_send_call(c->peer->stream, c)) == 0)
 		return;
 	if (event_base_once(loop_base, -1, EV_TIMEOUT, call_unreachable, c,
 	    NULL) == -1)

@@ -54,8 +54,8 @@ change_act_cb(struct call *c)
 	struct node *n;
 
 	op->pending--;
-	if (c->rep.error != 0 && (op->error == 0 || c->rep.error == ENOTEMPTY))
-		op->error = -c->rep.error;
+	if (c->rep.error != 0 && (op->error == 0 || c->rep.error == -ENOTEMPTY))
+		op->error = c->rep.error;
 	if (c->rep.error == 0 && c->req.type == PROTO_LINK) {
 		op->attr = c->rep.attr;
 		op->chosen = (struct copy){ c->peer, c->req.export2 };
@@ -172,9 +172,9 @@ change_rmdir_check_cb(struct call *c)
 	op->pending--;
 	if (c->rep.error == 0 && c->rep.nents > 0)
 		op->error = -ENOTEMPTY;
-	else if (c->rep.error != 0 && c->rep.error != ENOENT &&
+	else if (c->rep.error != 0 && c->rep.error != -ENOENT &&
 	    op->error == 0)
-		op->error = -c->rep.error;
+		op->error = c->rep.error;
 	if (op->pending > 0)
 		return;
 	if (op->error != 0) {

@@ -1248,7 +1248,7 @@ export_path_op(struct export *ex, const struct proto_req *r,
 	return rc;
 }
 
-/* Serve one request; fills rep->error (positive errno) and the body. */
+/* Serve one request; fills rep->error (0 or a negative errno) and the body. */
 void
 export_serve(uint32_t owner, const struct proto_req *r, struct proto_rep *rep,
     struct export_mem *mem)
@@ -1277,11 +1277,11 @@ export_serve(uint32_t owner, const struct proto_req *r, struct proto_rep *rep,
 		/* FALLTHROUGH */
 	default:
 		if (ex == NULL) {
-			rep->error = ENOENT;
+			rep->error = -ENOENT;
 			return;
 		}
 		if (ex->read_only && export_modifies(r)) {
-			rep->error = EROFS;
+			rep->error = -EROFS;
 			return;
 		}
 	}
@@ -1351,5 +1351,5 @@ export_serve(uint32_t owner, const struct proto_req *r, struct proto_rep *rep,
 	default:
 		rc = -ENOSYS;
 	}
-	rep->error = rc < 0 ? -rc : 0;
+	rep->error = rc < 0 ? rc : 0;
 }

@@ -134,7 +134,7 @@ fs_readlink_cb(struct call *c)
 	char *s;
 
 	if (c->rep.error != 0) {
-		fsop_done(op, -c->rep.error);
+		fsop_done(op, c->rep.error);
 		return;
 	}
 	s = xstrndup(c->rep.data, c->rep.datalen);

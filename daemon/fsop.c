@@ -268,5 +268,5 @@ fsop_simple(fuse_req_t req, fuse_ino_t ino, uint8_t type,
 void
 fsop_err_cb(struct call *c)
 {
-	fsop_done(c->arg, -c->rep.error);
+	fsop_done(c->arg, c->rep.error);
 }

@@ -62,7 +62,7 @@ static void
 io_release_cb(struct call *c)
 {
 	if (c->rep.error != 0)
-		log_debug("release: %s", strerror(c->rep.error));
+		log_debug("release: %s", strerror(-c->rep.error));
 }
 
 /* A handle for the file node n opened by call c (OPEN or CREATE). */
@@ -136,7 +136,7 @@ io_open_done(struct call *c)
 	bool keep;
 
 	if (c->rep.error != 0) {
-		op->ocb(op->arg, -c->rep.error, NULL, false);
+		op->ocb(op->arg, c->rep.error, NULL, false);
 		io_op_free(op);
 		return;
 	}
@@ -214,7 +214,7 @@ io_read_cb(struct call *c)
 {
 	struct io_op *op = c->arg;
 
-	op->cb(op->arg, -c->rep.error, c->rep.data, c->rep.datalen);
+	op->cb(op->arg, c->rep.error, c->rep.data, c->rep.datalen);
 	io_op_free(op);
 }
 
@@ -231,7 +231,7 @@ io_write_cb(struct call *c)
 		if (op->h->node->attr.nlink > 1)
 			io_forget_links(op->h->node);
 	}
-	op->cb(op->arg, -c->rep.error, NULL, (size_t)c->rep.value);
+	op->cb(op->arg, c->rep.error, NULL, (size_t)c->rep.value);
 	io_op_free(op);
 }
 
@@ -241,7 +241,7 @@ io_value_cb(struct call *c)
 {
 	struct io_op *op = c->arg;
 
-	op->cb(op->arg, -c->rep.error, NULL, (size_t)c->rep.value);
+	op->cb(op->arg, c->rep.error, NULL, (size_t)c->rep.value);
 	io_op_free(op);
 }
 
@@ -370,7 +370,7 @@ io_setattr_cb(struct call *c)
 {
 	struct io_op *op = c->arg;
 
-	op->acb(op->arg, -c->rep.error, c->rep.error == 0 ? &c->rep.attr :
+	op->acb(op->arg, c->rep.error, c->rep.error == 0 ? &c->rep.attr :
 	    NULL);
 	io_op_free(op);
 }

@@ -190,9 +190,9 @@ move_cb(struct call *c)
 		}
 	} else {
 		log_debug("move %s/%s: %s: %s", m->sp.sdir, m->sp.sname,
-		    move_state_names[m->state], strerror(c->rep.error));
+		    move_state_names[m->state], strerror(-c->rep.error));
 		if (m->error == 0)
-			m->error = -c->rep.error;
+			m->error = c->rep.error;
 	}
 	if (m->inflight > 0)
 		return;
@@ -233,9 +233,9 @@ move_write_cb(struct call *c)
 
 	m->inflight--;
 	if (c->rep.error == 0 && c->rep.value != c->req.datalen)
-		c->rep.error = ENOSPC;	/* a short write: the disk is full */
+		c->rep.error = -ENOSPC;	/* a short write: the disk is full */
 	if (c->rep.error != 0) {
-		move_fail(m, -c->rep.error);
+		move_fail(m, c->rep.error);
 		return;
 	}
 	mv.bytes += c->rep.value;
@@ -255,7 +255,7 @@ move_read_cb(struct call *c)
 
 	m->inflight--;
 	if (c->rep.error != 0 || m->error != 0) {
-		move_fail(m, c->rep.error != 0 ? -c->rep.error : m->error);
+		move_fail(m, c->rep.error != 0 ? c->rep.error : m->error);
 		return;
 	}
 	if (c->rep.datalen < c->req.length)
@@ -417,8 +417,8 @@ clone_cb(struct call *c)
 {
 	struct clone *cl = c->arg;
 
-	if (c->rep.error != 0 && c->rep.error != EEXIST) {
-		clone_finish(cl, -c->rep.error);
+	if (c->rep.error != 0 && c->rep.error != -EEXIST) {
+		clone_finish(cl, c->rep.error);
 		return;
 	}
 	cl->i++;

@@ -133,7 +133,7 @@ place_make_cb(struct call *c)
 	struct fuse_entry_param ep;
 
 	if (c->rep.error != 0) {
-		fsop_done(op, -c->rep.error);
+		fsop_done(op, c->rep.error);
 		return;
 	}
 	e.name = xstrdup(op->name);

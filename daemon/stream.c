@@ -292,7 +292,7 @@ stream_close(struct stream *s, const char *reason)
 	for (int b = 0; b < STREAM_BUCKETS; b++) {
 		while ((c = TAILQ_FIRST(&s->calls[b])) != NULL) {
 			stream_cancel_call(s, c);
-			call_transport_fail(c, EIO);
+			call_transport_fail(c, -EIO);
 		}
 	}
 	stream_unref(s);
@@ -334,7 +334,7 @@ stream_send_rep(struct stream *s, struct proto_rep *rep)
 	    proto_encode_rep)(rep, &pb)) != 0) {
 		struct proto_rep err = {
 			.type = rep->type, .id = rep->id,
-			.error = rc == -EINVAL ? EOVERFLOW : ENOMEM,
+			.error = rc == -EINVAL ? -EOVERFLOW : -ENOMEM,
 		};
 
 		log_warnx("stream %s: %s reply not encodable: %s", s->addr,
@@ -537,7 +537,7 @@ stream_on_request(struct stream *s, uint8_t *frame, size_t len)
 	sv->frame = frame;
 	if ((rc = proto_decode_req(sv->frame, len, &sv->req)) != 0) {
 		if (rc == -ENOMEM) {
-			stream_refuse(s, frame, ENOMEM);
+			stream_refuse(s, frame, -ENOMEM);
 			rc = 0;
 		}
 		free(sv->frame);
@@ -552,7 +552,7 @@ stream_on_request(struct stream *s, uint8_t *frame, size_t len)
 		if (!stream_hello_ok(s, &sv->req.hello)) {
 			/* Closed: nothing of ours is sent. */
 		} else if (sv->req.hello.version != PROTO_VERSION) {
-			rep.error = EPROTONOSUPPORT;
+			rep.error = -EPROTONOSUPPORT;
 			stream_send_rep(s, &rep);
 			rc = -EPROTONOSUPPORT;
 		} else {
@@ -653,7 +653,7 @@ stream_on_page(struct stream *s, const struct proto_rep *rep)
 	if (call_transport_page(c, rep) == 0)
 		return 0;
 	if (!more)
-		call_transport_fail(c, EIO);
+		call_transport_fail(c, -EIO);
 	return -EPROTO;
 }
 
@@ -687,7 +687,7 @@ stream_on_reply(struct stream *s, const uint8_t *buf, size_t len)
 		}
 		if (rep.error != 0 || rep.hello.version != PROTO_VERSION) {
 			log_warnx("stream %s: handshake refused: %s", s->addr,
-			    rep.error ? strerror(rep.error) :
+			    rep.error ? strerror(-rep.error) :
 			    "protocol version differs");
 			proto_rep_clear(&rep);
 			return -EPROTONOSUPPORT;
@@ -733,7 +733,7 @@ stream_on_reply(struct stream *s, const uint8_t *buf, size_t len)
 			    (unsigned long long)rep.id,
 			    proto_type_name(rep.type));
 		if (c != NULL)
-			call_transport_fail(c, EIO);
+			call_transport_fail(c, -EIO);
 		else	/* late: the handle it opened is nobody's */
 			call_release_late(s->peer, &rep);
 		proto_rep_clear(&rep);
@@ -780,7 +780,7 @@ stream_process(struct stream *s)
 		if ((frame = malloc((size_t)flen)) == NULL) {
 			evbuffer_remove(in, hdr, sizeof hdr);
 			evbuffer_drain(in, (size_t)flen - sizeof hdr);
-			stream_refuse(s, hdr, ENOMEM);
+			stream_refuse(s, hdr, -ENOMEM);
 			continue;
 		}
 		evbuffer_remove(in, frame, (size_t)flen);

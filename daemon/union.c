@@ -454,7 +454,7 @@ gather_stat_cb(struct call *c)
 
 	g->pending--;
 	if (c->rep.error != 0)
-		gather_error(g, -c->rep.error);
+		gather_error(g, c->rep.error);
 	else {
 		if (name == NULL) {	/* listing: the graft's last part */
 			const char *at = c->peer->exports[c->req.export_id].at;
@@ -506,7 +506,7 @@ gather_readdir_cb(struct call *c)
 
 	g->pending--;
 	if (c->rep.error != 0)
-		gather_error(g, -c->rep.error);
+		gather_error(g, c->rep.error);
 	else if ((l = dircache_store(c->peer, c->req.export_id, c->req.path,
 	    &c->rep, &own)) != NULL) {
 		gather_listing(g, c->peer, c->req.export_id, l);

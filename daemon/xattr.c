@@ -33,7 +33,7 @@ xattr_cb(struct call *c)
 	struct fsop *op = c->arg;
 
 	if (c->rep.error != 0) {
-		fsop_done(op, -c->rep.error);
+		fsop_done(op, c->rep.error);
 		return;
 	}
 	if (c->req.length == 0)
@@ -107,7 +107,7 @@ xattr_names_cb(struct call *c)
 	free(n->xattrs);
 	n->xattrs = NULL;
 	n->xattrs_len = 0;
-	n->xattrs_error = -c->rep.error;
+	n->xattrs_error = c->rep.error;
 	if (c->rep.error == 0 && c->rep.datalen > 0) {
 		const char *names = c->rep.data;
 		size_t len;
@@ -182,7 +182,7 @@ xattr_changed_cb(struct call *c)
 	op->node->xattrs_known = false;
 	if (!op->node->isdir && op->node->attr.nlink > 1)
 		node_foreach(xattr_drop_same, op->node);
-	fsop_done(op, -c->rep.error);
+	fsop_done(op, c->rep.error);
 }
 
 void

@@ -517,10 +517,10 @@ proto_encode_rep(const struct proto_rep *r, struct proto_buf *out)
 
 	if ((sp = proto_spec(r->type)) == NULL)
 		return -EINVAL;
-	if (r->error < 0 || r->error > ERRNO_MAX)
+	if (r->error > 0 || r->error < -ERRNO_MAX)
 		return -EINVAL;
 	enc_begin(&e, out, r->type, PROTO_FLAG_REPLY, r->id);
-	wire_enc_int(&e, (uint32_t)r->error, 4);
+	wire_enc_int(&e, (uint32_t)-r->error, 4);
 	for (i = 0; r->error == 0 && i < NFIELDS(rep_fields); i++) {
 		if (sp->rep & rep_fields[i].bit)
 			enc_field(&e, sp, &rep_fields[i], r);
@@ -743,7 +743,7 @@ proto_decode_rep(const uint8_t *buf, size_t len, struct proto_rep *r)
 	}
 	e = wire_dec_int(&d, 4);
 	wire_dec_check(&d, e <= ERRNO_MAX);
-	r->error = e;
+	r->error = -(int32_t)e;
 	for (i = 0; e == 0 && i < NFIELDS(rep_fields) && d.err == 0; i++) {
 		if (sp->rep & rep_fields[i].bit)
 			dec_field(&d, sp, &rep_fields[i], r);

@@ -193,7 +193,7 @@ struct proto_req {
 struct proto_rep {
 	uint8_t type;
 	uint64_t id;
-	int32_t error;		/* 0, or a positive Linux errno */
+	int32_t error;		/* 0, or a negative errno (positive on the wire) */
 	struct proto_attr attr;
 	uint64_t fh;
 	uint64_t value;		/* bytes written, xattr size, offset ... */

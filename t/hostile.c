@@ -258,7 +258,7 @@ answer(const struct proto_req *q)
 	if (q->type != PROTO_PING && q->type != PROTO_BYE) {
 		if (h.mute)
 			return;
-		rep.error = ENOSYS;
+		rep.error = -ENOSYS;
 	}
 	if (proto_encode_rep(&rep, &pb) == 0)
 		send_bytes(pb.p, pb.len);
@@ -328,7 +328,7 @@ on_reply(const struct proto_rep *rep)
 	if (p == NULL)
 		return;		/* late, after a timeout: dropped */
 	p->done = true;
-	snprintf(p->line, sizeof p->line, "%s", errname(rep->error));
+	snprintf(p->line, sizeof p->line, "%s", errname(-rep->error));
 	if (rep->error == 0 && p->var[0] != '\0')
 		*var_slot(p->var, true) = rep->fh;
 	if (!h.verbose || rep->error != 0)
@@ -778,7 +778,7 @@ handshake(const char *name, uint64_t boot_id)
 			if (proto_decode_rep(h.in, (size_t)flen, &rep) != 0 ||
 			    rep.type != PROTO_HELLO)
 				return EPROTO;
-			e = rep.error;
+			e = -rep.error;
 			if (e == 0) {
 				h.nexports = rep.hello.nexports;
 				h.exports = rep.hello.exports;

@@ -410,7 +410,7 @@ test_type(const struct expect *x)
 	struct proto_buf b = { 0 };
 	struct proto_req q = full_req(x->type), dq;
 	struct proto_rep r = full_rep(x->type, 0), dr;
-	struct proto_rep er = full_rep(x->type, ENOENT);
+	struct proto_rep er = full_rep(x->type, -ENOENT);
 	unsigned mask;
 	char label[64];
 	int error;
@@ -982,7 +982,7 @@ test_golden(void)
 	tap_ok(proto_encode_rep(&r, &b) == 0 && b.len == w.n &&
 	    memcmp(b.p, w.b, w.n) == 0, "stat reply bytes as PROTOCOL.md says");
 
-	r.error = EACCES;
+	r.error = -EACCES;
 	b.len = 0;
 	tap_ok(proto_encode_rep(&r, &b) == 0 && b.len == 20 &&
 	    memcmp(b.p, "\x14\0\0\0\x04\x01\0\0\x4d\0\0\0\0\0\0\0\x0d\0\0\0",
@@ -1153,8 +1153,8 @@ spoil_rep(int i, struct proto_rep *r)
 	static struct proto_dirent bad_ent[] = { { "a/b", { 0 } } };
 
 	switch (i) {
-	case 0: r->error = -ENOENT; return "negative error";
-	case 1: r->error = 4096; return "error 4096";
+	case 0: r->error = ENOENT; return "positive error";
+	case 1: r->error = -4096; return "error -4096";
 	case 2: r->type = PROTO_STAT; r->attr.mtime.nsec = 1000000000;
 		return "attr nsec 1e9";
 	case 3: r->type = PROTO_READDIR; r->ents = bad_ent; r->nents = 1;
@@ -1445,7 +1445,7 @@ test_paged(void)
 	tap_ok(proto_encode_rep_paged(&r, &b) == 0 &&
 	    pages_ok(&b, &r, &pages) && pages == 1,
 	    "an empty listing is one frame");
-	r = full_rep(PROTO_READDIR, ENOENT);
+	r = full_rep(PROTO_READDIR, -ENOENT);
 	b.len = 0;
 	tap_ok(proto_encode_rep_paged(&r, &b) == 0 && b.len == 20,
 	    "an error reply is one frame of 20 bytes");
@@ -1551,7 +1551,7 @@ write_corpus(const char *dir)
 		error |= proto_encode_rep(&r, &b);
 		error |= write_seed(dir, "rep", expect[i].name, &b);
 	}
-	r = full_rep(PROTO_STAT, EIO);
+	r = full_rep(PROTO_STAT, -EIO);
 	b.len = 0;
 	error |= proto_encode_rep(&r, &b);
 	error |= write_seed(dir, "err", "stat", &b);
