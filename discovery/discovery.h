@@ -93,7 +93,6 @@ void peer_on_state(peer_state_cb);
 void peer_free_all(void);
 struct peer *peer_self(void);
 struct peer *peer_by_uri(const char *uri);
-void peer_set_state(struct peer *, enum peer_state);
 const char *peer_state_name(enum peer_state);
 uint64_t peer_boot_id(void);
 void peer_format_addr(const struct sockaddr *, unsigned, char *, size_t);
@@ -173,7 +172,6 @@ void trap_note(const struct proto_req *, const struct proto_rep *,
 void trap_note_disk(uint8_t kind, uint32_t export_id, const char *path);
 void trap_skip(void);
 void trap_flush_now(void);
-void trap_resync(struct peer *);
 unsigned trap_senders(void);
 void trap_stats(struct trap_stats *);
 
@@ -203,7 +201,6 @@ struct locate_ops {
 };
 
 void locate_init(const struct locate_ops *);
-void locate_answer(struct peer *asker, uint64_t id, const char *upath);
 uint64_t locate_served(void);
 
 #endif

@@ -55,7 +55,7 @@ locate_found(void *arg, const uint32_t *exports,
 }
 
 /* Peer asker wants to know what we hold at upath (request id). */
-void
+static void
 locate_answer(struct peer *asker, uint64_t id, const char *upath)
 {
 	struct locate_answer *a;

@@ -224,7 +224,7 @@ peer_on_state(peer_state_cb fn)
  * the listeners (traps forget what was cached from it, the clock drops
  * it as reference).
  */
-void
+static void
 peer_set_state(struct peer *p, enum peer_state s)
 {
 	enum peer_state old = p->state;

@@ -288,7 +288,7 @@ trap_flush_now(void)
 }
 
 /* Forget everything cached from peer p (gap, restart, departure). */
-void
+static void
 trap_resync(struct peer *p)
 {
 	tr.st.resyncs++;
