@@ -1,6 +1,7 @@
 /*
  * export.h - the serving side's face: the local export backend
- * (export.c), which serves struct proto_req against directories of this
+ * (export.c, with beneath.c, handle.c, identity.c and serve.c behind
+ * it), which serves struct proto_req against directories of this
  * machine, confined beneath each export's root, on the disk workers
  * (worker.h), with the journal (journal.h) and the watcher (watch.h).
  *
