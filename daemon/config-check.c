@@ -26,7 +26,7 @@ config_check_name(const char *s, char *why, size_t len)
 	if (n == 0 || n > CONFIG_NAME_MAX ||
 	    strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 		"0123456789._-") != n)
-		return config_error(why, len,
+		return config_msg_error(why, len,
 		    "bad name '%s' (1 to %d of A-Z a-z 0-9 . _ -)", s,
 		    CONFIG_NAME_MAX);
 	return 0;
@@ -85,7 +85,7 @@ config_check_hostport(const char *s, char *why, size_t len)
 		goto bad;
 	return 0;
 bad:
-	return config_error(why, len,
+	return config_msg_error(why, len,
 	    "bad address '%s' (HOST:PORT or [IPV6]:PORT, port 1-65535)", s);
 }
 
@@ -103,7 +103,7 @@ config_check_group(const char *s, char *why, size_t len)
 		if (in6.s6_addr[0] == 0xff)
 			return 0;
 	}
-	return config_error(why, len,
+	return config_msg_error(why, len,
 	    "'%s' is not an IPv4 or IPv6 multicast address", s);
 }
 
@@ -114,7 +114,7 @@ config_check_ifname(const char *s, char *why, size_t len)
 	size_t n = strlen(s);
 
 	if (n == 0 || n >= IFNAMSIZ || strcspn(s, "/: \t") != n)
-		return config_error(why, len, "bad interface name '%s'", s);
+		return config_msg_error(why, len, "bad interface name '%s'", s);
 	return 0;
 }
 
@@ -125,7 +125,7 @@ config_check_socket(const char *s, char *why, size_t len)
 	struct sockaddr_un sun;
 
 	if (*s == '\0' || strlen(s) >= sizeof sun.sun_path)
-		return config_error(why, len,
+		return config_msg_error(why, len,
 		    "socket path '%s' is empty or longer than %zu bytes", s,
 		    sizeof sun.sun_path - 1);
 	return 0;
@@ -136,7 +136,7 @@ int
 config_check_abspath(const char *s, char *why, size_t len)
 {
 	if (*s != '/')
-		return config_error(why, len, "'%s' is not an absolute path",
-		    s);
+		return config_msg_error(why, len,
+		    "'%s' is not an absolute path", s);
 	return 0;
 }

@@ -23,7 +23,8 @@
 
 /* Reading state of one INI file, shared by the reader and the handler. */
 struct config_file {
-	struct config *cfg;
+	const struct config_file_sink *sink;
+	void *arg;                     /* the sink's */
 	const char *path;
 	FILE *fp;
 	char *buf;                     /* getline buffer; owned */
@@ -58,7 +59,6 @@ static void
 config_file_section(struct config_file *cf, char *p)
 {
 	char why[CONFIG_ERRLEN], *close, *name, *rest;
-	void *base;
 
 	free(cf->section);
 	cf->section = NULL;
@@ -79,8 +79,7 @@ config_file_section(struct config_file *cf, char *p)
 	name = p + 1 + strspn(p + 1, " \t");
 	while (close > name && (close[-1] == ' ' || close[-1] == '\t'))
 		*--close = '\0';
-	if (config_open_section(cf->cfg, name, true, &base, why,
-	    sizeof why) == NULL) {
+	if (cf->sink->section(cf->arg, name, why, sizeof why) == -1) {
 		config_file_fail(cf, cf->lineno, "%s:%d: %s", cf->path,
 		    cf->lineno, why);
 		return;
@@ -167,7 +166,7 @@ config_file_handler(void *arg, const char *inisection, const char *key,
 		return 0;
 	}
 	snprintf(origin, sizeof origin, "%s:%d", cf->path, cf->lineno);
-	if (config_apply(cf->cfg, cf->section, key, value, origin,
+	if (cf->sink->key(cf->arg, cf->section, key, value, origin,
 	    cf->continuation, err, sizeof err) == -1) {
 		config_file_fail(cf, cf->lineno, "%s", err);
 		return 0;
@@ -175,16 +174,20 @@ config_file_handler(void *arg, const char *inisection, const char *key,
 	return 1;
 }
 
-/* Parse the open INI file fp, named path in messages, into cfg. */
+/*
+ * Read the open INI file fp, named path in messages, handing each section
+ * header and each key to sink with arg.
+ */
 int
-config_file_parse(struct config *cfg, FILE *fp, const char *path, char *err,
-    size_t errlen)
+config_file_parse(FILE *fp, const char *path,
+    const struct config_file_sink *sink, void *arg, char *err, size_t errlen)
 {
 	struct config_file cf;
 	int ret;
 
 	memset(&cf, 0, sizeof cf);
-	cf.cfg = cfg;
+	cf.sink = sink;
+	cf.arg = arg;
 	cf.path = path;
 	cf.fp = fp;
 	cf.err = err;
@@ -194,12 +197,12 @@ config_file_parse(struct config *cfg, FILE *fp, const char *path, char *err,
 	free(cf.buf);
 	free(cf.section);
 	if (ret > 0 && (!cf.failed || (cf.errline != 0 && ret < cf.errline)))
-		return config_error(err, errlen,
+		return config_msg_error(err, errlen,
 		    "%s:%d: syntax error (expected 'key = value' or "
 		    "'[section]')", path, ret);
 	if (cf.failed)
 		return -1;
 	if (ret != 0)
-		return config_error(err, errlen, "%s: cannot parse", path);
+		return config_msg_error(err, errlen, "%s: cannot parse", path);
 	return 0;
 }

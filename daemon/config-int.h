@@ -2,10 +2,12 @@
  * config-int.h - what the files of the configuration library share and
  * the rest of the daemon does not see (config.h is its public face).
  *
- * config.c holds the entry points, the messages and the exports and
- * clusters; config-key.c the key tables and how a value is stored and
- * checked again; config-file.c the INI reader; config-parse.c the value
- * parsers; config-check.c the checks of string values.  The library
+ * config.c holds the entry points and the exports and clusters;
+ * config-key.c the key tables and how a value is stored and checked
+ * again; config-file.c the INI reader, which hands what it reads to
+ * config.c through a sink; config-check.c the checks of string values;
+ * config-parse.c the value parsers; config-msg.c the messages all of
+ * them write.  Each file calls only files listed after it.  The library
  * stands on libc, inih and libpufsbase (log.c, xmalloc.c) alone.
  */
 #ifndef PUFS_CONFIG_INT_H
@@ -68,13 +70,14 @@ struct config_section {
 	const struct config_key *keys;
 };
 
+/* config-msg.c */
+int config_msg_error(char *err, size_t errlen, const char *fmt, ...)
+    PRINTFLIKE(3, 4);
+int config_msg_append(char *err, size_t errlen, const char *fmt, ...)
+    PRINTFLIKE(3, 4);
+void config_msg_size(uint64_t, char *buf, size_t len);
+
 /* config.c */
-int config_error(char *err, size_t errlen, const char *fmt, ...)
-    PRINTFLIKE(3, 4);
-int config_append(char *err, size_t errlen, const char *fmt, ...)
-    PRINTFLIKE(3, 4);
-void config_format_size(uint64_t, char *buf, size_t len);
-void config_free_list(char **, size_t);
 const struct config_section *config_open_section(struct config *,
     const char *section, bool fresh, void **base, char *why, size_t len);
 int config_apply(struct config *, const char *section, const char *key,
@@ -91,15 +94,28 @@ int config_key_store(const struct config_key *, void *base,
 int config_key_validate(const char *section, const char *name,
     const void *base, char *err, size_t errlen);
 
-/* config-file.c */
-int config_file_parse(struct config *, FILE *, const char *path, char *err,
-    size_t errlen);
+/*
+ * config-file.c: what a file holds goes to a sink, each call returning 0
+ * or -1 with the reason in its buffer.  section() opens a header's
+ * section; key() sets a key of it, or with append continues its list.
+ */
+struct config_file_sink {
+	int (*section)(void *arg, const char *section, char *why,
+	    size_t len);
+	int (*key)(void *arg, const char *section, const char *key,
+	    const char *value, const char *origin, bool append, char *err,
+	    size_t errlen);
+};
+
+int config_file_parse(FILE *, const char *path,
+    const struct config_file_sink *, void *arg, char *err, size_t errlen);
 
 /* config-parse.c (and the public parsers in config.h) */
 int config_parse_uint(const char *, const char **end, uint64_t *);
 int config_parse_skew(const char *, double *);
 int config_parse_list(const char *, config_check_fn *, char ***list,
     size_t *n, char *why, size_t len);
+void config_parse_free_list(char **, size_t);
 
 /* config-check.c */
 int config_check_name(const char *, char *, size_t);

@@ -159,18 +159,19 @@ config_key_range(const struct config_key *k, uint64_t v, char *why,
 		if (v >= k->min && v <= k->max &&
 		    (!k->pow2 || (v & (v - 1)) == 0))
 			return 0;
-		config_format_size(v, a, sizeof a);
-		config_format_size(k->min, b, sizeof b);
-		config_format_size(k->max, c, sizeof c);
+		config_msg_size(v, a, sizeof a);
+		config_msg_size(k->min, b, sizeof b);
+		config_msg_size(k->max, c, sizeof c);
 		if (k->max == UINT64_MAX)
-			return config_error(why, len, "%s is less than %s", a,
-			    b);
-		return config_error(why, len, "%s is not %sbetween %s and %s",
-		    a, k->pow2 ? "a power of two " : "", b, c);
+			return config_msg_error(why, len,
+			    "%s is less than %s", a, b);
+		return config_msg_error(why, len,
+		    "%s is not %sbetween %s and %s", a,
+		    k->pow2 ? "a power of two " : "", b, c);
 	}
 	if (v >= k->min && v <= k->max)
 		return 0;
-	return config_error(why, len, "%llu is out of range %llu..%llu",
+	return config_msg_error(why, len, "%llu is out of range %llu..%llu",
 	    (unsigned long long)v, (unsigned long long)k->min,
 	    (unsigned long long)k->max);
 }
@@ -181,11 +182,12 @@ config_key_duration(const struct config_key *k, double v, char *why,
     size_t len)
 {
 	if (v != v || v > CONFIG_DURATION_MAX)
-		return config_error(why, len, "bad duration %g", v);
+		return config_msg_error(why, len, "bad duration %g", v);
 	if (k->positive && v <= 0)
-		return config_error(why, len, "must be more than 0 seconds");
+		return config_msg_error(why, len,
+		    "must be more than 0 seconds");
 	if (v < 0)
-		return config_error(why, len, "must not be negative");
+		return config_msg_error(why, len, "must not be negative");
 	return 0;
 }
 
@@ -207,7 +209,7 @@ config_key_store(const struct config_key *k, void *base, const char *value,
 	bool b;
 
 	if (append && k->type != CONFIG_LIST)
-		return config_error(why, len,
+		return config_msg_error(why, len,
 		    "continuation lines are allowed for peer.peers only");
 
 	switch (k->type) {
@@ -224,7 +226,7 @@ config_key_store(const struct config_key *k, void *base, const char *value,
 		return 0;
 	case CONFIG_AT:
 		if (config_parse_at(value, &s) == -1)
-			return config_error(why, len,
+			return config_msg_error(why, len,
 			    "bad union path '%s' (absolute, no . or ..)",
 			    value);
 		free(*(char **)field);
@@ -233,13 +235,13 @@ config_key_store(const struct config_key *k, void *base, const char *value,
 	case CONFIG_LIST:
 		if (config_parse_list(value, k->check, &list, &n, why,
 		    len) == -1) {
-			config_free_list(list, n);
+			config_parse_free_list(list, n);
 			return -1;
 		}
 		dst = field;
 		count = (size_t *)((char *)base + k->count_off);
 		if (!append) {
-			config_free_list(*dst, *count);
+			config_parse_free_list(*dst, *count);
 			*dst = list;
 			*count = n;
 			return 0;
@@ -253,7 +255,7 @@ config_key_store(const struct config_key *k, void *base, const char *value,
 	case CONFIG_INT:
 	case CONFIG_U32:
 		if (config_parse_uint(value, &end, &v) == -1 || *end != '\0')
-			return config_error(why, len, "bad integer '%s'",
+			return config_msg_error(why, len, "bad integer '%s'",
 			    value);
 		if (config_key_range(k, v, why, len) == -1)
 			return -1;
@@ -266,14 +268,15 @@ config_key_store(const struct config_key *k, void *base, const char *value,
 		return 0;
 	case CONFIG_SIZE:
 		if (config_parse_size(value, &v) == -1)
-			return config_error(why, len, "bad size '%s'", value);
+			return config_msg_error(why, len, "bad size '%s'",
+			    value);
 		if (config_key_range(k, v, why, len) == -1)
 			return -1;
 		*(uint64_t *)field = v;
 		return 0;
 	case CONFIG_DURATION:
 		if (config_parse_duration(value, &d) == -1)
-			return config_error(why, len, "bad duration '%s'",
+			return config_msg_error(why, len, "bad duration '%s'",
 			    value);
 		if (config_key_duration(k, d, why, len) == -1)
 			return -1;
@@ -281,7 +284,7 @@ config_key_store(const struct config_key *k, void *base, const char *value,
 		return 0;
 	case CONFIG_BOOL:
 		if (config_parse_bool(value, &b) == -1)
-			return config_error(why, len,
+			return config_msg_error(why, len,
 			    "bad boolean '%s' (yes or no)", value);
 		*(bool *)field = b;
 		return 0;
@@ -292,11 +295,11 @@ config_key_store(const struct config_key *k, void *base, const char *value,
 				return 0;
 			}
 		}
-		config_error(why, len, "bad value '%s' (", value);
+		config_msg_error(why, len, "bad value '%s' (", value);
 		for (i = 0; k->names[i] != NULL; i++)
-			config_append(why, len, "%s%s", i ? " | " : "",
+			config_msg_append(why, len, "%s%s", i ? " | " : "",
 			    k->names[i]);
-		return config_append(why, len, ")");
+		return config_msg_append(why, len, ")");
 	}
 	fatalx("%s: bad key type %d", __func__, (int)k->type);
 }
@@ -315,7 +318,7 @@ config_key_recheck(const struct config_key *k, const void *base, char *why,
 	case CONFIG_STRING:
 		s = *(char *const *)field;
 		if (s == NULL)
-			return k->optional ? 0 : config_error(why, len,
+			return k->optional ? 0 : config_msg_error(why, len,
 			    "not set");
 		return k->check == NULL ? 0 : k->check(s, why, len);
 	case CONFIG_AT:
@@ -331,7 +334,7 @@ config_key_recheck(const struct config_key *k, const void *base, char *why,
 		return config_key_range(k, *(const uint16_t *)field, why, len);
 	case CONFIG_INT:
 		if (*(const int *)field < 0)
-			return config_error(why, len, "%d is negative",
+			return config_msg_error(why, len, "%d is negative",
 			    *(const int *)field);
 		return config_key_range(k, (uint64_t)*(const int *)field, why,
 		    len);
@@ -349,7 +352,7 @@ config_key_recheck(const struct config_key *k, const void *base, char *why,
 		for (i = 0; k->names[i] != NULL; i++)
 			if (i == n)
 				return 0;
-		return config_error(why, len, "bad value %d",
+		return config_msg_error(why, len, "bad value %d",
 		    *(const int *)field);
 	}
 	fatalx("%s: bad key type %d", __func__, (int)k->type);
@@ -374,9 +377,9 @@ config_key_validate(const char *section, const char *name,
 		if (config_key_recheck(k, base, why, sizeof why) == 0)
 			continue;
 		if (name == NULL)
-			return config_error(err, errlen, "%s.%s: %s", section,
-			    k->name, why);
-		return config_error(err, errlen, "%s:%s.%s: %s", section,
+			return config_msg_error(err, errlen, "%s.%s: %s",
+			    section, k->name, why);
+		return config_msg_error(err, errlen, "%s:%s.%s: %s", section,
 		    name, k->name, why);
 	}
 	return 0;

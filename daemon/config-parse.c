@@ -183,3 +183,14 @@ config_parse_at(const char *s, char **out)
 	*out = buf;
 	return 0;
 }
+
+/* Free a list of strings, as config_parse_list() makes them. */
+void
+config_parse_free_list(char **list, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
+}

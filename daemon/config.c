@@ -14,7 +14,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,52 +26,6 @@
 static const char *const config_override_sections[] = {
 	"peer", "cache", "security", NULL,
 };
-
-/* Format an error message into err (which may be truncated or NULL). */
-int
-config_error(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-/* Append to the message in err; returns -1, as config_error() does. */
-int
-config_append(char *err, size_t errlen, const char *fmt, ...)
-{
-	size_t used = strnlen(err, errlen);
-	va_list ap;
-
-	if (used + 1 >= errlen)
-		return -1;
-	va_start(ap, fmt);
-	vsnprintf(err + used, errlen - used, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-/* Format a byte count with the largest exact binary suffix. */
-void
-config_format_size(uint64_t v, char *buf, size_t len)
-{
-	static const char suffix[] = "KMGT";
-	int i = -1;
-
-	while (i < 3 && v != 0 && v % 1024 == 0) {
-		v /= 1024;
-		i++;
-	}
-	if (i < 0)
-		snprintf(buf, len, "%llu", (unsigned long long)v);
-	else
-		snprintf(buf, len, "%llu%c", (unsigned long long)v, suffix[i]);
-}
 
 /* The control socket used when none is configured, for peer NAME. */
 char *
@@ -89,17 +42,6 @@ config_default_control_socket(const char *name)
 		xasprintf(&path, "/tmp/pufs-%u/%s.sock", (unsigned)getuid(),
 		    name);
 	return path;
-}
-
-/* Free a list of strings. */
-void
-config_free_list(char **list, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		free(list[i]);
-	free(list);
 }
 
 /* Find an export by name. */
@@ -173,7 +115,7 @@ config_open_section(struct config *cfg, const char *section, bool fresh,
 	n = colon != NULL ? (size_t)(colon - section) : strlen(section);
 	if ((sec = config_key_section(section, n)) == NULL ||
 	    (sec->base == CONFIG_BASE_CONFIG) != (colon == NULL)) {
-		config_error(why, len, "unknown section [%s]", section);
+		config_msg_error(why, len, "unknown section [%s]", section);
 		return NULL;
 	}
 	if (sec->base == CONFIG_BASE_CONFIG) {
@@ -182,7 +124,7 @@ config_open_section(struct config *cfg, const char *section, bool fresh,
 	}
 	name = colon + 1;
 	if (config_check_name(name, NULL, 0) == -1) {
-		config_error(why, len,
+		config_msg_error(why, len,
 		    "bad %s name in [%s] (1 to %d of A-Z a-z 0-9 . _ -)",
 		    sec->name, section, CONFIG_NAME_MAX);
 		return NULL;
@@ -192,7 +134,7 @@ config_open_section(struct config *cfg, const char *section, bool fresh,
 	else
 		*base = config_find_cluster(cfg, name);
 	if (*base != NULL && fresh) {
-		config_error(why, len, "duplicate section [%s]", section);
+		config_msg_error(why, len, "duplicate section [%s]", section);
 		return NULL;
 	}
 	if (*base == NULL && sec->base == CONFIG_BASE_EXPORT)
@@ -215,12 +157,12 @@ config_apply(struct config *cfg, const char *section, const char *key,
 
 	if ((sec = config_open_section(cfg, section, false, &base, why,
 	    sizeof why)) == NULL)
-		return config_error(err, errlen, "%s: %s", origin, why);
+		return config_msg_error(err, errlen, "%s: %s", origin, why);
 	if ((k = config_key_find(sec, key)) == NULL)
-		return config_error(err, errlen,
+		return config_msg_error(err, errlen,
 		    "%s: unknown key '%s' in [%s]", origin, key, section);
 	if (config_key_store(k, base, value, append, why, sizeof why) == -1)
-		return config_error(err, errlen, "%s: %s.%s: %s", origin,
+		return config_msg_error(err, errlen, "%s: %s.%s: %s", origin,
 		    section, key, why);
 	return 0;
 }
@@ -275,7 +217,7 @@ config_free(struct config *cfg)
 	free(cfg->listen);
 	free(cfg->multicast_group);
 	free(cfg->multicast_interface);
-	config_free_list(cfg->peers, cfg->npeers);
+	config_parse_free_list(cfg->peers, cfg->npeers);
 	free(cfg->control_socket);
 	for (i = 0; i < cfg->nexports; i++) {
 		free(cfg->exports[i].name);
@@ -295,6 +237,32 @@ config_free(struct config *cfg)
 	memset(cfg, 0, sizeof *cfg);
 }
 
+/* config_file_parse()'s section header: open it, new if named. */
+static int
+config_on_section(void *arg, const char *section, char *why, size_t len)
+{
+	void *base;
+
+	return config_open_section(arg, section, true, &base, why,
+	    len) == NULL ? -1 : 0;
+}
+
+/* config_file_parse()'s key line, or with append its continuation. */
+static int
+config_on_key(void *arg, const char *section, const char *key,
+    const char *value, const char *origin, bool append, char *err,
+    size_t errlen)
+{
+	return config_apply(arg, section, key, value, origin, append, err,
+	    errlen);
+}
+
+/* Where config_file_parse() delivers what a file holds. */
+static const struct config_file_sink config_file_sink = {
+	.section = config_on_section,
+	.key = config_on_key,
+};
+
 /* Parse an INI file into cfg, and remember its name. */
 int
 config_load_file(struct config *cfg, const char *path, char *err,
@@ -304,11 +272,12 @@ config_load_file(struct config *cfg, const char *path, char *err,
 	int ret;
 
 	if ((fp = fopen(path, "re")) == NULL)
-		return config_error(err, errlen, "%s: cannot open: %s", path,
-		    strerror(errno));
+		return config_msg_error(err, errlen, "%s: cannot open: %s",
+		    path, strerror(errno));
 	free(cfg->config_file);
 	cfg->config_file = xstrdup(path);
-	ret = config_file_parse(cfg, fp, path, err, errlen);
+	ret = config_file_parse(fp, path, &config_file_sink, cfg, err,
+	    errlen);
 	fclose(fp);
 	return ret;
 }
@@ -378,7 +347,7 @@ config_load_pair(struct config *cfg, const char *pair, char *err,
 	dot = strchr(copy, '.');
 	if (eq == NULL || dot == NULL || dot > eq) {
 		free(copy);
-		return config_error(err, errlen,
+		return config_msg_error(err, errlen,
 		    "%s: expected section.key=value", origin);
 	}
 	*dot = '\0';
@@ -386,17 +355,17 @@ config_load_pair(struct config *cfg, const char *pair, char *err,
 	if (strcmp(copy, "debug") == 0 &&
 	    strcmp(dot + 1, "time_control") == 0) {
 		if (config_parse_bool(eq + 1, &cfg->debug_time_control) == -1)
-			ret = config_error(err, errlen,
+			ret = config_msg_error(err, errlen,
 			    "%s: debug.time_control: bad boolean '%s'", origin,
 			    eq + 1);
 		else
 			ret = 0;
 	} else if (strcmp(copy, "debug") == 0) {
 		if (strcmp(dot + 1, "clock_skew") != 0)
-			ret = config_error(err, errlen,
+			ret = config_msg_error(err, errlen,
 			    "%s: unknown key '%s' in [debug]", origin, dot + 1);
 		else if (config_parse_skew(eq + 1, &skew) == -1)
-			ret = config_error(err, errlen,
+			ret = config_msg_error(err, errlen,
 			    "%s: debug.clock_skew: bad duration '%s'", origin,
 			    eq + 1);
 		else {
@@ -404,7 +373,7 @@ config_load_pair(struct config *cfg, const char *pair, char *err,
 			ret = 0;
 		}
 	} else if (!config_overridable(copy)) {
-		ret = config_error(err, errlen,
+		ret = config_msg_error(err, errlen,
 		    "%s: only [peer], [cache] and [security] keys can be set "
 		    "with -o", origin);
 	} else
@@ -448,17 +417,17 @@ config_add_export_arg(struct config *cfg, const char *arg, char *err,
 		n -= 3;
 	}
 	if (n == 0)
-		return config_error(err, errlen, "-e %s: no directory given",
-		    arg);
+		return config_msg_error(err, errlen,
+		    "-e %s: no directory given", arg);
 	dir = xstrndup(arg, n);
 	real = realpath(dir, NULL);
 	free(dir);
 	if (real == NULL)
-		return config_error(err, errlen, "-e %s: %s", arg,
+		return config_msg_error(err, errlen, "-e %s: %s", arg,
 		    strerror(errno));
 	if (stat(real, &st) == -1 || !S_ISDIR(st.st_mode)) {
 		free(real);
-		return config_error(err, errlen, "-e %s: %s", arg,
+		return config_msg_error(err, errlen, "-e %s: %s", arg,
 		    strerror(ENOTDIR));
 	}
 	for (i = 0;; i++) {
@@ -484,14 +453,16 @@ config_validate_dir(const char *file, const char *kind, const char *name,
 	if (file == NULL)
 		file = "";
 	if (path == NULL)
-		return config_error(err, errlen, "%s%s[%s:%s]: no path given",
-		    file, sep, kind, name);
+		return config_msg_error(err, errlen,
+		    "%s%s[%s:%s]: no path given", file, sep, kind, name);
 	if (stat(path, &st) == -1)
-		return config_error(err, errlen, "%s%s[%s:%s]: path '%s': %s",
-		    file, sep, kind, name, path, strerror(errno));
+		return config_msg_error(err, errlen,
+		    "%s%s[%s:%s]: path '%s': %s", file, sep, kind, name, path,
+		    strerror(errno));
 	if (!S_ISDIR(st.st_mode))
-		return config_error(err, errlen, "%s%s[%s:%s]: path '%s': %s",
-		    file, sep, kind, name, path, strerror(ENOTDIR));
+		return config_msg_error(err, errlen,
+		    "%s%s[%s:%s]: path '%s': %s", file, sep, kind, name, path,
+		    strerror(ENOTDIR));
 	return 0;
 }
 
@@ -507,10 +478,10 @@ config_validate_exports(struct config *cfg, char *err, size_t errlen)
 	for (i = 0; i < cfg->nexports; i++) {
 		e = &cfg->exports[i];
 		if (config_check_name(e->name, why, sizeof why) == -1)
-			return config_error(err, errlen, "export: %s", why);
+			return config_msg_error(err, errlen, "export: %s", why);
 		for (j = 0; j < i; j++)
 			if (strcmp(cfg->exports[j].name, e->name) == 0)
-				return config_error(err, errlen,
+				return config_msg_error(err, errlen,
 				    "duplicate export name '%s'", e->name);
 		if (e->path != NULL && config_key_validate("export", e->name,
 		    e, err, errlen) == -1)
@@ -524,10 +495,11 @@ config_validate_exports(struct config *cfg, char *err, size_t errlen)
 	for (i = 0; i < cfg->nclusters; i++) {
 		c = &cfg->clusters[i];
 		if (config_check_name(c->name, why, sizeof why) == -1)
-			return config_error(err, errlen, "cluster: %s", why);
+			return config_msg_error(err, errlen, "cluster: %s",
+			    why);
 		for (j = 0; j < i; j++)
 			if (strcmp(cfg->clusters[j].name, c->name) == 0)
-				return config_error(err, errlen,
+				return config_msg_error(err, errlen,
 				    "duplicate cluster name '%s'", c->name);
 		if (c->path != NULL && config_key_validate("cluster", c->name,
 		    c, err, errlen) == -1)
@@ -553,26 +525,26 @@ config_validate(struct config *cfg, char *err, size_t errlen)
 	    config_key_validate("security", NULL, cfg, err, errlen) == -1)
 		return -1;
 	if (cfg->dead_after <= cfg->heartbeat)
-		return config_error(err, errlen,
+		return config_msg_error(err, errlen,
 		    "peer.dead_after: %g must be more than peer.heartbeat %g",
 		    cfg->dead_after, cfg->heartbeat);
 	if (cfg->cache_size / 4 < cfg->block_size) {
-		config_format_size(cfg->cache_size, a, sizeof a);
-		config_format_size(cfg->block_size, b, sizeof b);
-		return config_error(err, errlen,
+		config_msg_size(cfg->cache_size, a, sizeof a);
+		config_msg_size(cfg->block_size, b, sizeof b);
+		return config_msg_error(err, errlen,
 		    "cache.cache_size: %s is less than 4 blocks of "
 		    "cache.block_size %s", a, b);
 	}
 	if (cfg->encrypt && cfg->key_file == NULL)
-		return config_error(err, errlen,
+		return config_msg_error(err, errlen,
 		    "security.encrypt: yes needs security.key_file");
 	if (cfg->key_file != NULL) {
 		if (stat(cfg->key_file, &st) == -1)
-			return config_error(err, errlen,
+			return config_msg_error(err, errlen,
 			    "security.key_file: '%s': %s", cfg->key_file,
 			    strerror(errno));
 		if (!S_ISREG(st.st_mode))
-			return config_error(err, errlen,
+			return config_msg_error(err, errlen,
 			    "security.key_file: '%s' is not a regular file",
 			    cfg->key_file);
 	}
@@ -582,7 +554,7 @@ config_validate(struct config *cfg, char *err, size_t errlen)
 		cfg->control_socket = config_default_control_socket(cfg->name);
 		if (config_check_socket(cfg->control_socket, why,
 		    sizeof why) == -1)
-			return config_error(err, errlen,
+			return config_msg_error(err, errlen,
 			    "peer.control_socket: default %s", why);
 	}
 	return 0;

@@ -225,27 +225,11 @@ proto_type_name(int type)
 	return sp != NULL ? sp->name : "unknown";
 }
 
-/* Whether the n bytes at s are a single component other than "." "..". */
-static bool
-proto_component_ok(const char *s, size_t n)
-{
-	if (n == 0 || n >= PROTO_MAX_NAME)
-		return false;
-	if (s[0] == '.' && (n == 1 || (n == 2 && s[1] == '.')))
-		return false;
-	return memchr(s, '/', n) == NULL;
-}
-
-/* Whether name is one component that fits in PROTO_MAX_NAME. */
+/* Whether name is a valid single component (wire.c holds the rule). */
 bool
 proto_name_ok(const char *name)
 {
-	size_t n;
-
-	if (name == NULL)
-		return false;
-	n = strnlen(name, PROTO_MAX_NAME);
-	return proto_component_ok(name, n);
+	return wire_name_ok(name);
 }
 
 /* Whether the n bytes at s hold no control character and none of bad. */
@@ -309,27 +293,11 @@ proto_uri_ok(const char *uri)
 	return port >= 1 && port <= 65535;
 }
 
-/* Whether path is "" or components joined by single slashes. */
+/* Whether path is a valid relative path (wire.c holds the rule). */
 bool
 proto_path_ok(const char *path)
 {
-	const char *p, *slash;
-	size_t n;
-
-	if (path == NULL)
-		return false;
-	n = strnlen(path, PROTO_MAX_PATH);
-	if (n >= PROTO_MAX_PATH)
-		return false;
-	if (n == 0)
-		return true;
-	for (p = path;; p = slash + 1) {
-		slash = strchr(p, '/');
-		if (slash == NULL)
-			return proto_component_ok(p, strlen(p));
-		if (!proto_component_ok(p, slash - p))
-			return false;
-	}
+	return wire_path_ok(path);
 }
 
 /* Whether a blob of n bytes fits the data limits of a type. */

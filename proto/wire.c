@@ -41,6 +41,52 @@ wire_get_le(const uint8_t *p, size_t n)
 	return v;
 }
 
+/* Whether the n bytes at s are a single component other than "." "..". */
+static bool
+wire_component_ok(const char *s, size_t n)
+{
+	if (n == 0 || n >= PROTO_MAX_NAME)
+		return false;
+	if (s[0] == '.' && (n == 1 || (n == 2 && s[1] == '.')))
+		return false;
+	return memchr(s, '/', n) == NULL;
+}
+
+/* Whether name is one component that fits in PROTO_MAX_NAME. */
+bool
+wire_name_ok(const char *name)
+{
+	size_t n;
+
+	if (name == NULL)
+		return false;
+	n = strnlen(name, PROTO_MAX_NAME);
+	return wire_component_ok(name, n);
+}
+
+/* Whether path is "" or components joined by single slashes. */
+bool
+wire_path_ok(const char *path)
+{
+	const char *p, *slash;
+	size_t n;
+
+	if (path == NULL)
+		return false;
+	n = strnlen(path, PROTO_MAX_PATH);
+	if (n >= PROTO_MAX_PATH)
+		return false;
+	if (n == 0)
+		return true;
+	for (p = path;; p = slash + 1) {
+		slash = strchr(p, '/');
+		if (slash == NULL)
+			return wire_component_ok(p, strlen(p));
+		if (!wire_component_ok(p, slash - p))
+			return false;
+	}
+}
+
 /* Whether string s of n bytes (NUL excluded, none inside) fits kind. */
 bool
 wire_str_ok(enum wire_str kind, const char *s, size_t n)
@@ -49,13 +95,13 @@ wire_str_ok(enum wire_str kind, const char *s, size_t n)
 	case WIRE_TEXT:
 		return n >= 1 && n < PROTO_MAX_NAME;
 	case WIRE_PATH:
-		return proto_path_ok(s);
+		return wire_path_ok(s);
 	case WIRE_NAME:
-		return proto_name_ok(s);
+		return wire_name_ok(s);
 	case WIRE_UPATH:
 		if (n >= PROTO_MAX_PATH || s[0] != '/')
 			return false;
-		return s[1] == '\0' || proto_path_ok(s + 1);
+		return s[1] == '\0' || wire_path_ok(s + 1);
 	}
 	return false;
 }

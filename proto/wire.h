@@ -27,9 +27,9 @@
 /* What a string must look like. */
 enum wire_str {
 	WIRE_TEXT,	/* peer, URI, export or xattr name: 1..255 bytes */
-	WIRE_PATH,	/* proto_path_ok(): relative to an export root */
-	WIRE_NAME,	/* proto_name_ok(): a single component */
-	WIRE_UPATH,	/* union path: "/" or "/" + proto_path_ok() */
+	WIRE_PATH,	/* wire_path_ok(): relative to an export root */
+	WIRE_NAME,	/* wire_name_ok(): a single component */
+	WIRE_UPATH,	/* union path: "/" or "/" + wire_path_ok() */
 };
 
 /*
@@ -71,6 +71,9 @@ struct wire_dec {
 
 void wire_put_le(uint8_t *, uint64_t, size_t);
 uint64_t wire_get_le(const uint8_t *, size_t);
+/* The rules behind proto_name_ok() and proto_path_ok() (see proto.h). */
+bool wire_name_ok(const char *);
+bool wire_path_ok(const char *);
 bool wire_str_ok(enum wire_str, const char *, size_t);
 
 void wire_enc_grow(struct wire_enc *, uint8_t *p, size_t len, size_t cap,

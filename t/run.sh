@@ -270,6 +270,15 @@ fi
 
 run_config plain build 1 "" -Dbuildtype=debugoptimized -Db_sanitize=none \
     -Dfuzz=false
+
+# The layers: no include circle and no call circle between files.
+if python3 .ci/include-graph -q --calls build >"$logs/layers.log" 2>&1
+then
+	tap ok "layers"
+else
+	tap "not ok" "layers # .ci/include-graph found a circle"
+	show "$logs/layers.log"
+fi
 if [ $quick -eq 0 ]; then
 	run_config san build-san 3 "" -Dbuildtype=debugoptimized \
 	    -Db_sanitize=address,undefined -Db_lundef=false -Dfuzz=false
