@@ -157,7 +157,7 @@ control_status_json(struct evbuffer *b)
 	    (unsigned long long)mc.stale_hits, (unsigned long long)mc.expired,
 	    (unsigned long long)mc.evicted,
 	    (unsigned long long)(conf->cache_size / 4));
-	locate_stats(&ls);
+	find_stats(&ls);
 	evbuffer_add_printf(b, "\"locate\":{\"sent\":%llu,\"answers\":%llu,"
 	    "\"late\":%llu,\"fallbacks\":%llu,\"served\":%llu},",
 	    (unsigned long long)ls.sent, (unsigned long long)ls.answers,

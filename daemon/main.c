@@ -93,8 +93,8 @@ static const struct trap_local main_trap_local = {
 
 /* The union, for location requests. */
 static const struct locate_ops main_locate = {
-	.lookup = union_locate_local,
-	.located = union_located,
+	.lookup = find_local,
+	.located = find_located,
 };
 
 /*

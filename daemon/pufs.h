@@ -268,7 +268,53 @@ void union_resolve_any(struct node *dir, const char *base, union_resolve_cb,
 typedef void (*union_list_cb)(void *arg, int error, struct entry *, size_t);
 void union_list(struct node *dir, union_list_cb, void *arg);
 
-/* Location requests (multicast), in union.c and discovery/locate.c. */
+/* The node for an entry under dir (found or made, attrs refreshed). */
+struct node *union_node(struct node *dir, struct entry *);
+
+/* gather.c */
+
+/* A hit tagged with the base name it was found under (listing). */
+struct named_hit {
+	const char *name;	/* owned by the gather's arena list */
+	struct hit hit;
+};
+
+/* One resolve or listing in flight: its calls out, the hits they bring. */
+struct gather {
+	struct node *dir;	/* holds a ref */
+	char *path;		/* the directory's union path */
+	char *base;		/* resolve: base name; NULL when listing */
+	char *shown;		/* resolve: the name asked for */
+	struct peer *pin;	/* resolve: NAME@URI's peer */
+	bool any;		/* resolve: does any holder have it at all? */
+	unsigned pending;
+	int error;		/* first error not ENOENT, negative errno */
+	struct named_hit *hits;
+	size_t nhits, cap;
+	char **names;		/* listing: owned name copies */
+	size_t nnames, capnames;
+	void (*done)(struct gather *);	/* the last answer is in */
+	union_resolve_cb rcb;
+	union_list_cb lcb;
+	void *arg;
+	struct locate *loc;	/* resolve: a LOCATE being gathered */
+};
+
+struct gather *gather_new(struct node *dir);
+void gather_free(struct gather *);
+void gather_add(struct gather *, const char *name, struct peer *,
+    uint32_t export_id, const struct proto_attr *, bool graft);
+const char *gather_name(struct gather *, const char *name);
+void gather_listing(struct gather *, struct peer *, uint32_t export_id,
+    const struct listing *);
+void gather_readdir(struct gather *, struct peer *, uint32_t export_id,
+    const char *rel, const struct listing *base);
+void gather_call(struct gather *, struct peer *, uint32_t export_id,
+    uint8_t type, const char *relpath, bool graft, void (*)(struct call *));
+void gather_stat_cb(struct call *);
+void gather_step(struct gather *);
+
+/* find.c: location requests (multicast), with discovery/locate.c */
 struct locate_stats {
 	uint64_t sent;		/* LOCATE datagrams we sent */
 	uint64_t answers;	/* LOCATED answers taken */
@@ -276,13 +322,13 @@ struct locate_stats {
 	uint64_t fallbacks;	/* peers asked over TCP after the window */
 	uint64_t served;	/* LOCATEs we answered */
 };
-void union_located(struct peer *, uint64_t id, const uint32_t *exports,
+void find_ask(struct gather *, struct peer *, uint32_t export_id,
+    const char *rel, bool graft);
+void find_send(struct gather *, const char *upath);
+void find_located(struct peer *, uint64_t id, const uint32_t *exports,
     const struct proto_attr *attrs, size_t n);
-void union_locate_local(const char *upath, locate_found_cb, void *arg);
-void locate_stats(struct locate_stats *);
-
-/* The node for an entry under dir (found or made, attrs refreshed). */
-struct node *union_node(struct node *dir, struct entry *);
+void find_local(const char *upath, locate_found_cb, void *arg);
+void find_stats(struct locate_stats *);
 
 /* fs.c */
 

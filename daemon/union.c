@@ -18,8 +18,9 @@
  *   - NAME@URI also resolves where there is no clash.
  *
  * Listing applies exactly the same merge to every name, so lookup and
- * readdir always agree.  Both are gathers: one call per holder, merged
- * when the last answer (or its timeout) is in.
+ * readdir always agree.  Both are gathers (gather.c): one call per
+ * holder, merged here when the last answer (or its timeout) is in.  With
+ * multicast, a resolve's asks to other peers go as one LOCATE (find.c).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -29,31 +30,6 @@
 
 #include "merge.h"
 #include "pufs.h"
-
-/* A hit tagged with the base name it was found under (listing). */
-struct named_hit {
-	const char *name;	/* owned by the gather's arena list */
-	struct hit hit;
-};
-
-struct gather {
-	struct node *dir;	/* holds a ref */
-	char *path;		/* the directory's union path */
-	char *base;		/* resolve: base name; NULL when listing */
-	char *shown;		/* resolve: the name asked for */
-	struct peer *pin;	/* resolve: NAME@URI's peer */
-	bool any;		/* resolve: does any holder have it at all? */
-	unsigned pending;
-	int error;		/* first error not ENOENT, negative errno */
-	struct named_hit *hits;
-	size_t nhits, cap;
-	char **names;		/* listing: owned name copies */
-	size_t nnames, capnames;
-	union_resolve_cb rcb;
-	union_list_cb lcb;
-	void *arg;
-	struct locate *loc;	/* resolve: a LOCATE being gathered */
-};
 
 static time_t union_start_time;
 
@@ -275,59 +251,9 @@ union_join(const char *dpath, const char *name)
 	return p;
 }
 
-/* Record a hit in the gather. */
-static void
-gather_add(struct gather *g, const char *name, struct peer *peer,
-    uint32_t export_id, const struct proto_attr *a, bool graft)
-{
-	if (g->nhits == g->cap) {
-		g->cap = g->cap ? g->cap * 2 : 16;
-		g->hits = xreallocarray(g->hits, g->cap, sizeof *g->hits);
-	}
-	g->hits[g->nhits++] = (struct named_hit){
-		.name = name,
-		.hit = { peer, export_id, *a, graft },
-	};
-}
-
-/* Keep a copy of a listed name for the gather's lifetime. */
-static const char *
-gather_name(struct gather *g, const char *name)
-{
-	if (g->nnames == g->capnames) {
-		g->capnames = g->capnames ? g->capnames * 2 : 64;
-		g->names = xreallocarray(g->names, g->capnames,
-		    sizeof *g->names);
-	}
-	return g->names[g->nnames++] = xstrdup(name);
-}
-
-/* Free a gather. */
-static void
-gather_free(struct gather *g)
-{
-	for (size_t i = 0; i < g->nnames; i++)
-		free(g->names[i]);
-	free(g->names);
-	free(g->hits);
-	free(g->path);
-	free(g->base);
-	free(g->shown);
-	node_unref(g->dir);
-	free(g);
-}
-
-/* Note a holder's error: ENOENT and ENOTDIR just mean "not here". */
-static void
-gather_error(struct gather *g, int error)
-{
-	if (error != -ENOENT && error != -ENOTDIR && g->error == 0)
-		g->error = error;
-}
-
 /* All answers of a resolve are in: merge and pick the asked name. */
 static void
-resolve_done(struct gather *g)
+union_resolve_done(struct gather *g)
 {
 	struct entry *ents = NULL, found;
 	struct hit *hits;
@@ -395,7 +321,7 @@ resolve_done(struct gather *g)
 
 /* All answers of a listing are in: merge name by name. */
 static void
-list_done(struct gather *g)
+union_list_done(struct gather *g)
 {
 	struct entry *ents = NULL;
 	struct hit *hits;
@@ -431,359 +357,6 @@ list_done(struct gather *g)
 		entry_clear(&ents[i]);
 	free(ents);
 	gather_free(g);
-}
-
-/* Finish the gather when its last call is in. */
-static void
-gather_step(struct gather *g)
-{
-	if (g->pending > 0)
-		return;
-	if (g->base != NULL)
-		resolve_done(g);
-	else
-		list_done(g);
-}
-
-/* A STAT answer for resolve (or a graft root's, for a listing). */
-static void
-gather_stat_cb(struct call *c)
-{
-	struct gather *g = c->arg;
-	const char *name = g->base;
-
-	g->pending--;
-	if (c->rep.error != 0)
-		gather_error(g, c->rep.error);
-	else {
-		if (name == NULL) {	/* listing: the graft's last part */
-			const char *at = c->peer->exports[c->req.export_id].at;
-
-			name = gather_name(g, strrchr(at, '/') + 1);
-		}
-		gather_add(g, name, c->peer, c->req.export_id, &c->rep.attr,
-		    c->idx == 1);
-	}
-	gather_step(g);
-}
-
-/* Add every entry of a holder's listing to the gather. */
-static void
-gather_listing(struct gather *g, struct peer *p, uint32_t export_id,
-    const struct listing *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		gather_add(g, gather_name(g, l->ents[i].name), p, export_id,
-		    &l->ents[i].attr, false);
-}
-
-static void gather_readdir_cb(struct call *);
-
-/* Ask a holder for its listing, incrementally if we have a checkpoint. */
-static void
-gather_readdir(struct gather *g, struct peer *p, uint32_t export_id,
-    const char *rel, const struct listing *base)
-{
-	struct call *c = call_new(p, PROTO_READDIR, export_id, rel,
-	    gather_readdir_cb, g);
-
-	if (base != NULL) {
-		c->req.fh = base->boot;
-		c->req.offset = base->gtime;
-		c->req.offset2 = base->seq;
-	}
-	g->pending++;
-	call_send(c);
-}
-
-/* A READDIR answer for a listing: cache it (merged), then use it. */
-static void
-gather_readdir_cb(struct call *c)
-{
-	struct gather *g = c->arg;
-	struct listing *l;
-	bool own;
-
-	g->pending--;
-	if (c->rep.error != 0)
-		gather_error(g, c->rep.error);
-	else if ((l = dircache_store(c->peer, c->req.export_id, c->req.path,
-	    &c->rep, &own)) != NULL) {
-		gather_listing(g, c->peer, c->req.export_id, l);
-		if (own)	/* too large to cache: served from the answer */
-			listing_free(l);
-	} else	/* a delta, but our base is gone: ask in full */
-		gather_readdir(g, c->peer, c->req.export_id, c->req.path,
-		    NULL);
-	gather_step(g);
-}
-
-/* Send one call of a gather. */
-static void
-gather_call(struct gather *g, struct peer *p, uint32_t export_id,
-    uint8_t type, const char *relpath, bool graft, void (*cb)(struct call *))
-{
-	struct call *c = call_new(p, type, export_id, relpath, cb, g);
-
-	c->idx = graft;
-	g->pending++;
-	call_send(c);
-}
-
-/* A new gather over directory dir. */
-static struct gather *
-gather_new(struct node *dir)
-{
-	struct gather *g = xcalloc(1, sizeof *g);
-
-	g->dir = dir;
-	node_ref(dir);
-	g->path = node_path(dir);
-	g->pending = 1;		/* held until every call is sent */
-	return g;
-}
-
-/*
- * Location requests.  With multicast, the holders on other peers that a
- * resolve would ask one by one over TCP are asked at once with one
- * LOCATE datagram; each answers LOCATED with what it holds at that path
- * (nothing, too).  Answers are gathered for a short window; a peer that
- * has not answered by then (a lost datagram, a busy peer) is asked over
- * its stream as before, so a missing answer costs time, never
- * correctness.  An answer after that is counted and dropped.
- */
-#define LOCATE_WINDOW_MIN_MS	30
-
-/* What one peer would have been asked, for the fallback. */
-struct loc_ask {
-	struct peer *peer;
-	uint32_t export_id;
-	char *rel;		/* owned */
-	bool graft;
-	bool answered;
-};
-
-struct locate {
-	uint64_t id;
-	struct gather *g;
-	struct loc_ask *asks;	/* owned */
-	size_t nasks, cap;
-	struct timer window;
-	LIST_ENTRY(locate) entry;
-};
-
-static LIST_HEAD(, locate) locates = LIST_HEAD_INITIALIZER(locates);
-static uint64_t locate_next_id;
-static struct locate_stats lst;
-
-/* Ask (peer, export, rel): by LOCATE with multicast, else over TCP. */
-static void
-union_ask(struct gather *g, struct peer *p, uint32_t export_id,
-    const char *rel, bool graft)
-{
-	struct locate *l;
-
-	if (p->self || conf->discovery != DISCOVERY_MULTICAST) {
-		gather_call(g, p, export_id, PROTO_STAT, rel, graft,
-		    gather_stat_cb);
-		return;
-	}
-	if ((l = g->loc) == NULL) {
-		l = g->loc = xcalloc(1, sizeof *l);
-		l->g = g;
-	}
-	if (l->nasks == l->cap) {
-		l->cap = l->cap ? l->cap * 2 : 4;
-		l->asks = xreallocarray(l->asks, l->cap, sizeof *l->asks);
-	}
-	l->asks[l->nasks++] = (struct loc_ask){ p, export_id, xstrdup(rel),
-	    graft, false };
-}
-
-/* Free a finished location request. */
-static void
-locate_free(struct locate *l)
-{
-	LIST_REMOVE(l, entry);
-	timer_wheel_del(loop_wheel(), &l->window);
-	for (size_t i = 0; i < l->nasks; i++)
-		free(l->asks[i].rel);
-	free(l->asks);
-	free(l);
-}
-
-/* The request is over (all answered, or the window closed). */
-static void
-locate_done(struct locate *l)
-{
-	struct gather *g = l->g;
-
-	g->loc = NULL;
-	locate_free(l);
-	g->pending--;
-	gather_step(g);
-}
-
-/* The window closed: ask the silent peers over their streams. */
-static void
-locate_window(struct timer *t, void *arg)
-{
-	struct locate *l = arg;
-	struct gather *g = l->g;
-
-	(void)t;
-	for (size_t i = 0; i < l->nasks; i++) {
-		if (l->asks[i].answered)
-			continue;
-		lst.fallbacks++;
-		gather_call(g, l->asks[i].peer, l->asks[i].export_id,
-		    PROTO_STAT, l->asks[i].rel, l->asks[i].graft,
-		    gather_stat_cb);
-	}
-	locate_done(l);
-}
-
-/* Send the LOCATE of the gather's pending asks and open the window. */
-static void
-locate_send(struct gather *g, const char *upath)
-{
-	struct locate *l = g->loc;
-	double rtt = 0;
-	uint64_t ms;
-
-	l->id = ++locate_next_id;
-	LIST_INSERT_HEAD(&locates, l, entry);
-	g->pending++;		/* held until done */
-	for (size_t i = 0; i < l->nasks; i++)
-		if (l->asks[i].peer->rtt_ms > rtt)
-			rtt = l->asks[i].peer->rtt_ms;
-	ms = (uint64_t)(4 * rtt) > LOCATE_WINDOW_MIN_MS ? (uint64_t)(4 * rtt) :
-	    LOCATE_WINDOW_MIN_MS;
-	timer_init(&l->window, locate_window, l);
-	timer_wheel_add(loop_wheel(), &l->window, loop_now_ms() + ms);
-	loop_wheel_kick();
-	lst.sent++;
-	mcast_locate(l->id, upath);
-}
-
-/*
- * A LOCATED from peer p: its hits at the path asked in request id.
- * Hits of exports we did not ask about (a peer's view may have changed)
- * are taken too: they are what it holds there.
- */
-void
-union_located(struct peer *p, uint64_t id, const uint32_t *exports,
-    const struct proto_attr *attrs, size_t n)
-{
-	struct locate *l;
-	struct gather *g;
-	bool all = true, mine = false;
-
-	LIST_FOREACH(l, &locates, entry)
-		if (l->id == id)
-			break;
-	if (l == NULL) {
-		lst.late++;
-		return;
-	}
-	g = l->g;
-	for (size_t i = 0; i < l->nasks; i++) {
-		if (l->asks[i].peer == p && !l->asks[i].answered) {
-			l->asks[i].answered = true;
-			mine = true;
-		}
-		all = all && l->asks[i].answered;
-	}
-	if (!mine)
-		return;		/* a duplicate, or not asked */
-	lst.answers++;
-	for (size_t i = 0; i < n; i++) {
-		const struct export *ex = union_export(p, exports[i]);
-		char *upath = union_join(g->path, g->base);
-
-		if (ex != NULL)
-			gather_add(g, g->base, p, exports[i], &attrs[i],
-			    strcmp(ex->at, upath) == 0);
-		free(upath);
-	}
-	if (all)
-		locate_done(l);
-}
-
-/* Our exports' answers to a LOCATE, gathered for locate.c. */
-struct union_found {
-	unsigned pending;
-	uint32_t *exports;	/* hits; owned */
-	struct proto_attr *attrs;	/* owned */
-	size_t n;
-	locate_found_cb cb;
-	void *arg;
-};
-
-/* One more of our exports has answered; the last one calls back. */
-static void
-union_found_step(struct union_found *f)
-{
-	if (--f->pending > 0)
-		return;
-	f->cb(f->arg, f->exports, f->attrs, f->n);
-	free(f->exports);
-	free(f->attrs);
-	free(f);
-}
-
-/* One export's STAT came back. */
-static void
-union_found_cb(struct call *c)
-{
-	struct union_found *f = c->arg;
-
-	if (c->rep.error == 0) {
-		f->exports[f->n] = c->req.export_id;
-		f->attrs[f->n] = c->rep.attr;
-		f->n++;
-	}
-	union_found_step(f);
-}
-
-/*
- * What our exports hold at union path upath: every export grafted at or
- * above it is asked (a STAT on the disk workers, like any call); cb gets
- * the hits once all have answered.
- */
-void
-union_locate_local(const char *upath, locate_found_cb cb, void *arg)
-{
-	struct peer *self = peer_self();
-	struct union_found *f = xcalloc(1, sizeof *f);
-	char *rel;
-
-	f->exports = xcalloc(self->nexports + 1, sizeof *f->exports);
-	f->attrs = xcalloc(self->nexports + 1, sizeof *f->attrs);
-	f->cb = cb;
-	f->arg = arg;
-	f->pending = 1;
-	for (uint32_t e = 0; e < self->nexports; e++) {
-		if ((rel = union_relpath(&self->exports[e], upath)) == NULL)
-			continue;
-		if (!proto_path_ok(rel)) {
-			free(rel);
-			continue;
-		}
-		f->pending++;
-		call_send(call_new(self, PROTO_STAT, e, rel, union_found_cb,
-		    f));
-		free(rel);
-	}
-	union_found_step(f);
-}
-
-/* Figures for status. */
-void
-locate_stats(struct locate_stats *st)
-{
-	*st = lst;
-	st->served = locate_served();
 }
 
 /* Whether a base name is held anywhere in dir; cb gets 0 or -ENOENT. */
@@ -852,6 +425,7 @@ union_resolve_mode(struct node *dir, const char *name, bool any,
 		return;
 	}
 	g = gather_new(dir);
+	g->done = union_resolve_done;
 	g->rcb = cb;
 	g->arg = arg;
 	g->base = xstrndup(name, baselen);
@@ -878,7 +452,7 @@ union_resolve_mode(struct node *dir, const char *name, bool any,
 			free(rel);
 			continue;
 		}
-		union_ask(g, copies[i].peer, copies[i].export_id, rel, false);
+		find_ask(g, copies[i].peer, copies[i].export_id, rel, false);
 		free(rel);
 	}
 	TAILQ_FOREACH(p, &peers, entry) {
@@ -886,11 +460,11 @@ union_resolve_mode(struct node *dir, const char *name, bool any,
 			continue;
 		for (uint32_t e = 0; e < p->nexports; e++)
 			if (strcmp(p->exports[e].at, upath) == 0)
-				union_ask(g, p, e, "", true);
+				find_ask(g, p, e, "", true);
 	}
 	free(copies);
 	if (g->loc != NULL)
-		locate_send(g, upath);
+		find_send(g, upath);
 	free(upath);
 	g->pending--;
 	gather_step(g);
@@ -906,6 +480,7 @@ union_list(struct node *dir, union_list_cb cb, void *arg)
 	size_t ncopies, i, plen = strlen(g->path);
 	char *rel;
 
+	g->done = union_list_done;
 	g->lcb = cb;
 	g->arg = arg;
 	copies = union_copies(dir, &ncopies);
@@ -994,3 +569,4 @@ union_node(struct node *dir, struct entry *e)
 	n->ino = e->ino;
 	return n;
 }
+

@@ -190,7 +190,7 @@ typedef void (*locate_found_cb)(void *arg, const uint32_t *exports,
     const struct proto_attr *attrs, size_t n);
 
 /*
- * What answering and asking need of the union (daemon/union.c): lookup
+ * What answering and asking need of the union (daemon/find.c): lookup
  * finds what our exports hold at a union path and calls back once;
  * located takes another peer's answer to our request id.
  */

@@ -2,7 +2,7 @@
  * locate.c - location requests: answering which of our exports hold a
  * union path, and handing the answers we get to whoever asked.
  *
- * A LOCATE names a union path.  The union (daemon/union.c, through the
+ * A LOCATE names a union path.  The union (daemon/find.c, through the
  * lookup the daemon registers) asks every export of ours grafted at or
  * above it; once all have answered, one LOCATED carries what exists
  * (possibly nothing: that too is an answer, so the asker need not wait
