@@ -25,7 +25,6 @@
 
 #include "pufs.h"
 
-static uint64_t call_next_id;
 static unsigned call_count;	/* calls not yet freed */
 static struct log_rate call_log_timeouts = LOG_RATE_INIT("call timeouts");
 static call_answer_fn call_answer_observer;
@@ -70,7 +69,7 @@ call_observe_served(call_served_fn fn)
  * Request r was served by one of our exports with answer rep, for owner
  * (0: our own mount's call; else the stream whose handles it made).
  */
-void
+static void
 call_served(const struct proto_req *r, const struct proto_rep *rep,
     uint32_t owner)
 {
@@ -136,7 +135,7 @@ call_local_run(struct work *w)
  * A late answer to OPEN or CREATE (its call timed out) holds a handle
  * on the holder that nobody will use or release: release it now.
  */
-void
+static void
 call_release_late(struct peer *p, const struct proto_rep *rep)
 {
 	struct call *c;
@@ -170,7 +169,7 @@ call_local_done(struct work *w)
 }
 
 /* The transport has the reply: deliver it (or drop it if late). */
-void
+static void
 call_transport_done(struct call *c, struct proto_rep *rep)
 {
 	c->in_transport = false;
@@ -194,7 +193,7 @@ call_transport_done(struct call *c, struct proto_rep *rep)
  * kind) or the listing grows past PROTO_MAX_LISTING; the transport
  * then fails the call.
  */
-int
+static int
 call_transport_page(struct call *c, const struct proto_rep *page)
 {
 	struct proto_rep *w = &c->wrep, rep;
@@ -237,7 +236,7 @@ call_transport_page(struct call *c, const struct proto_rep *page)
 }
 
 /* The transport could not deliver the call: complete it with error. */
-void
+static void
 call_transport_fail(struct call *c, int error)
 {
 	struct proto_rep rep = {
@@ -258,12 +257,14 @@ call_unreachable(evutil_socket_t fd, short what, void *arg)
 	call_transport_fail(c, c->wrep.error);
 }
 
-/* A fresh request id (also for pings and goodbyes). */
-uint64_t
-call_new_id(void)
-{
-	return ++call_next_id;
-}
+/* The call layer, as the transport answers it. */
+const struct stream_client call_transport = {
+	.done = call_transport_done,
+	.fail = call_transport_fail,
+	.page = call_transport_page,
+	.late = call_release_late,
+	.served = call_served,
+};
 
 /* A new call of type to (peer, export, path); path may be NULL. */
 struct call *
@@ -277,7 +278,7 @@ call_new(struct peer *peer, uint8_t type, uint32_t export_id,
 	c->cb = cb;
 	c->arg = arg;
 	c->req.type = type;
-	c->req.id = call_new_id();
+	c->req.id = stream_new_id();
 	c->req.export_id = export_id;
 	c->strs[0] = xstrdup(path != NULL ? path : "");
 	c->req.path = c->strs[0];

@@ -107,6 +107,7 @@ main_wire(const struct config *cfg)
 	trap_init(cfg, &inval_sink, &main_trap_local);
 	clock_init();
 	locate_init(&main_locate);
+	stream_init(&call_transport);
 	call_observe_answers(inval_answered);
 	call_observe_served(trap_note);
 }

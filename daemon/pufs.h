@@ -76,6 +76,25 @@ void dircache_stats(struct meta_cache_stats *);
 /* stream.c */
 
 struct call;
+
+/*
+ * What the transport needs of the layer above it (call.c), which it does
+ * not call: a reply for a call in its table, the failure of one, a page
+ * of a paged READDIR answer (0, or -EPROTO: the stream then fails the
+ * call), a reply that matches no call (late), and a request of the other
+ * side served by our exports, for owner.
+ */
+struct stream_client {
+	void (*done)(struct call *, struct proto_rep *);
+	void (*fail)(struct call *, int error);
+	int (*page)(struct call *, const struct proto_rep *);
+	void (*late)(struct peer *, const struct proto_rep *);
+	void (*served)(const struct proto_req *, const struct proto_rep *,
+	    uint32_t owner);
+};
+
+void stream_init(const struct stream_client *);
+uint64_t stream_new_id(void);
 int stream_listen(const struct sockaddr *, int);
 struct stream *stream_connect(const struct sockaddr *, int, const char *,
     struct seed *);
@@ -129,11 +148,7 @@ void call_set_dest(struct call *, uint32_t export2, const char *path2,
 void call_set_data(struct call *, const void *, size_t);
 void call_send(struct call *);
 unsigned call_inflight(void);
-uint64_t call_new_id(void);
-void call_transport_done(struct call *, struct proto_rep *);
-void call_transport_fail(struct call *, int error);
-int call_transport_page(struct call *, const struct proto_rep *);
-void call_release_late(struct peer *, const struct proto_rep *);
+extern const struct stream_client call_transport;
 
 /* Observers: of answers without an error, of requests we served. */
 typedef void (*call_answer_fn)(const struct call *);
@@ -141,8 +156,6 @@ typedef void (*call_served_fn)(const struct proto_req *,
     const struct proto_rep *, uint32_t owner);
 void call_observe_answers(call_answer_fn);
 void call_observe_served(call_served_fn);
-void call_served(const struct proto_req *, const struct proto_rep *,
-    uint32_t owner);
 
 /* inval.c: what changes mean for the caches (trap sink, answers). */
 

@@ -137,6 +137,8 @@ struct served {
 static struct stream_list streams = TAILQ_HEAD_INITIALIZER(streams);
 static struct evconnlistener *listener;
 static uint32_t stream_next_id = 1;
+static uint64_t stream_next_req;	/* request ids, stream_new_id() */
+static const struct stream_client *stream_client;	/* the call layer */
 static unsigned stream_handshaking[2];	/* in handshake: in, out */
 static struct log_rate stream_log_frames = LOG_RATE_INIT("bad frames");
 static struct log_rate stream_log_refused = LOG_RATE_INIT("refused streams");
@@ -146,6 +148,20 @@ static void stream_write_cb(struct bufferevent *, void *);
 static void stream_event_cb(struct bufferevent *, short, void *);
 static void stream_heartbeat(struct timer *, void *);
 static void stream_probe_expired(struct timer *, void *);
+
+/* The layer above, which the stream answers (before any stream). */
+void
+stream_init(const struct stream_client *client)
+{
+	stream_client = client;
+}
+
+/* A fresh request id (for calls, pings and goodbyes). */
+uint64_t
+stream_new_id(void)
+{
+	return ++stream_next_req;
+}
 
 /* How long a probe waits for its answer: dead_after, at most 2 s. */
 static unsigned
@@ -292,7 +308,7 @@ stream_close(struct stream *s, const char *reason)
 	for (int b = 0; b < STREAM_BUCKETS; b++) {
 		while ((c = TAILQ_FIRST(&s->calls[b])) != NULL) {
 			stream_cancel_call(s, c);
-			call_transport_fail(c, -EIO);
+			stream_client->fail(c, -EIO);
 		}
 	}
 	stream_unref(s);
@@ -464,7 +480,7 @@ stream_serve_done(struct work *w)
 	struct served *sv = (struct served *)w;
 	struct stream *s = sv->s;
 
-	call_served(&sv->req, &sv->rep, sv->owner);
+	stream_client->served(&sv->req, &sv->rep, sv->owner);
 	if (s->state == STREAM_UP)
 		stream_send_rep(s, &sv->rep);
 	if (sv->req.type == PROTO_OPEN || sv->req.type == PROTO_CREATE) {
@@ -650,10 +666,10 @@ stream_on_page(struct stream *s, const struct proto_rep *rep)
 		return 1;
 	if (!more)
 		stream_cancel_call(s, c);
-	if (call_transport_page(c, rep) == 0)
+	if (stream_client->page(c, rep) == 0)
 		return 0;
 	if (!more)
-		call_transport_fail(c, -EIO);
+		stream_client->fail(c, -EIO);
 	return -EPROTO;
 }
 
@@ -733,13 +749,13 @@ stream_on_reply(struct stream *s, const uint8_t *buf, size_t len)
 			    (unsigned long long)rep.id,
 			    proto_type_name(rep.type));
 		if (c != NULL)
-			call_transport_fail(c, -EIO);
+			stream_client->fail(c, -EIO);
 		else	/* late: the handle it opened is nobody's */
-			call_release_late(s->peer, &rep);
+			stream_client->late(s->peer, &rep);
 		proto_rep_clear(&rep);
 		return 0;
 	}
-	call_transport_done(c, &rep);
+	stream_client->done(c, &rep);
 	return 0;
 }
 
@@ -884,7 +900,7 @@ stream_ping(struct stream *s)
 {
 	struct proto_req ping = { .type = PROTO_PING };
 
-	ping.id = s->ping_id = call_new_id();
+	ping.id = s->ping_id = stream_new_id();
 	s->ping_sent = loop_mono_us();
 	s->ping_t0 = clock_local_ns();
 	return stream_send_req(s, &ping);
@@ -1106,7 +1122,7 @@ stream_leave_all(void)
 	for (s = TAILQ_FIRST(&streams); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, entry);
 		if (s->state == STREAM_UP) {
-			bye.id = call_new_id();
+			bye.id = stream_new_id();
 			stream_say_bye(s, &bye);
 		}
 		stream_close(s, "leaving");
