@@ -1,8 +1,9 @@
 /*
  * export-int.h - what the files of the serving side share: the context
- * (export.c), resolving beneath an export's root (beneath.c), the
- * handle table (handle.c), the privilege rules (identity.c) and the
- * operations (serve.c).  The rest of the daemon sees export.h only.
+ * (export-context.c, set by export.c), resolving beneath an export's
+ * root (beneath.c), the handle table (handle.c), the privilege rules
+ * (identity.c) and the operations (serve.c).  The rest of the daemon
+ * sees export.h only.
  */
 #ifndef PUFS_EXPORT_INT_H
 #define PUFS_EXPORT_INT_H
@@ -14,7 +15,7 @@
 #include "export.h"
 #include "proto.h"
 
-/* export.c */
+/* export-context.c */
 /* What the serving side was given; set before the first request. */
 extern struct export_ctx export_context;
 

@@ -23,9 +23,6 @@
 #include "export-int.h"
 #include "log.h"
 
-/* What the serving side was given; set before the first request. */
-struct export_ctx export_context;
-
 /* Take the serving side's context (a copy) before the first request. */
 void
 export_init(const struct export_ctx *c)
