@@ -102,7 +102,6 @@ void stream_close(struct stream *, const char *reason);
 int stream_send_call(struct stream *, struct call *);
 void stream_cancel_call(struct stream *, struct call *);
 void stream_leave_all(void);
-unsigned stream_calls_waiting(const struct stream *);
 bool stream_outbound(const struct stream *);
 void stream_probe(struct stream *, const char *why);
 bool stream_may_dial(void);

@@ -1156,10 +1156,3 @@ stream_outbound(const struct stream *s)
 {
 	return s->outbound;
 }
-
-/* Figures of a stream for status. */
-unsigned
-stream_calls_waiting(const struct stream *s)
-{
-	return s->ncalls;
-}
