@@ -20,11 +20,11 @@
 struct timer_wheel;
 
 struct timer {
-	uint64_t expires;		/* absolute, ms */
+	uint64_t expires; /* absolute, ms */
 	void (*cb)(struct timer *, void *arg);
 	void *arg;
-	struct timer *next, *prev;	/* slot list; NULL when idle */
-	uint32_t slot;			/* private to the wheel */
+	struct timer *next, *prev; /* slot list; NULL when idle */
+	uint32_t slot;             /* private to the wheel */
 };
 
 /* A wheel whose current time is now_ms; tick_ms is its granularity. */
@@ -43,8 +43,7 @@ bool timer_pending(const struct timer *);
  * Arm (or re-arm) the timer to fire at expires_ms.  A time at or before
  * the wheel's current time fires on the next advance.
  */
-void timer_wheel_add(struct timer_wheel *, struct timer *,
-    uint64_t expires_ms);
+void timer_wheel_add(struct timer_wheel *, struct timer *, uint64_t expires_ms);
 
 /* Disarm; harmless on an idle timer. */
 void timer_wheel_del(struct timer_wheel *, struct timer *);
@@ -87,20 +86,20 @@ uint64_t timer_wheel_now(const struct timer_wheel *);
 struct meta_cache;
 
 struct meta_cache_stats {
-	uint64_t entries;	/* in the cache now */
-	uint64_t bytes;		/* charged now; never above the budget */
-	uint64_t hits;		/* lookups answered with a fresh entry */
-	uint64_t misses;	/* lookups answered with nothing */
-	uint64_t stale_hits;	/* get_stale answered with a stale entry */
-	uint64_t inserts;	/* successful puts, replacements included */
-	uint64_t replaced;	/* puts that replaced an entry */
-	uint64_t expired;	/* expiries: entries freed or turned stale */
-	uint64_t evicted;	/* entries evicted to make room */
-	uint64_t dropped;	/* by drop, drop_prefix or a refused put */
+	uint64_t entries;    /* in the cache now */
+	uint64_t bytes;      /* charged now; never above the budget */
+	uint64_t hits;       /* lookups answered with a fresh entry */
+	uint64_t misses;     /* lookups answered with nothing */
+	uint64_t stale_hits; /* get_stale answered with a stale entry */
+	uint64_t inserts;    /* successful puts, replacements included */
+	uint64_t replaced;   /* puts that replaced an entry */
+	uint64_t expired;    /* expiries: entries freed or turned stale */
+	uint64_t evicted;    /* entries evicted to make room */
+	uint64_t dropped;    /* by drop, drop_prefix or a refused put */
 };
 
 /* Flag of meta_cache_put(): keep the entry, stale, after its expiry. */
-#define META_CACHE_KEEP_STALE	0x1
+#define META_CACHE_KEEP_STALE 0x1
 
 /* An empty cache whose entries expire on the wheel, within budget_bytes. */
 struct meta_cache *meta_cache_new(struct timer_wheel *, size_t budget_bytes);
@@ -118,8 +117,8 @@ void meta_cache_free(struct meta_cache *);
  * payload.
  */
 int meta_cache_put(struct meta_cache *, int kind, const void *key,
-    size_t keylen, void *payload, size_t payload_bytes,
-    void (*free_fn)(void *), uint64_t expires_ms, int flags);
+    size_t keylen, void *payload, size_t payload_bytes, void (*free_fn)(void *),
+    uint64_t expires_ms, int flags);
 
 /* The payload of a fresh entry, marked recently used, or NULL. */
 void *meta_cache_get(struct meta_cache *, int kind, const void *key,
@@ -147,8 +146,8 @@ int meta_cache_drop(struct meta_cache *, int kind, const void *key,
  * Drop every entry of kind whose key starts with the len bytes of
  * prefix, returning how many; O(entries in the cache).
  */
-size_t meta_cache_drop_prefix(struct meta_cache *, int kind,
-    const void *prefix, size_t len);
+size_t meta_cache_drop_prefix(struct meta_cache *, int kind, const void *prefix,
+    size_t len);
 
 /* Copy the counters. */
 void meta_cache_stats(const struct meta_cache *, struct meta_cache_stats *);

@@ -38,48 +38,48 @@
 
 #include "cache.h"
 
-#define MC_MIN_BUCKETS	64	/* the table never shrinks below this */
-#define MC_STEP		16	/* buckets moved per call while resizing */
-#define MC_KIND_MAX	UINT16_MAX
-#define MC_MALLOC_SLACK	16	/* glibc: 8 of header, 8 of rounding on average */
+#define MC_MIN_BUCKETS 64 /* the table never shrinks below this */
+#define MC_STEP 16        /* buckets moved per call while resizing */
+#define MC_KIND_MAX UINT16_MAX
+#define MC_MALLOC_SLACK 16 /* glibc: 8 of header, 8 of rounding on average */
 
 #define MC_CONTAINER(p, type, member) \
-	((type *)(void *)((char *)(p) - offsetof(type, member)))
+	((type *)(void *)((char *)(p)-offsetof(type, member)))
 
 struct mc_link {
 	struct mc_link *prev, *next;
 };
 
 struct mc_entry {
-	struct timer timer;		/* expiry; its arg is the cache */
-	struct mc_link lru;		/* on meta_cache.lru */
-	struct mc_entry *hnext;		/* hash chain */
-	void *payload;			/* owned; freed by free_fn */
-	void (*free_fn)(void *);	/* may be NULL */
+	struct timer timer;      /* expiry; its arg is the cache */
+	struct mc_link lru;      /* on meta_cache.lru */
+	struct mc_entry *hnext;  /* hash chain */
+	void *payload;           /* owned; freed by free_fn */
+	void (*free_fn)(void *); /* may be NULL */
 	uint32_t hash;
 	uint32_t keylen;
 	uint32_t payload_bytes;
 	uint16_t kind;
-	uint16_t flags;			/* META_CACHE_KEEP_STALE */
+	uint16_t flags; /* META_CACHE_KEEP_STALE */
 	unsigned char key[];
 };
 
 struct mc_table {
-	struct mc_entry **b;		/* NULL when not in use */
-	size_t mask;			/* buckets - 1 */
+	struct mc_entry **b; /* NULL when not in use */
+	size_t mask;         /* buckets - 1 */
 };
 
 struct meta_cache {
-	struct timer_wheel *w;		/* not owned; outlives the cache */
-	size_t budget;			/* bytes */
-	uint64_t k0, k1;		/* hash seed */
+	struct timer_wheel *w; /* not owned; outlives the cache */
+	size_t budget;         /* bytes */
+	uint64_t k0, k1;       /* hash seed */
 	/*
 	 * t[0] is the table; while t[1].b is set a resize is moving t[0]'s
 	 * buckets into t[1], and buckets of t[0] below rehash are empty.
 	 */
 	struct mc_table t[2];
 	size_t rehash;
-	struct mc_link lru;		/* head: next is the most recent */
+	struct mc_link lru; /* head: next is the most recent */
 	struct meta_cache_stats st;
 };
 
@@ -108,8 +108,7 @@ mc_sipround(uint64_t v[4])
 
 /* SipHash-1-3 of (kind, key) under the cache's seed, folded to 32 bits. */
 static uint32_t
-mc_hash(const struct meta_cache *c, uint16_t kind, const void *key,
-    size_t len)
+mc_hash(const struct meta_cache *c, uint16_t kind, const void *key, size_t len)
 {
 	const unsigned char *p = key;
 	uint64_t k1 = c->k1 ^ ((uint64_t)kind * 0x9e3779b97f4a7c15ull);
@@ -244,8 +243,7 @@ mc_find(struct meta_cache *c, uint16_t kind, const void *key, size_t keylen,
 	struct mc_entry *e;
 
 	for (e = *mc_bucket(c, hash); e != NULL; e = e->hnext)
-		if (e->hash == hash && e->kind == kind &&
-		    e->keylen == keylen &&
+		if (e->hash == hash && e->kind == kind && e->keylen == keylen &&
 		    (keylen == 0 || memcmp(e->key, key, keylen) == 0))
 			return e;
 	return NULL;
@@ -345,7 +343,8 @@ meta_cache_new(struct timer_wheel *w, size_t budget_bytes)
 	c->budget = budget_bytes;
 	c->lru.prev = c->lru.next = &c->lru;
 	/* Without entropy the seed is weak, not absent: still per process. */
-	if (getrandom(seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed) {
+	if (getrandom(seed, sizeof seed, GRND_NONBLOCK) !=
+	    (ssize_t)sizeof seed) {
 		seed[0] = (uint64_t)(uintptr_t)c ^ 0x243f6a8885a308d3ull;
 		seed[1] = (uint64_t)(uintptr_t)&seed ^ 0x13198a2e03707344ull;
 	}
@@ -378,9 +377,9 @@ meta_cache_free(struct meta_cache *c)
 
 /* Insert or replace (kind, key); see cache.h for ownership and errors. */
 int
-meta_cache_put(struct meta_cache *c, int kind, const void *key,
-    size_t keylen, void *payload, size_t payload_bytes,
-    void (*free_fn)(void *), uint64_t expires_ms, int flags)
+meta_cache_put(struct meta_cache *c, int kind, const void *key, size_t keylen,
+    void *payload, size_t payload_bytes, void (*free_fn)(void *),
+    uint64_t expires_ms, int flags)
 {
 	void *old_payload;
 	void (*old_free)(void *);
@@ -399,7 +398,7 @@ meta_cache_put(struct meta_cache *c, int kind, const void *key,
 		/* The caller meant to replace it: never keep the old value. */
 		if (e != NULL) {
 			if (e->payload == payload)
-				e->free_fn = NULL;	/* the caller keeps it */
+				e->free_fn = NULL; /* the caller keeps it */
 			c->st.dropped++;
 			mc_release(c, e);
 		}
@@ -461,8 +460,8 @@ mc_lookup(struct meta_cache *c, int kind, const void *key, size_t keylen,
 	}
 	if (e != NULL) {
 		fresh = e->timer.expires > timer_wheel_now(c->w);
-		if (!fresh && (!stale_ok ||
-		    (e->flags & META_CACHE_KEEP_STALE) == 0))
+		if (!fresh &&
+		    (!stale_ok || (e->flags & META_CACHE_KEEP_STALE) == 0))
 			e = NULL;
 	}
 	if (stale != NULL)
@@ -482,8 +481,7 @@ mc_lookup(struct meta_cache *c, int kind, const void *key, size_t keylen,
 
 /* The payload of a fresh entry, marked recently used, or NULL. */
 void *
-meta_cache_get(struct meta_cache *c, int kind, const void *key,
-    size_t keylen)
+meta_cache_get(struct meta_cache *c, int kind, const void *key, size_t keylen)
 {
 	struct mc_entry *e = mc_lookup(c, kind, key, keylen, false, NULL);
 
@@ -502,8 +500,7 @@ meta_cache_get_stale(struct meta_cache *c, int kind, const void *key,
 
 /* The entry (kind, key) whatever its state, without counting; or NULL. */
 static struct mc_entry *
-mc_lookup_quiet(struct meta_cache *c, int kind, const void *key,
-    size_t keylen)
+mc_lookup_quiet(struct meta_cache *c, int kind, const void *key, size_t keylen)
 {
 	if (kind < 0 || kind > MC_KIND_MAX || (keylen > 0 && key == NULL))
 		return NULL;
@@ -514,8 +511,8 @@ mc_lookup_quiet(struct meta_cache *c, int kind, const void *key,
 
 /* Move the entry's expiry, leaving its LRU place; 0, or -ENOENT. */
 int
-meta_cache_touch(struct meta_cache *c, int kind, const void *key,
-    size_t keylen, uint64_t new_expires_ms)
+meta_cache_touch(struct meta_cache *c, int kind, const void *key, size_t keylen,
+    uint64_t new_expires_ms)
 {
 	struct mc_entry *e = mc_lookup_quiet(c, kind, key, keylen);
 
@@ -527,8 +524,7 @@ meta_cache_touch(struct meta_cache *c, int kind, const void *key,
 
 /* Drop the entry, freeing its payload; 0, or -ENOENT. */
 int
-meta_cache_drop(struct meta_cache *c, int kind, const void *key,
-    size_t keylen)
+meta_cache_drop(struct meta_cache *c, int kind, const void *key, size_t keylen)
 {
 	struct mc_entry *e = mc_lookup_quiet(c, kind, key, keylen);
 

@@ -38,31 +38,31 @@
 
 #include "cache.h"
 
-#define TW_BITS		6
-#define TW_SLOTS	(1u << TW_BITS)
-#define TW_MASK		((uint64_t)TW_SLOTS - 1)
-#define TW_LEVELS	5
-#define TW_SPAN		((uint64_t)1 << (TW_BITS * TW_LEVELS))
-#define TW_TIME_MAX	((uint64_t)INT64_MAX)
-#define TW_NONE		UINT64_MAX
+#define TW_BITS 6
+#define TW_SLOTS (1u << TW_BITS)
+#define TW_MASK ((uint64_t)TW_SLOTS - 1)
+#define TW_LEVELS 5
+#define TW_SPAN ((uint64_t)1 << (TW_BITS * TW_LEVELS))
+#define TW_TIME_MAX ((uint64_t)INT64_MAX)
+#define TW_NONE UINT64_MAX
 
 /* Values of timer->slot that are not wheel slots. */
-#define TW_SLOT_DUE	0xfffffff0u
-#define TW_SLOT_WORK	0xfffffff1u
-#define TW_SLOT_FAR	0xfffffff2u
+#define TW_SLOT_DUE 0xfffffff0u
+#define TW_SLOT_WORK 0xfffffff1u
+#define TW_SLOT_FAR 0xfffffff2u
 
 struct timer_wheel {
-	uint64_t now;		/* ms; every wheel timer expires after it */
-	uint64_t cur;		/* current tick; earlier ticks are all fired */
-	uint32_t tick;		/* ms per tick */
-	size_t count;		/* armed timers, on any list */
-	bool running;		/* inside timer_wheel_advance() */
-	uint64_t used[TW_LEVELS];	/* bit i: slot i is not empty */
-	uint64_t far_min;	/* <= the earliest tick on the far list */
-	struct timer far;	/* list head: beyond the levels' span */
-	struct timer due;	/* list head: armed at or before now */
-	struct timer work;	/* list head: being fired */
-	struct timer slots[TW_LEVELS][TW_SLOTS];	/* list heads */
+	uint64_t now;  /* ms; every wheel timer expires after it */
+	uint64_t cur;  /* current tick; earlier ticks are all fired */
+	uint32_t tick; /* ms per tick */
+	size_t count;  /* armed timers, on any list */
+	bool running;  /* inside timer_wheel_advance() */
+	uint64_t used[TW_LEVELS]; /* bit i: slot i is not empty */
+	uint64_t far_min;         /* <= the earliest tick on the far list */
+	struct timer far;         /* list head: beyond the levels' span */
+	struct timer due;         /* list head: armed at or before now */
+	struct timer work;        /* list head: being fired */
+	struct timer slots[TW_LEVELS][TW_SLOTS]; /* list heads */
 };
 
 /* Make a list head empty. */
@@ -125,8 +125,8 @@ tw_unlink(struct timer_wheel *w, struct timer *t)
 	t->next->prev = t->prev;
 	t->next = t->prev = NULL;
 	if (t->slot < TW_LEVELS * TW_SLOTS && tw_list_empty(head))
-		w->used[t->slot / TW_SLOTS] &= ~((uint64_t)1 <<
-		    (t->slot % TW_SLOTS));
+		w->used[t->slot / TW_SLOTS] &= ~(
+		    (uint64_t)1 << (t->slot % TW_SLOTS));
 	w->count--;
 }
 
@@ -142,7 +142,7 @@ tw_place(struct timer_wheel *w, struct timer *t)
 	uint32_t idx;
 
 	w->count++;
-	delta = key - w->cur;	/* key >= cur: t expires after now */
+	delta = key - w->cur; /* key >= cur: t expires after now */
 	if (delta >= TW_SPAN) {
 		t->slot = TW_SLOT_FAR;
 		tw_list_append(&w->far, t);
@@ -163,8 +163,9 @@ tw_place(struct timer_wheel *w, struct timer *t)
 static unsigned int
 tw_first_set(uint64_t bits, unsigned int start)
 {
-	uint64_t rot = start == 0 ? bits :
-	    (bits >> start) | (bits << (TW_SLOTS - start));
+	uint64_t rot = start == 0
+	    ? bits
+	    : (bits >> start) | (bits << (TW_SLOTS - start));
 
 	return (unsigned int)__builtin_ctzll(rot);
 }
@@ -184,8 +185,8 @@ tw_next_event(const struct timer_wheel *w, bool *exact, bool far)
 
 	*exact = false;
 	if (w->used[0] != 0) {
-		best = w->cur + tw_first_set(w->used[0],
-		    (unsigned int)(w->cur & TW_MASK));
+		best = w->cur +
+		    tw_first_set(w->used[0], (unsigned int)(w->cur & TW_MASK));
 		*exact = true;
 	}
 	for (level = 1; level < TW_LEVELS; level++) {
@@ -193,8 +194,10 @@ tw_next_event(const struct timer_wheel *w, bool *exact, bool far)
 			continue;
 		shift = TW_BITS * level;
 		base = (w->cur >> shift) + 1;
-		t = (base + tw_first_set(w->used[level],
-		    (unsigned int)(base & TW_MASK))) << shift;
+		t = (base +
+			tw_first_set(w->used[level],
+			    (unsigned int)(base & TW_MASK)))
+		    << shift;
 		if (t <= best) {
 			best = t;
 			*exact = false;
@@ -330,7 +333,7 @@ tw_fire_work(struct timer_wheel *w)
 		t = w->work.next;
 		tw_unlink(w, t);
 		fired++;
-		t->cb(t, t->arg);	/* may add, delete or free t */
+		t->cb(t, t->arg); /* may add, delete or free t */
 	}
 	return fired;
 }
@@ -386,7 +389,8 @@ timer_wheel_free(struct timer_wheel *w)
 		if (i < TW_LEVELS * TW_SLOTS)
 			head = &w->slots[i / TW_SLOTS][i % TW_SLOTS];
 		else
-			head = tw_head(w, TW_SLOT_DUE + i - TW_LEVELS * TW_SLOTS);
+			head = tw_head(w,
+			    TW_SLOT_DUE + i - TW_LEVELS * TW_SLOTS);
 		while (!tw_list_empty(head))
 			tw_unlink(w, head->next);
 	}
@@ -473,7 +477,7 @@ timer_wheel_advance(struct timer_wheel *w, uint64_t now_ms)
 			fired += tw_fire_work(w);
 		}
 		ev = tw_next_event(w, &exact, true);
-		if (ev <= w->cur)	/* cannot be: this tick is empty */
+		if (ev <= w->cur) /* cannot be: this tick is empty */
 			ev = w->cur + 1;
 		w->cur = ev < target ? ev : target;
 		tw_cascade(w);

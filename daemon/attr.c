@@ -94,7 +94,7 @@ attr_get(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (n == NULL)
 		err = -EIO;
 	else if (h != NULL && !io_handle_live(h))
-		err = -EIO;	/* opened from a peer that left or restarted */
+		err = -EIO; /* opened from a peer that left or restarted */
 	else if (h != NULL || !attr_from_listing(n)) {
 		op = fsop_new(req, PROTO_STAT);
 		op->node = n;
@@ -106,7 +106,7 @@ attr_get(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		} else
 			c = fsop_call(n, PROTO_STAT, attr_cb, op, &err);
 		if (c != NULL) {
-			call_send(c);	/* attr_cb answers */
+			call_send(c); /* attr_cb answers */
 			return;
 		}
 		fsop_free(op);
@@ -230,11 +230,11 @@ attr_set(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	copies = union_copies(n, &nc);
 	op->pending = 0;
 	for (size_t i = 0; i < nc; i++) {
-		if ((rel = fsop_relpath(n, copies[i].peer, copies[i].export_id))
-		    == NULL)
+		if ((rel = fsop_relpath(n, copies[i].peer,
+			 copies[i].export_id)) == NULL)
 			continue;
-		c = call_new(copies[i].peer, PROTO_SETATTR,
-		    copies[i].export_id, rel, attr_set_cb, op);
+		c = call_new(copies[i].peer, PROTO_SETATTR, copies[i].export_id,
+		    rel, attr_set_cb, op);
 		free(rel);
 		attr_set_req(&c->req, attr, to_set);
 		op->pending++;
@@ -244,4 +244,3 @@ attr_set(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 	if (op->pending == 0)
 		fsop_done(op, -EROFS);
 }
-

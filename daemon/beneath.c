@@ -87,7 +87,6 @@ beneath_reopen(int pfd, int flags)
 	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
 		return -ENXIO;
 	beneath_procpath(pfd, proc, sizeof proc);
-	fd = open(proc, (flags & ~(O_NOFOLLOW | O_CREAT | O_EXCL)) |
-	    O_CLOEXEC);
+	fd = open(proc, (flags & ~(O_NOFOLLOW | O_CREAT | O_EXCL)) | O_CLOEXEC);
 	return fd == -1 ? -errno : fd;
 }

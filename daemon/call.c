@@ -25,7 +25,7 @@
 
 #include "pufs.h"
 
-static unsigned call_count;	/* calls not yet freed */
+static unsigned call_count; /* calls not yet freed */
 static struct log_rate call_log_timeouts = LOG_RATE_INIT("call timeouts");
 static call_answer_fn call_answer_observer;
 static call_served_fn call_served_observer;
@@ -46,7 +46,7 @@ call_free(struct call *c)
 	free(c->data);
 	export_mem_free(&c->mem);
 	proto_rep_clear(&c->rep);
-	proto_rep_clear(&c->wrep);	/* pages of an answer cut short */
+	proto_rep_clear(&c->wrep); /* pages of an answer cut short */
 	free(c);
 	call_count--;
 }
@@ -199,8 +199,9 @@ call_transport_page(struct call *c, const struct proto_rep *page)
 	struct proto_rep *w = &c->wrep, rep;
 	size_t len;
 
-	if (c->paged && (page->fh != w->fh || page->value != w->value ||
-	    ((page->flags ^ w->flags) & PROTO_LIST_DELTA) != 0))
+	if (c->paged &&
+	    (page->fh != w->fh || page->value != w->value ||
+		((page->flags ^ w->flags) & PROTO_LIST_DELTA) != 0))
 		return -EPROTO;
 	if (page->nents > PROTO_MAX_LISTING - w->nents)
 		return -EPROTO;
@@ -216,8 +217,8 @@ call_transport_page(struct call *c, const struct proto_rep *page)
 		len = strlen(page->ents[i].name) + 1;
 		while (c->arena_len + len > c->arena_cap) {
 			c->arena_cap = c->arena_cap ? c->arena_cap * 2 : 65536;
-			c->mem.names = xreallocarray(c->mem.names,
-			    c->arena_cap, 1);
+			c->mem.names = xreallocarray(c->mem.names, c->arena_cap,
+			    1);
 		}
 		memcpy(c->mem.names + c->arena_len, page->ents[i].name, len);
 		w->ents[w->nents].name = (const char *)(uintptr_t)c->arena_len;
@@ -240,7 +241,9 @@ static void
 call_transport_fail(struct call *c, int error)
 {
 	struct proto_rep rep = {
-		.type = c->req.type, .id = c->req.id, .error = error,
+		.type = c->req.type,
+		.id = c->req.id,
+		.error = error,
 	};
 
 	call_transport_done(c, &rep);
@@ -268,8 +271,8 @@ const struct stream_client call_transport = {
 
 /* A new call of type to (peer, export, path); path may be NULL. */
 struct call *
-call_new(struct peer *peer, uint8_t type, uint32_t export_id,
-    const char *path, void (*cb)(struct call *), void *arg)
+call_new(struct peer *peer, uint8_t type, uint32_t export_id, const char *path,
+    void (*cb)(struct call *), void *arg)
 {
 	struct call *c = xcalloc(1, sizeof *c);
 
@@ -352,6 +355,6 @@ call_send(struct call *c)
 	    (c->wrep.error = stream_send_call(c->peer->stream, c)) == 0)
 		return;
 	if (event_base_once(loop_base, -1, EV_TIMEOUT, call_unreachable, c,
-	    NULL) == -1)
+		NULL) == -1)
 		fatalx("event_base_once failed");
 }

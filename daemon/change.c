@@ -38,7 +38,7 @@ change_renamed(struct fsop *op)
 			node_move(n, op->dir2, op->name2);
 	} else if (n != NULL) {
 		node_move(n, op->dir2, op->name2);
-		if (!n->isdir) {	/* it may have changed export */
+		if (!n->isdir) { /* it may have changed export */
 			n->peer = op->chosen.peer;
 			n->export_id = op->chosen.export_id;
 		}
@@ -172,8 +172,7 @@ change_rmdir_check_cb(struct call *c)
 	op->pending--;
 	if (c->rep.error == 0 && c->rep.nents > 0)
 		op->error = -ENOTEMPTY;
-	else if (c->rep.error != 0 && c->rep.error != -ENOENT &&
-	    op->error == 0)
+	else if (c->rep.error != 0 && c->rep.error != -ENOENT && op->error == 0)
 		op->error = c->rep.error;
 	if (op->pending > 0)
 		return;
@@ -261,8 +260,8 @@ change_clone(struct fsop *op, struct peer *peer, uint32_t export_id)
 		n++;
 	modes = xcalloc(n, sizeof *modes);
 	for (size_t i = n; i > 0; i--, d = d->parent)
-		modes[i - 1] = d->attr.mode & 07777 ? d->attr.mode & 07777 :
-		    0755;
+		modes[i - 1] = d->attr.mode & 07777 ? d->attr.mode & 07777
+						    : 0755;
 	op->cloned = true;
 	op->chosen = (struct copy){ peer, export_id };
 	move_clone(peer, export_id, rel, modes, n, change_clone_done, op);
@@ -301,9 +300,13 @@ change_move(struct fsop *op)
 	const struct export *sx = union_export(s->peer, s->export_id);
 	const struct export *dx = union_export(d->peer, d->export_id);
 	struct move_spec sp = {
-		.speer = s->peer, .sexport = s->export_id,
-		.dpeer = d->peer, .dexport = d->export_id,
-		.sname = op->base, .dname = op->name2, .attr = s->attr,
+		.speer = s->peer,
+		.sexport = s->export_id,
+		.dpeer = d->peer,
+		.dexport = d->export_id,
+		.sname = op->base,
+		.dname = op->name2,
+		.attr = s->attr,
 	};
 
 	if ((op->flags & RENAME_EXCHANGE) ||
@@ -340,7 +343,7 @@ change_act(struct fsop *op)
 	struct copy dest;
 	size_t i;
 
-	op->pending = 1;	/* held while sending */
+	op->pending = 1; /* held while sending */
 	switch (op->type) {
 	case PROTO_UNLINK:
 		if (s->isdir) {
@@ -359,7 +362,8 @@ change_act(struct fsop *op)
 			return;
 		}
 		for (i = 0; i < s->ncopies; i++)
-			if (change_copy_is_root(op->dir, op->base, &s->copies[i])) {
+			if (change_copy_is_root(op->dir, op->base,
+				&s->copies[i])) {
 				fsop_done(op, -EBUSY);
 				return;
 			}
@@ -394,9 +398,10 @@ change_act(struct fsop *op)
 				return;
 			}
 			/* Over an existing file: into its export, or not. */
-			if (!change_dest_copy(op->dir2, s->peer, op->have_dst &&
-			    !d->isdir ? d->export_id : s->export_id,
-			    op->have_dst && !d->isdir, &dest)) {
+			if (!change_dest_copy(op->dir2, s->peer,
+				op->have_dst && !d->isdir ? d->export_id
+							  : s->export_id,
+				op->have_dst && !d->isdir, &dest)) {
 				op->pending = 0;
 				if (op->have_dst ||
 				    !change_clone(op, s->peer, s->export_id))
@@ -423,17 +428,18 @@ change_act(struct fsop *op)
 		}
 		/* Every copy moves within its own export. */
 		for (i = 0; i < s->ncopies; i++) {
-			if (change_copy_is_root(op->dir, op->base, &s->copies[i])) {
+			if (change_copy_is_root(op->dir, op->base,
+				&s->copies[i])) {
 				fsop_done(op, -EBUSY);
 				return;
 			}
 			if (!change_dest_copy(op->dir2, s->copies[i].peer,
-			    s->copies[i].export_id, true, &dest)) {
+				s->copies[i].export_id, true, &dest)) {
 				/* One copy to a new name: clone the path. */
 				op->pending = 0;
 				if (s->ncopies > 1 || op->have_dst ||
 				    !change_clone(op, s->copies[i].peer,
-				    s->copies[i].export_id))
+					s->copies[i].export_id))
 					fsop_done(op, -EXDEV);
 				return;
 			}
@@ -444,7 +450,7 @@ change_act(struct fsop *op)
 			for (j = 0; j < s->ncopies; j++)
 				if (s->copies[j].peer == d->copies[i].peer &&
 				    s->copies[j].export_id ==
-				    d->copies[i].export_id)
+					d->copies[i].export_id)
 					break;
 			if (j == s->ncopies) {
 				fsop_done(op, -EXDEV);
@@ -458,7 +464,7 @@ change_act(struct fsop *op)
 			    s->copies[i].export_id, &dest);
 		}
 		break;
-	default:	/* a LINK is sent by change_link_dst_cb */
+	default: /* a LINK is sent by change_link_dst_cb */
 		fsop_done(op, -EINVAL);
 		return;
 	}
@@ -489,10 +495,10 @@ change_src_cb(void *arg, int error, struct entry *e)
 	struct fsop *op = arg;
 
 	if (error != 0)
-		op->error = error;	/* the source's error comes first */
+		op->error = error; /* the source's error comes first */
 	else {
 		op->src = *e;
-		memset(e, 0, sizeof *e);	/* ownership moved */
+		memset(e, 0, sizeof *e); /* ownership moved */
 		op->have_src = true;
 	}
 	change_resolved(op);
@@ -519,9 +525,8 @@ change_dst_cb(void *arg, int error, struct entry *e)
  * caller replies it), else it is answered when done.
  */
 static int
-change_start(fuse_req_t req, uint8_t type, fuse_ino_t parent,
-    const char *name, fuse_ino_t newparent, const char *newname,
-    unsigned flags)
+change_start(fuse_req_t req, uint8_t type, fuse_ino_t parent, const char *name,
+    fuse_ino_t newparent, const char *newname, unsigned flags)
 {
 	struct node *dir = fsop_inode(parent), *dir2 = NULL;
 	struct fsop *op;
@@ -566,8 +571,8 @@ change_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	int err;
 
-	if ((err = change_start(req, PROTO_UNLINK, parent, name, 0, NULL,
-	    0)) < 0)
+	if ((err = change_start(req, PROTO_UNLINK, parent, name, 0, NULL, 0)) <
+	    0)
 		fuse_reply_err(req, -err);
 }
 
@@ -576,8 +581,8 @@ change_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	int err;
 
-	if ((err = change_start(req, PROTO_RMDIR, parent, name, 0, NULL,
-	    0)) < 0)
+	if ((err = change_start(req, PROTO_RMDIR, parent, name, 0, NULL, 0)) <
+	    0)
 		fuse_reply_err(req, -err);
 }
 
@@ -588,7 +593,7 @@ change_rename(fuse_req_t req, fuse_ino_t parent, const char *name,
 	int err;
 
 	if ((err = change_start(req, PROTO_RENAME, parent, name, newparent,
-	    newname, flags)) < 0)
+		 newname, flags)) < 0)
 		fuse_reply_err(req, -err);
 }
 
@@ -622,8 +627,7 @@ change_link_dst_cb(void *arg, int error, struct entry *e)
 	}
 	rel2 = fsop_relpath(op->dir2, dest.peer, dest.export_id);
 	c = call_new(n->peer, PROTO_LINK, n->export_id, rel, change_act_cb, op);
-	call_set_dest(c, dest.export_id, rel2 != NULL ? rel2 : "",
-	    op->name2);
+	call_set_dest(c, dest.export_id, rel2 != NULL ? rel2 : "", op->name2);
 	free(rel);
 	free(rel2);
 	op->pending = 1;

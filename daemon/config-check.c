@@ -24,7 +24,8 @@ config_check_name(const char *s, char *why, size_t len)
 	size_t n = strlen(s);
 
 	if (n == 0 || n > CONFIG_NAME_MAX ||
-	    strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    strspn(s,
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 		"0123456789._-") != n)
 		return config_msg_error(why, len,
 		    "bad name '%s' (1 to %d of A-Z a-z 0-9 . _ -)", s,
@@ -77,7 +78,8 @@ config_check_hostport(const char *s, char *why, size_t len)
 		colon = strchr(s, ':');
 		n = colon == NULL ? 0 : (size_t)(colon - s);
 		if (n == 0 || n > 253 ||
-		    strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		    strspn(s,
+			"ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 			"abcdefghijklmnopqrstuvwxyz0123456789.-_") != n)
 			goto bad;
 	}

@@ -24,24 +24,24 @@
 /* Reading state of one INI file, shared by the reader and the handler. */
 struct config_file {
 	const struct config_file_sink *sink;
-	void *arg;                     /* the sink's */
+	void *arg; /* the sink's */
 	const char *path;
 	FILE *fp;
-	char *buf;                     /* getline buffer; owned */
+	char *buf; /* getline buffer; owned */
 	size_t bufsize;
-	int lineno;                    /* of the line inih is working on */
-	char *section;                 /* current section name; owned */
-	bool has_key;                  /* a key line since the header */
-	bool continuation;             /* this line continues the last key */
-	bool failed;                   /* err holds the first error */
-	int errline;                   /* its line, 0 if none */
+	int lineno;        /* of the line inih is working on */
+	char *section;     /* current section name; owned */
+	bool has_key;      /* a key line since the header */
+	bool continuation; /* this line continues the last key */
+	bool failed;       /* err holds the first error */
+	int errline;       /* its line, 0 if none */
 	char *err;
 	size_t errlen;
 };
 
 /* Record the first error met while reading a file. */
 static void PRINTFLIKE(3, 4)
-config_file_fail(struct config_file *cf, int line, const char *fmt, ...)
+    config_file_fail(struct config_file *cf, int line, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -64,8 +64,8 @@ config_file_section(struct config_file *cf, char *p)
 	cf->section = NULL;
 	cf->has_key = false;
 	if ((close = strchr(p, ']')) == NULL) {
-		config_file_fail(cf, cf->lineno, "%s:%d: missing ']'",
-		    cf->path, cf->lineno);
+		config_file_fail(cf, cf->lineno, "%s:%d: missing ']'", cf->path,
+		    cf->lineno);
 		return;
 	}
 	rest = close + 1 + strspn(close + 1, " \t");
@@ -105,8 +105,8 @@ config_file_read(char *str, int num, void *arg)
 	errno = 0;
 	if ((n = getline(&cf->buf, &cf->bufsize, cf->fp)) == -1) {
 		if (ferror(cf->fp))
-			config_file_fail(cf, 0, "%s: cannot read: %s",
-			    cf->path, strerror(errno));
+			config_file_fail(cf, 0, "%s: cannot read: %s", cf->path,
+			    strerror(errno));
 		return NULL;
 	}
 	cf->lineno++;
@@ -125,7 +125,8 @@ config_file_read(char *str, int num, void *arg)
 	if (n > num - 2) {
 		config_file_fail(cf, cf->lineno,
 		    "%s:%d: line longer than %d characters (split peer.peers "
-		    "over indented lines)", cf->path, cf->lineno, num - 2);
+		    "over indented lines)",
+		    cf->path, cf->lineno, num - 2);
 		return NULL;
 	}
 	p = line + strspn(line, " \t");
@@ -167,7 +168,7 @@ config_file_handler(void *arg, const char *inisection, const char *key,
 	}
 	snprintf(origin, sizeof origin, "%s:%d", cf->path, cf->lineno);
 	if (cf->sink->key(cf->arg, cf->section, key, value, origin,
-	    cf->continuation, err, sizeof err) == -1) {
+		cf->continuation, err, sizeof err) == -1) {
 		config_file_fail(cf, cf->lineno, "%s", err);
 		return 0;
 	}
@@ -192,14 +193,14 @@ config_file_parse(FILE *fp, const char *path,
 	cf.fp = fp;
 	cf.err = err;
 	cf.errlen = errlen;
-	ret = ini_parse_stream(config_file_read, &cf, config_file_handler,
-	    &cf);
+	ret = ini_parse_stream(config_file_read, &cf, config_file_handler, &cf);
 	free(cf.buf);
 	free(cf.section);
 	if (ret > 0 && (!cf.failed || (cf.errline != 0 && ret < cf.errline)))
 		return config_msg_error(err, errlen,
 		    "%s:%d: syntax error (expected 'key = value' or "
-		    "'[section]')", path, ret);
+		    "'[section]')",
+		    path, ret);
 	if (cf.failed)
 		return -1;
 	if (ret != 0)

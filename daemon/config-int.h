@@ -54,18 +54,18 @@ enum config_base {
 struct config_key {
 	const char *name;
 	enum config_type type;
-	size_t off;                    /* in the section's structure */
-	size_t count_off;              /* lists: where the count is */
-	uint64_t min, max;             /* integers and sizes */
-	bool pow2;                     /* sizes: a power of two */
-	bool positive;                 /* durations: > 0, else >= 0 */
-	bool optional;                 /* strings: empty or NULL is unset */
-	config_check_fn *check;        /* strings, lists */
-	const char *const *names;      /* enums, NULL-terminated */
+	size_t off;               /* in the section's structure */
+	size_t count_off;         /* lists: where the count is */
+	uint64_t min, max;        /* integers and sizes */
+	bool pow2;                /* sizes: a power of two */
+	bool positive;            /* durations: > 0, else >= 0 */
+	bool optional;            /* strings: empty or NULL is unset */
+	config_check_fn *check;   /* strings, lists */
+	const char *const *names; /* enums, NULL-terminated */
 };
 
 struct config_section {
-	const char *name;              /* "peer", or "export" for export:NAME */
+	const char *name; /* "peer", or "export" for export:NAME */
 	enum config_base base;
 	const struct config_key *keys;
 };
@@ -85,14 +85,13 @@ int config_apply(struct config *, const char *section, const char *key,
     size_t errlen);
 
 /* config-key.c */
-const struct config_section *config_key_section(const char *name,
-    size_t len);
+const struct config_section *config_key_section(const char *name, size_t len);
 const struct config_key *config_key_find(const struct config_section *,
     const char *key);
-int config_key_store(const struct config_key *, void *base,
-    const char *value, bool append, char *why, size_t len);
-int config_key_validate(const char *section, const char *name,
-    const void *base, char *err, size_t errlen);
+int config_key_store(const struct config_key *, void *base, const char *value,
+    bool append, char *why, size_t len);
+int config_key_validate(const char *section, const char *name, const void *base,
+    char *err, size_t errlen);
 
 /*
  * config-file.c: what a file holds goes to a sink, each call returning 0
@@ -100,21 +99,20 @@ int config_key_validate(const char *section, const char *name,
  * section; key() sets a key of it, or with append continues its list.
  */
 struct config_file_sink {
-	int (*section)(void *arg, const char *section, char *why,
-	    size_t len);
+	int (*section)(void *arg, const char *section, char *why, size_t len);
 	int (*key)(void *arg, const char *section, const char *key,
 	    const char *value, const char *origin, bool append, char *err,
 	    size_t errlen);
 };
 
-int config_file_parse(FILE *, const char *path,
-    const struct config_file_sink *, void *arg, char *err, size_t errlen);
+int config_file_parse(FILE *, const char *path, const struct config_file_sink *,
+    void *arg, char *err, size_t errlen);
 
 /* config-parse.c (and the public parsers in config.h) */
 int config_parse_uint(const char *, const char **end, uint64_t *);
 int config_parse_skew(const char *, double *);
-int config_parse_list(const char *, config_check_fn *, char ***list,
-    size_t *n, char *why, size_t len);
+int config_parse_list(const char *, config_check_fn *, char ***list, size_t *n,
+    char *why, size_t len);
 void config_parse_free_list(char **, size_t);
 
 /* config-check.c */

@@ -126,11 +126,12 @@ config_key_section(const char *name, size_t len)
 	const struct config_section *sec;
 	size_t i;
 
-	for (i = 0; i < sizeof config_key_sections /
-	     sizeof *config_key_sections; i++) {
+	for (i = 0;
+	     i < sizeof config_key_sections / sizeof *config_key_sections;
+	     i++) {
 		sec = &config_key_sections[i];
-		if (strlen(sec->name) == len && strncmp(sec->name, name, len) ==
-		    0)
+		if (strlen(sec->name) == len &&
+		    strncmp(sec->name, name, len) == 0)
 			return sec;
 	}
 	return NULL;
@@ -150,8 +151,7 @@ config_key_find(const struct config_section *sec, const char *key)
 
 /* Check an integer or size against the key's range. */
 static int
-config_key_range(const struct config_key *k, uint64_t v, char *why,
-    size_t len)
+config_key_range(const struct config_key *k, uint64_t v, char *why, size_t len)
 {
 	char a[32], b[32], c[32];
 
@@ -163,8 +163,8 @@ config_key_range(const struct config_key *k, uint64_t v, char *why,
 		config_msg_size(k->min, b, sizeof b);
 		config_msg_size(k->max, c, sizeof c);
 		if (k->max == UINT64_MAX)
-			return config_msg_error(why, len,
-			    "%s is less than %s", a, b);
+			return config_msg_error(why, len, "%s is less than %s",
+			    a, b);
 		return config_msg_error(why, len,
 		    "%s is not %sbetween %s and %s", a,
 		    k->pow2 ? "a power of two " : "", b, c);
@@ -178,8 +178,7 @@ config_key_range(const struct config_key *k, uint64_t v, char *why,
 
 /* Check a duration against the key's lower bound. */
 static int
-config_key_duration(const struct config_key *k, double v, char *why,
-    size_t len)
+config_key_duration(const struct config_key *k, double v, char *why, size_t len)
 {
 	if (v != v || v > CONFIG_DURATION_MAX)
 		return config_msg_error(why, len, "bad duration %g", v);
@@ -233,8 +232,8 @@ config_key_store(const struct config_key *k, void *base, const char *value,
 		*(char **)field = s;
 		return 0;
 	case CONFIG_LIST:
-		if (config_parse_list(value, k->check, &list, &n, why,
-		    len) == -1) {
+		if (config_parse_list(value, k->check, &list, &n, why, len) ==
+		    -1) {
 			config_parse_free_list(list, n);
 			return -1;
 		}
@@ -318,8 +317,9 @@ config_key_recheck(const struct config_key *k, const void *base, char *why,
 	case CONFIG_STRING:
 		s = *(char *const *)field;
 		if (s == NULL)
-			return k->optional ? 0 : config_msg_error(why, len,
-			    "not set");
+			return k->optional
+			    ? 0
+			    : config_msg_error(why, len, "not set");
 		return k->check == NULL ? 0 : k->check(s, why, len);
 	case CONFIG_AT:
 		return 0;
@@ -336,19 +336,18 @@ config_key_recheck(const struct config_key *k, const void *base, char *why,
 		if (*(const int *)field < 0)
 			return config_msg_error(why, len, "%d is negative",
 			    *(const int *)field);
-		return config_key_range(k, (uint64_t)*(const int *)field, why,
+		return config_key_range(k, (uint64_t) * (const int *)field, why,
 		    len);
 	case CONFIG_U32:
 		return config_key_range(k, *(const uint32_t *)field, why, len);
 	case CONFIG_SIZE:
 		return config_key_range(k, *(const uint64_t *)field, why, len);
 	case CONFIG_DURATION:
-		return config_key_duration(k, *(const double *)field, why,
-		    len);
+		return config_key_duration(k, *(const double *)field, why, len);
 	case CONFIG_BOOL:
 		return 0;
 	case CONFIG_ENUM:
-		n = (size_t)*(const int *)field;
+		n = (size_t) * (const int *)field;
 		for (i = 0; k->names[i] != NULL; i++)
 			if (i == n)
 				return 0;
@@ -364,8 +363,8 @@ config_key_recheck(const struct config_key *k, const void *base, char *why,
  * "section.key" or "section:name.key".
  */
 int
-config_key_validate(const char *section, const char *name,
-    const void *base, char *err, size_t errlen)
+config_key_validate(const char *section, const char *name, const void *base,
+    char *err, size_t errlen)
 {
 	const struct config_section *sec;
 	const struct config_key *k;

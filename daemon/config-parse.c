@@ -42,8 +42,8 @@ config_parse_size(const char *s, uint64_t *out)
 
 	if (config_parse_uint(s, &p, &v) == -1)
 		return -1;
-	if (*p != '\0' && (u = strchr(units, tolower((unsigned char)*p))) !=
-	    NULL) {
+	if (*p != '\0' &&
+	    (u = strchr(units, tolower((unsigned char)*p))) != NULL) {
 		shift = 10 * (int)(u - units + 1);
 		p++;
 		if (strcasecmp(p, "ib") == 0)

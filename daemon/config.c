@@ -24,7 +24,10 @@
 
 /* The sections the environment and -o may set. */
 static const char *const config_override_sections[] = {
-	"peer", "cache", "security", NULL,
+	"peer",
+	"cache",
+	"security",
+	NULL,
 };
 
 /* The control socket used when none is configured, for peer NAME. */
@@ -156,7 +159,7 @@ config_apply(struct config *cfg, const char *section, const char *key,
 	void *base;
 
 	if ((sec = config_open_section(cfg, section, false, &base, why,
-	    sizeof why)) == NULL)
+		 sizeof why)) == NULL)
 		return config_msg_error(err, errlen, "%s: %s", origin, why);
 	if ((k = config_key_find(sec, key)) == NULL)
 		return config_msg_error(err, errlen,
@@ -243,8 +246,9 @@ config_on_section(void *arg, const char *section, char *why, size_t len)
 {
 	void *base;
 
-	return config_open_section(arg, section, true, &base, why,
-	    len) == NULL ? -1 : 0;
+	return config_open_section(arg, section, true, &base, why, len) == NULL
+	    ? -1
+	    : 0;
 }
 
 /* config_file_parse()'s key line, or with append its continuation. */
@@ -265,8 +269,7 @@ static const struct config_file_sink config_file_sink = {
 
 /* Parse an INI file into cfg, and remember its name. */
 int
-config_load_file(struct config *cfg, const char *path, char *err,
-    size_t errlen)
+config_load_file(struct config *cfg, const char *path, char *err, size_t errlen)
 {
 	FILE *fp;
 	int ret;
@@ -276,8 +279,7 @@ config_load_file(struct config *cfg, const char *path, char *err,
 		    path, strerror(errno));
 	free(cfg->config_file);
 	cfg->config_file = xstrdup(path);
-	ret = config_file_parse(fp, path, &config_file_sink, cfg, err,
-	    errlen);
+	ret = config_file_parse(fp, path, &config_file_sink, cfg, err, errlen);
 	fclose(fp);
 	return ret;
 }
@@ -296,8 +298,7 @@ config_overridable(const char *section)
 
 /* Apply PUFS_SECTION_KEY variables. */
 int
-config_load_env(struct config *cfg, char *const *envp, char *err,
-    size_t errlen)
+config_load_env(struct config *cfg, char *const *envp, char *err, size_t errlen)
 {
 	const char *var, *eq, *key;
 	char origin[128], name[64];
@@ -311,7 +312,8 @@ config_load_env(struct config *cfg, char *const *envp, char *err,
 		for (i = 0; config_override_sections[i] != NULL; i++) {
 			n = strlen(config_override_sections[i]);
 			if (strncasecmp(var + 5, config_override_sections[i],
-			    n) == 0 && var[5 + n] == '_')
+				n) == 0 &&
+			    var[5 + n] == '_')
 				break;
 		}
 		if (config_override_sections[i] == NULL)
@@ -325,8 +327,8 @@ config_load_env(struct config *cfg, char *const *envp, char *err,
 		name[n] = '\0';
 		snprintf(origin, sizeof origin, "environment %.*s",
 		    (int)(eq - var) > 100 ? 100 : (int)(eq - var), var);
-		if (config_set(cfg, config_override_sections[i], name,
-		    eq + 1, origin, err, errlen) == -1)
+		if (config_set(cfg, config_override_sections[i], name, eq + 1,
+			origin, err, errlen) == -1)
 			return -1;
 	}
 	return 0;
@@ -334,8 +336,7 @@ config_load_env(struct config *cfg, char *const *envp, char *err,
 
 /* Apply one -o pair "section.key=value". */
 static int
-config_load_pair(struct config *cfg, const char *pair, char *err,
-    size_t errlen)
+config_load_pair(struct config *cfg, const char *pair, char *err, size_t errlen)
 {
 	char *copy, *dot, *eq, origin[CONFIG_ERRLEN];
 	double skew;
@@ -375,7 +376,8 @@ config_load_pair(struct config *cfg, const char *pair, char *err,
 	} else if (!config_overridable(copy)) {
 		ret = config_msg_error(err, errlen,
 		    "%s: only [peer], [cache] and [security] keys can be set "
-		    "with -o", origin);
+		    "with -o",
+		    origin);
 	} else
 		ret = config_set(cfg, copy, dot + 1, eq + 1, origin, err,
 		    errlen);
@@ -385,8 +387,7 @@ config_load_pair(struct config *cfg, const char *pair, char *err,
 
 /* Apply one -o argument: comma-separated section.key=value pairs. */
 int
-config_load_opts(struct config *cfg, const char *arg, char *err,
-    size_t errlen)
+config_load_opts(struct config *cfg, const char *arg, char *err, size_t errlen)
 {
 	char *copy, *p, *pair;
 	int ret = 0;
@@ -411,8 +412,9 @@ config_add_export_arg(struct config *cfg, const char *arg, char *err,
 	size_t n = strlen(arg), i;
 	bool ro = false;
 
-	if (n > 3 && (strcmp(arg + n - 3, ":ro") == 0 ||
-	    strcmp(arg + n - 3, ":rw") == 0)) {
+	if (n > 3 &&
+	    (strcmp(arg + n - 3, ":ro") == 0 ||
+		strcmp(arg + n - 3, ":rw") == 0)) {
 		ro = arg[n - 2] == 'r' && arg[n - 1] == 'o';
 		n -= 3;
 	}
@@ -483,11 +485,12 @@ config_validate_exports(struct config *cfg, char *err, size_t errlen)
 			if (strcmp(cfg->exports[j].name, e->name) == 0)
 				return config_msg_error(err, errlen,
 				    "duplicate export name '%s'", e->name);
-		if (e->path != NULL && config_key_validate("export", e->name,
-		    e, err, errlen) == -1)
+		if (e->path != NULL &&
+		    config_key_validate("export", e->name, e, err, errlen) ==
+			-1)
 			return -1;
 		if (config_validate_dir(e->from_arg ? NULL : cfg->config_file,
-		    "export", e->name, e->path, err, errlen) == -1)
+			"export", e->name, e->path, err, errlen) == -1)
 			return -1;
 		if (e->at == NULL)
 			e->at = xstrdup("/");
@@ -501,11 +504,12 @@ config_validate_exports(struct config *cfg, char *err, size_t errlen)
 			if (strcmp(cfg->clusters[j].name, c->name) == 0)
 				return config_msg_error(err, errlen,
 				    "duplicate cluster name '%s'", c->name);
-		if (c->path != NULL && config_key_validate("cluster", c->name,
-		    c, err, errlen) == -1)
+		if (c->path != NULL &&
+		    config_key_validate("cluster", c->name, c, err, errlen) ==
+			-1)
 			return -1;
 		if (config_validate_dir(cfg->config_file, "cluster", c->name,
-		    c->path, err, errlen) == -1)
+			c->path, err, errlen) == -1)
 			return -1;
 		if (c->at == NULL)
 			xasprintf(&c->at, "/%s", c->name);
@@ -533,7 +537,8 @@ config_validate(struct config *cfg, char *err, size_t errlen)
 		config_msg_size(cfg->block_size, b, sizeof b);
 		return config_msg_error(err, errlen,
 		    "cache.cache_size: %s is less than 4 blocks of "
-		    "cache.block_size %s", a, b);
+		    "cache.block_size %s",
+		    a, b);
 	}
 	if (cfg->encrypt && cfg->key_file == NULL)
 		return config_msg_error(err, errlen,
@@ -552,8 +557,8 @@ config_validate(struct config *cfg, char *err, size_t errlen)
 		return -1;
 	if (cfg->control_socket == NULL) {
 		cfg->control_socket = config_default_control_socket(cfg->name);
-		if (config_check_socket(cfg->control_socket, why,
-		    sizeof why) == -1)
+		if (config_check_socket(cfg->control_socket, why, sizeof why) ==
+		    -1)
 			return config_msg_error(err, errlen,
 			    "peer.control_socket: default %s", why);
 	}

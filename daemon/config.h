@@ -33,49 +33,49 @@ enum config_balance {
 };
 
 struct config_export {
-	char *name;       /* section suffix, or "eN" for -e; owned */
-	char *path;       /* absolute, as given; owned */
-	char *at;         /* normalised union path, "/" or "/a/b"; owned */
+	char *name; /* section suffix, or "eN" for -e; owned */
+	char *path; /* absolute, as given; owned */
+	char *at;   /* normalised union path, "/" or "/a/b"; owned */
 	bool read_only;
-	bool from_arg;    /* from -e, not from the file */
+	bool from_arg; /* from -e, not from the file */
 };
 
 struct config_cluster {
-	char *name;       /* owned */
-	char *path;       /* owned */
-	char *at;         /* normalised union path; owned */
+	char *name; /* owned */
+	char *path; /* owned */
+	char *at;   /* normalised union path; owned */
 	enum config_balance balance;
 };
 
 struct config {
 	/* [peer] */
-	char *name;                     /* default: host name; owned */
-	char *listen;                   /* "HOST:PORT", "[ADDR]:PORT"; owned */
+	char *name;   /* default: host name; owned */
+	char *listen; /* "HOST:PORT", "[ADDR]:PORT"; owned */
 	enum config_discovery discovery;
-	char *multicast_group;          /* IPv4 or IPv6 literal; owned */
+	char *multicast_group; /* IPv4 or IPv6 literal; owned */
 	uint16_t multicast_port;
-	char *multicast_interface;      /* NULL: the system's choice; owned */
-	int multicast_ttl;              /* 0..255 */
-	char **peers;                   /* unicast contact list; owned */
+	char *multicast_interface; /* NULL: the system's choice; owned */
+	int multicast_ttl;         /* 0..255 */
+	char **peers;              /* unicast contact list; owned */
 	size_t npeers;
-	char *control_socket;           /* owned */
-	double op_timeout;              /* seconds */
-	double heartbeat;               /* seconds */
-	double dead_after;              /* seconds */
+	char *control_socket; /* owned */
+	double op_timeout;    /* seconds */
+	double heartbeat;     /* seconds */
+	double dead_after;    /* seconds */
 	enum config_create_policy create_policy;
-	uint32_t max_handles;           /* open handles per peer, 1..2^20 */
+	uint32_t max_handles; /* open handles per peer, 1..2^20 */
 
 	/* [cache] */
-	double attr_timeout;            /* seconds */
-	double trap_delay;              /* seconds */
-	uint64_t block_size;            /* bytes, power of two, 4K..16M */
-	uint64_t cache_size;            /* bytes */
-	uint32_t readahead_max;         /* blocks */
-	double writeback_interval;      /* seconds */
+	double attr_timeout;       /* seconds */
+	double trap_delay;         /* seconds */
+	uint64_t block_size;       /* bytes, power of two, 4K..16M */
+	uint64_t cache_size;       /* bytes */
+	uint32_t readahead_max;    /* blocks */
+	double writeback_interval; /* seconds */
 	bool direct_io;
 
 	/* [export:NAME] and -e, in order */
-	struct config_export *exports;  /* owned */
+	struct config_export *exports; /* owned */
 	size_t nexports;
 
 	/* [cluster:NAME] */
@@ -83,15 +83,15 @@ struct config {
 	size_t nclusters;
 
 	/* [security] */
-	char *key_file;                 /* NULL: no authentication; owned */
+	char *key_file; /* NULL: no authentication; owned */
 	bool encrypt;
 
 	/* command line only */
-	bool debug;                     /* -d */
-	double debug_clock_skew;        /* -o debug.clock_skew, tests only */
-	bool debug_time_control;        /* -o debug.time_control, tests only */
-	char *mountpoint;               /* owned */
-	char *config_file;              /* -c, NULL if none; owned */
+	bool debug;              /* -d */
+	double debug_clock_skew; /* -o debug.clock_skew, tests only */
+	bool debug_time_control; /* -o debug.time_control, tests only */
+	char *mountpoint;        /* owned */
+	char *config_file;       /* -c, NULL if none; owned */
 };
 
 /* Size of the buffer that receives an error message. */

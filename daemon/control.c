@@ -4,10 +4,11 @@
  * A unix stream socket at control_socket.  A client sends one line,
  * "status" or "status json", and gets the report; the daemon closes the
  * stream once it is written.  "debug advance MS" moves the daemon's clock
- * (loop_advance()); it is refused unless -o debug.time_control is on.  A client that says nothing is dropped
- * after a few seconds, and a line longer than 256 bytes is refused, so a
- * stuck or hostile client never holds anything.  A socket file left by a
- * dead daemon is replaced; one a live daemon answers on is not.
+ * (loop_advance()); it is refused unless -o debug.time_control is on.  A client
+ * that says nothing is dropped after a few seconds, and a line longer than 256
+ * bytes is refused, so a stuck or hostile client never holds anything.  A
+ * socket file left by a dead daemon is replaced; one a live daemon answers on
+ * is not.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,9 +27,9 @@
 
 #include "pufs.h"
 
-#define CONTROL_TIMEOUT_S	5
-#define CONTROL_MAX_LINE	256
-#define CONTROL_MAX_ADVANCE_MS	(1000ULL * 86400 * 365)
+#define CONTROL_TIMEOUT_S 5
+#define CONTROL_MAX_LINE 256
+#define CONTROL_MAX_ADVANCE_MS (1000ULL * 86400 * 365)
 
 static struct evconnlistener *control_listener;
 static char *control_path;
@@ -37,9 +38,10 @@ static char *control_path;
 static size_t
 control_utf8_len(const unsigned char *s)
 {
-	size_t n = s[0] >= 0xc2 && s[0] <= 0xdf ? 2 :
-	    s[0] >= 0xe0 && s[0] <= 0xef ? 3 :
-	    s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
+	size_t n = s[0] >= 0xc2 && s[0] <= 0xdf ? 2
+	    : s[0] >= 0xe0 && s[0] <= 0xef      ? 3
+	    : s[0] >= 0xf0 && s[0] <= 0xf4      ? 4
+						: 0;
 
 	for (size_t i = 1; i < n; i++)
 		if ((s[i] & 0xc0) != 0x80)
@@ -108,7 +110,8 @@ control_status_json(struct evbuffer *b)
 	clock_status(&off, &err, &ref);
 	evbuffer_add_printf(b, ",\"boot_id\":\"%016llx\"",
 	    (unsigned long long)peer_boot_id());
-	evbuffer_add_printf(b, ",\"version\":\"%s\",\"uptime\":%.3f,"
+	evbuffer_add_printf(b,
+	    ",\"version\":\"%s\",\"uptime\":%.3f,"
 	    "\"clock\":{\"offset\":%.6f,\"error\":%.6f,\"reference\":",
 	    PUFS_VERSION, loop_uptime(), off, err);
 	control_json_str(b, ref);
@@ -124,14 +127,16 @@ control_status_json(struct evbuffer *b)
 		    self->exports[i].read_only ? "true" : "false");
 	}
 	evbuffer_add_printf(b, "],\"peers\":[");
-	TAILQ_FOREACH(p, &peers, entry) {
+	TAILQ_FOREACH(p, &peers, entry)
+	{
 		if (p->self)
 			continue;
 		evbuffer_add_printf(b, "%s{\"name\":", first ? "" : ",");
 		control_json_str(b, p->name);
 		evbuffer_add_printf(b, ",\"uri\":");
 		control_json_str(b, p->uri);
-		evbuffer_add_printf(b, ",\"state\":\"%s\",\"rtt_ms\":%.3f,"
+		evbuffer_add_printf(b,
+		    ",\"state\":\"%s\",\"rtt_ms\":%.3f,"
 		    "\"last_heard_s\":%.3f,\"exports\":%u}",
 		    peer_state_name(p->state), p->rtt_ms,
 		    (double)(loop_now_ms() - p->last_heard) / 1000.0,
@@ -143,13 +148,16 @@ control_status_json(struct evbuffer *b)
 	evbuffer_add_printf(b, "],\"discovery\":{\"mode\":\"%s\",\"group\":",
 	    conf->discovery == DISCOVERY_MULTICAST ? "multicast" : "unicast");
 	control_json_str(b, conf->multicast_group);
-	evbuffer_add_printf(b, ",\"port\":%u,\"sent\":%llu,\"received\":%llu,"
+	evbuffer_add_printf(b,
+	    ",\"port\":%u,\"sent\":%llu,\"received\":%llu,"
 	    "\"dropped\":%llu,\"peers_known\":%u,\"addresses\":%u,"
-	    "\"trap_senders\":%u", conf->multicast_port,
-	    (unsigned long long)msent, (unsigned long long)mrecv,
-	    (unsigned long long)mdrop, known, addrs, trap_senders());
+	    "\"trap_senders\":%u",
+	    conf->multicast_port, (unsigned long long)msent,
+	    (unsigned long long)mrecv, (unsigned long long)mdrop, known, addrs,
+	    trap_senders());
 	dircache_stats(&mc);
-	evbuffer_add_printf(b, "},\"cache\":{\"entries\":%llu,\"bytes\":%llu,"
+	evbuffer_add_printf(b,
+	    "},\"cache\":{\"entries\":%llu,\"bytes\":%llu,"
 	    "\"hits\":%llu,\"misses\":%llu,\"stale_hits\":%llu,"
 	    "\"expired\":%llu,\"evicted\":%llu,\"budget\":%llu},",
 	    (unsigned long long)mc.entries, (unsigned long long)mc.bytes,
@@ -158,7 +166,8 @@ control_status_json(struct evbuffer *b)
 	    (unsigned long long)mc.evicted,
 	    (unsigned long long)(conf->cache_size / 4));
 	find_stats(&ls);
-	evbuffer_add_printf(b, "\"locate\":{\"sent\":%llu,\"answers\":%llu,"
+	evbuffer_add_printf(b,
+	    "\"locate\":{\"sent\":%llu,\"answers\":%llu,"
 	    "\"late\":%llu,\"fallbacks\":%llu,\"served\":%llu},",
 	    (unsigned long long)ls.sent, (unsigned long long)ls.answers,
 	    (unsigned long long)ls.late, (unsigned long long)ls.fallbacks,
@@ -167,10 +176,13 @@ control_status_json(struct evbuffer *b)
 	evbuffer_add_printf(b, "\"listings\":{\"full\":%llu,\"delta\":%llu},",
 	    (unsigned long long)lfull, (unsigned long long)ldelta);
 	move_stats(&moves, &mbytes, &mfailed);
-	evbuffer_add_printf(b, "\"moves\":{\"done\":%llu,\"bytes\":%llu,"
-	    "\"failed\":%llu},", (unsigned long long)moves,
-	    (unsigned long long)mbytes, (unsigned long long)mfailed);
-	evbuffer_add_printf(b, "\"traps\":{\"sent\":%llu,"
+	evbuffer_add_printf(b,
+	    "\"moves\":{\"done\":%llu,\"bytes\":%llu,"
+	    "\"failed\":%llu},",
+	    (unsigned long long)moves, (unsigned long long)mbytes,
+	    (unsigned long long)mfailed);
+	evbuffer_add_printf(b,
+	    "\"traps\":{\"sent\":%llu,"
 	    "\"records_sent\":%llu,\"noted\":%llu,\"merged\":%llu,"
 	    "\"unsendable\":%llu,\"received\":%llu,\"records_applied\":%llu,"
 	    "\"gaps\":%llu,\"resyncs\":%llu,\"disk\":%llu},"
@@ -178,10 +190,9 @@ control_status_json(struct evbuffer *b)
 	    (unsigned long long)ts.sent, (unsigned long long)ts.records_sent,
 	    (unsigned long long)ts.noted, (unsigned long long)ts.merged,
 	    (unsigned long long)ts.unsendable, (unsigned long long)ts.received,
-	    (unsigned long long)ts.records_applied,
-	    (unsigned long long)ts.gaps, (unsigned long long)ts.resyncs,
-	    (unsigned long long)ts.disk, node_count(),
-	    export_open_handles());
+	    (unsigned long long)ts.records_applied, (unsigned long long)ts.gaps,
+	    (unsigned long long)ts.resyncs, (unsigned long long)ts.disk,
+	    node_count(), export_open_handles());
 	first = true;
 	for (int t = PROTO_HELLO; t < PROTO_TYPE_MAX; t++) {
 		if (stats.ops[t] == 0)
@@ -190,13 +201,14 @@ control_status_json(struct evbuffer *b)
 		    proto_type_name(t), stats.ops[t]);
 		first = false;
 	}
-	evbuffer_add_printf(b, "},\"fuse\":{\"requests\":%lu,"
+	evbuffer_add_printf(b,
+	    "},\"fuse\":{\"requests\":%lu,"
 	    "\"calls_in_flight\":%lu,\"timeouts\":%lu},"
 	    "\"workers\":{\"threads\":%u,\"busy\":%u,\"queued\":%u,"
 	    "\"completed\":%lu,\"max_queue_wait_us\":%lu},"
-	    "\"loop\":{\"max_lag_us\":%lu}}\n", req, inflight,
-	    stats.call_timeouts, ws.threads, ws.busy, ws.queued, ws.completed,
-	    ws.max_wait_us, stats.loop_lag_max_us);
+	    "\"loop\":{\"max_lag_us\":%lu}}\n",
+	    req, inflight, stats.call_timeouts, ws.threads, ws.busy, ws.queued,
+	    ws.completed, ws.max_wait_us, stats.loop_lag_max_us);
 }
 
 /* The report for people. */
@@ -227,21 +239,22 @@ control_status_text(struct evbuffer *b)
 	    "clock:    offset %+.6f s, error %.6f s (reference: %s)\n",
 	    self->name, self->uri, PUFS_VERSION, loop_uptime(), off, err,
 	    log_escape(ref));
-	evbuffer_add_printf(b, "exports:%s\n", self->nexports ? "" :
-	    "  none");
+	evbuffer_add_printf(b, "exports:%s\n", self->nexports ? "" : "  none");
 	for (uint32_t i = 0; i < self->nexports; i++)
 		evbuffer_add_printf(b, "  %-12s %s at %s%s\n",
 		    self->exports[i].name, self->exports[i].path,
 		    self->exports[i].at,
 		    self->exports[i].read_only ? " (read-only)" : "");
 	evbuffer_add_printf(b, "peers:");
-	TAILQ_FOREACH(p, &peers, entry) {
+	TAILQ_FOREACH(p, &peers, entry)
+	{
 		if (p->self)
 			continue;
 		/* Names and URIs come from peers: escaped. */
-		evbuffer_add_printf(b, "\n  %-12s %-22s %-5s rtt %.3f ms, "
-		    "last heard %.1f s ago", log_escape(p->name),
-		    log_escape(p->uri),
+		evbuffer_add_printf(b,
+		    "\n  %-12s %-22s %-5s rtt %.3f ms, "
+		    "last heard %.1f s ago",
+		    log_escape(p->name), log_escape(p->uri),
 		    peer_state_name(p->state), p->rtt_ms,
 		    (double)(loop_now_ms() - p->last_heard) / 1000.0);
 		n++;
@@ -251,17 +264,22 @@ control_status_text(struct evbuffer *b)
 	move_stats(&moves, &mbytes, &mfailed);
 	peer_counts(&known, &addrs);
 	if (conf->discovery == DISCOVERY_MULTICAST)
-		evbuffer_add_printf(b, "discovery: multicast %s port %u, %llu "
+		evbuffer_add_printf(b,
+		    "discovery: multicast %s port %u, %llu "
 		    "datagrams sent, %llu received, %llu dropped\n",
 		    conf->multicast_group, conf->multicast_port,
 		    (unsigned long long)msent, (unsigned long long)mrecv,
 		    (unsigned long long)mdrop);
 	else
-		evbuffer_add_printf(b, "discovery: unicast, %zu addresses, "
-		    "%llu datagrams received, %llu dropped\n", conf->npeers,
-		    (unsigned long long)mrecv, (unsigned long long)mdrop);
-	evbuffer_add_printf(b, "known:    %u peers, %u addresses heard of, "
-	    "%u trap senders\n", known, addrs, trap_senders());
+		evbuffer_add_printf(b,
+		    "discovery: unicast, %zu addresses, "
+		    "%llu datagrams received, %llu dropped\n",
+		    conf->npeers, (unsigned long long)mrecv,
+		    (unsigned long long)mdrop);
+	evbuffer_add_printf(b,
+	    "known:    %u peers, %u addresses heard of, "
+	    "%u trap senders\n",
+	    known, addrs, trap_senders());
 	evbuffer_add_printf(b,
 	    "cache:    entries %llu, bytes %llu, hits %llu, misses %llu, "
 	    "stale %llu\n"
@@ -274,16 +292,15 @@ control_status_text(struct evbuffer *b)
 	    "workers:  %u threads, %u busy, %u queued, %lu done, "
 	    "max queue wait %lu us\n"
 	    "loop:     max lag %lu us\n"
-	    "ops:     ", (unsigned long long)mc.entries,
-	    (unsigned long long)mc.bytes, (unsigned long long)mc.hits,
-	    (unsigned long long)mc.misses, (unsigned long long)mc.stale_hits,
-	    (unsigned long long)ts.sent,
+	    "ops:     ",
+	    (unsigned long long)mc.entries, (unsigned long long)mc.bytes,
+	    (unsigned long long)mc.hits, (unsigned long long)mc.misses,
+	    (unsigned long long)mc.stale_hits, (unsigned long long)ts.sent,
 	    (unsigned long long)ts.records_sent, (unsigned long long)ts.noted,
 	    (unsigned long long)ts.received,
-	    (unsigned long long)ts.records_applied,
-	    (unsigned long long)ts.gaps, (unsigned long long)ts.resyncs,
-	    (unsigned long long)moves, (unsigned long long)mbytes,
-	    (unsigned long long)mfailed,
+	    (unsigned long long)ts.records_applied, (unsigned long long)ts.gaps,
+	    (unsigned long long)ts.resyncs, (unsigned long long)moves,
+	    (unsigned long long)mbytes, (unsigned long long)mfailed,
 	    node_count(), export_open_handles(), req, inflight,
 	    stats.call_timeouts, ws.threads, ws.busy, ws.queued, ws.completed,
 	    ws.max_wait_us, stats.loop_lag_max_us);
@@ -436,9 +453,9 @@ control_init(const struct config *cfg)
 		return -1;
 	}
 	unlink(cfg->control_socket);
-	control_listener = evconnlistener_new_bind(loop_base,
-	    control_accept_cb, NULL, LEV_OPT_CLOSE_ON_FREE |
-	    LEV_OPT_CLOSE_ON_EXEC, 16, (struct sockaddr *)&sun, sizeof sun);
+	control_listener = evconnlistener_new_bind(loop_base, control_accept_cb,
+	    NULL, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 16,
+	    (struct sockaddr *)&sun, sizeof sun);
 	if (control_listener == NULL) {
 		log_warn("control socket %s", cfg->control_socket);
 		return -1;

@@ -15,11 +15,11 @@
 
 /* An open directory: a snapshot of the merged listing. */
 struct dirh {
-	struct node *node;	/* holds a ref */
-	struct entry *ents;	/* owned */
+	struct node *node;  /* holds a ref */
+	struct entry *ents; /* owned */
 	size_t nents;
 	bool loaded;
-	LIST_ENTRY(dirh) entry;	/* dir_handles, freed at unmount if open */
+	LIST_ENTRY(dirh) entry; /* dir_handles, freed at unmount if open */
 };
 static LIST_HEAD(, dirh) dir_handles = LIST_HEAD_INITIALIZER(dir_handles);
 
@@ -86,9 +86,9 @@ dir_fill(struct rdop *rd)
 		if (i < 2) {
 			name = i == 0 ? "." : "..";
 			e.attr.st_mode = S_IFDIR;
-			e.attr.st_ino = i == 0 ? d->node->ino :
-			    d->node->parent != NULL ? d->node->parent->ino :
-			    FUSE_ROOT_ID;
+			e.attr.st_ino = i == 0        ? d->node->ino
+			    : d->node->parent != NULL ? d->node->parent->ino
+						      : FUSE_ROOT_ID;
 		} else {
 			struct entry *en = &d->ents[i - 2];
 
@@ -102,13 +102,13 @@ dir_fill(struct rdop *rd)
 			}
 		}
 		if (rd->plus)
-			len = fuse_add_direntry_plus(rd->req, p, rem, name,
-			    &e, i + 1);
+			len = fuse_add_direntry_plus(rd->req, p, rem, name, &e,
+			    i + 1);
 		else
-			len = fuse_add_direntry(rd->req, p, rem, name,
-			    &e.attr, i + 1);
+			len = fuse_add_direntry(rd->req, p, rem, name, &e.attr,
+			    i + 1);
 		if (len > rem) {
-			if (n != NULL)	/* not sent: not counted */
+			if (n != NULL) /* not sent: not counted */
 				node_forget(n, 1);
 			break;
 		}
@@ -117,7 +117,7 @@ dir_fill(struct rdop *rd)
 	}
 	fuse_reply_buf(rd->req, buf, rd->size - rem);
 	free(buf);
-	node_unref(d->node);	/* the request's ref */
+	node_unref(d->node); /* the request's ref */
 	free(rd);
 }
 
@@ -138,7 +138,7 @@ dir_list_cb(void *arg, int error, struct entry *ents, size_t n)
 	d->ents = xcalloc(n + 1, sizeof *d->ents);
 	if (n > 0) {
 		memcpy(d->ents, ents, n * sizeof *ents);
-		memset(ents, 0, n * sizeof *ents);	/* ownership moved */
+		memset(ents, 0, n * sizeof *ents); /* ownership moved */
 	}
 	d->nents = n;
 	d->loaded = true;
@@ -147,8 +147,8 @@ dir_list_cb(void *arg, int error, struct entry *ents, size_t n)
 
 /* readdir and readdirplus: list at offset 0, then serve the snapshot. */
 static void
-dir_read(fuse_req_t req, size_t size, off_t off,
-    struct fuse_file_info *fi, bool plus)
+dir_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi,
+    bool plus)
 {
 	struct dirh *d = (struct dirh *)fi->fh;
 	struct rdop *rd = xcalloc(1, sizeof *rd);
@@ -202,8 +202,8 @@ dir_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	int err;
 
 	(void)fi;
-	if ((err = fsop_simple(req, ino, PROTO_FSYNCDIR, fsop_err_cb,
-	    &c)) < 0) {
+	if ((err = fsop_simple(req, ino, PROTO_FSYNCDIR, fsop_err_cb, &c)) <
+	    0) {
 		fuse_reply_err(req, -err);
 		return;
 	}

@@ -27,7 +27,7 @@
 
 #include "pufs.h"
 
-#define DIRCACHE_LISTING	1	/* meta-cache kind */
+#define DIRCACHE_LISTING 1 /* meta-cache kind */
 
 static struct meta_cache *dc;
 
@@ -91,8 +91,9 @@ listing_find(const struct listing *l, const char *name)
 {
 	struct lent key = { .name = (char *)name };
 
-	return l->n ? bsearch(&key, l->ents, l->n, sizeof *l->ents,
-	    dircache_cmp) : NULL;
+	return l->n
+	    ? bsearch(&key, l->ents, l->n, sizeof *l->ents, dircache_cmp)
+	    : NULL;
 }
 
 /*
@@ -101,16 +102,16 @@ listing_find(const struct listing *l, const char *name)
  * restarted since.
  */
 struct listing *
-dircache_get(struct peer *p, uint32_t export_id, const char *path,
-    bool *stale)
+dircache_get(struct peer *p, uint32_t export_id, const char *path, bool *stale)
 {
 	char key[PROTO_MAX_PATH + 128];
 	size_t klen = dircache_key(key, sizeof key, p, export_id, path);
 	struct listing *l;
 
 	*stale = false;
-	if (klen == 0 || (l = meta_cache_get_stale(dc, DIRCACHE_LISTING, key,
-	    klen, stale)) == NULL)
+	if (klen == 0 ||
+	    (l = meta_cache_get_stale(dc, DIRCACHE_LISTING, key, klen,
+		 stale)) == NULL)
 		return NULL;
 	if (l->boot != p->boot_id) {
 		meta_cache_drop(dc, DIRCACHE_LISTING, key, klen);
@@ -141,8 +142,8 @@ dircache_put(struct peer *p, uint32_t export_id, const char *path,
 {
 	char key[PROTO_MAX_PATH + 128];
 	size_t klen = dircache_key(key, sizeof key, p, export_id, path);
-	uint64_t expires = loop_now_ms() + (uint64_t)(conf->attr_timeout *
-	    1000);
+	uint64_t expires = loop_now_ms() +
+	    (uint64_t)(conf->attr_timeout * 1000);
 
 	if (klen == 0)
 		return -ENAMETOOLONG;
@@ -166,8 +167,7 @@ dircache_dcmp(const void *a, const void *b)
  * only l changes (t/unit/test-merge.c).
  */
 void
-dircache_merge(struct listing *l, const struct proto_dirent *ents,
-    size_t nents)
+dircache_merge(struct listing *l, const struct proto_dirent *ents, size_t nents)
 {
 	const struct proto_dirent **d = xcalloc(nents + 1, sizeof *d);
 	struct lent *out = xcalloc(l->n + nents + 1, sizeof *out);
@@ -259,14 +259,14 @@ dircache_set(struct peer *p, uint32_t export_id, const char *dir,
 	struct proto_dirent d = { .name = name };
 	struct listing *l;
 
-	if (klen == 0 || (l = meta_cache_get(dc, DIRCACHE_LISTING, key,
-	    klen)) == NULL)
+	if (klen == 0 ||
+	    (l = meta_cache_get(dc, DIRCACHE_LISTING, key, klen)) == NULL)
 		return;
 	if (attr != NULL)
-		d.attr = *attr;		/* mode 0 in d means removed */
+		d.attr = *attr; /* mode 0 in d means removed */
 	dircache_merge(l, &d, 1);
 	if (dircache_put(p, export_id, dir, l) != 0)
-		listing_free(l);	/* grew past the budget */
+		listing_free(l); /* grew past the budget */
 }
 
 /*
@@ -290,13 +290,13 @@ dircache_update(struct peer *p, uint32_t export_id, const char *path,
 	slash = strrchr(path, '/');
 	dir = slash ? xstrndup(path, (size_t)(slash - path)) : xstrdup("");
 	klen = dircache_key(key, sizeof key, p, export_id, dir);
-	if (klen != 0 && (l = meta_cache_get(dc, DIRCACHE_LISTING, key,
-	    klen)) != NULL) {
+	if (klen != 0 &&
+	    (l = meta_cache_get(dc, DIRCACHE_LISTING, key, klen)) != NULL) {
 		e = (struct lent *)listing_find(l, slash ? slash + 1 : path);
 		if (e != NULL &&
 		    (e->attr.mode & S_IFMT) == (attr->mode & S_IFMT))
 			e->attr = *attr;
-		else	/* it shows another object, or none: ask again */
+		else /* it shows another object, or none: ask again */
 			dircache_stale(p, export_id, dir);
 	}
 	free(dir);
@@ -337,8 +337,7 @@ dircache_drop_peer(struct peer *p)
 	int n = snprintf(prefix, sizeof prefix, "%s%c", p->name, 0);
 
 	if (n > 0 && dc != NULL)
-		meta_cache_drop_prefix(dc, DIRCACHE_LISTING, prefix,
-		    (size_t)n);
+		meta_cache_drop_prefix(dc, DIRCACHE_LISTING, prefix, (size_t)n);
 }
 
 /* Figures for status. */

@@ -28,7 +28,7 @@ void beneath_procpath(int fd, char *buf, size_t len);
 
 /* handle.c */
 /* handle_get: the handle may belong to any export of its owner. */
-#define HANDLE_ANY_EXPORT	UINT32_MAX
+#define HANDLE_ANY_EXPORT UINT32_MAX
 
 int handle_reserve(uint32_t owner);
 void handle_cancel(int slot);
@@ -49,8 +49,8 @@ bool identity_xattr_privileged(const char *name);
 /* serve.c: one request's operation; 0 or a negative errno. */
 int serve_setattr(struct export *, uint32_t owner, const struct proto_req *,
     struct proto_rep *);
-int serve_readdir(struct export *, const struct proto_req *,
-    struct proto_rep *, struct export_mem *);
+int serve_readdir(struct export *, const struct proto_req *, struct proto_rep *,
+    struct export_mem *);
 int serve_read(uint32_t owner, const struct proto_req *, struct proto_rep *,
     struct export_mem *);
 int serve_write(uint32_t owner, const struct proto_req *, struct proto_rep *);
@@ -65,7 +65,7 @@ int serve_rename(struct export *, struct export *, const struct proto_req *);
 int serve_xattr(struct export *, uint32_t owner, const struct proto_req *,
     struct proto_rep *, struct export_mem *);
 int serve_fh_op(uint32_t owner, const struct proto_req *, struct proto_rep *);
-int serve_path_op(struct export *, const struct proto_req *,
-    struct proto_rep *, struct export_mem *);
+int serve_path_op(struct export *, const struct proto_req *, struct proto_rep *,
+    struct export_mem *);
 
 #endif

@@ -72,7 +72,8 @@ export_mem_free(struct export_mem *m)
 static struct export *
 export_find(uint32_t id)
 {
-	return id < export_context.nexports ? &export_context.exports[id] : NULL;
+	return id < export_context.nexports ? &export_context.exports[id]
+					    : NULL;
 }
 
 /* Whether the request type changes something. */
@@ -122,7 +123,7 @@ export_serve(uint32_t owner, const struct proto_req *r, struct proto_rep *rep,
 	case PROTO_FALLOCATE:
 	case PROTO_LSEEK:
 	case PROTO_COPY_RANGE:
-		break;		/* by handle: handle_get checks what it may do */
+		break; /* by handle: handle_get checks what it may do */
 	case PROTO_STAT:
 		if (r->fh != 0)
 			break;
@@ -140,8 +141,8 @@ export_serve(uint32_t owner, const struct proto_req *r, struct proto_rep *rep,
 
 	switch (r->type) {
 	case PROTO_STAT:
-		rc = r->fh != 0 ? serve_fh_op(owner, r, rep) :
-		    serve_path_op(ex, r, rep, mem);
+		rc = r->fh != 0 ? serve_fh_op(owner, r, rep)
+				: serve_path_op(ex, r, rep, mem);
 		break;
 	case PROTO_READLINK:
 	case PROTO_STATFS:

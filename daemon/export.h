@@ -19,13 +19,14 @@
 
 struct config_export;
 
-struct export {
-	uint32_t id;		/* index in the peer's export list */
-	char *name;		/* owned */
-	char *path;		/* owned */
-	char *at;		/* union path; owned */
+struct export
+{
+	uint32_t id; /* index in the peer's export list */
+	char *name;  /* owned */
+	char *path;  /* owned */
+	char *at;    /* union path; owned */
 	bool read_only;
-	int rootfd;		/* O_PATH directory fd of path */
+	int rootfd; /* O_PATH directory fd of path */
 };
 
 /*
@@ -34,10 +35,10 @@ struct export {
  * changes after.
  */
 struct export_ctx {
-	struct export *exports;	/* this peer's, id == index; not owned */
+	struct export *exports; /* this peer's, id == index; not owned */
 	uint32_t nexports;
-	uint64_t boot_id;	/* ours; checkpoints name it */
-	uint32_t max_handles;	/* open handles per peer (owner other than 0) */
+	uint64_t boot_id;     /* ours; checkpoints name it */
+	uint32_t max_handles; /* open handles per peer (owner other than 0) */
 	/* The union's global clock in ns, for checkpoints; any thread. */
 	uint64_t (*global_ns)(void);
 	/*
@@ -45,8 +46,7 @@ struct export_ctx {
 	 * directory changed on disk (kind: enum dgram_kind of
 	 * discovery/datagram.h), or changes were lost (inotify overflow).
 	 */
-	void (*disk_change)(uint8_t kind, uint32_t export_id,
-	    const char *path);
+	void (*disk_change)(uint8_t kind, uint32_t export_id, const char *path);
 	void (*disk_lost)(void);
 };
 
@@ -54,8 +54,8 @@ void export_init(const struct export_ctx *);
 
 /* Memory a served reply points into; freed with export_mem_free(). */
 struct export_mem {
-	void *data;		/* READ, READLINK, xattr payloads */
-	char *names;		/* READDIR name arena */
+	void *data;  /* READ, READLINK, xattr payloads */
+	char *names; /* READDIR name arena */
 };
 
 int export_open(struct export *, const struct config_export *, uint32_t id);

@@ -33,7 +33,7 @@ file_open_done(void *arg, int error, struct handle *h, bool keep_cache)
 	fo->fi.fh = (uint64_t)(uintptr_t)h;
 	fo->fi.direct_io = conf->direct_io;
 	if (fuse_reply_open(fo->req, &fo->fi) != 0)
-		io_release(h);	/* the kernel will never release it */
+		io_release(h); /* the kernel will never release it */
 	free(fo);
 }
 
@@ -103,7 +103,7 @@ file_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 
 	(void)ino;
 	if ((err = io_write(h, (uint64_t)off, buf, size, file_count_done,
-	    req)) < 0)
+		 req)) < 0)
 		fuse_reply_err(req, -err);
 }
 
@@ -139,7 +139,7 @@ file_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 
 	(void)ino;
 	if ((err = io_fsync((struct handle *)fi->fh, datasync != 0,
-	    file_err_done, req)) < 0)
+		 file_err_done, req)) < 0)
 		fuse_reply_err(req, -err);
 }
 
@@ -150,8 +150,8 @@ file_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 	int err;
 
 	(void)ino;
-	if ((err = io_fallocate((struct handle *)fi->fh, mode,
-	    (uint64_t)offset, (uint64_t)length, file_err_done, req)) < 0)
+	if ((err = io_fallocate((struct handle *)fi->fh, mode, (uint64_t)offset,
+		 (uint64_t)length, file_err_done, req)) < 0)
 		fuse_reply_err(req, -err);
 }
 
@@ -176,7 +176,7 @@ file_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
 
 	(void)ino;
 	if ((err = io_lseek((struct handle *)fi->fh, (uint64_t)off, whence,
-	    file_lseek_done, req)) < 0)
+		 file_lseek_done, req)) < 0)
 		fuse_reply_err(req, -err);
 }
 

@@ -22,13 +22,13 @@
  * its stream as before, so a missing answer costs time, never
  * correctness.  An answer after that is counted and dropped.
  */
-#define LOCATE_WINDOW_MIN_MS	30
+#define LOCATE_WINDOW_MIN_MS 30
 
 /* What one peer would have been asked, for the fallback. */
 struct loc_ask {
 	struct peer *peer;
 	uint32_t export_id;
-	char *rel;		/* owned */
+	char *rel; /* owned */
 	bool graft;
 	bool answered;
 };
@@ -36,9 +36,9 @@ struct loc_ask {
 struct locate {
 	uint64_t id;
 	struct gather *g;
-	struct loc_ask *asks;	/* owned */
+	struct loc_ask *asks; /* owned */
 	size_t nasks, cap;
-	char *upath;		/* the path asked; owned */
+	char *upath; /* the path asked; owned */
 	struct timer window;
 	LIST_ENTRY(locate) entry;
 };
@@ -49,8 +49,8 @@ static struct locate_stats lst;
 
 /* Ask (peer, export, rel): by LOCATE with multicast, else over TCP. */
 void
-find_ask(struct gather *g, struct peer *p, uint32_t export_id,
-    const char *rel, bool graft)
+find_ask(struct gather *g, struct peer *p, uint32_t export_id, const char *rel,
+    bool graft)
 {
 	struct locate *l;
 
@@ -68,7 +68,7 @@ find_ask(struct gather *g, struct peer *p, uint32_t export_id,
 		l->asks = xreallocarray(l->asks, l->cap, sizeof *l->asks);
 	}
 	l->asks[l->nasks++] = (struct loc_ask){ p, export_id, xstrdup(rel),
-	    graft, false };
+		graft, false };
 }
 
 /* Free a finished location request. */
@@ -126,12 +126,12 @@ find_send(struct gather *g, const char *upath)
 	l->id = ++locate_next_id;
 	l->upath = xstrdup(upath);
 	LIST_INSERT_HEAD(&locates, l, entry);
-	g->pending++;		/* held until done */
+	g->pending++; /* held until done */
 	for (size_t i = 0; i < l->nasks; i++)
 		if (l->asks[i].peer->rtt_ms > rtt)
 			rtt = l->asks[i].peer->rtt_ms;
-	ms = (uint64_t)(4 * rtt) > LOCATE_WINDOW_MIN_MS ? (uint64_t)(4 * rtt) :
-	    LOCATE_WINDOW_MIN_MS;
+	ms = (uint64_t)(4 * rtt) > LOCATE_WINDOW_MIN_MS ? (uint64_t)(4 * rtt)
+							: LOCATE_WINDOW_MIN_MS;
 	timer_init(&l->window, find_window, l);
 	timer_wheel_add(loop_wheel(), &l->window, loop_now_ms() + ms);
 	loop_wheel_kick();
@@ -153,8 +153,8 @@ find_located(struct peer *p, uint64_t id, const uint32_t *exports,
 	bool all = true, mine = false;
 
 	LIST_FOREACH(l, &locates, entry)
-		if (l->id == id)
-			break;
+	if (l->id == id)
+		break;
 	if (l == NULL) {
 		lst.late++;
 		return;
@@ -168,11 +168,12 @@ find_located(struct peer *p, uint64_t id, const uint32_t *exports,
 		all = all && l->asks[i].answered;
 	}
 	if (!mine)
-		return;		/* a duplicate, or not asked */
+		return; /* a duplicate, or not asked */
 	lst.answers++;
 	for (size_t i = 0; i < n; i++) {
-		const struct export *ex = exports[i] < p->nexports ?
-		    &p->exports[exports[i]] : NULL;
+		const struct export *ex = exports[i] < p->nexports
+		    ? &p->exports[exports[i]]
+		    : NULL;
 
 		if (ex != NULL)
 			gather_add(g, g->base, p, exports[i], &attrs[i],
@@ -185,8 +186,8 @@ find_located(struct peer *p, uint64_t id, const uint32_t *exports,
 /* Our exports' answers to a LOCATE, gathered for discovery/locate.c. */
 struct find_found {
 	unsigned pending;
-	uint32_t *exports;	/* hits; owned */
-	struct proto_attr *attrs;	/* owned */
+	uint32_t *exports;        /* hits; owned */
+	struct proto_attr *attrs; /* owned */
 	size_t n;
 	locate_found_cb cb;
 	void *arg;
@@ -243,8 +244,7 @@ find_local(const char *upath, locate_found_cb cb, void *arg)
 			continue;
 		}
 		f->pending++;
-		call_send(call_new(self, PROTO_STAT, e, rel, find_found_cb,
-		    f));
+		call_send(call_new(self, PROTO_STAT, e, rel, find_found_cb, f));
 		free(rel);
 	}
 	find_found_step(f);
@@ -257,4 +257,3 @@ find_stats(struct locate_stats *st)
 	*st = lst;
 	st->served = locate_served();
 }
-

@@ -28,7 +28,7 @@
 #include "fs.h"
 
 /* Requests read from the channel per callback, so others get a turn. */
-#define FS_BATCH	32
+#define FS_BATCH 32
 
 static struct {
 	struct fuse_session *se;
@@ -36,8 +36,8 @@ static struct {
 	struct fuse_buf buf;
 	char *mountpoint;
 	unsigned long requests;
-	bool refusing;		/* leaving: every request gets EIO */
-	bool se_stuck;		/* the notifier never let go of se */
+	bool refusing; /* leaving: every request gets EIO */
+	bool se_stuck; /* the notifier never let go of se */
 } fs;
 
 /* The kernel must forget its cached attributes and data of n (io.c). */
@@ -105,8 +105,7 @@ fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 	struct node *n = node_get(ino);
 
 	if (n == NULL)
-		fatalx("forget of unknown inode %llu",
-		    (unsigned long long)ino);
+		fatalx("forget of unknown inode %llu", (unsigned long long)ino);
 	node_forget(n, nlookup);
 	fuse_reply_none(req);
 }
@@ -149,8 +148,8 @@ fs_readlink(fuse_req_t req, fuse_ino_t ino)
 	struct call *c;
 	int err;
 
-	if ((err = fsop_simple(req, ino, PROTO_READLINK, fs_readlink_cb,
-	    &c)) < 0) {
+	if ((err = fsop_simple(req, ino, PROTO_READLINK, fs_readlink_cb, &c)) <
+	    0) {
 		fuse_reply_err(req, -err);
 		return;
 	}
@@ -199,18 +198,22 @@ fs_statfs(fuse_req_t req, fuse_ino_t ino)
 
 	(void)ino;
 	op->pending = 1;
-	TAILQ_FOREACH(p, &peers, entry) {
+	TAILQ_FOREACH(p, &peers, entry)
+	{
 		if (p->state != PEER_UP)
 			continue;
 		for (uint32_t e = 0; e < p->nexports; e++) {
 			op->pending++;
-			call_send(call_new(p, PROTO_STATFS, e, "",
-			    fs_statfs_cb, op));
+			call_send(
+			    call_new(p, PROTO_STATFS, e, "", fs_statfs_cb, op));
 		}
 	}
 	if (--op->pending == 0) {
-		struct statvfs sv = { .f_bsize = (unsigned long)conf->block_size,
-		    .f_frsize = 4096, .f_namemax = 255 };
+		struct statvfs sv = {
+			.f_bsize = (unsigned long)conf->block_size,
+			.f_frsize = 4096,
+			.f_namemax = 255
+		};
 
 		fuse_reply_statfs(req, &sv);
 		fsop_free(op);
@@ -240,8 +243,9 @@ fs_init(void *userdata, struct fuse_conn_info *conn)
 	(void)userdata;
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;
-	conn->max_readahead = conn->max_readahead > (1u << 20) ?
-	    conn->max_readahead : (1u << 20);
+	conn->max_readahead = conn->max_readahead > (1u << 20)
+	    ? conn->max_readahead
+	    : (1u << 20);
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
@@ -251,8 +255,8 @@ fs_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
 		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
-	log_debug("fuse: init, max_write %u, max_readahead %u",
-	    conn->max_write, conn->max_readahead);
+	log_debug("fuse: init, max_write %u, max_readahead %u", conn->max_write,
+	    conn->max_readahead);
 }
 
 static const struct fuse_lowlevel_ops fs_ops = {
@@ -307,8 +311,9 @@ fs_refuse(const struct fuse_buf *buf)
 	if (buf->size < sizeof *in || in->opcode == FUSE_FORGET ||
 	    in->opcode == FUSE_BATCH_FORGET || in->opcode == FUSE_INTERRUPT)
 		return;
-	out = (struct fuse_out_header){ .len = sizeof out, .error = -EIO,
-	    .unique = in->unique };
+	out = (struct fuse_out_header){ .len = sizeof out,
+		.error = -EIO,
+		.unique = in->unique };
 	if (write(fuse_session_fd(fs.se), &out, sizeof out) == -1 &&
 	    errno != ENOENT)
 		log_debug("fuse: refusing a request: %s", strerror(errno));
@@ -353,8 +358,8 @@ fs_mount(const struct config *cfg)
 	int fd, flags;
 
 	xasprintf(&opts, "fsname=pufs,subtype=pufs%s",
-	    geteuid() == 0 ? ",allow_other,default_permissions" :
-	    ",default_permissions");
+	    geteuid() == 0 ? ",allow_other,default_permissions"
+			   : ",default_permissions");
 	if (fuse_opt_add_arg(&args, "pufs") != 0 ||
 	    fuse_opt_add_arg(&args, "-o") != 0 ||
 	    fuse_opt_add_arg(&args, opts) != 0)
@@ -427,19 +432,19 @@ fs_abort_connection(void)
 	if ((f = fopen("/proc/self/mountinfo", "re")) == NULL)
 		return;
 	while (!found && fgets(line, sizeof line, f) != NULL)
-		found = sscanf(line, "%*u %*u %u:%u %*s %4095s", &major,
-		    &minor, mnt) == 3 && strcmp(mnt, fs.mountpoint) == 0;
+		found = sscanf(line, "%*u %*u %u:%u %*s %4095s", &major, &minor,
+			    mnt) == 3 &&
+		    strcmp(mnt, fs.mountpoint) == 0;
 	fclose(f);
 	if (!found)
 		return;
-	snprintf(path, sizeof path, "/sys/fs/fuse/connections/%u/abort",
-	    minor);
+	snprintf(path, sizeof path, "/sys/fs/fuse/connections/%u/abort", minor);
 	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) == -1 ||
 	    write(fd, "1", 1) != 1)
 		log_warn("fuse: cannot abort the connection (%s)", path);
 	else
 		log_warnx("fuse: the kernel did not take our last "
-		    "invalidations; connection aborted");
+			  "invalidations; connection aborted");
 	if (fd != -1)
 		close(fd);
 }
@@ -479,7 +484,7 @@ fs_notifier_stop(void)
 	fs_stop();
 	if (!notify_exited()) {
 		log_warnx("fuse: the notifier is stuck in the kernel; "
-		    "leaving it");
+			  "leaving it");
 		return false;
 	}
 	notify_join();
@@ -529,4 +534,3 @@ fs_stats(unsigned long *requests, unsigned long *inflight)
 	*requests = fs.requests;
 	*inflight = call_inflight();
 }
-

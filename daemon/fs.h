@@ -19,34 +19,34 @@
 /* fsop.c */
 
 enum fsop_state {
-	FS_NEW,			/* parked, not stepped yet */
-	FS_CHECK,		/* is the name free in the merged directory? */
-	FS_PLACE,		/* choose the holder */
-	FS_MAKE,		/* create on it */
-	FS_RESOLVE,		/* unlink, rmdir, rename: what are the names? */
-	FS_ACT,			/* send the change to every holder */
+	FS_NEW,     /* parked, not stepped yet */
+	FS_CHECK,   /* is the name free in the merged directory? */
+	FS_PLACE,   /* choose the holder */
+	FS_MAKE,    /* create on it */
+	FS_RESOLVE, /* unlink, rmdir, rename: what are the names? */
+	FS_ACT,     /* send the change to every holder */
 	FS_STATE_MAX
 };
 
 /* A parked request: everything a later step needs, copied. */
 struct fsop {
 	fuse_req_t req;
-	enum fsop_state state;	/* changed only by fsop_set_state() */
-	uint8_t type;		/* PROTO_MKDIR, PROTO_RENAME, ... */
-	struct node *dir;	/* parent (holds a ref) */
-	struct node *dir2;	/* rename/link target parent (ref) */
-	struct node *node;	/* object (ref) */
-	char *name, *name2;	/* as the kernel gave them */
-	char *base;		/* name without "@URI" */
+	enum fsop_state state; /* changed only by fsop_set_state() */
+	uint8_t type;          /* PROTO_MKDIR, PROTO_RENAME, ... */
+	struct node *dir;      /* parent (holds a ref) */
+	struct node *dir2;     /* rename/link target parent (ref) */
+	struct node *node;     /* object (ref) */
+	char *name, *name2;    /* as the kernel gave them */
+	char *base;            /* name without "@URI" */
 	struct peer *pin;
 	mode_t mode;
 	dev_t rdev;
 	int flags;
-	char *target;		/* symlink target */
+	char *target; /* symlink target */
 	struct fuse_file_info fi;
 	struct entry src, dst;
 	bool have_src, have_dst;
-	struct copy *cands;	/* placement candidates */
+	struct copy *cands; /* placement candidates */
 	size_t ncands;
 	struct copy chosen;
 	uint64_t best;
@@ -54,9 +54,9 @@ struct fsop {
 	int error;
 	struct proto_attr attr;
 	bool have_attr;
-	bool checked_empty;	/* rmdir: every copy was seen empty */
-	bool cloned;		/* dir2's path was cloned onto the source's */
-	struct statvfs sv;	/* statfs sum */
+	bool checked_empty; /* rmdir: every copy was seen empty */
+	bool cloned;        /* dir2's path was cloned onto the source's */
+	struct statvfs sv;  /* statfs sum */
 };
 
 struct fsop *fsop_new(fuse_req_t, uint8_t type);
@@ -70,11 +70,11 @@ void fsop_reply_entry(fuse_req_t, struct node *);
 struct node *fsop_inode(fuse_ino_t);
 int fsop_dir_node(fuse_ino_t, struct node **);
 char *fsop_relpath(struct node *, struct peer *, uint32_t export_id);
-struct call *fsop_call(struct node *, uint8_t type,
-    void (*cb)(struct call *), void *arg, int *err);
+struct call *fsop_call(struct node *, uint8_t type, void (*cb)(struct call *),
+    void *arg, int *err);
 void fsop_root_attr(struct node *);
-int fsop_simple(fuse_req_t, fuse_ino_t, uint8_t type,
-    void (*cb)(struct call *), struct call **out);
+int fsop_simple(fuse_req_t, fuse_ino_t, uint8_t type, void (*cb)(struct call *),
+    struct call **out);
 void fsop_err_cb(struct call *);
 
 /* place.c */
@@ -106,12 +106,11 @@ void attr_set(fuse_req_t, fuse_ino_t, struct stat *, int to_set,
 void file_open(fuse_req_t, fuse_ino_t, struct fuse_file_info *);
 void file_read(fuse_req_t, fuse_ino_t, size_t size, off_t off,
     struct fuse_file_info *);
-void file_write(fuse_req_t, fuse_ino_t, const char *buf, size_t size,
-    off_t off, struct fuse_file_info *);
+void file_write(fuse_req_t, fuse_ino_t, const char *buf, size_t size, off_t off,
+    struct fuse_file_info *);
 void file_flush(fuse_req_t, fuse_ino_t, struct fuse_file_info *);
 void file_release(fuse_req_t, fuse_ino_t, struct fuse_file_info *);
-void file_fsync(fuse_req_t, fuse_ino_t, int datasync,
-    struct fuse_file_info *);
+void file_fsync(fuse_req_t, fuse_ino_t, int datasync, struct fuse_file_info *);
 void file_fallocate(fuse_req_t, fuse_ino_t, int mode, off_t offset,
     off_t length, struct fuse_file_info *);
 void file_lseek(fuse_req_t, fuse_ino_t, off_t off, int whence,
@@ -128,8 +127,7 @@ void dir_readdir(fuse_req_t, fuse_ino_t, size_t size, off_t off,
 void dir_readdirplus(fuse_req_t, fuse_ino_t, size_t size, off_t off,
     struct fuse_file_info *);
 void dir_release(fuse_req_t, fuse_ino_t, struct fuse_file_info *);
-void dir_fsync(fuse_req_t, fuse_ino_t, int datasync,
-    struct fuse_file_info *);
+void dir_fsync(fuse_req_t, fuse_ino_t, int datasync, struct fuse_file_info *);
 void dir_free_all(void);
 
 /* xattr.c */

@@ -93,8 +93,8 @@ fsop_set_state(struct fsop *op, enum fsop_state state)
 {
 	if (state >= FS_STATE_MAX)
 		fatalx("fsop: bad state %d", state);
-	log_debug("fsop %p: %s -> %s", (void *)op,
-	    fsop_state_names[op->state], fsop_state_names[state]);
+	log_debug("fsop %p: %s -> %s", (void *)op, fsop_state_names[op->state],
+	    fsop_state_names[state]);
 	op->state = state;
 }
 
@@ -140,7 +140,7 @@ fsop_reply_entry(fuse_req_t req, struct node *n)
 
 	fsop_entry_param(n, &e);
 	if (fuse_reply_entry(req, &e) != 0)
-		node_forget(n, 1);	/* the kernel did not get it */
+		node_forget(n, 1); /* the kernel did not get it */
 }
 
 /* The node of an inode number; NULL only on a kernel bug. */
@@ -213,8 +213,8 @@ fsop_relpath(struct node *n, struct peer *peer, uint32_t export_id)
 
 /* A call about node n on its holder; NULL with *err (< 0) on failure. */
 struct call *
-fsop_call(struct node *n, uint8_t type, void (*cb)(struct call *),
-    void *arg, int *err)
+fsop_call(struct node *n, uint8_t type, void (*cb)(struct call *), void *arg,
+    int *err)
 {
 	struct peer *peer;
 	uint32_t export_id;

@@ -85,7 +85,7 @@ gather_stat_cb(struct call *c)
 	if (c->rep.error != 0)
 		gather_error(g, c->rep.error);
 	else {
-		if (name == NULL) {	/* listing: the graft's last part */
+		if (name == NULL) { /* listing: the graft's last part */
 			const char *at = c->peer->exports[c->req.export_id].at;
 
 			name = gather_name(g, strrchr(at, '/') + 1);
@@ -137,20 +137,19 @@ gather_readdir_cb(struct call *c)
 	if (c->rep.error != 0)
 		gather_error(g, c->rep.error);
 	else if ((l = dircache_store(c->peer, c->req.export_id, c->req.path,
-	    &c->rep, &own)) != NULL) {
+		      &c->rep, &own)) != NULL) {
 		gather_listing(g, c->peer, c->req.export_id, l);
-		if (own)	/* too large to cache: served from the answer */
+		if (own) /* too large to cache: served from the answer */
 			listing_free(l);
-	} else	/* a delta, but our base is gone: ask in full */
-		gather_readdir(g, c->peer, c->req.export_id, c->req.path,
-		    NULL);
+	} else /* a delta, but our base is gone: ask in full */
+		gather_readdir(g, c->peer, c->req.export_id, c->req.path, NULL);
 	gather_step(g);
 }
 
 /* Send one call of a gather. */
 void
-gather_call(struct gather *g, struct peer *p, uint32_t export_id,
-    uint8_t type, const char *relpath, bool graft, void (*cb)(struct call *))
+gather_call(struct gather *g, struct peer *p, uint32_t export_id, uint8_t type,
+    const char *relpath, bool graft, void (*cb)(struct call *))
 {
 	struct call *c = call_new(p, type, export_id, relpath, cb, g);
 
@@ -168,7 +167,6 @@ gather_new(struct node *dir)
 	g->dir = dir;
 	node_ref(dir);
 	g->path = node_path(dir);
-	g->pending = 1;		/* held until every call is sent */
+	g->pending = 1; /* held until every call is sent */
 	return g;
 }
-

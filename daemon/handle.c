@@ -23,19 +23,19 @@
  * recycled fd.
  */
 struct handle_slot {
-	int fd;			/* HANDLE_FREE, HANDLE_RESERVED or the descriptor */
-	char *path;		/* as opened, for change notices; owned */
+	int fd;     /* HANDLE_FREE, HANDLE_RESERVED or the descriptor */
+	char *path; /* as opened, for change notices; owned */
 	uint32_t gen;
 	uint32_t owner;
 	uint32_t export_id;
 	unsigned refs;
 	bool released;
-	bool writable;		/* opened for writing */
-	bool read_only;		/* of a read-only export */
+	bool writable;  /* opened for writing */
+	bool read_only; /* of a read-only export */
 };
 
-#define HANDLE_FREE		(-1)
-#define HANDLE_RESERVED	(-2)	/* counted for its owner, not usable yet */
+#define HANDLE_FREE (-1)
+#define HANDLE_RESERVED (-2) /* counted for its owner, not usable yet */
 
 static struct {
 	pthread_mutex_t lock;
@@ -61,8 +61,8 @@ handle_reserve(uint32_t owner)
 
 		if (s->fd == HANDLE_FREE && free_slot == UINT32_MAX)
 			free_slot = i;
-		else if (s->owner == owner && (s->fd == HANDLE_RESERVED ||
-		    (s->fd >= 0 && !s->released)))
+		else if (s->owner == owner &&
+		    (s->fd == HANDLE_RESERVED || (s->fd >= 0 && !s->released)))
 			held++;
 	}
 	if (owner != 0 && held >= export_context.max_handles) {
@@ -72,9 +72,12 @@ handle_reserve(uint32_t owner)
 	if ((i = free_slot) == UINT32_MAX) {
 		i = handles.nslots;
 		n = handles.nslots ? handles.nslots * 2 : 64;
-		handles.slots = xreallocarray(handles.slots, n, sizeof *handles.slots);
+		handles.slots = xreallocarray(handles.slots, n,
+		    sizeof *handles.slots);
 		for (uint32_t j = handles.nslots; j < n; j++)
-			handles.slots[j] = (struct handle_slot){ .fd = HANDLE_FREE };
+			handles.slots[j] = (struct handle_slot){
+				.fd = HANDLE_FREE
+			};
 		handles.nslots = n;
 	}
 	handles.slots[i].fd = HANDLE_RESERVED;
@@ -104,7 +107,7 @@ handle_new(int slot, int fd, const struct export *ex, bool writable, char *path)
 	s->fd = fd;
 	s->gen++;
 	s->export_id = ex->id;
-	s->refs = 1;		/* the open itself */
+	s->refs = 1; /* the open itself */
 	s->released = false;
 	s->writable = writable;
 	s->read_only = ex->read_only;

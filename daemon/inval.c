@@ -1,7 +1,7 @@
 /*
- * inval.c - what changes elsewhere invalidate for the FUSE side's caches: the trap
- * sink (discovery/trap.c hands it every change record it applies) and
- * the observer of our own calls' answers.
+ * inval.c - what changes elsewhere invalidate for the FUSE side's caches: the
+ * trap sink (discovery/trap.c hands it every change record it applies) and the
+ * observer of our own calls' answers.
  *
  * A change record names an export's path; here it becomes the union
  * path, and the kernel forgets the dentries, attributes and data it
@@ -47,8 +47,8 @@ inval_forget_peer(struct peer *p)
 
 /* The kernel forgets what it knows of union path upath. */
 static void
-inval_forget_path(struct peer *p, const char *upath, uint8_t kind,
-    uint64_t off, uint64_t len)
+inval_forget_path(struct peer *p, const char *upath, uint8_t kind, uint64_t off,
+    uint64_t len)
 {
 	struct node *dir = node_root(), *n = NULL;
 	char *copy = xstrdup(upath), *comp, *save = NULL, *next;
@@ -57,11 +57,11 @@ inval_forget_path(struct peer *p, const char *upath, uint8_t kind,
 	for (comp = strtok_r(copy, "/", &save); comp != NULL; comp = next) {
 		next = strtok_r(NULL, "/", &save);
 		if (next == NULL)
-			break;	/* comp is the last part */
+			break; /* comp is the last part */
 		if ((dir = node_child(dir, comp)) == NULL)
-			goto out;	/* nothing cached below */
+			goto out; /* nothing cached below */
 	}
-	if (comp == NULL) {		/* the root itself */
+	if (comp == NULL) { /* the root itself */
 		fs_forget_attr(dir);
 		goto out;
 	}
@@ -102,7 +102,7 @@ inval_forget_path(struct peer *p, const char *upath, uint8_t kind,
 	free(suffixed);
 	if (kind == DGRAM_CREATE || kind == DGRAM_REMOVE ||
 	    kind == DGRAM_RENAME)
-		fs_forget_attr(dir);	/* its times and link count */
+		fs_forget_attr(dir); /* its times and link count */
 out:
 	free(copy);
 }
@@ -154,7 +154,7 @@ inval_answered(const struct call *c)
 	case PROTO_LINK:
 		if (r->type == PROTO_RENAME)
 			dircache_stale(c->peer, r->export_id, r->path);
-		else	/* the link count shows in the source's listing */
+		else /* the link count shows in the source's listing */
 			dircache_changed(c->peer, r->export_id, r->path);
 		dircache_stale(c->peer, r->export2, r->path2);
 		break;

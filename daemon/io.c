@@ -24,9 +24,9 @@ struct io_op {
 	io_open_cb ocb;
 	io_attr_cb acb;
 	void *arg;
-	struct node *node;	/* holds a ref (open, setattr) */
+	struct node *node; /* holds a ref (open, setattr) */
 	struct handle *h;
-	int flags;		/* open flags */
+	int flags; /* open flags */
 };
 
 /* A new request in flight for arg. */
@@ -109,8 +109,8 @@ io_handle_any(struct node *n)
 	struct handle *h;
 
 	TAILQ_FOREACH(h, &n->handles, nentry)
-		if (io_handle_live(h))
-			return h;
+	if (io_handle_live(h))
+		return h;
 	return NULL;
 }
 
@@ -266,8 +266,7 @@ io_call(struct handle *h, uint8_t type, uint64_t off,
 
 /* Read size bytes at off; cb gets the data (valid during cb only). */
 int
-io_read(struct handle *h, uint64_t off, size_t size, io_done_cb cb,
-    void *arg)
+io_read(struct handle *h, uint64_t off, size_t size, io_done_cb cb, void *arg)
 {
 	struct call *c = io_call(h, PROTO_READ, off, io_read_cb, cb, arg);
 
@@ -320,8 +319,7 @@ int
 io_fallocate(struct handle *h, int mode, uint64_t off, uint64_t len,
     io_done_cb cb, void *arg)
 {
-	struct call *c = io_call(h, PROTO_FALLOCATE, off, io_value_cb, cb,
-	    arg);
+	struct call *c = io_call(h, PROTO_FALLOCATE, off, io_value_cb, cb, arg);
 
 	if (c == NULL)
 		return -EIO;
@@ -333,8 +331,7 @@ io_fallocate(struct handle *h, int mode, uint64_t off, uint64_t len,
 
 /* lseek(2) SEEK_DATA / SEEK_HOLE; cb gets the offset. */
 int
-io_lseek(struct handle *h, uint64_t off, int whence, io_done_cb cb,
-    void *arg)
+io_lseek(struct handle *h, uint64_t off, int whence, io_done_cb cb, void *arg)
 {
 	struct call *c = io_call(h, PROTO_LSEEK, off, io_value_cb, cb, arg);
 
@@ -354,8 +351,8 @@ io_copy_range(struct handle *hi, uint64_t off_in, struct handle *ho,
 
 	if (hi->peer != ho->peer)
 		return -EXDEV;
-	if ((c = io_call(hi, PROTO_COPY_RANGE, off_in, io_value_cb, cb,
-	    arg)) == NULL)
+	if ((c = io_call(hi, PROTO_COPY_RANGE, off_in, io_value_cb, cb, arg)) ==
+	    NULL)
 		return -EIO;
 	c->req.fh2 = ho->fh;
 	c->req.offset2 = off_out;
@@ -370,8 +367,7 @@ io_setattr_cb(struct call *c)
 {
 	struct io_op *op = c->arg;
 
-	op->acb(op->arg, c->rep.error, c->rep.error == 0 ? &c->rep.attr :
-	    NULL);
+	op->acb(op->arg, c->rep.error, c->rep.error == 0 ? &c->rep.attr : NULL);
 	io_op_free(op);
 }
 
@@ -396,8 +392,8 @@ io_setattr(struct node *n, struct handle *h, const struct proto_req *set,
 		    io_setattr_cb, op);
 		free(rel);
 		c->req.fh = h->fh;
-	} else if ((c = fsop_call(n, PROTO_SETATTR, io_setattr_cb, op, &err))
-	    == NULL) {
+	} else if ((c = fsop_call(n, PROTO_SETATTR, io_setattr_cb, op, &err)) ==
+	    NULL) {
 		free(op);
 		return -err;
 	}

@@ -21,12 +21,12 @@
 #include "journal.h"
 #include "log.h"
 
-#define JOURNAL_SIZE	16384
+#define JOURNAL_SIZE 16384
 
 static struct {
 	pthread_mutex_t lock;
 	struct journal_rec ring[JOURNAL_SIZE];
-	uint64_t seq;		/* number of the newest record */
+	uint64_t seq; /* number of the newest record */
 } jr = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* Free the records. */
@@ -62,15 +62,15 @@ journal_note(uint32_t export_id, const char *path)
 	struct journal_rec *r;
 
 	if (path[0] == '\0')
-		return;		/* an export root is nobody's entry */
+		return; /* an export root is nobody's entry */
 	pthread_mutex_lock(&jr.lock);
 	r = &jr.ring[++jr.seq % JOURNAL_SIZE];
 	free(r->dir);
 	free(r->name);
 	r->seq = jr.seq;
 	r->export_id = export_id;
-	r->dir = slash != NULL ? xstrndup(path, (size_t)(slash - path)) :
-	    xstrdup("");
+	r->dir = slash != NULL ? xstrndup(path, (size_t)(slash - path))
+			       : xstrdup("");
 	r->name = xstrdup(slash != NULL ? slash + 1 : path);
 	pthread_mutex_unlock(&jr.lock);
 }
@@ -98,7 +98,7 @@ journal_query(const struct journal_rec *ring, size_t size, uint64_t newest,
 	for (uint64_t s = since + 1; s <= newest; s++) {
 		const struct journal_rec *r = &ring[s % size];
 
-		if (r->seq != s) {	/* overwritten: cannot answer */
+		if (r->seq != s) { /* overwritten: cannot answer */
 			while (*n > 0)
 				free((*names)[--*n]);
 			free(*names);
@@ -159,8 +159,8 @@ journal_since(uint32_t export_id, const char *dir, uint64_t since,
 	int rc;
 
 	pthread_mutex_lock(&jr.lock);
-	rc = journal_query(jr.ring, JOURNAL_SIZE, jr.seq, export_id, dir,
-	    since, names, n);
+	rc = journal_query(jr.ring, JOURNAL_SIZE, jr.seq, export_id, dir, since,
+	    names, n);
 	pthread_mutex_unlock(&jr.lock);
 	if (rc == 0)
 		journal_unique(*names, n);

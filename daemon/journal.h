@@ -11,10 +11,10 @@
 
 /* One numbered change: entry name of directory dir of an export. */
 struct journal_rec {
-	uint64_t seq;		/* 0: empty slot */
+	uint64_t seq; /* 0: empty slot */
 	uint32_t export_id;
-	char *dir;		/* relative to the export root; owned */
-	char *name;		/* owned */
+	char *dir;  /* relative to the export root; owned */
+	char *name; /* owned */
 };
 
 void journal_free(void);
@@ -22,9 +22,9 @@ uint64_t journal_seq(void);
 void journal_note(uint32_t export_id, const char *path);
 int journal_since(uint32_t export_id, const char *dir, uint64_t since,
     char ***names, size_t *n);
-int journal_query(const struct journal_rec *ring, size_t size,
-    uint64_t newest, uint32_t export_id, const char *dir, uint64_t since,
-    char ***names, size_t *n);
+int journal_query(const struct journal_rec *ring, size_t size, uint64_t newest,
+    uint32_t export_id, const char *dir, uint64_t since, char ***names,
+    size_t *n);
 void journal_unique(char **names, size_t *n);
 
 #endif

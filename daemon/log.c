@@ -37,8 +37,8 @@ log_vwrite(const char *level, int errnum, const char *fmt, va_list ap)
 		unsigned char ch = (unsigned char)*p;
 
 		if (ch < 0x20 || ch == 0x7f)
-			o += (size_t)snprintf(msg + o, sizeof msg - o, "\\x%02x",
-			    ch);
+			o += (size_t)snprintf(msg + o, sizeof msg - o,
+			    "\\x%02x", ch);
 		else
 			msg[o++] = (char)ch;
 	}
@@ -150,7 +150,7 @@ size_t
 log_escape_buf(char *buf, size_t len, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t o = 0, mark = 0;	/* mark: where "..." would go */
+	size_t o = 0, mark = 0; /* mark: where "..." would go */
 
 	if (len == 0)
 		return 0;
@@ -199,8 +199,8 @@ log_rate_ok(struct log_rate *r, uint64_t now_ms)
 {
 	if (r->n == 0 || now_ms - r->window >= 1000) {
 		if (r->suppressed != 0)
-			log_warnx("%s: %lu more such lines suppressed",
-			    r->what, r->suppressed);
+			log_warnx("%s: %lu more such lines suppressed", r->what,
+			    r->suppressed);
 		r->suppressed = 0;
 		r->window = now_ms;
 		r->n = 0;

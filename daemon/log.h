@@ -33,7 +33,7 @@ void cli_warnx(const char *, ...) PRINTFLIKE(1, 2);
  * terminated; "..." marks a cut); log_escape() into one of four static
  * buffers, so that one line can show a few such strings.  Loop thread.
  */
-#define LOG_ESCAPE_MAX	1024
+#define LOG_ESCAPE_MAX 1024
 size_t log_escape_buf(char *buf, size_t len, const char *s);
 const char *log_escape(const char *s);
 
@@ -42,14 +42,17 @@ const char *log_escape(const char *s);
  * LOG_RATE_PER_SEC lines a second; the lines held back are counted and
  * told in one "suppressed" line when the next second's first one comes.
  */
-#define LOG_RATE_PER_SEC	5
+#define LOG_RATE_PER_SEC 5
 struct log_rate {
-	const char *what;	/* names the kind in the "suppressed" line */
-	uint64_t window;	/* start of the current second, ms */
-	unsigned n;		/* lines written in it */
+	const char *what; /* names the kind in the "suppressed" line */
+	uint64_t window;  /* start of the current second, ms */
+	unsigned n;       /* lines written in it */
 	unsigned long suppressed;
 };
-#define LOG_RATE_INIT(what)	{ (what), 0, 0, 0 }
+#define LOG_RATE_INIT(what) \
+	{ \
+		(what), 0, 0, 0 \
+	}
 bool log_rate_ok(struct log_rate *, uint64_t now_ms);
 
 /* xmalloc.c: allocation for control structures; dies on out-of-memory. */

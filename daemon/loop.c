@@ -31,8 +31,8 @@
 #include "log.h"
 #include "loop.h"
 
-#define LOOP_TICK_MS	10
-#define LOOP_PROBE_MS	100
+#define LOOP_TICK_MS 10
+#define LOOP_PROBE_MS 100
 
 struct event_base *loop_base;
 struct pufs_stats stats;
@@ -41,11 +41,11 @@ const struct config *conf;
 static struct timer_wheel *wheel;
 static struct event *wheel_ev, *sigint_ev, *sigterm_ev, *sighup_ev, *probe_ev;
 static uint64_t start_ms, probe_due_us;
-static uint64_t now_ms;			/* monotonic ms of this turn */
-static struct timeval now_turn;		/* libevent's time of that turn */
-static uint64_t advanced_ms;		/* sum of loop_advance() */
+static uint64_t now_ms;         /* monotonic ms of this turn */
+static struct timeval now_turn; /* libevent's time of that turn */
+static uint64_t advanced_ms;    /* sum of loop_advance() */
 static int exit_code;
-static unsigned input_paused;		/* loop_pause_input() count */
+static unsigned input_paused; /* loop_pause_input() count */
 static void (*input_listener)(bool);
 
 /* Monotonic microseconds. */
@@ -70,9 +70,9 @@ loop_clock_turn(void)
 {
 	struct timeval tv = { 0, 0 };
 
-	if (loop_base == NULL || event_base_gettimeofday_cached(loop_base,
-	    &tv) == -1 || tv.tv_sec != now_turn.tv_sec ||
-	    tv.tv_usec != now_turn.tv_usec) {
+	if (loop_base == NULL ||
+	    event_base_gettimeofday_cached(loop_base, &tv) == -1 ||
+	    tv.tv_sec != now_turn.tv_sec || tv.tv_usec != now_turn.tv_usec) {
 		now_turn = tv;
 		now_ms = loop_mono_us() / 1000;
 	}
@@ -82,8 +82,8 @@ loop_clock_turn(void)
 uint64_t
 loop_now_ms(void)
 {
-	int64_t skew = conf != NULL ? (int64_t)(conf->debug_clock_skew *
-	    1000) : 0;
+	int64_t skew = conf != NULL ? (int64_t)(conf->debug_clock_skew * 1000)
+				    : 0;
 
 	loop_clock_turn();
 	return (uint64_t)((int64_t)(now_ms + advanced_ms) + skew);

@@ -24,7 +24,7 @@
 extern char **environ;
 
 /* Worker threads for disk calls: I/O bound, so more than the cores. */
-#define MAIN_WORKERS	8
+#define MAIN_WORKERS 8
 
 /* The whole usage text. */
 static void
@@ -55,8 +55,8 @@ main_usage(FILE *f)
 static void
 main_drain(void)
 {
-	uint64_t deadline = loop_now_ms() + (uint64_t)(conf->op_timeout *
-	    1000) + 1000;
+	uint64_t deadline = loop_now_ms() +
+	    (uint64_t)(conf->op_timeout * 1000) + 1000;
 	struct timeval tick = { 0, 20000 };
 
 	while (call_inflight() > 0 && loop_now_ms() < deadline) {
@@ -147,9 +147,10 @@ main_daemon(struct config *cfg)
 	main_wire(cfg);
 	dircache_init(cfg);
 	main_connect(cfg);
-	if (peer_init_net(cfg, &main_dialer) == -1 || (cfg->discovery ==
-	    DISCOVERY_MULTICAST ? mcast_init(cfg) :
-	    mcast_init_unicast(cfg)) == -1 ||
+	if (peer_init_net(cfg, &main_dialer) == -1 ||
+	    (cfg->discovery == DISCOVERY_MULTICAST
+		    ? mcast_init(cfg)
+		    : mcast_init_unicast(cfg)) == -1 ||
 	    control_init(cfg) == -1 || fs_mount(cfg) == -1)
 		goto leave;
 	log_info("peer %s (%s), %zu export%s", peer_self()->name,
@@ -162,7 +163,7 @@ main_daemon(struct config *cfg)
 leave:
 	/* Each of these does nothing if its part never started. */
 	control_close();
-	trap_flush_now();	/* what is queued goes before our GOODBYE */
+	trap_flush_now(); /* what is queued goes before our GOODBYE */
 	mcast_leave();
 	stream_leave_all();
 	fs_unmount();
@@ -197,8 +198,8 @@ main_mount(int argc, char **argv)
 
 	config_init(&cfg);
 	optind = 1;
-	while ((ch = getopt_long(argc, argv, "+c:e:o:dh", longopts, NULL))
-	    != -1) {
+	while (
+	    (ch = getopt_long(argc, argv, "+c:e:o:dh", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			file = optarg;
@@ -222,8 +223,8 @@ main_mount(int argc, char **argv)
 		}
 	}
 	if (optind + 1 != argc) {
-		cli_warnx(optind == argc ? "mount: missing MOUNTPOINT" :
-		    "mount: too many arguments");
+		cli_warnx(optind == argc ? "mount: missing MOUNTPOINT"
+					 : "mount: too many arguments");
 		main_usage(stderr);
 		goto out;
 	}
@@ -252,8 +253,9 @@ main_mount(int argc, char **argv)
 		goto out;
 	}
 	if (stat(argv[optind], &st) == -1 || !S_ISDIR(st.st_mode)) {
-		cli_warnx("mount: %s: %s", argv[optind], errno != 0 &&
-		    !S_ISDIR(st.st_mode) ? strerror(errno) : "not a directory");
+		cli_warnx("mount: %s: %s", argv[optind],
+		    errno != 0 && !S_ISDIR(st.st_mode) ? strerror(errno)
+						       : "not a directory");
 		goto out;
 	}
 	cfg.mountpoint = realpath(argv[optind], NULL);

@@ -58,7 +58,7 @@ merge_name(const char *base, const struct merge_hit *hits, size_t n,
 			if (hits[files[j]].holder == hits[i].holder)
 				break;
 		if (j == nfiles)
-			files[nfiles++] = i;	/* first per peer */
+			files[nfiles++] = i; /* first per peer */
 	}
 	if (ndirs > 0 || virtual) {
 		e = &out[nout++];

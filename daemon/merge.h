@@ -12,22 +12,22 @@
 
 /* One holder's answer for a name. */
 struct merge_hit {
-	const void *holder;	/* the holder (peer): compared, never read */
-	const char *peer;	/* its name, which orders holders */
-	const char *uri;	/* its address, for NAME@URI */
+	const void *holder; /* the holder (peer): compared, never read */
+	const char *peer;   /* its name, which orders holders */
+	const char *uri;    /* its address, for NAME@URI */
 	uint32_t export_id;
-	bool graft;		/* the export's root, grafted at this path */
+	bool graft; /* the export's root, grafted at this path */
 	bool isdir;
 };
 
 /* One name shown in the union, made of some of the hits. */
 struct merge_entry {
-	char *name;		/* NAME or NAME@URI; owned */
+	char *name; /* NAME or NAME@URI; owned */
 	bool isdir;
-	bool isvirtual;		/* a directory only because of a graft below */
-	bool nlink_unknown;	/* several copies, or virtual: nlink is 1 */
-	size_t hit;		/* a file's hit; unused for a directory */
-	size_t *copies;		/* a directory's hits, primary first; owned */
+	bool isvirtual;     /* a directory only because of a graft below */
+	bool nlink_unknown; /* several copies, or virtual: nlink is 1 */
+	size_t hit;         /* a file's hit; unused for a directory */
+	size_t *copies;     /* a directory's hits, primary first; owned */
 	size_t ncopies;
 };
 

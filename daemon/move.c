@@ -25,8 +25,8 @@
 
 #include "pufs.h"
 
-#define MOVE_CHUNK	(1u << 20)	/* bytes a READ or WRITE moves */
-#define MOVE_WINDOW	8		/* chunks in flight */
+#define MOVE_CHUNK (1u << 20) /* bytes a READ or WRITE moves */
+#define MOVE_WINDOW 8         /* chunks in flight */
 
 /*
  * The steps.  Calls of one step that do not depend on each other go
@@ -35,31 +35,37 @@
  * fsync with the times, rename.
  */
 enum move_state {
-	MOVE_OPEN,		/* open the source, create the copy */
-	MOVE_READLINK,		/* a symlink: read its target */
-	MOVE_SYMLINK,		/* make the copy of the symlink */
-	MOVE_COPY,		/* read from the source, write to the copy */
-	MOVE_SYNC,		/* fsync the copy, give it the source's times */
-	MOVE_RENAME,		/* rename it over the destination */
-	MOVE_UNLINK,		/* remove the source */
+	MOVE_OPEN,     /* open the source, create the copy */
+	MOVE_READLINK, /* a symlink: read its target */
+	MOVE_SYMLINK,  /* make the copy of the symlink */
+	MOVE_COPY,     /* read from the source, write to the copy */
+	MOVE_SYNC,     /* fsync the copy, give it the source's times */
+	MOVE_RENAME,   /* rename it over the destination */
+	MOVE_UNLINK,   /* remove the source */
 	MOVE_STATE_MAX
 };
 
 static const char *const move_state_names[] = {
-	"open", "readlink", "symlink", "copy", "sync", "rename", "unlink",
+	"open",
+	"readlink",
+	"symlink",
+	"copy",
+	"sync",
+	"rename",
+	"unlink",
 };
 
 struct move {
-	enum move_state state;	/* changed only by move_set_state() */
-	struct move_spec sp;	/* strings owned */
-	char *tmp;		/* temporary name in sp.ddir; owned */
-	char *target;		/* symlink target; owned */
-	uint64_t sfh, dfh;	/* open handles, 0: none */
-	bool made;		/* the temporary copy exists */
-	uint64_t roff;		/* next offset to read */
-	bool eof;		/* the last read came back short */
-	unsigned inflight;	/* copy calls out */
-	int error;		/* first failure, negative errno */
+	enum move_state state; /* changed only by move_set_state() */
+	struct move_spec sp;   /* strings owned */
+	char *tmp;             /* temporary name in sp.ddir; owned */
+	char *target;          /* symlink target; owned */
+	uint64_t sfh, dfh;     /* open handles, 0: none */
+	bool made;             /* the temporary copy exists */
+	uint64_t roff;         /* next offset to read */
+	bool eof;              /* the last read came back short */
+	unsigned inflight;     /* copy calls out */
+	int error;             /* first failure, negative errno */
 	move_done_cb cb;
 	void *arg;
 };
@@ -183,7 +189,7 @@ move_cb(struct call *c)
 			m->target = xstrndup(c->rep.data, c->rep.datalen);
 			break;
 		case PROTO_RENAME:
-			m->made = false;	/* it is the destination now */
+			m->made = false; /* it is the destination now */
 			break;
 		default:
 			break;
@@ -233,7 +239,7 @@ move_write_cb(struct call *c)
 
 	m->inflight--;
 	if (c->rep.error == 0 && c->rep.value != c->req.datalen)
-		c->rep.error = -ENOSPC;	/* a short write: the disk is full */
+		c->rep.error = -ENOSPC; /* a short write: the disk is full */
 	if (c->rep.error != 0) {
 		move_fail(m, c->rep.error);
 		return;
@@ -380,8 +386,7 @@ move_start(const struct move_spec *sp, move_done_cb cb, void *arg)
 	m->sp.ddir = xstrdup(sp->ddir);
 	m->sp.dname = xstrdup(sp->dname);
 	xasprintf(&m->tmp, "%s%016llx.%llu", MOVE_PREFIX,
-	    (unsigned long long)peer_boot_id(),
-	    (unsigned long long)++mv.seq);
+	    (unsigned long long)peer_boot_id(), (unsigned long long)++mv.seq);
 	m->cb = cb;
 	m->arg = arg;
 	m->state = S_ISLNK(sp->attr.mode) ? MOVE_READLINK : MOVE_OPEN;
@@ -392,9 +397,9 @@ move_start(const struct move_spec *sp, move_done_cb cb, void *arg)
 struct clone {
 	struct peer *peer;
 	uint32_t export_id;
-	char *path;		/* "a/b/c"; owned */
-	mode_t *modes;		/* one per component; owned */
-	size_t n, i;		/* components, the next one */
+	char *path;    /* "a/b/c"; owned */
+	mode_t *modes; /* one per component; owned */
+	size_t n, i;   /* components, the next one */
 	move_done_cb cb;
 	void *arg;
 };
@@ -441,8 +446,8 @@ clone_step(struct clone *cl)
 		start = strchr(start, '/') + 1;
 	end = strchr(start, '/');
 	name = end ? xstrndup(start, (size_t)(end - start)) : xstrdup(start);
-	parent = xstrndup(cl->path, start == cl->path ? 0 :
-	    (size_t)(start - cl->path - 1));
+	parent = xstrndup(cl->path,
+	    start == cl->path ? 0 : (size_t)(start - cl->path - 1));
 	c = call_new(cl->peer, PROTO_MKDIR, cl->export_id, parent, clone_cb,
 	    cl);
 	call_set_name(c, name);

@@ -19,8 +19,8 @@
 #include "pufs.h"
 
 static struct {
-	struct node **by_id;	/* chained by hnext_id */
-	struct node **by_name;	/* chained by hnext_name */
+	struct node **by_id;   /* chained by hnext_id */
+	struct node **by_name; /* chained by hnext_name */
 	size_t nbuckets;
 	size_t count;
 	uint64_t next_id;
@@ -134,7 +134,7 @@ node_init(void)
 	nt.root = node_new(NULL, "");
 	nt.root->isdir = true;
 	nt.root->ino = FUSE_ROOT_ID;
-	nt.root->refs++;	/* pinned */
+	nt.root->refs++; /* pinned */
 }
 
 /* The root directory. */
@@ -163,7 +163,7 @@ node_child(struct node *parent, const char *name)
 	struct node *n;
 
 	for (n = nt.by_name[node_idx_name(parent->id, name)]; n != NULL;
-	    n = n->hnext_name)
+	     n = n->hnext_name)
 		if (n->parent == parent && strcmp(n->name, name) == 0)
 			return n;
 	return NULL;

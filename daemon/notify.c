@@ -19,10 +19,10 @@
 
 /* One invalidation to write. */
 struct notify_rec {
-	uint64_t ino;		/* the inode, or the parent of name */
-	int64_t off;		/* -1: attributes only; else data from off */
-	int64_t len;		/* bytes of data; 0: to the end */
-	char *name;		/* an entry of ino to forget; owned */
+	uint64_t ino; /* the inode, or the parent of name */
+	int64_t off;  /* -1: attributes only; else data from off */
+	int64_t len;  /* bytes of data; 0: to the end */
+	char *name;   /* an entry of ino to forget; owned */
 };
 
 /* The notifier's queue: a ring of cap slots, n queued from head. */
@@ -31,13 +31,12 @@ static struct {
 	pthread_cond_t cond;
 	struct notify_rec *q;
 	size_t head, n, cap;
-	bool stop;		/* set on the loop; no more are queued */
-	bool exited;		/* the thread wrote its last one */
+	bool stop;   /* set on the loop; no more are queued */
+	bool exited; /* the thread wrote its last one */
 	pthread_t thread;
 	bool running;
 	struct fuse_session *se;
-} nq = { .lock = PTHREAD_MUTEX_INITIALIZER,
-	 .cond = PTHREAD_COND_INITIALIZER };
+} nq = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
 /* Notifier thread: write queued invalidations until told to stop. */
 static void *
@@ -65,8 +64,8 @@ notify_main(void *arg)
 			    iv.off, iv.len);
 		if (rc != 0 && rc != -ENOENT)
 			log_debug("fuse: inval %llu %s: %s",
-			    (unsigned long long)iv.ino,
-			    iv.name ? iv.name : "", strerror(-rc));
+			    (unsigned long long)iv.ino, iv.name ? iv.name : "",
+			    strerror(-rc));
 		free(iv.name);
 		pthread_mutex_lock(&nq.lock);
 	}
@@ -149,8 +148,9 @@ notify_same(struct node *n, void *arg)
 {
 	const struct node *like = arg;
 
-	if (!n->isdir && n->peer == like->peer && n->attr.dev ==
-	    like->attr.dev && n->attr.ino == like->attr.ino && n != like)
+	if (!n->isdir && n->peer == like->peer &&
+	    n->attr.dev == like->attr.dev && n->attr.ino == like->attr.ino &&
+	    n != like)
 		notify_inval(n, n->data_seen ? 0 : -1);
 }
 

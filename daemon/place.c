@@ -161,7 +161,7 @@ place_make_cb(struct call *c)
 	fsop_entry_param(n, &ep);
 	if (fuse_reply_create(op->req, &ep, &op->fi) != 0) {
 		/* The kernel will never release it: do it here. */
-		node_forget(n, 1);	/* the handle still holds n */
+		node_forget(n, 1); /* the handle still holds n */
 		io_release(h);
 	}
 	fsop_free(op);
@@ -196,9 +196,8 @@ place_make(struct fsop *op)
  * begin (the caller replies it), else it is answered when done.
  */
 static int
-place_start(fuse_req_t req, uint8_t type, fuse_ino_t parent,
-    const char *name, mode_t mode, dev_t rdev, const char *target,
-    struct fuse_file_info *fi)
+place_start(fuse_req_t req, uint8_t type, fuse_ino_t parent, const char *name,
+    mode_t mode, dev_t rdev, const char *target, struct fuse_file_info *fi)
 {
 	struct node *dir;
 	struct fsop *op;
@@ -222,12 +221,13 @@ place_start(fuse_req_t req, uint8_t type, fuse_ino_t parent,
 	if (baselen >= PROTO_MAX_NAME)
 		err = -ENAMETOOLONG;
 	else if (!proto_name_ok(op->base) || move_hidden(op->base))
-		err = -EINVAL;	/* ours are never shown: refused */
+		err = -EINVAL; /* ours are never shown: refused */
 	else {
 		place_candidates(op, &nall);
 		if (op->ncands == 0)
-			err = nall > 0 || dir->isvirtual ||
-			    dir->parent == NULL ? -EROFS : -ENOENT;
+			err = nall > 0 || dir->isvirtual || dir->parent == NULL
+			    ? -EROFS
+			    : -ENOENT;
 	}
 	if (err < 0) {
 		fsop_free(op);
@@ -235,8 +235,10 @@ place_start(fuse_req_t req, uint8_t type, fuse_ino_t parent,
 	}
 	dpath = node_path(dir);
 	/* One holder in all: its own EEXIST is the answer. */
-	fsop_set_state(op, nall == 1 && op->pin == NULL &&
-	    !union_has_virtual_below(dpath) ? FS_PLACE : FS_CHECK);
+	fsop_set_state(op,
+	    nall == 1 && op->pin == NULL && !union_has_virtual_below(dpath)
+		? FS_PLACE
+		: FS_CHECK);
 	free(dpath);
 	place_step(op);
 	return 0;
@@ -248,8 +250,8 @@ place_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 {
 	int err;
 
-	if ((err = place_start(req, PROTO_MKNOD, parent, name, mode, rdev,
-	    NULL, NULL)) < 0)
+	if ((err = place_start(req, PROTO_MKNOD, parent, name, mode, rdev, NULL,
+		 NULL)) < 0)
 		fuse_reply_err(req, -err);
 }
 
@@ -259,7 +261,7 @@ place_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 	int err;
 
 	if ((err = place_start(req, PROTO_MKDIR, parent, name, mode, 0, NULL,
-	    NULL)) < 0)
+		 NULL)) < 0)
 		fuse_reply_err(req, -err);
 }
 
@@ -270,7 +272,7 @@ place_symlink(fuse_req_t req, const char *link, fuse_ino_t parent,
 	int err;
 
 	if ((err = place_start(req, PROTO_SYMLINK, parent, name, 0, 0, link,
-	    NULL)) < 0)
+		 NULL)) < 0)
 		fuse_reply_err(req, -err);
 }
 
@@ -280,8 +282,8 @@ place_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 {
 	int err;
 
-	if ((err = place_start(req, PROTO_CREATE, parent, name, mode, 0,
-	    NULL, fi)) < 0)
+	if ((err = place_start(req, PROTO_CREATE, parent, name, mode, 0, NULL,
+		 fi)) < 0)
 		fuse_reply_err(req, -err);
 }
 

@@ -35,20 +35,19 @@ struct event_base;
 struct seed;
 struct sockaddr;
 
-
 /* dircache.c */
 
 struct lent {
-	char *name;		/* owned */
+	char *name; /* owned */
 	struct proto_attr attr;
 };
 
 /* One holder's listing of one directory, with its checkpoint. */
 struct listing {
-	uint64_t boot;		/* the holder's boot id */
-	uint64_t seq;		/* checkpoint: change number */
-	uint64_t gtime;		/* checkpoint: global time, ns */
-	struct lent *ents;	/* sorted by name; owned */
+	uint64_t boot;     /* the holder's boot id */
+	uint64_t seq;      /* checkpoint: change number */
+	uint64_t gtime;    /* checkpoint: global time, ns */
+	struct lent *ents; /* sorted by name; owned */
 	size_t n, cap;
 };
 
@@ -71,7 +70,6 @@ void dircache_set(struct peer *, uint32_t export_id, const char *dir,
 void dircache_changed(struct peer *, uint32_t export_id, const char *path);
 void dircache_drop_peer(struct peer *);
 void dircache_stats(struct meta_cache_stats *);
-
 
 /* stream.c */
 
@@ -122,21 +120,21 @@ struct call {
 	struct peer *peer;
 	void (*cb)(struct call *);
 	void *arg;
-	unsigned idx;		/* caller's slot number, for gathers */
+	unsigned idx; /* caller's slot number, for gathers */
 
 	/* private */
-	char *strs[4];		/* owned copies of path, name, path2, name2 */
-	void *data;		/* owned copy of req.data */
+	char *strs[4]; /* owned copies of path, name, path2, name2 */
+	void *data;    /* owned copy of req.data */
 	struct export_mem mem;
-	struct proto_rep wrep;	/* written by the transport */
+	struct proto_rep wrep; /* written by the transport */
 	struct work work;
 	struct timer timer;
-	bool finished;		/* cb has run */
-	bool in_transport;	/* a worker or stream still holds it */
-	bool paged;		/* pages of a READDIR answer are in wrep */
-	size_t arena_len, arena_cap;	/* their names, in mem.names */
-	struct stream *stream;	/* the stream whose table holds it, or NULL */
-	TAILQ_ENTRY(call) tentry;	/* a stream's table of waiting calls */
+	bool finished;               /* cb has run */
+	bool in_transport;           /* a worker or stream still holds it */
+	bool paged;                  /* pages of a READDIR answer are in wrep */
+	size_t arena_len, arena_cap; /* their names, in mem.names */
+	struct stream *stream;    /* the stream whose table holds it, or NULL */
+	TAILQ_ENTRY(call) tentry; /* a stream's table of waiting calls */
 };
 
 struct call *call_new(struct peer *, uint8_t type, uint32_t export_id,
@@ -177,43 +175,43 @@ TAILQ_HEAD(handle_list, handle);
  * chain, so renaming a directory moves its whole subtree for free.
  */
 struct node {
-	uint64_t id;		/* FUSE nodeid, never reused */
-	uint64_t nlookup;	/* kernel references */
-	unsigned refs;		/* children, handles, requests in flight */
-	struct node *parent;	/* holds a ref; NULL for the root */
-	char *name;		/* as the kernel knows it; owned */
-	size_t baselen;		/* length of name without "@URI" */
-	struct peer *pin;	/* addressed as NAME@URI, or NULL */
+	uint64_t id;         /* FUSE nodeid, never reused */
+	uint64_t nlookup;    /* kernel references */
+	unsigned refs;       /* children, handles, requests in flight */
+	struct node *parent; /* holds a ref; NULL for the root */
+	char *name;          /* as the kernel knows it; owned */
+	size_t baselen;      /* length of name without "@URI" */
+	struct peer *pin;    /* addressed as NAME@URI, or NULL */
 	bool isdir;
-	bool isvirtual;		/* directory made by grafting only */
-	bool linked;		/* in the (parent, name) index */
+	bool isvirtual; /* directory made by grafting only */
+	bool linked;    /* in the (parent, name) index */
 
 	/* non-directory: the holder */
 	struct peer *peer;
 	uint32_t export_id;
 
 	/* directory: where it exists, primary (attribute source) first */
-	struct copy *copies;	/* owned */
+	struct copy *copies; /* owned */
 	size_t ncopies;
 
-	struct proto_attr attr;	/* last seen, of the primary */
-	uint64_t ino;		/* st_ino shown */
+	struct proto_attr attr; /* last seen, of the primary */
+	uint64_t ino;           /* st_ino shown */
 
-	struct handle_list handles;	/* open files of this node */
+	struct handle_list handles; /* open files of this node */
 
 	/* Its extended attributes' names, cached for attr_timeout. */
-	char *xattrs;		/* NUL-separated, as listxattr; owned */
+	char *xattrs; /* NUL-separated, as listxattr; owned */
 	size_t xattrs_len;
-	int xattrs_error;	/* LISTXATTR's failure, negative errno */
+	int xattrs_error; /* LISTXATTR's failure, negative errno */
 	bool xattrs_known;
-	uint64_t xattrs_until;	/* loop_now_ms() */
+	uint64_t xattrs_until; /* loop_now_ms() */
 
 	/* What the kernel's page cache of this file was filled from. */
 	bool data_seen;
 	struct proto_time data_mtime;
 	uint64_t data_size;
 
-	struct node *hnext_id, *hnext_name;	/* hash chains */
+	struct node *hnext_id, *hnext_name; /* hash chains */
 };
 
 void node_init(void);
@@ -227,7 +225,7 @@ void node_move(struct node *, struct node *newparent, const char *newname);
 void node_ref(struct node *);
 void node_unref(struct node *);
 void node_forget(struct node *, uint64_t nlookup);
-char *node_path(const struct node *);	/* union path, xmalloc'd */
+char *node_path(const struct node *); /* union path, xmalloc'd */
 char *node_child_path(const struct node *dir, const char *name);
 void node_set_copies(struct node *, const struct copy *, size_t);
 size_t node_count(void);
@@ -242,18 +240,18 @@ struct hit {
 	struct peer *peer;
 	uint32_t export_id;
 	struct proto_attr attr;
-	bool graft;		/* the export's root, grafted at this path */
+	bool graft; /* the export's root, grafted at this path */
 };
 
 /* What a name in a merged directory resolves to. */
 struct entry {
-	char *name;		/* shown name, maybe with "@URI"; owned */
+	char *name; /* shown name, maybe with "@URI"; owned */
 	bool isdir, isvirtual;
-	struct peer *peer;	/* non-directory holder */
+	struct peer *peer; /* non-directory holder */
 	uint32_t export_id;
-	struct copy *copies;	/* directory copies; owned */
+	struct copy *copies; /* directory copies; owned */
 	size_t ncopies;
-	struct proto_attr attr;	/* primary's, or synthesised */
+	struct proto_attr attr; /* primary's, or synthesised */
 	uint64_t ino;
 };
 
@@ -287,29 +285,29 @@ struct node *union_node(struct node *dir, struct entry *);
 
 /* A hit tagged with the base name it was found under (listing). */
 struct named_hit {
-	const char *name;	/* owned by the gather's arena list */
+	const char *name; /* owned by the gather's arena list */
 	struct hit hit;
 };
 
 /* One resolve or listing in flight: its calls out, the hits they bring. */
 struct gather {
-	struct node *dir;	/* holds a ref */
-	char *path;		/* the directory's union path */
-	char *base;		/* resolve: base name; NULL when listing */
-	char *shown;		/* resolve: the name asked for */
-	struct peer *pin;	/* resolve: NAME@URI's peer */
-	bool any;		/* resolve: does any holder have it at all? */
+	struct node *dir; /* holds a ref */
+	char *path;       /* the directory's union path */
+	char *base;       /* resolve: base name; NULL when listing */
+	char *shown;      /* resolve: the name asked for */
+	struct peer *pin; /* resolve: NAME@URI's peer */
+	bool any;         /* resolve: does any holder have it at all? */
 	unsigned pending;
-	int error;		/* first error not ENOENT, negative errno */
+	int error; /* first error not ENOENT, negative errno */
 	struct named_hit *hits;
 	size_t nhits, cap;
-	char **names;		/* listing: owned name copies */
+	char **names; /* listing: owned name copies */
 	size_t nnames, capnames;
-	void (*done)(struct gather *);	/* the last answer is in */
+	void (*done)(struct gather *); /* the last answer is in */
 	union_resolve_cb rcb;
 	union_list_cb lcb;
 	void *arg;
-	struct locate *loc;	/* resolve: a LOCATE being gathered */
+	struct locate *loc; /* resolve: a LOCATE being gathered */
 };
 
 struct gather *gather_new(struct node *dir);
@@ -328,11 +326,11 @@ void gather_step(struct gather *);
 
 /* find.c: location requests (multicast), with discovery/locate.c */
 struct locate_stats {
-	uint64_t sent;		/* LOCATE datagrams we sent */
-	uint64_t answers;	/* LOCATED answers taken */
-	uint64_t late;		/* answers after the window */
-	uint64_t fallbacks;	/* peers asked over TCP after the window */
-	uint64_t served;	/* LOCATEs we answered */
+	uint64_t sent;      /* LOCATE datagrams we sent */
+	uint64_t answers;   /* LOCATED answers taken */
+	uint64_t late;      /* answers after the window */
+	uint64_t fallbacks; /* peers asked over TCP after the window */
+	uint64_t served;    /* LOCATEs we answered */
 };
 void find_ask(struct gather *, struct peer *, uint32_t export_id,
     const char *rel, bool graft);
@@ -357,23 +355,22 @@ void fs_stats(unsigned long *requests, unsigned long *inflight);
 /* io.c: the data path (the place a block cache sits). */
 
 struct handle {
-	struct node *node;	/* holds a ref */
+	struct node *node; /* holds a ref */
 	struct peer *peer;
-	uint64_t epoch;		/* the peer's stream it was opened on */
+	uint64_t epoch; /* the peer's stream it was opened on */
 	uint32_t export_id;
-	uint64_t fh;		/* the holder's handle */
+	uint64_t fh; /* the holder's handle */
 	int flags;
-	TAILQ_ENTRY(handle) nentry;	/* node->handles */
+	TAILQ_ENTRY(handle) nentry; /* node->handles */
 };
 
 /*
  * Callbacks get 0 or a negative errno; a function that returns an error
  * never calls its callback.
  */
-typedef void (*io_done_cb)(void *arg, int error, const void *data,
-    size_t len);
-typedef void (*io_open_cb)(void *arg, int error, struct handle *,
-    bool keep_cache);
+typedef void (*io_done_cb)(void *arg, int error, const void *data, size_t len);
+typedef void (
+    *io_open_cb)(void *arg, int error, struct handle *, bool keep_cache);
 typedef void (*io_attr_cb)(void *arg, int error, const struct proto_attr *);
 bool io_handle_live(const struct handle *);
 struct handle *io_handle_any(struct node *);
@@ -398,14 +395,14 @@ void io_forget_links(struct node *);
 
 /* move.c: rename(2) of a file or symlink onto another peer's name. */
 
-#define MOVE_PREFIX	".pufs-move."	/* temporary copies, never shown */
+#define MOVE_PREFIX ".pufs-move." /* temporary copies, never shown */
 
 struct move_spec {
-	struct peer *speer, *dpeer;	/* source's, destination's holder */
+	struct peer *speer, *dpeer; /* source's, destination's holder */
 	uint32_t sexport, dexport;
-	char *sdir, *sname;		/* in the source's export; copied */
-	char *ddir, *dname;		/* in the destination's; copied */
-	struct proto_attr attr;		/* the source's */
+	char *sdir, *sname;     /* in the source's export; copied */
+	char *ddir, *dname;     /* in the destination's; copied */
+	struct proto_attr attr; /* the source's */
 };
 
 typedef void (*move_done_cb)(void *arg, int error);

@@ -119,41 +119,45 @@ serve_setattr(struct export *ex, uint32_t owner, const struct proto_req *r,
 	}
 	if (r->valid & (PROTO_SET_UID | PROTO_SET_GID)) {
 		if (fchownat(ofd >= 0 ? ofd : fd, "", uid, gid,
-		    AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == -1) {
+			AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) == -1) {
 			rc = -errno;
 			goto out;
 		}
 	}
 	if (r->valid & PROTO_SET_SIZE) {
 		if (ofd >= 0 && writable)
-			rc = ftruncate(ofd, (off_t)r->offset) == -1 ? -errno : 0;
+			rc = ftruncate(ofd, (off_t)r->offset) == -1 ? -errno
+								    : 0;
 		else if (!S_ISREG(a.mode))
 			rc = S_ISDIR(a.mode) ? -EISDIR : -EINVAL;
 		else
-			rc = truncate(proc, (off_t)r->offset) == -1 ? -errno : 0;
+			rc = truncate(proc, (off_t)r->offset) == -1 ? -errno
+								    : 0;
 		if (rc < 0)
 			goto out;
 	}
-	if (r->valid & (PROTO_SET_ATIME | PROTO_SET_MTIME |
-	    PROTO_SET_ATIME_NOW | PROTO_SET_MTIME_NOW)) {
-		struct timespec ts[2] = {
-			{ .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT }
-		};
+	if (r->valid &
+	    (PROTO_SET_ATIME | PROTO_SET_MTIME | PROTO_SET_ATIME_NOW |
+		PROTO_SET_MTIME_NOW)) {
+		struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT },
+			{ .tv_nsec = UTIME_OMIT } };
 
 		if (r->valid & PROTO_SET_ATIME_NOW)
 			ts[0].tv_nsec = UTIME_NOW;
 		else if (r->valid & PROTO_SET_ATIME)
-			ts[0] = (struct timespec){ r->atime.sec, r->atime.nsec };
+			ts[0] = (struct timespec){ r->atime.sec,
+				r->atime.nsec };
 		if (r->valid & PROTO_SET_MTIME_NOW)
 			ts[1].tv_nsec = UTIME_NOW;
 		else if (r->valid & PROTO_SET_MTIME)
-			ts[1] = (struct timespec){ r->mtime.sec, r->mtime.nsec };
+			ts[1] = (struct timespec){ r->mtime.sec,
+				r->mtime.nsec };
 		if (S_ISLNK(a.mode)) {
 			/* The proc link would be followed: go by parent. */
 			char *slash = strrchr(r->path, '/');
-			char *parent = slash ?
-			    xstrndup(r->path, (size_t)(slash - r->path)) :
-			    xstrdup("");
+			char *parent = slash
+			    ? xstrndup(r->path, (size_t)(slash - r->path))
+			    : xstrdup("");
 			int dfd = beneath_dir(ex, parent);
 
 			free(parent);
@@ -162,7 +166,7 @@ serve_setattr(struct export *ex, uint32_t owner, const struct proto_req *r,
 				goto out;
 			}
 			if (utimensat(dfd, slash ? slash + 1 : r->path, ts,
-			    AT_SYMLINK_NOFOLLOW) == -1)
+				AT_SYMLINK_NOFOLLOW) == -1)
 				rc = -errno;
 			close(dfd);
 		} else if (utimensat(AT_FDCWD, proc, ts, 0) == -1)
@@ -186,8 +190,7 @@ out:
  */
 static int
 serve_list_add(struct proto_rep *rep, struct export_mem *mem, size_t *cap,
-    size_t *nlen, size_t *ncap, const char *name,
-    const struct proto_attr *a)
+    size_t *nlen, size_t *ncap, const char *name, const struct proto_attr *a)
 {
 	size_t len = strlen(name) + 1, n;
 	void *p;
@@ -270,12 +273,12 @@ serve_readdir(struct export *ex, const struct proto_req *r,
 			continue;
 		if (rep->nents == PROTO_MAX_LISTING) {
 			closedir(dir);
-			return -EOVERFLOW;	/* never cut short silently */
+			return -EOVERFLOW; /* never cut short silently */
 		}
 		if (serve_statat(dirfd(dir), de->d_name, &a) < 0)
-			continue;	/* vanished meanwhile */
+			continue; /* vanished meanwhile */
 		if ((rc = serve_list_add(rep, mem, &cap, &nlen, &ncap,
-		    de->d_name, &a)) < 0)
+			 de->d_name, &a)) < 0)
 			break;
 		errno = 0;
 	}
@@ -375,8 +378,9 @@ serve_write(uint32_t owner, const struct proto_req *r, struct proto_rep *rep)
 static int
 serve_open_flags(uint32_t flags)
 {
-	return (int)(flags & (O_ACCMODE | O_APPEND | O_TRUNC | O_NONBLOCK |
-	    O_SYNC | O_DSYNC | O_NOATIME | O_DIRECTORY | O_EXCL)) |
+	return (int)(flags &
+		   (O_ACCMODE | O_APPEND | O_TRUNC | O_NONBLOCK | O_SYNC |
+		       O_DSYNC | O_NOATIME | O_DIRECTORY | O_EXCL)) |
 	    O_NOFOLLOW | O_CLOEXEC;
 }
 
@@ -435,8 +439,8 @@ serve_open_file(struct export *ex, uint32_t owner, const struct proto_req *r,
 		flags &= ~O_TRUNC;
 	if ((slot = handle_reserve(owner)) < 0)
 		return slot;
-	if ((fd = serve_open_fd(ex, r, flags, identity_mode(owner, r->mode)))
-	    < 0) {
+	if ((fd = serve_open_fd(ex, r, flags, identity_mode(owner, r->mode))) <
+	    0) {
 		handle_cancel(slot);
 		return fd;
 	}
@@ -449,7 +453,8 @@ serve_open_file(struct export *ex, uint32_t owner, const struct proto_req *r,
 		path = xpathjoin(r->path, r->name);
 	else
 		path = xstrdup(r->path);
-	rep->fh = handle_new(slot, fd, ex, (flags & O_ACCMODE) != O_RDONLY, path);
+	rep->fh = handle_new(slot, fd, ex, (flags & O_ACCMODE) != O_RDONLY,
+	    path);
 	return 0;
 }
 
@@ -473,7 +478,7 @@ serve_make(struct export *ex, uint32_t owner, const struct proto_req *r,
 	switch (r->type) {
 	case PROTO_MKNOD:
 		if (mknodat(dfd, r->name, type | identity_mode(owner, r->mode),
-		    (dev_t)r->rdev) == -1)
+			(dev_t)r->rdev) == -1)
 			rc = -errno;
 		break;
 	case PROTO_MKDIR:
@@ -527,8 +532,8 @@ serve_remove(struct export *ex, const struct proto_req *r)
 
 	if ((dfd = beneath_dir(ex, r->path)) < 0)
 		return dfd;
-	if (unlinkat(dfd, r->name, r->type == PROTO_RMDIR ? AT_REMOVEDIR : 0)
-	    == -1)
+	if (unlinkat(dfd, r->name, r->type == PROTO_RMDIR ? AT_REMOVEDIR : 0) ==
+	    -1)
 		rc = -errno;
 	close(dfd);
 	return rc;
@@ -575,15 +580,16 @@ serve_xattr(struct export *ex, uint32_t owner, const struct proto_req *r,
 		goto out;
 	if (S_ISLNK(a.mode)) {
 		/* Linux allows no user.* xattrs on links: report none. */
-		rc = r->type == PROTO_LISTXATTR ? 0 :
-		    r->type == PROTO_GETXATTR ? -ENODATA : -EPERM;
+		rc = r->type == PROTO_LISTXATTR ? 0
+		    : r->type == PROTO_GETXATTR ? -ENODATA
+						: -EPERM;
 		goto out;
 	}
 	beneath_procpath(fd, proc, sizeof proc);
 	switch (r->type) {
 	case PROTO_SETXATTR:
 		if (setxattr(proc, r->name, r->data, r->datalen,
-		    (int)r->flags) == -1)
+			(int)r->flags) == -1)
 			rc = -errno;
 		break;
 	case PROTO_REMOVEXATTR:
@@ -596,8 +602,7 @@ serve_xattr(struct export *ex, uint32_t owner, const struct proto_req *r,
 			rc = -EINVAL;
 			break;
 		}
-		if (r->length > 0 &&
-		    (mem->data = malloc(r->length)) == NULL) {
+		if (r->length > 0 && (mem->data = malloc(r->length)) == NULL) {
 			rc = -ENOMEM;
 			break;
 		}
@@ -635,8 +640,9 @@ serve_fh_op(uint32_t owner, const struct proto_req *r, struct proto_rep *rep)
 	ssize_t n;
 	int fd, fd2, rc = 0;
 
-	fd = handle_get(r->fh, owner, r->type == PROTO_STAT ? r->export_id :
-	    HANDLE_ANY_EXPORT, r->type == PROTO_FALLOCATE, NULL);
+	fd = handle_get(r->fh, owner,
+	    r->type == PROTO_STAT ? r->export_id : HANDLE_ANY_EXPORT,
+	    r->type == PROTO_FALLOCATE, NULL);
 	if (fd < 0)
 		return fd;
 	switch (r->type) {
@@ -646,7 +652,7 @@ serve_fh_op(uint32_t owner, const struct proto_req *r, struct proto_rep *rep)
 		break;
 	case PROTO_FALLOCATE:
 		if (fallocate(fd, (int)r->flags, (off_t)r->offset,
-		    (off_t)r->length) == -1)
+			(off_t)r->length) == -1)
 			rc = -errno;
 		break;
 	case PROTO_LSEEK:
@@ -658,7 +664,7 @@ serve_fh_op(uint32_t owner, const struct proto_req *r, struct proto_rep *rep)
 		break;
 	case PROTO_COPY_RANGE:
 		if ((fd2 = handle_get(r->fh2, owner, HANDLE_ANY_EXPORT, true,
-		    NULL)) < 0) {
+			 NULL)) < 0) {
 			rc = fd2;
 			break;
 		}
@@ -702,8 +708,9 @@ serve_path_op(struct export *ex, const struct proto_req *r,
 		 * the new one, so look again (a few times, then give up).
 		 */
 		for (int tries = 0; (rc = serve_fstat(fd, &rep->attr)) == 0 &&
-		    rep->attr.nlink == 0 && !S_ISDIR(rep->attr.mode) &&
-		    tries < 8; tries++) {
+		     rep->attr.nlink == 0 && !S_ISDIR(rep->attr.mode) &&
+		     tries < 8;
+		     tries++) {
 			close(fd);
 			if ((fd = beneath_open(ex, r->path, O_PATH)) < 0)
 				return fd;
@@ -728,10 +735,14 @@ serve_path_op(struct export *ex, const struct proto_req *r,
 			break;
 		}
 		rep->statfs = (struct proto_statfs){
-			.bsize = sv.f_bsize, .frsize = sv.f_frsize,
-			.blocks = sv.f_blocks, .bfree = sv.f_bfree,
-			.bavail = sv.f_bavail, .files = sv.f_files,
-			.ffree = sv.f_ffree, .favail = sv.f_favail,
+			.bsize = sv.f_bsize,
+			.frsize = sv.f_frsize,
+			.blocks = sv.f_blocks,
+			.bfree = sv.f_bfree,
+			.bavail = sv.f_bavail,
+			.files = sv.f_files,
+			.ffree = sv.f_ffree,
+			.favail = sv.f_favail,
 			.namemax = sv.f_namemax,
 		};
 		break;
@@ -739,7 +750,7 @@ serve_path_op(struct export *ex, const struct proto_req *r,
 		if ((r->flags & W_OK) && ex->read_only)
 			rc = -EROFS;
 		else if (faccessat(fd, "", (int)r->flags,
-		    AT_EMPTY_PATH | AT_EACCESS) == -1)
+			     AT_EMPTY_PATH | AT_EACCESS) == -1)
 			rc = -errno;
 		break;
 	case PROTO_FSYNCDIR:

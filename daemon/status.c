@@ -56,9 +56,9 @@ status_request(char *path, const char *req, bool refusal)
 	}
 	strcpy(sun.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd == -1 || connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
-		cli_warnx("no daemon answers at %s: %s", path,
-		    strerror(errno));
+	if (fd == -1 ||
+	    connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
+		cli_warnx("no daemon answers at %s: %s", path, strerror(errno));
 		free(path);
 		return 1;
 	}
@@ -162,8 +162,8 @@ status_debug_main(int argc, char **argv)
 	}
 	if (argc - optind != 2 || strcmp(argv[optind], "advance") != 0 ||
 	    strspn(argv[optind + 1], "0123456789") !=
-	    strlen(argv[optind + 1]) || argv[optind + 1][0] == '\0' ||
-	    strlen(argv[optind + 1]) > 20) {
+		strlen(argv[optind + 1]) ||
+	    argv[optind + 1][0] == '\0' || strlen(argv[optind + 1]) > 20) {
 		status_debug_usage(stderr);
 		free(path);
 		return 2;

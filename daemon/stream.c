@@ -62,62 +62,62 @@
 
 #include "pufs.h"
 
-#define STREAM_BATCH		64
-#define STREAM_SERVE_MAX	256
-#define STREAM_OUT_HIGH		(32u << 20)
-#define STREAM_OUT_LOW		(8u << 20)
-#define STREAM_BUCKETS		256
-#define STREAM_HELLO_FRAME	(128u << 10)	/* before the handshake; the
-					   largest HELLO a valid
-					   configuration makes is 71 KiB */
-#define STREAM_HELLO_MS		5000		/* handshake deadline */
-#define STREAM_HANDSHAKES	64		/* in handshake, each way */
-#define STREAM_PROBE_MS		2000		/* at most; dead_after if less */
-#define STREAM_REPLY_GUESS	4096		/* reply estimate by default */
-#define STREAM_LIST_GUESS	(64u << 10)	/* READDIR reply estimate */
+#define STREAM_BATCH 64
+#define STREAM_SERVE_MAX 256
+#define STREAM_OUT_HIGH (32u << 20)
+#define STREAM_OUT_LOW (8u << 20)
+#define STREAM_BUCKETS 256
+#define STREAM_HELLO_FRAME \
+	(128u << 10)                  /* before the handshake; the \
+				 largest HELLO a valid \
+				 configuration makes is 71 KiB */
+#define STREAM_HELLO_MS 5000          /* handshake deadline */
+#define STREAM_HANDSHAKES 64          /* in handshake, each way */
+#define STREAM_PROBE_MS 2000          /* at most; dead_after if less */
+#define STREAM_REPLY_GUESS 4096       /* reply estimate by default */
+#define STREAM_LIST_GUESS (64u << 10) /* READDIR reply estimate */
 
 enum stream_state {
-	STREAM_CONNECTING,	/* TCP connect in progress (initiator) */
-	STREAM_HELLO,		/* handshake in progress */
-	STREAM_UP,		/* attached to its peer */
-	STREAM_DEAD,		/* closed; freed when unreferenced */
+	STREAM_CONNECTING, /* TCP connect in progress (initiator) */
+	STREAM_HELLO,      /* handshake in progress */
+	STREAM_UP,         /* attached to its peer */
+	STREAM_DEAD,       /* closed; freed when unreferenced */
 	STREAM_STATE_MAX
 };
 
-static const char *stream_state_names[STREAM_STATE_MAX] = {
-	"connecting", "hello", "up", "dead"
-};
+static const char *stream_state_names[STREAM_STATE_MAX] = { "connecting",
+	"hello", "up", "dead" };
 
 TAILQ_HEAD(call_bucket, call);
 
 struct stream {
-	uint32_t id;		/* owner of the handles it opens; never 0 */
+	uint32_t id; /* owner of the handles it opens; never 0 */
 	enum stream_state state;
-	bool outbound;		/* we are the initiator */
-	uint64_t caps;		/* both ends' capabilities, PROTO_CAP_* */
-	char *addr;		/* remote address, for logs; owned */
-	struct bufferevent *bev;	/* NULL once dead */
-	struct peer *peer;	/* set when UP */
-	struct seed *seed;	/* outbound: the address dialed */
-	struct call_bucket calls[STREAM_BUCKETS];	/* waiting replies */
+	bool outbound;           /* we are the initiator */
+	uint64_t caps;           /* both ends' capabilities, PROTO_CAP_* */
+	char *addr;              /* remote address, for logs; owned */
+	struct bufferevent *bev; /* NULL once dead */
+	struct peer *peer;       /* set when UP */
+	struct seed *seed;       /* outbound: the address dialed */
+	struct call_bucket calls[STREAM_BUCKETS]; /* waiting replies */
 	unsigned ncalls;
-	unsigned serving;	/* requests on the workers */
-	size_t reserved;	/* their frames and expected replies, bytes */
-	unsigned refs;		/* serving + the stream itself */
+	unsigned serving; /* requests on the workers */
+	size_t reserved;  /* their frames and expected replies, bytes */
+	unsigned refs;    /* serving + the stream itself */
 	bool reading_paused;
-	bool throttling;	/* we asked fs to stop reading the kernel */
-	uint64_t started;	/* loop_now_ms() at accept or dial */
-	uint64_t up_since;	/* loop_now_ms() at the end of the handshake */
-	uint64_t last_heard;	/* loop_now_ms() of the last frame */
-	size_t out_at_beat;	/* stream_unacked() at the last heartbeat */
+	bool throttling;     /* we asked fs to stop reading the kernel */
+	uint64_t started;    /* loop_now_ms() at accept or dial */
+	uint64_t up_since;   /* loop_now_ms() at the end of the handshake */
+	uint64_t last_heard; /* loop_now_ms() of the last frame */
+	size_t out_at_beat;  /* stream_unacked() at the last heartbeat */
 	uint64_t ping_id, ping_sent;
-	uint64_t ping_t0;	/* clock_local_ns() at sending */
-	uint64_t probe_id;	/* the probe's ping, 0: no probe pending */
-	char *probe_why;	/* owned */
-	struct timer hb;	/* heartbeat / handshake deadline */
-	struct timer probe;	/* deadline of the probe's answer */
-	struct event *resume;	/* continue a batch-limited read */
-	struct event *reaper;	/* frees the dead stream */
+	uint64_t ping_t0;     /* clock_local_ns() at sending */
+	uint64_t probe_id;    /* the probe's ping, 0: no probe pending */
+	char *probe_why;      /* owned */
+	struct timer hb;      /* heartbeat / handshake deadline */
+	struct timer probe;   /* deadline of the probe's answer */
+	struct event *resume; /* continue a batch-limited read */
+	struct event *reaper; /* frees the dead stream */
 	TAILQ_ENTRY(stream) entry;
 };
 TAILQ_HEAD(stream_list, stream);
@@ -125,21 +125,21 @@ TAILQ_HEAD(stream_list, stream);
 /* A request from the other side, on a worker. */
 struct served {
 	struct work work;
-	struct stream *s;	/* holds a ref */
+	struct stream *s; /* holds a ref */
 	uint32_t owner;
-	uint8_t *frame;		/* owned; req points into it */
+	uint8_t *frame; /* owned; req points into it */
 	struct proto_req req;
 	struct proto_rep rep;
 	struct export_mem mem;
-	size_t cost;		/* counted in s->reserved */
+	size_t cost; /* counted in s->reserved */
 };
 
 static struct stream_list streams = TAILQ_HEAD_INITIALIZER(streams);
 static struct evconnlistener *listener;
 static uint32_t stream_next_id = 1;
-static uint64_t stream_next_req;	/* request ids, stream_new_id() */
-static const struct stream_client *stream_client;	/* the call layer */
-static unsigned stream_handshaking[2];	/* in handshake: in, out */
+static uint64_t stream_next_req; /* request ids, stream_new_id() */
+static const struct stream_client *stream_client; /* the call layer */
+static unsigned stream_handshaking[2];            /* in handshake: in, out */
 static struct log_rate stream_log_frames = LOG_RATE_INIT("bad frames");
 static struct log_rate stream_log_refused = LOG_RATE_INIT("refused streams");
 
@@ -194,8 +194,8 @@ stream_set_state(struct stream *s, enum stream_state st)
 {
 	if (st >= STREAM_STATE_MAX)
 		fatalx("stream %s: bad state %d", s->addr, st);
-	log_debug("stream %s: %s -> %s", s->addr,
-	    stream_state_names[s->state], stream_state_names[st]);
+	log_debug("stream %s: %s -> %s", s->addr, stream_state_names[s->state],
+	    stream_state_names[st]);
 	if (stream_in_handshake(s->state) && !stream_in_handshake(st))
 		stream_handshaking[s->outbound]--;
 	s->state = st;
@@ -256,8 +256,8 @@ stream_flow(struct stream *s)
 		return;
 	out = evbuffer_get_length(bufferevent_get_output(s->bev));
 	load = out + s->reserved;
-	if (!s->reading_paused && (load > STREAM_OUT_HIGH ||
-	    s->serving >= STREAM_SERVE_MAX)) {
+	if (!s->reading_paused &&
+	    (load > STREAM_OUT_HIGH || s->serving >= STREAM_SERVE_MAX)) {
 		bufferevent_disable(s->bev, EV_READ);
 		s->reading_paused = true;
 	} else if (s->reading_paused && load < STREAM_OUT_LOW &&
@@ -346,10 +346,12 @@ stream_send_rep(struct stream *s, struct proto_rep *rep)
 	struct proto_buf pb = { 0 };
 	int rc;
 
-	if ((rc = (s->caps & PROTO_CAP_LIST_PAGES ? proto_encode_rep_paged :
-	    proto_encode_rep)(rep, &pb)) != 0) {
+	if ((rc = (s->caps & PROTO_CAP_LIST_PAGES
+		     ? proto_encode_rep_paged
+		     : proto_encode_rep)(rep, &pb)) != 0) {
 		struct proto_rep err = {
-			.type = rep->type, .id = rep->id,
+			.type = rep->type,
+			.id = rep->id,
 			.error = rc == -EINVAL ? -EOVERFLOW : -ENOMEM,
 		};
 
@@ -376,8 +378,8 @@ stream_say_bye(struct stream *s, const struct proto_req *bye)
 
 	stream_send_req(s, bye);
 	len = evbuffer_get_length(out);
-	if (write(bufferevent_getfd(s->bev), evbuffer_pullup(out,
-	    (ssize_t)len), len) == -1)
+	if (write(bufferevent_getfd(s->bev), evbuffer_pullup(out, (ssize_t)len),
+		len) == -1)
 		log_debug("stream %s: goodbye: %s", s->addr, strerror(errno));
 }
 
@@ -397,8 +399,7 @@ stream_hello(struct proto_hello *h)
 	h->uptime_ms = (uint64_t)(loop_uptime() * 1000);
 	h->boot_id = peer_boot_id();
 	h->nexports = self->nexports;
-	for (uint32_t i = 0; i < self->nexports && i < PROTO_MAX_EXPORTS;
-	    i++) {
+	for (uint32_t i = 0; i < self->nexports && i < PROTO_MAX_EXPORTS; i++) {
 		ex[i].id = i;
 		ex[i].name = self->exports[i].name;
 		ex[i].at = self->exports[i].at;
@@ -417,7 +418,7 @@ stream_hello_ok(struct stream *s, const struct proto_hello *h)
 	if (!proto_peer_name_ok(h->name) || !proto_uri_ok(h->uri)) {
 		if (log_rate_ok(&stream_log_refused, loop_now_ms()))
 			log_warnx("stream %s: handshake names peer \"%s\" at "
-			    "\"%s\": not a valid name and URI; refused",
+				  "\"%s\": not a valid name and URI; refused",
 			    s->addr, log_escape(h->name), log_escape(h->uri));
 		stream_close(s, "bad peer name or URI");
 		return false;
@@ -425,8 +426,8 @@ stream_hello_ok(struct stream *s, const struct proto_hello *h)
 	if (!peer_uri_numeric(h->uri)) {
 		if (log_rate_ok(&stream_log_refused, loop_now_ms()))
 			log_warnx("stream %s: peer %s gives a non-numeric "
-			    "address %s; refused", s->addr, h->name,
-			    log_escape(h->uri));
+				  "address %s; refused",
+			    s->addr, h->name, log_escape(h->uri));
 		stream_close(s, "non-numeric URI");
 		return false;
 	}
@@ -508,8 +509,10 @@ stream_cost(const struct proto_req *r, size_t flen)
 	case PROTO_GETXATTR:
 	case PROTO_LISTXATTR:
 		/* Refused above the type's limit; counted up to it. */
-		return flen + (size_t)(r->length < PROTO_MAX_DATA ? r->length :
-		    PROTO_MAX_DATA) + STREAM_REPLY_GUESS;
+		return flen +
+		    (size_t)(r->length < PROTO_MAX_DATA ? r->length
+							: PROTO_MAX_DATA) +
+		    STREAM_REPLY_GUESS;
 	case PROTO_READDIR:
 		return flen + STREAM_LIST_GUESS;
 	default:
@@ -563,7 +566,7 @@ stream_on_request(struct stream *s, uint8_t *frame, size_t len)
 	if (s->state == STREAM_HELLO && !s->outbound &&
 	    sv->req.type == PROTO_HELLO) {
 		struct proto_rep rep = { .type = PROTO_HELLO,
-		    .id = sv->req.id };
+			.id = sv->req.id };
 
 		if (!stream_hello_ok(s, &sv->req.hello)) {
 			/* Closed: nothing of ours is sent. */
@@ -632,8 +635,8 @@ stream_find_call(struct stream *s, uint64_t id)
 	struct call *c;
 
 	TAILQ_FOREACH(c, &s->calls[id % STREAM_BUCKETS], tentry)
-		if (c->req.id == id)
-			return c;
+	if (c->req.id == id)
+		return c;
 	return NULL;
 }
 
@@ -661,7 +664,7 @@ stream_on_page(struct stream *s, const struct proto_rep *rep)
 	struct call *c = stream_find_call(s, rep->id);
 
 	if (more && (s->caps & PROTO_CAP_LIST_PAGES) == 0)
-		return -EPROTO;		/* pages were not agreed on */
+		return -EPROTO; /* pages were not agreed on */
 	if (c == NULL || c->req.type != PROTO_READDIR || (!more && !c->paged))
 		return 1;
 	if (!more)
@@ -683,7 +686,7 @@ stream_cancel_call(struct stream *s, struct call *c)
 	TAILQ_REMOVE(&s->calls[c->req.id % STREAM_BUCKETS], c, tentry);
 	s->ncalls--;
 	c->stream = NULL;
-	stream_flow(s);		/* our calls no longer wait behind it */
+	stream_flow(s); /* our calls no longer wait behind it */
 }
 
 /* A reply from the other side. */
@@ -703,8 +706,8 @@ stream_on_reply(struct stream *s, const uint8_t *buf, size_t len)
 		}
 		if (rep.error != 0 || rep.hello.version != PROTO_VERSION) {
 			log_warnx("stream %s: handshake refused: %s", s->addr,
-			    rep.error ? strerror(-rep.error) :
-			    "protocol version differs");
+			    rep.error ? strerror(-rep.error)
+				      : "protocol version differs");
 			proto_rep_clear(&rep);
 			return -EPROTONOSUPPORT;
 		}
@@ -745,12 +748,12 @@ stream_on_reply(struct stream *s, const uint8_t *buf, size_t len)
 	    c->req.type != rep.type) {
 		if (log_rate_ok(&stream_log_frames, loop_now_ms()))
 			log_warnx("peer %s: reply #%llu (%s) matches no "
-			    "request; dropped", s->peer->name,
-			    (unsigned long long)rep.id,
+				  "request; dropped",
+			    s->peer->name, (unsigned long long)rep.id,
 			    proto_type_name(rep.type));
 		if (c != NULL)
 			stream_client->fail(c, -EIO);
-		else	/* late: the handle it opened is nobody's */
+		else /* late: the handle it opened is nobody's */
 			stream_client->late(s->peer, &rep);
 		proto_rep_clear(&rep);
 		return 0;
@@ -776,15 +779,16 @@ stream_process(struct stream *s)
 		if (evbuffer_copyout(in, hdr, 4) < 4)
 			return;
 		flen = proto_frame_len(hdr, 4);
-		if (flen < 0 || (s->state != STREAM_UP &&
-		    flen > (long)STREAM_HELLO_FRAME)) {
+		if (flen < 0 ||
+		    (s->state != STREAM_UP &&
+			flen > (long)STREAM_HELLO_FRAME)) {
 			if (log_rate_ok(&stream_log_frames, loop_now_ms()))
 				log_warnx("stream %s: frame length %lu %s",
-				    s->addr, (unsigned long)(hdr[0] |
-				    hdr[1] << 8 | hdr[2] << 16 |
-				    (uint32_t)hdr[3] << 24), flen < 0 ?
-				    "out of bounds" :
-				    "too long before the handshake");
+				    s->addr,
+				    (unsigned long)(hdr[0] | hdr[1] << 8 |
+					hdr[2] << 16 | (uint32_t)hdr[3] << 24),
+				    flen < 0 ? "out of bounds"
+					     : "too long before the handshake");
 			stream_close(s, "bad frame length");
 			return;
 		}
@@ -811,7 +815,8 @@ stream_process(struct stream *s)
 		if (rc != 0) {
 			if (log_rate_ok(&stream_log_frames, loop_now_ms()))
 				log_warnx("stream %s: malformed or unexpected "
-				    "frame: %s", s->addr, strerror(-rc));
+					  "frame: %s",
+				    s->addr, strerror(-rc));
 			stream_close(s, "protocol error");
 			return;
 		}
@@ -875,8 +880,8 @@ stream_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_EOF)
 		stream_close(s, "closed by the other side");
 	else if (what & BEV_EVENT_ERROR)
-		stream_close(s, evutil_socket_error_to_string(
-		    EVUTIL_SOCKET_ERROR()));
+		stream_close(s,
+		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 	else if (what & BEV_EVENT_TIMEOUT)
 		stream_close(s, "timeout");
 }
@@ -916,8 +921,10 @@ stream_probe_expired(struct timer *t, void *arg)
 	(void)t;
 	if (s->state == STREAM_DEAD || s->probe_id == 0)
 		return;
-	snprintf(reason, sizeof reason, "no answer to a ping within %u ms "
-	    "(%s)", stream_probe_ms(), s->probe_why);
+	snprintf(reason, sizeof reason,
+	    "no answer to a ping within %u ms "
+	    "(%s)",
+	    stream_probe_ms(), s->probe_why);
 	stream_close(s, reason);
 }
 
@@ -939,8 +946,8 @@ stream_probe(struct stream *s, const char *why)
 		return;
 	}
 	s->probe_id = s->ping_id;
-	timer_wheel_add(loop_wheel(), &s->probe, loop_now_ms() +
-	    stream_probe_ms());
+	timer_wheel_add(loop_wheel(), &s->probe,
+	    loop_now_ms() + stream_probe_ms());
 	loop_wheel_kick();
 }
 
@@ -979,8 +986,8 @@ stream_heartbeat(struct timer *t, void *arg)
 		stream_close(s, "cannot send ping");
 		return;
 	}
-	timer_wheel_add(loop_wheel(), &s->hb, now +
-	    (uint64_t)(conf->heartbeat * 1000));
+	timer_wheel_add(loop_wheel(), &s->hb,
+	    now + (uint64_t)(conf->heartbeat * 1000));
 	loop_wheel_kick();
 }
 
@@ -1001,8 +1008,7 @@ stream_new(evutil_socket_t fd, const char *addr, bool outbound)
 	stream_handshaking[outbound]++;
 	for (int b = 0; b < STREAM_BUCKETS; b++)
 		TAILQ_INIT(&s->calls[b]);
-	s->bev = bufferevent_socket_new(loop_base, fd,
-	    BEV_OPT_CLOSE_ON_FREE);
+	s->bev = bufferevent_socket_new(loop_base, fd, BEV_OPT_CLOSE_ON_FREE);
 	s->resume = event_new(loop_base, -1, 0, stream_resume_cb, s);
 	s->reaper = event_new(loop_base, -1, 0, stream_reap, s);
 	if (s->bev == NULL || s->resume == NULL || s->reaper == NULL)
@@ -1016,8 +1022,8 @@ stream_new(evutil_socket_t fd, const char *addr, bool outbound)
 	timer_init(&s->hb, stream_heartbeat, s);
 	timer_init(&s->probe, stream_probe_expired, s);
 	/* Until the handshake is done the heartbeat is its deadline. */
-	timer_wheel_add(loop_wheel(), &s->hb, loop_now_ms() +
-	    stream_hello_ms());
+	timer_wheel_add(loop_wheel(), &s->hb,
+	    loop_now_ms() + stream_hello_ms());
 	loop_wheel_kick();
 	TAILQ_INSERT_TAIL(&streams, s, entry);
 	return s;
@@ -1052,7 +1058,8 @@ stream_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	if (stream_handshaking[0] >= STREAM_HANDSHAKES) {
 		if (log_rate_ok(&stream_log_refused, loop_now_ms()))
 			log_warnx("stream %s: %u connections in handshake "
-			    "already; refused", host, STREAM_HANDSHAKES);
+				  "already; refused",
+			    host, STREAM_HANDSHAKES);
 		close(fd);
 		return;
 	}
@@ -1069,18 +1076,19 @@ stream_listen(const struct sockaddr *sa, int salen)
 
 	/* Peers take no larger frame before the handshake: say so now. */
 	stream_hello(&hello.hello);
-	if (proto_encode_req(&hello, &pb) != 0 ||
-	    pb.len > STREAM_HELLO_FRAME) {
-		log_warnx("exports: the handshake would be %zu bytes, more than "
+	if (proto_encode_req(&hello, &pb) != 0 || pb.len > STREAM_HELLO_FRAME) {
+		log_warnx(
+		    "exports: the handshake would be %zu bytes, more than "
 		    "the %u peers take; export fewer directories or give them "
-		    "shorter names and places", pb.len, STREAM_HELLO_FRAME);
+		    "shorter names and places",
+		    pb.len, STREAM_HELLO_FRAME);
 		proto_buf_free(&pb);
 		return -1;
 	}
 	proto_buf_free(&pb);
 	listener = evconnlistener_new_bind(loop_base, stream_accept_cb, NULL,
-	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
-	    LEV_OPT_REUSEABLE, 64, sa, salen);
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE,
+	    64, sa, salen);
 	if (listener == NULL) {
 		log_warn("listen %s", conf->listen);
 		return -1;

@@ -66,7 +66,8 @@ union_has_virtual_below(const char *upath)
 {
 	struct peer *p;
 
-	TAILQ_FOREACH(p, &peers, entry) {
+	TAILQ_FOREACH(p, &peers, entry)
+	{
 		if (p->state != PEER_UP)
 			continue;
 		for (uint32_t i = 0; i < p->nexports; i++)
@@ -104,9 +105,12 @@ entry_clear(struct entry *e)
 static struct merge_hit
 union_merge_hit(const struct hit *h)
 {
-	return (struct merge_hit){ .holder = h->peer, .peer = h->peer->name,
-	    .uri = h->peer->uri, .export_id = h->export_id,
-	    .graft = h->graft, .isdir = S_ISDIR(h->attr.mode) };
+	return (struct merge_hit){ .holder = h->peer,
+		.peer = h->peer->name,
+		.uri = h->peer->uri,
+		.export_id = h->export_id,
+		.graft = h->graft,
+		.isdir = S_ISDIR(h->attr.mode) };
 }
 
 /* Order of peers: by name (the list is sorted, but hits arrive any way). */
@@ -149,7 +153,7 @@ union_dir_entry(struct entry *e, const char *name, const char *upath,
 	e->ino = node_ino_hash(dirs[0].peer->name, dirs[0].attr.dev,
 	    dirs[0].attr.ino);
 	if (nlink_unknown)
-		e->attr.nlink = 1;	/* unknown: disables find's leaf trick */
+		e->attr.nlink = 1; /* unknown: disables find's leaf trick */
 }
 
 /* Fill an entry for a non-directory hit, shown as name. */
@@ -178,7 +182,7 @@ union_merge(const char *base, const char *upath, const struct hit *hits,
 	size_t nme;
 
 	if (move_hidden(base))
-		return;		/* a copy being moved in: not there yet */
+		return; /* a copy being moved in: not there yet */
 	mh = xcalloc(n, sizeof *mh);
 	me = xcalloc(n + 1, sizeof *me);
 	for (size_t i = 0; i < n; i++)
@@ -226,11 +230,12 @@ union_copies(struct node *dir, size_t *n)
 		return c;
 	}
 	TAILQ_FOREACH(p, &peers, entry)
-		if (p->state == PEER_UP)
-			k += p->nexports;
+	if (p->state == PEER_UP)
+		k += p->nexports;
 	c = xcalloc(k, sizeof *c);
 	k = 0;
-	TAILQ_FOREACH(p, &peers, entry) {
+	TAILQ_FOREACH(p, &peers, entry)
+	{
 		if (p->state != PEER_UP)
 			continue;
 		for (uint32_t i = 0; i < p->nexports; i++)
@@ -264,8 +269,9 @@ union_resolve_done(struct gather *g)
 
 	if (g->any) {
 		/* Held anywhere, under any shown name, or a virtual dir. */
-		error = g->nhits > 0 || union_has_virtual_below(upath) ? 0 :
-		    g->error != 0 ? g->error : -ENOENT;
+		error = g->nhits > 0 || union_has_virtual_below(upath) ? 0
+		    : g->error != 0 ? g->error
+				    : -ENOENT;
 		g->rcb(g->arg, error, NULL);
 		free(upath);
 		gather_free(g);
@@ -297,8 +303,7 @@ union_resolve_done(struct gather *g)
 		}
 		free(dirs);
 	} else {
-		union_merge(g->base, upath, hits, nh, virtual, &ents, &n,
-		    &cap);
+		union_merge(g->base, upath, hits, nh, virtual, &ents, &n, &cap);
 		for (i = 0; i < n; i++) {
 			if (error != 0 && strcmp(ents[i].name, g->shown) == 0) {
 				found = ents[i];
@@ -336,7 +341,8 @@ union_list_done(struct gather *g)
 		size_t nh = 0;
 
 		for (j = i; j < g->nhits &&
-		    strcmp(g->hits[j].name, g->hits[i].name) == 0; j++) {
+		     strcmp(g->hits[j].name, g->hits[i].name) == 0;
+		     j++) {
 			/* A zero mode marks a virtual directory. */
 			if (g->hits[j].hit.peer == NULL)
 				virtual = true;
@@ -455,7 +461,8 @@ union_resolve_mode(struct node *dir, const char *name, bool any,
 		find_ask(g, copies[i].peer, copies[i].export_id, rel, false);
 		free(rel);
 	}
-	TAILQ_FOREACH(p, &peers, entry) {
+	TAILQ_FOREACH(p, &peers, entry)
+	{
 		if (p->state != PEER_UP || (pin != NULL && p != pin))
 			continue;
 		for (uint32_t e = 0; e < p->nexports; e++)
@@ -507,7 +514,8 @@ union_list(struct node *dir, union_list_cb cb, void *arg)
 	if (dir->pin != NULL)
 		goto sent;
 	/* Exports grafted below: their roots, or virtual directories. */
-	TAILQ_FOREACH(p, &peers, entry) {
+	TAILQ_FOREACH(p, &peers, entry)
+	{
 		if (p->state != PEER_UP)
 			continue;
 		for (uint32_t e = 0; e < p->nexports; e++) {
@@ -550,8 +558,9 @@ union_node(struct node *dir, struct entry *e)
 	 * dentry in the middle of a path walk.  Another kind of file must be
 	 * another inode.
 	 */
-	if (n != NULL && (n->isdir != e->isdir ||
-	    (n->attr.mode & S_IFMT) != (e->attr.mode & S_IFMT))) {
+	if (n != NULL &&
+	    (n->isdir != e->isdir ||
+		(n->attr.mode & S_IFMT) != (e->attr.mode & S_IFMT))) {
 		node_unlink(n);
 		n = NULL;
 	}
@@ -569,4 +578,3 @@ union_node(struct node *dir, struct entry *e)
 	n->ino = e->ino;
 	return n;
 }
-

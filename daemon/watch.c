@@ -41,15 +41,16 @@
 #include "loop.h"
 #include "watch.h"
 
-#define WATCH_MASK	(IN_CREATE | IN_DELETE | IN_MOVED_FROM | \
-    IN_MOVED_TO | IN_ATTRIB | IN_CLOSE_WRITE | IN_MODIFY | IN_MOVE_SELF | \
-    IN_DELETE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK)
+#define WATCH_MASK \
+	(IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_ATTRIB | \
+	    IN_CLOSE_WRITE | IN_MODIFY | IN_MOVE_SELF | IN_DELETE_SELF | \
+	    IN_ONLYDIR | IN_EXCL_UNLINK)
 
 struct watch {
 	int wd;
 	uint32_t export_id;
-	uint64_t since;		/* journal number when the watch began */
-	char *path;		/* relative to the export root; owned */
+	uint64_t since; /* journal number when the watch began */
+	char *path;     /* relative to the export root; owned */
 	struct watch *next;
 };
 
@@ -57,7 +58,7 @@ static struct {
 	pthread_mutex_t lock;
 	int fd;
 	struct event *ev;
-	struct watch **tab;	/* by wd % nbuckets */
+	struct watch **tab; /* by wd % nbuckets */
 	size_t nbuckets;
 	bool warned;
 	/* The change sink, of the serving side's context. */
@@ -112,10 +113,11 @@ watch_add(uint32_t export_id, const char *path, int dirfd)
 	if (wd == -1) {
 		if (!wt.warned)
 			log_warn("inotify: cannot watch %s; changes made on "
-			    "disk there are seen after attr_timeout", path);
+				 "disk there are seen after attr_timeout",
+			    path);
 		wt.warned = true;
 	} else if ((w = watch_find(wd)) != NULL) {
-		if (strcmp(w->path, path) != 0) {	/* moved meanwhile */
+		if (strcmp(w->path, path) != 0) { /* moved meanwhile */
 			free(w->path);
 			w->path = xstrdup(path);
 			w->since = journal_seq();
@@ -202,8 +204,8 @@ watch_event(const struct inotify_event *ev)
 static void
 watch_read_cb(evutil_socket_t fd, short what, void *arg)
 {
-	char buf[16384] __attribute__((aligned(__alignof__(
-	    struct inotify_event))));
+	char buf[16384]
+	    __attribute__((aligned(__alignof__(struct inotify_event))));
 	const struct inotify_event *ev;
 	ssize_t n;
 
@@ -216,8 +218,7 @@ watch_read_cb(evutil_socket_t fd, short what, void *arg)
 				log_warn("inotify: read");
 			return;
 		}
-		for (char *p = buf; p < buf + n;
-		    p += sizeof *ev + ev->len) {
+		for (char *p = buf; p < buf + n; p += sizeof *ev + ev->len) {
 			ev = (const struct inotify_event *)p;
 			watch_event(ev);
 		}
@@ -235,11 +236,11 @@ watch_init(const struct export_ctx *ctx)
 	wt.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (wt.fd == -1) {
 		log_warn("inotify: unavailable; changes made on disk are "
-		    "seen after attr_timeout");
+			 "seen after attr_timeout");
 		return;
 	}
-	wt.ev = event_new(loop_base, wt.fd, EV_READ | EV_PERSIST,
-	    watch_read_cb, NULL);
+	wt.ev = event_new(loop_base, wt.fd, EV_READ | EV_PERSIST, watch_read_cb,
+	    NULL);
 	if (wt.ev == NULL || event_add(wt.ev, NULL) == -1)
 		fatalx("inotify: cannot watch the fd");
 }

@@ -31,9 +31,9 @@ TAILQ_HEAD(work_queue, work);
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct work_queue todo;		/* submitted, not started */
-	struct work_queue finished;	/* run, waiting for done() */
-	int efd;			/* wakes the loop */
+	struct work_queue todo;     /* submitted, not started */
+	struct work_queue finished; /* run, waiting for done() */
+	int efd;                    /* wakes the loop */
 	struct event *ev;
 	pthread_t *threads;
 	int nthreads;
@@ -122,8 +122,8 @@ worker_init(struct event_base *base, int nthreads)
 	pool.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (pool.efd == -1)
 		fatal("eventfd");
-	pool.ev = event_new(base, pool.efd, EV_READ | EV_PERSIST,
-	    worker_drain, NULL);
+	pool.ev = event_new(base, pool.efd, EV_READ | EV_PERSIST, worker_drain,
+	    NULL);
 	if (pool.ev == NULL || event_add(pool.ev, NULL) == -1)
 		fatalx("worker: cannot add eventfd event");
 	pool.threads = xcalloc((size_t)nthreads, sizeof *pool.threads);

@@ -10,10 +10,10 @@
 struct event_base;
 
 struct work {
-	void (*run)(struct work *);	/* in a worker thread */
-	void (*done)(struct work *);	/* back on the loop thread */
-	TAILQ_ENTRY(work) entry;	/* queue link; owned by the pool */
-	unsigned long long t_submit;	/* us; set by worker_submit() */
+	void (*run)(struct work *);  /* in a worker thread */
+	void (*done)(struct work *); /* back on the loop thread */
+	TAILQ_ENTRY(work) entry;     /* queue link; owned by the pool */
+	unsigned long long t_submit; /* us; set by worker_submit() */
 };
 
 void worker_init(struct event_base *, int nthreads);
@@ -24,7 +24,7 @@ void worker_shutdown(void);
 struct worker_stats {
 	unsigned long submitted, completed;
 	unsigned queued, busy, threads;
-	unsigned long max_wait_us;	/* longest queueing delay seen */
+	unsigned long max_wait_us; /* longest queueing delay seen */
 };
 void worker_stats(struct worker_stats *);
 

@@ -55,7 +55,7 @@ static bool
 xattr_has(const struct node *n, const char *name)
 {
 	for (size_t off = 0; off < n->xattrs_len;
-	    off += strlen(n->xattrs + off) + 1)
+	     off += strlen(n->xattrs + off) + 1)
 		if (strcmp(n->xattrs + off, name) == 0)
 			return true;
 	return false;
@@ -87,8 +87,7 @@ xattr_answer(struct fsop *op)
 		fsop_done(op, -ENODATA);
 		return;
 	}
-	if ((c = fsop_call(n, PROTO_GETXATTR, xattr_cb, op, &err)) ==
-	    NULL) {
+	if ((c = fsop_call(n, PROTO_GETXATTR, xattr_cb, op, &err)) == NULL) {
 		fsop_done(op, err);
 		return;
 	}
@@ -125,8 +124,7 @@ xattr_names_cb(struct call *c)
 		}
 	}
 	n->xattrs_known = true;
-	n->xattrs_until = loop_now_ms() + (uint64_t)(conf->attr_timeout *
-	    1000);
+	n->xattrs_until = loop_now_ms() + (uint64_t)(conf->attr_timeout * 1000);
 	xattr_answer(op);
 }
 
@@ -135,8 +133,8 @@ xattr_names_cb(struct call *c)
  * An error if it cannot be parked (the caller replies it).
  */
 static int
-xattr_start(fuse_req_t req, fuse_ino_t ino, uint8_t type,
-    const char *name, size_t size)
+xattr_start(fuse_req_t req, fuse_ino_t ino, uint8_t type, const char *name,
+    size_t size)
 {
 	struct fsop *op;
 	struct node *n;
@@ -186,8 +184,8 @@ xattr_changed_cb(struct call *c)
 }
 
 void
-xattr_set(fuse_req_t req, fuse_ino_t ino, const char *name,
-    const char *value, size_t size, int flags)
+xattr_set(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+    size_t size, int flags)
 {
 	struct call *c;
 	int err;
@@ -240,8 +238,8 @@ xattr_remove(fuse_req_t req, fuse_ino_t ino, const char *name)
 	if (xattr_local(name))
 		err = -EOPNOTSUPP;
 	else
-		err = fsop_simple(req, ino, PROTO_REMOVEXATTR,
-		    xattr_changed_cb, &c);
+		err = fsop_simple(req, ino, PROTO_REMOVEXATTR, xattr_changed_cb,
+		    &c);
 	if (err < 0) {
 		fuse_reply_err(req, -err);
 		return;
@@ -249,4 +247,3 @@ xattr_remove(fuse_req_t req, fuse_ino_t ino, const char *name)
 	call_set_name(c, name);
 	call_send(c);
 }
-

@@ -22,9 +22,9 @@
 #include "ntp.h"
 
 static struct {
-	struct peer *ref;	/* NULL: we are the reference */
+	struct peer *ref; /* NULL: we are the reference */
 	uint64_t ref_boot;
-	struct ntp est;		/* against ref (discovery/ntp.c) */
+	struct ntp est; /* against ref (discovery/ntp.c) */
 	uint64_t samples;
 } ck;
 
@@ -33,12 +33,11 @@ uint64_t
 clock_local_ns(void)
 {
 	struct timespec ts;
-	int64_t skew = conf != NULL ? (int64_t)(conf->debug_clock_skew *
-	    1e9) : 0;
+	int64_t skew = conf != NULL ? (int64_t)(conf->debug_clock_skew * 1e9)
+				    : 0;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec +
-	    skew);
+	return (uint64_t)((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec + skew);
 }
 
 /* The union's global time, ns (our estimate of the reference's clock). */
@@ -63,7 +62,8 @@ clock_pick_reference(void)
 {
 	struct peer *p, *best = peer_self();
 
-	TAILQ_FOREACH(p, &peers, entry) {
+	TAILQ_FOREACH(p, &peers, entry)
+	{
 		if (p->state != PEER_UP || p == best)
 			continue;
 		if (clock_uptime_ms(p) > clock_uptime_ms(best) + 1000)

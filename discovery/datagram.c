@@ -25,56 +25,60 @@
 #include "datagram.h"
 #include "wire.h"
 
-#define FLAG_MASK	DGRAM_FLAG_MAC		/* header flags in v1 */
-#define AFLAG_MASK	(DGRAM_ANNOUNCE_ANSWER | DGRAM_ANNOUNCE_PARTIAL)
-#define COUNT_MAX	UINT16_MAX		/* counts are u16 */
-#define ATTR_LEN	92	/* wire size of struct proto_attr */
-#define HDR_MIN		(DGRAM_FIXED_LEN + 4 + 4)	/* name, uri "x" */
-#define EXPORT_MIN	(4 + 4 + 4 + 1)		/* name "x", at "/" */
-#define HIT_MIN		(4 + ATTR_LEN)
-#define TRAP_MIN	(1 + 4 + 8 + 3)		/* path "" */
+#define FLAG_MASK DGRAM_FLAG_MAC /* header flags in v1 */
+#define AFLAG_MASK (DGRAM_ANNOUNCE_ANSWER | DGRAM_ANNOUNCE_PARTIAL)
+#define COUNT_MAX UINT16_MAX              /* counts are u16 */
+#define ATTR_LEN 92                       /* wire size of struct proto_attr */
+#define HDR_MIN (DGRAM_FIXED_LEN + 4 + 4) /* name, uri "x" */
+#define EXPORT_MIN (4 + 4 + 4 + 1)        /* name "x", at "/" */
+#define HIT_MIN (4 + ATTR_LEN)
+#define TRAP_MIN (1 + 4 + 8 + 3) /* path "" */
 
 /* The shape of a field on the wire. */
 enum field_kind {
-	K_U32 = WIRE_K_U32,	/* the simple ones: proto/wire.c's */
+	K_U32 = WIRE_K_U32, /* the simple ones: proto/wire.c's */
 	K_U64 = WIRE_K_U64,
-	K_I64 = WIRE_K_U64,	/* an int64_t: the same eight bytes */
+	K_I64 = WIRE_K_U64, /* an int64_t: the same eight bytes */
 	K_TEXT = WIRE_K_TEXT,
 	K_PATH = WIRE_K_PATH,
 	K_UPATH = WIRE_K_UPATH,
 	K_ATTR = WIRE_K_ATTR,
-	K_AFLAGS = WIRE_K_MAX,	/* u8, DGRAM_ANNOUNCE_* bits only */
-	K_EXPORTS,	/* u16 count + export entries */
-	K_HITS,		/* u16 count + hits */
-	K_TRAPS,	/* u16 count (>= 1) + change records */
+	K_AFLAGS = WIRE_K_MAX, /* u8, DGRAM_ANNOUNCE_* bits only */
+	K_EXPORTS,             /* u16 count + export entries */
+	K_HITS,                /* u16 count + hits */
+	K_TRAPS,               /* u16 count (>= 1) + change records */
 };
 
 /* One field: its bit in the masks, its shape and where it lives. */
 struct field {
 	uint32_t bit;
 	enum field_kind kind;
-	size_t off;		/* the member */
-	size_t off2;		/* its count, for the arrays */
+	size_t off;  /* the member */
+	size_t off2; /* its count, for the arrays */
 };
 
 /* Body fields, in wire order. */
-#define B_AFLAGS	(1u << 0)
-#define B_UPTIME	(1u << 1)
-#define B_REQID		(1u << 2)
-#define B_PATH		(1u << 3)
-#define B_EXPORTS	(1u << 4)
-#define B_HITS		(1u << 5)
-#define B_TARGET	(1u << 6)
-#define B_TBOOT		(1u << 7)
-#define B_FIRST		(1u << 8)
-#define B_LAST		(1u << 9)
-#define B_TRAPS		(1u << 10)
+#define B_AFLAGS (1u << 0)
+#define B_UPTIME (1u << 1)
+#define B_REQID (1u << 2)
+#define B_PATH (1u << 3)
+#define B_EXPORTS (1u << 4)
+#define B_HITS (1u << 5)
+#define B_TARGET (1u << 6)
+#define B_TBOOT (1u << 7)
+#define B_FIRST (1u << 8)
+#define B_LAST (1u << 9)
+#define B_TRAPS (1u << 10)
 
 #define BF(bit, kind, member) \
-	{ bit, kind, offsetof(struct dgram, member), 0 }
+	{ \
+		bit, kind, offsetof(struct dgram, member), 0 \
+	}
 #define BA(bit, kind, member, count) \
-	{ bit, kind, offsetof(struct dgram, member), \
-	    offsetof(struct dgram, count) }
+	{ \
+		bit, kind, offsetof(struct dgram, member), \
+		    offsetof(struct dgram, count) \
+	}
 static const struct field body_fields[] = {
 	BF(B_AFLAGS, K_AFLAGS, aflags),
 	BF(B_UPTIME, K_U64, uptime_ms),
@@ -90,18 +94,20 @@ static const struct field body_fields[] = {
 };
 
 /* Change record fields after the kind byte, in wire order. */
-#define T_EXPORT	(1u << 0)
-#define T_TIME		(1u << 1)
-#define T_PATH		(1u << 2)
-#define T_EXPORT2	(1u << 3)
-#define T_PATH2		(1u << 4)
-#define T_ATTR		(1u << 5)
-#define T_OFFSET	(1u << 6)
-#define T_LENGTH	(1u << 7)
-#define T_COMMON	(T_EXPORT | T_TIME | T_PATH)
+#define T_EXPORT (1u << 0)
+#define T_TIME (1u << 1)
+#define T_PATH (1u << 2)
+#define T_EXPORT2 (1u << 3)
+#define T_PATH2 (1u << 4)
+#define T_ATTR (1u << 5)
+#define T_OFFSET (1u << 6)
+#define T_LENGTH (1u << 7)
+#define T_COMMON (T_EXPORT | T_TIME | T_PATH)
 
 #define TF(bit, kind, member) \
-	{ bit, kind, offsetof(struct dgram_trap, member), 0 }
+	{ \
+		bit, kind, offsetof(struct dgram_trap, member), 0 \
+	}
 static const struct field trap_fields[] = {
 	TF(T_EXPORT, K_U32, export_id),
 	TF(T_TIME, K_I64, time),
@@ -113,12 +119,12 @@ static const struct field trap_fields[] = {
 	TF(T_LENGTH, K_U64, length),
 };
 
-#define NFIELDS(a)	(sizeof (a) / sizeof (a)[0])
+#define NFIELDS(a) (sizeof(a) / sizeof(a)[0])
 
 /* A datagram type or a change kind: its log name and its fields. */
 struct spec {
 	const char *name;
-	uint32_t fields;	/* B_* or T_* */
+	uint32_t fields; /* B_* or T_* */
 };
 
 static const struct spec types[DGRAM_TYPE_MAX] = {
@@ -223,8 +229,9 @@ static void
 enc_field(struct wire_enc *e, const struct field *f, const void *base)
 {
 	const char *m = (const char *)base + f->off;
-	size_t i, n = f->off2 != 0 ? *(const size_t *)((const char *)base +
-	    f->off2) : 0;
+	size_t i,
+	    n = f->off2 != 0 ? *(const size_t *)((const char *)base + f->off2)
+			     : 0;
 	const struct proto_export *x;
 	const struct dgram_hit *h;
 	const struct dgram_trap *t;
@@ -343,7 +350,7 @@ dgram_encode_traps(const struct dgram *hdr, const struct dgram_trap *recs,
 	enc_begin(&e, buf, cap);
 	enc_header(&e, hdr, DGRAM_TRAP);
 	at = e.len;
-	wire_enc_int(&e, 0, 2);		/* the count, patched below */
+	wire_enc_int(&e, 0, 2); /* the count, patched below */
 	if (e.err != 0)
 		return e.err;
 	if (e.len + maclen > e.cap)
@@ -406,7 +413,7 @@ dec_field(struct wire_dec *d, const struct field *f, void *base)
 		break;
 	case K_EXPORTS:
 		if (!wire_dec_array(d, 2, m, np, sizeof *x, EXPORT_MIN,
-		    PROTO_MAX_EXPORTS))
+			PROTO_MAX_EXPORTS))
 			break;
 		x = *(struct proto_export **)m;
 		for (i = 0; i < *np && d->err == 0; i++)
@@ -423,7 +430,7 @@ dec_field(struct wire_dec *d, const struct field *f, void *base)
 		break;
 	case K_TRAPS:
 		if (!wire_dec_array(d, 2, m, np, sizeof *t, TRAP_MIN,
-		    COUNT_MAX)) {
+			COUNT_MAX)) {
 			wire_dec_check(d, false); /* a TRAP has a record */
 			break;
 		}

@@ -23,57 +23,57 @@
 
 #include "proto.h"
 
-#define DGRAM_MAGIC		0x44465550u	/* "PUFD" little-endian */
-#define DGRAM_VERSION		1
-#define DGRAM_MAX		1400	/* whole datagram, MAC included */
-#define DGRAM_FIXED_LEN		32	/* header before name and uri */
-#define DGRAM_MAC_LEN		32	/* HMAC-SHA256 */
+#define DGRAM_MAGIC 0x44465550u /* "PUFD" little-endian */
+#define DGRAM_VERSION 1
+#define DGRAM_MAX 1400     /* whole datagram, MAC included */
+#define DGRAM_FIXED_LEN 32 /* header before name and uri */
+#define DGRAM_MAC_LEN 32   /* HMAC-SHA256 */
 
 /* Header flags. */
-#define DGRAM_FLAG_MAC		0x01	/* a DGRAM_MAC_LEN trailer follows */
+#define DGRAM_FLAG_MAC 0x01 /* a DGRAM_MAC_LEN trailer follows */
 
 /* ANNOUNCE flags (dgram.aflags). */
-#define DGRAM_ANNOUNCE_ANSWER	0x01	/* answers a newcomer: no answer */
-#define DGRAM_ANNOUNCE_PARTIAL	0x02	/* not every export fitted */
+#define DGRAM_ANNOUNCE_ANSWER 0x01  /* answers a newcomer: no answer */
+#define DGRAM_ANNOUNCE_PARTIAL 0x02 /* not every export fitted */
 
 enum dgram_type {
-	DGRAM_ANNOUNCE = 1,	/* aflags uptime_ms exports */
-	DGRAM_HEARTBEAT,	/* uptime_ms */
-	DGRAM_GOODBYE,		/* nothing */
-	DGRAM_LOCATE,		/* req_id path */
-	DGRAM_LOCATED,		/* req_id path hits */
-	DGRAM_TRAP,		/* traps; header seq is this batch's, >= 1 */
-	DGRAM_RESEND,		/* target target_boot first last */
+	DGRAM_ANNOUNCE = 1, /* aflags uptime_ms exports */
+	DGRAM_HEARTBEAT,    /* uptime_ms */
+	DGRAM_GOODBYE,      /* nothing */
+	DGRAM_LOCATE,       /* req_id path */
+	DGRAM_LOCATED,      /* req_id path hits */
+	DGRAM_TRAP,         /* traps; header seq is this batch's, >= 1 */
+	DGRAM_RESEND,       /* target target_boot first last */
 	DGRAM_TYPE_MAX
 };
 
 /* What a change record says happened. */
 enum dgram_kind {
-	DGRAM_CREATE = 1,	/* path attr: a new entry */
-	DGRAM_REMOVE,		/* path: an entry is gone */
-	DGRAM_RENAME,		/* path -> export2 path2 */
-	DGRAM_ATTR,		/* path attr: attributes changed */
-	DGRAM_DATA,		/* path offset length: bytes changed */
+	DGRAM_CREATE = 1, /* path attr: a new entry */
+	DGRAM_REMOVE,     /* path: an entry is gone */
+	DGRAM_RENAME,     /* path -> export2 path2 */
+	DGRAM_ATTR,       /* path attr: attributes changed */
+	DGRAM_DATA,       /* path offset length: bytes changed */
 	DGRAM_KIND_MAX
 };
 
 /* One change in an export, as a TRAP carries it. */
 struct dgram_trap {
-	uint8_t kind;		/* enum dgram_kind */
-	uint32_t export_id;	/* the sender's export id */
-	int64_t time;		/* of the change, global ns */
-	const char *path;	/* relative to the export root, "" = root */
-	uint32_t export2;	/* RENAME: destination export (same peer) */
-	const char *path2;	/* RENAME: destination path */
-	struct proto_attr attr;	/* CREATE, ATTR: after the change */
-	uint64_t offset;	/* DATA: first byte changed */
-	uint64_t length;	/* DATA: bytes changed, >= 1, no wrap */
+	uint8_t kind;           /* enum dgram_kind */
+	uint32_t export_id;     /* the sender's export id */
+	int64_t time;           /* of the change, global ns */
+	const char *path;       /* relative to the export root, "" = root */
+	uint32_t export2;       /* RENAME: destination export (same peer) */
+	const char *path2;      /* RENAME: destination path */
+	struct proto_attr attr; /* CREATE, ATTR: after the change */
+	uint64_t offset;        /* DATA: first byte changed */
+	uint64_t length;        /* DATA: bytes changed, >= 1, no wrap */
 };
 
 /* One export of the answering peer that holds a located path. */
 struct dgram_hit {
 	uint32_t export_id;
-	struct proto_attr attr;	/* of the object at that path */
+	struct proto_attr attr; /* of the object at that path */
 };
 
 /*
@@ -86,32 +86,32 @@ struct dgram_hit {
  */
 struct dgram {
 	/* header */
-	uint8_t type;		/* enum dgram_type */
-	uint8_t flags;		/* DGRAM_FLAG_* */
-	uint64_t boot_id;	/* random per start of the sender */
-	uint64_t seq;		/* TRAP: its number; others: the last TRAP's */
-	int64_t time;		/* sender's global time at sending, ns */
-	const char *name;	/* sender's peer name */
-	const char *uri;	/* sender's TCP listener, HOST:PORT */
+	uint8_t type;     /* enum dgram_type */
+	uint8_t flags;    /* DGRAM_FLAG_* */
+	uint64_t boot_id; /* random per start of the sender */
+	uint64_t seq;     /* TRAP: its number; others: the last TRAP's */
+	int64_t time;     /* sender's global time at sending, ns */
+	const char *name; /* sender's peer name */
+	const char *uri;  /* sender's TCP listener, HOST:PORT */
 
 	/* body */
-	uint8_t aflags;		/* ANNOUNCE: DGRAM_ANNOUNCE_* */
-	uint64_t uptime_ms;	/* ANNOUNCE, HEARTBEAT */
-	uint64_t req_id;	/* LOCATE, LOCATED */
-	const char *path;	/* LOCATE, LOCATED: union path "/a/b" */
-	struct proto_export *exports;	/* ANNOUNCE */
+	uint8_t aflags;               /* ANNOUNCE: DGRAM_ANNOUNCE_* */
+	uint64_t uptime_ms;           /* ANNOUNCE, HEARTBEAT */
+	uint64_t req_id;              /* LOCATE, LOCATED */
+	const char *path;             /* LOCATE, LOCATED: union path "/a/b" */
+	struct proto_export *exports; /* ANNOUNCE */
 	size_t nexports;
-	struct dgram_hit *hits;		/* LOCATED; 0 hits = not here */
+	struct dgram_hit *hits; /* LOCATED; 0 hits = not here */
 	size_t nhits;
-	const char *target;	/* RESEND: name of the peer asked */
-	uint64_t target_boot;	/* RESEND: its boot id */
-	uint64_t first, last;	/* RESEND: TRAP numbers, 1 <= first <= last */
-	struct dgram_trap *traps;	/* TRAP: at least one */
+	const char *target;       /* RESEND: name of the peer asked */
+	uint64_t target_boot;     /* RESEND: its boot id */
+	uint64_t first, last;     /* RESEND: TRAP numbers, 1 <= first <= last */
+	struct dgram_trap *traps; /* TRAP: at least one */
 	size_t ntraps;
 
 	/* trailer, with DGRAM_FLAG_MAC */
-	const uint8_t *mac;	/* DGRAM_MAC_LEN bytes; encode: NULL = zeros */
-	size_t mac_off;		/* decode: offset of the MAC = bytes covered */
+	const uint8_t *mac; /* DGRAM_MAC_LEN bytes; encode: NULL = zeros */
+	size_t mac_off;     /* decode: offset of the MAC = bytes covered */
 };
 
 /*
@@ -122,8 +122,7 @@ struct dgram {
  * With DGRAM_FLAG_MAC the MAC occupies the last DGRAM_MAC_LEN bytes;
  * the caller computes it over the bytes before it and stores it there.
  */
-int dgram_encode(const struct dgram *d, uint8_t *buf, size_t cap,
-    size_t *len);
+int dgram_encode(const struct dgram *d, uint8_t *buf, size_t cap, size_t *len);
 
 /*
  * Encode a TRAP with the header of hdr (its type and body are ignored)

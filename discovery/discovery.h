@@ -35,30 +35,26 @@ struct stream;
  * A member of the union.  This daemon is a peer too (peer_self());
  * its exports are served locally, the others' over their streams.
  */
-enum peer_state {
-	PEER_UP,
-	PEER_DOWN,
-	PEER_STATE_MAX
-};
+enum peer_state { PEER_UP, PEER_DOWN, PEER_STATE_MAX };
 
 struct peer {
-	char *name;		/* owned */
-	char *uri;		/* contact address HOST:PORT; owned */
+	char *name; /* owned */
+	char *uri;  /* contact address HOST:PORT; owned */
 	bool self;
-	enum peer_state state;	/* changed only by peer_set_state() */
-	struct export *exports;	/* id == index; owned */
+	enum peer_state state;  /* changed only by peer_set_state() */
+	struct export *exports; /* id == index; owned */
 	uint32_t nexports;
-	struct stream *stream;	/* while UP (not for self) */
-	uint64_t epoch;		/* bumped per stream: old handles are void */
+	struct stream *stream; /* while UP (not for self) */
+	uint64_t epoch;        /* bumped per stream: old handles are void */
 	uint64_t boot_id;
-	uint64_t uptime_ms;	/* as announced at handshake */
-	uint64_t since_ms;	/* loop_now_ms() at handshake */
-	uint64_t last_heard;	/* loop_now_ms() */
-	double rtt_ms;		/* smoothed ping round trip */
-	bool leaving;		/* said goodbye */
-	struct sockaddr_storage dgaddr;	/* unicast datagrams; 0 len: unset */
+	uint64_t uptime_ms;             /* as announced at handshake */
+	uint64_t since_ms;              /* loop_now_ms() at handshake */
+	uint64_t last_heard;            /* loop_now_ms() */
+	double rtt_ms;                  /* smoothed ping round trip */
+	bool leaving;                   /* said goodbye */
+	struct sockaddr_storage dgaddr; /* unicast datagrams; 0 len: unset */
 	socklen_t dglen;
-	TAILQ_ENTRY(peer) entry;	/* sorted by name */
+	TAILQ_ENTRY(peer) entry; /* sorted by name */
 };
 TAILQ_HEAD(peer_list, peer);
 
@@ -79,8 +75,7 @@ struct peer_dialer {
 
 /* What it needs of the export backend (daemon/export.c). */
 struct peer_exports {
-	int (*open)(struct export *, const struct config_export *,
-	    uint32_t id);
+	int (*open)(struct export *, const struct config_export *, uint32_t id);
 	void (*close)(struct export *);
 };
 
@@ -134,12 +129,12 @@ void mcast_located(uint64_t id, const char *upath, const uint32_t *exports,
 /* trap.c */
 
 struct trap_stats {
-	uint64_t noted, merged;		/* changes noted, merged in a batch */
-	uint64_t sent, records_sent;	/* TRAP datagrams and their records */
-	uint64_t unsendable;		/* records too large: numbers skipped */
+	uint64_t noted, merged;      /* changes noted, merged in a batch */
+	uint64_t sent, records_sent; /* TRAP datagrams and their records */
+	uint64_t unsendable;         /* records too large: numbers skipped */
 	uint64_t received, records_applied;
 	uint64_t gaps, resyncs;
-	uint64_t disk;			/* changes seen on disk (inotify) */
+	uint64_t disk; /* changes seen on disk (inotify) */
 };
 
 /*

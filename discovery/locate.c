@@ -18,7 +18,7 @@
 
 struct locate_answer {
 	uint64_t id;
-	char *upath;		/* owned */
+	char *upath; /* owned */
 };
 
 static const struct locate_ops *ops;
@@ -43,8 +43,8 @@ locate_served(void)
 
 /* Our exports have answered: send what they hold. */
 static void
-locate_found(void *arg, const uint32_t *exports,
-    const struct proto_attr *attrs, size_t n)
+locate_found(void *arg, const uint32_t *exports, const struct proto_attr *attrs,
+    size_t n)
 {
 	struct locate_answer *a = arg;
 

@@ -37,24 +37,24 @@
 
 #include "datagram.h"
 #include "discovery.h"
-#include "export.h"	/* struct export: our exports, announced */
+#include "export.h" /* struct export: our exports, announced */
 #include "log.h"
 #include "loop.h"
 
-#define MCAST_ANNOUNCE_REPEATS	3
-#define MCAST_RECEIVERS		4
+#define MCAST_ANNOUNCE_REPEATS 3
+#define MCAST_RECEIVERS 4
 
 static struct {
 	int fd;
-	bool unicast;			/* to each peer, not to a group */
+	bool unicast; /* to each peer, not to a group */
 	struct event *ev;
-	struct sockaddr_storage group;	/* where we send */
+	struct sockaddr_storage group; /* where we send */
 	socklen_t grouplen;
 	struct timer beat;
-	int announces;			/* ANNOUNCEs sent at start */
+	int announces; /* ANNOUNCEs sent at start */
 	uint64_t sent, received, dropped;
-	struct log_rate log_bad;	/* malformed datagrams */
-	uint64_t trap_seq;		/* our last TRAP's number (trap.c) */
+	struct log_rate log_bad; /* malformed datagrams */
+	uint64_t trap_seq;       /* our last TRAP's number (trap.c) */
 	mcast_receive_cb receivers[MCAST_RECEIVERS];
 	unsigned nreceivers;
 } mc = { .fd = -1, .log_bad = LOG_RATE_INIT("malformed datagrams") };
@@ -87,18 +87,19 @@ mcast_send_bytes(const uint8_t *buf, size_t len)
 		return;
 	if (!mc.unicast) {
 		if (sendto(mc.fd, buf, len, 0, (struct sockaddr *)&mc.group,
-		    mc.grouplen) == -1)
+			mc.grouplen) == -1)
 			log_debug("multicast: send: %s", strerror(errno));
 		else
 			mc.sent++;
 		return;
 	}
-	TAILQ_FOREACH(p, &peers, entry) {
+	TAILQ_FOREACH(p, &peers, entry)
+	{
 		if (p->self || p->state != PEER_UP ||
 		    peer_dgram_addr(p, &ss, &sslen) == -1)
 			continue;
-		if (sendto(mc.fd, buf, len, 0, (struct sockaddr *)&ss, sslen)
-		    == -1)
+		if (sendto(mc.fd, buf, len, 0, (struct sockaddr *)&ss, sslen) ==
+		    -1)
 			log_debug("datagram to %s: %s", p->name,
 			    strerror(errno));
 		else
@@ -174,8 +175,9 @@ mcast_announce(bool answer)
 	d.aflags = answer ? DGRAM_ANNOUNCE_ANSWER : 0;
 	d.exports = ex;
 	/* The exports are a courtesy (the handshake carries them all). */
-	for (d.nexports = n; d.nexports > 0 &&
-	    dgram_encode(&d, buf, sizeof buf, &len) != 0; d.nexports--)
+	for (d.nexports = n;
+	     d.nexports > 0 && dgram_encode(&d, buf, sizeof buf, &len) != 0;
+	     d.nexports--)
 		d.aflags |= DGRAM_ANNOUNCE_PARTIAL;
 	mcast_send(&d);
 	free(ex);
@@ -185,9 +187,8 @@ mcast_announce(bool answer)
 static void
 mcast_beat(struct timer *t, void *arg)
 {
-	static const uint64_t start_ms[MCAST_ANNOUNCE_REPEATS] = {
-		0, 100, 300
-	};
+	static const uint64_t start_ms[MCAST_ANNOUNCE_REPEATS] = { 0, 100,
+		300 };
 	struct dgram d;
 	uint64_t next;
 
@@ -255,7 +256,8 @@ mcast_read_cb(evutil_socket_t fd, short what, void *arg)
 			peer_format_addr((struct sockaddr *)&from, fromlen,
 			    addr, sizeof addr);
 			log_warnx("multicast: malformed datagram from %s (%zd "
-			    "bytes): %s; dropped", addr, n, strerror(-rc));
+				  "bytes): %s; dropped",
+			    addr, n, strerror(-rc));
 			continue;
 		}
 		if (!proto_peer_name_ok(d.name) || !proto_uri_ok(d.uri)) {
@@ -263,11 +265,12 @@ mcast_read_cb(evutil_socket_t fd, short what, void *arg)
 			if (log_rate_ok(&mc.log_bad, loop_now_ms())) {
 				peer_format_addr((struct sockaddr *)&from,
 				    fromlen, addr, sizeof addr);
-				log_warnx("multicast: %s from %s names peer "
+				log_warnx(
+				    "multicast: %s from %s names peer "
 				    "\"%s\" at \"%s\": not a valid name and "
-				    "URI; dropped", dgram_type_name(d.type),
-				    addr, log_escape(d.name),
-				    log_escape(d.uri));
+				    "URI; dropped",
+				    dgram_type_name(d.type), addr,
+				    log_escape(d.name), log_escape(d.uri));
 			}
 			dgram_clear(&d);
 			continue;
@@ -275,7 +278,7 @@ mcast_read_cb(evutil_socket_t fd, short what, void *arg)
 		if (d.boot_id == peer_boot_id() &&
 		    strcmp(d.name, peer_self()->name) == 0) {
 			dgram_clear(&d);
-			continue;	/* our own, looped back */
+			continue; /* our own, looped back */
 		}
 		mc.received++;
 		for (unsigned r = 0; r < mc.nreceivers; r++)
@@ -294,7 +297,7 @@ mcast_read_cb(evutil_socket_t fd, short what, void *arg)
 		case DGRAM_TRAP:
 		case DGRAM_LOCATE:
 		case DGRAM_LOCATED:
-			break;		/* the receivers' (trap.c, locate.c) */
+			break; /* the receivers' (trap.c, locate.c) */
 		default:
 			log_debug("multicast: %s from %s ignored",
 			    dgram_type_name(d.type), d.name);
@@ -313,33 +316,35 @@ mcast_join(const struct config *cfg, unsigned ifindex)
 	if (mc.group.ss_family == AF_INET) {
 		struct sockaddr_in *g = (struct sockaddr_in *)&mc.group;
 		struct ip_mreqn mr = { .imr_multiaddr = g->sin_addr,
-		    .imr_ifindex = (int)ifindex };
+			.imr_ifindex = (int)ifindex };
 
 		if (setsockopt(mc.fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr,
-		    sizeof mr) == -1 ||
+			sizeof mr) == -1 ||
 		    setsockopt(mc.fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl,
-		    sizeof ttl) == -1 ||
+			sizeof ttl) == -1 ||
 		    setsockopt(mc.fd, IPPROTO_IP, IP_MULTICAST_LOOP, &one,
-		    sizeof one) == -1)
+			sizeof one) == -1)
 			return -1;
-		if (ifindex != 0 && setsockopt(mc.fd, IPPROTO_IP,
-		    IP_MULTICAST_IF, &mr, sizeof mr) == -1)
+		if (ifindex != 0 &&
+		    setsockopt(mc.fd, IPPROTO_IP, IP_MULTICAST_IF, &mr,
+			sizeof mr) == -1)
 			return -1;
 		return 0;
 	}
 	struct sockaddr_in6 *g6 = (struct sockaddr_in6 *)&mc.group;
 	struct ipv6_mreq mr6 = { .ipv6mr_multiaddr = g6->sin6_addr,
-	    .ipv6mr_interface = ifindex };
+		.ipv6mr_interface = ifindex };
 
 	if (setsockopt(mc.fd, IPPROTO_IPV6, IPV6_JOIN_GROUP, &mr6,
-	    sizeof mr6) == -1 ||
+		sizeof mr6) == -1 ||
 	    setsockopt(mc.fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &ttl,
-	    sizeof ttl) == -1 ||
+		sizeof ttl) == -1 ||
 	    setsockopt(mc.fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &one,
-	    sizeof one) == -1)
+		sizeof one) == -1)
 		return -1;
-	if (ifindex != 0 && setsockopt(mc.fd, IPPROTO_IPV6,
-	    IPV6_MULTICAST_IF, &ifindex, sizeof ifindex) == -1)
+	if (ifindex != 0 &&
+	    setsockopt(mc.fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &ifindex,
+		sizeof ifindex) == -1)
 		return -1;
 	g6->sin6_scope_id = ifindex;
 	return 0;
@@ -355,7 +360,7 @@ mcast_init(const struct config *cfg)
 
 	memset(&mc.group, 0, sizeof mc.group);
 	if (inet_pton(AF_INET, cfg->multicast_group,
-	    &((struct sockaddr_in *)&mc.group)->sin_addr) == 1) {
+		&((struct sockaddr_in *)&mc.group)->sin_addr) == 1) {
 		struct sockaddr_in *g = (struct sockaddr_in *)&mc.group;
 
 		g->sin_family = AF_INET;
@@ -364,7 +369,7 @@ mcast_init(const struct config *cfg)
 		/* Bound to the group: only its datagrams arrive. */
 		memcpy(&bindaddr, g, sizeof *g);
 	} else if (inet_pton(AF_INET6, cfg->multicast_group,
-	    &((struct sockaddr_in6 *)&mc.group)->sin6_addr) == 1) {
+		       &((struct sockaddr_in6 *)&mc.group)->sin6_addr) == 1) {
 		struct sockaddr_in6 *g6 = (struct sockaddr_in6 *)&mc.group;
 		struct sockaddr_in6 *b6 = (struct sockaddr_in6 *)&bindaddr;
 
@@ -384,13 +389,13 @@ mcast_init(const struct config *cfg)
 		log_warn("multicast interface %s", cfg->multicast_interface);
 		return -1;
 	}
-	mc.fd = socket(mc.group.ss_family, SOCK_DGRAM | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0);
+	mc.fd = socket(mc.group.ss_family,
+	    SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (mc.fd == -1 ||
-	    setsockopt(mc.fd, SOL_SOCKET, SO_REUSEADDR, &one,
-	    sizeof one) == -1 ||
-	    setsockopt(mc.fd, SOL_SOCKET, SO_REUSEPORT, &one,
-	    sizeof one) == -1 ||
+	    setsockopt(mc.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ==
+		-1 ||
+	    setsockopt(mc.fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) ==
+		-1 ||
 	    bind(mc.fd, (struct sockaddr *)&bindaddr, mc.grouplen) == -1 ||
 	    mcast_join(cfg, ifindex) == -1) {
 		log_warn("multicast %s port %u", cfg->multicast_group,
@@ -400,15 +405,14 @@ mcast_init(const struct config *cfg)
 		mc.fd = -1;
 		return -1;
 	}
-	mc.ev = event_new(loop_base, mc.fd, EV_READ | EV_PERSIST,
-	    mcast_read_cb, NULL);
+	mc.ev = event_new(loop_base, mc.fd, EV_READ | EV_PERSIST, mcast_read_cb,
+	    NULL);
 	if (mc.ev == NULL || event_add(mc.ev, NULL) == -1)
 		fatalx("multicast: cannot watch the socket");
 	timer_init(&mc.beat, mcast_beat, NULL);
 	mcast_beat(&mc.beat, NULL);
-	log_info("multicast discovery on %s port %u%s%s",
-	    cfg->multicast_group, cfg->multicast_port,
-	    cfg->multicast_interface ? " via " : "",
+	log_info("multicast discovery on %s port %u%s%s", cfg->multicast_group,
+	    cfg->multicast_port, cfg->multicast_interface ? " via " : "",
 	    cfg->multicast_interface ? cfg->multicast_interface : "");
 	return 0;
 }
@@ -427,8 +431,8 @@ mcast_init_unicast(const struct config *cfg)
 	if (peer_listen_addr(cfg, &ss, &len) == -1)
 		return -1;
 	mc.unicast = true;
-	mc.fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0);
+	mc.fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
 	if (mc.fd == -1 || bind(mc.fd, (struct sockaddr *)&ss, len) == -1) {
 		log_warn("datagrams on %s", cfg->listen);
 		if (mc.fd != -1)
@@ -436,12 +440,12 @@ mcast_init_unicast(const struct config *cfg)
 		mc.fd = -1;
 		return -1;
 	}
-	mc.ev = event_new(loop_base, mc.fd, EV_READ | EV_PERSIST,
-	    mcast_read_cb, NULL);
+	mc.ev = event_new(loop_base, mc.fd, EV_READ | EV_PERSIST, mcast_read_cb,
+	    NULL);
 	if (mc.ev == NULL || event_add(mc.ev, NULL) == -1)
 		fatalx("datagrams: cannot watch the socket");
 	timer_init(&mc.beat, mcast_beat, NULL);
-	mc.announces = MCAST_ANNOUNCE_REPEATS;	/* nobody to announce to */
+	mc.announces = MCAST_ANNOUNCE_REPEATS; /* nobody to announce to */
 	mcast_beat(&mc.beat, NULL);
 	log_info("unicast discovery; datagrams on %s", cfg->listen);
 	return 0;

@@ -7,18 +7,18 @@
 
 #include <stdint.h>
 
-#define NTP_SAMPLES	8
+#define NTP_SAMPLES 8
 
 struct ntp_sample {
-	int64_t offset;		/* ns: remote clock minus ours */
-	int64_t error;		/* ns, >= 0: half the round trip */
+	int64_t offset; /* ns: remote clock minus ours */
+	int64_t error;  /* ns, >= 0: half the round trip */
 };
 
 /* The last NTP_SAMPLES samples and the best of them. */
 struct ntp {
 	struct ntp_sample s[NTP_SAMPLES];
 	unsigned n, next;
-	int64_t offset, error;	/* of the best sample; 0 with none */
+	int64_t offset, error; /* of the best sample; 0 with none */
 };
 
 /* Forget every sample. */

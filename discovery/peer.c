@@ -43,29 +43,30 @@
 #include <unistd.h>
 
 #include "discovery.h"
-#include "export.h"	/* struct export: the peer table holds them */
+#include "export.h" /* struct export: the peer table holds them */
 #include "log.h"
 #include "loop.h"
 
-#define SEED_BACKOFF_MIN_MS	100
-#define SEED_BACKOFF_MAX_MS	2000
-#define PEER_DYNAMIC_SEEDS	1024	/* addresses heard of by datagram */
-#define PEER_MAX		1024	/* other peers known */
-#define PEER_RACE_MS		1000	/* dials that cross: both started
-					   before the first was up */
-#define PEER_SWEEP_MS		1000
-#define PEER_LISTENERS		8
+#define SEED_BACKOFF_MIN_MS 100
+#define SEED_BACKOFF_MAX_MS 2000
+#define PEER_DYNAMIC_SEEDS 1024 /* addresses heard of by datagram */
+#define PEER_MAX 1024           /* other peers known */
+#define PEER_RACE_MS \
+	1000 /* dials that cross: both started \
+		before the first was up */
+#define PEER_SWEEP_MS 1000
+#define PEER_LISTENERS 8
 
 struct seed {
-	char *addr;			/* as configured; owned */
+	char *addr; /* as configured; owned */
 	struct sockaddr_storage sa;
 	socklen_t salen;
-	struct stream *s;		/* our connection in progress or up */
-	struct peer *peer;		/* known after its handshake */
+	struct stream *s;  /* our connection in progress or up */
+	struct peer *peer; /* known after its handshake */
 	uint64_t backoff_ms;
 	struct timer retry;
-	bool dynamic;			/* heard by multicast, not configured */
-	uint64_t heard;			/* loop_now_ms(): last datagram */
+	bool dynamic;   /* heard by multicast, not configured */
+	uint64_t heard; /* loop_now_ms(): last datagram */
 	TAILQ_ENTRY(seed) entry;
 };
 TAILQ_HEAD(seed_list, seed);
@@ -74,19 +75,19 @@ struct peer_list peers = TAILQ_HEAD_INITIALIZER(peers);
 static struct seed_list seeds = TAILQ_HEAD_INITIALIZER(seeds);
 static struct peer *self;
 static uint64_t boot_id;
-static unsigned npeers;			/* others in the list */
+static unsigned npeers; /* others in the list */
 static unsigned nseeds_dynamic;
 static struct timer peer_sweep_timer;
 static struct log_rate peer_log_addr = LOG_RATE_INIT("peer addresses");
 static struct log_rate peer_log_streams = LOG_RATE_INIT("second streams");
 static struct log_rate peer_log_found = LOG_RATE_INIT("peers found");
-static const struct peer_dialer *dialer;	/* the transport */
-static const struct peer_exports *exops;	/* the export backend */
+static const struct peer_dialer *dialer; /* the transport */
+static const struct peer_exports *exops; /* the export backend */
 static peer_state_cb listeners[PEER_LISTENERS];
 static unsigned nlisteners;
 
-static int peer_resolve(const char *, struct sockaddr_storage *,
-    socklen_t *, bool passive, bool numeric);
+static int peer_resolve(const char *, struct sockaddr_storage *, socklen_t *,
+    bool passive, bool numeric);
 
 static const char *peer_state_names[PEER_STATE_MAX] = {
 	[PEER_UP] = "up",
@@ -152,7 +153,8 @@ peer_insert(struct peer *p)
 {
 	struct peer *q;
 
-	TAILQ_FOREACH(q, &peers, entry) {
+	TAILQ_FOREACH(q, &peers, entry)
+	{
 		if (strcmp(p->name, q->name) < 0) {
 			TAILQ_INSERT_BEFORE(q, p, entry);
 			return;
@@ -169,7 +171,7 @@ peer_init_self(const struct config *cfg, const struct peer_exports *ops)
 	int rc;
 
 	exops = ops;
-	(void)peer_boot_id();	/* made now, read later from workers too */
+	(void)peer_boot_id(); /* made now, read later from workers too */
 	self = xcalloc(1, sizeof *self);
 	self->name = xstrdup(cfg->name);
 	self->uri = peer_self_uri(cfg->listen);
@@ -205,8 +207,8 @@ peer_by_uri(const char *uri)
 	struct peer *p;
 
 	TAILQ_FOREACH(p, &peers, entry)
-		if (strcmp(p->uri, uri) == 0)
-			return p;
+	if (strcmp(p->uri, uri) == 0)
+		return p;
 	return NULL;
 }
 
@@ -258,7 +260,7 @@ peer_format_addr(const struct sockaddr *sa, unsigned salen, char *buf,
 	char host[NI_MAXHOST], serv[NI_MAXSERV];
 
 	if (getnameinfo(sa, salen, host, sizeof host, serv, sizeof serv,
-	    NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+		NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
 		snprintf(buf, len, "?");
 		return;
 	}
@@ -348,8 +350,8 @@ peer_seed_later(struct seed *sd)
 {
 	if (timer_pending(&sd->retry))
 		return;
-	timer_wheel_add(loop_wheel(), &sd->retry, loop_now_ms() +
-	    sd->backoff_ms);
+	timer_wheel_add(loop_wheel(), &sd->retry,
+	    loop_now_ms() + sd->backoff_ms);
 	loop_wheel_kick();
 	sd->backoff_ms *= 2;
 	if (sd->backoff_ms > SEED_BACKOFF_MAX_MS)
@@ -375,8 +377,8 @@ peer_by_name(const char *name)
 	struct peer *p;
 
 	TAILQ_FOREACH(p, &peers, entry)
-		if (strcmp(p->name, name) == 0)
-			return p;
+	if (strcmp(p->name, name) == 0)
+		return p;
 	return NULL;
 }
 
@@ -428,8 +430,8 @@ peer_seed_idle(const struct seed *sd)
 static bool
 peer_seeds_sweep(bool full)
 {
-	uint64_t now = loop_now_ms(), ttl = (uint64_t)(conf->dead_after *
-	    10000);
+	uint64_t now = loop_now_ms(),
+		 ttl = (uint64_t)(conf->dead_after * 10000);
 	struct seed *sd, *next, *oldest = NULL;
 
 	for (sd = TAILQ_FIRST(&seeds); sd != NULL; sd = next) {
@@ -458,8 +460,8 @@ peer_sweep(struct timer *t, void *arg)
 	(void)t;
 	(void)arg;
 	peer_seeds_sweep(false);
-	timer_wheel_add(loop_wheel(), &peer_sweep_timer, loop_now_ms() +
-	    PEER_SWEEP_MS);
+	timer_wheel_add(loop_wheel(), &peer_sweep_timer,
+	    loop_now_ms() + PEER_SWEEP_MS);
 	loop_wheel_kick();
 }
 
@@ -483,8 +485,8 @@ peer_listen_addr(const struct config *cfg, struct sockaddr_storage *ss,
 int
 peer_dgram_addr(struct peer *p, struct sockaddr_storage *ss, socklen_t *len)
 {
-	if (p->dglen == 0 && peer_resolve(p->uri, &p->dgaddr, &p->dglen,
-	    false, true) == -1)
+	if (p->dglen == 0 &&
+	    peer_resolve(p->uri, &p->dgaddr, &p->dglen, false, true) == -1)
 		return -1;
 	*ss = p->dgaddr;
 	*len = p->dglen;
@@ -505,14 +507,15 @@ peer_init_net(const struct config *cfg, const struct peer_dialer *d)
 	timer_init(&peer_sweep_timer, peer_sweep, NULL);
 	peer_sweep(&peer_sweep_timer, NULL);
 	for (size_t i = 0; i < cfg->npeers; i++) {
-		if (peer_resolve(cfg->peers[i], &ss, &len, false, false) == -1) {
+		if (peer_resolve(cfg->peers[i], &ss, &len, false, false) ==
+		    -1) {
 			log_warnx("peer address %s: cannot resolve; ignored",
 			    cfg->peers[i]);
 			continue;
 		}
 		if ((len == ownlen && memcmp(&ss, &own, len) == 0) ||
 		    strcmp(cfg->peers[i], self->uri) == 0)
-			continue;	/* ourselves, in a shared list */
+			continue; /* ourselves, in a shared list */
 		peer_seed_dial(peer_seed_new(cfg->peers[i], &ss, len, false));
 	}
 	return 0;
@@ -532,27 +535,27 @@ peer_discovered(const char *name, const char *uri, uint64_t boot)
 	struct seed *sd;
 
 	if (strcmp(name, self->name) == 0) {
-		log_warnx("multicast: another peer calls itself %s (%s)",
-		    name, uri);
+		log_warnx("multicast: another peer calls itself %s (%s)", name,
+		    uri);
 		return false;
 	}
 	if (p != NULL && p->state == PEER_UP && p->boot_id == boot)
 		return false;
 	TAILQ_FOREACH(sd, &seeds, entry)
-		if (strcmp(sd->addr, uri) == 0)
-			break;
+	if (strcmp(sd->addr, uri) == 0)
+		break;
 	if (sd == NULL) {
 		if (peer_resolve(uri, &ss, &len, false, true) == -1) {
 			if (log_rate_ok(&peer_log_addr, loop_now_ms()))
 				log_warnx("multicast: peer %s announces %s, "
-				    "not a numeric address; ignored", name,
-				    log_escape(uri));
+					  "not a numeric address; ignored",
+				    name, log_escape(uri));
 			return false;
 		}
 		if (!peer_seeds_sweep(true)) {
 			if (log_rate_ok(&peer_log_addr, loop_now_ms()))
 				log_warnx("multicast: %u addresses known "
-				    "already; %s at %s ignored",
+					  "already; %s at %s ignored",
 				    PEER_DYNAMIC_SEEDS, name, uri);
 			return false;
 		}
@@ -626,7 +629,8 @@ peer_attach(const struct proto_hello *h, struct stream *s, bool outbound)
 		if (npeers >= PEER_MAX) {
 			if (log_rate_ok(&peer_log_streams, loop_now_ms()))
 				log_warnx("peer %s: %u peers known already; "
-				    "refused", h->name, PEER_MAX);
+					  "refused",
+				    h->name, PEER_MAX);
 			return NULL;
 		}
 		p = xcalloc(1, sizeof *p);
@@ -641,7 +645,8 @@ peer_attach(const struct proto_hello *h, struct stream *s, bool outbound)
 
 		if (!peer_dials_crossed(p, h, s, outbound, old)) {
 			if (log_rate_ok(&peer_log_streams, loop_now_ms()))
-				log_warnx("peer %s: a second stream (%s, boot "
+				log_warnx(
+				    "peer %s: a second stream (%s, boot "
 				    "%016llx) refused; its live stream stays",
 				    p->name, outbound ? "dialed" : "accepted",
 				    (unsigned long long)h->boot_id);
@@ -650,7 +655,7 @@ peer_attach(const struct proto_hello *h, struct stream *s, bool outbound)
 		}
 		if (strcmp(a, b) >= 0)
 			return NULL;
-		p->stream = NULL;	/* replaced, not lost */
+		p->stream = NULL; /* replaced, not lost */
 		dialer->close(old, "replaced: the dials crossed");
 	}
 	if (p->boot_id != 0 && p->boot_id != h->boot_id)
@@ -680,8 +685,9 @@ peer_attach(const struct proto_hello *h, struct stream *s, bool outbound)
 	p->leaving = false;
 	p->stream = s;
 	p->epoch++;
-	p->dglen = 0;		/* its URI may have changed */
-	TAILQ_FOREACH(sd, &seeds, entry) {
+	p->dglen = 0; /* its URI may have changed */
+	TAILQ_FOREACH(sd, &seeds, entry)
+	{
 		if (sd->s == s || strcmp(sd->addr, p->uri) == 0) {
 			sd->peer = p;
 			sd->backoff_ms = SEED_BACKOFF_MIN_MS;
@@ -704,8 +710,8 @@ peer_stream_lost(struct peer *p, struct stream *s, const char *reason)
 	    reason);
 	peer_set_state(p, PEER_DOWN);
 	TAILQ_FOREACH(sd, &seeds, entry)
-		if (sd->peer == p && !sd->dynamic)
-			peer_seed_later(sd);
+	if (sd->peer == p && !sd->dynamic)
+		peer_seed_later(sd);
 }
 
 /* The peer said goodbye: it leaves, it is not lost. */

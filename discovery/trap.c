@@ -17,8 +17,8 @@
  * is idempotent, so the order in which TRAPs arrive does not matter.  A
  * gap in a sender's numbers (a lost datagram, found at the next TRAP or
  * within one heartbeat) means we may have missed changes: everything
- * cached from that peer is forgotten at once, and its stream is asked whether it
- * still answers.  The same happens when a peer goes down or restarts.
+ * cached from that peer is forgotten at once, and its stream is asked whether
+ * it still answers.  The same happens when a peer goes down or restarts.
  *
  * Sender state is kept only for peers that are up, from datagrams of
  * their current boot, and goes when they go down (trap_peer_down()), so
@@ -40,7 +40,7 @@
 
 /* A sender we track trap numbers of. */
 struct trap_sender {
-	char *name;		/* owned */
+	char *name; /* owned */
 	struct trapq_seq seq;
 	struct trap_sender *next;
 };
@@ -48,12 +48,12 @@ struct trap_sender {
 static struct {
 	struct trapq *q;
 	struct timer flush;
-	uint64_t seq;		/* number of our last TRAP */
+	uint64_t seq; /* number of our last TRAP */
 	struct trap_sender *senders;
 	unsigned nsenders;
 	struct trap_stats st;
-	const struct trap_sink *sink;	/* what changes mean for caches */
-	const struct trap_local *local;	/* our exports' handles, journal */
+	const struct trap_sink *sink;   /* what changes mean for caches */
+	const struct trap_local *local; /* our exports' handles, journal */
 } tr;
 
 static void trap_flush(struct timer *, void *);
@@ -126,8 +126,8 @@ trap_add(bool local, struct dgram_trap r)
 	if (local)
 		trap_apply(peer_self(), &r);
 	if (!timer_pending(&tr.flush)) {
-		timer_wheel_add(loop_wheel(), &tr.flush, loop_now_ms() +
-		    (uint64_t)(conf->trap_delay * 1000));
+		timer_wheel_add(loop_wheel(), &tr.flush,
+		    loop_now_ms() + (uint64_t)(conf->trap_delay * 1000));
 		loop_wheel_kick();
 	}
 }
@@ -152,48 +152,68 @@ trap_note(const struct proto_req *r, const struct proto_rep *rep,
 	case PROTO_MKDIR:
 	case PROTO_SYMLINK:
 		p = xpathjoin(r->path, r->name);
-		trap_add(local, (struct dgram_trap){ .kind = DGRAM_CREATE,
-		    .export_id = ex, .path = p, .attr = rep->attr });
+		trap_add(local,
+		    (struct dgram_trap){ .kind = DGRAM_CREATE,
+			.export_id = ex,
+			.path = p,
+			.attr = rep->attr });
 		break;
 	case PROTO_LINK:
 		p = xpathjoin(r->path2, r->name2);
-		trap_add(local, (struct dgram_trap){ .kind = DGRAM_CREATE,
-		    .export_id = r->export2, .path = p, .attr = rep->attr });
+		trap_add(local,
+		    (struct dgram_trap){ .kind = DGRAM_CREATE,
+			.export_id = r->export2,
+			.path = p,
+			.attr = rep->attr });
 		/* The link count of the other names changed. */
-		trap_add(local, (struct dgram_trap){ .kind = DGRAM_ATTR,
-		    .export_id = ex, .path = r->path, .attr = rep->attr });
+		trap_add(local,
+		    (struct dgram_trap){ .kind = DGRAM_ATTR,
+			.export_id = ex,
+			.path = r->path,
+			.attr = rep->attr });
 		break;
 	case PROTO_UNLINK:
 	case PROTO_RMDIR:
 		p = xpathjoin(r->path, r->name);
-		trap_add(local, (struct dgram_trap){ .kind = DGRAM_REMOVE,
-		    .export_id = ex, .path = p });
+		trap_add(local,
+		    (struct dgram_trap){ .kind = DGRAM_REMOVE,
+			.export_id = ex,
+			.path = p });
 		break;
 	case PROTO_RENAME:
 		p = xpathjoin(r->path, r->name);
 		p2 = xpathjoin(r->path2, r->name2);
-		trap_add(local, (struct dgram_trap){ .kind = DGRAM_RENAME,
-		    .export_id = ex, .path = p, .export2 = r->export2,
-		    .path2 = p2 });
+		trap_add(local,
+		    (struct dgram_trap){ .kind = DGRAM_RENAME,
+			.export_id = ex,
+			.path = p,
+			.export2 = r->export2,
+			.path2 = p2 });
 		break;
 	case PROTO_SETATTR:
 		if (r->path[0] == '\0' && r->fh != 0)
 			p = tr.local->fh_path(r->fh, owner, &ex);
-		trap_add(local, (struct dgram_trap){ .kind = DGRAM_ATTR,
-		    .export_id = ex, .path = p != NULL ? p : r->path,
-		    .attr = rep->attr });
+		trap_add(local,
+		    (struct dgram_trap){ .kind = DGRAM_ATTR,
+			.export_id = ex,
+			.path = p != NULL ? p : r->path,
+			.attr = rep->attr });
 		break;
 	case PROTO_SETXATTR:
 	case PROTO_REMOVEXATTR:
-		trap_add(local, (struct dgram_trap){ .kind = DGRAM_ATTR,
-		    .export_id = ex, .path = r->path });
+		trap_add(local,
+		    (struct dgram_trap){ .kind = DGRAM_ATTR,
+			.export_id = ex,
+			.path = r->path });
 		break;
 	case PROTO_OPEN:
 		/* An open with O_TRUNC (for writing) empties the file. */
 		if ((r->flags & O_TRUNC) && (r->flags & O_ACCMODE) != O_RDONLY)
-			trap_add(local, (struct dgram_trap){
-			    .kind = DGRAM_DATA, .export_id = ex,
-			    .path = r->path, .length = UINT64_C(1) << 62 });
+			trap_add(local,
+			    (struct dgram_trap){ .kind = DGRAM_DATA,
+				.export_id = ex,
+				.path = r->path,
+				.length = UINT64_C(1) << 62 });
 		break;
 	case PROTO_WRITE:
 	case PROTO_FALLOCATE:
@@ -209,9 +229,12 @@ trap_note(const struct proto_req *r, const struct proto_rep *rep,
 			len = r->type == PROTO_WRITE ? rep->value : r->length;
 		}
 		if (p != NULL && len > 0)
-			trap_add(local, (struct dgram_trap){
-			    .kind = DGRAM_DATA, .export_id = ex, .path = p,
-			    .offset = off, .length = len });
+			trap_add(local,
+			    (struct dgram_trap){ .kind = DGRAM_DATA,
+				.export_id = ex,
+				.path = p,
+				.offset = off,
+				.length = len });
 		break;
 	}
 	default:
@@ -230,9 +253,11 @@ void
 trap_note_disk(uint8_t kind, uint32_t export_id, const char *path)
 {
 	tr.st.disk++;
-	trap_add(true, (struct dgram_trap){ .kind = kind,
-	    .export_id = export_id, .path = path,
-	    .length = kind == DGRAM_DATA ? UINT64_C(1) << 62 : 0 });
+	trap_add(true,
+	    (struct dgram_trap){ .kind = kind,
+		.export_id = export_id,
+		.path = path,
+		.length = kind == DGRAM_DATA ? UINT64_C(1) << 62 : 0 });
 }
 
 /* Changes were lost: skip a TRAP number, so receivers resynchronise. */
@@ -264,8 +289,8 @@ trap_flush(struct timer *t, void *arg)
 		if (rc != 0) {
 			/* Unsendable: skip its number so receivers resync. */
 			log_warnx("trap: a change of %s cannot be sent (%s); "
-			    "peers will resynchronise", recs[0].path,
-			    strerror(-rc));
+				  "peers will resynchronise",
+			    recs[0].path, strerror(-rc));
 			trapq_consume(tr.q, 1);
 			tr.st.unsendable++;
 			continue;
@@ -301,7 +326,7 @@ static void
 trap_apply(struct peer *p, const struct dgram_trap *r)
 {
 	if (!tr.sink->changed(p, r->kind, r->export_id, r->path, r->offset,
-	    r->length))
+		r->length))
 		return;
 	if (r->kind == DGRAM_RENAME)
 		tr.sink->changed(p, r->kind, r->export2, r->path2, 0, 0);
@@ -369,10 +394,9 @@ trap_received(const struct dgram *d)
 	if (d->type == DGRAM_TRAP)
 		tr.st.received++;
 	if (p == NULL || p->state != PEER_UP || p->boot_id != d->boot_id)
-		return;		/* nothing of it is cached */
+		return; /* nothing of it is cached */
 	s = trap_sender(d->name);
-	v = trapq_seq_check(&s->seq, d->boot_id, d->type == DGRAM_TRAP,
-	    d->seq);
+	v = trapq_seq_check(&s->seq, d->boot_id, d->type == DGRAM_TRAP, d->seq);
 	if (v == TRAPQ_GAP) {
 		tr.st.gaps++;
 		log_debug("trap: datagrams from %s were lost (now at %llu)",

@@ -14,7 +14,7 @@
 #include "trapq.h"
 
 struct trapq {
-	struct dgram_trap *recs;	/* strings owned */
+	struct dgram_trap *recs; /* strings owned */
 	size_t n, cap;
 	struct trapq_stats stats;
 };
@@ -87,7 +87,7 @@ trapq_add(struct trapq *q, const struct dgram_trap *rec)
 			    strcmp(r->path, rec->path) != 0)
 				continue;
 			if (r->kind != rec->kind)
-				break;	/* something else happened since */
+				break; /* something else happened since */
 			trapq_merge(r, rec);
 			q->stats.merged++;
 			return 0;
@@ -143,8 +143,7 @@ trapq_stats(const struct trapq *q, struct trapq_stats *st)
 
 /* See trapq.h. */
 enum trapq_verdict
-trapq_seq_check(struct trapq_seq *s, uint64_t boot, bool is_trap,
-    uint64_t seq)
+trapq_seq_check(struct trapq_seq *s, uint64_t boot, bool is_trap, uint64_t seq)
 {
 	enum trapq_verdict v = TRAPQ_OK;
 

@@ -22,8 +22,8 @@
 struct trapq;
 
 struct trapq_stats {
-	uint64_t added;		/* records given to trapq_add() */
-	uint64_t merged;	/* of those, merged into a queued one */
+	uint64_t added;  /* records given to trapq_add() */
+	uint64_t merged; /* of those, merged into a queued one */
 };
 
 struct trapq *trapq_new(void);
@@ -47,14 +47,14 @@ void trapq_stats(const struct trapq *, struct trapq_stats *);
  * lost: the receiver must resynchronise what it holds from that sender.
  */
 struct trapq_seq {
-	uint64_t boot;		/* the sender's boot id; 0: never heard */
-	uint64_t last;		/* highest number seen */
+	uint64_t boot; /* the sender's boot id; 0: never heard */
+	uint64_t last; /* highest number seen */
 };
 
 enum trapq_verdict {
-	TRAPQ_OK,		/* in order (or an old duplicate) */
-	TRAPQ_GAP,		/* something was lost: resynchronise */
-	TRAPQ_NEW,		/* first word from this boot of the sender */
+	TRAPQ_OK,  /* in order (or an old duplicate) */
+	TRAPQ_GAP, /* something was lost: resynchronise */
+	TRAPQ_NEW, /* first word from this boot of the sender */
 };
 
 /*

@@ -23,25 +23,25 @@
 #include "proto.h"
 #include "wire.h"
 
-#define PROTO_FLAG_MASK		PROTO_FLAG_REPLY	/* flags defined in v1 */
-#define ERRNO_MAX		4095			/* as Linux MAX_ERRNO */
-#define ATTR_LEN		92	/* wire size of struct proto_attr */
-#define DIRENT_MIN		(4 + 2 + ATTR_LEN)	/* 1-byte name */
-#define EXPORT_MIN		(4 + 6 + 6 + 4)		/* "x", "/" */
+#define PROTO_FLAG_MASK PROTO_FLAG_REPLY /* flags defined in v1 */
+#define ERRNO_MAX 4095                   /* as Linux MAX_ERRNO */
+#define ATTR_LEN 92                      /* wire size of struct proto_attr */
+#define DIRENT_MIN (4 + 2 + ATTR_LEN)    /* 1-byte name */
+#define EXPORT_MIN (4 + 6 + 6 + 4)       /* "x", "/" */
 
 /* The shape of a field on the wire. */
 enum field_kind {
-	K_U32 = WIRE_K_U32,	/* the simple ones: wire.c's */
+	K_U32 = WIRE_K_U32, /* the simple ones: wire.c's */
 	K_U64 = WIRE_K_U64,
 	K_TIME = WIRE_K_TIME,
 	K_PATH = WIRE_K_PATH,
 	K_NAME = WIRE_K_NAME,
 	K_XNAME = WIRE_K_TEXT,
 	K_ATTR = WIRE_K_ATTR,
-	K_LENGTH = WIRE_K_MAX,	/* u64 bounded by the type's lenmax */
-	K_VALID,	/* u32, PROTO_SET_* bits only */
-	K_LISTFLAGS,	/* u32, PROTO_LIST_* bits only */
-	K_DATA,		/* u32 length + bytes, bounded by the type */
+	K_LENGTH = WIRE_K_MAX, /* u64 bounded by the type's lenmax */
+	K_VALID,               /* u32, PROTO_SET_* bits only */
+	K_LISTFLAGS,           /* u32, PROTO_LIST_* bits only */
+	K_DATA,                /* u32 length + bytes, bounded by the type */
 	K_HELLO,
 	K_STATFS,
 	K_DIRENTS,
@@ -51,36 +51,38 @@ enum field_kind {
 struct field {
 	uint32_t bit;
 	enum field_kind kind;
-	size_t off;		/* the member */
-	size_t off2;		/* its length or count, for K_DATA, K_DIRENTS */
+	size_t off;  /* the member */
+	size_t off2; /* its length or count, for K_DATA, K_DIRENTS */
 };
 
 /* Request fields, in wire order. */
-#define Q_EXPORT	(1u << 0)
-#define Q_PATH		(1u << 1)
-#define Q_NAME		(1u << 2)
-#define Q_XNAME		(1u << 3)
-#define Q_EXPORT2	(1u << 4)
-#define Q_PATH2		(1u << 5)
-#define Q_NAME2		(1u << 6)
-#define Q_FH		(1u << 7)
-#define Q_FH2		(1u << 8)
-#define Q_OFFSET	(1u << 9)
-#define Q_OFFSET2	(1u << 10)
-#define Q_LENGTH	(1u << 11)
-#define Q_MODE		(1u << 12)
-#define Q_FLAGS		(1u << 13)
-#define Q_UID		(1u << 14)
-#define Q_GID		(1u << 15)
-#define Q_RDEV		(1u << 16)
-#define Q_VALID		(1u << 17)
-#define Q_ATIME		(1u << 18)
-#define Q_MTIME		(1u << 19)
-#define Q_DATA		(1u << 20)
-#define Q_HELLO		(1u << 21)
+#define Q_EXPORT (1u << 0)
+#define Q_PATH (1u << 1)
+#define Q_NAME (1u << 2)
+#define Q_XNAME (1u << 3)
+#define Q_EXPORT2 (1u << 4)
+#define Q_PATH2 (1u << 5)
+#define Q_NAME2 (1u << 6)
+#define Q_FH (1u << 7)
+#define Q_FH2 (1u << 8)
+#define Q_OFFSET (1u << 9)
+#define Q_OFFSET2 (1u << 10)
+#define Q_LENGTH (1u << 11)
+#define Q_MODE (1u << 12)
+#define Q_FLAGS (1u << 13)
+#define Q_UID (1u << 14)
+#define Q_GID (1u << 15)
+#define Q_RDEV (1u << 16)
+#define Q_VALID (1u << 17)
+#define Q_ATIME (1u << 18)
+#define Q_MTIME (1u << 19)
+#define Q_DATA (1u << 20)
+#define Q_HELLO (1u << 21)
 
 #define QF(bit, kind, member) \
-	{ bit, kind, offsetof(struct proto_req, member), 0 }
+	{ \
+		bit, kind, offsetof(struct proto_req, member), 0 \
+	}
 static const struct field req_fields[] = {
 	QF(Q_EXPORT, K_U32, export_id),
 	QF(Q_PATH, K_PATH, path),
@@ -108,17 +110,19 @@ static const struct field req_fields[] = {
 };
 
 /* Reply fields after the error, in wire order. */
-#define R_ATTR		(1u << 0)
-#define R_FH		(1u << 1)
-#define R_VALUE		(1u << 2)
-#define R_DATA		(1u << 3)
-#define R_ENTS		(1u << 4)
-#define R_STATFS	(1u << 5)
-#define R_HELLO		(1u << 6)
-#define R_FLAGS		(1u << 7)	/* last: added after the others */
+#define R_ATTR (1u << 0)
+#define R_FH (1u << 1)
+#define R_VALUE (1u << 2)
+#define R_DATA (1u << 3)
+#define R_ENTS (1u << 4)
+#define R_STATFS (1u << 5)
+#define R_HELLO (1u << 6)
+#define R_FLAGS (1u << 7) /* last: added after the others */
 
 #define RF(bit, kind, member) \
-	{ bit, kind, offsetof(struct proto_rep, member), 0 }
+	{ \
+		bit, kind, offsetof(struct proto_rep, member), 0 \
+	}
 static const struct field rep_fields[] = {
 	RF(R_ATTR, K_ATTR, attr),
 	RF(R_FH, K_U64, fh),
@@ -132,79 +136,84 @@ static const struct field rep_fields[] = {
 	RF(R_FLAGS, K_LISTFLAGS, flags),
 };
 
-#define NFIELDS(a)	(sizeof (a) / sizeof (a)[0])
+#define NFIELDS(a) (sizeof(a) / sizeof(a)[0])
 
 /* What one type carries.  No type has data both ways, so one limit. */
 struct type_spec {
 	const char *name;
-	uint32_t req;		/* Q_* */
-	uint32_t rep;		/* R_* */
-	uint32_t datamax;	/* K_DATA: most bytes */
-	bool target;		/* K_DATA is a symlink target */
-	uint64_t lenmax;	/* K_LENGTH: largest value */
+	uint32_t req;     /* Q_* */
+	uint32_t rep;     /* R_* */
+	uint32_t datamax; /* K_DATA: most bytes */
+	bool target;      /* K_DATA is a symlink target */
+	uint64_t lenmax;  /* K_LENGTH: largest value */
 };
 
-#define TARGET_MAX	(PROTO_MAX_PATH - 1)
-#define ANY		UINT64_MAX
+#define TARGET_MAX (PROTO_MAX_PATH - 1)
+#define ANY UINT64_MAX
 
 static const struct type_spec types[PROTO_TYPE_MAX] = {
 	[PROTO_HELLO] = { "hello", Q_HELLO, R_HELLO, 0, false, 0 },
 	[PROTO_PING] = { "ping", 0, R_VALUE, 0, false, 0 },
 	[PROTO_BYE] = { "bye", 0, 0, 0, false, 0 },
-	[PROTO_STAT] = { "stat", Q_EXPORT | Q_PATH | Q_FH, R_ATTR,
-	    0, false, 0 },
-	[PROTO_SETATTR] = { "setattr", Q_EXPORT | Q_PATH | Q_FH | Q_OFFSET |
-	    Q_MODE | Q_UID | Q_GID | Q_VALID | Q_ATIME | Q_MTIME, R_ATTR,
-	    0, false, 0 },
-	[PROTO_READLINK] = { "readlink", Q_EXPORT | Q_PATH, R_DATA,
-	    TARGET_MAX, true, 0 },
-	[PROTO_MKNOD] = { "mknod", Q_EXPORT | Q_PATH | Q_NAME | Q_MODE |
-	    Q_RDEV, R_ATTR, 0, false, 0 },
-	[PROTO_MKDIR] = { "mkdir", Q_EXPORT | Q_PATH | Q_NAME | Q_MODE,
+	[PROTO_STAT] = { "stat", Q_EXPORT | Q_PATH | Q_FH, R_ATTR, 0, false,
+	    0 },
+	[PROTO_SETATTR] = { "setattr",
+	    Q_EXPORT | Q_PATH | Q_FH | Q_OFFSET | Q_MODE | Q_UID | Q_GID |
+		Q_VALID | Q_ATIME | Q_MTIME,
 	    R_ATTR, 0, false, 0 },
+	[PROTO_READLINK] = { "readlink", Q_EXPORT | Q_PATH, R_DATA, TARGET_MAX,
+	    true, 0 },
+	[PROTO_MKNOD] = { "mknod", Q_EXPORT | Q_PATH | Q_NAME | Q_MODE | Q_RDEV,
+	    R_ATTR, 0, false, 0 },
+	[PROTO_MKDIR] = { "mkdir", Q_EXPORT | Q_PATH | Q_NAME | Q_MODE, R_ATTR,
+	    0, false, 0 },
 	[PROTO_SYMLINK] = { "symlink", Q_EXPORT | Q_PATH | Q_NAME | Q_DATA,
 	    R_ATTR, TARGET_MAX, true, 0 },
-	[PROTO_LINK] = { "link", Q_EXPORT | Q_PATH | Q_EXPORT2 | Q_PATH2 |
-	    Q_NAME2, R_ATTR, 0, false, 0 },
-	[PROTO_UNLINK] = { "unlink", Q_EXPORT | Q_PATH | Q_NAME, 0,
-	    0, false, 0 },
-	[PROTO_RMDIR] = { "rmdir", Q_EXPORT | Q_PATH | Q_NAME, 0,
-	    0, false, 0 },
-	[PROTO_RENAME] = { "rename", Q_EXPORT | Q_PATH | Q_NAME | Q_EXPORT2 |
-	    Q_PATH2 | Q_NAME2 | Q_FLAGS, 0, 0, false, 0 },
-	[PROTO_OPEN] = { "open", Q_EXPORT | Q_PATH | Q_FLAGS,
-	    R_ATTR | R_FH, 0, false, 0 },
-	[PROTO_CREATE] = { "create", Q_EXPORT | Q_PATH | Q_NAME | Q_MODE |
-	    Q_FLAGS, R_ATTR | R_FH, 0, false, 0 },
+	[PROTO_LINK] = { "link",
+	    Q_EXPORT | Q_PATH | Q_EXPORT2 | Q_PATH2 | Q_NAME2, R_ATTR, 0, false,
+	    0 },
+	[PROTO_UNLINK] = { "unlink", Q_EXPORT | Q_PATH | Q_NAME, 0, 0, false,
+	    0 },
+	[PROTO_RMDIR] = { "rmdir", Q_EXPORT | Q_PATH | Q_NAME, 0, 0, false, 0 },
+	[PROTO_RENAME] = { "rename",
+	    Q_EXPORT | Q_PATH | Q_NAME | Q_EXPORT2 | Q_PATH2 | Q_NAME2 |
+		Q_FLAGS,
+	    0, 0, false, 0 },
+	[PROTO_OPEN] = { "open", Q_EXPORT | Q_PATH | Q_FLAGS, R_ATTR | R_FH, 0,
+	    false, 0 },
+	[PROTO_CREATE] = { "create",
+	    Q_EXPORT | Q_PATH | Q_NAME | Q_MODE | Q_FLAGS, R_ATTR | R_FH, 0,
+	    false, 0 },
 	[PROTO_READ] = { "read", Q_FH | Q_OFFSET | Q_LENGTH, R_DATA,
 	    PROTO_MAX_DATA, false, PROTO_MAX_DATA },
 	[PROTO_WRITE] = { "write", Q_FH | Q_OFFSET | Q_DATA, R_VALUE,
 	    PROTO_MAX_DATA, false, 0 },
 	[PROTO_RELEASE] = { "release", Q_FH, 0, 0, false, 0 },
 	[PROTO_FSYNC] = { "fsync", Q_FH | Q_FLAGS, 0, 0, false, 0 },
-	[PROTO_FSYNCDIR] = { "fsyncdir", Q_EXPORT | Q_PATH | Q_FLAGS, 0,
-	    0, false, 0 },
-	[PROTO_READDIR] = { "readdir", Q_EXPORT | Q_PATH | Q_FH | Q_OFFSET |
-	    Q_OFFSET2, R_FH | R_VALUE | R_ENTS | R_FLAGS, 0, false, 0 },
-	[PROTO_STATFS] = { "statfs", Q_EXPORT | Q_PATH, R_STATFS,
-	    0, false, 0 },
-	[PROTO_ACCESS] = { "access", Q_EXPORT | Q_PATH | Q_FLAGS, 0,
-	    0, false, 0 },
-	[PROTO_FALLOCATE] = { "fallocate", Q_FH | Q_OFFSET | Q_LENGTH |
-	    Q_FLAGS, 0, 0, false, ANY },
-	[PROTO_SETXATTR] = { "setxattr", Q_EXPORT | Q_PATH | Q_XNAME |
-	    Q_FLAGS | Q_DATA, 0, PROTO_MAX_XATTR, false, 0 },
-	[PROTO_GETXATTR] = { "getxattr", Q_EXPORT | Q_PATH | Q_XNAME |
-	    Q_LENGTH, R_VALUE | R_DATA, PROTO_MAX_XATTR, false,
-	    PROTO_MAX_XATTR },
+	[PROTO_FSYNCDIR] = { "fsyncdir", Q_EXPORT | Q_PATH | Q_FLAGS, 0, 0,
+	    false, 0 },
+	[PROTO_READDIR] = { "readdir",
+	    Q_EXPORT | Q_PATH | Q_FH | Q_OFFSET | Q_OFFSET2,
+	    R_FH | R_VALUE | R_ENTS | R_FLAGS, 0, false, 0 },
+	[PROTO_STATFS] = { "statfs", Q_EXPORT | Q_PATH, R_STATFS, 0, false, 0 },
+	[PROTO_ACCESS] = { "access", Q_EXPORT | Q_PATH | Q_FLAGS, 0, 0, false,
+	    0 },
+	[PROTO_FALLOCATE] = { "fallocate", Q_FH | Q_OFFSET | Q_LENGTH | Q_FLAGS,
+	    0, 0, false, ANY },
+	[PROTO_SETXATTR] = { "setxattr",
+	    Q_EXPORT | Q_PATH | Q_XNAME | Q_FLAGS | Q_DATA, 0, PROTO_MAX_XATTR,
+	    false, 0 },
+	[PROTO_GETXATTR] = { "getxattr", Q_EXPORT | Q_PATH | Q_XNAME | Q_LENGTH,
+	    R_VALUE | R_DATA, PROTO_MAX_XATTR, false, PROTO_MAX_XATTR },
 	[PROTO_LISTXATTR] = { "listxattr", Q_EXPORT | Q_PATH | Q_LENGTH,
 	    R_VALUE | R_DATA, PROTO_MAX_XATTR, false, PROTO_MAX_XATTR },
-	[PROTO_REMOVEXATTR] = { "removexattr", Q_EXPORT | Q_PATH | Q_XNAME,
-	    0, 0, false, 0 },
-	[PROTO_COPY_RANGE] = { "copy_range", Q_FH | Q_FH2 | Q_OFFSET |
-	    Q_OFFSET2 | Q_LENGTH, R_VALUE, 0, false, ANY },
-	[PROTO_LSEEK] = { "lseek", Q_FH | Q_OFFSET | Q_FLAGS, R_VALUE,
+	[PROTO_REMOVEXATTR] = { "removexattr", Q_EXPORT | Q_PATH | Q_XNAME, 0,
 	    0, false, 0 },
+	[PROTO_COPY_RANGE] = { "copy_range",
+	    Q_FH | Q_FH2 | Q_OFFSET | Q_OFFSET2 | Q_LENGTH, R_VALUE, 0, false,
+	    ANY },
+	[PROTO_LSEEK] = { "lseek", Q_FH | Q_OFFSET | Q_FLAGS, R_VALUE, 0, false,
+	    0 },
 };
 
 /* The spec of a type, or NULL for an unknown one. */
@@ -254,8 +263,7 @@ proto_peer_name_ok(const char *name)
 	if (name == NULL)
 		return false;
 	n = strnlen(name, PROTO_MAX_NAME);
-	return n >= 1 && n < PROTO_MAX_NAME &&
-	    proto_text_clean(name, n, "/");
+	return n >= 1 && n < PROTO_MAX_NAME && proto_text_clean(name, n, "/");
 }
 
 /* Whether uri is HOST:PORT or [ADDR]:PORT (see proto.h). */
@@ -378,8 +386,8 @@ enc_dirents(struct wire_enc *e, const struct proto_dirent *ents, size_t n)
 
 /* Append one field of the struct at base. */
 static void
-enc_field(struct wire_enc *e, const struct type_spec *sp,
-    const struct field *f, const void *base)
+enc_field(struct wire_enc *e, const struct type_spec *sp, const struct field *f,
+    const void *base)
 {
 	const char *m = (const char *)base + f->off;
 	const char *m2 = (const char *)base + f->off2;
@@ -403,8 +411,8 @@ enc_field(struct wire_enc *e, const struct type_spec *sp,
 	case K_DATA:
 		data = *(const void *const *)m;
 		n = *(const size_t *)m2;
-		wire_enc_check(e, (n == 0 || data != NULL) &&
-		    proto_data_ok(sp, data, n));
+		wire_enc_check(e,
+		    (n == 0 || data != NULL) && proto_data_ok(sp, data, n));
 		if (e->err != 0)
 			break;
 		wire_enc_int(e, n, 4);
@@ -497,7 +505,7 @@ proto_encode_rep(const struct proto_rep *r, struct proto_buf *out)
 }
 
 /* Bytes of a READDIR reply frame besides its entries. */
-#define LISTING_FIXED	(PROTO_HDR_LEN + 4 + 8 + 8 + 4 + 4)
+#define LISTING_FIXED (PROTO_HDR_LEN + 4 + 8 + 8 + 4 + 4)
 
 /* Append a reply; a READDIR listing too large for a frame as pages. */
 int
@@ -509,19 +517,22 @@ proto_encode_rep_paged(const struct proto_rep *r, struct proto_buf *out)
 
 	if (r->type != PROTO_READDIR || r->error != 0 ||
 	    (r->flags & PROTO_LIST_MORE) != 0 || r->ents == NULL)
-		return proto_encode_rep(r, out);	/* or its refusal */
+		return proto_encode_rep(r, out); /* or its refusal */
 	do {
 		bytes = LISTING_FIXED;
 		for (k = 0; i + k < r->nents && k < PROTO_MAX_DIRENTS; k++) {
-			len = 4 + strnlen(r->ents[i + k].name != NULL ?
-			    r->ents[i + k].name : "", PROTO_MAX_NAME) + 1 +
-			    ATTR_LEN;
+			len = 4 +
+			    strnlen(r->ents[i + k].name != NULL
+				    ? r->ents[i + k].name
+				    : "",
+				PROTO_MAX_NAME) +
+			    1 + ATTR_LEN;
 			if (bytes + len > PROTO_MAX_FRAME)
 				break;
 			bytes += len;
 		}
 		if (k == 0 && i < r->nents)
-			k = 1;		/* a bad entry: the encoder says so */
+			k = 1; /* a bad entry: the encoder says so */
 		page = *r;
 		page.ents = r->ents + i;
 		page.nents = k;
@@ -567,7 +578,7 @@ dec_hello(struct wire_dec *d, struct proto_hello *h)
 	h->uptime_ms = wire_dec_int(d, 8);
 	h->boot_id = wire_dec_int(d, 8);
 	if (!wire_dec_array(d, 4, &h->exports, &n, sizeof *h->exports,
-	    EXPORT_MIN, PROTO_MAX_EXPORTS))
+		EXPORT_MIN, PROTO_MAX_EXPORTS))
 		return;
 	h->nexports = n;
 	for (i = 0; i < n && d->err == 0; i++)
@@ -582,7 +593,7 @@ dec_dirents(struct wire_dec *d, struct proto_dirent **entsp, size_t *np)
 	size_t i;
 
 	if (!wire_dec_array(d, 4, entsp, np, sizeof **entsp, DIRENT_MIN,
-	    PROTO_MAX_DIRENTS))
+		PROTO_MAX_DIRENTS))
 		return;
 	ents = *entsp;
 	for (i = 0; i < *np && d->err == 0; i++) {
@@ -593,8 +604,8 @@ dec_dirents(struct wire_dec *d, struct proto_dirent **entsp, size_t *np)
 
 /* Consume one field into the struct at base. */
 static void
-dec_field(struct wire_dec *d, const struct type_spec *sp,
-    const struct field *f, void *base)
+dec_field(struct wire_dec *d, const struct type_spec *sp, const struct field *f,
+    void *base)
 {
 	char *m = (char *)base + f->off;
 	char *m2 = (char *)base + f->off2;
@@ -654,7 +665,7 @@ dec_header(struct wire_dec *d, const uint8_t *buf, size_t len, bool reply,
 	wire_dec_init(d, buf, len, 4);
 	if (len < PROTO_HDR_LEN || buf == NULL || wire_get_le(buf, 4) != len)
 		return NULL;
-	wire_dec_take(d, 4);		/* the length, checked above */
+	wire_dec_take(d, 4); /* the length, checked above */
 	*type = wire_dec_int(d, 1);
 	flags = wire_dec_int(d, 1);
 	if (wire_dec_int(d, 2) != 0 || (flags & ~PROTO_FLAG_MASK) != 0)

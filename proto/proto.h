@@ -22,71 +22,71 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PROTO_VERSION		1
-#define PROTO_MAGIC		0x53465550u	/* "PUFS" little-endian */
-#define PROTO_HDR_LEN		16		/* length, type, flags, id */
-#define PROTO_FLAG_REPLY	0x01		/* header flags: a reply */
-#define PROTO_MAX_FRAME		(32u << 20)	/* whole frame, header incl. */
-#define PROTO_MAX_DATA		(16u << 20)	/* read/write payload */
-#define PROTO_MAX_PATH		4096		/* bytes incl. NUL */
-#define PROTO_MAX_NAME		256		/* bytes incl. NUL */
-#define PROTO_MAX_XATTR		65536		/* xattr value or list */
-#define PROTO_MAX_DIRENTS	(1u << 20)	/* entries in one reply frame */
-#define PROTO_MAX_EXPORTS	256		/* exports announced in hello */
+#define PROTO_VERSION 1
+#define PROTO_MAGIC 0x53465550u      /* "PUFS" little-endian */
+#define PROTO_HDR_LEN 16             /* length, type, flags, id */
+#define PROTO_FLAG_REPLY 0x01        /* header flags: a reply */
+#define PROTO_MAX_FRAME (32u << 20)  /* whole frame, header incl. */
+#define PROTO_MAX_DATA (16u << 20)   /* read/write payload */
+#define PROTO_MAX_PATH 4096          /* bytes incl. NUL */
+#define PROTO_MAX_NAME 256           /* bytes incl. NUL */
+#define PROTO_MAX_XATTR 65536        /* xattr value or list */
+#define PROTO_MAX_DIRENTS (1u << 20) /* entries in one reply frame */
+#define PROTO_MAX_EXPORTS 256        /* exports announced in hello */
 
 enum proto_type {
 	/* stream control */
-	PROTO_HELLO = 1,	/* handshake: proto_hello both ways */
-	PROTO_PING,		/* keep-alive, round-trip measurement
-				   -> value = responder's clock or 0 */
-	PROTO_BYE,		/* graceful leave */
+	PROTO_HELLO = 1, /* handshake: proto_hello both ways */
+	PROTO_PING,      /* keep-alive, round-trip measurement
+			    -> value = responder's clock or 0 */
+	PROTO_BYE,       /* graceful leave */
 	/* objects by path */
-	PROTO_STAT,		/* path [fh] -> attr (fh 0 = none) */
-	PROTO_SETATTR,		/* path [fh] valid mode uid gid
-				   offset = new size, atime mtime -> attr */
-	PROTO_READLINK,		/* path -> data (target, no NUL) */
-	PROTO_MKNOD,		/* path/name mode rdev -> attr */
-	PROTO_MKDIR,		/* path/name mode -> attr */
-	PROTO_SYMLINK,		/* path/name data=target -> attr */
-	PROTO_LINK,		/* path -> path2/name2 -> attr */
-	PROTO_UNLINK,		/* path/name */
-	PROTO_RMDIR,		/* path/name */
-	PROTO_RENAME,		/* path/name -> path2/name2, flags */
-	PROTO_OPEN,		/* path flags -> fh attr */
-	PROTO_CREATE,		/* path/name mode flags -> fh attr */
-	PROTO_READ,		/* fh offset length -> data */
-	PROTO_WRITE,		/* fh offset data -> value = bytes written */
-	PROTO_RELEASE,		/* fh */
-	PROTO_FSYNC,		/* fh flags(1 = datasync) */
-	PROTO_FSYNCDIR,		/* path flags(1 = datasync) */
-	PROTO_READDIR,		/* path [fh offset offset2] -> fh value ents flags
-				 * (incremental listings, below) */
-	PROTO_STATFS,		/* path -> statfs */
-	PROTO_ACCESS,		/* path flags = mask */
-	PROTO_FALLOCATE,	/* fh flags = mode, offset, length */
-	PROTO_SETXATTR,		/* path name = xattr name, data, flags */
-	PROTO_GETXATTR,		/* path name length(0 = size only) -> data|value */
-	PROTO_LISTXATTR,	/* path length(0 = size only) -> data|value */
-	PROTO_REMOVEXATTR,	/* path name */
-	PROTO_COPY_RANGE,	/* fh offset -> fh2 offset2, length -> value */
-	PROTO_LSEEK,		/* fh offset flags = whence -> value */
+	PROTO_STAT,        /* path [fh] -> attr (fh 0 = none) */
+	PROTO_SETATTR,     /* path [fh] valid mode uid gid
+			      offset = new size, atime mtime -> attr */
+	PROTO_READLINK,    /* path -> data (target, no NUL) */
+	PROTO_MKNOD,       /* path/name mode rdev -> attr */
+	PROTO_MKDIR,       /* path/name mode -> attr */
+	PROTO_SYMLINK,     /* path/name data=target -> attr */
+	PROTO_LINK,        /* path -> path2/name2 -> attr */
+	PROTO_UNLINK,      /* path/name */
+	PROTO_RMDIR,       /* path/name */
+	PROTO_RENAME,      /* path/name -> path2/name2, flags */
+	PROTO_OPEN,        /* path flags -> fh attr */
+	PROTO_CREATE,      /* path/name mode flags -> fh attr */
+	PROTO_READ,        /* fh offset length -> data */
+	PROTO_WRITE,       /* fh offset data -> value = bytes written */
+	PROTO_RELEASE,     /* fh */
+	PROTO_FSYNC,       /* fh flags(1 = datasync) */
+	PROTO_FSYNCDIR,    /* path flags(1 = datasync) */
+	PROTO_READDIR,     /* path [fh offset offset2] -> fh value ents flags
+			    * (incremental listings, below) */
+	PROTO_STATFS,      /* path -> statfs */
+	PROTO_ACCESS,      /* path flags = mask */
+	PROTO_FALLOCATE,   /* fh flags = mode, offset, length */
+	PROTO_SETXATTR,    /* path name = xattr name, data, flags */
+	PROTO_GETXATTR,    /* path name length(0 = size only) -> data|value */
+	PROTO_LISTXATTR,   /* path length(0 = size only) -> data|value */
+	PROTO_REMOVEXATTR, /* path name */
+	PROTO_COPY_RANGE,  /* fh offset -> fh2 offset2, length -> value */
+	PROTO_LSEEK,       /* fh offset flags = whence -> value */
 	PROTO_TYPE_MAX
 };
 
 /* proto_req.valid bits for PROTO_SETATTR. */
-#define PROTO_SET_MODE		0x01
-#define PROTO_SET_UID		0x02
-#define PROTO_SET_GID		0x04
-#define PROTO_SET_SIZE		0x08
-#define PROTO_SET_ATIME		0x10
-#define PROTO_SET_MTIME		0x20
-#define PROTO_SET_ATIME_NOW	0x40
-#define PROTO_SET_MTIME_NOW	0x80
-#define PROTO_SET_ALL		0xff
+#define PROTO_SET_MODE 0x01
+#define PROTO_SET_UID 0x02
+#define PROTO_SET_GID 0x04
+#define PROTO_SET_SIZE 0x08
+#define PROTO_SET_ATIME 0x10
+#define PROTO_SET_MTIME 0x20
+#define PROTO_SET_ATIME_NOW 0x40
+#define PROTO_SET_MTIME_NOW 0x80
+#define PROTO_SET_ALL 0xff
 
 struct proto_time {
 	int64_t sec;
-	uint32_t nsec;		/* < 1e9 */
+	uint32_t nsec; /* < 1e9 */
 };
 
 /* Attributes of an object, as the holder's lstat(2) saw them. */
@@ -99,14 +99,14 @@ struct proto_attr {
 	uint32_t gid;
 	uint64_t rdev;
 	uint64_t size;
-	uint64_t blocks;	/* 512-byte units */
+	uint64_t blocks; /* 512-byte units */
 	struct proto_time atime;
 	struct proto_time mtime;
 	struct proto_time ctime;
 };
 
 struct proto_dirent {
-	const char *name;	/* NUL-terminated, no '/', not "." or ".." */
+	const char *name; /* NUL-terminated, no '/', not "." or ".." */
 	struct proto_attr attr;
 };
 
@@ -117,21 +117,21 @@ struct proto_statfs {
 
 /* One export as a peer announces it. */
 struct proto_export {
-	uint32_t id;		/* the peer's export id used in requests */
+	uint32_t id; /* the peer's export id used in requests */
 	const char *name;
-	const char *at;		/* union path, "/" or "/a/b" */
+	const char *at; /* union path, "/" or "/a/b" */
 	bool read_only;
 };
 
 /* Handshake body, sent by both ends of a stream. */
 struct proto_hello {
-	uint32_t magic;		/* PROTO_MAGIC */
-	uint32_t version;	/* PROTO_VERSION */
-	uint64_t caps;		/* capability bits, PROTO_CAP_* */
-	const char *name;	/* peer name */
-	const char *uri;	/* contact address "HOST:PORT" / "[ADDR]:PORT" */
+	uint32_t magic;   /* PROTO_MAGIC */
+	uint32_t version; /* PROTO_VERSION */
+	uint64_t caps;    /* capability bits, PROTO_CAP_* */
+	const char *name; /* peer name */
+	const char *uri;  /* contact address "HOST:PORT" / "[ADDR]:PORT" */
 	uint64_t uptime_ms;
-	uint64_t boot_id;	/* random per start; tells restarts apart */
+	uint64_t boot_id; /* random per start; tells restarts apart */
 	uint32_t nexports;
 	struct proto_export *exports;
 };
@@ -142,25 +142,25 @@ struct proto_hello {
  * Pointers are borrowed: after decode they point into the frame buffer.
  */
 struct proto_req {
-	uint8_t type;		/* enum proto_type */
-	uint64_t id;		/* chosen by the sender; echoed in the reply */
+	uint8_t type; /* enum proto_type */
+	uint64_t id;  /* chosen by the sender; echoed in the reply */
 	uint32_t export_id;
-	const char *path;	/* relative to the export root; "" = root */
-	const char *name;	/* a single component, or an xattr name */
-	uint32_t export2;	/* LINK, RENAME destination */
+	const char *path; /* relative to the export root; "" = root */
+	const char *name; /* a single component, or an xattr name */
+	uint32_t export2; /* LINK, RENAME destination */
 	const char *path2;
 	const char *name2;
 	uint64_t fh, fh2;
 	uint64_t offset, offset2, length;
 	uint32_t mode;
-	uint32_t flags;		/* per type: open flags, rename flags, ... */
-	uint32_t uid, gid;	/* SETATTR */
+	uint32_t flags;    /* per type: open flags, rename flags, ... */
+	uint32_t uid, gid; /* SETATTR */
 	uint64_t rdev;
-	uint32_t valid;		/* SETATTR: PROTO_SET_* */
+	uint32_t valid; /* SETATTR: PROTO_SET_* */
 	struct proto_time atime, mtime;
-	const void *data;	/* WRITE, SYMLINK target, SETXATTR value */
+	const void *data; /* WRITE, SYMLINK target, SETXATTR value */
 	size_t datalen;
-	struct proto_hello hello;	/* HELLO */
+	struct proto_hello hello; /* HELLO */
 };
 
 /*
@@ -174,9 +174,9 @@ struct proto_req {
  * 0; without it, ents is the whole listing.  A holder answers in full
  * whenever it cannot be sure of the delta.
  */
-#define PROTO_LIST_DELTA	0x01
-#define PROTO_LIST_MORE		0x02	/* a page; more pages follow */
-#define PROTO_LIST_FLAGS	(PROTO_LIST_DELTA | PROTO_LIST_MORE)
+#define PROTO_LIST_DELTA 0x01
+#define PROTO_LIST_MORE 0x02 /* a page; more pages follow */
+#define PROTO_LIST_FLAGS (PROTO_LIST_DELTA | PROTO_LIST_MORE)
 
 /*
  * Paged listings (capability PROTO_CAP_LIST_PAGES, PROTOCOL.md READDIR):
@@ -185,25 +185,25 @@ struct proto_req {
  * all with the same checkpoint and PROTO_LIST_DELTA bit.  The requester
  * joins their entries, at most PROTO_MAX_LISTING in all.
  */
-#define PROTO_CAP_LIST_PAGES	0x01	/* hello caps bit */
-#define PROTO_CAPS		PROTO_CAP_LIST_PAGES	/* what we implement */
-#define PROTO_MAX_LISTING	(16u << 20)	/* entries of a paged listing */
+#define PROTO_CAP_LIST_PAGES 0x01       /* hello caps bit */
+#define PROTO_CAPS PROTO_CAP_LIST_PAGES /* what we implement */
+#define PROTO_MAX_LISTING (16u << 20)   /* entries of a paged listing */
 
 /* A reply; id and type echo the request. */
 struct proto_rep {
 	uint8_t type;
 	uint64_t id;
-	int32_t error;		/* 0, or a negative errno (positive on the wire) */
+	int32_t error; /* 0, or a negative errno (positive on the wire) */
 	struct proto_attr attr;
 	uint64_t fh;
-	uint64_t value;		/* bytes written, xattr size, offset ... */
-	const void *data;	/* READ, READLINK, GETXATTR, LISTXATTR */
+	uint64_t value;   /* bytes written, xattr size, offset ... */
+	const void *data; /* READ, READLINK, GETXATTR, LISTXATTR */
 	size_t datalen;
-	struct proto_dirent *ents;	/* READDIR; array owned by the rep */
+	struct proto_dirent *ents; /* READDIR; array owned by the rep */
 	size_t nents;
 	struct proto_statfs statfs;
-	struct proto_hello hello;	/* HELLO; exports array owned */
-	uint32_t flags;		/* READDIR: PROTO_LIST_* */
+	struct proto_hello hello; /* HELLO; exports array owned */
+	uint32_t flags;           /* READDIR: PROTO_LIST_* */
 };
 
 /* A growable output buffer for encoders. */

@@ -17,7 +17,7 @@
 
 #include "wire.h"
 
-#define NSEC_MAX	1000000000u
+#define NSEC_MAX 1000000000u
 
 /* Store v little-endian in n bytes at p. */
 void
@@ -234,8 +234,7 @@ wire_enc_count(struct wire_enc *e, const void *array, size_t n, size_t w)
 
 /* Append an export entry: id, name, union path, flagw bytes of flags. */
 void
-wire_enc_export(struct wire_enc *e, const struct proto_export *x,
-    size_t flagw)
+wire_enc_export(struct wire_enc *e, const struct proto_export *x, size_t flagw)
 {
 	wire_enc_int(e, x->id, 4);
 	wire_enc_str(e, WIRE_TEXT, x->name);
@@ -361,8 +360,8 @@ wire_dec_str(struct wire_dec *d, enum wire_str kind)
 		return NULL;
 	if ((s = (const char *)wire_dec_take(d, n)) == NULL)
 		return NULL;
-	if (!wire_dec_check(d, s[n - 1] == '\0' &&
-	    memchr(s, '\0', n - 1) == NULL))
+	if (!wire_dec_check(d,
+		s[n - 1] == '\0' && memchr(s, '\0', n - 1) == NULL))
 		return NULL;
 	if (!wire_dec_check(d, wire_str_ok(kind, s, n - 1)))
 		return NULL;

@@ -22,14 +22,14 @@
 
 #include "proto.h"
 
-#define WIRE_EXPORT_RO	0x01u		/* export entry flags */
+#define WIRE_EXPORT_RO 0x01u /* export entry flags */
 
 /* What a string must look like. */
 enum wire_str {
-	WIRE_TEXT,	/* peer, URI, export or xattr name: 1..255 bytes */
-	WIRE_PATH,	/* wire_path_ok(): relative to an export root */
-	WIRE_NAME,	/* wire_name_ok(): a single component */
-	WIRE_UPATH,	/* union path: "/" or "/" + wire_path_ok() */
+	WIRE_TEXT,  /* peer, URI, export or xattr name: 1..255 bytes */
+	WIRE_PATH,  /* wire_path_ok(): relative to an export root */
+	WIRE_NAME,  /* wire_name_ok(): a single component */
+	WIRE_UPATH, /* union path: "/" or "/" + wire_path_ok() */
 };
 
 /*
@@ -39,11 +39,11 @@ enum wire_str {
  * wire_dec_field().
  */
 enum wire_kind {
-	WIRE_K_U32,	/* uint32_t */
-	WIRE_K_U64,	/* uint64_t, or an int64_t: the same eight bytes */
-	WIRE_K_TIME,	/* struct proto_time */
-	WIRE_K_ATTR,	/* struct proto_attr */
-	WIRE_K_TEXT,	/* const char *, enum wire_str's kinds */
+	WIRE_K_U32,  /* uint32_t */
+	WIRE_K_U64,  /* uint64_t, or an int64_t: the same eight bytes */
+	WIRE_K_TIME, /* struct proto_time */
+	WIRE_K_ATTR, /* struct proto_attr */
+	WIRE_K_TEXT, /* const char *, enum wire_str's kinds */
 	WIRE_K_PATH,
 	WIRE_K_NAME,
 	WIRE_K_UPATH,
@@ -52,21 +52,21 @@ enum wire_kind {
 
 /* An encoder: the output, where this message began, a sticky error. */
 struct wire_enc {
-	uint8_t *p;		/* growable: the caller's proto_buf's */
-	size_t len, cap;	/* fixed: len keeps counting past cap */
-	size_t start;		/* where the message began in p */
-	size_t max;		/* growable: most bytes of one message */
-	bool grow;		/* p is realloc(3)ed as needed */
-	size_t strw;		/* bytes of a string's length: 4 or 2 */
-	int err;		/* 0, -EINVAL, -EMSGSIZE or -ENOMEM */
+	uint8_t *p;      /* growable: the caller's proto_buf's */
+	size_t len, cap; /* fixed: len keeps counting past cap */
+	size_t start;    /* where the message began in p */
+	size_t max;      /* growable: most bytes of one message */
+	bool grow;       /* p is realloc(3)ed as needed */
+	size_t strw;     /* bytes of a string's length: 4 or 2 */
+	int err;         /* 0, -EINVAL, -EMSGSIZE or -ENOMEM */
 };
 
 /* A decoder: a cursor over what is left of the message, a sticky error. */
 struct wire_dec {
 	const uint8_t *p;
 	size_t n;
-	size_t strw;		/* bytes of a string's length: 4 or 2 */
-	int err;		/* 0, -EPROTO or -ENOMEM */
+	size_t strw; /* bytes of a string's length: 4 or 2 */
+	int err;     /* 0, -EPROTO or -ENOMEM */
 };
 
 void wire_put_le(uint8_t *, uint64_t, size_t);
@@ -78,15 +78,13 @@ bool wire_str_ok(enum wire_str, const char *, size_t);
 
 void wire_enc_grow(struct wire_enc *, uint8_t *p, size_t len, size_t cap,
     size_t max, size_t strw);
-void wire_enc_fixed(struct wire_enc *, uint8_t *buf, size_t cap,
-    size_t strw);
+void wire_enc_fixed(struct wire_enc *, uint8_t *buf, size_t cap, size_t strw);
 uint8_t *wire_enc_reserve(struct wire_enc *, size_t);
 void wire_enc_check(struct wire_enc *, bool);
 void wire_enc_int(struct wire_enc *, uint64_t, size_t);
 void wire_enc_bytes(struct wire_enc *, const void *, size_t);
 void wire_enc_str(struct wire_enc *, enum wire_str, const char *);
-bool wire_enc_count(struct wire_enc *, const void *array, size_t n,
-    size_t w);
+bool wire_enc_count(struct wire_enc *, const void *array, size_t n, size_t w);
 void wire_enc_export(struct wire_enc *, const struct proto_export *,
     size_t flagw);
 void wire_enc_time(struct wire_enc *, const struct proto_time *);

@@ -8,8 +8,8 @@
  *
  * Connects to HOST:PORT (IPv4 or [IPv6]), sends a HELLO request as peer
  * NAME with boot id BOOT_ID (decimal or 0x hex), uptime 0 and no
- * exports (but those of -x), and waits for the HELLO reply; then reads a script from
- * standard input, one command a line, and prints one line per reply.
+ * exports (but those of -x), and waits for the HELLO reply; then reads a script
+ * from standard input, one command a line, and prints one line per reply.
  * Frames are encoded and decoded by proto/proto.c.  Requests of the
  * daemon are answered meanwhile (PING with value 0, BYE, the rest
  * ENOSYS), so a script may wait on its standard input for as long as it
@@ -130,39 +130,39 @@
 #include "datagram.h"
 #include "proto.h"
 
-#define MAX_WORDS	32
-#define MAX_VARS	256
+#define MAX_WORDS 32
+#define MAX_VARS 256
 
 /* A request sent and not yet answered (or answered, for `wait`). */
 struct pending {
 	uint64_t id;
 	uint8_t type;
-	bool async;		/* from `send`: printed by `wait` */
+	bool async; /* from `send`: printed by `wait` */
 	bool done;
-	char line[512];		/* its result line, once done */
-	char var[64];		/* -> $VAR, or "" */
+	char line[512]; /* its result line, once done */
+	char var[64];   /* -> $VAR, or "" */
 };
 
 static struct {
-	int fd;			/* -1 once closed */
-	bool deaf;		/* after flood-read: the stream is not read */
-	bool mute;		/* -q: only PING and BYE are answered */
-	struct proto_export own[8];	/* -x: exports we announce */
+	int fd;    /* -1 once closed */
+	bool deaf; /* after flood-read: the stream is not read */
+	bool mute; /* -q: only PING and BYE are answered */
+	struct proto_export own[8]; /* -x: exports we announce */
 	uint32_t nown;
-	unsigned long replies;	/* reply frames read, any id */
-	int udp;		/* for dgram, made on first use */
+	unsigned long replies; /* reply frames read, any id */
+	int udp;               /* for dgram, made on first use */
 	bool verbose;
 	double timeout;
 	const char *uri;
-	const char *name;	/* the command line's, for HELLO */
+	const char *name; /* the command line's, for HELLO */
 	uint64_t boot_id;
 	uint64_t next_id;
 	struct pending *pend;
 	size_t npend, cap;
-	size_t waited;		/* async requests before this were printed */
-	uint8_t *in;		/* bytes read from the stream */
+	size_t waited; /* async requests before this were printed */
+	uint8_t *in;   /* bytes read from the stream */
 	size_t inlen, incap;
-	struct proto_export *exports;	/* from the daemon's HELLO; owned */
+	struct proto_export *exports; /* from the daemon's HELLO; owned */
 	uint32_t nexports;
 	char **exnames;
 	struct {
@@ -326,7 +326,7 @@ on_reply(const struct proto_rep *rep)
 			break;
 		}
 	if (p == NULL)
-		return;		/* late, after a timeout: dropped */
+		return; /* late, after a timeout: dropped */
 	p->done = true;
 	snprintf(p->line, sizeof p->line, "%s", errname(-rep->error));
 	if (rep->error == 0 && p->var[0] != '\0')
@@ -508,12 +508,19 @@ parse_flags(const char *w)
 		const char *name;
 		uint32_t flag;
 	} names[] = {
-		{ "rdonly", O_RDONLY }, { "wronly", O_WRONLY },
-		{ "rdwr", O_RDWR }, { "creat", O_CREAT }, { "excl", O_EXCL },
-		{ "trunc", O_TRUNC }, { "append", O_APPEND },
-		{ "nonblock", O_NONBLOCK }, { "directory", O_DIRECTORY },
-		{ "sync", O_SYNC }, { "dsync", O_DSYNC },
-		{ "noatime", O_NOATIME }, { "nofollow", O_NOFOLLOW },
+		{ "rdonly", O_RDONLY },
+		{ "wronly", O_WRONLY },
+		{ "rdwr", O_RDWR },
+		{ "creat", O_CREAT },
+		{ "excl", O_EXCL },
+		{ "trunc", O_TRUNC },
+		{ "append", O_APPEND },
+		{ "nonblock", O_NONBLOCK },
+		{ "directory", O_DIRECTORY },
+		{ "sync", O_SYNC },
+		{ "dsync", O_DSYNC },
+		{ "noatime", O_NOATIME },
+		{ "nofollow", O_NOFOLLOW },
 	};
 	char buf[256], *tok, *save;
 	uint32_t flags = 0;
@@ -522,7 +529,7 @@ parse_flags(const char *w)
 		return (uint32_t)parse_num(w, 0);
 	snprintf(buf, sizeof buf, "%s", w);
 	for (tok = strtok_r(buf, "|", &save); tok != NULL;
-	    tok = strtok_r(NULL, "|", &save)) {
+	     tok = strtok_r(NULL, "|", &save)) {
 		size_t i;
 
 		if (strncasecmp(tok, "O_", 2) == 0)
@@ -669,21 +676,51 @@ build(struct proto_req *r, char **w, int n)
 			die("%s: too few words", rq->name);
 		}
 		switch (*spec) {
-		case 'E': r->export_id = parse_export(w[i]); break;
-		case 'P': r->path = parse_path(w[i]); break;
-		case 'N': r->name = w[i]; break;
-		case 'e': r->export2 = parse_export(w[i]); break;
-		case 'p': r->path2 = parse_path(w[i]); break;
-		case 'n': r->name2 = w[i]; break;
-		case 'F': r->fh = parse_num(w[i], 0); break;
-		case 'G': r->fh2 = parse_num(w[i], 0); break;
-		case 'o': r->offset = parse_num(w[i], 0); break;
-		case 'O': r->offset2 = parse_num(w[i], 0); break;
-		case 'l': r->length = parse_num(w[i], 0); break;
-		case 'M': r->mode = (uint32_t)parse_num(w[i], 8); break;
-		case 'f': r->flags = parse_flags(w[i]); break;
-		case 'w': r->flags = (uint32_t)parse_num(w[i], 0); break;
-		case 'd': r->rdev = parse_rdev(w[i]); break;
+		case 'E':
+			r->export_id = parse_export(w[i]);
+			break;
+		case 'P':
+			r->path = parse_path(w[i]);
+			break;
+		case 'N':
+			r->name = w[i];
+			break;
+		case 'e':
+			r->export2 = parse_export(w[i]);
+			break;
+		case 'p':
+			r->path2 = parse_path(w[i]);
+			break;
+		case 'n':
+			r->name2 = w[i];
+			break;
+		case 'F':
+			r->fh = parse_num(w[i], 0);
+			break;
+		case 'G':
+			r->fh2 = parse_num(w[i], 0);
+			break;
+		case 'o':
+			r->offset = parse_num(w[i], 0);
+			break;
+		case 'O':
+			r->offset2 = parse_num(w[i], 0);
+			break;
+		case 'l':
+			r->length = parse_num(w[i], 0);
+			break;
+		case 'M':
+			r->mode = (uint32_t)parse_num(w[i], 8);
+			break;
+		case 'f':
+			r->flags = parse_flags(w[i]);
+			break;
+		case 'w':
+			r->flags = (uint32_t)parse_num(w[i], 0);
+			break;
+		case 'd':
+			r->rdev = parse_rdev(w[i]);
+			break;
 		case 'D':
 			r->data = w[i];
 			r->datalen = strlen(w[i]);
@@ -761,9 +798,13 @@ handshake(const char *name, uint64_t boot_id)
 
 	r.id = h.next_id++;
 	r.hello = (struct proto_hello){
-		.magic = PROTO_MAGIC, .version = PROTO_VERSION,
-		.name = name, .uri = h.uri, .boot_id = boot_id,
-		.nexports = h.nown, .exports = h.own,
+		.magic = PROTO_MAGIC,
+		.version = PROTO_VERSION,
+		.name = name,
+		.uri = h.uri,
+		.boot_id = boot_id,
+		.nexports = h.nown,
+		.exports = h.own,
 	};
 	if (!send_req(&r))
 		return ECONNRESET;
@@ -782,10 +823,13 @@ handshake(const char *name, uint64_t boot_id)
 			if (e == 0) {
 				h.nexports = rep.hello.nexports;
 				h.exports = rep.hello.exports;
-				h.exnames = calloc(h.nexports + 1, sizeof *h.exnames);
+				h.exnames = calloc(h.nexports + 1,
+				    sizeof *h.exnames);
 				for (uint32_t i = 0; i < h.nexports; i++) {
-					h.exnames[i] = strdup(rep.hello.exports[i].name);
-					h.exports[i].name = h.exports[i].at = NULL;
+					h.exnames[i] = strdup(
+					    rep.hello.exports[i].name);
+					h.exports[i].name = h.exports[i]
+								.at = NULL;
 				}
 				rep.hello.exports = NULL;
 			}
@@ -986,8 +1030,11 @@ cmd_slow_read(char **w, int n)
 		h.inlen += (size_t)got;
 		process_frames();
 	}
-	snprintf(line, sizeof line, "%s %lu", h.replies - base >= want ?
-	    "replies" : h.fd < 0 ? "closed" : "timeout", h.replies - base);
+	snprintf(line, sizeof line, "%s %lu",
+	    h.replies - base >= want ? "replies"
+		: h.fd < 0           ? "closed"
+				     : "timeout",
+	    h.replies - base);
 	out(line);
 }
 
@@ -1008,7 +1055,8 @@ cmd_raw_len(char **w, int n)
 	if (!send_bytes(hdr, sizeof hdr))
 		return;
 	while (fill > 0 && h.fd >= 0) {
-		size_t chunk = fill < sizeof zeros ? (size_t)fill : sizeof zeros;
+		size_t chunk = fill < sizeof zeros ? (size_t)fill
+						   : sizeof zeros;
 
 		if (!send_bytes(zeros, chunk))
 			break;
@@ -1024,8 +1072,8 @@ unescape(char *buf, size_t len, const char *w)
 	unsigned v;
 
 	for (; *w != '\0' && o + 1 < len; w++) {
-		if (w[0] == '\\' && w[1] == 'x' && sscanf(w + 2, "%2x", &v) == 1 &&
-		    v != 0) {
+		if (w[0] == '\\' && w[1] == 'x' &&
+		    sscanf(w + 2, "%2x", &v) == 1 && v != 0) {
 			buf[o++] = (char)v;
 			w += 3;
 		} else
@@ -1040,7 +1088,8 @@ dgram_send(const char *hostport, const struct dgram *d)
 {
 	char host[256], *colon;
 	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM,
-	    .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV }, *ai;
+		.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV },
+			*ai;
 	uint8_t buf[DGRAM_MAX];
 	size_t len;
 	int rc;
@@ -1053,8 +1102,8 @@ dgram_send(const char *hostport, const struct dgram *d)
 	*colon = '\0';
 	if ((rc = getaddrinfo(host, colon + 1, &hints, &ai)) != 0)
 		die("%s: %s", hostport, gai_strerror(rc));
-	if (h.udp == -1 && (h.udp = socket(ai->ai_family, SOCK_DGRAM |
-	    SOCK_CLOEXEC, 0)) == -1)
+	if (h.udp == -1 &&
+	    (h.udp = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
 		die("socket: %s", strerror(errno));
 	if (sendto(h.udp, buf, len, 0, ai->ai_addr, ai->ai_addrlen) == -1)
 		fprintf(stderr, "hostile: dgram to %s: %s\n", hostport,
@@ -1160,7 +1209,7 @@ split(char *line, char **w)
 	if ((tok = strchr(line, '#')) != NULL)
 		*tok = '\0';
 	for (tok = strtok_r(line, " \t\r\n", &save); tok != NULL;
-	    tok = strtok_r(NULL, " \t\r\n", &save)) {
+	     tok = strtok_r(NULL, " \t\r\n", &save)) {
 		if (n == MAX_WORDS)
 			die("more than %d words", MAX_WORDS);
 		w[n++] = tok;
@@ -1198,7 +1247,7 @@ run_script(void)
 			continue;
 		}
 		if (nl == NULL)
-			nl = buf + len;		/* a last line without \n */
+			nl = buf + len; /* a last line without \n */
 		memcpy(line, buf, (size_t)(nl - buf));
 		line[nl - buf] = '\0';
 		consumed = nl < buf + len ? (size_t)(nl - buf) + 1 : len;
@@ -1217,7 +1266,8 @@ dial(const char *hostport)
 	char host[256], *colon;
 	const char *port;
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-	    .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV }, *ai;
+		.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV },
+			*ai;
 	int fd, one = 1, rc;
 
 	snprintf(host, sizeof host, "%s", hostport);
@@ -1252,11 +1302,11 @@ local_uri(int fd)
 	char addr[INET6_ADDRSTRLEN], *uri;
 
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1 ||
-	    getnameinfo((struct sockaddr *)&ss, len, addr, sizeof addr, NULL,
-	    0, NI_NUMERICHOST) != 0)
+	    getnameinfo((struct sockaddr *)&ss, len, addr, sizeof addr, NULL, 0,
+		NI_NUMERICHOST) != 0)
 		snprintf(addr, sizeof addr, "127.0.0.1");
 	if (asprintf(&uri, ss.ss_family == AF_INET6 ? "[%s]:9" : "%s:9",
-	    addr) == -1)
+		addr) == -1)
 		die("out of memory");
 	return uri;
 }
@@ -1269,7 +1319,9 @@ main(int argc, char **argv)
 
 	while ((c = getopt(argc, argv, "vnDqt:u:x:")) != -1) {
 		switch (c) {
-		case 'q': h.mute = true; break;
+		case 'q':
+			h.mute = true;
+			break;
 		case 'x': {
 			char *colon = strchr(optarg, ':');
 
@@ -1277,15 +1329,26 @@ main(int argc, char **argv)
 				die("-x NAME:AT, at most 8 times");
 			*colon = '\0';
 			h.own[h.nown] = (struct proto_export){ .id = h.nown,
-			    .name = optarg, .at = colon + 1 };
+				.name = optarg,
+				.at = colon + 1 };
 			h.nown++;
 			break;
 		}
-		case 'v': h.verbose = true; break;
-		case 'n': handshake_first = false; break;
-		case 'D': dial_first = handshake_first = false; break;
-		case 't': h.timeout = strtod(optarg, NULL); break;
-		case 'u': h.uri = optarg; break;
+		case 'v':
+			h.verbose = true;
+			break;
+		case 'n':
+			handshake_first = false;
+			break;
+		case 'D':
+			dial_first = handshake_first = false;
+			break;
+		case 't':
+			h.timeout = strtod(optarg, NULL);
+			break;
+		case 'u':
+			h.uri = optarg;
+			break;
 		default:
 			die("usage: hostile [-v] [-n] [-D] [-q] [-t SECONDS] "
 			    "[-u URI] [-x NAME:AT] HOST:PORT NAME BOOT_ID "

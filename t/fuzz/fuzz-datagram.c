@@ -90,7 +90,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	dgram_clear(&d2);
 	if (d.type == DGRAM_TRAP) {
 		if (dgram_encode_traps(&d, d.traps, d.ntraps, buf, sizeof buf,
-		    &len, &taken) != 0)
+			&len, &taken) != 0)
 			abort();
 		if (taken != d.ntraps || len != size ||
 		    memcmp(buf, data, size) != 0)

@@ -53,9 +53,9 @@ rep_eq(const struct proto_rep *a, const struct proto_rep *b)
 		    !attr_eq(&a->ents[i].attr, &b->ents[i].attr))
 			return 0;
 	}
-	return a->type == b->type && a->id == b->id &&
-	    a->error == b->error && attr_eq(&a->attr, &b->attr) &&
-	    a->fh == b->fh && a->value == b->value &&
+	return a->type == b->type && a->id == b->id && a->error == b->error &&
+	    attr_eq(&a->attr, &b->attr) && a->fh == b->fh &&
+	    a->value == b->value &&
 	    data_eq(a->data, a->datalen, b->data, b->datalen) &&
 	    s->bsize == t->bsize && s->frsize == t->frsize &&
 	    s->blocks == t->blocks && s->bfree == t->bfree &&
@@ -96,7 +96,8 @@ fuzz_rep(const uint8_t *buf, size_t len)
 
 	if (proto_decode_rep(buf, len, &r) != 0)
 		return;
-	if (!proto_frame_is_reply(buf) || proto_frame_len(buf, len) != (long)len)
+	if (!proto_frame_is_reply(buf) ||
+	    proto_frame_len(buf, len) != (long)len)
 		abort();
 	if (proto_encode_rep(&r, &b) != 0)
 		abort();

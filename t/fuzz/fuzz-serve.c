@@ -52,15 +52,15 @@
 int LLVMFuzzerInitialize(int *, char ***);
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
-#define OP_LEN		24
-#define CLIP		(1u << 20)
-#define MAX_HANDLES	16
-#define SENTINEL	"outside the exports\n"
+#define OP_LEN 24
+#define CLIP (1u << 20)
+#define MAX_HANDLES 16
+#define SENTINEL "outside the exports\n"
 
-static char top[64];		/* the temporary directory */
+static char top[64]; /* the temporary directory */
 static char rwdir[96], rodir[96], outside[96];
 static struct export exports[2];
-static char *ro_listing;	/* the read-only export, as made */
+static char *ro_listing; /* the read-only export, as made */
 
 /* Stub of watch.c: directories are not watched here. */
 void
@@ -88,8 +88,7 @@ fuzz_global_ns(void)
 }
 
 /* Print the message of a broken invariant and abort. */
-static void __attribute__((noreturn))
-die(const char *fmt, va_list ap)
+static void __attribute__((noreturn)) die(const char *fmt, va_list ap)
 {
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
@@ -118,19 +117,55 @@ fatalx(const char *fmt, ...)
 
 /* Paths a request may name, good and bad (the encoder refuses these). */
 static const char *const paths[] = {
-	"", "a", "a/f", "a/b", "a/b/c", "l", "l/x", "a/up", "s", "big",
-	"new", "a/new", "new/x", "d", "d/x", "lo", "missing/x", "..",
-	"a/../f", "/a", "a//f", "a/",
+	"",
+	"a",
+	"a/f",
+	"a/b",
+	"a/b/c",
+	"l",
+	"l/x",
+	"a/up",
+	"s",
+	"big",
+	"new",
+	"a/new",
+	"new/x",
+	"d",
+	"d/x",
+	"lo",
+	"missing/x",
+	"..",
+	"a/../f",
+	"/a",
+	"a//f",
+	"a/",
 };
 
 /* Names (and xattr names) a request may name. */
 static const char *const names[] = {
-	"f", "new", "new2", "l", "s", "a", "b", "up", "big", "d", "x",
-	"..", ".", "x/y", "", "user.test", "user.other", "trusted.x",
-	"security.capability", "system.posix_acl_access",
+	"f",
+	"new",
+	"new2",
+	"l",
+	"s",
+	"a",
+	"b",
+	"up",
+	"big",
+	"d",
+	"x",
+	"..",
+	".",
+	"x/y",
+	"",
+	"user.test",
+	"user.other",
+	"trusted.x",
+	"security.capability",
+	"system.posix_acl_access",
 };
 
-#define NELEM(a)	(sizeof (a) / sizeof (a)[0])
+#define NELEM(a) (sizeof(a) / sizeof(a)[0])
 
 /* Die unless ok: the fixture must be made. */
 static void
@@ -142,15 +177,13 @@ must(int ok, const char *what)
 
 /* Write a file of n bytes of c (or text when n is 0). */
 static void
-put_file(const char *dir, const char *name, const char *text, size_t n,
-    int c)
+put_file(const char *dir, const char *name, const char *text, size_t n, int c)
 {
 	char path[256];
 	int fd;
 
 	snprintf(path, sizeof path, "%s/%s", dir, name);
-	must((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644)) != -1,
-	    path);
+	must((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644)) != -1, path);
 	if (n == 0)
 		must(write(fd, text, strlen(text)) == (ssize_t)strlen(text),
 		    path);
@@ -346,8 +379,10 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 		must(export_open(&exports[i], &ce[i], i) == 0, ce[i].path);
 	/* A fixed boot id, which checkpoints may name; nothing watched. */
 	export_init(&(struct export_ctx){ .exports = exports,
-	    .nexports = NELEM(exports), .boot_id = 1,
-	    .max_handles = MAX_HANDLES / 2, .global_ns = fuzz_global_ns });
+	    .nexports = NELEM(exports),
+	    .boot_id = 1,
+	    .max_handles = MAX_HANDLES / 2,
+	    .global_ns = fuzz_global_ns });
 	return 0;
 }
 
@@ -366,8 +401,8 @@ hello(void)
 
 	if (proto_encode_req(&q, &b) != 0)
 		abort();
-	ok = proto_decode_req(b.p, b.len, &d) == 0 &&
-	    d.type == PROTO_HELLO && d.hello.version == PROTO_VERSION;
+	ok = proto_decode_req(b.p, b.len, &d) == 0 && d.type == PROTO_HELLO &&
+	    d.hello.version == PROTO_VERSION;
 	proto_req_clear(&d);
 	proto_buf_free(&b);
 	return ok;
@@ -405,16 +440,20 @@ static void
 data_sel(uint8_t b, struct proto_req *q, char *big)
 {
 	static const char *const pool[] = {
-		"x", "../outside", "/etc/passwd", "hello\nworld\n", "a/f",
+		"x",
+		"../outside",
+		"/etc/passwd",
+		"hello\nworld\n",
+		"a/f",
 	};
 
 	switch (b % 8) {
 	case 5:
-		q->data = big;		/* a long symlink target */
+		q->data = big; /* a long symlink target */
 		q->datalen = PROTO_MAX_PATH - 1;
 		break;
 	case 6:
-		q->data = big;		/* the largest xattr value */
+		q->data = big; /* the largest xattr value */
 		q->datalen = PROTO_MAX_XATTR;
 		break;
 	case 7:
@@ -429,8 +468,8 @@ data_sel(uint8_t b, struct proto_req *q, char *big)
 
 /* Build request i from OP_LEN bytes at p. */
 static void
-build(struct proto_req *q, const uint8_t *p, const uint64_t *fhs,
-    size_t nfh, char *big, uint64_t id)
+build(struct proto_req *q, const uint8_t *p, const uint64_t *fhs, size_t nfh,
+    char *big, uint64_t id)
 {
 	uint64_t raw = take(p + 16, 8);
 	uint32_t word = (uint32_t)take(p + 12, 4);
@@ -457,7 +496,7 @@ build(struct proto_req *q, const uint8_t *p, const uint64_t *fhs,
 	q->rdev = raw;
 	q->valid = word & PROTO_SET_ALL;
 	q->atime = (struct proto_time){ (int64_t)(raw % 4000000000u),
-	    (uint32_t)(raw % 1000000000u) };
+		(uint32_t)(raw % 1000000000u) };
 	q->mtime = q->atime;
 	switch (q->type) {
 	case PROTO_MKNOD:
@@ -484,8 +523,7 @@ build(struct proto_req *q, const uint8_t *p, const uint64_t *fhs,
 
 /* Serve one request from the peer; its reply must encode and decode. */
 static void
-serve(const struct proto_req *req, uint32_t owner, uint64_t *fhs,
-    size_t *nfh)
+serve(const struct proto_req *req, uint32_t owner, uint64_t *fhs, size_t *nfh)
 {
 	struct proto_buf b = { 0 };
 	struct proto_req q;
@@ -497,17 +535,17 @@ serve(const struct proto_req *req, uint32_t owner, uint64_t *fhs,
 
 	if (proto_encode_req(req, &b) != 0) {
 		proto_buf_free(&b);
-		return;		/* no peer can send it */
+		return; /* no peer can send it */
 	}
 	/* Decode from a buffer of the frame's own size, as stream.c. */
 	frame = xmalloc(b.len);
 	memcpy(frame, b.p, b.len);
 	if (proto_decode_req(frame, b.len, &q) != 0)
-		abort();	/* what one encodes, the other takes */
+		abort(); /* what one encodes, the other takes */
 	b.len = 0;
 	switch (q.type) {
-	case PROTO_HELLO:	/* a second HELLO: a protocol error */
-	case PROTO_PING:	/* answered by the stream itself */
+	case PROTO_HELLO: /* a second HELLO: a protocol error */
+	case PROTO_PING:  /* answered by the stream itself */
 	case PROTO_BYE:
 		break;
 	default:
@@ -515,16 +553,17 @@ serve(const struct proto_req *req, uint32_t owner, uint64_t *fhs,
 		if (rep.type != q.type || rep.id != q.id)
 			abort();
 		if (proto_encode_rep_paged(&rep, &b) != 0)
-			abort();	/* a reply we could not send */
+			abort(); /* a reply we could not send */
 		for (off = 0; off < b.len; off += (size_t)len) {
 			len = proto_frame_len(b.p + off, b.len - off);
-			if (len <= 0 || proto_decode_rep(b.p + off,
-			    (size_t)len, &d) != 0)
+			if (len <= 0 ||
+			    proto_decode_rep(b.p + off, (size_t)len, &d) != 0)
 				abort();
 			proto_rep_clear(&d);
 		}
-		if (rep.error == 0 && (q.type == PROTO_OPEN ||
-		    q.type == PROTO_CREATE) && *nfh < MAX_HANDLES)
+		if (rep.error == 0 &&
+		    (q.type == PROTO_OPEN || q.type == PROTO_CREATE) &&
+		    *nfh < MAX_HANDLES)
 			fhs[(*nfh)++] = rep.fh;
 		export_mem_free(&mem);
 		free(rep.ents);
@@ -554,12 +593,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	export_drop_owner(1);
 	export_drop_owner(2);
 	if (export_open_handles() != 0)
-		abort();	/* a handle outlived its stream */
+		abort(); /* a handle outlived its stream */
 	if (!outside_intact())
-		abort();	/* something reached outside the exports */
+		abort(); /* something reached outside the exports */
 	now = listing_of(rodir);
 	if (strcmp(now, ro_listing) != 0)
-		abort();	/* the read-only export changed */
+		abort(); /* the read-only export changed */
 	free(now);
 	make_rw();
 	return 0;

@@ -13,12 +13,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#define TAP_UNUSED	__attribute__((unused))
+#define TAP_UNUSED __attribute__((unused))
 #define TAP_PRINTF(f, a) __attribute__((format(printf, f, a)))
 
-static int tap_planned = -1;	/* -1: no plan yet */
-static int tap_run;		/* tests reported so far */
-static int tap_failed;		/* of which failed */
+static int tap_planned = -1; /* -1: no plan yet */
+static int tap_run;          /* tests reported so far */
+static int tap_failed;       /* of which failed */
 
 /* Print the plan; call once, before the first test, or never. */
 TAP_UNUSED static void
@@ -30,8 +30,7 @@ tap_plan(int n)
 }
 
 /* Print one "#" line per line of text. */
-TAP_UNUSED TAP_PRINTF(1, 0) static void
-tap_vdiag(const char *fmt, va_list ap)
+TAP_UNUSED TAP_PRINTF(1, 0) static void tap_vdiag(const char *fmt, va_list ap)
 {
 	char buf[4096], *line, *nl;
 
@@ -47,8 +46,7 @@ tap_vdiag(const char *fmt, va_list ap)
 }
 
 /* A diagnostic line (or lines) that is not a test result. */
-TAP_UNUSED TAP_PRINTF(1, 2) static void
-tap_diag(const char *fmt, ...)
+TAP_UNUSED TAP_PRINTF(1, 2) static void tap_diag(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -58,8 +56,7 @@ tap_diag(const char *fmt, ...)
 }
 
 /* Report one test: ok when cond is non-zero. */
-TAP_UNUSED TAP_PRINTF(2, 3) static void
-tap_ok(int cond, const char *fmt, ...)
+TAP_UNUSED TAP_PRINTF(2, 3) static void tap_ok(int cond, const char *fmt, ...)
 {
 	char name[1024];
 	va_list ap;
@@ -99,9 +96,9 @@ tap_is_str(const char *got, const char *want, const char *name)
 		same = strcmp(got, want) == 0;
 	tap_ok(same, "%s", name);
 	if (!same)
-		tap_diag("  got: %s%s%s\n  want: %s%s%s",
-		    got ? "\"" : "", got ? got : "NULL", got ? "\"" : "",
-		    want ? "\"" : "", want ? want : "NULL", want ? "\"" : "");
+		tap_diag("  got: %s%s%s\n  want: %s%s%s", got ? "\"" : "",
+		    got ? got : "NULL", got ? "\"" : "", want ? "\"" : "",
+		    want ? want : "NULL", want ? "\"" : "");
 }
 
 /*

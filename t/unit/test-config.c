@@ -88,7 +88,8 @@ test_defaults(void)
 	tap_is_str(cfg.multicast_interface, NULL, "default interface unset");
 	tap_is_int(cfg.multicast_ttl, 1, "default multicast_ttl");
 	tap_is_int((long long)cfg.npeers, 0, "default peers empty");
-	tap_is_str(cfg.control_socket, NULL, "control_socket unset before "
+	tap_is_str(cfg.control_socket, NULL,
+	    "control_socket unset before "
 	    "validate");
 	tap_ok(cfg.op_timeout == 10, "default op_timeout");
 	tap_ok(cfg.heartbeat == 1, "default heartbeat");
@@ -228,8 +229,7 @@ test_every_key(void)
 	tap_is_int(cfg.discovery, DISCOVERY_UNICAST, "peer.discovery");
 	tap_is_str(cfg.multicast_group, "ff15::70", "peer.multicast_group");
 	tap_is_int(cfg.multicast_port, 7072, "peer.multicast_port");
-	tap_is_str(cfg.multicast_interface, "eth0",
-	    "peer.multicast_interface");
+	tap_is_str(cfg.multicast_interface, "eth0", "peer.multicast_interface");
 	tap_is_int(cfg.multicast_ttl, 4, "peer.multicast_ttl");
 	tap_is_int((long long)cfg.npeers, 4, "peer.peers: four entries");
 	if (cfg.npeers == 4) {
@@ -380,11 +380,20 @@ test_durations(void)
 		int ret;
 		bool want;
 	} b[] = {
-		{ "yes", 0, true }, { "no", 0, false }, { "true", 0, true },
-		{ "false", 0, false }, { "on", 0, true }, { "off", 0, false },
-		{ "1", 0, true }, { "0", 0, false }, { "YES", 0, true },
-		{ "Off", 0, false }, { "", -1, false }, { "2", -1, false },
-		{ "y", -1, false }, { "yes ", -1, false },
+		{ "yes", 0, true },
+		{ "no", 0, false },
+		{ "true", 0, true },
+		{ "false", 0, false },
+		{ "on", 0, true },
+		{ "off", 0, false },
+		{ "1", 0, true },
+		{ "0", 0, false },
+		{ "YES", 0, true },
+		{ "Off", 0, false },
+		{ "", -1, false },
+		{ "2", -1, false },
+		{ "y", -1, false },
+		{ "yes ", -1, false },
 	};
 	double d;
 	bool v;
@@ -394,9 +403,11 @@ test_durations(void)
 	for (i = 0; i < sizeof t / sizeof *t; i++) {
 		d = -7;
 		ret = config_parse_duration(t[i].in, &d);
-		tap_ok(ret == t[i].ret && (ret != 0 || (d - t[i].want < 1e-12 &&
-		    t[i].want - d < 1e-12)), "duration '%s' -> %s %g",
-		    t[i].in, ret == 0 ? "ok" : "error", d);
+		tap_ok(ret == t[i].ret &&
+			(ret != 0 ||
+			    (d - t[i].want < 1e-12 && t[i].want - d < 1e-12)),
+		    "duration '%s' -> %s %g", t[i].in,
+		    ret == 0 ? "ok" : "error", d);
 	}
 	for (i = 0; i < sizeof b / sizeof *b; i++) {
 		v = !b[i].want;
@@ -451,7 +462,7 @@ test_file_errors(void)
 {
 	static const struct {
 		const char *text;
-		const char *want;       /* after "FILE:" */
+		const char *want; /* after "FILE:" */
 	} t[] = {
 		{ "[cache]\nattr_timeout = abc\n",
 		    "2: cache.attr_timeout: bad duration 'abc'" },
@@ -472,21 +483,28 @@ test_file_errors(void)
 		{ "[peer]\nname = a b\n", "2: peer.name: bad name 'a b'" },
 		{ "[peer]\nname = \n", "2: peer.name: bad name ''" },
 		{ "[peer]\nname = "
-		  "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcd"
-		  "\n", "2: peer.name: bad name" },
+		  "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij"
+		  "abcd"
+		  "\n",
+		    "2: peer.name: bad name" },
 		{ "[peer]\nlisten = 1.2.3.4\n", "2: peer.listen: bad address" },
-		{ "[peer]\nlisten = 1.2.3.4:0\n", "2: peer.listen: bad address" },
+		{ "[peer]\nlisten = 1.2.3.4:0\n",
+		    "2: peer.listen: bad address" },
 		{ "[peer]\nlisten = 1.2.3.4:65536\n",
 		    "2: peer.listen: bad address" },
-		{ "[peer]\nlisten = ::1:7070\n", "2: peer.listen: bad address" },
-		{ "[peer]\nlisten = [::g]:7070\n", "2: peer.listen: bad address" },
-		{ "[peer]\nlisten = [::1]7070\n", "2: peer.listen: bad address" },
+		{ "[peer]\nlisten = ::1:7070\n",
+		    "2: peer.listen: bad address" },
+		{ "[peer]\nlisten = [::g]:7070\n",
+		    "2: peer.listen: bad address" },
+		{ "[peer]\nlisten = [::1]7070\n",
+		    "2: peer.listen: bad address" },
 		{ "[peer]\nlisten = :7070\n", "2: peer.listen: bad address" },
 		{ "[peer]\ndiscovery = broadcast\n",
 		    "2: peer.discovery: bad value 'broadcast' "
 		    "(multicast | unicast)" },
 		{ "[peer]\nmulticast_group = 10.0.0.1\n",
-		    "2: peer.multicast_group: '10.0.0.1' is not an IPv4 or IPv6 "
+		    "2: peer.multicast_group: '10.0.0.1' is not an IPv4 or "
+		    "IPv6 "
 		    "multicast address" },
 		{ "[peer]\nmulticast_group = fe80::1\n",
 		    "2: peer.multicast_group:" },
@@ -519,7 +537,8 @@ test_file_errors(void)
 		    "and 16M" },
 		{ "[cache]\nblock_size = 32M\n",
 		    "2: cache.block_size: 32M is not a power of two" },
-		{ "[cache]\nblock_size = 2K\n", "2: cache.block_size: 2K is not" },
+		{ "[cache]\nblock_size = 2K\n",
+		    "2: cache.block_size: 2K is not" },
 		{ "[cache]\nblock_size = 99999999999999999999\n",
 		    "2: cache.block_size: bad size '99999999999999999999'" },
 		{ "[cache]\ncache_size = 8K\n",
@@ -535,10 +554,12 @@ test_file_errors(void)
 		{ "[cache]\nwriteback_interval = 0\n",
 		    "2: cache.writeback_interval: must be more than 0" },
 		{ "[export:a]\npath = relative/dir\n",
-		    "2: export:a.path: 'relative/dir' is not an absolute path" },
+		    "2: export:a.path: 'relative/dir' is not an absolute "
+		    "path" },
 		{ "[export:a]\nat = /x/../y\n",
 		    "2: export:a.at: bad union path '/x/../y'" },
-		{ "[export:a]\nat = x\n", "2: export:a.at: bad union path 'x'" },
+		{ "[export:a]\nat = x\n",
+		    "2: export:a.at: bad union path 'x'" },
 		{ "[cluster:w]\nbalance = random\n",
 		    "2: cluster:w.balance: bad value 'random' "
 		    "(roundrobin | leastload)" },
@@ -597,8 +618,8 @@ test_file_errors(void)
 	/* CRLF line ends and a byte order mark are accepted. */
 	ret = load_text(&cfg, "\xef\xbb\xbf[peer]\r\nname = crlf\r\n", err,
 	    NULL);
-	tap_ok(ret == 0 && strcmp(cfg.name, "crlf") == 0,
-	    "BOM and CRLF: '%s'", err);
+	tap_ok(ret == 0 && strcmp(cfg.name, "crlf") == 0, "BOM and CRLF: '%s'",
+	    err);
 	config_free(&cfg);
 }
 
@@ -606,10 +627,12 @@ test_file_errors(void)
 #define NAME_HINT " (1 to 63 of A-Z a-z 0-9 . _ -)"
 #define ADDR_HINT " (HOST:PORT or [IPV6]:PORT, port 1-65535)"
 #define A10 "aaaaaaaaaa"
-#define X100 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" \
+#define X100 \
+	"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" \
 	"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-#define HOST253 A10 A10 A10 A10 A10 A10 A10 A10 A10 A10 A10 A10 A10 A10 \
-	A10 A10 A10 A10 A10 A10 A10 A10 A10 A10 A10 "aaa"
+#define HOST253 \
+	A10 A10 A10 A10 A10 A10 A10 A10 A10 A10 A10 A10 A10 A10 A10 A10 A10 \
+	    A10 A10 A10 A10 A10 A10 A10 A10 "aaa"
 #define SOCK107 "/" X100 "xxxxxx"
 
 /*
@@ -621,20 +644,20 @@ test_keys(void)
 {
 	static const struct {
 		const char *section, *key, *value;
-		const char *want;       /* NULL: accepted */
+		const char *want; /* NULL: accepted */
 	} t[] = {
 		/* peer.name: a string with a check. */
 		{ "peer", "name", "a", NULL },
 		{ "peer", "name", "A-z_0.9", NULL },
 		{ "peer", "name", A10 A10 A10 A10 A10 A10 "aaa", NULL },
 		{ "peer", "name", "", "o: peer.name: bad name ''" NAME_HINT },
-		{ "peer", "name", "a b", "o: peer.name: bad name 'a b'"
-		    NAME_HINT },
-		{ "peer", "name", "a/b", "o: peer.name: bad name 'a/b'"
-		    NAME_HINT },
+		{ "peer", "name", "a b",
+		    "o: peer.name: bad name 'a b'" NAME_HINT },
+		{ "peer", "name", "a/b",
+		    "o: peer.name: bad name 'a/b'" NAME_HINT },
 		{ "peer", "name", A10 A10 A10 A10 A10 A10 "aaaa",
-		    "o: peer.name: bad name '" A10 A10 A10 A10 A10 A10 "aaaa'"
-		    NAME_HINT },
+		    "o: peer.name: bad name '" A10 A10 A10 A10 A10 A10
+		    "aaaa'" NAME_HINT },
 		/* peer.listen: an address. */
 		{ "peer", "listen", "h:1", NULL },
 		{ "peer", "listen", "a.b-c_d:65535", NULL },
@@ -643,47 +666,55 @@ test_keys(void)
 		{ "peer", "listen", HOST253 ":1", NULL },
 		{ "peer", "listen", HOST253 "a:1",
 		    "o: peer.listen: bad address '" HOST253 "a:1'" ADDR_HINT },
-		{ "peer", "listen", "", "o: peer.listen: bad address ''"
-		    ADDR_HINT },
-		{ "peer", "listen", "h", "o: peer.listen: bad address 'h'"
-		    ADDR_HINT },
-		{ "peer", "listen", "h:", "o: peer.listen: bad address 'h:'"
-		    ADDR_HINT },
-		{ "peer", "listen", ":1", "o: peer.listen: bad address ':1'"
-		    ADDR_HINT },
-		{ "peer", "listen", "h:0", "o: peer.listen: bad address 'h:0'"
-		    ADDR_HINT },
+		{ "peer", "listen", "",
+		    "o: peer.listen: bad address ''" ADDR_HINT },
+		{ "peer", "listen", "h",
+		    "o: peer.listen: bad address 'h'" ADDR_HINT },
+		{ "peer", "listen",
+		    "h:", "o: peer.listen: bad address 'h:'" ADDR_HINT },
+		{ "peer", "listen", ":1",
+		    "o: peer.listen: bad address ':1'" ADDR_HINT },
+		{ "peer", "listen", "h:0",
+		    "o: peer.listen: bad address 'h:0'" ADDR_HINT },
 		{ "peer", "listen", "h:65536",
 		    "o: peer.listen: bad address 'h:65536'" ADDR_HINT },
-		{ "peer", "listen", "h:+1", "o: peer.listen: bad address 'h:+1'"
-		    ADDR_HINT },
-		{ "peer", "listen", "h:1 ", "o: peer.listen: bad address 'h:1 '"
-		    ADDR_HINT },
+		{ "peer", "listen", "h:+1",
+		    "o: peer.listen: bad address 'h:+1'" ADDR_HINT },
+		{ "peer", "listen", "h:1 ",
+		    "o: peer.listen: bad address 'h:1 '" ADDR_HINT },
 		{ "peer", "listen", "h/x:1",
 		    "o: peer.listen: bad address 'h/x:1'" ADDR_HINT },
-		{ "peer", "listen", "::1:1", "o: peer.listen: bad address "
+		{ "peer", "listen", "::1:1",
+		    "o: peer.listen: bad address "
 		    "'::1:1'" ADDR_HINT },
-		{ "peer", "listen", "[]:1", "o: peer.listen: bad address '[]:1'"
-		    ADDR_HINT },
-		{ "peer", "listen", "[::1]", "o: peer.listen: bad address "
+		{ "peer", "listen", "[]:1",
+		    "o: peer.listen: bad address '[]:1'" ADDR_HINT },
+		{ "peer", "listen", "[::1]",
+		    "o: peer.listen: bad address "
 		    "'[::1]'" ADDR_HINT },
-		{ "peer", "listen", "[::1]1", "o: peer.listen: bad address "
+		{ "peer", "listen", "[::1]1",
+		    "o: peer.listen: bad address "
 		    "'[::1]1'" ADDR_HINT },
-		{ "peer", "listen", "[1.2.3.4]:1", "o: peer.listen: bad address "
+		{ "peer", "listen", "[1.2.3.4]:1",
+		    "o: peer.listen: bad address "
 		    "'[1.2.3.4]:1'" ADDR_HINT },
-		{ "peer", "listen", "[fe80::1%]:1", "o: peer.listen: bad "
+		{ "peer", "listen", "[fe80::1%]:1",
+		    "o: peer.listen: bad "
 		    "address '[fe80::1%]:1'" ADDR_HINT },
-		{ "peer", "listen", "[fe80::1%a/b]:1", "o: peer.listen: bad "
+		{ "peer", "listen", "[fe80::1%a/b]:1",
+		    "o: peer.listen: bad "
 		    "address '[fe80::1%a/b]:1'" ADDR_HINT },
 		{ "peer", "listen", "[fe80::1%abcdefghijklmnop]:1",
-		    "o: peer.listen: bad address '[fe80::1%abcdefghijklmnop]:1'"
-		    ADDR_HINT },
+		    "o: peer.listen: bad address "
+		    "'[fe80::1%abcdefghijklmnop]:1'" ADDR_HINT },
 		/* peer.discovery: an enum. */
 		{ "peer", "discovery", "unicast", NULL },
 		{ "peer", "discovery", "MultiCast", NULL },
-		{ "peer", "discovery", "", "o: peer.discovery: bad value '' "
+		{ "peer", "discovery", "",
+		    "o: peer.discovery: bad value '' "
 		    "(multicast | unicast)" },
-		{ "peer", "discovery", "uni", "o: peer.discovery: bad value "
+		{ "peer", "discovery", "uni",
+		    "o: peer.discovery: bad value "
 		    "'uni' (multicast | unicast)" },
 		/* peer.multicast_group: a multicast address. */
 		{ "peer", "multicast_group", "224.0.0.1", NULL },
@@ -707,17 +738,23 @@ test_keys(void)
 		/* peer.multicast_port: a port. */
 		{ "peer", "multicast_port", "1", NULL },
 		{ "peer", "multicast_port", "65535", NULL },
-		{ "peer", "multicast_port", "0", "o: peer.multicast_port: 0 is "
+		{ "peer", "multicast_port", "0",
+		    "o: peer.multicast_port: 0 is "
 		    "out of range 1..65535" },
-		{ "peer", "multicast_port", "65536", "o: peer.multicast_port: "
+		{ "peer", "multicast_port", "65536",
+		    "o: peer.multicast_port: "
 		    "65536 is out of range 1..65535" },
-		{ "peer", "multicast_port", "", "o: peer.multicast_port: bad "
+		{ "peer", "multicast_port", "",
+		    "o: peer.multicast_port: bad "
 		    "integer ''" },
-		{ "peer", "multicast_port", "+1", "o: peer.multicast_port: bad "
+		{ "peer", "multicast_port", "+1",
+		    "o: peer.multicast_port: bad "
 		    "integer '+1'" },
-		{ "peer", "multicast_port", " 1", "o: peer.multicast_port: bad "
+		{ "peer", "multicast_port", " 1",
+		    "o: peer.multicast_port: bad "
 		    "integer ' 1'" },
-		{ "peer", "multicast_port", "0x10", "o: peer.multicast_port: "
+		{ "peer", "multicast_port", "0x10",
+		    "o: peer.multicast_port: "
 		    "bad integer '0x10'" },
 		{ "peer", "multicast_port", "99999999999999999999",
 		    "o: peer.multicast_port: bad integer "
@@ -736,19 +773,23 @@ test_keys(void)
 		/* peer.multicast_ttl: an int. */
 		{ "peer", "multicast_ttl", "0", NULL },
 		{ "peer", "multicast_ttl", "255", NULL },
-		{ "peer", "multicast_ttl", "256", "o: peer.multicast_ttl: 256 "
+		{ "peer", "multicast_ttl", "256",
+		    "o: peer.multicast_ttl: 256 "
 		    "is out of range 0..255" },
-		{ "peer", "multicast_ttl", "-1", "o: peer.multicast_ttl: bad "
+		{ "peer", "multicast_ttl", "-1",
+		    "o: peer.multicast_ttl: bad "
 		    "integer '-1'" },
-		{ "peer", "multicast_ttl", "1.5", "o: peer.multicast_ttl: bad "
+		{ "peer", "multicast_ttl", "1.5",
+		    "o: peer.multicast_ttl: bad "
 		    "integer '1.5'" },
 		/* peer.peers: a list of addresses. */
 		{ "peer", "peers", "a:1", NULL },
 		{ "peer", "peers", " a:1,,b:2\t[::1]:3 ", NULL },
 		{ "peer", "peers", "", NULL },
-		{ "peer", "peers", "a:1 b", "o: peer.peers: bad address 'b'"
-		    ADDR_HINT },
-		{ "peer", "peers", "a:1,b:0", "o: peer.peers: bad address "
+		{ "peer", "peers", "a:1 b",
+		    "o: peer.peers: bad address 'b'" ADDR_HINT },
+		{ "peer", "peers", "a:1,b:0",
+		    "o: peer.peers: bad address "
 		    "'b:0'" ADDR_HINT },
 		/* peer.control_socket: optional, with a check. */
 		{ "peer", "control_socket", "/tmp/s.sock", NULL },
@@ -760,23 +801,31 @@ test_keys(void)
 		/* Durations that must be more than 0. */
 		{ "peer", "op_timeout", "1ms", NULL },
 		{ "peer", "op_timeout", "1000000000", NULL },
-		{ "peer", "op_timeout", "0", "o: peer.op_timeout: must be more "
+		{ "peer", "op_timeout", "0",
+		    "o: peer.op_timeout: must be more "
 		    "than 0 seconds" },
-		{ "peer", "op_timeout", "0.0s", "o: peer.op_timeout: must be "
+		{ "peer", "op_timeout", "0.0s",
+		    "o: peer.op_timeout: must be "
 		    "more than 0 seconds" },
-		{ "peer", "op_timeout", "-1", "o: peer.op_timeout: bad duration "
+		{ "peer", "op_timeout", "-1",
+		    "o: peer.op_timeout: bad duration "
 		    "'-1'" },
-		{ "peer", "op_timeout", "1000000001", "o: peer.op_timeout: bad "
+		{ "peer", "op_timeout", "1000000001",
+		    "o: peer.op_timeout: bad "
 		    "duration '1000000001'" },
-		{ "peer", "op_timeout", "1m", "o: peer.op_timeout: bad duration "
+		{ "peer", "op_timeout", "1m",
+		    "o: peer.op_timeout: bad duration "
 		    "'1m'" },
-		{ "peer", "op_timeout", "", "o: peer.op_timeout: bad duration "
+		{ "peer", "op_timeout", "",
+		    "o: peer.op_timeout: bad duration "
 		    "''" },
 		{ "peer", "heartbeat", "0.5", NULL },
-		{ "peer", "heartbeat", "0ms", "o: peer.heartbeat: must be more "
+		{ "peer", "heartbeat", "0ms",
+		    "o: peer.heartbeat: must be more "
 		    "than 0 seconds" },
 		{ "peer", "dead_after", "2s", NULL },
-		{ "peer", "dead_after", "0", "o: peer.dead_after: must be more "
+		{ "peer", "dead_after", "0",
+		    "o: peer.dead_after: must be more "
 		    "than 0 seconds" },
 		{ "cache", "writeback_interval", "0.25", NULL },
 		{ "cache", "writeback_interval", "0",
@@ -784,69 +833,91 @@ test_keys(void)
 		    "seconds" },
 		/* peer.create_policy: an enum. */
 		{ "peer", "create_policy", "RoundRobin", NULL },
-		{ "peer", "create_policy", "random", "o: peer.create_policy: "
+		{ "peer", "create_policy", "random",
+		    "o: peer.create_policy: "
 		    "bad value 'random' (local | mostfree | roundrobin)" },
 		/* peer.max_handles: a uint32_t. */
 		{ "peer", "max_handles", "1", NULL },
 		{ "peer", "max_handles", "1048576", NULL },
-		{ "peer", "max_handles", "0", "o: peer.max_handles: 0 is out "
+		{ "peer", "max_handles", "0",
+		    "o: peer.max_handles: 0 is out "
 		    "of range 1..1048576" },
-		{ "peer", "max_handles", "1048577", "o: peer.max_handles: "
+		{ "peer", "max_handles", "1048577",
+		    "o: peer.max_handles: "
 		    "1048577 is out of range 1..1048576" },
-		{ "peer", "max_handles", "4294967296", "o: peer.max_handles: "
+		{ "peer", "max_handles", "4294967296",
+		    "o: peer.max_handles: "
 		    "4294967296 is out of range 1..1048576" },
-		{ "peer", "max_handles", "many", "o: peer.max_handles: bad "
+		{ "peer", "max_handles", "many",
+		    "o: peer.max_handles: bad "
 		    "integer 'many'" },
 		/* Durations that may be 0. */
 		{ "cache", "attr_timeout", "0", NULL },
 		{ "cache", "attr_timeout", "1.5ms", NULL },
-		{ "cache", "attr_timeout", "-0", "o: cache.attr_timeout: bad "
+		{ "cache", "attr_timeout", "-0",
+		    "o: cache.attr_timeout: bad "
 		    "duration '-0'" },
-		{ "cache", "attr_timeout", "1 s", "o: cache.attr_timeout: bad "
+		{ "cache", "attr_timeout", "1 s",
+		    "o: cache.attr_timeout: bad "
 		    "duration '1 s'" },
 		{ "cache", "trap_delay", "0s", NULL },
-		{ "cache", "trap_delay", "nan", "o: cache.trap_delay: bad "
+		{ "cache", "trap_delay", "nan",
+		    "o: cache.trap_delay: bad "
 		    "duration 'nan'" },
 		/* cache.block_size: a power-of-two size. */
 		{ "cache", "block_size", "4K", NULL },
 		{ "cache", "block_size", "16MiB", NULL },
 		{ "cache", "block_size", "4096", NULL },
-		{ "cache", "block_size", "2K", "o: cache.block_size: 2K is not "
+		{ "cache", "block_size", "2K",
+		    "o: cache.block_size: 2K is not "
 		    "a power of two between 4K and 16M" },
-		{ "cache", "block_size", "5000", "o: cache.block_size: 5000 is "
+		{ "cache", "block_size", "5000",
+		    "o: cache.block_size: 5000 is "
 		    "not a power of two between 4K and 16M" },
-		{ "cache", "block_size", "12K", "o: cache.block_size: 12K is "
+		{ "cache", "block_size", "12K",
+		    "o: cache.block_size: 12K is "
 		    "not a power of two between 4K and 16M" },
-		{ "cache", "block_size", "32M", "o: cache.block_size: 32M is "
+		{ "cache", "block_size", "32M",
+		    "o: cache.block_size: 32M is "
 		    "not a power of two between 4K and 16M" },
-		{ "cache", "block_size", "1.5M", "o: cache.block_size: bad size "
+		{ "cache", "block_size", "1.5M",
+		    "o: cache.block_size: bad size "
 		    "'1.5M'" },
-		{ "cache", "block_size", "", "o: cache.block_size: bad size "
+		{ "cache", "block_size", "",
+		    "o: cache.block_size: bad size "
 		    "''" },
 		/* cache.cache_size: a size with a floor only. */
 		{ "cache", "cache_size", "16K", NULL },
 		{ "cache", "cache_size", "16777215T", NULL },
-		{ "cache", "cache_size", "0", "o: cache.cache_size: 0 is less "
+		{ "cache", "cache_size", "0",
+		    "o: cache.cache_size: 0 is less "
 		    "than 16K" },
-		{ "cache", "cache_size", "16383", "o: cache.cache_size: 16383 "
+		{ "cache", "cache_size", "16383",
+		    "o: cache.cache_size: 16383 "
 		    "is less than 16K" },
-		{ "cache", "cache_size", "16777216T", "o: cache.cache_size: bad "
+		{ "cache", "cache_size", "16777216T",
+		    "o: cache.cache_size: bad "
 		    "size '16777216T'" },
-		{ "cache", "cache_size", "1P", "o: cache.cache_size: bad size "
+		{ "cache", "cache_size", "1P",
+		    "o: cache.cache_size: bad size "
 		    "'1P'" },
 		/* cache.readahead_max: a uint32_t from 0. */
 		{ "cache", "readahead_max", "0", NULL },
 		{ "cache", "readahead_max", "1024", NULL },
-		{ "cache", "readahead_max", "1025", "o: cache.readahead_max: "
+		{ "cache", "readahead_max", "1025",
+		    "o: cache.readahead_max: "
 		    "1025 is out of range 0..1024" },
 		/* Booleans. */
 		{ "cache", "direct_io", "On", NULL },
-		{ "cache", "direct_io", "maybe", "o: cache.direct_io: bad "
+		{ "cache", "direct_io", "maybe",
+		    "o: cache.direct_io: bad "
 		    "boolean 'maybe' (yes or no)" },
-		{ "cache", "direct_io", "", "o: cache.direct_io: bad boolean "
+		{ "cache", "direct_io", "",
+		    "o: cache.direct_io: bad boolean "
 		    "'' (yes or no)" },
 		{ "security", "encrypt", "0", NULL },
-		{ "security", "encrypt", "nope", "o: security.encrypt: bad "
+		{ "security", "encrypt", "nope",
+		    "o: security.encrypt: bad "
 		    "boolean 'nope' (yes or no)" },
 		/* security.key_file: optional, unchecked until validate. */
 		{ "security", "key_file", "/etc/key", NULL },
@@ -854,39 +925,50 @@ test_keys(void)
 		{ "security", "key_file", "", NULL },
 		/* [export:NAME] and [cluster:NAME]. */
 		{ "export:a", "path", "/srv", NULL },
-		{ "export:a", "path", "srv", "o: export:a.path: 'srv' is not an "
+		{ "export:a", "path", "srv",
+		    "o: export:a.path: 'srv' is not an "
 		    "absolute path" },
-		{ "export:a", "path", "", "o: export:a.path: '' is not an "
+		{ "export:a", "path", "",
+		    "o: export:a.path: '' is not an "
 		    "absolute path" },
 		{ "export:a", "at", "//x//", NULL },
-		{ "export:a", "at", "", "o: export:a.at: bad union path '' "
+		{ "export:a", "at", "",
+		    "o: export:a.at: bad union path '' "
 		    "(absolute, no . or ..)" },
-		{ "export:a", "at", "/x/./y", "o: export:a.at: bad union path "
+		{ "export:a", "at", "/x/./y",
+		    "o: export:a.at: bad union path "
 		    "'/x/./y' (absolute, no . or ..)" },
 		{ "export:a", "read_only", "false", NULL },
-		{ "export:a", "read_only", "ro", "o: export:a.read_only: bad "
+		{ "export:a", "read_only", "ro",
+		    "o: export:a.read_only: bad "
 		    "boolean 'ro' (yes or no)" },
 		{ "cluster:c", "path", "/srv/c", NULL },
-		{ "cluster:c", "path", "c", "o: cluster:c.path: 'c' is not an "
+		{ "cluster:c", "path", "c",
+		    "o: cluster:c.path: 'c' is not an "
 		    "absolute path" },
 		{ "cluster:c", "at", "/", NULL },
-		{ "cluster:c", "at", "/..", "o: cluster:c.at: bad union path "
+		{ "cluster:c", "at", "/..",
+		    "o: cluster:c.at: bad union path "
 		    "'/..' (absolute, no . or ..)" },
 		{ "cluster:c", "balance", "LeastLoad", NULL },
-		{ "cluster:c", "balance", "random", "o: cluster:c.balance: bad "
+		{ "cluster:c", "balance", "random",
+		    "o: cluster:c.balance: bad "
 		    "value 'random' (roundrobin | leastload)" },
 		/* Unknown keys and sections. */
 		{ "peer", "nope", "1", "o: unknown key 'nope' in [peer]" },
 		{ "peer", "Name", "a", "o: unknown key 'Name' in [peer]" },
-		{ "export:a", "name", "a", "o: unknown key 'name' in "
+		{ "export:a", "name", "a",
+		    "o: unknown key 'name' in "
 		    "[export:a]" },
 		{ "bogus", "x", "1", "o: unknown section [bogus]" },
 		{ "", "x", "1", "o: unknown section []" },
 		{ "export", "path", "/", "o: unknown section [export]" },
 		{ "peer:x", "name", "a", "o: unknown section [peer:x]" },
-		{ "export:", "path", "/", "o: bad export name in [export:] "
+		{ "export:", "path", "/",
+		    "o: bad export name in [export:] "
 		    "(1 to 63 of A-Z a-z 0-9 . _ -)" },
-		{ "cluster:a b", "path", "/", "o: bad cluster name in "
+		{ "cluster:a b", "path", "/",
+		    "o: bad cluster name in "
 		    "[cluster:a b] (1 to 63 of A-Z a-z 0-9 . _ -)" },
 	};
 	struct config cfg;
@@ -954,12 +1036,24 @@ test_skew(void)
 		int ret;
 		double want;
 	} t[] = {
-		{ "0", 0, 0 }, { "1", 0, 1 }, { "+1", 0, 1 }, { "-1", 0, -1 },
-		{ "-0.5s", 0, -0.5 }, { "-300ms", 0, -0.3 }, { "+.5", 0, 0.5 },
+		{ "0", 0, 0 },
+		{ "1", 0, 1 },
+		{ "+1", 0, 1 },
+		{ "-1", 0, -1 },
+		{ "-0.5s", 0, -0.5 },
+		{ "-300ms", 0, -0.3 },
+		{ "+.5", 0, 0.5 },
 		{ "-1000000000", 0, -1e9 },
-		{ "", -1, 0 }, { "-", -1, 0 }, { "+", -1, 0 }, { "--1", -1, 0 },
-		{ "+-1", -1, 0 }, { "- 1", -1, 0 }, { "-1e3", -1, 0 },
-		{ "-10000000000", -1, 0 }, { "1h", -1, 0 }, { "-ms", -1, 0 },
+		{ "", -1, 0 },
+		{ "-", -1, 0 },
+		{ "+", -1, 0 },
+		{ "--1", -1, 0 },
+		{ "+-1", -1, 0 },
+		{ "- 1", -1, 0 },
+		{ "-1e3", -1, 0 },
+		{ "-10000000000", -1, 0 },
+		{ "1h", -1, 0 },
+		{ "-ms", -1, 0 },
 	};
 	struct config cfg;
 	char arg[64], err[CONFIG_ERRLEN], want[CONFIG_ERRLEN];
@@ -972,16 +1066,21 @@ test_skew(void)
 		snprintf(arg, sizeof arg, "debug.clock_skew=%s", t[i].in);
 		ret = config_load_opts(&cfg, arg, err, sizeof err);
 		if (t[i].ret == 0)
-			tap_ok(ret == 0 && cfg.debug_clock_skew - t[i].want <
-			    1e-12 && t[i].want - cfg.debug_clock_skew < 1e-12,
+			tap_ok(ret == 0 &&
+				cfg.debug_clock_skew - t[i].want < 1e-12 &&
+				t[i].want - cfg.debug_clock_skew < 1e-12,
 			    "clock skew '%s' -> %g", t[i].in,
 			    cfg.debug_clock_skew);
 		else {
-			snprintf(want, sizeof want, "-o %s: debug.clock_skew: "
-			    "bad duration '%s'", arg, t[i].in);
+			snprintf(want, sizeof want,
+			    "-o %s: debug.clock_skew: "
+			    "bad duration '%s'",
+			    arg, t[i].in);
 			tap_ok(ret == -1 && strcmp(err, want) == 0 &&
-			    cfg.debug_clock_skew == 7, "clock skew '%s' "
-			    "refused: '%s'", t[i].in, err);
+				cfg.debug_clock_skew == 7,
+			    "clock skew '%s' "
+			    "refused: '%s'",
+			    t[i].in, err);
 		}
 		config_free(&cfg);
 	}
@@ -996,19 +1095,26 @@ test_override_errors(void)
 	} t[] = {
 		{ "attr_timeout=1",
 		    "-o attr_timeout=1: expected section.key=value" },
-		{ "cache.attr_timeout", "-o cache.attr_timeout: expected "
+		{ "cache.attr_timeout",
+		    "-o cache.attr_timeout: expected "
 		    "section.key=value" },
 		{ "a=b.c", "-o a=b.c: expected section.key=value" },
-		{ "export:a.path=/x", "-o export:a.path=/x: only [peer], [cache] "
+		{ "export:a.path=/x",
+		    "-o export:a.path=/x: only [peer], [cache] "
 		    "and [security] keys can be set with -o" },
-		{ "bogus.x=1", "-o bogus.x=1: only [peer], [cache] and "
+		{ "bogus.x=1",
+		    "-o bogus.x=1: only [peer], [cache] and "
 		    "[security] keys can be set with -o" },
-		{ "debug.other=1", "-o debug.other=1: unknown key 'other' in "
+		{ "debug.other=1",
+		    "-o debug.other=1: unknown key 'other' in "
 		    "[debug]" },
-		{ "peer.nope=1", "-o peer.nope=1: unknown key 'nope' in [peer]" },
-		{ "peer.multicast_ttl=256", "-o peer.multicast_ttl=256: "
+		{ "peer.nope=1",
+		    "-o peer.nope=1: unknown key 'nope' in [peer]" },
+		{ "peer.multicast_ttl=256",
+		    "-o peer.multicast_ttl=256: "
 		    "peer.multicast_ttl: 256 is out of range 0..255" },
-		{ "cache.block_size=3K,peer.name=x", "-o cache.block_size=3K: "
+		{ "cache.block_size=3K,peer.name=x",
+		    "-o cache.block_size=3K: "
 		    "cache.block_size: 3K is not a power of two between 4K and "
 		    "16M" },
 	};
@@ -1029,12 +1135,16 @@ test_override_errors(void)
 	config_init(&cfg);
 	ret = config_load_env(&cfg, env_opt, err, sizeof err);
 	tap_ok(ret == -1, "PUFS_PEER_NAME='a b' refused");
-	tap_is_str(err, "environment PUFS_PEER_NAME: peer.name: bad name "
-	    "'a b'" NAME_HINT, "  with its message");
+	tap_is_str(err,
+	    "environment PUFS_PEER_NAME: peer.name: bad name "
+	    "'a b'" NAME_HINT,
+	    "  with its message");
 	ret = config_load_env(&cfg, env_sec, err, sizeof err);
 	tap_ok(ret == -1, "PUFS_SECURITY_ENCRYPT=perhaps refused");
-	tap_is_str(err, "environment PUFS_SECURITY_ENCRYPT: security.encrypt: "
-	    "bad boolean 'perhaps' (yes or no)", "  with its message");
+	tap_is_str(err,
+	    "environment PUFS_SECURITY_ENCRYPT: security.encrypt: "
+	    "bad boolean 'perhaps' (yes or no)",
+	    "  with its message");
 	config_free(&cfg);
 }
 
@@ -1049,9 +1159,9 @@ test_recheck(void)
 	static const struct {
 		int type;
 		size_t off;
-		long long i;            /* U16, INT, U32, U64, ENUM */
-		double d;               /* DBL */
-		const char *s;          /* STR; NULL unsets */
+		long long i;   /* U16, INT, U32, U64, ENUM */
+		double d;      /* DBL */
+		const char *s; /* STR; NULL unsets */
 		const char *want;
 	} t[] = {
 		{ U16, offsetof(struct config, multicast_port), 0, 0, NULL,
@@ -1082,7 +1192,8 @@ test_recheck(void)
 		{ STR, offsetof(struct config, multicast_group), 0, 0, NULL,
 		    "peer.multicast_group: not set" },
 		{ STR, offsetof(struct config, multicast_interface), 0, 0,
-		    "a/b", "peer.multicast_interface: bad interface name "
+		    "a/b",
+		    "peer.multicast_interface: bad interface name "
 		    "'a/b'" },
 		{ STR, offsetof(struct config, control_socket), 0, 0, "",
 		    "peer.control_socket: socket path '' is empty or longer "
@@ -1120,8 +1231,8 @@ test_recheck(void)
 			break;
 		case STR:
 			free(*(char **)field);
-			*(char **)field = t[i].s == NULL ? NULL :
-			    xstrdup(t[i].s);
+			*(char **)field = t[i].s == NULL ? NULL
+							 : xstrdup(t[i].s);
 			break;
 		}
 		ret = config_validate(&cfg, err, sizeof err);
@@ -1174,8 +1285,10 @@ test_env_opts(void)
 	char err[CONFIG_ERRLEN];
 	int ret;
 
-	ret = load_text(&cfg, "[cache]\nattr_timeout = 1\ntrap_delay = 1\n"
-	    "[peer]\nname = file\n", err, NULL);
+	ret = load_text(&cfg,
+	    "[cache]\nattr_timeout = 1\ntrap_delay = 1\n"
+	    "[peer]\nname = file\n",
+	    err, NULL);
 	tap_is_int(ret, 0, "file for precedence loads");
 	ret = config_load_env(&cfg, env, err, sizeof err);
 	tap_is_int(ret, 0, "environment loads");
@@ -1185,9 +1298,10 @@ test_env_opts(void)
 	    "PUFS_PEER_CONTROL_SOCKET");
 	tap_is_str(cfg.name, "file", "lower-case variable names ignored");
 	tap_is_int(cfg.max_handles, 64, "PUFS_PEER_MAX_HANDLES");
-	ret = config_load_opts(&cfg, "cache.attr_timeout=3,peer.name=opt,"
-	    "peer.peers=a:1 b:2,debug.clock_skew=-2.5,peer.max_handles=8", err,
-	    sizeof err);
+	ret = config_load_opts(&cfg,
+	    "cache.attr_timeout=3,peer.name=opt,"
+	    "peer.peers=a:1 b:2,debug.clock_skew=-2.5,peer.max_handles=8",
+	    err, sizeof err);
 	tap_is_int(ret, 0, "-o loads");
 	tap_ok(cfg.attr_timeout == 3, "-o overrides the environment");
 	tap_is_str(cfg.name, "opt", "-o peer.name");
@@ -1202,23 +1316,31 @@ test_env_opts(void)
 	tap_ok(ret == 0 && cfg.debug_clock_skew == 1, "clock skew with +");
 
 	ret = config_load_env(&cfg, bad_env, err, sizeof err);
-	tap_ok(ret == -1 && strcmp(err, "environment PUFS_CACHE_FOO: "
-	    "unknown key 'foo' in [cache]") == 0, "env unknown key: '%s'",
-	    err);
+	tap_ok(ret == -1 &&
+		strcmp(err,
+		    "environment PUFS_CACHE_FOO: "
+		    "unknown key 'foo' in [cache]") == 0,
+	    "env unknown key: '%s'", err);
 	ret = config_load_env(&cfg, bad_val, err, sizeof err);
-	tap_ok(ret == -1 && strcmp(err, "environment PUFS_PEER_MULTICAST_TTL: "
-	    "peer.multicast_ttl: 300 is out of range 0..255") == 0,
+	tap_ok(ret == -1 &&
+		strcmp(err,
+		    "environment PUFS_PEER_MULTICAST_TTL: "
+		    "peer.multicast_ttl: 300 is out of range 0..255") == 0,
 	    "env bad value: '%s'", err);
 
-	ret = config_load_opts(&cfg, "cache.attr_timeout=abc", err,
-	    sizeof err);
-	tap_ok(ret == -1 && strcmp(err, "-o cache.attr_timeout=abc: "
-	    "cache.attr_timeout: bad duration 'abc'") == 0,
+	ret = config_load_opts(&cfg, "cache.attr_timeout=abc", err, sizeof err);
+	tap_ok(ret == -1 &&
+		strcmp(err,
+		    "-o cache.attr_timeout=abc: "
+		    "cache.attr_timeout: bad duration 'abc'") == 0,
 	    "-o bad value: '%s'", err);
 	ret = config_load_opts(&cfg, "peer.name=ok,cache.nope=1", err,
 	    sizeof err);
-	tap_ok(ret == -1 && strcmp(err, "-o cache.nope=1: unknown key 'nope' "
-	    "in [cache]") == 0, "-o unknown key names the pair: '%s'", err);
+	tap_ok(ret == -1 &&
+		strcmp(err,
+		    "-o cache.nope=1: unknown key 'nope' "
+		    "in [cache]") == 0,
+	    "-o unknown key names the pair: '%s'", err);
 	ret = config_load_opts(&cfg, "attr_timeout=1", err, sizeof err);
 	tap_ok(ret == -1 && strstr(err, "expected section.key=value") != NULL,
 	    "-o without a section: '%s'", err);
@@ -1226,17 +1348,21 @@ test_env_opts(void)
 	tap_ok(ret == -1 && strstr(err, "expected section.key=value") != NULL,
 	    "-o without a value: '%s'", err);
 	ret = config_load_opts(&cfg, "export:a.path=/x", err, sizeof err);
-	tap_ok(ret == -1 && strstr(err, "only [peer], [cache] and [security]")
-	    != NULL, "-o refuses export sections: '%s'", err);
+	tap_ok(ret == -1 &&
+		strstr(err, "only [peer], [cache] and [security]") != NULL,
+	    "-o refuses export sections: '%s'", err);
 	ret = config_load_opts(&cfg, "bogus.x=1", err, sizeof err);
 	tap_ok(ret == -1, "-o refuses unknown sections: '%s'", err);
 	ret = config_load_opts(&cfg, "debug.clock_skew=x", err, sizeof err);
-	tap_ok(ret == -1 && strcmp(err, "-o debug.clock_skew=x: "
-	    "debug.clock_skew: bad duration 'x'") == 0,
+	tap_ok(ret == -1 &&
+		strcmp(err,
+		    "-o debug.clock_skew=x: "
+		    "debug.clock_skew: bad duration 'x'") == 0,
 	    "-o bad clock skew: '%s'", err);
 	ret = config_load_opts(&cfg, "debug.other=1", err, sizeof err);
-	tap_ok(ret == -1 && strstr(err, "unknown key 'other' in [debug]") !=
-	    NULL, "-o unknown debug key: '%s'", err);
+	tap_ok(ret == -1 &&
+		strstr(err, "unknown key 'other' in [debug]") != NULL,
+	    "-o unknown debug key: '%s'", err);
 	config_free(&cfg);
 }
 
@@ -1314,9 +1440,10 @@ test_validate(void)
 {
 	static const struct {
 		const char *text;
-		const char *want;       /* a part of the message */
+		const char *want; /* a part of the message */
 	} t[] = {
-		{ "[export:a]\nread_only = yes\n", "[export:a]: no path given" },
+		{ "[export:a]\nread_only = yes\n",
+		    "[export:a]: no path given" },
 		{ "[cluster:c]\nat = /c\n", "[cluster:c]: no path given" },
 		{ "[export:gone]\npath = /nonexistent/pufs/dir\n",
 		    "[export:gone]: path '/nonexistent/pufs/dir': "
@@ -1353,13 +1480,19 @@ test_validate(void)
 	config_init(&cfg);
 	cfg.multicast_ttl = 300;
 	ret = config_validate(&cfg, err, sizeof err);
-	tap_ok(ret == -1 && strcmp(err, "peer.multicast_ttl: 300 is out of "
-	    "range 0..255") == 0, "validate ttl 300: '%s'", err);
+	tap_ok(ret == -1 &&
+		strcmp(err,
+		    "peer.multicast_ttl: 300 is out of "
+		    "range 0..255") == 0,
+	    "validate ttl 300: '%s'", err);
 	cfg.multicast_ttl = 1;
 	cfg.max_handles = 0;
 	ret = config_validate(&cfg, err, sizeof err);
-	tap_ok(ret == -1 && strcmp(err, "peer.max_handles: 0 is out of "
-	    "range 1..1048576") == 0, "validate max_handles 0: '%s'", err);
+	tap_ok(ret == -1 &&
+		strcmp(err,
+		    "peer.max_handles: 0 is out of "
+		    "range 1..1048576") == 0,
+	    "validate max_handles 0: '%s'", err);
 	cfg.max_handles = 1024;
 	free(cfg.multicast_group);
 	cfg.multicast_group = xstrdup("192.168.1.1");
@@ -1371,8 +1504,9 @@ test_validate(void)
 	free(cfg.name);
 	cfg.name = xstrdup("has space");
 	ret = config_validate(&cfg, err, sizeof err);
-	tap_ok(ret == -1 && strstr(err, "peer.name: bad name 'has space'") !=
-	    NULL, "validate bad name: '%s'", err);
+	tap_ok(ret == -1 &&
+		strstr(err, "peer.name: bad name 'has space'") != NULL,
+	    "validate bad name: '%s'", err);
 	free(cfg.name);
 	cfg.name = xstrdup("n@me");
 	ret = config_validate(&cfg, err, sizeof err);
@@ -1414,8 +1548,10 @@ test_validate(void)
 		ret = load_text(&cfg, text, err, NULL);
 		tap_is_int(ret, 0, "full config loads");
 		ret = config_validate(&cfg, err, sizeof err);
-		tap_ok(ret == 0, "lone unicast peer with exports validates: "
-		    "'%s'", ret ? err : "");
+		tap_ok(ret == 0,
+		    "lone unicast peer with exports validates: "
+		    "'%s'",
+		    ret ? err : "");
 		tap_is_str(cfg.nclusters == 1 ? cfg.clusters[0].at : NULL,
 		    "/www", "cluster at defaults to /NAME");
 		config_free(&cfg);
@@ -1432,7 +1568,7 @@ test_validate(void)
 	tap_ok(ret == -1 && strstr(err, "duplicate export name 'x'") != NULL,
 	    "validate duplicate export: '%s'", err);
 	config_free(&cfg);
-	config_free(&cfg);      /* zeroed: a second free is harmless */
+	config_free(&cfg); /* zeroed: a second free is harmless */
 }
 
 /* pufs.ini.example next to the sources loads. */
@@ -1481,7 +1617,7 @@ test_example(void)
 		fclose(out);
 		ret = load_text(&cfg, text, err, NULL);
 		tap_ok(ret == 0 && keys > 0 && cfg.npeers > 0 &&
-		    cfg.key_file != NULL && cfg.multicast_interface != NULL,
+			cfg.key_file != NULL && cfg.multicast_interface != NULL,
 		    "%d commented keys of pufs.ini.example load: '%s'", keys,
 		    ret ? err : "");
 		config_free(&cfg);
@@ -1491,8 +1627,7 @@ test_example(void)
 
 /* nftw callback: remove one file or (empty by now) directory. */
 static int
-remove_one(const char *path, const struct stat *st, int flag,
-    struct FTW *ftw)
+remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	return remove(path);
 }

@@ -23,7 +23,7 @@
 #include "tap.h"
 #include "wiretest.h"
 
-#define NELEM(a)	(sizeof (a) / sizeof (a)[0])
+#define NELEM(a) (sizeof(a) / sizeof(a)[0])
 
 /* Body fields as DATAGRAMS.md lists them. */
 enum {
@@ -56,9 +56,9 @@ static const struct expect {
 
 /* Record fields after kind, export, time and path. */
 enum {
-	R_DEST = 1 << 0,	/* export2, path2 */
+	R_DEST = 1 << 0, /* export2, path2 */
 	R_ATTR = 1 << 1,
-	R_RANGE = 1 << 2,	/* offset, length */
+	R_RANGE = 1 << 2, /* offset, length */
 };
 
 static const struct kind_expect {
@@ -79,16 +79,27 @@ static struct proto_export sample_exports[] = {
 };
 
 static const struct proto_attr sample_attr = {
-	0x0102030405060708ull, 0x1112131415161718ull, 0100644, 3, 1000, 1001,
-	0x0801, 0x7fffffffffffffffull, 12345, { 1700000000, 123456789 },
-	{ -1, 999999999 }, { 0, 0 },
+	0x0102030405060708ull,
+	0x1112131415161718ull,
+	0100644,
+	3,
+	1000,
+	1001,
+	0x0801,
+	0x7fffffffffffffffull,
+	12345,
+	{ 1700000000, 123456789 },
+	{ -1, 999999999 },
+	{ 0, 0 },
 };
 
 static struct dgram_hit sample_hits[] = {
-	{ 0, { 1, 2, 040755, 2, 0, 0, 0, 4096, 8, { 1, 2 }, { 3, 4 },
-	    { 5, 6 } } },
-	{ 7, { 7, 8, 0100600, 1, 5, 6, 0, 99, 1, { -7, 0 }, { 8, 1 },
-	    { 9, 999999999 } } },
+	{ 0,
+	    { 1, 2, 040755, 2, 0, 0, 0, 4096, 8, { 1, 2 }, { 3, 4 },
+		{ 5, 6 } } },
+	{ 7,
+	    { 7, 8, 0100600, 1, 5, 6, 0, 99, 1, { -7, 0 }, { 8, 1 },
+		{ 9, 999999999 } } },
 	{ 0xffffffff, { .dev = 0 } },
 };
 
@@ -98,18 +109,48 @@ static struct dgram_trap sample_traps[] = {
 	    { 9, 10, 0100644, 1, 0, 0, 0, 0, 0, { 1, 0 }, { 2, 0 }, { 3, 0 } },
 	    1, 2 },
 	{ DGRAM_REMOVE, 2, -1, "", 12, "x/y", { .dev = 0 }, 3, 4 },
-	{ DGRAM_RENAME, 3, 0, "a/b", 0xfffffffe, "c/d/e", { .dev = 1 }, 5,
-	    6 },
-	{ DGRAM_ATTR, 4, INT64_MAX, "a..b/.c", 14, "z", { 4, 5, 040700, 3,
-	    1, 2, 0, 4096, 8, { 1, 1 }, { 2, 2 }, { 3, 999999999 } }, 7, 8 },
+	{ DGRAM_RENAME, 3, 0, "a/b", 0xfffffffe, "c/d/e", { .dev = 1 }, 5, 6 },
+	{ DGRAM_ATTR, 4, INT64_MAX, "a..b/.c", 14, "z",
+	    { 4, 5, 040700, 3, 1, 2, 0, 4096, 8, { 1, 1 }, { 2, 2 },
+		{ 3, 999999999 } },
+	    7, 8 },
 	{ DGRAM_DATA, 0xffffffff, INT64_MIN, "big.iso", 15, "w", { .dev = 2 },
 	    1ull << 40, 131072 },
 };
 
 static const uint8_t sample_mac[DGRAM_MAC_LEN] = {
-	0xa0, 0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8, 0xa9, 0xaa,
-	0xab, 0xac, 0xad, 0xae, 0xaf, 0xb0, 0xb1, 0xb2, 0xb3, 0xb4, 0xb5,
-	0xb6, 0xb7, 0xb8, 0xb9, 0xba, 0xbb, 0xbc, 0xbd, 0xbe, 0xbf,
+	0xa0,
+	0xa1,
+	0xa2,
+	0xa3,
+	0xa4,
+	0xa5,
+	0xa6,
+	0xa7,
+	0xa8,
+	0xa9,
+	0xaa,
+	0xab,
+	0xac,
+	0xad,
+	0xae,
+	0xaf,
+	0xb0,
+	0xb1,
+	0xb2,
+	0xb3,
+	0xb4,
+	0xb5,
+	0xb6,
+	0xb7,
+	0xb8,
+	0xb9,
+	0xba,
+	0xbb,
+	0xbc,
+	0xbd,
+	0xbe,
+	0xbf,
 };
 
 /* A datagram with every field set to a distinct valid value. */
@@ -117,18 +158,27 @@ static struct dgram
 full_dgram(int type, int mac)
 {
 	struct dgram d = {
-		.type = type, .flags = mac ? DGRAM_FLAG_MAC : 0,
-		.boot_id = 0xdeadbeefcafef00dull, .seq = 0x0123456789ull + type,
-		.time = 1700000000123456789ll, .name = "alpha",
+		.type = type,
+		.flags = mac ? DGRAM_FLAG_MAC : 0,
+		.boot_id = 0xdeadbeefcafef00dull,
+		.seq = 0x0123456789ull + type,
+		.time = 1700000000123456789ll,
+		.name = "alpha",
 		.uri = "[fe80::1]:7070",
 		.aflags = DGRAM_ANNOUNCE_ANSWER | DGRAM_ANNOUNCE_PARTIAL,
-		.uptime_ms = 123456789012ull, .req_id = 0xfedcba9876543210ull,
+		.uptime_ms = 123456789012ull,
+		.req_id = 0xfedcba9876543210ull,
 		.path = "/home/shared files/x",
-		.exports = sample_exports, .nexports = NELEM(sample_exports),
-		.hits = sample_hits, .nhits = NELEM(sample_hits),
-		.target = "beta", .target_boot = 0x55aa55aa55aa55aaull,
-		.first = 5, .last = 9,
-		.traps = sample_traps, .ntraps = NELEM(sample_traps),
+		.exports = sample_exports,
+		.nexports = NELEM(sample_exports),
+		.hits = sample_hits,
+		.nhits = NELEM(sample_hits),
+		.target = "beta",
+		.target_boot = 0x55aa55aa55aa55aaull,
+		.first = 5,
+		.last = 9,
+		.traps = sample_traps,
+		.ntraps = NELEM(sample_traps),
 		.mac = mac ? sample_mac : NULL,
 	};
 	return d;
@@ -164,8 +214,8 @@ trap_eq(const struct dgram_trap *got, const struct dgram_trap *want)
 
 /* How many fields of got differ from want (used) or from zero (unused). */
 static int
-dgram_diff(const char *label, const struct dgram *want,
-    const struct dgram *got, unsigned mask)
+dgram_diff(const char *label, const struct dgram *want, const struct dgram *got,
+    unsigned mask)
 {
 	size_t i;
 	int bad = 0;
@@ -308,7 +358,7 @@ trailing_refused(const uint8_t *buf, size_t len)
 	return decode_copy(copy, len + 1) == -EPROTO;
 }
 
-#define PER_TYPE	7
+#define PER_TYPE 7
 
 /* Round-trip one type, without and with the MAC; PER_TYPE tests. */
 static void
@@ -327,27 +377,29 @@ test_type(const struct expect *x)
 	    "%s encodes to %zu bytes", label, dgram_size(&d, x->body));
 	error = error ? error : dgram_decode(buf, len, &got);
 	tap_ok(error == 0 && dgram_diff(label, &d, &got, x->body) == 0 &&
-	    got.mac == NULL && got.mac_off == 0 &&
-	    dgram_mac_locate(buf, len, &off) == -ENOENT,
+		got.mac == NULL && got.mac_off == 0 &&
+		dgram_mac_locate(buf, len, &off) == -ENOENT,
 	    "%s round trip", label);
 	tap_ok(truncations_refused(buf, len) && trailing_refused(buf, len),
 	    "%s truncations and trailing byte refused", label);
-	again = error == 0 && dgram_encode(&got, buf2, sizeof buf2,
-	    &len2) == 0 && len2 == len && memcmp(buf, buf2, len) == 0;
+	again = error == 0 &&
+	    dgram_encode(&got, buf2, sizeof buf2, &len2) == 0 && len2 == len &&
+	    memcmp(buf, buf2, len) == 0;
 	tap_ok(again, "%s re-encodes to the same bytes", label);
 
 	snprintf(label, sizeof label, "%s with MAC", x->name);
 	errorm = dgram_encode(&dm, buf, sizeof buf, &len);
 	tap_ok(errorm == 0 && len == dgram_size(&dm, x->body) &&
-	    len == dgram_size(&d, x->body) + DGRAM_MAC_LEN &&
-	    memcmp(buf + len - DGRAM_MAC_LEN, sample_mac,
-	    DGRAM_MAC_LEN) == 0, "%s encodes to %zu bytes, MAC last", label,
+		len == dgram_size(&d, x->body) + DGRAM_MAC_LEN &&
+		memcmp(buf + len - DGRAM_MAC_LEN, sample_mac, DGRAM_MAC_LEN) ==
+		    0,
+	    "%s encodes to %zu bytes, MAC last", label,
 	    dgram_size(&dm, x->body));
 	errorm = errorm ? errorm : dgram_decode(buf, len, &gotm);
 	tap_ok(errorm == 0 && dgram_diff(label, &dm, &gotm, x->body) == 0 &&
-	    gotm.mac == buf + len - DGRAM_MAC_LEN &&
-	    gotm.mac_off == len - DGRAM_MAC_LEN &&
-	    dgram_mac_locate(buf, len, &off) == 0 && off == gotm.mac_off,
+		gotm.mac == buf + len - DGRAM_MAC_LEN &&
+		gotm.mac_off == len - DGRAM_MAC_LEN &&
+		dgram_mac_locate(buf, len, &off) == 0 && off == gotm.mac_off,
 	    "%s round trip, MAC located", label);
 	tap_ok(truncations_refused(buf, len) && trailing_refused(buf, len),
 	    "%s truncations and trailing byte refused", label);
@@ -455,8 +507,8 @@ w_located(struct w *w, int count, int n, uint32_t mtime_nsec)
 /* An ANNOUNCE with aflags, count said and one export (name, at, flags)
  * sent when count > 0. */
 static void
-w_announce(struct w *w, int aflags, int count, const char *name,
-    const char *at, int flags)
+w_announce(struct w *w, int aflags, int count, const char *name, const char *at,
+    int flags)
 {
 	w_hdr(w, DGRAM_ANNOUNCE, 0, 0);
 	w_int(w, aflags, 1);
@@ -511,110 +563,196 @@ hand_dgram(int i, struct w *w, int *good)
 	*good = 0;
 	switch (i) {
 	/* accepted */
-	case 0: *good = 1; w_bare(w, DGRAM_MAGIC, 1, DGRAM_GOODBYE, 0, 0);
+	case 0:
+		*good = 1;
+		w_bare(w, DGRAM_MAGIC, 1, DGRAM_GOODBYE, 0, 0);
 		return "goodbye, the smallest datagram";
-	case 1: *good = 1; w_locate(w, 2, "/", 2); return "locate /";
-	case 2: *good = 1; w_locate(w, 14, "/a b/..c/.d/e", 14);
+	case 1:
+		*good = 1;
+		w_locate(w, 2, "/", 2);
+		return "locate /";
+	case 2:
+		*good = 1;
+		w_locate(w, 14, "/a b/..c/.d/e", 14);
 		return "locate /a b/..c/.d/e";
-	case 3: *good = 1; w_located(w, 0, 0, 0);
+	case 3:
+		*good = 1;
+		w_located(w, 0, 0, 0);
 		return "located with no hits";
-	case 4: *good = 1; w_trap(w, 1, 1, DGRAM_REMOVE, 1, "", 1);
+	case 4:
+		*good = 1;
+		w_trap(w, 1, 1, DGRAM_REMOVE, 1, "", 1);
 		return "trap remove of the export root";
-	case 5: *good = 1; w_data(w, UINT64_MAX - 1, 1);
+	case 5:
+		*good = 1;
+		w_data(w, UINT64_MAX - 1, 1);
 		return "trap data ending at 2^64-1";
-	case 6: *good = 1; w_announce(w, 3, 0, NULL, NULL, 0);
+	case 6:
+		*good = 1;
+		w_announce(w, 3, 0, NULL, NULL, 0);
 		return "announce answer partial, no exports";
-	case 7: *good = 1; w_announce(w, 0, 1, "e", "/a", 1);
+	case 7:
+		*good = 1;
+		w_announce(w, 0, 1, "e", "/a", 1);
 		return "announce read-only export at /a";
-	case 8: *good = 1; w_resend(w, 1, 1); return "resend 1..1";
-	case 9: *good = 1; w_named(w, 256, repeat('n', 255), 256);
+	case 8:
+		*good = 1;
+		w_resend(w, 1, 1);
+		return "resend 1..1";
+	case 9:
+		*good = 1;
+		w_named(w, 256, repeat('n', 255), 256);
 		return "peer name of 255 bytes";
-	case 10: *good = 1;
+	case 10:
+		*good = 1;
 		w_bare(w, DGRAM_MAGIC, 1, DGRAM_GOODBYE, DGRAM_FLAG_MAC, 0);
 		w_raw(w, sample_mac, DGRAM_MAC_LEN);
 		return "goodbye with MAC";
-	case 11: *good = 1;
+	case 11:
+		*good = 1;
 		w_trap(w, 1, 1, DGRAM_REMOVE, 1341, long_path(1340), 1341);
 		return "datagram of exactly 1400 bytes";
-	case 12: *good = 1; w_trap(w, UINT64_MAX, 1, DGRAM_RENAME, 2, "a", 2);
+	case 12:
+		*good = 1;
+		w_trap(w, UINT64_MAX, 1, DGRAM_RENAME, 2, "a", 2);
 		return "trap rename, seq 2^64-1";
 	/* refused: header */
-	case 13: w_trap(w, 1, 1, DGRAM_REMOVE, 1342, long_path(1341), 1342);
+	case 13:
+		w_trap(w, 1, 1, DGRAM_REMOVE, 1342, long_path(1341), 1342);
 		return "datagram of 1401 bytes";
-	case 14: w_bare(w, 0x44465551, 1, DGRAM_GOODBYE, 0, 0);
+	case 14:
+		w_bare(w, 0x44465551, 1, DGRAM_GOODBYE, 0, 0);
 		return "bad magic";
-	case 15: w_bare(w, PROTO_MAGIC, 1, DGRAM_GOODBYE, 0, 0);
+	case 15:
+		w_bare(w, PROTO_MAGIC, 1, DGRAM_GOODBYE, 0, 0);
 		return "TCP magic";
-	case 16: w_bare(w, DGRAM_MAGIC, 0, DGRAM_GOODBYE, 0, 0);
+	case 16:
+		w_bare(w, DGRAM_MAGIC, 0, DGRAM_GOODBYE, 0, 0);
 		return "version 0";
-	case 17: w_bare(w, DGRAM_MAGIC, 2, DGRAM_GOODBYE, 0, 0);
+	case 17:
+		w_bare(w, DGRAM_MAGIC, 2, DGRAM_GOODBYE, 0, 0);
 		return "version 2";
-	case 18: w_bare(w, DGRAM_MAGIC, 1, DGRAM_GOODBYE, 0, 1);
+	case 18:
+		w_bare(w, DGRAM_MAGIC, 1, DGRAM_GOODBYE, 0, 1);
 		return "reserved byte 1";
-	case 19: w_bare(w, DGRAM_MAGIC, 1, DGRAM_GOODBYE, 0x02, 0);
+	case 19:
+		w_bare(w, DGRAM_MAGIC, 1, DGRAM_GOODBYE, 0x02, 0);
 		return "flag bit 1";
-	case 20: w_bare(w, DGRAM_MAGIC, 1, DGRAM_GOODBYE, 0x80, 0);
+	case 20:
+		w_bare(w, DGRAM_MAGIC, 1, DGRAM_GOODBYE, 0x80, 0);
 		return "flag bit 7";
-	case 21: w_bare(w, DGRAM_MAGIC, 1, 0, 0, 0); return "type 0";
-	case 22: w_bare(w, DGRAM_MAGIC, 1, DGRAM_TYPE_MAX, 0, 0);
+	case 21:
+		w_bare(w, DGRAM_MAGIC, 1, 0, 0, 0);
+		return "type 0";
+	case 22:
+		w_bare(w, DGRAM_MAGIC, 1, DGRAM_TYPE_MAX, 0, 0);
 		return "type TYPE_MAX";
-	case 23: w_bare(w, DGRAM_MAGIC, 1, 255, 0, 0); return "type 255";
-	case 24: w_bare(w, DGRAM_MAGIC, 1, DGRAM_GOODBYE, DGRAM_FLAG_MAC, 0);
+	case 23:
+		w_bare(w, DGRAM_MAGIC, 1, 255, 0, 0);
+		return "type 255";
+	case 24:
+		w_bare(w, DGRAM_MAGIC, 1, DGRAM_GOODBYE, DGRAM_FLAG_MAC, 0);
 		return "MAC flag without the MAC";
-	case 25: w_named(w, 2, "p", 2);
+	case 25:
+		w_named(w, 2, "p", 2);
 		w->b[6] = DGRAM_FLAG_MAC;
 		w_raw(w, sample_mac, DGRAM_MAC_LEN - 1);
 		return "MAC one byte short";
-	case 26: w_bare(w, DGRAM_MAGIC, 1, DGRAM_GOODBYE, 0, 0);
+	case 26:
+		w_bare(w, DGRAM_MAGIC, 1, DGRAM_GOODBYE, 0, 0);
 		w_int(w, 0, 1);
 		return "goodbye with a body";
 	/* refused: strings */
-	case 27: w_named(w, 1, "p", 1); return "name missing NUL";
-	case 28: w_named(w, 4, "a\0b", 4); return "name with inner NUL";
-	case 29: w_named(w, 0, "", 0); return "name length 0";
-	case 30: w_named(w, 1, "", 1); return "name empty";
-	case 31: w_named(w, 257, repeat('n', 256), 257);
+	case 27:
+		w_named(w, 1, "p", 1);
+		return "name missing NUL";
+	case 28:
+		w_named(w, 4, "a\0b", 4);
+		return "name with inner NUL";
+	case 29:
+		w_named(w, 0, "", 0);
+		return "name length 0";
+	case 30:
+		w_named(w, 1, "", 1);
+		return "name empty";
+	case 31:
+		w_named(w, 257, repeat('n', 256), 257);
 		return "name of 256 bytes";
-	case 32: w_named(w, 100, "p", 2); return "name length overruns";
-	case 33: w_named(w, 0xffff, "p", 2); return "name length 65535";
-	case 34: w_raw_hdr(w, DGRAM_MAGIC, 1, DGRAM_GOODBYE, 0, 0, 0);
+	case 32:
+		w_named(w, 100, "p", 2);
+		return "name length overruns";
+	case 33:
+		w_named(w, 0xffff, "p", 2);
+		return "name length 65535";
+	case 34:
+		w_raw_hdr(w, DGRAM_MAGIC, 1, DGRAM_GOODBYE, 0, 0, 0);
 		w_str(w, "p");
 		w_str(w, "");
 		return "uri empty";
-	case 35: w_locate(w, 2, "a", 2); return "locate relative path";
-	case 36: w_locate(w, 4, "/a/", 4); return "locate /a/";
-	case 37: w_locate(w, 3, "//", 3); return "locate //";
-	case 38: w_locate(w, 8, "/a/../b", 8); return "locate /a/../b";
-	case 39: w_locate(w, 3, "/.", 3); return "locate /.";
-	case 40: w_locate(w, 1, "", 1); return "locate empty path";
-	case 41: w_trap(w, 1, 1, DGRAM_REMOVE, 5, "/abs", 5);
+	case 35:
+		w_locate(w, 2, "a", 2);
+		return "locate relative path";
+	case 36:
+		w_locate(w, 4, "/a/", 4);
+		return "locate /a/";
+	case 37:
+		w_locate(w, 3, "//", 3);
+		return "locate //";
+	case 38:
+		w_locate(w, 8, "/a/../b", 8);
+		return "locate /a/../b";
+	case 39:
+		w_locate(w, 3, "/.", 3);
+		return "locate /.";
+	case 40:
+		w_locate(w, 1, "", 1);
+		return "locate empty path";
+	case 41:
+		w_trap(w, 1, 1, DGRAM_REMOVE, 5, "/abs", 5);
 		return "trap path /abs";
-	case 42: w_trap(w, 1, 1, DGRAM_REMOVE, 5, "a//b", 5);
+	case 42:
+		w_trap(w, 1, 1, DGRAM_REMOVE, 5, "a//b", 5);
 		return "trap path a//b";
-	case 43: w_trap(w, 1, 1, DGRAM_REMOVE, 3, "..", 3);
+	case 43:
+		w_trap(w, 1, 1, DGRAM_REMOVE, 3, "..", 3);
 		return "trap path ..";
-	case 44: w_trap(w, 1, 1, DGRAM_REMOVE, 3, "a/", 3);
+	case 44:
+		w_trap(w, 1, 1, DGRAM_REMOVE, 3, "a/", 3);
 		return "trap path a/";
-	case 45: w_trap(w, 1, 1, DGRAM_REMOVE, 257, repeat('c', 256), 257);
+	case 45:
+		w_trap(w, 1, 1, DGRAM_REMOVE, 257, repeat('c', 256), 257);
 		return "trap path component of 256 bytes";
-	case 46: w_trap(w, 1, 1, DGRAM_REMOVE, 3, "a\0", 3);
+	case 46:
+		w_trap(w, 1, 1, DGRAM_REMOVE, 3, "a\0", 3);
 		return "trap path with inner NUL";
 	/* refused: records and counts */
-	case 47: w_trap(w, 1, 1, 0, 2, "a", 2); return "trap kind 0";
-	case 48: w_trap(w, 1, 1, DGRAM_KIND_MAX, 2, "a", 2);
+	case 47:
+		w_trap(w, 1, 1, 0, 2, "a", 2);
+		return "trap kind 0";
+	case 48:
+		w_trap(w, 1, 1, DGRAM_KIND_MAX, 2, "a", 2);
 		return "trap kind KIND_MAX";
-	case 49: w_hdr(w, DGRAM_TRAP, 0, 1);
+	case 49:
+		w_hdr(w, DGRAM_TRAP, 0, 1);
 		w_int(w, 0, 2);
 		return "trap with no record";
-	case 50: w_trap(w, 1, 2, DGRAM_REMOVE, 2, "a", 2);
+	case 50:
+		w_trap(w, 1, 2, DGRAM_REMOVE, 2, "a", 2);
 		return "trap count beyond records";
-	case 51: w_trap(w, 1, 0xffff, DGRAM_REMOVE, 2, "a", 2);
+	case 51:
+		w_trap(w, 1, 0xffff, DGRAM_REMOVE, 2, "a", 2);
 		return "trap count 65535";
-	case 52: w_trap(w, 0, 1, DGRAM_REMOVE, 2, "a", 2);
+	case 52:
+		w_trap(w, 0, 1, DGRAM_REMOVE, 2, "a", 2);
 		return "trap seq 0";
-	case 53: w_data(w, 0, 0); return "trap data length 0";
-	case 54: w_data(w, UINT64_MAX, 1); return "trap data wrapping";
-	case 55: w_hdr(w, DGRAM_TRAP, 0, 1);
+	case 53:
+		w_data(w, 0, 0);
+		return "trap data length 0";
+	case 54:
+		w_data(w, UINT64_MAX, 1);
+		return "trap data wrapping";
+	case 55:
+		w_hdr(w, DGRAM_TRAP, 0, 1);
 		w_int(w, 1, 2);
 		w_int(w, DGRAM_ATTR, 1);
 		w_int(w, 3, 4);
@@ -622,7 +760,8 @@ hand_dgram(int i, struct w *w, int *good)
 		w_str(w, "a");
 		w_attr(w, 0, 1000000000);
 		return "trap attr atime nsec 1e9";
-	case 56: w_hdr(w, DGRAM_TRAP, 0, 1);
+	case 56:
+		w_hdr(w, DGRAM_TRAP, 0, 1);
 		w_int(w, 1, 2);
 		w_int(w, DGRAM_CREATE, 1);
 		w_int(w, 3, 4);
@@ -630,25 +769,41 @@ hand_dgram(int i, struct w *w, int *good)
 		w_str(w, "a");
 		w_attr(w, 2, 0xffffffff);
 		return "trap create ctime nsec 2^32-1";
-	case 57: w_located(w, 1, 1, 1000000000);
+	case 57:
+		w_located(w, 1, 1, 1000000000);
 		return "located hit mtime nsec 1e9";
-	case 58: w_located(w, 2, 1, 0); return "located count beyond hits";
-	case 59: w_located(w, 0, 1, 0); return "located hits beyond count";
-	case 60: w_announce(w, 4, 0, NULL, NULL, 0);
+	case 58:
+		w_located(w, 2, 1, 0);
+		return "located count beyond hits";
+	case 59:
+		w_located(w, 0, 1, 0);
+		return "located hits beyond count";
+	case 60:
+		w_announce(w, 4, 0, NULL, NULL, 0);
 		return "announce flag bit 2";
-	case 61: w_announce(w, 0, 1, "e", "/", 2);
+	case 61:
+		w_announce(w, 0, 1, "e", "/", 2);
 		return "announce export flag bit 1";
-	case 62: w_announce(w, 0, 2, "e", "/", 0);
+	case 62:
+		w_announce(w, 0, 2, "e", "/", 0);
 		return "announce count beyond exports";
-	case 63: w_announce(w, 0, 1, "", "/", 0);
+	case 63:
+		w_announce(w, 0, 1, "", "/", 0);
 		return "announce export name empty";
-	case 64: w_announce(w, 0, 1, "e", "a", 0);
+	case 64:
+		w_announce(w, 0, 1, "e", "a", 0);
 		return "announce export at relative";
-	case 65: w_announce(w, 0, 257, "e", "/", 0);
+	case 65:
+		w_announce(w, 0, 257, "e", "/", 0);
 		return "announce 257 exports";
-	case 66: w_resend(w, 0, 1); return "resend first 0";
-	case 67: w_resend(w, 3, 2); return "resend first above last";
-	case 68: w_trap(w, 1, 1, DGRAM_REMOVE, 2, "a", 2);
+	case 66:
+		w_resend(w, 0, 1);
+		return "resend first 0";
+	case 67:
+		w_resend(w, 3, 2);
+		return "resend first above last";
+	case 68:
+		w_trap(w, 1, 1, DGRAM_REMOVE, 2, "a", 2);
 		w_int(w, 0, 1);
 		return "trap with a trailing byte";
 	}
@@ -665,8 +820,8 @@ test_hand_dgrams(void)
 
 	for (i = 0; (name = hand_dgram(i, &w, &good)) != NULL; i++) {
 		error = decode_copy(w.b, w.n);
-		tap_ok(error == (good ? 0 : -EPROTO), "%s: %s", good ?
-		    "accepted" : "refused", name);
+		tap_ok(error == (good ? 0 : -EPROTO), "%s: %s",
+		    good ? "accepted" : "refused", name);
 	}
 }
 
@@ -682,31 +837,35 @@ hand_dgrams(void)
 	return i;
 }
 
-#define GOLDEN_TESTS	1
+#define GOLDEN_TESTS 1
 
 /* Byte-for-byte comparison of a HEARTBEAT with its assembled bytes. */
 static void
 test_golden(void)
 {
 	static const uint8_t want[] = {
-		0x50, 0x55, 0x46, 0x44, 0x01, 0x02, 0x00, 0x00,	/* PUFD */
-		0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01,	/* boot */
-		0x2a, 0, 0, 0, 0, 0, 0, 0,			/* seq 42 */
-		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,	/* time -1 */
-		0x02, 0x00, 'a', 0x00,				/* name */
-		0x04, 0x00, 'h', ':', '7', 0x00,		/* uri */
-		0xe8, 0x03, 0, 0, 0, 0, 0, 0,			/* 1000 ms */
+		0x50, 0x55, 0x46, 0x44, 0x01, 0x02, 0x00, 0x00, /* PUFD */
+		0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, /* boot */
+		0x2a, 0, 0, 0, 0, 0, 0, 0,                      /* seq 42 */
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, /* time -1 */
+		0x02, 0x00, 'a', 0x00,                          /* name */
+		0x04, 0x00, 'h', ':', '7', 0x00,                /* uri */
+		0xe8, 0x03, 0, 0, 0, 0, 0, 0,                   /* 1000 ms */
 	};
 	struct dgram d = {
-		.type = DGRAM_HEARTBEAT, .boot_id = 0x0102030405060708ull,
-		.seq = 42, .time = -1, .name = "a", .uri = "h:7",
+		.type = DGRAM_HEARTBEAT,
+		.boot_id = 0x0102030405060708ull,
+		.seq = 42,
+		.time = -1,
+		.name = "a",
+		.uri = "h:7",
 		.uptime_ms = 1000,
 	};
 	uint8_t buf[DGRAM_MAX];
 	size_t len;
 
 	tap_ok(dgram_encode(&d, buf, sizeof buf, &len) == 0 &&
-	    len == sizeof want && memcmp(buf, want, len) == 0,
+		len == sizeof want && memcmp(buf, want, len) == 0,
 	    "heartbeat is %zu bytes, as assembled by hand", sizeof want);
 }
 
@@ -724,8 +883,7 @@ batch_ok(const uint8_t *buf, size_t len, const struct dgram *hdr,
 		want += trap_size(&recs[i]);
 	want += (hdr->flags & DGRAM_FLAG_MAC) ? DGRAM_MAC_LEN : 0;
 	if (len != want || dgram_decode(buf, len, &d) != 0) {
-		tap_diag("batch of %zu: %zu bytes, want %zu", taken, len,
-		    want);
+		tap_diag("batch of %zu: %zu bytes, want %zu", taken, len, want);
 		return 0;
 	}
 	ok = d.type == DGRAM_TRAP && d.seq == hdr->seq && d.ntraps == taken &&
@@ -794,9 +952,9 @@ pack_all(const struct dgram *hdr0, const struct dgram_trap *recs, size_t n,
 			tap_diag("record %zu: error %d", at, error);
 			return 0;
 		}
-		ok = len <= limit && untouched(buf + limit,
-		    sizeof buf - limit) && batch_ok(buf, len, &hdr,
-		    recs + at, taken);
+		ok = len <= limit &&
+		    untouched(buf + limit, sizeof buf - limit) &&
+		    batch_ok(buf, len, &hdr, recs + at, taken);
 		if (ok && at + taken < n &&
 		    len + trap_size(&recs[at + taken]) <= limit) {
 			tap_diag("datagram %zu not full: %zu + %zu <= %zu",
@@ -809,7 +967,7 @@ pack_all(const struct dgram *hdr0, const struct dgram_trap *recs, size_t n,
 	return ok;
 }
 
-#define BATCH_TESTS	13
+#define BATCH_TESTS 13
 
 /* The trap batch encoder: full datagrams, never beyond the limit. */
 static void
@@ -849,8 +1007,8 @@ test_batch(void)
 	for (i = 0; i < NELEM(sample_traps); i++) {
 		big[0] = sample_traps[i];
 		big[0].path = long_path(30);
-		tap_diag("%s record, 30-byte path: %zu bytes", dgram_kind_name(
-		    big[0].kind), trap_size(&big[0]));
+		tap_diag("%s record, 30-byte path: %zu bytes",
+		    dgram_kind_name(big[0].kind), trap_size(&big[0]));
 	}
 
 	/* A 1320-byte path fits alone; 1400 bytes does not fit at all. */
@@ -861,14 +1019,18 @@ test_batch(void)
 	big[2] = sample_traps[1];
 	big[2].path = strdup(long_path(1400));
 	tap_ok(dgram_encode_traps(&hdr, big, 2, buf, sizeof buf, &len,
-	    &taken) == 0 && taken == 1, "a 1320-byte path does not join");
+		   &taken) == 0 &&
+		taken == 1,
+	    "a 1320-byte path does not join");
 	tap_ok(dgram_encode_traps(&hdr, big + 1, 2, buf, sizeof buf, &len,
-	    &taken) == 0 && taken == 1 && batch_ok(buf, len, &hdr, big + 1, 1),
+		   &taken) == 0 &&
+		taken == 1 && batch_ok(buf, len, &hdr, big + 1, 1),
 	    "a 1320-byte path goes alone (%zu bytes)", len);
 	len = 99;
 	taken = 99;
 	tap_ok(dgram_encode_traps(&hdr, big + 2, 1, buf, sizeof buf, &len,
-	    &taken) == -EMSGSIZE && taken == 0 && len == 0,
+		   &taken) == -EMSGSIZE &&
+		taken == 0 && len == 0,
 	    "a 1400-byte path is refused, nothing taken");
 	free((char *)big[1].path);
 	free((char *)big[2].path);
@@ -878,27 +1040,33 @@ test_batch(void)
 	big[1] = sample_traps[1];
 	big[1].path = "/abs";
 	tap_ok(dgram_encode_traps(&hdr, big, 2, buf, sizeof buf, &len,
-	    &taken) == -EINVAL && dgram_encode_traps(&hdr, big, 0, buf,
-	    sizeof buf, &len, &taken) == -EINVAL, "an invalid record, or "
+		   &taken) == -EINVAL &&
+		dgram_encode_traps(&hdr, big, 0, buf, sizeof buf, &len,
+		    &taken) == -EINVAL,
+	    "an invalid record, or "
 	    "none, is refused");
 	hdr.seq = 0;
-	tap_ok(dgram_encode_traps(&hdr, sample_traps, 1, buf, sizeof buf,
-	    &len, &taken) == -EINVAL, "a batch with seq 0 is refused");
+	tap_ok(dgram_encode_traps(&hdr, sample_traps, 1, buf, sizeof buf, &len,
+		   &taken) == -EINVAL,
+	    "a batch with seq 0 is refused");
 	hdr.seq = 1;
 	tap_ok(dgram_encode_traps(&hdr, sample_traps, 1, buf, 40, &len,
-	    &taken) == -EMSGSIZE && taken == 0, "no room for the header");
+		   &taken) == -EMSGSIZE &&
+		taken == 0,
+	    "no room for the header");
 	d = full_dgram(DGRAM_TRAP, 1);
 	d.seq = 1;
 	ok = dgram_encode_traps(&d, d.traps, d.ntraps, buf, sizeof buf, &len,
-	    &taken) == 0 && taken == d.ntraps && dgram_encode(&d, buf2,
-	    sizeof buf2, &len2) == 0 && len == len2 &&
+		 &taken) == 0 &&
+	    taken == d.ntraps &&
+	    dgram_encode(&d, buf2, sizeof buf2, &len2) == 0 && len == len2 &&
 	    memcmp(buf, buf2, len) == 0;
 	tap_ok(ok, "a batch that fits is what dgram_encode gives");
 	d.traps = recs;
 	d.ntraps = NELEM(recs);
 	ok = dgram_encode(&d, buf, sizeof buf, &len) == -EMSGSIZE &&
-	    len > DGRAM_MAX && dgram_encode(&d, NULL, 0, &len2) ==
-	    -EMSGSIZE && len2 == len;
+	    len > DGRAM_MAX && dgram_encode(&d, NULL, 0, &len2) == -EMSGSIZE &&
+	    len2 == len;
 	tap_ok(ok, "dgram_encode refuses 400 records, measuring %zu bytes",
 	    len);
 }
@@ -910,45 +1078,110 @@ spoil(int i, struct dgram *d, struct dgram_trap *t, struct proto_export *x,
 {
 	*want = -EINVAL;
 	switch (i) {
-	case 0: d->type = 0; return "type 0";
-	case 1: d->type = DGRAM_TYPE_MAX; return "type TYPE_MAX";
-	case 2: d->flags = 0x02; return "flag bit 1";
-	case 3: d->name = NULL; return "no name";
-	case 4: d->name = ""; return "empty name";
-	case 5: d->uri = repeat('u', 256); return "256-byte uri";
-	case 6: d->type = DGRAM_ANNOUNCE; d->aflags = 4;
+	case 0:
+		d->type = 0;
+		return "type 0";
+	case 1:
+		d->type = DGRAM_TYPE_MAX;
+		return "type TYPE_MAX";
+	case 2:
+		d->flags = 0x02;
+		return "flag bit 1";
+	case 3:
+		d->name = NULL;
+		return "no name";
+	case 4:
+		d->name = "";
+		return "empty name";
+	case 5:
+		d->uri = repeat('u', 256);
+		return "256-byte uri";
+	case 6:
+		d->type = DGRAM_ANNOUNCE;
+		d->aflags = 4;
 		return "announce flag bit 2";
-	case 7: d->type = DGRAM_ANNOUNCE; d->nexports = 257;
+	case 7:
+		d->type = DGRAM_ANNOUNCE;
+		d->nexports = 257;
 		return "257 exports";
-	case 8: d->type = DGRAM_ANNOUNCE; x->at = "rel"; d->exports = x;
-		d->nexports = 1; return "export at relative";
-	case 9: d->type = DGRAM_ANNOUNCE; d->exports = NULL;
+	case 8:
+		d->type = DGRAM_ANNOUNCE;
+		x->at = "rel";
+		d->exports = x;
+		d->nexports = 1;
+		return "export at relative";
+	case 9:
+		d->type = DGRAM_ANNOUNCE;
+		d->exports = NULL;
 		return "exports NULL with a count";
-	case 10: d->type = DGRAM_LOCATE; d->path = "a/b";
+	case 10:
+		d->type = DGRAM_LOCATE;
+		d->path = "a/b";
 		return "locate relative path";
-	case 11: d->type = DGRAM_LOCATE; d->path = "/a/"; return "locate /a/";
-	case 12: d->type = DGRAM_LOCATED; h->attr.ctime.nsec = 1000000000;
-		d->hits = h; d->nhits = 1; return "hit ctime nsec 1e9";
-	case 13: d->type = DGRAM_TRAP; d->seq = 0; return "trap seq 0";
-	case 14: d->type = DGRAM_TRAP; d->ntraps = 0; return "trap no record";
-	case 15: d->type = DGRAM_TRAP; t->kind = 0; return "trap kind 0";
-	case 16: d->type = DGRAM_TRAP; t->kind = DGRAM_DATA; t->length = 0;
+	case 11:
+		d->type = DGRAM_LOCATE;
+		d->path = "/a/";
+		return "locate /a/";
+	case 12:
+		d->type = DGRAM_LOCATED;
+		h->attr.ctime.nsec = 1000000000;
+		d->hits = h;
+		d->nhits = 1;
+		return "hit ctime nsec 1e9";
+	case 13:
+		d->type = DGRAM_TRAP;
+		d->seq = 0;
+		return "trap seq 0";
+	case 14:
+		d->type = DGRAM_TRAP;
+		d->ntraps = 0;
+		return "trap no record";
+	case 15:
+		d->type = DGRAM_TRAP;
+		t->kind = 0;
+		return "trap kind 0";
+	case 16:
+		d->type = DGRAM_TRAP;
+		t->kind = DGRAM_DATA;
+		t->length = 0;
 		return "trap data length 0";
-	case 17: d->type = DGRAM_TRAP; t->kind = DGRAM_DATA;
-		t->offset = UINT64_MAX; return "trap data wrapping";
-	case 18: d->type = DGRAM_TRAP; t->kind = DGRAM_RENAME;
-		t->path2 = NULL; return "trap rename without path2";
-	case 19: d->type = DGRAM_TRAP; t->path = ".."; return "trap path ..";
-	case 20: d->type = DGRAM_TRAP; t->kind = DGRAM_ATTR;
+	case 17:
+		d->type = DGRAM_TRAP;
+		t->kind = DGRAM_DATA;
+		t->offset = UINT64_MAX;
+		return "trap data wrapping";
+	case 18:
+		d->type = DGRAM_TRAP;
+		t->kind = DGRAM_RENAME;
+		t->path2 = NULL;
+		return "trap rename without path2";
+	case 19:
+		d->type = DGRAM_TRAP;
+		t->path = "..";
+		return "trap path ..";
+	case 20:
+		d->type = DGRAM_TRAP;
+		t->kind = DGRAM_ATTR;
 		t->attr.mtime.nsec = 1000000000;
 		return "trap attr mtime nsec 1e9";
-	case 21: d->type = DGRAM_RESEND; d->first = 0;
+	case 21:
+		d->type = DGRAM_RESEND;
+		d->first = 0;
 		return "resend first 0";
-	case 22: d->type = DGRAM_RESEND; d->first = 10; d->last = 9;
+	case 22:
+		d->type = DGRAM_RESEND;
+		d->first = 10;
+		d->last = 9;
 		return "resend first above last";
-	case 23: d->type = DGRAM_LOCATED; d->nhits = 14; *want = -EMSGSIZE;
+	case 23:
+		d->type = DGRAM_LOCATED;
+		d->nhits = 14;
+		*want = -EMSGSIZE;
 		return "located with 14 hits";
-	case 24: d->type = DGRAM_TRAP; d->ntraps = 70000; *want = -EMSGSIZE;
+	case 24:
+		d->type = DGRAM_TRAP;
+		d->ntraps = 70000;
+		*want = -EMSGSIZE;
 		return "trap with 70000 records";
 	}
 	return NULL;
@@ -1009,7 +1242,7 @@ test_encoder_refusals(void)
 	free(many);
 }
 
-#define NAMES_TESTS	2
+#define NAMES_TESTS 2
 
 /* Type and kind names, as DATAGRAMS.md gives them. */
 static void
@@ -1023,8 +1256,8 @@ test_names(void)
 	    strcmp(dgram_type_name(DGRAM_TYPE_MAX), "unknown") == 0;
 	for (i = 0; i < NELEM(expect); i++)
 		ok = ok && expect[i].type == (int)i + 1 &&
-		    strcmp(dgram_type_name(expect[i].type),
-		    expect[i].name) == 0;
+		    strcmp(dgram_type_name(expect[i].type), expect[i].name) ==
+			0;
 	tap_ok(ok, "every type tested, names as DATAGRAMS.md says");
 	ok = NELEM(kind_expect) == DGRAM_KIND_MAX - 1 &&
 	    strcmp(dgram_kind_name(0), "unknown") == 0 &&
@@ -1032,14 +1265,13 @@ test_names(void)
 	for (i = 0; i < NELEM(kind_expect); i++)
 		ok = ok && kind_expect[i].kind == (int)i + 1 &&
 		    strcmp(dgram_kind_name(kind_expect[i].kind),
-		    kind_expect[i].name) == 0;
+			kind_expect[i].name) == 0;
 	tap_ok(ok, "every record kind tested, names as DATAGRAMS.md says");
 }
 
 /* Write one file of the seed corpus. */
 static int
-write_seed(const char *dir, const char *name, const uint8_t *buf,
-    size_t len)
+write_seed(const char *dir, const char *name, const uint8_t *buf, size_t len)
 {
 	char path[4096];
 	FILE *f;

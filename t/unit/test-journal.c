@@ -15,7 +15,7 @@
 #include "tap.h"
 #include "testutil.h"
 
-#define RING	8
+#define RING 8
 
 /* One change of a table: number, export, directory, name. */
 struct chg {
@@ -27,73 +27,82 @@ struct chg {
 /* One case: a ring's changes, a query, and the sorted answer. */
 struct qcase {
 	const char *what;
-	struct chg chg[RING + 4];	/* later ones overwrite earlier */
+	struct chg chg[RING + 4]; /* later ones overwrite earlier */
 	uint64_t newest;
 	uint32_t export_id;
 	const char *dir;
 	uint64_t since;
 	int rc;
-	const char *want;		/* names, space-separated, sorted */
+	const char *want; /* names, space-separated, sorted */
 };
 
 static const struct qcase cases[] = {
 	{ "empty journal, checkpoint 0", { { 0 } }, 0, 0, "", 0, 0, "" },
-	{ "checkpoint newer than the journal", { { 1, 0, "", "a" } }, 1, 0,
-	    "", 2, -1, "" },
+	{ "checkpoint newer than the journal", { { 1, 0, "", "a" } }, 1, 0, "",
+	    2, -1, "" },
 	{ "one change in the root", { { 1, 0, "", "a" } }, 1, 0, "", 0, 0,
 	    "a" },
-	{ "nothing after the checkpoint", { { 1, 0, "", "a" } }, 1, 0, "",
-	    1, 0, "" },
-	{ "only the directory asked", { { 1, 0, "d", "a" },
-	    { 2, 0, "", "b" }, { 3, 0, "d/e", "c" }, { 4, 0, "d", "f" } }, 4,
-	    0, "d", 0, 0, "a f" },
-	{ "only the export asked", { { 1, 0, "d", "a" },
-	    { 2, 1, "d", "b" }, { 3, 1, "d", "c" } }, 3, 1, "d", 0, 0,
-	    "b c" },
-	{ "only after the checkpoint", { { 1, 0, "", "a" },
-	    { 2, 0, "", "b" }, { 3, 0, "", "c" } }, 3, 0, "", 1, 0, "b c" },
-	{ "duplicates once, sorted", { { 1, 0, "", "z" },
-	    { 2, 0, "", "a" }, { 3, 0, "", "z" }, { 4, 0, "", "m" },
-	    { 5, 0, "", "a" } }, 5, 0, "", 0, 0, "a m z" },
+	{ "nothing after the checkpoint", { { 1, 0, "", "a" } }, 1, 0, "", 1, 0,
+	    "" },
+	{ "only the directory asked",
+	    { { 1, 0, "d", "a" }, { 2, 0, "", "b" }, { 3, 0, "d/e", "c" },
+		{ 4, 0, "d", "f" } },
+	    4, 0, "d", 0, 0, "a f" },
+	{ "only the export asked",
+	    { { 1, 0, "d", "a" }, { 2, 1, "d", "b" }, { 3, 1, "d", "c" } }, 3,
+	    1, "d", 0, 0, "b c" },
+	{ "only after the checkpoint",
+	    { { 1, 0, "", "a" }, { 2, 0, "", "b" }, { 3, 0, "", "c" } }, 3, 0,
+	    "", 1, 0, "b c" },
+	{ "duplicates once, sorted",
+	    { { 1, 0, "", "z" }, { 2, 0, "", "a" }, { 3, 0, "", "z" },
+		{ 4, 0, "", "m" }, { 5, 0, "", "a" } },
+	    5, 0, "", 0, 0, "a m z" },
 	{ "a full ring answers from its oldest",
 	    { { 1, 0, "", "x" }, { 2, 0, "", "a" }, { 3, 0, "", "b" },
-	    { 4, 0, "", "c" }, { 5, 0, "", "d" }, { 6, 0, "", "e" },
-	    { 7, 0, "", "f" }, { 8, 0, "", "g" }, { 9, 0, "", "h" },
-	    { 10, 0, "", "i" } }, 10, 0, "", 2, 0, "b c d e f g h i" },
+		{ 4, 0, "", "c" }, { 5, 0, "", "d" }, { 6, 0, "", "e" },
+		{ 7, 0, "", "f" }, { 8, 0, "", "g" }, { 9, 0, "", "h" },
+		{ 10, 0, "", "i" } },
+	    10, 0, "", 2, 0, "b c d e f g h i" },
 	{ "a checkpoint older than the ring is refused",
 	    { { 1, 0, "", "x" }, { 2, 0, "", "a" }, { 3, 0, "", "b" },
-	    { 4, 0, "", "c" }, { 5, 0, "", "d" }, { 6, 0, "", "e" },
-	    { 7, 0, "", "f" }, { 8, 0, "", "g" }, { 9, 0, "", "h" },
-	    { 10, 0, "", "i" } }, 10, 0, "", 1, -1, "" },
-	{ "a hole in the ring is refused", { { 1, 0, "", "a" },
-	    { 3, 0, "", "c" } }, 3, 0, "", 0, -1, "" },
-	{ "the root is not its subdirectories", { { 1, 0, "", "a" },
-	    { 2, 0, "d", "b" }, { 3, 0, "", "c" } }, 3, 0, "", 0, 0, "a c" },
+		{ 4, 0, "", "c" }, { 5, 0, "", "d" }, { 6, 0, "", "e" },
+		{ 7, 0, "", "f" }, { 8, 0, "", "g" }, { 9, 0, "", "h" },
+		{ 10, 0, "", "i" } },
+	    10, 0, "", 1, -1, "" },
+	{ "a hole in the ring is refused",
+	    { { 1, 0, "", "a" }, { 3, 0, "", "c" } }, 3, 0, "", 0, -1, "" },
+	{ "the root is not its subdirectories",
+	    { { 1, 0, "", "a" }, { 2, 0, "d", "b" }, { 3, 0, "", "c" } }, 3, 0,
+	    "", 0, 0, "a c" },
 	{ "a directory is matched whole, not as a prefix",
 	    { { 1, 0, "d", "a" }, { 2, 0, "dd", "b" }, { 3, 0, "d/x", "c" },
-	    { 4, 0, "", "d" } }, 4, 0, "d", 0, 0, "a" },
+		{ 4, 0, "", "d" } },
+	    4, 0, "d", 0, 0, "a" },
 	{ "a wrapped ring, checkpoint at its newest: nothing",
 	    { { 1, 0, "", "x" }, { 2, 0, "", "a" }, { 3, 0, "", "b" },
-	    { 4, 0, "", "c" }, { 5, 0, "", "d" }, { 6, 0, "", "e" },
-	    { 7, 0, "", "f" }, { 8, 0, "", "g" }, { 9, 0, "", "h" },
-	    { 10, 0, "", "i" } }, 10, 0, "", 10, 0, "" },
+		{ 4, 0, "", "c" }, { 5, 0, "", "d" }, { 6, 0, "", "e" },
+		{ 7, 0, "", "f" }, { 8, 0, "", "g" }, { 9, 0, "", "h" },
+		{ 10, 0, "", "i" } },
+	    10, 0, "", 10, 0, "" },
 	{ "a wrapped ring, checkpoint past its newest: refused",
 	    { { 1, 0, "", "x" }, { 2, 0, "", "a" }, { 3, 0, "", "b" },
-	    { 4, 0, "", "c" }, { 5, 0, "", "d" }, { 6, 0, "", "e" },
-	    { 7, 0, "", "f" }, { 8, 0, "", "g" }, { 9, 0, "", "h" },
-	    { 10, 0, "", "i" } }, 10, 0, "", 11, -1, "" },
+		{ 4, 0, "", "c" }, { 5, 0, "", "d" }, { 6, 0, "", "e" },
+		{ 7, 0, "", "f" }, { 8, 0, "", "g" }, { 9, 0, "", "h" },
+		{ 10, 0, "", "i" } },
+	    10, 0, "", 11, -1, "" },
 	{ "a wrapped ring keeps only this export's and directory's",
 	    { { 1, 0, "d", "x" }, { 2, 0, "d", "a" }, { 3, 1, "d", "b" },
-	    { 4, 0, "d", "c" }, { 5, 0, "e", "d" }, { 6, 0, "d", "e" },
-	    { 7, 1, "d", "f" }, { 8, 0, "d", "g" }, { 9, 0, "", "h" },
-	    { 10, 0, "d", "i" }, { 11, 0, "d", "j" } }, 11, 0, "d", 4, 0,
-	    "e g i j" },
+		{ 4, 0, "d", "c" }, { 5, 0, "e", "d" }, { 6, 0, "d", "e" },
+		{ 7, 1, "d", "f" }, { 8, 0, "d", "g" }, { 9, 0, "", "h" },
+		{ 10, 0, "d", "i" }, { 11, 0, "d", "j" } },
+	    11, 0, "d", 4, 0, "e g i j" },
 	{ "duplicates across the wrap, once",
 	    { { 1, 0, "", "a" }, { 2, 0, "", "b" }, { 3, 0, "", "a" },
-	    { 4, 0, "", "b" }, { 5, 0, "", "a" }, { 6, 0, "", "b" },
-	    { 7, 0, "", "a" }, { 8, 0, "", "b" }, { 9, 0, "", "c" },
-	    { 10, 0, "", "a" }, { 11, 0, "", "b" } }, 11, 0, "", 3, 0,
-	    "a b c" },
+		{ 4, 0, "", "b" }, { 5, 0, "", "a" }, { 6, 0, "", "b" },
+		{ 7, 0, "", "a" }, { 8, 0, "", "b" }, { 9, 0, "", "c" },
+		{ 10, 0, "", "a" }, { 11, 0, "", "b" } },
+	    11, 0, "", 3, 0, "a b c" },
 };
 
 /* The names as one space-separated string (static). */
@@ -128,13 +137,13 @@ run_case(const struct qcase *qc)
 	size_t n;
 	int rc;
 
-	for (size_t i = 0; i < sizeof qc->chg / sizeof qc->chg[0] &&
-	    qc->chg[i].seq != 0; i++) {
+	for (size_t i = 0;
+	     i < sizeof qc->chg / sizeof qc->chg[0] && qc->chg[i].seq != 0;
+	     i++) {
 		struct journal_rec *r = &ring[qc->chg[i].seq % RING];
 
-		*r = (struct journal_rec){ qc->chg[i].seq,
-		    qc->chg[i].export_id, (char *)qc->chg[i].dir,
-		    (char *)qc->chg[i].name };
+		*r = (struct journal_rec){ qc->chg[i].seq, qc->chg[i].export_id,
+			(char *)qc->chg[i].dir, (char *)qc->chg[i].name };
 	}
 	rc = journal_query(ring, RING, qc->newest, qc->export_id, qc->dir,
 	    qc->since, &names, &n);
@@ -158,7 +167,7 @@ test_locked(void)
 	journal_note(0, "d/a");
 	journal_note(0, "d/b");
 	journal_note(0, "d/a");
-	journal_note(0, "");		/* an export root: not noted */
+	journal_note(0, ""); /* an export root: not noted */
 	journal_note(0, "top");
 	tap_ok(journal_seq() == s0 + 4, "four changes noted, the root not");
 	rc = journal_since(0, "d", s0, &names, &n);
@@ -170,7 +179,8 @@ test_locked(void)
 	    "the root's: \"%s\"", joined(names, n));
 	names_free(names, n);
 	tap_ok(journal_since(0, "", journal_seq() + 1, &names, &n) == -1 &&
-	    names == NULL && n == 0, "a checkpoint from the future is refused");
+		names == NULL && n == 0,
+	    "a checkpoint from the future is refused");
 
 	/* 16384 changes to distinct names of one directory: a full ring. */
 	for (int i = 0; i < 16384; i++) {
@@ -187,7 +197,7 @@ test_locked(void)
 		    (t1 - t0) * 1e3);
 	}
 	tap_ok(rc == 0 && n == 16384 && strcmp(names[0], "n00000") == 0 &&
-	    strcmp(names[16383], "n16383") == 0,
+		strcmp(names[16383], "n16383") == 0,
 	    "a full ring of 16384 changes answers all of them, sorted");
 	names_free(names, n);
 	tap_ok(journal_since(1, "big", s0 - 1, &names, &n) == -1,
@@ -209,7 +219,7 @@ test_figure(void)
 	for (int i = 0; i < 16384; i++) {
 		snprintf(name[i], sizeof name[i], "n%05d", (i * 7919) % 16384);
 		ring[(i + 1) % 16384] = (struct journal_rec){ (uint64_t)i + 1,
-		    0, "big", name[i] };
+			0, "big", name[i] };
 	}
 	t0 = seconds();
 	rc = journal_query(ring, 16384, 16384, 0, "big", 0, &names, &n);
@@ -217,8 +227,8 @@ test_figure(void)
 	journal_unique(names, &n);
 	t2 = seconds();
 	tap_diag("16384 changes: query (under the lock) %.3f ms, "
-	    "sort and dedupe (outside it) %.3f ms", (t1 - t0) * 1e3,
-	    (t2 - t1) * 1e3);
+		 "sort and dedupe (outside it) %.3f ms",
+	    (t1 - t0) * 1e3, (t2 - t1) * 1e3);
 	tap_ok(rc == 0 && n == 16384, "the pure query over 16384 changes");
 	names_free(names, n);
 }

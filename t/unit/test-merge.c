@@ -15,7 +15,7 @@
 #include "pufs.h"
 #include "tap.h"
 
-#define MAXHITS	6
+#define MAXHITS 6
 
 /* A hit of a table: peer (a letter), export, graft, directory. */
 struct thit {
@@ -49,7 +49,8 @@ static const struct mcase mcases[] = {
 	    "f/(0)" },
 	{ "a directory on three peers merges, nlink unknown",
 	    { { 'a', 0, false, true }, { 'b', 0, false, true },
-	    { 'c', 1, false, true } }, 3, false, "f/(0,1,2)*" },
+		{ 'c', 1, false, true } },
+	    3, false, "f/(0,1,2)*" },
 	{ "a directory beside a file: the file is NAME@URI",
 	    { { 'a', 0, false, true }, { 'b', 0, false, false } }, 2, false,
 	    "f/(0) f@b.example:7070=1" },
@@ -61,16 +62,15 @@ static const struct mcase mcases[] = {
 	    "f=0" },
 	{ "shadowed within a peer, clashing with another",
 	    { { 'a', 0, false, false }, { 'a', 1, false, false },
-	    { 'b', 0, false, false } }, 3, false,
-	    "f@a.example:7070=0 f@b.example:7070=2" },
+		{ 'b', 0, false, false } },
+	    3, false, "f@a.example:7070=0 f@b.example:7070=2" },
 	{ "a directory and a file of one peer",
 	    { { 'a', 0, false, true }, { 'a', 1, false, false } }, 2, false,
 	    "f/(0) f@a.example:7070=1" },
-	{ "a graft below only: a virtual directory",
-	    { { 0 } }, 0, true, "f/v*" },
+	{ "a graft below only: a virtual directory", { { 0 } }, 0, true,
+	    "f/v*" },
 	{ "a graft below and a file: the file is NAME@URI",
-	    { { 'a', 0, false, false } }, 1, true,
-	    "f/v* f@a.example:7070=0" },
+	    { { 'a', 0, false, false } }, 1, true, "f/v* f@a.example:7070=0" },
 	{ "a graft below and a directory: real, nlink unknown",
 	    { { 'a', 0, false, true } }, 1, true, "f/(0)*" },
 	{ "an export grafted at the name merges with a directory",
@@ -81,7 +81,7 @@ static const struct mcase mcases[] = {
 /* The peer names and URIs of the letters. */
 static const char *peer_names[] = { "a", "b", "c" };
 static const char *peer_uris[] = { "a.example:7070", "b.example:7070",
-    "c.example:7070" };
+	"c.example:7070" };
 
 /* A table hit as merge_name() takes it. */
 static struct merge_hit
@@ -90,8 +90,11 @@ to_hit(const struct thit *t)
 	int k = t->peer - 'a';
 
 	return (struct merge_hit){ .holder = peer_names[k],
-	    .peer = peer_names[k], .uri = peer_uris[k],
-	    .export_id = t->export_id, .graft = t->graft, .isdir = t->isdir };
+		.peer = peer_names[k],
+		.uri = peer_uris[k],
+		.export_id = t->export_id,
+		.graft = t->graft,
+		.isdir = t->isdir };
 }
 
 /* The entries as the table writes them (static). */
@@ -159,9 +162,9 @@ static void
 test_order(void)
 {
 	static const struct thit in[] = { { 'b', 0, false, true },
-	    { 'a', 1, true, true }, { 'a', 2, false, true },
-	    { 'c', 0, false, true }, { 'a', 0, true, true },
-	    { 'a', 1, false, true } };
+		{ 'a', 1, true, true }, { 'a', 2, false, true },
+		{ 'c', 0, false, true }, { 'a', 0, true, true },
+		{ 'a', 1, false, true } };
 	static const char *want = "a1 a2 a0g a1g b0 c0";
 	struct merge_hit h[6];
 	char got[64];
@@ -172,8 +175,8 @@ test_order(void)
 	qsort(h, 6, sizeof *h, hit_qcmp);
 	got[0] = '\0';
 	for (size_t i = 0; i < 6; i++)
-		len += (size_t)snprintf(got + len, sizeof got - len,
-		    "%s%s%u%s", i ? " " : "", h[i].peer, h[i].export_id,
+		len += (size_t)snprintf(got + len, sizeof got - len, "%s%s%u%s",
+		    i ? " " : "", h[i].peer, h[i].export_id,
 		    h[i].graft ? "g" : "");
 	tap_ok(strcmp(got, want) == 0, "holder order: \"%s\"", got);
 }
@@ -197,10 +200,12 @@ test_split(void)
 		size_t baselen;
 		const char *uri = merge_split_name(t[i].name, &baselen);
 
-		tap_ok(baselen == t[i].baselen && (uri == NULL ?
-		    t[i].uri == NULL : t[i].uri != NULL &&
-		    strcmp(uri, t[i].uri) == 0), "split \"%s\": %zu, %s",
-		    t[i].name, baselen, uri ? uri : "(none)");
+		tap_ok(baselen == t[i].baselen &&
+			(uri == NULL ? t[i].uri == NULL
+				     : t[i].uri != NULL &&
+				    strcmp(uri, t[i].uri) == 0),
+		    "split \"%s\": %zu, %s", t[i].name, baselen,
+		    uri ? uri : "(none)");
 	}
 }
 
@@ -234,8 +239,9 @@ test_grafts(void)
 
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
 		char *rel = merge_relpath(t[i].at, t[i].upath), *back = NULL;
-		bool ok = rel == NULL ? t[i].rel == NULL : t[i].rel != NULL &&
-		    strcmp(rel, t[i].rel) == 0;
+		bool ok = rel == NULL
+		    ? t[i].rel == NULL
+		    : t[i].rel != NULL && strcmp(rel, t[i].rel) == 0;
 
 		/* and back again, to where it came from */
 		if (ok && rel != NULL) {
@@ -266,10 +272,8 @@ struct dcase {
 };
 
 static const struct dcase dcases[] = {
-	{ "an empty delta changes nothing", { "a", "b" }, { NULL },
-	    "a:0 b:0" },
-	{ "a delta into an empty listing", { NULL }, { "b", "a" },
-	    "a:1 b:1" },
+	{ "an empty delta changes nothing", { "a", "b" }, { NULL }, "a:0 b:0" },
+	{ "a delta into an empty listing", { NULL }, { "b", "a" }, "a:1 b:1" },
 	{ "added in the middle and at both ends", { "b", "d" },
 	    { "e", "c", "a" }, "a:1 b:0 c:1 d:0 e:1" },
 	{ "a changed entry takes the new attributes", { "a", "b", "c" },
@@ -315,8 +319,9 @@ run_delta(const struct dcase *dc)
 		len += (size_t)snprintf(got + len, sizeof got - len,
 		    "%s%s:%llu", i ? " " : "", l.ents[i].name,
 		    (unsigned long long)l.ents[i].attr.size);
-	tap_ok(strcmp(got, dc->want) == 0 && (l.n == 0 ||
-	    listing_find(&l, l.ents[l.n - 1].name) == &l.ents[l.n - 1]),
+	tap_ok(strcmp(got, dc->want) == 0 &&
+		(l.n == 0 ||
+		    listing_find(&l, l.ents[l.n - 1].name) == &l.ents[l.n - 1]),
 	    "%s: \"%s\"", dc->what, got);
 	for (size_t i = 0; i < l.n; i++)
 		free(l.ents[i].name);

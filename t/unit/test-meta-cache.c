@@ -23,7 +23,7 @@
 #include "tap.h"
 #include "testutil.h"
 
-#define MAX_PAYLOADS	200000
+#define MAX_PAYLOADS 200000
 
 /*
  * Payloads: each is a malloc'd int holding its id; freed[id] counts the
@@ -120,7 +120,8 @@ test_basic(void)
 	tap_is_int(get(c, 0, "ab"), -1, "a longer key misses");
 	tap_is_int(meta_cache_get(c, 0, "a", 0) == NULL, 1,
 	    "a shorter key misses");
-	tap_is_int(get_stale(c, 0, "a", &stale), ia, "get_stale of a fresh entry");
+	tap_is_int(get_stale(c, 0, "a", &stale), ia,
+	    "get_stale of a fresh entry");
 	tap_ok(!stale, "and it says fresh");
 
 	tap_is_int(put(c, 0, "a", b, 20, 5000, 0), 0, "replace a");
@@ -240,8 +241,7 @@ test_stale(void)
 	    "put again without the flag");
 	timer_wheel_advance(w, 5000);
 	tap_is_int(freed[ib], 1, "then it is dropped at expiry");
-	tap_is_int(get_stale(c, 2, "dir", &stale), -1,
-	    "and get_stale misses");
+	tap_is_int(get_stale(c, 2, "dir", &stale), -1, "and get_stale misses");
 	tap_ok(!stale, "a miss is not stale");
 	st = stats(c);
 	tap_is_int((long long)st.stale_hits, 2, "two stale hits counted");
@@ -278,14 +278,14 @@ test_lru(void)
 	tap_is_int((long long)stats(c).bytes, (long long)(3 * one),
 	    "three entries fill the budget exactly");
 	tap_is_int((long long)stats(c).evicted, 0, "nothing evicted yet");
-	get(c, 0, lru_key(0));			/* order now 0, 2, 1 */
-	meta_cache_touch(c, 0, lru_key(1), 2, 20000);	/* no change */
+	get(c, 0, lru_key(0));                        /* order now 0, 2, 1 */
+	meta_cache_touch(c, 0, lru_key(1), 2, 20000); /* no change */
 	put(c, 0, lru_key(3), p[3], 100, 10000, 0);
 	tap_is_int(freed[id[1]], 1, "the least recently used (k1) goes first");
 	tap_is_int(get(c, 0, lru_key(0)), id[0], "k0, read, stays");
 	put(c, 0, lru_key(4), p[4], 100, 10000, 0);
 	tap_is_int(freed[id[2]], 1, "then k2");
-	put(c, 0, lru_key(3), p[3], 100, 10000, 0);	/* refresh k3 */
+	put(c, 0, lru_key(3), p[3], 100, 10000, 0); /* refresh k3 */
 	put(c, 0, lru_key(5), p[5], 100, 10000, 0);
 	tap_is_int(freed[id[0]], 1, "then k0, older than a re-put k3");
 	tap_is_int(get(c, 0, lru_key(3)), id[3], "k3 stays");
@@ -384,8 +384,8 @@ test_drop_prefix(void)
 	tap_is_int((long long)ok, (long long)n, "and only those");
 	tap_is_int((long long)meta_cache_drop_prefix(c, 3, "", 0), 0,
 	    "an empty kind drops nothing");
-	tap_is_int((long long)meta_cache_drop_prefix(c, 1, "", 0),
-	    3, "an empty prefix drops the whole kind");
+	tap_is_int((long long)meta_cache_drop_prefix(c, 1, "", 0), 3,
+	    "an empty prefix drops the whole kind");
 	tap_is_int((long long)stats(c).entries, 2, "two entries are left");
 	tap_is_int((long long)stats(c).dropped, 6, "six drops counted");
 	meta_cache_free(c);
@@ -453,17 +453,17 @@ test_resize(void)
  * The reference model of the randomised run: one slot per possible
  * (kind, key); LRU order by stamps.
  */
-#define M_KINDS		3
-#define M_KEYS		48
-#define M_SLOTS		(M_KINDS * M_KEYS)
+#define M_KINDS 3
+#define M_KEYS 48
+#define M_SLOTS (M_KINDS * M_KEYS)
 
 struct m_ent {
 	bool present;
-	bool keep;		/* META_CACHE_KEEP_STALE */
-	bool armed;		/* its timer has not fired since armed */
+	bool keep;  /* META_CACHE_KEEP_STALE */
+	bool armed; /* its timer has not fired since armed */
 	uint64_t expires;
 	size_t charge;
-	uint64_t stamp;		/* larger: more recently used */
+	uint64_t stamp; /* larger: more recently used */
 	int *payload;
 	int id;
 };
@@ -497,8 +497,8 @@ m_make_room(struct model *m)
 	while (m->bytes > m->budget) {
 		victim = -1;
 		for (s = 0; s < M_SLOTS; s++)
-			if (m->e[s].present && (victim < 0 ||
-			    m->e[s].stamp < m->e[victim].stamp))
+			if (m->e[s].present &&
+			    (victim < 0 || m->e[s].stamp < m->e[victim].stamp))
 				victim = s;
 		m_remove(m, victim);
 		m->st.evicted++;
@@ -512,14 +512,15 @@ m_check(struct model *m, struct meta_cache *c, int op, const char *what)
 	struct meta_cache_stats st = stats(c);
 	int s;
 
-#define M_SAME(f) do {							\
-	if (st.f != m->st.f) {						\
-		tap_diag("op %d (%s): " #f " %llu, model %llu", op,	\
-		    what, (unsigned long long)st.f,			\
-		    (unsigned long long)m->st.f);			\
-		return false;						\
-	}								\
-} while (0)
+#define M_SAME(f) \
+	do { \
+		if (st.f != m->st.f) { \
+			tap_diag("op %d (%s): " #f " %llu, model %llu", op, \
+			    what, (unsigned long long)st.f, \
+			    (unsigned long long)m->st.f); \
+			return false; \
+		} \
+	} while (0)
 	m->st.entries = m->entries;
 	m->st.bytes = m->bytes;
 	M_SAME(entries);
@@ -593,16 +594,16 @@ test_random(size_t budget, int nops)
 			if (rng_below(20) == 0)
 				bytes = budget + rng_below(100);
 			else
-				bytes = rng_below(budget / (rng_below(2) ?
-				    4 : 40));
+				bytes = rng_below(
+				    budget / (rng_below(2) ? 4 : 40));
 			exp = m->now - rng_below(50) + rng_below(3000);
 			keep = rng_below(2) == 0;
 			if (m->e[s].present && rng_below(4) == 0)
-				p = m->e[s].payload;	/* same payload */
+				p = m->e[s].payload; /* same payload */
 			else
 				p = pl_new();
-			rc = meta_cache_put(c, kind, m->key[s], m->keylen[s],
-			    p, bytes, pl_free, exp,
+			rc = meta_cache_put(c, kind, m->key[s], m->keylen[s], p,
+			    bytes, pl_free, exp,
 			    keep ? META_CACHE_KEEP_STALE : 0);
 			if (m->keylen[s] + bytes + ov > budget) {
 				ok = rc == -E2BIG;
@@ -612,7 +613,7 @@ test_random(size_t budget, int nops)
 					if (m->e[s].payload == p)
 						m->want_freed--;
 				}
-				pl_free(p);	/* the caller's to free */
+				pl_free(p); /* the caller's to free */
 				m->want_freed++;
 			} else {
 				ok = rc == 0;
@@ -638,8 +639,8 @@ test_random(size_t budget, int nops)
 			}
 		} else if (r < 55) {
 			what = "get";
-			got = pl_id(meta_cache_get(c, kind, m->key[s],
-			    m->keylen[s]));
+			got = pl_id(
+			    meta_cache_get(c, kind, m->key[s], m->keylen[s]));
 			want = -1;
 			if (m->e[s].present && m->e[s].expires > m->now) {
 				want = m->e[s].id;
@@ -653,8 +654,8 @@ test_random(size_t budget, int nops)
 			got = pl_id(meta_cache_get_stale(c, kind, m->key[s],
 			    m->keylen[s], &stale));
 			want = -1;
-			if (m->e[s].present && (m->e[s].expires > m->now ||
-			    m->e[s].keep)) {
+			if (m->e[s].present &&
+			    (m->e[s].expires > m->now || m->e[s].keep)) {
 				want = m->e[s].id;
 				m->e[s].stamp = ++m->clock;
 				if (m->e[s].expires > m->now)
@@ -663,13 +664,13 @@ test_random(size_t budget, int nops)
 					m->st.stale_hits++;
 			} else
 				m->st.misses++;
-			ok = got == want && stale == (want >= 0 &&
-			    m->e[s].expires <= m->now);
+			ok = got == want &&
+			    stale == (want >= 0 && m->e[s].expires <= m->now);
 		} else if (r < 75) {
 			what = "touch";
 			exp = m->now - rng_below(50) + rng_below(3000);
-			rc = meta_cache_touch(c, kind, m->key[s],
-			    m->keylen[s], exp);
+			rc = meta_cache_touch(c, kind, m->key[s], m->keylen[s],
+			    exp);
 			ok = rc == (m->e[s].present ? 0 : -ENOENT);
 			if (m->e[s].present) {
 				m->e[s].expires = exp;
@@ -677,8 +678,7 @@ test_random(size_t budget, int nops)
 			}
 		} else if (r < 82) {
 			what = "drop";
-			rc = meta_cache_drop(c, kind, m->key[s],
-			    m->keylen[s]);
+			rc = meta_cache_drop(c, kind, m->key[s], m->keylen[s]);
 			ok = rc == (m->e[s].present ? 0 : -ENOENT);
 			if (m->e[s].present) {
 				m_remove(m, s);
@@ -717,10 +717,12 @@ test_random(size_t budget, int nops)
 			    s);
 		ok = ok && m_check(m, c, op, what);
 	}
-	tap_ok(ok, "random run, budget %zu: %d operations agree with the "
-	    "model", budget, op);
+	tap_ok(ok,
+	    "random run, budget %zu: %d operations agree with the "
+	    "model",
+	    budget, op);
 	tap_diag("  %llu inserts, %llu hits, %llu misses, %llu stale hits, "
-	    "%llu expired, %llu evicted, %llu dropped",
+		 "%llu expired, %llu evicted, %llu dropped",
 	    (unsigned long long)m->st.inserts, (unsigned long long)m->st.hits,
 	    (unsigned long long)m->st.misses,
 	    (unsigned long long)m->st.stale_hits,
@@ -783,10 +785,11 @@ test_figures(void)
 	}
 	static_frees = 0;
 	tap_diag("meta cache: %zu bytes of overhead charged per entry (entry "
-	    "header, bucket share, malloc slack)", ov);
+		 "header, bucket share, malloc slack)",
+	    ov);
 	tap_diag("meta cache: an attribute entry (40-byte key, 92-byte "
-	    "payload) is charged %zu bytes: %zu per MiB of budget", typical,
-	    ((size_t)1 << 20) / typical);
+		 "payload) is charged %zu bytes: %zu per MiB of budget",
+	    typical, ((size_t)1 << 20) / typical);
 
 	h0 = heap_bytes();
 	t0 = seconds();
@@ -803,12 +806,12 @@ test_figures(void)
 	tap_is_int((long long)hits, (long long)n, "and are all found");
 	if (h1 > h0)
 		tap_diag("meta cache: heap use %.1f bytes per entry, key "
-		    "included, payload not (charged: %zu)",
+			 "included, payload not (charged: %zu)",
 		    (double)(h1 - h0) / (double)n, keylen + ov);
-	tap_diag("meta cache: %zu inserts in %.3f s: %.2f million inserts/s",
-	    n, t1 - t0, (double)n / (t1 - t0) / 1e6);
-	tap_diag("meta cache: %zu lookups in %.3f s: %.2f million lookups/s",
-	    n, t2 - t1, (double)n / (t2 - t1) / 1e6);
+	tap_diag("meta cache: %zu inserts in %.3f s: %.2f million inserts/s", n,
+	    t1 - t0, (double)n / (t1 - t0) / 1e6);
+	tap_diag("meta cache: %zu lookups in %.3f s: %.2f million lookups/s", n,
+	    t2 - t1, (double)n / (t2 - t1) / 1e6);
 
 	t2 = seconds();
 	hits = meta_cache_drop_prefix(c, 0, "export1/", 8);
@@ -824,8 +827,8 @@ test_figures(void)
 	tap_is_int((long long)static_frees, (long long)n,
 	    "all expire within the minute");
 	tap_diag("meta cache: %zu expiries over 60000 advances in %.3f s: "
-	    "%.2f million expiries/s", n, t3 - t2,
-	    (double)n / (t3 - t2) / 1e6);
+		 "%.2f million expiries/s",
+	    n, t3 - t2, (double)n / (t3 - t2) / 1e6);
 	meta_cache_free(c);
 
 	c = meta_cache_new(w, n / 10 * typical);
@@ -838,7 +841,8 @@ test_figures(void)
 	tap_is_int((long long)stats(c).evicted, (long long)(n - n / 10),
 	    "a budget of 1e5 entries keeps the last 1e5 of 1e6");
 	tap_diag("meta cache: %zu inserts evicting in %.3f s: %.2f million "
-	    "inserts/s", n, t1 - t0, (double)n / (t1 - t0) / 1e6);
+		 "inserts/s",
+	    n, t1 - t0, (double)n / (t1 - t0) / 1e6);
 	meta_cache_free(c);
 	tap_is_int((long long)static_frees, (long long)n,
 	    "every payload released once");

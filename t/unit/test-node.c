@@ -84,14 +84,15 @@ main(void)
 	a = looked_up(root, "a");
 	ida = a->id;
 	tap_ok(node_count() == 2 && node_child(root, "a") == a &&
-	    node_get(ida) == a && root->refs == 2,
+		node_get(ida) == a && root->refs == 2,
 	    "a looked-up child is linked and holds its parent");
 	a->nlookup++;
 	node_forget(a, 1);
 	tap_ok(node_get(ida) == a, "one forget of two lookups keeps it");
 	node_forget(a, 1);
 	tap_ok(node_get(ida) == NULL && node_count() == count0 &&
-	    root->refs == 1, "the last forget frees it and drops the parent");
+		root->refs == 1,
+	    "the last forget frees it and drops the parent");
 
 	a = looked_up(root, "a");
 	tap_ok(a->id > ida, "a node id is never reused (%llu after %llu)",
@@ -104,11 +105,12 @@ main(void)
 	    "a forgotten directory lives while its child does");
 	node_forget(b, 1);
 	tap_ok(node_get(idb) == NULL && node_get(ida) == NULL &&
-	    node_count() == count0, "the child's forget frees both");
+		node_count() == count0,
+	    "the child's forget frees both");
 
 	c = looked_up(root, "c");
 	idc = c->id;
-	node_ref(c);		/* a handle */
+	node_ref(c); /* a handle */
 	node_forget(c, 1);
 	tap_ok(node_get(idc) == c, "a reference keeps a forgotten node");
 	node_unref(c);
@@ -123,7 +125,8 @@ main(void)
 	a = looked_up(root, "x");
 	a2 = looked_up(root, "x");
 	tap_ok(node_child(root, "x") == a2 && !a->linked &&
-	    node_get(a->id) == a, "a name taken again: the old node lives "
+		node_get(a->id) == a,
+	    "a name taken again: the old node lives "
 	    "on by its id, unlinked");
 	node_forget(a, 1);
 	tap_ok(node_get(a2->id) == a2 && node_child(root, "x") == a2,

@@ -7,7 +7,7 @@
 #include "ntp.h"
 #include "tap.h"
 
-#define S	1000000000ULL	/* ns per second */
+#define S 1000000000ULL /* ns per second */
 
 int
 main(void)
@@ -19,20 +19,19 @@ main(void)
 	tap_is_int(c.offset, 0, "no sample: offset 0");
 
 	/* A symmetric 2 ms round trip to a clock 5 s behind ours. */
-	tap_is_int(ntp_sample(&c, base, base + 2000000, base - 5 * S +
-	    1000000), 0, "sample taken");
+	tap_is_int(ntp_sample(&c, base, base + 2000000, base - 5 * S + 1000000),
+	    0, "sample taken");
 	tap_is_int(c.offset, -(int64_t)(5 * S), "offset -5 s exactly");
 	tap_is_int(c.error, 1000000, "error bound half the round trip");
 
 	/* A slower, asymmetric trip does not replace the better one. */
-	ntp_sample(&c, base + S, base + S + 40000000, base - 4 * S +
-	    30000000);
+	ntp_sample(&c, base + S, base + S + 40000000, base - 4 * S + 30000000);
 	tap_is_int(c.offset, -(int64_t)(5 * S), "slower sample ignored");
 	tap_is_int(c.error, 1000000, "error bound kept");
 
 	/* A faster trip wins. */
-	ntp_sample(&c, base + 2 * S, base + 2 * S + 200000, base - 3 * S +
-	    100000);
+	ntp_sample(&c, base + 2 * S, base + 2 * S + 200000,
+	    base - 3 * S + 100000);
 	tap_is_int(c.error, 100000, "faster sample wins");
 
 	/* After NTP_SAMPLES worse samples the fast one ages out. */

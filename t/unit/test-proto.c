@@ -22,7 +22,7 @@
 #include "tap.h"
 #include "wiretest.h"
 
-#define NELEM(a)	(sizeof (a) / sizeof (a)[0])
+#define NELEM(a) (sizeof(a) / sizeof(a)[0])
 
 /* Request fields as PROTOCOL.md lists them. */
 enum {
@@ -70,43 +70,48 @@ static const struct expect {
 	{ PROTO_PING, "ping", 0, A_VALUE },
 	{ PROTO_BYE, "bye", 0, 0 },
 	{ PROTO_STAT, "stat", F_EXPORT | F_PATH | F_FH, A_ATTR },
-	{ PROTO_SETATTR, "setattr", F_EXPORT | F_PATH | F_FH | F_OFFSET |
-	    F_MODE | F_UID | F_GID | F_VALID | F_ATIME | F_MTIME, A_ATTR },
+	{ PROTO_SETATTR, "setattr",
+	    F_EXPORT | F_PATH | F_FH | F_OFFSET | F_MODE | F_UID | F_GID |
+		F_VALID | F_ATIME | F_MTIME,
+	    A_ATTR },
 	{ PROTO_READLINK, "readlink", F_EXPORT | F_PATH, A_DATA },
 	{ PROTO_MKNOD, "mknod", F_EXPORT | F_PATH | F_NAME | F_MODE | F_RDEV,
 	    A_ATTR },
 	{ PROTO_MKDIR, "mkdir", F_EXPORT | F_PATH | F_NAME | F_MODE, A_ATTR },
 	{ PROTO_SYMLINK, "symlink", F_EXPORT | F_PATH | F_NAME | F_DATA,
 	    A_ATTR },
-	{ PROTO_LINK, "link", F_EXPORT | F_PATH | F_EXPORT2 | F_PATH2 |
-	    F_NAME2, A_ATTR },
+	{ PROTO_LINK, "link", F_EXPORT | F_PATH | F_EXPORT2 | F_PATH2 | F_NAME2,
+	    A_ATTR },
 	{ PROTO_UNLINK, "unlink", F_EXPORT | F_PATH | F_NAME, 0 },
 	{ PROTO_RMDIR, "rmdir", F_EXPORT | F_PATH | F_NAME, 0 },
-	{ PROTO_RENAME, "rename", F_EXPORT | F_PATH | F_NAME | F_EXPORT2 |
-	    F_PATH2 | F_NAME2 | F_FLAGS, 0 },
+	{ PROTO_RENAME, "rename",
+	    F_EXPORT | F_PATH | F_NAME | F_EXPORT2 | F_PATH2 | F_NAME2 |
+		F_FLAGS,
+	    0 },
 	{ PROTO_OPEN, "open", F_EXPORT | F_PATH | F_FLAGS, A_ATTR | A_FH },
-	{ PROTO_CREATE, "create", F_EXPORT | F_PATH | F_NAME | F_MODE |
-	    F_FLAGS, A_ATTR | A_FH },
+	{ PROTO_CREATE, "create", F_EXPORT | F_PATH | F_NAME | F_MODE | F_FLAGS,
+	    A_ATTR | A_FH },
 	{ PROTO_READ, "read", F_FH | F_OFFSET | F_LENGTH, A_DATA },
 	{ PROTO_WRITE, "write", F_FH | F_OFFSET | F_DATA, A_VALUE },
 	{ PROTO_RELEASE, "release", F_FH, 0 },
 	{ PROTO_FSYNC, "fsync", F_FH | F_FLAGS, 0 },
 	{ PROTO_FSYNCDIR, "fsyncdir", F_EXPORT | F_PATH | F_FLAGS, 0 },
-	{ PROTO_READDIR, "readdir", F_EXPORT | F_PATH | F_FH | F_OFFSET |
-	    F_OFFSET2, A_FH | A_VALUE | A_ENTS | A_FLAGS },
+	{ PROTO_READDIR, "readdir",
+	    F_EXPORT | F_PATH | F_FH | F_OFFSET | F_OFFSET2,
+	    A_FH | A_VALUE | A_ENTS | A_FLAGS },
 	{ PROTO_STATFS, "statfs", F_EXPORT | F_PATH, A_STATFS },
 	{ PROTO_ACCESS, "access", F_EXPORT | F_PATH | F_FLAGS, 0 },
 	{ PROTO_FALLOCATE, "fallocate", F_FH | F_OFFSET | F_LENGTH | F_FLAGS,
 	    0 },
-	{ PROTO_SETXATTR, "setxattr", F_EXPORT | F_PATH | F_NAME | F_FLAGS |
-	    F_DATA, 0 },
+	{ PROTO_SETXATTR, "setxattr",
+	    F_EXPORT | F_PATH | F_NAME | F_FLAGS | F_DATA, 0 },
 	{ PROTO_GETXATTR, "getxattr", F_EXPORT | F_PATH | F_NAME | F_LENGTH,
 	    A_VALUE | A_DATA },
 	{ PROTO_LISTXATTR, "listxattr", F_EXPORT | F_PATH | F_LENGTH,
 	    A_VALUE | A_DATA },
 	{ PROTO_REMOVEXATTR, "removexattr", F_EXPORT | F_PATH | F_NAME, 0 },
-	{ PROTO_COPY_RANGE, "copy_range", F_FH | F_FH2 | F_OFFSET |
-	    F_OFFSET2 | F_LENGTH, A_VALUE },
+	{ PROTO_COPY_RANGE, "copy_range",
+	    F_FH | F_FH2 | F_OFFSET | F_OFFSET2 | F_LENGTH, A_VALUE },
 	{ PROTO_LSEEK, "lseek", F_FH | F_OFFSET | F_FLAGS, A_VALUE },
 };
 
@@ -116,26 +121,42 @@ static struct proto_export sample_exports[] = {
 };
 
 static const struct proto_hello sample_hello = {
-	PROTO_MAGIC, PROTO_VERSION, 0x8000000000000001ull, "alpha",
-	"[fe80::1]:7070", 123456789012ull, 0xdeadbeefcafef00dull,
-	NELEM(sample_exports), sample_exports,
+	PROTO_MAGIC,
+	PROTO_VERSION,
+	0x8000000000000001ull,
+	"alpha",
+	"[fe80::1]:7070",
+	123456789012ull,
+	0xdeadbeefcafef00dull,
+	NELEM(sample_exports),
+	sample_exports,
 };
 
 static const char sample_data[] = "../lib/target.so.1";
 
 static const struct proto_attr sample_attr = {
-	0x0102030405060708ull, 0x1112131415161718ull, 0100644, 3, 1000, 1001,
-	0x0801, 0x7fffffffffffffffull, 12345, { 1700000000, 123456789 },
-	{ -1, 999999999 }, { 0, 0 },
+	0x0102030405060708ull,
+	0x1112131415161718ull,
+	0100644,
+	3,
+	1000,
+	1001,
+	0x0801,
+	0x7fffffffffffffffull,
+	12345,
+	{ 1700000000, 123456789 },
+	{ -1, 999999999 },
+	{ 0, 0 },
 };
 
 static struct proto_dirent sample_ents[] = {
-	{ "a", { 1, 2, 040755, 2, 0, 0, 0, 4096, 8, { 1, 2 }, { 3, 4 },
-	    { 5, 6 } } },
-	{ "file.txt@beta:7070", { 7, 8, 0100600, 1, 5, 6, 0, 99, 1,
-	    { -7, 0 }, { 8, 1 }, { 9, 999999999 } } },
-	{ "...", { 0, 0, 0, 0, 0, 0, 0, 0, 0, { 0, 0 }, { 0, 0 },
-	    { 0, 0 } } },
+	{ "a",
+	    { 1, 2, 040755, 2, 0, 0, 0, 4096, 8, { 1, 2 }, { 3, 4 },
+		{ 5, 6 } } },
+	{ "file.txt@beta:7070",
+	    { 7, 8, 0100600, 1, 5, 6, 0, 99, 1, { -7, 0 }, { 8, 1 },
+		{ 9, 999999999 } } },
+	{ "...", { 0, 0, 0, 0, 0, 0, 0, 0, 0, { 0, 0 }, { 0, 0 }, { 0, 0 } } },
 };
 
 /* A request with every field set to a distinct valid value. */
@@ -143,17 +164,29 @@ static struct proto_req
 full_req(int type)
 {
 	struct proto_req q = {
-		.type = type, .id = 0x0123456789abcdefull + type,
-		.export_id = 7, .path = "dir/sub", .name = "user.comment",
-		.export2 = 9, .path2 = "other/place", .name2 = "new name",
-		.fh = 0x1122334455667788ull, .fh2 = 0x99aabbccddeeff00ull,
-		.offset = 1ull << 40, .offset2 = 12345, .length = 4096,
-		.mode = 0100644, .flags = 0x8002, .uid = 1000, .gid = 1001,
-		.rdev = 0x0801, .valid = PROTO_SET_MODE | PROTO_SET_SIZE |
-		    PROTO_SET_MTIME_NOW,
+		.type = type,
+		.id = 0x0123456789abcdefull + type,
+		.export_id = 7,
+		.path = "dir/sub",
+		.name = "user.comment",
+		.export2 = 9,
+		.path2 = "other/place",
+		.name2 = "new name",
+		.fh = 0x1122334455667788ull,
+		.fh2 = 0x99aabbccddeeff00ull,
+		.offset = 1ull << 40,
+		.offset2 = 12345,
+		.length = 4096,
+		.mode = 0100644,
+		.flags = 0x8002,
+		.uid = 1000,
+		.gid = 1001,
+		.rdev = 0x0801,
+		.valid = PROTO_SET_MODE | PROTO_SET_SIZE | PROTO_SET_MTIME_NOW,
 		.atime = { 1700000000, 123456789 },
 		.mtime = { -5, 999999999 },
-		.data = sample_data, .datalen = sizeof sample_data - 1,
+		.data = sample_data,
+		.datalen = sizeof sample_data - 1,
 		.hello = sample_hello,
 	};
 	return q;
@@ -164,14 +197,20 @@ static struct proto_rep
 full_rep(int type, int error)
 {
 	struct proto_rep r = {
-		.type = type, .id = 0xfedcba9876543210ull - type,
-		.error = error, .attr = sample_attr,
-		.fh = 0x0a0b0c0d0e0f1011ull, .value = 65536,
-		.data = sample_data, .datalen = sizeof sample_data - 1,
-		.ents = sample_ents, .nents = NELEM(sample_ents),
+		.type = type,
+		.id = 0xfedcba9876543210ull - type,
+		.error = error,
+		.attr = sample_attr,
+		.fh = 0x0a0b0c0d0e0f1011ull,
+		.value = 65536,
+		.data = sample_data,
+		.datalen = sizeof sample_data - 1,
+		.ents = sample_ents,
+		.nents = NELEM(sample_ents),
 		.statfs = { 4096, 4096, 1000000, 500000, 400000, 65536, 60000,
 		    59000, 255 },
-		.hello = sample_hello, .flags = PROTO_LIST_DELTA,
+		.hello = sample_hello,
+		.flags = PROTO_LIST_DELTA,
 	};
 	return r;
 }
@@ -215,10 +254,11 @@ req_diff(const char *label, const struct proto_req *want,
 	INT(F_VALID, valid);
 	TIME(F_ATIME, atime);
 	TIME(F_MTIME, mtime);
-	CHECK(data_eq(got->data, got->datalen, USED(F_DATA) ? want->data :
-	    NULL, want->datalen), "data");
-	CHECK(hello_eq(&got->hello, USED(F_HELLO) ? &want->hello :
-	    &zero_hello), "hello");
+	CHECK(data_eq(got->data, got->datalen, USED(F_DATA) ? want->data : NULL,
+		  want->datalen),
+	    "data");
+	CHECK(hello_eq(&got->hello, USED(F_HELLO) ? &want->hello : &zero_hello),
+	    "hello");
 	return bad;
 }
 
@@ -243,8 +283,9 @@ rep_diff(const char *label, const struct proto_rep *want,
 	    "attr");
 	INT(A_FH, fh);
 	INT(A_VALUE, value);
-	CHECK(data_eq(got->data, got->datalen, USED(A_DATA) ? want->data :
-	    NULL, want->datalen), "data");
+	CHECK(data_eq(got->data, got->datalen, USED(A_DATA) ? want->data : NULL,
+		  want->datalen),
+	    "data");
 	if (USED(A_ENTS)) {
 		CHECK(got->nents == want->nents, "nents");
 		for (i = 0; i < got->nents && i < want->nents; i++) {
@@ -257,8 +298,8 @@ rep_diff(const char *label, const struct proto_rep *want,
 		CHECK(got->ents == NULL && got->nents == 0, "ents");
 	sf = USED(A_STATFS) ? &want->statfs : &zero_statfs;
 	CHECK(memcmp(&got->statfs, sf, sizeof *sf) == 0, "statfs");
-	CHECK(hello_eq(&got->hello, USED(A_HELLO) ? &want->hello :
-	    &zero_hello), "hello");
+	CHECK(hello_eq(&got->hello, USED(A_HELLO) ? &want->hello : &zero_hello),
+	    "hello");
 	INT(A_FLAGS, flags);
 	return bad;
 }
@@ -274,8 +315,7 @@ str_size(const char *s)
 static size_t
 hello_size(const struct proto_hello *h)
 {
-	size_t n = 4 + 4 + 8 + str_size(h->name) + str_size(h->uri) + 8 + 8 +
-	    4;
+	size_t n = 4 + 4 + 8 + str_size(h->name) + str_size(h->uri) + 8 + 8 + 4;
 	uint32_t i;
 
 	for (i = 0; i < h->nexports; i++)
@@ -401,7 +441,7 @@ trailing_refused(const uint8_t *frame, size_t len, int reply)
 	return error == -EPROTO;
 }
 
-#define PER_TYPE	11
+#define PER_TYPE 11
 
 /* Round-trip one type: request, reply, error reply; PER_TYPE tests. */
 static void
@@ -422,7 +462,8 @@ test_type(const struct expect *x)
 	    "%s encodes to %zu bytes", label, req_size(&q, mask));
 	error = error ? error : proto_decode_req(b.p, b.len, &dq);
 	tap_ok(error == 0 && req_diff(label, &q, &dq, mask) == 0 &&
-	    !proto_frame_is_reply(b.p), "%s round trip", label);
+		!proto_frame_is_reply(b.p),
+	    "%s round trip", label);
 	tap_ok(truncations_refused(b.p, b.len, 0), "%s truncations refused",
 	    label);
 	tap_ok(trailing_refused(b.p, b.len, 0), "%s trailing byte refused",
@@ -440,9 +481,10 @@ test_type(const struct expect *x)
 	    "%s encodes to %zu bytes", label, rep_size(&r, mask));
 	error = error ? error : proto_decode_rep(b.p, b.len, &dr);
 	tap_ok(error == 0 && rep_diff(label, &r, &dr, mask) == 0 &&
-	    proto_frame_is_reply(b.p), "%s round trip", label);
+		proto_frame_is_reply(b.p),
+	    "%s round trip", label);
 	tap_ok(truncations_refused(b.p, b.len, 1) &&
-	    trailing_refused(b.p, b.len, 1),
+		trailing_refused(b.p, b.len, 1),
 	    "%s truncations and trailing byte refused", label);
 	tap_ok(proto_decode_req(b.p, b.len, &dq) == -EPROTO,
 	    "%s refused by the request decoder", label);
@@ -456,8 +498,9 @@ test_type(const struct expect *x)
 	    "%s is header and error only", label);
 	error = error ? error : proto_decode_rep(b.p, b.len, &dr);
 	tap_ok(error == 0 && rep_diff(label, &er, &dr, mask) == 0 &&
-	    truncations_refused(b.p, b.len, 1) &&
-	    trailing_refused(b.p, b.len, 1), "%s round trip", label);
+		truncations_refused(b.p, b.len, 1) &&
+		trailing_refused(b.p, b.len, 1),
+	    "%s round trip", label);
 	if (error == 0)
 		proto_rep_clear(&dr);
 	proto_buf_free(&b);
@@ -536,8 +579,8 @@ w_setattr(struct w *w, uint32_t valid, uint32_t ansec, uint32_t mnsec)
 	w_hdr(w, PROTO_SETATTR, 0, 0, 3);
 	w_int(w, 1, 4);
 	w_str(w, "f");
-	w_int(w, 0, 8);		/* fh */
-	w_int(w, 100, 8);	/* offset: new size */
+	w_int(w, 0, 8);   /* fh */
+	w_int(w, 100, 8); /* offset: new size */
 	w_int(w, 0644, 4);
 	w_int(w, 1, 4);
 	w_int(w, 2, 4);
@@ -687,98 +730,205 @@ hand_frame(int i, struct w *w, int *reply, int *good)
 	*good = 0;
 	switch (i) {
 	/* accepted */
-	case 0: *good = 1; w_stat(w, 1, "", 1); return "stat path \"\"";
-	case 1: *good = 1; w_stat(w, 6, "a/b/c", 6); return "stat a/b/c";
-	case 2: *good = 1; w_stat(w, 12, "a..b/.c/..d", 12);
+	case 0:
+		*good = 1;
+		w_stat(w, 1, "", 1);
+		return "stat path \"\"";
+	case 1:
+		*good = 1;
+		w_stat(w, 6, "a/b/c", 6);
+		return "stat a/b/c";
+	case 2:
+		*good = 1;
+		w_stat(w, 12, "a..b/.c/..d", 12);
 		return "stat a..b/.c/..d";
-	case 3: *good = 1; w_stat(w, 4096, long_path(4095), 4096);
+	case 3:
+		*good = 1;
+		w_stat(w, 4096, long_path(4095), 4096);
 		return "stat 4095-byte path";
-	case 4: *good = 1; w_named(w, PROTO_UNLINK, repeat('n', 255));
+	case 4:
+		*good = 1;
+		w_named(w, PROTO_UNLINK, repeat('n', 255));
 		return "unlink 255-byte name";
-	case 5: *good = 1; w_named(w, PROTO_UNLINK, "n@[::1]:7070");
+	case 5:
+		*good = 1;
+		w_named(w, PROTO_UNLINK, "n@[::1]:7070");
 		return "unlink name with @ and :";
-	case 6: *good = 1; w_named(w, PROTO_GETXATTR, "user.a/b");
+	case 6:
+		*good = 1;
+		w_named(w, PROTO_GETXATTR, "user.a/b");
 		return "getxattr name with /";
-	case 7: *good = 1; w_named(w, PROTO_GETXATTR, repeat('x', 255));
+	case 7:
+		*good = 1;
+		w_named(w, PROTO_GETXATTR, repeat('x', 255));
 		return "getxattr 255-byte name";
-	case 8: *good = 1; w_setattr(w, 0xff, 999999999, 0);
+	case 8:
+		*good = 1;
+		w_setattr(w, 0xff, 999999999, 0);
 		return "setattr valid 0xff nsec 999999999";
-	case 9: *good = 1; w_length(w, PROTO_READ, PROTO_MAX_DATA);
+	case 9:
+		*good = 1;
+		w_length(w, PROTO_READ, PROTO_MAX_DATA);
 		return "read length PROTO_MAX_DATA";
-	case 10: *good = 1; w_length(w, PROTO_LISTXATTR, PROTO_MAX_XATTR);
+	case 10:
+		*good = 1;
+		w_length(w, PROTO_LISTXATTR, PROTO_MAX_XATTR);
 		return "listxattr length PROTO_MAX_XATTR";
-	case 11: *good = 1; *reply = 1; w_readdir(w, 0, NULL, 0);
+	case 11:
+		*good = 1;
+		*reply = 1;
+		w_readdir(w, 0, NULL, 0);
 		return "readdir reply with no entries";
-	case 12: *good = 1; w_hello(w, 0, PROTO_MAGIC, "p", 0, NULL, 0);
+	case 12:
+		*good = 1;
+		w_hello(w, 0, PROTO_MAGIC, "p", 0, NULL, 0);
 		return "hello without exports";
-	case 13: *good = 1; w_symlink(w, 4095, repeat('t', 4095), 4095);
+	case 13:
+		*good = 1;
+		w_symlink(w, 4095, repeat('t', 4095), 4095);
 		return "symlink 4095-byte target";
-	case 14: *good = 1; *reply = 1; w_error(w, PROTO_STAT, 4095, 0);
+	case 14:
+		*good = 1;
+		*reply = 1;
+		w_error(w, PROTO_STAT, 4095, 0);
 		return "error 4095";
-	case 15: *good = 1; w_hello(w, 0, PROTO_MAGIC, "p", 1, "/a/b", 1);
+	case 15:
+		*good = 1;
+		w_hello(w, 0, PROTO_MAGIC, "p", 1, "/a/b", 1);
 		return "hello read-only export at /a/b";
-	case 16: *good = 1; w_bare(w, PROTO_PING, 0, 0, 0);
+	case 16:
+		*good = 1;
+		w_bare(w, PROTO_PING, 0, 0, 0);
 		return "ping request";
 	/* refused: strings */
-	case 17: w_stat(w, 3, "abc", 3); return "path missing NUL";
-	case 18: w_stat(w, 4, "a\0b", 4); return "path with inner NUL";
-	case 19: w_stat(w, 0, "", 0); return "path length 0";
-	case 20: w_stat(w, 3, "..", 3); return "path ..";
-	case 21: w_stat(w, 7, "a/../b", 7); return "path a/../b";
-	case 22: w_stat(w, 5, "a//b", 5); return "path a//b";
-	case 23: w_stat(w, 5, "/abs", 5); return "path /abs";
-	case 24: w_stat(w, 3, "a/", 3); return "path a/";
-	case 25: w_stat(w, 2, ".", 2); return "path .";
-	case 26: w_stat(w, 4, "./a", 4); return "path ./a";
-	case 27: w_stat(w, 2, "/", 2); return "path /";
-	case 28: w_stat(w, 4097, long_path(4096), 4097);
+	case 17:
+		w_stat(w, 3, "abc", 3);
+		return "path missing NUL";
+	case 18:
+		w_stat(w, 4, "a\0b", 4);
+		return "path with inner NUL";
+	case 19:
+		w_stat(w, 0, "", 0);
+		return "path length 0";
+	case 20:
+		w_stat(w, 3, "..", 3);
+		return "path ..";
+	case 21:
+		w_stat(w, 7, "a/../b", 7);
+		return "path a/../b";
+	case 22:
+		w_stat(w, 5, "a//b", 5);
+		return "path a//b";
+	case 23:
+		w_stat(w, 5, "/abs", 5);
+		return "path /abs";
+	case 24:
+		w_stat(w, 3, "a/", 3);
+		return "path a/";
+	case 25:
+		w_stat(w, 2, ".", 2);
+		return "path .";
+	case 26:
+		w_stat(w, 4, "./a", 4);
+		return "path ./a";
+	case 27:
+		w_stat(w, 2, "/", 2);
+		return "path /";
+	case 28:
+		w_stat(w, 4097, long_path(4096), 4097);
 		return "path of 4096 bytes";
-	case 29: w_stat(w, 257, repeat('c', 256), 257);
+	case 29:
+		w_stat(w, 257, repeat('c', 256), 257);
 		return "path component of 256 bytes";
-	case 30: w_stat(w, 100, "abc", 4); return "path length overruns";
-	case 31: w_stat(w, 0xffffffff, "abc", 4); return "path length 2^32-1";
-	case 32: w_named(w, PROTO_UNLINK, "a/b"); return "name with /";
-	case 33: w_named(w, PROTO_UNLINK, ""); return "name empty";
-	case 34: w_named(w, PROTO_UNLINK, "."); return "name .";
-	case 35: w_named(w, PROTO_UNLINK, ".."); return "name ..";
-	case 36: w_named(w, PROTO_UNLINK, repeat('n', 256));
+	case 30:
+		w_stat(w, 100, "abc", 4);
+		return "path length overruns";
+	case 31:
+		w_stat(w, 0xffffffff, "abc", 4);
+		return "path length 2^32-1";
+	case 32:
+		w_named(w, PROTO_UNLINK, "a/b");
+		return "name with /";
+	case 33:
+		w_named(w, PROTO_UNLINK, "");
+		return "name empty";
+	case 34:
+		w_named(w, PROTO_UNLINK, ".");
+		return "name .";
+	case 35:
+		w_named(w, PROTO_UNLINK, "..");
+		return "name ..";
+	case 36:
+		w_named(w, PROTO_UNLINK, repeat('n', 256));
 		return "name of 256 bytes";
-	case 37: w_named(w, PROTO_GETXATTR, ""); return "xattr name empty";
-	case 38: w_named(w, PROTO_GETXATTR, repeat('x', 256));
+	case 37:
+		w_named(w, PROTO_GETXATTR, "");
+		return "xattr name empty";
+	case 38:
+		w_named(w, PROTO_GETXATTR, repeat('x', 256));
 		return "xattr name of 256 bytes";
 	/* refused: numbers */
-	case 39: w_setattr(w, 0, 1000000000, 0); return "atime nsec 1e9";
-	case 40: w_setattr(w, 0, 0, 0xffffffff); return "mtime nsec 2^32-1";
-	case 41: w_setattr(w, 0x100, 0, 0); return "valid bit 0x100";
-	case 42: w_length(w, PROTO_READ, PROTO_MAX_DATA + 1);
+	case 39:
+		w_setattr(w, 0, 1000000000, 0);
+		return "atime nsec 1e9";
+	case 40:
+		w_setattr(w, 0, 0, 0xffffffff);
+		return "mtime nsec 2^32-1";
+	case 41:
+		w_setattr(w, 0x100, 0, 0);
+		return "valid bit 0x100";
+	case 42:
+		w_length(w, PROTO_READ, PROTO_MAX_DATA + 1);
 		return "read length PROTO_MAX_DATA+1";
-	case 43: w_length(w, PROTO_GETXATTR, PROTO_MAX_XATTR + 1);
+	case 43:
+		w_length(w, PROTO_GETXATTR, PROTO_MAX_XATTR + 1);
 		return "getxattr length PROTO_MAX_XATTR+1";
-	case 44: *reply = 1;
+	case 44:
+		*reply = 1;
 		w_hdr(w, PROTO_STAT, PROTO_FLAG_REPLY, 0, 1);
 		w_int(w, 0, 4);
 		w_attr(w, 1000000000);
 		w_end(w);
 		return "attr ctime nsec 1e9";
 	/* refused: listings and blobs */
-	case 45: *reply = 1; w_readdir(w, PROTO_MAX_DIRENTS + 1, one, 1);
+	case 45:
+		*reply = 1;
+		w_readdir(w, PROTO_MAX_DIRENTS + 1, one, 1);
 		return "readdir count PROTO_MAX_DIRENTS+1";
-	case 46: *reply = 1; w_readdir(w, 2, one, 1);
+	case 46:
+		*reply = 1;
+		w_readdir(w, 2, one, 1);
 		return "readdir count beyond entries";
-	case 47: *reply = 1; w_readdir(w, 1, two, 2);
+	case 47:
+		*reply = 1;
+		w_readdir(w, 1, two, 2);
 		return "readdir entries beyond count";
-	case 48: *reply = 1; w_readdir(w, 1, slash, 1);
+	case 48:
+		*reply = 1;
+		w_readdir(w, 1, slash, 1);
 		return "readdir entry a/b";
-	case 49: *reply = 1; w_readdir(w, 1, dots, 1);
+	case 49:
+		*reply = 1;
+		w_readdir(w, 1, dots, 1);
 		return "readdir entry ..";
-	case 50: *reply = 1; w_readdir(w, 1, empty, 1);
+	case 50:
+		*reply = 1;
+		w_readdir(w, 1, empty, 1);
 		return "readdir entry empty";
-	case 51: w_symlink(w, 0, "", 0); return "symlink empty target";
-	case 52: w_symlink(w, 3, "a\0b", 3); return "symlink target with NUL";
-	case 53: w_symlink(w, 4096, repeat('t', 4096), 4096);
+	case 51:
+		w_symlink(w, 0, "", 0);
+		return "symlink empty target";
+	case 52:
+		w_symlink(w, 3, "a\0b", 3);
+		return "symlink target with NUL";
+	case 53:
+		w_symlink(w, 4096, repeat('t', 4096), 4096);
 		return "symlink target of 4096 bytes";
-	case 54: w_symlink(w, 10, "abc", 3); return "symlink length overruns";
-	case 55: *reply = 1;
+	case 54:
+		w_symlink(w, 10, "abc", 3);
+		return "symlink length overruns";
+	case 55:
+		*reply = 1;
 		w_hdr(w, PROTO_READLINK, PROTO_FLAG_REPLY, 0, 1);
 		w_int(w, 0, 4);
 		w_strn(w, 2, "a", 2);
@@ -791,7 +941,8 @@ hand_frame(int i, struct w *w, int *reply, int *good)
 		w_strn(w, PROTO_MAX_DATA + 1, "x", 1);
 		w_end(w);
 		return "write data PROTO_MAX_DATA+1";
-	case 57: *reply = 1;
+	case 57:
+		*reply = 1;
 		w_hdr(w, PROTO_GETXATTR, PROTO_FLAG_REPLY, 0, 1);
 		w_int(w, 0, 4);
 		w_int(w, 0, 8);
@@ -799,88 +950,148 @@ hand_frame(int i, struct w *w, int *reply, int *good)
 		w_end(w);
 		return "getxattr value PROTO_MAX_XATTR+1";
 	/* refused: handshake */
-	case 58: w_hello(w, 0, 0x12345678, "p", 0, NULL, 0);
+	case 58:
+		w_hello(w, 0, 0x12345678, "p", 0, NULL, 0);
 		return "hello bad magic";
-	case 59: *reply = 1; w_hello(w, 1, 0x53465551, "p", 0, NULL, 0);
+	case 59:
+		*reply = 1;
+		w_hello(w, 1, 0x53465551, "p", 0, NULL, 0);
 		return "hello reply bad magic";
-	case 60: w_hello(w, 0, PROTO_MAGIC, "p", 257, "/", 0);
+	case 60:
+		w_hello(w, 0, PROTO_MAGIC, "p", 257, "/", 0);
 		return "hello 257 exports";
-	case 61: w_hello(w, 0, PROTO_MAGIC, "p", 2, "/", 0);
+	case 61:
+		w_hello(w, 0, PROTO_MAGIC, "p", 2, "/", 0);
 		return "hello exports beyond frame";
-	case 62: w_hello(w, 0, PROTO_MAGIC, "p", 1, "/", 2);
+	case 62:
+		w_hello(w, 0, PROTO_MAGIC, "p", 1, "/", 2);
 		return "hello export flag 2";
-	case 63: w_hello(w, 0, PROTO_MAGIC, "p", 1, "home", 0);
+	case 63:
+		w_hello(w, 0, PROTO_MAGIC, "p", 1, "home", 0);
 		return "hello export at relative";
-	case 64: w_hello(w, 0, PROTO_MAGIC, "p", 1, "/a/", 0);
+	case 64:
+		w_hello(w, 0, PROTO_MAGIC, "p", 1, "/a/", 0);
 		return "hello export at /a/";
-	case 65: w_hello(w, 0, PROTO_MAGIC, "p", 1, "//", 0);
+	case 65:
+		w_hello(w, 0, PROTO_MAGIC, "p", 1, "//", 0);
 		return "hello export at //";
-	case 66: w_hello(w, 0, PROTO_MAGIC, "", 0, NULL, 0);
+	case 66:
+		w_hello(w, 0, PROTO_MAGIC, "", 0, NULL, 0);
 		return "hello empty peer name";
 	/* refused: errors and headers */
-	case 67: *reply = 1; w_error(w, PROTO_STAT, ENOENT, 1);
+	case 67:
+		*reply = 1;
+		w_error(w, PROTO_STAT, ENOENT, 1);
 		return "error reply with a body";
-	case 68: *reply = 1; w_error(w, PROTO_STAT, 0xffffffff, 0);
+	case 68:
+		*reply = 1;
+		w_error(w, PROTO_STAT, 0xffffffff, 0);
 		return "error -1";
-	case 69: *reply = 1; w_error(w, PROTO_STAT, 4096, 0);
+	case 69:
+		*reply = 1;
+		w_error(w, PROTO_STAT, 4096, 0);
 		return "error 4096";
-	case 70: w_bare(w, PROTO_PING, 0, 0, 1); return "ping with a body";
-	case 71: w_bare(w, PROTO_PING, 0x02, 0, 0); return "flags bit 1";
-	case 72: w_bare(w, PROTO_PING, 0x80, 0, 0); return "flags bit 7";
-	case 73: w_bare(w, PROTO_PING, 0, 1, 0); return "reserved 1";
-	case 74: w_bare(w, PROTO_PING, 0, 0x8000, 0); return "reserved 0x8000";
-	case 75: w_bare(w, PROTO_PING, PROTO_FLAG_REPLY, 0, 0);
+	case 70:
+		w_bare(w, PROTO_PING, 0, 0, 1);
+		return "ping with a body";
+	case 71:
+		w_bare(w, PROTO_PING, 0x02, 0, 0);
+		return "flags bit 1";
+	case 72:
+		w_bare(w, PROTO_PING, 0x80, 0, 0);
+		return "flags bit 7";
+	case 73:
+		w_bare(w, PROTO_PING, 0, 1, 0);
+		return "reserved 1";
+	case 74:
+		w_bare(w, PROTO_PING, 0, 0x8000, 0);
+		return "reserved 0x8000";
+	case 75:
+		w_bare(w, PROTO_PING, PROTO_FLAG_REPLY, 0, 0);
 		return "reply to the request decoder";
-	case 76: *reply = 1; w_bare(w, PROTO_BYE, 0, 0, 0);
+	case 76:
+		*reply = 1;
+		w_bare(w, PROTO_BYE, 0, 0, 0);
 		w_int(w, 0, 4);
 		w_end(w);
 		return "request to the reply decoder";
-	case 77: w_bare(w, 0, 0, 0, 0); return "type 0";
-	case 78: w_bare(w, PROTO_TYPE_MAX, 0, 0, 0); return "type TYPE_MAX";
-	case 79: w_bare(w, 255, 0, 0, 0); return "type 255";
-	case 80: *reply = 1; w_bare(w, PROTO_BYE, PROTO_FLAG_REPLY, 0, 0);
+	case 77:
+		w_bare(w, 0, 0, 0, 0);
+		return "type 0";
+	case 78:
+		w_bare(w, PROTO_TYPE_MAX, 0, 0, 0);
+		return "type TYPE_MAX";
+	case 79:
+		w_bare(w, 255, 0, 0, 0);
+		return "type 255";
+	case 80:
+		*reply = 1;
+		w_bare(w, PROTO_BYE, PROTO_FLAG_REPLY, 0, 0);
 		return "reply without error field";
-	case 81: w_bare(w, PROTO_PING, 0, 0, 0);
+	case 81:
+		w_bare(w, PROTO_PING, 0, 0, 0);
 		w->b[0]++;
 		return "length field beyond buffer";
 	/* incremental listings: checkpoints, flags, removed entries */
-	case 82: *good = 1; w_readdir_req(w, 0, 0, 0, 0);
+	case 82:
+		*good = 1;
+		w_readdir_req(w, 0, 0, 0, 0);
 		return "readdir request for the whole listing";
-	case 83: *good = 1; w_readdir_req(w, ~0ull, ~0ull, ~0ull, 0);
+	case 83:
+		*good = 1;
+		w_readdir_req(w, ~0ull, ~0ull, ~0ull, 0);
 		return "readdir request with checkpoint all ones";
-	case 84: *good = 1; *reply = 1;
+	case 84:
+		*good = 1;
+		*reply = 1;
 		w_readdir_cut(w, PROTO_LIST_DELTA, 0, 2, two, 2, 0);
 		return "readdir delta reply of removed entries (mode 0)";
-	case 85: *good = 1; *reply = 1;
+	case 85:
+		*good = 1;
+		*reply = 1;
 		w_readdir_cut(w, PROTO_LIST_DELTA, 0, 0, NULL, 0, 0);
 		return "readdir delta reply with no entries";
-	case 86: *good = 1; *reply = 1;
+	case 86:
+		*good = 1;
+		*reply = 1;
 		w_readdir_cut(w, PROTO_LIST_MORE, sample_attr.mode, 1, one, 1,
 		    0);
 		return "readdir reply flag bit 1 (a page, more follow)";
-	case 87: *reply = 1;
-		w_readdir_cut(w, PROTO_LIST_DELTA | 0x80000000u, 0, 1, one,
-		    1, 0);
+	case 87:
+		*reply = 1;
+		w_readdir_cut(w, PROTO_LIST_DELTA | 0x80000000u, 0, 1, one, 1,
+		    0);
 		return "readdir reply flag bit 31";
-	case 88: *reply = 1; w_readdir_cut(w, 0xffffffff, 0, 0, NULL, 0, 0);
+	case 88:
+		*reply = 1;
+		w_readdir_cut(w, 0xffffffff, 0, 0, NULL, 0, 0);
 		return "readdir reply flags 2^32-1";
-	case 89: *reply = 1; w_readdir_cut(w, 0, 0100644, 1, one, 1, 4);
+	case 89:
+		*reply = 1;
+		w_readdir_cut(w, 0, 0100644, 1, one, 1, 4);
 		return "readdir reply without flags";
-	case 90: *reply = 1;
+	case 90:
+		*reply = 1;
 		w_readdir_cut(w, PROTO_LIST_DELTA, 0, 1, one, 1, 2);
 		return "readdir reply cut inside flags";
-	case 91: *reply = 1; w_readdir_cut(w, 0, 0, 0, NULL, 0, 4 + 4 + 4);
+	case 91:
+		*reply = 1;
+		w_readdir_cut(w, 0, 0, 0, NULL, 0, 4 + 4 + 4);
 		return "readdir reply cut inside value";
-	case 92: *reply = 1;
+	case 92:
+		*reply = 1;
 		w_readdir_cut(w, 0, 0, 0, NULL, 0, 4 + 4 + 8 + 3);
 		return "readdir reply cut inside fh";
-	case 93: *reply = 1;
+	case 93:
+		*reply = 1;
 		w_readdir_cut(w, PROTO_LIST_DELTA, 0, 1, slash, 1, 0);
 		return "readdir delta removed entry a/b";
-	case 94: *reply = 1;
+	case 94:
+		*reply = 1;
 		w_readdir_cut(w, PROTO_LIST_DELTA, 0, 1, dots, 1, 0);
 		return "readdir delta removed entry ..";
-	case 95: *reply = 1;
+	case 95:
+		*reply = 1;
 		w_hdr(w, PROTO_READDIR, PROTO_FLAG_REPLY, 0, 6);
 		w_int(w, 0, 4);
 		w_int(w, 1, 8);
@@ -891,18 +1102,25 @@ hand_frame(int i, struct w *w, int *reply, int *good)
 		w_int(w, PROTO_LIST_DELTA, 4);
 		w_end(w);
 		return "readdir delta removed entry ctime nsec 1e9";
-	case 96: w_readdir_req(w, 1, 2, 3, 24);
+	case 96:
+		w_readdir_req(w, 1, 2, 3, 24);
 		return "readdir request without checkpoint";
-	case 97: w_readdir_req(w, 1, 2, 3, 5);
+	case 97:
+		w_readdir_req(w, 1, 2, 3, 5);
 		return "readdir request cut inside offset2";
-	case 98: w_readdir_req(w, 1, 2, 3, 8 + 1);
+	case 98:
+		w_readdir_req(w, 1, 2, 3, 8 + 1);
 		return "readdir request cut inside offset";
-	case 99: w_readdir_req(w, 1, 2, 3, 16 + 7);
+	case 99:
+		w_readdir_req(w, 1, 2, 3, 16 + 7);
 		return "readdir request cut inside fh";
-	case 100: *reply = 1;
+	case 100:
+		*reply = 1;
 		w_readdir_cut(w, PROTO_LIST_DELTA | 0x4, 0, 1, one, 1, 0);
 		return "readdir reply flag bit 2";
-	case 101: *good = 1; *reply = 1;
+	case 101:
+		*good = 1;
+		*reply = 1;
 		w_readdir_cut(w, PROTO_LIST_DELTA | PROTO_LIST_MORE, 0, 1, one,
 		    1, 0);
 		return "readdir delta reply, a page of it";
@@ -925,8 +1143,8 @@ test_hand_frames(void)
 			error = proto_decode_rep(w.b, w.n, &r);
 		else
 			error = proto_decode_req(w.b, w.n, &q);
-		tap_ok(error == (good ? 0 : -EPROTO), "%s: %s", good ?
-		    "accepted" : "refused", name);
+		tap_ok(error == (good ? 0 : -EPROTO), "%s: %s",
+		    good ? "accepted" : "refused", name);
 		if (error == 0 && reply)
 			proto_rep_clear(&r);
 		if (error == 0 && !reply)
@@ -966,9 +1184,12 @@ test_golden(void)
 	w_int(&w, 42, 8);
 	w_end(&w);
 	tap_ok(proto_encode_req(&q, &b) == 0 && b.len == 40 && w.n == 40 &&
-	    memcmp(b.p, w.b, w.n) == 0 && memcmp(b.p, "\x28\0\0\0\x04\0\0\0"
-	    "\x01\x02\x03\x04\x05\x06\x07\x08\x0a\x0b\x0c\x0d\x08\0\0\0"
-	    "dir/sub\0\x2a\0\0\0\0\0\0\0", 40) == 0,
+		memcmp(b.p, w.b, w.n) == 0 &&
+		memcmp(b.p,
+		    "\x28\0\0\0\x04\0\0\0"
+		    "\x01\x02\x03\x04\x05\x06\x07\x08\x0a\x0b\x0c\x0d\x08\0\0\0"
+		    "dir/sub\0\x2a\0\0\0\0\0\0\0",
+		    40) == 0,
 	    "stat request bytes as PROTOCOL.md says");
 
 	r.type = PROTO_STAT;
@@ -980,13 +1201,16 @@ test_golden(void)
 	w_end(&w);
 	b.len = 0;
 	tap_ok(proto_encode_rep(&r, &b) == 0 && b.len == w.n &&
-	    memcmp(b.p, w.b, w.n) == 0, "stat reply bytes as PROTOCOL.md says");
+		memcmp(b.p, w.b, w.n) == 0,
+	    "stat reply bytes as PROTOCOL.md says");
 
 	r.error = -EACCES;
 	b.len = 0;
 	tap_ok(proto_encode_rep(&r, &b) == 0 && b.len == 20 &&
-	    memcmp(b.p, "\x14\0\0\0\x04\x01\0\0\x4d\0\0\0\0\0\0\0\x0d\0\0\0",
-	    20) == 0, "error reply bytes as PROTOCOL.md says");
+		memcmp(b.p,
+		    "\x14\0\0\0\x04\x01\0\0\x4d\0\0\0\0\0\0\0\x0d\0\0\0",
+		    20) == 0,
+	    "error reply bytes as PROTOCOL.md says");
 	proto_buf_free(&b);
 }
 
@@ -1005,9 +1229,9 @@ delta_frames(struct proto_req *q, struct proto_rep *r)
 	q->id = 10;
 	q->export_id = 1;
 	q->path = "dir";
-	q->fh = 0xdeadbeefcafef00dull;		/* holder boot id */
-	q->offset = 1700000000000000000ull;	/* checkpoint global time */
-	q->offset2 = 41;			/* checkpoint change number */
+	q->fh = 0xdeadbeefcafef00dull;      /* holder boot id */
+	q->offset = 1700000000000000000ull; /* checkpoint global time */
+	q->offset2 = 41;                    /* checkpoint change number */
 	delta_ents[0].attr = sample_attr;
 	memset(r, 0, sizeof *r);
 	r->type = PROTO_READDIR;
@@ -1033,8 +1257,7 @@ test_readdir_delta(void)
 	struct proto_req q, dq;
 	struct proto_rep r, dr;
 	const unsigned rmask = A_FH | A_VALUE | A_ENTS | A_FLAGS;
-	const unsigned qmask = F_EXPORT | F_PATH | F_FH | F_OFFSET |
-	    F_OFFSET2;
+	const unsigned qmask = F_EXPORT | F_PATH | F_FH | F_OFFSET | F_OFFSET2;
 	int i, error;
 
 	delta_frames(&q, &r);
@@ -1043,15 +1266,16 @@ test_readdir_delta(void)
 	tap_ok(error == 0 && b.len == w.n && memcmp(b.p, w.b, w.n) == 0,
 	    "readdir request with a checkpoint: bytes as PROTOCOL.md says");
 	error = error ? error : proto_decode_req(b.p, b.len, &dq);
-	tap_ok(error == 0 && req_diff("readdir checkpoint", &q, &dq,
-	    qmask) == 0, "readdir request with a checkpoint round trip");
+	tap_ok(error == 0 &&
+		req_diff("readdir checkpoint", &q, &dq, qmask) == 0,
+	    "readdir request with a checkpoint round trip");
 
 	q.fh = q.offset = q.offset2 = 0;
 	b.len = 0;
 	error = proto_encode_req(&q, &b);
 	error = error ? error : proto_decode_req(b.p, b.len, &dq);
-	tap_ok(error == 0 && dq.fh == 0 && dq.offset == 0 &&
-	    dq.offset2 == 0 && b.len == w.n,
+	tap_ok(error == 0 && dq.fh == 0 && dq.offset == 0 && dq.offset2 == 0 &&
+		b.len == w.n,
 	    "readdir request for the whole listing (fh 0) round trip");
 
 	w_hdr(&w, PROTO_READDIR, PROTO_FLAG_REPLY, 0, 6);
@@ -1072,13 +1296,14 @@ test_readdir_delta(void)
 	    "readdir delta reply: bytes as PROTOCOL.md says");
 	error = error ? error : proto_decode_rep(b.p, b.len, &dr);
 	tap_ok(error == 0 && rep_diff("readdir delta", &r, &dr, rmask) == 0 &&
-	    dr.flags == PROTO_LIST_DELTA && dr.nents == 2 &&
-	    dr.ents[1].attr.mode == 0 && strcmp(dr.ents[1].name, "gone") == 0,
+		dr.flags == PROTO_LIST_DELTA && dr.nents == 2 &&
+		dr.ents[1].attr.mode == 0 &&
+		strcmp(dr.ents[1].name, "gone") == 0,
 	    "readdir delta reply with a removed entry round trip");
 	if (error == 0)
 		proto_rep_clear(&dr);
 	tap_ok(truncations_refused(b.p, b.len, 1) &&
-	    trailing_refused(b.p, b.len, 1),
+		trailing_refused(b.p, b.len, 1),
 	    "readdir delta reply truncations and trailing byte refused");
 
 	r.flags = 0;
@@ -1088,14 +1313,14 @@ test_readdir_delta(void)
 	error = proto_encode_rep(&r, &b);
 	error = error ? error : proto_decode_rep(b.p, b.len, &dr);
 	tap_ok(error == 0 && rep_diff("readdir full", &r, &dr, rmask) == 0 &&
-	    dr.flags == 0 && memcmp(b.p + b.len - 4, "\0\0\0\0", 4) == 0,
+		dr.flags == 0 && memcmp(b.p + b.len - 4, "\0\0\0\0", 4) == 0,
 	    "readdir full reply (flags 0) round trip");
 	if (error == 0)
 		proto_rep_clear(&dr);
 	proto_buf_free(&b);
 }
 
-#define DELTA_TESTS	7
+#define DELTA_TESTS 7
 
 /* Ways to spoil a valid request; the encoder must refuse each. */
 static const char *
@@ -1104,43 +1329,97 @@ spoil_req(int i, struct proto_req *q)
 	static struct proto_export bad_export[] = { { 1, "x", "rel", 0 } };
 
 	switch (i) {
-	case 0: q->type = PROTO_STAT; q->path = ".."; return "path ..";
-	case 1: q->type = PROTO_STAT; q->path = "/a"; return "path /a";
-	case 2: q->type = PROTO_STAT; q->path = NULL; return "path NULL";
-	case 3: q->type = PROTO_MKDIR; q->name = "a/b"; return "name a/b";
-	case 4: q->type = PROTO_MKDIR; q->name = ""; return "name empty";
-	case 5: q->type = PROTO_RENAME; q->name2 = "."; return "name2 .";
-	case 6: q->type = PROTO_LINK; q->path2 = "a//b"; return "path2 a//b";
-	case 7: q->type = PROTO_SETXATTR; q->name = ""; return "xattr name empty";
-	case 8: q->type = PROTO_SETXATTR; q->name = repeat('x', 256);
+	case 0:
+		q->type = PROTO_STAT;
+		q->path = "..";
+		return "path ..";
+	case 1:
+		q->type = PROTO_STAT;
+		q->path = "/a";
+		return "path /a";
+	case 2:
+		q->type = PROTO_STAT;
+		q->path = NULL;
+		return "path NULL";
+	case 3:
+		q->type = PROTO_MKDIR;
+		q->name = "a/b";
+		return "name a/b";
+	case 4:
+		q->type = PROTO_MKDIR;
+		q->name = "";
+		return "name empty";
+	case 5:
+		q->type = PROTO_RENAME;
+		q->name2 = ".";
+		return "name2 .";
+	case 6:
+		q->type = PROTO_LINK;
+		q->path2 = "a//b";
+		return "path2 a//b";
+	case 7:
+		q->type = PROTO_SETXATTR;
+		q->name = "";
+		return "xattr name empty";
+	case 8:
+		q->type = PROTO_SETXATTR;
+		q->name = repeat('x', 256);
 		return "xattr name of 256 bytes";
-	case 9: q->type = PROTO_SETATTR; q->atime.nsec = 1000000000;
+	case 9:
+		q->type = PROTO_SETATTR;
+		q->atime.nsec = 1000000000;
 		return "atime nsec 1e9";
-	case 10: q->type = PROTO_SETATTR; q->valid = 0x100;
+	case 10:
+		q->type = PROTO_SETATTR;
+		q->valid = 0x100;
 		return "valid 0x100";
-	case 11: q->type = PROTO_READ; q->length = PROTO_MAX_DATA + 1;
+	case 11:
+		q->type = PROTO_READ;
+		q->length = PROTO_MAX_DATA + 1;
 		return "read length too large";
-	case 12: q->type = PROTO_WRITE; q->data = NULL;
+	case 12:
+		q->type = PROTO_WRITE;
+		q->data = NULL;
 		return "write data NULL with a length";
-	case 13: q->type = PROTO_WRITE; q->datalen = PROTO_MAX_DATA + 1;
+	case 13:
+		q->type = PROTO_WRITE;
+		q->datalen = PROTO_MAX_DATA + 1;
 		return "write data too large";
-	case 14: q->type = PROTO_SYMLINK; q->datalen = 0;
+	case 14:
+		q->type = PROTO_SYMLINK;
+		q->datalen = 0;
 		return "symlink empty target";
-	case 15: q->type = PROTO_SYMLINK; q->data = "a\0b"; q->datalen = 3;
+	case 15:
+		q->type = PROTO_SYMLINK;
+		q->data = "a\0b";
+		q->datalen = 3;
 		return "symlink target with NUL";
-	case 16: q->type = PROTO_HELLO; q->hello.magic = 1;
+	case 16:
+		q->type = PROTO_HELLO;
+		q->hello.magic = 1;
 		return "hello bad magic";
-	case 17: q->type = PROTO_HELLO;
+	case 17:
+		q->type = PROTO_HELLO;
 		q->hello.nexports = PROTO_MAX_EXPORTS + 1;
 		return "hello too many exports";
-	case 18: q->type = PROTO_HELLO; q->hello.exports = bad_export;
+	case 18:
+		q->type = PROTO_HELLO;
+		q->hello.exports = bad_export;
 		q->hello.nexports = 1;
 		return "hello export at relative";
-	case 19: q->type = PROTO_HELLO; q->hello.uri = NULL;
+	case 19:
+		q->type = PROTO_HELLO;
+		q->hello.uri = NULL;
 		return "hello uri NULL";
-	case 20: q->type = 0; return "type 0";
-	case 21: q->type = PROTO_TYPE_MAX; return "type TYPE_MAX";
-	case 22: q->type = PROTO_GETXATTR; q->length = PROTO_MAX_XATTR + 1;
+	case 20:
+		q->type = 0;
+		return "type 0";
+	case 21:
+		q->type = PROTO_TYPE_MAX;
+		return "type TYPE_MAX";
+	case 22:
+		q->type = PROTO_GETXATTR;
+		q->length = PROTO_MAX_XATTR + 1;
 		return "getxattr length too large";
 	}
 	return NULL;
@@ -1153,29 +1432,55 @@ spoil_rep(int i, struct proto_rep *r)
 	static struct proto_dirent bad_ent[] = { { "a/b", { 0 } } };
 
 	switch (i) {
-	case 0: r->error = ENOENT; return "positive error";
-	case 1: r->error = -4096; return "error -4096";
-	case 2: r->type = PROTO_STAT; r->attr.mtime.nsec = 1000000000;
+	case 0:
+		r->error = ENOENT;
+		return "positive error";
+	case 1:
+		r->error = -4096;
+		return "error -4096";
+	case 2:
+		r->type = PROTO_STAT;
+		r->attr.mtime.nsec = 1000000000;
 		return "attr nsec 1e9";
-	case 3: r->type = PROTO_READDIR; r->ents = bad_ent; r->nents = 1;
+	case 3:
+		r->type = PROTO_READDIR;
+		r->ents = bad_ent;
+		r->nents = 1;
 		return "entry a/b";
-	case 4: r->type = PROTO_READDIR; r->ents = NULL;
+	case 4:
+		r->type = PROTO_READDIR;
+		r->ents = NULL;
 		return "entries NULL with a count";
-	case 5: r->type = PROTO_READDIR; r->nents = PROTO_MAX_DIRENTS + 1;
+	case 5:
+		r->type = PROTO_READDIR;
+		r->nents = PROTO_MAX_DIRENTS + 1;
 		return "too many entries";
-	case 6: r->type = PROTO_READ; r->datalen = PROTO_MAX_DATA + 1;
+	case 6:
+		r->type = PROTO_READ;
+		r->datalen = PROTO_MAX_DATA + 1;
 		return "read data too large";
-	case 7: r->type = PROTO_GETXATTR; r->datalen = PROTO_MAX_XATTR + 1;
+	case 7:
+		r->type = PROTO_GETXATTR;
+		r->datalen = PROTO_MAX_XATTR + 1;
 		return "xattr value too large";
-	case 8: r->type = PROTO_READLINK; r->datalen = PROTO_MAX_PATH;
+	case 8:
+		r->type = PROTO_READLINK;
+		r->datalen = PROTO_MAX_PATH;
 		return "readlink target of 4096 bytes";
-	case 9: r->type = PROTO_HELLO; r->hello.name = "";
+	case 9:
+		r->type = PROTO_HELLO;
+		r->hello.name = "";
 		return "hello empty name";
-	case 10: r->type = 99; return "type 99";
-	case 11: r->type = PROTO_READDIR; r->flags = 0x4;
+	case 10:
+		r->type = 99;
+		return "type 99";
+	case 11:
+		r->type = PROTO_READDIR;
+		r->flags = 0x4;
 		return "readdir flag bit 2";
-	case 12: r->type = PROTO_READDIR; r->flags = PROTO_LIST_DELTA |
-		    0x80000000u;
+	case 12:
+		r->type = PROTO_READDIR;
+		r->flags = PROTO_LIST_DELTA | 0x80000000u;
 		return "readdir flag bit 31";
 	}
 	return NULL;
@@ -1196,14 +1501,15 @@ test_encoder_refusals(void)
 	q = full_req(PROTO_PING);
 	proto_encode_req(&q, &b);
 	before = b.len;
-	for (i = 0; q = full_req(PROTO_STAT),
-	    (name = spoil_req(i, &q)) != NULL; i++) {
+	for (i = 0; q = full_req(PROTO_STAT), (name = spoil_req(i, &q)) != NULL;
+	     i++) {
 		error = proto_encode_req(&q, &b);
 		tap_ok(error == -EINVAL && b.len == before,
 		    "encoder refuses request: %s", name);
 	}
-	for (i = 0; r = full_rep(PROTO_STAT, 0),
-	    (name = spoil_rep(i, &r)) != NULL; i++) {
+	for (i = 0;
+	     r = full_rep(PROTO_STAT, 0), (name = spoil_rep(i, &r)) != NULL;
+	     i++) {
 		error = proto_encode_rep(&r, &b);
 		tap_ok(error == -EINVAL && b.len == before,
 		    "encoder refuses reply: %s", name);
@@ -1256,20 +1562,22 @@ test_names(void)
 
 	for (i = 0; i < NELEM(names); i++) {
 		tap_ok(proto_name_ok(names[i].s) == names[i].name_ok &&
-		    proto_path_ok(names[i].s) == names[i].path_ok,
+			proto_path_ok(names[i].s) == names[i].path_ok,
 		    "name_ok %d path_ok %d: \"%s\"", names[i].name_ok,
 		    names[i].path_ok, names[i].s);
 	}
 	tap_ok(proto_name_ok(repeat('n', 255)) &&
-	    !proto_name_ok(repeat('n', 256)), "names end at 255 bytes");
+		!proto_name_ok(repeat('n', 256)),
+	    "names end at 255 bytes");
 	tap_ok(proto_path_ok(long_path(4095)) &&
-	    !proto_path_ok(long_path(4096)), "paths end at 4095 bytes");
+		!proto_path_ok(long_path(4096)),
+	    "paths end at 4095 bytes");
 	tap_ok(!proto_path_ok(repeat('c', 256)),
 	    "path components end at 255 bytes");
 	tap_ok(!proto_name_ok(NULL) && !proto_path_ok(NULL), "NULL refused");
 }
 
-#define NAMES_TESTS	(NELEM(names) + 4)
+#define NAMES_TESTS (NELEM(names) + 4)
 
 /* proto_frame_len, proto_frame_is_reply and proto_type_name. */
 static void
@@ -1309,8 +1617,9 @@ test_frame_len(void)
 	proto_encode_rep(&r, &b);
 	n1 = proto_frame_len(b.p, b.len);
 	tap_ok(n1 == PROTO_HDR_LEN && !proto_frame_is_reply(b.p) &&
-	    proto_frame_len(b.p + n1, b.len - n1) == (long)(b.len - n1) &&
-	    proto_frame_is_reply(b.p + n1), "two frames in one buffer split");
+		proto_frame_len(b.p + n1, b.len - n1) == (long)(b.len - n1) &&
+		proto_frame_is_reply(b.p + n1),
+	    "two frames in one buffer split");
 	proto_buf_free(&b);
 
 	tap_is_str(proto_type_name(PROTO_STAT), "stat", "type name stat");
@@ -1322,7 +1631,7 @@ test_frame_len(void)
 	tap_is_str(proto_type_name(-1), "unknown", "type name -1");
 }
 
-#define FRAME_LEN_TESTS	(11 + 1 + 1 + 5)
+#define FRAME_LEN_TESTS (11 + 1 + 1 + 5)
 
 /* Frames at the size limits. */
 static void
@@ -1342,18 +1651,18 @@ test_large(void)
 	q.data = big;
 	q.datalen = PROTO_MAX_DATA;
 	tap_ok(proto_encode_req(&q, &b) == 0 &&
-	    proto_decode_req(b.p, b.len, &dq) == 0 &&
-	    dq.datalen == PROTO_MAX_DATA &&
-	    memcmp(dq.data, big, PROTO_MAX_DATA) == 0,
+		proto_decode_req(b.p, b.len, &dq) == 0 &&
+		dq.datalen == PROTO_MAX_DATA &&
+		memcmp(dq.data, big, PROTO_MAX_DATA) == 0,
 	    "write of PROTO_MAX_DATA round trip");
 
 	b.len = 0;
 	r.data = big;
 	r.datalen = PROTO_MAX_DATA;
 	tap_ok(proto_encode_rep(&r, &b) == 0 &&
-	    proto_decode_rep(b.p, b.len, &dr) == 0 &&
-	    dr.datalen == PROTO_MAX_DATA && dr.data == b.p + 24 &&
-	    memcmp(dr.data, big, PROTO_MAX_DATA) == 0,
+		proto_decode_rep(b.p, b.len, &dr) == 0 &&
+		dr.datalen == PROTO_MAX_DATA && dr.data == b.p + 24 &&
+		memcmp(dr.data, big, PROTO_MAX_DATA) == 0,
 	    "read reply of PROTO_MAX_DATA round trip, zero copy");
 	free(big);
 
@@ -1363,7 +1672,8 @@ test_large(void)
 	 * and flags.
 	 */
 	n = (PROTO_MAX_FRAME - (PROTO_HDR_LEN + 4 + 8 + 8 + 4 + 4)) /
-	    (4 + 256 + 92) + 1;
+		(4 + 256 + 92) +
+	    1;
 	if ((ents = calloc(n, sizeof *ents)) == NULL)
 		abort();
 	for (i = 0; i < n; i++)
@@ -1376,7 +1686,7 @@ test_large(void)
 	    "listing beyond PROTO_MAX_FRAME refused");
 	r.nents = n - 1;
 	tap_ok(proto_encode_rep(&r, &b) == 0 && b.len <= PROTO_MAX_FRAME &&
-	    proto_decode_rep(b.p, b.len, &dr) == 0 && dr.nents == n - 1,
+		proto_decode_rep(b.p, b.len, &dr) == 0 && dr.nents == n - 1,
 	    "listing of %zu 255-byte names round trip", n - 1);
 	proto_rep_clear(&dr);
 	tap_ok(dr.ents == NULL && dr.nents == 0, "proto_rep_clear resets");
@@ -1386,7 +1696,7 @@ test_large(void)
 	    "proto_buf_free resets");
 }
 
-#define LARGE_TESTS	6
+#define LARGE_TESTS 6
 
 /*
  * Decode the frames of a paged listing in b: their number in *pages,
@@ -1413,7 +1723,7 @@ pages_ok(const struct proto_buf *b, const struct proto_rep *r, int *pages)
 		ok = dr.type == PROTO_READDIR && dr.id == r->id &&
 		    dr.fh == r->fh && dr.value == r->value &&
 		    (dr.flags & PROTO_LIST_DELTA) ==
-		    (r->flags & PROTO_LIST_DELTA) &&
+			(r->flags & PROTO_LIST_DELTA) &&
 		    ((dr.flags & PROTO_LIST_MORE) != 0) == (off < b->len) &&
 		    dr.nents <= PROTO_MAX_DIRENTS && k + dr.nents <= r->nents;
 		for (size_t i = 0; ok && i < dr.nents; i++, k++)
@@ -1437,13 +1747,14 @@ test_paged(void)
 
 	/* A small listing, an error, another type: as proto_encode_rep. */
 	tap_ok(proto_encode_rep_paged(&r, &b) == 0 &&
-	    proto_encode_rep(&r, &one) == 0 && b.len == one.len &&
-	    memcmp(b.p, one.p, b.len) == 0 && pages_ok(&b, &r, &pages) &&
-	    pages == 1, "a small listing is one frame, as unpaged");
+		proto_encode_rep(&r, &one) == 0 && b.len == one.len &&
+		memcmp(b.p, one.p, b.len) == 0 && pages_ok(&b, &r, &pages) &&
+		pages == 1,
+	    "a small listing is one frame, as unpaged");
 	b.len = one.len = 0;
 	r.nents = 0;
 	tap_ok(proto_encode_rep_paged(&r, &b) == 0 &&
-	    pages_ok(&b, &r, &pages) && pages == 1,
+		pages_ok(&b, &r, &pages) && pages == 1,
 	    "an empty listing is one frame");
 	r = full_rep(PROTO_READDIR, -ENOENT);
 	b.len = 0;
@@ -1452,12 +1763,14 @@ test_paged(void)
 	r = full_rep(PROTO_STAT, 0);
 	b.len = 0;
 	tap_ok(proto_encode_rep_paged(&r, &b) == 0 &&
-	    proto_encode_rep(&r, &one) == 0 && b.len == one.len &&
-	    memcmp(b.p, one.p, b.len) == 0, "a stat reply is as unpaged");
+		proto_encode_rep(&r, &one) == 0 && b.len == one.len &&
+		memcmp(b.p, one.p, b.len) == 0,
+	    "a stat reply is as unpaged");
 
 	/* 255-byte names beyond one frame: two pages, in order. */
 	n = (PROTO_MAX_FRAME - (PROTO_HDR_LEN + 4 + 8 + 8 + 4 + 4)) /
-	    (4 + 256 + 92) + 1;
+		(4 + 256 + 92) +
+	    1;
 	if ((ents = calloc(PROTO_MAX_DIRENTS + 1, sizeof *ents)) == NULL)
 		abort();
 	for (i = 0; i < n; i++) {
@@ -1477,8 +1790,10 @@ test_paged(void)
 	r.nents = n;
 	b.len = 0;
 	ok = proto_encode_rep_paged(&r, &b) == 0 && pages_ok(&b, &r, &pages);
-	tap_ok(ok && pages == 2, "%zu 255-byte names (a delta): %d pages, "
-	    "in order", n, pages);
+	tap_ok(ok && pages == 2,
+	    "%zu 255-byte names (a delta): %d pages, "
+	    "in order",
+	    n, pages);
 
 	/* A bad name in the second page: nothing appended at all. */
 	before = b.len;
@@ -1513,7 +1828,7 @@ test_paged(void)
 	proto_buf_free(&one);
 }
 
-#define PAGED_TESTS	8
+#define PAGED_TESTS 8
 
 /* Write one file of the seed corpus. */
 static int
@@ -1592,7 +1907,8 @@ main(int argc, char **argv)
 	ok = NELEM(expect) == PROTO_TYPE_MAX - 1;
 	for (i = 0; i < NELEM(expect); i++)
 		ok = ok && expect[i].type == (int)i + 1 &&
-		    strcmp(proto_type_name(expect[i].type), expect[i].name) == 0;
+		    strcmp(proto_type_name(expect[i].type), expect[i].name) ==
+			0;
 	tap_ok(ok, "every type tested, names as PROTOCOL.md says");
 	test_hand_frames();
 	test_readdir_delta();

@@ -18,8 +18,8 @@
 #include "tap.h"
 #include "testutil.h"
 
-#define HOUR	(3600ull * 1000)
-#define DAY	(24 * HOUR)
+#define HOUR (3600ull * 1000)
+#define DAY (24 * HOUR)
 
 static size_t bench_fired;
 
@@ -37,15 +37,15 @@ bench_cb(struct timer *t, void *arg)
 struct tt {
 	struct timer t;
 	int id;
-	bool armed;		/* model: armed */
-	uint64_t expires;	/* model: expiry */
-	bool late_ok;		/* model: armed in the past during an advance */
+	bool armed;       /* model: armed */
+	uint64_t expires; /* model: expiry */
+	bool late_ok;     /* model: armed in the past during an advance */
 };
 
 struct fire {
 	int id;
 	uint64_t expires;
-	uint64_t at;		/* timer_wheel_now() inside the callback */
+	uint64_t at; /* timer_wheel_now() inside the callback */
 };
 
 struct harness {
@@ -53,17 +53,17 @@ struct harness {
 	uint32_t tick;
 	struct tt *tt;
 	int n;
-	struct tt **sorted;	/* the reference model: armed, by expiry */
+	struct tt **sorted; /* the reference model: armed, by expiry */
 	int nsorted;
 	struct fire *log;
 	size_t nlog, caplog;
-	uint64_t target;	/* now_ms of the advance running */
-	int errors;		/* mismatches found inside callbacks */
-	int chaos;		/* callbacks add and delete at random */
+	uint64_t target; /* now_ms of the advance running */
+	int errors;      /* mismatches found inside callbacks */
+	int chaos;       /* callbacks add and delete at random */
 	char first_error[256];
 };
 
-static struct harness *H;	/* the harness the callbacks report to */
+static struct harness *H; /* the harness the callbacks report to */
 
 /* Note a mismatch; the first one is kept for the diagnostic. */
 static void
@@ -71,8 +71,8 @@ h_error(struct harness *h, const char *what, const struct tt *x)
 {
 	if (h->errors++ == 0)
 		snprintf(h->first_error, sizeof h->first_error,
-		    "%s: timer %d expires %llu, wheel now %llu", what,
-		    x->id, (unsigned long long)x->expires,
+		    "%s: timer %d expires %llu, wheel now %llu", what, x->id,
+		    (unsigned long long)x->expires,
 		    (unsigned long long)timer_wheel_now(h->w));
 }
 
@@ -163,12 +163,13 @@ h_cb(struct timer *t, void *arg)
 		case 0:
 			h_del(h, y);
 			break;
-		case 1:	/* maybe in the past, maybe later in this advance */
-			h_add(h, y, now - rng_below(now < 50 ? now : 50) +
-			    rng_below(300));
+		case 1: /* maybe in the past, maybe later in this advance */
+			h_add(h, y,
+			    now - rng_below(now < 50 ? now : 50) +
+				rng_below(300));
 			break;
 		case 2:
-			h_add(h, x, now + rng_below(200));	/* re-arm self */
+			h_add(h, x, now + rng_below(200)); /* re-arm self */
 			break;
 		default:
 			break;
@@ -267,7 +268,7 @@ h_advance(struct harness *h, uint64_t target, char *why, size_t len)
 		abort();
 	if (!h->chaos)
 		for (j = 0; j < h->nsorted && h->sorted[j]->expires <= target;
-		    j++)
+		     j++)
 			want[nwant++] = h->sorted[j];
 	h->nlog = 0;
 	h->target = target;
@@ -285,25 +286,28 @@ h_advance(struct harness *h, uint64_t target, char *why, size_t len)
 	}
 	for (i = 1; i < h->nlog; i++)
 		if (h->log[i].expires < h->log[i - 1].expires) {
-			snprintf(why, len, "timer %d (%llu) fired after %d "
-			    "(%llu)", h->log[i].id,
-			    (unsigned long long)h->log[i].expires,
+			snprintf(why, len,
+			    "timer %d (%llu) fired after %d "
+			    "(%llu)",
+			    h->log[i].id, (unsigned long long)h->log[i].expires,
 			    h->log[i - 1].id,
 			    (unsigned long long)h->log[i - 1].expires);
 			goto fail;
 		}
 	if (!h->chaos) {
 		if (nwant != h->nlog) {
-			snprintf(why, len, "advance to %llu fired %zu, "
-			    "model %zu", (unsigned long long)target, h->nlog,
-			    nwant);
+			snprintf(why, len,
+			    "advance to %llu fired %zu, "
+			    "model %zu",
+			    (unsigned long long)target, h->nlog, nwant);
 			goto fail;
 		}
 		for (i = 0; i < nwant; i++)
 			if (h->log[i].expires != want[i]->expires) {
-				snprintf(why, len, "firing %zu: expiry %llu, "
-				    "model %llu", i,
-				    (unsigned long long)h->log[i].expires,
+				snprintf(why, len,
+				    "firing %zu: expiry %llu, "
+				    "model %llu",
+				    i, (unsigned long long)h->log[i].expires,
 				    (unsigned long long)want[i]->expires);
 				goto fail;
 			}
@@ -311,8 +315,10 @@ h_advance(struct harness *h, uint64_t target, char *why, size_t len)
 	/* Nothing due may be left, but what a callback armed in the past. */
 	for (j = 0; j < h->nsorted && h->sorted[j]->expires <= target; j++)
 		if (!h->sorted[j]->late_ok) {
-			snprintf(why, len, "timer %d due at %llu left after "
-			    "advance to %llu", h->sorted[j]->id,
+			snprintf(why, len,
+			    "timer %d due at %llu left after "
+			    "advance to %llu",
+			    h->sorted[j]->id,
 			    (unsigned long long)h->sorted[j]->expires,
 			    (unsigned long long)target);
 			goto fail;
@@ -411,9 +417,12 @@ test_random(uint32_t tick, uint64_t start, int ntimers, int nops, bool fine)
 			for (i = 0; ok && fine && i < h->nlog; i++)
 				if (h->log[i].expires > now &&
 				    now + step >= h->log[i].expires + tick) {
-					snprintf(why, sizeof why, "timer %d "
-					    "at %llu fired at %llu", h->log[i].id,
-					    (unsigned long long)h->log[i].expires,
+					snprintf(why, sizeof why,
+					    "timer %d "
+					    "at %llu fired at %llu",
+					    h->log[i].id,
+					    (unsigned long long)h->log[i]
+						.expires,
 					    (unsigned long long)(now + step));
 					ok = false;
 				}
@@ -422,8 +431,10 @@ test_random(uint32_t tick, uint64_t start, int ntimers, int nops, bool fine)
 			break;
 		}
 	}
-	tap_ok(ok, "random: tick %u, start %llu, %d timers, %d ops%s, "
-	    "%zu fired", tick, (unsigned long long)start, ntimers, nops,
+	tap_ok(ok,
+	    "random: tick %u, start %llu, %d timers, %d ops%s, "
+	    "%zu fired",
+	    tick, (unsigned long long)start, ntimers, nops,
 	    fine ? ", fine steps" : "", fired);
 	if (!ok)
 		tap_diag("op %d: %s", op, why);
@@ -449,8 +460,10 @@ test_chaos(uint32_t tick, int ntimers, int nadv)
 		ok = h_advance(h, now, why, sizeof why);
 		fired += h->nlog;
 	}
-	tap_ok(ok && fired > 0, "chaos: tick %u, callbacks re-arm and "
-	    "delete, %zu fired", tick, fired);
+	tap_ok(ok && fired > 0,
+	    "chaos: tick %u, callbacks re-arm and "
+	    "delete, %zu fired",
+	    tick, fired);
 	if (!ok)
 		tap_diag("advance %d: %s", i, why);
 	h_free(h);
@@ -472,15 +485,17 @@ test_drive_by_next(uint32_t tick)
 	int j;
 
 	for (j = 0; j < h->n; j++)
-		h_add(h, &h->tt[j], now + 1 + rng_below(j % 3 ? 10000 :
-		    5 * DAY));
+		h_add(h, &h->tt[j],
+		    now + 1 + rng_below(j % 3 ? 10000 : 5 * DAY));
 	while (ok && (next = timer_wheel_next(h->w)) >= 0) {
 		now += (uint64_t)next;
 		ok = h_advance(h, now, why, sizeof why);
 		for (i = 0; ok && i < h->nlog; i++)
 			if (h->log[i].expires != now) {
-				snprintf(why, sizeof why, "timer %d at %llu "
-				    "fired at %llu", h->log[i].id,
+				snprintf(why, sizeof why,
+				    "timer %d at %llu "
+				    "fired at %llu",
+				    h->log[i].id,
 				    (unsigned long long)h->log[i].expires,
 				    (unsigned long long)now);
 				ok = false;
@@ -491,9 +506,10 @@ test_drive_by_next(uint32_t tick)
 			ok = false;
 		}
 	}
-	tap_ok(ok && fired == (size_t)h->n, "driven by timer_wheel_next: "
-	    "tick %u, %zu fired on time in %zu wake-ups", tick, fired,
-	    wakeups);
+	tap_ok(ok && fired == (size_t)h->n,
+	    "driven by timer_wheel_next: "
+	    "tick %u, %zu fired on time in %zu wake-ups",
+	    tick, fired, wakeups);
 	if (!ok)
 		tap_diag("%s", why);
 	h_free(h);
@@ -536,11 +552,35 @@ static void
 test_far(void)
 {
 	static const uint64_t hours[] = {
-		HOUR, 2 * HOUR + 1, 3 * HOUR + 30 * 60 * 1000, 4 * HOUR,
-		5 * HOUR + 7, 23 * HOUR, DAY, 7 * DAY, 12 * DAY, 13 * DAY,
-		30 * DAY + 3, 365 * DAY, 4096ull * DAY, 63, 64, 65, 4095,
-		4096, 4097, 262143, 262144, 262145, 16777215, 16777216,
-		16777217, 1073741823, 1073741824, 1073741825, 3221225472ull,
+		HOUR,
+		2 * HOUR + 1,
+		3 * HOUR + 30 * 60 * 1000,
+		4 * HOUR,
+		5 * HOUR + 7,
+		23 * HOUR,
+		DAY,
+		7 * DAY,
+		12 * DAY,
+		13 * DAY,
+		30 * DAY + 3,
+		365 * DAY,
+		4096ull * DAY,
+		63,
+		64,
+		65,
+		4095,
+		4096,
+		4097,
+		262143,
+		262144,
+		262145,
+		16777215,
+		16777216,
+		16777217,
+		1073741823,
+		1073741824,
+		1073741825,
+		3221225472ull,
 	};
 	const int n = (int)(sizeof hours / sizeof hours[0]);
 	uint64_t offsets[600];
@@ -555,7 +595,7 @@ test_far(void)
 	test_exact_far("far timers, coarse tick", 10, 5, hours, n);
 	test_exact_far("far timers, 1 s tick", 1000, 999, hours, n);
 
-	for (i = 0; i < 600; i++)	/* log-uniform up to 2^44 ms */
+	for (i = 0; i < 600; i++) /* log-uniform up to 2^44 ms */
 		offsets[i] = 1 + rng_below((uint64_t)1 << rng_below(45));
 	test_exact_far("random far timers", 1, 1ull << 40, offsets, 600);
 
@@ -565,8 +605,10 @@ test_far(void)
 		h_add(h, &h->tt[i], hours[i]);
 	for (now = 0; ok && now <= 31 * DAY; now += 60 * 1000)
 		ok = h_advance(h, now, why, sizeof why);
-	tap_ok(ok && h->nsorted == 3, "minute steps over a month: %d left "
-	    "beyond it", h->nsorted);
+	tap_ok(ok && h->nsorted == 3,
+	    "minute steps over a month: %d left "
+	    "beyond it",
+	    h->nsorted);
 	if (!ok)
 		tap_diag("%s", why);
 	h_free(h);
@@ -585,12 +627,13 @@ test_jumps(void)
 	int i;
 
 	for (i = 0; i < 1000; i++)
-		h_add(h, &h->tt[i], 1 + rng_below((uint64_t)1 <<
-		    rng_below(62)));
+		h_add(h, &h->tt[i],
+		    1 + rng_below((uint64_t)1 << rng_below(62)));
 	t0 = seconds();
 	ok = h_advance(h, (uint64_t)1 << 62, why, sizeof why);
 	t1 = seconds();
-	tap_ok(ok && h->nsorted == 0, "one leap of 2^62 ms fires 1000 "
+	tap_ok(ok && h->nsorted == 0,
+	    "one leap of 2^62 ms fires 1000 "
 	    "timers spread over it, in order");
 	if (!ok)
 		tap_diag("%s", why);
@@ -614,11 +657,11 @@ test_jumps(void)
 	timer_init(&t, bench_cb, NULL);
 	timer_wheel_add(w, &t, UINT64_MAX);
 	tap_ok(timer_wheel_now(w) == (uint64_t)INT64_MAX &&
-	    timer_wheel_advance(w, UINT64_MAX) == 1 &&
-	    t.expires == (uint64_t)INT64_MAX,
+		timer_wheel_advance(w, UINT64_MAX) == 1 &&
+		t.expires == (uint64_t)INT64_MAX,
 	    "times past 2^63 - 1 ms are taken as 2^63 - 1");
 	tap_ok(timer_wheel_advance(w, 5) == 0 &&
-	    timer_wheel_now(w) == (uint64_t)INT64_MAX,
+		timer_wheel_now(w) == (uint64_t)INT64_MAX,
 	    "time does not go backwards");
 	timer_wheel_free(w);
 }
@@ -634,7 +677,7 @@ struct step {
 	enum step_op op;
 	int id;
 	uint64_t t;
-	const char *fires;	/* S_ADV: ids in firing order, "" for none */
+	const char *fires; /* S_ADV: ids in firing order, "" for none */
 };
 
 struct script {
@@ -645,52 +688,84 @@ struct script {
 };
 
 static const struct script scripts[] = {
-	{ "in order, not before", 1, 0, {
-		{ S_ADD, 1, 10, NULL }, { S_ADD, 2, 5, NULL },
-		{ S_ADD, 3, 11, NULL }, { S_NEXT, 0, 5, NULL },
-		{ S_ADV, 0, 4, "" }, { S_ADV, 0, 5, "2" },
-		{ S_NEXT, 0, 5, NULL }, { S_ADV, 0, 100, "1 3" },
-		{ S_NEXT, 0, (uint64_t)-1, NULL }, { S_COUNT, 0, 0, NULL },
-	} },
-	{ "past and present fire on the next advance", 1, 1000, {
-		{ S_ADD, 1, 1000, NULL }, { S_ADD, 2, 3, NULL },
-		{ S_NEXT, 0, 0, NULL }, { S_COUNT, 0, 2, NULL },
-		{ S_ADV, 0, 1000, "2 1" }, { S_ADV, 0, 1000, "" },
-	} },
-	{ "exact within a coarse tick", 10, 0, {
-		{ S_ADD, 1, 12, NULL }, { S_ADD, 2, 15, NULL },
-		{ S_ADD, 3, 19, NULL }, { S_ADD, 4, 20, NULL },
-		{ S_ADV, 0, 11, "" }, { S_NEXT, 0, 1, NULL },
-		{ S_ADV, 0, 14, "1" }, { S_ADV, 0, 15, "2" },
-		{ S_NEXT, 0, 4, NULL }, { S_ADV, 0, 19, "3" },
-		{ S_ADV, 0, 20, "4" },
-	} },
-	{ "delete and re-arm", 1, 0, {
-		{ S_ADD, 1, 10, NULL }, { S_ADD, 2, 20, NULL },
-		{ S_DEL, 1, 0, NULL }, { S_DEL, 1, 0, NULL },
-		{ S_ADD, 2, 5, NULL }, { S_COUNT, 0, 1, NULL },
-		{ S_ADV, 0, 30, "2" }, { S_DEL, 2, 0, NULL },
+	{ "in order, not before", 1, 0,
+	    {
+		{ S_ADD, 1, 10, NULL },
+		{ S_ADD, 2, 5, NULL },
+		{ S_ADD, 3, 11, NULL },
+		{ S_NEXT, 0, 5, NULL },
+		{ S_ADV, 0, 4, "" },
+		{ S_ADV, 0, 5, "2" },
+		{ S_NEXT, 0, 5, NULL },
+		{ S_ADV, 0, 100, "1 3" },
+		{ S_NEXT, 0, (uint64_t)-1, NULL },
 		{ S_COUNT, 0, 0, NULL },
-	} },
-	{ "level boundaries", 1, 0, {
-		{ S_ADD, 1, 63, NULL }, { S_ADD, 2, 64, NULL },
-		{ S_ADD, 3, 4096, NULL }, { S_ADD, 4, 4095, NULL },
-		{ S_ADD, 5, 262144, NULL }, { S_ADD, 6, 65, NULL },
-		{ S_ADV, 0, 63, "1" }, { S_ADV, 0, 64, "2" },
-		{ S_ADV, 0, 4095, "6 4" }, { S_ADV, 0, 4096, "3" },
-		{ S_ADV, 0, 262143, "" }, { S_ADV, 0, 262144, "5" },
-	} },
-	{ "unaligned start, coarse tick", 10, 1000000000037ull, {
+	    } },
+	{ "past and present fire on the next advance", 1, 1000,
+	    {
+		{ S_ADD, 1, 1000, NULL },
+		{ S_ADD, 2, 3, NULL },
+		{ S_NEXT, 0, 0, NULL },
+		{ S_COUNT, 0, 2, NULL },
+		{ S_ADV, 0, 1000, "2 1" },
+		{ S_ADV, 0, 1000, "" },
+	    } },
+	{ "exact within a coarse tick", 10, 0,
+	    {
+		{ S_ADD, 1, 12, NULL },
+		{ S_ADD, 2, 15, NULL },
+		{ S_ADD, 3, 19, NULL },
+		{ S_ADD, 4, 20, NULL },
+		{ S_ADV, 0, 11, "" },
+		{ S_NEXT, 0, 1, NULL },
+		{ S_ADV, 0, 14, "1" },
+		{ S_ADV, 0, 15, "2" },
+		{ S_NEXT, 0, 4, NULL },
+		{ S_ADV, 0, 19, "3" },
+		{ S_ADV, 0, 20, "4" },
+	    } },
+	{ "delete and re-arm", 1, 0,
+	    {
+		{ S_ADD, 1, 10, NULL },
+		{ S_ADD, 2, 20, NULL },
+		{ S_DEL, 1, 0, NULL },
+		{ S_DEL, 1, 0, NULL },
+		{ S_ADD, 2, 5, NULL },
+		{ S_COUNT, 0, 1, NULL },
+		{ S_ADV, 0, 30, "2" },
+		{ S_DEL, 2, 0, NULL },
+		{ S_COUNT, 0, 0, NULL },
+	    } },
+	{ "level boundaries", 1, 0,
+	    {
+		{ S_ADD, 1, 63, NULL },
+		{ S_ADD, 2, 64, NULL },
+		{ S_ADD, 3, 4096, NULL },
+		{ S_ADD, 4, 4095, NULL },
+		{ S_ADD, 5, 262144, NULL },
+		{ S_ADD, 6, 65, NULL },
+		{ S_ADV, 0, 63, "1" },
+		{ S_ADV, 0, 64, "2" },
+		{ S_ADV, 0, 4095, "6 4" },
+		{ S_ADV, 0, 4096, "3" },
+		{ S_ADV, 0, 262143, "" },
+		{ S_ADV, 0, 262144, "5" },
+	    } },
+	{ "unaligned start, coarse tick", 10, 1000000000037ull,
+	    {
 		{ S_ADD, 1, 1000000000038ull, NULL },
 		{ S_ADD, 2, 1000000000040ull, NULL },
 		{ S_ADD, 3, 1000000000041ull, NULL },
 		{ S_ADV, 0, 1000000000039ull, "1" },
 		{ S_ADV, 0, 1000000000041ull, "2 3" },
-	} },
-	{ "a clock going back stands still", 1, 500, {
-		{ S_ADD, 1, 550, NULL }, { S_ADV, 0, 400, "" },
-		{ S_NEXT, 0, 50, NULL }, { S_ADV, 0, 550, "1" },
-	} },
+	    } },
+	{ "a clock going back stands still", 1, 500,
+	    {
+		{ S_ADD, 1, 550, NULL },
+		{ S_ADV, 0, 400, "" },
+		{ S_NEXT, 0, 50, NULL },
+		{ S_ADV, 0, 550, "1" },
+	    } },
 };
 
 static char script_log[256];
@@ -735,22 +810,26 @@ test_scripts(void)
 				script_log[0] = '\0';
 				timer_wheel_advance(w, st->t);
 				if (strcmp(script_log, st->fires) != 0)
-					snprintf(why, sizeof why, "advance to "
+					snprintf(why, sizeof why,
+					    "advance to "
 					    "%llu fired \"%s\", want \"%s\"",
 					    (unsigned long long)st->t,
 					    script_log, st->fires);
 				break;
 			case S_NEXT:
 				if (timer_wheel_next(w) != (int64_t)st->t)
-					snprintf(why, sizeof why, "next %lld, "
+					snprintf(why, sizeof why,
+					    "next %lld, "
 					    "want %lld",
 					    (long long)timer_wheel_next(w),
 					    (long long)st->t);
 				break;
 			case S_COUNT:
 				if (timer_wheel_count(w) != st->t)
-					snprintf(why, sizeof why, "count %zu, "
-					    "want %llu", timer_wheel_count(w),
+					snprintf(why, sizeof why,
+					    "count %zu, "
+					    "want %llu",
+					    timer_wheel_count(w),
 					    (unsigned long long)st->t);
 				break;
 			case S_END:
@@ -782,19 +861,19 @@ cbt_a(struct timer *t, void *arg)
 
 	c->na++;
 	switch (c->mode) {
-	case 0:		/* re-arm itself at the current time */
+	case 0: /* re-arm itself at the current time */
 		timer_wheel_add(c->w, t, now);
 		break;
-	case 1:		/* periodic, drift-free */
+	case 1: /* periodic, drift-free */
 		timer_wheel_add(c->w, t, t->expires + c->period);
 		break;
-	case 2:		/* delete b, due later in this advance */
+	case 2: /* delete b, due later in this advance */
 		timer_wheel_del(c->w, &c->b);
 		break;
-	case 3:		/* arm c, due within this advance */
+	case 3: /* arm c, due within this advance */
 		timer_wheel_add(c->w, &c->c, now + 5);
 		break;
-	case 4:		/* delete itself, already idle: harmless */
+	case 4: /* delete itself, already idle: harmless */
 		timer_wheel_del(c->w, t);
 		break;
 	}
@@ -880,14 +959,16 @@ test_callbacks(void)
 	cbt_setup(&c, 3, 1);
 	timer_wheel_add(c.w, &c.a, 10);
 	n = timer_wheel_advance(c.w, 15);
-	tap_ok(n == 2 && c.nc == 1, "a timer armed by a callback, due "
+	tap_ok(n == 2 && c.nc == 1,
+	    "a timer armed by a callback, due "
 	    "within the advance, fires in it");
 	timer_wheel_free(c.w);
 
 	cbt_setup(&c, 4, 1);
 	timer_wheel_add(c.w, &c.a, 1);
 	n = timer_wheel_advance(c.w, 2);
-	tap_ok(n == 1 && timer_wheel_count(c.w) == 0, "deleting itself is "
+	tap_ok(n == 1 && timer_wheel_count(c.w) == 0,
+	    "deleting itself is "
 	    "harmless");
 	timer_wheel_free(c.w);
 
@@ -930,8 +1011,8 @@ test_throughput(void)
 	tap_ok(bench_fired == n && timer_wheel_count(w) == 0,
 	    "throughput run fired all %zu timers", n);
 	tap_diag("timer wheel: %zu timers added and fired over 60000 "
-	    "advances in %.3f s: %.2f million timers/s", n, t1 - t0,
-	    (double)n / (t1 - t0) / 1e6);
+		 "advances in %.3f s: %.2f million timers/s",
+	    n, t1 - t0, (double)n / (t1 - t0) / 1e6);
 	timer_wheel_free(w);
 	free(ts);
 }

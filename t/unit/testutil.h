@@ -15,7 +15,7 @@
 
 #include "tap.h"
 
-#define TU_UNUSED	__attribute__((unused))
+#define TU_UNUSED __attribute__((unused))
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 

@@ -20,8 +20,8 @@
 
 #include "proto.h"
 
-#define WT_UNUSED	__attribute__((unused))
-#define W_MAX		16384
+#define WT_UNUSED __attribute__((unused))
+#define W_MAX 16384
 
 /* Whether two strings are equal, NULL only equal to NULL. */
 WT_UNUSED static int
@@ -82,23 +82,26 @@ hello_eq(const struct proto_hello *a, const struct proto_hello *b)
  * Count and report a field of got that differs from want: the used ones
  * (bit set in mask) must equal want's, the others must be zero.
  */
-#define CHECK(cond, what) do {						\
-	if (!(cond)) {							\
-		tap_diag("%s: field %s differs", label, what);		\
-		bad++;							\
-	}								\
-} while (0)
-#define USED(bit)	((mask & (bit)) != 0)
-#define INT(bit, f)	CHECK(got->f == (USED(bit) ? want->f : 0), #f)
-#define STR(bit, f)	CHECK(str_eq(got->f, USED(bit) ? want->f : NULL), #f)
-#define TIME(bit, f)	CHECK(USED(bit) ? time_eq(&got->f, &want->f) :	\
-			    got->f.sec == 0 && got->f.nsec == 0, #f)
+#define CHECK(cond, what) \
+	do { \
+		if (!(cond)) { \
+			tap_diag("%s: field %s differs", label, what); \
+			bad++; \
+		} \
+	} while (0)
+#define USED(bit) ((mask & (bit)) != 0)
+#define INT(bit, f) CHECK(got->f == (USED(bit) ? want->f : 0), #f)
+#define STR(bit, f) CHECK(str_eq(got->f, USED(bit) ? want->f : NULL), #f)
+#define TIME(bit, f) \
+	CHECK(USED(bit) ? time_eq(&got->f, &want->f) \
+			: got->f.sec == 0 && got->f.nsec == 0, \
+	    #f)
 
 /* A hand-assembled message. */
 struct w {
 	uint8_t b[W_MAX];
 	size_t n;
-	size_t strw;		/* bytes of a string's length: 4 or 2 */
+	size_t strw; /* bytes of a string's length: 4 or 2 */
 };
 
 /* Append an n-byte little-endian integer. */
