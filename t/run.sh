@@ -268,6 +268,14 @@ else
 	show "$logs/deps.log"
 fi
 
+# The format: every C file as clang-format writes it with .clang-format.
+if sh t/format.sh >"$logs/format.log" 2>&1; then
+	tap ok "format"
+else
+	tap "not ok" "format # t/format.sh: files differ (t/format.sh --fix)"
+	show "$logs/format.log"
+fi
+
 run_config plain build 1 "" -Dbuildtype=debugoptimized -Db_sanitize=none \
     -Dfuzz=false
 
