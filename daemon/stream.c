@@ -43,14 +43,17 @@
  * A probe (stream_probe) asks whether the other side still answers: a
  * PING that must be answered within STREAM_PROBE_MS, or the stream is
  * closed.  Datagrams that say a peer is gone only ever cause a probe.
+ *
+ * The handshake is in hello.c, serving the other side's requests in
+ * answer.c, the heartbeat and the probe's ping in ping.c; they share
+ * struct stream through stream-int.h and call back into this file only
+ * through the stream_ops given at stream_init().
  */
 #include <errno.h>
-#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -61,78 +64,22 @@
 #include <event2/listener.h>
 
 #include "pufs.h"
+#include "stream-int.h"
 
 #define STREAM_BATCH 64
 #define STREAM_SERVE_MAX 256
 #define STREAM_OUT_HIGH (32u << 20)
 #define STREAM_OUT_LOW (8u << 20)
-#define STREAM_BUCKETS 256
-#define STREAM_HELLO_FRAME \
-	(128u << 10)                  /* before the handshake; the \
-				 largest HELLO a valid \
-				 configuration makes is 71 KiB */
-#define STREAM_HELLO_MS 5000          /* handshake deadline */
-#define STREAM_HANDSHAKES 64          /* in handshake, each way */
-#define STREAM_PROBE_MS 2000          /* at most; dead_after if less */
-#define STREAM_REPLY_GUESS 4096       /* reply estimate by default */
-#define STREAM_LIST_GUESS (64u << 10) /* READDIR reply estimate */
-
-enum stream_state {
-	STREAM_CONNECTING, /* TCP connect in progress (initiator) */
-	STREAM_HELLO,      /* handshake in progress */
-	STREAM_UP,         /* attached to its peer */
-	STREAM_DEAD,       /* closed; freed when unreferenced */
-	STREAM_STATE_MAX
-};
+/*
+ * The largest frame before the handshake; the largest HELLO a valid
+ * configuration makes is 71 KiB.
+ */
+#define STREAM_HELLO_FRAME (128u << 10)
+#define STREAM_HELLO_MS 5000 /* handshake deadline */
+#define STREAM_HANDSHAKES 64 /* in handshake, each way */
 
 static const char *stream_state_names[STREAM_STATE_MAX] = { "connecting",
 	"hello", "up", "dead" };
-
-TAILQ_HEAD(call_bucket, call);
-
-struct stream {
-	uint32_t id; /* owner of the handles it opens; never 0 */
-	enum stream_state state;
-	bool outbound;           /* we are the initiator */
-	uint64_t caps;           /* both ends' capabilities, PROTO_CAP_* */
-	char *addr;              /* remote address, for logs; owned */
-	struct bufferevent *bev; /* NULL once dead */
-	struct peer *peer;       /* set when UP */
-	struct seed *seed;       /* outbound: the address dialed */
-	struct call_bucket calls[STREAM_BUCKETS]; /* waiting replies */
-	unsigned ncalls;
-	unsigned serving; /* requests on the workers */
-	size_t reserved;  /* their frames and expected replies, bytes */
-	unsigned refs;    /* serving + the stream itself */
-	bool reading_paused;
-	bool throttling;     /* we asked fs to stop reading the kernel */
-	uint64_t started;    /* loop_now_ms() at accept or dial */
-	uint64_t up_since;   /* loop_now_ms() at the end of the handshake */
-	uint64_t last_heard; /* loop_now_ms() of the last frame */
-	size_t out_at_beat;  /* stream_unacked() at the last heartbeat */
-	uint64_t ping_id, ping_sent;
-	uint64_t ping_t0;     /* clock_local_ns() at sending */
-	uint64_t probe_id;    /* the probe's ping, 0: no probe pending */
-	char *probe_why;      /* owned */
-	struct timer hb;      /* heartbeat / handshake deadline */
-	struct timer probe;   /* deadline of the probe's answer */
-	struct event *resume; /* continue a batch-limited read */
-	struct event *reaper; /* frees the dead stream */
-	TAILQ_ENTRY(stream) entry;
-};
-TAILQ_HEAD(stream_list, stream);
-
-/* A request from the other side, on a worker. */
-struct served {
-	struct work work;
-	struct stream *s; /* holds a ref */
-	uint32_t owner;
-	uint8_t *frame; /* owned; req points into it */
-	struct proto_req req;
-	struct proto_rep rep;
-	struct export_mem mem;
-	size_t cost; /* counted in s->reserved */
-};
 
 static struct stream_list streams = TAILQ_HEAD_INITIALIZER(streams);
 static struct evconnlistener *listener;
@@ -140,20 +87,37 @@ static uint32_t stream_next_id = 1;
 static uint64_t stream_next_req; /* request ids, stream_new_id() */
 static const struct stream_client *stream_client; /* the call layer */
 static unsigned stream_handshaking[2];            /* in handshake: in, out */
-static struct log_rate stream_log_frames = LOG_RATE_INIT("bad frames");
-static struct log_rate stream_log_refused = LOG_RATE_INIT("refused streams");
 
 static void stream_read_cb(struct bufferevent *, void *);
 static void stream_write_cb(struct bufferevent *, void *);
 static void stream_event_cb(struct bufferevent *, short, void *);
-static void stream_heartbeat(struct timer *, void *);
-static void stream_probe_expired(struct timer *, void *);
+static void stream_set_state(struct stream *, enum stream_state);
+static void stream_unref(struct stream *);
+static void stream_flow(struct stream *);
+static int stream_send_req(struct stream *, const struct proto_req *);
+static void stream_send_rep(struct stream *, struct proto_rep *);
+static void stream_say_bye(struct stream *, const struct proto_req *);
+
+/* What the files below the stream may do to one (stream-int.h). */
+static const struct stream_ops stream_ops = {
+	.close = stream_close,
+	.set_state = stream_set_state,
+	.flow = stream_flow,
+	.unref = stream_unref,
+	.send_req = stream_send_req,
+	.send_rep = stream_send_rep,
+	.say_bye = stream_say_bye,
+	.new_id = stream_new_id,
+};
 
 /* The layer above, which the stream answers (before any stream). */
 void
 stream_init(const struct stream_client *client)
 {
 	stream_client = client;
+	hello_init(&stream_ops);
+	answer_init(&stream_ops, client);
+	ping_init(&stream_ops);
 }
 
 /* A fresh request id (for calls, pings and goodbyes). */
@@ -161,15 +125,6 @@ uint64_t
 stream_new_id(void)
 {
 	return ++stream_next_req;
-}
-
-/* How long a probe waits for its answer: dead_after, at most 2 s. */
-static unsigned
-stream_probe_ms(void)
-{
-	double ms = conf->dead_after * 1000;
-
-	return ms < STREAM_PROBE_MS ? (unsigned)ms : STREAM_PROBE_MS;
 }
 
 /* The handshake deadline: op_timeout, at most STREAM_HELLO_MS. */
@@ -383,251 +338,6 @@ stream_say_bye(struct stream *s, const struct proto_req *bye)
 		log_debug("stream %s: goodbye: %s", s->addr, strerror(errno));
 }
 
-/* Our handshake body. */
-static void
-stream_hello(struct proto_hello *h)
-{
-	struct peer *self = peer_self();
-	static struct proto_export ex[PROTO_MAX_EXPORTS];
-
-	memset(h, 0, sizeof *h);
-	h->magic = PROTO_MAGIC;
-	h->version = PROTO_VERSION;
-	h->caps = PROTO_CAPS;
-	h->name = self->name;
-	h->uri = self->uri;
-	h->uptime_ms = (uint64_t)(loop_uptime() * 1000);
-	h->boot_id = peer_boot_id();
-	h->nexports = self->nexports;
-	for (uint32_t i = 0; i < self->nexports && i < PROTO_MAX_EXPORTS; i++) {
-		ex[i].id = i;
-		ex[i].name = self->exports[i].name;
-		ex[i].at = self->exports[i].at;
-		ex[i].read_only = self->exports[i].read_only;
-	}
-	h->exports = ex;
-}
-
-/*
- * Whether the other side's handshake names a valid peer at a numeric
- * address; if not, the stream is closed (logged, rate-limited).
- */
-static bool
-stream_hello_ok(struct stream *s, const struct proto_hello *h)
-{
-	if (!proto_peer_name_ok(h->name) || !proto_uri_ok(h->uri)) {
-		if (log_rate_ok(&stream_log_refused, loop_now_ms()))
-			log_warnx("stream %s: handshake names peer \"%s\" at "
-				  "\"%s\": not a valid name and URI; refused",
-			    s->addr, log_escape(h->name), log_escape(h->uri));
-		stream_close(s, "bad peer name or URI");
-		return false;
-	}
-	if (!peer_uri_numeric(h->uri)) {
-		if (log_rate_ok(&stream_log_refused, loop_now_ms()))
-			log_warnx("stream %s: peer %s gives a non-numeric "
-				  "address %s; refused",
-			    s->addr, h->name, log_escape(h->uri));
-		stream_close(s, "non-numeric URI");
-		return false;
-	}
-	return true;
-}
-
-/* The handshake is done: attach the stream to its peer. */
-static void
-stream_established(struct stream *s, const struct proto_hello *h)
-{
-	struct peer *p;
-
-	if (!stream_hello_ok(s, h))
-		return;
-	if (strcmp(h->name, peer_self()->name) == 0) {
-		stream_close(s, "the other side has our own name");
-		return;
-	}
-	p = peer_attach(h, s, s->outbound);
-	if (p == NULL) {
-		/* A stream to that peer exists already and wins. */
-		struct proto_req bye = { .type = PROTO_BYE, .id = 0 };
-
-		stream_say_bye(s, &bye);
-		stream_close(s, "duplicate stream");
-		return;
-	}
-	s->peer = p;
-	s->caps = h->caps & PROTO_CAPS;
-	stream_set_state(s, STREAM_UP);
-	s->last_heard = loop_now_ms();
-	stream_flow(s);
-	/* Ping at once: the first round trip and clock sample. */
-	timer_wheel_add(loop_wheel(), &s->hb, loop_now_ms());
-	loop_wheel_kick();
-}
-
-/* Worker: serve a request of the other side. */
-static void
-stream_serve_run(struct work *w)
-{
-	struct served *sv = (struct served *)w;
-
-	export_serve(sv->owner, &sv->req, &sv->rep, &sv->mem);
-}
-
-/* Loop: the request was served; answer if the stream still lives. */
-static void
-stream_serve_done(struct work *w)
-{
-	struct served *sv = (struct served *)w;
-	struct stream *s = sv->s;
-
-	stream_client->served(&sv->req, &sv->rep, sv->owner);
-	if (s->state == STREAM_UP)
-		stream_send_rep(s, &sv->rep);
-	if (sv->req.type == PROTO_OPEN || sv->req.type == PROTO_CREATE) {
-		/* Answered to a dead stream: nobody will release it. */
-		if (s->state == STREAM_DEAD && sv->rep.error == 0)
-			export_drop_owner(sv->owner);
-	}
-	export_mem_free(&sv->mem);
-	proto_rep_clear(&sv->rep);
-	proto_req_clear(&sv->req);
-	s->reserved -= sv->cost;
-	free(sv->frame);
-	free(sv);
-	s->serving--;
-	stream_flow(s);
-	stream_unref(s);
-}
-
-/* What serving r will hold until its reply is written: frame and reply. */
-static size_t
-stream_cost(const struct proto_req *r, size_t flen)
-{
-	switch (r->type) {
-	case PROTO_READ:
-	case PROTO_GETXATTR:
-	case PROTO_LISTXATTR:
-		/* Refused above the type's limit; counted up to it. */
-		return flen +
-		    (size_t)(r->length < PROTO_MAX_DATA ? r->length
-							: PROTO_MAX_DATA) +
-		    STREAM_REPLY_GUESS;
-	case PROTO_READDIR:
-		return flen + STREAM_LIST_GUESS;
-	default:
-		return flen + STREAM_REPLY_GUESS;
-	}
-}
-
-/*
- * A request we cannot take in (no memory for it): answer it with
- * ENOMEM from its header, or close the stream if that is not possible.
- */
-static void
-stream_refuse(struct stream *s, const uint8_t *hdr, int error)
-{
-	struct proto_rep rep = { .type = hdr[4], .error = error };
-
-	for (int i = 7; i >= 0; i--)
-		rep.id = rep.id << 8 | hdr[8 + i];
-	if (s->state != STREAM_UP || proto_frame_is_reply(hdr) ||
-	    rep.type == PROTO_HELLO ||
-	    strcmp(proto_type_name(rep.type), "unknown") == 0) {
-		stream_close(s, strerror(error));
-		return;
-	}
-	if (log_rate_ok(&stream_log_frames, loop_now_ms()))
-		log_warnx("peer %s: %s #%llu: %s", s->peer->name,
-		    proto_type_name(rep.type), (unsigned long long)rep.id,
-		    strerror(error));
-	stream_send_rep(s, &rep);
-}
-
-/* A request from the other side, in frame (len bytes), which it takes. */
-static int
-stream_on_request(struct stream *s, uint8_t *frame, size_t len)
-{
-	struct served *sv;
-	struct proto_hello h;
-	int rc;
-
-	sv = xcalloc(1, sizeof *sv);
-	sv->frame = frame;
-	if ((rc = proto_decode_req(sv->frame, len, &sv->req)) != 0) {
-		if (rc == -ENOMEM) {
-			stream_refuse(s, frame, -ENOMEM);
-			rc = 0;
-		}
-		free(sv->frame);
-		free(sv);
-		return rc;
-	}
-	if (s->state == STREAM_HELLO && !s->outbound &&
-	    sv->req.type == PROTO_HELLO) {
-		struct proto_rep rep = { .type = PROTO_HELLO,
-			.id = sv->req.id };
-
-		if (!stream_hello_ok(s, &sv->req.hello)) {
-			/* Closed: nothing of ours is sent. */
-		} else if (sv->req.hello.version != PROTO_VERSION) {
-			rep.error = -EPROTONOSUPPORT;
-			stream_send_rep(s, &rep);
-			rc = -EPROTONOSUPPORT;
-		} else {
-			stream_hello(&rep.hello);
-			stream_send_rep(s, &rep);
-			h = sv->req.hello;
-			stream_established(s, &h);
-		}
-		proto_req_clear(&sv->req);
-		free(sv->frame);
-		free(sv);
-		return rc;
-	}
-	if (s->state != STREAM_UP || sv->req.type == PROTO_HELLO) {
-		proto_req_clear(&sv->req);
-		free(sv->frame);
-		free(sv);
-		return -EPROTO;
-	}
-	switch (sv->req.type) {
-	case PROTO_PING: {
-		struct proto_rep rep = { .type = PROTO_PING, .id = sv->req.id };
-
-		rep.value = clock_local_ns();
-		stream_send_rep(s, &rep);
-		free(sv->frame);
-		free(sv);
-		return 0;
-	}
-	case PROTO_BYE: {
-		struct proto_rep rep = { .type = PROTO_BYE, .id = sv->req.id };
-
-		stream_send_rep(s, &rep);
-		free(sv->frame);
-		free(sv);
-		if (s->peer != NULL && s->peer->stream == s)
-			peer_leaving(s->peer);
-		stream_close(s, "the peer said goodbye");
-		return 0;
-	}
-	default:
-		break;
-	}
-	sv->s = s;
-	sv->owner = s->id;
-	sv->cost = stream_cost(&sv->req, len);
-	s->reserved += sv->cost;
-	s->refs++;
-	s->serving++;
-	sv->work.run = stream_serve_run;
-	sv->work.done = stream_serve_done;
-	worker_submit(&sv->work);
-	stream_flow(s);
-	return 0;
-}
-
 /* The call waiting for reply id, or NULL. */
 static struct call *
 stream_find_call(struct stream *s, uint64_t id)
@@ -711,7 +421,7 @@ stream_on_reply(struct stream *s, const uint8_t *buf, size_t len)
 			proto_rep_clear(&rep);
 			return -EPROTONOSUPPORT;
 		}
-		stream_established(s, &rep.hello);
+		hello_established(s, &rep.hello);
 		proto_rep_clear(&rep);
 		return 0;
 	}
@@ -746,7 +456,7 @@ stream_on_reply(struct stream *s, const uint8_t *buf, size_t len)
 	}
 	if ((c = stream_take_call(s, rep.id)) == NULL ||
 	    c->req.type != rep.type) {
-		if (log_rate_ok(&stream_log_frames, loop_now_ms()))
+		if (log_rate_ok(&answer_log_frames, loop_now_ms()))
 			log_warnx("peer %s: reply #%llu (%s) matches no "
 				  "request; dropped",
 			    s->peer->name, (unsigned long long)rep.id,
@@ -782,7 +492,7 @@ stream_process(struct stream *s)
 		if (flen < 0 ||
 		    (s->state != STREAM_UP &&
 			flen > (long)STREAM_HELLO_FRAME)) {
-			if (log_rate_ok(&stream_log_frames, loop_now_ms()))
+			if (log_rate_ok(&answer_log_frames, loop_now_ms()))
 				log_warnx("stream %s: frame length %lu %s",
 				    s->addr,
 				    (unsigned long)(hdr[0] | hdr[1] << 8 |
@@ -800,7 +510,7 @@ stream_process(struct stream *s)
 		if ((frame = malloc((size_t)flen)) == NULL) {
 			evbuffer_remove(in, hdr, sizeof hdr);
 			evbuffer_drain(in, (size_t)flen - sizeof hdr);
-			stream_refuse(s, hdr, -ENOMEM);
+			answer_refuse(s, hdr, -ENOMEM);
 			continue;
 		}
 		evbuffer_remove(in, frame, (size_t)flen);
@@ -809,11 +519,11 @@ stream_process(struct stream *s)
 			rc = stream_on_reply(s, frame, (size_t)flen);
 			free(frame);
 		} else
-			rc = stream_on_request(s, frame, (size_t)flen);
+			rc = answer_request(s, frame, (size_t)flen);
 		if (s->state == STREAM_DEAD)
 			return;
 		if (rc != 0) {
-			if (log_rate_ok(&stream_log_frames, loop_now_ms()))
+			if (log_rate_ok(&answer_log_frames, loop_now_ms()))
 				log_warnx("stream %s: malformed or unexpected "
 					  "frame: %s",
 				    s->addr, strerror(-rc));
@@ -872,7 +582,7 @@ stream_event_cb(struct bufferevent *bev, short what, void *arg)
 		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY,
 		    &one, sizeof one);
 		stream_set_state(s, STREAM_HELLO);
-		stream_hello(&hello.hello);
+		hello_body(&hello.hello);
 		if (stream_send_req(s, &hello) != 0)
 			stream_close(s, "cannot send hello");
 		return;
@@ -884,48 +594,6 @@ stream_event_cb(struct bufferevent *bev, short what, void *arg)
 		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 	else if (what & BEV_EVENT_TIMEOUT)
 		stream_close(s, "timeout");
-}
-
-/* Bytes we sent that the other side has not taken: ours, the kernel's. */
-static size_t
-stream_unacked(struct stream *s)
-{
-	size_t out = evbuffer_get_length(bufferevent_get_output(s->bev));
-	int queued = 0;
-
-	if (ioctl(bufferevent_getfd(s->bev), SIOCOUTQ, &queued) == 0 &&
-	    queued > 0)
-		out += (size_t)queued;
-	return out;
-}
-
-/* Send a ping; its answer measures the round trip. */
-static int
-stream_ping(struct stream *s)
-{
-	struct proto_req ping = { .type = PROTO_PING };
-
-	ping.id = s->ping_id = stream_new_id();
-	s->ping_sent = loop_mono_us();
-	s->ping_t0 = clock_local_ns();
-	return stream_send_req(s, &ping);
-}
-
-/* The probe's answer did not come in time. */
-static void
-stream_probe_expired(struct timer *t, void *arg)
-{
-	struct stream *s = arg;
-	char reason[160];
-
-	(void)t;
-	if (s->state == STREAM_DEAD || s->probe_id == 0)
-		return;
-	snprintf(reason, sizeof reason,
-	    "no answer to a ping within %u ms "
-	    "(%s)",
-	    stream_probe_ms(), s->probe_why);
-	stream_close(s, reason);
 }
 
 /*
@@ -941,53 +609,13 @@ stream_probe(struct stream *s, const char *why)
 	log_info("peer %s: %s; asking on its stream", s->peer->name, why);
 	free(s->probe_why);
 	s->probe_why = xstrdup(why);
-	if (stream_ping(s) != 0) {
+	if (ping_send(s) != 0) {
 		stream_close(s, "cannot send ping");
 		return;
 	}
 	s->probe_id = s->ping_id;
 	timer_wheel_add(loop_wheel(), &s->probe,
-	    loop_now_ms() + stream_probe_ms());
-	loop_wheel_kick();
-}
-
-/*
- * The heartbeat: during the handshake it is the deadline; once up, it
- * pings every `heartbeat` seconds and drops a peer silent for longer
- * than `dead_after`.
- */
-static void
-stream_heartbeat(struct timer *t, void *arg)
-{
-	struct stream *s = arg;
-	uint64_t now = loop_now_ms();
-	size_t out;
-
-	(void)t;
-	if (s->state == STREAM_DEAD)
-		return;
-	if (s->state != STREAM_UP) {
-		stream_close(s, "handshake timed out");
-		return;
-	}
-	/*
-	 * Its answers may wait behind much data of ours (or we do not read
-	 * them, see stream_flow): if it takes what we send, it is alive.
-	 */
-	out = stream_unacked(s);
-	if (out < s->out_at_beat)
-		s->last_heard = now;
-	s->out_at_beat = out;
-	if (now - s->last_heard > (uint64_t)(conf->dead_after * 1000)) {
-		stream_close(s, "silent for longer than dead_after");
-		return;
-	}
-	if (stream_ping(s) != 0) {
-		stream_close(s, "cannot send ping");
-		return;
-	}
-	timer_wheel_add(loop_wheel(), &s->hb,
-	    now + (uint64_t)(conf->heartbeat * 1000));
+	    loop_now_ms() + ping_probe_ms());
 	loop_wheel_kick();
 }
 
@@ -1019,8 +647,8 @@ stream_new(evutil_socket_t fd, const char *addr, bool outbound)
 	/* Until the handshake is done, frames are small. */
 	bufferevent_setwatermark(s->bev, EV_READ, 0, STREAM_HELLO_FRAME);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
-	timer_init(&s->hb, stream_heartbeat, s);
-	timer_init(&s->probe, stream_probe_expired, s);
+	timer_init(&s->hb, ping_heartbeat, s);
+	timer_init(&s->probe, ping_probe_expired, s);
 	/* Until the handshake is done the heartbeat is its deadline. */
 	timer_wheel_add(loop_wheel(), &s->hb,
 	    loop_now_ms() + stream_hello_ms());
@@ -1056,7 +684,7 @@ stream_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	(void)arg;
 	peer_format_addr(sa, (socklen_t)salen, host, sizeof host);
 	if (stream_handshaking[0] >= STREAM_HANDSHAKES) {
-		if (log_rate_ok(&stream_log_refused, loop_now_ms()))
+		if (log_rate_ok(&hello_log_refused, loop_now_ms()))
 			log_warnx("stream %s: %u connections in handshake "
 				  "already; refused",
 			    host, STREAM_HANDSHAKES);
@@ -1075,7 +703,7 @@ stream_listen(const struct sockaddr *sa, int salen)
 	struct proto_buf pb = { 0 };
 
 	/* Peers take no larger frame before the handshake: say so now. */
-	stream_hello(&hello.hello);
+	hello_body(&hello.hello);
 	if (proto_encode_req(&hello, &pb) != 0 || pb.len > STREAM_HELLO_FRAME) {
 		log_warnx(
 		    "exports: the handshake would be %zu bytes, more than "

@@ -1,0 +1,204 @@
+/*
+ * answer.c - serving the requests the other side of a stream sends us:
+ * the handshake's first frame, PING and BYE at once, every other request
+ * on the disk workers, answered when done if the stream still lives.
+ * What a request will hold until its reply is written counts in the
+ * stream's load (stream.c, back-pressure) from its start.  Reaches the
+ * stream through the stream_ops of stream.c (stream-int.h).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pufs.h"
+#include "stream-int.h"
+
+#define STREAM_REPLY_GUESS 4096       /* reply estimate by default */
+#define STREAM_LIST_GUESS (64u << 10) /* READDIR reply estimate */
+
+/* A request from the other side, on a worker. */
+struct served {
+	struct work work;
+	struct stream *s; /* holds a ref */
+	uint32_t owner;
+	uint8_t *frame; /* owned; req points into it */
+	struct proto_req req;
+	struct proto_rep rep;
+	struct export_mem mem;
+	size_t cost; /* counted in s->reserved */
+};
+
+struct log_rate answer_log_frames = LOG_RATE_INIT("bad frames");
+static const struct stream_ops *answer_ops;
+static const struct stream_client *answer_client; /* the call layer */
+
+/* What the stream lets us do to it, and the layer above (stream_init). */
+void
+answer_init(const struct stream_ops *ops, const struct stream_client *client)
+{
+	answer_ops = ops;
+	answer_client = client;
+}
+
+/* Worker: serve a request of the other side. */
+static void
+answer_run(struct work *w)
+{
+	struct served *sv = (struct served *)w;
+
+	export_serve(sv->owner, &sv->req, &sv->rep, &sv->mem);
+}
+
+/* Loop: the request was served; answer if the stream still lives. */
+static void
+answer_done(struct work *w)
+{
+	struct served *sv = (struct served *)w;
+	struct stream *s = sv->s;
+
+	answer_client->served(&sv->req, &sv->rep, sv->owner);
+	if (s->state == STREAM_UP)
+		answer_ops->send_rep(s, &sv->rep);
+	if (sv->req.type == PROTO_OPEN || sv->req.type == PROTO_CREATE) {
+		/* Answered to a dead stream: nobody will release it. */
+		if (s->state == STREAM_DEAD && sv->rep.error == 0)
+			export_drop_owner(sv->owner);
+	}
+	export_mem_free(&sv->mem);
+	proto_rep_clear(&sv->rep);
+	proto_req_clear(&sv->req);
+	s->reserved -= sv->cost;
+	free(sv->frame);
+	free(sv);
+	s->serving--;
+	answer_ops->flow(s);
+	answer_ops->unref(s);
+}
+
+/* What serving r will hold until its reply is written: frame and reply. */
+static size_t
+answer_cost(const struct proto_req *r, size_t flen)
+{
+	switch (r->type) {
+	case PROTO_READ:
+	case PROTO_GETXATTR:
+	case PROTO_LISTXATTR:
+		/* Refused above the type's limit; counted up to it. */
+		return flen +
+		    (size_t)(r->length < PROTO_MAX_DATA ? r->length
+							: PROTO_MAX_DATA) +
+		    STREAM_REPLY_GUESS;
+	case PROTO_READDIR:
+		return flen + STREAM_LIST_GUESS;
+	default:
+		return flen + STREAM_REPLY_GUESS;
+	}
+}
+
+/*
+ * A request we cannot take in (no memory for it): answer it with
+ * ENOMEM from its header, or close the stream if that is not possible.
+ */
+void
+answer_refuse(struct stream *s, const uint8_t *hdr, int error)
+{
+	struct proto_rep rep = { .type = hdr[4], .error = error };
+
+	for (int i = 7; i >= 0; i--)
+		rep.id = rep.id << 8 | hdr[8 + i];
+	if (s->state != STREAM_UP || proto_frame_is_reply(hdr) ||
+	    rep.type == PROTO_HELLO ||
+	    strcmp(proto_type_name(rep.type), "unknown") == 0) {
+		answer_ops->close(s, strerror(error));
+		return;
+	}
+	if (log_rate_ok(&answer_log_frames, loop_now_ms()))
+		log_warnx("peer %s: %s #%llu: %s", s->peer->name,
+		    proto_type_name(rep.type), (unsigned long long)rep.id,
+		    strerror(error));
+	answer_ops->send_rep(s, &rep);
+}
+
+/* A request from the other side, in frame (len bytes), which it takes. */
+int
+answer_request(struct stream *s, uint8_t *frame, size_t len)
+{
+	struct served *sv;
+	struct proto_hello h;
+	int rc;
+
+	sv = xcalloc(1, sizeof *sv);
+	sv->frame = frame;
+	if ((rc = proto_decode_req(sv->frame, len, &sv->req)) != 0) {
+		if (rc == -ENOMEM) {
+			answer_refuse(s, frame, -ENOMEM);
+			rc = 0;
+		}
+		free(sv->frame);
+		free(sv);
+		return rc;
+	}
+	if (s->state == STREAM_HELLO && !s->outbound &&
+	    sv->req.type == PROTO_HELLO) {
+		struct proto_rep rep = { .type = PROTO_HELLO,
+			.id = sv->req.id };
+
+		if (!hello_ok(s, &sv->req.hello)) {
+			/* Closed: nothing of ours is sent. */
+		} else if (sv->req.hello.version != PROTO_VERSION) {
+			rep.error = -EPROTONOSUPPORT;
+			answer_ops->send_rep(s, &rep);
+			rc = -EPROTONOSUPPORT;
+		} else {
+			hello_body(&rep.hello);
+			answer_ops->send_rep(s, &rep);
+			h = sv->req.hello;
+			hello_established(s, &h);
+		}
+		proto_req_clear(&sv->req);
+		free(sv->frame);
+		free(sv);
+		return rc;
+	}
+	if (s->state != STREAM_UP || sv->req.type == PROTO_HELLO) {
+		proto_req_clear(&sv->req);
+		free(sv->frame);
+		free(sv);
+		return -EPROTO;
+	}
+	switch (sv->req.type) {
+	case PROTO_PING: {
+		struct proto_rep rep = { .type = PROTO_PING, .id = sv->req.id };
+
+		rep.value = clock_local_ns();
+		answer_ops->send_rep(s, &rep);
+		free(sv->frame);
+		free(sv);
+		return 0;
+	}
+	case PROTO_BYE: {
+		struct proto_rep rep = { .type = PROTO_BYE, .id = sv->req.id };
+
+		answer_ops->send_rep(s, &rep);
+		free(sv->frame);
+		free(sv);
+		if (s->peer != NULL && s->peer->stream == s)
+			peer_leaving(s->peer);
+		answer_ops->close(s, "the peer said goodbye");
+		return 0;
+	}
+	default:
+		break;
+	}
+	sv->s = s;
+	sv->owner = s->id;
+	sv->cost = answer_cost(&sv->req, len);
+	s->reserved += sv->cost;
+	s->refs++;
+	s->serving++;
+	sv->work.run = answer_run;
+	sv->work.done = answer_done;
+	worker_submit(&sv->work);
+	answer_ops->flow(s);
+	return 0;
+}
