@@ -98,26 +98,12 @@ static const struct locate_ops main_locate = {
 };
 
 /*
- * Wire the discovery layer to the rest: it learns of the daemon only
- * through what is registered here.
+ * Wire the layers together: the discovery layer, the transport, the
+ * serving side and the loop learn of the rest of the daemon, which they
+ * do not include, only through what is registered here.
  */
 static void
 main_wire(const struct config *cfg)
-{
-	trap_init(cfg, &inval_sink, &main_trap_local);
-	clock_init();
-	locate_init(&main_locate);
-	stream_init(&call_transport);
-	call_observe_answers(inval_answered);
-	call_observe_served(trap_note);
-}
-
-/*
- * Give the serving side its context and the loop its input listener:
- * what they need of the rest of the daemon, which they do not include.
- */
-static void
-main_connect(const struct config *cfg)
 {
 	struct export_ctx ctx = {
 		.exports = peer_self()->exports,
@@ -129,6 +115,12 @@ main_connect(const struct config *cfg)
 		.disk_lost = trap_skip,
 	};
 
+	trap_init(cfg, &inval_sink, &main_trap_local);
+	clock_init();
+	locate_init(&main_locate);
+	stream_init(&call_transport);
+	call_observe_answers(inval_answered);
+	call_observe_served(trap_note);
 	export_init(&ctx);
 	watch_init(&ctx);
 	loop_input_listener(fs_throttle);
@@ -144,9 +136,8 @@ main_daemon(struct config *cfg)
 	worker_init(loop_base, MAIN_WORKERS);
 	peer_init_self(cfg, &main_exports);
 	node_init();
-	main_wire(cfg);
 	dircache_init(cfg);
-	main_connect(cfg);
+	main_wire(cfg);
 	if (peer_init_net(cfg, &main_dialer) == -1 ||
 	    (cfg->discovery == DISCOVERY_MULTICAST
 		    ? mcast_init(cfg)
