@@ -608,11 +608,7 @@ change_link_dst_cb(void *arg, int error, struct entry *e)
 	struct call *c;
 
 	(void)e;
-	if (error == 0) {
-		fsop_done(op, -EEXIST);
-		return;
-	}
-	if (error != -ENOENT) {
+	if ((error = fsop_name_free(error)) != 0) {
 		fsop_done(op, error);
 		return;
 	}

@@ -70,6 +70,7 @@ void fsop_reply_entry(fuse_req_t, struct node *);
 struct node *fsop_inode(fuse_ino_t);
 int fsop_dir_node(fuse_ino_t, struct node **);
 char *fsop_relpath(struct node *, struct peer *, uint32_t export_id);
+int fsop_name_free(int error);
 struct call *fsop_call(struct node *, uint8_t type, void (*cb)(struct call *),
     void *arg, int *err);
 void fsop_root_attr(struct node *);

@@ -196,6 +196,19 @@ fsop_holder(struct node *n, struct peer **peer, uint32_t *export_id)
 	return 0;
 }
 
+/*
+ * What resolving a name that must be free answered, as the request's
+ * error: 0 when the name is free (ENOENT), -EEXIST when it is taken,
+ * else the resolution's own error.
+ */
+int
+fsop_name_free(int error)
+{
+	if (error == 0)
+		return -EEXIST;
+	return error == -ENOENT ? 0 : error;
+}
+
 /* The path of node n inside export (peer, id); NULL if not there. */
 char *
 fsop_relpath(struct node *n, struct peer *peer, uint32_t export_id)

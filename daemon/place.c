@@ -110,11 +110,7 @@ place_check_cb(void *arg, int error, struct entry *e)
 	struct fsop *op = arg;
 
 	(void)e;
-	if (error == 0) {
-		fsop_done(op, -EEXIST);
-		return;
-	}
-	if (error != -ENOENT) {
+	if ((error = fsop_name_free(error)) != 0) {
 		fsop_done(op, error);
 		return;
 	}
