@@ -1,6 +1,6 @@
 /*
- * cache.h - the public face of cache/: the timer wheel and the metadata
- * cache (and, later, the block cache).  Pure code: no libfuse, no
+ * cache.h - the public face of cache/: the timer wheel, the metadata
+ * cache and the block cache.  Pure code: no libfuse, no
  * sockets, no clock reads; callers pass the time in.
  */
 #ifndef PUFS_CACHE_H
@@ -154,5 +154,188 @@ void meta_cache_stats(const struct meta_cache *, struct meta_cache_stats *);
 
 /* Bytes charged per entry beyond its key and payload. */
 size_t meta_cache_entry_overhead(void);
+
+/*
+ * block-cache.c: the data cache.  A block holds block_size bytes of one
+ * file: it is keyed by (file, index), where file is any 64-bit key the
+ * caller picks (the daemon uses its node id) and index is the byte
+ * offset divided by block_size.  The cache does no I/O: the caller moves
+ * bytes between it and the holder and tells it what happened.
+ *
+ * What a block knows:
+ *  - valid: its bytes are the holder's, as filled by block_cache_fill()
+ *    (bytes past the end the holder returned read as zeros), overlaid
+ *    with what was written here since;
+ *  - dirty ranges: the byte ranges written here and not yet written
+ *    back, sorted and disjoint (touching or overlapping writes merge).
+ *    A block that is not valid knows only its dirty bytes.
+ *  - busy: a count of operations in flight on it (a READ filling it, a
+ *    WRITE carrying its ranges back); a busy block is never freed.
+ *  - gen: a counter bumped by every invalidation of the block, so that a
+ *    fill started before an invalidation is ignored when it lands.
+ *
+ * Memory is bounded by a budget: each block is charged block_size plus
+ * block_cache_block_overhead() plus 8 bytes per dirty range.  Making room
+ * evicts least recently used blocks that are neither dirty nor busy; a
+ * dirty or busy block is never evicted.  When nothing can be evicted,
+ * block_cache_get() answers NULL and the caller writes back and waits:
+ * that is how dirty data stays within the budget.
+ *
+ * Every range is in bytes within one block: 0 <= off, off + len <=
+ * block_size.  Functions given a range outside the block answer -EINVAL
+ * and change nothing.  Not thread-safe.
+ */
+struct block_cache;
+
+struct block_range {
+	uint32_t lo, hi; /* bytes [lo, hi) of the block, lo < hi */
+};
+
+struct block {
+	/* Read-only to the caller. */
+	uint64_t file, index;
+	uint64_t gen;
+	unsigned char *data; /* block_size bytes */
+	bool valid;
+	uint32_t busy;
+	struct block_range *dirty; /* ndirty ranges, sorted, disjoint */
+	uint32_t ndirty;
+	/* The caller's, never touched by the cache (e.g. a waiter list). */
+	void *user;
+	/* Private to the cache. */
+	struct block *hnext;               /* hash chain */
+	struct block *lru_prev, *lru_next; /* LRU (clean, idle blocks) */
+	struct block *fprev, *fnext;       /* the file's blocks, by index */
+	struct block_file *bf;
+	size_t charged;
+};
+
+struct block_cache_stats {
+	uint64_t blocks;       /* in the cache now */
+	uint64_t bytes;        /* charged now; never above the budget */
+	uint64_t clean_blocks; /* valid with no dirty range */
+	uint64_t dirty_blocks; /* with at least one dirty range */
+	uint64_t dirty_bytes;  /* bytes inside dirty ranges, all blocks */
+	uint64_t hits;         /* block_cache_read() answered in full */
+	uint64_t misses;       /* block_cache_read() that could not */
+	uint64_t evicted;      /* blocks evicted to make room */
+	uint64_t
+	    invalidated; /* blocks dropped or made invalid by invalidation */
+	uint64_t written_back; /* bytes reported written by _writeback_done */
+	uint64_t writeback_errors; /* _writeback_done calls with ok false */
+};
+
+/*
+ * An empty cache of blocks of block_size bytes (a power of two, 4 KiB to
+ * 16 MiB) within budget_bytes (at least 4 blocks' charge); NULL with
+ * errno EINVAL if not, or ENOMEM.
+ */
+struct block_cache *block_cache_new(uint32_t block_size, size_t budget_bytes);
+
+/* Free the cache and every block, dirty or busy ones included. */
+void block_cache_free(struct block_cache *);
+
+uint32_t block_cache_block_size(const struct block_cache *);
+
+/* The block (file, index), marked recently used, or NULL. */
+struct block *block_cache_find(struct block_cache *, uint64_t file,
+    uint64_t index);
+
+/*
+ * The block (file, index), created empty (not valid, nothing dirty,
+ * data all zeros) if absent, evicting to make room.  NULL when the budget
+ * holds only dirty or busy blocks (errno ENOBUFS), or ENOMEM.
+ */
+struct block *block_cache_get(struct block_cache *, uint64_t file,
+    uint64_t index);
+
+/* Whether bytes [off, off + len) of b are known: b valid, or all dirty. */
+bool block_cache_covers(const struct block *b, uint32_t off, uint32_t len);
+
+/*
+ * Copy bytes [off, off + len) of (file, index) into buf if the block is
+ * there and covers them (counted a hit; the block is marked used):
+ * true.  Otherwise false, counted a miss.
+ */
+bool block_cache_read(struct block_cache *, uint64_t file, uint64_t index,
+    uint32_t off, uint32_t len, void *buf);
+
+/*
+ * Write len bytes of data at off in b: they become dirty (merged with
+ * dirty ranges they touch or overlap).  0, -EINVAL, or -ENOMEM (the
+ * range list could not grow; b is unchanged).
+ */
+int block_cache_write(struct block_cache *, struct block *b, uint32_t off,
+    const void *data, uint32_t len);
+
+/*
+ * The holder's bytes of the block arrived: len bytes (len < block_size:
+ * the file ended there; the rest reads as zeros).  Bytes inside dirty
+ * ranges keep what was written here.  The block becomes valid.  If b's
+ * gen is no longer gen (invalidated since the read was sent) nothing
+ * changes and the answer is false; else true.
+ */
+bool block_cache_fill(struct block_cache *, struct block *b, uint64_t gen,
+    const void *data, uint32_t len);
+
+/* Mark b busy (one more operation in flight), or one fewer. */
+void block_cache_hold(struct block_cache *, struct block *b);
+void block_cache_unhold(struct block_cache *, struct block *b);
+
+/*
+ * Take b's dirty ranges for writing back, into out (at most max): they
+ * are no longer dirty and b is held (busy) until
+ * block_cache_writeback_done().  A valid block gives one range spanning
+ * all of its dirty bytes (the bytes between are the holder's own); a
+ * block that is not valid gives each range.  Returns the number taken;
+ * ranges beyond max stay dirty.  0 if nothing is dirty (b not held).
+ */
+uint32_t block_cache_writeback_take(struct block_cache *, struct block *b,
+    struct block_range *out, uint32_t max);
+
+/*
+ * The write-back of ranges taken from b ended: bytes were written (ok),
+ * or failed.  Drops the hold taken.  On failure b stops being valid
+ * (its bytes may no longer match the holder) unless written again since;
+ * a block left not valid, not dirty and not busy is freed.
+ */
+void block_cache_writeback_done(struct block_cache *, struct block *b,
+    uint64_t bytes, bool ok);
+
+/*
+ * The file's blocks with a dirty range, in index order: the first with
+ * index >= from, or NULL.
+ */
+struct block *block_cache_next_dirty(struct block_cache *, uint64_t file,
+    uint64_t from);
+
+/* Bytes inside dirty ranges of the file's blocks. */
+uint64_t block_cache_file_dirty(const struct block_cache *, uint64_t file);
+
+/*
+ * Bytes [off, off + len) of the file changed elsewhere (len 0: to the
+ * end): every block they touch stops being valid and its gen moves on;
+ * its dirty ranges stay (a write here is newer).  Blocks left with
+ * nothing dirty and not busy are freed.
+ */
+void block_cache_invalidate(struct block_cache *, uint64_t file, uint64_t off,
+    uint64_t len);
+
+/*
+ * The file is size bytes long now (truncate): blocks wholly beyond it
+ * are dropped (dirty ones too; busy ones are invalidated and freed when
+ * let go), dirty ranges are cut at size, and the bytes of the last block
+ * past size become zeros.
+ */
+void block_cache_truncate(struct block_cache *, uint64_t file, uint64_t size);
+
+/* Forget every block of the file, dirty ones too (as truncate to 0). */
+void block_cache_drop_file(struct block_cache *, uint64_t file);
+
+/* Copy the counters. */
+void block_cache_stats(const struct block_cache *, struct block_cache_stats *);
+
+/* Bytes charged per block beyond its data and ranges. */
+size_t block_cache_block_overhead(void);
 
 #endif
