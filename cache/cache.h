@@ -175,15 +175,27 @@ size_t meta_cache_entry_overhead(void);
  *    fill started before an invalidation is ignored when it lands.
  *
  * Memory is bounded by a budget: each block is charged block_size plus
- * block_cache_block_overhead() plus 8 bytes per dirty range.  Making room
- * evicts least recently used blocks that are neither dirty nor busy; a
- * dirty or busy block is never evicted.  When nothing can be evicted,
- * block_cache_get() answers NULL and the caller writes back and waits:
- * that is how dirty data stays within the budget.
+ * block_cache_block_overhead() (which includes room for one dirty range)
+ * plus 8 bytes per dirty range its range array has room for once it
+ * needs more than one.  Making room evicts least recently used blocks
+ * that are neither dirty nor busy; a dirty or busy block is never
+ * evicted.  When nothing can be evicted, block_cache_get() answers NULL
+ * (and block_cache_write() -ENOBUFS) and the caller writes back and
+ * waits: that is how dirty data stays within the budget.
+ *
+ * A block that is neither dirty nor busy may be evicted by the next
+ * block_cache_get() or block_cache_write(): hold or write a block before
+ * getting another.  A block that is neither valid nor dirty nor busy
+ * knows nothing and is freed by the call that leaves it so (unhold,
+ * writeback_done, invalidate, truncate): do not touch b after
+ * block_cache_unhold() or block_cache_writeback_done() unless another
+ * hold or a dirty range keeps it.
  *
  * Every range is in bytes within one block: 0 <= off, off + len <=
  * block_size.  Functions given a range outside the block answer -EINVAL
- * and change nothing.  Not thread-safe.
+ * (false for those answering bool) and change nothing.  A range of
+ * len 0 within the block is empty: a write of it does nothing and answers
+ * 0, and covers and read answer true without counting.  Not thread-safe.
  */
 struct block_cache;
 
@@ -208,6 +220,12 @@ struct block {
 	struct block *fprev, *fnext;       /* the file's blocks, by index */
 	struct block_file *bf;
 	size_t charged;
+	struct block *tl, *tr;     /* the file's treap, by index */
+	struct block_range dirty1; /* room for one range, in the block */
+	uint32_t size;             /* block_size, for block_cache_covers() */
+	uint32_t cap;              /* ranges dirty has room for */
+	uint32_t dbytes;           /* bytes inside the dirty ranges */
+	uint8_t flags;             /* BLOCK_* bits of block-cache.c */
 };
 
 struct block_cache_stats {
@@ -219,8 +237,8 @@ struct block_cache_stats {
 	uint64_t hits;         /* block_cache_read() answered in full */
 	uint64_t misses;       /* block_cache_read() that could not */
 	uint64_t evicted;      /* blocks evicted to make room */
-	uint64_t
-	    invalidated; /* blocks dropped or made invalid by invalidation */
+	/* Blocks made invalid, or freed, by block_cache_invalidate(). */
+	uint64_t invalidated;
 	uint64_t written_back; /* bytes reported written by _writeback_done */
 	uint64_t writeback_errors; /* _writeback_done calls with ok false */
 };
@@ -239,6 +257,10 @@ uint32_t block_cache_block_size(const struct block_cache *);
 
 /* The block (file, index), marked recently used, or NULL. */
 struct block *block_cache_find(struct block_cache *, uint64_t file,
+    uint64_t index);
+
+/* Like block_cache_find(), but leaves the LRU alone (for tests, status). */
+struct block *block_cache_peek(const struct block_cache *, uint64_t file,
     uint64_t index);
 
 /*
@@ -263,7 +285,12 @@ bool block_cache_read(struct block_cache *, uint64_t file, uint64_t index,
 /*
  * Write len bytes of data at off in b: they become dirty (merged with
  * dirty ranges they touch or overlap).  0, -EINVAL, or -ENOMEM (the
- * range list could not grow; b is unchanged).
+ * range list could not grow; b is unchanged), or -ENOBUFS: the range
+ * list must grow and the budget holds only dirty or busy blocks (b is
+ * unchanged; write back and retry, as after block_cache_get() answers
+ * NULL).  A valid block never answers -ENOBUFS: its ranges merge into
+ * one spanning them, as block_cache_writeback_take() would send anyway.
+ * -ESTALE if b was dropped by truncate or drop_file while held.
  */
 int block_cache_write(struct block_cache *, struct block *b, uint32_t off,
     const void *data, uint32_t len);
@@ -272,13 +299,18 @@ int block_cache_write(struct block_cache *, struct block *b, uint32_t off,
  * The holder's bytes of the block arrived: len bytes (len < block_size:
  * the file ended there; the rest reads as zeros).  Bytes inside dirty
  * ranges keep what was written here.  The block becomes valid.  If b's
- * gen is no longer gen (invalidated since the read was sent) nothing
- * changes and the answer is false; else true.
+ * gen is no longer gen (invalidated, truncated into or dropped since the
+ * read was sent) or len > block_size, nothing changes and the answer is
+ * false; else true.
  */
 bool block_cache_fill(struct block_cache *, struct block *b, uint64_t gen,
     const void *data, uint32_t len);
 
-/* Mark b busy (one more operation in flight), or one fewer. */
+/*
+ * Mark b busy (one more operation in flight), or one fewer; an unhold
+ * without a hold aborts.  Unhold frees b if that leaves it idle and
+ * knowing nothing (not valid, not dirty), or if it was dropped.
+ */
 void block_cache_hold(struct block_cache *, struct block *b);
 void block_cache_unhold(struct block_cache *, struct block *b);
 
@@ -296,8 +328,10 @@ uint32_t block_cache_writeback_take(struct block_cache *, struct block *b,
 /*
  * The write-back of ranges taken from b ended: bytes were written (ok),
  * or failed.  Drops the hold taken.  On failure b stops being valid
- * (its bytes may no longer match the holder) unless written again since;
- * a block left not valid, not dirty and not busy is freed.
+ * (its bytes may no longer match the holder), even if written again
+ * since: those newer dirty ranges stay, and the other bytes are read
+ * from the holder again rather than served as if it had them.  A block
+ * left not valid, not dirty and not busy is freed (ok or not).
  */
 void block_cache_writeback_done(struct block_cache *, struct block *b,
     uint64_t bytes, bool ok);
@@ -323,9 +357,11 @@ void block_cache_invalidate(struct block_cache *, uint64_t file, uint64_t off,
 
 /*
  * The file is size bytes long now (truncate): blocks wholly beyond it
- * are dropped (dirty ones too; busy ones are invalidated and freed when
- * let go), dirty ranges are cut at size, and the bytes of the last block
- * past size become zeros.
+ * are dropped (dirty ones too; busy ones are invalidated, no longer
+ * found, and freed when let go), dirty ranges are cut at size, and the
+ * bytes of the last block past size become zeros; that block's gen moves
+ * on, since a READ in flight saw the old length.  Ranges already taken
+ * for writing back are the caller's: write back before truncating.
  */
 void block_cache_truncate(struct block_cache *, uint64_t file, uint64_t size);
 
@@ -337,5 +373,12 @@ void block_cache_stats(const struct block_cache *, struct block_cache_stats *);
 
 /* Bytes charged per block beyond its data and ranges. */
 size_t block_cache_block_overhead(void);
+
+/*
+ * Walk the whole cache and check its invariants (indexes, LRU, ranges,
+ * counters, budget): NULL, or a sentence saying what is broken.
+ * O(blocks); for tests and fuzzing.
+ */
+const char *block_cache_check(const struct block_cache *);
 
 #endif
