@@ -222,8 +222,8 @@ bc_lookup(const struct block_cache *c, uint64_t file, uint64_t index)
 static struct block_file *
 bc_file_lookup(const struct block_cache *c, uint64_t file)
 {
-	struct block_file *bf = c->files.b[bc_file_hash(c, file) &
-	    c->files.mask];
+	struct block_file *bf = c->files
+				    .b[bc_file_hash(c, file) & c->files.mask];
 
 	while (bf != NULL && bf->file != file)
 		bf = bf->hnext;
@@ -408,9 +408,8 @@ bc_touch(struct block_cache *c, struct block *b)
 size_t
 block_cache_block_overhead(void)
 {
-	return sizeof(struct block) + 2 * sizeof(void *) +
-	    2 * BC_MALLOC_SLACK + sizeof(struct block_file) +
-	    2 * sizeof(void *) + BC_MALLOC_SLACK;
+	return sizeof(struct block) + 2 * sizeof(void *) + 2 * BC_MALLOC_SLACK +
+	    sizeof(struct block_file) + 2 * sizeof(void *) + BC_MALLOC_SLACK;
 }
 
 /* What b is charged, as its fields stand. */
@@ -592,7 +591,8 @@ block_cache_new(uint32_t block_size, size_t budget_bytes)
 		errno = ENOMEM;
 		return NULL;
 	}
-	if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed)
+	if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) !=
+	    (ssize_t)sizeof seed)
 		seed = (uint64_t)(uintptr_t)c ^ 0x13198a2e03707344ull;
 	c->seed = seed;
 	c->bs = block_size;
@@ -830,11 +830,13 @@ block_cache_write(struct block_cache *c, struct block *b, uint32_t off,
 		if (b->dirty[i].lo > off)
 			b->dirty[i].lo = off;
 		b->dirty[i].hi = b->dirty[j - 1].hi > hi ? b->dirty[j - 1].hi
-							  : hi;
+							 : hi;
 		memmove(b->dirty + i + 1, b->dirty + j,
 		    (n - j) * sizeof *b->dirty);
 		b->ndirty = n - (j - i - 1);
 	}
+	if (b->ndirty == 1 && b->dirty[0].lo == 0 && b->dirty[0].hi == c->bs)
+		b->valid = true; /* it knows every byte */
 	bc_settle(c, b);
 	return 0;
 }
@@ -907,6 +909,8 @@ block_cache_writeback_take(struct block_cache *c, struct block *b,
 		memmove(b->dirty, b->dirty + k, (n - k) * sizeof *out);
 	}
 	b->ndirty = n - k;
+	/* A READ sent before the WRITE may answer the holder's old bytes. */
+	b->gen = ++c->gen;
 	block_cache_hold(c, b);
 	return b->valid ? 1 : k;
 }
@@ -923,6 +927,8 @@ block_cache_writeback_done(struct block_cache *c, struct block *b,
 		c->st.writeback_errors++;
 		b->valid = false;
 	}
+	/* A READ sent while the WRITE was in flight may have crossed it. */
+	b->gen = ++c->gen;
 	block_cache_unhold(c, b);
 }
 
@@ -962,9 +968,8 @@ block_cache_invalidate(struct block_cache *c, uint64_t file, uint64_t off,
 		last = UINT64_MAX;
 	else
 		last = (off + len - 1) >> c->shift;
-	for (b = bc_first_from(bf, off >> c->shift); b != NULL &&
-	     b->index <= last;
-	     b = next) {
+	for (b = bc_first_from(bf, off >> c->shift);
+	     b != NULL && b->index <= last; b = next) {
 		next = b->fnext; /* NULL if b is the file's last block */
 		if (b->valid || (b->ndirty == 0 && b->busy == 0))
 			c->st.invalidated++;
@@ -1122,7 +1127,7 @@ bc_check_file(const struct block_cache *c, const struct block_file *bf)
 const char *
 block_cache_check(const struct block_cache *c)
 {
-	struct bc_tally t = {0, 0, 0, 0, 0};
+	struct bc_tally t = { 0, 0, 0, 0, 0 };
 	const struct block_file *bf;
 	const struct block *b, *prev;
 	size_t i, n = 0, files = 0, lru = 0, lru_bytes = 0;
@@ -1130,8 +1135,8 @@ block_cache_check(const struct block_cache *c)
 
 	for (i = 0; i <= c->blocks.mask; i++)
 		for (b = c->blocks.b[i]; b != NULL; b = b->hnext) {
-			if ((bc_hash(c, b->file, b->index) &
-				c->blocks.mask) != i)
+			if ((bc_hash(c, b->file, b->index) & c->blocks.mask) !=
+			    i)
 				return "block in the wrong bucket";
 			if (b->bf == NULL || (b->flags & BLOCK_DROPPED))
 				return "indexed block without a file";

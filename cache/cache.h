@@ -171,8 +171,10 @@ size_t meta_cache_entry_overhead(void);
  *    A block that is not valid knows only its dirty bytes.
  *  - busy: a count of operations in flight on it (a READ filling it, a
  *    WRITE carrying its ranges back); a busy block is never freed.
- *  - gen: a counter bumped by every invalidation of the block, so that a
- *    fill started before an invalidation is ignored when it lands.
+ *  - gen: a counter bumped by every invalidation of the block, and when
+ *    a write-back of it is taken and when it ends, so that a fill started
+ *    before an invalidation or around a write-back (whose READ may have
+ *    seen the holder's older bytes) is ignored when it lands.
  *
  * Memory is bounded by a budget: each block is charged block_size plus
  * block_cache_block_overhead() (which includes room for one dirty range)
@@ -284,7 +286,9 @@ bool block_cache_read(struct block_cache *, uint64_t file, uint64_t index,
 
 /*
  * Write len bytes of data at off in b: they become dirty (merged with
- * dirty ranges they touch or overlap).  0, -EINVAL, or -ENOMEM (the
+ * dirty ranges they touch or overlap); a write that leaves every byte of
+ * b dirty makes it valid, as it then knows them all.  0, -EINVAL, or
+ * -ENOMEM (the
  * range list could not grow; b is unchanged), or -ENOBUFS: the range
  * list must grow and the budget holds only dirty or busy blocks (b is
  * unchanged; write back and retry, as after block_cache_get() answers
@@ -321,6 +325,7 @@ void block_cache_unhold(struct block_cache *, struct block *b);
  * all of its dirty bytes (the bytes between are the holder's own); a
  * block that is not valid gives each range.  Returns the number taken;
  * ranges beyond max stay dirty.  0 if nothing is dirty (b not held).
+ * Taking moves b's gen on.
  */
 uint32_t block_cache_writeback_take(struct block_cache *, struct block *b,
     struct block_range *out, uint32_t max);
@@ -331,7 +336,8 @@ uint32_t block_cache_writeback_take(struct block_cache *, struct block *b,
  * (its bytes may no longer match the holder), even if written again
  * since: those newer dirty ranges stay, and the other bytes are read
  * from the holder again rather than served as if it had them.  A block
- * left not valid, not dirty and not busy is freed (ok or not).
+ * left not valid, not dirty and not busy is freed (ok or not).  Moves
+ * b's gen on.
  */
 void block_cache_writeback_done(struct block_cache *, struct block *b,
     uint64_t bytes, bool ok);

@@ -102,9 +102,9 @@ bm_fail(struct bm *m, const char *fmt, ...)
 	return false;
 }
 
-#define BM_CHECK(m, cond, ...)                            \
-	do {                                              \
-		if (!(cond))                              \
+#define BM_CHECK(m, cond, ...) \
+	do { \
+		if (!(cond)) \
 			return bm_fail((m), __VA_ARGS__); \
 	} while (0)
 
@@ -113,6 +113,24 @@ static uint64_t
 bm_draw(struct bm *m, uint64_t n)
 {
 	return n == 0 ? 0 : m->draw(m->arg) % n;
+}
+
+/*
+ * n bytes of a pattern seeded by one draw (cheap on fuzz input, and
+ * different from one write to the next).
+ */
+static void
+bm_bytes(struct bm *m, unsigned char *p, size_t n)
+{
+	uint64_t x = bm_draw(m, UINT16_MAX) * 0x9e3779b97f4a7c15ull | 1;
+	size_t j;
+
+	for (j = 0; j < n; j++) {
+		x ^= x >> 12;
+		x ^= x << 25;
+		x ^= x >> 27;
+		p[j] = (unsigned char)((x * 0x2545f4914f6cdd1dull) >> 56);
+	}
 }
 
 /* What a block without dirty ranges beyond the first is charged. */
@@ -126,7 +144,7 @@ bm_base(void)
 BM_UNUSED static bool
 bm_init(struct bm *m, size_t budget, uint64_t (*draw)(void *), void *arg)
 {
-	static const uint64_t files[BM_NF] = {0, 7, UINT64_MAX};
+	static const uint64_t files[BM_NF] = { 0, 7, UINT64_MAX };
 	int f;
 
 	memset(m, 0, sizeof *m);
@@ -163,15 +181,15 @@ bm_anydirty(const struct bm_rec *r)
 static uint32_t
 bm_runs(const struct bm_rec *r, struct block_range *out, uint32_t max)
 {
+	const unsigned char *p = r->dirty, *q;
 	uint32_t n = 0, j = 0, lo;
 
 	while (j < BM_BS) {
-		if (!r->dirty[j]) {
-			j++;
-			continue;
-		}
-		for (lo = j; j < BM_BS && r->dirty[j]; j++)
-			;
+		if ((q = memchr(p + j, 1, BM_BS - j)) == NULL)
+			break;
+		lo = (uint32_t)(q - p);
+		q = memchr(p + lo, 0, BM_BS - lo);
+		j = q != NULL ? (uint32_t)(q - p) : BM_BS;
 		if (n < max) {
 			out[n].lo = lo;
 			out[n].hi = j;
@@ -229,14 +247,22 @@ bm_verify_rec(struct bm *m, struct bm_rec *r)
 	BM_CHECK(m, b->ndirty == n, "block (%d, %llu) has %u ranges, want %u",
 	    r->f, (unsigned long long)r->index, b->ndirty, n);
 	for (i = 0; i < n; i++)
-		BM_CHECK(m, b->dirty[i].lo == rg[i].lo && b->dirty[i].hi ==
-		    rg[i].hi, "range %u is [%u, %u), want [%u, %u)", i,
-		    b->dirty[i].lo, b->dirty[i].hi, rg[i].lo, rg[i].hi);
-	for (j = 0; j < BM_BS; j++)
-		if ((r->valid || r->dirty[j]) && b->data[j] != r->data[j])
-			return bm_fail(m, "block (%d, %llu) byte %u is %u, want "
-			    "%u", r->f, (unsigned long long)r->index, j,
-			    b->data[j], r->data[j]);
+		BM_CHECK(m,
+		    b->dirty[i].lo == rg[i].lo && b->dirty[i].hi == rg[i].hi,
+		    "range %u is [%u, %u), want [%u, %u)", i, b->dirty[i].lo,
+		    b->dirty[i].hi, rg[i].lo, rg[i].hi);
+	for (i = 0; i < (r->valid ? 1 : n); i++) {
+		uint32_t lo = r->valid ? 0 : rg[i].lo;
+		uint32_t hi = r->valid ? BM_BS : rg[i].hi;
+
+		if (memcmp(b->data + lo, r->data + lo, hi - lo) == 0)
+			continue;
+		for (j = lo; b->data[j] == r->data[j]; j++)
+			;
+		return bm_fail(m, "block (%d, %llu) byte %u is %u, want %u",
+		    r->f, (unsigned long long)r->index, j, b->data[j],
+		    r->data[j]);
+	}
 	if (r->epoch != r->seen_epoch) {
 		BM_CHECK(m, b->gen != r->gen, "gen did not move");
 		r->gen = b->gen;
@@ -267,17 +293,21 @@ bm_verify_quick(struct bm *m)
 	BM_CHECK(m, st.invalidated == m->st.invalidated,
 	    "invalidated %llu, want %llu", (unsigned long long)st.invalidated,
 	    (unsigned long long)m->st.invalidated);
-	BM_CHECK(m, st.written_back == m->st.written_back &&
-	    st.writeback_errors == m->st.writeback_errors,
+	BM_CHECK(m,
+	    st.written_back == m->st.written_back &&
+		st.writeback_errors == m->st.writeback_errors,
 	    "written back or errors");
 	return true;
 }
 
-/* Every record, the file counters and the block counters. */
+/*
+ * The records of file only (its file_dirty too), or with only -1, every
+ * record and the block counters.
+ */
 static bool
-bm_verify_all(struct bm *m)
+bm_verify(struct bm *m, int only)
 {
-	uint64_t dirty_bytes = 0, fdirty[BM_NF] = {0}, clean = 0, dirty = 0;
+	uint64_t dirty_bytes = 0, fdirty[BM_NF] = { 0 }, clean = 0, dirty = 0;
 	struct block_cache_stats st;
 	uint32_t j, d;
 	int i, f;
@@ -285,6 +315,8 @@ bm_verify_all(struct bm *m)
 	for (i = 0; i < m->nrecs; i++) {
 		struct bm_rec *r = m->recs[i];
 
+		if (only >= 0 && r->f != only)
+			continue;
 		if (!bm_verify_rec(m, r))
 			return false;
 		for (j = d = 0; j < BM_BS; j++)
@@ -294,9 +326,16 @@ bm_verify_all(struct bm *m)
 		dirty += d > 0;
 		clean += d == 0 && r->valid;
 	}
+	if (only >= 0) {
+		BM_CHECK(m,
+		    block_cache_file_dirty(m->c, m->files[only]) ==
+			fdirty[only],
+		    "file_dirty of file %d", only);
+		return bm_verify_quick(m);
+	}
 	block_cache_stats(m->c, &st);
-	BM_CHECK(m, st.dirty_bytes == dirty_bytes, "dirty bytes %llu, want %llu",
-	    (unsigned long long)st.dirty_bytes,
+	BM_CHECK(m, st.dirty_bytes == dirty_bytes,
+	    "dirty bytes %llu, want %llu", (unsigned long long)st.dirty_bytes,
 	    (unsigned long long)dirty_bytes);
 	BM_CHECK(m, st.dirty_blocks == dirty && st.clean_blocks == clean,
 	    "dirty blocks %llu clean %llu, want %llu %llu",
@@ -304,9 +343,17 @@ bm_verify_all(struct bm *m)
 	    (unsigned long long)st.clean_blocks, (unsigned long long)dirty,
 	    (unsigned long long)clean);
 	for (f = 0; f < BM_NF; f++)
-		BM_CHECK(m, block_cache_file_dirty(m->c, m->files[f]) ==
-		    fdirty[f], "file_dirty of file %d", f);
+		BM_CHECK(m,
+		    block_cache_file_dirty(m->c, m->files[f]) == fdirty[f],
+		    "file_dirty of file %d", f);
 	return bm_verify_quick(m);
+}
+
+/* Every record and every counter. */
+static bool
+bm_verify_all(struct bm *m)
+{
+	return bm_verify(m, -1);
 }
 
 /* After a call that may evict: forget what went, which had to be idle. */
@@ -357,14 +404,17 @@ bm_get(struct bm *m, int f, uint64_t i, struct bm_rec **out)
 			evictable += m->recs[k]->busy == 0 &&
 			    !m->recs[k]->dropped && !bm_anydirty(m->recs[k]);
 		block_cache_stats(m->c, &st);
-		BM_CHECK(m, m->budget - st.bytes + evictable * bm_base() <
-		    bm_base(), "get refused with room to make");
+		BM_CHECK(m,
+		    m->budget - st.bytes + evictable * bm_base() < bm_base(),
+		    "get refused with room to make");
 		return true;
 	}
 	if (!bm_sync_evictions(m))
 		return false;
-	BM_CHECK(m, !b->valid && b->ndirty == 0 && b->busy == 0 &&
-	    b->file == m->files[f] && b->index == i, "new block's fields");
+	BM_CHECK(m,
+	    !b->valid && b->ndirty == 0 && b->busy == 0 &&
+		b->file == m->files[f] && b->index == i,
+	    "new block's fields");
 	for (k = 0; k < (int)BM_BS; k++)
 		BM_CHECK(m, b->data[k] == 0, "new block not zeroed");
 	if ((r = calloc(1, sizeof *r)) == NULL)
@@ -419,7 +469,7 @@ bm_op_write(struct bm *m, int f, uint64_t i)
 	struct block_range before[BM_BS / 2], after[BM_BS / 2];
 	unsigned char buf[BM_BS];
 	struct bm_rec *r;
-	uint32_t off, len, j, nb, na;
+	uint32_t off, len, nb, na;
 	int rc;
 
 	if (!bm_get(m, f, i, &r))
@@ -427,8 +477,7 @@ bm_op_write(struct bm *m, int f, uint64_t i)
 	if (r == NULL)
 		return true;
 	bm_range(m, &off, &len);
-	for (j = 0; j < len; j++)
-		buf[j] = (unsigned char)bm_draw(m, 256);
+	bm_bytes(m, buf, len);
 	nb = bm_runs(r, before, BM_BS / 2);
 	rc = block_cache_write(m->c, r->b, off, buf, len);
 	if (rc == -ENOBUFS) {
@@ -439,12 +488,16 @@ bm_op_write(struct bm *m, int f, uint64_t i)
 	memcpy(r->data + off, buf, len);
 	memset(r->dirty + off, 1, len);
 	na = bm_runs(r, after, BM_BS / 2);
+	if (len > 0 && na == 1 && after[0].lo == 0 && after[0].hi == BM_BS)
+		r->valid = true; /* a write that leaves all of it dirty */
 	if (r->b->ndirty != na && r->valid && r->b->ndirty == 1) {
 		/* The budget was full: the ranges merged into one. */
-		BM_CHECK(m, r->b->dirty[0].lo == after[0].lo &&
-		    r->b->dirty[0].hi == after[na - 1].hi,
+		BM_CHECK(m,
+		    r->b->dirty[0].lo == after[0].lo &&
+			r->b->dirty[0].hi == after[na - 1].hi,
 		    "merged range is not the span");
-		memset(r->dirty + after[0].lo, 1, after[na - 1].hi - after[0].lo);
+		memset(r->dirty + after[0].lo, 1,
+		    after[na - 1].hi - after[0].lo);
 	}
 	if (!bm_sync_evictions(m))
 		return false;
@@ -464,8 +517,9 @@ bm_op_read(struct bm *m, int f, uint64_t i)
 	if (bm_draw(m, 16) == 0)
 		len += 1; /* sometimes past the block's end */
 	if (off + len > BM_BS) {
-		BM_CHECK(m, !block_cache_read(m->c, m->files[f], i, off, len,
-		    buf), "read past the block");
+		BM_CHECK(m,
+		    !block_cache_read(m->c, m->files[f], i, off, len, buf),
+		    "read past the block");
 		return true;
 	}
 	want = len == 0;
@@ -524,9 +578,9 @@ bm_end_read(struct bm *m, struct bm_op *op)
 {
 	struct bm_rec *r = op->r;
 	uint64_t start = r->index * BM_BS, h = m->hsize[r->f];
-	uint32_t len = h > start ? (uint32_t)(h - start < BM_BS ? h - start
-							       : BM_BS)
-				 : 0;
+	uint32_t len = h > start
+	    ? (uint32_t)(h - start < BM_BS ? h - start : BM_BS)
+	    : 0;
 	const unsigned char *src = m->holder[r->f] + start;
 	bool want, got;
 	uint32_t j;
@@ -590,6 +644,7 @@ bm_op_take(struct bm *m, int f, uint64_t i)
 		    got[k].hi - got[k].lo);
 	}
 	r->busy++;
+	r->epoch++;
 	return bm_verify_rec(m, r);
 }
 
@@ -618,6 +673,7 @@ bm_end_write(struct bm *m, struct bm_op *op)
 		m->st.writeback_errors++;
 		r->valid = false;
 	}
+	r->epoch++;
 	r->busy--;
 	bm_let_go(m, r);
 	return true;
@@ -664,7 +720,7 @@ bm_invalidate_model(struct bm *m, int f, uint64_t off, uint64_t len)
 static bool
 bm_op_remote_write(struct bm *m, int f)
 {
-	uint64_t off = bm_draw(m, BM_FSIZE), len, j, end;
+	uint64_t off = bm_draw(m, BM_FSIZE), len, end;
 
 	switch (bm_draw(m, 4)) {
 	case 0:
@@ -684,13 +740,12 @@ bm_op_remote_write(struct bm *m, int f)
 		end = off + len;
 	if (end > BM_FSIZE)
 		end = BM_FSIZE;
-	for (j = off; j < end; j++)
-		m->holder[f][j] = (unsigned char)bm_draw(m, 256);
+	bm_bytes(m, m->holder[f] + off, end - off);
 	if (m->hsize[f] < end)
 		m->hsize[f] = end;
 	block_cache_invalidate(m->c, m->files[f], off, len);
 	bm_invalidate_model(m, f, off, len);
-	return bm_verify_all(m);
+	return bm_verify(m, f);
 }
 
 /* Drop r as truncate and drop_file do. */
@@ -733,7 +788,7 @@ bm_op_truncate(struct bm *m, int f)
 		r->epoch++;
 		bm_let_go(m, r);
 	}
-	return bm_verify_all(m);
+	return bm_verify(m, f);
 }
 
 /* Forget file f. */
@@ -748,7 +803,7 @@ bm_op_drop_file(struct bm *m, int f)
 			bm_drop_rec(m, m->slot[f][i]);
 	BM_CHECK(m, block_cache_file_dirty(m->c, m->files[f]) == 0,
 	    "dirty bytes left after drop_file");
-	return bm_verify_all(m);
+	return bm_verify(m, f);
 }
 
 /* next_dirty of file f from a drawn index. */
@@ -772,8 +827,34 @@ bm_op_find(struct bm *m, int f, uint64_t i)
 {
 	struct bm_rec *r = m->slot[f][i];
 
-	BM_CHECK(m, block_cache_find(m->c, m->files[f], i) ==
-	    (r != NULL ? r->b : NULL), "find");
+	BM_CHECK(m,
+	    block_cache_find(m->c, m->files[f], i) == (r != NULL ? r->b : NULL),
+	    "find");
+	return true;
+}
+
+/*
+ * End every operation in flight and drop every file: the cache must be
+ * empty then, nothing charged.
+ */
+BM_UNUSED static bool
+bm_drain(struct bm *m)
+{
+	struct block_cache_stats st;
+	int f;
+
+	while (m->nops > 0)
+		if (!bm_op_end(m) || !bm_verify_quick(m))
+			return false;
+	for (f = 0; f < BM_NF; f++)
+		if (!bm_op_drop_file(m, f))
+			return false;
+	block_cache_stats(m->c, &st);
+	BM_CHECK(m,
+	    st.blocks == 0 && st.bytes == 0 && m->nrecs == 0 &&
+		st.dirty_bytes == 0 && st.clean_blocks == 0,
+	    "left after draining: %llu blocks, %llu bytes",
+	    (unsigned long long)st.blocks, (unsigned long long)st.bytes);
 	return true;
 }
 

@@ -278,8 +278,8 @@ test_lru(void)
 		block_cache_fill(c, b[i], b[i]->gen, "data", 4);
 	}
 	tap_is_int((long long)stats(c).clean_blocks, 4, "four clean blocks");
-	block_cache_find(c, 1, 0);             /* 0 is now the most recent */
-	block_cache_read(c, 1, 1, 0, 4, buf);  /* then 1 */
+	block_cache_find(c, 1, 0);            /* 0 is now the most recent */
+	block_cache_read(c, 1, 1, 0, 4, buf); /* then 1 */
 	b[4] = block_cache_get(c, 1, 4);
 	tap_ok(b[4] != NULL && block_cache_peek(c, 1, 2) == NULL,
 	    "eviction takes the least recently used");
@@ -357,7 +357,8 @@ test_writeback(void)
 	    "take: a block not valid gives each range, up to max");
 	tap_ok(ranges_are(b, 1, 40u, 50u) && b->busy == 1,
 	    "take: the rest stays dirty, the block is held");
-	tap_is_int((long long)stats(c).dirty_bytes, 10, "dirty_bytes after take");
+	tap_is_int((long long)stats(c).dirty_bytes, 10,
+	    "dirty_bytes after take");
 	wr(c, b, 0, 5, 'n');
 	tap_ok(ranges_are(b, 2, 0u, 5u, 40u, 50u),
 	    "write into a block being written back: new ranges apart");
@@ -391,7 +392,8 @@ test_writeback(void)
 	block_cache_writeback_done(c, v, 10, false);
 	tap_ok(block_cache_peek(c, 1, 2) == v && !v->valid &&
 		ranges_are(v, 1, 500u, 510u) &&
-		!block_cache_covers(v, 10, 10) && block_cache_covers(v, 500, 10),
+		!block_cache_covers(v, 10, 10) &&
+		block_cache_covers(v, 500, 10),
 	    "failed write-back, written since: not valid, newer range kept");
 
 	v = block_cache_get(c, 1, 3);
@@ -402,6 +404,17 @@ test_writeback(void)
 	tap_ok(block_cache_peek(c, 1, 3) == v && v->valid && v->ndirty == 0 &&
 		bytes_are(v, 10, 10, 'a'),
 	    "written back: a valid block is clean, with the bytes written");
+
+	v = block_cache_get(c, 1, 4);
+	wr(c, v, 0, BS / 2, 'p');
+	tap_ok(!v->valid, "half written: not valid");
+	wr(c, v, BS / 2, BS / 2, 'q');
+	tap_ok(v->valid && ranges_are(v, 1, 0u, BS),
+	    "all of it written: valid, it knows every byte");
+	block_cache_writeback_take(c, v, rg, 8);
+	block_cache_writeback_done(c, v, BS, true);
+	tap_ok(block_cache_peek(c, 1, 4) == v && v->valid && v->ndirty == 0,
+	    "written back: kept, clean, for reads");
 	check(c, "writeback");
 	block_cache_free(c);
 }
@@ -411,6 +424,7 @@ test_fill_gen(void)
 {
 	struct block_cache *c = mk(8);
 	struct block *b = block_cache_get(c, 1, 0);
+	struct block_range rg[4];
 	unsigned char holder[BS];
 	uint64_t gen;
 
@@ -435,6 +449,25 @@ test_fill_gen(void)
 	block_cache_unhold(c, b);
 	tap_ok(block_cache_peek(c, 1, 0) == NULL,
 	    "a READ that failed: the empty block goes with its hold");
+
+	b = block_cache_get(c, 1, 1);
+	block_cache_hold(c, b); /* a READ goes out */
+	gen = b->gen;
+	wr(c, b, 0, 10, 'w');
+	tap_ok(b->gen == gen, "a write does not move gen");
+	block_cache_writeback_take(c, b, rg, 4);
+	tap_ok(b->gen != gen && !block_cache_fill(c, b, gen, holder, BS),
+	    "a fill sent before a write-back was taken is ignored");
+	block_cache_hold(c, b); /* a READ during the WRITE */
+	gen = b->gen;
+	block_cache_writeback_done(c, b, 10, true);
+	tap_ok(b->gen != gen && !block_cache_fill(c, b, gen, holder, BS),
+	    "a fill sent during a write-back is ignored after it");
+	tap_ok(block_cache_fill(c, b, b->gen, holder, BS) &&
+		bytes_are(b, 0, 10, 'h'),
+	    "a fill sent after it lands");
+	block_cache_unhold(c, b);
+	block_cache_unhold(c, b);
 	check(c, "fill");
 	block_cache_free(c);
 }
@@ -759,7 +792,7 @@ model_run(size_t nblocks, size_t extra, unsigned long steps)
 	for (i = 0; i < steps && ok; i++)
 		ok = bm_step(&m);
 	if (ok)
-		ok = bm_verify_all(&m);
+		ok = bm_verify_all(&m) && bm_drain(&m);
 	tap_ok(ok, "model: %lu operations, budget of %zu blocks", i, nblocks);
 	if (!ok)
 		tap_diag("  %s", m.why);
