@@ -42,6 +42,7 @@ attr_from_listing(struct node *n)
 	if (l != NULL && !stale &&
 	    (e = listing_find(l, slash != NULL ? slash + 1 : rel)) != NULL &&
 	    (e->attr.mode & S_IFMT) == (n->attr.mode & S_IFMT)) {
+		io_attr_seen(n, &e->attr);
 		n->attr = e->attr;
 		found = true;
 	}
@@ -71,10 +72,11 @@ attr_cb(struct call *c)
 		fsop_done(op, c->rep.error);
 		return;
 	}
+	io_attr_seen(op->node, &c->rep.attr);
 	op->node->attr = c->rep.attr;
 	if (op->node->isdir && op->node->ncopies > 1)
 		op->node->attr.nlink = 1;
-	fsop_fill_stat(&op->node->attr, op->node->ino, &st);
+	fsop_node_stat(op->node, &st);
 	fuse_reply_attr(op->req, &st, conf->attr_timeout);
 	fsop_free(op);
 }
@@ -121,7 +123,7 @@ attr_get(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -err);
 		return;
 	}
-	fsop_fill_stat(&n->attr, n->ino, &st);
+	fsop_node_stat(n, &st);
 	fuse_reply_attr(req, &st, conf->attr_timeout);
 }
 
@@ -145,7 +147,7 @@ attr_set_one(struct fsop *op, int error, const struct proto_attr *a)
 		return;
 	}
 	op->node->attr = op->attr;
-	fsop_fill_stat(&op->node->attr, op->node->ino, &st);
+	fsop_node_stat(op->node, &st);
 	fuse_reply_attr(op->req, &st, conf->attr_timeout);
 	fsop_free(op);
 }

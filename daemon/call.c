@@ -332,6 +332,20 @@ call_set_data(struct call *c, const void *data, size_t len)
 	c->req.datalen = len;
 }
 
+/*
+ * Give the call a payload of len bytes to be filled in by the caller
+ * (no copy made); the buffer is the call's.
+ */
+void *
+call_data_buf(struct call *c, size_t len)
+{
+	free(c->data);
+	c->data = xmalloc(len > 0 ? len : 1);
+	c->req.data = c->data;
+	c->req.datalen = len;
+	return c->data;
+}
+
 /* Send the call to its holder; the callback runs later. */
 void
 call_send(struct call *c)

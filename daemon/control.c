@@ -83,6 +83,38 @@ control_json_str(struct evbuffer *b, const char *s)
 	evbuffer_add(b, "\"", 1);
 }
 
+/* The data path's part of the JSON report: the block cache, write-back. */
+static void
+control_io_json(struct evbuffer *b)
+{
+	struct block_cache_stats bc;
+	struct io_stats st;
+
+	io_stats(&st, &bc);
+	evbuffer_add_printf(b,
+	    "\"data\":{\"blocks\":%llu,\"bytes\":%llu,"
+	    "\"clean_blocks\":%llu,\"dirty_blocks\":%llu,"
+	    "\"dirty_bytes\":%llu,\"budget\":%llu,\"written_back\":%llu,"
+	    "\"writeback_frames\":%llu,\"writeback_errors\":%llu,"
+	    "\"readahead_hits\":%llu,\"readahead_misses\":%llu,"
+	    "\"read_hits\":%llu,\"read_misses\":%llu,"
+	    "\"read_bypass\":%llu,\"write_waits\":%llu,"
+	    "\"evicted\":%llu,\"invalidated\":%llu},",
+	    (unsigned long long)bc.blocks, (unsigned long long)bc.bytes,
+	    (unsigned long long)bc.clean_blocks,
+	    (unsigned long long)bc.dirty_blocks,
+	    (unsigned long long)bc.dirty_bytes,
+	    (unsigned long long)conf->cache_size,
+	    (unsigned long long)st.written_back,
+	    (unsigned long long)st.wb_frames, (unsigned long long)st.wb_errors,
+	    (unsigned long long)st.ra_hits, (unsigned long long)st.ra_misses,
+	    (unsigned long long)st.read_hits,
+	    (unsigned long long)st.read_misses,
+	    (unsigned long long)st.read_bypass,
+	    (unsigned long long)st.write_waits, (unsigned long long)bc.evicted,
+	    (unsigned long long)bc.invalidated);
+}
+
 /* The report as one JSON object. */
 static void
 control_status_json(struct evbuffer *b)
@@ -175,6 +207,7 @@ control_status_json(struct evbuffer *b)
 	export_list_stats(&lfull, &ldelta);
 	evbuffer_add_printf(b, "\"listings\":{\"full\":%llu,\"delta\":%llu},",
 	    (unsigned long long)lfull, (unsigned long long)ldelta);
+	control_io_json(b);
 	move_stats(&moves, &mbytes, &mfailed);
 	evbuffer_add_printf(b,
 	    "\"moves\":{\"done\":%llu,\"bytes\":%llu,"
@@ -209,6 +242,29 @@ control_status_json(struct evbuffer *b)
 	    "\"loop\":{\"max_lag_us\":%lu}}\n",
 	    req, inflight, stats.call_timeouts, ws.threads, ws.busy, ws.queued,
 	    ws.completed, ws.max_wait_us, stats.loop_lag_max_us);
+}
+
+/* The data path's lines of the report for people. */
+static void
+control_io_text(struct evbuffer *b)
+{
+	struct block_cache_stats bc;
+	struct io_stats st;
+
+	io_stats(&st, &bc);
+	evbuffer_add_printf(b,
+	    "data:     %llu blocks, %llu bytes clean, %llu dirty, "
+	    "budget %llu; read-ahead %llu hits, %llu misses\n"
+	    "written:  %llu bytes back in %llu frames, %llu errors, "
+	    "%llu writes waited for room\n",
+	    (unsigned long long)bc.blocks,
+	    (unsigned long long)(bc.clean_blocks * conf->block_size),
+	    (unsigned long long)bc.dirty_bytes,
+	    (unsigned long long)conf->cache_size,
+	    (unsigned long long)st.ra_hits, (unsigned long long)st.ra_misses,
+	    (unsigned long long)st.written_back,
+	    (unsigned long long)st.wb_frames, (unsigned long long)st.wb_errors,
+	    (unsigned long long)st.write_waits);
 }
 
 /* The report for people. */
@@ -280,6 +336,7 @@ control_status_text(struct evbuffer *b)
 	    "known:    %u peers, %u addresses heard of, "
 	    "%u trap senders\n",
 	    known, addrs, trap_senders());
+	control_io_text(b);
 	evbuffer_add_printf(b,
 	    "cache:    entries %llu, bytes %llu, hits %llu, misses %llu, "
 	    "stale %llu\n"

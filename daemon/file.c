@@ -57,16 +57,16 @@ file_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 }
 
-/* io_read done: the bytes go straight to the kernel. */
+/* io_read done: the bytes go to the kernel from where they lie. */
 static void
-file_read_done(void *arg, int error, const void *data, size_t len)
+file_read_done(void *arg, int error, const struct iovec *iov, int n)
 {
 	fuse_req_t req = arg;
 
 	if (error != 0)
 		fuse_reply_err(req, -error);
 	else
-		fuse_reply_buf(req, data, len);
+		fuse_reply_iov(req, iov, n);
 }
 
 void
@@ -107,11 +107,24 @@ file_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size,
 		fuse_reply_err(req, -err);
 }
 
+/* An answer that is only an error code. */
+static void
+file_err_done(void *arg, int error, const void *data, size_t len)
+{
+	(void)data;
+	(void)len;
+	fuse_reply_err(arg, -error);
+}
+
+/* close(2): what was written goes to the holder before it returns. */
 void
 file_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	int err;
+
 	(void)ino;
-	fuse_reply_err(req, -io_flush((struct handle *)fi->fh));
+	if ((err = io_flush((struct handle *)fi->fh, file_err_done, req)) < 0)
+		fuse_reply_err(req, -err);
 }
 
 void
@@ -120,15 +133,6 @@ file_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	(void)ino;
 	io_release((struct handle *)fi->fh);
 	fuse_reply_err(req, 0);
-}
-
-/* An answer that is only an error code. */
-static void
-file_err_done(void *arg, int error, const void *data, size_t len)
-{
-	(void)data;
-	(void)len;
-	fuse_reply_err(arg, -error);
 }
 
 void

@@ -120,6 +120,18 @@ fsop_fill_stat(const struct proto_attr *a, uint64_t ino, struct stat *st)
 	st->st_ctim.tv_nsec = a->ctime.nsec;
 }
 
+/*
+ * Fill a struct stat for node n: its attributes, with the size of what
+ * was written here and is not on the holder yet.
+ */
+void
+fsop_node_stat(const struct node *n, struct stat *st)
+{
+	fsop_fill_stat(&n->attr, n->ino, st);
+	if (!n->isdir && n->wsize > n->attr.size)
+		st->st_size = (off_t)n->wsize;
+}
+
 /* Build the entry reply for node n and count the lookup. */
 void
 fsop_entry_param(struct node *n, struct fuse_entry_param *e)
@@ -128,7 +140,7 @@ fsop_entry_param(struct node *n, struct fuse_entry_param *e)
 	e->ino = n->id;
 	e->attr_timeout = conf->attr_timeout;
 	e->entry_timeout = conf->attr_timeout;
-	fsop_fill_stat(&n->attr, n->ino, &e->attr);
+	fsop_node_stat(n, &e->attr);
 	n->nlookup++;
 }
 

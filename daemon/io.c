@@ -3,20 +3,24 @@
  * or invalidates the data of a file of the union, and the handles it
  * goes through.
  *
- * Today each request becomes one call to the file's holder, moved in one
- * frame of up to the kernel's request size.  This is the one place the
- * block cache (write-behind, read-ahead, invalidation) will sit, so that
- * nothing else in the daemon needs to know whether data came from a
- * holder or from memory.  A function that starts a call returns 0 and
- * its callback runs once, later; one that cannot start returns a
- * negative errno and its callback never runs.
+ * Reads and writes go through the block cache (cache/block-cache.c):
+ * io-read.c answers reads from it and fetches ahead of sequential
+ * readers, io-write.c puts writes in it and writes them back to the
+ * holder behind the writer.  Here are the handles, open and release, the
+ * file state both share, and the operations that need the holder's view
+ * of the file (truncate, fallocate, copy_file_range, lseek): those first
+ * wait until the file has no dirty byte (io_barrier()).  Nothing else in
+ * the daemon needs to know whether data came from a holder or from
+ * memory.  A function that starts a call returns 0 and its callback runs
+ * once, later; one that cannot start returns a negative errno and its
+ * callback never runs.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fs.h"
+#include "io-int.h"
 
 /* A request in flight: whom to tell. */
 struct io_op {
@@ -25,8 +29,13 @@ struct io_op {
 	io_attr_cb acb;
 	void *arg;
 	struct node *node; /* holds a ref (open, setattr) */
-	struct handle *h;
+	struct handle *h, *h2;
 	int flags; /* open flags */
+	/* A request held until the file is clean (io_barrier). */
+	uint8_t type;
+	uint64_t off, off2, len;
+	int mode;
+	struct proto_req set;
 };
 
 /* A new request in flight for arg. */
@@ -50,13 +59,6 @@ io_op_free(struct io_op *op)
 
 /* --- handles --- */
 
-/* Whether the handle's holder still has it (same stream, peer up). */
-bool
-io_handle_live(const struct handle *h)
-{
-	return h->peer->state == PEER_UP && h->epoch == h->peer->epoch;
-}
-
 /* The RELEASE of a closed handle came back; nobody waits for it. */
 static void
 io_release_cb(struct call *c)
@@ -79,13 +81,15 @@ io_handle_new(struct node *n, struct call *c, int flags)
 	h->fh = c->rep.fh;
 	h->flags = flags;
 	TAILQ_INSERT_TAIL(&n->handles, h, nentry);
+	io_file_get(n);
 	return h;
 }
 
-/* Close a handle: its holder is told (if it still has it), h is freed. */
-void
-io_release(struct handle *h)
+/* Tell the holder h is closed, and free it. */
+static void
+io_release_now(struct handle *h)
 {
+	struct node *n = h->node;
 	struct call *c;
 
 	if (io_handle_live(h)) {
@@ -94,9 +98,46 @@ io_release(struct handle *h)
 		c->req.fh = h->fh;
 		call_send(c);
 	}
-	TAILQ_REMOVE(&h->node->handles, h, nentry);
-	node_unref(h->node);
+	TAILQ_REMOVE(&n->handles, h, nentry);
+	if (n->io != NULL)
+		io_file_put(n->io);
+	node_unref(n);
 	free(h);
+}
+
+/* The write-back a closing handle waited for ended. */
+static void
+io_release_flushed(void *arg, int error, const void *data, size_t len)
+{
+	struct handle *h = arg;
+
+	(void)data;
+	(void)len;
+	if (error != 0)
+		log_debug("release: write-back: %s", strerror(-error));
+	io_release_now(h);
+}
+
+/*
+ * Close a handle: its holder is told (if it still has it), h is freed.
+ * If the file still has dirty bytes and h is the last handle that can
+ * write them, they go back first (the kernel sends no more writes
+ * after its release).
+ */
+void
+io_release(struct handle *h)
+{
+	struct handle *o;
+	bool other = false;
+
+	h->closing = true;
+	TAILQ_FOREACH(o, &h->node->handles, nentry)
+	if (o != h && !o->closing && io_handle_writes(o) && io_handle_live(o))
+		other = true;
+	if (!other && io_handle_writes(h) && io_dirty(h->node) &&
+	    io_barrier(h->node, io_release_flushed, h) == 0)
+		return;
+	io_release_now(h);
 }
 
 /*
@@ -140,7 +181,6 @@ io_open_done(struct call *c)
 		io_op_free(op);
 		return;
 	}
-	h = io_handle_new(n, c, op->flags);
 	/* Keep the page cache only if the file is as it was. */
 	keep = n->data_seen && !(op->flags & O_TRUNC) &&
 	    n->data_mtime.sec == a->mtime.sec &&
@@ -158,8 +198,15 @@ io_open_done(struct call *c)
 	    n->attr.mtime.sec != a->mtime.sec ||
 	    n->attr.mtime.nsec != a->mtime.nsec)
 		notify_attr_now(n);
+	/* Our own blocks are as old as the kernel's pages, unless dirty. */
+	if (!keep && !io_dirty(n)) {
+		block_cache_invalidate(io.bc, n->id, 0, 0);
+		n->wsize = 0;
+	}
+	h = io_handle_new(n, c, op->flags);
 	io_seen(n, a);
-	n->attr = *a;
+	if (!io_dirty(n))
+		n->attr = *a;
 	op->ocb(op->arg, 0, h, keep);
 	io_op_free(op);
 }
@@ -189,51 +236,18 @@ io_open(struct node *n, int flags, io_open_cb cb, void *arg)
 struct handle *
 io_created(struct node *n, struct call *c, int flags)
 {
-	struct handle *h = io_handle_new(n, c, flags);
+	struct handle *h;
 
+	/* A new file: whatever was cached under this node is not it. */
+	if (!io_dirty(n))
+		block_cache_invalidate(io.bc, n->id, 0, 0);
+	h = io_handle_new(n, c, flags);
+	n->wsize = 0;
 	io_seen(n, &c->rep.attr);
 	return h;
 }
 
-/* --- read, write --- */
-
-/* The file of handle h changed: stale its directory's cached listing. */
-static void
-io_changed(struct handle *h)
-{
-	char *rel;
-
-	if ((rel = fsop_relpath(h->node, h->peer, h->export_id)) != NULL)
-		dircache_changed(h->peer, h->export_id, rel);
-	free(rel);
-}
-
-/* A READ came back: hand the bytes to the requester. */
-static void
-io_read_cb(struct call *c)
-{
-	struct io_op *op = c->arg;
-
-	op->cb(op->arg, c->rep.error, c->rep.data, c->rep.datalen);
-	io_op_free(op);
-}
-
-/* A WRITE came back: report the count written. */
-static void
-io_write_cb(struct call *c)
-{
-	struct io_op *op = c->arg;
-
-	if (c->rep.error == 0) {
-		/* Its size and times in its directory's listing are old. */
-		io_changed(op->h);
-		/* Other names of a hard-linked file must re-read. */
-		if (op->h->node->attr.nlink > 1)
-			io_forget_links(op->h->node);
-	}
-	op->cb(op->arg, c->rep.error, NULL, (size_t)c->rep.value);
-	io_op_free(op);
-}
+/* --- calls on a handle --- */
 
 /* An answer that is a number (a count, an offset) or only an error. */
 static void
@@ -245,72 +259,148 @@ io_value_cb(struct call *c)
 	io_op_free(op);
 }
 
-/* Start a call of type on the handle's holder; NULL if it is gone. */
-static struct call *
-io_call(struct handle *h, uint8_t type, uint64_t off,
-    void (*done)(struct call *), io_done_cb cb, void *arg)
+/* --- the holder's view: flush, fsync, barrier --- */
+
+/* The file is clean: ask the holder to sync it, or report the error. */
+static void
+io_fsync_clean(void *arg, int error, const void *data, size_t len)
 {
-	struct io_op *op;
+	struct io_op *op = arg;
 	struct call *c;
 
-	if (!io_handle_live(h))
-		return NULL;
-	op = io_op_new(arg);
-	op->cb = cb;
-	op->h = h;
-	c = call_new(h->peer, type, h->export_id, NULL, done, op);
-	c->req.fh = h->fh;
-	c->req.offset = off;
-	return c;
-}
-
-/* Read size bytes at off; cb gets the data (valid during cb only). */
-int
-io_read(struct handle *h, uint64_t off, size_t size, io_done_cb cb, void *arg)
-{
-	struct call *c = io_call(h, PROTO_READ, off, io_read_cb, cb, arg);
-
-	if (c == NULL)
-		return -EIO;
-	c->req.length = size;
+	(void)data;
+	(void)len;
+	if (error == 0 &&
+	    (c = io_call_new(op->h, PROTO_FSYNC, 0, io_value_cb, op)) == NULL)
+		error = -EIO;
+	if (error != 0) {
+		op->cb(op->arg, error, NULL, 0);
+		io_op_free(op);
+		return;
+	}
+	c->req.flags = op->flags;
 	call_send(c);
-	return 0;
-}
-
-/* Write size bytes at off (copied); cb gets the count written. */
-int
-io_write(struct handle *h, uint64_t off, const void *data, size_t size,
-    io_done_cb cb, void *arg)
-{
-	struct call *c = io_call(h, PROTO_WRITE, off, io_write_cb, cb, arg);
-
-	if (c == NULL)
-		return -EIO;
-	call_set_data(c, data, size);
-	call_send(c);
-	return 0;
-}
-
-/* --- size, sync, space --- */
-
-/* Writes are synchronous with the holder: nothing is pending. */
-int
-io_flush(struct handle *h)
-{
-	(void)h;
-	return 0;
 }
 
 /* Flush the file's data (and metadata unless datasync) to its disk. */
 int
 io_fsync(struct handle *h, bool datasync, io_done_cb cb, void *arg)
 {
-	struct call *c = io_call(h, PROTO_FSYNC, 0, io_value_cb, cb, arg);
+	struct io_op *op;
 
-	if (c == NULL)
+	if (!io_handle_live(h))
 		return -EIO;
-	c->req.flags = datasync ? 1 : 0;
+	op = io_op_new(arg);
+	op->cb = cb;
+	op->h = h;
+	op->flags = datasync ? 1 : 0;
+	io_sync_start(io_file_get(h->node), true, io_fsync_clean, op);
+	return 0;
+}
+
+/* --- size, space, copies: after a barrier --- */
+
+/* A held request's file is clean: send it. */
+static void
+io_held_send(void *arg, int error, const void *data, size_t len)
+{
+	struct io_op *op = arg;
+	struct call *c;
+
+	(void)data;
+	(void)len;
+	if (error == 0 &&
+	    (c = io_call_new(op->h, op->type, op->off, io_value_cb, op)) ==
+		NULL)
+		error = -EIO;
+	if (error != 0) {
+		op->cb(op->arg, error, NULL, 0);
+		io_op_free(op);
+		return;
+	}
+	switch (op->type) {
+	case PROTO_FALLOCATE:
+		c->req.flags = (uint32_t)op->mode;
+		c->req.length = op->len;
+		break;
+	case PROTO_LSEEK:
+		c->req.flags = (uint32_t)op->mode;
+		break;
+	case PROTO_COPY_RANGE:
+		c->req.fh2 = op->h2->fh;
+		c->req.offset2 = op->off2;
+		c->req.length = op->len;
+		break;
+	}
 	call_send(c);
+}
+
+/* The file of the second handle must be clean too (copy_file_range). */
+static void
+io_held_second(void *arg, int error, const void *data, size_t len)
+{
+	struct io_op *op = arg;
+
+	if (error != 0) {
+		io_held_send(op, error, data, len);
+		return;
+	}
+	io_barrier(op->h2->node, io_held_send, op);
+}
+
+/* The answer of a held request that changed the holder's bytes. */
+static void
+io_changed_cb(void *arg, int error, const void *data, size_t len)
+{
+	struct io_op *op = arg;
+	struct io_file *f = op->h2 != NULL ? op->h2->node->io : op->h->node->io;
+	uint64_t off = op->h2 != NULL ? op->off2 : op->off;
+	uint64_t n = op->type == PROTO_COPY_RANGE ? len : op->len;
+
+	if (error == 0 && f != NULL) {
+		block_cache_invalidate(io.bc, f->key, off, n);
+		if (n > 0 && off + n > f->node->attr.size &&
+		    !(op->type == PROTO_FALLOCATE &&
+			(op->mode & FALLOC_FL_KEEP_SIZE)))
+			f->node->attr.size = off + n;
+	}
+	op->cb(op->arg, error, data, len);
+	free(op);
+}
+
+/* Hold a request on h until its file (and h2's) is clean, then send it. */
+static int
+io_held(struct handle *h, struct handle *h2, uint8_t type, uint64_t off,
+    uint64_t off2, uint64_t len, int mode, io_done_cb cb, void *arg)
+{
+	struct io_op *op, *outer;
+
+	if (!io_handle_live(h) || (h2 != NULL && !io_handle_live(h2)))
+		return -EIO;
+	op = io_op_new(arg);
+	op->cb = cb;
+	if (type != PROTO_LSEEK) {
+		/* Its answer drops the cached bytes it changed. */
+		outer = io_op_new(arg);
+		outer->cb = cb;
+		outer->h = h;
+		outer->h2 = h2;
+		outer->type = type;
+		outer->off = off;
+		outer->off2 = off2;
+		outer->len = len;
+		outer->mode = mode;
+		op->cb = io_changed_cb;
+		op->arg = outer;
+	}
+	op->h = h;
+	op->h2 = h2;
+	op->type = type;
+	op->off = off;
+	op->off2 = off2;
+	op->len = len;
+	op->mode = mode;
+	io_barrier(h->node, h2 != NULL ? io_held_second : io_held_send, op);
 	return 0;
 }
 
@@ -319,27 +409,14 @@ int
 io_fallocate(struct handle *h, int mode, uint64_t off, uint64_t len,
     io_done_cb cb, void *arg)
 {
-	struct call *c = io_call(h, PROTO_FALLOCATE, off, io_value_cb, cb, arg);
-
-	if (c == NULL)
-		return -EIO;
-	c->req.flags = (uint32_t)mode;
-	c->req.length = len;
-	call_send(c);
-	return 0;
+	return io_held(h, NULL, PROTO_FALLOCATE, off, 0, len, mode, cb, arg);
 }
 
 /* lseek(2) SEEK_DATA / SEEK_HOLE; cb gets the offset. */
 int
 io_lseek(struct handle *h, uint64_t off, int whence, io_done_cb cb, void *arg)
 {
-	struct call *c = io_call(h, PROTO_LSEEK, off, io_value_cb, cb, arg);
-
-	if (c == NULL)
-		return -EIO;
-	c->req.flags = (uint32_t)whence;
-	call_send(c);
-	return 0;
+	return io_held(h, NULL, PROTO_LSEEK, off, 0, 0, whence, cb, arg);
 }
 
 /* Copy len bytes from hi at off_in to ho at off_out, on one holder. */
@@ -347,18 +424,10 @@ int
 io_copy_range(struct handle *hi, uint64_t off_in, struct handle *ho,
     uint64_t off_out, size_t len, io_done_cb cb, void *arg)
 {
-	struct call *c;
-
 	if (hi->peer != ho->peer)
 		return -EXDEV;
-	if ((c = io_call(hi, PROTO_COPY_RANGE, off_in, io_value_cb, cb, arg)) ==
-	    NULL)
-		return -EIO;
-	c->req.fh2 = ho->fh;
-	c->req.offset2 = off_out;
-	c->req.length = len;
-	call_send(c);
-	return 0;
+	return io_held(hi, ho, PROTO_COPY_RANGE, off_in, off_out, len, 0, cb,
+	    arg);
 }
 
 /* A SETATTR of a file came back with its new attributes. */
@@ -366,26 +435,37 @@ static void
 io_setattr_cb(struct call *c)
 {
 	struct io_op *op = c->arg;
+	struct io_file *f = op->node->io;
 
+	if (c->rep.error == 0 && (op->set.valid & FUSE_SET_ATTR_SIZE)) {
+		block_cache_truncate(io.bc, op->node->id, op->set.offset);
+		if (f != NULL)
+			f->node->wsize = op->set.offset;
+		/* The kernel will ask again; what it gets is these. */
+		op->node->attr.size = c->rep.attr.size;
+	}
 	op->acb(op->arg, c->rep.error, c->rep.error == 0 ? &c->rep.attr : NULL);
 	io_op_free(op);
 }
 
-/*
- * Change the attributes of file node n, its size among them (truncate):
- * through handle h if it is live, else by path.  set holds the SETATTR
- * fields (valid and the values).
- */
-int
-io_setattr(struct node *n, struct handle *h, const struct proto_req *set,
-    io_attr_cb cb, void *arg)
+/* The file is clean: send the held SETATTR, by handle if it is live. */
+static void
+io_setattr_send(void *arg, int error, const void *data, size_t len)
 {
-	struct io_op *op = io_op_new(arg);
+	struct io_op *op = arg;
+	struct node *n = op->node;
+	struct handle *h = op->h;
 	struct call *c;
 	char *rel;
 	int err = 0;
 
-	op->acb = cb;
+	(void)data;
+	(void)len;
+	if (error != 0) {
+		op->acb(op->arg, error, NULL);
+		io_op_free(op);
+		return;
+	}
 	if (h != NULL && io_handle_live(h)) {
 		rel = fsop_relpath(n, h->peer, h->export_id);
 		c = call_new(h->peer, PROTO_SETATTR, h->export_id, rel,
@@ -394,28 +474,40 @@ io_setattr(struct node *n, struct handle *h, const struct proto_req *set,
 		c->req.fh = h->fh;
 	} else if ((c = fsop_call(n, PROTO_SETATTR, io_setattr_cb, op, &err)) ==
 	    NULL) {
-		free(op);
-		return -err;
+		op->acb(op->arg, -err, NULL);
+		io_op_free(op);
+		return;
 	}
-	c->req.valid = set->valid;
-	c->req.mode = set->mode;
-	c->req.uid = set->uid;
-	c->req.gid = set->gid;
-	c->req.offset = set->offset;
-	c->req.atime = set->atime;
-	c->req.mtime = set->mtime;
+	c->req.valid = op->set.valid;
+	c->req.mode = op->set.mode;
+	c->req.uid = op->set.uid;
+	c->req.gid = op->set.gid;
+	c->req.offset = op->set.offset;
+	c->req.atime = op->set.atime;
+	c->req.mtime = op->set.mtime;
 	call_send(c);
-	return 0;
 }
 
-/* --- invalidation --- */
-
-/* The kernel must forget its cached data of n in [off, off + len). */
-void
-io_forget(struct node *n, uint64_t off, uint64_t len)
+/*
+ * Change the attributes of file node n, its size among them (truncate):
+ * through handle h if it is live, else by path.  set holds the SETATTR
+ * fields (valid and the values).  Bytes written here go back first, so
+ * that neither a size nor a time set here is undone by them.
+ */
+int
+io_setattr(struct node *n, struct handle *h, const struct proto_req *set,
+    io_attr_cb cb, void *arg)
 {
-	if (n->nlookup > 0)
-		notify_inode(n->id, (int64_t)off, (int64_t)len);
+	struct io_op *op;
+
+	op = io_op_new(arg);
+	op->acb = cb;
+	op->node = n;
+	node_ref(n);
+	op->h = h;
+	op->set = *set;
+	io_barrier(n, io_setattr_send, op);
+	return 0;
 }
 
 /* n is another file now (moved to another holder): forget its data. */
@@ -423,6 +515,8 @@ void
 io_forget_all(struct node *n)
 {
 	n->data_seen = false;
+	if (!n->isdir && io.bc != NULL && !io_dirty(n))
+		block_cache_invalidate(io.bc, n->id, 0, 0);
 	notify_inval(n, 0);
 }
 

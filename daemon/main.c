@@ -59,12 +59,15 @@ main_drain(void)
 	    (uint64_t)(conf->op_timeout * 1000) + 1000;
 	struct timeval tick = { 0, 20000 };
 
-	while (call_inflight() > 0 && loop_now_ms() < deadline) {
+	io_drain(); /* written bytes go back before we leave */
+	while ((call_inflight() > 0 || io_busy()) && loop_now_ms() < deadline) {
 		event_base_loopexit(loop_base, &tick);
 		event_base_dispatch(loop_base);
 	}
 	if (call_inflight() > 0)
 		log_warnx("leaving with %u calls unanswered", call_inflight());
+	if (io_busy())
+		log_warnx("leaving with written bytes not on their holders");
 }
 
 /* The transport, as the peer table dials and asks it. */
@@ -137,6 +140,7 @@ main_daemon(struct config *cfg)
 	peer_init_self(cfg, &main_exports);
 	node_init();
 	dircache_init(cfg);
+	io_init(cfg);
 	main_wire(cfg);
 	if (peer_init_net(cfg, &main_dialer) == -1 ||
 	    (cfg->discovery == DISCOVERY_MULTICAST
@@ -166,6 +170,7 @@ leave:
 	journal_free();
 	trap_free();
 	dircache_free();
+	io_free();
 	node_free_all();
 	peer_free_all();
 	return rc;

@@ -19,6 +19,7 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include "cache.h"
 #include "config.h"
@@ -143,6 +144,7 @@ void call_set_name(struct call *, const char *name);
 void call_set_dest(struct call *, uint32_t export2, const char *path2,
     const char *name2);
 void call_set_data(struct call *, const void *, size_t);
+void *call_data_buf(struct call *, size_t);
 void call_send(struct call *);
 unsigned call_inflight(void);
 extern const struct stream_client call_transport;
@@ -205,6 +207,12 @@ struct node {
 	int xattrs_error; /* LISTXATTR's failure, negative errno */
 	bool xattrs_known;
 	uint64_t xattrs_until; /* loop_now_ms() */
+
+	/* The data path's state of this file (io-file.c), or NULL. */
+	struct io_file *io;
+	/* End of the bytes written here (io-cache.c): the size shown if
+	 * the holder's is smaller (its copy has not caught up yet). */
+	uint64_t wsize;
 
 	/* What the kernel's page cache of this file was filled from. */
 	bool data_seen;
@@ -352,7 +360,14 @@ void fs_unmount(void);
 void fs_free(void);
 void fs_stats(unsigned long *requests, unsigned long *inflight);
 
-/* io.c: the data path (the place a block cache sits). */
+/*
+ * io.c, io-read.c, io-write.c: the data path.  Reads and writes go
+ * through the block cache (cache/block-cache.c): writes return once their
+ * bytes are in it and go to the holder behind (write-behind), reads are
+ * answered from it and fetched ahead of a sequential reader.
+ */
+
+struct io_file;
 
 struct handle {
 	struct node *node; /* holds a ref */
@@ -361,7 +376,21 @@ struct handle {
 	uint32_t export_id;
 	uint64_t fh; /* the holder's handle */
 	int flags;
+	bool closing; /* released by the kernel; waits for write-back */
 	TAILQ_ENTRY(handle) nentry; /* node->handles */
+};
+
+/* The data path's counters (`pufs status`). */
+struct io_stats {
+	uint64_t written_back; /* bytes written to holders from the cache */
+	uint64_t wb_frames;    /* WRITE frames that carried them */
+	uint64_t wb_errors;    /* write-backs that failed */
+	uint64_t ra_hits;      /* blocks fetched ahead, then read */
+	uint64_t ra_misses;    /* blocks a reader had to wait for */
+	uint64_t read_hits;    /* reads answered from the cache at once */
+	uint64_t read_misses;  /* reads that waited for the holder */
+	uint64_t read_bypass;  /* reads sent past the cache (no room) */
+	uint64_t write_waits;  /* writes that waited for room */
 };
 
 /*
@@ -370,18 +399,28 @@ struct handle {
  */
 typedef void (*io_done_cb)(void *arg, int error, const void *data, size_t len);
 typedef void (
+    *io_read_cb)(void *arg, int error, const struct iovec *, int iovcnt);
+typedef void (
     *io_open_cb)(void *arg, int error, struct handle *, bool keep_cache);
 typedef void (*io_attr_cb)(void *arg, int error, const struct proto_attr *);
+void io_init(const struct config *);
+void io_free(void);
+void io_stats(struct io_stats *, struct block_cache_stats *);
 bool io_handle_live(const struct handle *);
 struct handle *io_handle_any(struct node *);
 int io_open(struct node *, int flags, io_open_cb, void *);
 struct handle *io_created(struct node *, struct call *, int flags);
 void io_release(struct handle *);
-int io_read(struct handle *, uint64_t off, size_t size, io_done_cb, void *);
+int io_read(struct handle *, uint64_t off, size_t size, io_read_cb, void *);
 int io_write(struct handle *, uint64_t off, const void *data, size_t size,
     io_done_cb, void *);
-int io_flush(struct handle *);
+int io_flush(struct handle *, io_done_cb, void *);
 int io_fsync(struct handle *, bool datasync, io_done_cb, void *);
+int io_barrier(struct node *, io_done_cb, void *);
+bool io_dirty(const struct node *);
+void io_attr_seen(struct node *, const struct proto_attr *);
+void io_drain(void);
+bool io_busy(void);
 int io_fallocate(struct handle *, int mode, uint64_t off, uint64_t len,
     io_done_cb, void *);
 int io_lseek(struct handle *, uint64_t off, int whence, io_done_cb, void *);
