@@ -43,7 +43,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct bm m;
-	struct input in = {data, size, 2};
+	struct input in = { data, size, 2 };
 	size_t budget;
 	bool ok = true;
 
