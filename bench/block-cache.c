@@ -229,7 +229,8 @@ static void
 row(const char *name, double rate, double bytes)
 {
 	if (bytes > 0)
-		printf("| %s | %.0f | %.2f |\n", name, rate, rate * bytes / 1e9);
+		printf("| %s | %.0f | %.2f |\n", name, rate,
+		    rate * bytes / 1e9);
 	else
 		printf("| %s | %.0f | |\n", name, rate);
 }
@@ -253,8 +254,9 @@ main(int argc, char **argv)
 			bs = (uint32_t)strtoul(optarg, NULL, 0);
 			break;
 		default:
-			fprintf(stderr, "usage: bench-block-cache [-b budget] "
-					"[-r runs] [-s block_size]\n");
+			fprintf(stderr,
+			    "usage: bench-block-cache [-b budget] "
+			    "[-r runs] [-s block_size]\n");
 			return 2;
 		}
 	if ((c = block_cache_new(bs, budget)) == NULL)
