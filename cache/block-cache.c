@@ -18,9 +18,12 @@
  * it.  The record goes with the file's last block.
  *
  * Both tables are chained and double when their entries pass one per
- * bucket (a whole rehash, amortised O(1) per insert; about 10 ms per
- * million blocks, once); they never shrink.  The hash is a 64-bit mixer
- * of the key and a random seed.
+ * bucket, incrementally: the new bucket array is allocated and each
+ * later insert moves BC_STEP chains of the old one, so no call pays for
+ * rehashing a whole table (a full rehash of 65536 blocks took 10 to 25
+ * ms here, the blocks' headers being scattered in memory).  They
+ * never shrink.  The hash is a 64-bit mixer of the key and a random
+ * seed.
  *
  * The LRU holds exactly the blocks that are neither dirty nor busy (nor
  * dropped while busy): eviction takes its tail, so it never touches a
@@ -57,11 +60,12 @@
 
 #include "cache.h"
 
-#define BC_MIN_BUCKETS 64
+#define BC_MIN_BUCKETS 8 /* small, so that small caches double too */
 #define BC_MIN_BLOCK 4096u
 #define BC_MAX_BLOCK (16u << 20)
 #define BC_MALLOC_SLACK 16 /* glibc: 8 of header, 8 of rounding on average */
 #define BC_HEAP_RANGES 4   /* first heap array, when a second range comes */
+#define BC_STEP 16         /* chains moved per insert while doubling */
 
 /* Bits of struct block's flags. */
 #define BLOCK_LRU 0x1     /* on the LRU */
@@ -79,12 +83,19 @@ struct block_file {
 	uint64_t dirty_bytes; /* in those ranges */
 };
 
-/* A chained table; the link field lives at offset off in each entry. */
+/*
+ * A chained table; the link field lives at offset off in each entry.
+ * While old is set the table is doubling: old's chains below moved are
+ * empty, the rest still to be moved into b, a few per insert.
+ */
 struct bc_table {
 	void **b;
 	size_t mask; /* buckets - 1 */
-	size_t n;    /* entries */
-	size_t off;  /* of the entry's next pointer */
+	void **old;
+	size_t old_mask;
+	size_t moved;
+	size_t n;   /* entries */
+	size_t off; /* of the entry's next pointer */
 };
 
 struct block_cache {
@@ -150,45 +161,66 @@ bc_link(const struct bc_table *t, void *e)
 static bool
 bc_table_init(struct bc_table *t, size_t off)
 {
+	memset(t, 0, sizeof *t);
 	t->b = calloc(BC_MIN_BUCKETS, sizeof *t->b);
 	t->mask = BC_MIN_BUCKETS - 1;
-	t->n = 0;
 	t->off = off;
 	return t->b != NULL;
 }
 
-/* Double t's buckets; kept as it is without memory (chains lengthen). */
-static void
-bc_table_grow(const struct block_cache *c, struct bc_table *t)
+/* The chain that holds, or would hold, entries of hash h. */
+static void **
+bc_slot(const struct bc_table *t, uint64_t h)
 {
-	size_t i, n = (t->mask + 1) * 2;
-	void **b, *e, *next;
+	if (t->old != NULL && (h & t->old_mask) >= t->moved)
+		return &t->old[h & t->old_mask];
+	return &t->b[h & t->mask];
+}
 
-	if ((b = calloc(n, sizeof *b)) == NULL)
-		return;
-	for (i = 0; i <= t->mask; i++)
-		for (e = t->b[i]; e != NULL; e = next) {
-			void **slot = &b[bc_entry_hash(c, t, e) & (n - 1)];
+/* Move up to BC_STEP chains of a doubling in progress; finish it. */
+static void
+bc_table_step(const struct block_cache *c, struct bc_table *t)
+{
+	size_t stop = t->moved + BC_STEP;
+	void *e, *next, **slot;
 
+	for (; t->moved <= t->old_mask && t->moved < stop; t->moved++) {
+		for (e = t->old[t->moved]; e != NULL; e = next) {
 			next = *bc_link(t, e);
+			slot = &t->b[bc_entry_hash(c, t, e) & t->mask];
 			*bc_link(t, e) = *slot;
 			*slot = e;
 		}
-	free(t->b);
-	t->b = b;
-	t->mask = n - 1;
+		t->old[t->moved] = NULL;
+	}
+	if (t->moved > t->old_mask) {
+		free(t->old);
+		t->old = NULL;
+	}
 }
 
-/* Link e, whose hash is h, into t. */
+/*
+ * Link e, whose hash is h, into t.  Past one entry per bucket the table
+ * starts doubling, kept as it is without memory (chains lengthen).
+ */
 static void
 bc_table_add(const struct block_cache *c, struct bc_table *t, void *e,
     uint64_t h)
 {
-	void **slot;
+	void **slot, **b;
 
-	if (t->n > t->mask)
-		bc_table_grow(c, t);
-	slot = &t->b[h & t->mask];
+	if (t->old != NULL)
+		bc_table_step(c, t);
+	else if (t->n > t->mask &&
+	    (b = calloc((t->mask + 1) * 2, sizeof *b)) != NULL) {
+		t->old = t->b;
+		t->old_mask = t->mask;
+		t->moved = 0;
+		t->b = b;
+		t->mask = t->mask * 2 + 1;
+		bc_table_step(c, t);
+	}
+	slot = bc_slot(t, h);
 	*bc_link(t, e) = *slot;
 	*slot = e;
 	t->n++;
@@ -198,7 +230,7 @@ bc_table_add(const struct block_cache *c, struct bc_table *t, void *e,
 static void
 bc_table_del(struct bc_table *t, void *e, uint64_t h)
 {
-	void **p = &t->b[h & t->mask];
+	void **p = bc_slot(t, h);
 
 	while (*p != e)
 		p = bc_link(t, *p);
@@ -207,11 +239,33 @@ bc_table_del(struct bc_table *t, void *e, uint64_t h)
 	t->n--;
 }
 
+/* Chains of t, both arrays: the head of chain k of bc_table_chains(). */
+static void **
+bc_table_chain(const struct bc_table *t, size_t k)
+{
+	return k <= t->mask ? &t->b[k] : &t->old[k - t->mask - 1];
+}
+
+/* How many chains bc_table_chain() answers. */
+static size_t
+bc_table_chains(const struct bc_table *t)
+{
+	return t->mask + 1 + (t->old != NULL ? t->old_mask + 1 : 0);
+}
+
+/* Free both bucket arrays (not the entries). */
+static void
+bc_table_fini(struct bc_table *t)
+{
+	free(t->b);
+	free(t->old);
+}
+
 /* The block (file, index), or NULL; the LRU is left alone. */
 static struct block *
 bc_lookup(const struct block_cache *c, uint64_t file, uint64_t index)
 {
-	struct block *b = c->blocks.b[bc_hash(c, file, index) & c->blocks.mask];
+	struct block *b = *bc_slot(&c->blocks, bc_hash(c, file, index));
 
 	while (b != NULL && (b->file != file || b->index != index))
 		b = b->hnext;
@@ -222,8 +276,7 @@ bc_lookup(const struct block_cache *c, uint64_t file, uint64_t index)
 static struct block_file *
 bc_file_lookup(const struct block_cache *c, uint64_t file)
 {
-	struct block_file *bf = c->files
-				    .b[bc_file_hash(c, file) & c->files.mask];
+	struct block_file *bf = *bc_slot(&c->files, bc_file_hash(c, file));
 
 	while (bf != NULL && bf->file != file)
 		bf = bf->hnext;
@@ -585,8 +638,8 @@ block_cache_new(uint32_t block_size, size_t budget_bytes)
 		return NULL;
 	if (!bc_table_init(&c->blocks, offsetof(struct block, hnext)) ||
 	    !bc_table_init(&c->files, offsetof(struct block_file, hnext))) {
-		free(c->blocks.b);
-		free(c->files.b);
+		bc_table_fini(&c->blocks);
+		bc_table_fini(&c->files);
 		free(c);
 		errno = ENOMEM;
 		return NULL;
@@ -610,8 +663,8 @@ block_cache_free(struct block_cache *c)
 
 	if (c == NULL)
 		return;
-	for (i = 0; i <= c->blocks.mask; i++)
-		for (b = c->blocks.b[i]; b != NULL; b = next) {
+	for (i = 0; i < bc_table_chains(&c->blocks); i++)
+		for (b = *bc_table_chain(&c->blocks, i); b != NULL; b = next) {
 			next = b->hnext;
 			free(b->data);
 			if (b->dirty != &b->dirty1)
@@ -623,16 +676,17 @@ block_cache_free(struct block_cache *c)
 		free(b->data);
 		free(b);
 	}
-	for (i = 0; i <= c->files.mask; i++) {
+	for (i = 0; i < bc_table_chains(&c->files); i++) {
 		struct block_file *bf, *bnext;
 
-		for (bf = c->files.b[i]; bf != NULL; bf = bnext) {
+		for (bf = *bc_table_chain(&c->files, i); bf != NULL;
+		     bf = bnext) {
 			bnext = bf->hnext;
 			free(bf);
 		}
 	}
-	free(c->blocks.b);
-	free(c->files.b);
+	bc_table_fini(&c->blocks);
+	bc_table_fini(&c->files);
 	free(c);
 }
 
@@ -1133,11 +1187,13 @@ block_cache_check(const struct block_cache *c)
 	size_t i, n = 0, files = 0, lru = 0, lru_bytes = 0;
 	const char *why;
 
-	for (i = 0; i <= c->blocks.mask; i++)
-		for (b = c->blocks.b[i]; b != NULL; b = b->hnext) {
-			if ((bc_hash(c, b->file, b->index) & c->blocks.mask) !=
-			    i)
-				return "block in the wrong bucket";
+	for (i = 0; i < bc_table_chains(&c->blocks); i++)
+		for (b = *bc_table_chain(&c->blocks, i); b != NULL;
+		     b = b->hnext) {
+			if (bc_slot(&c->blocks,
+				bc_hash(c, b->file, b->index)) !=
+			    bc_table_chain(&c->blocks, i))
+				return "block in the wrong chain";
 			if (b->bf == NULL || (b->flags & BLOCK_DROPPED))
 				return "indexed block without a file";
 			if ((why = bc_check_block(c, b, &t)) != NULL)
@@ -1154,10 +1210,12 @@ block_cache_check(const struct block_cache *c)
 		if ((why = bc_check_block(c, b, &t)) != NULL)
 			return why;
 	}
-	for (i = 0; i <= c->files.mask; i++)
-		for (bf = c->files.b[i]; bf != NULL; bf = bf->hnext) {
-			if ((bc_file_hash(c, bf->file) & c->files.mask) != i)
-				return "file in the wrong bucket";
+	for (i = 0; i < bc_table_chains(&c->files); i++)
+		for (bf = *bc_table_chain(&c->files, i); bf != NULL;
+		     bf = bf->hnext) {
+			if (bc_slot(&c->files, bc_file_hash(c, bf->file)) !=
+			    bc_table_chain(&c->files, i))
+				return "file in the wrong chain";
 			if ((why = bc_check_file(c, bf)) != NULL)
 				return why;
 			files++;

@@ -288,13 +288,13 @@ bool block_cache_read(struct block_cache *, uint64_t file, uint64_t index,
  * Write len bytes of data at off in b: they become dirty (merged with
  * dirty ranges they touch or overlap); a write that leaves every byte of
  * b dirty makes it valid, as it then knows them all.  0, -EINVAL, or
- * -ENOMEM (the
- * range list could not grow; b is unchanged), or -ENOBUFS: the range
- * list must grow and the budget holds only dirty or busy blocks (b is
- * unchanged; write back and retry, as after block_cache_get() answers
- * NULL).  A valid block never answers -ENOBUFS: its ranges merge into
- * one spanning them, as block_cache_writeback_take() would send anyway.
- * -ESTALE if b was dropped by truncate or drop_file while held.
+ * -ENOMEM (the range list could not grow; b is unchanged), or -ENOBUFS:
+ * the range list must grow and the budget holds only dirty or busy
+ * blocks (b is unchanged; write back and retry, as after
+ * block_cache_get() answers NULL).  A valid block never answers
+ * -ENOBUFS: its ranges merge into one spanning them, as
+ * block_cache_writeback_take() would send anyway.  -ESTALE if b was
+ * dropped by truncate or drop_file while held.
  */
 int block_cache_write(struct block_cache *, struct block *b, uint32_t off,
     const void *data, uint32_t len);

@@ -769,6 +769,26 @@ test_growth(void)
 	tap_ok(stats(c).blocks == 0 && stats(c).bytes == 0, "all dropped");
 	check(c, "empty again");
 	block_cache_free(c);
+
+	/*
+	 * A table doubles a few chains per insert: check it, and find every
+	 * block, just after each doubling starts, while both arrays hold.
+	 */
+	c = mk(20000);
+	for (i = 0, ok = true; i < 20000 && ok; i++) {
+		uint64_t j;
+
+		ok = block_cache_get(c, 1, i) != NULL;
+		if (i < 64 || (i & (i - 1)) != 0)
+			continue;
+		ok = block_cache_check(c) == NULL;
+		for (j = 0; j <= i && ok; j++)
+			ok = block_cache_peek(c, 1, j) != NULL;
+		if (!ok)
+			tap_diag("  at %llu blocks", (unsigned long long)i);
+	}
+	tap_ok(ok, "20000 blocks of one file, checked while doubling");
+	block_cache_free(c);
 }
 
 /* The model's draw: the test's generator. */
