@@ -520,15 +520,27 @@ change_dst_cb(void *arg, int error, struct entry *e)
 	change_resolved(op);
 }
 
+/* The file's bytes written here are on its holder: go on. */
+static void
+change_flushed(void *arg, int error, const void *data, size_t len)
+{
+	(void)error; /* a write-back error waits for the next close */
+	(void)data;
+	(void)len;
+	change_step(arg);
+}
+
 /*
  * Begin unlink, rmdir or rename; an error if it cannot begin (the
- * caller replies it), else it is answered when done.
+ * caller replies it), else it is answered when done.  A file with bytes
+ * written here and not yet on its holder is written back first, so
+ * that a rename (a copy, across peers) or an unlink sees all of it.
  */
 static int
 change_start(fuse_req_t req, uint8_t type, fuse_ino_t parent, const char *name,
     fuse_ino_t newparent, const char *newname, unsigned flags)
 {
-	struct node *dir = fsop_inode(parent), *dir2 = NULL;
+	struct node *dir = fsop_inode(parent), *dir2 = NULL, *n;
 	struct fsop *op;
 	size_t baselen;
 
@@ -562,6 +574,8 @@ change_start(fuse_req_t req, uint8_t type, fuse_ino_t parent, const char *name,
 	node_split_name(name, &op->pin, &baselen);
 	op->base = xstrndup(name, baselen);
 	fsop_set_state(op, FS_RESOLVE);
+	if ((n = node_child(dir, name)) != NULL && io_dirty(n))
+		return io_barrier(n, change_flushed, op);
 	change_step(op);
 	return 0;
 }
