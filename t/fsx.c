@@ -10,7 +10,9 @@
  * operations (default 20000) are drawn from a generator seeded with SEED
  * (default: random; printed first, so that a failing run is repeated by
  * giving it back with -S and the same other options).  The operations:
- * write, read (checked), truncate up and down, fallocate (mode 0 and
+ * write, read (checked), runs of sequential writes and of sequential
+ * reads in chunks of one size (what write-behind and read-ahead see),
+ * truncate up and down, fallocate (mode 0 and
  * KEEP_SIZE), punch hole, zero range (with and without KEEP_SIZE),
  * copy_file_range between two non-overlapping ranges of the file, fsync,
  * and close and reopen (the size checked by fstat, the whole file read
@@ -67,6 +69,8 @@
 enum kind {
 	K_WRITE,
 	K_READ,
+	K_WRITESEQ,
+	K_READSEQ,
 	K_TRUNC_UP,
 	K_TRUNC_DOWN,
 	K_FALLOC,
@@ -90,6 +94,8 @@ static const struct {
 } kinds[K_MAX] = {
 	[K_WRITE] = { "write", 24, 0 },
 	[K_READ] = { "read", 24, 0 },
+	[K_WRITESEQ] = { "write_seq", 5, 0 },
+	[K_READSEQ] = { "read_seq", 5, 0 },
 	[K_TRUNC_UP] = { "truncate_up", 3, 0 },
 	[K_TRUNC_DOWN] = { "truncate_down", 3, 0 },
 	[K_FALLOC] = { "fallocate", 3, 0 },
@@ -369,33 +375,6 @@ check_size(const char *when)
 		    (intmax_t)st.st_size, size);
 }
 
-/* Read the whole file with read(2) in chunks of varying length. */
-static void
-check_file(const char *when)
-{
-	uint64_t off = 0, n;
-	ssize_t r;
-	char how[64];
-
-	snprintf(how, sizeof(how), "read back %s", when);
-	for (;;) {
-		n = 1 + rnd_below(4 * bs);
-		r = pread(fd, buf, n, (off_t)off);
-		if (r == -1)
-			fail_errno("pread");
-		if ((uint64_t)r !=
-		    (off < size ? (size - off < n ? size - off : n) : 0))
-			fail("%s: pread at %" PRIu64 " of %" PRIu64
-			     " bytes returned %zd, the model has %" PRIu64
-			     " there",
-			    how, off, n, r, off < size ? size - off : 0);
-		if (r == 0)
-			break;
-		check_bytes(how, buf, off, (uint64_t)r);
-		off += (uint64_t)r;
-	}
-}
-
 /* The model: bytes [off, off + n) now hold p (NULL: zeros). */
 static void
 model_set(uint64_t off, const unsigned char *p, uint64_t n)
@@ -519,25 +498,89 @@ op_write(struct logent *e)
 	model_set(e->off, data, e->len);
 }
 
+/* Sequential writes of [off, off + len) in chunks an application
+ * would use, each its own write(2): what write-behind coalesces. */
 static void
-op_read(struct logent *e)
+op_writeseq(struct logent *e)
 {
-	uint64_t want = e->off < size
-	    ? (size - e->off < e->len ? size - e->off : e->len)
-	    : 0;
+	static const uint64_t chunks[] = { 4096, 65536, 512, 0 };
+	uint64_t done, n, c = chunks[rnd_below(4)];
+	ssize_t r;
+
+	/* At most 128 calls: each is a round trip today. */
+	if (c != 0 && e->len > 128 * c)
+		e->len = 128 * c;
+	fill(e->len);
+	for (done = 0; done < e->len; done += n) {
+		n = c != 0 ? c : 1 + rnd_below(16384);
+		if (n > e->len - done)
+			n = e->len - done;
+		r = pwrite(fd, data + done, n, (off_t)(e->off + done));
+		if (r == -1)
+			fail_errno("pwrite");
+		if ((uint64_t)r != n)
+			fail("pwrite of %" PRIu64 " bytes at %" PRIu64
+			     " wrote %zd",
+			    n, e->off + done, r);
+		model_set(e->off + done, data + done, n);
+	}
+}
+
+/*
+ * One pread(2) of len bytes at off, checked: the count is what the model
+ * has there (all of it, or up to the end of the file), and so are the
+ * bytes.  Returns the count.
+ */
+static uint64_t
+read_check(const char *how, uint64_t off, uint64_t len)
+{
+	uint64_t want = off < size ? (size - off < len ? size - off : len) : 0;
 	ssize_t r;
 
 	/* What the call does not fill must not pass for file data. */
-	memset(buf, 0xa5, e->len);
-	r = pread(fd, buf, e->len, (off_t)e->off);
+	memset(buf, 0xa5, len);
+	r = pread(fd, buf, len, (off_t)off);
 	if (r == -1)
 		fail_errno("pread");
-	e->result = r;
 	if ((uint64_t)r != want)
-		fail("pread of %" PRIu64 " bytes at %" PRIu64 " returned %zd, "
+		fail("%s of %" PRIu64 " bytes at %" PRIu64 " returned %zd, "
 		     "the model has %" PRIu64 " bytes there (size %" PRIu64 ")",
-		    e->len, e->off, r, want, size);
-	check_bytes("pread", buf, e->off, want);
+		    how, len, off, r, want, size);
+	check_bytes(how, buf, off, want);
+	return want;
+}
+
+/* Read the whole file with read(2) in chunks of varying length. */
+static void
+check_file(const char *when)
+{
+	uint64_t off = 0, n;
+	char how[64];
+
+	snprintf(how, sizeof(how), "read back %s", when);
+	while ((n = read_check(how, off, 1 + rnd_below(4 * bs))) != 0)
+		off += n;
+}
+
+static void
+op_read(struct logent *e)
+{
+	e->result = (long long)read_check("pread", e->off, e->len);
+}
+
+/* Sequential reads of [off, off + len) in chunks of one size, as a
+ * program reading a file through would: what read-ahead follows. */
+static void
+op_readseq(struct logent *e)
+{
+	static const uint64_t chunks[] = { 4096, 65536, 131072, 0 };
+	uint64_t done, c = chunks[rnd_below(4)];
+
+	if (c == 0)
+		c = 1 + rnd_below(bs);
+	for (done = 0; done < e->len; done += c)
+		if (read_check("sequential pread", e->off + done, c) < c)
+			break;
 }
 
 static void
@@ -774,6 +817,13 @@ draw(enum kind k, struct logent *e)
 	e->off = pick_off(maxlen);
 	e->len = pick_len(maxlen - e->off);
 	switch (k) {
+	case K_WRITESEQ:
+	case K_READSEQ:
+		/* Long runs: up to 8 blocks. */
+		e->len = 1 +
+		    rnd_below(
+			8 * bs < maxlen - e->off ? 8 * bs : maxlen - e->off);
+		break;
 	case K_TRUNC_UP:
 		if (size >= maxlen)
 			return false;
@@ -824,6 +874,12 @@ run(struct logent *e)
 		break;
 	case K_READ:
 		op_read(e);
+		break;
+	case K_WRITESEQ:
+		op_writeseq(e);
+		break;
+	case K_READSEQ:
+		op_readseq(e);
 		break;
 	case K_TRUNC_UP:
 	case K_TRUNC_DOWN:
