@@ -79,22 +79,38 @@ io_bypass_cb(struct call *c)
 	io_file_unpin(f);
 }
 
-/* No room to cache, or a block that keeps changing: ask the holder. */
+/* The file is clean: the holder has every byte, ask it. */
 static void
-io_rd_bypass(struct io_rd *rd)
+io_rd_clean(void *arg, int error, const void *data, size_t len)
 {
-	struct call *c;
+	struct io_rd *rd = arg;
+	struct io_file *f = rd->f;
+	struct call *c = NULL;
 
-	if ((c = io_call_new(rd->h, PROTO_READ, rd->off, io_bypass_cb, rd)) ==
-	    NULL) {
-		io_rd_done(rd, -EIO, NULL, 0);
+	(void)data;
+	(void)len;
+	if (error != 0 ||
+	    (c = io_call_new(rd->h, PROTO_READ, rd->off, io_bypass_cb, rd)) ==
+		NULL) {
+		io_rd_done(rd, error != 0 ? error : -EIO, NULL, 0);
+		io_file_unpin(f);
 		return;
 	}
 	io.st.read_bypass++;
 	c->req.length = rd->size;
 	rd->f->rd_frames++;
-	io_file_pin(rd->f);
 	call_send(c);
+}
+
+/*
+ * No room to cache, a block that keeps changing, or a size not known
+ * for sure: ask the holder, once the bytes written here are there.
+ */
+static void
+io_rd_bypass(struct io_rd *rd)
+{
+	io_file_pin(rd->f);
+	io_sync_start(rd->f, false, io_rd_clean, rd);
 }
 
 /* A READ filling a block came back. */
@@ -172,6 +188,10 @@ io_rd_run(struct io_rd *rd)
 
 	if (!io_handle_live(rd->h)) {
 		io_rd_done(rd, -EIO, NULL, 0);
+		return true;
+	}
+	if (f->size_unsure && rd->off + rd->size > eff) {
+		io_rd_bypass(rd);
 		return true;
 	}
 	if (rd->off >= eff || rd->size == 0) {
@@ -529,8 +549,7 @@ io_wb_unsent(struct io_wb *wb)
 static struct io_wb *
 io_wb_new(struct io_file *f, struct handle *h, uint32_t nblk)
 {
-	struct io_wb *wb = xcalloc(1,
-	    sizeof *wb + nblk * sizeof wb->blk[0]);
+	struct io_wb *wb = xcalloc(1, sizeof *wb + nblk * sizeof wb->blk[0]);
 
 	wb->f = f;
 	wb->peer = h->peer;
@@ -620,7 +639,8 @@ io_wb_run(struct io_file *f, struct handle *h, struct block *b)
 	wb->nblk = 1;
 	io_blk_set(b, IO_BLK_WRITE);
 	while (wb->nblk < max && r.hi == io.bs && b->ndirty == 0) {
-		struct block *nb = block_cache_find(io.bc, f->key, b->index + 1);
+		struct block *nb = block_cache_find(io.bc, f->key,
+		    b->index + 1);
 
 		if (nb == NULL || nb->ndirty == 0 || nb->dirty[0].lo != 0 ||
 		    io_blk_op(nb) != IO_BLK_IDLE)
@@ -642,8 +662,7 @@ io_wb_run(struct io_file *f, struct handle *h, struct block *b)
 static bool
 io_wb_full(const struct block *b)
 {
-	return b->ndirty == 1 && b->dirty[0].lo == 0 &&
-	    b->dirty[0].hi == io.bs;
+	return b->ndirty == 1 && b->dirty[0].lo == 0 && b->dirty[0].hi == io.bs;
 }
 
 /*
@@ -947,11 +966,17 @@ io_forget(struct node *n, uint64_t off, uint64_t len)
 {
 	if (!n->isdir && io.bc != NULL) {
 		block_cache_invalidate(io.bc, n->id, off, len);
-		/* Written elsewhere up to there: it is at least that long. */
-		if (len > 0 && off + len > n->attr.size)
-			n->attr.size = off + len;
+		/*
+		 * Written elsewhere: its size may have changed too, but a
+		 * trap can be older than what we know (our own write-back's,
+		 * arriving after a truncate), so it says nothing sure.
+		 * Reads past the size known go to the holder until fresh
+		 * attributes come.
+		 */
+		if (n->io != NULL &&
+		    (len == 0 || off + len > io_file_size(n->io)))
+			n->io->size_unsure = true;
 	}
 	if (n->nlookup > 0)
 		notify_inode(n->id, (int64_t)off, (int64_t)len);
 }
-

@@ -14,7 +14,6 @@
 
 struct io_state io;
 
-
 /* Start the data path: the block cache, within cache_size. */
 void
 io_init(const struct config *cfg)
@@ -159,7 +158,8 @@ io_file_unpin(struct io_file *f)
 uint64_t
 io_file_size(const struct io_file *f)
 {
-	return f->node->wsize > f->node->attr.size ? f->node->wsize : f->node->attr.size;
+	return f->node->wsize > f->node->attr.size ? f->node->wsize
+						   : f->node->attr.size;
 }
 
 /* Whether n has bytes written here that its holder does not have yet. */
@@ -181,6 +181,8 @@ io_attr_seen(struct node *n, const struct proto_attr *a)
 {
 	if (n->isdir || io.bc == NULL || io_dirty(n))
 		return;
+	if (n->io != NULL)
+		n->io->size_unsure = false;
 	if (a->size != n->attr.size || a->mtime.sec != n->attr.mtime.sec ||
 	    a->mtime.nsec != n->attr.mtime.nsec) {
 		block_cache_invalidate(io.bc, n->id, 0, 0);
@@ -216,4 +218,3 @@ io_call_new(struct handle *h, uint8_t type, uint64_t off,
 	c->req.offset = off;
 	return c;
 }
-

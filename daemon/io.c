@@ -204,6 +204,7 @@ io_open_done(struct call *c)
 		n->wsize = 0;
 	}
 	h = io_handle_new(n, c, op->flags);
+	n->io->size_unsure = false;
 	io_seen(n, a);
 	if (!io_dirty(n))
 		n->attr = *a;
@@ -443,6 +444,8 @@ io_setattr_cb(struct call *c)
 			f->node->wsize = op->set.offset;
 		/* The kernel will ask again; what it gets is these. */
 		op->node->attr.size = c->rep.attr.size;
+		if (f != NULL)
+			f->size_unsure = false;
 	}
 	op->acb(op->arg, c->rep.error, c->rep.error == 0 ? &c->rep.attr : NULL);
 	io_op_free(op);
