@@ -439,16 +439,15 @@ HWM_MAX=$(kib_mib "$(printf '%s\n' "${hwm[@]}" | sort -g | tail -1)")
 
 peers_stop
 save_logs
-# Print what peer K logged above info (our run markers aside).
-odd_lines() {
-	grep -v -e ' info: ' -e ' debug: ' -e '^peers.sh: ' "$WORK/p$1.log" ||
-	    true
-}
+# What the daemons logged above info (our run markers aside), as one
+# note: how many lines, from how many peers, the first few kinds.
 for ((k = 1; k <= NPEERS; k++)); do
-	n=$(odd_lines "$k" | wc -l)
-	[ "$n" -eq 0 ] ||
-	    NOTES+=("p$k logged $n lines above info, first: $(odd_lines "$k" | head -1)")
-done
+	grep -v -e ' info: ' -e ' debug: ' -e '^peers.sh: ' "$WORK/p$k.log" |
+	    sed "s/^/p$k /" || true
+done >"$WORK/odd.log"
+if [ -s "$WORK/odd.log" ]; then
+	NOTES+=("$(wc -l <"$WORK/odd.log") lines above info from $(cut -d' ' -f1 "$WORK/odd.log" | sort -u | wc -l) daemons, e.g.: $(cut -d' ' -f4- "$WORK/odd.log" | sed 's/[0-9][0-9]*/N/g' | sort | uniq -c | sort -rn | head -3 | sed 's/^ *//' | paste -sd';' -)")
+fi
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 
 cat <<EOF
