@@ -355,18 +355,32 @@ for k, v in sorted(json.load(sys.stdin)["ops"].items()):
     print(k, v)'
 }
 
-# ls $2 of merged/ under label $1, cold then warm: sets LC_$1, LW_$1.
+# Print the requests p1's kernel sent its daemon so far.
+p1_fuse_requests() {
+	peer_status 1 | sed -n 's/.*"fuse":{"requests":\([0-9]*\).*/\1/p'
+}
+
+# ls $2 of merged/ under label $1, cold then warm: sets LC_$1, LW_$1
+# (seconds) and RQC_$1, RQW_$1 (the kernel's requests to p1's daemon).
 measure_ls() {
-	local key=$1 flags=$2 i c w cs=() ws=() n
+	local key=$1 flags=$2 i c w r0 r1 r2 cs=() ws=() rcs=() rws=() n
 	for ((i = 1; i <= RUNS; i++)); do
 		sleep "$ATTR_TIMEOUT.5"
 		drop_caches
+		r0=$(p1_fuse_requests)
 		c=$(timed ls "$flags" "$D") || { msg "cold ls $flags failed"; return 1; }
+		r1=$(p1_fuse_requests)
 		w=$(timed ls "$flags" "$D") || { msg "warm ls $flags failed"; return 1; }
-		msg "ls $flags: run $i: cold $c s, warm $w s"
+		r2=$(p1_fuse_requests)
+		msg "ls $flags: run $i: cold $c s ($((r1 - r0)) requests)," \
+		    "warm $w s ($((r2 - r1)) requests)"
 		cs+=("$c")
 		ws+=("$w")
+		rcs+=("$((r1 - r0))")
+		rws+=("$((r2 - r1))")
 	done
+	MEDIAN_FMT=%.0f set_median "RQC_$key" "${rcs[@]}"
+	MEDIAN_FMT=%.0f set_median "RQW_$key" "${rws[@]}"
 	n=$(ls "$flags" "$D" | grep -c '^[-p]') || true
 	if [ "$n" -lt "$TOTAL" ]; then
 		msg "ls $flags lists $n entries, not $TOTAL"
@@ -467,6 +481,8 @@ at the end.
 | ls -l merged/, warm (s) | $(fig LW_l) | - | $RUNS |
 | ls -f merged/, cold (s) | $(fig LC_f) | - | $RUNS |
 | ls -f merged/, warm (s) | $(fig LW_f) | - | $RUNS |
+| FUSE requests of a cold / warm ls -l | $(fig RQC_l) / $(fig RQW_l) | - | $RUNS |
+| FUSE requests of a cold / warm ls -f | $(fig RQC_f) / $(fig RQW_f) | - | $RUNS |
 | datagrams sent per peer per second, at rest | $IDLE_MED_1 | $IDLE_MAX_1 | $NPEERS peers, ${IDLE} s |
 | datagrams received per peer per second, at rest | $IDLE_MED_2 | $IDLE_MAX_2 | $NPEERS peers, ${IDLE} s |
 | packets sent on eth0 per peer per second, at rest | $IDLE_MED_3 | $IDLE_MAX_3 | $NPEERS peers, ${IDLE} s |
