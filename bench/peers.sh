@@ -355,6 +355,17 @@ for k, v in sorted(json.load(sys.stdin)["ops"].items()):
     print(k, v)'
 }
 
+# Sleep $1 seconds in a way a signal interrupts at once (bash runs a
+# trap only after the foreground command, but during a wait).
+nap() {
+	local pid
+	sleep "$1" &
+	pid=$!
+	PIDS+=("$pid")
+	wait "$pid" || true
+	stop_pid "$pid"
+}
+
 # Print the requests p1's kernel sent its daemon so far.
 p1_fuse_requests() {
 	peer_status 1 | sed -n 's/.*"fuse":{"requests":\([0-9]*\).*/\1/p'
@@ -365,7 +376,7 @@ p1_fuse_requests() {
 measure_ls() {
 	local key=$1 flags=$2 i c w r0 r1 r2 cs=() ws=() rcs=() rws=() n
 	for ((i = 1; i <= RUNS; i++)); do
-		sleep "$ATTR_TIMEOUT.5"
+		nap "$ATTR_TIMEOUT.5"
 		drop_caches
 		r0=$(p1_fuse_requests)
 		c=$(timed ls "$flags" "$D") || { msg "cold ls $flags failed"; return 1; }
@@ -419,10 +430,10 @@ counters() {
 	done
 }
 
-sleep 1 # the listings' last answers out of the way
+nap 1 # the listings' last answers out of the way
 counters >"$WORK/idle.before"
 t0=$EPOCHREALTIME
-sleep "$IDLE"
+nap "$IDLE"
 counters >"$WORK/idle.after"
 t1=$EPOCHREALTIME
 paste -d' ' "$WORK/idle.before" "$WORK/idle.after" |
