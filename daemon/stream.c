@@ -77,6 +77,12 @@
 #define STREAM_HELLO_FRAME (128u << 10)
 #define STREAM_HELLO_MS 5000 /* handshake deadline */
 #define STREAM_HANDSHAKES 64 /* in handshake, each way */
+/*
+ * Connections waiting to be accepted: every peer that hears a
+ * newcomer's ANNOUNCE dials it at once, and a SYN the queue drops is
+ * sent again only a second later.  The kernel caps it at somaxconn.
+ */
+#define STREAM_BACKLOG 512
 
 static const char *stream_state_names[STREAM_STATE_MAX] = { "connecting",
 	"hello", "up", "dead" };
@@ -716,7 +722,7 @@ stream_listen(const struct sockaddr *sa, int salen)
 	proto_buf_free(&pb);
 	listener = evconnlistener_new_bind(loop_base, stream_accept_cb, NULL,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE,
-	    64, sa, salen);
+	    STREAM_BACKLOG, sa, salen);
 	if (listener == NULL) {
 		log_warn("listen %s", conf->listen);
 		return -1;

@@ -99,7 +99,8 @@ void peer_probe(struct peer *, const char *why);
 void peer_leaving(struct peer *);
 void peer_heard(struct peer *);
 void peer_heard_ping(struct peer *, uint64_t rtt_us);
-bool peer_discovered(const char *name, const char *uri, uint64_t boot);
+bool peer_discovered(const char *name, const char *uri, uint64_t boot,
+    bool dials_us);
 void peer_said_goodbye(const char *name, uint64_t boot);
 
 struct peer *peer_by_name(const char *);

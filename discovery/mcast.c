@@ -11,7 +11,8 @@
  * announces (a seed made on the fly, see peer.c); the stream's handshake
  * then makes it UP, and its heartbeats over the stream keep it so.  A
  * newcomer's ANNOUNCE is answered with ours, so it need not wait for a
- * heartbeat to learn of us.  Anyone can send a datagram, so a datagram
+ * heartbeat to learn of us; as we dial it too, it waits a moment for
+ * our stream before it dials us.  Anyone can send a datagram, so a datagram
  * only suggests: a GOODBYE makes us ask the peer's stream whether it
  * still answers (peer_said_goodbye), and the stream decides.  Traps
  * and location requests sit above the socket: they send through it and
@@ -235,6 +236,7 @@ mcast_read_cb(evutil_socket_t fd, short what, void *arg)
 	uint8_t buf[DGRAM_MAX + 1];
 	char addr[128];
 	struct dgram d;
+	bool answer;
 	ssize_t n;
 	int rc;
 
@@ -286,9 +288,10 @@ mcast_read_cb(evutil_socket_t fd, short what, void *arg)
 		switch (d.type) {
 		case DGRAM_ANNOUNCE:
 		case DGRAM_HEARTBEAT:
-			if (peer_discovered(d.name, d.uri, d.boot_id) &&
-			    d.type == DGRAM_ANNOUNCE &&
-			    !(d.aflags & DGRAM_ANNOUNCE_ANSWER))
+			answer = d.type == DGRAM_ANNOUNCE &&
+			    (d.aflags & DGRAM_ANNOUNCE_ANSWER);
+			if (peer_discovered(d.name, d.uri, d.boot_id, answer) &&
+			    d.type == DGRAM_ANNOUNCE && !answer)
 				mcast_announce(true);
 			break;
 		case DGRAM_GOODBYE:

@@ -55,6 +55,7 @@
 	1000 /* dials that cross: both started \
 		before the first was up */
 #define PEER_SWEEP_MS 1000
+#define PEER_ANSWER_WAIT_MS 250 /* for the stream of who answered us */
 #define PEER_LISTENERS 8
 
 struct seed {
@@ -524,10 +525,15 @@ peer_init_net(const struct config *cfg, const struct peer_dialer *d)
 /*
  * A peer announced itself by multicast.  Dial it unless it is up with
  * the same boot id.  Returns whether it was new to us (not up), so that
- * its ANNOUNCE is answered with ours.
+ * its ANNOUNCE is answered with ours.  dials_us: the datagram answers
+ * our ANNOUNCE, and its sender dials us as it answers (mcast.c); our
+ * own dial then waits PEER_ANSWER_WAIT_MS for that stream, so that the
+ * two dials do not cross (one of them would be closed, the peer seen up,
+ * down and up again) and a union of N starting peers makes N(N-1)/2
+ * streams, not twice as many.  If its stream does not come, we dial.
  */
 bool
-peer_discovered(const char *name, const char *uri, uint64_t boot)
+peer_discovered(const char *name, const char *uri, uint64_t boot, bool dials_us)
 {
 	struct peer *p = peer_by_name(name);
 	struct sockaddr_storage ss;
@@ -564,7 +570,13 @@ peer_discovered(const char *name, const char *uri, uint64_t boot)
 			log_info("multicast: found peer %s at %s", name, uri);
 	}
 	sd->heard = loop_now_ms();
-	if (sd->s == NULL && !timer_pending(&sd->retry))
+	if (sd->s != NULL || timer_pending(&sd->retry))
+		return true;
+	if (dials_us) {
+		timer_wheel_add(loop_wheel(), &sd->retry,
+		    loop_now_ms() + PEER_ANSWER_WAIT_MS);
+		loop_wheel_kick();
+	} else
 		peer_seed_dial(sd);
 	return true;
 }
