@@ -725,8 +725,13 @@ block_cache_get(struct block_cache *c, uint64_t file, uint64_t index)
 		return NULL;
 	}
 	/* After the evictions, which may have freed this file's record. */
+	/*
+	 * The data is not zeroed: no byte of it is read before a write or
+	 * a fill puts it there (a fill writes every byte not dirty), and a
+	 * block written whole, the common case, would pay for it.
+	 */
 	if ((b = calloc(1, sizeof *b)) == NULL ||
-	    (b->data = calloc(1, c->bs)) == NULL)
+	    (b->data = malloc(c->bs)) == NULL)
 		goto nomem;
 	if ((bf = bc_file_lookup(c, file)) == NULL) {
 		if ((bf = calloc(1, sizeof *bf)) == NULL)

@@ -266,9 +266,9 @@ struct block *block_cache_peek(const struct block_cache *, uint64_t file,
     uint64_t index);
 
 /*
- * The block (file, index), created empty (not valid, nothing dirty,
- * data all zeros) if absent, evicting to make room.  NULL when the budget
- * holds only dirty or busy blocks (errno ENOBUFS), or ENOMEM.
+ * The block (file, index), created empty (not valid, nothing dirty, its
+ * data not yet any byte's) if absent, evicting to make room.  NULL when the
+ * budget holds only dirty or busy blocks (errno ENOBUFS), or ENOMEM.
  */
 struct block *block_cache_get(struct block_cache *, uint64_t file,
     uint64_t index);
