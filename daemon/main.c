@@ -11,7 +11,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,14 +135,6 @@ main_daemon(struct config *cfg)
 {
 	int rc = 1;
 
-	/*
-	 * Blocks (block_size) and frames (up to 1 MiB) come and go all the
-	 * time: served from the heap, not each from a fresh mmap that the
-	 * kernel must fault in and zero, and kept for reuse (16 MiB of
-	 * slack at most, within what cache_size leaves).
-	 */
-	mallopt(M_MMAP_THRESHOLD, 8 << 20);
-	mallopt(M_TRIM_THRESHOLD, 16 << 20);
 	loop_init(cfg);
 	worker_init(loop_base, MAIN_WORKERS);
 	peer_init_self(cfg, &main_exports);
