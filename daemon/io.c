@@ -181,6 +181,8 @@ io_open(struct node *n, int flags, io_open_cb cb, void *arg)
 	op->node = n;
 	node_ref(n);
 	c->req.flags = (uint32_t)flags;
+	if (kernel_kill_suidgid())
+		c->req.flags |= PROTO_KILL_SUIDGID;
 	call_send(c);
 	return 0;
 }
@@ -286,6 +288,8 @@ io_write(struct handle *h, uint64_t off, const void *data, size_t size,
 
 	if (c == NULL)
 		return -EIO;
+	if (kernel_kill_suidgid())
+		c->req.flags = PROTO_KILL_SUIDGID;
 	call_set_data(c, data, size);
 	call_send(c);
 	return 0;
