@@ -224,6 +224,8 @@ attr_set(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		if (fi != NULL)
 			h = (struct handle *)fi->fh;
 		attr_set_req(&set, attr, to_set);
+		if (kernel_kill_suidgid())
+			set.valid |= PROTO_SET_KILL_SUIDGID;
 		if ((err = io_setattr(n, h, &set, attr_set_file_cb, op)) < 0)
 			fsop_done(op, err);
 		return;

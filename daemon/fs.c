@@ -240,14 +240,19 @@ fs_access(fuse_req_t req, fuse_ino_t ino, int mask)
 static void
 fs_init(void *userdata, struct fuse_conn_info *conn)
 {
+	uint32_t ra;
+
 	(void)userdata;
 	conn->max_background = 64;
 	conn->congestion_threshold = 48;
-	conn->max_readahead = conn->max_readahead > (1u << 20)
-	    ? conn->max_readahead
-	    : (1u << 20);
+	/* Never below the window kernel.c gives the bdi, nor 1 MiB. */
+	ra = kernel_readahead() > (1u << 20) ? kernel_readahead() : 1u << 20;
+	if (conn->max_readahead < ra)
+		conn->max_readahead = ra;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
+	/* libfuse 3.14 does not pass this one on: kernel.c adds it to the
+	 * INIT reply, with FUSE_HANDLE_KILLPRIV_V2. */
 	if (conn->capable & FUSE_CAP_PARALLEL_DIROPS)
 		conn->want |= FUSE_CAP_PARALLEL_DIROPS;
 	/* The holder's data changes only under our control or is seen at
@@ -355,7 +360,7 @@ fs_mount(const struct config *cfg)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	char *opts;
-	int fd, flags;
+	int fd, flags, err;
 
 	xasprintf(&opts, "fsname=pufs,subtype=pufs%s",
 	    geteuid() == 0 ? ",allow_other,default_permissions"
@@ -375,6 +380,14 @@ fs_mount(const struct config *cfg)
 	}
 	if (fuse_session_mount(fs.se, cfg->mountpoint) != 0) {
 		log_warnx("fuse: cannot mount %s", cfg->mountpoint);
+		fuse_session_destroy(fs.se);
+		fs.se = NULL;
+		return -1;
+	}
+	if ((err = kernel_attach(fs.se, cfg->mountpoint)) < 0) {
+		log_warnx("fuse: cannot put the channel through kernel.c: %s",
+		    strerror(-err));
+		fuse_session_unmount(fs.se);
 		fuse_session_destroy(fs.se);
 		fs.se = NULL;
 		return -1;
@@ -415,41 +428,6 @@ fs_stop(void)
 }
 
 /*
- * Abort our FUSE connection through fusectl: the last resort when the
- * notifier stays blocked in the kernel (every request pending there
- * fails, and its locks go).  Its number is the minor of the mount's
- * device, found in mountinfo (a stat of our own mount would ask us).
- */
-static void
-fs_abort_connection(void)
-{
-	char line[8192], path[64], mnt[4096];
-	unsigned major, minor;
-	bool found = false;
-	FILE *f;
-	int fd;
-
-	if ((f = fopen("/proc/self/mountinfo", "re")) == NULL)
-		return;
-	while (!found && fgets(line, sizeof line, f) != NULL)
-		found = sscanf(line, "%*u %*u %u:%u %*s %4095s", &major, &minor,
-			    mnt) == 3 &&
-		    strcmp(mnt, fs.mountpoint) == 0;
-	fclose(f);
-	if (!found)
-		return;
-	snprintf(path, sizeof path, "/sys/fs/fuse/connections/%u/abort", minor);
-	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) == -1 ||
-	    write(fd, "1", 1) != 1)
-		log_warn("fuse: cannot abort the connection (%s)", path);
-	else
-		log_warnx("fuse: the kernel did not take our last "
-			  "invalidations; connection aborted");
-	if (fd != -1)
-		close(fd);
-}
-
-/*
  * Stop the notifier.  It may be blocked in the kernel, on a page or
  * inode lock that a request we have not answered holds (a readahead
  * READ, a lookup): so until it is out, every request the kernel sends
@@ -474,7 +452,7 @@ fs_notifier_stop(void)
 		if (loop_mono_us() > deadline) {
 			if (aborted)
 				break;
-			fs_abort_connection();
+			kernel_abort();
 			aborted = true;
 			deadline = loop_mono_us() + 1000000;
 		}
@@ -523,6 +501,7 @@ fs_free(void)
 		fuse_session_destroy(fs.se);
 	dir_free_all();
 	fs.se = NULL;
+	kernel_free();
 	free(fs.buf.mem);
 	fs.buf.mem = NULL;
 }

@@ -3,9 +3,9 @@
  * requests and what every handler shares (fsop.c), create-like requests
  * and placement (place.c), namespace changes (change.c), attributes
  * (attr.c), open files (file.c), directories (dir.c), extended
- * attributes (xattr.c) and the notifier (notify.c).  The data path
- * (io.c) is in pufs.h.  The session (fs.c) uses them all and nothing
- * here calls it.
+ * attributes (xattr.c), the notifier (notify.c) and the channel's own
+ * I/O (kernel.c).  The data path (io.c) is in pufs.h.  The session
+ * (fs.c) uses them all and nothing here calls it.
  */
 #ifndef PUFS_FS_H
 #define PUFS_FS_H
@@ -152,5 +152,13 @@ bool notify_running(void);
 void notify_stop(void);
 bool notify_exited(void);
 void notify_join(void);
+
+/* kernel.c */
+
+int kernel_attach(struct fuse_session *, const char *mountpoint);
+bool kernel_kill_suidgid(void);
+uint32_t kernel_readahead(void);
+void kernel_abort(void);
+void kernel_free(void);
 
 #endif

@@ -567,6 +567,10 @@ io_wb_frame(struct io_wb *wb, struct handle *h, uint64_t off, uint64_t len)
 
 	if ((c = io_call_new(h, PROTO_WRITE, off, io_wb_done, wb)) == NULL)
 		return false;
+	if (wb->f->kill_suidgid) { /* the holder clears set-ID bits first */
+		c->req.flags |= PROTO_KILL_SUIDGID;
+		wb->f->kill_suidgid = false;
+	}
 	p = call_data_buf(c, len);
 	/* The blocks' bytes in [off, off + len), in order. */
 	for (uint32_t i = 0; i < wb->nblk && done < len; i++) {
@@ -837,8 +841,16 @@ io_write(struct handle *h, uint64_t off, const void *data, size_t size,
 	if (!io_handle_live(h))
 		return -EIO;
 	f = io_file_get(h->node);
+	/*
+	 * A writer that may not keep set-ID bits: the next frame says so,
+	 * and goes now, so that a stat soon after sees them gone.
+	 */
+	if (kernel_kill_suidgid())
+		f->kill_suidgid = f->wb_all = true;
 	if (TAILQ_EMPTY(&io.space))
 		done = io_write_some(f, off, data, size);
+	if (f->kill_suidgid)
+		io_wb_push(f);
 	if (done == size) {
 		cb(arg, 0, NULL, size);
 		return 0;

@@ -42,6 +42,7 @@ struct io_file {
 	bool wb_all;        /* next push writes back partial blocks too */
 	bool on_dirty;      /* in io.dirty */
 	bool size_unsure;   /* changed elsewhere since attributes came */
+	bool kill_suidgid;  /* the next WRITE clears set-ID bits (kernel.c) */
 	struct timer wb_timer;
 	struct io_rd_list reads;   /* reads waiting for blocks */
 	struct io_wait_list syncs; /* flushes waiting for the file clean */

@@ -229,6 +229,8 @@ io_open(struct node *n, int flags, io_open_cb cb, void *arg)
 	op->node = n;
 	node_ref(n);
 	c->req.flags = (uint32_t)flags;
+	if (kernel_kill_suidgid())
+		c->req.flags |= PROTO_KILL_SUIDGID;
 	call_send(c);
 	return 0;
 }

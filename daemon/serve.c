@@ -67,6 +67,30 @@ serve_fstat(int fd, struct proto_attr *a)
 	return 0;
 }
 
+/*
+ * Clear the set-ID bits of the regular file at fd (any kind of fd) as a
+ * write or truncate by a caller without CAP_FSETID would: S_ISUID, and
+ * S_ISGID if the group may execute it (else it marks mandatory locking).
+ * The daemon's own writes, root's, would keep them.
+ */
+static int
+serve_kill_setid(int fd)
+{
+	struct stat st;
+	char proc[64];
+	mode_t kill;
+
+	if (fstatat(fd, "", &st, AT_EMPTY_PATH) == -1)
+		return -errno;
+	kill = S_ISUID;
+	if (st.st_mode & S_IXGRP)
+		kill |= S_ISGID;
+	if (!S_ISREG(st.st_mode) || (st.st_mode & kill) == 0)
+		return 0;
+	beneath_procpath(fd, proc, sizeof proc);
+	return chmod(proc, st.st_mode & ~kill & 07777) == -1 ? -errno : 0;
+}
+
 /* Stat a name in a directory fd without following it. */
 static int
 serve_statat(int dfd, const char *name, struct proto_attr *a)
@@ -174,6 +198,10 @@ serve_setattr(struct export *ex, uint32_t owner, const struct proto_req *r,
 		if (rc < 0)
 			goto out;
 	}
+	/* Truncate or chown by a caller without CAP_FSETID: after both. */
+	if ((r->valid & PROTO_SET_KILL_SUIDGID) &&
+	    (rc = serve_kill_setid(ofd >= 0 ? ofd : fd)) < 0)
+		goto out;
 	rc = serve_fstat(ofd >= 0 ? ofd : fd, &rep->attr);
 out:
 	if (fd >= 0)
@@ -346,10 +374,16 @@ serve_write(uint32_t owner, const struct proto_req *r, struct proto_rep *rep)
 {
 	size_t done = 0;
 	ssize_t n;
-	int fd;
+	int fd, rc;
 
 	if ((fd = handle_get(r->fh, owner, HANDLE_ANY_EXPORT, true, NULL)) < 0)
 		return fd;
+	/* Before the bytes land, as a local write(2) does. */
+	if ((r->flags & PROTO_KILL_SUIDGID) &&
+	    (rc = serve_kill_setid(fd)) < 0) {
+		handle_put(r->fh);
+		return rc;
+	}
 	while (done < r->datalen) {
 		n = pwrite(fd, (const char *)r->data + done, r->datalen - done,
 		    (off_t)(r->offset + done));
@@ -443,6 +477,13 @@ serve_open_file(struct export *ex, uint32_t owner, const struct proto_req *r,
 	    0) {
 		handle_cancel(slot);
 		return fd;
+	}
+	/* Emptied by O_TRUNC for a caller without CAP_FSETID. */
+	if ((flags & O_TRUNC) && (r->flags & PROTO_KILL_SUIDGID) &&
+	    (rc = serve_kill_setid(fd)) < 0) {
+		close(fd);
+		handle_cancel(slot);
+		return rc;
 	}
 	if ((rc = serve_fstat(fd, &rep->attr)) < 0) {
 		close(fd);

@@ -763,6 +763,7 @@ stream_send_call(struct stream *s, struct call *c)
 
 	if (s->state != STREAM_UP)
 		return -EIO;
+	proto_req_fit_caps(&c->req, s->caps);
 	if ((rc = stream_send_req(s, &c->req)) != 0)
 		return rc == -EINVAL ? -EINVAL : -EIO;
 	TAILQ_INSERT_TAIL(&s->calls[c->req.id % STREAM_BUCKETS], c, tentry);

@@ -471,11 +471,15 @@ proto_encode_req(const struct proto_req *q, struct proto_buf *out)
 {
 	const struct type_spec *sp;
 	struct wire_enc e;
+	uint8_t type = q->type;
 	size_t i;
 
 	if ((sp = proto_spec(q->type)) == NULL)
 		return -EINVAL;
-	enc_begin(&e, out, q->type, 0, q->id);
+	/* A WRITE that clears set-ID bits has a type byte of its own. */
+	if (type == PROTO_WRITE && (q->flags & PROTO_KILL_SUIDGID))
+		type = PROTO_WIRE_WRITE_KILL;
+	enc_begin(&e, out, type, 0, q->id);
 	for (i = 0; i < NFIELDS(req_fields); i++) {
 		if (sp->req & req_fields[i].bit)
 			enc_field(&e, sp, &req_fields[i], q);
@@ -672,7 +676,10 @@ dec_header(struct wire_dec *d, const uint8_t *buf, size_t len, bool reply,
 		return NULL;
 	if (((flags & PROTO_FLAG_REPLY) != 0) != reply)
 		return NULL;
-	if ((sp = proto_spec(*type)) == NULL)
+	/* WRITE_KILL: a WRITE's body; it is answered as WRITE. */
+	if (*type == PROTO_WIRE_WRITE_KILL && !reply)
+		sp = &types[PROTO_WRITE];
+	else if ((sp = proto_spec(*type)) == NULL)
 		return NULL;
 	*id = wire_dec_int(d, 8);
 	return sp;
@@ -700,6 +707,9 @@ proto_decode_req(const uint8_t *buf, size_t len, struct proto_req *q)
 	if ((error = wire_dec_end(&d)) != 0) {
 		proto_req_clear(q);
 		memset(q, 0, sizeof *q);
+	} else if (q->type == PROTO_WIRE_WRITE_KILL) {
+		q->type = PROTO_WRITE;
+		q->flags = PROTO_KILL_SUIDGID;
 	}
 	return error;
 }
@@ -732,6 +742,22 @@ proto_decode_rep(const uint8_t *buf, size_t len, struct proto_rep *r)
 		memset(r, 0, sizeof *r);
 	}
 	return error;
+}
+
+/*
+ * Take out of q what a stream without capabilities caps may not carry:
+ * the requests to clear set-ID bits (PROTO_CAP_KILL_SUIDGID).  A holder
+ * without it writes and truncates as it always did.
+ */
+void
+proto_req_fit_caps(struct proto_req *q, uint64_t caps)
+{
+	if (caps & PROTO_CAP_KILL_SUIDGID)
+		return;
+	if (q->type == PROTO_WRITE || q->type == PROTO_OPEN)
+		q->flags &= ~PROTO_KILL_SUIDGID;
+	if (q->type == PROTO_SETATTR)
+		q->valid &= ~(uint32_t)PROTO_SET_KILL_SUIDGID;
 }
 
 /* The length of the frame at buf, from its first 4 bytes alone. */

@@ -82,7 +82,15 @@ enum proto_type {
 #define PROTO_SET_MTIME 0x20
 #define PROTO_SET_ATIME_NOW 0x40
 #define PROTO_SET_MTIME_NOW 0x80
-#define PROTO_SET_ALL 0xff
+#define PROTO_SET_KILL_SUIDGID 0x100 /* then clear set-ID bits (caps) */
+#define PROTO_SET_ALL 0x1ff
+
+/*
+ * In flags of OPEN (beside open(2)'s: with O_TRUNC) and of WRITE (which
+ * goes as PROTO_WIRE_WRITE_KILL on the wire): clear the set-ID bits too.
+ */
+#define PROTO_KILL_SUIDGID 0x80000000u
+#define PROTO_WIRE_WRITE_KILL 31 /* the type byte of such a WRITE */
 
 struct proto_time {
 	int64_t sec;
@@ -185,9 +193,19 @@ struct proto_req {
  * all with the same checkpoint and PROTO_LIST_DELTA bit.  The requester
  * joins their entries, at most PROTO_MAX_LISTING in all.
  */
-#define PROTO_CAP_LIST_PAGES 0x01       /* hello caps bit */
-#define PROTO_CAPS PROTO_CAP_LIST_PAGES /* what we implement */
-#define PROTO_MAX_LISTING (16u << 20)   /* entries of a paged listing */
+#define PROTO_CAP_LIST_PAGES 0x01     /* hello caps bit */
+#define PROTO_MAX_LISTING (16u << 20) /* entries of a paged listing */
+
+/*
+ * Set-ID bits cleared by the holder for a requester whose caller lacks
+ * CAP_FSETID (PROTOCOL.md section 6): WRITE_KILL, SETATTR's
+ * SET_KILL_SUIDGID and OPEN's PROTO_KILL_SUIDGID.
+ */
+#define PROTO_CAP_KILL_SUIDGID 0x02
+#define PROTO_CAPS (PROTO_CAP_LIST_PAGES | PROTO_CAP_KILL_SUIDGID)
+
+/* Take out of q what a stream without capabilities caps cannot carry. */
+void proto_req_fit_caps(struct proto_req *q, uint64_t caps);
 
 /* A reply; id and type echo the request. */
 struct proto_rep {

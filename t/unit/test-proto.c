@@ -764,8 +764,8 @@ hand_frame(int i, struct w *w, int *reply, int *good)
 		return "getxattr 255-byte name";
 	case 8:
 		*good = 1;
-		w_setattr(w, 0xff, 999999999, 0);
-		return "setattr valid 0xff nsec 999999999";
+		w_setattr(w, 0x1ff, 999999999, 0);
+		return "setattr valid 0x1ff nsec 999999999";
 	case 9:
 		*good = 1;
 		w_length(w, PROTO_READ, PROTO_MAX_DATA);
@@ -875,8 +875,8 @@ hand_frame(int i, struct w *w, int *reply, int *good)
 		w_setattr(w, 0, 0, 0xffffffff);
 		return "mtime nsec 2^32-1";
 	case 41:
-		w_setattr(w, 0x100, 0, 0);
-		return "valid bit 0x100";
+		w_setattr(w, 0x200, 0, 0);
+		return "valid bit 0x200";
 	case 42:
 		w_length(w, PROTO_READ, PROTO_MAX_DATA + 1);
 		return "read length PROTO_MAX_DATA+1";
@@ -1371,8 +1371,8 @@ spoil_req(int i, struct proto_req *q)
 		return "atime nsec 1e9";
 	case 10:
 		q->type = PROTO_SETATTR;
-		q->valid = 0x100;
-		return "valid 0x100";
+		q->valid = 0x200;
+		return "valid 0x200";
 	case 11:
 		q->type = PROTO_READ;
 		q->length = PROTO_MAX_DATA + 1;
@@ -1889,6 +1889,54 @@ write_corpus(const char *dir)
 	return error == 0 ? 0 : 1;
 }
 
+/*
+ * A WRITE that clears set-ID bits travels with type byte 31 and the
+ * body of a WRITE, and decodes as a WRITE with PROTO_KILL_SUIDGID; a
+ * reply of type 31 is refused; a stream without the capability carries
+ * none of the three requests to clear them.
+ */
+#define KILL_TESTS 6
+static void
+test_kill_suidgid(void)
+{
+	struct proto_buf b = { 0 }, plain = { 0 };
+	struct proto_req q = full_req(PROTO_WRITE), dq;
+	struct proto_rep dr;
+	int error;
+
+	q.flags = PROTO_KILL_SUIDGID;
+	error = proto_encode_req(&q, &b);
+	q.flags = 0;
+	error = error ? error : proto_encode_req(&q, &plain);
+	tap_ok(error == 0 && b.len == plain.len && b.p[4] == 31 &&
+		plain.p[4] == PROTO_WRITE &&
+		memcmp(b.p + 5, plain.p + 5, b.len - 5) == 0,
+	    "a killing write is a write's frame with type byte 31");
+	error = error ? error : proto_decode_req(b.p, b.len, &dq);
+	tap_ok(error == 0 && dq.type == PROTO_WRITE &&
+		dq.flags == PROTO_KILL_SUIDGID && dq.datalen == q.datalen,
+	    "type 31 decodes as a write with PROTO_KILL_SUIDGID");
+	b.p[5] = PROTO_FLAG_REPLY;
+	tap_ok(proto_decode_rep(b.p, b.len, &dr) == -EPROTO,
+	    "a reply of type 31 is refused");
+
+	q.flags = PROTO_KILL_SUIDGID;
+	proto_req_fit_caps(&q, PROTO_CAP_LIST_PAGES);
+	tap_ok(q.flags == 0, "without the capability a write kills nothing");
+	q = full_req(PROTO_OPEN);
+	q.flags = 01001 | PROTO_KILL_SUIDGID;
+	proto_req_fit_caps(&q, PROTO_CAP_KILL_SUIDGID);
+	tap_ok(q.flags == (01001 | PROTO_KILL_SUIDGID),
+	    "with it an open keeps its request to kill");
+	q = full_req(PROTO_SETATTR);
+	q.valid = PROTO_SET_SIZE | PROTO_SET_KILL_SUIDGID;
+	proto_req_fit_caps(&q, 0);
+	tap_ok(q.valid == PROTO_SET_SIZE,
+	    "without it a setattr only truncates");
+	proto_buf_free(&b);
+	proto_buf_free(&plain);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1900,7 +1948,7 @@ main(int argc, char **argv)
 
 	tap_plan(3 + PER_TYPE * (int)NELEM(expect) + 1 + hand_frames() +
 	    DELTA_TESTS + spoils() + (int)NAMES_TESTS + FRAME_LEN_TESTS +
-	    LARGE_TESTS + PAGED_TESTS);
+	    LARGE_TESTS + PAGED_TESTS + KILL_TESTS);
 	test_golden();
 	for (i = 0; i < NELEM(expect); i++)
 		test_type(&expect[i]);
@@ -1917,5 +1965,6 @@ main(int argc, char **argv)
 	test_frame_len();
 	test_large();
 	test_paged();
+	test_kill_suidgid();
 	return tap_done();
 }
