@@ -108,12 +108,13 @@ gather_listing(struct gather *g, struct peer *p, uint32_t export_id,
 
 static void gather_readdir_cb(struct call *);
 
-/* Send a READDIR of g, from base's checkpoint if not NULL, to cb. */
-static void
-gather_send_readdir(struct gather *g, struct peer *p, uint32_t export_id,
-    const char *rel, const struct listing *base, void (*cb)(struct call *))
+/* Ask a holder for its listing, incrementally if we have a checkpoint. */
+void
+gather_readdir(struct gather *g, struct peer *p, uint32_t export_id,
+    const char *rel, const struct listing *base)
 {
-	struct call *c = call_new(p, PROTO_READDIR, export_id, rel, cb, g);
+	struct call *c = call_new(p, PROTO_READDIR, export_id, rel,
+	    gather_readdir_cb, g);
 
 	if (base != NULL) {
 		c->req.fh = base->boot;
@@ -122,14 +123,6 @@ gather_send_readdir(struct gather *g, struct peer *p, uint32_t export_id,
 	}
 	g->pending++;
 	call_send(c);
-}
-
-/* Ask a holder for its listing, incrementally if we have a checkpoint. */
-void
-gather_readdir(struct gather *g, struct peer *p, uint32_t export_id,
-    const char *rel, const struct listing *base)
-{
-	gather_send_readdir(g, p, export_id, rel, base, gather_readdir_cb);
 }
 
 /* A READDIR answer for a listing: cache it (merged), then use it. */
@@ -150,87 +143,6 @@ gather_readdir_cb(struct call *c)
 			listing_free(l);
 	} else /* a delta, but our base is gone: ask in full */
 		gather_readdir(g, c->peer, c->req.export_id, c->req.path, NULL);
-	gather_step(g);
-}
-
-/*
- * The copies of directories whose listing a resolve is fetching: one
- * fetch at a time per copy, so that a burst of lookups in a directory
- * not listed yet costs one listing, not one each.
- */
-struct gather_fetch {
-	struct peer *peer;
-	uint32_t export_id;
-	char *path; /* owned */
-	struct gather_fetch *next;
-};
-
-static struct gather_fetch *fetches;
-
-static void gather_fetch_cb(struct call *);
-
-/*
- * Resolve g's name in copy (p, export_id) of its directory, at rel in
- * that export, by fetching the copy's listing (incrementally from base,
- * if not NULL) instead of asking for the one name: the same round
- * trip, and the names after it are answered from the listing.  False
- * when a fetch of it is out already (the caller asks for the name).
- */
-bool
-gather_fetch(struct gather *g, struct peer *p, uint32_t export_id,
-    const char *rel, const struct listing *base)
-{
-	struct gather_fetch *f;
-
-	for (f = fetches; f != NULL; f = f->next)
-		if (f->peer == p && f->export_id == export_id &&
-		    strcmp(f->path, rel) == 0)
-			return false;
-	f = xcalloc(1, sizeof *f);
-	f->peer = p;
-	f->export_id = export_id;
-	f->path = xstrdup(rel);
-	f->next = fetches;
-	fetches = f;
-	gather_send_readdir(g, p, export_id, rel, base, gather_fetch_cb);
-	return true;
-}
-
-/* A fetched listing came: cache it, and take the name from it. */
-static void
-gather_fetch_cb(struct call *c)
-{
-	struct gather *g = c->arg;
-	struct gather_fetch **fp, *f;
-	const struct lent *e;
-	struct listing *l;
-	char *rel;
-	bool own;
-
-	for (fp = &fetches; (f = *fp) != NULL; fp = &f->next)
-		if (f->peer == c->peer && f->export_id == c->req.export_id &&
-		    strcmp(f->path, c->req.path) == 0) {
-			*fp = f->next;
-			free(f->path);
-			free(f);
-			break;
-		}
-	g->pending--;
-	if (c->rep.error != 0)
-		gather_error(g, c->rep.error);
-	else if ((l = dircache_store(c->peer, c->req.export_id, c->req.path,
-		      &c->rep, &own)) != NULL) {
-		if ((e = listing_find(l, g->base)) != NULL)
-			gather_add(g, g->base, c->peer, c->req.export_id,
-			    &e->attr, false);
-		if (own)
-			listing_free(l);
-	} else { /* a delta, but our base is gone: ask for the name */
-		rel = xpathjoin(c->req.path, g->base);
-		gather_call(g, c->peer, c->req.export_id, PROTO_STAT, rel,
-		    false, gather_stat_cb);
-		free(rel);
-	}
 	gather_step(g);
 }
 

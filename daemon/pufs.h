@@ -341,8 +341,6 @@ void gather_listing(struct gather *, struct peer *, uint32_t export_id,
     const struct listing *);
 void gather_readdir(struct gather *, struct peer *, uint32_t export_id,
     const char *rel, const struct listing *base);
-bool gather_fetch(struct gather *, struct peer *, uint32_t export_id,
-    const char *rel, const struct listing *base);
 void gather_call(struct gather *, struct peer *, uint32_t export_id,
     uint8_t type, const char *relpath, bool graft, void (*)(struct call *));
 void gather_stat_cb(struct call *);

@@ -19,9 +19,7 @@
  *
  * Listing applies exactly the same merge to every name, so lookup and
  * readdir always agree.  Both are gathers (gather.c): one call per
- * holder, merged here when the last answer (or its timeout) is in.  A
- * resolve answers from cached listings where it can, and fetches the
- * listing of a small directory's copy rather than ask it one name.  With
+ * holder, merged here when the last answer (or its timeout) is in.  With
  * multicast, a resolve's asks to other peers go as one LOCATE (find.c).
  */
 #include <errno.h>
@@ -442,35 +440,6 @@ union_from_listing(struct gather *g, const struct copy *cp,
 	return true;
 }
 
-/*
- * A directory no larger than this (st_size of its first copy) is
- * listed, not asked for one name, when a resolve must ask a copy.
- */
-#define UNION_FETCH_MAX (64 * 1024)
-
-/*
- * Resolve g's name in copy cp of directory dir by fetching the copy's
- * listing, when the directory is small enough for a listing to cost
- * about what a STAT does; whether sent.
- */
-static bool
-union_fetch(struct gather *g, struct node *dir, const struct copy *cp,
-    const struct export *ex)
-{
-	struct listing *l;
-	bool stale, sent;
-	char *drel;
-
-	if (dir->isvirtual || dir->attr.size == 0 ||
-	    dir->attr.size > UNION_FETCH_MAX ||
-	    (drel = union_relpath(ex, g->path)) == NULL)
-		return false;
-	l = dircache_get(cp->peer, cp->export_id, drel, &stale);
-	sent = gather_fetch(g, cp->peer, cp->export_id, drel, l);
-	free(drel);
-	return sent;
-}
-
 /* Resolve name in dir: as an entry, its holders, or existence alone. */
 static void
 union_resolve_mode(struct node *dir, const char *name, enum union_mode mode,
@@ -522,9 +491,7 @@ union_resolve_mode(struct node *dir, const char *name, enum union_mode mode,
 			free(rel);
 			continue;
 		}
-		if (!union_fetch(g, dir, &copies[i], ex))
-			find_ask(g, copies[i].peer, copies[i].export_id, rel,
-			    false);
+		find_ask(g, copies[i].peer, copies[i].export_id, rel, false);
 		asked++;
 		free(rel);
 	}
