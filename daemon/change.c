@@ -54,6 +54,11 @@ change_act_cb(struct call *c)
 	struct node *n;
 
 	op->pending--;
+	dircache_expected(c->peer, &c->req, c->rep.error == 0);
+	if (c->req.type == PROTO_RMDIR && c->rep.error == 0)
+		/* Its listings are of no directory now. */
+		dircache_drop_below(c->peer, c->req.export_id, c->req.path,
+		    c->req.name);
 	if (c->rep.error != 0 && (op->error == 0 || c->rep.error == -ENOTEMPTY))
 		op->error = c->rep.error;
 	if (c->rep.error == 0 && c->req.type == PROTO_LINK) {
@@ -121,6 +126,7 @@ change_act_one(struct fsop *op, struct peer *peer, uint32_t export_id,
 		free(rel2);
 	}
 	c->req.flags = (uint32_t)op->flags;
+	dircache_expect(peer, &c->req);
 	op->pending++;
 	call_send(c);
 	return 0;
@@ -680,9 +686,14 @@ change_step(struct fsop *op)
 		/* A rename asks for both names at once: one round trip. */
 		op->pending = op->type == PROTO_RENAME ? 2 : 1;
 		op->error = 0;
-		union_resolve(op->dir, op->name, change_src_cb, op);
-		if (op->type == PROTO_RENAME)
-			union_resolve(op->dir2, op->name2, change_dst_cb, op);
+		if (op->type == PROTO_UNLINK || op->type == PROTO_RMDIR)
+			union_resolve_holders(op->dir, op->name, change_src_cb,
+			    op);
+		else
+			union_resolve(op->dir, op->name, change_src_cb, op);
+		if (op->type == PROTO_RENAME) /* who holds it is enough */
+			union_resolve_holders(op->dir2, op->name2,
+			    change_dst_cb, op);
 		break;
 	case FS_ACT:
 		change_act(op);

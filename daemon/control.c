@@ -126,6 +126,7 @@ control_status_json(struct evbuffer *b)
 	struct meta_cache_stats mc;
 	uint64_t lfull, ldelta;
 	struct locate_stats ls;
+	struct union_check_stats cs;
 	unsigned long req, inflight;
 	unsigned known, addrs;
 	bool first = true;
@@ -208,6 +209,11 @@ control_status_json(struct evbuffer *b)
 	evbuffer_add_printf(b, "\"listings\":{\"full\":%llu,\"delta\":%llu},",
 	    (unsigned long long)lfull, (unsigned long long)ldelta);
 	control_io_json(b);
+	union_check_stats(&cs);
+	evbuffer_add_printf(b,
+	    "\"checks\":{\"done\":%llu,\"local\":%llu,\"calls\":%llu},",
+	    (unsigned long long)cs.done, (unsigned long long)cs.local,
+	    (unsigned long long)cs.calls);
 	move_stats(&moves, &mbytes, &mfailed);
 	evbuffer_add_printf(b,
 	    "\"moves\":{\"done\":%llu,\"bytes\":%llu,"
@@ -276,6 +282,7 @@ control_status_text(struct evbuffer *b)
 	struct worker_stats ws;
 	struct trap_stats ts;
 	struct meta_cache_stats mc;
+	struct union_check_stats cs;
 	unsigned long req, inflight;
 	unsigned known, addrs;
 	int n = 0;
@@ -365,7 +372,12 @@ control_status_text(struct evbuffer *b)
 		if (stats.ops[t] != 0)
 			evbuffer_add_printf(b, " %s %lu", proto_type_name(t),
 			    stats.ops[t]);
-	evbuffer_add_printf(b, "\n");
+	union_check_stats(&cs);
+	evbuffer_add_printf(b,
+	    "\nchecks:   %llu names checked free, %llu from listings alone, "
+	    "%llu holders asked\n",
+	    (unsigned long long)cs.done, (unsigned long long)cs.local,
+	    (unsigned long long)cs.calls);
 }
 
 /*

@@ -13,6 +13,13 @@
  * directory, makes the listing stale at once; a gap in a peer's traps,
  * its departure or restart drops all of its listings.
  *
+ * Names and attributes go stale apart: a write or an attribute change
+ * (and the echo of a change we made and applied in place) leaves the
+ * set of names exact, so a stale listing whose names are still fresh
+ * can say a name is absent, or held, without a call (a lookup of a new
+ * name, the check before a create).  Its names go stale with a trap
+ * that may add, remove or rename one, or at its expiry.
+ *
  * Memory: the metadata cache charges each listing its entries and names
  * and evicts the least recently used beyond its budget (a quarter of
  * cache_size).  A listing larger than the whole budget is not cached at
@@ -25,11 +32,32 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "datagram.h"
 #include "pufs.h"
 
 #define DIRCACHE_LISTING 1 /* meta-cache kind */
 
 static struct meta_cache *dc;
+
+/*
+ * A change of ours at a path, in flight or just answered: the traps
+ * about it (the holder's, and its disk watch's, which may come before
+ * the answer or after a later change of ours) add or remove no name we
+ * did not put in place from the answers.  Kept until a little after
+ * the traps of the change must have come.
+ */
+struct dircache_expect {
+	struct peer *peer;
+	uint32_t export_id;
+	uint32_t hash;  /* of path */
+	char *path;     /* owned */
+	bool echoed;    /* a trap about it came */
+	bool answered;  /* kept for its traps */
+	uint64_t until; /* wheel ms: forgotten then */
+	struct dircache_expect *next;
+};
+
+static struct dircache_expect *expects;
 
 /* Start the cache; its budget is a quarter of cache_size. */
 void
@@ -46,6 +74,13 @@ dircache_free(void)
 {
 	meta_cache_free(dc);
 	dc = NULL;
+	while (expects != NULL) {
+		struct dircache_expect *e = expects;
+
+		expects = e->next;
+		free(e->path);
+		free(e);
+	}
 }
 
 /* Free a listing (the cache's free function). */
@@ -138,15 +173,18 @@ dircache_bytes(const struct listing *l)
  */
 static int
 dircache_put(struct peer *p, uint32_t export_id, const char *path,
-    struct listing *l)
+    struct listing *l, bool fresh)
 {
 	char key[PROTO_MAX_PATH + 128];
 	size_t klen = dircache_key(key, sizeof key, p, export_id, path);
-	uint64_t expires = loop_now_ms() +
-	    (uint64_t)(conf->attr_timeout * 1000);
+	uint64_t expires = loop_now_ms();
 
 	if (klen == 0)
 		return -ENAMETOOLONG;
+	if (fresh) {
+		expires += (uint64_t)(conf->attr_timeout * 1000);
+		l->names_ms = expires;
+	}
 	return meta_cache_put(dc, DIRCACHE_LISTING, key, klen, l,
 	    dircache_bytes(l), dircache_listing_free, expires,
 	    META_CACHE_KEEP_STALE);
@@ -240,15 +278,18 @@ dircache_store(struct peer *p, uint32_t export_id, const char *path,
 	l->boot = p->boot_id;
 	l->gtime = rep->fh;
 	l->seq = rep->value;
-	if (dircache_put(p, export_id, path, l) != 0)
+	if (dircache_put(p, export_id, path, l, true) != 0)
 		*own = true;
 	return l;
 }
 
 /*
  * We changed entry name of directory dir ourselves and know what it is
- * now (a NULL attr: removed): update a fresh cached listing in place
- * instead of asking the holder again.  A stale one is left to refresh.
+ * now (a NULL attr: removed): update the cached listing in place
+ * instead of asking the holder again.  A fresh one stays fresh; one
+ * stale for its attributes alone keeps exact names; one whose names
+ * are stale is left to refresh.  Removing one of several hard links
+ * changes the others' link count: their attributes go stale.
  */
 void
 dircache_set(struct peer *p, uint32_t export_id, const char *dir,
@@ -257,15 +298,21 @@ dircache_set(struct peer *p, uint32_t export_id, const char *dir,
 	char key[PROTO_MAX_PATH + 128];
 	size_t klen = dircache_key(key, sizeof key, p, export_id, dir);
 	struct proto_dirent d = { .name = name };
+	const struct lent *e;
 	struct listing *l;
+	bool stale;
 
 	if (klen == 0 ||
-	    (l = meta_cache_get(dc, DIRCACHE_LISTING, key, klen)) == NULL)
+	    (l = meta_cache_get_stale(dc, DIRCACHE_LISTING, key, klen,
+		 &stale)) == NULL ||
+	    !dircache_names_fresh(l))
 		return;
 	if (attr != NULL)
 		d.attr = *attr; /* mode 0 in d means removed */
+	else if ((e = listing_find(l, name)) != NULL && e->attr.nlink > 1)
+		stale = true;
 	dircache_merge(l, &d, 1);
-	if (dircache_put(p, export_id, dir, l) != 0)
+	if (dircache_put(p, export_id, dir, l, !stale) != 0)
 		listing_free(l); /* grew past the budget */
 }
 
@@ -302,31 +349,320 @@ dircache_update(struct peer *p, uint32_t export_id, const char *path,
 	free(dir);
 }
 
-/* The listing of directory path changed: refresh it at the next use. */
+/*
+ * The listing of directory path changed, perhaps its names too: refresh
+ * it at the next use.
+ */
 void
 dircache_stale(struct peer *p, uint32_t export_id, const char *path)
 {
 	char key[PROTO_MAX_PATH + 128];
 	size_t klen = dircache_key(key, sizeof key, p, export_id, path);
+	struct listing *l;
 
-	if (klen != 0)
-		meta_cache_touch(dc, DIRCACHE_LISTING, key, klen,
-		    timer_wheel_now(loop_wheel()));
+	if (klen == 0 ||
+	    (l = meta_cache_get_stale(dc, DIRCACHE_LISTING, key, klen, NULL)) ==
+		NULL)
+		return;
+	l->names_ms = 0;
+	meta_cache_touch(dc, DIRCACHE_LISTING, key, klen,
+	    timer_wheel_now(loop_wheel()));
 }
 
-/* The entry at path (in export) changed: its directory's listing too. */
-void
-dircache_changed(struct peer *p, uint32_t export_id, const char *path)
+/* Whether the names of l are exact now (see the top of the file). */
+bool
+dircache_names_fresh(const struct listing *l)
 {
-	const char *slash;
+	return l->names_ms > timer_wheel_now(loop_wheel());
+}
+
+/* Free an expected change and unlink it from the list. */
+static void
+dircache_expect_drop(struct dircache_expect **ep)
+{
+	struct dircache_expect *e = *ep;
+
+	*ep = e->next;
+	free(e->path);
+	free(e);
+}
+
+/* FNV-1a of a path. */
+static uint32_t
+dircache_hash(const char *path)
+{
+	uint32_t h = 2166136261u;
+
+	for (const unsigned char *c = (const unsigned char *)path; *c; c++)
+		h = (h ^ *c) * 16777619u;
+	return h;
+}
+
+/*
+ * The change of ours expected at path (with pending, one not answered
+ * yet), or NULL; old ones go.
+ */
+static struct dircache_expect **
+dircache_expect_find(struct peer *p, uint32_t export_id, const char *path,
+    bool pending)
+{
+	uint64_t now = timer_wheel_now(loop_wheel());
+	uint32_t h = dircache_hash(path);
+	struct dircache_expect **ep = &expects;
+
+	while (*ep != NULL) {
+		if ((*ep)->until <= now) {
+			dircache_expect_drop(ep);
+			continue;
+		}
+		if ((*ep)->hash == h && (*ep)->peer == p &&
+		    (*ep)->export_id == export_id &&
+		    strcmp((*ep)->path, path) == 0 &&
+		    !(pending && (*ep)->answered))
+			return ep;
+		ep = &(*ep)->next;
+	}
+	return NULL;
+}
+
+/* Whether a trap about path is the echo of a change of ours. */
+static bool
+dircache_echo(struct peer *p, uint32_t export_id, const char *path)
+{
+	struct dircache_expect **ep = dircache_expect_find(p, export_id, path,
+	    false);
+
+	if (ep == NULL)
+		return false;
+	(*ep)->echoed = true;
+	return true;
+}
+
+/* Expect the traps of a change of ours at dir/name. */
+static void
+dircache_expect_one(struct peer *p, uint32_t export_id, const char *dir,
+    const char *name)
+{
+	struct dircache_expect *e = xcalloc(1, sizeof *e);
+
+	e->peer = p;
+	e->export_id = export_id;
+	e->path = xpathjoin(dir, name);
+	e->hash = dircache_hash(e->path);
+	/* Its call times out by then. */
+	e->until = timer_wheel_now(loop_wheel()) + 1000 +
+	    (uint64_t)(conf->op_timeout * 1000);
+	e->next = expects;
+	expects = e;
+}
+
+/* The change of dircache_expect_one() was answered; see below. */
+static void
+dircache_expected_one(struct peer *p, uint32_t export_id, const char *dir,
+    const char *name, bool done)
+{
+	char *path = xpathjoin(dir, name);
+	struct dircache_expect **ep = dircache_expect_find(p, export_id, path,
+	    true);
+
+	free(path);
+	if (ep == NULL)
+		return;
+	if (!done) {
+		if ((*ep)->echoed)
+			dircache_stale(p, export_id, dir);
+		dircache_expect_drop(ep);
+		return;
+	}
+	(*ep)->answered = true;
+	(*ep)->until = timer_wheel_now(loop_wheel()) + 500 +
+	    (uint64_t)(conf->trap_delay * 2000);
+}
+
+/* Whether request r makes, removes or renames a name (a second: two). */
+static bool
+dircache_names_req(const struct proto_req *r, bool *two)
+{
+	*two = r->type == PROTO_RENAME;
+	switch (r->type) {
+	case PROTO_CREATE:
+	case PROTO_MKNOD:
+	case PROTO_MKDIR:
+	case PROTO_SYMLINK:
+	case PROTO_UNLINK:
+	case PROTO_RMDIR:
+	case PROTO_RENAME:
+		return r->path != NULL && r->name != NULL;
+	default:
+		return false;
+	}
+}
+
+/*
+ * We are about to send r to p: if it makes, removes or renames a name,
+ * the traps about it are echoes until a little after its answer.
+ */
+void
+dircache_expect(struct peer *p, const struct proto_req *r)
+{
+	bool two;
+
+	if (!dircache_names_req(r, &two))
+		return;
+	dircache_expect_one(p, r->export_id, r->path, r->name);
+	if (two)
+		dircache_expect_one(p, r->export2, r->path2, r->name2);
+}
+
+/*
+ * The answer of r came (done: the change was made).  If it failed, a
+ * trap taken for its echo was about someone else's change: the
+ * listing's names are stale.  If it was made, its traps may still be on
+ * their way: expected for a few trap delays more.
+ */
+void
+dircache_expected(struct peer *p, const struct proto_req *r, bool done)
+{
+	bool two;
+
+	if (!dircache_names_req(r, &two))
+		return;
+	dircache_expected_one(p, r->export_id, r->path, r->name, done);
+	if (two)
+		dircache_expected_one(p, r->export2, r->path2, r->name2, done);
+}
+
+/* Drop the listings of directory dir/name of p's export and below. */
+void
+dircache_drop_below(struct peer *p, uint32_t export_id, const char *dir,
+    const char *name)
+{
+	char key[PROTO_MAX_PATH + 128];
+	char *path = xpathjoin(dir, name);
+	size_t klen = dircache_key(key, sizeof key, p, export_id, path);
+
+	/* By prefix: "a" drops "ab" too, which only costs a new listing. */
+	if (klen != 0)
+		meta_cache_drop_prefix(dc, DIRCACHE_LISTING, key, klen);
+	free(path);
+}
+
+/* The cached listing of (p, export_id, dir) if its names are exact. */
+static struct listing *
+dircache_names(struct peer *p, uint32_t export_id, const char *dir)
+{
+	struct listing *l;
+	bool stale;
+
+	l = dircache_get(p, export_id, dir, &stale);
+	return l != NULL && dircache_names_fresh(l) ? l : NULL;
+}
+
+/*
+ * We renamed dir/name to dir2/name2 on p (flags as rename(2)'s) and it
+ * worked: the entry moves in the cached listings, whose names stay
+ * exact.  What cannot be followed so (a directory, whose own listings
+ * are kept by path; an exchange; an entry not listed) makes both
+ * listings stale and drops those of the two paths and below.
+ */
+void
+dircache_renamed(struct peer *p, uint32_t export_id, const char *dir,
+    const char *name, uint32_t export2, const char *dir2, const char *name2,
+    unsigned flags)
+{
+	struct listing *l;
+	const struct lent *e;
+	struct proto_attr a;
+
+	if ((flags & RENAME_EXCHANGE) ||
+	    (l = dircache_names(p, export_id, dir)) == NULL ||
+	    (e = listing_find(l, name)) == NULL || S_ISDIR(e->attr.mode) ||
+	    dircache_names(p, export2, dir2) == NULL) {
+		dircache_stale(p, export_id, dir);
+		dircache_stale(p, export2, dir2);
+		/* A directory's own listings, and below, are of other paths. */
+		dircache_drop_below(p, export_id, dir, name);
+		dircache_drop_below(p, export2, dir2, name2);
+		return;
+	}
+	a = e->attr;
+	dircache_set(p, export_id, dir, name, NULL);
+	dircache_set(p, export2, dir2, name2, &a);
+}
+
+/*
+ * A trap says the entry at path changed (kind DGRAM_*): its directory's
+ * listing goes stale.  Its names stay exact when the record adds none
+ * and removes none the listing shows: a creation of a name it lists, a
+ * write, an attribute change, the echo of a change of ours (put in
+ * place from its answer by dircache_set or dircache_renamed).  A
+ * removal of a name it does not list, or our own, changes nothing.
+ */
+void
+dircache_trap(struct peer *p, uint32_t export_id, uint8_t kind,
+    const char *path)
+{
+	char key[PROTO_MAX_PATH + 128];
+	const char *slash, *name;
+	struct listing *l;
+	bool listed, echo;
 	char *dir;
+	size_t klen;
 
 	if (path == NULL || path[0] == '\0')
 		return;
 	slash = strrchr(path, '/');
 	dir = slash ? xstrndup(path, (size_t)(slash - path)) : xstrdup("");
-	dircache_stale(p, export_id, dir);
+	name = slash ? slash + 1 : path;
+	klen = dircache_key(key, sizeof key, p, export_id, dir);
+	if (klen == 0 ||
+	    (l = meta_cache_get_stale(dc, DIRCACHE_LISTING, key, klen, NULL)) ==
+		NULL) {
+		free(dir);
+		return;
+	}
+	listed = listing_find(l, name) != NULL;
+	echo = (kind == DGRAM_CREATE || kind == DGRAM_REMOVE ||
+		   kind == DGRAM_RENAME) &&
+	    dircache_echo(p, export_id, path);
+	if (kind == DGRAM_REMOVE && (echo || !listed)) {
+		free(dir);
+		return;
+	}
+	if (!echo &&
+	    ((kind == DGRAM_CREATE && !listed) || kind == DGRAM_REMOVE ||
+		kind == DGRAM_RENAME))
+		l->names_ms = 0;
+	meta_cache_touch(dc, DIRCACHE_LISTING, key, klen,
+	    timer_wheel_now(loop_wheel()));
 	free(dir);
+}
+
+/*
+ * We made directory path ourselves: it is empty, and its listing is
+ * known without asking.  It has no checkpoint (0): its first refresh
+ * is a whole listing.
+ */
+void
+dircache_empty(struct peer *p, uint32_t export_id, const char *path)
+{
+	struct listing *l = xcalloc(1, sizeof *l);
+
+	l->ents = xcalloc(1, sizeof *l->ents);
+	l->cap = 1;
+	l->boot = p->boot_id;
+	if (dircache_put(p, export_id, path, l, true) != 0)
+		listing_free(l);
+}
+
+/*
+ * The entry at path (in export) changed, not its name: its directory's
+ * listing goes stale for its attributes.
+ */
+void
+dircache_changed(struct peer *p, uint32_t export_id, const char *path)
+{
+	dircache_trap(p, export_id, DGRAM_ATTR, path);
 }
 
 /* Forget every listing of peer p. */

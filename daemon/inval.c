@@ -119,7 +119,7 @@ inval_changed(struct peer *p, uint8_t kind, uint32_t export_id,
 		return false;
 	upath = union_path_of(ex, path);
 	inval_forget_path(p, upath, kind, off, len);
-	dircache_changed(p, export_id, path);
+	dircache_trap(p, export_id, kind, path);
 	free(upath);
 	return true;
 }
@@ -151,11 +151,12 @@ inval_answered(const struct call *c)
 		dircache_set(c->peer, r->export_id, r->path, r->name, NULL);
 		break;
 	case PROTO_RENAME:
+		dircache_renamed(c->peer, r->export_id, r->path, r->name,
+		    r->export2, r->path2, r->name2, r->flags);
+		break;
 	case PROTO_LINK:
-		if (r->type == PROTO_RENAME)
-			dircache_stale(c->peer, r->export_id, r->path);
-		else /* the link count shows in the source's listing */
-			dircache_changed(c->peer, r->export_id, r->path);
+		/* the link count shows in the source's listing */
+		dircache_changed(c->peer, r->export_id, r->path);
 		dircache_stale(c->peer, r->export2, r->path2);
 		break;
 	case PROTO_SETATTR:

@@ -174,6 +174,7 @@ move_cb(struct call *c)
 	struct move *m = c->arg;
 
 	m->inflight--;
+	dircache_expected(c->peer, &c->req, c->rep.error == 0);
 	if (c->rep.error == 0) {
 		switch (c->req.type) {
 		case PROTO_OPEN:
@@ -365,9 +366,13 @@ move_step(struct move *m)
 	default:
 		fatalx("move: step in state %d", m->state);
 	}
+	/* The cache takes the traps of its names for echoes. */
+	dircache_expect(c->peer, &c->req);
 	call_send(c);
-	if (c2 != NULL)
+	if (c2 != NULL) {
+		dircache_expect(c2->peer, &c2->req);
 		call_send(c2);
+	}
 }
 
 /*

@@ -128,6 +128,7 @@ place_make_cb(struct call *c)
 	struct node *n;
 	struct fuse_entry_param ep;
 
+	dircache_expected(c->peer, &c->req, c->rep.error == 0);
 	if (c->rep.error != 0) {
 		fsop_done(op, c->rep.error);
 		return;
@@ -136,6 +137,11 @@ place_make_cb(struct call *c)
 	e.attr = c->rep.attr;
 	e.ino = node_ino_hash(c->peer->name, e.attr.dev, e.attr.ino);
 	if (S_ISDIR(e.attr.mode)) {
+		char *path = xpathjoin(c->req.path, c->req.name);
+
+		/* Empty, as we made it: its lookups need not ask. */
+		dircache_empty(c->peer, c->req.export_id, path);
+		free(path);
 		e.isdir = true;
 		e.copies = xcalloc(1, sizeof *e.copies);
 		e.copies[0] = op->chosen;
@@ -184,6 +190,7 @@ place_make(struct fsop *op)
 	c->req.flags = (uint32_t)op->fi.flags;
 	if (op->target != NULL)
 		call_set_data(c, op->target, strlen(op->target));
+	dircache_expect(c->peer, &c->req);
 	call_send(c);
 }
 

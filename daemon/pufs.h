@@ -48,6 +48,7 @@ struct listing {
 	uint64_t boot;     /* the holder's boot id */
 	uint64_t seq;      /* checkpoint: change number */
 	uint64_t gtime;    /* checkpoint: global time, ns */
+	uint64_t names_ms; /* wheel time its names are exact till */
 	struct lent *ents; /* sorted by name; owned */
 	size_t n, cap;
 };
@@ -69,6 +70,17 @@ void dircache_update(struct peer *, uint32_t export_id, const char *path,
 void dircache_set(struct peer *, uint32_t export_id, const char *dir,
     const char *name, const struct proto_attr *);
 void dircache_changed(struct peer *, uint32_t export_id, const char *path);
+void dircache_trap(struct peer *, uint32_t export_id, uint8_t kind,
+    const char *path);
+void dircache_empty(struct peer *, uint32_t export_id, const char *path);
+void dircache_expect(struct peer *, const struct proto_req *);
+void dircache_expected(struct peer *, const struct proto_req *, bool done);
+bool dircache_names_fresh(const struct listing *);
+void dircache_drop_below(struct peer *, uint32_t export_id, const char *dir,
+    const char *name);
+void dircache_renamed(struct peer *, uint32_t export_id, const char *dir,
+    const char *name, uint32_t export2, const char *dir2, const char *name2,
+    unsigned flags);
 void dircache_drop_peer(struct peer *);
 void dircache_stats(struct meta_cache_stats *);
 
@@ -279,6 +291,15 @@ bool union_has_virtual_below(const char *upath);
 typedef void (*union_resolve_cb)(void *arg, int error, struct entry *);
 void union_resolve(struct node *dir, const char *name, union_resolve_cb,
     void *arg);
+void union_resolve_holders(struct node *dir, const char *name, union_resolve_cb,
+    void *arg);
+/* Whether-a-name-is-free checks (before a create or a link), for status. */
+struct union_check_stats {
+	uint64_t done;  /* checks made */
+	uint64_t local; /* answered from cached listings, no call */
+	uint64_t calls; /* holders asked (STAT or LOCATE asks) */
+};
+void union_check_stats(struct union_check_stats *);
 void union_resolve_any(struct node *dir, const char *base, union_resolve_cb,
     void *arg);
 
@@ -305,6 +326,7 @@ struct gather {
 	char *shown;      /* resolve: the name asked for */
 	struct peer *pin; /* resolve: NAME@URI's peer */
 	bool any;         /* resolve: does any holder have it at all? */
+	bool holders;     /* resolve: who holds it; old attributes do */
 	unsigned pending;
 	int error; /* first error not ENOENT, negative errno */
 	struct named_hit *hits;

@@ -32,8 +32,16 @@
 #include "pufs.h"
 
 static time_t union_start_time;
+static struct union_check_stats ucs;
 
-static void union_resolve_mode(struct node *, const char *, bool,
+/* What a resolve must learn. */
+enum union_mode {
+	UNION_ENTRY,   /* the entry, with fresh attributes */
+	UNION_HOLDERS, /* the entry; attributes from a stale listing do */
+	UNION_ANY,     /* whether any holder has the name */
+};
+
+static void union_resolve_mode(struct node *, const char *, enum union_mode,
     union_resolve_cb, void *);
 
 /* The export id of a peer, or NULL. */
@@ -370,7 +378,14 @@ void
 union_resolve_any(struct node *dir, const char *base, union_resolve_cb cb,
     void *arg)
 {
-	union_resolve_mode(dir, base, true, cb, arg);
+	union_resolve_mode(dir, base, UNION_ANY, cb, arg);
+}
+
+/* Figures of the name checks, for status. */
+void
+union_check_stats(struct union_check_stats *st)
+{
+	*st = ucs;
 }
 
 /* Resolve name in dir; see pufs.h. */
@@ -378,14 +393,29 @@ void
 union_resolve(struct node *dir, const char *name, union_resolve_cb cb,
     void *arg)
 {
-	union_resolve_mode(dir, name, false, cb, arg);
+	union_resolve_mode(dir, name, UNION_ENTRY, cb, arg);
 }
 
 /*
- * Answer a resolve for one copy of the directory from its fresh cached
- * listing, if there is one: a hit when the name is listed.  A name not
- * listed is believed absent too: traps keep listings current, and a lost
- * one makes its sender's listings go.  Returns whether answered.
+ * Resolve name in dir for a change that needs only to know who holds
+ * it (unlink, rmdir): a listing stale for its attributes alone answers.
+ */
+void
+union_resolve_holders(struct node *dir, const char *name, union_resolve_cb cb,
+    void *arg)
+{
+	union_resolve_mode(dir, name, UNION_HOLDERS, cb, arg);
+}
+
+/*
+ * Answer a resolve for one copy of the directory from its cached
+ * listing, if it can: a hit when the name is listed, nothing when it is
+ * not.  A name not listed is believed absent: traps keep listings
+ * current, and a lost one makes its sender's listings go.  A listing
+ * stale for its attributes alone still knows its names exactly
+ * (dircache.c): it says a name is absent, or (for any and holders)
+ * who holds it; only a listed name whose attributes are asked for goes
+ * to the holder.  Returns whether answered.
  */
 static bool
 union_from_listing(struct gather *g, const struct copy *cp,
@@ -400,25 +430,26 @@ union_from_listing(struct gather *g, const struct copy *cp,
 		return false;
 	l = dircache_get(cp->peer, cp->export_id, drel, &stale);
 	free(drel);
-	if (l == NULL || stale)
+	if (l == NULL || (stale && !dircache_names_fresh(l)))
 		return false;
-	if ((e = listing_find(l, g->base)) != NULL) {
-		gather_add(g, g->base, cp->peer, cp->export_id, &e->attr,
-		    false);
+	if ((e = listing_find(l, g->base)) == NULL)
 		return true;
-	}
+	if (stale && !g->any && !g->holders)
+		return false;
+	gather_add(g, g->base, cp->peer, cp->export_id, &e->attr, false);
 	return true;
 }
 
-/* Resolve name in dir, as an entry or (any) as existence alone. */
+/* Resolve name in dir: as an entry, its holders, or existence alone. */
 static void
-union_resolve_mode(struct node *dir, const char *name, bool any,
+union_resolve_mode(struct node *dir, const char *name, enum union_mode mode,
     union_resolve_cb cb, void *arg)
 {
+	bool any = mode == UNION_ANY;
 	struct gather *g;
 	struct copy *copies;
 	struct peer *p, *pin;
-	size_t ncopies, baselen, i;
+	size_t ncopies, baselen, i, asked = 0;
 	char *upath, *rel;
 
 	if (any) {
@@ -438,6 +469,7 @@ union_resolve_mode(struct node *dir, const char *name, bool any,
 	g->shown = xstrdup(name);
 	g->pin = pin;
 	g->any = any;
+	g->holders = mode == UNION_HOLDERS;
 	if (!proto_name_ok(g->base)) {
 		g->pending = 0;
 		g->error = -EINVAL;
@@ -446,6 +478,7 @@ union_resolve_mode(struct node *dir, const char *name, bool any,
 	}
 	upath = union_join(g->path, g->base);
 	copies = union_copies(dir, &ncopies);
+	ucs.done += any;
 	for (i = 0; i < ncopies; i++) {
 		const struct export *ex;
 
@@ -459,6 +492,7 @@ union_resolve_mode(struct node *dir, const char *name, bool any,
 			continue;
 		}
 		find_ask(g, copies[i].peer, copies[i].export_id, rel, false);
+		asked++;
 		free(rel);
 	}
 	TAILQ_FOREACH(p, &peers, entry)
@@ -466,10 +500,16 @@ union_resolve_mode(struct node *dir, const char *name, bool any,
 		if (p->state != PEER_UP || (pin != NULL && p != pin))
 			continue;
 		for (uint32_t e = 0; e < p->nexports; e++)
-			if (strcmp(p->exports[e].at, upath) == 0)
+			if (strcmp(p->exports[e].at, upath) == 0) {
 				find_ask(g, p, e, "", true);
+				asked++;
+			}
 	}
 	free(copies);
+	if (any) {
+		ucs.calls += asked;
+		ucs.local += asked == 0;
+	}
 	if (g->loc != NULL)
 		find_send(g, upath);
 	free(upath);
