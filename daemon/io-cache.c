@@ -529,8 +529,7 @@ io_wb_unsent(struct io_wb *wb)
 static struct io_wb *
 io_wb_new(struct io_file *f, struct handle *h, uint32_t nblk)
 {
-	struct io_wb *wb = xcalloc(1,
-	    sizeof *wb + nblk * sizeof wb->blk[0]);
+	struct io_wb *wb = xcalloc(1, sizeof *wb + nblk * sizeof wb->blk[0]);
 
 	wb->f = f;
 	wb->peer = h->peer;
@@ -620,7 +619,8 @@ io_wb_run(struct io_file *f, struct handle *h, struct block *b)
 	wb->nblk = 1;
 	io_blk_set(b, IO_BLK_WRITE);
 	while (wb->nblk < max && r.hi == io.bs && b->ndirty == 0) {
-		struct block *nb = block_cache_find(io.bc, f->key, b->index + 1);
+		struct block *nb = block_cache_find(io.bc, f->key,
+		    b->index + 1);
 
 		if (nb == NULL || nb->ndirty == 0 || nb->dirty[0].lo != 0 ||
 		    io_blk_op(nb) != IO_BLK_IDLE)
@@ -642,8 +642,7 @@ io_wb_run(struct io_file *f, struct handle *h, struct block *b)
 static bool
 io_wb_full(const struct block *b)
 {
-	return b->ndirty == 1 && b->dirty[0].lo == 0 &&
-	    b->dirty[0].hi == io.bs;
+	return b->ndirty == 1 && b->dirty[0].lo == 0 && b->dirty[0].hi == io.bs;
 }
 
 /*
@@ -954,4 +953,3 @@ io_forget(struct node *n, uint64_t off, uint64_t len)
 	if (n->nlookup > 0)
 		notify_inode(n->id, (int64_t)off, (int64_t)len);
 }
-

@@ -14,7 +14,6 @@
 
 struct io_state io;
 
-
 /* Start the data path: the block cache, within cache_size. */
 void
 io_init(const struct config *cfg)
@@ -159,7 +158,8 @@ io_file_unpin(struct io_file *f)
 uint64_t
 io_file_size(const struct io_file *f)
 {
-	return f->node->wsize > f->node->attr.size ? f->node->wsize : f->node->attr.size;
+	return f->node->wsize > f->node->attr.size ? f->node->wsize
+						   : f->node->attr.size;
 }
 
 /* Whether n has bytes written here that its holder does not have yet. */
@@ -216,4 +216,3 @@ io_call_new(struct handle *h, uint8_t type, uint64_t off,
 	c->req.offset = off;
 	return c;
 }
-

@@ -33,9 +33,9 @@ TAILQ_HEAD(io_wait_list, io_wait);
  * unchanged.
  */
 struct io_file {
-	struct node *node; /* holds a ref */
-	uint64_t key;      /* the node id: the block cache's file */
-	int error;         /* a write-back's failure, for the next flush */
+	struct node *node;  /* holds a ref */
+	uint64_t key;       /* the node id: the block cache's file */
+	int error;          /* a write-back's failure, for the next flush */
 	unsigned wb_frames; /* WRITE frames in flight */
 	unsigned rd_frames; /* READ frames in flight */
 	unsigned pins;      /* callers between two steps: not freed yet */
@@ -77,8 +77,6 @@ struct io_rd {
 	TAILQ_ENTRY(io_rd) entry;
 };
 
-
-
 /* A caller waiting for a file to have no dirty byte. */
 struct io_wait {
 	io_done_cb cb;
@@ -90,11 +88,11 @@ struct io_wait {
 /* The data path's shared state. */
 struct io_state {
 	struct block_cache *bc;
-	uint32_t bs;                /* block_size */
-	uint64_t pressure;          /* dirty bytes past which all go back */
-	struct io_file_list dirty;  /* files with dirty blocks */
-	struct io_wr_list space;    /* writes waiting for room */
-	bool draining;              /* leaving: everything goes back */
+	uint32_t bs;               /* block_size */
+	uint64_t pressure;         /* dirty bytes past which all go back */
+	struct io_file_list dirty; /* files with dirty blocks */
+	struct io_wr_list space;   /* writes waiting for room */
+	bool draining;             /* leaving: everything goes back */
 	struct io_stats st;
 };
 
