@@ -6,7 +6,8 @@
 # what reached p2 is a prefix of what was written, pufs status counts the
 # failure, and once there is room again the same file takes a write and
 # an fsync (the error is reported once).  p2 killed while dirty bytes
-# are queued: close(2) returns EIO before op_timeout (3 s) has passed.
+# are queued, or cut off from the network: close(2) returns EIO before
+# op_timeout (3 s) + 2 s have passed.
 # pufs status shows bytes written back, errors, read-ahead hits and
 # misses, clean and dirty bytes; writeback_interval sends a partial
 # block of a file left open; SIGTERM writes every dirty byte back before
@@ -269,6 +270,28 @@ test_expect_success 'SIGTERM writes every dirty byte back, exit 0' '
 	peer_stop 1 &&
 	cmp t.want "$TRASH/wide/t" &&
 	touch "$TRASH/t.go" && wait $pid && cat out
+'
+
+test_expect_success 'holder cut off with dirty bytes queued: close gives EIO in time' '
+	peer_start 1 -o "$LAZY" &&
+	peers_wait_all_up 2 &&
+	: >"$TRASH/wide/c" &&
+	wait_for "test -e \"$M1/c\"" 5 &&
+	test_when_finished "touch \"$TRASH/c.go\"" &&
+	{ wb "$M1/c" small hold "$TRASH/c.go" close >out & } &&
+	pid=$! &&
+	held "$TRASH/c.go" &&
+	test "$(jget 1 data.dirty_bytes)" -gt 0 &&
+	test_when_finished "peer_link_up 2" &&
+	peer_link_down 2 &&
+	touch "$TRASH/c.go" &&
+	wait_for "grep -q ^close out" 15 &&
+	cat out &&
+	secs=$(sed -n "s/^close EIO //p" out) &&
+	test -n "$secs" &&
+	awk -v s="$secs" -v l=$LIMIT "BEGIN { exit !(s < l) }" &&
+	wait $pid &&
+	test "$(jget 1 data.dirty_bytes)" = 0
 '
 
 test_done
