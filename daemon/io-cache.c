@@ -500,6 +500,16 @@ io_wb_end(struct io_wb *wb)
 			notify_links(n);
 	}
 	free(wb);
+	/*
+	 * What the frames freed goes to the other dirty files first: a
+	 * writer streaming into f must not keep another file's flush
+	 * waiting behind IO_WB_BYTES until it stops.
+	 */
+	if (f->on_dirty) {
+		TAILQ_REMOVE(&io.dirty, f, dentry);
+		TAILQ_INSERT_TAIL(&io.dirty, f, dentry);
+	}
+	io_wb_kick();
 	io_wb_push(f);
 	io_read_wake(f);
 	io_sync_check(f);
