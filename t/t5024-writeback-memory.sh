@@ -6,7 +6,8 @@
 # right size and content (every MiB is stamped with its index; a sample
 # of them is compared).  With direct_io = yes, a re-read of a 32 MiB
 # file that fits in the cache is served by the pufs cache alone: no READ
-# frame goes to p2 the second time.
+# frame goes to p2 the second time.  While the write streams, a small
+# file's write and fsync(2) are not kept waiting behind it.
 #
 #   PUFS_TEST_WRITE_MIB  MiB to write (default 4096; 1024 when the daemon
 #                        is built with AddressSanitizer, whose shadow
@@ -80,6 +81,23 @@ hwm_kib () {
 	awk '/^VmHWM:/ { print $2 }' "/proc/$(pufs_pid "$1")/status"
 }
 
+# timed_fsync FILE: write 1000 bytes to FILE and fsync(2) it, within
+# FSYNC_S seconds although another file streams into the cache.
+FSYNC_S=5
+timed_fsync () {
+	"$PYTHON" - "$1" "$FSYNC_S" <<-\EOF
+	import os, sys, time
+	t0 = time.monotonic()
+	fd = os.open(sys.argv[1], os.O_WRONLY)
+	os.write(fd, b"x" * 1000)
+	os.fsync(fd)
+	os.close(fd)
+	t = time.monotonic() - t0
+	print("fsync of a small file while streaming: %.3f s" % t)
+	sys.exit(t >= float(sys.argv[2]))
+	EOF
+}
+
 # jget K KEY.KEY...: one number of peer K's JSON status (0 if absent).
 jget () {
 	peer_status "$1" | "$PYTHON" -c '
@@ -96,8 +114,8 @@ test_expect_success 'setup: two peers, p1 with a 64 MiB cache' '
 	peer_start 2 &&
 	peer_start 1 -o cache.cache_size=${CACHE_MIB}M &&
 	peers_wait_all_up 2 &&
-	: >"$E2/big" &&
-	wait_for "test -e \"$M1/big\"" 5
+	: >"$E2/big" && : >"$E2/small" &&
+	wait_for "test -e \"$M1/big\" && test -e \"$M1/small\"" 5
 '
 
 # The room p2's disk has decides the size; said in the test's name.
@@ -115,7 +133,14 @@ test_expect_success "write $WRITE_MIB MiB: RSS at most $RSS_MIB MiB, data whole"
 	h0=$(hwm_kib p1) &&
 	echo "VmHWM before: $h0 KiB" &&
 	t0=$EPOCHREALTIME &&
-	"$PYTHON" "$_LIB/stamp.py" write "$M1/big" "$WRITE_MIB" &&
+	{ "$PYTHON" "$_LIB/stamp.py" write "$M1/big" "$WRITE_MIB" & } &&
+	pid=$! &&
+	wait_for "test \$(stat -c %s \"$E2/big\") -ge $((128 << 20))" 30 &&
+	for i in 1 2 3; do
+		timed_fsync "$M1/small" || exit 1
+	done &&
+	kill -0 $pid &&
+	wait $pid &&
 	t1=$EPOCHREALTIME &&
 	h1=$(hwm_kib p1) &&
 	awk -v a="$t0" -v b="$t1" -v m="$WRITE_MIB" \
