@@ -17,8 +17,10 @@
  *
  * Writes.  A write(2) is answered as soon as its bytes are in the cache.
  * Dirty blocks go back to the holder as WRITE frames, several in flight
- * per file (IO_WB_FILE_FRAMES) and per peer (IO_WB_PEER_FRAMES), each
- * carrying up to IO_WB_FRAME bytes of consecutive dirty blocks:
+ * per file (IO_WB_FILE_FRAMES), per peer (IO_WB_PEER_FRAMES) and at most
+ * IO_WB_BYTES of them in all (each is a copy of its blocks: this bounds
+ * the memory write-behind needs past cache_size), each carrying up to
+ * IO_WB_FRAME bytes of consecutive dirty blocks:
  *
  *  - a block written whole goes at once (a sequential writer streams);
  *  - the rest goes every writeback_interval (a timer on the wheel), when
@@ -365,11 +367,21 @@ io_read_fail_block(struct io_file *f, uint64_t index, int error)
 /* --- writes --- */
 
 /* Bytes one WRITE frame carries at most. */
-#define IO_WB_FRAME (1u << 20)
+#define IO_WB_FRAME (512u << 10)
 /* WRITE frames in flight for one file, and to one peer. */
 #define IO_WB_FILE_FRAMES 8
 #define IO_WB_PEER_FRAMES 16
-/* Blocks one frame may carry (at 4 KiB blocks, 1 MiB). */
+/*
+ * Bytes of WRITE frames in flight, all peers together.  Each is a copy
+ * of cached blocks, held twice until the holder has it all (the call's
+ * payload and the stream's output), so this bounds what write-behind
+ * adds to cache_size; four frames in flight keep a holder busy.
+ */
+#define IO_WB_BYTES (2u << 20)
+
+/* Bytes of WRITE frames sent and not answered yet. */
+static uint64_t io_wb_inflight;
+/* Blocks one frame may carry (at 4 KiB blocks, 1 MiB: IO_WB_FRAME first). */
 #define IO_WB_BLOCKS 256
 /* Separate ranges of one block sent at once. */
 #define IO_WB_RANGES 16
@@ -508,6 +520,16 @@ io_wb_end(struct io_wb *wb)
 			notify_links(n);
 	}
 	free(wb);
+	/*
+	 * What the frames freed goes to the other dirty files first: a
+	 * writer streaming into f must not keep another file's flush
+	 * waiting behind IO_WB_BYTES until it stops.
+	 */
+	if (f->on_dirty) {
+		TAILQ_REMOVE(&io.dirty, f, dentry);
+		TAILQ_INSERT_TAIL(&io.dirty, f, dentry);
+	}
+	io_wb_kick();
 	io_wb_push(f);
 	io_read_wake(f);
 	io_sync_check(f);
@@ -529,6 +551,7 @@ io_wb_done(struct call *c)
 		wb->error = err;
 	if (err == 0)
 		io.st.written_back += c->req.datalen;
+	io_wb_inflight -= c->req.datalen;
 	wb->f->wb_frames--;
 	(*io_peer_count(wb->peer))--;
 	if (--wb->pending == 0)
@@ -586,6 +609,7 @@ io_wb_frame(struct io_wb *wb, struct handle *h, uint64_t off, uint64_t len)
 		done += n;
 	}
 	wb->pending++;
+	io_wb_inflight += len;
 	wb->f->wb_frames++;
 	(*io_peer_count(wb->peer))++;
 	io.st.wb_frames++;
@@ -697,6 +721,7 @@ io_wb_push(struct io_file *f)
 	peer = io_peer_count(h->peer);
 	io_file_pin(f);
 	while (f->wb_frames < IO_WB_FILE_FRAMES && *peer < IO_WB_PEER_FRAMES &&
+	    io_wb_inflight < IO_WB_BYTES &&
 	    (b = block_cache_next_dirty(io.bc, f->key, from)) != NULL) {
 		from = b->index + 1;
 		if (io_blk_op(b) != IO_BLK_IDLE || (!all && !io_wb_full(b)))

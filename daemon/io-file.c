@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,15 @@ void
 io_init(const struct config *cfg)
 {
 	io.bs = (uint32_t)cfg->block_size;
+	/*
+	 * Buffers of 128 KiB and more (blocks at the default block_size,
+	 * WRITE frames) get a mapping each, as glibc starts out doing, and
+	 * go back to the system when freed.  Left to itself, glibc raises
+	 * the threshold at the first such free and serves them from the
+	 * heap from then on, where the holes blocks and frames leave as
+	 * they come and go stay resident: megabytes past cache_size.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 128 << 10);
 	if ((io.bc = block_cache_new(io.bs, (size_t)cfg->cache_size)) == NULL)
 		fatal("block cache");
 	io.pressure = cfg->cache_size / 2;
