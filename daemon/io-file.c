@@ -19,6 +19,8 @@ struct io_state io;
 void
 io_init(const struct config *cfg)
 {
+	size_t budget;
+
 	io.bs = (uint32_t)cfg->block_size;
 	/*
 	 * Buffers of 128 KiB and more (blocks at the default block_size,
@@ -29,7 +31,15 @@ io_init(const struct config *cfg)
 	 * they come and go stay resident: megabytes past cache_size.
 	 */
 	mallopt(M_MMAP_THRESHOLD, 128 << 10);
-	if ((io.bc = block_cache_new(io.bs, (size_t)cfg->cache_size)) == NULL)
+	/*
+	 * The cache holds at least four blocks and their bookkeeping,
+	 * even under the smallest cache_size the configuration allows
+	 * (four blocks' data): the metadata cache's tests run that small.
+	 */
+	budget = (size_t)cfg->cache_size;
+	if (budget < 4 * (io.bs + block_cache_block_overhead()))
+		budget = 4 * (io.bs + block_cache_block_overhead());
+	if ((io.bc = block_cache_new(io.bs, budget)) == NULL)
 		fatal("block cache");
 	io.pressure = cfg->cache_size / 2;
 	TAILQ_INIT(&io.dirty);
