@@ -691,9 +691,9 @@ change_step(struct fsop *op)
 			    op);
 		else
 			union_resolve(op->dir, op->name, change_src_cb, op);
-		if (op->type == PROTO_RENAME) /* who holds it is enough */
-			union_resolve_holders(op->dir2, op->name2,
-			    change_dst_cb, op);
+		if (op->type == PROTO_RENAME) /* who holds it, asked */
+			union_resolve_asked(op->dir2, op->name2, change_dst_cb,
+			    op);
 		break;
 	case FS_ACT:
 		change_act(op);

@@ -291,6 +291,8 @@ bool union_has_virtual_below(const char *upath);
 typedef void (*union_resolve_cb)(void *arg, int error, struct entry *);
 void union_resolve(struct node *dir, const char *name, union_resolve_cb,
     void *arg);
+void union_resolve_asked(struct node *dir, const char *name, union_resolve_cb,
+    void *arg);
 void union_resolve_holders(struct node *dir, const char *name, union_resolve_cb,
     void *arg);
 /* Whether-a-name-is-free checks (before a create or a link), for status. */

@@ -39,6 +39,7 @@ enum union_mode {
 	UNION_ENTRY,   /* the entry, with fresh attributes */
 	UNION_HOLDERS, /* the entry; attributes from a stale listing do */
 	UNION_ANY,     /* whether any holder has the name */
+	UNION_ASKED,   /* the holders, asked: no listing says it is absent */
 };
 
 static void union_resolve_mode(struct node *, const char *, enum union_mode,
@@ -408,6 +409,20 @@ union_resolve_holders(struct node *dir, const char *name, union_resolve_cb cb,
 }
 
 /*
+ * Resolve name in dir asking every copy's holder, whatever the cached
+ * listings say: a rename's destination.  A name just made on another
+ * peer, whose trap has not come yet, is in no listing; taken for absent,
+ * the rename would make a second file of that name here instead of
+ * replacing the other.
+ */
+void
+union_resolve_asked(struct node *dir, const char *name, union_resolve_cb cb,
+    void *arg)
+{
+	union_resolve_mode(dir, name, UNION_ASKED, cb, arg);
+}
+
+/*
  * Answer a resolve for one copy of the directory from its cached
  * listing, if it can: a hit when the name is listed, nothing when it is
  * not.  A name not listed is believed absent: traps keep listings
@@ -469,7 +484,7 @@ union_resolve_mode(struct node *dir, const char *name, enum union_mode mode,
 	g->shown = xstrdup(name);
 	g->pin = pin;
 	g->any = any;
-	g->holders = mode == UNION_HOLDERS;
+	g->holders = mode == UNION_HOLDERS || mode == UNION_ASKED;
 	if (!proto_name_ok(g->base)) {
 		g->pending = 0;
 		g->error = -EINVAL;
@@ -487,7 +502,8 @@ union_resolve_mode(struct node *dir, const char *name, enum union_mode mode,
 		ex = union_export(copies[i].peer, copies[i].export_id);
 		if (ex == NULL || (rel = union_relpath(ex, upath)) == NULL)
 			continue;
-		if (union_from_listing(g, &copies[i], ex)) {
+		if (mode != UNION_ASKED &&
+		    union_from_listing(g, &copies[i], ex)) {
 			free(rel);
 			continue;
 		}
