@@ -150,13 +150,18 @@ notify_same(struct node *n, void *arg)
 
 	if (!n->isdir && n->peer == like->peer &&
 	    n->attr.dev == like->attr.dev && n->attr.ino == like->attr.ino &&
-	    n != like)
-		notify_inval(n, n->data_seen ? 0 : -1);
+	    n != like && n->nlookup > 0) {
+		notify_attr_now(n);
+		if (n->data_seen)
+			notify_inode(n->id, 0, 0);
+	}
 }
 
 /*
  * The object behind n changed through n (its link count, or its data):
  * every other name of it, a separate inode to the kernel, must re-ask.
+ * Their attributes go at once, before the change is answered, so that
+ * a stat right after link(2) or unlink(2) returns sees the new count.
  */
 void
 notify_links(struct node *n)
