@@ -37,12 +37,32 @@ inval_forget_peer_node(struct node *n, void *arg)
 	fs_forget_data(n, 0, 0);
 }
 
-/* Forget everything cached from peer p (gap, restart, departure). */
+/* node_foreach: the kernel's listing of every directory may be wrong. */
+static void
+inval_forget_listing_node(struct node *n, void *arg)
+{
+	(void)arg;
+	if (n->isdir)
+		fs_forget_listing(n);
+}
+
+/*
+ * Forget everything cached from peer p (gap, restart, departure, and
+ * its arrival).  Names may appear anywhere: one held by p, or one that
+ * clashed with p's and is plain again; so every name the kernel holds
+ * absent goes.  When p arrives, any directory may gain its entries, so
+ * the kernel's listings of all go too; when it leaves, those it held.
+ */
 static void
 inval_forget_peer(struct peer *p)
 {
 	dircache_drop_peer(p);
 	node_foreach(inval_forget_peer_node, p);
+	fs_forget_absent(NULL, NULL);
+	if (p->state == PEER_UP)
+		node_foreach(inval_forget_listing_node, NULL);
+	else
+		fs_forget_listing(node_root());
 }
 
 /* The kernel forgets what it knows of union path upath. */
@@ -76,16 +96,21 @@ inval_forget_path(struct peer *p, const char *upath, uint8_t kind, uint64_t off,
 			 * A new name has no dentry here unless it stood for
 			 * something else (a clash appearing): forget those,
 			 * but never a directory, which may be a working
-			 * directory (see inval_forget_peer_node).
+			 * directory (see inval_forget_peer_node).  Or the
+			 * kernel holds it absent (a negative entry).
 			 */
 			if (n != NULL && !n->isdir)
 				fs_forget_entry(dir, name);
 			if (n != NULL)
 				fs_forget_data(n, 0, 0);
+			else
+				fs_forget_absent(dir, name);
 			break;
 		case DGRAM_REMOVE:
 		case DGRAM_RENAME:
+			/* A rename's second record is its new name. */
 			fs_forget_entry(dir, name);
+			fs_forget_absent(dir, name);
 			if (n != NULL)
 				fs_forget_data(n, 0, 0);
 			break;
@@ -102,7 +127,7 @@ inval_forget_path(struct peer *p, const char *upath, uint8_t kind, uint64_t off,
 	free(suffixed);
 	if (kind == DGRAM_CREATE || kind == DGRAM_REMOVE ||
 	    kind == DGRAM_RENAME)
-		fs_forget_attr(dir); /* its times and link count */
+		fs_forget_listing(dir); /* its entries, times, link count */
 out:
 	free(copy);
 }
