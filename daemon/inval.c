@@ -132,6 +132,24 @@ out:
 	free(copy);
 }
 
+/*
+ * An entry of the directory holding path came or went: the directory's
+ * times and link count changed, and the listing that shows them (its
+ * parent's, which answers its getattr) is stale.
+ */
+static void
+inval_dir_changed(struct peer *p, uint32_t export_id, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir;
+
+	if (slash == NULL)
+		return; /* the export's root: no listing shows it */
+	dir = xstrndup(path, (size_t)(slash - path));
+	dircache_changed(p, export_id, dir);
+	free(dir);
+}
+
 /* One change of path in export export_id of p; false: no such export. */
 static bool
 inval_changed(struct peer *p, uint8_t kind, uint32_t export_id,
@@ -145,6 +163,9 @@ inval_changed(struct peer *p, uint8_t kind, uint32_t export_id,
 	upath = union_path_of(ex, path);
 	inval_forget_path(p, upath, kind, off, len);
 	dircache_changed(p, export_id, path);
+	if (kind == DGRAM_CREATE || kind == DGRAM_REMOVE ||
+	    kind == DGRAM_RENAME)
+		inval_dir_changed(p, export_id, path);
 	free(upath);
 	return true;
 }
@@ -156,7 +177,9 @@ const struct trap_sink inval_sink = {
 
 /*
  * A call of ours was answered without an error: the listings that show
- * what it changed are stale now, and fresh attributes go in place.
+ * what it changed are stale now, and fresh attributes go in place.  A
+ * directory whose entries changed has new times: the listing of its
+ * parent, which shows them, is stale too.
  */
 void
 inval_answered(const struct call *c)
@@ -170,18 +193,23 @@ inval_answered(const struct call *c)
 	case PROTO_SYMLINK:
 		dircache_set(c->peer, r->export_id, r->path, r->name,
 		    &c->rep.attr);
+		/* The directory's times show in its parent's listing. */
+		dircache_changed(c->peer, r->export_id, r->path);
 		break;
 	case PROTO_UNLINK:
 	case PROTO_RMDIR:
 		dircache_set(c->peer, r->export_id, r->path, r->name, NULL);
+		dircache_changed(c->peer, r->export_id, r->path);
 		break;
 	case PROTO_RENAME:
 	case PROTO_LINK:
-		if (r->type == PROTO_RENAME)
+		if (r->type == PROTO_RENAME) {
 			dircache_stale(c->peer, r->export_id, r->path);
-		else /* the link count shows in the source's listing */
+			dircache_changed(c->peer, r->export_id, r->path);
+		} else /* the link count shows in the source's listing */
 			dircache_changed(c->peer, r->export_id, r->path);
 		dircache_stale(c->peer, r->export2, r->path2);
+		dircache_changed(c->peer, r->export2, r->path2);
 		break;
 	case PROTO_SETATTR:
 		dircache_changed(c->peer, r->export_id, r->path);
