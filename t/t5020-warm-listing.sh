@@ -30,9 +30,12 @@ lsl () {
 	awk 'NR > 1 { sub(/[.+]$/, "", $1); print $1, $2, $5, $6, $7 }'
 }
 
-# lists_as_disk D: p1's warm `ls -l` of D shows what p2's disk holds.
+# lists_as_disk D: p1's warm `ls -l` of D shows what p2's disk holds,
+# and D's own mtime and link count are the disk's.
 lists_as_disk () {
-	lsl "$M1/$1" >got.lsl && lsl "$E2/$1" >want.lsl && cmp -s want.lsl got.lsl
+	lsl "$M1/$1" >got.lsl && lsl "$E2/$1" >want.lsl &&
+	cmp -s want.lsl got.lsl &&
+	test "$(stat -c "%Y %h" "$M1/$1")" = "$(stat -c "%Y %h" "$E2/$1")"
 }
 
 # mark: note where p1's request log ends; asked: the requests p1's
@@ -162,6 +165,22 @@ test_expect_success 'a clash made on p2 disk replaces the plain name on p1' '
 mine@$U2\"" &&
 	test_path_is_missing "$M1/m/mine" &&
 	test_output p1 cat "$M1/m/mine@$U1"
+'
+
+test_expect_success 'a change p1 makes shows in the directory at once' '
+	lists_as_disk d &&
+	touch -d @1000000000 "$E2/d" &&
+	soon "lists_as_disk d" &&
+	# A fresh listing of the root, which shows the attributes of d.
+	ls "$M1" >/dev/null && echo own >"$M1/d/own" &&
+	lists_as_disk d &&
+	ls "$M1" >/dev/null && mkdir "$M1/d/ownsub" &&
+	lists_as_disk d &&
+	ls "$M1" >/dev/null && rmdir "$M1/d/ownsub" &&
+	ls "$M1" >/dev/null && mv "$M1/d/own" "$M1/d/own2" &&
+	lists_as_disk d &&
+	ls "$M1" >/dev/null && rm "$M1/d/own2" &&
+	lists_as_disk d
 '
 
 test_expect_success 'after the changes, a warm ls -l is warm again' '
