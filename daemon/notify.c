@@ -44,10 +44,13 @@ static struct {
 	struct fuse_session *se;
 } nq = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
-/* A negative entry the kernel may hold: name absent from directory dir. */
+/*
+ * A negative entry the kernel may hold: name absent from directory dir;
+ * or, with no name, a mark that dir changed lately (notify_listing).
+ */
 struct notify_neg {
 	uint64_t dir;   /* FUSE nodeid (never reused) */
-	char *name;     /* owned */
+	char *name;     /* owned; NULL: a mark */
 	uint64_t until; /* loop_mono_us(): the kernel's clock, not ours */
 	LIST_ENTRY(notify_neg) entry;
 };
@@ -59,12 +62,21 @@ struct notify_neg {
 #define NOTIFY_NEG_MAX 16384
 #define NOTIFY_NEG_BUCKETS 1024 /* by directory */
 
+/*
+ * How long after a change of a directory its absent names are not
+ * cached: a name being replaced from another peer can be missing from
+ * an answer for a moment, and the kernel would keep that until the
+ * next change.
+ */
+#define NOTIFY_QUIET_US 1000000
+
 static struct {
 	LIST_HEAD(, notify_neg) b[NOTIFY_NEG_BUCKETS];
 	size_t n;
 } neg;
 
 static void notify_neg_drop(struct notify_neg *, bool inval);
+static void notify_mark(struct node *);
 
 /* Notifier thread: write queued invalidations until told to stop. */
 static void *
@@ -171,6 +183,7 @@ notify_listing(struct node *dir)
 {
 	if (dir->nlookup > 0 || dir->parent == NULL)
 		notify_inode(dir->id, 0, 0);
+	notify_mark(dir);
 }
 
 /*
@@ -270,7 +283,7 @@ static void
 notify_neg_drop(struct notify_neg *ng, bool inval)
 {
 	LIST_REMOVE(ng, entry);
-	if (inval && ng->until > loop_mono_us())
+	if (inval && ng->name != NULL && ng->until > loop_mono_us())
 		notify_entry(ng->dir, ng->name);
 	free(ng->name);
 	free(ng);
@@ -292,8 +305,9 @@ notify_neg_prune(unsigned b, uint64_t now)
 
 /*
  * The kernel is about to be told that name is absent from dir, for
- * timeout seconds: record it.  Returns false when the record is full;
- * the answer must then not be cached.
+ * timeout seconds: record it.  Returns false when the record is full or
+ * dir changed lately (NOTIFY_QUIET_US); the answer must then not be
+ * cached.
  */
 bool
 notify_negative(struct node *dir, const char *name, double timeout)
@@ -307,7 +321,13 @@ notify_negative(struct node *dir, const char *name, double timeout)
 	notify_neg_prune(b, now);
 	LIST_FOREACH(ng, &neg.b[b], entry)
 	{
-		if (ng->dir == dir->id && strcmp(ng->name, name) == 0) {
+		if (ng->dir == dir->id && ng->name == NULL)
+			return false; /* changed lately */
+	}
+	LIST_FOREACH(ng, &neg.b[b], entry)
+	{
+		if (ng->dir == dir->id && ng->name != NULL &&
+		    strcmp(ng->name, name) == 0) {
 			ng->until = until;
 			return true;
 		}
@@ -341,7 +361,7 @@ notify_appeared(struct node *dir, bool (*listed)(void *, const char *),
 
 	for (ng = LIST_FIRST(&neg.b[b]); ng != NULL; ng = next) {
 		next = LIST_NEXT(ng, entry);
-		if (ng->dir == dir->id &&
+		if (ng->dir == dir->id && ng->name != NULL &&
 		    (listed == NULL || listed(arg, ng->name)))
 			notify_neg_drop(ng, true);
 	}
@@ -356,11 +376,36 @@ notify_appeared_name(struct node *dir, const char *name)
 
 	LIST_FOREACH(ng, &neg.b[b], entry)
 	{
-		if (ng->dir == dir->id && strcmp(ng->name, name) == 0) {
+		if (ng->dir == dir->id && ng->name != NULL &&
+		    strcmp(ng->name, name) == 0) {
 			notify_neg_drop(ng, true);
 			return;
 		}
 	}
+}
+
+/* dir changed: cache none of its absent names for a while. */
+static void
+notify_mark(struct node *dir)
+{
+	unsigned b = notify_neg_bucket(dir->id);
+	uint64_t now = loop_mono_us();
+	struct notify_neg *ng;
+
+	notify_neg_prune(b, now);
+	LIST_FOREACH(ng, &neg.b[b], entry)
+	{
+		if (ng->dir == dir->id && ng->name == NULL) {
+			ng->until = now + NOTIFY_QUIET_US;
+			return;
+		}
+	}
+	/* Marks are not held to NOTIFY_NEG_MAX: one a directory, brief. */
+	ng = xcalloc(1, sizeof *ng);
+	ng->dir = dir->id;
+	ng->until = now + NOTIFY_QUIET_US;
+	LIST_INSERT_HEAD(&neg.b[b], ng, entry);
+	neg.n++;
 }
 
 /* Names may have appeared anywhere (a peer came or went): forget all. */
