@@ -16,20 +16,42 @@
 /* --- getattr, setattr --- */
 
 /*
- * The attributes of file n from its holder's fresh cached listing of its
- * directory, into n->attr; whether there was one.
+ * The attributes of n from the fresh cached listing of its directory on
+ * its holder (for a directory: its primary copy, as attr_cb would ask),
+ * into n->attr; whether there was one.  A directory's own listing
+ * changing makes the one that shows it stale too (inval.c), as its
+ * times and link count change with it.
  */
 static bool
 attr_from_listing(struct node *n)
 {
 	const struct lent *e;
 	struct listing *l;
+	struct peer *peer;
+	struct copy *c = NULL;
+	uint32_t export_id;
 	char *rel, *slash;
+	size_t nc;
 	bool stale, found = false;
 
-	if (n->isdir || n->peer == NULL || n->peer->state != PEER_UP)
-		return false;
-	rel = fsop_relpath(n, n->peer, n->export_id);
+	if (n->isdir) {
+		if (n->isvirtual || n->parent == NULL)
+			return false;
+		c = union_copies(n, &nc);
+		if (nc == 0) {
+			free(c);
+			return false;
+		}
+		peer = c[0].peer;
+		export_id = c[0].export_id;
+		free(c);
+	} else {
+		if (n->peer == NULL || n->peer->state != PEER_UP)
+			return false;
+		peer = n->peer;
+		export_id = n->export_id;
+	}
+	rel = fsop_relpath(n, peer, export_id);
 	if (rel == NULL || rel[0] == '\0') {
 		free(rel);
 		return false;
@@ -37,13 +59,14 @@ attr_from_listing(struct node *n)
 	slash = strrchr(rel, '/');
 	if (slash != NULL)
 		*slash = '\0';
-	l = dircache_get(n->peer, n->export_id, slash != NULL ? rel : "",
-	    &stale);
+	l = dircache_get(peer, export_id, slash != NULL ? rel : "", &stale);
 	if (l != NULL && !stale &&
 	    (e = listing_find(l, slash != NULL ? slash + 1 : rel)) != NULL &&
 	    (e->attr.mode & S_IFMT) == (n->attr.mode & S_IFMT)) {
 		io_attr_seen(n, &e->attr);
 		n->attr = e->attr;
+		if (n->isdir && n->ncopies > 1)
+			n->attr.nlink = 1; /* as attr_cb */
 		found = true;
 	}
 	free(rel);

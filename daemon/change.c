@@ -93,8 +93,8 @@ change_act_cb(struct call *c)
 		e.ino = node_ino_hash(e.peer->name, e.attr.dev, e.attr.ino);
 		n = union_node(op->dir2, &e);
 		entry_clear(&e);
+		io_forget_links(n); /* before the answer: see notify_links */
 		fsop_reply_entry(op->req, n);
-		io_forget_links(n);
 		notify_inval(n, -1);
 		fsop_free(op);
 		return;

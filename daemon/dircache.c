@@ -597,8 +597,9 @@ dircache_renamed(struct peer *p, uint32_t export_id, const char *dir,
  * write, an attribute change, the echo of a change of ours (put in
  * place from its answer by dircache_set or dircache_renamed).  A
  * removal of a name it does not list, or our own, changes nothing.
+ * Returns whether the record is the echo of a change of ours.
  */
-void
+bool
 dircache_trap(struct peer *p, uint32_t export_id, uint8_t kind,
     const char *path)
 {
@@ -610,7 +611,10 @@ dircache_trap(struct peer *p, uint32_t export_id, uint8_t kind,
 	size_t klen;
 
 	if (path == NULL || path[0] == '\0')
-		return;
+		return false;
+	echo = (kind == DGRAM_CREATE || kind == DGRAM_REMOVE ||
+		   kind == DGRAM_RENAME) &&
+	    dircache_echo(p, export_id, path);
 	slash = strrchr(path, '/');
 	dir = slash ? xstrndup(path, (size_t)(slash - path)) : xstrdup("");
 	name = slash ? slash + 1 : path;
@@ -619,15 +623,12 @@ dircache_trap(struct peer *p, uint32_t export_id, uint8_t kind,
 	    (l = meta_cache_get_stale(dc, DIRCACHE_LISTING, key, klen, NULL)) ==
 		NULL) {
 		free(dir);
-		return;
+		return echo;
 	}
 	listed = listing_find(l, name) != NULL;
-	echo = (kind == DGRAM_CREATE || kind == DGRAM_REMOVE ||
-		   kind == DGRAM_RENAME) &&
-	    dircache_echo(p, export_id, path);
 	if (kind == DGRAM_REMOVE && (echo || !listed)) {
 		free(dir);
-		return;
+		return echo;
 	}
 	if (!echo &&
 	    ((kind == DGRAM_CREATE && !listed) || kind == DGRAM_REMOVE ||
@@ -636,6 +637,7 @@ dircache_trap(struct peer *p, uint32_t export_id, uint8_t kind,
 	meta_cache_touch(dc, DIRCACHE_LISTING, key, klen,
 	    timer_wheel_now(loop_wheel()));
 	free(dir);
+	return echo;
 }
 
 /*

@@ -64,15 +64,54 @@ fs_forget_entry(struct node *dir, const char *name)
 		notify_entry(dir->id, name);
 }
 
+/*
+ * Names came or went in directory dir: the kernel must forget its
+ * attributes and the listing it keeps of it.
+ */
+void
+fs_forget_listing(struct node *dir)
+{
+	notify_listing(dir);
+}
+
+/*
+ * Name appeared in directory dir (dir NULL: names may have appeared
+ * anywhere): the kernel must forget it held them absent.
+ */
+void
+fs_forget_absent(struct node *dir, const char *name)
+{
+	if (dir == NULL)
+		notify_appeared_all();
+	else
+		notify_appeared_name(dir, name);
+}
+
 /* --- lookup, forget --- */
 
-/* lookup: the merged answer for name. */
+/*
+ * lookup: the merged answer for name.  "No such name" is cached by the
+ * kernel as long as an entry (a negative entry): every way a name can
+ * appear but our own creation (a trap, a peer joining or leaving, a
+ * listing that shows it) makes the kernel forget it (notify.c keeps the
+ * record).
+ */
 static void
 fs_lookup_cb(void *arg, int error, struct entry *e)
 {
 	struct fsop *op = arg;
 	struct node *n;
 
+	if (error == -ENOENT && conf->attr_timeout > 0 &&
+	    notify_negative(op->dir, op->name, conf->attr_timeout)) {
+		struct fuse_entry_param ne;
+
+		memset(&ne, 0, sizeof ne); /* ino 0: a negative entry */
+		ne.entry_timeout = conf->attr_timeout;
+		fuse_reply_entry(op->req, &ne);
+		fsop_free(op);
+		return;
+	}
 	if (error != 0) {
 		fsop_done(op, error);
 		return;
@@ -95,6 +134,7 @@ fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	op = fsop_new(req, PROTO_STAT);
 	op->dir = dir;
+	op->name = xstrdup(name);
 	node_ref(dir);
 	union_resolve(dir, name, fs_lookup_cb, op);
 }

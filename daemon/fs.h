@@ -146,12 +146,18 @@ void notify_start(struct fuse_session *);
 void notify_inode(uint64_t ino, int64_t off, int64_t len);
 void notify_entry(uint64_t parent, const char *name);
 void notify_inval(struct node *, int64_t off);
+void notify_listing(struct node *dir);
 void notify_attr_now(struct node *);
 void notify_links(struct node *);
 bool notify_running(void);
 void notify_stop(void);
 bool notify_exited(void);
 void notify_join(void);
+bool notify_negative(struct node *dir, const char *name, double timeout);
+void notify_appeared(struct node *dir, bool (*listed)(void *, const char *),
+    void *arg);
+void notify_appeared_name(struct node *dir, const char *name);
+void notify_appeared_all(void);
 
 /* kernel.c */
 

@@ -37,12 +37,32 @@ inval_forget_peer_node(struct node *n, void *arg)
 	fs_forget_data(n, 0, 0);
 }
 
-/* Forget everything cached from peer p (gap, restart, departure). */
+/* node_foreach: the kernel's listing of every directory may be wrong. */
+static void
+inval_forget_listing_node(struct node *n, void *arg)
+{
+	(void)arg;
+	if (n->isdir)
+		fs_forget_listing(n);
+}
+
+/*
+ * Forget everything cached from peer p (gap, restart, departure, and
+ * its arrival).  Names may appear anywhere: one held by p, or one that
+ * clashed with p's and is plain again; so every name the kernel holds
+ * absent goes.  When p arrives, any directory may gain its entries, so
+ * the kernel's listings of all go too; when it leaves, those it held.
+ */
 static void
 inval_forget_peer(struct peer *p)
 {
 	dircache_drop_peer(p);
 	node_foreach(inval_forget_peer_node, p);
+	fs_forget_absent(NULL, NULL);
+	if (p->state == PEER_UP)
+		node_foreach(inval_forget_listing_node, NULL);
+	else
+		fs_forget_listing(node_root());
 }
 
 /* The kernel forgets what it knows of union path upath. */
@@ -76,16 +96,21 @@ inval_forget_path(struct peer *p, const char *upath, uint8_t kind, uint64_t off,
 			 * A new name has no dentry here unless it stood for
 			 * something else (a clash appearing): forget those,
 			 * but never a directory, which may be a working
-			 * directory (see inval_forget_peer_node).
+			 * directory (see inval_forget_peer_node).  Or the
+			 * kernel holds it absent (a negative entry).
 			 */
 			if (n != NULL && !n->isdir)
 				fs_forget_entry(dir, name);
 			if (n != NULL)
 				fs_forget_data(n, 0, 0);
+			else
+				fs_forget_absent(dir, name);
 			break;
 		case DGRAM_REMOVE:
 		case DGRAM_RENAME:
+			/* A rename's second record is its new name. */
 			fs_forget_entry(dir, name);
+			fs_forget_absent(dir, name);
 			if (n != NULL)
 				fs_forget_data(n, 0, 0);
 			break;
@@ -102,9 +127,27 @@ inval_forget_path(struct peer *p, const char *upath, uint8_t kind, uint64_t off,
 	free(suffixed);
 	if (kind == DGRAM_CREATE || kind == DGRAM_REMOVE ||
 	    kind == DGRAM_RENAME)
-		fs_forget_attr(dir); /* its times and link count */
+		fs_forget_listing(dir); /* its entries, times, link count */
 out:
 	free(copy);
+}
+
+/*
+ * An entry of the directory holding path came or went: the directory's
+ * times and link count changed, and the listing that shows them (its
+ * parent's, which answers its getattr) is stale.
+ */
+static void
+inval_dir_changed(struct peer *p, uint32_t export_id, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir;
+
+	if (slash == NULL)
+		return; /* the export's root: no listing shows it */
+	dir = xstrndup(path, (size_t)(slash - path));
+	dircache_changed(p, export_id, dir);
+	free(dir);
 }
 
 /* One change of path in export export_id of p; false: no such export. */
@@ -118,8 +161,16 @@ inval_changed(struct peer *p, uint8_t kind, uint32_t export_id,
 	if (ex == NULL)
 		return false;
 	upath = union_path_of(ex, path);
-	inval_forget_path(p, upath, kind, off, len);
-	dircache_trap(p, export_id, kind, path);
+	/*
+	 * The echo of a change of ours: the kernel made it itself and
+	 * knows it already; forgetting would only cost it a lookup and a
+	 * listing.
+	 */
+	if (!dircache_trap(p, export_id, kind, path))
+		inval_forget_path(p, upath, kind, off, len);
+	if (kind == DGRAM_CREATE || kind == DGRAM_REMOVE ||
+	    kind == DGRAM_RENAME)
+		inval_dir_changed(p, export_id, path);
 	free(upath);
 	return true;
 }
@@ -131,7 +182,9 @@ const struct trap_sink inval_sink = {
 
 /*
  * A call of ours was answered without an error: the listings that show
- * what it changed are stale now, and fresh attributes go in place.
+ * what it changed are stale now, and fresh attributes go in place.  A
+ * directory whose entries changed has new times: the listing of its
+ * parent, which shows them, is stale too.
  */
 void
 inval_answered(const struct call *c)
@@ -145,19 +198,26 @@ inval_answered(const struct call *c)
 	case PROTO_SYMLINK:
 		dircache_set(c->peer, r->export_id, r->path, r->name,
 		    &c->rep.attr);
+		/* The directory's times show in its parent's listing. */
+		dircache_changed(c->peer, r->export_id, r->path);
 		break;
 	case PROTO_UNLINK:
 	case PROTO_RMDIR:
 		dircache_set(c->peer, r->export_id, r->path, r->name, NULL);
+		dircache_changed(c->peer, r->export_id, r->path);
 		break;
 	case PROTO_RENAME:
 		dircache_renamed(c->peer, r->export_id, r->path, r->name,
 		    r->export2, r->path2, r->name2, r->flags);
+		/* Both directories' times show in their parents' listings. */
+		dircache_changed(c->peer, r->export_id, r->path);
+		dircache_changed(c->peer, r->export2, r->path2);
 		break;
 	case PROTO_LINK:
 		/* the link count shows in the source's listing */
 		dircache_changed(c->peer, r->export_id, r->path);
 		dircache_stale(c->peer, r->export2, r->path2);
+		dircache_changed(c->peer, r->export2, r->path2);
 		break;
 	case PROTO_SETATTR:
 		dircache_changed(c->peer, r->export_id, r->path);

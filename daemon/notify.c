@@ -7,6 +7,12 @@
  * would wait for that lock while the loop is the one that must answer: a
  * deadlock.  From the notifier thread it just waits its turn.  The loop
  * queues into a ring; the thread is the only reader.
+ *
+ * It also keeps the record of the negative entries the kernel holds
+ * (lookups answered "no such name" with an entry timeout), so that a
+ * name appearing by any way but our own create (a trap, a peer joining,
+ * a listing refreshed) can make the kernel forget that it is absent.
+ * The record is the loop's alone.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -37,6 +43,40 @@ static struct {
 	bool running;
 	struct fuse_session *se;
 } nq = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+/*
+ * A negative entry the kernel may hold: name absent from directory dir;
+ * or, with no name, a mark that dir changed lately (notify_listing).
+ */
+struct notify_neg {
+	uint64_t dir;   /* FUSE nodeid (never reused) */
+	char *name;     /* owned; NULL: a mark */
+	uint64_t until; /* loop_mono_us(): the kernel's clock, not ours */
+	LIST_ENTRY(notify_neg) entry;
+};
+
+/*
+ * At most this many are recorded; past it a lookup's "no such name" is
+ * not cached by the kernel (NOTIFY_NEG_MAX entries of a few dozen bytes).
+ */
+#define NOTIFY_NEG_MAX 16384
+#define NOTIFY_NEG_BUCKETS 1024 /* by directory */
+
+/*
+ * How long after a change of a directory its absent names are not
+ * cached: a name being replaced from another peer can be missing from
+ * an answer for a moment, and the kernel would keep that until the
+ * next change.
+ */
+#define NOTIFY_QUIET_US 1000000
+
+static struct {
+	LIST_HEAD(, notify_neg) b[NOTIFY_NEG_BUCKETS];
+	size_t n;
+} neg;
+
+static void notify_neg_drop(struct notify_neg *, bool inval);
+static void notify_mark(struct node *);
 
 /* Notifier thread: write queued invalidations until told to stop. */
 static void *
@@ -133,6 +173,20 @@ notify_inval(struct node *n, int64_t off)
 }
 
 /*
+ * Queue an invalidation of directory dir's attributes and of the listing
+ * the kernel keeps of it (dir.c's cache_readdir): its pages go, so the
+ * next readdir asks us.  The root is known to the kernel without a
+ * lookup.
+ */
+void
+notify_listing(struct node *dir)
+{
+	if (dir->nlookup > 0 || dir->parent == NULL)
+		notify_inode(dir->id, 0, 0);
+	notify_mark(dir);
+}
+
+/*
  * Invalidate n's attributes now, from the loop: attributes only take
  * no inode lock, so this cannot deadlock.
  */
@@ -150,13 +204,18 @@ notify_same(struct node *n, void *arg)
 
 	if (!n->isdir && n->peer == like->peer &&
 	    n->attr.dev == like->attr.dev && n->attr.ino == like->attr.ino &&
-	    n != like)
-		notify_inval(n, n->data_seen ? 0 : -1);
+	    n != like && n->nlookup > 0) {
+		notify_attr_now(n);
+		if (n->data_seen)
+			notify_inode(n->id, 0, 0);
+	}
 }
 
 /*
  * The object behind n changed through n (its link count, or its data):
  * every other name of it, a separate inode to the kernel, must re-ask.
+ * Their attributes go at once, before the change is answered, so that
+ * a stat right after link(2) or unlink(2) returns sees the new count.
  */
 void
 notify_links(struct node *n)
@@ -204,4 +263,156 @@ notify_join(void)
 	nq.running = false;
 	free(nq.q);
 	nq.q = NULL;
+	for (unsigned i = 0; i < NOTIFY_NEG_BUCKETS; i++)
+		while (!LIST_EMPTY(&neg.b[i]))
+			notify_neg_drop(LIST_FIRST(&neg.b[i]), false);
+}
+
+/* --- negative entries --- */
+
+/* The bucket of directory dir's negative entries. */
+static unsigned
+notify_neg_bucket(uint64_t dir)
+{
+	return (unsigned)((dir * 0x9e3779b97f4a7c15ULL) >> 54) %
+	    NOTIFY_NEG_BUCKETS;
+}
+
+/* Drop a record; with inval, the kernel forgets the entry too. */
+static void
+notify_neg_drop(struct notify_neg *ng, bool inval)
+{
+	LIST_REMOVE(ng, entry);
+	if (inval && ng->name != NULL && ng->until > loop_mono_us())
+		notify_entry(ng->dir, ng->name);
+	free(ng->name);
+	free(ng);
+	neg.n--;
+}
+
+/* Drop the records of bucket b that the kernel has let expire. */
+static void
+notify_neg_prune(unsigned b, uint64_t now)
+{
+	struct notify_neg *ng, *next;
+
+	for (ng = LIST_FIRST(&neg.b[b]); ng != NULL; ng = next) {
+		next = LIST_NEXT(ng, entry);
+		if (ng->until <= now)
+			notify_neg_drop(ng, false);
+	}
+}
+
+/*
+ * The kernel is about to be told that name is absent from dir, for
+ * timeout seconds: record it.  Returns false when the record is full or
+ * dir changed lately (NOTIFY_QUIET_US); the answer must then not be
+ * cached.
+ */
+bool
+notify_negative(struct node *dir, const char *name, double timeout)
+{
+	unsigned b = notify_neg_bucket(dir->id);
+	uint64_t now = loop_mono_us();
+	/* A second more than the kernel's jiffies may round it up to. */
+	uint64_t until = now + (uint64_t)(timeout * 1e6) + 1000000;
+	struct notify_neg *ng;
+
+	notify_neg_prune(b, now);
+	LIST_FOREACH(ng, &neg.b[b], entry)
+	{
+		if (ng->dir == dir->id && ng->name == NULL)
+			return false; /* changed lately */
+	}
+	LIST_FOREACH(ng, &neg.b[b], entry)
+	{
+		if (ng->dir == dir->id && ng->name != NULL &&
+		    strcmp(ng->name, name) == 0) {
+			ng->until = until;
+			return true;
+		}
+	}
+	if (neg.n >= NOTIFY_NEG_MAX) {
+		for (unsigned i = 0; i < NOTIFY_NEG_BUCKETS; i++)
+			notify_neg_prune(i, now);
+		if (neg.n >= NOTIFY_NEG_MAX)
+			return false;
+	}
+	ng = xcalloc(1, sizeof *ng);
+	ng->dir = dir->id;
+	ng->name = xstrdup(name);
+	ng->until = until;
+	LIST_INSERT_HEAD(&neg.b[b], ng, entry);
+	neg.n++;
+	return true;
+}
+
+/*
+ * Names may have appeared in dir: the kernel forgets those it holds as
+ * absent, every one (listed NULL) or those listed(arg, name) says are
+ * there now.
+ */
+void
+notify_appeared(struct node *dir, bool (*listed)(void *, const char *),
+    void *arg)
+{
+	unsigned b = notify_neg_bucket(dir->id);
+	struct notify_neg *ng, *next;
+
+	for (ng = LIST_FIRST(&neg.b[b]); ng != NULL; ng = next) {
+		next = LIST_NEXT(ng, entry);
+		if (ng->dir == dir->id && ng->name != NULL &&
+		    (listed == NULL || listed(arg, ng->name)))
+			notify_neg_drop(ng, true);
+	}
+}
+
+/* Name appeared in dir: forget it as absent, if the kernel holds that. */
+void
+notify_appeared_name(struct node *dir, const char *name)
+{
+	unsigned b = notify_neg_bucket(dir->id);
+	struct notify_neg *ng;
+
+	LIST_FOREACH(ng, &neg.b[b], entry)
+	{
+		if (ng->dir == dir->id && ng->name != NULL &&
+		    strcmp(ng->name, name) == 0) {
+			notify_neg_drop(ng, true);
+			return;
+		}
+	}
+}
+
+/* dir changed: cache none of its absent names for a while. */
+static void
+notify_mark(struct node *dir)
+{
+	unsigned b = notify_neg_bucket(dir->id);
+	uint64_t now = loop_mono_us();
+	struct notify_neg *ng;
+
+	notify_neg_prune(b, now);
+	LIST_FOREACH(ng, &neg.b[b], entry)
+	{
+		if (ng->dir == dir->id && ng->name == NULL) {
+			ng->until = now + NOTIFY_QUIET_US;
+			return;
+		}
+	}
+	/* Marks are not held to NOTIFY_NEG_MAX: one a directory, brief. */
+	ng = xcalloc(1, sizeof *ng);
+	ng->dir = dir->id;
+	ng->until = now + NOTIFY_QUIET_US;
+	LIST_INSERT_HEAD(&neg.b[b], ng, entry);
+	neg.n++;
+}
+
+/* Names may have appeared anywhere (a peer came or went): forget all. */
+void
+notify_appeared_all(void)
+{
+	for (unsigned i = 0; i < NOTIFY_NEG_BUCKETS; i++)
+		while (!LIST_EMPTY(&neg.b[i]))
+			notify_neg_drop(LIST_FIRST(&neg.b[i]), true);
 }

@@ -70,7 +70,7 @@ void dircache_update(struct peer *, uint32_t export_id, const char *path,
 void dircache_set(struct peer *, uint32_t export_id, const char *dir,
     const char *name, const struct proto_attr *);
 void dircache_changed(struct peer *, uint32_t export_id, const char *path);
-void dircache_trap(struct peer *, uint32_t export_id, uint8_t kind,
+bool dircache_trap(struct peer *, uint32_t export_id, uint8_t kind,
     const char *path);
 void dircache_empty(struct peer *, uint32_t export_id, const char *path);
 void dircache_expect(struct peer *, const struct proto_req *);
@@ -207,6 +207,7 @@ struct node {
 	/* directory: where it exists, primary (attribute source) first */
 	struct copy *copies; /* owned */
 	size_t ncopies;
+	uint64_t listed; /* dir.c: hash of the listing the kernel keeps */
 
 	struct proto_attr attr; /* last seen, of the primary */
 	uint64_t ino;           /* st_ino shown */
@@ -380,6 +381,8 @@ void fs_throttle(bool);
 void fs_forget_data(struct node *, uint64_t off, uint64_t len);
 void fs_forget_attr(struct node *);
 void fs_forget_entry(struct node *dir, const char *name);
+void fs_forget_listing(struct node *dir);
+void fs_forget_absent(struct node *dir, const char *name);
 void fs_unmount(void);
 void fs_free(void);
 void fs_stats(unsigned long *requests, unsigned long *inflight);
