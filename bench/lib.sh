@@ -12,9 +12,9 @@
 # directory) and the arrays PIDS (processes to stop, by PID), MOUNTS
 # (mount points to undo), NAMESPACES (network namespaces made) and
 # NOTES (lines for the report); two_peer_setup does it for the scripts
-# with two peers (remote.sh, rename.sh), which also set ADDR_A, ADDR_B,
-# PUFS_PORT, SSH_PORT, ATTR_TIMEOUT and TMO.  MEDIAN_FMT (default %.3f)
-# formats the median of an even number of figures.
+# with two peers (remote.sh, rename.sh, data.sh), which also set ADDR_A,
+# ADDR_B, PUFS_PORT, SSH_PORT, ATTR_TIMEOUT and TMO.  MEDIAN_FMT
+# (default %.3f) formats the median of an even number of figures.
 
 # A progress line on standard error.
 msg() {
