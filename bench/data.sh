@@ -522,6 +522,7 @@ Files held by peer p2 ($ADDR_B), reached from namespace $ADDR_A over a
 veth pair through pufs (p1's mount) and sshfs; raw and passthrough_ll
 are local baselines on p2's export directory.  Median of $RUNS runs.
 Kernel $(uname -r), $(nproc) CPUs, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), work directory on $fstype.
+pufs $PUFS, from the tree at $(git -C "$REPO" log -1 --format=%h 2>/dev/null || echo unknown).
 Load average (1, 5, 15 min): $LOAD_START at the start, $LOAD_END at the end;
 before raw ${LOAD_raw:--}, passthrough ${LOAD_passthrough:--}, sshfs ${LOAD_sshfs:--}, pufs ${LOAD_pufs:--},
 pufs direct_io ${LOAD_pufs_dio:--}.
@@ -548,7 +549,9 @@ $(row "direct I/O: seq read, cold" MB/s RC _dio)
 $(row "direct I/O: seq re-read" GB/s RW _dio)
 
 Ratios are how many times faster pufs is (for seconds, the other's time
-over pufs's).  Random reads in MB/s: passthrough $(fig RB_passthrough),
+over pufs's).  With direct I/O no page cache serves the re-read: for
+pufs only its own block cache, within cache_size, which a file larger
+than that does not fit.  Random reads in MB/s: passthrough $(fig RB_passthrough),
 sshfs $(fig RB_sshfs), pufs $(fig RB_pufs).  The direct I/O rows compare
 like with like; pufs direct I/O over sshfs with its default options:
 seq read cold $(ratio RC_pufs_dio RC_sshfs).
