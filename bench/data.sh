@@ -32,7 +32,8 @@
 #      datagrams the holder p2 sent meanwhile (its pufs status
 #      traps.sent, until it stops moving);
 #   5. with direct I/O (pufs cache.direct_io=yes, sshfs -o direct_io,
-#      passthrough_ll -o cache=never): the dd write, cold and warm read.
+#      passthrough_ll -o cache=never): the dd write, cold and warm read,
+#      and the re-read of a DIO_MB MiB file, which fits in pufs's cache.
 #
 # The peak memory (VmHWM) of the pufs daemons is taken before each of
 # their stops, p1's data counters after each of its rows, and the load
@@ -45,7 +46,8 @@
 # (no latency, no loss); the figures are only as quiet as the machine.
 #
 # Usage: bench/data.sh [-s SIZE_MB] [-R RAND_MB] [-n NREADS] [-q NTX]
-#                      [-t TRAP_MB] [-p PUFS] [-r RUNS] [-w DIR]
+#                      [-t TRAP_MB] [-d DIO_MB] [-p PUFS] [-r RUNS]
+#                      [-w DIR]
 #
 set -euo pipefail
 export LC_ALL=C
@@ -55,6 +57,7 @@ RAND_MB=256
 NREADS=8192
 NTX=200
 TRAP_MB=64
+DIO_MB=128
 SEED=13
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 PUFS=$REPO/build/daemon/pufs
@@ -75,32 +78,34 @@ BENCH=data
 usage() {
 	cat <<EOF
 usage: $0 [-s SIZE_MB] [-R RAND_MB] [-n NREADS] [-q NTX] [-t TRAP_MB]
-          [-p PUFS] [-r RUNS] [-w DIR]
+          [-d DIO_MB] [-p PUFS] [-r RUNS] [-w DIR]
 
   -s SIZE_MB   size of the sequential file in MiB (default $SIZE_MB)
   -R RAND_MB   size of the random-read file in MiB (default $RAND_MB)
   -n NREADS    4 KiB random reads a run (default $NREADS)
   -q NTX       SQLite transactions a run (default $NTX)
   -t TRAP_MB   MiB written in 4 KiB writes (default $TRAP_MB)
+  -d DIO_MB    size of the file re-read with direct I/O (default $DIO_MB)
 $(common_usage)
 
 Prints Markdown tables on standard output, progress on standard error.
 EOF
 }
 
-while getopts "s:R:n:q:t:p:r:w:h" opt; do
+while getopts "s:R:n:q:t:d:p:r:w:h" opt; do
 	case $opt in
 	s) SIZE_MB=$OPTARG ;;
 	R) RAND_MB=$OPTARG ;;
 	n) NREADS=$OPTARG ;;
 	q) NTX=$OPTARG ;;
 	t) TRAP_MB=$OPTARG ;;
+	d) DIO_MB=$OPTARG ;;
 	*) common_opt "$opt" ;;
 	esac
 done
 shift $((OPTIND - 1))
 [ $# -eq 0 ] || { usage >&2; exit 2; }
-need_positive SIZE_MB RAND_MB NREADS NTX TRAP_MB RUNS
+need_positive SIZE_MB RAND_MB NREADS NTX TRAP_MB DIO_MB RUNS
 if [ "$NREADS" -gt $((RAND_MB * 256)) ]; then
 	echo "$BENCH: $NREADS reads of 4 KiB do not fit in $RAND_MB MiB" >&2
 	exit 2
@@ -367,11 +372,34 @@ measure_all() {
 	measure_small "$key" "$dir" || NOTES+=("$key: 4 KiB writes failed")
 }
 
-# Direct I/O: the sequential measurements alone, under label $1_dio.
+# A re-read of a DIO_MB MiB file through directory $2 under label $1,
+# after a first read made cold by $3: sets RS_$1 (GB/s).  With direct
+# I/O only the file system's own cache can serve it.
+measure_reread() {
+	local key=$1 f=$2/seq/small.dat prep=$3 i r rs=()
+	local bytes=$((DIO_MB * 1048576))
+	dd_mbs "$bytes" if=/dev/zero of="$f" bs=1M count="$DIO_MB" \
+	    conv=fsync >/dev/null || return 1
+	for ((i = 1; i <= RUNS; i++)); do
+		$prep || { msg "$key: $prep failed"; return 1; }
+		dd_mbs "$bytes" if="$f" of=/dev/null bs=1M >/dev/null || return 1
+		r=$(dd_mbs "$bytes" if="$f" of=/dev/null bs=1M) || return 1
+		r=$(awk -v v="$r" 'BEGIN { printf "%.2f\n", v / 1000 }')
+		msg "$key: run $i: re-read of $DIO_MB MiB $r GB/s"
+		rs+=("$r")
+	done
+	rm -f "$f"
+	pufs_data_note "${key}_rs"
+	MEDIAN_FMT=%.2f set_median "RS_$key" "${rs[@]}"
+}
+
+# Direct I/O: the sequential measurements and the re-read of a file
+# that fits in pufs's cache, under label $1_dio.
 measure_dio() {
 	printf -v "LOAD_$1_dio" '%s' "$(load_avg)"
 	msg "$1 direct I/O: load average $(load_avg)"
 	measure_seq "$1_dio" "$2" "$3" || NOTES+=("$1 direct I/O: sequential I/O failed")
+	measure_reread "$1_dio" "$2" "$3" || NOTES+=("$1 direct I/O: re-read failed")
 }
 
 ns_link
@@ -547,6 +575,7 @@ $(row "$TRAP_MB MiB in 4 KiB writes, conv=fsync" MB/s SW "")
 $(row "direct I/O: seq write" MB/s W _dio)
 $(row "direct I/O: seq read, cold" MB/s RC _dio)
 $(row "direct I/O: seq re-read" GB/s RW _dio)
+$(row "direct I/O: re-read of $DIO_MB MiB" GB/s RS _dio)
 
 Ratios are how many times faster pufs is (for seconds, the other's time
 over pufs's).  With direct I/O no page cache serves the re-read: for
@@ -588,5 +617,6 @@ p1's data counters (pufs status --json, data), each since p1's last start:
 - after the SQLite runs: ${DATA_pufs_sq:-unknown}
 - after the 4 KiB writes: ${DATA_pufs_sw:-unknown}
 - direct_io, after the last cold and warm read: ${DATA_pufs_dio_r:-unknown}
+- direct_io, after the re-reads of $DIO_MB MiB: ${DATA_pufs_dio_rs:-unknown}
 EOF
 print_notes
