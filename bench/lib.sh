@@ -12,9 +12,9 @@
 # directory) and the arrays PIDS (processes to stop, by PID), MOUNTS
 # (mount points to undo), NAMESPACES (network namespaces made) and
 # NOTES (lines for the report); two_peer_setup does it for the scripts
-# with two peers (remote.sh, rename.sh), which also set ADDR_A, ADDR_B,
-# PUFS_PORT, SSH_PORT, ATTR_TIMEOUT and TMO.  MEDIAN_FMT (default %.3f)
-# formats the median of an even number of figures.
+# with two peers (remote.sh, rename.sh, data.sh), which also set ADDR_A,
+# ADDR_B, PUFS_PORT, SSH_PORT, ATTR_TIMEOUT and TMO.  MEDIAN_FMT
+# (default %.3f) formats the median of an even number of figures.
 
 # A progress line on standard error.
 msg() {
@@ -416,22 +416,47 @@ pufs_cold() {
 	sleep "$ATTR_TIMEOUT.5"
 }
 
-# Stop p2 then p1 and undo their mounts (the mount points are
-# WORK/p$k/mnt); then report, and note, what either logged above info.
+# Stop peer p$1 and undo its mount (WORK/p$1/mnt).
+pufs_stop_one() {
+	local pid=PUFS_PID_$1
+	[ -n "${!pid:-}" ] && stop_pid "${!pid}"
+	printf -v "PUFS_PID_$1" '%s' ""
+	unmount "$WORK/p$1/mnt"
+}
+
+# Report, and note, what peer p$1 logged above info (its log is
+# WORK/p$1.log, made anew at each start).
+pufs_log_check() {
+	local log=$WORK/p$1.log
+	if [ -s "$log" ] && grep -v ' info: ' "$log" >/dev/null; then
+		msg "pufs p$1 logged warnings or errors:"
+		grep -v ' info: ' "$log" | head -20 >&2
+		NOTES+=("pufs p$1 logged $(grep -vc ' info: ' "$log") lines other than info")
+	fi
+}
+
+# Stop p2 then p1 and undo their mounts; then report, and note, what
+# either logged above info.
 pufs_stop() {
-	local k pid
-	for k in 2 1; do
-		pid=PUFS_PID_$k
-		[ -n "${!pid:-}" ] && stop_pid "${!pid}"
-		printf -v "PUFS_PID_$k" '%s' ""
-		unmount "$WORK/p$k/mnt"
-	done
-	for k in 1 2; do
-		if [ -s "$WORK/p$k.log" ] &&
-		    grep -v ' info: ' "$WORK/p$k.log" >/dev/null; then
-			msg "pufs p$k logged warnings or errors:"
-			grep -v ' info: ' "$WORK/p$k.log" | head -20 >&2
-			NOTES+=("pufs p$k logged $(grep -vc ' info: ' "$WORK/p$k.log") lines other than info")
-		fi
-	done
+	pufs_stop_one 2
+	pufs_stop_one 1
+	pufs_log_check 1
+	pufs_log_check 2
+}
+
+# Print field $2 (VmHWM, VmRSS) of process $1 in KiB, or nothing.
+mem_kib() {
+	awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null
+}
+
+# Keep in variable $1 the larger of its value and $2.
+keep_max() {
+	local cur=${!1:-0}
+	[ "${2:-0}" -gt "$cur" ] && printf -v "$1" '%s' "$2"
+	return 0
+}
+
+# Print the load average over 1, 5 and 15 minutes.
+load_avg() {
+	cut -d' ' -f1-3 /proc/loadavg
 }

@@ -181,11 +181,6 @@ measure_meta() {
 	set_median "MD_$key" "${rs[@]}"
 }
 
-# Print field $2 (VmHWM, VmRSS) of process $1 in KiB, or nothing.
-mem_kib() {
-	awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null
-}
-
 # Print the PIDs of the processes in namespace $1 but PID $2.
 ns_pids_but() {
 	ip netns pids "$1" 2>/dev/null | grep -vx "$2" || true
@@ -200,13 +195,6 @@ mem_sum() {
 		s=$((s + ${v:-0}))
 	done
 	echo "$s"
-}
-
-# Keep in variable $1 the larger of its value and $2.
-keep_max() {
-	local cur=${!1:-0}
-	[ "${2:-0}" -gt "$cur" ] && printf -v "$1" '%s' "$2"
-	return 0
 }
 
 ns_link
