@@ -219,8 +219,7 @@ done
 } >"$SRC/proj/Makefile"
 # What the program prints, built locally once.
 (cd "$SRC/proj" && ./configure >/dev/null && make -s -j2 >/dev/null &&
-    ./prog >"$WORK/prog.expected" && make -s clean >/dev/null 2>&1 ||
-    true)
+    ./prog >"$WORK/prog.expected") || true
 rm -f "$SRC"/proj/prog "$SRC"/proj/src/*.o "$SRC"/proj/config.h \
     "$SRC"/proj/config.mk "$SRC"/proj/config.log
 [ -s "$WORK/prog.expected" ] || { msg "the project does not build locally"; exit 1; }
