@@ -147,8 +147,9 @@ randread_run(const char *path, uint64_t nreads, uint64_t seed)
 	for (uint64_t i = 0; i < nreads; i++) {
 		r = pread(fd, buf, BLK, (off_t)order[i] * BLK);
 		if (r != BLK) {
-			fprintf(stderr, "randread: pread %s at %" PRIu64 ": %s\n",
-			    path, (uint64_t)order[i] * BLK,
+			fprintf(stderr,
+			    "randread: pread %s at %" PRIu64 ": %s\n", path,
+			    (uint64_t)order[i] * BLK,
 			    r < 0 ? strerror(errno) : "short read");
 			return 1;
 		}
@@ -176,7 +177,8 @@ main(int argc, char **argv)
 	if (argc == 4)
 		return randread_run(argv[1], randread_num(argv[2], "NREADS"),
 		    randread_num(argv[3], "SEED"));
-	fprintf(stderr, "usage: randread -w FILE SIZE_MB\n"
-			"       randread FILE NREADS SEED\n");
+	fprintf(stderr,
+	    "usage: randread -w FILE SIZE_MB\n"
+	    "       randread FILE NREADS SEED\n");
 	return 2;
 }
