@@ -16,6 +16,18 @@
 /* --- getattr, setattr --- */
 
 /*
+ * Whether attributes a are older than b: their change time is earlier.
+ * A listing taken before a change and stored after it must not take
+ * the node back (its size before our writes went back, say).
+ */
+static bool
+attr_older(const struct proto_attr *a, const struct proto_attr *b)
+{
+	return a->ctime.sec < b->ctime.sec ||
+	    (a->ctime.sec == b->ctime.sec && a->ctime.nsec < b->ctime.nsec);
+}
+
+/*
  * The attributes of n from the fresh cached listing of its directory on
  * its holder (for a directory: its primary copy, as attr_cb would ask),
  * into n->attr; whether there was one.  A directory's own listing
@@ -62,7 +74,8 @@ attr_from_listing(struct node *n)
 	l = dircache_get(peer, export_id, slash != NULL ? rel : "", &stale);
 	if (l != NULL && !stale &&
 	    (e = listing_find(l, slash != NULL ? slash + 1 : rel)) != NULL &&
-	    (e->attr.mode & S_IFMT) == (n->attr.mode & S_IFMT)) {
+	    (e->attr.mode & S_IFMT) == (n->attr.mode & S_IFMT) &&
+	    !attr_older(&e->attr, &n->attr)) {
 		io_attr_seen(n, &e->attr);
 		n->attr = e->attr;
 		if (n->isdir && n->ncopies > 1)
