@@ -732,7 +732,8 @@ proto_decode_rep(const uint8_t *buf, size_t len, struct proto_rep *r)
 	}
 	e = wire_dec_int(&d, 4);
 	wire_dec_check(&d, e <= ERRNO_MAX);
-	r->error = -(int32_t)e;
+	/* Out of range, it is refused below; never negated past INT_MIN. */
+	r->error = e <= ERRNO_MAX ? -(int32_t)e : -EPROTO;
 	for (i = 0; e == 0 && i < NFIELDS(rep_fields) && d.err == 0; i++) {
 		if (sp->rep & rep_fields[i].bit)
 			dec_field(&d, sp, &rep_fields[i], r);
