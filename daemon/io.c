@@ -303,6 +303,29 @@ io_fsync(struct handle *h, bool datasync, io_done_cb cb, void *arg)
 
 /* --- size, space, copies: after a barrier --- */
 
+/*
+ * A held request came back: a fallocate or copy_file_range drops the
+ * cached bytes it changed on the holder, and may make the file longer.
+ */
+static void
+io_held_done(struct call *c)
+{
+	struct io_op *op = c->arg;
+	struct io_file *f = op->h2 != NULL ? op->h2->node->io : op->h->node->io;
+	uint64_t off = op->h2 != NULL ? op->off2 : op->off;
+	uint64_t n = op->type == PROTO_COPY_RANGE ? c->rep.value : op->len;
+
+	if (c->rep.error == 0 && op->type != PROTO_LSEEK && f != NULL) {
+		block_cache_invalidate(io.bc, f->key, off, n);
+		if (n > 0 && off + n > f->node->attr.size &&
+		    !(op->type == PROTO_FALLOCATE &&
+			(op->mode & FALLOC_FL_KEEP_SIZE)))
+			f->node->attr.size = off + n;
+	}
+	op->cb(op->arg, c->rep.error, NULL, (size_t)c->rep.value);
+	io_op_free(op);
+}
+
 /* A held request's file is clean: send it. */
 static void
 io_held_send(void *arg, int error, const void *data, size_t len)
@@ -313,7 +336,7 @@ io_held_send(void *arg, int error, const void *data, size_t len)
 	(void)data;
 	(void)len;
 	if (error == 0 &&
-	    (c = io_call_new(op->h, op->type, op->off, io_value_cb, op)) ==
+	    (c = io_call_new(op->h, op->type, op->off, io_held_done, op)) ==
 		NULL)
 		error = -EIO;
 	if (error != 0) {
@@ -351,51 +374,17 @@ io_held_second(void *arg, int error, const void *data, size_t len)
 	io_barrier(op->h2->node, io_held_send, op);
 }
 
-/* The answer of a held request that changed the holder's bytes. */
-static void
-io_changed_cb(void *arg, int error, const void *data, size_t len)
-{
-	struct io_op *op = arg;
-	struct io_file *f = op->h2 != NULL ? op->h2->node->io : op->h->node->io;
-	uint64_t off = op->h2 != NULL ? op->off2 : op->off;
-	uint64_t n = op->type == PROTO_COPY_RANGE ? len : op->len;
-
-	if (error == 0 && f != NULL) {
-		block_cache_invalidate(io.bc, f->key, off, n);
-		if (n > 0 && off + n > f->node->attr.size &&
-		    !(op->type == PROTO_FALLOCATE &&
-			(op->mode & FALLOC_FL_KEEP_SIZE)))
-			f->node->attr.size = off + n;
-	}
-	op->cb(op->arg, error, data, len);
-	free(op);
-}
-
 /* Hold a request on h until its file (and h2's) is clean, then send it. */
 static int
 io_held(struct handle *h, struct handle *h2, uint8_t type, uint64_t off,
     uint64_t off2, uint64_t len, int mode, io_done_cb cb, void *arg)
 {
-	struct io_op *op, *outer;
+	struct io_op *op;
 
 	if (!io_handle_live(h) || (h2 != NULL && !io_handle_live(h2)))
 		return -EIO;
 	op = io_op_new(arg);
 	op->cb = cb;
-	if (type != PROTO_LSEEK) {
-		/* Its answer drops the cached bytes it changed. */
-		outer = io_op_new(arg);
-		outer->cb = cb;
-		outer->h = h;
-		outer->h2 = h2;
-		outer->type = type;
-		outer->off = off;
-		outer->off2 = off2;
-		outer->len = len;
-		outer->mode = mode;
-		op->cb = io_changed_cb;
-		op->arg = outer;
-	}
 	op->h = h;
 	op->h2 = h2;
 	op->type = type;
