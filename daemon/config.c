@@ -13,6 +13,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -235,6 +236,10 @@ config_free(struct config *cfg)
 	}
 	free(cfg->clusters);
 	free(cfg->key_file);
+	if (cfg->key != NULL) {
+		explicit_bzero(cfg->key, cfg->key_len);
+		free(cfg->key);
+	}
 	free(cfg->mountpoint);
 	free(cfg->config_file);
 	memset(cfg, 0, sizeof *cfg);
@@ -517,11 +522,84 @@ config_validate_exports(struct config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * Read the secret of security.key_file into cfg->key.  Like ssh with a
+ * private key, refuse a file that group or others may read or write: the
+ * secret is all that keeps strangers out of the union.  The secret is the
+ * file's bytes without one trailing newline, so `pufs keygen`'s base64 line
+ * and any other long random file serve alike.
+ */
+static int
+config_load_key(struct config *cfg, char *err, size_t errlen)
+{
+	unsigned char *buf;
+	struct stat st;
+	ssize_t n;
+	size_t len;
+	int fd;
+
+	if (cfg->key != NULL) { /* validated before: read it afresh */
+		explicit_bzero(cfg->key, cfg->key_len);
+		free(cfg->key);
+		cfg->key = NULL;
+	}
+	if ((fd = open(cfg->key_file, O_RDONLY | O_CLOEXEC)) == -1)
+		return config_msg_error(err, errlen,
+		    "security.key_file: '%s': %s", cfg->key_file,
+		    strerror(errno));
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return config_msg_error(err, errlen,
+		    "security.key_file: '%s' is not a regular file",
+		    cfg->key_file);
+	}
+	if ((st.st_mode & 066) != 0) {
+		close(fd);
+		return config_msg_error(err, errlen,
+		    "security.key_file: '%s' is accessible by group or others "
+		    "(mode %04o); chmod 600 it",
+		    cfg->key_file, (unsigned)(st.st_mode & 07777));
+	}
+	buf = xmalloc(CONFIG_KEY_MAX + 1);
+	len = 0;
+	while (len <= CONFIG_KEY_MAX &&
+	    (n = read(fd, buf + len, CONFIG_KEY_MAX + 1 - len)) != 0) {
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			int e = errno;
+
+			close(fd);
+			explicit_bzero(buf, len);
+			free(buf);
+			return config_msg_error(err, errlen,
+			    "security.key_file: '%s': %s", cfg->key_file,
+			    strerror(e));
+		}
+		len += (size_t)n;
+	}
+	close(fd);
+	if (len > 0 && buf[len - 1] == '\n')
+		len--;
+	if (len < CONFIG_KEY_MIN || len > CONFIG_KEY_MAX) {
+		explicit_bzero(buf, CONFIG_KEY_MAX + 1);
+		free(buf);
+		return config_msg_error(err, errlen,
+		    "security.key_file: '%s' holds %s%zu bytes; a key has %d "
+		    "to %d (pufs keygen makes one)",
+		    cfg->key_file, len > CONFIG_KEY_MAX ? "more than " : "",
+		    len > CONFIG_KEY_MAX ? (size_t)CONFIG_KEY_MAX : len,
+		    CONFIG_KEY_MIN, CONFIG_KEY_MAX);
+	}
+	cfg->key = buf;
+	cfg->key_len = len;
+	return 0;
+}
+
 /* Whole-config checks after every source has been applied. */
 int
 config_validate(struct config *cfg, char *err, size_t errlen)
 {
-	struct stat st;
 	char a[32], b[32], why[CONFIG_ERRLEN];
 
 	if (config_key_validate("peer", NULL, cfg, err, errlen) == -1 ||
@@ -543,16 +621,8 @@ config_validate(struct config *cfg, char *err, size_t errlen)
 	if (cfg->encrypt && cfg->key_file == NULL)
 		return config_msg_error(err, errlen,
 		    "security.encrypt: yes needs security.key_file");
-	if (cfg->key_file != NULL) {
-		if (stat(cfg->key_file, &st) == -1)
-			return config_msg_error(err, errlen,
-			    "security.key_file: '%s': %s", cfg->key_file,
-			    strerror(errno));
-		if (!S_ISREG(st.st_mode))
-			return config_msg_error(err, errlen,
-			    "security.key_file: '%s' is not a regular file",
-			    cfg->key_file);
-	}
+	if (cfg->key_file != NULL && config_load_key(cfg, err, errlen) == -1)
+		return -1;
 	if (config_validate_exports(cfg, err, errlen) == -1)
 		return -1;
 	if (cfg->control_socket == NULL) {

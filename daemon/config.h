@@ -85,6 +85,10 @@ struct config {
 	/* [security] */
 	char *key_file; /* NULL: no authentication; owned */
 	bool encrypt;
+	/* The secret read from key_file by config_validate(): its bytes
+	 * without the trailing newline; NULL when there is none; owned. */
+	unsigned char *key;
+	size_t key_len;
 
 	/* command line only */
 	bool debug;              /* -d */
@@ -93,6 +97,10 @@ struct config {
 	char *mountpoint;        /* owned */
 	char *config_file;       /* -c, NULL if none; owned */
 };
+
+/* A key file's secret: at least this many bytes, at most the second. */
+#define CONFIG_KEY_MIN 32
+#define CONFIG_KEY_MAX 4096
 
 /* Size of the buffer that receives an error message. */
 #define CONFIG_ERRLEN 512

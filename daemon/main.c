@@ -1,6 +1,6 @@
 /*
- * main.c - the pufs command: `pufs mount`, `pufs status`, --version,
- * --help.
+ * main.c - the pufs command: `pufs mount`, `pufs status`, `pufs keygen`,
+ * --version, --help.
  *
  * `pufs mount` parses and validates the whole configuration first (file,
  * then PUFS_* environment, then -o, then -e), exiting 2 with a message
@@ -34,6 +34,7 @@ main_usage(FILE *f)
 	    "usage: pufs mount [-c FILE] [-e DIR[:ro]]... "
 	    "[-o KEY=VALUE[,KEY=VALUE]...] [-d] MOUNTPOINT\n"
 	    "       pufs status [-s SOCKET] [--json]\n"
+	    "       pufs keygen FILE\n"
 	    "       pufs debug [-s SOCKET] advance MS\n"
 	    "       pufs --version | --help\n"
 	    "\n"
@@ -45,6 +46,7 @@ main_usage(FILE *f)
 	    "    -o S.KEY=V    override a key of [peer], [cache], [security]\n"
 	    "    -d            log debug detail\n"
 	    "  status   report on a running daemon (--json: as JSON)\n"
+	    "  keygen   write a new random union key to FILE (mode 0600)\n"
 	    "\n"
 	    "Environment: PUFS_SECTION_KEY=VALUE overrides the file, -o "
 	    "overrides it.\n"
@@ -288,6 +290,8 @@ main(int argc, char **argv)
 		return main_mount(argc - 1, argv + 1);
 	if (strcmp(argv[1], "status") == 0)
 		return status_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "keygen") == 0)
+		return keygen_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "debug") == 0)
 		return status_debug_main(argc - 1, argv + 1);
 	cli_warnx("unknown command '%s'", argv[1]);

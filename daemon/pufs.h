@@ -488,4 +488,8 @@ void control_close(void);
 int status_main(int argc, char **argv);
 int status_debug_main(int argc, char **argv);
 
+/* keygen.c */
+
+int keygen_main(int argc, char **argv);
+
 #endif

@@ -1544,7 +1544,8 @@ test_validate(void)
 		    "[export:share]\npath = %s/share\nat = /pub\n"
 		    "[cluster:www]\npath = %s/www\n"
 		    "[security]\nkey_file = %s\nencrypt = yes\n",
-		    tmpdir, tmpdir, write_ini("secret\n"));
+		    tmpdir, tmpdir,
+		    write_ini("0123456789abcdef0123456789abcdef!\n"));
 		ret = load_text(&cfg, text, err, NULL);
 		tap_is_int(ret, 0, "full config loads");
 		ret = config_validate(&cfg, err, sizeof err);
@@ -1554,6 +1555,10 @@ test_validate(void)
 		    ret ? err : "");
 		tap_is_str(cfg.nclusters == 1 ? cfg.clusters[0].at : NULL,
 		    "/www", "cluster at defaults to /NAME");
+		tap_ok(cfg.key_len == 33 && cfg.key != NULL &&
+			memcmp(cfg.key, "0123456789abcdef0123456789abcdef!",
+			    33) == 0,
+		    "the key is the file without its newline");
 		config_free(&cfg);
 	}
 
