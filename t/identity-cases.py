@@ -140,7 +140,7 @@ CASES = [
     ('root chowns a file of a to b', 'root',
      lambda p: os.chown(p, 1001, 1001), 'af'),
     ('root chmods a file of b', 'root', lambda p: os.chmod(p, 0o600), 'bg'),
-    ('root creates in a 0755 directory of a', 'root', create, 'ad/rf'),
+    ('root creates in a 2755 directory of a', 'root', create, 'sg/ad/rf'),
     ('root unlinks a file of b in the sticky directory', 'root', os.unlink,
      'sticky/bg'),
 ]
