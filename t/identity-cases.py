@@ -58,6 +58,17 @@ def read(p):
     os.close(fd)
 
 
+def write_then_utime(p):
+    """Times set while the bytes just written may still be on their way."""
+    fd = os.open(p, os.O_WRONLY)
+    try:
+        os.write(fd, b'dirty' * 1000)
+        os.utime(p, (2, 2))
+        return 'mtime %d size %d' % (os.stat(p).st_mtime, os.stat(p).st_size)
+    finally:
+        os.close(fd)
+
+
 def link(src, dst):
     os.link(src, dst)
     return 'nlink %d' % os.lstat(dst).st_nlink
@@ -102,6 +113,8 @@ CASES = [
     ('a chgrps its file to its own group', 'a',
      lambda p: os.chown(p, -1, 1000), 'af'),
     ('a sets times of its file', 'a', lambda p: os.utime(p, (1, 1)), 'af'),
+    ('a writes its file and sets its times at once', 'a', write_then_utime,
+     'af'),
     ('a hard-links its file', 'a', link, 'af', 'alink'),
     ('b hard-links a 0600 file of a', 'b', link, 'af', 'blink'),
     ('a chmods its directory 0777', 'a', lambda p: os.chmod(p, 0o777), 'ad'),

@@ -15,6 +15,10 @@ T_DIR=$(cd "$(dirname "$0")" && pwd -P)
 . "$T_DIR/lib.sh"
 . "$T_DIR/lib-peers.sh"
 
+# Multicast discovery: names are located by datagram, and what a
+# request does once the answers are in is still its caller's.
+peers_multicast 38 7800
+
 # cases run DIR [--root-as UID], cases prepare DIR: t/identity-cases.py.
 cases () {
 	"$PYTHON" "$T_DIR/identity-cases.py" "$@"
@@ -25,7 +29,7 @@ disk_tree () {
 	(cd "$1" && find . -mindepth 1 -printf '%P %U:%G %m\n' | sort)
 }
 
-test_expect_success 'setup: two peers with identity = caller and a key' '
+test_expect_success 'setup: two peers with identity = caller, a key, multicast' '
 	peers_net_setup 2 &&
 	head -c 32 /dev/urandom | base64 >"$TRASH/key" &&
 	chmod 600 "$TRASH/key" &&
@@ -34,7 +38,8 @@ test_expect_success 'setup: two peers with identity = caller and a key' '
 	cases prepare "$E2/base" &&
 	cases prepare "$E2/own" &&
 	for k in 1 2; do
-		peer_start $k -o security.identity=caller,security.key_file="$TRASH/key" ||
+		peer_start $k -o "$MC" \
+			-o security.identity=caller,security.key_file="$TRASH/key" ||
 			exit 1
 	done &&
 	peers_wait_all_up 2 &&
