@@ -142,10 +142,10 @@ call_served(const struct proto_req *r, const struct proto_rep *rep,
 static void
 call_finish(struct call *c)
 {
-	if (c->rep.error == 0 && call_answer_observer != NULL)
-		call_answer_observer(c);
 	struct call_caller was;
 
+	if (c->rep.error == 0 && call_answer_observer != NULL)
+		call_answer_observer(c);
 	timer_wheel_del(loop_wheel(), &c->timer);
 	c->finished = true;
 	if (c->cb != NULL) {
