@@ -15,6 +15,11 @@
  *
  * Who cares about answers and about requests served (the listing cache,
  * traps) registers an observer; the call layer knows neither.
+ *
+ * With `identity = caller`, a call carries the credentials of whoever
+ * the loop is working for when it is made (struct call_caller), and its
+ * callback runs as that caller again, so a request's later calls are
+ * its caller's too.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +34,62 @@ static unsigned call_count; /* calls not yet freed */
 static struct log_rate call_log_timeouts = LOG_RATE_INIT("call timeouts");
 static call_answer_fn call_answer_observer;
 static call_served_fn call_served_observer;
+static struct call_caller call_caller; /* whose work the loop does now */
+static struct log_rate call_log_groups = LOG_RATE_INIT("caller groups");
+
+/* The caller of a FUSE request that starts now (kernel.c). */
+void
+call_set_caller(uint32_t uid, uint32_t gid, uint32_t pid)
+{
+	call_caller.cred.set = true;
+	call_caller.cred.uid = uid;
+	call_caller.cred.gid = gid;
+	call_caller.cred.ngroups = 0;
+	call_caller.pid = pid;
+	call_caller.groups = false;
+}
+
+/* Keep the current caller for work that goes on later. */
+void
+call_caller_save(struct call_caller *cc)
+{
+	*cc = call_caller;
+}
+
+/* Make cc the current caller again (NULL: nobody's). */
+void
+call_caller_restore(const struct call_caller *cc)
+{
+	if (cc != NULL)
+		call_caller = *cc;
+	else
+		call_caller.cred.set = false;
+}
+
+/*
+ * The current caller's groups, read once for all the calls of its
+ * request, while it waits for the answer.  Beyond PROTO_MAX_GROUPS the
+ * rest are left out, as NFS's AUTH_SYS leaves out those beyond 16.
+ */
+static void
+call_caller_groups(void)
+{
+	struct proto_cred *cr = &call_caller.cred;
+	int n;
+
+	if (!cr->set || call_caller.groups)
+		return;
+	call_caller.groups = true;
+	n = identity_groups(call_caller.pid, cr->groups, PROTO_MAX_GROUPS);
+	cr->ngroups = n < 0 ? 0 : (uint32_t)n;
+	if (n > PROTO_MAX_GROUPS) {
+		cr->ngroups = PROTO_MAX_GROUPS;
+		if (log_rate_ok(&call_log_groups, loop_now_ms()))
+			log_warnx("identity: uid %u is in %d groups; its "
+				  "requests carry the first %d",
+			    cr->uid, n, PROTO_MAX_GROUPS);
+	}
+}
 
 /* Calls sent and not yet completed and freed (shutdown drains them). */
 unsigned
@@ -81,12 +142,18 @@ call_served(const struct proto_req *r, const struct proto_rep *rep,
 static void
 call_finish(struct call *c)
 {
+	struct call_caller was;
+
 	if (c->rep.error == 0 && call_answer_observer != NULL)
 		call_answer_observer(c);
 	timer_wheel_del(loop_wheel(), &c->timer);
 	c->finished = true;
-	if (c->cb != NULL)
+	if (c->cb != NULL) {
+		call_caller_save(&was);
+		call_caller_restore(&c->caller);
 		c->cb(c);
+		call_caller_restore(&was);
+	}
 	if (!c->in_transport)
 		call_free(c);
 }
@@ -288,6 +355,11 @@ call_new(struct peer *peer, uint8_t type, uint32_t export_id, const char *path,
 	c->req.name = "";
 	c->req.path2 = "";
 	c->req.name2 = "";
+	if (proto_type_cred(type))
+		call_caller_groups();
+	c->caller = call_caller;
+	if (proto_type_cred(type))
+		c->req.cred = call_caller.cred;
 	timer_init(&c->timer, call_timeout, c);
 	return c;
 }

@@ -27,6 +27,12 @@ static const char *const config_key_create_names[] = {
 	NULL,
 };
 
+static const char *const config_key_identity_names[] = {
+	[IDENTITY_DAEMON] = "daemon",
+	[IDENTITY_CALLER] = "caller",
+	NULL,
+};
+
 static const char *const config_key_balance_names[] = {
 	[BALANCE_ROUNDROBIN] = "roundrobin",
 	[BALANCE_LEASTLOAD] = "leastload",
@@ -36,6 +42,7 @@ static const char *const config_key_balance_names[] = {
 _Static_assert(sizeof(enum config_discovery) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum config_create_policy) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum config_balance) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum config_identity) == sizeof(int), "enum size");
 
 #define C(f) offsetof(struct config, f)
 #define E(f) offsetof(struct config_export, f)
@@ -88,6 +95,9 @@ static const struct config_key config_key_cache[] = {
 static const struct config_key config_key_security[] = {
 	{ K("key_file", CONFIG_STRING, C(key_file)), .optional = true },
 	{ K("encrypt", CONFIG_BOOL, C(encrypt)) },
+	{ K("identity", CONFIG_ENUM, C(identity)),
+	    .names = config_key_identity_names },
+	{ K("root_squash", CONFIG_BOOL, C(root_squash)) },
 	{ .name = NULL },
 };
 

@@ -209,6 +209,8 @@ config_init(struct config *cfg)
 	cfg->writeback_interval = 1;
 	cfg->direct_io = false;
 	cfg->encrypt = false;
+	cfg->identity = IDENTITY_DAEMON;
+	cfg->root_squash = true;
 }
 
 /* Release everything the config owns and leave it zeroed. */
@@ -621,6 +623,11 @@ config_validate(struct config *cfg, char *err, size_t errlen)
 	if (cfg->encrypt && cfg->key_file == NULL)
 		return config_msg_error(err, errlen,
 		    "security.encrypt: yes needs security.key_file");
+	/* Credentials any host could claim would be no check at all. */
+	if (cfg->identity == IDENTITY_CALLER && cfg->key_file == NULL)
+		return config_msg_error(err, errlen,
+		    "security.identity: caller needs security.key_file "
+		    "(without it any host could claim any user)");
 	if (cfg->key_file != NULL && config_load_key(cfg, err, errlen) == -1)
 		return -1;
 	if (config_validate_exports(cfg, err, errlen) == -1)

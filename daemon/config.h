@@ -27,6 +27,11 @@ enum config_create_policy {
 	CREATE_ROUNDROBIN,
 };
 
+enum config_identity {
+	IDENTITY_DAEMON, /* every request as the serving daemon's user */
+	IDENTITY_CALLER, /* each request as its caller (needs key_file) */
+};
+
 enum config_balance {
 	BALANCE_ROUNDROBIN,
 	BALANCE_LEASTLOAD,
@@ -89,6 +94,8 @@ struct config {
 	 * without the trailing newline; NULL when there is none; owned. */
 	unsigned char *key;
 	size_t key_len;
+	enum config_identity identity;
+	bool root_squash; /* identity = caller: uid 0 acts as nobody */
 
 	/* command line only */
 	bool debug;              /* -d */
@@ -149,8 +156,9 @@ int config_set(struct config *, const char *section, const char *key,
 /*
  * Whole-config checks after all sources are applied: every key once
  * more, paths existing directories, names unique, dead_after above
- * heartbeat, the cache four blocks at least, a key file for encrypt, and
- * the default control socket filled in.  Returns 0 or -1 with a message.
+ * heartbeat, the cache four blocks at least, a key file for encrypt and
+ * for identity = caller, and the default control socket filled in.  Returns 0
+ * or -1 with a message.
  */
 int config_validate(struct config *, char *err, size_t errlen);
 

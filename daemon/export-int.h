@@ -45,6 +45,8 @@ bool identity_guarded(uint32_t owner);
 mode_t identity_mode(uint32_t owner, uint32_t mode);
 bool identity_chown_ok(uint32_t owner, uid_t, gid_t);
 bool identity_xattr_privileged(const char *name);
+int identity_enter(const struct proto_req *);
+void identity_leave(void);
 
 /* serve.c: one request's operation; 0 or a negative errno. */
 int serve_setattr(struct export *, uint32_t owner, const struct proto_req *,

@@ -139,6 +139,9 @@ export_serve(uint32_t owner, const struct proto_req *r, struct proto_rep *rep,
 		}
 	}
 
+	/* As its caller, with identity = caller; see identity.c. */
+	if ((rep->error = identity_enter(r)) < 0)
+		return;
 	switch (r->type) {
 	case PROTO_STAT:
 		rc = r->fh != 0 ? serve_fh_op(owner, r, rep)
@@ -204,5 +207,6 @@ export_serve(uint32_t owner, const struct proto_req *r, struct proto_rep *rep,
 	default:
 		rc = -ENOSYS;
 	}
+	identity_leave();
 	rep->error = rc < 0 ? rc : 0;
 }

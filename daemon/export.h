@@ -39,6 +39,8 @@ struct export_ctx {
 	uint32_t nexports;
 	uint64_t boot_id;     /* ours; checkpoints name it */
 	uint32_t max_handles; /* open handles per peer (owner other than 0) */
+	bool identity_caller; /* [security] identity = caller */
+	bool root_squash;     /* with it, uid 0 acts as nobody */
 	/* The union's global clock in ns, for checkpoints; any thread. */
 	uint64_t (*global_ns)(void);
 	/*
@@ -70,6 +72,12 @@ void export_close(struct export *);
 void export_serve(uint32_t owner, const struct proto_req *, struct proto_rep *,
     struct export_mem *);
 void export_mem_free(struct export_mem *);
+
+/*
+ * The supplementary groups of process pid (identity.c): up to max into
+ * groups; their number, or -1 if the process is gone.
+ */
+int identity_groups(uint32_t pid, uint32_t *groups, uint32_t max);
 
 /* Close every handle an owner still holds (a peer went away). */
 void export_drop_owner(uint32_t owner);

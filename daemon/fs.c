@@ -391,6 +391,7 @@ fs_read_cb(evutil_socket_t fd, short what, void *arg)
 			fs_refuse(&fs.buf);
 		else
 			fuse_session_process_buf(fs.se, &fs.buf);
+		call_caller_restore(NULL); /* its caller's work is sent */
 	}
 }
 

@@ -69,9 +69,15 @@ gather_error(struct gather *g, int error)
 void
 gather_step(struct gather *g)
 {
+	struct call_caller was;
+
 	if (g->pending > 0)
 		return;
+	/* Answers by datagram (find.c) come in as nobody's. */
+	call_caller_save(&was);
+	call_caller_restore(&g->caller);
 	g->done(g);
+	call_caller_restore(&was);
 }
 
 /* A STAT answer for resolve (or a graft root's, for a listing). */
@@ -168,5 +174,6 @@ gather_new(struct node *dir)
 	node_ref(dir);
 	g->path = node_path(dir);
 	g->pending = 1; /* held until every call is sent */
+	call_caller_save(&g->caller);
 	return g;
 }

@@ -908,6 +908,7 @@ io_sync_start(struct io_file *f, bool report, io_done_cb cb, void *arg)
 	w->cb = cb;
 	w->arg = arg;
 	w->report = report;
+	call_caller_save(&w->caller);
 	TAILQ_INSERT_TAIL(&f->syncs, w, entry);
 	io_file_pin(f);
 	io_wb_push(f);
@@ -924,6 +925,7 @@ io_sync_check(struct io_file *f)
 {
 	struct io_wait_list done;
 	struct io_wait *w;
+	struct call_caller was;
 	int error;
 
 	if (TAILQ_EMPTY(&f->syncs) || f->wb_frames > 0 ||
@@ -937,7 +939,10 @@ io_sync_check(struct io_file *f)
 		TAILQ_REMOVE(&done, w, entry);
 		if (w->report)
 			f->error = 0;
+		call_caller_save(&was);
+		call_caller_restore(&w->caller);
 		w->cb(w->arg, w->report ? error : 0, NULL, 0);
+		call_caller_restore(&was);
 		free(w);
 	}
 	io_file_unpin(f);

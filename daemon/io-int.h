@@ -84,6 +84,7 @@ struct io_wait {
 	io_done_cb cb;
 	void *arg;
 	bool report; /* gets the file's write-back error (flush, fsync) */
+	struct call_caller caller; /* cb runs as the caller that waits */
 	TAILQ_ENTRY(io_wait) entry;
 };
 

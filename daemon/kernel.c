@@ -5,8 +5,8 @@
  *
  * The channel is read and written through fuse_session_custom_io() on
  * the fd fuse_session_mount() opened, so every request passes here on
- * its way to libfuse and every answer on its way back.  Two things are
- * done on the way, nothing else is changed:
+ * its way to libfuse and every answer on its way back.  Three things
+ * are done on the way, nothing else is changed:
  *
  * - INIT: the kernel's offer is noted, and the reply libfuse writes gets
  *   the flags libfuse 3.14 never sets, FUSE_PARALLEL_DIROPS (lookups
@@ -20,6 +20,9 @@
  *   O_TRUNC open must clear the set-ID bits (the caller lacks
  *   CAP_FSETID); libfuse 3.14 drops those bits, so the request's are
  *   noted here for its handler (kernel_kill_suidgid()).
+ * - With `identity = caller`, the request's uid, gid and pid (what
+ *   fuse_req_ctx() would give its handler) become the caller of the
+ *   calls it makes (call_set_caller()); fs.c ends that after it.
  *
  * No splice either way: libfuse reads and writes plain buffers through
  * us.  The fd stays non-blocking; EAGAIN goes back to fs.c's loop.
@@ -113,6 +116,9 @@ kernel_read(int fd, void *buf, size_t len, void *userdata)
 		return n;
 	got = (size_t)n < in->len ? (size_t)n : in->len;
 	arglen = got > sizeof *in ? got - sizeof *in : 0;
+	/* Its calls carry the caller's credentials (fuse_req_ctx's). */
+	if (conf->identity == IDENTITY_CALLER)
+		call_set_caller(in->uid, in->gid, in->pid);
 	if (in->opcode == FUSE_INIT)
 		kernel_note_init(in, (const char *)(in + 1), arglen);
 	else

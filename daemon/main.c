@@ -115,6 +115,8 @@ main_wire(const struct config *cfg)
 		.nexports = peer_self()->nexports,
 		.boot_id = peer_boot_id(),
 		.max_handles = cfg->max_handles,
+		.identity_caller = cfg->identity == IDENTITY_CALLER,
+		.root_squash = cfg->root_squash,
 		.global_ns = clock_global_ns,
 		.disk_change = trap_note_disk,
 		.disk_lost = trap_skip,
@@ -248,6 +250,12 @@ main_mount(int argc, char **argv)
 	}
 	if (config_validate(&cfg, err, sizeof err) == -1) {
 		cli_warnx("%s", err);
+		goto out;
+	}
+	/* Acting as each caller takes setfsuid(2) and setgroups(2). */
+	if (cfg.identity == IDENTITY_CALLER && geteuid() != 0) {
+		cli_warnx("security.identity: caller needs the daemon to run "
+			  "as root");
 		goto out;
 	}
 	if (stat(argv[optind], &st) == -1 || !S_ISDIR(st.st_mode)) {

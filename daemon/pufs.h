@@ -127,6 +127,18 @@ uint64_t stream_up_since(const struct stream *);
  * rep filled (rep.error ETIMEDOUT after op_timeout).  The call belongs
  * to the call layer: cb must copy what it needs and never free it.
  */
+/*
+ * Whose request the loop is working on, for `identity = caller`: the
+ * process of a FUSE request, whose credentials every call made for it
+ * carries (proto_type_cred() types only); its groups are read when the
+ * first such call is made.  cred.set false: nobody's (pufs's own work).
+ */
+struct call_caller {
+	struct proto_cred cred;
+	uint32_t pid; /* whose groups to read */
+	bool groups;  /* cred.groups read */
+};
+
 struct call {
 	struct proto_req req;
 	struct proto_rep rep;
@@ -148,6 +160,7 @@ struct call {
 	size_t arena_len, arena_cap; /* their names, in mem.names */
 	struct stream *stream;    /* the stream whose table holds it, or NULL */
 	TAILQ_ENTRY(call) tentry; /* a stream's table of waiting calls */
+	struct call_caller caller; /* whose; its callback runs as theirs */
 };
 
 struct call *call_new(struct peer *, uint8_t type, uint32_t export_id,
@@ -159,6 +172,18 @@ void call_set_data(struct call *, const void *, size_t);
 void *call_data_buf(struct call *, size_t);
 void call_send(struct call *);
 unsigned call_inflight(void);
+
+/*
+ * The caller of what the loop does now: set as a FUSE request starts
+ * (call_set_caller(), with identity = caller), kept by each call and made
+ * current again while its callback runs, so calls made in the callback
+ * are that caller's too.  Work that waits other than on a call of its
+ * own keeps its caller (call_caller_save()) and makes it current again
+ * (call_caller_restore(); NULL: nobody's) before it goes on.
+ */
+void call_set_caller(uint32_t uid, uint32_t gid, uint32_t pid);
+void call_caller_save(struct call_caller *);
+void call_caller_restore(const struct call_caller *);
 extern const struct stream_client call_transport;
 
 /* Observers: of answers without an error, of requests we served. */
@@ -340,7 +365,8 @@ struct gather {
 	union_resolve_cb rcb;
 	union_list_cb lcb;
 	void *arg;
-	struct locate *loc; /* resolve: a LOCATE being gathered */
+	struct locate *loc;        /* resolve: a LOCATE being gathered */
+	struct call_caller caller; /* done runs as the caller that asked */
 };
 
 struct gather *gather_new(struct node *dir);

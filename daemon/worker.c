@@ -9,6 +9,12 @@
  * The threads touch nothing but the work item and the kernel; all daemon
  * state stays single-threaded on the loop.
  *
+ * A request of another user runs with that user's credentials
+ * (worker_become()): on Linux credentials belong to each thread, but the
+ * C library's setgroups(3) and setfsuid(3) family would change every
+ * thread of the process, so the raw system calls are used, which change
+ * only the calling one.
+ *
  * Limits: the queue is unbounded here; callers bound it (the FUSE
  * channel's max_background and each peer's in-flight cap).
  */
@@ -17,9 +23,12 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/capability.h>
 
 #include <event2/event.h>
 
@@ -40,6 +49,119 @@ static struct {
 	int stopping;
 	struct worker_stats stats;
 } pool;
+
+/* 32-bit ids: the calls of that name are 16-bit on some machines. */
+#ifdef SYS_setfsuid32
+#define WORKER_SYS_SETFSUID SYS_setfsuid32
+#define WORKER_SYS_SETFSGID SYS_setfsgid32
+#define WORKER_SYS_SETGROUPS SYS_setgroups32
+#else
+#define WORKER_SYS_SETFSUID SYS_setfsuid
+#define WORKER_SYS_SETFSGID SYS_setfsgid
+#define WORKER_SYS_SETGROUPS SYS_setgroups
+#endif
+
+/* The daemon's own credentials, which every thread starts with. */
+static struct {
+	uint32_t uid, gid; /* effective: the fs ids */
+	uint32_t *groups;  /* owned */
+	int ngroups;
+	struct __user_cap_data_struct cap[2]; /* the thread's sets */
+	bool cap_ok;                          /* cap holds them */
+} worker_self;
+
+/* Note the daemon's credentials (before the threads start). */
+static void
+worker_note_self(void)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3,
+		0 };
+	gid_t *g;
+	int n;
+
+	worker_self.uid = (uint32_t)geteuid();
+	worker_self.gid = (uint32_t)getegid();
+	if ((n = getgroups(0, NULL)) > 0) {
+		g = xcalloc((size_t)n, sizeof *g);
+		n = getgroups(n, g);
+		worker_self.groups = xcalloc((size_t)(n > 0 ? n : 1),
+		    sizeof *worker_self.groups);
+		for (int i = 0; i < n; i++)
+			worker_self.groups[i] = (uint32_t)g[i];
+		worker_self.ngroups = n > 0 ? n : 0;
+		free(g);
+	}
+	worker_self.cap_ok = syscall(SYS_capget, &hdr, worker_self.cap) == 0;
+}
+
+/* Set this thread's groups (raw: the C library's would set them all). */
+static int
+worker_setgroups(const uint32_t *groups, size_t n)
+{
+	gid_t g[n > 0 ? n : 1];
+
+	for (size_t i = 0; i < n; i++)
+		g[i] = (gid_t)groups[i];
+	return syscall(WORKER_SYS_SETGROUPS, n, g) == -1 ? -errno : 0;
+}
+
+/* Set this thread's fs uid or gid; whether the kernel took it. */
+static bool
+worker_setfs(long nr, uint32_t id)
+{
+	syscall(nr, id);
+	/* It returns the old id, never an error: ask what it is now. */
+	return (uint32_t)syscall(nr, (uint32_t)-1) == id;
+}
+
+/* Set this thread's effective capabilities: none, or the daemon's. */
+static int
+worker_setcaps(bool none)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3,
+		0 };
+	struct __user_cap_data_struct cap[2];
+
+	memcpy(cap, worker_self.cap, sizeof cap);
+	if (none)
+		cap[0].effective = cap[1].effective = 0;
+	return syscall(SYS_capset, &hdr, cap) == -1 ? -errno : 0;
+}
+
+/* Run this thread as uid, gid and groups; see worker.h. */
+int
+worker_become(uint32_t uid, uint32_t gid, const uint32_t *groups,
+    uint32_t ngroups, bool privileged)
+{
+	/* Groups and gid while the capabilities to set them are still on. */
+	if (worker_setgroups(groups, ngroups) < 0)
+		return -EPERM;
+	if (!worker_setfs(WORKER_SYS_SETFSGID, gid) ||
+	    !worker_setfs(WORKER_SYS_SETFSUID, uid) ||
+	    (!privileged &&
+		(!worker_self.cap_ok || worker_setcaps(true) < 0))) {
+		worker_restore();
+		return -EPERM;
+	}
+	return 0;
+}
+
+/*
+ * Take the daemon's own credentials back.  A thread that could not would
+ * serve the next request as the last caller: a broken invariant.
+ */
+void
+worker_restore(void)
+{
+	if (worker_self.cap_ok && worker_setcaps(false) < 0)
+		fatal("worker: cannot restore the capabilities");
+	if (!worker_setfs(WORKER_SYS_SETFSUID, worker_self.uid) ||
+	    !worker_setfs(WORKER_SYS_SETFSGID, worker_self.gid))
+		fatalx("worker: cannot restore the fs uid and gid");
+	if (worker_setgroups(worker_self.groups, (size_t)worker_self.ngroups) <
+	    0)
+		fatalx("worker: cannot restore the groups");
+}
 
 /* Monotonic microseconds, for queueing-delay figures. */
 static uint64_t
@@ -115,6 +237,7 @@ worker_init(struct event_base *base, int nthreads)
 {
 	int i, rc;
 
+	worker_note_self();
 	pthread_mutex_init(&pool.lock, NULL);
 	pthread_cond_init(&pool.cond, NULL);
 	TAILQ_INIT(&pool.todo);

@@ -5,6 +5,8 @@
 #ifndef PUFS_WORKER_H
 #define PUFS_WORKER_H
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <sys/queue.h>
 
 struct event_base;
@@ -17,6 +19,19 @@ struct work {
 };
 
 void worker_init(struct event_base *, int nthreads);
+
+/*
+ * The calling thread's credentials, for one request of another user:
+ * worker_become() takes uid and gid as the thread's file system uid and
+ * gid, groups as its supplementary groups, and, unless privileged,
+ * drops every capability the thread has; the kernel then checks what
+ * the thread does as it would for that user.  Only this thread changes.
+ * 0, or -EPERM when the kernel refused (the daemon is not root), the
+ * thread unchanged.  worker_restore() takes the daemon's own back.
+ */
+int worker_become(uint32_t uid, uint32_t gid, const uint32_t *groups,
+    uint32_t ngroups, bool privileged);
+void worker_restore(void);
 void worker_submit(struct work *);
 void worker_shutdown(void);
 

@@ -23,11 +23,11 @@
 #include "proto.h"
 #include "wire.h"
 
-#define PROTO_FLAG_MASK PROTO_FLAG_REPLY /* flags defined in v1 */
-#define ERRNO_MAX 4095                   /* as Linux MAX_ERRNO */
-#define ATTR_LEN 92                      /* wire size of struct proto_attr */
-#define DIRENT_MIN (4 + 2 + ATTR_LEN)    /* 1-byte name */
-#define EXPORT_MIN (4 + 6 + 6 + 4)       /* "x", "/" */
+#define PROTO_FLAG_MASK (PROTO_FLAG_REPLY | PROTO_FLAG_CRED)
+#define ERRNO_MAX 4095                /* as Linux MAX_ERRNO */
+#define ATTR_LEN 92                   /* wire size of struct proto_attr */
+#define DIRENT_MIN (4 + 2 + ATTR_LEN) /* 1-byte name */
+#define EXPORT_MIN (4 + 6 + 6 + 4)    /* "x", "/" */
 
 /* The shape of a field on the wire. */
 enum field_kind {
@@ -225,6 +225,23 @@ proto_spec(int type)
 	return &types[type];
 }
 
+/* The types whose requests carry their caller's credentials. */
+#define CRED_TYPES \
+	(1u << PROTO_SETATTR | 1u << PROTO_MKNOD | 1u << PROTO_MKDIR | \
+	    1u << PROTO_SYMLINK | 1u << PROTO_LINK | 1u << PROTO_UNLINK | \
+	    1u << PROTO_RMDIR | 1u << PROTO_RENAME | 1u << PROTO_OPEN | \
+	    1u << PROTO_CREATE | 1u << PROTO_ACCESS | 1u << PROTO_SETXATTR | \
+	    1u << PROTO_GETXATTR | 1u << PROTO_LISTXATTR | \
+	    1u << PROTO_REMOVEXATTR)
+_Static_assert(PROTO_REMOVEXATTR < 32, "CRED_TYPES is one word");
+
+/* Whether requests of type carry their caller's credentials. */
+bool
+proto_type_cred(int type)
+{
+	return type > 0 && type < 32 && ((CRED_TYPES >> type) & 1) != 0;
+}
+
 /* The log name of a type. */
 const char *
 proto_type_name(int type)
@@ -384,6 +401,20 @@ enc_dirents(struct wire_enc *e, const struct proto_dirent *ents, size_t n)
 	}
 }
 
+/* Append a caller's credentials: uid, gid, then the groups, counted. */
+static void
+enc_cred(struct wire_enc *e, const struct proto_cred *c)
+{
+	wire_enc_check(e, c->ngroups <= PROTO_MAX_GROUPS);
+	if (e->err != 0)
+		return;
+	wire_enc_int(e, c->uid, 4);
+	wire_enc_int(e, c->gid, 4);
+	wire_enc_int(e, c->ngroups, 4);
+	for (uint32_t i = 0; i < c->ngroups; i++)
+		wire_enc_int(e, c->groups[i], 4);
+}
+
 /* Append one field of the struct at base. */
 static void
 enc_field(struct wire_enc *e, const struct type_spec *sp, const struct field *f,
@@ -472,6 +503,7 @@ proto_encode_req(const struct proto_req *q, struct proto_buf *out)
 	const struct type_spec *sp;
 	struct wire_enc e;
 	uint8_t type = q->type;
+	bool cred = q->cred.set && proto_type_cred(q->type);
 	size_t i;
 
 	if ((sp = proto_spec(q->type)) == NULL)
@@ -479,11 +511,13 @@ proto_encode_req(const struct proto_req *q, struct proto_buf *out)
 	/* A WRITE that clears set-ID bits has a type byte of its own. */
 	if (type == PROTO_WRITE && (q->flags & PROTO_KILL_SUIDGID))
 		type = PROTO_WIRE_WRITE_KILL;
-	enc_begin(&e, out, type, 0, q->id);
+	enc_begin(&e, out, type, cred ? PROTO_FLAG_CRED : 0, q->id);
 	for (i = 0; i < NFIELDS(req_fields); i++) {
 		if (sp->req & req_fields[i].bit)
 			enc_field(&e, sp, &req_fields[i], q);
 	}
+	if (cred)
+		enc_cred(&e, &q->cred);
 	return enc_end(&e, out);
 }
 
@@ -606,6 +640,20 @@ dec_dirents(struct wire_dec *d, struct proto_dirent **entsp, size_t *np)
 	}
 }
 
+/* Consume a caller's credentials (the groups bounded before any copy). */
+static void
+dec_cred(struct wire_dec *d, struct proto_cred *c)
+{
+	c->uid = wire_dec_int(d, 4);
+	c->gid = wire_dec_int(d, 4);
+	c->ngroups = wire_dec_int(d, 4);
+	if (!wire_dec_check(d, c->ngroups <= PROTO_MAX_GROUPS))
+		return;
+	for (uint32_t i = 0; i < c->ngroups && d->err == 0; i++)
+		c->groups[i] = wire_dec_int(d, 4);
+	c->set = d->err == 0;
+}
+
 /* Consume one field into the struct at base. */
 static void
 dec_field(struct wire_dec *d, const struct type_spec *sp, const struct field *f,
@@ -656,12 +704,13 @@ dec_field(struct wire_dec *d, const struct type_spec *sp, const struct field *f,
 }
 
 /*
- * Check the header of the len-byte frame at buf; fill type and id and
- * leave the cursor on the body.  The spec of the type, or NULL.
+ * Check the header of the len-byte frame at buf; fill type, flags and
+ * id and leave the cursor on the body.  The spec of the type, or NULL.
+ * Credentials come with requests only, of the types that carry them.
  */
 static const struct type_spec *
 dec_header(struct wire_dec *d, const uint8_t *buf, size_t len, bool reply,
-    uint8_t *type, uint64_t *id)
+    uint8_t *type, uint8_t *flagsp, uint64_t *id)
 {
 	const struct type_spec *sp;
 	uint8_t flags;
@@ -676,12 +725,15 @@ dec_header(struct wire_dec *d, const uint8_t *buf, size_t len, bool reply,
 		return NULL;
 	if (((flags & PROTO_FLAG_REPLY) != 0) != reply)
 		return NULL;
+	if ((flags & PROTO_FLAG_CRED) && (reply || !proto_type_cred(*type)))
+		return NULL;
 	/* WRITE_KILL: a WRITE's body; it is answered as WRITE. */
 	if (*type == PROTO_WIRE_WRITE_KILL && !reply)
 		sp = &types[PROTO_WRITE];
 	else if ((sp = proto_spec(*type)) == NULL)
 		return NULL;
 	*id = wire_dec_int(d, 8);
+	*flagsp = flags;
 	return sp;
 }
 
@@ -691,11 +743,12 @@ proto_decode_req(const uint8_t *buf, size_t len, struct proto_req *q)
 {
 	const struct type_spec *sp;
 	struct wire_dec d;
+	uint8_t flags;
 	size_t i;
 	int error;
 
 	memset(q, 0, sizeof *q);
-	sp = dec_header(&d, buf, len, false, &q->type, &q->id);
+	sp = dec_header(&d, buf, len, false, &q->type, &flags, &q->id);
 	if (sp == NULL) {
 		memset(q, 0, sizeof *q);
 		return -EPROTO;
@@ -704,6 +757,8 @@ proto_decode_req(const uint8_t *buf, size_t len, struct proto_req *q)
 		if (sp->req & req_fields[i].bit)
 			dec_field(&d, sp, &req_fields[i], q);
 	}
+	if ((flags & PROTO_FLAG_CRED) && d.err == 0)
+		dec_cred(&d, &q->cred);
 	if ((error = wire_dec_end(&d)) != 0) {
 		proto_req_clear(q);
 		memset(q, 0, sizeof *q);
@@ -720,12 +775,13 @@ proto_decode_rep(const uint8_t *buf, size_t len, struct proto_rep *r)
 {
 	const struct type_spec *sp;
 	struct wire_dec d;
+	uint8_t flags;
 	uint32_t e;
 	size_t i;
 	int error;
 
 	memset(r, 0, sizeof *r);
-	sp = dec_header(&d, buf, len, true, &r->type, &r->id);
+	sp = dec_header(&d, buf, len, true, &r->type, &flags, &r->id);
 	if (sp == NULL) {
 		memset(r, 0, sizeof *r);
 		return -EPROTO;
@@ -747,12 +803,15 @@ proto_decode_rep(const uint8_t *buf, size_t len, struct proto_rep *r)
 
 /*
  * Take out of q what a stream without capabilities caps may not carry:
- * the requests to clear set-ID bits (PROTO_CAP_KILL_SUIDGID).  A holder
- * without it writes and truncates as it always did.
+ * the caller's credentials (PROTO_CAP_CRED), the requests to clear
+ * set-ID bits (PROTO_CAP_KILL_SUIDGID).  A holder without the latter
+ * writes and truncates as it always did.
  */
 void
 proto_req_fit_caps(struct proto_req *q, uint64_t caps)
 {
+	if (!(caps & PROTO_CAP_CRED))
+		q->cred.set = false;
 	if (caps & PROTO_CAP_KILL_SUIDGID)
 		return;
 	if (q->type == PROTO_WRITE || q->type == PROTO_OPEN)

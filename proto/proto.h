@@ -26,6 +26,7 @@
 #define PROTO_MAGIC 0x53465550u      /* "PUFS" little-endian */
 #define PROTO_HDR_LEN 16             /* length, type, flags, id */
 #define PROTO_FLAG_REPLY 0x01        /* header flags: a reply */
+#define PROTO_FLAG_CRED 0x02         /* a request: credentials follow */
 #define PROTO_MAX_FRAME (32u << 20)  /* whole frame, header incl. */
 #define PROTO_MAX_DATA (16u << 20)   /* read/write payload */
 #define PROTO_MAX_PATH 4096          /* bytes incl. NUL */
@@ -33,6 +34,7 @@
 #define PROTO_MAX_XATTR 65536        /* xattr value or list */
 #define PROTO_MAX_DIRENTS (1u << 20) /* entries in one reply frame */
 #define PROTO_MAX_EXPORTS 256        /* exports announced in hello */
+#define PROTO_MAX_GROUPS 256         /* supplementary groups of a caller */
 
 enum proto_type {
 	/* stream control */
@@ -145,6 +147,30 @@ struct proto_hello {
 };
 
 /*
+ * Whose request it is (capability PROTO_CAP_CRED, PROTOCOL.md section
+ * 4): the uid, gid and supplementary groups of the process that made
+ * it, for a holder with `identity = caller` to act as.  A frame with
+ * PROTO_FLAG_CRED carries them after its body; only the types of
+ * proto_type_cred() do.  Without set, the request says nothing of it.
+ */
+struct proto_cred {
+	bool set;
+	uint32_t uid, gid;
+	uint32_t ngroups; /* <= PROTO_MAX_GROUPS */
+	uint32_t groups[PROTO_MAX_GROUPS];
+};
+
+/*
+ * Whether a request of type acts on the holder's files for its caller,
+ * and so carries the caller's credentials: opening, creating, removing,
+ * renaming, linking, changing attributes, extended attributes, access.
+ * Looking (STAT, READDIR, READLINK, STATFS) fills caches every local
+ * user shares and goes without; so does all I/O through a handle, which
+ * its OPEN or CREATE allowed.
+ */
+bool proto_type_cred(int type);
+
+/*
  * A request.  Which fields a type uses is listed next to the type above
  * and in PROTOCOL.md; the others are zero on encode and ignored.
  * Pointers are borrowed: after decode they point into the frame buffer.
@@ -169,6 +195,7 @@ struct proto_req {
 	const void *data; /* WRITE, SYMLINK target, SETXATTR value */
 	size_t datalen;
 	struct proto_hello hello; /* HELLO */
+	struct proto_cred cred;   /* the caller; see proto_type_cred() */
 };
 
 /*
@@ -202,7 +229,11 @@ struct proto_req {
  * SET_KILL_SUIDGID and OPEN's PROTO_KILL_SUIDGID.
  */
 #define PROTO_CAP_KILL_SUIDGID 0x02
-#define PROTO_CAPS (PROTO_CAP_LIST_PAGES | PROTO_CAP_KILL_SUIDGID)
+
+/* Requests may carry their caller's credentials (struct proto_cred). */
+#define PROTO_CAP_CRED 0x08
+#define PROTO_CAPS \
+	(PROTO_CAP_LIST_PAGES | PROTO_CAP_KILL_SUIDGID | PROTO_CAP_CRED)
 
 /* Take out of q what a stream without capabilities caps cannot carry. */
 void proto_req_fit_caps(struct proto_req *q, uint64_t caps);

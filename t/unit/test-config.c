@@ -107,6 +107,8 @@ test_defaults(void)
 	tap_is_int((long long)cfg.nclusters, 0, "no clusters by default");
 	tap_is_str(cfg.key_file, NULL, "default key_file unset");
 	tap_ok(!cfg.encrypt, "default encrypt");
+	tap_is_int(cfg.identity, IDENTITY_DAEMON, "default identity");
+	tap_ok(cfg.root_squash, "default root_squash");
 	tap_ok(cfg.debug_clock_skew == 0, "default clock skew");
 
 	tap_is_int(config_validate(&cfg, err, sizeof err), 0,
@@ -220,7 +222,9 @@ test_every_key(void)
 	    "balance = leastload\n"
 	    "[security]\n"
 	    "key_file = /etc/pufs/union.key\n"
-	    "encrypt = true\n",
+	    "encrypt = true\n"
+	    "identity = caller\n"
+	    "root_squash = no\n",
 	    err, NULL);
 	tap_is_int(ret, 0, "file with every key loads");
 	tap_is_str(ret == 0 ? "" : err, "", "no error message");
@@ -269,6 +273,8 @@ test_every_key(void)
 	}
 	tap_is_str(cfg.key_file, "/etc/pufs/union.key", "security.key_file");
 	tap_ok(cfg.encrypt, "security.encrypt");
+	tap_is_int(cfg.identity, IDENTITY_CALLER, "security.identity");
+	tap_ok(!cfg.root_squash, "security.root_squash");
 	tap_ok(cfg.config_file != NULL, "config_file remembered");
 	config_free(&cfg);
 
@@ -565,6 +571,11 @@ test_file_errors(void)
 		    "(roundrobin | leastload)" },
 		{ "[security]\nencrypt = 2\n",
 		    "2: security.encrypt: bad boolean '2'" },
+		{ "[security]\nidentity = user\n",
+		    "2: security.identity: bad value 'user' (daemon | "
+		    "caller)" },
+		{ "[security]\nroot_squash = maybe\n",
+		    "2: security.root_squash: bad boolean 'maybe'" },
 		{ "[security]\nkey_fil = /x\n",
 		    "2: unknown key 'key_fil' in [security]" },
 		{ "[cache]\nAttr_Timeout = 1\n",
@@ -1457,6 +1468,8 @@ test_validate(void)
 		    "cache.cache_size: 32M is less than 4 blocks" },
 		{ "[security]\nencrypt = yes\n",
 		    "security.encrypt: yes needs security.key_file" },
+		{ "[security]\nidentity = caller\n",
+		    "security.identity: caller needs security.key_file" },
 		{ "[security]\nkey_file = /nonexistent/key\n",
 		    "security.key_file: '/nonexistent/key': No such file" },
 		{ "[security]\nkey_file = /tmp\n",

@@ -1847,6 +1847,18 @@ write_seed(const char *dir, const char *kind, const char *name,
 }
 
 /* Write every valid frame of the round-trip tests into dir. */
+/* A caller with n groups 100, 101, ... for the credential tests. */
+static struct proto_cred
+cred_of(uint32_t n)
+{
+	struct proto_cred c = { .set = true, .uid = 1000, .gid = 1001 };
+
+	c.ngroups = n;
+	for (uint32_t i = 0; i < n && i < PROTO_MAX_GROUPS; i++)
+		c.groups[i] = 100 + i;
+	return c;
+}
+
 static int
 write_corpus(const char *dir)
 {
@@ -1885,6 +1897,11 @@ write_corpus(const char *dir)
 	b.len = 0;
 	error |= proto_encode_rep(&r, &b);
 	error |= write_seed(dir, "rep", "readdir-page", &b);
+	q = full_req(PROTO_CREATE);
+	q.cred = cred_of(3);
+	b.len = 0;
+	error |= proto_encode_req(&q, &b);
+	error |= write_seed(dir, "req", "create-cred", &b);
 	proto_buf_free(&b);
 	return error == 0 ? 0 : 1;
 }
@@ -1937,6 +1954,68 @@ test_kill_suidgid(void)
 	proto_buf_free(&plain);
 }
 
+/*
+ * Credentials (PROTO_CAP_CRED): a request that acts on files carries
+ * them after its body, header flag 0x02; one that only looks does not,
+ * whatever it is given; the flag on another type, on a reply, with too
+ * many groups or cut short is refused; a stream without the capability
+ * carries none.
+ */
+#define CRED_TESTS 8
+static void
+test_cred(void)
+{
+	struct proto_buf b = { 0 }, plain = { 0 };
+	struct proto_req q = full_req(PROTO_CREATE), dq;
+	struct proto_rep dr;
+	int error, ok;
+
+	error = proto_encode_req(&q, &plain);
+	q.cred = cred_of(3);
+	error = error ? error : proto_encode_req(&q, &b);
+	tap_ok(error == 0 && b.len == plain.len + 12 + 3 * 4 &&
+		b.p[5] == PROTO_FLAG_CRED &&
+		memcmp(b.p + 6, plain.p + 6, plain.len - 6) == 0,
+	    "a create carries its caller after the body, flag 0x02");
+	error = error ? error : proto_decode_req(b.p, b.len, &dq);
+	tap_ok(error == 0 && dq.cred.set && dq.cred.uid == 1000 &&
+		dq.cred.gid == 1001 && dq.cred.ngroups == 3 &&
+		dq.cred.groups[2] == 102 && strcmp(dq.name, q.name) == 0,
+	    "and decodes with uid, gid and groups");
+	tap_ok(truncations_refused(b.p, b.len, 0) &&
+		trailing_refused(b.p, b.len, 0),
+	    "credentials cut short or followed by more are refused");
+	b.p[5] = PROTO_FLAG_CRED | PROTO_FLAG_REPLY;
+	tap_ok(proto_decode_rep(b.p, b.len, &dr) == -EPROTO,
+	    "a reply with credentials is refused");
+	b.p[5] = PROTO_FLAG_CRED;
+	b.p[plain.len + 8] = (PROTO_MAX_GROUPS + 1) & 0xff; /* count, LE */
+	b.p[plain.len + 9] = (PROTO_MAX_GROUPS + 1) >> 8;
+	tap_ok(proto_decode_req(b.p, b.len, &dq) == -EPROTO,
+	    "more than PROTO_MAX_GROUPS groups are refused");
+	q.cred = cred_of(PROTO_MAX_GROUPS + 1);
+	b.len = 0;
+	tap_ok(proto_encode_req(&q, &b) == -EINVAL && b.len == 0,
+	    "and not encoded");
+	q = full_req(PROTO_STAT);
+	q.cred = cred_of(1);
+	plain.len = b.len = 0;
+	error = proto_encode_req(&q, &b);
+	q.cred.set = false;
+	error = error ? error : proto_encode_req(&q, &plain);
+	ok = error == 0 && b.len == plain.len &&
+	    memcmp(b.p, plain.p, b.len) == 0;
+	b.p[5] = PROTO_FLAG_CRED;
+	tap_ok(ok && proto_decode_req(b.p, b.len, &dq) == -EPROTO,
+	    "a stat never carries them, and is refused with the flag");
+	q = full_req(PROTO_UNLINK);
+	q.cred = cred_of(2);
+	proto_req_fit_caps(&q, PROTO_CAP_LIST_PAGES | PROTO_CAP_KILL_SUIDGID);
+	tap_ok(!q.cred.set, "without the capability no credentials go");
+	proto_buf_free(&b);
+	proto_buf_free(&plain);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1948,7 +2027,7 @@ main(int argc, char **argv)
 
 	tap_plan(3 + PER_TYPE * (int)NELEM(expect) + 1 + hand_frames() +
 	    DELTA_TESTS + spoils() + (int)NAMES_TESTS + FRAME_LEN_TESTS +
-	    LARGE_TESTS + PAGED_TESTS + KILL_TESTS);
+	    LARGE_TESTS + PAGED_TESTS + KILL_TESTS + CRED_TESTS);
 	test_golden();
 	for (i = 0; i < NELEM(expect); i++)
 		test_type(&expect[i]);
@@ -1966,5 +2045,6 @@ main(int argc, char **argv)
 	test_large();
 	test_paged();
 	test_kill_suidgid();
+	test_cred();
 	return tap_done();
 }
