@@ -43,9 +43,9 @@
 /* What is remembered of one boot of a sender. */
 struct sender {
 	uint64_t boot_id;
-	uint64_t high;          /* highest serial accepted */
-	uint64_t seen[WORDS];   /* bit i of the whole: high - i accepted */
-	int64_t latest;         /* highest timestamp accepted */
+	uint64_t high;        /* highest serial accepted */
+	uint64_t seen[WORDS]; /* bit i of the whole: high - i accepted */
+	int64_t latest;       /* highest timestamp accepted */
 };
 
 struct dgram_auth {
@@ -110,8 +110,7 @@ dgram_auth_free(struct dgram_auth *a)
 
 /* The MAC of the first n bytes of buf into out; 0 or -EINVAL. */
 static int
-dgram_auth_mac(struct dgram_auth *a, const uint8_t *buf, size_t n,
-    uint8_t *out)
+dgram_auth_mac(struct dgram_auth *a, const uint8_t *buf, size_t n, uint8_t *out)
 {
 	size_t outlen = 0;
 

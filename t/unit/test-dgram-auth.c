@@ -21,16 +21,16 @@ static const unsigned char secret[] = "0123456789abcdef0123456789abcdef";
 static const unsigned char other[] = "0123456789abcdef0123456789abcdeF";
 
 /* HMAC-SHA256(secret, "pufs datagram v1"), computed elsewhere. */
-static const uint8_t want_sub[32] = { 0xeb, 0x55, 0xa9, 0x46, 0xf3, 0xb0,
-	0x78, 0xe9, 0x8e, 0xc9, 0xac, 0x1d, 0x09, 0x29, 0xa1, 0x42, 0x63, 0x5b,
-	0xdf, 0xa9, 0x1e, 0xea, 0xbb, 0x4c, 0xc4, 0x97, 0x0a, 0x5f, 0x42, 0x08,
-	0x5c, 0x75 };
+static const uint8_t want_sub[32] = { 0xeb, 0x55, 0xa9, 0x46, 0xf3, 0xb0, 0x78,
+	0xe9, 0x8e, 0xc9, 0xac, 0x1d, 0x09, 0x29, 0xa1, 0x42, 0x63, 0x5b, 0xdf,
+	0xa9, 0x1e, 0xea, 0xbb, 0x4c, 0xc4, 0x97, 0x0a, 0x5f, 0x42, 0x08, 0x5c,
+	0x75 };
 
 /* The MAC of the example of DATAGRAMS.md section 14, with the key. */
-static const uint8_t want_mac[32] = { 0x78, 0x4c, 0xf4, 0x71, 0x9e, 0x6d,
-	0xef, 0x5e, 0xa4, 0x3f, 0xec, 0x43, 0x54, 0x97, 0x7d, 0x10, 0xb2, 0xcf,
-	0x0d, 0x5d, 0xb3, 0x69, 0xee, 0x56, 0xae, 0x15, 0xf4, 0x90, 0xc8, 0x55,
-	0x3f, 0x19 };
+static const uint8_t want_mac[32] = { 0x78, 0x4c, 0xf4, 0x71, 0x9e, 0x6d, 0xef,
+	0x5e, 0xa4, 0x3f, 0xec, 0x43, 0x54, 0x97, 0x7d, 0x10, 0xb2, 0xcf, 0x0d,
+	0x5d, 0xb3, 0x69, 0xee, 0x56, 0xae, 0x15, 0xf4, 0x90, 0xc8, 0x55, 0x3f,
+	0x19 };
 
 /* What the newcomer callback answers, and how often it was asked. */
 static bool newcomer_answer;
@@ -222,8 +222,9 @@ test_replay(void)
 	tap_ok(ok, "and then each is a replay");
 	ok = 1;
 	/* Steps of 1, 63, 64, 65 and 200 keep every bit in place. */
-	for (uint64_t step = 1, k = 1000; step <= 200;
-	     step = step == 1 ? 63 : step < 65 ? step + 1 : 200) {
+	for (uint64_t step = 1, k = 1000; step <= 200; step = step == 1 ? 63
+		 : step < 65 ? step + 1
+			     : 200) {
 		k += step;
 		len = make(a, buf, DGRAM_TRAP, 5, k, T0);
 		ok &= check(a, buf, len, T0) == DGRAM_AUTH_OK;
@@ -289,8 +290,7 @@ test_window(void)
 	len = make(a, buf, DGRAM_TRAP, 8, 4, T0 - 600 * S);
 	tap_ok(check(a, buf, len, T0) == DGRAM_AUTH_WINDOW,
 	    "its TRAP 10 min off: outside the window");
-	len = make(a, buf, DGRAM_ANNOUNCE, 8, 5,
-	    T0 - DGRAM_AUTH_FIRST_NS - 1);
+	len = make(a, buf, DGRAM_ANNOUNCE, 8, 5, T0 - DGRAM_AUTH_FIRST_NS - 1);
 	tap_ok(check(a, buf, len, T0) == DGRAM_AUTH_WINDOW,
 	    "its ANNOUNCE beyond the first-contact window: outside");
 	newcomer_answer = false;
@@ -309,8 +309,7 @@ test_window(void)
 	tap_ok(st.passed == 6 && st.first_contact == 2 && st.window == 8 &&
 		st.replay == 1 && st.mac == 0,
 	    "counted: %llu passed, %llu first, %llu window, %llu replay",
-	    (unsigned long long)st.passed,
-	    (unsigned long long)st.first_contact,
+	    (unsigned long long)st.passed, (unsigned long long)st.first_contact,
 	    (unsigned long long)st.window, (unsigned long long)st.replay);
 	dgram_auth_free(a);
 }
@@ -330,8 +329,8 @@ test_table(void)
 		ok &= check(a, buf, len, T0) == DGRAM_AUTH_OK;
 	}
 	dgram_auth_stats(a, &st);
-	tap_ok(ok && st.senders == DGRAM_AUTH_SENDERS,
-	    "%d boots: %u followed", DGRAM_AUTH_SENDERS + 10, st.senders);
+	tap_ok(ok && st.senders == DGRAM_AUTH_SENDERS, "%d boots: %u followed",
+	    DGRAM_AUTH_SENDERS + 10, st.senders);
 	len = make(a, buf, DGRAM_HEARTBEAT, DGRAM_AUTH_SENDERS + 10, 1,
 	    T0 + DGRAM_AUTH_SENDERS + 10);
 	tap_ok(check(a, buf, len, T0) == DGRAM_AUTH_REPLAY,
