@@ -127,9 +127,10 @@ control_status_json(struct evbuffer *b)
 	uint64_t lfull, ldelta;
 	struct locate_stats ls;
 	struct union_check_stats cs;
+	struct mcast_auth_stats as;
 	unsigned long req, inflight;
 	unsigned known, addrs;
-	bool first = true;
+	bool first = true, auth;
 	double off, err;
 	const char *ref;
 
@@ -188,6 +189,13 @@ control_status_json(struct evbuffer *b)
 	    conf->multicast_port, (unsigned long long)msent,
 	    (unsigned long long)mrecv, (unsigned long long)mdrop, known, addrs,
 	    trap_senders());
+	auth = mcast_auth_stats(&as);
+	evbuffer_add_printf(b,
+	    ",\"auth\":%s,\"dropped_mac\":%llu,\"dropped_replay\":%llu,"
+	    "\"dropped_window\":%llu,\"first_contact\":%llu",
+	    auth ? "true" : "false", (unsigned long long)as.mac,
+	    (unsigned long long)as.replay, (unsigned long long)as.window,
+	    (unsigned long long)as.first_contact);
 	dircache_stats(&mc);
 	evbuffer_add_printf(b,
 	    "},\"cache\":{\"entries\":%llu,\"bytes\":%llu,"
@@ -283,6 +291,7 @@ control_status_text(struct evbuffer *b)
 	struct trap_stats ts;
 	struct meta_cache_stats mc;
 	struct union_check_stats cs;
+	struct mcast_auth_stats as;
 	unsigned long req, inflight;
 	unsigned known, addrs;
 	int n = 0;
@@ -343,6 +352,16 @@ control_status_text(struct evbuffer *b)
 	    "known:    %u peers, %u addresses heard of, "
 	    "%u trap senders\n",
 	    known, addrs, trap_senders());
+	if (mcast_auth_stats(&as))
+		evbuffer_add_printf(b,
+		    "auth:     datagrams with MAC; dropped %llu bad MAC, "
+		    "%llu replayed, %llu outside the window\n",
+		    (unsigned long long)as.mac, (unsigned long long)as.replay,
+		    (unsigned long long)as.window);
+	else
+		evbuffer_add_printf(b,
+		    "auth:     none (no key_file): datagrams not "
+		    "authenticated\n");
 	control_io_text(b);
 	evbuffer_add_printf(b,
 	    "cache:    entries %llu, bytes %llu, hits %llu, misses %llu, "

@@ -298,15 +298,16 @@ enc_header(struct wire_enc *e, const struct dgram *d, int type)
 	wire_enc_str(e, WIRE_TEXT, d->uri);
 }
 
-/* Append the MAC trailer if d's flags ask for one. */
+/* Append the trailer, serial and MAC, if d's flags ask for one. */
 static void
 enc_mac(struct wire_enc *e, const struct dgram *d)
 {
 	static const uint8_t zeros[DGRAM_MAC_LEN];
 
-	if (d->flags & DGRAM_FLAG_MAC)
-		wire_enc_bytes(e, d->mac != NULL ? d->mac : zeros,
-		    DGRAM_MAC_LEN);
+	if ((d->flags & DGRAM_FLAG_MAC) == 0)
+		return;
+	wire_enc_int(e, d->serial, 8);
+	wire_enc_bytes(e, d->mac != NULL ? d->mac : zeros, DGRAM_MAC_LEN);
 }
 
 /* Encode one whole datagram into buf. */
@@ -346,7 +347,7 @@ dgram_encode_traps(const struct dgram *hdr, const struct dgram_trap *recs,
 	*taken = 0;
 	if (n == 0 || recs == NULL)
 		return -EINVAL;
-	maclen = (hdr->flags & DGRAM_FLAG_MAC) ? DGRAM_MAC_LEN : 0;
+	maclen = (hdr->flags & DGRAM_FLAG_MAC) ? DGRAM_TRAILER_LEN : 0;
 	enc_begin(&e, buf, cap);
 	enc_header(&e, hdr, DGRAM_TRAP);
 	at = e.len;
@@ -446,7 +447,8 @@ dec_field(struct wire_dec *d, const struct field *f, void *base)
 
 /*
  * Check the fixed header of the len-byte datagram at buf: length bounds,
- * magic, version, a known type, flags, reserved byte, room for the MAC.
+ * magic, version, a known type, flags, reserved byte, room for the
+ * trailer.
  * Fills *type and *flags; 0 or -EPROTO.
  */
 static int
@@ -461,7 +463,7 @@ dec_fixed(const uint8_t *buf, size_t len, uint8_t *type, uint8_t *flags)
 	if (dgram_type_spec(*type) == NULL || (*flags & ~FLAG_MASK) != 0 ||
 	    buf[7] != 0)
 		return -EPROTO;
-	if ((*flags & DGRAM_FLAG_MAC) && len < HDR_MIN + DGRAM_MAC_LEN)
+	if ((*flags & DGRAM_FLAG_MAC) && len < HDR_MIN + DGRAM_TRAILER_LEN)
 		return -EPROTO;
 	return 0;
 }
@@ -480,7 +482,7 @@ dgram_decode(const uint8_t *buf, size_t len, struct dgram *d)
 		return -EPROTO;
 	}
 	sp = dgram_type_spec(d->type);
-	maclen = (d->flags & DGRAM_FLAG_MAC) ? DGRAM_MAC_LEN : 0;
+	maclen = (d->flags & DGRAM_FLAG_MAC) ? DGRAM_TRAILER_LEN : 0;
 	wire_dec_init(&c, buf + 8, len - 8 - maclen, 2);
 	d->boot_id = wire_dec_int(&c, 8);
 	d->seq = wire_dec_int(&c, 8);
@@ -498,8 +500,9 @@ dgram_decode(const uint8_t *buf, size_t len, struct dgram *d)
 		return c.err;
 	}
 	if (maclen != 0) {
-		d->mac = buf + len - maclen;
-		d->mac_off = len - maclen;
+		d->serial = wire_get_le(buf + len - maclen, 8);
+		d->mac = buf + len - DGRAM_MAC_LEN;
+		d->mac_off = len - DGRAM_MAC_LEN;
 	}
 	return 0;
 }

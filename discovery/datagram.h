@@ -28,9 +28,11 @@
 #define DGRAM_MAX 1400     /* whole datagram, MAC included */
 #define DGRAM_FIXED_LEN 32 /* header before name and uri */
 #define DGRAM_MAC_LEN 32   /* HMAC-SHA256 */
+/* With DGRAM_FLAG_MAC: the serial (u64), then the MAC, end a datagram. */
+#define DGRAM_TRAILER_LEN (8 + DGRAM_MAC_LEN)
 
 /* Header flags. */
-#define DGRAM_FLAG_MAC 0x01 /* a DGRAM_MAC_LEN trailer follows */
+#define DGRAM_FLAG_MAC 0x01 /* a DGRAM_TRAILER_LEN trailer follows */
 
 /* ANNOUNCE flags (dgram.aflags). */
 #define DGRAM_ANNOUNCE_ANSWER 0x01  /* answers a newcomer: no answer */
@@ -110,6 +112,7 @@ struct dgram {
 	size_t ntraps;
 
 	/* trailer, with DGRAM_FLAG_MAC */
+	uint64_t serial;    /* this datagram's number in the boot, >= 1 */
 	const uint8_t *mac; /* DGRAM_MAC_LEN bytes; encode: NULL = zeros */
 	size_t mac_off;     /* decode: offset of the MAC = bytes covered */
 };
@@ -119,8 +122,9 @@ struct dgram {
  * and returns 0; -EINVAL when a field breaks its rules; -EMSGSIZE when
  * the datagram would not fit in cap or DGRAM_MAX bytes, with *len then
  * the size it would need (buf may be NULL with cap 0 to measure).
- * With DGRAM_FLAG_MAC the MAC occupies the last DGRAM_MAC_LEN bytes;
- * the caller computes it over the bytes before it and stores it there.
+ * With DGRAM_FLAG_MAC the serial and the MAC occupy the last
+ * DGRAM_TRAILER_LEN bytes; the caller computes the MAC over the bytes
+ * before it (serial included) and stores it in the last DGRAM_MAC_LEN.
  */
 int dgram_encode(const struct dgram *d, uint8_t *buf, size_t cap, size_t *len);
 
@@ -145,10 +149,10 @@ int dgram_decode(const uint8_t *buf, size_t len, struct dgram *d);
 
 /*
  * Where the MAC of the len-byte datagram at buf starts: that offset is
- * also the number of bytes it covers.  0 and *off set; -ENOENT when the
- * datagram carries no MAC; -EPROTO when it is not a datagram of this
- * version.  Reads the fixed header only, so a receiver can check the
- * MAC before decoding.
+ * also the number of bytes it covers (the serial is the 8 before it).  0 and
+ * *off set; -ENOENT when the datagram carries no MAC; -EPROTO when it is not a
+ * datagram of this version.  Reads the fixed header only, so a receiver can
+ * check the MAC before decoding.
  */
 int dgram_mac_locate(const uint8_t *buf, size_t len, size_t *off);
 

@@ -119,6 +119,17 @@ int mcast_init(const struct config *);
 int mcast_init_unicast(const struct config *);
 void mcast_leave(void);
 void mcast_stats(uint64_t *sent, uint64_t *received, uint64_t *dropped);
+
+/* Datagrams dropped by authentication (with a key), by reason. */
+struct mcast_auth_stats {
+	uint64_t mac;           /* no MAC or a wrong one */
+	uint64_t replay;        /* a serial seen already */
+	uint64_t window;        /* a timestamp outside the window */
+	uint64_t first_contact; /* passed by the first-contact window */
+	unsigned senders;       /* boots whose serials are followed */
+};
+
+bool mcast_auth_stats(struct mcast_auth_stats *);
 void mcast_fill_header(struct dgram *, uint8_t type);
 void mcast_send_bytes(const uint8_t *, size_t);
 void mcast_on_receive(mcast_receive_cb);

@@ -24,6 +24,16 @@
  * rules of proto_peer_name_ok() and proto_uri_ok(), are counted and
  * dropped (logged at most LOG_RATE_PER_SEC a second); they never reach
  * anything else.
+ *
+ * With a key (conf->key), every datagram we send carries a serial and a
+ * MAC (discovery/dgram-auth.c), and every datagram that arrives is
+ * judged by them before it is even decoded: one without a valid MAC, one
+ * replayed, one whose timestamp is outside the window of our estimate of
+ * the union's time is counted and dropped, so nothing is made from it.
+ * A newcomer (no stream of its boot is up) may still be off by more than
+ * the window, as its clock is not yet the union's: its ANNOUNCE and
+ * HEARTBEAT pass within the wider first-contact window, since all they
+ * can do is make us dial it, and the dial's handshake proves the secret.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -37,6 +47,7 @@
 #include <event2/event.h>
 
 #include "datagram.h"
+#include "dgram-auth.h"
 #include "discovery.h"
 #include "export.h" /* struct export: our exports, announced */
 #include "log.h"
@@ -54,11 +65,16 @@ static struct {
 	struct timer beat;
 	int announces; /* ANNOUNCEs sent at start */
 	uint64_t sent, received, dropped;
-	struct log_rate log_bad; /* malformed datagrams */
-	uint64_t trap_seq;       /* our last TRAP's number (trap.c) */
+	struct log_rate log_bad;  /* malformed datagrams */
+	struct log_rate log_auth; /* datagrams failing authentication */
+	uint64_t trap_seq;        /* our last TRAP's number (trap.c) */
+	struct dgram_auth *auth;  /* with a key: MACs and replay checks */
+	uint64_t serial;          /* our last datagram's serial */
 	mcast_receive_cb receivers[MCAST_RECEIVERS];
 	unsigned nreceivers;
-} mc = { .fd = -1, .log_bad = LOG_RATE_INIT("malformed datagrams") };
+} mc = { .fd = -1,
+	.log_bad = LOG_RATE_INIT("malformed datagrams"),
+	.log_auth = LOG_RATE_INIT("unauthenticated datagrams") };
 
 /* Fill the common header of a datagram of ours. */
 void
@@ -74,18 +90,32 @@ mcast_fill_header(struct dgram *d, uint8_t type)
 	d->name = self->name;
 	d->uri = self->uri;
 	d->uptime_ms = (uint64_t)(loop_uptime() * 1000);
+	if (mc.auth != NULL) {
+		d->flags |= DGRAM_FLAG_MAC;
+		d->serial = ++mc.serial;
+	}
 }
 
-/* Send an encoded datagram to the group (unicast: to every live peer). */
+/*
+ * Send an encoded datagram to the group (unicast: to every live peer),
+ * with a key sealed with its MAC first.
+ */
 void
-mcast_send_bytes(const uint8_t *buf, size_t len)
+mcast_send_bytes(const uint8_t *bytes, size_t len)
 {
 	struct sockaddr_storage ss;
+	uint8_t buf[DGRAM_MAX];
 	socklen_t sslen;
 	struct peer *p;
 
-	if (mc.fd == -1)
+	if (mc.fd == -1 || len > sizeof buf)
 		return;
+	memcpy(buf, bytes, len);
+	if (mc.auth != NULL && dgram_auth_seal(mc.auth, buf, len) != 0) {
+		log_warnx("multicast: a datagram without the MAC flag; not "
+			  "sent");
+		return;
+	}
 	if (!mc.unicast) {
 		if (sendto(mc.fd, buf, len, 0, (struct sockaddr *)&mc.group,
 			mc.grouplen) == -1)
@@ -227,6 +257,48 @@ mcast_set_trap_seq(uint64_t seq)
 	mc.trap_seq = seq;
 }
 
+/* Whether no stream of boot boot_id is up: its sender is new to us. */
+static bool
+mcast_newcomer(uint64_t boot, void *arg)
+{
+	struct peer *p;
+
+	(void)arg;
+	TAILQ_FOREACH(p, &peers, entry)
+	if (!p->self && p->state == PEER_UP && p->boot_id == boot)
+		return false;
+	return true;
+}
+
+/*
+ * With a key: whether the n-byte datagram buf from `from` passes the
+ * MAC, window and replay checks; the others are counted and dropped,
+ * before anything is made from them.
+ */
+static bool
+mcast_authentic(const uint8_t *buf, size_t n,
+    const struct sockaddr_storage *from, socklen_t fromlen)
+{
+	enum dgram_auth_verdict v;
+	char addr[128];
+
+	if (mc.auth == NULL)
+		return true;
+	v = dgram_auth_check(mc.auth, buf, n, (int64_t)clock_global_ns(),
+	    mcast_newcomer, NULL);
+	if (v == DGRAM_AUTH_OK || v == DGRAM_AUTH_FIRST)
+		return true;
+	mc.dropped++;
+	if (log_rate_ok(&mc.log_auth, loop_now_ms())) {
+		peer_format_addr((const struct sockaddr *)from, fromlen, addr,
+		    sizeof addr);
+		log_warnx("multicast: datagram from %s (%zu bytes): %s; "
+			  "dropped",
+		    addr, n, dgram_auth_verdict_name(v));
+	}
+	return false;
+}
+
 /* A datagram arrived. */
 static void
 mcast_read_cb(evutil_socket_t fd, short what, void *arg)
@@ -251,6 +323,8 @@ mcast_read_cb(evutil_socket_t fd, short what, void *arg)
 				log_warn("multicast: receive");
 			return;
 		}
+		if (!mcast_authentic(buf, (size_t)n, &from, fromlen))
+			continue;
 		if ((rc = dgram_decode(buf, (size_t)n, &d)) != 0) {
 			mc.dropped++;
 			if (!log_rate_ok(&mc.log_bad, loop_now_ms()))
@@ -310,6 +384,19 @@ mcast_read_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* With a key: the MAC context of our datagrams; 0 or -1. */
+static int
+mcast_auth_init(const struct config *cfg)
+{
+	if (cfg->key == NULL)
+		return 0;
+	if ((mc.auth = dgram_auth_new(cfg->key, cfg->key_len)) == NULL) {
+		log_warnx("datagrams: cannot set up the MAC (libcrypto)");
+		return -1;
+	}
+	return 0;
+}
+
 /* Join the group on the configured interface; 0 or -1. */
 static int
 mcast_join(const struct config *cfg, unsigned ifindex)
@@ -361,6 +448,8 @@ mcast_init(const struct config *cfg)
 	unsigned ifindex = 0;
 	int one = 1;
 
+	if (mcast_auth_init(cfg) == -1)
+		return -1;
 	memset(&mc.group, 0, sizeof mc.group);
 	if (inet_pton(AF_INET, cfg->multicast_group,
 		&((struct sockaddr_in *)&mc.group)->sin_addr) == 1) {
@@ -431,7 +520,8 @@ mcast_init_unicast(const struct config *cfg)
 	struct sockaddr_storage ss;
 	socklen_t len;
 
-	if (peer_listen_addr(cfg, &ss, &len) == -1)
+	if (peer_listen_addr(cfg, &ss, &len) == -1 ||
+	    mcast_auth_init(cfg) == -1)
 		return -1;
 	mc.unicast = true;
 	mc.fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
@@ -468,6 +558,8 @@ mcast_leave(void)
 	event_free(mc.ev);
 	close(mc.fd);
 	mc.fd = -1;
+	dgram_auth_free(mc.auth);
+	mc.auth = NULL;
 }
 
 /* Datagram counters for status. */
@@ -477,4 +569,22 @@ mcast_stats(uint64_t *sent, uint64_t *received, uint64_t *dropped)
 	*sent = mc.sent;
 	*received = mc.received;
 	*dropped = mc.dropped;
+}
+
+/* Authentication counters for status; false without a key. */
+bool
+mcast_auth_stats(struct mcast_auth_stats *st)
+{
+	struct dgram_auth_stats a;
+
+	memset(st, 0, sizeof *st);
+	if (mc.auth == NULL)
+		return false;
+	dgram_auth_stats(mc.auth, &a);
+	st->mac = a.mac;
+	st->replay = a.replay;
+	st->window = a.window;
+	st->first_contact = a.first_contact;
+	st->senders = a.senders;
+	return true;
 }

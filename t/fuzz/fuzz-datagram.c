@@ -6,14 +6,20 @@
  * encoding is canonical, so the bytes must be the input's, and decoding
  * them must give an equal structure.  A TRAP must also come back whole
  * from the batch encoder, and dgram_mac_locate() must agree with the
- * decoder about the MAC.  A difference aborts, and so does any sanitizer
- * report.
+ * decoder about the MAC.  The authenticated forms go through
+ * discovery/dgram-auth.c under a fixed key: the input itself must fail
+ * the MAC (nobody forges HMAC-SHA256 by chance); a datagram with the MAC
+ * flag, sealed under the key, must pass once, then be a replay, fail the
+ * MAC with a byte flipped, and be outside the window a second too late.
+ * A difference aborts, and so does any sanitizer report.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "datagram.h"
+#include "dgram-auth.h"
+#include "wire.h"
 #include "wiretest.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
@@ -64,6 +70,47 @@ dgram_eq(const struct dgram *a, const struct dgram *b)
 	return 1;
 }
 
+static const unsigned char fuzz_key[] = "fuzz fuzz fuzz fuzz fuzz fuzz fuzz";
+
+/* The checks of a decoded datagram d with the MAC flag, len bytes. */
+static void
+fuzz_auth(const struct dgram *d, const uint8_t *data, size_t len)
+{
+	struct dgram_auth *a = dgram_auth_new(fuzz_key, sizeof fuzz_key - 1);
+	enum dgram_auth_verdict v;
+	uint8_t buf[DGRAM_MAX];
+	size_t at;
+
+	if (a == NULL)
+		abort();
+	memcpy(buf, data, len);
+	if (dgram_auth_seal(a, buf, len) != 0)
+		abort();
+	v = dgram_auth_check(a, buf, len, d->time, NULL, NULL);
+	if (v != (d->serial == 0 ? DGRAM_AUTH_REPLAY : DGRAM_AUTH_OK))
+		abort();
+	if (dgram_auth_check(a, buf, len, d->time, NULL, NULL) !=
+	    DGRAM_AUTH_REPLAY)
+		abort();
+	/* One byte flipped, anywhere: bad MAC. */
+	at = (size_t)data[len / 2] * 7 % len;
+	buf[at] ^= 0x20;
+	if (dgram_auth_check(a, buf, len, d->time, NULL, NULL) !=
+	    DGRAM_AUTH_MAC)
+		abort();
+	buf[at] ^= 0x20;
+	/* The next serial, a second beyond the window: too late. */
+	wire_put_le(buf + len - DGRAM_TRAILER_LEN, d->serial + 1, 8);
+	if (dgram_auth_seal(a, buf, len) != 0)
+		abort();
+	if (d->time >= INT64_MIN + DGRAM_AUTH_WINDOW_NS + 1000000000 &&
+	    dgram_auth_check(a, buf, len,
+		d->time - DGRAM_AUTH_WINDOW_NS - 1000000000, NULL,
+		NULL) != DGRAM_AUTH_WINDOW)
+		abort();
+	dgram_auth_free(a);
+}
+
 /* Decode the input; if it decodes, check the round trips. */
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -73,6 +120,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t len, taken, off;
 	int error;
 
+	static struct dgram_auth *auth;
+
+	if (auth == NULL &&
+	    (auth = dgram_auth_new(fuzz_key, sizeof fuzz_key - 1)) == NULL)
+		abort();
+	/* Whatever the input, its MAC is not ours. */
+	if (dgram_auth_check(auth, data, size, 0, NULL, NULL) != DGRAM_AUTH_MAC)
+		abort();
 	error = dgram_mac_locate(data, size, &off);
 	if (dgram_decode(data, size, &d) != 0)
 		return 0;
@@ -96,6 +151,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    memcmp(buf, data, size) != 0)
 			abort();
 	}
+	if (d.mac != NULL)
+		fuzz_auth(&d, data, size);
 	dgram_clear(&d);
 	return 0;
 }

@@ -21,6 +21,7 @@
 
 #include "datagram.h"
 #include "tap.h"
+#include "wire.h"
 #include "wiretest.h"
 
 #define NELEM(a) (sizeof(a) / sizeof(a)[0])
@@ -179,6 +180,7 @@ full_dgram(int type, int mac)
 		.last = 9,
 		.traps = sample_traps,
 		.ntraps = NELEM(sample_traps),
+		.serial = mac ? 0x1122334455667788ull : 0,
 		.mac = mac ? sample_mac : NULL,
 	};
 	return d;
@@ -225,6 +227,7 @@ dgram_diff(const char *label, const struct dgram *want, const struct dgram *got,
 	CHECK(got->boot_id == want->boot_id, "boot_id");
 	CHECK(got->seq == want->seq, "seq");
 	CHECK(got->time == want->time, "time");
+	CHECK(got->serial == want->serial, "serial");
 	CHECK(str_eq(got->name, want->name), "name");
 	CHECK(str_eq(got->uri, want->uri), "uri");
 	INT(E_AFLAGS, aflags);
@@ -313,7 +316,7 @@ dgram_size(const struct dgram *d, unsigned mask)
 		for (i = 0; i < d->ntraps; i++)
 			n += trap_size(&d->traps[i]);
 	}
-	return n + ((d->flags & DGRAM_FLAG_MAC) ? 32 : 0);
+	return n + ((d->flags & DGRAM_FLAG_MAC) ? 40 : 0);
 }
 
 /* Decode a copy of the first len bytes of buf, in a buffer of that size. */
@@ -390,10 +393,11 @@ test_type(const struct expect *x)
 	snprintf(label, sizeof label, "%s with MAC", x->name);
 	errorm = dgram_encode(&dm, buf, sizeof buf, &len);
 	tap_ok(errorm == 0 && len == dgram_size(&dm, x->body) &&
-		len == dgram_size(&d, x->body) + DGRAM_MAC_LEN &&
+		len == dgram_size(&d, x->body) + DGRAM_TRAILER_LEN &&
+		wire_get_le(buf + len - DGRAM_TRAILER_LEN, 8) == dm.serial &&
 		memcmp(buf + len - DGRAM_MAC_LEN, sample_mac, DGRAM_MAC_LEN) ==
 		    0,
-	    "%s encodes to %zu bytes, MAC last", label,
+	    "%s encodes to %zu bytes, serial and MAC last", label,
 	    dgram_size(&dm, x->body));
 	errorm = errorm ? errorm : dgram_decode(buf, len, &gotm);
 	tap_ok(errorm == 0 && dgram_diff(label, &dm, &gotm, x->body) == 0 &&
@@ -606,8 +610,9 @@ hand_dgram(int i, struct w *w, int *good)
 	case 10:
 		*good = 1;
 		w_bare(w, DGRAM_MAGIC, 1, DGRAM_GOODBYE, DGRAM_FLAG_MAC, 0);
+		w_int(w, 1, 8);
 		w_raw(w, sample_mac, DGRAM_MAC_LEN);
-		return "goodbye with MAC";
+		return "goodbye with serial and MAC";
 	case 11:
 		*good = 1;
 		w_trap(w, 1, 1, DGRAM_REMOVE, 1341, long_path(1340), 1341);
@@ -656,8 +661,9 @@ hand_dgram(int i, struct w *w, int *good)
 	case 25:
 		w_named(w, 2, "p", 2);
 		w->b[6] = DGRAM_FLAG_MAC;
+		w_int(w, 1, 8);
 		w_raw(w, sample_mac, DGRAM_MAC_LEN - 1);
-		return "MAC one byte short";
+		return "trailer one byte short";
 	case 26:
 		w_bare(w, DGRAM_MAGIC, 1, DGRAM_GOODBYE, 0, 0);
 		w_int(w, 0, 1);
@@ -881,7 +887,7 @@ batch_ok(const uint8_t *buf, size_t len, const struct dgram *hdr,
 
 	for (i = 0; i < taken; i++)
 		want += trap_size(&recs[i]);
-	want += (hdr->flags & DGRAM_FLAG_MAC) ? DGRAM_MAC_LEN : 0;
+	want += (hdr->flags & DGRAM_FLAG_MAC) ? DGRAM_TRAILER_LEN : 0;
 	if (len != want || dgram_decode(buf, len, &d) != 0) {
 		tap_diag("batch of %zu: %zu bytes, want %zu", taken, len, want);
 		return 0;
