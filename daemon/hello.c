@@ -67,6 +67,7 @@ hello_refuse(struct stream *s, enum hello_refusal r, const char *why)
 	hello_refused[r]++;
 	if (s->auth != NULL)
 		s->auth->done = true; /* counted: not "unfinished" as well */
+	hello_ops->push_out(s);       /* a refusal queued for the other side */
 	hello_ops->close(s, why);
 }
 
@@ -377,10 +378,16 @@ hello_tls_failed(struct stream *s, const char *why)
  * error): counted, unless it was refused for a reason already.
  */
 void
-hello_auth_closed(struct stream *s)
+hello_auth_closed(struct stream *s, const char *reason)
 {
-	if (s->state == STREAM_AUTH && (s->auth == NULL || !s->auth->done))
-		hello_refused[HELLO_REFUSED_UNFINISHED]++;
+	if (s->state != STREAM_AUTH || (s->auth != NULL && s->auth->done))
+		return;
+	hello_refused[HELLO_REFUSED_UNFINISHED]++;
+	/* Dropped unanswered: a TLS peer, or one that refuses us. */
+	if (s->outbound && hello_log_ok())
+		log_warnx("stream %s: %s before it answered our challenge "
+			  "(does its [security] encrypt differ?)",
+		    s->addr, reason);
 }
 
 /* Our HELLO was refused with error (a negative errno): say why. */

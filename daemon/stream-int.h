@@ -71,6 +71,7 @@ struct stream_ops {
 	int (*send_req)(struct stream *, const struct proto_req *);
 	void (*send_rep)(struct stream *, struct proto_rep *);
 	void (*say_bye)(struct stream *, const struct proto_req *);
+	void (*push_out)(struct stream *); /* before a close: last words */
 	uint64_t (*new_id)(void);
 };
 
@@ -95,7 +96,7 @@ void hello_start(struct stream *);
 int hello_auth(struct stream *, const uint8_t *frame, size_t len);
 bool hello_tls_mismatch(struct stream *, const uint8_t *hdr);
 void hello_tls_failed(struct stream *, const char *why);
-void hello_auth_closed(struct stream *);
+void hello_auth_closed(struct stream *, const char *reason);
 void hello_refused_reply(struct stream *, int error);
 void hello_body(struct proto_hello *);
 bool hello_ok(struct stream *, const struct proto_hello *);

@@ -108,6 +108,7 @@ static void stream_flow(struct stream *);
 static int stream_send_req(struct stream *, const struct proto_req *);
 static void stream_send_rep(struct stream *, struct proto_rep *);
 static void stream_say_bye(struct stream *, const struct proto_req *);
+static void stream_push_out(struct stream *);
 
 /* What the files below the stream may do to one (stream-int.h). */
 static const struct stream_ops stream_ops = {
@@ -118,6 +119,7 @@ static const struct stream_ops stream_ops = {
 	.send_req = stream_send_req,
 	.send_rep = stream_send_rep,
 	.say_bye = stream_say_bye,
+	.push_out = stream_push_out,
 	.new_id = stream_new_id,
 };
 
@@ -261,7 +263,7 @@ stream_close(struct stream *s, const char *reason)
 		log_debug("stream %s: %s", s->addr, reason);
 	else
 		log_info("stream %s: closed: %s", s->addr, reason);
-	hello_auth_closed(s);
+	hello_auth_closed(s, reason);
 	stream_set_state(s, STREAM_DEAD);
 	TAILQ_REMOVE(&streams, s, entry);
 	timer_wheel_del(loop_wheel(), &s->hb);
@@ -358,22 +360,30 @@ stream_send_rep(struct stream *s, struct proto_rep *rep)
 }
 
 /*
- * Queue a BYE and push out what is queued, goodbye last, before the
- * socket goes (best effort: it is non-blocking); the caller closes.
+ * Push out what is queued before the socket goes (best effort: it is
+ * non-blocking, and a TLS stream's bytes are the TLS layer's to write);
+ * the caller closes.
  */
+static void
+stream_push_out(struct stream *s)
+{
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+	size_t len = evbuffer_get_length(out);
+
+	if (s->tls || len == 0)
+		return;
+	if (write(bufferevent_getfd(s->bev), evbuffer_pullup(out, (ssize_t)len),
+		len) == -1)
+		log_debug("stream %s: last words: %s", s->addr,
+		    strerror(errno));
+}
+
+/* Queue a BYE and push it out, goodbye last; the caller closes. */
 static void
 stream_say_bye(struct stream *s, const struct proto_req *bye)
 {
-	struct evbuffer *out = bufferevent_get_output(s->bev);
-	size_t len;
-
 	stream_send_req(s, bye);
-	if (s->tls)
-		return; /* only the TLS layer may write to the socket */
-	len = evbuffer_get_length(out);
-	if (write(bufferevent_getfd(s->bev), evbuffer_pullup(out, (ssize_t)len),
-		len) == -1)
-		log_debug("stream %s: goodbye: %s", s->addr, strerror(errno));
+	stream_push_out(s);
 }
 
 /* The call waiting for reply id, or NULL. */
@@ -638,6 +648,13 @@ stream_event_cb(struct bufferevent *bev, short what, void *arg)
 				  "other side's [security] key_file or encrypt "
 				  "differs?)",
 			    s->addr, buf);
+		/*
+		 * What it sent and TLS left unread would make the close a
+		 * reset, which loses the alert that tells it why.
+		 */
+		while (recv(bufferevent_getfd(bev), buf, sizeof buf,
+			   MSG_DONTWAIT) > 0)
+			;
 		hello_tls_failed(s, "TLS handshake failed");
 		return;
 	}

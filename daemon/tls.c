@@ -30,8 +30,8 @@ static const unsigned char tls_identity[] = "pufs psk v1";
 
 /* Initiator: offer the key (OpenSSL's psk_use_session callback). */
 static int
-tls_use_psk(SSL *ssl, const EVP_MD *md, const unsigned char **id,
-    size_t *idlen, SSL_SESSION **sess)
+tls_use_psk(SSL *ssl, const EVP_MD *md, const unsigned char **id, size_t *idlen,
+    SSL_SESSION **sess)
 {
 	(void)ssl;
 	(void)md;

@@ -18,8 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define AUTH_TYPE 160   /* header type of an AUTH frame */
-#define AUTH_VERSION 1  /* of the exchange, in the CHALLENGE */
+#define AUTH_TYPE 160  /* header type of an AUTH frame */
+#define AUTH_VERSION 1 /* of the exchange, in the CHALLENGE */
 #define AUTH_NONCE_LEN 32
 #define AUTH_MAC_LEN 32 /* HMAC-SHA-256 */
 #define AUTH_KEY_LEN 32 /* a subkey */

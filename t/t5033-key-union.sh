@@ -42,11 +42,18 @@ test_expect_success 'the key holders refuse the others, and say why' '
 		test \$(refused 1 no_key) -ge 1" 10 &&
 	wait_for "test \$(refused 3 bad_proof) -ge 1" 10 &&
 	wait_for "test \$(refused 4 keyless_here) -ge 1" 10 &&
+	wait_for "grep -q \"finds that we do not prove its key\" \
+		\"$(peer_log 1)\"" 10 &&
 	grep "does not prove our key" "$(peer_log 1)" &&
-	grep "no \[security\] key_file, and we have one" "$(peer_log 1)" &&
-	grep -E "does not prove our key|finds that we do not prove its key" \
-		"$(peer_log 3)" &&
-	grep -E "key_file, and we have none|and we have no \[security\] key_file" \
+	grep "sends HELLO without authenticating: it has no \[security\] key_file, and we have one" \
+		"$(peer_log 1)" &&
+	grep "refuses to authenticate: it has no \[security\] key_file, and we have one" \
+		"$(peer_log 1)" &&
+	grep "does not prove our key" "$(peer_log 3)" &&
+	grep "finds that we do not prove its key" "$(peer_log 3)" &&
+	grep "handshake refused: the other side has a \[security\] key_file, and we have none" \
+		"$(peer_log 4)" &&
+	grep "authenticates with a key, and we have no \[security\] key_file" \
 		"$(peer_log 4)"
 '
 

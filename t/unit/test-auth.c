@@ -77,7 +77,7 @@ static void
 test_proof_binds(void)
 {
 	uint8_t k[AUTH_KEY_LEN], ni[32] = { 1 }, na[32] = { 2 }, base[32],
-							      p[32];
+				 p[32];
 
 	auth_subkey(secret, 32, AUTH_LABEL_STREAM, k);
 	auth_proof(k, false, ni, "alpha", na, "beta", base);
