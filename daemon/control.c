@@ -83,6 +83,18 @@ control_json_str(struct evbuffer *b, const char *s)
 	evbuffer_add(b, "\"", 1);
 }
 
+/* The TLS state of p's stream: its cipher, "none" or "off" (no stream). */
+static const char *
+control_tls(const struct peer *p)
+{
+	const char *c;
+
+	if (p->stream == NULL)
+		return "off";
+	c = stream_tls_cipher(p->stream);
+	return c != NULL ? c : "none";
+}
+
 /* The data path's part of the JSON report: the block cache, write-back. */
 static void
 control_io_json(struct evbuffer *b)
@@ -171,10 +183,10 @@ control_status_json(struct evbuffer *b)
 		control_json_str(b, p->uri);
 		evbuffer_add_printf(b,
 		    ",\"state\":\"%s\",\"rtt_ms\":%.3f,"
-		    "\"last_heard_s\":%.3f,\"exports\":%u}",
+		    "\"last_heard_s\":%.3f,\"exports\":%u,\"tls\":\"%s\"}",
 		    peer_state_name(p->state), p->rtt_ms,
 		    (double)(loop_now_ms() - p->last_heard) / 1000.0,
-		    p->nexports);
+		    p->nexports, control_tls(p));
 		first = false;
 	}
 	mcast_stats(&msent, &mrecv, &mdrop);
@@ -217,6 +229,7 @@ control_status_json(struct evbuffer *b)
 	evbuffer_add_printf(b, "\"listings\":{\"full\":%llu,\"delta\":%llu},",
 	    (unsigned long long)lfull, (unsigned long long)ldelta);
 	control_io_json(b);
+	stream_status(b, true);
 	union_check_stats(&cs);
 	evbuffer_add_printf(b,
 	    "\"checks\":{\"done\":%llu,\"local\":%llu,\"calls\":%llu},",
@@ -325,10 +338,11 @@ control_status_text(struct evbuffer *b)
 		/* Names and URIs come from peers: escaped. */
 		evbuffer_add_printf(b,
 		    "\n  %-12s %-22s %-5s rtt %.3f ms, "
-		    "last heard %.1f s ago",
+		    "last heard %.1f s ago, tls %s",
 		    log_escape(p->name), log_escape(p->uri),
 		    peer_state_name(p->state), p->rtt_ms,
-		    (double)(loop_now_ms() - p->last_heard) / 1000.0);
+		    (double)(loop_now_ms() - p->last_heard) / 1000.0,
+		    control_tls(p));
 		n++;
 	}
 	evbuffer_add_printf(b, "%s\n", n ? "" : "    none");
@@ -363,6 +377,7 @@ control_status_text(struct evbuffer *b)
 		    "auth:     none (no key_file): datagrams not "
 		    "authenticated\n");
 	control_io_text(b);
+	stream_status(b, false);
 	evbuffer_add_printf(b,
 	    "cache:    entries %llu, bytes %llu, hits %llu, misses %llu, "
 	    "stale %llu\n"

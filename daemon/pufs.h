@@ -118,6 +118,9 @@ void stream_probe(struct stream *, const char *why);
 bool stream_may_dial(void);
 uint64_t stream_started(const struct stream *);
 uint64_t stream_up_since(const struct stream *);
+const char *stream_tls_cipher(const struct stream *);
+struct evbuffer;
+void stream_status(struct evbuffer *, bool json);
 
 /* call.c */
 

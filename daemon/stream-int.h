@@ -18,7 +18,8 @@
 #define STREAM_BUCKETS 256
 
 enum stream_state {
-	STREAM_CONNECTING, /* TCP connect in progress (initiator) */
+	STREAM_CONNECTING, /* TCP connect (and TLS) in progress (initiator) */
+	STREAM_AUTH,       /* with a key: proving it, before HELLO */
 	STREAM_HELLO,      /* handshake in progress */
 	STREAM_UP,         /* attached to its peer */
 	STREAM_DEAD,       /* closed; freed when unreferenced */
@@ -36,6 +37,8 @@ struct stream {
 	struct bufferevent *bev; /* NULL once dead */
 	struct peer *peer;       /* set when UP */
 	struct seed *seed;       /* outbound: the address dialed */
+	struct hello_auth *auth; /* with a key: its exchange (hello.c); owned */
+	bool tls;                /* the bufferevent is TLS (encrypt = yes) */
 	struct call_bucket calls[STREAM_BUCKETS]; /* waiting replies */
 	unsigned ncalls;
 	unsigned serving; /* requests on the workers */
@@ -68,16 +71,42 @@ struct stream_ops {
 	int (*send_req)(struct stream *, const struct proto_req *);
 	void (*send_rep)(struct stream *, struct proto_rep *);
 	void (*say_bye)(struct stream *, const struct proto_req *);
+	void (*push_out)(struct stream *); /* before a close: last words */
 	uint64_t (*new_id)(void);
 };
 
 /* hello.c */
+/* Why streams were refused before HELLO, counted for `pufs status`. */
+enum hello_refusal {
+	HELLO_REFUSED_NO_KEY,     /* the other side has no key, we have */
+	HELLO_REFUSED_KEYLESS,    /* it has a key, we have none */
+	HELLO_REFUSED_PROOF,      /* a proof failed: another key */
+	HELLO_REFUSED_PROTOCOL,   /* a malformed or misplaced AUTH frame */
+	HELLO_REFUSED_UNFINISHED, /* closed or timed out in the exchange */
+	HELLO_REFUSED_TLS,        /* TLS failed, or on one side only */
+	HELLO_REFUSED_MAX
+};
+
 extern struct log_rate hello_log_refused;
+extern uint64_t hello_refused[HELLO_REFUSED_MAX];
 
 void hello_init(const struct stream_ops *);
+const char *hello_refusal_name(enum hello_refusal);
+void hello_start(struct stream *);
+int hello_auth(struct stream *, const uint8_t *frame, size_t len);
+bool hello_tls_mismatch(struct stream *, const uint8_t *hdr);
+void hello_tls_failed(struct stream *, const char *why);
+void hello_auth_closed(struct stream *, const char *reason);
+void hello_refused_reply(struct stream *, int error);
 void hello_body(struct proto_hello *);
 bool hello_ok(struct stream *, const struct proto_hello *);
 void hello_established(struct stream *, const struct proto_hello *);
+
+/* tls.c */
+void tls_init(void);
+struct bufferevent *tls_bufferevent(int fd, bool outbound);
+const char *tls_cipher(struct bufferevent *);
+bool tls_failure(struct bufferevent *, char *buf, size_t len);
 
 /* answer.c */
 extern struct log_rate answer_log_frames;

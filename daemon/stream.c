@@ -8,7 +8,7 @@
  * travels in pages when both ends can (PROTO_CAP_LIST_PAGES); its call
  * stays in the table until the last page.  A stream's life:
  *
- *   CONNECTING -> HELLO -> UP -> DEAD
+ *   CONNECTING -> [AUTH ->] HELLO -> UP -> DEAD
  *
  * changed only by stream_set_state().  Every failure (EOF, socket error,
  * a malformed frame, silence longer than dead_after, a handshake that
@@ -18,6 +18,10 @@
  * handles the other side opened, tells the peer it lost its stream, and
  * leaves the freeing to a one-shot event once no worker holds the
  * stream any more.  Callbacks start by returning if the stream is dead.
+ *
+ * With a key, AUTH comes first: the challenge-response of hello.c; with
+ * encrypt = yes the bufferevent is TLS (tls.c), CONNECTING lasts until
+ * its handshake is done and everything after runs inside it.
  *
  * Untrusted peers: before the handshake a frame is at most
  * STREAM_HELLO_FRAME bytes (a longer length closes the stream before
@@ -63,6 +67,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "auth.h"
 #include "pufs.h"
 #include "stream-int.h"
 
@@ -85,7 +90,7 @@
 #define STREAM_BACKLOG 512
 
 static const char *stream_state_names[STREAM_STATE_MAX] = { "connecting",
-	"hello", "up", "dead" };
+	"auth", "hello", "up", "dead" };
 
 static struct stream_list streams = TAILQ_HEAD_INITIALIZER(streams);
 static struct evconnlistener *listener;
@@ -103,6 +108,7 @@ static void stream_flow(struct stream *);
 static int stream_send_req(struct stream *, const struct proto_req *);
 static void stream_send_rep(struct stream *, struct proto_rep *);
 static void stream_say_bye(struct stream *, const struct proto_req *);
+static void stream_push_out(struct stream *);
 
 /* What the files below the stream may do to one (stream-int.h). */
 static const struct stream_ops stream_ops = {
@@ -113,6 +119,7 @@ static const struct stream_ops stream_ops = {
 	.send_req = stream_send_req,
 	.send_rep = stream_send_rep,
 	.say_bye = stream_say_bye,
+	.push_out = stream_push_out,
 	.new_id = stream_new_id,
 };
 
@@ -121,6 +128,7 @@ void
 stream_init(const struct stream_client *client)
 {
 	stream_client = client;
+	tls_init();
 	hello_init(&stream_ops);
 	answer_init(&stream_ops, client);
 	ping_init(&stream_ops);
@@ -146,7 +154,8 @@ stream_hello_ms(void)
 static bool
 stream_in_handshake(enum stream_state st)
 {
-	return st == STREAM_CONNECTING || st == STREAM_HELLO;
+	return st == STREAM_CONNECTING || st == STREAM_AUTH ||
+	    st == STREAM_HELLO;
 }
 
 /* The one place a stream's state changes; keeps the handshake counts. */
@@ -178,6 +187,7 @@ stream_reap(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	event_free(s->resume);
 	event_free(s->reaper);
+	free(s->auth);
 	free(s->probe_why);
 	free(s->addr);
 	free(s);
@@ -253,6 +263,7 @@ stream_close(struct stream *s, const char *reason)
 		log_debug("stream %s: %s", s->addr, reason);
 	else
 		log_info("stream %s: closed: %s", s->addr, reason);
+	hello_auth_closed(s, reason);
 	stream_set_state(s, STREAM_DEAD);
 	TAILQ_REMOVE(&streams, s, entry);
 	timer_wheel_del(loop_wheel(), &s->hb);
@@ -349,20 +360,30 @@ stream_send_rep(struct stream *s, struct proto_rep *rep)
 }
 
 /*
- * Queue a BYE and push out what is queued, goodbye last, before the
- * socket goes (best effort: it is non-blocking); the caller closes.
+ * Push out what is queued before the socket goes (best effort: it is
+ * non-blocking, and a TLS stream's bytes are the TLS layer's to write);
+ * the caller closes.
  */
+static void
+stream_push_out(struct stream *s)
+{
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+	size_t len = evbuffer_get_length(out);
+
+	if (s->tls || len == 0)
+		return;
+	if (write(bufferevent_getfd(s->bev), evbuffer_pullup(out, (ssize_t)len),
+		len) == -1)
+		log_debug("stream %s: last words: %s", s->addr,
+		    strerror(errno));
+}
+
+/* Queue a BYE and push it out, goodbye last; the caller closes. */
 static void
 stream_say_bye(struct stream *s, const struct proto_req *bye)
 {
-	struct evbuffer *out = bufferevent_get_output(s->bev);
-	size_t len;
-
 	stream_send_req(s, bye);
-	len = evbuffer_get_length(out);
-	if (write(bufferevent_getfd(s->bev), evbuffer_pullup(out, (ssize_t)len),
-		len) == -1)
-		log_debug("stream %s: goodbye: %s", s->addr, strerror(errno));
+	stream_push_out(s);
 }
 
 /* The call waiting for reply id, or NULL. */
@@ -442,11 +463,9 @@ stream_on_reply(struct stream *s, const uint8_t *buf, size_t len)
 			return -EPROTO;
 		}
 		if (rep.error != 0 || rep.hello.version != PROTO_VERSION) {
-			log_warnx("stream %s: handshake refused: %s", s->addr,
-			    rep.error ? strerror(-rep.error)
-				      : "protocol version differs");
+			hello_refused_reply(s, rep.error);
 			proto_rep_clear(&rep);
-			return -EPROTONOSUPPORT;
+			return 0;
 		}
 		hello_established(s, &rep.hello);
 		proto_rep_clear(&rep);
@@ -515,6 +534,8 @@ stream_process(struct stream *s)
 		in = bufferevent_get_input(s->bev);
 		if (evbuffer_copyout(in, hdr, 4) < 4)
 			return;
+		if (s->state != STREAM_UP && hello_tls_mismatch(s, hdr))
+			return;
 		flen = proto_frame_len(hdr, 4);
 		if (flen < 0 ||
 		    (s->state != STREAM_UP &&
@@ -542,7 +563,10 @@ stream_process(struct stream *s)
 		}
 		evbuffer_remove(in, frame, (size_t)flen);
 		reply = proto_frame_is_reply(frame);
-		if (reply) {
+		if (s->state == STREAM_AUTH || auth_frame_is_auth(frame)) {
+			rc = hello_auth(s, frame, (size_t)flen);
+			free(frame);
+		} else if (reply) {
 			rc = stream_on_reply(s, frame, (size_t)flen);
 			free(frame);
 		} else
@@ -600,18 +624,38 @@ static void
 stream_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct stream *s = arg;
-	struct proto_req hello = { .type = PROTO_HELLO, .id = 1 };
+	char buf[256];
 	int one = 1;
 
 	if (s->state == STREAM_DEAD)
 		return;
 	if (what & BEV_EVENT_CONNECTED) {
+		if (s->tls)
+			log_debug("stream %s: TLS up: %s", s->addr,
+			    tls_cipher(bev));
+		if (!s->outbound)
+			return; /* TLS accepted: the initiator speaks first */
 		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY,
 		    &one, sizeof one);
-		stream_set_state(s, STREAM_HELLO);
-		hello_body(&hello.hello);
-		if (stream_send_req(s, &hello) != 0)
-			stream_close(s, "cannot send hello");
+		hello_start(s);
+		return;
+	}
+	if (s->tls && (what & BEV_EVENT_ERROR) &&
+	    stream_in_handshake(s->state) && tls_cipher(bev) == NULL &&
+	    tls_failure(bev, buf, sizeof buf)) {
+		if (log_rate_ok(&hello_log_refused, loop_now_ms()))
+			log_warnx("stream %s: TLS handshake failed: %s (the "
+				  "other side's [security] key_file or encrypt "
+				  "differs?)",
+			    s->addr, buf);
+		/*
+		 * What it sent and TLS left unread would make the close a
+		 * reset, which loses the alert that tells it why.
+		 */
+		while (recv(bufferevent_getfd(bev), buf, sizeof buf,
+			   MSG_DONTWAIT) > 0)
+			;
+		hello_tls_failed(s, "TLS handshake failed");
 		return;
 	}
 	if (what & BEV_EVENT_EOF)
@@ -658,12 +702,18 @@ stream_new(evutil_socket_t fd, const char *addr, bool outbound)
 	s->outbound = outbound;
 	s->addr = xstrdup(addr);
 	s->refs = 1;
-	s->state = outbound ? STREAM_CONNECTING : STREAM_HELLO;
+	s->state = outbound     ? STREAM_CONNECTING
+	    : conf->key != NULL ? STREAM_AUTH
+				: STREAM_HELLO;
 	s->started = loop_now_ms();
 	stream_handshaking[outbound]++;
 	for (int b = 0; b < STREAM_BUCKETS; b++)
 		TAILQ_INIT(&s->calls[b]);
-	s->bev = bufferevent_socket_new(loop_base, fd, BEV_OPT_CLOSE_ON_FREE);
+	s->bev = tls_bufferevent(fd, outbound);
+	s->tls = s->bev != NULL;
+	if (s->bev == NULL)
+		s->bev = bufferevent_socket_new(loop_base, fd,
+		    BEV_OPT_CLOSE_ON_FREE);
 	s->resume = event_new(loop_base, -1, 0, stream_resume_cb, s);
 	s->reaper = event_new(loop_base, -1, 0, stream_reap, s);
 	if (s->bev == NULL || s->resume == NULL || s->reaper == NULL)
@@ -819,4 +869,39 @@ bool
 stream_outbound(const struct stream *s)
 {
 	return s->outbound;
+}
+
+/* The TLS cipher of a stream, or NULL if it is not (yet) encrypted. */
+const char *
+stream_tls_cipher(const struct stream *s)
+{
+	return s->tls && s->bev != NULL ? tls_cipher(s->bev) : NULL;
+}
+
+/*
+ * The streams' part of the report: whether they authenticate and
+ * encrypt, and the streams refused before HELLO, by reason (JSON: an
+ * object member and a comma; text: a line).
+ */
+void
+stream_status(struct evbuffer *b, bool json)
+{
+	uint64_t total = 0;
+
+	evbuffer_add_printf(b,
+	    json ? "\"streams\":{\"authenticated\":%s,\"encrypted\":%s,"
+		   "\"refused\":{"
+		 : "streams:  key %s, encrypt %s; refused:",
+	    conf->key != NULL ? (json ? "true" : "yes")
+			      : (json ? "false" : "no"),
+	    conf->encrypt ? (json ? "true" : "yes") : (json ? "false" : "no"));
+	for (int r = 0; r < HELLO_REFUSED_MAX; r++) {
+		evbuffer_add_printf(b, json ? "%s\"%s\":%llu" : "%s %s %llu",
+		    r > 0 ? "," : "", hello_refusal_name(r),
+		    (unsigned long long)hello_refused[r]);
+		total += hello_refused[r];
+	}
+	evbuffer_add_printf(b,
+	    json ? "},\"refused_total\":%llu}," : " (%llu)\n",
+	    (unsigned long long)total);
 }

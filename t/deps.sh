@@ -11,7 +11,7 @@
 packages="build-essential meson ninja-build pkg-config libfuse3-dev fuse3
 libevent-dev libinih-dev libssl-dev clang clang-format libclang-rt-14-dev llvm iproute2
 nftables iptables sshfs openssh-server openssh-client attr acl sqlite3 git
-tar xz-utils man-db mandoc procps psmisc util-linux kmod python3 rsync"
+tar xz-utils man-db mandoc procps psmisc util-linux kmod python3 rsync tcpdump"
 
 say() {
 	printf 'deps: %s\n' "$*"
