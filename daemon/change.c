@@ -227,6 +227,12 @@ change_clone_done(void *arg, int error)
 	struct fsop *op = arg;
 	struct copy *c;
 
+	/*
+	 * A path the caller may not make there (identity = caller): as
+	 * across file systems, so that mv(1) copies instead.
+	 */
+	if (error == -EACCES || error == -EPERM)
+		error = -EXDEV;
 	if (error != 0) {
 		fsop_done(op, error);
 		return;

@@ -148,7 +148,7 @@ struct proto_hello {
 
 /*
  * Whose request it is (capability PROTO_CAP_CRED, PROTOCOL.md section
- * 4): the uid, gid and supplementary groups of the process that made
+ * 4.1): the uid, gid and supplementary groups of the process that made
  * it, for a holder with `identity = caller` to act as.  A frame with
  * PROTO_FLAG_CRED carries them after its body; only the types of
  * proto_type_cred() do.  Without set, the request says nothing of it.

@@ -69,6 +69,14 @@ def write_then_utime(p):
         os.close(fd)
 
 
+def setxattr(p):
+    os.setxattr(p, 'user.tag', b'v')
+
+
+def getxattr(p):
+    return os.getxattr(p, 'user.tag').decode()
+
+
 def link(src, dst):
     os.link(src, dst)
     return 'nlink %d' % os.lstat(dst).st_nlink
@@ -124,6 +132,10 @@ CASES = [
     ('b chgrps its file to its group 2000', 'b',
      lambda p: os.chown(p, -1, 2000), 'bg'),
     ('b chmods its file 0660', 'b', lambda p: os.chmod(p, 0o660), 'bg'),
+    ('b tags its file (user.tag)', 'b', setxattr, 'bg'),
+    ('a tags a 0660 file of group 2000', 'a', setxattr, 'bg'),
+    ('c reads the tag of a 0660 file of group 2000', 'c', getxattr, 'bg'),
+    ('a reads the tag of a 0660 file of group 2000', 'a', getxattr, 'bg'),
     ('c writes a 0660 file of group 2000', 'c', write, 'bg'),
     ('a writes a 0660 file of group 2000', 'a', write, 'bg'),
     ('a reads a 0660 file of group 2000', 'a', read, 'bg'),

@@ -5,7 +5,9 @@
 # gets locally); a peer with identity = daemon names no caller, so what
 # it asks of a holder with identity = caller runs as nobody; and the
 # configuration check: identity = caller without key_file, or from a
-# daemon that is not root, exits 2 with a message that says so.
+# daemon that is not root, exits 2 with a message that says so.  A
+# rename into a directory the source's peer does not hold, which the
+# caller may not make there, is EXDEV, so that mv(1) copies.
 
 T_DIR=$(cd "$(dirname "$0")" && pwd -P)
 . "$T_DIR/lib.sh"
@@ -25,6 +27,7 @@ test_expect_success 'setup: a key, three peers in the making' '
 	cases prepare "$TRASH/local" &&
 	cases prepare "$E2/base" &&
 	mkdir -p "$E2/open" && chmod 1777 "$E2/open" &&
+	mkdir -p "$E1/mine" && chmod 0777 "$E1/mine" &&
 	mkdir -p mnt
 '
 
@@ -80,6 +83,19 @@ test_expect_success 'a peer that names no caller acts as nobody there' '
 	test "$(stat -c %u:%g "$E2/open/af")" = 1000:1000 &&
 	test_errno EPERM unlink "$M3/open/af" &&
 	test_path_is_file "$E2/open/af"
+'
+
+test_expect_success 'a rename the caller cannot clone a path for: EXDEV, mv copies' '
+	as_b () { setpriv --reuid 1001 --regid 1001 --clear-groups "$@"; } &&
+	as_b sh -c "echo moved >\"$M1/mine/f\"" &&
+	test "$(stat -c %u "$E1/mine/f")" = 1001 &&
+	got=$(as_b "$PYTHON" "$_LIB/op.py" rename "$M1/mine/f" "$M1/open/f") ;
+	test "$got" = EXDEV &&
+	test_path_is_missing "$E1/open" &&
+	as_b mv "$M1/mine/f" "$M1/open/f" &&
+	test_path_is_missing "$E1/mine/f" &&
+	test "$(stat -c %u:%g "$E2/open/f")" = 1001:1001 &&
+	test_output moved cat "$M3/open/f"
 '
 
 test_done

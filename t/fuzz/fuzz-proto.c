@@ -22,6 +22,18 @@ data_eq(const void *a, size_t alen, const void *b, size_t blen)
 	return alen == blen && (alen == 0 || memcmp(a, b, alen) == 0);
 }
 
+/* Whether two callers' credentials are equal (unset ones are). */
+static int
+cred_eq(const struct proto_cred *a, const struct proto_cred *b)
+{
+	return a->set == b->set &&
+	    (!a->set ||
+		(a->uid == b->uid && a->gid == b->gid &&
+		    a->ngroups == b->ngroups &&
+		    memcmp(a->groups, b->groups,
+			a->ngroups * sizeof *a->groups) == 0));
+}
+
 /* Whether two requests are equal in every field. */
 static int
 req_eq(const struct proto_req *a, const struct proto_req *b)
@@ -36,7 +48,7 @@ req_eq(const struct proto_req *a, const struct proto_req *b)
 	    a->gid == b->gid && a->rdev == b->rdev && a->valid == b->valid &&
 	    time_eq(&a->atime, &b->atime) && time_eq(&a->mtime, &b->mtime) &&
 	    data_eq(a->data, a->datalen, b->data, b->datalen) &&
-	    hello_eq(&a->hello, &b->hello);
+	    hello_eq(&a->hello, &b->hello) && cred_eq(&a->cred, &b->cred);
 }
 
 /* Whether two replies are equal in every field. */
