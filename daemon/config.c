@@ -222,6 +222,7 @@ config_free(struct config *cfg)
 	free(cfg->multicast_interface);
 	config_parse_free_list(cfg->peers, cfg->npeers);
 	free(cfg->control_socket);
+	free(cfg->metrics);
 	for (i = 0; i < cfg->nexports; i++) {
 		free(cfg->exports[i].name);
 		free(cfg->exports[i].path);
@@ -553,6 +554,9 @@ config_validate(struct config *cfg, char *err, size_t errlen)
 			    "security.key_file: '%s' is not a regular file",
 			    cfg->key_file);
 	}
+	if (cfg->metrics != NULL && strcmp(cfg->metrics, cfg->listen) == 0)
+		return config_msg_error(err, errlen,
+		    "peer.metrics: %s is peer.listen's address", cfg->metrics);
 	if (config_validate_exports(cfg, err, errlen) == -1)
 		return -1;
 	if (cfg->control_socket == NULL) {
