@@ -34,6 +34,7 @@ main_usage(FILE *f)
 	    "usage: pufs mount [-c FILE] [-e DIR[:ro]]... "
 	    "[-o KEY=VALUE[,KEY=VALUE]...] [-d] MOUNTPOINT\n"
 	    "       pufs status [-s SOCKET] [--json]\n"
+
 	    "       pufs debug [-s SOCKET] advance MS\n"
 	    "       pufs --version | --help\n"
 	    "\n"
@@ -44,7 +45,9 @@ main_usage(FILE *f)
 	    "repeatable\n"
 	    "    -o S.KEY=V    override a key of [peer], [cache], [security]\n"
 	    "    -d            log debug detail\n"
-	    "  status   report on a running daemon (--json: as JSON)\n"
+	    "  status   report on a running daemon (--json: as JSON); exits 0\n"
+	    "           only once its mount answers\n"
+
 	    "\n"
 	    "Environment: PUFS_SECTION_KEY=VALUE overrides the file, -o "
 	    "overrides it.\n"
@@ -142,22 +145,25 @@ main_daemon(struct config *cfg)
 	dircache_init(cfg);
 	io_init(cfg);
 	main_wire(cfg);
+	service_init();
 	if (peer_init_net(cfg, &main_dialer) == -1 ||
 	    (cfg->discovery == DISCOVERY_MULTICAST
 		    ? mcast_init(cfg)
 		    : mcast_init_unicast(cfg)) == -1 ||
-	    control_init(cfg) == -1 || fs_mount(cfg) == -1)
+	    control_init(cfg) == -1 || metrics_init(cfg) == -1 ||
+	    fs_mount(cfg) == -1)
 		goto leave;
 	log_info("peer %s (%s), %zu export%s", peer_self()->name,
 	    peer_self()->uri, cfg->nexports, cfg->nexports == 1 ? "" : "s");
-	log_info("ready: mounted %s", cfg->mountpoint);
-	rc = loop_run();
+	rc = loop_run(); /* service.c says "ready" once the mount answers */
+	service_stopping();
 	log_info("leaving the union");
 	fs_stop();
 	main_drain();
 leave:
 	/* Each of these does nothing if its part never started. */
 	control_close();
+	metrics_close();
 	trap_flush_now(); /* what is queued goes before our GOODBYE */
 	mcast_leave();
 	stream_leave_all();
@@ -173,6 +179,8 @@ leave:
 	io_free();
 	node_free_all();
 	peer_free_all();
+	latency_free();
+	service_close();
 	return rc;
 }
 
