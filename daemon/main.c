@@ -34,7 +34,7 @@ main_usage(FILE *f)
 	    "usage: pufs mount [-c FILE] [-e DIR[:ro]]... "
 	    "[-o KEY=VALUE[,KEY=VALUE]...] [-d] MOUNTPOINT\n"
 	    "       pufs status [-s SOCKET] [--json]\n"
-
+	    "       pufs where PATH...\n"
 	    "       pufs debug [-s SOCKET] advance MS\n"
 	    "       pufs --version | --help\n"
 	    "\n"
@@ -47,7 +47,7 @@ main_usage(FILE *f)
 	    "    -d            log debug detail\n"
 	    "  status   report on a running daemon (--json: as JSON); exits 0\n"
 	    "           only once its mount answers\n"
-
+	    "  where    the peer, URI and export that hold each PATH\n"
 	    "\n"
 	    "Environment: PUFS_SECTION_KEY=VALUE overrides the file, -o "
 	    "overrides it.\n"
@@ -296,6 +296,8 @@ main(int argc, char **argv)
 		return main_mount(argc - 1, argv + 1);
 	if (strcmp(argv[1], "status") == 0)
 		return status_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "where") == 0)
+		return where_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "debug") == 0)
 		return status_debug_main(argc - 1, argv + 1);
 	cli_warnx("unknown command '%s'", argv[1]);

@@ -501,4 +501,7 @@ void service_close(void);
 int status_main(int argc, char **argv);
 int status_debug_main(int argc, char **argv);
 
+/* where.c */
+int where_main(int argc, char **argv);
+
 #endif
