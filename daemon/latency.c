@@ -17,13 +17,13 @@
 #define LATENCY_MAX_PEERS 256
 #define LATENCY_OTHER "(other)"
 
-const uint64_t latency_bounds_us[LATENCY_NBOUNDS] = { 50, 100, 250, 500,
-	1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000,
+const uint64_t latency_bounds_us[LATENCY_NBOUNDS] = { 50, 100, 250, 500, 1000,
+	2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000,
 	2500000, 5000000, 10000000 };
 
 /* The calls to one peer, by type; a histogram is made on first use. */
 struct latency_peer {
-	char *name; /* owned */
+	char *name;                               /* owned */
 	struct latency_hist *ops[PROTO_TYPE_MAX]; /* owned */
 };
 

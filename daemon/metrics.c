@@ -158,8 +158,8 @@ metrics_peers(struct evbuffer *b)
 				continue;
 			v = f == 1 ? p->rtt_ms / 1000.0
 			    : f == 2
-				? (double)(loop_now_ms() - p->last_heard) / 1e3
-				: p->nexports;
+			    ? (double)(loop_now_ms() - p->last_heard) / 1e3
+			    : p->nexports;
 			evbuffer_add_printf(b, "%s{peer=\"%s\"} %.17g\n",
 			    fam[f].name, name, v);
 		}
@@ -230,8 +230,8 @@ metrics_meta(struct evbuffer *b)
 	metrics_counter(b, "pufs_cache_evicted_total",
 	    "Metadata cache entries evicted to make room.", mc.evicted);
 	find_stats(&ls);
-	metrics_counter(b, "pufs_locate_sent_total",
-	    "LOCATE datagrams sent.", ls.sent);
+	metrics_counter(b, "pufs_locate_sent_total", "LOCATE datagrams sent.",
+	    ls.sent);
 	metrics_counter(b, "pufs_locate_answers_total",
 	    "LOCATED answers taken.", ls.answers);
 	metrics_counter(b, "pufs_locate_late_total",
@@ -285,8 +285,8 @@ metrics_data(struct evbuffer *b)
 	    "Bytes the data cache may hold (cache_size).",
 	    (double)conf->cache_size);
 	v[0] = st.read_hits, v[1] = st.read_misses, v[2] = st.read_bypass;
-	metrics_split(b, "pufs_data_reads_total", "Reads, by how they were served.",
-	    "result", 3, hm, v);
+	metrics_split(b, "pufs_data_reads_total",
+	    "Reads, by how they were served.", "result", 3, hm, v);
 	v[0] = st.ra_hits, v[1] = st.ra_misses;
 	metrics_split(b, "pufs_data_readahead_total",
 	    "Read-ahead blocks, read after fetching (hit) or waited for.",
@@ -359,7 +359,8 @@ metrics_work(struct evbuffer *b)
 	    "Calls sent to holders, by request type.");
 	for (int t = PROTO_HELLO; t < PROTO_TYPE_MAX; t++)
 		if (stats.ops[t] != 0)
-			evbuffer_add_printf(b, "pufs_calls_total{op=\"%s\"} %lu\n",
+			evbuffer_add_printf(b,
+			    "pufs_calls_total{op=\"%s\"} %lu\n",
 			    proto_type_name(t), stats.ops[t]);
 	metrics_one(b, "pufs_worker_threads", "gauge", "Disk worker threads.",
 	    ws.threads);
@@ -405,8 +406,8 @@ metrics_hist(const char *peer, uint8_t type, const struct latency_hist *h,
 		    proto_type_name(type));
 	for (int i = 0; i < LATENCY_NBOUNDS; i++) {
 		cum += h->bucket[i];
-		evbuffer_add_printf(a->b, "%s_bucket{%s,le=\"%g\"} %llu\n", name,
-		    labels, (double)latency_bounds_us[i] / 1e6,
+		evbuffer_add_printf(a->b, "%s_bucket{%s,le=\"%g\"} %llu\n",
+		    name, labels, (double)latency_bounds_us[i] / 1e6,
 		    (unsigned long long)cum);
 	}
 	evbuffer_add_printf(a->b,

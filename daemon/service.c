@@ -52,9 +52,9 @@ service_send(const char *msg)
 		return;
 	if (sendto(service_fd, msg, strlen(msg), MSG_DONTWAIT | MSG_NOSIGNAL,
 		(struct sockaddr *)&service_addr, service_addrlen) == -1)
-		log_warn("service: cannot notify %s", service_addr.sun_path[0]
-			? service_addr.sun_path
-			: service_addr.sun_path + 1);
+		log_warn("service: cannot notify %s",
+		    service_addr.sun_path[0] ? service_addr.sun_path
+					     : service_addr.sun_path + 1);
 }
 
 /* Peers other than us that are up. */

@@ -69,8 +69,8 @@ where_main(int argc, char **argv)
 {
 	int rc = 0, i = 1;
 
-	if (argc > 1 && (strcmp(argv[1], "-h") == 0 ||
-			    strcmp(argv[1], "--help") == 0)) {
+	if (argc > 1 &&
+	    (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
 		where_usage(stdout);
 		return 0;
 	}
