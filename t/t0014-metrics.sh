@@ -5,7 +5,8 @@
 # samples, names and labels follow node_exporter's rules, histogram
 # buckets are cumulative and end in +Inf = _count), by promtool, against
 # every figure of `pufs status --json`, and again after work to see the
-# counters rise.  Other paths get 404, other methods 405; a bad address
+# counters rise; a second peer shows up by state and in the calls'
+# histograms by peer.  Other paths get 404, other methods 405; a bad address
 # is refused at start.
 
 . "$(dirname "$0")/lib.sh"
@@ -244,7 +245,9 @@ check_rise () {
 test_expect_success 'setup: a daemon serving metrics' '
 	mkdir -p "$E" "$M" &&
 	echo hello >"$E/hello" &&
-	pufs_start alpha "$M" -e "$E" -o "peer.metrics=127.0.0.1:$MPORT" &&
+	pufs_opts beta >/dev/null &&
+	pufs_start alpha "$M" -e "$E" -o "peer.metrics=127.0.0.1:$MPORT" \
+	    -o "peer.peers=127.0.0.1:$(pufs_port beta)" &&
 	grep "metrics: serving http://127.0.0.1:$MPORT/metrics" "$(pufs_log alpha)"
 '
 
@@ -275,6 +278,27 @@ test_expect_success 'counters rise with work; so do the histograms' '
 	scrape after &&
 	check_format after &&
 	check_rise before after
+'
+
+test_expect_success 'a second peer: its state, round trip, calls by peer' '
+	mkdir -p eb mb &&
+	echo b >eb/fb &&
+	pufs_start beta mb -e "$TRASH/eb" \
+	    -o "peer.peers=127.0.0.1:$(pufs_port alpha)" &&
+	wait_for "test -e $M/fb" &&
+	test_output b cat "$M/fb" &&
+	scrape m4 &&
+	check_format m4 &&
+	uri=127.0.0.1:$(pufs_port beta) &&
+	grep -x "pufs_peer_state{peer=\"beta\",uri=\"$uri\",state=\"up\"} 1" m4 &&
+	grep -x "pufs_peer_state{peer=\"beta\",uri=\"$uri\",state=\"down\"} 0" m4 &&
+	grep "^pufs_peer_rtt_seconds{peer=\"beta\"} " m4 &&
+	grep -x "pufs_peer_exports{peer=\"beta\"} 1" m4 &&
+	grep "^pufs_call_duration_seconds_count{peer=\"beta\",op=\"open\"} [1-9]" m4 &&
+	grep "^pufs_call_duration_seconds_count{peer=\"alpha\",op=\"create\"} [1-9]" m4 &&
+	pufs_stop beta &&
+	wait_for "scrape m5 && grep -qx \"pufs_peer_state{peer=.beta.,uri=.$uri.,state=.down.} 1\" m5" &&
+	grep "^pufs_call_duration_seconds_count{peer=\"beta\",op=\"open\"} [1-9]" m5
 '
 
 test_expect_success 'HEAD /metrics answers with headers alone' '

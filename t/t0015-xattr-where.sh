@@ -35,7 +35,9 @@ test_expect_success 'setup: three exports, two merged at /, one deeper' '
 	path = $V
 	at = /virt/deep
 	EOF
-	pufs_start alpha "$M" -c "$TRASH/x.ini"
+	pufs_opts beta >/dev/null &&
+	pufs_start alpha "$M" -c "$TRASH/x.ini" \
+	    -o "peer.peers=127.0.0.1:$(pufs_port beta)"
 '
 
 test_expect_success 'a file: its holder, URI and export' '
@@ -126,6 +128,26 @@ test_expect_success 'pufs where: what it cannot tell exits 1, named' '
 	grep "usage: pufs where PATH" err &&
 	pufs_try 2 where -x &&
 	pufs_try 0 where -- "$M/fa"
+'
+
+test_expect_success 'another peer'\''s file: that peer, its URI, its export' '
+	mkdir -p eb mb "$TRASH/eb/d" &&
+	echo x >eb/fx &&
+	pufs_start beta mb -e "$TRASH/eb" \
+	    -o "peer.peers=127.0.0.1:$(pufs_port alpha)" &&
+	wait_for "test -e $M/fx" &&
+	ua=127.0.0.1:$(pufs_port alpha) &&
+	ub=127.0.0.1:$(pufs_port beta) &&
+	test_output beta attr user.pufs.peer "$M/fx" &&
+	test_output "$ub" attr user.pufs.uri "$M/fx" &&
+	test_output e0 attr user.pufs.export "$M/fx" &&
+	wait_for "test \"\$(getfattr --only-values -n user.pufs.peer $M/d)\" = \"alpha alpha beta\"" &&
+	test_output "$ua $ua $ub" attr user.pufs.uri "$M/d" &&
+	test_output "one two e0" attr user.pufs.export "$M/d" &&
+	test_output alpha attr user.pufs.peer "mb/fa" &&
+	pufs_try 0 where "$M/fx" &&
+	test_output "$M/fx	beta	$ub	e0" cat out &&
+	pufs_stop beta
 '
 
 test_expect_success 'stop' '
