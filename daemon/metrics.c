@@ -93,12 +93,13 @@ metrics_self(struct evbuffer *b)
 	const char *ref;
 
 	metrics_family(b, "pufs_info", "gauge",
-	    "This peer's name, contact URI and version (always 1).");
+	    "This peer's name, contact URI, version and boot id (always 1).");
 	evbuffer_add_printf(b, "pufs_info{peer=\"");
 	metrics_label(b, self->name);
 	evbuffer_add_printf(b, "\",uri=\"");
 	metrics_label(b, self->uri);
-	evbuffer_add_printf(b, "\",version=\"%s\"} 1\n", PUFS_VERSION);
+	evbuffer_add_printf(b, "\",version=\"%s\",boot_id=\"%016llx\"} 1\n",
+	    PUFS_VERSION, (unsigned long long)peer_boot_id());
 	metrics_one(b, "pufs_uptime_seconds", "gauge",
 	    "Seconds since this daemon started.", loop_uptime());
 	clock_status(&off, &err, &ref);
@@ -106,6 +107,11 @@ metrics_self(struct evbuffer *b)
 	    "Offset of the union's global clock from this host's.", off);
 	metrics_one(b, "pufs_clock_error_seconds", "gauge",
 	    "Error bound of the global clock offset.", err);
+	metrics_family(b, "pufs_clock_info", "gauge",
+	    "The peer the global clock follows (always 1).");
+	evbuffer_add_printf(b, "pufs_clock_info{reference=\"");
+	metrics_label(b, ref);
+	evbuffer_add_printf(b, "\"} 1\n");
 	metrics_family(b, "pufs_export_info", "gauge",
 	    "This peer's exports (always 1).");
 	for (uint32_t i = 0; i < self->nexports; i++) {
@@ -175,6 +181,12 @@ metrics_discovery(struct evbuffer *b)
 
 	mcast_stats(&sent, &recv, &drop);
 	peer_counts(&known, &addrs);
+	metrics_family(b, "pufs_discovery_info", "gauge",
+	    "How peers are found: mode, multicast group and port (always 1).");
+	evbuffer_add_printf(b, "pufs_discovery_info{mode=\"%s\",group=\"",
+	    conf->discovery == DISCOVERY_MULTICAST ? "multicast" : "unicast");
+	metrics_label(b, conf->multicast_group);
+	evbuffer_add_printf(b, "\",port=\"%u\"} 1\n", conf->multicast_port);
 	metrics_family(b, "pufs_discovery_datagrams_total", "counter",
 	    "Discovery datagrams, by what became of them.");
 	evbuffer_add_printf(b,

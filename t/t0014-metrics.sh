@@ -195,6 +195,14 @@ check_figures () {
 	}
 	for k, v in fig.items():
 	    has(k, v)
+	has('pufs_info{peer="%s",uri="%s",version="%s",boot_id="%s"}'
+	    % (s['name'], s['uri'], s['version'], s['boot_id']), 1)
+	has('pufs_clock_info{reference="%s"}' % s['clock']['reference'], 1)
+	dd = s['discovery']
+	has('pufs_discovery_info{mode="%s",group="%s",port="%d"}'
+	    % (dd['mode'], dd['group'], dd['port']), 1)
+	for p in s['peers']:
+	    has('pufs_peer_exports{peer="%s"}' % p['name'], p['exports'])
 	for op in s['ops']:
 	    has('pufs_calls_total{op="%s"}' % op)
 	for e in s['exports']:
