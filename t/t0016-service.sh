@@ -7,6 +7,8 @@
 # $JOURNAL_STREAM is standard error, the plain form when it is not;
 # `pufs status` as a readiness check (0 only while the mount answers,
 # 1 while leaving); and the unit template as systemd-analyze verifies it.
+# A daemon started again under the same name gets an empty log first, so
+# that pufs_start waits for its own ready line, not the last one's.
 
 . "$(dirname "$0")/lib.sh"
 
@@ -95,6 +97,7 @@ test_expect_success 'status answers 0 while the mount answers' '
 '
 
 test_expect_success 'SIGTERM: STOPPING=1; status says leaving and exits 1' '
+	: >"$(pufs_log beta)" &&
 	pufs_start beta "$N" -e "$B" -o "peer.peers=127.0.0.1:$(pufs_port alpha)" &&
 	wait_for "test -e $M/fb" &&
 	kill -STOP $(pufs_pid beta) &&
@@ -116,6 +119,7 @@ test_expect_success 'SIGTERM: STOPPING=1; status says leaving and exits 1' '
 
 test_expect_success 'readiness: every status that exits 0 finds the mount up' '
 	rm -f "$_LIB/d.alpha.stopped" &&
+	: >"$(pufs_log alpha)" &&
 	( pufs_start alpha "$M" -e "$A" ) >start.log 2>&1 &
 	starter=$! &&
 	ok=0 &&
@@ -136,6 +140,7 @@ test_expect_success 'readiness: every status that exits 0 finds the mount up' '
 
 test_expect_success 'an abstract socket name (@NAME) works too' '
 	listen "@pufs-t0016-$$" n2 "$M" &&
+	: >"$(pufs_log alpha)" &&
 	NOTIFY_SOCKET=@pufs-t0016-$$ pufs_start alpha "$M" -e "$A" &&
 	wait_for "grep -q READY=1 n2" &&
 	grep -q "\\[mounted\\]" n2 &&
@@ -145,6 +150,7 @@ test_expect_success 'an abstract socket name (@NAME) works too' '
 '
 
 test_expect_success 'a NOTIFY_SOCKET that is no socket path: a warning, and it runs' '
+	: >"$(pufs_log alpha)" &&
 	NOTIFY_SOCKET=relative/path pufs_start alpha "$M" -e "$A" &&
 	grep "warning: service: NOTIFY_SOCKET .relative/path. is not a socket path" "$(pufs_log alpha)" &&
 	test -e "$M/fa" &&
