@@ -72,7 +72,7 @@ metrics_one(struct evbuffer *b, const char *name, const char *type,
     const char *help, double v)
 {
 	metrics_family(b, name, type, help);
-	evbuffer_add_printf(b, "%s %.17g\n", name, v);
+	evbuffer_add_printf(b, "%s %.15g\n", name, v);
 }
 
 /* A counter of one sample. */
@@ -166,7 +166,7 @@ metrics_peers(struct evbuffer *b)
 			    : f == 2
 			    ? (double)(loop_now_ms() - p->last_heard) / 1e3
 			    : p->nexports;
-			evbuffer_add_printf(b, "%s{peer=\"%s\"} %.17g\n",
+			evbuffer_add_printf(b, "%s{peer=\"%s\"} %.15g\n",
 			    fam[f].name, name, v);
 		}
 	}
