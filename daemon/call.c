@@ -147,6 +147,7 @@ call_finish(struct call *c)
 	if (c->rep.error == 0 && call_answer_observer != NULL)
 		call_answer_observer(c);
 	timer_wheel_del(loop_wheel(), &c->timer);
+	latency_call_done(c->peer->name, c->req.type, c->sent_us);
 	c->finished = true;
 	if (c->cb != NULL) {
 		call_caller_save(&was);
@@ -426,6 +427,7 @@ call_send(struct call *c)
 
 	if (c->req.type < PROTO_TYPE_MAX)
 		stats.ops[c->req.type]++;
+	c->sent_us = loop_mono_us();
 	deadline = loop_now_ms() + (uint64_t)(conf->op_timeout * 1000);
 	timer_wheel_add(loop_wheel(), &c->timer, deadline);
 	loop_wheel_kick();

@@ -74,6 +74,8 @@ static const struct config_key config_key_peer[] = {
 	    .names = config_key_create_names },
 	{ K("max_handles", CONFIG_U32, C(max_handles)), .min = 1,
 	    .max = 1 << 20 },
+	{ K("metrics", CONFIG_STRING, C(metrics)), .optional = true,
+	    .check = config_check_hostport },
 	{ .name = NULL },
 };
 

@@ -225,6 +225,7 @@ config_free(struct config *cfg)
 	free(cfg->multicast_interface);
 	config_parse_free_list(cfg->peers, cfg->npeers);
 	free(cfg->control_socket);
+	free(cfg->metrics);
 	for (i = 0; i < cfg->nexports; i++) {
 		free(cfg->exports[i].name);
 		free(cfg->exports[i].path);
@@ -630,6 +631,9 @@ config_validate(struct config *cfg, char *err, size_t errlen)
 		    "(without it any host could claim any user)");
 	if (cfg->key_file != NULL && config_load_key(cfg, err, errlen) == -1)
 		return -1;
+	if (cfg->metrics != NULL && strcmp(cfg->metrics, cfg->listen) == 0)
+		return config_msg_error(err, errlen,
+		    "peer.metrics: %s is peer.listen's address", cfg->metrics);
 	if (config_validate_exports(cfg, err, errlen) == -1)
 		return -1;
 	if (cfg->control_socket == NULL) {

@@ -69,6 +69,7 @@ struct config {
 	double dead_after;    /* seconds */
 	enum config_create_policy create_policy;
 	uint32_t max_handles; /* open handles per peer, 1..2^20 */
+	char *metrics;        /* "HOST:PORT" of /metrics; NULL: off; owned */
 
 	/* [cache] */
 	double attr_timeout;       /* seconds */

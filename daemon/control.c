@@ -469,7 +469,9 @@ control_read_cb(struct bufferevent *bev, void *arg)
 		}
 		return;
 	}
-	if (strcmp(line, "status json") == 0)
+	if (strncmp(line, "status", 6) == 0 && service_not_ready() != NULL)
+		evbuffer_add_printf(out, "error: %s\n", service_not_ready());
+	else if (strcmp(line, "status json") == 0)
 		control_status_json(out);
 	else if (strcmp(line, "status") == 0)
 		control_status_text(out);

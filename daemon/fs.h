@@ -57,6 +57,7 @@ struct fsop {
 	bool checked_empty; /* rmdir: every copy was seen empty */
 	bool cloned;        /* dir2's path was cloned onto the source's */
 	struct statvfs sv;  /* statfs sum */
+	uint64_t start_us;  /* loop_mono_us() when parked, for latency */
 };
 
 struct fsop *fsop_new(fuse_req_t, uint8_t type);

@@ -25,6 +25,7 @@ fsop_new(fuse_req_t req, uint8_t type)
 
 	op->req = req;
 	op->type = type;
+	op->start_us = loop_mono_us();
 	return op;
 }
 
@@ -51,6 +52,7 @@ fsop_node(fuse_req_t req, fuse_ino_t ino, uint8_t type, struct fsop **out)
 void
 fsop_free(struct fsop *op)
 {
+	latency_fuse_done(op->type, op->start_us);
 	if (op->dir != NULL)
 		node_unref(op->dir);
 	if (op->dir2 != NULL)

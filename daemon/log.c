@@ -8,30 +8,56 @@
  * A control character in a message (a newline, an escape sequence: from
  * a name a peer sent, say) is written as \xNN, so one message is always
  * one line and never drives a terminal.
+ *
+ * Under systemd, standard error is a stream to journald, which says so in
+ * $JOURNAL_STREAM ("DEVICE:INODE" of that stream).  When it is ours,
+ * lines start with a syslog priority, "<4>warning: ...", which journald
+ * takes off and keeps as the entry's priority, and carry neither a
+ * timestamp nor "pufs": the journal records both itself.  A stderr redirected
+ * elsewhere (the variable inherited, the stream not) keeps the plain form.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 
 static int log_debug_on;
+static bool log_journal; /* stderr is journald's stream */
 
-/* Write one line: timestamp, level, message, optional errno text. */
+/* syslog(3) priorities, for journald. */
+#define LOG_PRI_CRIT 2
+#define LOG_PRI_WARNING 4
+#define LOG_PRI_INFO 6
+#define LOG_PRI_DEBUG 7
+
+/*
+ * Write one line: timestamp (or, to journald, the priority pri), level,
+ * message, optional errno text.
+ */
 static void
-log_vwrite(const char *level, int errnum, const char *fmt, va_list ap)
+log_vwrite(int pri, const char *level, int errnum, const char *fmt, va_list ap)
 {
-	char raw[1024], msg[4 * sizeof raw], stamp[32];
+	char raw[1024], msg[4 * sizeof raw], stamp[40];
 	struct timeval tv;
 	struct tm tm;
 	size_t o = 0;
 
-	gettimeofday(&tv, NULL);
-	localtime_r(&tv.tv_sec, &tm);
-	strftime(stamp, sizeof stamp, "%H:%M:%S", &tm);
+	if (log_journal)
+		snprintf(stamp, sizeof stamp, "<%d>", pri);
+	else {
+		gettimeofday(&tv, NULL);
+		localtime_r(&tv.tv_sec, &tm);
+		o = strftime(stamp, sizeof stamp, "%H:%M:%S", &tm);
+		snprintf(stamp + o, sizeof stamp - o, ".%03ld pufs ",
+		    (long)tv.tv_usec / 1000);
+		o = 0;
+	}
 	vsnprintf(raw, sizeof raw, fmt, ap);
 	for (const char *p = raw; *p != '\0'; p++) {
 		unsigned char ch = (unsigned char)*p;
@@ -44,18 +70,37 @@ log_vwrite(const char *level, int errnum, const char *fmt, va_list ap)
 	}
 	msg[o] = '\0';
 	if (errnum != 0)
-		fprintf(stderr, "%s.%03ld pufs %s: %s: %s\n", stamp,
-		    (long)tv.tv_usec / 1000, level, msg, strerror(errnum));
+		fprintf(stderr, "%s%s: %s: %s\n", stamp, level, msg,
+		    strerror(errnum));
 	else
-		fprintf(stderr, "%s.%03ld pufs %s: %s\n", stamp,
-		    (long)tv.tv_usec / 1000, level, msg);
+		fprintf(stderr, "%s%s: %s\n", stamp, level, msg);
 }
 
-/* Set the level; standard error becomes line-buffered. */
+/* Whether $JOURNAL_STREAM names the stream standard error is. */
+static bool
+log_to_journal(void)
+{
+	const char *v = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	int end = 0;
+
+	if (v == NULL || sscanf(v, "%llu:%llu%n", &dev, &ino, &end) != 2 ||
+	    v[end] != '\0' || fstat(STDERR_FILENO, &st) == -1)
+		return false;
+	return (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
+}
+
+/*
+ * Set the level and the form (journald's or the plain one); standard
+ * error becomes line-buffered.
+ */
 void
 log_init(int debug)
 {
 	log_debug_on = debug;
+	log_journal = log_to_journal();
 	setvbuf(stderr, NULL, _IOLBF, 0);
 }
 
@@ -67,7 +112,7 @@ log_warn(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_vwrite("warning", saved, fmt, ap);
+	log_vwrite(LOG_PRI_WARNING, "warning", saved, fmt, ap);
 	va_end(ap);
 	errno = saved;
 }
@@ -79,7 +124,7 @@ log_warnx(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_vwrite("warning", 0, fmt, ap);
+	log_vwrite(LOG_PRI_WARNING, "warning", 0, fmt, ap);
 	va_end(ap);
 }
 
@@ -90,7 +135,7 @@ log_info(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_vwrite("info", 0, fmt, ap);
+	log_vwrite(LOG_PRI_INFO, "info", 0, fmt, ap);
 	va_end(ap);
 }
 
@@ -103,7 +148,7 @@ log_debug(const char *fmt, ...)
 	if (!log_debug_on)
 		return;
 	va_start(ap, fmt);
-	log_vwrite("debug", 0, fmt, ap);
+	log_vwrite(LOG_PRI_DEBUG, "debug", 0, fmt, ap);
 	va_end(ap);
 }
 
@@ -115,7 +160,7 @@ fatal(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_vwrite("fatal", saved, fmt, ap);
+	log_vwrite(LOG_PRI_CRIT, "fatal", saved, fmt, ap);
 	va_end(ap);
 	abort();
 }
@@ -127,7 +172,7 @@ fatalx(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_vwrite("fatal", 0, fmt, ap);
+	log_vwrite(LOG_PRI_CRIT, "fatal", 0, fmt, ap);
 	va_end(ap);
 	abort();
 }

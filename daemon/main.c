@@ -35,6 +35,7 @@ main_usage(FILE *f)
 	    "[-o KEY=VALUE[,KEY=VALUE]...] [-d] MOUNTPOINT\n"
 	    "       pufs status [-s SOCKET] [--json]\n"
 	    "       pufs keygen FILE\n"
+	    "       pufs where PATH...\n"
 	    "       pufs debug [-s SOCKET] advance MS\n"
 	    "       pufs --version | --help\n"
 	    "\n"
@@ -45,7 +46,9 @@ main_usage(FILE *f)
 	    "repeatable\n"
 	    "    -o S.KEY=V    override a key of [peer], [cache], [security]\n"
 	    "    -d            log debug detail\n"
-	    "  status   report on a running daemon (--json: as JSON)\n"
+	    "  status   report on a running daemon (--json: as JSON); exits 0\n"
+	    "           only once its mount answers\n"
+	    "  where    the peer, URI and export that hold each PATH\n"
 	    "  keygen   write a new random union key to FILE (mode 0600)\n"
 	    "\n"
 	    "Environment: PUFS_SECTION_KEY=VALUE overrides the file, -o "
@@ -146,22 +149,25 @@ main_daemon(struct config *cfg)
 	dircache_init(cfg);
 	io_init(cfg);
 	main_wire(cfg);
+	service_init();
 	if (peer_init_net(cfg, &main_dialer) == -1 ||
 	    (cfg->discovery == DISCOVERY_MULTICAST
 		    ? mcast_init(cfg)
 		    : mcast_init_unicast(cfg)) == -1 ||
-	    control_init(cfg) == -1 || fs_mount(cfg) == -1)
+	    control_init(cfg) == -1 || metrics_init(cfg) == -1 ||
+	    fs_mount(cfg) == -1)
 		goto leave;
 	log_info("peer %s (%s), %zu export%s", peer_self()->name,
 	    peer_self()->uri, cfg->nexports, cfg->nexports == 1 ? "" : "s");
-	log_info("ready: mounted %s", cfg->mountpoint);
-	rc = loop_run();
+	rc = loop_run(); /* service.c says "ready" once the mount answers */
+	service_stopping();
 	log_info("leaving the union");
 	fs_stop();
 	main_drain();
 leave:
 	/* Each of these does nothing if its part never started. */
 	control_close();
+	metrics_close();
 	trap_flush_now(); /* what is queued goes before our GOODBYE */
 	mcast_leave();
 	stream_leave_all();
@@ -177,6 +183,8 @@ leave:
 	io_free();
 	node_free_all();
 	peer_free_all();
+	latency_free();
+	service_close();
 	return rc;
 }
 
@@ -300,6 +308,8 @@ main(int argc, char **argv)
 		return status_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "keygen") == 0)
 		return keygen_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "where") == 0)
+		return where_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "debug") == 0)
 		return status_debug_main(argc - 1, argv + 1);
 	cli_warnx("unknown command '%s'", argv[1]);

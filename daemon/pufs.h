@@ -26,6 +26,7 @@
 #include "discovery.h"
 #include "export.h"
 #include "journal.h"
+#include "latency.h"
 #include "log.h"
 #include "loop.h"
 #include "proto.h"
@@ -148,7 +149,8 @@ struct call {
 	struct peer *peer;
 	void (*cb)(struct call *);
 	void *arg;
-	unsigned idx; /* caller's slot number, for gathers */
+	unsigned idx;     /* caller's slot number, for gathers */
+	uint64_t sent_us; /* loop_mono_us() at call_send(), for latency */
 
 	/* private */
 	char *strs[4]; /* owned copies of path, name, path2, name2 */
@@ -512,6 +514,17 @@ void move_clone(struct peer *, uint32_t export_id, const char *path,
 int control_init(const struct config *);
 void control_close(void);
 
+/* metrics.c: GET /metrics, with [peer] metrics. */
+int metrics_init(const struct config *);
+void metrics_close(void);
+
+/* service.c: readiness, and systemd's notify socket. */
+void service_init(void);
+void service_mounted(void);
+void service_stopping(void);
+const char *service_not_ready(void);
+void service_close(void);
+
 /* status.c */
 
 int status_main(int argc, char **argv);
@@ -520,5 +533,8 @@ int status_debug_main(int argc, char **argv);
 /* keygen.c */
 
 int keygen_main(int argc, char **argv);
+
+/* where.c */
+int where_main(int argc, char **argv);
 
 #endif

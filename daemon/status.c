@@ -1,6 +1,11 @@
 /*
  * status.c - `pufs status` and `pufs debug`: ask a running daemon over its
  * control socket and print its answer.
+ *
+ * `pufs status` exits 0 only once the daemon's mount answers: before
+ * that, and once it is leaving, the daemon answers "error: ..." and we
+ * exit 1, so it serves as a container's readiness check.  A daemon that
+ * does not answer within STATUS_TIMEOUT_S is taken for stuck (exit 1).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -8,10 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "pufs.h"
+
+#define STATUS_TIMEOUT_S 10
 
 /* Usage of the status command. */
 static void
@@ -35,13 +43,14 @@ status_default_socket(void)
 
 /*
  * Send req to the daemon at path (NULL: the default one), print the
- * answer and free path.  With refusal, an answer starting "error:" makes
- * the exit status 1.
+ * answer and free path.  An answer starting "error:" is the daemon's
+ * refusal: told on standard error, exit status 1.
  */
 static int
-status_request(char *path, const char *req, bool refusal)
+status_request(char *path, const char *req)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct timeval tv = { STATUS_TIMEOUT_S, 0 };
 	char buf[8192];
 	bool first = true, refused = false;
 	ssize_t n;
@@ -63,21 +72,29 @@ status_request(char *path, const char *req, bool refusal)
 		return 1;
 	}
 	free(path);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
 		cli_warnx("control socket: %s", strerror(errno));
 		close(fd);
 		return 1;
 	}
 	while ((n = read(fd, buf, sizeof buf)) > 0) {
-		if (first && refusal && n >= 6 &&
-		    strncmp(buf, "error:", 6) == 0)
+		size_t skip = 0;
+
+		if (first && n >= 7 && strncmp(buf, "error: ", 7) == 0) {
 			refused = true;
+			fputs("pufs: ", stderr);
+			skip = 7;
+		}
 		first = false;
-		fwrite(buf, 1, (size_t)n, stdout);
+		fwrite(buf + skip, 1, (size_t)n - skip,
+		    refused ? stderr : stdout);
 	}
 	close(fd);
 	if (n < 0) {
-		cli_warnx("control socket: %s", strerror(errno));
+		cli_warnx("control socket: %s",
+		    errno == EAGAIN ? "no answer in time" : strerror(errno));
 		return 1;
 	}
 	return refused ? 1 : 0;
@@ -119,7 +136,7 @@ status_main(int argc, char **argv)
 		status_usage(stderr);
 		return 2;
 	}
-	return status_request(path, req, false);
+	return status_request(path, req);
 }
 
 /* Usage of the debug command. */
@@ -169,5 +186,5 @@ status_debug_main(int argc, char **argv)
 		return 2;
 	}
 	snprintf(req, sizeof req, "debug advance %s\n", argv[optind + 1]);
-	return status_request(path, req, true);
+	return status_request(path, req);
 }

@@ -9,6 +9,8 @@
 
 #include "fs.h"
 
+#define XATTR_PUFS "user.pufs."
+
 /*
  * Extended attributes.  The names of a node's attributes are cached for
  * attr_timeout (LISTXATTR), so that asking for one it does not have, as
@@ -17,14 +19,106 @@
  * POSIX ACLs and security labels do not cross the union: those names
  * are answered EOPNOTSUPP here, never asked of the holder, and left out
  * of listings, so ls -l, cp -a and tar stop asking after the first file.
+ *
+ * user.pufs.* is the union's own: user.pufs.peer, .uri and .export tell
+ * which peer, contact address and export hold an object (for a merged
+ * directory every copy, the primary first, separated by spaces), as
+ * mergerfs's user.mergerfs.* do.  The mounting peer answers them from
+ * its nodes; they are read-only (EPERM) and left out of listings, so
+ * copies do not carry them, and a holder's own user.pufs.* is hidden.
  */
+
+/* Whether an xattr name is the union's own (user.pufs.*). */
+static bool
+xattr_pufs(const char *name)
+{
+	return strncmp(name, XATTR_PUFS, sizeof XATTR_PUFS - 1) == 0;
+}
 
 /* Whether an xattr name is one of those the union does not carry. */
 static bool
 xattr_local(const char *name)
 {
 	return strncmp(name, "security.", 9) == 0 ||
-	    strncmp(name, "system.posix_acl_", 17) == 0;
+	    strncmp(name, "system.posix_acl_", 17) == 0 || xattr_pufs(name);
+}
+
+/* Which part of a holder user.pufs.NAME tells, or -1 if none. */
+static int
+xattr_pufs_field(const char *name)
+{
+	static const char *const fields[] = { "peer", "uri", "export" };
+
+	for (int i = 0; i < 3; i++)
+		if (strcmp(name + sizeof XATTR_PUFS - 1, fields[i]) == 0)
+			return i;
+	return -1;
+}
+
+/*
+ * The value of user.pufs.* field f of node n into *out (allocated): the
+ * holder's name, URI or export name, for a directory each copy's.
+ */
+static int
+xattr_pufs_value(struct node *n, int f, char **out)
+{
+	struct copy one, *c = &one;
+	const struct export *ex;
+	size_t nc = 1, len = 0;
+	char *v = NULL;
+
+	if (f < 0)
+		return -ENODATA;
+	if (n->isdir)
+		c = union_copies(n, &nc);
+	else if (n->peer == NULL || n->peer->state != PEER_UP)
+		return -ENOENT;
+	else
+		one = (struct copy){ n->peer, n->export_id };
+	for (size_t i = 0; i < nc; i++) {
+		const char *s = f == 0 ? c[i].peer->name : c[i].peer->uri;
+		char *nv;
+
+		if (f == 2) {
+			ex = union_export(c[i].peer, c[i].export_id);
+			s = ex != NULL ? ex->name : "?";
+		}
+		xasprintf(&nv, "%s%s%s", v != NULL ? v : "", i ? " " : "", s);
+		free(v);
+		v = nv;
+		len = strlen(v);
+	}
+	if (c != &one)
+		free(c);
+	if (len == 0) { /* a virtual directory: held by no one */
+		free(v);
+		return -ENODATA;
+	}
+	*out = v;
+	return 0;
+}
+
+/* getxattr of a user.pufs.* name, answered here. */
+static void
+xattr_pufs_get(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct node *n = fsop_inode(ino);
+	char *v = NULL;
+	int err;
+
+	if (n == NULL)
+		err = -EIO;
+	else
+		err = xattr_pufs_value(n, xattr_pufs_field(name), &v);
+	if (err < 0)
+		fuse_reply_err(req, -err);
+	else if (size == 0)
+		fuse_reply_xattr(req, strlen(v));
+	else if (size < strlen(v))
+		fuse_reply_err(req, ERANGE);
+	else
+		fuse_reply_buf(req, v, strlen(v));
+	free(v);
 }
 
 static void
@@ -190,7 +284,9 @@ xattr_set(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
 	struct call *c;
 	int err;
 
-	if (xattr_local(name))
+	if (xattr_pufs(name))
+		err = -EPERM; /* the union's own, read-only */
+	else if (xattr_local(name))
 		err = -EOPNOTSUPP;
 	else if (size > PROTO_MAX_XATTR)
 		err = -E2BIG;
@@ -212,6 +308,10 @@ xattr_get(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	int err;
 
+	if (xattr_pufs(name)) {
+		xattr_pufs_get(req, ino, name, size);
+		return;
+	}
 	if (xattr_local(name))
 		err = -EOPNOTSUPP;
 	else
@@ -235,7 +335,9 @@ xattr_remove(fuse_req_t req, fuse_ino_t ino, const char *name)
 	struct call *c;
 	int err;
 
-	if (xattr_local(name))
+	if (xattr_pufs(name))
+		err = -EPERM;
+	else if (xattr_local(name))
 		err = -EOPNOTSUPP;
 	else
 		err = fsop_simple(req, ino, PROTO_REMOVEXATTR, xattr_changed_cb,

@@ -1,6 +1,10 @@
 #!/bin/sh
 # deps.sh - install what building and testing pufs needs on Debian 12.
 #
+# curl and prometheus (for promtool) check the metrics endpoint, systemd
+# (systemd-analyze) the unit, debhelper and dpkg-dev build the Debian
+# package and bash-completion loads its completion.
+#
 # Installs only the packages that are missing (asking dpkg first, so a
 # ready machine never touches apt or the network), as root or through
 # sudo, and makes sure /dev/fuse exists.  Silent when there is nothing
@@ -11,7 +15,8 @@
 packages="build-essential meson ninja-build pkg-config libfuse3-dev fuse3
 libevent-dev libinih-dev libssl-dev clang clang-format libclang-rt-14-dev llvm iproute2
 nftables iptables sshfs openssh-server openssh-client attr acl sqlite3 git
-tar xz-utils man-db mandoc procps psmisc util-linux kmod python3 rsync tcpdump"
+tar xz-utils man-db mandoc procps psmisc util-linux kmod python3 rsync
+curl prometheus systemd debhelper dpkg-dev bash-completion tcpdump"
 
 say() {
 	printf 'deps: %s\n' "$*"

@@ -163,7 +163,7 @@ test_expect_success 'debug advance: bad usage exits 2, refused without time_cont
 	mkdir -p "$TRASH/m2" &&
 	pufs_start beta "$TRASH/m2" -o debug.time_control=off &&
 	pufs_try 1 debug -s "$(pufs_sock beta)" advance 10 &&
-	grep "debug.time_control is off" out &&
+	grep "debug.time_control is off" err &&
 	pufs_stop beta
 '
 

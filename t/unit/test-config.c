@@ -96,6 +96,7 @@ test_defaults(void)
 	tap_ok(cfg.dead_after == 3, "default dead_after");
 	tap_is_int(cfg.create_policy, CREATE_LOCAL, "default create_policy");
 	tap_is_int(cfg.max_handles, 1024, "default max_handles");
+	tap_is_str(cfg.metrics, NULL, "default metrics off");
 	tap_ok(cfg.attr_timeout == 5, "default attr_timeout");
 	tap_ok(cfg.trap_delay == 0.1, "default trap_delay");
 	tap_is_int((long long)cfg.block_size, 128 << 10, "default block_size");
@@ -204,6 +205,7 @@ test_every_key(void)
 	    "dead_after = 1.5s\n"
 	    "create_policy = mostfree\n"
 	    "max_handles = 16\n"
+	    "metrics = 127.0.0.1:9170\n"
 	    "\n"
 	    "  [cache]\n"
 	    "  attr_timeout = 0\n"
@@ -230,6 +232,7 @@ test_every_key(void)
 	tap_is_str(ret == 0 ? "" : err, "", "no error message");
 	tap_is_str(cfg.name, "alpha-1.b_c", "peer.name");
 	tap_is_str(cfg.listen, "[::1]:7071", "peer.listen, inline comment");
+	tap_is_str(cfg.metrics, "127.0.0.1:9170", "peer.metrics");
 	tap_is_int(cfg.discovery, DISCOVERY_UNICAST, "peer.discovery");
 	tap_is_str(cfg.multicast_group, "ff15::70", "peer.multicast_group");
 	tap_is_int(cfg.multicast_port, 7072, "peer.multicast_port");
@@ -505,6 +508,12 @@ test_file_errors(void)
 		{ "[peer]\nlisten = [::1]7070\n",
 		    "2: peer.listen: bad address" },
 		{ "[peer]\nlisten = :7070\n", "2: peer.listen: bad address" },
+		{ "[peer]\nmetrics = 9170\n",
+		    "2: peer.metrics: bad address '9170'" },
+		{ "[peer]\nmetrics = 127.0.0.1:0\n",
+		    "2: peer.metrics: bad address" },
+		{ "[peer]\nmetrics = [::1]:99999\n",
+		    "2: peer.metrics: bad address" },
 		{ "[peer]\ndiscovery = broadcast\n",
 		    "2: peer.discovery: bad value 'broadcast' "
 		    "(multicast | unicast)" },
@@ -1474,6 +1483,8 @@ test_validate(void)
 		    "security.key_file: '/nonexistent/key': No such file" },
 		{ "[security]\nkey_file = /tmp\n",
 		    "security.key_file: '/tmp' is not a regular file" },
+		{ "[peer]\nlisten = 127.0.0.1:7070\nmetrics = 127.0.0.1:7070\n",
+		    "peer.metrics: 127.0.0.1:7070 is peer.listen's address" },
 	};
 	struct config cfg;
 	char err[CONFIG_ERRLEN];
