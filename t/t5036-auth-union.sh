@@ -5,7 +5,8 @@
 # datagrams, each carrying a serial and a MAC (40 bytes more than
 # without a key); a peer with another key hears nothing of them and
 # they nothing of it, so none dials the other; a datagram without a MAC
-# (a peer with no key) is dropped by both.  p1 and p2 share a key, p3
+# (a peer with no key) is dropped by both.  In unicast mode too, the
+# TRAPs of peers with the key pass.  p1 and p2 share a key, p3
 # has another, p4 runs no daemon and captures and sends datagrams
 # (t/dgram.py).
 
@@ -115,6 +116,24 @@ test_expect_success 'a datagram without a MAC (a peer without key) is dropped' '
 test_expect_success 'status tells the counters, as text too' '
 	timeout 10 "$PUFS" status -s "$(peer_sock 1)" >st.txt &&
 	grep "^auth: *datagrams with MAC; dropped [0-9]* bad MAC, 0 replayed, 0 outside the window" st.txt
+'
+
+test_expect_success 'unicast: p1 and p2 with the key take each other'"'"'s TRAPs' '
+	peer_stop 1 && peer_stop 2 && peer_stop 3 &&
+	peer_start 1 -o "cache.trap_delay=0.1,security.key_file=$TRASH/k12" &&
+	peer_start 2 -o "cache.trap_delay=0.1,security.key_file=$TRASH/k12" &&
+	wait_for "peer_states 1 | grep -qx \"p2 up\"" 10 &&
+	wait_for "peer_states 2 | grep -qx \"p1 up\"" 10 &&
+	cat "$M1/f2" >/dev/null &&
+	n=$(traps_received 1) &&
+	echo unicast >"$M2/f2" &&
+	wait_for "test \$(traps_received 1) -gt $n" 10 &&
+	test_output unicast cat "$M1/f2" &&
+	test "$(disc 1 mode)" = unicast &&
+	test "$(disc 1 auth)" = True &&
+	test "$(disc 1 dropped_mac)" = 0 &&
+	test "$(disc 1 dropped_replay)" = 0 &&
+	test "$(disc 1 dropped_window)" = 0
 '
 
 test_expect_success 'cleanup: the capture stops' '
