@@ -5,8 +5,10 @@
 # datagrams, each carrying a serial and a MAC (40 bytes more than
 # without a key); a peer with another key hears nothing of them and
 # they nothing of it, so none dials the other; a datagram without a MAC
-# (a peer with no key) is dropped by both.  In unicast mode too, the
-# TRAPs of peers with the key pass.  p1 and p2 share a key, p3
+# (a peer with no key) is dropped by both.  A peer with the key whose
+# clock is 30 s off joins all the same (its ANNOUNCE passes the wider
+# first-contact window), and its TRAPs pass once it has the union's
+# time.  In unicast mode too, the TRAPs of peers with the key pass.  p1 and p2 share a key, p3
 # has another, p4 runs no daemon and captures and sends datagrams
 # (t/dgram.py).
 
@@ -116,6 +118,21 @@ test_expect_success 'a datagram without a MAC (a peer without key) is dropped' '
 test_expect_success 'status tells the counters, as text too' '
 	timeout 10 "$PUFS" status -s "$(peer_sock 1)" >st.txt &&
 	grep "^auth: *datagrams with MAC; dropped [0-9]* bad MAC, 0 replayed, 0 outside the window" st.txt
+'
+
+test_expect_success 'p3 with the key and a clock 30 s off joins by the first-contact window' '
+	peer_stop 3 &&
+	f=$(disc 1 first_contact) &&
+	peer_start 3 -o "$MC,security.key_file=$TRASH/k12,debug.clock_skew=30" &&
+	wait_for "peer_states 1 | grep -qx \"p3 up\"" 10 &&
+	wait_for "peer_states 3 | grep -qx \"p1 up\"" 10 &&
+	test "$(disc 1 first_contact)" -gt "$f" &&
+	wait_for "peer_status 3 | \"$PYTHON\" -c \"import json, sys; sys.exit(abs(json.load(sys.stdin)[\\\"clock\\\"][\\\"offset\\\"] + 30) > 1)\"" 10 &&
+	cat "$M1/f3" >/dev/null &&
+	n=$(traps_received 1) &&
+	echo skewed >"$M3/f3" &&
+	wait_for "test \$(traps_received 1) -gt $n" 10 &&
+	test_output skewed cat "$M1/f3"
 '
 
 test_expect_success 'unicast: p1 and p2 with the key take each other'"'"'s TRAPs' '
