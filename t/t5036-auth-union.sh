@@ -8,9 +8,9 @@
 # (a peer with no key) is dropped by both.  A peer with the key whose
 # clock is 30 s off joins all the same (its ANNOUNCE passes the wider
 # first-contact window), and its TRAPs pass once it has the union's
-# time.  In unicast mode too, the TRAPs of peers with the key pass.  p1 and p2 share a key, p3
-# has another, p4 runs no daemon and captures and sends datagrams
-# (t/dgram.py).
+# time.  In unicast mode too, the TRAPs of peers with the key pass.
+# p1 and p2 share a key, p3 has another, p4 runs no daemon and captures
+# and sends datagrams (t/lib-dgram.sh).
 
 T_DIR=$(cd "$(dirname "$0")" && pwd -P)
 . "$T_DIR/lib.sh"
@@ -18,27 +18,16 @@ T_DIR=$(cd "$(dirname "$0")" && pwd -P)
 
 peers_multicast 36 7500
 MC="$MC,cache.trap_delay=0.1"
-DGRAM="$T_DIR/dgram.py"
-CAP=$TRASH/cap
+. "$T_DIR/lib-dgram.sh"
 
 # disc K KEY: peer K's status discovery figure KEY.
 disc () {
-	peer_status "$1" | "$PYTHON" -c \
-		'import json, sys; print(json.load(sys.stdin)["discovery"][sys.argv[1]])' "$2"
+	sect "$1" discovery "$2"
 }
 
 # traps_received K: TRAP datagrams peer K took.
 traps_received () {
-	peer_status "$1" | "$PYTHON" -c \
-		'import json, sys; print(json.load(sys.stdin)["traps"]["received"])'
-}
-
-# on4 ARGS...: t/dgram.py in p4's namespace, from its address.
-on4 () {
-	local cmd=$1
-	shift
-	in_peer 4 timeout -k 2 30 "$PYTHON" "$DGRAM" "$cmd" "$GROUP:$MPORT" \
-		"$(peer_addr 4)" "$@"
+	sect "$1" traps received
 }
 
 test_expect_success 'setup: p1 and p2 with one key, p3 with another; p4 listens' '
@@ -48,10 +37,7 @@ test_expect_success 'setup: p1 and p2 with one key, p3 with another; p4 listens'
 	echo from p1 >"$E1/f1" &&
 	echo from p2 >"$E2/f2" &&
 	echo from p3 >"$E3/f3" &&
-	mkdir "$CAP" &&
-	{ in_peer 4 timeout -k 2 120 "$PYTHON" "$DGRAM" capture "$GROUP" \
-		"$MPORT" "$(peer_addr 4)" "$CAP" & } &&
-	wait_for "test -s $CAP/.pid" 5 &&
+	capture_start &&
 	peer_start 1 -o "$MC,security.key_file=$TRASH/k12" &&
 	peer_start 2 -o "$MC,security.key_file=$TRASH/k12" &&
 	peer_start 3 -o "$MC,security.key_file=$TRASH/k3"
