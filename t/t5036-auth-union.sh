@@ -49,6 +49,7 @@ test_expect_success 'p1 and p2 find each other and form the union' '
 	test_output "from p2" cat "$M1/f2" &&
 	test_output "from p1" cat "$M2/f1" &&
 	test "$(disc 1 auth)" = True &&
+	grep -q "datagrams: HMAC-SHA256 with the key of $TRASH/k12" "$(peer_log 1)" &&
 	test "$(disc 1 dropped_replay)" = 0 &&
 	test "$(disc 1 dropped_window)" = 0 &&
 	test "$(disc 2 dropped_replay)" = 0 &&
