@@ -2,12 +2,13 @@
  * dgram-auth.c - figures for discovery/dgram-auth.c alone: what a key
  * costs each datagram.  No I/O, one thread.  For a HEARTBEAT (the
  * commonest datagram), a LOCATE of a 30-byte path and a TRAP of as many
- * REMOVEs of 30-byte paths as fit with a key (28, 1386 bytes): the bytes added by the trailer (measured by encoding the
- * datagram with and without DGRAM_FLAG_MAC), the time to seal one (the
- * sender's MAC), and to check one (the receiver's MAC, window and
- * serial checks, each datagram with a new serial).  Each time is the
- * best of -r runs (default 5) of -n datagrams (default 200000); a
- * Markdown table goes to standard output.
+ * REMOVEs of 30-byte paths as fit with a key (28, 1386 bytes): the bytes
+ * added by the trailer (measured by encoding the datagram with and
+ * without DGRAM_FLAG_MAC), the time to seal one (the sender's MAC), and
+ * to check one (the receiver's MAC, window and serial checks, each
+ * datagram with a new serial).  Each time is the best of -r runs
+ * (default 5) of -n datagrams (default 200000); a Markdown table goes to
+ * standard output.
  *
  * Built with the tree, never run by the tests: bench-dgram-auth in the
  * discovery/ build directory.
@@ -93,7 +94,8 @@ main(int argc, char **argv)
 			runs = atol(optarg);
 			break;
 		default:
-			fprintf(stderr, "usage: bench-dgram-auth [-n N] [-r RUNS]\n");
+			fprintf(stderr,
+			    "usage: bench-dgram-auth [-n N] [-r RUNS]\n");
 			return 2;
 		}
 	}

@@ -394,6 +394,7 @@ mcast_auth_init(const struct config *cfg)
 		log_warnx("datagrams: cannot set up the MAC (libcrypto)");
 		return -1;
 	}
+	log_info("datagrams: HMAC-SHA256 with the key of %s", cfg->key_file);
 	return 0;
 }
 
