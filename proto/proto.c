@@ -214,6 +214,10 @@ static const struct type_spec types[PROTO_TYPE_MAX] = {
 	    ANY },
 	[PROTO_LSEEK] = { "lseek", Q_FH | Q_OFFSET | Q_FLAGS, R_VALUE, 0, false,
 	    0 },
+	[PROTO_REPLACE] = { "replace",
+	    Q_EXPORT | Q_PATH | Q_NAME | Q_EXPORT2 | Q_PATH2 | Q_NAME2 |
+		Q_MODE | Q_FLAGS | Q_ATIME | Q_MTIME | Q_DATA,
+	    R_ATTR, PROTO_MAX_DATA, false, 0 },
 };
 
 /* The spec of a type, or NULL for an unknown one. */
