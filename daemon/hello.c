@@ -4,6 +4,7 @@
  * peer when it is done.  Reaches the stream through the stream_ops of
  * stream.c (stream-int.h).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "pufs.h"
@@ -19,6 +20,21 @@ hello_init(const struct stream_ops *ops)
 	hello_ops = ops;
 }
 
+/*
+ * The capabilities we announce and use: all we have, or, in a test
+ * daemon (debug.time_control), those of PUFS_TEST_CAPS (a number), so
+ * that a peer of an older version can be played.
+ */
+static uint64_t
+hello_caps(void)
+{
+	const char *v = getenv("PUFS_TEST_CAPS");
+
+	if (!conf->debug_time_control || v == NULL)
+		return PROTO_CAPS;
+	return strtoull(v, NULL, 0) & PROTO_CAPS;
+}
+
 /* Our handshake body. */
 void
 hello_body(struct proto_hello *h)
@@ -29,7 +45,7 @@ hello_body(struct proto_hello *h)
 	memset(h, 0, sizeof *h);
 	h->magic = PROTO_MAGIC;
 	h->version = PROTO_VERSION;
-	h->caps = PROTO_CAPS;
+	h->caps = hello_caps();
 	h->name = self->name;
 	h->uri = self->uri;
 	h->uptime_ms = (uint64_t)(loop_uptime() * 1000);
@@ -92,7 +108,7 @@ hello_established(struct stream *s, const struct proto_hello *h)
 		return;
 	}
 	s->peer = p;
-	s->caps = h->caps & PROTO_CAPS;
+	s->caps = h->caps & hello_caps();
 	hello_ops->set_state(s, STREAM_UP);
 	s->last_heard = loop_now_ms();
 	hello_ops->flow(s);
