@@ -696,7 +696,8 @@ change_from_node(struct node *dir, const char *name, struct entry *e)
 	if (conf->attr_timeout * 1000 < (double)fresh)
 		fresh = (uint64_t)(conf->attr_timeout * 1000);
 	if (n == NULL || n->isdir || n->pin != NULL || n->peer == NULL ||
-	    n->peer->state != PEER_UP || n->placed_ms + fresh <= loop_now_ms())
+	    n->placed_ms == 0 || n->peer->state != PEER_UP ||
+	    n->placed_ms + fresh <= loop_now_ms())
 		return false;
 	memset(e, 0, sizeof *e);
 	e->name = xstrdup(name);

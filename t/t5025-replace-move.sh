@@ -9,7 +9,8 @@
 # fails the save with ENOSPC and both names stay as they were.  A file
 # that gained a hard link on its holder's disk just after it was made
 # (p1's node of it still says one link) stays EXDEV: the holder's answer
-# decides, not the node.
+# decides, not the node; and a target removed just before the rename
+# (the kernel's lookup found it gone) is not taken from its node.
 
 T_DIR=$(cd "$(dirname "$0")" && pwd -P)
 . "$T_DIR/lib.sh"
@@ -53,6 +54,7 @@ test_expect_success 'setup: p1, p2 and p3 (without REPLACE) share a directory' '
 	for k in 1 2 3; do
 		mkdir -p "$(peer_export $k)/shared" || exit 1
 	done &&
+	mkdir "$E1/sub" "$E2/sub" &&
 	echo "two v1" >"$E2/shared/two.txt" &&
 	echo "three v1" >"$E3/shared/three.txt" &&
 	mkdir -p "$TRASH/small" &&
@@ -122,6 +124,23 @@ test_expect_success 'a file hard-linked on its disk just after it was made: EXDE
 	test_output "two v2" cat "$E2/shared/two.txt" &&
 	test "$(stat -c %h "$E1/shared/fresh")" = 2 &&
 	test "$(temps)" = 0
+'
+
+test_expect_success 'a target gone just before the rename: the file stays where it is' '
+	echo "gone v1" >"$E2/sub/gone.txt" &&
+	wait_for "stat $M1/sub/gone.txt" 3 &&
+	"$PYTHON" - "$M1/sub" "$M2/sub" <<-\EOF &&
+	import os, sys
+	m1, m2 = sys.argv[1:3]
+	os.stat(os.path.join(m1, "gone.txt"))
+	os.unlink(os.path.join(m2, "gone.txt"))
+	with open(os.path.join(m1, "new.txt"), "w") as f:
+	    f.write("new\n")
+	os.rename(os.path.join(m1, "new.txt"), os.path.join(m1, "gone.txt"))
+	EOF
+	test_output new cat "$E1/sub/gone.txt" &&
+	test_path_is_missing "$E2/sub/gone.txt" &&
+	test_output new cat "$M1/sub/gone.txt"
 '
 
 test_done
