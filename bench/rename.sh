@@ -28,12 +28,16 @@
 #      both directories.  The round-trip time of the link is taken from
 #      p1's pufs status (peers[].rtt_ms, the daemons' own pings) and
 #      from ping(8) in A to B, and the replace time is given in round
-#      trips.
+#      trips.  For pufs, the requests p2 served per replace (its
+#      workers' completed jobs: every request p1 sends it, one after
+#      the other, and nothing else during the run) count the round
+#      trips the replace made.
 #   2. sed -i s/a/b/ of a SIZE_MB MiB text file in merged (and, for
 #      pufs, in p2only too), against cp of it to a new name in the same
 #      directory; cold (the kernel's caches dropped and, for pufs,
 #      attr_timeout waited out) and warm (the file read once through
-#      the same path just before).
+#      the same path just before).  sed's own CPU time (user + system)
+#      is given too: no path makes sed -i faster than that.
 #
 # Every result is checked where it should land: the target on p2 with
 # the last content written, nothing left on p1 or beside the target.
@@ -150,6 +154,25 @@ out.append("moves %.2f" % ((b["moves"]["done"] - a["moves"]["done"]) / n))
 print(", ".join(out))
 EOF
 
+# The requests p2 served per replace between two of its status reports.
+cat >"$WORK/served.py" <<'EOF'
+import json, sys
+
+a, b = (json.load(open(f)) for f in sys.argv[1:3])
+n = int(sys.argv[3])
+print("%.2f" % ((b["workers"]["completed"] - a["workers"]["completed"]) / n))
+EOF
+
+# Run a command with the time limit TMO, output discarded; print its
+# wall time and its CPU time (user + system, its children included),
+# in seconds.  Fails if the command fails.
+timed_cpu() {
+	local TIMEFORMAT='%R %U %S' out
+	out=$( { time timeout -k 5 "$TMO" "$@" >/dev/null 2>&1; } 2>&1 ) ||
+	    return 1
+	awk '{ printf "%.3f %.3f\n", $1, $2 + $3 }' <<<"$out"
+}
+
 ns_link
 
 # What p2 holds: the two directories, each with a 4 KiB target and the
@@ -193,13 +216,15 @@ check_landed() {
 # RP_$1 (ms per replace), and RS_$1_create ... RS_$1_rename (ms).
 measure_replace() {
 	local key=$1 dir=$2 sub=$3 i out want head
-	local tot=() s0=() s1=() s2=() s3=() s4=() rtts=()
+	local tot=() s0=() s1=() s2=() s3=() s4=() rtts=() served=()
 	for ((i = 1; i <= RUNS; i++)); do
 		pufs_snapshot "$key.before"
+		p2_snapshot "$key.before2"
 		out=$(timeout -k 5 "$TMO" "$PYTHON" "$WORK/replace.py" \
 		    "$dir" target "$NREPLACE") ||
 		    { msg "$key: the replace program failed in run $i"; return 1; }
 		pufs_snapshot "$key.after"
+		p2_snapshot "$key.after2"
 		check_landed "$sub" target big.txt || return 1
 		want=$(printf '%015d' $((NREPLACE - 1)))
 		head=$(head -c 15 "$E2/$sub/target")
@@ -217,6 +242,9 @@ measure_replace() {
 			rtts+=("$(pufs_rtt "$WORK/$key.after")")
 			"$PYTHON" "$WORK/opsdiff.py" "$WORK/$key.before" \
 			    "$WORK/$key.after" "$NREPLACE" >"$WORK/$key.ops"
+			served+=("$("$PYTHON" "$WORK/served.py" \
+			    "$WORK/$key.before2" "$WORK/$key.after2" \
+			    "$NREPLACE")")
 		fi
 	done
 	set_median "RP_$key" "${tot[@]}"
@@ -226,12 +254,20 @@ measure_replace() {
 	set_median "RS_${key}_close" "${s3[@]}"
 	set_median "RS_${key}_rename" "${s4[@]}"
 	[ ${#rtts[@]} -eq 0 ] || PUFS_RTTS+=("${rtts[@]}")
+	[ ${#served[@]} -eq 0 ] || set_median "RT_$key" "${served[@]}"
 }
 
 # Keep p1's status in WORK/$1 (pufs rows only; empty otherwise).
 pufs_snapshot() {
 	: >"$WORK/$1"
 	[ -n "${PUFS_PID_1:-}" ] && pufs_status 1 >"$WORK/$1"
+	return 0
+}
+
+# The same of p2's.
+p2_snapshot() {
+	: >"$WORK/$1"
+	[ -n "${PUFS_PID_2:-}" ] && pufs_status 2 >"$WORK/$1"
 	return 0
 }
 
@@ -262,16 +298,18 @@ cold_then() {
 # SC_$1, CC_$1 (cold) and SW_$1, CW_$1 (warm), in seconds, and LAND_$1
 # (the peer the copy landed on).
 measure_sed() {
-	local key=$1 dir=$2 sub=$3 coldprep=$4 mode i s c prep land ldir
-	local -a sc=() cc=() sw=() cw=()
+	local key=$1 dir=$2 sub=$3 coldprep=$4 mode i s c prep land ldir cpu
+	local -a sc=() cc=() sw=() cw=() cpus=()
 	BIG=$dir/big.txt
 	for mode in cold warm; do
 		for ((i = 1; i <= RUNS; i++)); do
 			if [ $mode = cold ]; then prep="cold_then $coldprep"
 			else prep=read_once; fi
 			$prep
-			s=$(timed sed -i s/a/b/ "$BIG") ||
+			read -r s cpu < <(timed_cpu sed -i s/a/b/ "$BIG") &&
+			    [ -n "$s" ] ||
 			    { msg "$key: sed -i failed"; return 1; }
+			cpus+=("$cpu")
 			check_landed "$sub" target big.txt || return 1
 			if [ "$(stat -c %s "$E2/$sub/big.txt")" != "$BIG_BYTES" ] ||
 			    [ "$(head -c 1 "$E2/$sub/big.txt")" != b ]; then
@@ -289,7 +327,7 @@ measure_sed() {
 				return 1
 			fi
 			rm "$dir/copy.txt"
-			msg "$key: run $i, $mode: sed -i $s s, cp $c s (copy on $land)"
+			msg "$key: run $i, $mode: sed -i $s s (CPU $cpu s), cp $c s (copy on $land)"
 			if [ $mode = cold ]; then sc+=("$s") cc+=("$c")
 			else sw+=("$s") cw+=("$c"); fi
 		done
@@ -299,6 +337,7 @@ measure_sed() {
 	set_median "CC_$key" "${cc[@]}"
 	set_median "SW_$key" "${sw[@]}"
 	set_median "CW_$key" "${cw[@]}"
+	set_median "SU_$key" "${cpus[@]}"
 }
 
 PUFS_RTTS=()
@@ -378,12 +417,24 @@ target4() {
 	fi
 }
 
+# Whether the figure named $1 is at most 4.
+atmost4() {
+	local a=${!1:-}
+	if [ -z "$a" ]; then
+		echo "not measured"
+	elif awk -v a="$a" 'BEGIN { exit !(a <= 4) }'; then
+		echo "met"
+	else
+		echo "not met"
+	fi
+}
+
 # One row of the sed table: label, key.
 srow() {
 	local k=$2 land=LAND_$2
 	echo "| $1 | $(fig "SC_$k") | $(fig "CC_$k") | $(ratio "SC_$k" "CC_$k")" \
 	    "| $(fig "SW_$k") | $(fig "CW_$k") | $(ratio "SW_$k" "CW_$k")" \
-	    "| ${!land:--} |"
+	    "| $(fig "SU_$k") | ${!land:--} |"
 }
 
 fstype=$(findmnt -n -o FSTYPE -T "$WORKPARENT" 2>/dev/null ||
@@ -414,9 +465,13 @@ $(rrow "sshfs" sshfs)
 $(rrow "pufs, merged directory (cross-peer move)" pufs)
 $(rrow "pufs, directory only on p2" pufs_p2)
 
-Target, at most 4 round trips per replace (pufs RTT / ping RTT):
-merged $(target4 RP_pufs RTT_pufs) / $(target4 RP_pufs RTT_ping),
-p2 only $(target4 RP_pufs_p2 RTT_pufs) / $(target4 RP_pufs_p2 RTT_ping).
+Requests p2 served per replace (the round trips to the holder, one
+after the other): merged $(fig RT_pufs), p2 only $(fig RT_pufs_p2).
+
+Target, at most 4 round trips per replace, in time (pufs RTT / ping
+RTT): merged $(target4 RP_pufs RTT_pufs) / $(target4 RP_pufs RTT_ping),
+p2 only $(target4 RP_pufs_p2 RTT_pufs) / $(target4 RP_pufs_p2 RTT_ping);
+in round trips made: merged $(atmost4 RT_pufs), p2 only $(atmost4 RT_pufs_p2).
 
 What p1 asked per replace (last run; its own export's calls included):
 - merged: $(cat "$WORK/pufs.ops" 2>/dev/null || echo unknown)
@@ -428,8 +483,8 @@ merged directory (for them a plain directory of p2).
 Cold: caches dropped (and, for pufs, attr_timeout=$ATTR_TIMEOUT waited
 out); warm: the file read once through the same path just before.
 
-| path | sed -i cold | cp cold | sed/cp cold | sed -i warm | cp warm | sed/cp warm | the copy landed on |
-|---|--:|--:|--:|--:|--:|--:|---|
+| path | sed -i cold | cp cold | sed/cp cold | sed -i warm | cp warm | sed/cp warm | sed CPU | the copy landed on |
+|---|--:|--:|--:|--:|--:|--:|--:|---|
 $(srow "raw (p2's directory, local)" raw)
 $(srow "sshfs" sshfs)
 $(srow "pufs, merged directory (cross-peer move)" pufs)

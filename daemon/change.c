@@ -683,12 +683,68 @@ change_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent,
 	union_resolve_any(dir2, newname, change_link_dst_cb, op);
 }
 
+/*
+ * A file's node placed (by a lookup, a listing or a create) this
+ * recently, within attr_timeout, stands for its holder's answer: the
+ * kernel looks the target of a rename up just before it, and the
+ * source of a save was made a moment earlier.  Asking again would only
+ * repeat that answer a round trip later.
+ */
+#define CHANGE_PLACED_MS 1000
+
+/* Fill e from dir's child name if it is such a node. */
+static bool
+change_from_node(struct node *dir, const char *name, struct entry *e)
+{
+	struct node *n = node_child(dir, name);
+	uint64_t fresh = CHANGE_PLACED_MS;
+
+	if (conf->attr_timeout * 1000 < (double)fresh)
+		fresh = (uint64_t)(conf->attr_timeout * 1000);
+	if (n == NULL || n->isdir || n->pin != NULL || n->peer == NULL ||
+	    n->placed_ms == 0 || n->peer->state != PEER_UP ||
+	    n->placed_ms + fresh <= loop_now_ms())
+		return false;
+	memset(e, 0, sizeof *e);
+	e->name = xstrdup(name);
+	e->peer = n->peer;
+	e->export_id = n->export_id;
+	e->attr = n->attr;
+	e->ino = n->ino;
+	return true;
+}
+
+/*
+ * A rename of a file over another whose nodes are both fresh: resolved
+ * without asking (see above).  A holder that changed since finds out
+ * the rename or the move itself: it fails there and nothing changes.
+ */
+static bool
+change_rename_from_nodes(struct fsop *op)
+{
+	if (op->pin != NULL || strchr(op->name2, '@') != NULL ||
+	    !change_from_node(op->dir, op->name, &op->src))
+		return false;
+	if (!change_from_node(op->dir2, op->name2, &op->dst)) {
+		entry_clear(&op->src);
+		return false;
+	}
+	op->have_src = op->have_dst = true;
+	op->error = 0;
+	return true;
+}
+
 /* Advance unlink, rmdir, rename or link: resolve, act. */
 static void
 change_step(struct fsop *op)
 {
 	switch (op->state) {
 	case FS_RESOLVE:
+		if (op->type == PROTO_RENAME && change_rename_from_nodes(op)) {
+			fsop_set_state(op, FS_ACT);
+			change_act(op);
+			break;
+		}
 		/* A rename asks for both names at once: one round trip. */
 		op->pending = op->type == PROTO_RENAME ? 2 : 1;
 		op->error = 0;

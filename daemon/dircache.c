@@ -483,7 +483,7 @@ dircache_expected_one(struct peer *p, uint32_t export_id, const char *dir,
 static bool
 dircache_names_req(const struct proto_req *r, bool *two)
 {
-	*two = r->type == PROTO_RENAME;
+	*two = r->type == PROTO_RENAME || r->type == PROTO_REPLACE;
 	switch (r->type) {
 	case PROTO_CREATE:
 	case PROTO_MKNOD:
@@ -492,6 +492,7 @@ dircache_names_req(const struct proto_req *r, bool *two)
 	case PROTO_UNLINK:
 	case PROTO_RMDIR:
 	case PROTO_RENAME:
+	case PROTO_REPLACE:
 		return r->path != NULL && r->name != NULL;
 	default:
 		return false;

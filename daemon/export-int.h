@@ -64,6 +64,8 @@ int serve_link(struct export *, struct export *, const struct proto_req *,
     struct proto_rep *);
 int serve_remove(struct export *, const struct proto_req *);
 int serve_rename(struct export *, struct export *, const struct proto_req *);
+int serve_replace(struct export *, struct export *, uint32_t owner,
+    const struct proto_req *, struct proto_rep *);
 int serve_xattr(struct export *, uint32_t owner, const struct proto_req *,
     struct proto_rep *, struct export_mem *);
 int serve_fh_op(uint32_t owner, const struct proto_req *, struct proto_rep *);

@@ -90,6 +90,7 @@ export_modifies(const struct proto_req *r)
 	case PROTO_RMDIR:
 	case PROTO_RENAME:
 	case PROTO_CREATE:
+	case PROTO_REPLACE:
 	case PROTO_SETXATTR:
 	case PROTO_REMOVEXATTR:
 		return true;
@@ -163,12 +164,15 @@ export_serve(uint32_t owner, const struct proto_req *r, struct proto_rep *rep,
 		break;
 	case PROTO_LINK:
 	case PROTO_RENAME:
+	case PROTO_REPLACE:
 		if (ex2 == NULL)
 			rc = -ENOENT;
 		else if (ex2->read_only)
 			rc = -EROFS;
 		else if (r->type == PROTO_LINK)
 			rc = serve_link(ex, ex2, r, rep);
+		else if (r->type == PROTO_REPLACE)
+			rc = serve_replace(ex, ex2, owner, r, rep);
 		else
 			rc = serve_rename(ex, ex2, r);
 		break;

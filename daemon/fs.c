@@ -102,6 +102,9 @@ fs_lookup_cb(void *arg, int error, struct entry *e)
 	struct fsop *op = arg;
 	struct node *n;
 
+	/* A node the kernel may still hold stands for nothing now. */
+	if (error == -ENOENT && (n = node_child(op->dir, op->name)) != NULL)
+		n->placed_ms = 0;
 	if (error == -ENOENT && conf->attr_timeout > 0 &&
 	    notify_negative(op->dir, op->name, conf->attr_timeout)) {
 		struct fuse_entry_param ne;

@@ -15,6 +15,7 @@
  * name, not just a closed socket.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <event2/buffer.h>
@@ -409,6 +410,21 @@ hello_refused_reply(struct stream *s, int error)
 	hello_ops->close(s, "handshake refused");
 }
 
+/*
+ * The capabilities we announce and use: all we have, or, in a test
+ * daemon (debug.time_control), those of PUFS_TEST_CAPS (a number), so
+ * that a peer of an older version can be played.
+ */
+static uint64_t
+hello_caps(void)
+{
+	const char *v = getenv("PUFS_TEST_CAPS");
+
+	if (!conf->debug_time_control || v == NULL)
+		return PROTO_CAPS;
+	return strtoull(v, NULL, 0) & PROTO_CAPS;
+}
+
 /* Our handshake body. */
 void
 hello_body(struct proto_hello *h)
@@ -419,7 +435,7 @@ hello_body(struct proto_hello *h)
 	memset(h, 0, sizeof *h);
 	h->magic = PROTO_MAGIC;
 	h->version = PROTO_VERSION;
-	h->caps = PROTO_CAPS;
+	h->caps = hello_caps();
 	h->name = self->name;
 	h->uri = self->uri;
 	h->uptime_ms = (uint64_t)(loop_uptime() * 1000);
@@ -491,7 +507,7 @@ hello_established(struct stream *s, const struct proto_hello *h)
 		return;
 	}
 	s->peer = p;
-	s->caps = h->caps & PROTO_CAPS;
+	s->caps = h->caps & hello_caps();
 	hello_ops->set_state(s, STREAM_UP);
 	s->last_heard = loop_now_ms();
 	hello_ops->flow(s);

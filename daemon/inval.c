@@ -213,6 +213,13 @@ inval_answered(const struct call *c)
 		dircache_changed(c->peer, r->export_id, r->path);
 		dircache_changed(c->peer, r->export2, r->path2);
 		break;
+	case PROTO_REPLACE:
+		/* The temporary name never showed: the destination is new. */
+		dircache_set(c->peer, r->export2, r->path2, r->name2,
+		    &c->rep.attr);
+		dircache_changed(c->peer, r->export_id, r->path);
+		dircache_changed(c->peer, r->export2, r->path2);
+		break;
 	case PROTO_LINK:
 		/* the link count shows in the source's listing */
 		dircache_changed(c->peer, r->export_id, r->path);

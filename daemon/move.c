@@ -6,7 +6,11 @@
  * destination's holder under a hidden temporary name (MOVE_PREFIX, never
  * listed nor found by lookups), made durable with fsync, renamed over
  * the destination there (atomic, as the holder's file system makes it),
- * and only then unlinked on its own holder.  Readers of the destination
+ * and only then unlinked on its own holder.  A small regular file
+ * (MOVE_WHOLE at most) is read whole and sent in one REPLACE request,
+ * which does those steps on the holder in one round trip; a peer
+ * without it (no PROTO_CAP_REPLACE) gets them one by one, as larger
+ * files do.  Readers of the destination
  * see the old file or the new one, never a part of either.  If any step
  * before the rename fails (the holder is full, a peer dies), the
  * temporary copy is removed and nothing has changed; the error is the
@@ -27,15 +31,20 @@
 
 #define MOVE_CHUNK (1u << 20) /* bytes a READ or WRITE moves */
 #define MOVE_WINDOW 8         /* chunks in flight */
+#define MOVE_WHOLE MOVE_CHUNK /* moved by one REPLACE up to this size */
 
 /*
  * The steps.  Calls of one step that do not depend on each other go
  * out together and the step ends when the last answer is in, so a small
- * file costs four round trips to the destination: create, write,
- * fsync with the times, rename.
+ * file costs one round trip to the destination (REPLACE), and a large
+ * one four and the copy's: create, the writes, fsync with the times,
+ * rename.
  */
 enum move_state {
 	MOVE_OPEN,     /* open the source, create the copy */
+	MOVE_READ,     /* a small file: read it whole */
+	MOVE_PUT,      /* ... and REPLACE the destination with it */
+	MOVE_CREATE,   /* REPLACE unknown or the file grew: create the copy */
 	MOVE_READLINK, /* a symlink: read its target */
 	MOVE_SYMLINK,  /* make the copy of the symlink */
 	MOVE_COPY,     /* read from the source, write to the copy */
@@ -47,6 +56,9 @@ enum move_state {
 
 static const char *const move_state_names[] = {
 	"open",
+	"read",
+	"put",
+	"create",
 	"readlink",
 	"symlink",
 	"copy",
@@ -62,10 +74,13 @@ struct move {
 	char *target;          /* symlink target; owned */
 	uint64_t sfh, dfh;     /* open handles, 0: none */
 	bool made;             /* the temporary copy exists */
-	uint64_t roff;         /* next offset to read */
-	bool eof;              /* the last read came back short */
-	unsigned inflight;     /* copy calls out */
-	int error;             /* first failure, negative errno */
+	bool whole;            /* moved by one REPLACE (a small file) */
+	void *buf;             /* the small file's bytes; owned */
+	size_t buflen;
+	uint64_t roff;     /* next offset to read */
+	bool eof;          /* the last read came back short */
+	unsigned inflight; /* copy calls out */
+	int error;         /* first failure, negative errno */
 	move_done_cb cb;
 	void *arg;
 };
@@ -154,6 +169,7 @@ move_finish(struct move *m)
 	free(m->sp.dname);
 	free(m->tmp);
 	free(m->target);
+	free(m->buf);
 	free(m);
 }
 
@@ -167,39 +183,71 @@ move_fail(struct move *m, int error)
 		move_finish(m);
 }
 
+/* Take what a step's answer brings; 0 or why the move cannot go on. */
+static int
+move_took(struct move *m, const struct call *c)
+{
+	switch (c->req.type) {
+	case PROTO_OPEN:
+		m->sfh = c->rep.fh;
+		/*
+		 * What the holder says now decides: another kind of file,
+		 * or one with other names (they would stop sharing it), is
+		 * not moved.  The copy gets these times and this mode.
+		 */
+		if (!S_ISREG(c->rep.attr.mode) || c->rep.attr.nlink > 1)
+			return -EXDEV;
+		m->sp.attr = c->rep.attr;
+		break;
+	case PROTO_CREATE:
+		m->dfh = c->rep.fh;
+		/* FALLTHROUGH */
+	case PROTO_SYMLINK:
+		m->made = true;
+		break;
+	case PROTO_READLINK:
+		m->target = xstrndup(c->rep.data, c->rep.datalen);
+		break;
+	case PROTO_READ:
+		free(m->buf);
+		m->buf = xmalloc(c->rep.datalen + 1);
+		memcpy(m->buf, c->rep.data, c->rep.datalen);
+		m->buflen = c->rep.datalen;
+		break;
+	case PROTO_REPLACE:
+		mv.bytes += m->buflen;
+		/* FALLTHROUGH */
+	case PROTO_RENAME:
+		m->made = false; /* it is the destination now */
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
 /* An answer of a step (not of the copy): on when the step is done. */
 static void
 move_cb(struct call *c)
 {
 	struct move *m = c->arg;
+	int error = c->rep.error;
 
 	m->inflight--;
-	dircache_expected(c->peer, &c->req, c->rep.error == 0);
-	if (c->rep.error == 0) {
-		switch (c->req.type) {
-		case PROTO_OPEN:
-			m->sfh = c->rep.fh;
-			break;
-		case PROTO_CREATE:
-			m->dfh = c->rep.fh;
-			/* FALLTHROUGH */
-		case PROTO_SYMLINK:
-			m->made = true;
-			break;
-		case PROTO_READLINK:
-			m->target = xstrndup(c->rep.data, c->rep.datalen);
-			break;
-		case PROTO_RENAME:
-			m->made = false; /* it is the destination now */
-			break;
-		default:
-			break;
-		}
-	} else {
+	dircache_expected(c->peer, &c->req, error == 0);
+	if (error == 0)
+		error = move_took(m, c);
+	if (error == -ENOSYS && c->req.type == PROTO_REPLACE) {
+		/* The holder does not know REPLACE: step by step. */
+		m->whole = false;
+	} else if (error != 0) {
 		log_debug("move %s/%s: %s: %s", m->sp.sdir, m->sp.sname,
-		    move_state_names[m->state], strerror(-c->rep.error));
+		    move_state_names[m->state], strerror(-error));
 		if (m->error == 0)
-			m->error = c->rep.error;
+			m->error = error;
+		/* Cut short (a timeout), it may have left its copy. */
+		if (c->req.type == PROTO_REPLACE)
+			m->made = true;
 	}
 	if (m->inflight > 0)
 		return;
@@ -209,6 +257,19 @@ move_cb(struct call *c)
 	}
 	switch (m->state) {
 	case MOVE_OPEN:
+		m->whole = m->sp.attr.size <= MOVE_WHOLE;
+		move_set_state(m, m->whole ? MOVE_READ : MOVE_CREATE);
+		break;
+	case MOVE_READ:
+		/* Grown past what one request takes: copy it in chunks. */
+		if (m->buflen > MOVE_WHOLE)
+			m->whole = false;
+		move_set_state(m, m->whole ? MOVE_PUT : MOVE_CREATE);
+		break;
+	case MOVE_PUT:
+		move_set_state(m, m->whole ? MOVE_UNLINK : MOVE_CREATE);
+		break;
+	case MOVE_CREATE:
 		move_set_state(m, MOVE_COPY);
 		break;
 	case MOVE_READLINK:
@@ -319,6 +380,18 @@ move_send(struct move *m, bool dest, uint8_t type, const char *dir,
 	return c;
 }
 
+/* The CREATE of the temporary copy, sent by the caller. */
+static struct call *
+move_create(struct move *m)
+{
+	struct call *c = move_send(m, true, PROTO_CREATE, m->sp.ddir, NULL);
+
+	c->req.flags = O_WRONLY | O_EXCL;
+	c->req.mode = m->sp.attr.mode & 07777;
+	call_set_name(c, m->tmp);
+	return c;
+}
+
 /* Send the calls of m's state (several at once where they can go). */
 static void
 move_step(struct move *m)
@@ -329,10 +402,24 @@ move_step(struct move *m)
 	case MOVE_OPEN:
 		c = move_send(m, false, PROTO_OPEN, m->sp.sdir, m->sp.sname);
 		c->req.flags = O_RDONLY;
-		c2 = move_send(m, true, PROTO_CREATE, m->sp.ddir, NULL);
-		c2->req.flags = O_WRONLY | O_EXCL;
-		c2->req.mode = m->sp.attr.mode & 07777;
-		call_set_name(c2, m->tmp);
+		break;
+	case MOVE_READ:
+		/* One byte more than fits: a file that grew is seen. */
+		c = move_send(m, false, PROTO_READ, "", NULL);
+		c->req.fh = m->sfh;
+		c->req.length = MOVE_WHOLE + 1;
+		break;
+	case MOVE_PUT:
+		c = move_send(m, true, PROTO_REPLACE, m->sp.ddir, NULL);
+		call_set_name(c, m->tmp);
+		call_set_dest(c, m->sp.dexport, m->sp.ddir, m->sp.dname);
+		c->req.mode = m->sp.attr.mode & 07777;
+		c->req.atime = m->sp.attr.atime;
+		c->req.mtime = m->sp.attr.mtime;
+		call_set_data(c, m->buf, m->buflen);
+		break;
+	case MOVE_CREATE:
+		c = move_create(m);
 		break;
 	case MOVE_READLINK:
 		c = move_send(m, false, PROTO_READLINK, m->sp.sdir,

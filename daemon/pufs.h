@@ -241,6 +241,7 @@ struct node {
 
 	struct proto_attr attr; /* last seen, of the primary */
 	uint64_t ino;           /* st_ino shown */
+	uint64_t placed_ms;     /* loop_now_ms() of the last union_node() */
 
 	struct handle_list handles; /* open files of this node */
 

@@ -600,6 +600,68 @@ serve_rename(struct export *ex, struct export *ex2, const struct proto_req *r)
 }
 
 /*
+ * REPLACE: make path/name anew (O_EXCL) with the request's bytes, fsync
+ * it, give it the times asked, and rename it over path2/name2: a whole
+ * small file moved here in one request.  Until the rename nothing is
+ * visible but the temporary name, which any failure removes again, so
+ * the destination is the old file or the new one, never a part.
+ */
+int
+serve_replace(struct export *ex, struct export *ex2, uint32_t owner,
+    const struct proto_req *r, struct proto_rep *rep)
+{
+	struct timespec ts[2] = { { r->atime.sec, r->atime.nsec },
+		{ r->mtime.sec, r->mtime.nsec } };
+	size_t done = 0;
+	ssize_t n;
+	int dfd, dfd2, fd, rc = 0;
+
+	/* An exchange would leave the old file at the temporary name. */
+	if (r->flags & ~(uint32_t)RENAME_NOREPLACE)
+		return -EINVAL;
+	if ((dfd = beneath_dir(ex, r->path)) < 0)
+		return dfd;
+	if ((dfd2 = beneath_dir(ex2, r->path2)) < 0) {
+		close(dfd);
+		return dfd2;
+	}
+	fd = openat(dfd, r->name,
+	    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    identity_mode(owner, r->mode & 07777));
+	if (fd == -1) {
+		rc = -errno;
+		goto out;
+	}
+	while (rc == 0 && done < r->datalen) {
+		n = pwrite(fd, (const char *)r->data + done, r->datalen - done,
+		    (off_t)done);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			rc = -errno;
+		else if (n == 0)
+			rc = -ENOSPC;
+		else
+			done += (size_t)n;
+	}
+	if (rc == 0 && fsync(fd) == -1)
+		rc = -errno;
+	if (rc == 0 && futimens(fd, ts) == -1)
+		rc = -errno;
+	if (rc == 0)
+		rc = serve_fstat(fd, &rep->attr);
+	if (rc == 0 && renameat2(dfd, r->name, dfd2, r->name2, r->flags) == -1)
+		rc = -errno;
+	close(fd);
+	if (rc < 0)
+		unlinkat(dfd, r->name, 0);
+out:
+	close(dfd);
+	close(dfd2);
+	return rc;
+}
+
+/*
  * The xattr calls, on the object's /proc path (never on a symlink).
  * Other peers set or remove no trusted.* or security.* attribute.
  */

@@ -813,6 +813,9 @@ stream_send_call(struct stream *s, struct call *c)
 
 	if (s->state != STREAM_UP)
 		return -EIO;
+	/* A peer that does not know REPLACE: the caller goes step by step. */
+	if (c->req.type == PROTO_REPLACE && !(s->caps & PROTO_CAP_REPLACE))
+		return -ENOSYS;
 	proto_req_fit_caps(&c->req, s->caps);
 	if ((rc = stream_send_req(s, &c->req)) != 0)
 		return rc == -EINVAL ? -EINVAL : -EIO;

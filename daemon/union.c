@@ -632,5 +632,6 @@ union_node(struct node *dir, struct entry *e)
 		node_set_copies(n, e->copies, e->ncopies);
 	n->attr = e->attr;
 	n->ino = e->ino;
+	n->placed_ms = loop_now_ms();
 	return n;
 }

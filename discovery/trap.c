@@ -132,6 +132,20 @@ trap_add(bool local, struct dgram_trap r)
 	}
 }
 
+/* Note the name r made, path/name, with the attributes of rep. */
+static void
+trap_created(bool local, const struct proto_req *r, const struct proto_rep *rep)
+{
+	char *p = xpathjoin(r->path, r->name);
+
+	trap_add(local,
+	    (struct dgram_trap){ .kind = DGRAM_CREATE,
+		.export_id = r->export_id,
+		.path = p,
+		.attr = rep->attr });
+	free(p);
+}
+
 /*
  * A request was served on one of our exports: note what it changed.
  * owner is the stream (or 0, our own mount) its handles belong to.
@@ -151,12 +165,7 @@ trap_note(const struct proto_req *r, const struct proto_rep *rep,
 	case PROTO_MKNOD:
 	case PROTO_MKDIR:
 	case PROTO_SYMLINK:
-		p = xpathjoin(r->path, r->name);
-		trap_add(local,
-		    (struct dgram_trap){ .kind = DGRAM_CREATE,
-			.export_id = ex,
-			.path = p,
-			.attr = rep->attr });
+		trap_created(local, r, rep);
 		break;
 	case PROTO_LINK:
 		p = xpathjoin(r->path2, r->name2);
@@ -180,6 +189,10 @@ trap_note(const struct proto_req *r, const struct proto_rep *rep,
 			.export_id = ex,
 			.path = p });
 		break;
+	case PROTO_REPLACE:
+		/* What CREATE, then RENAME, would have said. */
+		trap_created(local, r, rep);
+		/* FALLTHROUGH */
 	case PROTO_RENAME:
 		p = xpathjoin(r->path, r->name);
 		p2 = xpathjoin(r->path2, r->name2);

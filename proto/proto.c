@@ -214,6 +214,10 @@ static const struct type_spec types[PROTO_TYPE_MAX] = {
 	    ANY },
 	[PROTO_LSEEK] = { "lseek", Q_FH | Q_OFFSET | Q_FLAGS, R_VALUE, 0, false,
 	    0 },
+	[PROTO_REPLACE] = { "replace",
+	    Q_EXPORT | Q_PATH | Q_NAME | Q_EXPORT2 | Q_PATH2 | Q_NAME2 |
+		Q_MODE | Q_FLAGS | Q_ATIME | Q_MTIME | Q_DATA,
+	    R_ATTR, PROTO_MAX_DATA, false, 0 },
 };
 
 /* The spec of a type, or NULL for an unknown one. */
@@ -226,20 +230,23 @@ proto_spec(int type)
 }
 
 /* The types whose requests carry their caller's credentials. */
+#define CRED_BIT(t) ((uint64_t)1 << (t))
 #define CRED_TYPES \
-	(1u << PROTO_SETATTR | 1u << PROTO_MKNOD | 1u << PROTO_MKDIR | \
-	    1u << PROTO_SYMLINK | 1u << PROTO_LINK | 1u << PROTO_UNLINK | \
-	    1u << PROTO_RMDIR | 1u << PROTO_RENAME | 1u << PROTO_OPEN | \
-	    1u << PROTO_CREATE | 1u << PROTO_ACCESS | 1u << PROTO_SETXATTR | \
-	    1u << PROTO_GETXATTR | 1u << PROTO_LISTXATTR | \
-	    1u << PROTO_REMOVEXATTR)
-_Static_assert(PROTO_REMOVEXATTR < 32, "CRED_TYPES is one word");
+	(CRED_BIT(PROTO_SETATTR) | CRED_BIT(PROTO_MKNOD) | \
+	    CRED_BIT(PROTO_MKDIR) | CRED_BIT(PROTO_SYMLINK) | \
+	    CRED_BIT(PROTO_LINK) | CRED_BIT(PROTO_UNLINK) | \
+	    CRED_BIT(PROTO_RMDIR) | CRED_BIT(PROTO_RENAME) | \
+	    CRED_BIT(PROTO_OPEN) | CRED_BIT(PROTO_CREATE) | \
+	    CRED_BIT(PROTO_ACCESS) | CRED_BIT(PROTO_SETXATTR) | \
+	    CRED_BIT(PROTO_GETXATTR) | CRED_BIT(PROTO_LISTXATTR) | \
+	    CRED_BIT(PROTO_REMOVEXATTR) | CRED_BIT(PROTO_REPLACE))
+_Static_assert(PROTO_TYPE_MAX <= 64, "CRED_TYPES is one word");
 
 /* Whether requests of type carry their caller's credentials. */
 bool
 proto_type_cred(int type)
 {
-	return type > 0 && type < 32 && ((CRED_TYPES >> type) & 1) != 0;
+	return type > 0 && type < 64 && ((CRED_TYPES >> type) & 1) != 0;
 }
 
 /* The log name of a type. */

@@ -72,6 +72,9 @@ enum proto_type {
 	PROTO_REMOVEXATTR, /* path name */
 	PROTO_COPY_RANGE,  /* fh offset -> fh2 offset2, length -> value */
 	PROTO_LSEEK,       /* fh offset flags = whence -> value */
+	/* 31 is WRITE_KILL on the wire (PROTO_WIRE_WRITE_KILL), a WRITE */
+	PROTO_REPLACE = 32, /* path/name mode atime mtime data
+			     * -> path2/name2, flags -> attr (caps) */
 	PROTO_TYPE_MAX
 };
 
@@ -230,10 +233,16 @@ struct proto_req {
  */
 #define PROTO_CAP_KILL_SUIDGID 0x02
 
+/*
+ * REPLACE (PROTOCOL.md): a small file made whole under a temporary name,
+ * made durable and renamed over another name, in one request.
+ */
+#define PROTO_CAP_REPLACE 0x04
 /* Requests may carry their caller's credentials (struct proto_cred). */
 #define PROTO_CAP_CRED 0x08
 #define PROTO_CAPS \
-	(PROTO_CAP_LIST_PAGES | PROTO_CAP_KILL_SUIDGID | PROTO_CAP_CRED)
+	(PROTO_CAP_LIST_PAGES | PROTO_CAP_KILL_SUIDGID | PROTO_CAP_REPLACE | \
+	    PROTO_CAP_CRED)
 
 /* Take out of q what a stream without capabilities caps cannot carry. */
 void proto_req_fit_caps(struct proto_req *q, uint64_t caps);

@@ -113,6 +113,10 @@ static const struct expect {
 	{ PROTO_COPY_RANGE, "copy_range",
 	    F_FH | F_FH2 | F_OFFSET | F_OFFSET2 | F_LENGTH, A_VALUE },
 	{ PROTO_LSEEK, "lseek", F_FH | F_OFFSET | F_FLAGS, A_VALUE },
+	{ PROTO_REPLACE, "replace",
+	    F_EXPORT | F_PATH | F_NAME | F_EXPORT2 | F_PATH2 | F_NAME2 |
+		F_MODE | F_FLAGS | F_ATIME | F_MTIME | F_DATA,
+	    A_ATTR },
 };
 
 static struct proto_export sample_exports[] = {
@@ -2031,9 +2035,12 @@ main(int argc, char **argv)
 	test_golden();
 	for (i = 0; i < NELEM(expect); i++)
 		test_type(&expect[i]);
-	ok = NELEM(expect) == PROTO_TYPE_MAX - 1;
+	/* Every type in order; 31 is WRITE_KILL, a WRITE's wire byte. */
+	ok = NELEM(expect) == PROTO_TYPE_MAX - 2;
 	for (i = 0; i < NELEM(expect); i++)
-		ok = ok && expect[i].type == (int)i + 1 &&
+		ok = ok &&
+		    expect[i].type ==
+			(int)i + 1 + (i + 1 >= PROTO_WIRE_WRITE_KILL) &&
 		    strcmp(proto_type_name(expect[i].type), expect[i].name) ==
 			0;
 	tap_ok(ok, "every type tested, names as PROTOCOL.md says");
