@@ -107,6 +107,7 @@ void tls_init(void);
 struct bufferevent *tls_bufferevent(int fd, bool outbound);
 const char *tls_cipher(struct bufferevent *);
 bool tls_failure(struct bufferevent *, char *buf, size_t len);
+void tls_push_out(struct bufferevent *);
 
 /* answer.c */
 extern struct log_rate answer_log_frames;

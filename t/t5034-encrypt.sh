@@ -135,4 +135,9 @@ test_expect_success 'encrypted peers serve on: a file made on one reads on the o
 	test_output "made on p1" cat "$M2/new.txt"
 '
 
+test_expect_success 'a peer that leaves says goodbye inside TLS' '
+	peer_stop 2 &&
+	wait_for "grep -q \"stream closed: the peer said goodbye\" \"$(peer_log 1)\"" 10
+'
+
 test_done
