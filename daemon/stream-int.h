@@ -39,6 +39,7 @@ struct stream {
 	struct seed *seed;       /* outbound: the address dialed */
 	struct hello_auth *auth; /* with a key: its exchange (hello.c); owned */
 	bool tls;                /* the bufferevent is TLS (encrypt = yes) */
+	bool refused;            /* counted in hello_refused[] already */
 	struct call_bucket calls[STREAM_BUCKETS]; /* waiting replies */
 	unsigned ncalls;
 	unsigned serving; /* requests on the workers */

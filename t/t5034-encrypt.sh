@@ -113,6 +113,7 @@ test_expect_success 'a peer with the key but without encrypt is refused' '
 	wait_for "test \$(refused 1 tls) -ge 1 &&
 		test \$(refused 5 unfinished) -ge 1" 10 &&
 	grep "TLS handshake failed: .*wrong version number" "$(peer_log 1)" &&
+	test_output 0 refused 1 unfinished &&
 	grep "by the other side before it answered our challenge (does its \[security\] encrypt differ?)" \
 		"$(peer_log 5)" &&
 	test_path_is_missing "$M5/f1" && test_path_is_missing "$M1/f5"
