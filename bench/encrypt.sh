@@ -152,6 +152,9 @@ round() {
 	local key=$1 n=$2 i
 	case $key in
 	sshfs)
+		# sshd needs it at each connection, and another run's
+		# cleanup may have taken it away since start_sshd.
+		[ -d /run/sshd ] || mkdir -m 0755 /run/sshd
 		sshfs_mount "" || return 1
 		for ((i = 0; i < n; i++)); do
 			run_seq sshfs "$MSSH" cold || break
