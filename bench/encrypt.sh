@@ -102,23 +102,49 @@ cold() {
 	drop_caches
 }
 
+# The CPU time, in clock ticks, the pufs daemons running now have used
+# (user and system; 0 when none runs, as for sshfs).
+daemons_cpu() {
+	local k pid t=0
+	for k in 1 2; do
+		pid=PUFS_PID_$k
+		[ -n "${!pid:-}" ] || continue
+		t=$((t + $(awk '{ print $14 + $15 }' "/proc/${!pid}/stat")))
+	done
+	echo "$t"
+}
+
+# CPU seconds per GiB of the $1 ticks it took to move SIZE_MB MiB.
+cpu_per_gib() {
+	awk -v t="$1" -v hz="$(getconf CLK_TCK)" -v mb="$SIZE_MB" \
+	    'BEGIN { printf "%.2f\n", t / hz * 1024 / mb }'
+}
+
 # One run through directory $2 (whose seq/ is p2's) under label $1,
-# cold by $3: appends to the lists W_$1 and R_$1 (MB/s).
+# cold by $3: appends to the lists W_$1 and R_$1 (MB/s), and CW_$1 and
+# CR_$1 (the daemons' CPU seconds per GiB, pufs only).
 run_seq() {
 	local key=$1 f=$2/seq/seq.dat prep=$3 w r bytes=$((SIZE_MB * 1048576))
+	local c0 c1 cw cr
 	rm -f "$f"
 	sync
+	c0=$(daemons_cpu)
 	w=$(dd_mbs "$bytes" if=/dev/zero of="$f" bs=1M count="$SIZE_MB" \
 	    conv=fsync) || return 1
+	c1=$(daemons_cpu)
+	cw=$(cpu_per_gib $((c1 - c0)))
 	if [ "$(stat -c %s "$E2/seq/seq.dat")" != "$bytes" ]; then
 		msg "$key: p2 does not hold the whole file"
 		return 1
 	fi
 	$prep || return 1
+	c0=$(daemons_cpu)
 	r=$(dd_mbs "$bytes" if="$f" of=/dev/null bs=1M) || return 1
+	c1=$(daemons_cpu)
+	cr=$(cpu_per_gib $((c1 - c0)))
 	rm -f "$f"
-	msg "$key: write $w MB/s, cold read $r MB/s (load $(load_avg))"
-	eval "W_$key+=(\"\$w\") R_$key+=(\"\$r\")"
+	msg "$key: write $w MB/s, cold read $r MB/s; daemons' CPU $cw and $cr s/GiB (load $(load_avg))"
+	eval "W_$key+=(\"\$w\") R_$key+=(\"\$r\") CW_$key+=(\"\$cw\") CR_$key+=(\"\$cr\")"
 }
 
 # The runs of one round for path $1: pufs with PUFS_OPTS, or sshfs.
@@ -126,6 +152,9 @@ round() {
 	local key=$1 n=$2 i
 	case $key in
 	sshfs)
+		# sshd needs it at each connection, and another run's
+		# cleanup may have taken it away since start_sshd.
+		[ -d /run/sshd ] || mkdir -m 0755 /run/sshd
 		sshfs_mount "" || return 1
 		for ((i = 0; i < n; i++)); do
 			run_seq sshfs "$MSSH" cold || break
@@ -150,6 +179,7 @@ round() {
 start_sshd "$ADDR_B" "$SSH_PORT" nsenter --net="/run/netns/$NS_B" ||
 	{ msg "sshd cannot be started"; exit 1; }
 W_clear=() R_clear=() W_tls=() R_tls=() W_sshfs=() R_sshfs=()
+CW_clear=() CR_clear=() CW_tls=() CR_tls=() CW_sshfs=() CR_sshfs=()
 LOADS=()
 for ((round_i = 1; round_i <= ROUNDS; round_i++)); do
 	n=$(((RUNS + ROUNDS - round_i) / ROUNDS))
@@ -171,6 +201,9 @@ for key in clear tls sshfs; do
 	[ ${#ws[@]} -gt 0 ] && MEDIAN_FMT=%.0f set_median "W_$key" "${ws[@]}"
 	[ ${#rs[@]} -gt 0 ] && MEDIAN_FMT=%.0f set_median "R_$key" "${rs[@]}"
 	eval "ALL_W_$key=\"\${ws[*]}\" ALL_R_$key=\"\${rs[*]}\""
+	eval "ws=(\"\${CW_$key[@]}\") rs=(\"\${CR_$key[@]}\")"
+	[ ${#ws[@]} -gt 0 ] && MEDIAN_FMT=%.2f set_median "CW_$key" "${ws[@]}"
+	[ ${#rs[@]} -gt 0 ] && MEDIAN_FMT=%.2f set_median "CR_$key" "${rs[@]}"
 done
 
 # "met" if $1 >= $2, "not met" if not, "not measured" if $1 is "-".
@@ -186,7 +219,9 @@ cat <<OUT
 Files held by peer p2 ($ADDR_B), written and read from namespace
 $ADDR_A over a veth pair.  $SIZE_MB MiB, dd bs=1M, write with
 conv=fsync, read cold; median of $RUNS runs of each path, in $ROUNDS
-rounds taken in turn.  Kernel $(uname -r), $(nproc) CPUs, $(openssl version 2>/dev/null | cut -d' ' -f1-2).
+rounds taken in turn.  The daemons' CPU is the user and system time
+p1 and p2 spent during the dd, per GiB moved: what the cipher costs,
+less disturbed by other load than the rates.  Kernel $(uname -r), $(nproc) CPUs, $(openssl version 2>/dev/null | cut -d' ' -f1-2).
 pufs $PUFS, from the tree at $(git -C "$REPO" log -1 --format=%h 2>/dev/null || echo unknown).
 Load average (1, 5, 15 min): $LOAD_START at the start, $LOAD_END at the end;
 before each round: $(printf '%s; ' "${LOADS[@]}")
@@ -195,6 +230,8 @@ before each round: $(printf '%s; ' "${LOADS[@]}")
 |---|--:|--:|--:|--:|--:|
 | seq write, MB/s | $(fig W_clear) | $(fig W_tls) | $(fig W_sshfs) | $(ratio W_tls W_clear) | $(ratio W_tls W_sshfs) |
 | seq read cold, MB/s | $(fig R_clear) | $(fig R_tls) | $(fig R_sshfs) | $(ratio R_tls R_clear) | $(ratio R_tls R_sshfs) |
+| daemons' CPU, write, s/GiB | $(fig CW_clear) | $(fig CW_tls) | - | $(ratio CW_tls CW_clear) | - |
+| daemons' CPU, read, s/GiB | $(fig CR_clear) | $(fig CR_tls) | - | $(ratio CR_tls CR_clear) | - |
 
 Every run, MB/s (write; read): clear ${ALL_W_clear:-}; ${ALL_R_clear:-}.
 encrypted ${ALL_W_tls:-}; ${ALL_R_tls:-}.  sshfs ${ALL_W_sshfs:-}; ${ALL_R_sshfs:-}.

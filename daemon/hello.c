@@ -66,9 +66,8 @@ static void
 hello_refuse(struct stream *s, enum hello_refusal r, const char *why)
 {
 	hello_refused[r]++;
-	if (s->auth != NULL)
-		s->auth->done = true; /* counted: not "unfinished" as well */
-	hello_ops->push_out(s);       /* a refusal queued for the other side */
+	s->refused = true;      /* not "unfinished" as well */
+	hello_ops->push_out(s); /* a refusal queued for the other side */
 	hello_ops->close(s, why);
 }
 
@@ -381,7 +380,8 @@ hello_tls_failed(struct stream *s, const char *why)
 void
 hello_auth_closed(struct stream *s, const char *reason)
 {
-	if (s->state != STREAM_AUTH || (s->auth != NULL && s->auth->done))
+	if (s->state != STREAM_AUTH || s->refused ||
+	    (s->auth != NULL && s->auth->done))
 		return;
 	hello_refused[HELLO_REFUSED_UNFINISHED]++;
 	/* Dropped unanswered: a TLS peer, or one that refuses us. */

@@ -39,6 +39,7 @@ struct stream {
 	struct seed *seed;       /* outbound: the address dialed */
 	struct hello_auth *auth; /* with a key: its exchange (hello.c); owned */
 	bool tls;                /* the bufferevent is TLS (encrypt = yes) */
+	bool refused;            /* counted in hello_refused[] already */
 	struct call_bucket calls[STREAM_BUCKETS]; /* waiting replies */
 	unsigned ncalls;
 	unsigned serving; /* requests on the workers */
@@ -107,6 +108,7 @@ void tls_init(void);
 struct bufferevent *tls_bufferevent(int fd, bool outbound);
 const char *tls_cipher(struct bufferevent *);
 bool tls_failure(struct bufferevent *, char *buf, size_t len);
+void tls_push_out(struct bufferevent *);
 
 /* answer.c */
 extern struct log_rate answer_log_frames;

@@ -361,8 +361,7 @@ stream_send_rep(struct stream *s, struct proto_rep *rep)
 
 /*
  * Push out what is queued before the socket goes (best effort: it is
- * non-blocking, and a TLS stream's bytes are the TLS layer's to write);
- * the caller closes.
+ * non-blocking); the caller closes.
  */
 static void
 stream_push_out(struct stream *s)
@@ -370,7 +369,11 @@ stream_push_out(struct stream *s)
 	struct evbuffer *out = bufferevent_get_output(s->bev);
 	size_t len = evbuffer_get_length(out);
 
-	if (s->tls || len == 0)
+	if (s->tls) {
+		tls_push_out(s->bev);
+		return;
+	}
+	if (len == 0)
 		return;
 	if (write(bufferevent_getfd(s->bev), evbuffer_pullup(out, (ssize_t)len),
 		len) == -1)

@@ -13,6 +13,7 @@
  */
 #include <string.h>
 
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
@@ -143,4 +144,24 @@ tls_failure(struct bufferevent *bev, char *buf, size_t len)
 	while (bufferevent_get_openssl_error(bev) != 0)
 		; /* the rest of the queue says less */
 	return true;
+}
+
+/*
+ * Before a close: write what is queued on bev through its TLS session
+ * at once, then close_notify (best effort: the socket is non-blocking,
+ * and a record TLS has half written stops it).
+ */
+void
+tls_push_out(struct bufferevent *bev)
+{
+	struct evbuffer *out = bufferevent_get_output(bev);
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	size_t len = evbuffer_get_length(out);
+
+	if (ssl == NULL || !SSL_is_init_finished(ssl))
+		return;
+	if (len > 0 &&
+	    SSL_write(ssl, evbuffer_pullup(out, (ssize_t)len), (int)len) <= 0)
+		return;
+	SSL_shutdown(ssl);
 }

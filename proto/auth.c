@@ -80,6 +80,7 @@ auth_valid(const struct auth_msg *m)
 	return m->name[0] == '\0';
 }
 
+/* Encode m into buf; its length, or 0 if m breaks its step's rules. */
 size_t
 auth_encode(const struct auth_msg *m, uint8_t *buf)
 {
@@ -103,6 +104,7 @@ auth_encode(const struct auth_msg *m, uint8_t *buf)
 	return len;
 }
 
+/* Decode and check an AUTH frame of len bytes: 0, or -EPROTO. */
 int
 auth_decode(const uint8_t *f, size_t len, struct auth_msg *m)
 {
@@ -130,12 +132,14 @@ auth_decode(const uint8_t *f, size_t len, struct auth_msg *m)
 	return 0;
 }
 
+/* Whether the header's type (offset 4) is AUTH_TYPE. */
 bool
 auth_frame_is_auth(const uint8_t *frame)
 {
 	return frame[4] == AUTH_TYPE;
 }
 
+/* HMAC-SHA-256(secret, label): the subkey for one use. */
 void
 auth_subkey(const uint8_t *secret, size_t len, const char *label,
     uint8_t out[AUTH_KEY_LEN])
@@ -146,6 +150,7 @@ auth_subkey(const uint8_t *secret, size_t len, const char *label,
 	    strlen(label), out, &n);
 }
 
+/* One side's proof over both nonces and names (PROTOCOL.md 6.1). */
 void
 auth_proof(const uint8_t key[AUTH_KEY_LEN], bool by_acceptor,
     const uint8_t ni[AUTH_NONCE_LEN], const char *name_i,
@@ -172,6 +177,7 @@ auth_proof(const uint8_t key[AUTH_KEY_LEN], bool by_acceptor,
 	HMAC(EVP_sha256(), key, AUTH_KEY_LEN, msg, (size_t)(p - msg), out, &n);
 }
 
+/* Constant-time comparison of two proofs. */
 bool
 auth_proof_equal(const uint8_t *a, const uint8_t *b)
 {

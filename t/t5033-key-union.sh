@@ -4,7 +4,8 @@
 # other's files; p3 has another key and p4 none, and neither sees
 # anything of p1 and p2, nor do their files appear there.  Each side of
 # each refusal logs why and counts it in `pufs status`.  Unicast
-# discovery: the streams are what is tested here.
+# discovery first, the streams alone keeping the outsiders out; then the
+# same four with multicast discovery.
 
 T_DIR=$(cd "$(dirname "$0")" && pwd -P)
 . "$T_DIR/lib.sh"
@@ -37,24 +38,25 @@ test_expect_success 'setup: p1, p2 with key A, p3 with key B, p4 with none' '
 	peers_wait_up 1 2 && peers_wait_up 2 2
 '
 
+# logged K TEXT: peer K logs TEXT, within 10 s (log lines about refused
+# streams are rate-limited, and the redials are spread out).
+logged () {
+	wait_for "grep -qF \"$2\" \"$(peer_log "$1")\"" 10
+}
+
 test_expect_success 'the key holders refuse the others, and say why' '
 	wait_for "test \$(refused 1 bad_proof) -ge 1 &&
 		test \$(refused 1 no_key) -ge 1" 10 &&
 	wait_for "test \$(refused 3 bad_proof) -ge 1" 10 &&
 	wait_for "test \$(refused 4 keyless_here) -ge 1" 10 &&
-	wait_for "grep -q \"finds that we do not prove its key\" \
-		\"$(peer_log 1)\"" 10 &&
-	grep "does not prove our key" "$(peer_log 1)" &&
-	grep "sends HELLO without authenticating: it has no \[security\] key_file, and we have one" \
-		"$(peer_log 1)" &&
-	grep "refuses to authenticate: it has no \[security\] key_file, and we have one" \
-		"$(peer_log 1)" &&
-	grep "does not prove our key" "$(peer_log 3)" &&
-	grep "finds that we do not prove its key" "$(peer_log 3)" &&
-	grep "handshake refused: the other side has a \[security\] key_file, and we have none" \
-		"$(peer_log 4)" &&
-	grep "authenticates with a key, and we have no \[security\] key_file" \
-		"$(peer_log 4)"
+	logged 1 "does not prove our key" &&
+	logged 1 "finds that we do not prove its key" &&
+	logged 1 "sends HELLO without authenticating: it has no [security] key_file, and we have one" &&
+	logged 1 "refuses to authenticate: it has no [security] key_file, and we have one" &&
+	logged 3 "does not prove our key" &&
+	logged 3 "finds that we do not prove its key" &&
+	logged 4 "handshake refused: the other side has a [security] key_file, and we have none" &&
+	logged 4 "authenticates with a key, and we have no [security] key_file"
 '
 
 test_expect_success 'p1 and p2 form a union of their two exports' '
@@ -113,6 +115,28 @@ test_expect_success 'after the key changes, p3 joins the union' '
 	test_output "file of p1" cat "$M3/f1" &&
 	wait_for "test -e \"$M1/f3\"" 10 &&
 	test_output "file of p3" cat "$M1/f3"
+'
+
+test_expect_success 'with multicast discovery, the same four: the same unions' '
+	for k in 4 3 2 1; do peer_stop $k || exit 1; done &&
+	peers_multicast 33 7400 &&
+	peer_start 1 -o "$MC,security.key_file=$TRASH/a.key" &&
+	peer_start 2 -o "$MC,security.key_file=$TRASH/a.key" &&
+	peer_start 3 -o "$MC,security.key_file=$TRASH/b.key" &&
+	peer_start 4 -o "$MC" &&
+	peers_wait_up 1 2 && peers_wait_up 2 2 &&
+	# An outsider was heard of: its stream refused, or (datagrams with
+	# a MAC) its datagrams dropped.
+	wait_for "test \$(refused 1 no_key) -ge 1 ||
+		test \$(refused 4 keyless_here) -ge 1 ||
+		peer_status 1 | grep -q \"\\\"dropped\\\":[1-9]\"" 10 &&
+	printf "%s\n" dir1 dir2 f1 f2 >expect &&
+	ls "$M1" >actual && test_cmp expect actual &&
+	ls "$M2" >actual && test_cmp expect actual &&
+	printf "%s\n" dir3 f3 >expect &&
+	ls "$M3" >actual && test_cmp expect actual &&
+	printf "%s\n" dir4 f4 >expect &&
+	ls "$M4" >actual && test_cmp expect actual
 '
 
 test_done

@@ -63,6 +63,12 @@ import json, sys
 print(json.load(sys.stdin)["streams"]["refused"][sys.argv[1]])' "$2"
 }
 
+# logged K TEXT: peer K logs TEXT, within 10 s (log lines about refused
+# streams are rate-limited).
+logged () {
+	wait_for "grep -qF \"$2\" \"$(peer_log "$1")\"" 10
+}
+
 test_expect_success 'setup: p1-p2 encrypted, p3-p4 with the key in clear' '
 	peers_net_setup 5 &&
 	pufs_try 0 keygen "$TRASH/a.key" &&
@@ -112,9 +118,9 @@ test_expect_success 'a peer with the key but without encrypt is refused' '
 	peer_start 5 -o "security.key_file=$TRASH/a.key,peer.peers=$U1" &&
 	wait_for "test \$(refused 1 tls) -ge 1 &&
 		test \$(refused 5 unfinished) -ge 1" 10 &&
-	grep "TLS handshake failed: .*wrong version number" "$(peer_log 1)" &&
-	grep "by the other side before it answered our challenge (does its \[security\] encrypt differ?)" \
-		"$(peer_log 5)" &&
+	logged 1 "TLS handshake failed: error:0A00010B:SSL routines::wrong version number" &&
+	test_output 0 refused 1 unfinished &&
+	logged 5 "by the other side before it answered our challenge (does its [security] encrypt differ?)" &&
 	test_path_is_missing "$M5/f1" && test_path_is_missing "$M1/f5"
 '
 
@@ -127,12 +133,17 @@ s.sendall(bytes.fromhex(\"160301020001\") + bytes(517))
 assert s.recv(100) == b\"\"
 " "$(peer_addr 3)" &&
 	wait_for "test \$(refused 3 tls) -gt $before" 10 &&
-	grep "speaks TLS and we do not" "$(peer_log 3)"
+	logged 3 "speaks TLS and we do not"
 '
 
 test_expect_success 'encrypted peers serve on: a file made on one reads on the other' '
 	echo made on p1 >"$M1/new.txt" &&
 	test_output "made on p1" cat "$M2/new.txt"
+'
+
+test_expect_success 'a peer that leaves says goodbye inside TLS' '
+	peer_stop 2 &&
+	wait_for "grep -q \"stream closed: the peer said goodbye\" \"$(peer_log 1)\"" 10
 '
 
 test_done
