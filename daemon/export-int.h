@@ -60,7 +60,7 @@ int serve_make(struct export *, uint32_t owner, const struct proto_req *,
     struct proto_rep *);
 int serve_link(struct export *, struct export *, const struct proto_req *,
     struct proto_rep *);
-int serve_remove(struct export *, const struct proto_req *);
+int serve_remove(struct export *, const struct proto_req *, struct proto_rep *);
 int serve_rename(struct export *, struct export *, const struct proto_req *);
 int serve_xattr(struct export *, uint32_t owner, const struct proto_req *,
     struct proto_rep *, struct export_mem *);

@@ -23,11 +23,12 @@
 #include "proto.h"
 #include "wire.h"
 
-#define PROTO_FLAG_MASK PROTO_FLAG_REPLY /* flags defined in v1 */
-#define ERRNO_MAX 4095                   /* as Linux MAX_ERRNO */
-#define ATTR_LEN 92                      /* wire size of struct proto_attr */
-#define DIRENT_MIN (4 + 2 + ATTR_LEN)    /* 1-byte name */
-#define EXPORT_MIN (4 + 6 + 6 + 4)       /* "x", "/" */
+/* flags defined in v1 */
+#define PROTO_FLAG_MASK (PROTO_FLAG_REPLY | PROTO_FLAG_DIR_ATTR)
+#define ERRNO_MAX 4095                /* as Linux MAX_ERRNO */
+#define ATTR_LEN 92                   /* wire size of struct proto_attr */
+#define DIRENT_MIN (4 + 2 + ATTR_LEN) /* 1-byte name */
+#define EXPORT_MIN (4 + 6 + 6 + 4)    /* "x", "/" */
 
 /* The shape of a field on the wire. */
 enum field_kind {
@@ -215,6 +216,23 @@ static const struct type_spec types[PROTO_TYPE_MAX] = {
 	[PROTO_LSEEK] = { "lseek", Q_FH | Q_OFFSET | Q_FLAGS, R_VALUE, 0, false,
 	    0 },
 };
+
+/* Whether a reply of type may carry its directory's attributes. */
+static bool
+proto_dir_attr_type(int type)
+{
+	switch (type) {
+	case PROTO_MKNOD:
+	case PROTO_MKDIR:
+	case PROTO_SYMLINK:
+	case PROTO_CREATE:
+	case PROTO_UNLINK:
+	case PROTO_RMDIR:
+		return true;
+	default:
+		return false;
+	}
+}
 
 /* The spec of a type, or NULL for an unknown one. */
 static const struct type_spec *
@@ -493,18 +511,25 @@ proto_encode_rep(const struct proto_rep *r, struct proto_buf *out)
 {
 	const struct type_spec *sp;
 	struct wire_enc e;
+	bool dir_attr;
 	size_t i;
 
 	if ((sp = proto_spec(r->type)) == NULL)
 		return -EINVAL;
 	if (r->error > 0 || r->error < -ERRNO_MAX)
 		return -EINVAL;
-	enc_begin(&e, out, r->type, PROTO_FLAG_REPLY, r->id);
+	dir_attr = r->error == 0 && r->has_dir_attr;
+	if (dir_attr && !proto_dir_attr_type(r->type))
+		return -EINVAL;
+	enc_begin(&e, out, r->type,
+	    PROTO_FLAG_REPLY | (dir_attr ? PROTO_FLAG_DIR_ATTR : 0), r->id);
 	wire_enc_int(&e, (uint32_t)-r->error, 4);
 	for (i = 0; r->error == 0 && i < NFIELDS(rep_fields); i++) {
 		if (sp->rep & rep_fields[i].bit)
 			enc_field(&e, sp, &rep_fields[i], r);
 	}
+	if (dir_attr)
+		wire_enc_attr(&e, &r->dir_attr);
 	return enc_end(&e, out);
 }
 
@@ -661,7 +686,7 @@ dec_field(struct wire_dec *d, const struct type_spec *sp, const struct field *f,
  */
 static const struct type_spec *
 dec_header(struct wire_dec *d, const uint8_t *buf, size_t len, bool reply,
-    uint8_t *type, uint64_t *id)
+    uint8_t *type, uint64_t *id, uint8_t *flagsp)
 {
 	const struct type_spec *sp;
 	uint8_t flags;
@@ -676,6 +701,10 @@ dec_header(struct wire_dec *d, const uint8_t *buf, size_t len, bool reply,
 		return NULL;
 	if (((flags & PROTO_FLAG_REPLY) != 0) != reply)
 		return NULL;
+	if ((flags & PROTO_FLAG_DIR_ATTR) &&
+	    (!reply || !proto_dir_attr_type(*type)))
+		return NULL;
+	*flagsp = flags;
 	/* WRITE_KILL: a WRITE's body; it is answered as WRITE. */
 	if (*type == PROTO_WIRE_WRITE_KILL && !reply)
 		sp = &types[PROTO_WRITE];
@@ -691,11 +720,12 @@ proto_decode_req(const uint8_t *buf, size_t len, struct proto_req *q)
 {
 	const struct type_spec *sp;
 	struct wire_dec d;
+	uint8_t flags;
 	size_t i;
 	int error;
 
 	memset(q, 0, sizeof *q);
-	sp = dec_header(&d, buf, len, false, &q->type, &q->id);
+	sp = dec_header(&d, buf, len, false, &q->type, &q->id, &flags);
 	if (sp == NULL) {
 		memset(q, 0, sizeof *q);
 		return -EPROTO;
@@ -720,12 +750,13 @@ proto_decode_rep(const uint8_t *buf, size_t len, struct proto_rep *r)
 {
 	const struct type_spec *sp;
 	struct wire_dec d;
+	uint8_t flags;
 	uint32_t e;
 	size_t i;
 	int error;
 
 	memset(r, 0, sizeof *r);
-	sp = dec_header(&d, buf, len, true, &r->type, &r->id);
+	sp = dec_header(&d, buf, len, true, &r->type, &r->id, &flags);
 	if (sp == NULL) {
 		memset(r, 0, sizeof *r);
 		return -EPROTO;
@@ -737,6 +768,12 @@ proto_decode_rep(const uint8_t *buf, size_t len, struct proto_rep *r)
 	for (i = 0; e == 0 && i < NFIELDS(rep_fields) && d.err == 0; i++) {
 		if (sp->rep & rep_fields[i].bit)
 			dec_field(&d, sp, &rep_fields[i], r);
+	}
+	/* Only after success: an error reply is its error alone. */
+	if (flags & PROTO_FLAG_DIR_ATTR) {
+		wire_dec_check(&d, e == 0);
+		wire_dec_attr(&d, &r->dir_attr);
+		r->has_dir_attr = true;
 	}
 	if ((error = wire_dec_end(&d)) != 0) {
 		proto_rep_clear(r);
@@ -759,6 +796,17 @@ proto_req_fit_caps(struct proto_req *q, uint64_t caps)
 		q->flags &= ~PROTO_KILL_SUIDGID;
 	if (q->type == PROTO_SETATTR)
 		q->valid &= ~(uint32_t)PROTO_SET_KILL_SUIDGID;
+}
+
+/*
+ * Take out of r what a stream without capabilities caps may not carry:
+ * the directory's attributes (PROTO_CAP_DIR_ATTR).
+ */
+void
+proto_rep_fit_caps(struct proto_rep *r, uint64_t caps)
+{
+	if (!(caps & PROTO_CAP_DIR_ATTR))
+		r->has_dir_attr = false;
 }
 
 /* The length of the frame at buf, from its first 4 bytes alone. */

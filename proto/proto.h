@@ -202,7 +202,17 @@ struct proto_req {
  * SET_KILL_SUIDGID and OPEN's PROTO_KILL_SUIDGID.
  */
 #define PROTO_CAP_KILL_SUIDGID 0x02
-#define PROTO_CAPS (PROTO_CAP_LIST_PAGES | PROTO_CAP_KILL_SUIDGID)
+
+/*
+ * The parent directory's attributes after a change (PROTOCOL.md section
+ * 6): a MKNOD, MKDIR, SYMLINK, CREATE, UNLINK or RMDIR reply without an
+ * error may carry them after its other fields, said by the header flag
+ * PROTO_FLAG_DIR_ATTR, so the requester need not ask for them.
+ */
+#define PROTO_CAP_DIR_ATTR 0x04
+#define PROTO_FLAG_DIR_ATTR 0x02 /* header flags: dir_attr follows */
+#define PROTO_CAPS \
+	(PROTO_CAP_LIST_PAGES | PROTO_CAP_KILL_SUIDGID | PROTO_CAP_DIR_ATTR)
 
 /* Take out of q what a stream without capabilities caps cannot carry. */
 void proto_req_fit_caps(struct proto_req *q, uint64_t caps);
@@ -220,9 +230,14 @@ struct proto_rep {
 	struct proto_dirent *ents; /* READDIR; array owned by the rep */
 	size_t nents;
 	struct proto_statfs statfs;
-	struct proto_hello hello; /* HELLO; exports array owned */
-	uint32_t flags;           /* READDIR: PROTO_LIST_* */
+	struct proto_hello hello;   /* HELLO; exports array owned */
+	uint32_t flags;             /* READDIR: PROTO_LIST_* */
+	bool has_dir_attr;          /* PROTO_CAP_DIR_ATTR: dir_attr is set */
+	struct proto_attr dir_attr; /* the parent directory's, after */
 };
+
+/* Take out of r what a stream without capabilities caps cannot carry. */
+void proto_rep_fit_caps(struct proto_rep *r, uint64_t caps);
 
 /* A growable output buffer for encoders. */
 struct proto_buf {
