@@ -547,12 +547,17 @@ dircache_expected_one(struct peer *p, uint32_t export_id, const char *dir,
 	    (uint64_t)(conf->trap_delay * 2000);
 }
 
-/* Whether request r makes, removes or renames a name (a second: two). */
+/*
+ * Whether request r makes, removes or renames a name (a second: two; a
+ * link makes only its second, path2/name2).
+ */
 static bool
 dircache_names_req(const struct proto_req *r, bool *two)
 {
 	*two = r->type == PROTO_RENAME;
 	switch (r->type) {
+	case PROTO_LINK:
+		return r->path2 != NULL && r->name2 != NULL;
 	case PROTO_CREATE:
 	case PROTO_MKNOD:
 	case PROTO_MKDIR:
@@ -577,7 +582,10 @@ dircache_expect(struct peer *p, const struct proto_req *r)
 
 	if (!dircache_names_req(r, &two))
 		return;
-	dircache_expect_one(p, r->export_id, r->path, r->name);
+	if (r->type == PROTO_LINK)
+		dircache_expect_one(p, r->export2, r->path2, r->name2);
+	else
+		dircache_expect_one(p, r->export_id, r->path, r->name);
 	if (two)
 		dircache_expect_one(p, r->export2, r->path2, r->name2);
 }
@@ -595,7 +603,10 @@ dircache_expected(struct peer *p, const struct proto_req *r, bool done)
 
 	if (!dircache_names_req(r, &two))
 		return;
-	dircache_expected_one(p, r->export_id, r->path, r->name, done);
+	if (r->type == PROTO_LINK)
+		dircache_expected_one(p, r->export2, r->path2, r->name2, done);
+	else
+		dircache_expected_one(p, r->export_id, r->path, r->name, done);
 	if (two)
 		dircache_expected_one(p, r->export2, r->path2, r->name2, done);
 }

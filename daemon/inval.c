@@ -185,7 +185,8 @@ const struct trap_sink inval_sink = {
 };
 
 /*
- * A change of ours to an entry of directory r->path was made: the
+ * A change of ours to an entry of directory r->path (a link's r->path2)
+ * was made: the
  * directory's times (and link count) changed, which its parent's
  * listing shows.  The holder said what they are now (PROTO_CAP_DIR_ATTR):
  * they go in place, so the kernel's getattr of the directory, which
@@ -196,14 +197,16 @@ static void
 inval_dir_answered(const struct call *c)
 {
 	const struct proto_req *r = &c->req;
+	bool link = r->type == PROTO_LINK; /* its directory is the second */
+	uint32_t export_id = link ? r->export2 : r->export_id;
+	const char *dir = link ? r->path2 : r->path;
 
 	if (c->rep.has_dir_attr) {
-		dircache_update(c->peer, r->export_id, r->path,
-		    &c->rep.dir_attr);
-		dircache_dir_attr_set(c->peer, r->export_id, r->path,
+		dircache_update(c->peer, export_id, dir, &c->rep.dir_attr);
+		dircache_dir_attr_set(c->peer, export_id, dir,
 		    &c->rep.dir_attr);
 	} else
-		dircache_changed(c->peer, r->export_id, r->path);
+		dircache_changed(c->peer, export_id, dir);
 }
 
 /*
@@ -239,10 +242,12 @@ inval_answered(const struct call *c)
 		dircache_changed(c->peer, r->export2, r->path2);
 		break;
 	case PROTO_LINK:
-		/* the link count shows in the source's listing */
-		dircache_changed(c->peer, r->export_id, r->path);
-		dircache_stale(c->peer, r->export2, r->path2);
-		dircache_changed(c->peer, r->export2, r->path2);
+		/* The new link count shows in the source's listing. */
+		dircache_update(c->peer, r->export_id, r->path, &c->rep.attr);
+		/* The new name goes in place, as a create's. */
+		dircache_set(c->peer, r->export2, r->path2, r->name2,
+		    &c->rep.attr);
+		inval_dir_answered(c);
 		break;
 	case PROTO_SETATTR:
 		dircache_changed(c->peer, r->export_id, r->path);

@@ -574,6 +574,8 @@ serve_link(struct export *ex, struct export *ex2, const struct proto_req *r,
 		rc = -errno;
 	if (rc == 0)
 		rc = serve_statat(dfd, r->name2, &rep->attr);
+	if (rc == 0)
+		serve_dir_attr(dfd, rep);
 	close(fd);
 	close(dfd);
 	return rc;

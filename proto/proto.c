@@ -226,6 +226,7 @@ proto_dir_attr_type(int type)
 	case PROTO_MKDIR:
 	case PROTO_SYMLINK:
 	case PROTO_CREATE:
+	case PROTO_LINK:
 	case PROTO_UNLINK:
 	case PROTO_RMDIR:
 		return true;

@@ -205,9 +205,9 @@ struct proto_req {
 
 /*
  * The parent directory's attributes after a change (PROTOCOL.md section
- * 6): a MKNOD, MKDIR, SYMLINK, CREATE, UNLINK or RMDIR reply without an
- * error may carry them after its other fields, said by the header flag
- * PROTO_FLAG_DIR_ATTR, so the requester need not ask for them.
+ * 6): a MKNOD, MKDIR, SYMLINK, CREATE, LINK (path2), UNLINK or RMDIR
+ * reply without an error may carry them after its other fields, said by
+ * the header flag PROTO_FLAG_DIR_ATTR, so the requester need not ask.
  */
 #define PROTO_CAP_DIR_ATTR 0x04
 #define PROTO_FLAG_DIR_ATTR 0x02 /* header flags: dir_attr follows */
