@@ -15,7 +15,9 @@
 #                (the cost of any FUSE file system, no network);
 #   sshfs        sshfs from A, default options (directory cache on);
 #   sshfs-nc     the same with -o dir_cache=no (sshfs 2's cache=no);
-#   pufs         p1's mount, which asks p2 over the veth link.
+#   pufs         p1's mount, which asks p2 over the veth link;
+#   pufs alone   one peer with no other exporting p2's directory and
+#                mounting it itself (ls -lR only: pufs's own cost).
 #
 # Measured for each, median of RUNS runs: dd(1) sequential write with
 # conv=fsync, read after dropping the kernel's caches (cold) and read
@@ -329,6 +331,31 @@ else
 fi
 pufs_stop
 
+# 5. pufs alone: one peer with no other, exporting p2's directory and
+# mounting it itself, in namespace B; its ls -lR against passthrough_ll
+# is the cost of pufs's own FUSE side, no network.
+SOLO=$WORK/solo
+mkdir -p "$SOLO/mnt"
+MOUNTS+=("$SOLO/mnt")
+opts="peer.name=solo,peer.listen=$ADDR_B:$((PUFS_PORT + 1))"
+opts="$opts,peer.discovery=unicast,peer.peers="
+opts="$opts,peer.control_socket=$SOLO/ctl.sock"
+opts="$opts,cache.attr_timeout=$ATTR_TIMEOUT${PUFS_OPTS:+,$PUFS_OPTS}"
+nsenter --net="/run/netns/$NS_B" "$PUFS" mount -e "$E2" -o "$opts" \
+    "$SOLO/mnt" 2>"$SOLO/log" &
+pid=$!
+PIDS+=("$pid")
+if wait_log "$SOLO/log" "ready: mounted" "$pid"; then
+	msg "pufs alone mounted at $SOLO/mnt"
+	measure_ls solo "$SOLO/mnt" pufs_cold || NOTES+=("pufs alone: ls -lR failed")
+else
+	msg "pufs alone did not become ready; its log:"
+	cat "$SOLO/log" >&2
+	NOTES+=("pufs alone: did not start")
+fi
+stop_pid "$pid"
+unmount "$SOLO/mnt"
+
 # Print a KiB figure in MiB with one decimal, or "-".
 mib() {
 	local v=${!1:-}
@@ -371,6 +398,11 @@ $(row "create $NMETA files" "s" MC)
 $(row "delete $NMETA files" "s" MD)
 
 MB/s: higher is better; seconds: lower is better.
+
+| ls -lR, one pufs peer on its own files | unit | passthrough | pufs alone | pufs/passthrough |
+|---|---|--:|--:|--:|
+| cold | s | $(fig LC_passthrough) | $(fig LC_solo) | $(ratio LC_solo LC_passthrough) |
+| warm | s | $(fig LW_passthrough) | $(fig LW_solo) | $(ratio LW_solo LW_passthrough) |
 
 | process (after its rows) | VmHWM MiB | VmRSS MiB |
 |---|--:|--:|

@@ -16,23 +16,12 @@
 /* --- getattr, setattr --- */
 
 /*
- * Whether attributes a are older than b: their change time is earlier.
- * A listing taken before a change and stored after it must not take
- * the node back (its size before our writes went back, say).
- */
-static bool
-attr_older(const struct proto_attr *a, const struct proto_attr *b)
-{
-	return a->ctime.sec < b->ctime.sec ||
-	    (a->ctime.sec == b->ctime.sec && a->ctime.nsec < b->ctime.nsec);
-}
-
-/*
  * The attributes of n from the fresh cached listing of its directory on
  * its holder (for a directory: its primary copy, as attr_cb would ask),
- * into n->attr; whether there was one.  A directory's own listing
- * changing makes the one that shows it stale too (inval.c), as its
- * times and link count change with it.
+ * or for a directory from what its holder said after a change of ours
+ * in it (dircache_dir_attr), into n->attr; whether there were any.  A
+ * directory's own listing changing makes the one that shows it stale too
+ * (inval.c), as its times and link count change with it.
  */
 static bool
 attr_from_listing(struct node *n)
@@ -40,6 +29,7 @@ attr_from_listing(struct node *n)
 	const struct lent *e;
 	struct listing *l;
 	struct peer *peer;
+	struct proto_attr a;
 	struct copy *c = NULL;
 	uint32_t export_id;
 	char *rel, *slash;
@@ -68,22 +58,29 @@ attr_from_listing(struct node *n)
 		free(rel);
 		return false;
 	}
+	/* A directory we changed: what its holder said after the change. */
+	if (n->isdir && dircache_dir_attr(peer, export_id, rel, &a))
+		found = true;
 	slash = strrchr(rel, '/');
 	if (slash != NULL)
 		*slash = '\0';
-	l = dircache_get(peer, export_id, slash != NULL ? rel : "", &stale);
+	l = found
+	    ? NULL
+	    : dircache_get(peer, export_id, slash != NULL ? rel : "", &stale);
 	if (l != NULL && !stale &&
-	    (e = listing_find(l, slash != NULL ? slash + 1 : rel)) != NULL &&
-	    (e->attr.mode & S_IFMT) == (n->attr.mode & S_IFMT) &&
-	    !attr_older(&e->attr, &n->attr)) {
-		io_attr_seen(n, &e->attr);
-		n->attr = e->attr;
-		if (n->isdir && n->ncopies > 1)
-			n->attr.nlink = 1; /* as attr_cb */
+	    (e = listing_find(l, slash != NULL ? slash + 1 : rel)) != NULL) {
+		a = e->attr;
 		found = true;
 	}
 	free(rel);
-	return found;
+	if (!found || (a.mode & S_IFMT) != (n->attr.mode & S_IFMT) ||
+	    dircache_attr_older(&a, &n->attr))
+		return false;
+	io_attr_seen(n, &a);
+	n->attr = a;
+	if (n->isdir && n->ncopies > 1)
+		n->attr.nlink = 1; /* as attr_cb */
+	return true;
 }
 
 /* An attr reply from a holder: remember and pass on. */

@@ -35,7 +35,20 @@
 #include "datagram.h"
 #include "pufs.h"
 
-#define DIRCACHE_LISTING 1 /* meta-cache kind */
+#define DIRCACHE_LISTING 1  /* meta-cache kinds */
+#define DIRCACHE_DIR_ATTR 2 /* struct dircache_dir_attr */
+
+/*
+ * A directory's attributes as its holder told them in the answer to a
+ * change of ours in it (PROTO_CAP_DIR_ATTR), for the directories no
+ * cached listing shows: the kernel asks for them after every create and
+ * unlink.  Fresh for attr_timeout; any trap or change about the
+ * directory drops them (dircache_trap).
+ */
+struct dircache_dir_attr {
+	uint64_t boot; /* the holder's boot id */
+	struct proto_attr attr;
+};
 
 static struct meta_cache *dc;
 
@@ -58,6 +71,8 @@ struct dircache_expect {
 };
 
 static struct dircache_expect *expects;
+
+static void dircache_dir_attr_drop(struct peer *, uint32_t, const char *);
 
 /* Start the cache; its budget is a quarter of cache_size. */
 void
@@ -265,7 +280,11 @@ dircache_store(struct peer *p, uint32_t export_id, const char *path,
 			return NULL;
 		dircache_merge(l, rep->ents, rep->nents);
 	} else {
+		struct listing *old = dircache_get(p, export_id, path, &stale);
+
 		l = xcalloc(1, sizeof *l);
+		if (old != NULL) /* still hot, if it was */
+			l->moved_ms = old->moved_ms;
 		l->cap = l->n = rep->nents;
 		l->ents = xcalloc(l->n + 1, sizeof *l->ents);
 		for (size_t i = 0; i < rep->nents; i++) {
@@ -317,9 +336,25 @@ dircache_set(struct peer *p, uint32_t export_id, const char *dir,
 }
 
 /*
+ * Whether attributes a are older than b: their change time is earlier.
+ * A listing taken before a change and stored after it must not take an
+ * entry back (its size before our writes went back, say).
+ */
+bool
+dircache_attr_older(const struct proto_attr *a, const struct proto_attr *b)
+{
+	return a->ctime.sec < b->ctime.sec ||
+	    (a->ctime.sec == b->ctime.sec && a->ctime.nsec < b->ctime.nsec);
+}
+
+/*
  * The holder has just told us the attributes of the entry at path (an
- * open, a stat): a fresh cached listing that shows it must not answer
- * with older ones.  Updated in place; the listing's expiry stays.
+ * open, a stat, a directory's after a change of ours in it): a cached
+ * listing that shows it must not answer with older ones.  Updated in
+ * place; the listing's expiry stays.  Two answers may come in another
+ * order than they were made: the later change stays.  A listing that
+ * does not show it (a name made elsewhere whose trap is on its way,
+ * found by asking the holder) does not know its names: stale.
  */
 void
 dircache_update(struct peer *p, uint32_t export_id, const char *path,
@@ -337,13 +372,16 @@ dircache_update(struct peer *p, uint32_t export_id, const char *path,
 	slash = strrchr(path, '/');
 	dir = slash ? xstrndup(path, (size_t)(slash - path)) : xstrdup("");
 	klen = dircache_key(key, sizeof key, p, export_id, dir);
+	/* Stale for its attributes, its names may still answer misses. */
 	if (klen != 0 &&
-	    (l = meta_cache_get(dc, DIRCACHE_LISTING, key, klen)) != NULL) {
+	    (l = meta_cache_get_stale(dc, DIRCACHE_LISTING, key, klen, NULL)) !=
+		NULL) {
 		e = (struct lent *)listing_find(l, slash ? slash + 1 : path);
 		if (e != NULL &&
-		    (e->attr.mode & S_IFMT) == (attr->mode & S_IFMT))
-			e->attr = *attr;
-		else /* it shows another object, or none: ask again */
+		    (e->attr.mode & S_IFMT) == (attr->mode & S_IFMT)) {
+			if (!dircache_attr_older(attr, &e->attr))
+				e->attr = *attr;
+		} else /* it shows another object, or none: ask again */
 			dircache_stale(p, export_id, dir);
 	}
 	free(dir);
@@ -374,6 +412,33 @@ bool
 dircache_names_fresh(const struct listing *l)
 {
 	return l->names_ms > timer_wheel_now(loop_wheel());
+}
+
+/*
+ * Whether a name l does not list is surely absent.  Not while the
+ * directory is hot: another peer changed its names lately (a trap
+ * said so).  Its holder sends the traps of further changes up to
+ * trap_delay after them, so one made just now, maybe by a third peer
+ * that has already told its user it is done, is in no listing here
+ * yet; the holder is asked.  Misses in directories only we change, and
+ * in those others left alone for a while, stay local.
+ */
+bool
+dircache_miss_sure(const struct listing *l)
+{
+	return l->moved_ms <= timer_wheel_now(loop_wheel());
+}
+
+/*
+ * Another peer changed the names of l: it is hot for two trap delays
+ * (the traps of changes made now are sent by then), and a second for
+ * their way here and a loaded loop.
+ */
+static void
+dircache_moved(struct listing *l)
+{
+	l->moved_ms = timer_wheel_now(loop_wheel()) +
+	    (uint64_t)((2 * conf->trap_delay + 1) * 1000);
 }
 
 /* Free an expected change and unlink it from the list. */
@@ -469,8 +534,11 @@ dircache_expected_one(struct peer *p, uint32_t export_id, const char *dir,
 	if (ep == NULL)
 		return;
 	if (!done) {
-		if ((*ep)->echoed)
+		/* The trap was another's change: names and dir's times. */
+		if ((*ep)->echoed) {
 			dircache_stale(p, export_id, dir);
+			dircache_changed(p, export_id, dir);
+		}
 		dircache_expect_drop(ep);
 		return;
 	}
@@ -479,12 +547,17 @@ dircache_expected_one(struct peer *p, uint32_t export_id, const char *dir,
 	    (uint64_t)(conf->trap_delay * 2000);
 }
 
-/* Whether request r makes, removes or renames a name (a second: two). */
+/*
+ * Whether request r makes, removes or renames a name (a second: two; a
+ * link makes only its second, path2/name2).
+ */
 static bool
 dircache_names_req(const struct proto_req *r, bool *two)
 {
 	*two = r->type == PROTO_RENAME || r->type == PROTO_REPLACE;
 	switch (r->type) {
+	case PROTO_LINK:
+		return r->path2 != NULL && r->name2 != NULL;
 	case PROTO_CREATE:
 	case PROTO_MKNOD:
 	case PROTO_MKDIR:
@@ -510,7 +583,10 @@ dircache_expect(struct peer *p, const struct proto_req *r)
 
 	if (!dircache_names_req(r, &two))
 		return;
-	dircache_expect_one(p, r->export_id, r->path, r->name);
+	if (r->type == PROTO_LINK)
+		dircache_expect_one(p, r->export2, r->path2, r->name2);
+	else
+		dircache_expect_one(p, r->export_id, r->path, r->name);
 	if (two)
 		dircache_expect_one(p, r->export2, r->path2, r->name2);
 }
@@ -528,7 +604,10 @@ dircache_expected(struct peer *p, const struct proto_req *r, bool done)
 
 	if (!dircache_names_req(r, &two))
 		return;
-	dircache_expected_one(p, r->export_id, r->path, r->name, done);
+	if (r->type == PROTO_LINK)
+		dircache_expected_one(p, r->export2, r->path2, r->name2, done);
+	else
+		dircache_expected_one(p, r->export_id, r->path, r->name, done);
 	if (two)
 		dircache_expected_one(p, r->export2, r->path2, r->name2, done);
 }
@@ -543,8 +622,10 @@ dircache_drop_below(struct peer *p, uint32_t export_id, const char *dir,
 	size_t klen = dircache_key(key, sizeof key, p, export_id, path);
 
 	/* By prefix: "a" drops "ab" too, which only costs a new listing. */
-	if (klen != 0)
+	if (klen != 0) {
 		meta_cache_drop_prefix(dc, DIRCACHE_LISTING, key, klen);
+		meta_cache_drop_prefix(dc, DIRCACHE_DIR_ATTR, key, klen);
+	}
 	free(path);
 }
 
@@ -591,14 +672,72 @@ dircache_renamed(struct peer *p, uint32_t export_id, const char *dir,
 	dircache_set(p, export2, dir2, name2, &a);
 }
 
+/* Forget what dircache_dir_attr_set() kept of directory path. */
+static void
+dircache_dir_attr_drop(struct peer *p, uint32_t export_id, const char *path)
+{
+	char key[PROTO_MAX_PATH + 128];
+	size_t klen = dircache_key(key, sizeof key, p, export_id, path);
+
+	if (klen != 0)
+		meta_cache_drop(dc, DIRCACHE_DIR_ATTR, key, klen);
+}
+
+/*
+ * The holder answered a change of ours in directory path with the
+ * directory's attributes after it: keep them for attr_timeout (the
+ * later change, when answers cross).
+ */
+void
+dircache_dir_attr_set(struct peer *p, uint32_t export_id, const char *path,
+    const struct proto_attr *attr)
+{
+	char key[PROTO_MAX_PATH + 128];
+	size_t klen = dircache_key(key, sizeof key, p, export_id, path);
+	struct dircache_dir_attr *d;
+
+	if (klen == 0)
+		return;
+	d = meta_cache_get(dc, DIRCACHE_DIR_ATTR, key, klen);
+	if (d != NULL && d->boot == p->boot_id &&
+	    dircache_attr_older(attr, &d->attr))
+		return;
+	d = xmalloc(sizeof *d);
+	d->boot = p->boot_id;
+	d->attr = *attr;
+	if (meta_cache_put(dc, DIRCACHE_DIR_ATTR, key, klen, d, sizeof *d, free,
+		loop_now_ms() + (uint64_t)(conf->attr_timeout * 1000), 0) != 0)
+		free(d);
+}
+
+/* What dircache_dir_attr_set() keeps of directory path; whether any. */
+bool
+dircache_dir_attr(struct peer *p, uint32_t export_id, const char *path,
+    struct proto_attr *attr)
+{
+	char key[PROTO_MAX_PATH + 128];
+	size_t klen = dircache_key(key, sizeof key, p, export_id, path);
+	struct dircache_dir_attr *d;
+
+	if (klen == 0 ||
+	    (d = meta_cache_get(dc, DIRCACHE_DIR_ATTR, key, klen)) == NULL ||
+	    d->boot != p->boot_id)
+		return false;
+	*attr = d->attr;
+	return true;
+}
+
 /*
  * A trap says the entry at path changed (kind DGRAM_*): its directory's
  * listing goes stale.  Its names stay exact when the record adds none
  * and removes none the listing shows: a creation of a name it lists, a
  * write, an attribute change, the echo of a change of ours (put in
  * place from its answer by dircache_set or dircache_renamed).  A
- * removal of a name it does not list, or our own, changes nothing.
- * Returns whether the record is the echo of a change of ours.
+ * removal of a name it does not list, or our own, changes nothing but
+ * this: any name another peer makes, removes or renames there makes the
+ * directory hot (dircache_miss_sure).  Its attributes kept apart
+ * (dircache_dir_attr_set) go.  Returns whether the record is the echo
+ * of a change of ours.
  */
 bool
 dircache_trap(struct peer *p, uint32_t export_id, uint8_t kind,
@@ -613,6 +752,7 @@ dircache_trap(struct peer *p, uint32_t export_id, uint8_t kind,
 
 	if (path == NULL || path[0] == '\0')
 		return false;
+	dircache_dir_attr_drop(p, export_id, path);
 	echo = (kind == DGRAM_CREATE || kind == DGRAM_REMOVE ||
 		   kind == DGRAM_RENAME) &&
 	    dircache_echo(p, export_id, path);
@@ -627,6 +767,10 @@ dircache_trap(struct peer *p, uint32_t export_id, uint8_t kind,
 		return echo;
 	}
 	listed = listing_find(l, name) != NULL;
+	if (!echo &&
+	    (kind == DGRAM_CREATE || kind == DGRAM_REMOVE ||
+		kind == DGRAM_RENAME))
+		dircache_moved(l);
 	if (kind == DGRAM_REMOVE && (echo || !listed)) {
 		free(dir);
 		return echo;
@@ -675,8 +819,11 @@ dircache_drop_peer(struct peer *p)
 	char prefix[PROTO_MAX_NAME + 2];
 	int n = snprintf(prefix, sizeof prefix, "%s%c", p->name, 0);
 
-	if (n > 0 && dc != NULL)
+	if (n > 0 && dc != NULL) {
 		meta_cache_drop_prefix(dc, DIRCACHE_LISTING, prefix, (size_t)n);
+		meta_cache_drop_prefix(dc, DIRCACHE_DIR_ATTR, prefix,
+		    (size_t)n);
+	}
 }
 
 /* Figures for status. */

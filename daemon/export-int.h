@@ -62,7 +62,7 @@ int serve_make(struct export *, uint32_t owner, const struct proto_req *,
     struct proto_rep *);
 int serve_link(struct export *, struct export *, const struct proto_req *,
     struct proto_rep *);
-int serve_remove(struct export *, const struct proto_req *);
+int serve_remove(struct export *, const struct proto_req *, struct proto_rep *);
 int serve_rename(struct export *, struct export *, const struct proto_req *);
 int serve_replace(struct export *, struct export *, uint32_t owner,
     const struct proto_req *, struct proto_rep *);

@@ -178,7 +178,7 @@ export_serve(uint32_t owner, const struct proto_req *r, struct proto_rep *rep,
 		break;
 	case PROTO_UNLINK:
 	case PROTO_RMDIR:
-		rc = serve_remove(ex, r);
+		rc = serve_remove(ex, r, rep);
 		break;
 	case PROTO_OPEN:
 	case PROTO_CREATE:

@@ -164,10 +164,14 @@ inval_changed(struct peer *p, uint8_t kind, uint32_t export_id,
 	/*
 	 * The echo of a change of ours: the kernel made it itself and
 	 * knows it already; forgetting would only cost it a lookup and a
-	 * listing.
+	 * listing.  The directory's new times went in place, or stale,
+	 * with its answer (inval_dir_answered).
 	 */
-	if (!dircache_trap(p, export_id, kind, path))
-		inval_forget_path(p, upath, kind, off, len);
+	if (dircache_trap(p, export_id, kind, path)) {
+		free(upath);
+		return true;
+	}
+	inval_forget_path(p, upath, kind, off, len);
 	if (kind == DGRAM_CREATE || kind == DGRAM_REMOVE ||
 	    kind == DGRAM_RENAME)
 		inval_dir_changed(p, export_id, path);
@@ -179,6 +183,31 @@ const struct trap_sink inval_sink = {
 	.changed = inval_changed,
 	.forget_peer = inval_forget_peer,
 };
+
+/*
+ * A change of ours to an entry of directory r->path (a link's r->path2)
+ * was made: the
+ * directory's times (and link count) changed, which its parent's
+ * listing shows.  The holder said what they are now (PROTO_CAP_DIR_ATTR):
+ * they go in place, so the kernel's getattr of the directory, which
+ * follows every create and unlink, is answered here; else the listing
+ * is stale for them.
+ */
+static void
+inval_dir_answered(const struct call *c)
+{
+	const struct proto_req *r = &c->req;
+	bool link = r->type == PROTO_LINK; /* its directory is the second */
+	uint32_t export_id = link ? r->export2 : r->export_id;
+	const char *dir = link ? r->path2 : r->path;
+
+	if (c->rep.has_dir_attr) {
+		dircache_update(c->peer, export_id, dir, &c->rep.dir_attr);
+		dircache_dir_attr_set(c->peer, export_id, dir,
+		    &c->rep.dir_attr);
+	} else
+		dircache_changed(c->peer, export_id, dir);
+}
 
 /*
  * A call of ours was answered without an error: the listings that show
@@ -198,13 +227,12 @@ inval_answered(const struct call *c)
 	case PROTO_SYMLINK:
 		dircache_set(c->peer, r->export_id, r->path, r->name,
 		    &c->rep.attr);
-		/* The directory's times show in its parent's listing. */
-		dircache_changed(c->peer, r->export_id, r->path);
+		inval_dir_answered(c);
 		break;
 	case PROTO_UNLINK:
 	case PROTO_RMDIR:
 		dircache_set(c->peer, r->export_id, r->path, r->name, NULL);
-		dircache_changed(c->peer, r->export_id, r->path);
+		inval_dir_answered(c);
 		break;
 	case PROTO_RENAME:
 		dircache_renamed(c->peer, r->export_id, r->path, r->name,
@@ -221,10 +249,12 @@ inval_answered(const struct call *c)
 		dircache_changed(c->peer, r->export2, r->path2);
 		break;
 	case PROTO_LINK:
-		/* the link count shows in the source's listing */
-		dircache_changed(c->peer, r->export_id, r->path);
-		dircache_stale(c->peer, r->export2, r->path2);
-		dircache_changed(c->peer, r->export2, r->path2);
+		/* The new link count shows in the source's listing. */
+		dircache_update(c->peer, r->export_id, r->path, &c->rep.attr);
+		/* The new name goes in place, as a create's. */
+		dircache_set(c->peer, r->export2, r->path2, r->name2,
+		    &c->rep.attr);
+		inval_dir_answered(c);
 		break;
 	case PROTO_SETATTR:
 		dircache_changed(c->peer, r->export_id, r->path);

@@ -50,6 +50,7 @@ struct listing {
 	uint64_t seq;      /* checkpoint: change number */
 	uint64_t gtime;    /* checkpoint: global time, ns */
 	uint64_t names_ms; /* wheel time its names are exact till */
+	uint64_t moved_ms; /* wheel time till which a miss is asked (hot) */
 	struct lent *ents; /* sorted by name; owned */
 	size_t n, cap;
 };
@@ -71,12 +72,18 @@ void dircache_update(struct peer *, uint32_t export_id, const char *path,
 void dircache_set(struct peer *, uint32_t export_id, const char *dir,
     const char *name, const struct proto_attr *);
 void dircache_changed(struct peer *, uint32_t export_id, const char *path);
+bool dircache_attr_older(const struct proto_attr *, const struct proto_attr *);
+void dircache_dir_attr_set(struct peer *, uint32_t export_id, const char *path,
+    const struct proto_attr *);
+bool dircache_dir_attr(struct peer *, uint32_t export_id, const char *path,
+    struct proto_attr *);
 bool dircache_trap(struct peer *, uint32_t export_id, uint8_t kind,
     const char *path);
 void dircache_empty(struct peer *, uint32_t export_id, const char *path);
 void dircache_expect(struct peer *, const struct proto_req *);
 void dircache_expected(struct peer *, const struct proto_req *, bool done);
 bool dircache_names_fresh(const struct listing *);
+bool dircache_miss_sure(const struct listing *);
 void dircache_drop_below(struct peer *, uint32_t export_id, const char *dir,
     const char *name);
 void dircache_renamed(struct peer *, uint32_t export_id, const char *dir,

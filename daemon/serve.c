@@ -419,6 +419,16 @@ serve_open_flags(uint32_t flags)
 }
 
 /*
+ * The attributes of directory dfd after a change of its entries, for
+ * the reply (PROTO_CAP_DIR_ATTR): the requester need not ask for them.
+ */
+static void
+serve_dir_attr(int dfd, struct proto_rep *rep)
+{
+	rep->has_dir_attr = serve_fstat(dfd, &rep->dir_attr) == 0;
+}
+
+/*
  * The descriptor OPEN or CREATE asks for, or a negative errno.  CREATE
  * makes the file with O_EXCL; if the name exists (and the peer did not
  * ask for O_EXCL) it opens what is there as OPEN does, so an existing
@@ -426,7 +436,7 @@ serve_open_flags(uint32_t flags)
  */
 static int
 serve_open_fd(struct export *ex, const struct proto_req *r, int flags,
-    mode_t mode)
+    mode_t mode, struct proto_rep *rep)
 {
 	int fd = -EEXIST, pfd, dfd;
 
@@ -454,6 +464,8 @@ serve_open_fd(struct export *ex, const struct proto_req *r, int flags,
 		fd = beneath_reopen(pfd, flags);
 		close(pfd);
 	}
+	if (fd >= 0)
+		serve_dir_attr(dfd, rep);
 	close(dfd);
 	return fd;
 }
@@ -473,8 +485,8 @@ serve_open_file(struct export *ex, uint32_t owner, const struct proto_req *r,
 		flags &= ~O_TRUNC;
 	if ((slot = handle_reserve(owner)) < 0)
 		return slot;
-	if ((fd = serve_open_fd(ex, r, flags, identity_mode(owner, r->mode))) <
-	    0) {
+	if ((fd = serve_open_fd(ex, r, flags, identity_mode(owner, r->mode),
+		 rep)) < 0) {
 		handle_cancel(slot);
 		return fd;
 	}
@@ -537,6 +549,8 @@ serve_make(struct export *ex, uint32_t owner, const struct proto_req *r,
 	}
 	if (rc == 0)
 		rc = serve_statat(dfd, r->name, &rep->attr);
+	if (rc == 0)
+		serve_dir_attr(dfd, rep);
 	close(dfd);
 	return rc;
 }
@@ -560,6 +574,8 @@ serve_link(struct export *ex, struct export *ex2, const struct proto_req *r,
 		rc = -errno;
 	if (rc == 0)
 		rc = serve_statat(dfd, r->name2, &rep->attr);
+	if (rc == 0)
+		serve_dir_attr(dfd, rep);
 	close(fd);
 	close(dfd);
 	return rc;
@@ -567,7 +583,8 @@ serve_link(struct export *ex, struct export *ex2, const struct proto_req *r,
 
 /* UNLINK, RMDIR. */
 int
-serve_remove(struct export *ex, const struct proto_req *r)
+serve_remove(struct export *ex, const struct proto_req *r,
+    struct proto_rep *rep)
 {
 	int dfd, rc = 0;
 
@@ -576,6 +593,8 @@ serve_remove(struct export *ex, const struct proto_req *r)
 	if (unlinkat(dfd, r->name, r->type == PROTO_RMDIR ? AT_REMOVEDIR : 0) ==
 	    -1)
 		rc = -errno;
+	else
+		serve_dir_attr(dfd, rep);
 	close(dfd);
 	return rc;
 }

@@ -339,6 +339,7 @@ stream_send_rep(struct stream *s, struct proto_rep *rep)
 	struct proto_buf pb = { 0 };
 	int rc;
 
+	proto_rep_fit_caps(rep, s->caps);
 	if ((rc = (s->caps & PROTO_CAP_LIST_PAGES
 		     ? proto_encode_rep_paged
 		     : proto_encode_rep)(rep, &pb)) != 0) {

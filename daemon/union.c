@@ -448,7 +448,7 @@ union_from_listing(struct gather *g, const struct copy *cp,
 	if (l == NULL || (stale && !dircache_names_fresh(l)))
 		return false;
 	if ((e = listing_find(l, g->base)) == NULL)
-		return true;
+		return dircache_miss_sure(l); /* else the holder is asked */
 	if (stale && !g->any && !g->holders)
 		return false;
 	gather_add(g, g->base, cp->peer, cp->export_id, &e->attr, false);

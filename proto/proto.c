@@ -23,7 +23,9 @@
 #include "proto.h"
 #include "wire.h"
 
-#define PROTO_FLAG_MASK (PROTO_FLAG_REPLY | PROTO_FLAG_CRED)
+/* flags defined in v1 */
+#define PROTO_FLAG_MASK \
+	(PROTO_FLAG_REPLY | PROTO_FLAG_CRED | PROTO_FLAG_DIR_ATTR)
 #define ERRNO_MAX 4095                /* as Linux MAX_ERRNO */
 #define ATTR_LEN 92                   /* wire size of struct proto_attr */
 #define DIRENT_MIN (4 + 2 + ATTR_LEN) /* 1-byte name */
@@ -219,6 +221,24 @@ static const struct type_spec types[PROTO_TYPE_MAX] = {
 		Q_MODE | Q_FLAGS | Q_ATIME | Q_MTIME | Q_DATA,
 	    R_ATTR, PROTO_MAX_DATA, false, 0 },
 };
+
+/* Whether a reply of type may carry its directory's attributes. */
+static bool
+proto_dir_attr_type(int type)
+{
+	switch (type) {
+	case PROTO_MKNOD:
+	case PROTO_MKDIR:
+	case PROTO_SYMLINK:
+	case PROTO_CREATE:
+	case PROTO_LINK:
+	case PROTO_UNLINK:
+	case PROTO_RMDIR:
+		return true;
+	default:
+		return false;
+	}
+}
 
 /* The spec of a type, or NULL for an unknown one. */
 static const struct type_spec *
@@ -534,18 +554,25 @@ proto_encode_rep(const struct proto_rep *r, struct proto_buf *out)
 {
 	const struct type_spec *sp;
 	struct wire_enc e;
+	bool dir_attr;
 	size_t i;
 
 	if ((sp = proto_spec(r->type)) == NULL)
 		return -EINVAL;
 	if (r->error > 0 || r->error < -ERRNO_MAX)
 		return -EINVAL;
-	enc_begin(&e, out, r->type, PROTO_FLAG_REPLY, r->id);
+	dir_attr = r->error == 0 && r->has_dir_attr;
+	if (dir_attr && !proto_dir_attr_type(r->type))
+		return -EINVAL;
+	enc_begin(&e, out, r->type,
+	    PROTO_FLAG_REPLY | (dir_attr ? PROTO_FLAG_DIR_ATTR : 0), r->id);
 	wire_enc_int(&e, (uint32_t)-r->error, 4);
 	for (i = 0; r->error == 0 && i < NFIELDS(rep_fields); i++) {
 		if (sp->rep & rep_fields[i].bit)
 			enc_field(&e, sp, &rep_fields[i], r);
 	}
+	if (dir_attr)
+		wire_enc_attr(&e, &r->dir_attr);
 	return enc_end(&e, out);
 }
 
@@ -734,6 +761,9 @@ dec_header(struct wire_dec *d, const uint8_t *buf, size_t len, bool reply,
 		return NULL;
 	if ((flags & PROTO_FLAG_CRED) && (reply || !proto_type_cred(*type)))
 		return NULL;
+	if ((flags & PROTO_FLAG_DIR_ATTR) &&
+	    (!reply || !proto_dir_attr_type(*type)))
+		return NULL;
 	/* WRITE_KILL: a WRITE's body; it is answered as WRITE. */
 	if (*type == PROTO_WIRE_WRITE_KILL && !reply)
 		sp = &types[PROTO_WRITE];
@@ -801,6 +831,12 @@ proto_decode_rep(const uint8_t *buf, size_t len, struct proto_rep *r)
 		if (sp->rep & rep_fields[i].bit)
 			dec_field(&d, sp, &rep_fields[i], r);
 	}
+	/* Only after success: an error reply is its error alone. */
+	if (flags & PROTO_FLAG_DIR_ATTR) {
+		wire_dec_check(&d, e == 0);
+		wire_dec_attr(&d, &r->dir_attr);
+		r->has_dir_attr = true;
+	}
 	if ((error = wire_dec_end(&d)) != 0) {
 		proto_rep_clear(r);
 		memset(r, 0, sizeof *r);
@@ -825,6 +861,17 @@ proto_req_fit_caps(struct proto_req *q, uint64_t caps)
 		q->flags &= ~PROTO_KILL_SUIDGID;
 	if (q->type == PROTO_SETATTR)
 		q->valid &= ~(uint32_t)PROTO_SET_KILL_SUIDGID;
+}
+
+/*
+ * Take out of r what a stream without capabilities caps may not carry:
+ * the directory's attributes (PROTO_CAP_DIR_ATTR).
+ */
+void
+proto_rep_fit_caps(struct proto_rep *r, uint64_t caps)
+{
+	if (!(caps & PROTO_CAP_DIR_ATTR))
+		r->has_dir_attr = false;
 }
 
 /* The length of the frame at buf, from its first 4 bytes alone. */

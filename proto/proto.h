@@ -240,9 +240,17 @@ struct proto_req {
 #define PROTO_CAP_REPLACE 0x04
 /* Requests may carry their caller's credentials (struct proto_cred). */
 #define PROTO_CAP_CRED 0x08
+/*
+ * The parent directory's attributes after a change (PROTOCOL.md section
+ * 6): a MKNOD, MKDIR, SYMLINK, CREATE, LINK (path2), UNLINK or RMDIR
+ * reply without an error may carry them after its other fields, said by
+ * the header flag PROTO_FLAG_DIR_ATTR, so the requester need not ask.
+ */
+#define PROTO_CAP_DIR_ATTR 0x10
+#define PROTO_FLAG_DIR_ATTR 0x04 /* header flags: dir_attr follows */
 #define PROTO_CAPS \
 	(PROTO_CAP_LIST_PAGES | PROTO_CAP_KILL_SUIDGID | PROTO_CAP_REPLACE | \
-	    PROTO_CAP_CRED)
+	    PROTO_CAP_CRED | PROTO_CAP_DIR_ATTR)
 
 /* Take out of q what a stream without capabilities caps cannot carry. */
 void proto_req_fit_caps(struct proto_req *q, uint64_t caps);
@@ -260,9 +268,14 @@ struct proto_rep {
 	struct proto_dirent *ents; /* READDIR; array owned by the rep */
 	size_t nents;
 	struct proto_statfs statfs;
-	struct proto_hello hello; /* HELLO; exports array owned */
-	uint32_t flags;           /* READDIR: PROTO_LIST_* */
+	struct proto_hello hello;   /* HELLO; exports array owned */
+	uint32_t flags;             /* READDIR: PROTO_LIST_* */
+	bool has_dir_attr;          /* PROTO_CAP_DIR_ATTR: dir_attr is set */
+	struct proto_attr dir_attr; /* the parent directory's, after */
 };
+
+/* Take out of r what a stream without capabilities caps cannot carry. */
+void proto_rep_fit_caps(struct proto_rep *r, uint64_t caps);
 
 /* A growable output buffer for encoders. */
 struct proto_buf {

@@ -340,6 +340,22 @@ peer_advance () {
 	pufs_advance "$(peer_sock "$1")" "$2"
 }
 
+# peer_traps_received K: TRAP datagrams peer K has received.
+peer_traps_received () {
+	peer_status "$1" | "$PYTHON" -c '
+import json, sys
+print(json.load(sys.stdin)["traps"]["received"])'
+}
+
+# peer_flush_traps H K: holder H (with a long trap_delay and the time
+# control on) sends the traps it holds; wait until peer K has them.
+peer_flush_traps () {
+	local t0
+	t0=$(peer_traps_received "$2") &&
+	peer_advance "$1" 31000 &&
+	wait_for "test \$(peer_traps_received $2) -gt $t0"
+}
+
 # peer_states K: "NAME STATE" of every other peer that peer K's status
 # lists, one a line, sorted.
 peer_states () {

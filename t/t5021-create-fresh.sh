@@ -33,19 +33,9 @@ checks_since () {
 	echo "$((d1 - d0)) $((l1 - l0)) $((c1 - c0))"
 }
 
-# traps_received K: TRAP datagrams peer K has received.
-traps_received () {
-	peer_status "$1" | "$PYTHON" -c '
-import json, sys
-print(json.load(sys.stdin)["traps"]["received"])'
-}
-
 # flush_p2: p2 sends the traps it holds; wait until p1 has them.
 flush_p2 () {
-	local t0
-	t0=$(traps_received 1) &&
-	peer_advance 2 31000 &&
-	wait_for "test \$(traps_received 1) -gt $t0"
+	peer_flush_traps 2 1
 }
 
 OPTS=cache.attr_timeout=60,peer.dead_after=120

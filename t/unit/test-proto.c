@@ -2016,6 +2016,67 @@ test_cred(void)
 	q.cred = cred_of(2);
 	proto_req_fit_caps(&q, PROTO_CAP_LIST_PAGES | PROTO_CAP_KILL_SUIDGID);
 	tap_ok(!q.cred.set, "without the capability no credentials go");
+}
+
+/*
+ * The directory's attributes (PROTO_CAP_DIR_ATTR): a CREATE or UNLINK
+ * reply carries them after its fields, flagged in the header, and they
+ * come back whole; no other type, no error reply and no request carries
+ * them; a stream without the capability takes them out.
+ */
+#define DIR_ATTR_TESTS 7
+static void
+test_dir_attr(void)
+{
+	struct proto_buf b = { 0 }, plain = { 0 };
+	struct proto_rep r = full_rep(PROTO_CREATE, 0), dr;
+	struct proto_attr d = sample_attr;
+	struct proto_req dq;
+	int error;
+
+	d.mode = 040755;
+	d.ctime.nsec = 7;
+	r.has_dir_attr = true;
+	r.dir_attr = d;
+	error = proto_encode_rep(&r, &b);
+	r.has_dir_attr = false;
+	error = error ? error : proto_encode_rep(&r, &plain);
+	tap_ok(error == 0 && b.len == plain.len + 92 &&
+		b.p[5] == (PROTO_FLAG_REPLY | PROTO_FLAG_DIR_ATTR) &&
+		memcmp(b.p + 16, plain.p + 16, plain.len - 16) == 0,
+	    "a create reply with its directory's attributes: 92 bytes more");
+	error = error ? error : proto_decode_rep(b.p, b.len, &dr);
+	tap_ok(error == 0 && dr.has_dir_attr && dr.dir_attr.mode == d.mode &&
+		dr.dir_attr.ino == d.ino && dr.dir_attr.ctime.nsec == 7 &&
+		dr.attr.mode == sample_attr.mode &&
+		dr.attr.ctime.nsec == sample_attr.ctime.nsec,
+	    "they decode beside the new file's");
+	proto_buf_free(&b);
+	r = full_rep(PROTO_UNLINK, 0);
+	r.has_dir_attr = true;
+	r.dir_attr = d;
+	error = proto_encode_rep(&r, &b);
+	error = error ? error : proto_decode_rep(b.p, b.len, &dr);
+	tap_ok(error == 0 && b.len == 16 + 4 + 92 && dr.has_dir_attr &&
+		dr.dir_attr.ctime.nsec == 7,
+	    "an unlink reply carries them alone");
+	b.p[5] = PROTO_FLAG_DIR_ATTR;
+	tap_ok(proto_decode_req(b.p, b.len, &dq) == -EPROTO,
+	    "a request with the flag is refused");
+	proto_buf_free(&b);
+	r = full_rep(PROTO_STAT, 0);
+	r.has_dir_attr = true;
+	tap_ok(proto_encode_rep(&r, &b) == -EINVAL,
+	    "a stat reply cannot carry them");
+	r = full_rep(PROTO_UNLINK, -ENOENT);
+	r.has_dir_attr = true;
+	error = proto_encode_rep(&r, &b);
+	tap_ok(error == 0 && b.len == 20 && b.p[5] == PROTO_FLAG_REPLY,
+	    "an error reply goes without them");
+	r = full_rep(PROTO_CREATE, 0);
+	r.has_dir_attr = true;
+	proto_rep_fit_caps(&r, PROTO_CAP_LIST_PAGES | PROTO_CAP_KILL_SUIDGID);
+	tap_ok(!r.has_dir_attr, "a stream without the capability drops them");
 	proto_buf_free(&b);
 	proto_buf_free(&plain);
 }
@@ -2031,7 +2092,8 @@ main(int argc, char **argv)
 
 	tap_plan(3 + PER_TYPE * (int)NELEM(expect) + 1 + hand_frames() +
 	    DELTA_TESTS + spoils() + (int)NAMES_TESTS + FRAME_LEN_TESTS +
-	    LARGE_TESTS + PAGED_TESTS + KILL_TESTS + CRED_TESTS);
+	    LARGE_TESTS + PAGED_TESTS + KILL_TESTS + CRED_TESTS +
+	    DIR_ATTR_TESTS);
 	test_golden();
 	for (i = 0; i < NELEM(expect); i++)
 		test_type(&expect[i]);
@@ -2053,5 +2115,6 @@ main(int argc, char **argv)
 	test_paged();
 	test_kill_suidgid();
 	test_cred();
+	test_dir_attr();
 	return tap_done();
 }
