@@ -48,6 +48,7 @@
 #include "export.h"
 #include "log.h"
 #include "watch.h"
+#include "worker.h"
 
 int LLVMFuzzerInitialize(int *, char ***);
 int LLVMFuzzerTestOneInput(const uint8_t *, size_t);
@@ -78,6 +79,34 @@ watch_since(uint32_t export_id, const char *path)
 	(void)export_id;
 	(void)path;
 	return 0;
+}
+
+/*
+ * Stubs of worker.c and log.c for identity.c: the fuzzer serves with
+ * identity = daemon, so no request takes on another user's credentials.
+ */
+int
+worker_become(uint32_t uid, uint32_t gid, const uint32_t *groups,
+    uint32_t ngroups, bool privileged)
+{
+	(void)uid;
+	(void)gid;
+	(void)groups;
+	(void)ngroups;
+	(void)privileged;
+	abort();
+}
+
+void
+worker_restore(void)
+{
+	abort();
+}
+
+void
+log_warnx(const char *fmt, ...)
+{
+	(void)fmt;
 }
 
 /* The serving side's clock: a fixed time, for determinism. */
