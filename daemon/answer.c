@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "locktab.h"
 #include "pufs.h"
 #include "stream-int.h"
 
@@ -73,6 +74,13 @@ answer_done(struct work *w)
 	s->serving--;
 	answer_ops->flow(s);
 	answer_ops->unref(s);
+}
+
+/* A lock request of the other side was answered (locktab.c). */
+static void
+answer_lock_done(void *arg)
+{
+	answer_done(&((struct served *)arg)->work);
 }
 
 /* What serving r will hold until its reply is written: frame and reply. */
@@ -198,7 +206,11 @@ answer_request(struct stream *s, uint8_t *frame, size_t len)
 	s->serving++;
 	sv->work.run = answer_run;
 	sv->work.done = answer_done;
-	worker_submit(&sv->work);
+	if (locktab_type(sv->req.type))
+		locktab_serve(sv->owner, &sv->req, &sv->rep, answer_lock_done,
+		    sv);
+	else
+		worker_submit(&sv->work);
 	answer_ops->flow(s);
 	return 0;
 }

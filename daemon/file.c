@@ -116,14 +116,18 @@ file_err_done(void *arg, int error, const void *data, size_t len)
 	fuse_reply_err(arg, -error);
 }
 
-/* close(2): what was written goes to the holder before it returns. */
+/*
+ * close(2): what was written goes to the holder before it returns, and
+ * the closing owner's POSIX locks of the file go (lock.c).
+ */
 void
 file_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	int err;
 
 	(void)ino;
-	if ((err = io_flush((struct handle *)fi->fh, file_err_done, req)) < 0)
+	if ((err = lock_flush(req, (struct handle *)fi->fh, fi->lock_owner)) <
+	    0)
 		fuse_reply_err(req, -err);
 }
 
@@ -131,6 +135,7 @@ void
 file_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
+	lock_release((struct handle *)fi->fh);
 	io_release((struct handle *)fi->fh);
 	fuse_reply_err(req, 0);
 }

@@ -763,6 +763,8 @@ stream_send_call(struct stream *s, struct call *c)
 
 	if (s->state != STREAM_UP)
 		return -EIO;
+	if ((proto_req_caps(&c->req) & ~s->caps) != 0)
+		return -ENOLCK; /* the only such requests are locks */
 	proto_req_fit_caps(&c->req, s->caps);
 	if ((rc = stream_send_req(s, &c->req)) != 0)
 		return rc == -EINVAL ? -EINVAL : -EIO;

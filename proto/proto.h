@@ -70,6 +70,10 @@ enum proto_type {
 	PROTO_REMOVEXATTR, /* path name */
 	PROTO_COPY_RANGE,  /* fh offset -> fh2 offset2, length -> value */
 	PROTO_LSEEK,       /* fh offset flags = whence -> value */
+	/* locks (PROTO_CAP_LOCKS); 31 is WRITE_KILL's wire type */
+	PROTO_GETLK = 32, /* fh fh2 = owner, offset..offset2, flags -> lock */
+	PROTO_SETLK,      /* fh fh2 = owner, offset..offset2, flags -> attr */
+	PROTO_LKCANCEL,   /* offset = id of a waiting SETLK of ours */
 	PROTO_TYPE_MAX
 };
 
@@ -202,7 +206,36 @@ struct proto_req {
  * SET_KILL_SUIDGID and OPEN's PROTO_KILL_SUIDGID.
  */
 #define PROTO_CAP_KILL_SUIDGID 0x02
-#define PROTO_CAPS (PROTO_CAP_LIST_PAGES | PROTO_CAP_KILL_SUIDGID)
+
+/*
+ * Locks held on the holder (PROTOCOL.md, GETLK): GETLK, SETLK and
+ * LKCANCEL.  A lock request names a handle, an opaque lock owner (fh2),
+ * an inclusive byte range offset..offset2 (offset2 PROTO_LK_EOF: to the
+ * end of the file, however long it grows) and in flags a type and
+ * modifiers.  The types are Linux's F_RDLCK, F_WRLCK and F_UNLCK.
+ */
+#define PROTO_CAP_LOCKS 0x04
+#define PROTO_CAPS \
+	(PROTO_CAP_LIST_PAGES | PROTO_CAP_KILL_SUIDGID | PROTO_CAP_LOCKS)
+
+#define PROTO_LK_RDLCK 0
+#define PROTO_LK_WRLCK 1
+#define PROTO_LK_UNLCK 2
+#define PROTO_LK_TYPE 0x3    /* flags: the type */
+#define PROTO_LK_WAIT 0x100  /* SETLK: wait until it can be granted */
+#define PROTO_LK_FLOCK 0x200 /* a flock(2) lock (whole file), not POSIX */
+#define PROTO_LK_FLAGS (PROTO_LK_TYPE | PROTO_LK_WAIT | PROTO_LK_FLOCK)
+#define PROTO_LK_EOF INT64_MAX /* offset2: to the end of the file */
+
+/* A lock, as GETLK answers it: the first that conflicts, or F_UNLCK. */
+struct proto_lock {
+	uint64_t start, end; /* inclusive; end PROTO_LK_EOF: to the end */
+	uint32_t type;       /* PROTO_LK_RDLCK, _WRLCK; _UNLCK: none */
+	uint32_t pid;        /* 0: held from another peer, or unknown */
+};
+
+/* The capabilities a stream must have to carry q (0: none). */
+uint64_t proto_req_caps(const struct proto_req *q);
 
 /* Take out of q what a stream without capabilities caps cannot carry. */
 void proto_req_fit_caps(struct proto_req *q, uint64_t caps);
@@ -222,6 +255,7 @@ struct proto_rep {
 	struct proto_statfs statfs;
 	struct proto_hello hello; /* HELLO; exports array owned */
 	uint32_t flags;           /* READDIR: PROTO_LIST_* */
+	struct proto_lock lock;   /* GETLK */
 };
 
 /* A growable output buffer for encoders. */

@@ -59,6 +59,7 @@ enum {
 	A_STATFS = 1 << 5,
 	A_HELLO = 1 << 6,
 	A_FLAGS = 1 << 7,
+	A_LOCK = 1 << 8,
 };
 
 static const struct expect {
@@ -113,6 +114,11 @@ static const struct expect {
 	{ PROTO_COPY_RANGE, "copy_range",
 	    F_FH | F_FH2 | F_OFFSET | F_OFFSET2 | F_LENGTH, A_VALUE },
 	{ PROTO_LSEEK, "lseek", F_FH | F_OFFSET | F_FLAGS, A_VALUE },
+	{ PROTO_GETLK, "getlk", F_FH | F_FH2 | F_OFFSET | F_OFFSET2 | F_FLAGS,
+	    A_LOCK },
+	{ PROTO_SETLK, "setlk", F_FH | F_FH2 | F_OFFSET | F_OFFSET2 | F_FLAGS,
+	    A_ATTR },
+	{ PROTO_LKCANCEL, "lkcancel", F_OFFSET, 0 },
 };
 
 static struct proto_export sample_exports[] = {
@@ -211,6 +217,7 @@ full_rep(int type, int error)
 		    59000, 255 },
 		.hello = sample_hello,
 		.flags = PROTO_LIST_DELTA,
+		.lock = { 100, 199, PROTO_LK_WRLCK, 0 },
 	};
 	return r;
 }
@@ -301,6 +308,13 @@ rep_diff(const char *label, const struct proto_rep *want,
 	CHECK(hello_eq(&got->hello, USED(A_HELLO) ? &want->hello : &zero_hello),
 	    "hello");
 	INT(A_FLAGS, flags);
+	if (USED(A_LOCK))
+		CHECK(memcmp(&got->lock, &want->lock, sizeof got->lock) == 0,
+		    "lock");
+	else
+		CHECK(got->lock.start == 0 && got->lock.end == 0 &&
+			got->lock.type == 0 && got->lock.pid == 0,
+		    "lock");
 	return bad;
 }
 
@@ -374,6 +388,7 @@ rep_size(const struct proto_rep *r, unsigned mask)
 	n += USED(A_STATFS) ? 72 : 0;
 	n += USED(A_HELLO) ? hello_size(&r->hello) : 0;
 	n += USED(A_FLAGS) ? 4 : 0;
+	n += USED(A_LOCK) ? 24 : 0;
 	return n;
 }
 
@@ -1952,9 +1967,10 @@ main(int argc, char **argv)
 	test_golden();
 	for (i = 0; i < NELEM(expect); i++)
 		test_type(&expect[i]);
-	ok = NELEM(expect) == PROTO_TYPE_MAX - 1;
+	/* Types 1..30, then 32 on (31 is WRITE_KILL's type byte). */
+	ok = NELEM(expect) == PROTO_TYPE_MAX - 2;
 	for (i = 0; i < NELEM(expect); i++)
-		ok = ok && expect[i].type == (int)i + 1 &&
+		ok = ok && expect[i].type == (int)i + (i < 30 ? 1 : 2) &&
 		    strcmp(proto_type_name(expect[i].type), expect[i].name) ==
 			0;
 	tap_ok(ok, "every type tested, names as PROTOCOL.md says");
