@@ -5,7 +5,8 @@
 #   lk.py hold  KIND TYPE START LEN FILE STATE
 #                      wait for the lock, write "locked TIME" to STATE,
 #                      then hold it until STATE.release exists, write
-#                      "released TIME" and exit (the close drops it)
+#                      "released TIME" and exit (the close drops it);
+#                      if the lock fails, "error TIME ERRNO", status 1
 #   lk.py getlk TYPE START LEN FILE        F_GETLK: "TYPE START LEN PID"
 #                                          (TYPE un, rd, wr)
 #   lk.py intr  TYPE START LEN FILE STATE  a blocking F_SETLKW that a
@@ -64,7 +65,11 @@ if cmd == 'try':
 elif cmd == 'hold':
     kind, t, start, length, path, state = sys.argv[2:8]
     fd = openf(path, t)
-    lock(fd, kind, t, int(start), int(length), True)
+    try:
+        lock(fd, kind, t, int(start), int(length), True)
+    except OSError as e:
+        put(state, 'error %.6f %s' % (time.time(), name(e)))
+        sys.exit(1)
     put(state, 'locked %.6f' % time.time())
     wait_release(state)
     t1 = time.time()

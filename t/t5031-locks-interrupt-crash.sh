@@ -1,0 +1,117 @@
+#!/bin/bash
+#
+# Lock waits end well: a blocked F_SETLKW interrupted by a signal
+# returns EINTR and the lock is not granted later behind its back (the
+# holder is another peer, or this peer itself); when the peer of the
+# lock's owner dies, a waiter on a third peer gets the lock within
+# dead_after + 1 s; when the file's holder dies, the waiter gets EIO
+# with no hang, and after the holder restarts a re-open finds no ghost
+# lock.  The daemons run with dead_after 1 s (lib-peers.sh).
+
+T_DIR=$(cd "$(dirname "$0")" && pwd -P)
+. "$T_DIR/lib.sh"
+. "$T_DIR/lib-peers.sh"
+
+# dead_after + 1 s: the longest a waiter waits for a dead owner's lock.
+LIMIT=2
+# How long the holder's death may take to reach a waiter: dead_after,
+# then slack for the probe (as t5007).
+EIO_LIMIT=6
+
+lk () {
+	"$PYTHON" "$T_DIR/lk.py" "$@"
+}
+
+# bg NAME COMMAND...: run lk.py COMMAND in the background, state NAME.
+bg () {
+	local n=$1
+	shift
+	rm -f "$n" "$n.release"
+	{ timeout -k 2 60 "$PYTHON" "$T_DIR/lk.py" "$@" "$n" & } &&
+	echo $! >"$n.pid" &&
+	test_when_finished "touch $PWD/$n.release"
+}
+
+holding () { wait_for "grep -q locked $1" 10; }
+release () {
+	touch "$1.release" && wait_for "grep -q released $1" 10 &&
+		wait "$(cat "$1.pid")"
+}
+
+# within STATE T0 LIMIT: the time in STATE is less than LIMIT after T0.
+within () {
+	awk -v a="$2" -v b="$(cut -d" " -f2 "$1")" -v l="$3" \
+		'BEGIN { printf "%.3f s\n", b - a; exit !(b - a < l) }'
+}
+
+test_expect_success 'setup: three peers, p3 holds the files' '
+	peers_net_setup 3 &&
+	head -c 4096 /dev/zero >"$E3/f" &&
+	peers_start_all 3 &&
+	peers_wait_all_up 3 &&
+	test -s "$M1/f" && test -s "$M2/f"
+'
+
+test_expect_success 'an interrupted F_SETLKW: EINTR, and never granted after' '
+	bg a hold posix wr 0 10 "$M1/f" && holding a &&
+	bg i intr wr 5 10 "$M2/f" &&
+	wait_for "test -s i" 10 &&
+	test_output EINTR cat i &&
+	release a &&
+	test_output ok lk try posix wr 0 100 "$M1/f" &&
+	test_output ok lk try posix wr 0 100 "$M3/f" &&
+	touch i.release && wait "$(cat i.pid)"
+'
+
+test_expect_success 'the same when the holder is the waiting peer itself' '
+	bg a hold posix wr 0 10 "$M1/f" && holding a &&
+	bg i intr wr 5 10 "$M3/f" &&
+	wait_for "test -s i" 10 &&
+	test_output EINTR cat i &&
+	release a &&
+	test_output ok lk try posix wr 0 100 "$M2/f" &&
+	touch i.release && wait "$(cat i.pid)"
+'
+
+test_expect_success 'the owner peer killed: the waiter has the lock in time' '
+	bg a hold posix wr 0 0 "$M1/f" && holding a &&
+	bg b hold posix wr 0 0 "$M2/f" &&
+	test_output EAGAIN lk try posix wr 0 1 "$M3/f" &&
+	! grep -q locked b &&
+	t0=$EPOCHREALTIME &&
+	peer_kill 1 &&
+	holding b &&
+	within b "$t0" $LIMIT &&
+	test_output EAGAIN lk try posix rd 0 1 "$M3/f" &&
+	release b
+'
+
+test_expect_success 'p1 comes back' '
+	peer_start 1 &&
+	peers_wait_all_up 3 &&
+	test_output ok lk try posix wr 0 0 "$M1/f"
+'
+
+test_expect_success 'the holder killed: the waiter gets EIO, no hang' '
+	bg a hold posix wr 0 0 "$M1/f" && holding a &&
+	bg b hold posix wr 0 0 "$M2/f" &&
+	test_output EAGAIN lk try posix wr 0 1 "$M2/f" &&
+	t0=$EPOCHREALTIME &&
+	peer_kill 3 &&
+	wait_for "grep -q error b" 10 &&
+	cat b && grep -q "error .* EIO" b &&
+	within b "$t0" $EIO_LIMIT &&
+	{ wait "$(cat b.pid)"; test $? = 1; } &&
+	touch a.release && wait "$(cat a.pid)"
+'
+
+test_expect_success 'the holder back: a re-open finds no ghost lock' '
+	peer_start 3 &&
+	peers_wait_all_up 3 &&
+	wait_for "test -s $M1/f && test -s $M2/f" 10 &&
+	test_output ok lk try posix wr 0 0 "$M1/f" &&
+	test_output ok lk try posix wr 0 0 "$M2/f" &&
+	test_output ok lk try flock wr 0 0 "$M2/f"
+'
+
+test_done
