@@ -545,16 +545,6 @@ locktab_leave(void)
 		locktab_settle(r, -EIO);
 }
 
-/* Locks (entries that may hold some) and waiters, for status. */
-void
-locktab_stats(unsigned *locks, unsigned *waiters)
-{
-	pthread_mutex_lock(&lk.mutex);
-	*locks = lk.nents;
-	pthread_mutex_unlock(&lk.mutex);
-	*waiters = lk.nwaiters;
-}
-
 /* Set up the wake-ups, and hear of every handle that goes. */
 void
 locktab_init(void)

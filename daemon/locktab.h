@@ -31,7 +31,4 @@ void locktab_serve(uint32_t owner, const struct proto_req *r,
 /* Leaving: answer every waiter EIO. */
 void locktab_leave(void);
 
-/* Locks and waiters currently held here, for status. */
-void locktab_stats(unsigned *locks, unsigned *waiters);
-
 #endif

@@ -13,27 +13,7 @@
 T_DIR=$(cd "$(dirname "$0")" && pwd -P)
 . "$T_DIR/lib.sh"
 . "$T_DIR/lib-peers.sh"
-
-lk () {
-	"$PYTHON" "$T_DIR/lk.py" "$@"
-}
-
-# hold NAME KIND TYPE START LEN FILE: a process holding a lock, in the
-# background, its state in NAME (waited for with holding / released).
-hold () {
-	local n=$1
-	shift
-	rm -f "$n" "$n.release"
-	{ timeout -k 2 60 "$PYTHON" "$T_DIR/lk.py" hold "$@" "$n" & } &&
-	echo $! >"$n.pid" &&
-	test_when_finished "touch $PWD/$n.release"
-}
-
-holding () { wait_for "grep -q locked $1" 10; }
-release () {
-	touch "$1.release" && wait_for "grep -q released $1" 10 &&
-		wait "$(cat "$1.pid")"
-}
+. "$T_DIR/lib-locks.sh"
 
 # first A B: the time in A's state file is before the one in B's.
 first () {

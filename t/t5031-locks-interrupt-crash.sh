@@ -11,32 +11,13 @@
 T_DIR=$(cd "$(dirname "$0")" && pwd -P)
 . "$T_DIR/lib.sh"
 . "$T_DIR/lib-peers.sh"
+. "$T_DIR/lib-locks.sh"
 
 # dead_after + 1 s: the longest a waiter waits for a dead owner's lock.
 LIMIT=2
 # How long the holder's death may take to reach a waiter: dead_after,
 # then slack for the probe (as t5007).
 EIO_LIMIT=6
-
-lk () {
-	"$PYTHON" "$T_DIR/lk.py" "$@"
-}
-
-# bg NAME COMMAND...: run lk.py COMMAND in the background, state NAME.
-bg () {
-	local n=$1
-	shift
-	rm -f "$n" "$n.release"
-	{ timeout -k 2 60 "$PYTHON" "$T_DIR/lk.py" "$@" "$n" & } &&
-	echo $! >"$n.pid" &&
-	test_when_finished "touch $PWD/$n.release"
-}
-
-holding () { wait_for "grep -q locked $1" 10; }
-release () {
-	touch "$1.release" && wait_for "grep -q released $1" 10 &&
-		wait "$(cat "$1.pid")"
-}
 
 # within STATE T0 LIMIT: the time in STATE is less than LIMIT after T0.
 within () {
@@ -53,7 +34,7 @@ test_expect_success 'setup: three peers, p3 holds the files' '
 '
 
 test_expect_success 'an interrupted F_SETLKW: EINTR, and never granted after' '
-	bg a hold posix wr 0 10 "$M1/f" && holding a &&
+	hold a posix wr 0 10 "$M1/f" && holding a &&
 	bg i intr wr 5 10 "$M2/f" &&
 	wait_for "test -s i" 10 &&
 	test_output EINTR cat i &&
@@ -64,7 +45,7 @@ test_expect_success 'an interrupted F_SETLKW: EINTR, and never granted after' '
 '
 
 test_expect_success 'the same when the holder is the waiting peer itself' '
-	bg a hold posix wr 0 10 "$M1/f" && holding a &&
+	hold a posix wr 0 10 "$M1/f" && holding a &&
 	bg i intr wr 5 10 "$M3/f" &&
 	wait_for "test -s i" 10 &&
 	test_output EINTR cat i &&
@@ -74,8 +55,8 @@ test_expect_success 'the same when the holder is the waiting peer itself' '
 '
 
 test_expect_success 'the owner peer killed: the waiter has the lock in time' '
-	bg a hold posix wr 0 0 "$M1/f" && holding a &&
-	bg b hold posix wr 0 0 "$M2/f" &&
+	hold a posix wr 0 0 "$M1/f" && holding a &&
+	hold b posix wr 0 0 "$M2/f" &&
 	test_output EAGAIN lk try posix wr 0 1 "$M3/f" &&
 	! grep -q locked b &&
 	t0=$EPOCHREALTIME &&
@@ -93,8 +74,8 @@ test_expect_success 'p1 comes back' '
 '
 
 test_expect_success 'the holder killed: the waiter gets EIO, no hang' '
-	bg a hold posix wr 0 0 "$M1/f" && holding a &&
-	bg b hold posix wr 0 0 "$M2/f" &&
+	hold a posix wr 0 0 "$M1/f" && holding a &&
+	hold b posix wr 0 0 "$M2/f" &&
 	test_output EAGAIN lk try posix wr 0 1 "$M2/f" &&
 	t0=$EPOCHREALTIME &&
 	peer_kill 3 &&
