@@ -21,10 +21,14 @@
  * answer is decided the waiter is never tried again, so it is never
  * granted behind its requester's back.
  *
- * Threads: the lock syscalls (and the reopen of a file for a new entry)
- * run on the disk workers; the entries are under lk.mutex, taken by
- * those workers and by handle.c's release hook, on whatever thread a
- * handle goes.  The requests and the waiters are the loop's alone.
+ * Threads: an attempt (the handle's fstat, the reopen of the file for
+ * a new entry, the F_OFD_SETLK or flock(LOCK_NB)) never waits on a
+ * local file system, so for an export on one it runs on the loop and
+ * is answered from the next loop turn; on any other (NFS, FUSE, ...,
+ * where a lock is itself a request to a server) it runs on a disk
+ * worker.  The entries are under lk.mutex, taken by the attempts and by
+ * handle.c's release hook, on whatever thread a handle goes.  The
+ * requests and the waiters are the loop's alone.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,7 +39,10 @@
 #include <sys/file.h>
 #include <sys/queue.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+
+#include <linux/magic.h>
 
 #include <event2/event.h>
 
@@ -57,7 +64,7 @@ struct lk_ent {
 	ino_t ino;
 	uint64_t fh; /* the handle it was opened through; goes with it */
 	int fd;      /* owned */
-	bool locked; /* may hold a lock: kept open */
+	bool locked; /* may hold a lock (else open for the next one) */
 	TAILQ_ENTRY(lk_ent) entry;
 };
 
@@ -77,6 +84,7 @@ struct lk_req {
 	bool running;   /* on a worker */
 	bool cancelled; /* LKCANCEL came: answer EINTR, try no more */
 	bool noop;      /* answer rc as it is, touch nothing (run) */
+	bool inline_;   /* attempts run on the loop (a local file system) */
 	TAILQ_ENTRY(lk_req) entry;  /* lk.reqs */
 	TAILQ_ENTRY(lk_req) wentry; /* lk.waiters */
 };
@@ -95,7 +103,8 @@ static struct {
 	struct lk_req_list reqs;    /* every request not yet answered */
 	struct lk_req_list waiters; /* parked, to be tried again */
 	unsigned nwaiters;
-	int efd; /* the release hook wakes the loop */
+	bool *local; /* by export id: a local file system, attempts inline */
+	int efd;     /* the release hook wakes the loop */
 	struct event *wake_ev;
 	struct event *retry_ev;
 	bool ready;
@@ -167,17 +176,33 @@ locktab_ent_find(uint32_t owner, uint64_t lowner, bool flock, dev_t dev,
 	return NULL;
 }
 
-/* How many entries owner has; mutex held. */
-static unsigned
-locktab_ents_of(uint32_t owner)
+/*
+ * Whether owner may have one more entry: below its bound, or once one
+ * of its entries that holds no lock (kept open for the next lock of
+ * its owner) is closed to make room.  Mutex held.
+ */
+static bool
+locktab_room(uint32_t owner)
 {
-	struct lk_ent *e;
+	struct lk_ent *e, *idle = NULL;
 	unsigned n = 0;
 
+	if (owner == 0)
+		return true;
 	TAILQ_FOREACH(e, &lk.ents, entry)
-	if (e->owner == owner)
+	{
+		if (e->owner != owner)
+			continue;
 		n++;
-	return n;
+		if (!e->locked && idle == NULL)
+			idle = e;
+	}
+	if (n < export_context.max_handles)
+		return true;
+	if (idle == NULL)
+		return false;
+	locktab_ent_free(idle);
+	return true;
 }
 
 /* A request's range as a struct flock of type (F_*). */
@@ -301,8 +326,7 @@ locktab_attempt(struct lk_req *r)
 		goto out;
 	}
 	if (e == NULL) {
-		if (r->owner != 0 &&
-		    locktab_ents_of(r->owner) >= export_context.max_handles) {
+		if (!locktab_room(r->owner)) {
 			rc = -ENOLCK;
 			goto out;
 		}
@@ -331,8 +355,6 @@ locktab_attempt(struct lk_req *r)
 	/* A lock went (an unlock, a downgrade): the waiters may go on. */
 	if (q->type == PROTO_SETLK && type != PROTO_LK_WRLCK && rc == 0)
 		lk.gen++;
-	if (!e->locked)
-		locktab_ent_free(e);
 out:
 	handle_put(q->fh);
 	return rc;
@@ -369,12 +391,33 @@ locktab_answer(struct lk_req *r)
 	free(r);
 }
 
-/* Send a request (back) to a worker. */
+static void locktab_done(struct work *);
+
+/* The next loop turn: an attempt made on the loop is answered. */
+static void
+locktab_next_turn(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	locktab_done(arg);
+}
+
+/*
+ * Make an attempt at a request (again): on the loop for a local file
+ * system, else on a worker; its answer comes later either way.
+ */
 static void
 locktab_submit(struct lk_req *r)
 {
 	r->running = true;
-	worker_submit(&r->work);
+	if (!r->inline_ && !r->noop) {
+		worker_submit(&r->work);
+		return;
+	}
+	locktab_run(&r->work);
+	if (event_base_once(loop_base, -1, EV_TIMEOUT, locktab_next_turn,
+		&r->work, NULL) == -1)
+		fatalx("event_base_once failed");
 }
 
 /* Arm the retry timer while someone waits. */
@@ -505,6 +548,39 @@ locktab_cancel(uint32_t owner, uint64_t id)
 	return -ENOENT;
 }
 
+/* Whether the file of handle fh is on a local file system (see top). */
+static bool
+locktab_local(uint32_t owner, uint64_t fh)
+{
+	uint32_t id = UINT32_MAX;
+	char *path;
+
+	if (lk.local == NULL || (path = export_fh_path(fh, owner, &id)) == NULL)
+		return true; /* an unknown handle: EBADF, at once */
+	free(path);
+	return id < export_context.nexports && lk.local[id];
+}
+
+/* Whether a file system of type t never makes a lock call wait. */
+static bool
+locktab_fs_local(long t)
+{
+	switch (t) {
+	case EXT4_SUPER_MAGIC: /* ext2 and ext3 too */
+	case XFS_SUPER_MAGIC:
+	case BTRFS_SUPER_MAGIC:
+	case TMPFS_MAGIC:
+	case RAMFS_MAGIC:
+	case F2FS_SUPER_MAGIC:
+	case OVERLAYFS_SUPER_MAGIC:
+	case 0x2fc12fc1: /* zfs */
+	case 0xca451a4e: /* bcachefs */
+		return true;
+	default:
+		return false;
+	}
+}
+
 /* Serve a lock request (see locktab.h). */
 void
 locktab_serve(uint32_t owner, const struct proto_req *q, struct proto_rep *rep,
@@ -526,6 +602,7 @@ locktab_serve(uint32_t owner, const struct proto_req *q, struct proto_rep *rep,
 	r->arg = arg;
 	r->work.run = locktab_run;
 	r->work.done = locktab_done;
+	r->inline_ = locktab_local(owner, q->fh);
 	TAILQ_INSERT_TAIL(&lk.reqs, r, entry);
 	if (q->type == PROTO_LKCANCEL) {
 		r->noop = true;
@@ -558,6 +635,14 @@ locktab_init(void)
 	    event_add(lk.wake_ev, NULL) == -1)
 		fatalx("locks: cannot make the wake-up events");
 	handle_on_gone(locktab_handle_gone);
+	lk.local = xcalloc(export_context.nexports + 1, sizeof *lk.local);
+	for (uint32_t i = 0; i < export_context.nexports; i++) {
+		struct statfs sf;
+
+		lk.local[i] = fstatfs(export_context.exports[i].rootfd, &sf) ==
+			0 &&
+		    locktab_fs_local((long)sf.f_type);
+	}
 	lk.ready = true;
 }
 
@@ -572,5 +657,7 @@ locktab_free(void)
 	event_free(lk.retry_ev);
 	close(lk.efd);
 	lk.efd = -1;
+	free(lk.local);
+	lk.local = NULL;
 	lk.ready = false;
 }

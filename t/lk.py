@@ -15,6 +15,7 @@
 #                      STATE.release exists, then exits
 #   lk.py sql   DB N TAG   N write transactions (rollback journal), each
 #                      inserting one row tagged TAG; prints the count
+#   lk.py query DB SQL...  each statement in turn; prints the rows
 #
 # KIND is posix (fcntl, the process's locks), ofd (open file description
 # locks) or flock; TYPE rd, wr or un; LEN 0 is to the end of the file.
@@ -113,5 +114,12 @@ elif cmd == 'sql':
         c.execute('COMMIT')
     print(c.execute('SELECT count(*) FROM t WHERE tag = ?',
                     (tag,)).fetchone()[0])
+elif cmd == 'query':
+    import sqlite3
+    c = sqlite3.connect(sys.argv[2], timeout=60)
+    for q in sys.argv[3:]:
+        for row in c.execute(q):
+            print(*row)
+    c.commit()
 else:
     sys.exit('lk.py: unknown command ' + cmd)

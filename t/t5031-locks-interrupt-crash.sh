@@ -6,7 +6,9 @@
 # lock's owner dies, a waiter on a third peer gets the lock within
 # dead_after + 1 s; when the file's holder dies, the waiter gets EIO
 # with no hang, and after the holder restarts a re-open finds no ghost
-# lock.  The daemons run with dead_after 1 s (lib-peers.sh).
+# lock.  The owner's peer is killed (its streams close at once) and
+# cut off the network (its streams are found dead after dead_after).
+# The daemons run with dead_after 1 s (lib-peers.sh).
 
 T_DIR=$(cd "$(dirname "$0")" && pwd -P)
 . "$T_DIR/lib.sh"
@@ -54,22 +56,41 @@ test_expect_success 'the same when the holder is the waiting peer itself' '
 	touch i.release && wait "$(cat i.pid)"
 '
 
-test_expect_success 'the owner peer killed: the waiter has the lock in time' '
+# owner_lost COMMAND...: p1 holds a lock of the file, p2 waits for it;
+# COMMAND takes p1 away; p2 must have the lock within LIMIT.
+owner_lost () {
 	hold a posix wr 0 0 "$M1/f" && holding a &&
 	hold b posix wr 0 0 "$M2/f" &&
 	test_output EAGAIN lk try posix wr 0 1 "$M3/f" &&
 	! grep -q locked b &&
 	t0=$EPOCHREALTIME &&
-	peer_kill 1 &&
+	"$@" &&
 	holding b &&
 	within b "$t0" $LIMIT &&
 	test_output EAGAIN lk try posix rd 0 1 "$M3/f" &&
 	release b
+}
+
+test_expect_success 'the owner peer killed: the waiter has the lock in time' '
+	owner_lost peer_kill 1
 '
 
 test_expect_success 'p1 comes back' '
 	peer_start 1 &&
 	peers_wait_all_up 3 &&
+	test_output ok lk try posix wr 0 0 "$M1/f"
+'
+
+test_expect_success 'the owner peer cut off: the waiter has the lock in time' '
+	test_when_finished "peer_link_up 1" &&
+	owner_lost peer_link_down 1
+'
+
+test_expect_success 'p1 back on the link: its lock is gone, it locks anew' '
+	peer_link_up 1 &&
+	peers_wait_all_up 3 &&
+	touch a.release &&
+	wait "$(cat a.pid)" ;
 	test_output ok lk try posix wr 0 0 "$M1/f"
 '
 
