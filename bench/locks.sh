@@ -17,7 +17,10 @@
 #      file held by p2, through p1's mount (across the link), p2's own
 #      mount (the holder's, no link) and p2's export directory (raw:
 #      the kernel alone); mean microseconds per pair, and per round
-#      trip (p1's pufs status rtt_ms, and ping);
+#      trip: one call of p1 to p2 through the mount (the mean of NPAIRS
+#      fsync(2) of the clean, open file: one FSYNC to the holder), p1's
+#      pufs status rtt_ms (its own pings, answered on p2's loop), and
+#      ping (the link alone);
 #   2. NTX write transactions (BEGIN IMMEDIATE, one INSERT, COMMIT) in
 #      rollback journal mode from p1's mount and NTX from p2's at once,
 #      on one database held by p2 in a directory only p2 has (so that
@@ -100,6 +103,19 @@ for i in range(n):
 print('%.1f' % ((time.perf_counter() - t0) * 1e6 / n))
 EOF
 
+# NPAIRS fsync(2) of a clean file: mean microseconds per call.
+cat >"$WORK/calls.py" <<'EOF'
+import os, sys, time
+
+path, n = sys.argv[1], int(sys.argv[2])
+fd = os.open(path, os.O_RDWR)
+os.fsync(fd)
+t0 = time.perf_counter()
+for i in range(n):
+    os.fsync(fd)
+print('%.1f' % ((time.perf_counter() - t0) * 1e6 / n))
+EOF
+
 # The SQL of the lock tests: queries, and the transactions.
 LK=$REPO/t/lk.py
 [ -r "$LK" ] || { echo "$BENCH: no $LK" >&2; exit 2; }
@@ -120,16 +136,17 @@ pufs_rtt() {
 print(json.load(sys.stdin)["peers"][0]["rtt_ms"])'
 }
 
-# Lock/unlock pairs through $2 under key $1: PAIR_$1 (us per pair).
-measure_pairs() {
-	local key=$1 path=$2 i figs=() out
+# Program $2 (pairs, calls) on file $3, RUNS times: the median in
+# variable $1 (us).
+measure() {
+	local var=$1 prog=$2 path=$3 i figs=() out
 	for ((i = 1; i <= RUNS; i++)); do
-		out=$(timeout -k 5 "$TMO" "$PYTHON" "$WORK/pairs.py" "$path" \
-		    "$NPAIRS") || { msg "$key: pairs failed"; return 1; }
+		out=$(timeout -k 5 "$TMO" "$PYTHON" "$WORK/$prog.py" "$path" \
+		    "$NPAIRS") || { msg "$var: $prog failed"; return 1; }
 		figs+=("$out")
-		msg "$key run $i: $out us per lock/unlock pair"
+		msg "$var run $i: $out us"
 	done
-	set_median "PAIR_$key" "${figs[@]}"
+	set_median "$var" "${figs[@]}"
 }
 
 RTTS=()
@@ -137,9 +154,10 @@ for ((i = 0; i < 5; i++)); do
 	RTTS+=("$(pufs_rtt)")
 	sleep 0.3
 done
-measure_pairs raw "$E2/lockfile"
-measure_pairs holder "$M2/lockfile"
-measure_pairs pufs "$M1/lockfile"
+measure PAIR_raw pairs "$E2/lockfile"
+measure PAIR_holder pairs "$M2/lockfile"
+measure PAIR_pufs pairs "$M1/lockfile"
+measure CALL_us calls "$M1/lockfile"
 for ((i = 0; i < 5; i++)); do
 	RTTS+=("$(pufs_rtt)")
 	sleep 0.3
@@ -198,19 +216,20 @@ Load average (1, 5, 15 min): $LOAD_START at the start, $LOAD_END at the end.
 
 | round trip between the namespaces | us |
 |---|--:|
+| one call through p1's mount (fsync of a clean file held by p2) | $(fig CALL_us) |
 | pufs status rtt_ms of p1 (median of 10) | $RTT_pufs_us |
 | ping -c 20, avg (min, max) | $RTT_ping_us (${RTT_ping_min:--} ms, ${RTT_ping_max:--} ms) |
 
 Uncontended F_SETLK F_WRLCK + F_UNLCK of 100 bytes, $NPAIRS pairs a run:
 
-| path | us per pair | in pufs RTTs | in ping RTTs |
-|---|--:|--:|--:|
-| raw (p2's directory, local) | $(fig PAIR_raw) | - | - |
-| p2's own mount (the holder) | $(fig PAIR_holder) | - | - |
-| pufs, p1 across the link | $(fig PAIR_pufs) | $(ratio PAIR_pufs RTT_pufs_us %.1f) | $(ratio PAIR_pufs RTT_ping_us %.1f) |
+| path | us per pair | in calls | in pufs RTTs | in ping RTTs |
+|---|--:|--:|--:|--:|
+| raw (p2's directory, local) | $(fig PAIR_raw) | - | - | - |
+| p2's own mount (the holder) | $(fig PAIR_holder) | - | - | - |
+| pufs, p1 across the link | $(fig PAIR_pufs) | $(ratio PAIR_pufs CALL_us %.1f) | $(ratio PAIR_pufs RTT_pufs_us %.1f) | $(ratio PAIR_pufs RTT_ping_us %.1f) |
 
-Target, a pair in at most 3 round trips (pufs RTT / ping RTT):
-$(within PAIR_pufs 3 RTT_pufs_us) / $(within PAIR_pufs 3 RTT_ping_us).
+Target, a pair in at most 3 round trips (calls / pufs RTT / ping RTT):
+$(within PAIR_pufs 3 CALL_us) / $(within PAIR_pufs 3 RTT_pufs_us) / $(within PAIR_pufs 3 RTT_ping_us).
 
 Contended SQLite: $NTX write transactions from p1 and $NTX from p2 at
 once (rollback journal, BEGIN IMMEDIATE, one INSERT each) on one

@@ -8,7 +8,9 @@
 # holds exactly 1000 rows, 500 from each peer, in well under 30 s.  The
 # database is in a directory only p3 holds, so that every peer's
 # journal is made beside it (create_policy local would put it on the
-# writer's own export in a directory every peer holds).
+# writer's own export in a directory every peer holds).  The caches
+# are a user's defaults (attributes for 5 s): the journal, made and
+# removed on other peers between two locks, is not found where it was.
 
 T_DIR=$(cd "$(dirname "$0")" && pwd -P)
 . "$T_DIR/lib.sh"
@@ -29,7 +31,7 @@ test_expect_success 'setup: three peers, p3 holds the database' '
 	mkdir "$E3/q" &&
 	sql "$E3/q/db" "PRAGMA journal_mode=DELETE" \
 		"CREATE TABLE t(tag TEXT, i INTEGER)" &&
-	peers_start_all 3 &&
+	peers_start_all 3 -o cache.attr_timeout=5 &&
 	peers_wait_all_up 3 &&
 	test -s "$M1/q/db" && test -s "$M2/q/db"
 '
