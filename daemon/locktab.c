@@ -54,6 +54,8 @@
 
 /* Waiters are tried again this often, for locks pufs does not see go. */
 #define LOCKTAB_RETRY_MS 200
+/* Lock requests one stream may have here at once; beyond, ENOLCK. */
+#define LOCKTAB_REQS_MAX 1024
 
 /* One open file description of one file, for one owner's locks. */
 struct lk_ent {
@@ -548,6 +550,19 @@ locktab_cancel(uint32_t owner, uint64_t id)
 	return -ENOENT;
 }
 
+/* How many requests owner has here, waiting or not. */
+static unsigned
+locktab_reqs_of(uint32_t owner)
+{
+	struct lk_req *r;
+	unsigned n = 0;
+
+	TAILQ_FOREACH(r, &lk.reqs, entry)
+	if (r->owner == owner)
+		n++;
+	return n;
+}
+
 /* Whether the file of handle fh is on a local file system (see top). */
 static bool
 locktab_local(uint32_t owner, uint64_t fh)
@@ -609,6 +624,10 @@ locktab_serve(uint32_t owner, const struct proto_req *q, struct proto_rep *rep,
 		r->rc = locktab_cancel(owner, q->offset);
 	} else if ((r->rc = locktab_check(q)) != 0)
 		r->noop = true;
+	else if (owner != 0 && locktab_reqs_of(owner) > LOCKTAB_REQS_MAX) {
+		r->noop = true;
+		r->rc = -ENOLCK;
+	}
 	locktab_submit(r);
 }
 

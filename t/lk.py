@@ -16,6 +16,11 @@
 #   lk.py sql   DB N TAG   N write transactions (rollback journal), each
 #                      inserting one row tagged TAG; prints the count
 #   lk.py query DB SQL...  each statement in turn; prints the rows
+#   lk.py many  N FILE STATE   N threads, each with its own open file
+#                      description, wait for an OFD write lock of the
+#                      whole file; "waiting" in STATE once all are
+#                      started; each drops its lock at once; "done N"
+#                      when all had it
 #
 # KIND is posix (fcntl, the process's locks), ofd (open file description
 # locks) or flock; TYPE rd, wr or un; LEN 0 is to the end of the file.
@@ -114,6 +119,24 @@ elif cmd == 'sql':
         c.execute('COMMIT')
     print(c.execute('SELECT count(*) FROM t WHERE tag = ?',
                     (tag,)).fetchone()[0])
+elif cmd == 'many':
+    import threading
+    n, path, state = int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    got = []
+
+    def one():
+        fd = os.open(path, os.O_RDWR)
+        lock(fd, 'ofd', 'wr', 0, 0, True)
+        got.append(1)
+        lock(fd, 'ofd', 'un', 0, 0, False)
+        os.close(fd)
+    ts = [threading.Thread(target=one) for i in range(n)]
+    for t in ts:
+        t.start()
+    put(state, 'waiting')
+    for t in ts:
+        t.join()
+    put(state, 'done %d' % len(got))
 elif cmd == 'query':
     import sqlite3
     c = sqlite3.connect(sys.argv[2], timeout=60)

@@ -8,7 +8,8 @@
 # the lock unlocks; ranges that do not overlap both succeed; a read lock
 # keeps a write lock out but lets other read locks in; F_GETLK tells the
 # conflicting lock (pid 0: another peer's); flock LOCK_EX excludes and
-# LOCK_NB answers EWOULDBLOCK; a close drops a process's locks.
+# LOCK_NB answers EWOULDBLOCK; a close drops a process's locks; many
+# waiters of one peer neither stop its stream nor get lost.
 
 T_DIR=$(cd "$(dirname "$0")" && pwd -P)
 . "$T_DIR/lib.sh"
@@ -135,6 +136,21 @@ test_expect_success 'flock LOCK_EX excludes across peers, LOCK_NB: EWOULDBLOCK' 
 	hold a flock rd 0 0 "$M1/g" && holding a &&
 	test_output ok lk try flock rd 0 0 "$M2/g" &&
 	release a
+'
+
+test_expect_success '300 waiters of one peer: its stream still answers' '
+	hold a posix wr 0 0 "$M1/f" && holding a &&
+	rm -f many &&
+	{ timeout -k 2 120 "$PYTHON" "$T_DIR/lk.py" many 300 "$M2/f" many & } &&
+	mpid=$! &&
+	wait_for "grep -q waiting many" 20 &&
+	test_output EAGAIN lk try posix wr 0 1 "$M2/f" &&
+	test_output "wr 0 0 0" lk getlk wr 0 0 "$M2/f" &&
+	ls "$M2" >/dev/null &&
+	release a &&
+	wait_for "grep -q done many" 60 &&
+	test_output "done 300" cat many &&
+	wait $mpid
 '
 
 test_expect_success 'no lock is left on the holder' '
