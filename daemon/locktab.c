@@ -289,7 +289,7 @@ locktab_apply(struct lk_req *r, struct lk_ent *e, int hfd)
 	return 0;
 }
 
-/* Serve one attempt, on a worker, under lk.mutex; 0 or a negative errno. */
+/* Serve one attempt, under lk.mutex; 0 or a negative errno. */
 static int
 locktab_attempt(struct lk_req *r)
 {
@@ -362,7 +362,7 @@ out:
 	return rc;
 }
 
-/* Worker: one attempt at the request (or nothing, if it is settled). */
+/* One attempt at the request, on a worker or the loop (nothing, if settled). */
 static void
 locktab_run(struct work *w)
 {
