@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "locktab.h"
 #include "pufs.h"
 #include "stream-int.h"
 
@@ -25,7 +26,8 @@ struct served {
 	struct proto_req req;
 	struct proto_rep rep;
 	struct export_mem mem;
-	size_t cost; /* counted in s->reserved */
+	size_t cost;  /* counted in s->reserved */
+	bool serving; /* counted in s->serving */
 };
 
 struct log_rate answer_log_frames = LOG_RATE_INIT("bad frames");
@@ -68,11 +70,19 @@ answer_done(struct work *w)
 	proto_rep_clear(&sv->rep);
 	proto_req_clear(&sv->req);
 	s->reserved -= sv->cost;
+	if (sv->serving)
+		s->serving--;
 	free(sv->frame);
 	free(sv);
-	s->serving--;
 	answer_ops->flow(s);
 	answer_ops->unref(s);
+}
+
+/* A lock request of the other side was answered (locktab.c). */
+static void
+answer_lock_done(void *arg)
+{
+	answer_done(&((struct served *)arg)->work);
 }
 
 /* What serving r will hold until its reply is written: frame and reply. */
@@ -195,10 +205,22 @@ answer_request(struct stream *s, uint8_t *frame, size_t len)
 	sv->cost = answer_cost(&sv->req, len);
 	s->reserved += sv->cost;
 	s->refs++;
-	s->serving++;
+	/*
+	 * A lock request may wait as long as another owner keeps its lock:
+	 * it does not count among the requests in service, or waiters
+	 * would stop the stream being read, its pings and cancels with it
+	 * (locktab.c bounds them).
+	 */
+	sv->serving = !locktab_type(sv->req.type);
+	if (sv->serving)
+		s->serving++;
 	sv->work.run = answer_run;
 	sv->work.done = answer_done;
-	worker_submit(&sv->work);
+	if (locktab_type(sv->req.type))
+		locktab_serve(sv->owner, &sv->req, &sv->rep, answer_lock_done,
+		    sv);
+	else
+		worker_submit(&sv->work);
 	answer_ops->flow(s);
 	return 0;
 }

@@ -28,6 +28,7 @@
 
 #include <event2/event.h>
 
+#include "locktab.h"
 #include "pufs.h"
 
 static unsigned call_count; /* calls not yet freed */
@@ -236,6 +237,13 @@ call_local_done(struct work *w)
 	call_finish(c);
 }
 
+/* A lock request to our own exports was answered (locktab.c). */
+static void
+call_lock_done(void *arg)
+{
+	call_local_done(&((struct call *)arg)->work);
+}
+
 /* The transport has the reply: deliver it (or drop it if late). */
 static void
 call_transport_done(struct call *c, struct proto_rep *rep)
@@ -419,6 +427,16 @@ call_data_buf(struct call *c, size_t len)
 	return c->data;
 }
 
+/*
+ * A sent call that may wait as long as its caller does (a lock wait):
+ * no op_timeout.  The stream's liveness still ends it (EIO).
+ */
+void
+call_untimed(struct call *c)
+{
+	timer_wheel_del(loop_wheel(), &c->timer);
+}
+
 /* Send the call to its holder; the callback runs later. */
 void
 call_send(struct call *c)
@@ -432,6 +450,10 @@ call_send(struct call *c)
 	timer_wheel_add(loop_wheel(), &c->timer, deadline);
 	loop_wheel_kick();
 	c->in_transport = true;
+	if (c->peer->self && locktab_type(c->req.type)) {
+		locktab_serve(0, &c->req, &c->wrep, call_lock_done, c);
+		return;
+	}
 	if (c->peer->self) {
 		c->work.run = call_local_run;
 		c->work.done = call_local_done;

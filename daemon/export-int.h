@@ -38,6 +38,8 @@ int handle_get(uint64_t fh, uint32_t owner, uint32_t export_id, bool write,
     bool *writable);
 void handle_put(uint64_t fh);
 int handle_release(uint64_t fh, uint32_t owner);
+/* Who hears of every handle that goes (fh 0: all of owner's); any thread. */
+void handle_on_gone(void (*)(uint64_t fh, uint32_t owner));
 
 /* identity.c */
 bool identity_peer_limited(uint32_t owner);
@@ -49,6 +51,8 @@ int identity_enter(const struct proto_req *);
 void identity_leave(void);
 
 /* serve.c: one request's operation; 0 or a negative errno. */
+struct stat;
+void serve_attr(const struct stat *, struct proto_attr *);
 int serve_setattr(struct export *, uint32_t owner, const struct proto_req *,
     struct proto_rep *);
 int serve_readdir(struct export *, const struct proto_req *, struct proto_rep *,

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <fuse_lowlevel.h>
 
@@ -15,8 +16,29 @@
 /* A parked open: the kernel's file info, copied. */
 struct file_open {
 	fuse_req_t req;
+	struct node *node; /* the kernel holds it until the reply */
 	struct fuse_file_info fi;
 };
+
+/*
+ * The holder has nothing at n's name any more: the cached listing of
+ * its directory goes stale, so that the kernel's next lookup asks.
+ */
+static void
+file_name_gone(struct node *n)
+{
+	char *rel, *slash;
+
+	if (n->peer == NULL ||
+	    (rel = fsop_relpath(n, n->peer, n->export_id)) == NULL)
+		return;
+	if ((slash = strrchr(rel, '/')) != NULL)
+		*slash = '\0';
+	else
+		rel[0] = '\0';
+	dircache_stale(n->peer, n->export_id, rel);
+	free(rel);
+}
 
 /* io_open done: reply with the handle, or release it if the kernel left. */
 static void
@@ -24,6 +46,16 @@ file_open_done(void *arg, int error, struct handle *h, bool keep_cache)
 {
 	struct file_open *fo = arg;
 
+	if (error == -ENOENT) {
+		/*
+		 * The name went on another peer and its trap is not here
+		 * yet (a journal made and removed between two locks, say).
+		 * ESTALE makes the kernel look the name up again
+		 * (LOOKUP_REVAL) and open what it finds now.
+		 */
+		file_name_gone(fo->node);
+		error = -ESTALE;
+	}
 	if (error != 0) {
 		fuse_reply_err(fo->req, -error);
 		free(fo);
@@ -50,6 +82,7 @@ file_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fo = xcalloc(1, sizeof *fo);
 	fo->req = req;
+	fo->node = n;
 	fo->fi = *fi;
 	if ((err = io_open(n, fi->flags, file_open_done, fo)) < 0) {
 		free(fo);
@@ -116,14 +149,18 @@ file_err_done(void *arg, int error, const void *data, size_t len)
 	fuse_reply_err(arg, -error);
 }
 
-/* close(2): what was written goes to the holder before it returns. */
+/*
+ * close(2): what was written goes to the holder before it returns, and
+ * the closing owner's POSIX locks of the file go (lock.c).
+ */
 void
 file_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	int err;
 
 	(void)ino;
-	if ((err = io_flush((struct handle *)fi->fh, file_err_done, req)) < 0)
+	if ((err = lock_flush(req, (struct handle *)fi->fh, fi->lock_owner)) <
+	    0)
 		fuse_reply_err(req, -err);
 }
 
@@ -131,6 +168,7 @@ void
 file_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
+	lock_release((struct handle *)fi->fh);
 	io_release((struct handle *)fi->fh);
 	fuse_reply_err(req, 0);
 }

@@ -344,6 +344,9 @@ static const struct fuse_lowlevel_ops fs_ops = {
 	.fallocate = file_fallocate,
 	.copy_file_range = file_copy_file_range,
 	.lseek = file_lseek,
+	.getlk = lock_getlk,
+	.setlk = lock_setlk,
+	.flock = lock_flock,
 };
 
 /*

@@ -141,9 +141,20 @@ void xattr_get(fuse_req_t, fuse_ino_t, const char *name, size_t size);
 void xattr_list(fuse_req_t, fuse_ino_t, size_t size);
 void xattr_remove(fuse_req_t, fuse_ino_t, const char *name);
 
+/* lock.c */
+
+void lock_getlk(fuse_req_t, fuse_ino_t, struct fuse_file_info *,
+    struct flock *);
+void lock_setlk(fuse_req_t, fuse_ino_t, struct fuse_file_info *, struct flock *,
+    int sleep);
+void lock_flock(fuse_req_t, fuse_ino_t, struct fuse_file_info *, int op);
+int lock_flush(fuse_req_t, struct handle *, uint64_t owner);
+void lock_release(struct handle *);
+
 /* notify.c */
 
 void notify_start(struct fuse_session *);
+int notify_data_now(uint64_t ino);
 void notify_inode(uint64_t ino, int64_t off, int64_t len);
 void notify_entry(uint64_t parent, const char *name);
 void notify_inval(struct node *, int64_t off);

@@ -44,6 +44,16 @@ static struct {
 	unsigned nopen;
 } handles = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
+/* Told of every handle that goes (the lock table: its locks go too). */
+static void (*handle_gone)(uint64_t fh, uint32_t owner);
+
+/* Set who hears of handles that go; before the first request. */
+void
+handle_on_gone(void (*fn)(uint64_t fh, uint32_t owner))
+{
+	handle_gone = fn;
+}
+
 /*
  * Reserve a slot for a handle owner is about to open: its index, or
  * -EMFILE when a peer (owner other than 0, this daemon's own mount)
@@ -207,6 +217,8 @@ handle_release(uint64_t fh, uint32_t owner)
 		rc = 0;
 	}
 	pthread_mutex_unlock(&handles.lock);
+	if (rc == 0 && handle_gone != NULL)
+		handle_gone(fh, owner);
 	return rc;
 }
 
@@ -224,6 +236,8 @@ export_drop_owner(uint32_t owner)
 		}
 	}
 	pthread_mutex_unlock(&handles.lock);
+	if (handle_gone != NULL)
+		handle_gone(0, owner);
 }
 
 /*

@@ -19,6 +19,7 @@
 
 #include <event2/event.h>
 
+#include "locktab.h"
 #include "pufs.h"
 
 extern char **environ;
@@ -132,6 +133,7 @@ main_wire(const struct config *cfg)
 	call_observe_answers(inval_answered);
 	call_observe_served(trap_note);
 	export_init(&ctx);
+	locktab_init();
 	watch_init(&ctx);
 	loop_input_listener(fs_throttle);
 }
@@ -163,6 +165,7 @@ main_daemon(struct config *cfg)
 	service_stopping();
 	log_info("leaving the union");
 	fs_stop();
+	locktab_leave();
 	main_drain();
 leave:
 	/* Each of these does nothing if its part never started. */
@@ -173,6 +176,7 @@ leave:
 	stream_leave_all();
 	fs_unmount();
 	worker_shutdown();
+	locktab_free();
 	/* Let dead streams' one-shot frees run. */
 	event_base_loop(loop_base, EVLOOP_NONBLOCK);
 	fs_free();

@@ -196,6 +196,19 @@ notify_attr_now(struct node *n)
 	fuse_lowlevel_notify_inval_inode(nq.se, n->id, -1, 0);
 }
 
+/*
+ * Invalidate inode ino's cached data now, from the calling thread: a
+ * worker's, never the loop's (it may wait on a page lock that a kernel
+ * request waiting for the loop holds).  Returns 0 or a negative errno.
+ */
+int
+notify_data_now(uint64_t ino)
+{
+	if (nq.se == NULL)
+		return -ENOTCONN;
+	return fuse_lowlevel_notify_inval_inode(nq.se, ino, 0, 0);
+}
+
 /* node_foreach: invalidate nodes that are the same object as arg. */
 static void
 notify_same(struct node *n, void *arg)

@@ -183,6 +183,7 @@ void call_set_dest(struct call *, uint32_t export2, const char *path2,
 void call_set_data(struct call *, const void *, size_t);
 void *call_data_buf(struct call *, size_t);
 void call_send(struct call *);
+void call_untimed(struct call *);
 unsigned call_inflight(void);
 
 /*

@@ -35,7 +35,7 @@ export_list_stats(uint64_t *full, uint64_t *delta)
 }
 
 /* Convert a struct stat into the wire record. */
-static void
+void
 serve_attr(const struct stat *st, struct proto_attr *a)
 {
 	a->dev = st->st_dev;

@@ -817,9 +817,12 @@ stream_send_call(struct stream *s, struct call *c)
 
 	if (s->state != STREAM_UP)
 		return -EIO;
-	/* A peer that does not know REPLACE: the caller goes step by step. */
-	if (c->req.type == PROTO_REPLACE && !(s->caps & PROTO_CAP_REPLACE))
-		return -ENOSYS;
+	/*
+	 * A type the peer does not know: REPLACE goes step by step instead
+	 * (ENOSYS to the caller), a lock cannot be held there (ENOLCK).
+	 */
+	if ((proto_req_caps(&c->req) & ~s->caps) != 0)
+		return c->req.type == PROTO_REPLACE ? -ENOSYS : -ENOLCK;
 	proto_req_fit_caps(&c->req, s->caps);
 	if ((rc = stream_send_req(s, &c->req)) != 0)
 		return rc == -EINVAL ? -EINVAL : -EIO;

@@ -47,6 +47,7 @@ enum field_kind {
 	K_HELLO,
 	K_STATFS,
 	K_DIRENTS,
+	K_LOCK,
 };
 
 /* One field: its bit in the type masks, its shape and where it lives. */
@@ -119,7 +120,8 @@ static const struct field req_fields[] = {
 #define R_ENTS (1u << 4)
 #define R_STATFS (1u << 5)
 #define R_HELLO (1u << 6)
-#define R_FLAGS (1u << 7) /* last: added after the others */
+#define R_FLAGS (1u << 7) /* added after the others */
+#define R_LOCK (1u << 8)  /* last: added after R_FLAGS */
 
 #define RF(bit, kind, member) \
 	{ \
@@ -136,6 +138,7 @@ static const struct field rep_fields[] = {
 	RF(R_STATFS, K_STATFS, statfs),
 	RF(R_HELLO, K_HELLO, hello),
 	RF(R_FLAGS, K_LISTFLAGS, flags),
+	RF(R_LOCK, K_LOCK, lock),
 };
 
 #define NFIELDS(a) (sizeof(a) / sizeof(a)[0])
@@ -220,6 +223,13 @@ static const struct type_spec types[PROTO_TYPE_MAX] = {
 	    Q_EXPORT | Q_PATH | Q_NAME | Q_EXPORT2 | Q_PATH2 | Q_NAME2 |
 		Q_MODE | Q_FLAGS | Q_ATIME | Q_MTIME | Q_DATA,
 	    R_ATTR, PROTO_MAX_DATA, false, 0 },
+	[PROTO_GETLK] = { "getlk",
+	    Q_FH | Q_FH2 | Q_OFFSET | Q_OFFSET2 | Q_FLAGS, R_LOCK, 0, false,
+	    0 },
+	[PROTO_SETLK] = { "setlk",
+	    Q_FH | Q_FH2 | Q_OFFSET | Q_OFFSET2 | Q_FLAGS, R_ATTR, 0, false,
+	    0 },
+	[PROTO_LKCANCEL] = { "lkcancel", Q_OFFSET, 0, 0, false, 0 },
 };
 
 /* Whether a reply of type may carry its directory's attributes. */
@@ -442,6 +452,27 @@ enc_cred(struct wire_enc *e, const struct proto_cred *c)
 		wire_enc_int(e, c->groups[i], 4);
 }
 
+/* Whether a GETLK answer is one: a type, and a range (a lock's). */
+static bool
+proto_lock_ok(const struct proto_lock *l)
+{
+	if (l->type == PROTO_LK_UNLCK)
+		return true;
+	return l->type <= PROTO_LK_WRLCK && l->start <= l->end &&
+	    l->end <= PROTO_LK_EOF;
+}
+
+/* Append a lock record: start, end, type, pid (24 bytes). */
+static void
+enc_lock(struct wire_enc *e, const struct proto_lock *l)
+{
+	wire_enc_check(e, proto_lock_ok(l));
+	wire_enc_int(e, l->start, 8);
+	wire_enc_int(e, l->end, 8);
+	wire_enc_int(e, l->type, 4);
+	wire_enc_int(e, l->pid, 4);
+}
+
 /* Append one field of the struct at base. */
 static void
 enc_field(struct wire_enc *e, const struct type_spec *sp, const struct field *f,
@@ -485,6 +516,9 @@ enc_field(struct wire_enc *e, const struct type_spec *sp, const struct field *f,
 	case K_DIRENTS:
 		enc_dirents(e, *(struct proto_dirent *const *)m,
 		    *(const size_t *)m2);
+		break;
+	case K_LOCK:
+		enc_lock(e, (const struct proto_lock *)m);
 		break;
 	default:
 		wire_enc_field(e, f->kind, m);
@@ -688,6 +722,17 @@ dec_cred(struct wire_dec *d, struct proto_cred *c)
 	c->set = d->err == 0;
 }
 
+/* Consume a lock record. */
+static void
+dec_lock(struct wire_dec *d, struct proto_lock *l)
+{
+	l->start = wire_dec_int(d, 8);
+	l->end = wire_dec_int(d, 8);
+	l->type = wire_dec_int(d, 4);
+	l->pid = wire_dec_int(d, 4);
+	wire_dec_check(d, proto_lock_ok(l));
+}
+
 /* Consume one field into the struct at base. */
 static void
 dec_field(struct wire_dec *d, const struct type_spec *sp, const struct field *f,
@@ -730,6 +775,9 @@ dec_field(struct wire_dec *d, const struct type_spec *sp, const struct field *f,
 		break;
 	case K_DIRENTS:
 		dec_dirents(d, (struct proto_dirent **)m, (size_t *)m2);
+		break;
+	case K_LOCK:
+		dec_lock(d, (struct proto_lock *)m);
 		break;
 	default:
 		wire_dec_field(d, f->kind, m);
@@ -872,6 +920,26 @@ proto_rep_fit_caps(struct proto_rep *r, uint64_t caps)
 {
 	if (!(caps & PROTO_CAP_DIR_ATTR))
 		r->has_dir_attr = false;
+}
+
+/*
+ * The capabilities a stream needs to carry q: the lock requests and
+ * REPLACE are types a peer without their capability would refuse as a
+ * protocol error, so they are not sent there at all.
+ */
+uint64_t
+proto_req_caps(const struct proto_req *q)
+{
+	switch (q->type) {
+	case PROTO_GETLK:
+	case PROTO_SETLK:
+	case PROTO_LKCANCEL:
+		return PROTO_CAP_LOCKS;
+	case PROTO_REPLACE:
+		return PROTO_CAP_REPLACE;
+	default:
+		return 0;
+	}
 }
 
 /* The length of the frame at buf, from its first 4 bytes alone. */

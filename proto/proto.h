@@ -75,6 +75,10 @@ enum proto_type {
 	/* 31 is WRITE_KILL on the wire (PROTO_WIRE_WRITE_KILL), a WRITE */
 	PROTO_REPLACE = 32, /* path/name mode atime mtime data
 			     * -> path2/name2, flags -> attr (caps) */
+	/* locks (PROTO_CAP_LOCKS) */
+	PROTO_GETLK,    /* fh fh2 = owner, offset..offset2, flags -> lock */
+	PROTO_SETLK,    /* fh fh2 = owner, offset..offset2, flags -> attr */
+	PROTO_LKCANCEL, /* offset = id of a waiting SETLK of ours */
 	PROTO_TYPE_MAX
 };
 
@@ -248,9 +252,36 @@ struct proto_req {
  */
 #define PROTO_CAP_DIR_ATTR 0x10
 #define PROTO_FLAG_DIR_ATTR 0x04 /* header flags: dir_attr follows */
+/*
+ * Locks held on the holder (PROTOCOL.md, GETLK): GETLK, SETLK and
+ * LKCANCEL.  A lock request names a handle, an opaque lock owner (fh2),
+ * an inclusive byte range offset..offset2 (offset2 PROTO_LK_EOF: to the
+ * end of the file, however long it grows) and in flags a type and
+ * modifiers.  The types are Linux's F_RDLCK, F_WRLCK and F_UNLCK.
+ */
+#define PROTO_CAP_LOCKS 0x20
 #define PROTO_CAPS \
 	(PROTO_CAP_LIST_PAGES | PROTO_CAP_KILL_SUIDGID | PROTO_CAP_REPLACE | \
-	    PROTO_CAP_CRED | PROTO_CAP_DIR_ATTR)
+	    PROTO_CAP_CRED | PROTO_CAP_DIR_ATTR | PROTO_CAP_LOCKS)
+
+#define PROTO_LK_RDLCK 0
+#define PROTO_LK_WRLCK 1
+#define PROTO_LK_UNLCK 2
+#define PROTO_LK_TYPE 0x3    /* flags: the type */
+#define PROTO_LK_WAIT 0x100  /* SETLK: wait until it can be granted */
+#define PROTO_LK_FLOCK 0x200 /* a flock(2) lock (whole file), not POSIX */
+#define PROTO_LK_FLAGS (PROTO_LK_TYPE | PROTO_LK_WAIT | PROTO_LK_FLOCK)
+#define PROTO_LK_EOF INT64_MAX /* offset2: to the end of the file */
+
+/* A lock, as GETLK answers it: the first that conflicts, or F_UNLCK. */
+struct proto_lock {
+	uint64_t start, end; /* inclusive; end PROTO_LK_EOF: to the end */
+	uint32_t type;       /* PROTO_LK_RDLCK, _WRLCK; _UNLCK: none */
+	uint32_t pid;        /* 0: held from another peer, or unknown */
+};
+
+/* The capabilities a stream must have to carry q (0: none). */
+uint64_t proto_req_caps(const struct proto_req *q);
 
 /* Take out of q what a stream without capabilities caps cannot carry. */
 void proto_req_fit_caps(struct proto_req *q, uint64_t caps);
@@ -272,6 +303,7 @@ struct proto_rep {
 	uint32_t flags;             /* READDIR: PROTO_LIST_* */
 	bool has_dir_attr;          /* PROTO_CAP_DIR_ATTR: dir_attr is set */
 	struct proto_attr dir_attr; /* the parent directory's, after */
+	struct proto_lock lock;     /* GETLK */
 };
 
 /* Take out of r what a stream without capabilities caps cannot carry. */

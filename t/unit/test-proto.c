@@ -59,6 +59,7 @@ enum {
 	A_STATFS = 1 << 5,
 	A_HELLO = 1 << 6,
 	A_FLAGS = 1 << 7,
+	A_LOCK = 1 << 8,
 };
 
 static const struct expect {
@@ -117,6 +118,11 @@ static const struct expect {
 	    F_EXPORT | F_PATH | F_NAME | F_EXPORT2 | F_PATH2 | F_NAME2 |
 		F_MODE | F_FLAGS | F_ATIME | F_MTIME | F_DATA,
 	    A_ATTR },
+	{ PROTO_GETLK, "getlk", F_FH | F_FH2 | F_OFFSET | F_OFFSET2 | F_FLAGS,
+	    A_LOCK },
+	{ PROTO_SETLK, "setlk", F_FH | F_FH2 | F_OFFSET | F_OFFSET2 | F_FLAGS,
+	    A_ATTR },
+	{ PROTO_LKCANCEL, "lkcancel", F_OFFSET, 0 },
 };
 
 static struct proto_export sample_exports[] = {
@@ -215,6 +221,7 @@ full_rep(int type, int error)
 		    59000, 255 },
 		.hello = sample_hello,
 		.flags = PROTO_LIST_DELTA,
+		.lock = { 100, 199, PROTO_LK_WRLCK, 0 },
 	};
 	return r;
 }
@@ -305,6 +312,13 @@ rep_diff(const char *label, const struct proto_rep *want,
 	CHECK(hello_eq(&got->hello, USED(A_HELLO) ? &want->hello : &zero_hello),
 	    "hello");
 	INT(A_FLAGS, flags);
+	if (USED(A_LOCK))
+		CHECK(memcmp(&got->lock, &want->lock, sizeof got->lock) == 0,
+		    "lock");
+	else
+		CHECK(got->lock.start == 0 && got->lock.end == 0 &&
+			got->lock.type == 0 && got->lock.pid == 0,
+		    "lock");
 	return bad;
 }
 
@@ -378,6 +392,7 @@ rep_size(const struct proto_rep *r, unsigned mask)
 	n += USED(A_STATFS) ? 72 : 0;
 	n += USED(A_HELLO) ? hello_size(&r->hello) : 0;
 	n += USED(A_FLAGS) ? 4 : 0;
+	n += USED(A_LOCK) ? 24 : 0;
 	return n;
 }
 

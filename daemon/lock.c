@@ -1,0 +1,496 @@
+/*
+ * lock.c - the FUSE requests on locks: getlk, setlk and flock, and the
+ * POSIX locks a close(2) drops (flush with its lock owner).  Each goes
+ * to the file's holder, which holds the lock on the real file
+ * (locktab.c there), so locks exclude each other across the union as on
+ * NFS.  Nothing of a lock is kept here but which owners may hold POSIX
+ * locks through which handle, so that their close drops them.
+ *
+ * Coherence: a lock is how programs on different peers agree on a
+ * file's contents.  So every lock and unlock first sends the bytes
+ * written here to the holder, and every lock granted drops what the
+ * caches here (ours and the kernel's) hold of the file's data and
+ * attributes before it is answered: what the owner reads under the
+ * lock is what the holder has.
+ *
+ * A SETLK that waits has no op_timeout: it waits as long as the
+ * application does, and ends with its holder's stream (EIO).  An
+ * interrupt sends LKCANCEL; the holder's answer (EINTR, or the lock if
+ * it was granted first) is the one the application gets.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+
+#include <fuse_lowlevel.h>
+
+#include "fs.h"
+
+/* A POSIX lock owner that may hold locks of a file through a handle. */
+struct lock_held {
+	struct handle *h; /* taken through it; dropped at its release */
+	uint64_t owner;
+	TAILQ_ENTRY(lock_held) entry;
+};
+
+static TAILQ_HEAD(, lock_held) lock_helds = TAILQ_HEAD_INITIALIZER(lock_helds);
+
+/* A lock request in flight. */
+struct lock_op {
+	struct work work; /* the kernel's pages of the file, dropped */
+	fuse_req_t req;
+	struct handle *h; /* the kernel holds the file until the reply */
+	uint64_t ino;     /* FUSE inode of h's node */
+	uint64_t owner;
+	uint64_t start, end; /* inclusive; PROTO_LK_EOF: to the end */
+	uint32_t flags;      /* PROTO_LK_* */
+	uint64_t id;         /* of the SETLK call, for LKCANCEL */
+	bool sent;           /* the SETLK is on its way */
+	bool answered;       /* its answer came: nothing to cancel */
+	bool interrupted;
+	bool flush;      /* answering a flush: its error, not the lock's */
+	int flush_error; /* the flush's write-back error */
+};
+
+/* Whether a lock of owner may be held through h. */
+static struct lock_held *
+lock_held_find(struct handle *h, uint64_t owner)
+{
+	struct lock_held *lh;
+
+	TAILQ_FOREACH(lh, &lock_helds, entry)
+	if (lh->h == h && lh->owner == owner)
+		return lh;
+	return NULL;
+}
+
+/* Forget that owner holds POSIX locks of h's file (through any handle). */
+static void
+lock_held_drop(struct handle *h, uint64_t owner)
+{
+	struct lock_held *lh, *next;
+
+	for (lh = TAILQ_FIRST(&lock_helds); lh != NULL; lh = next) {
+		next = TAILQ_NEXT(lh, entry);
+		if (lh->h->node == h->node && lh->owner == owner) {
+			TAILQ_REMOVE(&lock_helds, lh, entry);
+			free(lh);
+		}
+	}
+}
+
+/* A handle of owner's POSIX locks of h's file, if any is held. */
+static struct handle *
+lock_held_any(struct handle *h, uint64_t owner)
+{
+	struct lock_held *lh;
+
+	TAILQ_FOREACH(lh, &lock_helds, entry)
+	if (lh->h->node == h->node && lh->owner == owner &&
+	    io_handle_live(lh->h))
+		return io_handle_live(h) ? h : lh->h;
+	return NULL;
+}
+
+/* The kernel releases h: whatever was held through it is gone. */
+void
+lock_release(struct handle *h)
+{
+	struct lock_held *lh, *next;
+
+	for (lh = TAILQ_FIRST(&lock_helds); lh != NULL; lh = next) {
+		next = TAILQ_NEXT(lh, entry);
+		if (lh->h == h) {
+			TAILQ_REMOVE(&lock_helds, lh, entry);
+			free(lh);
+		}
+	}
+}
+
+/* A new request about lock owner's locks through the kernel's handle. */
+static struct lock_op *
+lock_op_new(fuse_req_t req, struct handle *h, uint64_t owner)
+{
+	struct lock_op *op = xcalloc(1, sizeof *op);
+
+	op->req = req;
+	op->h = h;
+	op->ino = h->node->id;
+	op->owner = owner;
+	return op;
+}
+
+/* Reply an error (0: done) and free the request. */
+static void
+lock_reply(struct lock_op *op, int error)
+{
+	fuse_reply_err(op->req, op->flush ? -op->flush_error : -error);
+	free(op);
+}
+
+/* The range of a struct flock (SEEK_SET), as the wire says it. */
+static int
+lock_range(const struct flock *fl, uint64_t *start, uint64_t *end)
+{
+	if (fl->l_start < 0 || fl->l_len < 0)
+		return -EINVAL;
+	*start = (uint64_t)fl->l_start;
+	if (fl->l_len == 0)
+		*end = (uint64_t)PROTO_LK_EOF;
+	else if ((uint64_t)fl->l_len - 1 > (uint64_t)PROTO_LK_EOF - *start)
+		return -EOVERFLOW;
+	else
+		*end = *start + (uint64_t)fl->l_len - 1;
+	return 0;
+}
+
+/* The wire's type of F_RDLCK, F_WRLCK, F_UNLCK. */
+static int
+lock_type(short type, uint32_t *out)
+{
+	switch (type) {
+	case F_RDLCK:
+		*out = PROTO_LK_RDLCK;
+		return 0;
+	case F_WRLCK:
+		*out = PROTO_LK_WRLCK;
+		return 0;
+	case F_UNLCK:
+		*out = PROTO_LK_UNLCK;
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+/* A lock call about op's handle; NULL if the holder is gone. */
+static struct call *
+lock_call(struct lock_op *op, struct handle *h, uint8_t type,
+    void (*cb)(struct call *))
+{
+	struct call *c;
+
+	if (!io_handle_live(h))
+		return NULL;
+	c = call_new(h->peer, type, h->export_id, NULL, cb, op);
+	c->req.fh = h->fh;
+	c->req.fh2 = op->owner;
+	c->req.offset = op->start;
+	c->req.offset2 = op->end;
+	c->req.flags = op->flags;
+	return c;
+}
+
+/* --- getlk --- */
+
+/* GETLK came back: the first conflicting lock, or F_UNLCK. */
+static void
+lock_get_cb(struct call *c)
+{
+	struct lock_op *op = c->arg;
+	const struct proto_lock *l = &c->rep.lock;
+	struct flock fl;
+
+	if (c->rep.error != 0) {
+		lock_reply(op, c->rep.error);
+		return;
+	}
+	memset(&fl, 0, sizeof fl);
+	fl.l_whence = SEEK_SET;
+	if (l->type == PROTO_LK_UNLCK)
+		fl.l_type = F_UNLCK;
+	else {
+		fl.l_type = l->type == PROTO_LK_WRLCK ? F_WRLCK : F_RDLCK;
+		fl.l_start = (off_t)l->start;
+		fl.l_len = l->end == (uint64_t)PROTO_LK_EOF
+		    ? 0
+		    : (off_t)(l->end - l->start + 1);
+		fl.l_pid = (pid_t)l->pid;
+	}
+	fuse_reply_lock(op->req, &fl);
+	free(op);
+}
+
+/*
+ * A request about the POSIX lock the kernel describes in *lock, through
+ * the kernel's handle fi: *out, or a negative errno.
+ */
+static int
+lock_op_posix(fuse_req_t req, struct fuse_file_info *fi,
+    const struct flock *lock, struct lock_op **out)
+{
+	struct handle *h = (struct handle *)fi->fh;
+	struct lock_op *op;
+	int err;
+
+	if (!io_handle_live(h))
+		return -EIO;
+	op = lock_op_new(req, h, fi->lock_owner);
+	if ((err = lock_type(lock->l_type, &op->flags)) < 0 ||
+	    (err = lock_range(lock, &op->start, &op->end)) < 0) {
+		free(op);
+		return err;
+	}
+	*out = op;
+	return 0;
+}
+
+void
+lock_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+    struct flock *lock)
+{
+	struct lock_op *op;
+	int err;
+
+	(void)ino;
+	if ((err = lock_op_posix(req, fi, lock, &op)) < 0) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	if (op->flags == PROTO_LK_UNLCK) {
+		lock_reply(op, -EINVAL);
+		return;
+	}
+	call_send(lock_call(op, op->h, PROTO_GETLK, lock_get_cb));
+}
+
+/* --- setlk, flock --- */
+
+/* Worker: the kernel drops its pages of the file the lock covers. */
+static void
+lock_inval_run(struct work *w)
+{
+	struct lock_op *op = (struct lock_op *)w;
+	int rc;
+
+	if ((rc = notify_data_now(op->ino)) != 0 && rc != -ENOENT)
+		log_debug("locks: inval %llu: %s", (unsigned long long)op->ino,
+		    strerror(-rc));
+}
+
+/* Loop: the kernel holds nothing old of the file: the lock is granted. */
+static void
+lock_inval_done(struct work *w)
+{
+	lock_reply((struct lock_op *)w, 0);
+}
+
+/*
+ * A lock was granted: what is cached here of the file may be older
+ * than the holder's, which the owner may now read; drop it, the data
+ * on a worker (never from the loop), then answer.
+ */
+static void
+lock_granted(struct lock_op *op, const struct proto_attr *a)
+{
+	struct node *n = op->h->node;
+
+	if (!io_dirty(n)) {
+		io_forget(n, 0, 0);
+		n->attr = *a;
+	}
+	notify_attr_now(n);
+	op->work.run = lock_inval_run;
+	op->work.done = lock_inval_done;
+	worker_submit(&op->work);
+}
+
+/* SETLK came back: granted, dropped, refused or cancelled. */
+static void
+lock_set_cb(struct call *c)
+{
+	struct lock_op *op = c->arg;
+	uint32_t type = op->flags & PROTO_LK_TYPE;
+	bool posix = (op->flags & PROTO_LK_FLOCK) == 0;
+	struct lock_held *lh;
+
+	op->answered = true;
+	if (c->rep.error != 0) {
+		lock_reply(op, c->rep.error);
+		return;
+	}
+	if (posix && type == PROTO_LK_UNLCK && op->start == 0 &&
+	    op->end == (uint64_t)PROTO_LK_EOF)
+		lock_held_drop(op->h, op->owner);
+	if (type == PROTO_LK_UNLCK || op->flush) {
+		lock_reply(op, 0);
+		return;
+	}
+	if (posix && lock_held_find(op->h, op->owner) == NULL) {
+		lh = xcalloc(1, sizeof *lh);
+		lh->h = op->h;
+		lh->owner = op->owner;
+		TAILQ_INSERT_TAIL(&lock_helds, lh, entry);
+	}
+	lock_granted(op, &c->rep.attr);
+}
+
+/* The holder's answer to LKCANCEL; the SETLK's own answer says it all. */
+static void
+lock_cancel_cb(struct call *c)
+{
+	if (c->rep.error != 0 && c->rep.error != -ENOENT)
+		log_debug("locks: cancel: %s", strerror(-c->rep.error));
+}
+
+/*
+ * The kernel interrupts a waiting lock (a signal): the holder is asked
+ * to cancel it.  Before it is sent, it is not sent at all.
+ */
+static void
+lock_interrupt(fuse_req_t req, void *arg)
+{
+	struct lock_op *op = arg;
+	struct call *c;
+
+	(void)req;
+	op->interrupted = true;
+	if (!op->sent || op->answered || !(op->flags & PROTO_LK_WAIT) ||
+	    !io_handle_live(op->h))
+		return;
+	c = call_new(op->h->peer, PROTO_LKCANCEL, op->h->export_id, NULL,
+	    lock_cancel_cb, NULL);
+	c->req.offset = op->id;
+	call_send(c);
+}
+
+/* The file is clean on its holder: send the SETLK. */
+static void
+lock_set_send(void *arg, int error, const void *data, size_t len)
+{
+	struct lock_op *op = arg;
+	struct call *c;
+
+	(void)data;
+	(void)len;
+	if (error != 0)
+		log_debug("locks: write-back before a lock: %s",
+		    strerror(-error));
+	if (op->interrupted && (op->flags & PROTO_LK_WAIT)) {
+		lock_reply(op, -EINTR);
+		return;
+	}
+	if ((c = lock_call(op, op->h, PROTO_SETLK, lock_set_cb)) == NULL) {
+		lock_reply(op, -EIO);
+		return;
+	}
+	op->id = c->req.id;
+	op->sent = true;
+	call_send(c);
+	if (op->flags & PROTO_LK_WAIT)
+		call_untimed(c);
+}
+
+/* Start a SETLK of op: the bytes written here go to the holder first. */
+static void
+lock_set_start(struct lock_op *op)
+{
+	int err;
+
+	if (op->flags & PROTO_LK_WAIT)
+		fuse_req_interrupt_func(op->req, lock_interrupt, op);
+	if ((err = io_barrier(op->h->node, lock_set_send, op)) < 0)
+		lock_reply(op, err);
+}
+
+void
+lock_setlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+    struct flock *lock, int sleep)
+{
+	struct lock_op *op;
+	int err;
+
+	(void)ino;
+	if ((err = lock_op_posix(req, fi, lock, &op)) < 0) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	if (sleep && op->flags != PROTO_LK_UNLCK)
+		op->flags |= PROTO_LK_WAIT;
+	lock_set_start(op);
+}
+
+void
+lock_flock(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, int how)
+{
+	struct handle *h = (struct handle *)fi->fh;
+	struct lock_op *op;
+
+	(void)ino;
+	if (!io_handle_live(h)) {
+		fuse_reply_err(req, EIO);
+		return;
+	}
+	op = lock_op_new(req, h, fi->lock_owner);
+	op->start = 0;
+	op->end = (uint64_t)PROTO_LK_EOF;
+	switch (how & ~LOCK_NB) {
+	case LOCK_SH:
+		op->flags = PROTO_LK_RDLCK;
+		break;
+	case LOCK_EX:
+		op->flags = PROTO_LK_WRLCK;
+		break;
+	case LOCK_UN:
+		op->flags = PROTO_LK_UNLCK;
+		break;
+	default:
+		free(op);
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	op->flags |= PROTO_LK_FLOCK;
+	if (!(how & LOCK_NB) && (how & ~LOCK_NB) != LOCK_UN)
+		op->flags |= PROTO_LK_WAIT;
+	lock_set_start(op);
+}
+
+/* --- flush --- */
+
+/* The flush's write-back ended: drop owner's POSIX locks, then answer. */
+static void
+lock_flushed(void *arg, int error, const void *data, size_t len)
+{
+	struct lock_op *op = arg;
+	struct handle *via;
+	struct call *c;
+
+	(void)data;
+	(void)len;
+	op->flush_error = error;
+	if ((via = lock_held_any(op->h, op->owner)) == NULL) {
+		lock_held_drop(op->h, op->owner);
+		lock_reply(op, 0);
+		return;
+	}
+	op->start = 0;
+	op->end = (uint64_t)PROTO_LK_EOF;
+	op->flags = PROTO_LK_UNLCK;
+	lock_held_drop(op->h, op->owner);
+	if ((c = lock_call(op, via, PROTO_SETLK, lock_set_cb)) == NULL) {
+		lock_reply(op, 0);
+		return;
+	}
+	op->sent = true;
+	call_send(c);
+}
+
+/*
+ * close(2) of a file by lock owner (FUSE flush): what was written goes
+ * to the holder, then the owner's POSIX locks of the file go, as a
+ * close drops a process's locks; answered after both.  Returns 0, or a
+ * negative errno when nothing could start (the caller answers it).
+ */
+int
+lock_flush(fuse_req_t req, struct handle *h, uint64_t owner)
+{
+	struct lock_op *op = lock_op_new(req, h, owner);
+	int err;
+
+	op->flush = true;
+	if ((err = io_flush(h, lock_flushed, op)) < 0)
+		free(op);
+	return err;
+}

@@ -1,0 +1,682 @@
+/*
+ * locktab.c - the locks held on this peer's files for the union: every
+ * GETLK, SETLK and LKCANCEL, from our own mount (owner 0) or a peer's
+ * stream, is served here.
+ *
+ * A lock owner is (owner: the stream, or 0; lowner: the requester's
+ * opaque lock owner).  For each owner and file (and kind: POSIX or
+ * flock) the holder keeps one open file description of the file, an
+ * entry, on which it takes open file description locks (F_OFD_SETLK),
+ * or flock(2) locks for PROTO_LK_FLOCK: owners then conflict with each
+ * other exactly as processes of one machine do, whichever peers they
+ * are on, and with programs that lock the files here directly.  Byte
+ * ranges, read and write locks, upgrades and splits are the kernel's.
+ *
+ * No lock call ever blocks, on the loop or on a worker: a SETLK that
+ * must wait (PROTO_LK_WAIT) is parked and tried again whenever a lock
+ * goes by any way pufs sees (an unlock, a handle released, a stream
+ * gone: every entry of a handle closes with it), and every
+ * LOCKTAB_RETRY_MS besides, for programs that lock on this machine
+ * outside pufs.  LKCANCEL answers a parked SETLK with EINTR; once that
+ * answer is decided the waiter is never tried again, so it is never
+ * granted behind its requester's back.
+ *
+ * Threads: an attempt (the handle's fstat, the reopen of the file for
+ * a new entry, the F_OFD_SETLK or flock(LOCK_NB)) never waits on a
+ * local file system, so for an export on one it runs on the loop and
+ * is answered from the next loop turn; on any other (NFS, FUSE, ...,
+ * where a lock is itself a request to a server) it runs on a disk
+ * worker.  The entries are under lk.mutex, taken by the attempts and by
+ * handle.c's release hook, on whatever thread a handle goes.  The
+ * requests and the waiters are the loop's alone.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sys/queue.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <linux/magic.h>
+
+#include <event2/event.h>
+
+#include "export-int.h"
+#include "locktab.h"
+#include "log.h"
+#include "loop.h"
+#include "worker.h"
+
+/* Waiters are tried again this often, for locks pufs does not see go. */
+#define LOCKTAB_RETRY_MS 200
+/* Lock requests one stream may have here at once; beyond, ENOLCK. */
+#define LOCKTAB_REQS_MAX 1024
+
+/* One open file description of one file, for one owner's locks. */
+struct lk_ent {
+	uint32_t owner;  /* stream, or 0 */
+	uint64_t lowner; /* the requester's lock owner */
+	bool flock;      /* flock(2) locks, not POSIX ones */
+	dev_t dev;       /* the file */
+	ino_t ino;
+	uint64_t fh; /* the handle it was opened through; goes with it */
+	int fd;      /* owned */
+	bool locked; /* may hold a lock (else open for the next one) */
+	TAILQ_ENTRY(lk_ent) entry;
+};
+
+TAILQ_HEAD(lk_ent_list, lk_ent);
+
+/* One lock request, from its arrival to its answer. */
+struct lk_req {
+	struct work work;
+	uint32_t owner;
+	struct proto_req q; /* scalars only: nothing points anywhere */
+	struct proto_rep *rep;
+	void (*done)(void *);
+	void *arg;
+	int rc;         /* of the last attempt (run) */
+	uint64_t gen;   /* lk.gen when that attempt was made */
+	bool parked;    /* in lk.waiters */
+	bool running;   /* on a worker */
+	bool cancelled; /* LKCANCEL came: answer EINTR, try no more */
+	bool noop;      /* answer rc as it is, touch nothing (run) */
+	bool inline_;   /* attempts run on the loop (a local file system) */
+	TAILQ_ENTRY(lk_req) entry;  /* lk.reqs */
+	TAILQ_ENTRY(lk_req) wentry; /* lk.waiters */
+};
+
+TAILQ_HEAD(lk_req_list, lk_req);
+
+static struct {
+	/* Under mutex (any thread). */
+	pthread_mutex_t mutex;
+	struct lk_ent_list ents;
+	unsigned nents;
+	uint64_t gen; /* bumped when any lock may have gone */
+	/* The loop's. */
+	uint64_t seen; /* lk.gen when the waiters were last tried */
+	/* The loop's. */
+	struct lk_req_list reqs;    /* every request not yet answered */
+	struct lk_req_list waiters; /* parked, to be tried again */
+	unsigned nwaiters;
+	bool *local; /* by export id: a local file system, attempts inline */
+	int efd;     /* the release hook wakes the loop */
+	struct event *wake_ev;
+	struct event *retry_ev;
+	bool ready;
+} lk = {
+	.mutex = PTHREAD_MUTEX_INITIALIZER,
+	.ents = TAILQ_HEAD_INITIALIZER(lk.ents),
+	.reqs = TAILQ_HEAD_INITIALIZER(lk.reqs),
+	.waiters = TAILQ_HEAD_INITIALIZER(lk.waiters),
+	.efd = -1,
+};
+
+static void locktab_wake(void);
+
+/* Whether type is one of ours. */
+bool
+locktab_type(uint8_t type)
+{
+	return type == PROTO_GETLK || type == PROTO_SETLK ||
+	    type == PROTO_LKCANCEL;
+}
+
+/* Close an entry (its locks go) and free it; lk.mutex held. */
+static void
+locktab_ent_free(struct lk_ent *e)
+{
+	TAILQ_REMOVE(&lk.ents, e, entry);
+	lk.nents--;
+	close(e->fd);
+	free(e);
+	lk.gen++;
+}
+
+/*
+ * A handle went (any thread): the entries opened through it close, as a
+ * process's locks go when it closes the file, and the waiters are tried
+ * again.  fh 0: every handle of owner (its stream is gone).
+ */
+static void
+locktab_handle_gone(uint64_t fh, uint32_t owner)
+{
+	struct lk_ent *e, *next;
+	uint64_t one = 1;
+	bool any = false;
+
+	pthread_mutex_lock(&lk.mutex);
+	for (e = TAILQ_FIRST(&lk.ents); e != NULL; e = next) {
+		next = TAILQ_NEXT(e, entry);
+		if (e->owner == owner && (fh == 0 || e->fh == fh)) {
+			locktab_ent_free(e);
+			any = true;
+		}
+	}
+	pthread_mutex_unlock(&lk.mutex);
+	if (any && lk.efd >= 0 && write(lk.efd, &one, sizeof one) == -1)
+		log_debug("locks: wake: %s", strerror(errno));
+}
+
+/* The entry of (owner, lowner, kind) for file (dev, ino); mutex held. */
+static struct lk_ent *
+locktab_ent_find(uint32_t owner, uint64_t lowner, bool flock, dev_t dev,
+    ino_t ino)
+{
+	struct lk_ent *e;
+
+	TAILQ_FOREACH(e, &lk.ents, entry)
+	if (e->owner == owner && e->lowner == lowner && e->flock == flock &&
+	    e->dev == dev && e->ino == ino)
+		return e;
+	return NULL;
+}
+
+/*
+ * Whether owner may have one more entry: below its bound, or once one
+ * of its entries that holds no lock (kept open for the next lock of
+ * its owner) is closed to make room.  Mutex held.
+ */
+static bool
+locktab_room(uint32_t owner)
+{
+	struct lk_ent *e, *idle = NULL;
+	unsigned n = 0;
+
+	if (owner == 0)
+		return true;
+	TAILQ_FOREACH(e, &lk.ents, entry)
+	{
+		if (e->owner != owner)
+			continue;
+		n++;
+		if (!e->locked && idle == NULL)
+			idle = e;
+	}
+	if (n < export_context.max_handles)
+		return true;
+	if (idle == NULL)
+		return false;
+	locktab_ent_free(idle);
+	return true;
+}
+
+/* A request's range as a struct flock of type (F_*). */
+static void
+locktab_flock_of(const struct proto_req *q, short type, struct flock *fl)
+{
+	memset(fl, 0, sizeof *fl);
+	fl->l_type = type;
+	fl->l_whence = SEEK_SET;
+	fl->l_start = (off_t)q->offset;
+	fl->l_len = q->offset2 == (uint64_t)PROTO_LK_EOF
+	    ? 0
+	    : (off_t)(q->offset2 - q->offset + 1);
+}
+
+/* Whether a lock request is well formed; 0 or -EINVAL. */
+static int
+locktab_check(const struct proto_req *q)
+{
+	uint32_t type = q->flags & PROTO_LK_TYPE;
+
+	if ((q->flags & ~(uint32_t)PROTO_LK_FLAGS) != 0 ||
+	    type > PROTO_LK_UNLCK || q->offset > q->offset2 ||
+	    q->offset2 > (uint64_t)PROTO_LK_EOF)
+		return -EINVAL;
+	if (q->type == PROTO_GETLK &&
+	    (type == PROTO_LK_UNLCK || (q->flags & PROTO_LK_FLOCK)))
+		return -EINVAL;
+	return 0;
+}
+
+/* The conflicting lock F_OFD_GETLK found, as the wire says it. */
+static void
+locktab_conflict(const struct flock *fl, struct proto_lock *l)
+{
+	memset(l, 0, sizeof *l);
+	if (fl->l_type == F_UNLCK) {
+		l->type = PROTO_LK_UNLCK;
+		return;
+	}
+	l->type = fl->l_type == F_WRLCK ? PROTO_LK_WRLCK : PROTO_LK_RDLCK;
+	l->start = (uint64_t)fl->l_start;
+	l->end = fl->l_len == 0 ? (uint64_t)PROTO_LK_EOF
+				: (uint64_t)(fl->l_start + fl->l_len - 1);
+	/* An OFD lock has no process; another's pid means nothing here. */
+	l->pid = 0;
+}
+
+/* Take, test or drop the lock q asks for, on entry fd or handle hfd. */
+static int
+locktab_apply(struct lk_req *r, struct lk_ent *e, int hfd)
+{
+	const struct proto_req *q = &r->q;
+	uint32_t type = q->flags & PROTO_LK_TYPE;
+	static const short types[] = { F_RDLCK, F_WRLCK, F_UNLCK };
+	struct flock fl;
+	int op;
+
+	if (q->type == PROTO_GETLK) {
+		locktab_flock_of(q, types[type], &fl);
+		if (fcntl(e != NULL ? e->fd : hfd, F_OFD_GETLK, &fl) == -1)
+			return -errno;
+		locktab_conflict(&fl, &r->rep->lock);
+		return 0;
+	}
+	if (q->flags & PROTO_LK_FLOCK) {
+		op = type == PROTO_LK_RDLCK  ? LOCK_SH
+		    : type == PROTO_LK_WRLCK ? LOCK_EX
+					     : LOCK_UN;
+		if (flock(e->fd, op | LOCK_NB) == -1)
+			return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+		e->locked = type != PROTO_LK_UNLCK;
+		return 0;
+	}
+	locktab_flock_of(q, types[type], &fl);
+	if (fcntl(e->fd, F_OFD_SETLK, &fl) == -1)
+		return errno == EACCES ? -EAGAIN : -errno;
+	if (type != PROTO_LK_UNLCK)
+		e->locked = true;
+	else if (q->offset == 0 && q->offset2 == (uint64_t)PROTO_LK_EOF)
+		e->locked = false; /* the whole file: nothing is left */
+	return 0;
+}
+
+/* Serve one attempt, under lk.mutex; 0 or a negative errno. */
+static int
+locktab_attempt(struct lk_req *r)
+{
+	const struct proto_req *q = &r->q;
+	uint32_t type = q->flags & PROTO_LK_TYPE;
+	bool flock = (q->flags & PROTO_LK_FLOCK) != 0;
+	struct lk_ent *e;
+	struct stat st;
+	int hfd, acc, rc;
+
+	/* POSIX write locks need a handle open for writing, as fcntl(2). */
+	hfd = handle_get(q->fh, r->owner, HANDLE_ANY_EXPORT,
+	    !flock && type == PROTO_LK_WRLCK && q->type == PROTO_SETLK, NULL);
+	if (hfd < 0)
+		return hfd == -EROFS ? -EBADF : hfd;
+	rc = 0;
+	acc = fcntl(hfd, F_GETFL);
+	if (acc == -1 || fstat(hfd, &st) == -1) {
+		rc = -errno;
+		goto out;
+	}
+	acc &= O_ACCMODE;
+	if (!flock && type == PROTO_LK_RDLCK && acc == O_WRONLY &&
+	    q->type == PROTO_SETLK) {
+		rc = -EBADF;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = -EINVAL;
+		goto out;
+	}
+	e = locktab_ent_find(r->owner, q->fh2, flock, st.st_dev, st.st_ino);
+	if (e == NULL && (q->type == PROTO_GETLK || type == PROTO_LK_UNLCK)) {
+		/* Nothing of this owner's to test past or to drop. */
+		rc = q->type == PROTO_GETLK ? locktab_apply(r, NULL, hfd) : 0;
+		goto out;
+	}
+	if (e == NULL) {
+		if (!locktab_room(r->owner)) {
+			rc = -ENOLCK;
+			goto out;
+		}
+		e = xcalloc(1, sizeof *e);
+		e->owner = r->owner;
+		e->lowner = q->fh2;
+		e->flock = flock;
+		e->dev = st.st_dev;
+		e->ino = st.st_ino;
+		e->fh = q->fh;
+		if ((e->fd = beneath_reopen(hfd, acc)) < 0) {
+			rc = e->fd;
+			free(e);
+			goto out;
+		}
+		TAILQ_INSERT_TAIL(&lk.ents, e, entry);
+		lk.nents++;
+	}
+	rc = locktab_apply(r, e, hfd);
+	if (rc == 0 && q->type == PROTO_SETLK) {
+		if (fstat(e->fd, &st) == 0)
+			serve_attr(&st, &r->rep->attr);
+		else
+			rc = -errno;
+	}
+	/* A lock went (an unlock, a downgrade): the waiters may go on. */
+	if (q->type == PROTO_SETLK && type != PROTO_LK_WRLCK && rc == 0)
+		lk.gen++;
+out:
+	handle_put(q->fh);
+	return rc;
+}
+
+/* One attempt at the request, on a worker or the loop (nothing, if settled). */
+static void
+locktab_run(struct work *w)
+{
+	struct lk_req *r = (struct lk_req *)w;
+
+	pthread_mutex_lock(&lk.mutex);
+	r->gen = lk.gen;
+	if (!r->noop)
+		r->rc = locktab_attempt(r);
+	pthread_mutex_unlock(&lk.mutex);
+}
+
+/* Answer a request and forget it. */
+static void
+locktab_answer(struct lk_req *r)
+{
+	struct proto_rep *rep = r->rep;
+
+	rep->type = r->q.type;
+	rep->id = r->q.id;
+	rep->error = r->rc;
+	if (r->rc != 0) {
+		memset(&rep->attr, 0, sizeof rep->attr);
+		memset(&rep->lock, 0, sizeof rep->lock);
+	}
+	TAILQ_REMOVE(&lk.reqs, r, entry);
+	r->done(r->arg);
+	free(r);
+}
+
+static void locktab_done(struct work *);
+
+/* The next loop turn: an attempt made on the loop is answered. */
+static void
+locktab_next_turn(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	locktab_done(arg);
+}
+
+/*
+ * Make an attempt at a request (again): on the loop for a local file
+ * system, else on a worker; its answer comes later either way.
+ */
+static void
+locktab_submit(struct lk_req *r)
+{
+	r->running = true;
+	if (!r->inline_ && !r->noop) {
+		worker_submit(&r->work);
+		return;
+	}
+	locktab_run(&r->work);
+	if (event_base_once(loop_base, -1, EV_TIMEOUT, locktab_next_turn,
+		&r->work, NULL) == -1)
+		fatalx("event_base_once failed");
+}
+
+/* Arm the retry timer while someone waits. */
+static void
+locktab_arm(void)
+{
+	struct timeval tv = { 0, LOCKTAB_RETRY_MS * 1000 };
+
+	if (lk.nwaiters > 0 && lk.retry_ev != NULL &&
+	    !evtimer_pending(lk.retry_ev, NULL))
+		evtimer_add(lk.retry_ev, &tv);
+}
+
+/* Loop: an attempt came back: answer, or park it to try again. */
+static void
+locktab_done(struct work *w)
+{
+	struct lk_req *r = (struct lk_req *)w;
+	uint64_t gen;
+
+	r->running = false;
+	if (r->noop) {
+		locktab_answer(r);
+		return;
+	}
+	pthread_mutex_lock(&lk.mutex);
+	gen = lk.gen;
+	pthread_mutex_unlock(&lk.mutex);
+	if (r->rc == -EAGAIN && (r->q.flags & PROTO_LK_WAIT) &&
+	    r->q.type == PROTO_SETLK) {
+		if (r->cancelled) {
+			r->rc = -EINTR;
+			locktab_answer(r);
+		} else if (gen != r->gen) {
+			locktab_submit(r); /* something went meanwhile */
+		} else {
+			r->parked = true;
+			TAILQ_INSERT_TAIL(&lk.waiters, r, wentry);
+			lk.nwaiters++;
+			locktab_arm();
+		}
+	} else
+		locktab_answer(r);
+	if (gen != lk.seen) {
+		lk.seen = gen;
+		locktab_wake();
+	}
+}
+
+/* Take a parked request out of the waiters. */
+static void
+locktab_unpark(struct lk_req *r)
+{
+	TAILQ_REMOVE(&lk.waiters, r, wentry);
+	lk.nwaiters--;
+	r->parked = false;
+}
+
+/*
+ * Settle a parked request with error rc, on a worker like any answer
+ * (never from inside the call that settles it).
+ */
+static void
+locktab_settle(struct lk_req *r, int rc)
+{
+	locktab_unpark(r);
+	r->cancelled = true;
+	r->noop = true;
+	r->rc = rc;
+	locktab_submit(r);
+}
+
+/* Try every waiter again: a lock went, or the retry timer fired. */
+static void
+locktab_wake(void)
+{
+	struct lk_req *r;
+
+	while ((r = TAILQ_FIRST(&lk.waiters)) != NULL) {
+		locktab_unpark(r);
+		locktab_submit(r);
+	}
+}
+
+/* The release hook wrote to the eventfd: locks went on some thread. */
+static void
+locktab_wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	uint64_t n;
+
+	(void)what;
+	(void)arg;
+	if (read(fd, &n, sizeof n) == -1 && errno != EAGAIN)
+		log_debug("locks: wake: %s", strerror(errno));
+	locktab_wake();
+}
+
+/* The retry timer: locks of programs outside pufs may have gone. */
+static void
+locktab_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	locktab_wake();
+}
+
+/*
+ * LKCANCEL of owner's waiting SETLK id: a parked one is answered EINTR
+ * now; one being tried is answered EINTR unless that try granted it.
+ * 0 if one was found, else -ENOENT (answered already).
+ */
+static int
+locktab_cancel(uint32_t owner, uint64_t id)
+{
+	struct lk_req *r;
+
+	TAILQ_FOREACH(r, &lk.reqs, entry)
+	{
+		if (r->owner != owner || r->q.id != id ||
+		    r->q.type != PROTO_SETLK || r->noop || r->cancelled)
+			continue;
+		if (r->parked)
+			locktab_settle(r, -EINTR);
+		r->cancelled = true;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+/* How many requests owner has here, waiting or not. */
+static unsigned
+locktab_reqs_of(uint32_t owner)
+{
+	struct lk_req *r;
+	unsigned n = 0;
+
+	TAILQ_FOREACH(r, &lk.reqs, entry)
+	if (r->owner == owner)
+		n++;
+	return n;
+}
+
+/* Whether the file of handle fh is on a local file system (see top). */
+static bool
+locktab_local(uint32_t owner, uint64_t fh)
+{
+	uint32_t id = UINT32_MAX;
+	char *path;
+
+	if (lk.local == NULL || (path = export_fh_path(fh, owner, &id)) == NULL)
+		return true; /* an unknown handle: EBADF, at once */
+	free(path);
+	return id < export_context.nexports && lk.local[id];
+}
+
+/* Whether a file system of type t never makes a lock call wait. */
+static bool
+locktab_fs_local(long t)
+{
+	switch (t) {
+	case EXT4_SUPER_MAGIC: /* ext2 and ext3 too */
+	case XFS_SUPER_MAGIC:
+	case BTRFS_SUPER_MAGIC:
+	case TMPFS_MAGIC:
+	case RAMFS_MAGIC:
+	case F2FS_SUPER_MAGIC:
+	case OVERLAYFS_SUPER_MAGIC:
+	case 0x2fc12fc1: /* zfs */
+	case 0xca451a4e: /* bcachefs */
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Serve a lock request (see locktab.h). */
+void
+locktab_serve(uint32_t owner, const struct proto_req *q, struct proto_rep *rep,
+    void (*done)(void *arg), void *arg)
+{
+	struct lk_req *r = xcalloc(1, sizeof *r);
+
+	memset(rep, 0, sizeof *rep);
+	r->owner = owner;
+	r->q.type = q->type;
+	r->q.id = q->id;
+	r->q.fh = q->fh;
+	r->q.fh2 = q->fh2;
+	r->q.offset = q->offset;
+	r->q.offset2 = q->offset2;
+	r->q.flags = q->flags;
+	r->rep = rep;
+	r->done = done;
+	r->arg = arg;
+	r->work.run = locktab_run;
+	r->work.done = locktab_done;
+	r->inline_ = locktab_local(owner, q->fh);
+	TAILQ_INSERT_TAIL(&lk.reqs, r, entry);
+	if (q->type == PROTO_LKCANCEL) {
+		r->noop = true;
+		r->rc = locktab_cancel(owner, q->offset);
+	} else if ((r->rc = locktab_check(q)) != 0)
+		r->noop = true;
+	else if (owner != 0 && locktab_reqs_of(owner) > LOCKTAB_REQS_MAX) {
+		r->noop = true;
+		r->rc = -ENOLCK;
+	}
+	locktab_submit(r);
+}
+
+/* Leaving: every waiter is answered EIO, so none holds the leave up. */
+void
+locktab_leave(void)
+{
+	struct lk_req *r;
+
+	while ((r = TAILQ_FIRST(&lk.waiters)) != NULL)
+		locktab_settle(r, -EIO);
+}
+
+/* Set up the wake-ups, and hear of every handle that goes. */
+void
+locktab_init(void)
+{
+	if ((lk.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
+		fatal("locks: eventfd");
+	lk.wake_ev = event_new(loop_base, lk.efd, EV_READ | EV_PERSIST,
+	    locktab_wake_cb, NULL);
+	lk.retry_ev = evtimer_new(loop_base, locktab_retry_cb, NULL);
+	if (lk.wake_ev == NULL || lk.retry_ev == NULL ||
+	    event_add(lk.wake_ev, NULL) == -1)
+		fatalx("locks: cannot make the wake-up events");
+	handle_on_gone(locktab_handle_gone);
+	lk.local = xcalloc(export_context.nexports + 1, sizeof *lk.local);
+	for (uint32_t i = 0; i < export_context.nexports; i++) {
+		struct statfs sf;
+
+		lk.local[i] = fstatfs(export_context.exports[i].rootfd, &sf) ==
+			0 &&
+		    locktab_fs_local((long)sf.f_type);
+	}
+	lk.ready = true;
+}
+
+/* Let go of the wake-ups (the workers have stopped). */
+void
+locktab_free(void)
+{
+	if (!lk.ready)
+		return;
+	handle_on_gone(NULL);
+	event_free(lk.wake_ev);
+	event_free(lk.retry_ev);
+	close(lk.efd);
+	lk.efd = -1;
+	free(lk.local);
+	lk.local = NULL;
+	lk.ready = false;
+}

@@ -1,0 +1,34 @@
+/*
+ * locktab.h - the locks this peer holds on its exports' files for the
+ * union (locktab.c): the serving side of GETLK, SETLK and LKCANCEL, for
+ * our own mount (owner 0) and for every peer's stream alike.
+ */
+#ifndef PUFS_LOCKTAB_H
+#define PUFS_LOCKTAB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proto.h"
+
+/* Once, on the loop, before the first request: the wake-ups it needs. */
+void locktab_init(void);
+void locktab_free(void);
+
+/* Whether a request type is served here rather than by export_serve(). */
+bool locktab_type(uint8_t type);
+
+/*
+ * Serve lock request r for owner (0: our mount; else a stream): the
+ * answer is written into *rep and done(arg) runs once, on the loop,
+ * never from inside this call.  r is copied; a SETLK that waits
+ * (PROTO_LK_WAIT) is answered when granted or cancelled, or when its
+ * handle is gone, however long that takes.
+ */
+void locktab_serve(uint32_t owner, const struct proto_req *r,
+    struct proto_rep *rep, void (*done)(void *arg), void *arg);
+
+/* Leaving: answer every waiter EIO. */
+void locktab_leave(void);
+
+#endif
