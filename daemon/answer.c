@@ -68,7 +68,7 @@ answer_done(struct work *w)
 	proto_rep_clear(&sv->rep);
 	proto_req_clear(&sv->req);
 	s->reserved -= sv->cost;
-	free(sv->frame);
+	answer_ops->frame_free(sv->frame);
 	free(sv);
 	s->serving--;
 	answer_ops->flow(s);

@@ -69,6 +69,7 @@ struct stream_ops {
 	void (*send_rep)(struct stream *, struct proto_rep *);
 	void (*say_bye)(struct stream *, const struct proto_req *);
 	uint64_t (*new_id)(void);
+	void (*frame_free)(void *); /* a received frame, done with */
 };
 
 /* hello.c */
