@@ -314,7 +314,10 @@ static struct {
 	size_t n, bytes;
 } stream_pool;
 
-/* A buffer of at least need bytes (its size in *cap), kept or new. */
+/*
+ * A buffer of at least need bytes (its size in *cap), kept or new;
+ * NULL if there is no memory for it.
+ */
 static void *
 stream_buf_get(size_t need, size_t *cap)
 {
@@ -336,7 +339,7 @@ stream_buf_get(size_t need, size_t *cap)
 	}
 	*cap = (need + STREAM_POOL_STEP - 1) / STREAM_POOL_STEP *
 	    STREAM_POOL_STEP;
-	return xmalloc(*cap);
+	return malloc(*cap);
 }
 
 /* Keep buffer p (from malloc) for a later frame, or free it. */
@@ -362,8 +365,10 @@ stream_buf_put(void *p)
 static void
 stream_buf_for(struct proto_buf *pb, size_t len)
 {
-	if (len >= STREAM_POOL_MIN)
-		pb->p = stream_buf_get(len + PROTO_HDR_LEN + 4096, &pb->cap);
+	if (len >= STREAM_POOL_MIN &&
+	    (pb->p = stream_buf_get(len + PROTO_HDR_LEN + 4096, &pb->cap)) ==
+		NULL)
+		pb->cap = 0; /* the encoder tries, and fails cleanly */
 }
 
 /* The output buffer is done with a frame handed over to it. */
@@ -630,9 +635,10 @@ stream_process(struct stream *s)
 		 * back there once handled: a reply's when its call's callback
 		 * has run, a request's when it has been answered (answer.c).
 		 */
-		if (flen >= (long)STREAM_POOL_MIN)
-			frame = stream_buf_get((size_t)flen, &cap);
-		else if ((frame = malloc((size_t)flen)) == NULL) {
+		frame = flen >= (long)STREAM_POOL_MIN
+		    ? stream_buf_get((size_t)flen, &cap)
+		    : malloc((size_t)flen);
+		if (frame == NULL) {
 			evbuffer_remove(in, hdr, sizeof hdr);
 			evbuffer_drain(in, (size_t)flen - sizeof hdr);
 			answer_refuse(s, hdr, -ENOMEM);
