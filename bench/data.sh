@@ -36,8 +36,11 @@
 #      and the re-read of a DIO_MB MiB file, which fits in pufs's cache.
 #
 # The peak memory (VmHWM) of the pufs daemons is taken before each of
-# their stops, p1's data counters after each of its rows, and the load
-# average at the start, before each path and at the end.
+# their stops, p1's data counters after each of its rows, the CPU time
+# the two daemons used in each sequential write, cold read and run of
+# 4 KiB writes (a figure the machine's load moves less than the rates),
+# and the load average at the start, before each path and at the end.
+# -o names the paths measured (the others' figures are "-").
 #
 # Needs root, sqlite3, a C compiler and what remote.sh needs.  Traffic
 # stays inside the two namespaces.  Everything started is stopped by
@@ -46,8 +49,8 @@
 # (no latency, no loss); the figures are only as quiet as the machine.
 #
 # Usage: bench/data.sh [-s SIZE_MB] [-R RAND_MB] [-n NREADS] [-q NTX]
-#                      [-t TRAP_MB] [-d DIO_MB] [-p PUFS] [-r RUNS]
-#                      [-w DIR]
+#                      [-t TRAP_MB] [-d DIO_MB] [-o PATHS] [-p PUFS]
+#                      [-r RUNS] [-w DIR]
 #
 set -euo pipefail
 export LC_ALL=C
@@ -58,6 +61,7 @@ NREADS=8192
 NTX=200
 TRAP_MB=64
 DIO_MB=128
+PATHS=raw,passthrough,sshfs,pufs
 SEED=13
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 PUFS=$REPO/build/daemon/pufs
@@ -78,7 +82,7 @@ BENCH=data
 usage() {
 	cat <<EOF
 usage: $0 [-s SIZE_MB] [-R RAND_MB] [-n NREADS] [-q NTX] [-t TRAP_MB]
-          [-d DIO_MB] [-p PUFS] [-r RUNS] [-w DIR]
+          [-d DIO_MB] [-o PATHS] [-p PUFS] [-r RUNS] [-w DIR]
 
   -s SIZE_MB   size of the sequential file in MiB (default $SIZE_MB)
   -R RAND_MB   size of the random-read file in MiB (default $RAND_MB)
@@ -86,13 +90,15 @@ usage: $0 [-s SIZE_MB] [-R RAND_MB] [-n NREADS] [-q NTX] [-t TRAP_MB]
   -q NTX       SQLite transactions a run (default $NTX)
   -t TRAP_MB   MiB written in 4 KiB writes (default $TRAP_MB)
   -d DIO_MB    size of the file re-read with direct I/O (default $DIO_MB)
+  -o PATHS     the paths measured, a comma list of raw, passthrough,
+               sshfs and pufs (default $PATHS)
 $(common_usage)
 
 Prints Markdown tables on standard output, progress on standard error.
 EOF
 }
 
-while getopts "s:R:n:q:t:d:p:r:w:h" opt; do
+while getopts "s:R:n:q:t:d:o:p:r:w:h" opt; do
 	case $opt in
 	s) SIZE_MB=$OPTARG ;;
 	R) RAND_MB=$OPTARG ;;
@@ -100,12 +106,26 @@ while getopts "s:R:n:q:t:d:p:r:w:h" opt; do
 	q) NTX=$OPTARG ;;
 	t) TRAP_MB=$OPTARG ;;
 	d) DIO_MB=$OPTARG ;;
+	o) PATHS=$OPTARG ;;
 	*) common_opt "$opt" ;;
 	esac
 done
 shift $((OPTIND - 1))
 [ $# -eq 0 ] || { usage >&2; exit 2; }
 need_positive SIZE_MB RAND_MB NREADS NTX TRAP_MB DIO_MB RUNS
+for p in ${PATHS//,/ }; do
+	case $p in
+	raw|passthrough|sshfs|pufs) ;;
+	*) echo "$BENCH: -o: no path $p (raw, passthrough, sshfs, pufs)" >&2; exit 2 ;;
+	esac
+done
+# Whether path $1 is measured.
+wanted() {
+	case ,$PATHS, in
+	*,"$1",*) return 0 ;;
+	esac
+	return 1
+}
 if [ "$NREADS" -gt $((RAND_MB * 256)) ]; then
 	echo "$BENCH: $NREADS reads of 4 KiB do not fit in $RAND_MB MiB" >&2
 	exit 2
@@ -114,6 +134,7 @@ need_root "namespaces, FUSE mounts, sshd, drop_caches"
 need_commands ip nsenter fusermount3 timeout cc sqlite3 "$PYTHON"
 need_pufs
 LOAD_START=$(load_avg)
+HZ=$(getconf CLK_TCK)
 
 two_peer_setup data
 MPT=$WORK/mnt-passthrough
@@ -212,17 +233,63 @@ dd_mbs() {
 	dd_rate <<<"$out"
 }
 
+# The CPU time (user and system, in clock ticks) pufs peers p1 and p2
+# have used so far, as "T1 T2" (0 for a peer not running).
+pufs_cpu() {
+	local k pid t out=()
+	for k in 1 2; do
+		pid=PUFS_PID_$k
+		t=
+		if [ -n "${!pid:-}" ]; then
+			t=$(awk '{ print $14 + $15 }' "/proc/${!pid}/stat" \
+			    2>/dev/null) || t=
+		fi
+		out+=("${t:-0}")
+	done
+	echo "${out[@]}"
+}
+
+# Add to the lists CPU1_$1 and CPU2_$1 the milliseconds of CPU p1 and
+# p2 used per MiB between pufs_cpu readings $2 and $3 over $4 MiB (pufs
+# rows only).
+cpu_note() {
+	local key=$1 mb=$4 a b k v
+	[ -n "${PUFS_PID_1:-}" ] || return 0
+	read -r -a a <<<"$2"
+	read -r -a b <<<"$3"
+	for k in 1 2; do
+		v=CPU${k}_$key
+		printf -v "$v" '%s' "${!v:-} $(awk -v t=$((b[k - 1] - a[k - 1])) \
+		    -v hz="$HZ" -v mb="$mb" 'BEGIN { printf "%.2f", t * 1000 / hz / mb }')"
+	done
+}
+
+# The medians of the lists cpu_note made under key $1, in CPUM1_$1 and
+# CPUM2_$1.
+cpu_median() {
+	local k v
+	for k in 1 2; do
+		v=CPU${k}_$1
+		[ -n "${!v:-}" ] || continue
+		# Word splitting of the list is meant.
+		# shellcheck disable=SC2086
+		MEDIAN_FMT=%.2f set_median "CPUM${k}_$1" ${!v}
+	done
+}
+
 # Sequential I/O through directory $2 (whose seq/ is held by p2) under
 # label $1, made cold by command $3: sets W_$1, RC_$1 (MB/s) and RW_$1
 # (GB/s).  The write is checked to have landed on p2 whole.
 measure_seq() {
 	local key=$1 f=$2/seq/seq.dat prep=$3 i w rc rw ws=() rcs=() rws=()
-	local bytes=$((SIZE_MB * 1048576)) size
+	local bytes=$((SIZE_MB * 1048576)) size c0 c1
 	for ((i = 1; i <= RUNS; i++)); do
 		rm -f "$f"
 		sync
+		c0=$(pufs_cpu)
 		w=$(dd_mbs "$bytes" if=/dev/zero of="$f" bs=1M \
 		    count="$SIZE_MB" conv=fsync) || return 1
+		cpu_note "${key}_w" "$c0" "$(pufs_cpu)" "$SIZE_MB"
 		size=$(stat -c %s "$E2/seq/seq.dat" 2>/dev/null || echo none)
 		if [ "$size" != "$bytes" ]; then
 			msg "$key: after the write p2 holds $size bytes"
@@ -230,7 +297,10 @@ measure_seq() {
 		fi
 		pufs_data_note "${key}_w"
 		$prep || { msg "$key: $prep failed"; return 1; }
+		c0=$(pufs_cpu)
 		rc=$(dd_mbs "$bytes" if="$f" of=/dev/null bs=1M) || return 1
+		c1=$(pufs_cpu)
+		cpu_note "${key}_rc" "$c0" "$c1" "$SIZE_MB"
 		rw=$(dd_mbs "$bytes" if="$f" of=/dev/null bs=1M) || return 1
 		rw=$(awk -v v="$rw" 'BEGIN { printf "%.2f\n", v / 1000 }')
 		pufs_data_note "${key}_r"
@@ -241,6 +311,8 @@ measure_seq() {
 	MEDIAN_FMT=%.0f set_median "W_$key" "${ws[@]}"
 	MEDIAN_FMT=%.0f set_median "RC_$key" "${rcs[@]}"
 	MEDIAN_FMT=%.2f set_median "RW_$key" "${rws[@]}"
+	cpu_median "${key}_w"
+	cpu_median "${key}_rc"
 }
 
 # 4 KiB random reads of rand/rand.dat through directory $2 under label
@@ -314,7 +386,7 @@ traps_settled() {
 # the datagrams p1 sent.
 measure_small() {
 	local key=$1 f=$2/trap/small.dat i w bytes=$((TRAP_MB * 1048576))
-	local a b ra rb a1 b1 ws=() tds=() trs=() t1s=() size
+	local a b ra rb a1 b1 ws=() tds=() trs=() t1s=() size c0
 	for ((i = 1; i <= RUNS; i++)); do
 		rm -f "$f"
 		if [ -n "${PUFS_PID_2:-}" ]; then
@@ -325,8 +397,10 @@ measure_small() {
 				return 1
 			fi
 		fi
+		c0=$(pufs_cpu)
 		w=$(dd_mbs "$bytes" if=/dev/zero of="$f" bs=4k \
 		    count=$((TRAP_MB * 256)) conv=fsync) || return 1
+		cpu_note "${key}_sw" "$c0" "$(pufs_cpu)" "$TRAP_MB"
 		size=$(stat -c %s "$E2/trap/small.dat" 2>/dev/null || echo none)
 		if [ "$size" != "$bytes" ]; then
 			msg "$key: after the 4 KiB writes p2 holds $size bytes"
@@ -354,6 +428,7 @@ measure_small() {
 	rm -f "$f"
 	pufs_data_note "${key}_sw"
 	MEDIAN_FMT=%.0f set_median "SW_$key" "${ws[@]}"
+	cpu_median "${key}_sw"
 	if [ ${#tds[@]} -gt 0 ]; then
 		MEDIAN_FMT=%.1f set_median "TD_$key" "${tds[@]}"
 		MEDIAN_FMT=%.1f set_median "TR_$key" "${trs[@]}"
@@ -411,7 +486,9 @@ mkdir "$E2/seq" "$E2/rand" "$E2/sql" "$E2/trap"
 msg "p2 holds rand/rand.dat ($RAND_MB MiB) and empty seq/, sql/, trap/"
 
 # 1. raw: p2's export directory itself.
-measure_all raw "$E2" cold
+if wanted raw; then
+	measure_all raw "$E2" cold
+fi
 
 # 2. passthrough_ll on p2's export directory, locally; then with
 # cache=never, its direct I/O.
@@ -435,7 +512,7 @@ passthrough_stop() {
 	unmount "$MPT"
 }
 
-if build_passthrough; then
+if wanted passthrough && build_passthrough; then
 	if passthrough_mount ""; then
 		RA_passthrough=$(mount_ra "$MPT")
 		measure_all passthrough "$MPT" cold
@@ -450,7 +527,9 @@ fi
 # 3. sshfs from namespace A to a private sshd in namespace B; then with
 # -o direct_io.
 SSHFS_PID=
-if start_sshd "$ADDR_B" "$SSH_PORT" nsenter --net="/run/netns/$NS_B"; then
+if ! wanted sshfs; then
+	:
+elif start_sshd "$ADDR_B" "$SSH_PORT" nsenter --net="/run/netns/$NS_B"; then
 	if sshfs_mount ""; then
 		msg "sshfs mounted at $MSSH (default options)"
 		RA_sshfs=$(mount_ra "$MSSH")
@@ -475,7 +554,9 @@ fi
 # 4. pufs: p1 in namespace A, p2 in namespace B; p1's mount is
 # measured.  Then both again with cache.direct_io=yes.
 PUFS_OPTS=
-if pufs_start_both "$E1" "$M1" "$E2" "$M2"; then
+if ! wanted pufs; then
+	:
+elif pufs_start_both "$E1" "$M1" "$E2" "$M2"; then
 	msg "pufs p1 mounted at $M1, p2 at $M2, both up"
 	RA_pufs=$(mount_ra "$M1")
 	measure_all pufs "$M1" pufs_fresh
@@ -485,7 +566,9 @@ else
 fi
 pufs_stop
 PUFS_OPTS=cache.direct_io=yes
-if pufs_start_both "$E1" "$M1" "$E2" "$M2"; then
+if ! wanted pufs; then
+	:
+elif pufs_start_both "$E1" "$M1" "$E2" "$M2"; then
 	msg "pufs p1 mounted at $M1 with $PUFS_OPTS, p2 too, both up"
 	measure_dio pufs "$M1" pufs_fresh
 	pufs_mem
@@ -606,6 +689,17 @@ a datagram is one packet); p1, the writer, sent $(fig T1_pufs).
 |---|--:|--:|
 | pufs p1 (the mount measured; fresh at each cold run) | $(mib HWM_pufs1) | $(mib RSS_pufs1) |
 | pufs p2 (the holder) | $(mib HWM_pufs2) | $(mib RSS_pufs2) |
+
+CPU time of the pufs daemons (user and system, all threads), ms per
+MiB moved (median):
+
+| measurement | p1 (the mount) | p2 (the holder) |
+|---|--:|--:|
+| seq write | $(fig CPUM1_pufs_w) | $(fig CPUM2_pufs_w) |
+| seq read, cold | $(fig CPUM1_pufs_rc) | $(fig CPUM2_pufs_rc) |
+| 4 KiB writes | $(fig CPUM1_pufs_sw) | $(fig CPUM2_pufs_sw) |
+| direct I/O: seq write | $(fig CPUM1_pufs_dio_w) | $(fig CPUM2_pufs_dio_w) |
+| direct I/O: seq read, cold | $(fig CPUM1_pufs_dio_rc) | $(fig CPUM2_pufs_dio_rc) |
 
 Kernel read-ahead of the mounts (read_ahead_kb): passthrough
 ${RA_passthrough:--}, sshfs ${RA_sshfs:--}, pufs ${RA_pufs:--}.

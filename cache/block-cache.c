@@ -46,9 +46,10 @@
  * one block per file, a file record of its own) and 8 bytes per dirty
  * range the heap array holds room for once a block has more than one.
  * Left out: malloc's rounding of a data buffer served by mmap (at most
- * one page per block).  Making room evicts from the LRU tail, and only
- * when the LRU holds enough to make the room, so a call that fails
- * evicts nothing.
+ * one page per block).  The data buffers of freed blocks kept for new
+ * ones (bc_spare_put) are charged block_size each.  Making room evicts
+ * spares first, then from the LRU tail, and only when the LRU holds
+ * enough to make the room, so a call that fails evicts nothing.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -108,7 +109,14 @@ struct block_cache {
 	struct block *lru_head, *lru_tail; /* head: most recent */
 	size_t lru_bytes;                  /* charged to LRU blocks */
 	struct block *dropped;             /* by fnext, fprev */
+	void *spares;                      /* freed blocks' data (bc_spare) */
+	size_t spare_bytes;                /* block_size each */
 	struct block_cache_stats st;
+};
+
+/* A spare data buffer, kept for the next new block; linked in itself. */
+struct bc_spare {
+	struct bc_spare *next;
 };
 
 /* The murmur3 finaliser: a 64-bit bijection that mixes every bit. */
@@ -537,6 +545,42 @@ bc_settle(struct block_cache *c, struct block *b)
 		bc_lru_del(c, b);
 }
 
+/*
+ * The data buffers of freed blocks are kept for new ones, charged to
+ * the budget like blocks: a new buffer's pages fault in one by one as
+ * it is first written, which costs more than the copy, and blocks come
+ * and go all the time (evicted, dropped when a trap or a truncate
+ * invalidates them).  So the cache's memory, once grown, stays within
+ * the budget for the next blocks; spares are the first to go when room
+ * is needed.
+ */
+static void
+bc_spare_put(struct block_cache *c, void *data)
+{
+	struct bc_spare *sp = data;
+
+	if (c->st.bytes + c->spare_bytes + c->bs > c->budget) {
+		free(data);
+		return;
+	}
+	sp->next = c->spares;
+	c->spares = sp;
+	c->spare_bytes += c->bs;
+}
+
+/* A spare data buffer, uncharged, or NULL. */
+static void *
+bc_spare_take(struct block_cache *c)
+{
+	struct bc_spare *sp = c->spares;
+
+	if (sp != NULL) {
+		c->spares = sp->next;
+		c->spare_bytes -= c->bs;
+	}
+	return sp;
+}
+
 /* Free b, wherever it is, and uncount it. */
 static void
 bc_free(struct block_cache *c, struct block *b)
@@ -558,7 +602,7 @@ bc_free(struct block_cache *c, struct block *b)
 	}
 	c->st.bytes -= b->charged;
 	c->st.blocks--;
-	free(b->data);
+	bc_spare_put(c, b->data);
 	free(b);
 }
 
@@ -607,6 +651,9 @@ bc_make_room(struct block_cache *c, size_t need)
 
 	if (need > c->budget || c->st.bytes - c->lru_bytes > c->budget - need)
 		return false;
+	while (c->spares != NULL &&
+	    c->st.bytes + c->spare_bytes > c->budget - need)
+		free(bc_spare_take(c));
 	while (c->st.bytes > c->budget - need) {
 		b = c->lru_tail;
 		c->st.evicted++;
@@ -685,6 +732,8 @@ block_cache_free(struct block_cache *c)
 			free(bf);
 		}
 	}
+	while (c->spares != NULL)
+		free(bc_spare_take(c));
 	bc_table_fini(&c->blocks);
 	bc_table_fini(&c->files);
 	free(c);
@@ -717,10 +766,15 @@ block_cache_get(struct block_cache *c, uint64_t file, uint64_t index)
 {
 	struct block_file *bf;
 	struct block *b;
+	void *data;
 
 	if ((b = block_cache_find(c, file, index)) != NULL)
 		return b;
+	/* A spare's charge becomes the block's. */
+	data = bc_spare_take(c);
 	if (!bc_make_room(c, c->bs + block_cache_block_overhead())) {
+		if (data != NULL)
+			bc_spare_put(c, data);
 		errno = ENOBUFS;
 		return NULL;
 	}
@@ -730,8 +784,9 @@ block_cache_get(struct block_cache *c, uint64_t file, uint64_t index)
 	 * a fill puts it there (a fill writes every byte not dirty), and a
 	 * block written whole, the common case, would pay for it.
 	 */
-	if ((b = calloc(1, sizeof *b)) == NULL ||
-	    (b->data = malloc(c->bs)) == NULL)
+	if ((b = calloc(1, sizeof *b)) == NULL)
+		goto nomem;
+	if ((b->data = data) == NULL && (b->data = malloc(c->bs)) == NULL)
 		goto nomem;
 	if ((bf = bc_file_lookup(c, file)) == NULL) {
 		if ((bf = calloc(1, sizeof *bf)) == NULL)
@@ -753,6 +808,8 @@ block_cache_get(struct block_cache *c, uint64_t file, uint64_t index)
 nomem:
 	if (b != NULL)
 		free(b->data);
+	else
+		free(data);
 	free(b);
 	errno = ENOMEM;
 	return NULL;

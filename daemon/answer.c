@@ -72,7 +72,7 @@ answer_done(struct work *w)
 	s->reserved -= sv->cost;
 	if (sv->serving)
 		s->serving--;
-	free(sv->frame);
+	answer_ops->frame_free(sv->frame);
 	free(sv);
 	answer_ops->flow(s);
 	answer_ops->unref(s);

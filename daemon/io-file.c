@@ -23,14 +23,21 @@ io_init(const struct config *cfg)
 
 	io.bs = (uint32_t)cfg->block_size;
 	/*
-	 * Buffers of 128 KiB and more (blocks at the default block_size,
-	 * WRITE frames) get a mapping each, as glibc starts out doing, and
-	 * go back to the system when freed.  Left to itself, glibc raises
-	 * the threshold at the first such free and serves them from the
-	 * heap from then on, where the holes blocks and frames leave as
-	 * they come and go stay resident: megabytes past cache_size.
+	 * Buffers larger than 256 KiB (WRITE frames, large blocks) get a
+	 * mapping each and go back to the system when freed.  Left to
+	 * itself, glibc raises the threshold at the first such free and
+	 * serves them from the heap from then on, where the holes they
+	 * leave as they come and go stay resident: megabytes past
+	 * cache_size.  Smaller ones come from the heap, which keeps up to
+	 * 8 MiB free at its top rather than giving it back: a fresh
+	 * mapping costs a page fault a page as it is first written, more
+	 * than the copy that fills it, and blocks of the default 128 KiB,
+	 * the holder's READ buffers of that size and the stream's input
+	 * come and go all the time (the block cache and the stream keep
+	 * theirs for reuse, so their holes are filled again).
 	 */
-	mallopt(M_MMAP_THRESHOLD, 128 << 10);
+	mallopt(M_MMAP_THRESHOLD, 256 << 10);
+	mallopt(M_TRIM_THRESHOLD, 8 << 20);
 	/*
 	 * The cache holds at least four blocks and their bookkeeping,
 	 * even under the smallest cache_size the configuration allows

@@ -74,6 +74,7 @@ struct stream_ops {
 	void (*say_bye)(struct stream *, const struct proto_req *);
 	void (*push_out)(struct stream *); /* before a close: last words */
 	uint64_t (*new_id)(void);
+	void (*frame_free)(void *); /* a received frame, done with */
 };
 
 /* hello.c */

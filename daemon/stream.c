@@ -54,11 +54,13 @@
  * through the stream_ops given at stream_init().
  */
 #include <errno.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -100,6 +102,7 @@ static const struct stream_client *stream_client; /* the call layer */
 static unsigned stream_handshaking[2];            /* in handshake: in, out */
 
 static void stream_read_cb(struct bufferevent *, void *);
+static void stream_read_more(struct stream *);
 static void stream_write_cb(struct bufferevent *, void *);
 static void stream_event_cb(struct bufferevent *, short, void *);
 static void stream_set_state(struct stream *, enum stream_state);
@@ -109,6 +112,7 @@ static int stream_send_req(struct stream *, const struct proto_req *);
 static void stream_send_rep(struct stream *, struct proto_rep *);
 static void stream_say_bye(struct stream *, const struct proto_req *);
 static void stream_push_out(struct stream *);
+static void stream_buf_put(void *);
 
 /* What the files below the stream may do to one (stream-int.h). */
 static const struct stream_ops stream_ops = {
@@ -121,6 +125,7 @@ static const struct stream_ops stream_ops = {
 	.say_bye = stream_say_bye,
 	.push_out = stream_push_out,
 	.new_id = stream_new_id,
+	.frame_free = stream_buf_put,
 };
 
 /* The layer above, which the stream answers (before any stream). */
@@ -288,6 +293,94 @@ stream_close(struct stream *s, const char *reason)
 
 /* Frames this large are handed to the output buffer, not copied. */
 #define STREAM_HAND_OVER (16u << 10)
+/*
+ * Socket reads past libevent's: bytes a read (libevent rounds a buffer
+ * chain, this and its header, up to 128 KiB, which malloc serves from
+ * its heap, see io_init()), bytes a loop turn.
+ */
+#define STREAM_READ_PIECE ((128u << 10) - 256)
+#define STREAM_READ_TURN (4u << 20)
+
+/*
+ * Buffers of large frames (data: WRITE requests, READ replies), sent or
+ * received, are kept for the next such frame, up to STREAM_POOL_BYTES
+ * of them, all streams together.  A fresh buffer of 128 KiB or more is
+ * a mapping of its own (io_init() sets the threshold so) whose every
+ * page faults in when the frame is written into it, and goes back at
+ * its free: at a few hundred MB/s those faults cost more than the
+ * copies.  Sizes are rounded up to STREAM_POOL_STEP, so that frames of
+ * one kind share buffers; a buffer's size is malloc's, so that whoever
+ * holds one (answer.c, a request's service) needs only its address.
+ */
+#define STREAM_POOL_MIN STREAM_HAND_OVER
+#define STREAM_POOL_STEP (64u << 10)
+#define STREAM_POOL_BYTES (8u << 20)
+#define STREAM_POOL_MAX 32
+
+static struct {
+	struct {
+		void *p;
+		size_t cap;
+	} v[STREAM_POOL_MAX];
+	size_t n, bytes;
+} stream_pool;
+
+/*
+ * A buffer of at least need bytes (its size in *cap), kept or new;
+ * NULL if there is no memory for it.
+ */
+static void *
+stream_buf_get(size_t need, size_t *cap)
+{
+	size_t best = stream_pool.n;
+	void *p;
+
+	for (size_t i = 0; i < stream_pool.n; i++)
+		if (stream_pool.v[i].cap >= need &&
+		    stream_pool.v[i].cap <= 2 * need + STREAM_POOL_STEP &&
+		    (best == stream_pool.n ||
+			stream_pool.v[i].cap < stream_pool.v[best].cap))
+			best = i;
+	if (best < stream_pool.n) {
+		p = stream_pool.v[best].p;
+		*cap = stream_pool.v[best].cap;
+		stream_pool.bytes -= *cap;
+		stream_pool.v[best] = stream_pool.v[--stream_pool.n];
+		return p;
+	}
+	*cap = (need + STREAM_POOL_STEP - 1) / STREAM_POOL_STEP *
+	    STREAM_POOL_STEP;
+	return malloc(*cap);
+}
+
+/* Keep buffer p (from malloc) for a later frame, or free it. */
+static void
+stream_buf_put(void *p)
+{
+	size_t cap = malloc_usable_size(p);
+
+	if (cap < STREAM_POOL_MIN || stream_pool.n == STREAM_POOL_MAX ||
+	    stream_pool.bytes + cap > STREAM_POOL_BYTES) {
+		free(p);
+		return;
+	}
+	stream_pool.v[stream_pool.n].p = p;
+	stream_pool.v[stream_pool.n++].cap = cap;
+	stream_pool.bytes += cap;
+}
+
+/*
+ * An empty frame buffer for a frame that carries len bytes of data:
+ * from the pool if it is large, else left to the encoder.
+ */
+static void
+stream_buf_for(struct proto_buf *pb, size_t len)
+{
+	if (len >= STREAM_POOL_MIN &&
+	    (pb->p = stream_buf_get(len + PROTO_HDR_LEN + 4096, &pb->cap)) ==
+		NULL)
+		pb->cap = 0; /* the encoder tries, and fails cleanly */
+}
 
 /* The output buffer is done with a frame handed over to it. */
 static void
@@ -295,7 +388,7 @@ stream_frame_sent(const void *data, size_t len, void *arg)
 {
 	(void)len;
 	(void)arg;
-	free((void *)(uintptr_t)data);
+	stream_buf_put((void *)(uintptr_t)data);
 }
 
 /*
@@ -326,6 +419,7 @@ stream_send_req(struct stream *s, const struct proto_req *req)
 	struct proto_buf pb = { 0 };
 	int rc;
 
+	stream_buf_for(&pb, req->datalen);
 	if ((rc = proto_encode_req(req, &pb)) == 0)
 		rc = stream_write(s, &pb);
 	proto_buf_free(&pb);
@@ -340,6 +434,7 @@ stream_send_rep(struct stream *s, struct proto_rep *rep)
 	int rc;
 
 	proto_rep_fit_caps(rep, s->caps);
+	stream_buf_for(&pb, rep->datalen);
 	if ((rc = (s->caps & PROTO_CAP_LIST_PAGES
 		     ? proto_encode_rep_paged
 		     : proto_encode_rep)(rep, &pb)) != 0) {
@@ -529,6 +624,7 @@ stream_process(struct stream *s)
 	struct evbuffer *in;
 	uint8_t hdr[PROTO_HDR_LEN], *frame;
 	long flen;
+	size_t cap = 0;
 	bool reply;
 	int n, rc;
 
@@ -559,7 +655,15 @@ stream_process(struct stream *s)
 		s->last_heard = loop_now_ms();
 		if (s->peer != NULL)
 			peer_heard(s->peer);
-		if ((frame = malloc((size_t)flen)) == NULL) {
+		/*
+		 * A large frame is read into a buffer of the pool, and goes
+		 * back there once handled: a reply's when its call's callback
+		 * has run, a request's when it has been answered (answer.c).
+		 */
+		frame = flen >= (long)STREAM_POOL_MIN
+		    ? stream_buf_get((size_t)flen, &cap)
+		    : malloc((size_t)flen);
+		if (frame == NULL) {
 			evbuffer_remove(in, hdr, sizeof hdr);
 			evbuffer_drain(in, (size_t)flen - sizeof hdr);
 			answer_refuse(s, hdr, -ENOMEM);
@@ -572,7 +676,7 @@ stream_process(struct stream *s)
 			free(frame);
 		} else if (reply) {
 			rc = stream_on_reply(s, frame, (size_t)flen);
-			free(frame);
+			stream_buf_put(frame);
 		} else
 			rc = answer_request(s, frame, (size_t)flen);
 		if (s->state == STREAM_DEAD)
@@ -596,7 +700,62 @@ stream_read_cb(struct bufferevent *bev, void *arg)
 	struct stream *s = arg;
 
 	(void)bev;
+	/* Not under TLS: the socket's bytes are OpenSSL's to read. */
+	if (s->state == STREAM_UP && !s->tls)
+		stream_read_more(s);
 	stream_process(s);
+}
+
+/*
+ * Read what else the socket holds, in large pieces.  libevent 2.1 reads
+ * a socket 4 KiB at a time, one read a loop turn: a 1 MiB frame took
+ * 256 turns of the loop (each an epoll_wait, a FIONREAD and a timer
+ * update), which used most of a core at a few hundred MB/s.  A plain
+ * socket's bytes may be read by anyone (a TLS stream's are not: OpenSSL
+ * reads those); an end of stream or an error is
+ * left for libevent to find on its next read.  At most
+ * STREAM_READ_TURN bytes a turn, and never past the input's high mark.
+ * The bufferevent keeps the end of its input frozen outside its own
+ * reads (only the front may be drained): thawed for these.
+ */
+static void
+stream_read_more(struct stream *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	evutil_socket_t fd = bufferevent_getfd(s->bev);
+	struct evbuffer_iovec v[2];
+	struct iovec iov[2];
+	size_t got = 0, want, left;
+	ssize_t r = 0;
+	int n;
+
+	if (evbuffer_unfreeze(in, 0) != 0)
+		return;
+	while (got < STREAM_READ_TURN &&
+	    evbuffer_get_length(in) < 2 * PROTO_MAX_FRAME &&
+	    (n = evbuffer_reserve_space(in, STREAM_READ_PIECE, v, 2)) > 0) {
+		want = 0;
+		for (int i = 0; i < n; i++) {
+			iov[i].iov_base = v[i].iov_base;
+			iov[i].iov_len = v[i].iov_len;
+			want += v[i].iov_len;
+		}
+		if ((r = readv(fd, iov, n)) <= 0) {
+			evbuffer_commit_space(in, v, 0);
+			break;
+		}
+		left = (size_t)r;
+		for (int i = 0; i < n; i++) {
+			if (v[i].iov_len > left)
+				v[i].iov_len = left;
+			left -= v[i].iov_len;
+		}
+		evbuffer_commit_space(in, v, n);
+		got += (size_t)r;
+		if ((size_t)r < want)
+			break;
+	}
+	evbuffer_freeze(in, 0);
 }
 
 /* Continue a batch-limited read on the next loop turn. */
@@ -725,6 +884,8 @@ stream_new(evutil_socket_t fd, const char *addr, bool outbound)
 	bufferevent_setcb(s->bev, stream_read_cb, stream_write_cb,
 	    stream_event_cb, s);
 	bufferevent_setwatermark(s->bev, EV_WRITE, STREAM_OUT_LOW, 0);
+	/* libevent writes 16 KiB a loop turn unless told otherwise. */
+	bufferevent_set_max_single_write(s->bev, STREAM_READ_TURN);
 	/* Until the handshake is done, frames are small. */
 	bufferevent_setwatermark(s->bev, EV_READ, 0, STREAM_HELLO_FRAME);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
