@@ -713,6 +713,17 @@ _lib_cleanup () {
 			for pid in $alive; do
 				kill -KILL "$pid" 2>/dev/null
 			done
+			# SIGKILL takes effect once the process leaves the
+			# kernel: wait (5 s at most) until it is gone or a
+			# zombie, so that no caller sees it alive after us.
+			end=$(( $(_now_us) + 5000000 ))
+			for pid in $alive; do
+				while [ -e "/proc/$pid" ] &&
+				    [ "$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null)" != Z ] &&
+				    [ "$(_now_us)" -lt "$end" ]; do
+					sleep 0.05
+				done
+			done
 			bad=1
 			break
 		fi

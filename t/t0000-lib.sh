@@ -184,7 +184,7 @@ test_expect_success \"start\" \"pufs_start fake \$TRASH/m -e $TRASH/exp && pufs_
 " &&
 	test_output 1 cat stubborn.rc &&
 	grep "ignored SIGTERM" stubborn.out &&
-	! kill -0 "$(cat stubborn.pid)" 2>/dev/null &&
+	wait_for "! kill -0 $(cat stubborn.pid) 2>/dev/null" 5 &&
 	! grep "$(inner_trash stubborn)" /proc/self/mountinfo
 '
 
