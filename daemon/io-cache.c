@@ -371,17 +371,6 @@ io_read_fail_block(struct io_file *f, uint64_t index, int error)
 /* WRITE frames in flight for one file, and to one peer. */
 #define IO_WB_FILE_FRAMES 8
 #define IO_WB_PEER_FRAMES 16
-/*
- * Bytes of WRITE frames in flight, all peers together.  Each is a copy
- * of cached blocks, held once, in the stream's output, until the socket
- * takes it (io_wb_payload()), so this bounds what write-behind adds to
- * cache_size.  With 2 MiB (four frames) a 512 MiB write ran at a
- * median 354 MB/s, with 8 MiB at 393 (bench/data.sh's setup, six runs
- * each, load 8); with 4 or 8 MiB t5024's writer peaks at 75 of the 80
- * MiB it allows, what the cache, the stream's pool of frame buffers
- * and malloc's free heap top hold, not these.
- */
-#define IO_WB_BYTES (8u << 20)
 
 /* Bytes of WRITE frames sent and not answered yet. */
 static uint64_t io_wb_inflight;

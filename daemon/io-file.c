@@ -44,6 +44,9 @@ io_init(const struct config *cfg)
 	 * (four blocks' data): the metadata cache's tests run that small.
 	 */
 	budget = (size_t)cfg->cache_size;
+	/* WRITE frames in flight copy blocks: their room is cache_size's. */
+	if (budget >= 4 * IO_WB_BYTES)
+		budget -= IO_WB_BYTES;
 	if (budget < 4 * (io.bs + block_cache_block_overhead()))
 		budget = 4 * (io.bs + block_cache_block_overhead());
 	if ((io.bc = block_cache_new(io.bs, budget)) == NULL)

@@ -12,6 +12,18 @@
 #include "fs.h"
 
 /* What a block of the cache is doing (its user word, low bits). */
+/*
+ * Bytes of WRITE frames in flight, all peers together.  Each is a copy
+ * of cached blocks, held once, in the stream's output, until the socket
+ * takes it (io_wb_payload()), so this bounds what write-behind adds to
+ * cache_size.  With 2 MiB (four frames) a 512 MiB write ran at a
+ * median 354 MB/s, with 8 MiB at 393 (bench/data.sh's setup, six runs
+ * each, load 8); with 4 or 8 MiB t5024's writer peaks at 75 of the 80
+ * MiB it allows.  io_init() takes their room out of the block cache's
+ * budget, so that cache_size covers the blocks and their copies alike.
+ */
+#define IO_WB_BYTES (8u << 20)
+
 #define IO_BLK_IDLE 0u
 #define IO_BLK_READ 1u  /* a READ is filling it */
 #define IO_BLK_WRITE 2u /* a WRITE carries its ranges back */

@@ -2031,6 +2031,8 @@ test_cred(void)
 	q.cred = cred_of(2);
 	proto_req_fit_caps(&q, PROTO_CAP_LIST_PAGES | PROTO_CAP_KILL_SUIDGID);
 	tap_ok(!q.cred.set, "without the capability no credentials go");
+	proto_buf_free(&b);
+	proto_buf_free(&plain);
 }
 
 /*
