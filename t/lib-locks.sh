@@ -18,11 +18,13 @@ bg () {
 }
 
 # hold NAME KIND TYPE START LEN FILE: a process that waits for a lock
-# and holds it (lk.py hold).
+# and holds it (lk.py hold); back once it has the file open (its state
+# says opened, or already locked or error), so that what the test does
+# next (kill the holder, say) comes after the open.
 hold () {
 	local n=$1
 	shift
-	bg "$n" hold "$@"
+	bg "$n" hold "$@" && wait_for "test -s $PWD/$n" 10
 }
 
 # holding NAME: wait until NAME has its lock.

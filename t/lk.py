@@ -70,7 +70,12 @@ if cmd == 'try':
         print(name(e))
 elif cmd == 'hold':
     kind, t, start, length, path, state = sys.argv[2:8]
-    fd = openf(path, t)
+    try:
+        fd = openf(path, t)
+    except OSError as e:
+        put(state, 'error %.6f %s' % (time.time(), name(e)))
+        sys.exit(1)
+    put(state, 'opened %.6f' % time.time())
     try:
         lock(fd, kind, t, int(start), int(length), True)
     except OSError as e:
