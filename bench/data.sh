@@ -68,13 +68,6 @@ PUFS=$REPO/build/daemon/pufs
 RUNS=3
 WORKPARENT=/var/tmp
 EXAMPLES=/usr/share/doc/libfuse3-dev/examples
-ATTR_TIMEOUT=5          # pufs cache.attr_timeout, passed explicitly
-TMO=300                 # no single measured command runs longer
-ADDR_A=10.250.0.1
-ADDR_B=10.250.0.2
-PUFS_PORT=7070
-SSH_PORT=2222
-PYTHON=python3
 BENCH=data
 # shellcheck source=bench/lib.sh
 . "$REPO/bench/lib.sh"
@@ -218,35 +211,6 @@ mount_ra() {
 	local dev
 	dev=$(mountpoint -d "$1" 2>/dev/null) &&
 	    cat "/sys/class/bdi/$dev/read_ahead_kb" 2>/dev/null || echo -
-}
-
-# Run dd with the arguments given; print its rate in MB/s if it copied
-# $1 bytes, else fail.
-dd_mbs() {
-	local want=$1 out
-	shift
-	out=$(timeout -k 5 "$TMO" dd "$@" 2>&1) || { msg "dd $*: $out"; return 1; }
-	if ! grep -q "^$want bytes" <<<"$out"; then
-		msg "dd $*: copied not $want bytes: $out"
-		return 1
-	fi
-	dd_rate <<<"$out"
-}
-
-# The CPU time (user and system, in clock ticks) pufs peers p1 and p2
-# have used so far, as "T1 T2" (0 for a peer not running).
-pufs_cpu() {
-	local k pid t out=()
-	for k in 1 2; do
-		pid=PUFS_PID_$k
-		t=
-		if [ -n "${!pid:-}" ]; then
-			t=$(awk '{ print $14 + $15 }' "/proc/${!pid}/stat" \
-			    2>/dev/null) || t=
-		fi
-		out+=("${t:-0}")
-	done
-	echo "${out[@]}"
 }
 
 # Add to the lists CPU1_$1 and CPU2_$1 the milliseconds of CPU p1 and

@@ -34,13 +34,6 @@ PUFS=$REPO/build/daemon/pufs
 RUNS=3
 ROUNDS=2
 WORKPARENT=/var/tmp
-ATTR_TIMEOUT=5
-TMO=300
-ADDR_A=10.250.0.1
-ADDR_B=10.250.0.2
-PUFS_PORT=7070
-SSH_PORT=2222
-PYTHON=python3
 BENCH=encrypt
 # shellcheck source=bench/lib.sh
 . "$REPO/bench/lib.sh"
@@ -77,19 +70,6 @@ mkdir "$E2/seq"
 "$PUFS" keygen "$WORK/union.key" >/dev/null
 KEY=security.key_file=$WORK/union.key
 
-# Run dd with the arguments given; print its rate in MB/s if it copied
-# $1 bytes, else fail.
-dd_mbs() {
-	local want=$1 out
-	shift
-	out=$(timeout -k 5 "$TMO" dd "$@" 2>&1) || { msg "dd $*: $out"; return 1; }
-	if ! grep -q "^$want bytes" <<<"$out"; then
-		msg "dd $*: copied not $want bytes: $out"
-		return 1
-	fi
-	dd_rate <<<"$out"
-}
-
 # The cold state of pufs: the caches dropped and a fresh p1.
 pufs_fresh() {
 	pufs_stop_one 1
@@ -105,13 +85,9 @@ cold() {
 # The CPU time, in clock ticks, the pufs daemons running now have used
 # (user and system; 0 when none runs, as for sshfs).
 daemons_cpu() {
-	local k pid t=0
-	for k in 1 2; do
-		pid=PUFS_PID_$k
-		[ -n "${!pid:-}" ] || continue
-		t=$((t + $(awk '{ print $14 + $15 }' "/proc/${!pid}/stat")))
-	done
-	echo "$t"
+	local t
+	read -r -a t <<<"$(pufs_cpu)"
+	echo $((t[0] + t[1]))
 }
 
 # CPU seconds per GiB of the $1 ticks it took to move SIZE_MB MiB.

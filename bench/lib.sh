@@ -12,9 +12,20 @@
 # directory) and the arrays PIDS (processes to stop, by PID), MOUNTS
 # (mount points to undo), NAMESPACES (network namespaces made) and
 # NOTES (lines for the report); two_peer_setup does it for the scripts
-# with two peers (remote.sh, rename.sh, data.sh), which also set ADDR_A,
-# ADDR_B, PUFS_PORT, SSH_PORT, ATTR_TIMEOUT and TMO.  MEDIAN_FMT
+# with two peers (remote.sh, rename.sh, data.sh, programs.sh, locks.sh,
+# encrypt.sh), whose ADDR_A, ADDR_B, PUFS_PORT, SSH_PORT, ATTR_TIMEOUT,
+# TMO and PYTHON this file sets below unless they did.  MEDIAN_FMT
 # (default %.3f) formats the median of an even number of figures.
+
+# The two-peer scripts' settings; a script that wants others sets them
+# before it sources this file.
+: "${ATTR_TIMEOUT:=5}" # pufs cache.attr_timeout, passed explicitly
+: "${TMO:=300}"        # no single measured command runs longer
+: "${ADDR_A:=10.250.0.1}"
+: "${ADDR_B:=10.250.0.2}"
+: "${PUFS_PORT:=7070}"
+: "${SSH_PORT:=2222}"
+: "${PYTHON:=python3}"
 
 # A progress line on standard error.
 msg() {
@@ -179,6 +190,35 @@ timed() {
 drop_caches() {
 	sync
 	echo 3 > /proc/sys/vm/drop_caches
+}
+
+# Run dd with the arguments given; print its rate in MB/s if it copied
+# $1 bytes, else fail.
+dd_mbs() {
+	local want=$1 out
+	shift
+	out=$(timeout -k 5 "$TMO" dd "$@" 2>&1) || { msg "dd $*: $out"; return 1; }
+	if ! grep -q "^$want bytes" <<<"$out"; then
+		msg "dd $*: copied not $want bytes: $out"
+		return 1
+	fi
+	dd_rate <<<"$out"
+}
+
+# The CPU time (user and system, in clock ticks) pufs peers p1 and p2
+# have used so far, as "T1 T2" (0 for a peer not running).
+pufs_cpu() {
+	local k pid t out=()
+	for k in 1 2; do
+		pid=PUFS_PID_$k
+		t=
+		if [ -n "${!pid:-}" ]; then
+			t=$(awk '{ print $14 + $15 }' "/proc/${!pid}/stat" \
+			    2>/dev/null) || t=
+		fi
+		out+=("${t:-0}")
+	done
+	echo "${out[@]}"
 }
 
 # Turn dd's summary line on standard input into MB/s (10^6 bytes/s).

@@ -51,12 +51,6 @@ PUFS=$REPO/build/daemon/pufs
 RUNS=3
 WORKPARENT=/var/tmp
 EXAMPLES=/usr/share/doc/libfuse3-dev/examples
-ATTR_TIMEOUT=5          # pufs cache.attr_timeout, passed explicitly
-TMO=300                 # no single measured command runs longer
-ADDR_A=10.250.0.1
-ADDR_B=10.250.0.2
-PUFS_PORT=7070
-SSH_PORT=2222
 BENCH=remote
 # shellcheck source=bench/lib.sh
 . "$REPO/bench/lib.sh"

@@ -62,13 +62,6 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 PUFS=$REPO/build/daemon/pufs
 RUNS=5
 WORKPARENT=/var/tmp
-ATTR_TIMEOUT=5          # pufs cache.attr_timeout, passed explicitly
-TMO=300                 # no single measured command runs longer
-ADDR_A=10.250.0.1
-ADDR_B=10.250.0.2
-PUFS_PORT=7070
-SSH_PORT=2222
-PYTHON=python3
 BENCH=rename
 # shellcheck source=bench/lib.sh
 . "$REPO/bench/lib.sh"
