@@ -50,8 +50,9 @@ struct lock_op {
 	bool sent;           /* the SETLK is on its way */
 	bool answered;       /* its answer came: nothing to cancel */
 	bool interrupted;
-	bool flush;      /* answering a flush: its error, not the lock's */
-	int flush_error; /* the flush's write-back error */
+	bool flush;         /* answering a flush: its error, not the lock's */
+	int flush_error;    /* the flush's write-back error */
+	uint64_t names_seq; /* the kernel forgets its directory's names */
 };
 
 /* Whether a lock of owner may be held through h. */
@@ -265,6 +266,7 @@ lock_inval_run(struct work *w)
 	struct lock_op *op = (struct lock_op *)w;
 	int rc;
 
+	notify_wait(op->names_seq);
 	if ((rc = notify_data_now(op->ino)) != 0 && rc != -ENOENT)
 		log_debug("locks: inval %llu: %s", (unsigned long long)op->ino,
 		    strerror(-rc));
@@ -275,6 +277,61 @@ static void
 lock_inval_done(struct work *w)
 {
 	lock_reply((struct lock_op *)w, 0);
+}
+
+/* What lock_forget_names() forgets: the names of dir but keep's. */
+struct lock_names {
+	struct node *dir;
+	const struct node *keep;
+};
+
+/* node_foreach: the kernel forgets a file's name in arg's directory. */
+static void
+lock_names_node(struct node *n, void *arg)
+{
+	const struct lock_names *ln = arg;
+
+	if (n->parent == ln->dir && n != ln->keep && !n->isdir && n->linked &&
+	    n->nlookup > 0)
+		notify_entry(ln->dir->id, n->name);
+}
+
+/*
+ * A lock on keep was granted: what its owner now finds in keep's
+ * directory must be what its holder has, though the traps of the
+ * changes made there under the lock before (SQLite's journal, made and
+ * removed by another peer) may not have come yet.  The kernel forgets
+ * the names it holds there, present (files only: a directory may be a
+ * working directory) and absent, and the cached listings ask their
+ * holders again.  The forgetting is queued; notify_seq() counts it.
+ */
+static void
+lock_forget_names(struct node *dir, const struct node *keep)
+{
+	struct lock_names ln = { dir, keep };
+	struct copy *copies;
+	size_t ncopies;
+	char *upath, *rel;
+
+	if (dir == NULL)
+		return;
+	upath = node_path(dir);
+	copies = union_copies(dir, &ncopies);
+	for (size_t i = 0; i < ncopies; i++) {
+		const struct export *ex = union_export(copies[i].peer,
+		    copies[i].export_id);
+
+		if (ex == NULL || (rel = union_relpath(ex, upath)) == NULL)
+			continue;
+		dircache_stale(copies[i].peer, copies[i].export_id, rel);
+		free(rel);
+	}
+	free(copies);
+	free(upath);
+	if (dir->nlookup > 0 || dir->parent == NULL)
+		node_foreach(lock_names_node, &ln);
+	notify_appeared(dir, NULL, NULL);
+	notify_listing(dir);
 }
 
 /*
@@ -292,6 +349,8 @@ lock_granted(struct lock_op *op, const struct proto_attr *a)
 		n->attr = *a;
 	}
 	notify_attr_now(n);
+	lock_forget_names(n->parent, n);
+	op->names_seq = notify_seq();
 	op->work.run = lock_inval_run;
 	op->work.done = lock_inval_done;
 	worker_submit(&op->work);

@@ -37,12 +37,16 @@ static struct {
 	pthread_cond_t cond;
 	struct notify_rec *q;
 	size_t head, n, cap;
-	bool stop;   /* set on the loop; no more are queued */
-	bool exited; /* the thread wrote its last one */
+	bool stop;                /* set on the loop; no more are queued */
+	bool exited;              /* the thread wrote its last one */
+	uint64_t queued, written; /* counts, for notify_wait */
+	pthread_cond_t wcond;     /* written grew */
 	pthread_t thread;
 	bool running;
 	struct fuse_session *se;
-} nq = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+} nq = { .lock = PTHREAD_MUTEX_INITIALIZER,
+	.cond = PTHREAD_COND_INITIALIZER,
+	.wcond = PTHREAD_COND_INITIALIZER };
 
 /*
  * A negative entry the kernel may hold: name absent from directory dir;
@@ -108,8 +112,11 @@ notify_main(void *arg)
 			    strerror(-rc));
 		free(iv.name);
 		pthread_mutex_lock(&nq.lock);
+		nq.written++;
+		pthread_cond_broadcast(&nq.wcond);
 	}
 	nq.exited = true;
+	pthread_cond_broadcast(&nq.wcond);
 	pthread_mutex_unlock(&nq.lock);
 	return NULL;
 }
@@ -146,6 +153,7 @@ notify_queue(struct notify_rec iv)
 		nq.head = 0;
 	}
 	nq.q[(nq.head + nq.n++) % nq.cap] = iv;
+	nq.queued++;
 	pthread_cond_signal(&nq.cond);
 	pthread_mutex_unlock(&nq.lock);
 }
@@ -236,6 +244,36 @@ notify_links(struct node *n)
 	node_foreach(notify_same, n);
 }
 
+/*
+ * The loop: how many invalidations were queued so far, for a worker
+ * to wait for with notify_wait() before something is answered that
+ * must find them done.
+ */
+uint64_t
+notify_seq(void)
+{
+	uint64_t seq;
+
+	pthread_mutex_lock(&nq.lock);
+	seq = nq.queued;
+	pthread_mutex_unlock(&nq.lock);
+	return seq;
+}
+
+/*
+ * A worker (never the loop, for which the notifier may wait): wait
+ * until the first seq invalidations queued have been written, or the
+ * notifier has stopped.
+ */
+void
+notify_wait(uint64_t seq)
+{
+	pthread_mutex_lock(&nq.lock);
+	while (nq.running && !nq.exited && !nq.stop && nq.written < seq)
+		pthread_cond_wait(&nq.wcond, &nq.lock);
+	pthread_mutex_unlock(&nq.lock);
+}
+
 /* Whether the notifier thread runs (started and not joined). */
 bool
 notify_running(void)
@@ -251,8 +289,10 @@ notify_stop(void)
 	nq.stop = true;
 	for (size_t i = 0; i < nq.n; i++)
 		free(nq.q[(nq.head + i) % nq.cap].name);
+	nq.written += nq.n; /* dropped: nobody waits for them */
 	nq.n = 0;
 	pthread_cond_signal(&nq.cond);
+	pthread_cond_broadcast(&nq.wcond);
 	pthread_mutex_unlock(&nq.lock);
 }
 
