@@ -109,6 +109,7 @@ void tls_init(void);
 struct bufferevent *tls_bufferevent(int fd, bool outbound);
 const char *tls_cipher(struct bufferevent *);
 bool tls_failure(struct bufferevent *, char *buf, size_t len);
+void tls_read_more(struct bufferevent *, size_t turn, size_t high);
 void tls_push_out(struct bufferevent *);
 
 /* answer.c */

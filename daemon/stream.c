@@ -700,8 +700,10 @@ stream_read_cb(struct bufferevent *bev, void *arg)
 	struct stream *s = arg;
 
 	(void)bev;
-	/* Not under TLS: the socket's bytes are OpenSSL's to read. */
-	if (s->state == STREAM_UP && !s->tls)
+	/* Under TLS the socket's bytes are OpenSSL's to read. */
+	if (s->state == STREAM_UP && s->tls)
+		tls_read_more(s->bev, STREAM_READ_TURN, 2 * PROTO_MAX_FRAME);
+	else if (s->state == STREAM_UP)
 		stream_read_more(s);
 	stream_process(s);
 }

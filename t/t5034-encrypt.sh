@@ -104,6 +104,20 @@ test_expect_success 'an encrypted read and write: no byte of the files on the wi
 	! grep -aq -e READCANARY -e WRITECANARY enc.pcap
 '
 
+test_expect_success 'encrypted: 2 x 48 MiB each way at once arrive intact' '
+	dd if=/dev/urandom of=big1 bs=1M count=48 status=none &&
+	dd if=/dev/urandom of=big2 bs=1M count=48 status=none &&
+	mkdir "$E2/big" && cp big1 "$E2/big/in1" && cp big2 "$E2/big/in2" &&
+	wait_for "test -e \"$M1/big/in2\"" 10 &&
+	{ cp big1 "$M1/big/out1" & w1=$!; } &&
+	{ cp big2 "$M1/big/out2" & w2=$!; } &&
+	{ cat "$M1/big/in1" >got1 & r1=$!; } &&
+	{ cat "$M1/big/in2" >got2 & r2=$!; } &&
+	wait $w1 && wait $w2 && wait $r1 && wait $r2 &&
+	cmp big1 got1 && cmp big2 got2 &&
+	cmp big1 "$E2/big/out1" && cmp big2 "$E2/big/out2"
+'
+
 test_expect_success 'the same in clear: the capture holds both files' '
 	capture_start clear.pcap &&
 	test_when_finished "capture_stop 2>/dev/null; :" &&
