@@ -32,7 +32,9 @@ capture_start () {
 	wait_for "grep -q 'listening on br0' '$1.err'" 10
 }
 
-# capture_stop: stop the capture (its file is then complete).
+# capture_stop: stop the capture.  What it has not yet taken from the
+# kernel (a block of packets at a time) is lost: wait for what must be
+# in the file first.
 capture_stop () {
 	local pid
 	pid=$(cat "$TRASH/tcpdump.pid") || return 1
@@ -99,8 +101,8 @@ test_expect_success 'an encrypted read and write: no byte of the files on the wi
 	capture_start enc.pcap &&
 	test_when_finished "capture_stop 2>/dev/null; :" &&
 	read_write 1 2 &&
+	wait_for "test \$(stat -c %s enc.pcap) -gt 3145728" 10 &&
 	capture_stop &&
-	test "$(stat -c %s enc.pcap)" -gt 2097152 &&
 	! grep -aq -e READCANARY -e WRITECANARY enc.pcap
 '
 
@@ -122,6 +124,7 @@ test_expect_success 'the same in clear: the capture holds both files' '
 	capture_start clear.pcap &&
 	test_when_finished "capture_stop 2>/dev/null; :" &&
 	read_write 3 4 &&
+	wait_for "grep -aq WRITECANARY clear.pcap" 10 &&
 	capture_stop &&
 	grep -aq READCANARY clear.pcap &&
 	grep -aq WRITECANARY clear.pcap
