@@ -40,6 +40,19 @@ static struct {
 	bool se_stuck; /* the notifier never let go of se */
 } fs;
 
+/*
+ * Forgettings of entries in any directory, and in all at once: a
+ * lookup answered after one that may be about its name is not cached
+ * by the kernel (fs_lookup_cb), since its answer may predate it.
+ */
+static uint64_t fs_forgets_all;
+
+static uint64_t
+fs_forgets(const struct node *dir)
+{
+	return dir->forgets + fs_forgets_all;
+}
+
 /* The kernel must forget its cached attributes and data of n (io.c). */
 void
 fs_forget_data(struct node *n, uint64_t off, uint64_t len)
@@ -60,6 +73,7 @@ fs_forget_attr(struct node *n)
 void
 fs_forget_entry(struct node *dir, const char *name)
 {
+	dir->forgets++;
 	if (dir->nlookup > 0 || dir->parent == NULL)
 		notify_entry(dir->id, name);
 }
@@ -71,6 +85,7 @@ fs_forget_entry(struct node *dir, const char *name)
 void
 fs_forget_listing(struct node *dir)
 {
+	dir->forgets++;
 	notify_listing(dir);
 }
 
@@ -81,10 +96,13 @@ fs_forget_listing(struct node *dir)
 void
 fs_forget_absent(struct node *dir, const char *name)
 {
-	if (dir == NULL)
+	if (dir == NULL) {
+		fs_forgets_all++;
 		notify_appeared_all();
-	else
+	} else {
+		dir->forgets++;
 		notify_appeared_name(dir, name);
+	}
 }
 
 /* --- lookup, forget --- */
@@ -102,10 +120,18 @@ fs_lookup_cb(void *arg, int error, struct entry *e)
 	struct fsop *op = arg;
 	struct node *n;
 
+	/*
+	 * The kernel was told to forget names of the directory while this
+	 * was asked (a trap): the answer may be older than what it forgot,
+	 * and a dentry made from it would outlive the change by
+	 * attr_timeout.  It is answered, and not kept.
+	 */
+	bool fresh = fs_forgets(op->dir) == op->forgets;
+
 	/* A node the kernel may still hold stands for nothing now. */
 	if (error == -ENOENT && (n = node_child(op->dir, op->name)) != NULL)
 		n->placed_ms = 0;
-	if (error == -ENOENT && conf->attr_timeout > 0 &&
+	if (error == -ENOENT && conf->attr_timeout > 0 && fresh &&
 	    notify_negative(op->dir, op->name, conf->attr_timeout)) {
 		struct fuse_entry_param ne;
 
@@ -120,7 +146,17 @@ fs_lookup_cb(void *arg, int error, struct entry *e)
 		return;
 	}
 	n = union_node(op->dir, e);
-	fsop_reply_entry(op->req, n);
+	if (fresh) {
+		fsop_reply_entry(op->req, n);
+	} else {
+		struct fuse_entry_param ep;
+
+		fsop_entry_param(n, &ep);
+		ep.entry_timeout = 0;
+		ep.attr_timeout = 0;
+		if (fuse_reply_entry(op->req, &ep) != 0)
+			node_forget(n, 1);
+	}
 	fsop_free(op);
 }
 
@@ -138,6 +174,7 @@ fs_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	op = fsop_new(req, PROTO_STAT);
 	op->dir = dir;
 	op->name = xstrdup(name);
+	op->forgets = fs_forgets(dir);
 	node_ref(dir);
 	union_resolve(dir, name, fs_lookup_cb, op);
 }

@@ -58,6 +58,7 @@ struct fsop {
 	bool cloned;        /* dir2's path was cloned onto the source's */
 	struct statvfs sv;  /* statfs sum */
 	uint64_t start_us;  /* loop_mono_us() when parked, for latency */
+	uint64_t forgets;   /* lookup: fs_forgets(dir) when it began */
 };
 
 struct fsop *fsop_new(fuse_req_t, uint8_t type);

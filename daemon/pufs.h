@@ -245,7 +245,9 @@ struct node {
 	/* directory: where it exists, primary (attribute source) first */
 	struct copy *copies; /* owned */
 	size_t ncopies;
-	uint64_t listed; /* dir.c: hash of the listing the kernel keeps */
+	uint64_t listed;  /* dir.c: hash of the listing the kernel keeps */
+	uint64_t forgets; /* fs.c: times the kernel was told to forget its
+			   * entries, for lookups answered after one */
 
 	struct proto_attr attr; /* last seen, of the primary */
 	uint64_t ino;           /* st_ino shown */
