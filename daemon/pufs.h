@@ -245,7 +245,8 @@ struct node {
 	/* directory: where it exists, primary (attribute source) first */
 	struct copy *copies; /* owned */
 	size_t ncopies;
-	uint64_t listed; /* dir.c: hash of the listing the kernel keeps */
+	uint64_t listed;    /* dir.c: hash of the listing the kernel keeps */
+	uint64_t listed_ms; /* dir.c: loop_now_ms() the kernel read it */
 
 	struct proto_attr attr; /* last seen, of the primary */
 	uint64_t ino;           /* st_ino shown */
@@ -426,6 +427,8 @@ void fs_forget_absent(struct node *dir, const char *name);
 void fs_unmount(void);
 void fs_free(void);
 void fs_stats(unsigned long *requests, unsigned long *inflight);
+unsigned long kernel_op_count(int, const char **);
+int kernel_nops(void);
 
 /*
  * io.c, io-read.c, io-write.c: the data path.  Reads and writes go
