@@ -26,7 +26,8 @@
  * goes stale only by the invalidations above, so it is also made to
  * forget a listing attr_timeout after reading it (dir_hold), as
  * opendir's check did: a change no trap announced (a datagram lost)
- * shows within attr_timeout, as the spec bounds it.
+ * shows within attr_timeout, as the spec bounds it.  PUFS_OPENDIR set
+ * in the environment keeps opendir (to compare the two ways).
  */
 #include <errno.h>
 #include <stdlib.h>
