@@ -60,11 +60,14 @@ struct dirh {
 };
 static LIST_HEAD(, dirh) dir_handles = LIST_HEAD_INITIALIZER(dir_handles);
 
-/* A listing the kernel read from offset 0, to forget at .until. */
+/*
+ * A listing the kernel read from offset 0, to forget at .until: one a
+ * directory (its node's held), moved on when it was read again since.
+ */
 struct dirhold {
 	uint64_t id;    /* the directory's nodeid */
 	uint64_t until; /* loop_now_ms() */
-	STAILQ_ENTRY(dirhold) entry;
+	TAILQ_ENTRY(dirhold) entry;
 };
 
 static struct {
@@ -72,12 +75,12 @@ static struct {
 	TAILQ_HEAD(, dirh) snaps;
 	size_t nsnaps;
 	uint32_t gen; /* the last snapshot's number */
-	/* Listings the kernel keeps, in the order read (until ascending). */
-	STAILQ_HEAD(, dirhold) holds;
+	/* Listings the kernel keeps, until ascending. */
+	TAILQ_HEAD(dirholds, dirhold) holds;
 	struct timer hold_timer;
 } dir = {
 	.snaps = TAILQ_HEAD_INITIALIZER(dir.snaps),
-	.holds = STAILQ_HEAD_INITIALIZER(dir.holds),
+	.holds = TAILQ_HEAD_INITIALIZER(dir.holds),
 };
 
 /* A parked readdir, or opendir (size 0). */
@@ -165,26 +168,57 @@ dir_snap_free(struct dirh *d)
 	free(d);
 }
 
-/* The hold timer: make the kernel forget the listings held too long. */
+/* Put h in its place among the holds, by until; arm the timer. */
+static void
+dir_hold_put(struct dirhold *h)
+{
+	struct dirhold *after;
+
+	/* From the tail: one put now is at or near it. */
+	TAILQ_FOREACH_REVERSE(after, &dir.holds, dirholds, entry)
+	{
+		if (after->until <= h->until)
+			break;
+	}
+	if (after != NULL)
+		TAILQ_INSERT_AFTER(&dir.holds, after, h, entry);
+	else
+		TAILQ_INSERT_HEAD(&dir.holds, h, entry);
+	if (TAILQ_FIRST(&dir.holds) == h) {
+		timer_wheel_add(loop_wheel(), &dir.hold_timer, h->until);
+		loop_wheel_kick();
+	}
+}
+
+/*
+ * The hold timer: make the kernel forget the listings it has kept for
+ * attr_timeout; those read again since are held on.
+ */
 static void
 dir_hold_cb(struct timer *t, void *arg)
 {
+	uint64_t ttl = (uint64_t)(conf->attr_timeout * 1000);
 	uint64_t now = loop_now_ms();
 	struct dirhold *h;
 	struct node *n;
 
 	(void)t;
 	(void)arg;
-	while ((h = STAILQ_FIRST(&dir.holds)) != NULL && h->until <= now) {
-		STAILQ_REMOVE_HEAD(&dir.holds, entry);
-		/* Read again since (a later hold), or forgotten: nothing. */
-		if ((n = node_get(h->id)) != NULL && n->listed != 0 &&
-		    n->listed_ms + (uint64_t)(conf->attr_timeout * 1000) <=
-			now) {
-			n->listed = 0;
-			if (n->nlookup > 0 || n->parent == NULL)
-				notify_inode(n->id, 0, 0);
+	while ((h = TAILQ_FIRST(&dir.holds)) != NULL && h->until <= now) {
+		TAILQ_REMOVE(&dir.holds, h, entry);
+		if ((n = node_get(h->id)) == NULL) {
+			free(h); /* forgotten by the kernel too */
+			continue;
 		}
+		if (n->listed_ms + ttl > now) {
+			h->until = n->listed_ms + ttl;
+			dir_hold_put(h);
+			continue;
+		}
+		n->held = false;
+		n->listed = 0;
+		if (n->nlookup > 0 || n->parent == NULL)
+			notify_inode(n->id, 0, 0);
 		free(h);
 	}
 	if (h != NULL) {
@@ -197,16 +231,16 @@ dir_hold_cb(struct timer *t, void *arg)
 static void
 dir_hold(struct node *n)
 {
-	struct dirhold *h = xcalloc(1, sizeof *h);
+	struct dirhold *h;
 
 	n->listed_ms = loop_now_ms();
+	if (n->held)
+		return; /* its hold moves on when it comes */
+	h = xcalloc(1, sizeof *h);
 	h->id = n->id;
 	h->until = n->listed_ms + (uint64_t)(conf->attr_timeout * 1000);
-	STAILQ_INSERT_TAIL(&dir.holds, h, entry);
-	if (!timer_pending(&dir.hold_timer)) {
-		timer_wheel_add(loop_wheel(), &dir.hold_timer, h->until);
-		loop_wheel_kick();
-	}
+	n->held = true;
+	dir_hold_put(h);
 }
 
 /* Fill one reply buffer from the snapshot, starting at rd->off. */
@@ -504,8 +538,8 @@ dir_free_all(void)
 	}
 	dir.nsnaps = 0;
 	timer_wheel_del(loop_wheel(), &dir.hold_timer);
-	while ((h = STAILQ_FIRST(&dir.holds)) != NULL) {
-		STAILQ_REMOVE_HEAD(&dir.holds, entry);
+	while ((h = TAILQ_FIRST(&dir.holds)) != NULL) {
+		TAILQ_REMOVE(&dir.holds, h, entry);
 		free(h);
 	}
 }

@@ -247,6 +247,7 @@ struct node {
 	size_t ncopies;
 	uint64_t listed;    /* dir.c: hash of the listing the kernel keeps */
 	uint64_t listed_ms; /* dir.c: loop_now_ms() the kernel read it */
+	bool held;          /* dir.c: its hold is queued */
 
 	struct proto_attr attr; /* last seen, of the primary */
 	uint64_t ino;           /* st_ino shown */
