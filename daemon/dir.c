@@ -20,11 +20,11 @@
  * listing it keeps (cache_readdir and keep_cache are its defaults then)
  * answers a warm ls with no request at all.  There are no handles then:
  * a readdir at offset 0 takes a snapshot of its own, numbered, and the
- * offsets handed out carry the number (in their top 32 bits), so the
- * readdirs that follow find it again; it goes at the end of the
- * listing, or when too many are open.  What the kernel keeps then
- * goes stale only by the invalidations above, so it is also made to
- * forget a listing attr_timeout after reading it (dir_hold), as
+ * offsets handed out carry the number (in bits 32 to 62: none is
+ * negative), so the readdirs that follow find it again; it goes at the
+ * end of the listing, or when too many are open.  What the kernel
+ * keeps then goes stale only by the invalidations above, so it is also
+ * made to forget a listing attr_timeout after reading it (dir_hold), as
  * opendir's check did: a change no trap announced (a datagram lost)
  * shows within attr_timeout, as the spec bounds it.  PUFS_OPENDIR set
  * in the environment keeps opendir (to compare the two ways).
@@ -417,7 +417,8 @@ dir_snap(fuse_ino_t ino, off_t off, int *err)
 	d = xcalloc(1, sizeof *d);
 	d->node = n;
 	node_ref(n);
-	if (++dir.gen == 0)
+	/* 31 bits: an offset is never negative, which lseek(2) refuses. */
+	if (++dir.gen > INT32_MAX)
 		dir.gen = 1;
 	d->gen = dir.gen;
 	TAILQ_INSERT_TAIL(&dir.snaps, d, snap);
