@@ -195,6 +195,32 @@ test_expect_success 'after the changes, a warm ls -l is warm again' '
 	no_metadata_asked
 '
 
+# stats: what p1 has asked of holders about names: STAT calls and
+# LOCATE datagrams (multicast lookups).
+stats () {
+	peer_status 1 | "$PYTHON" -c '
+import json, sys
+s = json.load(sys.stdin)
+print(s["ops"].get("stat", 0) + s["locate"]["sent"])'
+}
+
+test_expect_success 'a trap about one file: the other entries still answer on p1' '
+	ls -l "$M1/d" >/dev/null &&
+	t0=$(peer_traps_received 1) &&
+	echo again >>"$M2/d/f6" &&
+	wait_for "test \$(peer_traps_received 1) -gt $t0" 3 &&
+	# The kernel forgets all it holds, so it asks p1 again; d itself
+	# may cost a STAT (the root listing may have expired).
+	echo 2 >/proc/sys/vm/drop_caches &&
+	stat "$M1/d" >/dev/null &&
+	s0=$(stats) &&
+	stat "$M1/d/f7" "$M1/d/f8" >/dev/null &&
+	echo "asked for two untouched entries: $(($(stats) - s0))" &&
+	test_output "$s0" stats &&
+	# The one the trap was about shows what p2 wrote.
+	test_output 13 stat -c %s "$M1/d/f6"
+'
+
 test_expect_success 'cleanup: stop both' '
 	peer_stop 1 && peer_stop 2
 '
