@@ -3,16 +3,18 @@
 # What the kernel keeps of a listing when no trap comes.  The kernel
 # opens directories without asking pufs (its first OPENDIR is answered
 # ENOSYS), so it keeps what it read of a directory until it is told to
-# forget it: by a trap, or attr_timeout after it read it.  Here p1's
-# datagrams are dropped (no trap, no heartbeat reaches it; the peers'
-# streams still work and dead_after is long), and a file p2 makes in a
+# forget it: by a trap, or attr_timeout after it read it.  Before the
+# expiry a warm listing sends no READDIR, and the kernel sends no
+# OPENDIR or RELEASEDIR at all after the first.  Here p1's datagrams
+# are dropped (no trap, no heartbeat reaches it; the peers' streams
+# still work and dead_after is long), and a file p2 makes in a
 # directory p1 has listed must show in p1's warm `ls` within
 # attr_timeout and a margin, never later.  The directory is merged
 # from both, and p1's own copy gives its attributes: its times do not
 # change with p2's, so only the expiry can make the kernel read it
-# again.  Before the expiry, the warm
-# listing sends no READDIR; and the kernel sends no OPENDIR or
-# RELEASEDIR at all after the first.
+# again.  With PUFS_OPENDIR set, p1 opens directories itself, as for
+# kernels that cannot, keeps the kernel's listing while it is
+# unchanged, and sees the file all the same.
 
 T_DIR=$(cd "$(dirname "$0")" && pwd -P)
 . "$T_DIR/lib.sh"
@@ -26,6 +28,14 @@ fuse_ops () {
 	peer_status 1 | "$PYTHON" -c '
 import json, sys
 print(json.load(sys.stdin)["fuse_ops"].get(sys.argv[1], 0))' "$1"
+}
+
+# drop_datagrams: p1 receives no datagram (no trap, no heartbeat).
+drop_datagrams () {
+	in_peer 1 nft add table inet pufsnotrap &&
+	in_peer 1 nft add chain inet pufsnotrap input \
+	    "{ type filter hook input priority 0; }" &&
+	in_peer 1 nft add rule inet pufsnotrap input udp dport $MPORT drop
 }
 
 test_expect_success 'setup: p2 holds d/ (5 files), p1 holds d/ too' '
@@ -50,10 +60,7 @@ test_expect_success 'a warm ls sends no OPENDIR, RELEASEDIR or READDIR' '
 '
 
 test_expect_success 'with no trap, a file made on p2 shows within attr_timeout' '
-	in_peer 1 nft add table inet pufsnotrap &&
-	in_peer 1 nft add chain inet pufsnotrap input \
-	    "{ type filter hook input priority 0; }" &&
-	in_peer 1 nft add rule inet pufsnotrap input udp dport $MPORT drop &&
+	drop_datagrams &&
 	ls "$M1/d" >/dev/null &&
 	m0=$(stat -c %Y.%y "$M1/d") &&
 	echo new >"$M2/d/new" &&
@@ -65,6 +72,21 @@ test_expect_success 'with no trap, a file made on p2 shows within attr_timeout' 
 	    exit !(b - a <= 3 + 2) }" &&
 	test_output new cat "$M1/d/new" &&
 	echo "d as p1 shows it: $m0 before, $(stat -c %Y.%y "$M1/d") after"
+'
+
+test_expect_success 'with PUFS_OPENDIR p1 opens directories, keeps listings and sees the file' '
+	in_peer 1 nft delete table inet pufsnotrap &&
+	peer_stop 1 && PUFS_OPENDIR=1 peer_start 1 -o "$MC" &&
+	peers_wait_all_up 2 &&
+	ls -l "$M1/d" >/dev/null && ls -l "$M1/d" >/dev/null &&
+	o0=$(fuse_ops opendir) && r0=$(fuse_ops readdirplus) &&
+	ls -l "$M1/d" >/dev/null &&
+	test "$(fuse_ops opendir)" -eq $((o0 + 1)) &&
+	test "$(fuse_ops releasedir)" -ge 1 &&
+	test_output "$r0" fuse_ops readdirplus &&
+	drop_datagrams &&
+	echo newer >"$M2/d/newer" &&
+	wait_for "ls $M1/d | grep -qx newer" 10
 '
 
 test_expect_success 'cleanup: datagrams pass again; stop both' '
