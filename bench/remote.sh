@@ -37,8 +37,8 @@
 # cost of the protocols and of the processes, not of a real network;
 # the figures are only as quiet as the machine.
 #
-# Usage: bench/remote.sh [-s SIZE_MB] [-n NFILES] [-m NMETA] [-p PUFS]
-#                        [-r RUNS] [-w DIR]
+# Usage: bench/remote.sh [-s SIZE_MB] [-n NFILES] [-m NMETA] [-o PARTS]
+#                        [-p PUFS] [-r RUNS] [-w DIR]
 #
 set -euo pipefail
 export LC_ALL=C
@@ -46,6 +46,7 @@ export LC_ALL=C
 SIZE_MB=512
 NFILES=10000
 NMETA=2000
+PARTS=seq,ls,meta
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 PUFS=$REPO/build/daemon/pufs
 RUNS=3
@@ -57,28 +58,55 @@ BENCH=remote
 
 usage() {
 	cat <<EOF
-usage: $0 [-s SIZE_MB] [-n NFILES] [-m NMETA] [-p PUFS] [-r RUNS] [-w DIR]
+usage: $0 [-s SIZE_MB] [-n NFILES] [-m NMETA] [-o PARTS] [-p PUFS] [-r RUNS]
+          [-w DIR]
 
   -s SIZE_MB   size of the sequential test file in MiB (default $SIZE_MB)
   -n NFILES    files in the ls -lR tree, in 100 directories (default $NFILES)
   -m NMETA     files created then deleted (default $NMETA)
+  -o PARTS     the rows to measure, a comma-separated list of seq
+               (sequential I/O), ls (ls -lR, and pufs alone) and meta
+               (create and delete) (default $PARTS)
 $(common_usage)
 
 Prints Markdown tables on standard output, progress on standard error.
 EOF
 }
 
-while getopts "s:n:m:p:r:w:h" opt; do
+while getopts "s:n:m:o:p:r:w:h" opt; do
 	case $opt in
 	s) SIZE_MB=$OPTARG ;;
 	n) NFILES=$OPTARG ;;
 	m) NMETA=$OPTARG ;;
+	o) PARTS=$OPTARG ;;
 	*) common_opt "$opt" ;;
 	esac
 done
 shift $((OPTIND - 1))
 [ $# -eq 0 ] || { usage >&2; exit 2; }
 need_positive SIZE_MB NFILES NMETA RUNS
+for p in ${PARTS//,/ }; do
+	case $p in
+	seq|ls|meta) ;;
+	*) echo "$BENCH: -o: no part $p (seq, ls, meta)" >&2; exit 2 ;;
+	esac
+done
+
+# Whether part $1 is measured.
+part() {
+	case ,$PARTS, in
+	*,$1,*) return 0 ;;
+	*) return 1 ;;
+	esac
+}
+
+# Run the command $2... if part $1 is measured.
+maybe() {
+	local p=$1
+	shift
+	part "$p" || return 0
+	"$@"
+}
 need_root "namespaces, FUSE mounts, sshd"
 need_commands ip nsenter fusermount3 timeout
 need_pufs
@@ -201,15 +229,17 @@ mkdir "$E2/seq" "$E2/meta" "$E2/tree"
 if [ "$NFILES" -ge 100 ]; then TREE_DIRS=100; else TREE_DIRS=1; fi
 PER_DIR=$((NFILES / TREE_DIRS))
 TREE_FILES=$((TREE_DIRS * PER_DIR))
-for ((i = 0; i < TREE_DIRS; i++)); do
-	dir=$E2/tree/d$i
-	mkdir "$dir"
-	for ((j = 0; j < PER_DIR; j++)); do
-		echo "file $j of directory $i" >"$dir/f$j"
+if part ls; then
+	for ((i = 0; i < TREE_DIRS; i++)); do
+		dir=$E2/tree/d$i
+		mkdir "$dir"
+		for ((j = 0; j < PER_DIR; j++)); do
+			echo "file $j of directory $i" >"$dir/f$j"
+		done
 	done
-done
-sync
-msg "tree of $TREE_DIRS directories of $PER_DIR files made in $E2/tree"
+	sync
+	msg "tree of $TREE_DIRS directories of $PER_DIR files made in $E2/tree"
+fi
 
 nothing() {
 	return 0
@@ -217,9 +247,9 @@ nothing() {
 
 # 1. raw: p2's export directory itself.
 msg "raw: $E2"
-measure_seq raw "$E2" || NOTES+=("raw: sequential I/O failed")
-measure_ls raw "$E2" nothing || NOTES+=("raw: ls -lR failed")
-measure_meta raw "$E2" || NOTES+=("raw: create/delete failed")
+maybe seq measure_seq raw "$E2" || NOTES+=("raw: sequential I/O failed")
+maybe ls measure_ls raw "$E2" nothing || NOTES+=("raw: ls -lR failed")
+maybe meta measure_meta raw "$E2" || NOTES+=("raw: create/delete failed")
 
 # 2. passthrough_ll on p2's export directory, locally.
 if build_passthrough; then
@@ -228,11 +258,11 @@ if build_passthrough; then
 	PIDS+=("$pid")
 	if wait_mounted "$MPT" "$pid"; then
 		msg "passthrough_ll mounted at $MPT"
-		measure_seq passthrough "$MPT" ||
+		maybe seq measure_seq passthrough "$MPT" ||
 		    NOTES+=("passthrough_ll: sequential I/O failed")
-		measure_ls passthrough "$MPT" nothing ||
+		maybe ls measure_ls passthrough "$MPT" nothing ||
 		    NOTES+=("passthrough_ll: ls -lR failed")
-		measure_meta passthrough "$MPT" ||
+		maybe meta measure_meta passthrough "$MPT" ||
 		    NOTES+=("passthrough_ll: create/delete failed")
 	else
 		msg "passthrough_ll did not mount; its log:"
@@ -282,9 +312,9 @@ sshfs_remount() {
 if start_sshd "$ADDR_B" "$SSH_PORT" nsenter --net="/run/netns/$NS_B"; then
 	if sshfs_mount ""; then
 		msg "sshfs mounted at $MSSH (default options)"
-		measure_seq sshfs "$MSSH" || NOTES+=("sshfs: sequential I/O failed")
-		measure_meta sshfs "$MSSH" || NOTES+=("sshfs: create/delete failed")
-		measure_ls sshfs "$MSSH" sshfs_remount ||
+		maybe seq measure_seq sshfs "$MSSH" || NOTES+=("sshfs: sequential I/O failed")
+		maybe meta measure_meta sshfs "$MSSH" || NOTES+=("sshfs: create/delete failed")
+		maybe ls measure_ls sshfs "$MSSH" sshfs_remount ||
 		    NOTES+=("sshfs: ls -lR failed")
 		sshfs_umount sshfs
 	else
@@ -292,9 +322,9 @@ if start_sshd "$ADDR_B" "$SSH_PORT" nsenter --net="/run/netns/$NS_B"; then
 	fi
 	if sshfs_mount "dir_cache=no"; then
 		msg "sshfs mounted at $MSSH (-o dir_cache=no)"
-		measure_meta sshfs_nc "$MSSH" ||
+		maybe meta measure_meta sshfs_nc "$MSSH" ||
 		    NOTES+=("sshfs dir_cache=no: create/delete failed")
-		measure_ls sshfs_nc "$MSSH" nothing ||
+		maybe ls measure_ls sshfs_nc "$MSSH" nothing ||
 		    NOTES+=("sshfs dir_cache=no: ls -lR failed")
 		sshfs_umount sshfs_nc
 	else
@@ -309,9 +339,9 @@ fi
 # 4. pufs: p1 in namespace A, p2 in namespace B; p1's mount is measured.
 if pufs_start_both "$E1" "$M1" "$E2" "$M2"; then
 	msg "pufs p1 mounted at $M1, p2 at $M2, both up"
-	measure_seq pufs "$M1" || NOTES+=("pufs: sequential I/O failed")
-	measure_ls pufs "$M1" pufs_cold || NOTES+=("pufs: ls -lR failed")
-	measure_meta pufs "$M1" || NOTES+=("pufs: create/delete failed")
+	maybe seq measure_seq pufs "$M1" || NOTES+=("pufs: sequential I/O failed")
+	maybe ls measure_ls pufs "$M1" pufs_cold || NOTES+=("pufs: ls -lR failed")
+	maybe meta measure_meta pufs "$M1" || NOTES+=("pufs: create/delete failed")
 	# What p1 asked for over its rows, to explain the figures.
 	PUFS_OPS=$(pufs_status 1 | grep -o '"ops":{[^}]*}' |
 	    sed 's/"ops"://; s/[{}"]//g; s/:/ /g; s/,/, /g') || true
@@ -341,7 +371,7 @@ pid=$!
 PIDS+=("$pid")
 if wait_log "$SOLO/log" "ready: mounted" "$pid"; then
 	msg "pufs alone mounted at $SOLO/mnt"
-	measure_ls solo "$SOLO/mnt" pufs_cold || NOTES+=("pufs alone: ls -lR failed")
+	maybe ls measure_ls solo "$SOLO/mnt" pufs_cold || NOTES+=("pufs alone: ls -lR failed")
 else
 	msg "pufs alone did not become ready; its log:"
 	cat "$SOLO/log" >&2

@@ -67,8 +67,9 @@ attr_from_listing(struct node *n)
 	l = found
 	    ? NULL
 	    : dircache_get(peer, export_id, slash != NULL ? rel : "", &stale);
-	if (l != NULL && !stale &&
-	    (e = listing_find(l, slash != NULL ? slash + 1 : rel)) != NULL) {
+	if (l != NULL &&
+	    (e = listing_find(l, slash != NULL ? slash + 1 : rel)) != NULL &&
+	    dircache_ent_fresh(l, e)) {
 		a = e->attr;
 		found = true;
 	}

@@ -261,6 +261,18 @@ control_status_json(struct evbuffer *b)
 		    proto_type_name(t), stats.ops[t]);
 		first = false;
 	}
+	evbuffer_add_printf(b, "},\"fuse_ops\":{");
+	first = true;
+	for (int i = 0; i < kernel_nops(); i++) {
+		const char *name;
+		unsigned long k = kernel_op_count(i, &name);
+
+		if (k == 0)
+			continue;
+		evbuffer_add_printf(b, "%s\"%s\":%lu", first ? "" : ",", name,
+		    k);
+		first = false;
+	}
 	evbuffer_add_printf(b,
 	    "},\"fuse\":{\"requests\":%lu,"
 	    "\"calls_in_flight\":%lu,\"timeouts\":%lu},"

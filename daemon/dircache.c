@@ -18,7 +18,11 @@
  * set of names exact, so a stale listing whose names are still fresh
  * can say a name is absent, or held, without a call (a lookup of a new
  * name, the check before a create).  Its names go stale with a trap
- * that may add, remove or rename one, or at its expiry.
+ * that may add, remove or rename one, or at its expiry.  The attributes
+ * of one entry go stale alone when a trap is about that entry only (a
+ * write, an attribute change, the echo of a change of ours): the
+ * others still answer lookups and getattrs, and the listing as a whole
+ * counts as stale (dircache_get) until it is refreshed.
  *
  * Memory: the metadata cache charges each listing its entries and names
  * and evicts the least recently used beyond its budget (a quarter of
@@ -167,7 +171,19 @@ dircache_get(struct peer *p, uint32_t export_id, const char *path, bool *stale)
 		meta_cache_drop(dc, DIRCACHE_LISTING, key, klen);
 		return NULL;
 	}
+	if (l->some_stale)
+		*stale = true; /* as a whole; see dircache_ent_fresh */
 	return l;
+}
+
+/*
+ * Whether entry e of listing l (from dircache_get) has fresh
+ * attributes: the listing's are, and no trap was about e since.
+ */
+bool
+dircache_ent_fresh(const struct listing *l, const struct lent *e)
+{
+	return l->attrs_ms > timer_wheel_now(loop_wheel()) && !e->stale;
 }
 
 /* Bytes a listing is charged. */
@@ -200,6 +216,7 @@ dircache_put(struct peer *p, uint32_t export_id, const char *path,
 		expires += (uint64_t)(conf->attr_timeout * 1000);
 		l->names_ms = expires;
 	}
+	l->attrs_ms = expires;
 	return meta_cache_put(dc, DIRCACHE_LISTING, key, klen, l,
 	    dircache_bytes(l), dircache_listing_free, expires,
 	    META_CACHE_KEEP_STALE);
@@ -279,6 +296,10 @@ dircache_store(struct peer *p, uint32_t export_id, const char *path,
 		if ((l = dircache_get(p, export_id, path, &stale)) == NULL)
 			return NULL;
 		dircache_merge(l, rep->ents, rep->nents);
+		/* Current as of the answer, the entries not in it too. */
+		for (size_t i = 0; i < l->n; i++)
+			l->ents[i].stale = false;
+		l->some_stale = false;
 	} else {
 		struct listing *old = dircache_get(p, export_id, path, &stale);
 
@@ -379,8 +400,10 @@ dircache_update(struct peer *p, uint32_t export_id, const char *path,
 		e = (struct lent *)listing_find(l, slash ? slash + 1 : path);
 		if (e != NULL &&
 		    (e->attr.mode & S_IFMT) == (attr->mode & S_IFMT)) {
-			if (!dircache_attr_older(attr, &e->attr))
+			if (!dircache_attr_older(attr, &e->attr)) {
 				e->attr = *attr;
+				e->stale = false;
+			}
 		} else /* it shows another object, or none: ask again */
 			dircache_stale(p, export_id, dir);
 	}
@@ -403,6 +426,7 @@ dircache_stale(struct peer *p, uint32_t export_id, const char *path)
 		NULL)
 		return;
 	l->names_ms = 0;
+	l->attrs_ms = 0;
 	meta_cache_touch(dc, DIRCACHE_LISTING, key, klen,
 	    timer_wheel_now(loop_wheel()));
 }
@@ -779,6 +803,14 @@ dircache_trap(struct peer *p, uint32_t export_id, uint8_t kind,
 	    ((kind == DGRAM_CREATE && !listed) || kind == DGRAM_REMOVE ||
 		kind == DGRAM_RENAME))
 		l->names_ms = 0;
+	else if (listed && kind != DGRAM_REMOVE && kind != DGRAM_RENAME) {
+		/* About this entry alone: the others stay fresh. */
+		((struct lent *)listing_find(l, name))->stale = true;
+		l->some_stale = true;
+		free(dir);
+		return echo;
+	}
+	l->attrs_ms = 0;
 	meta_cache_touch(dc, DIRCACHE_LISTING, key, klen,
 	    timer_wheel_now(loop_wheel()));
 	free(dir);

@@ -340,6 +340,7 @@ fs_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_AUTO_INVAL_DATA)
 		conn->want |= FUSE_CAP_AUTO_INVAL_DATA;
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
+	dir_init(conn->capable);
 	service_mounted(); /* the mount answers once this is replied */
 	log_debug("fuse: init, max_write %u, max_readahead %u", conn->max_write,
 	    conn->max_readahead);

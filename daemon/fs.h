@@ -133,6 +133,7 @@ void dir_readdirplus(fuse_req_t, fuse_ino_t, size_t size, off_t off,
 void dir_release(fuse_req_t, fuse_ino_t, struct fuse_file_info *);
 void dir_fsync(fuse_req_t, fuse_ino_t, int datasync, struct fuse_file_info *);
 void dir_free_all(void);
+void dir_init(uint64_t capable);
 
 /* xattr.c */
 
@@ -169,9 +170,8 @@ void notify_stop(void);
 bool notify_exited(void);
 void notify_join(void);
 bool notify_negative(struct node *dir, const char *name, double timeout);
-void notify_appeared(struct node *dir, bool (*listed)(void *, const char *),
-    void *arg);
 void notify_appeared_name(struct node *dir, const char *name);
+void notify_appeared_dir(struct node *dir);
 void notify_appeared_all(void);
 
 /* kernel.c */

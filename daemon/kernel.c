@@ -44,6 +44,9 @@
 /* The flags pufs wants in the INIT reply beyond libfuse's own. */
 #define KERNEL_WANT ((uint64_t)FUSE_PARALLEL_DIROPS | FUSE_HANDLE_KILLPRIV_V2)
 
+/* Opcodes counted by kernel_read(); the rest count as "other". */
+#define KERNEL_NOPS (FUSE_COPY_FILE_RANGE + 1)
+
 /* The read-ahead window a block size alone would not fill: 1 MiB. */
 #define KERNEL_RA_CAP (1u << 20)
 
@@ -53,7 +56,57 @@ static struct {
 	_Atomic uint64_t init_unique;
 	uint64_t offered; /* the kernel's INIT flags (flags2 included) */
 	bool kill;        /* the request last read asks to clear set-ID bits */
+	unsigned long ops[KERNEL_NOPS]; /* requests read, by opcode */
 } kernel;
+
+/* The names of the opcodes counted, as status shows them. */
+static const char *const kernel_op_names[KERNEL_NOPS] = {
+	[FUSE_LOOKUP] = "lookup",
+	[FUSE_FORGET] = "forget",
+	[FUSE_GETATTR] = "getattr",
+	[FUSE_SETATTR] = "setattr",
+	[FUSE_READLINK] = "readlink",
+	[FUSE_SYMLINK] = "symlink",
+	[FUSE_MKNOD] = "mknod",
+	[FUSE_MKDIR] = "mkdir",
+	[FUSE_UNLINK] = "unlink",
+	[FUSE_RMDIR] = "rmdir",
+	[FUSE_RENAME] = "rename",
+	[FUSE_LINK] = "link",
+	[FUSE_OPEN] = "open",
+	[FUSE_READ] = "read",
+	[FUSE_WRITE] = "write",
+	[FUSE_STATFS] = "statfs",
+	[FUSE_RELEASE] = "release",
+	[FUSE_FSYNC] = "fsync",
+	[FUSE_SETXATTR] = "setxattr",
+	[FUSE_GETXATTR] = "getxattr",
+	[FUSE_LISTXATTR] = "listxattr",
+	[FUSE_REMOVEXATTR] = "removexattr",
+	[FUSE_FLUSH] = "flush",
+	[FUSE_INIT] = "init",
+	[FUSE_OPENDIR] = "opendir",
+	[FUSE_READDIR] = "readdir",
+	[FUSE_RELEASEDIR] = "releasedir",
+	[FUSE_FSYNCDIR] = "fsyncdir",
+	[FUSE_GETLK] = "getlk",
+	[FUSE_SETLK] = "setlk",
+	[FUSE_SETLKW] = "setlkw",
+	[FUSE_ACCESS] = "access",
+	[FUSE_CREATE] = "create",
+	[FUSE_INTERRUPT] = "interrupt",
+	[FUSE_BMAP] = "bmap",
+	[FUSE_DESTROY] = "destroy",
+	[FUSE_IOCTL] = "ioctl",
+	[FUSE_POLL] = "poll",
+	[FUSE_NOTIFY_REPLY] = "notify_reply",
+	[FUSE_BATCH_FORGET] = "batch_forget",
+	[FUSE_FALLOCATE] = "fallocate",
+	[FUSE_READDIRPLUS] = "readdirplus",
+	[FUSE_RENAME2] = "rename2",
+	[FUSE_LSEEK] = "lseek",
+	[FUSE_COPY_FILE_RANGE] = "copy_file_range",
+};
 
 /*
  * Whether the request just read asks the file system to clear set-ID
@@ -102,6 +155,13 @@ kernel_note_init(const struct fuse_in_header *in, const char *arg, size_t len)
 	    i->major, i->minor, (unsigned long long)kernel.offered);
 }
 
+/* Where requests of opcode op are counted: 0 for one without a name. */
+static int
+kernel_op_index(uint32_t op)
+{
+	return op < KERNEL_NOPS && kernel_op_names[op] != NULL ? (int)op : 0;
+}
+
 /* The channel's read: one request, looked at on its way to libfuse. */
 static ssize_t
 kernel_read(int fd, void *buf, size_t len, void *userdata)
@@ -116,6 +176,7 @@ kernel_read(int fd, void *buf, size_t len, void *userdata)
 		return n;
 	got = (size_t)n < in->len ? (size_t)n : in->len;
 	arglen = got > sizeof *in ? got - sizeof *in : 0;
+	kernel.ops[kernel_op_index(in->opcode)]++;
 	/* Its calls carry the caller's credentials (fuse_req_ctx's). */
 	if (conf->identity == IDENTITY_CALLER)
 		call_set_caller(in->uid, in->gid, in->pid);
@@ -125,6 +186,24 @@ kernel_read(int fd, void *buf, size_t len, void *userdata)
 		kernel.kill = kernel_wants_kill(in, (const char *)(in + 1),
 		    arglen);
 	return n;
+}
+
+/*
+ * The requests read of opcode i (0 <= i < kernel_nops()) and its name
+ * in *name; index 0 is every opcode without a name of its own.
+ */
+unsigned long
+kernel_op_count(int i, const char **name)
+{
+	*name = i == 0 ? "other" : kernel_op_names[i];
+	return *name != NULL ? kernel.ops[i] : 0;
+}
+
+/* The bound of kernel_op_count()'s index. */
+int
+kernel_nops(void)
+{
+	return KERNEL_NOPS;
 }
 
 /* Whether the request being handled asks to clear set-ID bits. */

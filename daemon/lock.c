@@ -330,7 +330,7 @@ lock_forget_names(struct node *dir, const struct node *keep)
 	free(upath);
 	if (dir->nlookup > 0 || dir->parent == NULL)
 		node_foreach(lock_names_node, &ln);
-	notify_appeared(dir, NULL, NULL);
+	notify_appeared_dir(dir);
 	notify_listing(dir);
 }
 

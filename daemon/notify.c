@@ -64,7 +64,7 @@ struct notify_neg {
  * not cached by the kernel (NOTIFY_NEG_MAX entries of a few dozen bytes).
  */
 #define NOTIFY_NEG_MAX 16384
-#define NOTIFY_NEG_BUCKETS 1024 /* by directory */
+#define NOTIFY_NEG_BUCKETS 4096 /* by directory and name */
 
 /*
  * How long after a change of a directory its absent names are not
@@ -323,11 +323,20 @@ notify_join(void)
 
 /* --- negative entries --- */
 
-/* The bucket of directory dir's negative entries. */
+/*
+ * The bucket of name's negative entry in directory dir, or with a NULL
+ * name of dir's mark: by name too, so that the thousands of names a
+ * directory being filled was asked for do not share one.
+ */
 static unsigned
-notify_neg_bucket(uint64_t dir)
+notify_neg_bucket(uint64_t dir, const char *name)
 {
-	return (unsigned)((dir * 0x9e3779b97f4a7c15ULL) >> 54) %
+	uint64_t h = dir * 0x9e3779b97f4a7c15ULL;
+
+	for (const unsigned char *c = (const unsigned char *)name;
+	     c != NULL && *c != '\0'; c++)
+		h = (h ^ *c) * 0x100000001b3ULL;
+	return (unsigned)((h * 0x9e3779b97f4a7c15ULL) >> 54) %
 	    NOTIFY_NEG_BUCKETS;
 }
 
@@ -365,18 +374,20 @@ notify_neg_prune(unsigned b, uint64_t now)
 bool
 notify_negative(struct node *dir, const char *name, double timeout)
 {
-	unsigned b = notify_neg_bucket(dir->id);
+	unsigned b = notify_neg_bucket(dir->id, name);
+	unsigned bm = notify_neg_bucket(dir->id, NULL);
 	uint64_t now = loop_mono_us();
 	/* A second more than the kernel's jiffies may round it up to. */
 	uint64_t until = now + (uint64_t)(timeout * 1e6) + 1000000;
 	struct notify_neg *ng;
 
-	notify_neg_prune(b, now);
-	LIST_FOREACH(ng, &neg.b[b], entry)
+	notify_neg_prune(bm, now);
+	LIST_FOREACH(ng, &neg.b[bm], entry)
 	{
 		if (ng->dir == dir->id && ng->name == NULL)
 			return false; /* changed lately */
 	}
+	notify_neg_prune(b, now);
 	LIST_FOREACH(ng, &neg.b[b], entry)
 	{
 		if (ng->dir == dir->id && ng->name != NULL &&
@@ -400,31 +411,11 @@ notify_negative(struct node *dir, const char *name, double timeout)
 	return true;
 }
 
-/*
- * Names may have appeared in dir: the kernel forgets those it holds as
- * absent, every one (listed NULL) or those listed(arg, name) says are
- * there now.
- */
-void
-notify_appeared(struct node *dir, bool (*listed)(void *, const char *),
-    void *arg)
-{
-	unsigned b = notify_neg_bucket(dir->id);
-	struct notify_neg *ng, *next;
-
-	for (ng = LIST_FIRST(&neg.b[b]); ng != NULL; ng = next) {
-		next = LIST_NEXT(ng, entry);
-		if (ng->dir == dir->id && ng->name != NULL &&
-		    (listed == NULL || listed(arg, ng->name)))
-			notify_neg_drop(ng, true);
-	}
-}
-
 /* Name appeared in dir: forget it as absent, if the kernel holds that. */
 void
 notify_appeared_name(struct node *dir, const char *name)
 {
-	unsigned b = notify_neg_bucket(dir->id);
+	unsigned b = notify_neg_bucket(dir->id, name);
 	struct notify_neg *ng;
 
 	LIST_FOREACH(ng, &neg.b[b], entry)
@@ -441,7 +432,7 @@ notify_appeared_name(struct node *dir, const char *name)
 static void
 notify_mark(struct node *dir)
 {
-	unsigned b = notify_neg_bucket(dir->id);
+	unsigned b = notify_neg_bucket(dir->id, NULL);
 	uint64_t now = loop_mono_us();
 	struct notify_neg *ng;
 
@@ -459,6 +450,23 @@ notify_mark(struct node *dir)
 	ng->until = now + NOTIFY_QUIET_US;
 	LIST_INSERT_HEAD(&neg.b[b], ng, entry);
 	neg.n++;
+}
+
+/*
+ * Any name may have appeared in dir: forget those it holds as absent
+ * (every bucket, since they go by name).
+ */
+void
+notify_appeared_dir(struct node *dir)
+{
+	struct notify_neg *ng, *next;
+
+	for (unsigned i = 0; i < NOTIFY_NEG_BUCKETS; i++)
+		for (ng = LIST_FIRST(&neg.b[i]); ng != NULL; ng = next) {
+			next = LIST_NEXT(ng, entry);
+			if (ng->dir == dir->id && ng->name != NULL)
+				notify_neg_drop(ng, true);
+		}
 }
 
 /* Names may have appeared anywhere (a peer came or went): forget all. */

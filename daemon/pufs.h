@@ -42,6 +42,7 @@ struct sockaddr;
 struct lent {
 	char *name; /* owned */
 	struct proto_attr attr;
+	bool stale; /* a trap said its attributes changed */
 };
 
 /* One holder's listing of one directory, with its checkpoint. */
@@ -51,6 +52,8 @@ struct listing {
 	uint64_t gtime;    /* checkpoint: global time, ns */
 	uint64_t names_ms; /* wheel time its names are exact till */
 	uint64_t moved_ms; /* wheel time till which a miss is asked (hot) */
+	uint64_t attrs_ms; /* wheel time its attributes are fresh till */
+	bool some_stale;   /* an entry is stale (lent.stale) */
 	struct lent *ents; /* sorted by name; owned */
 	size_t n, cap;
 };
@@ -83,6 +86,7 @@ void dircache_empty(struct peer *, uint32_t export_id, const char *path);
 void dircache_expect(struct peer *, const struct proto_req *);
 void dircache_expected(struct peer *, const struct proto_req *, bool done);
 bool dircache_names_fresh(const struct listing *);
+bool dircache_ent_fresh(const struct listing *, const struct lent *);
 bool dircache_miss_sure(const struct listing *);
 void dircache_drop_below(struct peer *, uint32_t export_id, const char *dir,
     const char *name);
@@ -245,9 +249,11 @@ struct node {
 	/* directory: where it exists, primary (attribute source) first */
 	struct copy *copies; /* owned */
 	size_t ncopies;
-	uint64_t listed;  /* dir.c: hash of the listing the kernel keeps */
-	uint64_t forgets; /* fs.c: times the kernel was told to forget its
-			   * entries, for lookups answered after one */
+	uint64_t listed;    /* dir.c: hash of the listing the kernel keeps */
+	uint64_t listed_ms; /* dir.c: loop_now_ms() the kernel read it */
+	bool held;          /* dir.c: its hold is queued */
+	uint64_t forgets;   /* fs.c: times the kernel was told to forget its
+			     * entries, for lookups answered after one */
 
 	struct proto_attr attr; /* last seen, of the primary */
 	uint64_t ino;           /* st_ino shown */
@@ -428,6 +434,8 @@ void fs_forget_absent(struct node *dir, const char *name);
 void fs_unmount(void);
 void fs_free(void);
 void fs_stats(unsigned long *requests, unsigned long *inflight);
+unsigned long kernel_op_count(int, const char **);
+int kernel_nops(void);
 
 /*
  * io.c, io-read.c, io-write.c: the data path.  Reads and writes go

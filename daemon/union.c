@@ -449,7 +449,7 @@ union_from_listing(struct gather *g, const struct copy *cp,
 		return false;
 	if ((e = listing_find(l, g->base)) == NULL)
 		return dircache_miss_sure(l); /* else the holder is asked */
-	if (stale && !g->any && !g->holders)
+	if (!dircache_ent_fresh(l, e) && !g->any && !g->holders)
 		return false;
 	gather_add(g, g->base, cp->peer, cp->export_id, &e->attr, false);
 	return true;
