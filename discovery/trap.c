@@ -17,12 +17,14 @@
  * being written each next one waits twice as long as the one before
  * (trap_delay, 2, 4, 8 ... times it, at most attr_timeout, the bound
  * readers have anyway), held meanwhile as one range (struct trap_hot,
- * TRAP_HOT_MAX files).  What is held goes at once, with a flush of the
- * queue, when the file is fsync'ed or a handle is released (a close),
- * when another record names it (so records of one path stay in order),
- * and when the daemon leaves.  A file left alone for its interval and
- * TRAP_HOT_IDLE_MS more starts again at trap_delay.  Our own mount's caches
- * never wait: a local record is applied as it is queued.
+ * TRAP_HOT_MAX files).  What is held joins the queue, to go within
+ * trap_delay as any other record, when a file is fsync'ed or a handle
+ * is released (a close: not one datagram per fsync, which a database
+ * does at each commit), and when another record names it (so records
+ * of one path stay in order); it goes at once when the daemon leaves.  A file
+ * left alone for its interval and TRAP_HOT_IDLE_MS more starts again at
+ * trap_delay.  Our own mount's caches never wait: a local record is applied as
+ * it is queued.
  *
  * In: a received TRAP makes the kernel forget what it cached about the
  * names and files it mentions (the trap sink the daemon registers,
@@ -333,9 +335,12 @@ trap_hot_flushed(void)
 		}
 }
 
-/* Everything held goes now, with the queue (fsync, close, leaving). */
+/*
+ * Everything held goes with the next flush, as a record of a file not
+ * written on and on would (fsync, close), or now (leaving).
+ */
 static void
-trap_hot_release_all(void)
+trap_hot_release_all(bool now)
 {
 	bool any = false;
 
@@ -344,8 +349,13 @@ trap_hot_release_all(void)
 			any |= trap_hot_release(&tr.hot[i]);
 			tr.hot[i].level = 0;
 		}
-	if (any)
+	if (any && now)
 		trap_flush_soon();
+	else if (any && !timer_pending(&tr.flush)) {
+		timer_wheel_add(loop_wheel(), &tr.flush,
+		    loop_now_ms() + (uint64_t)(conf->trap_delay * 1000));
+		loop_wheel_kick();
+	}
 	trap_hot_arm();
 }
 
@@ -483,8 +493,8 @@ trap_note(const struct proto_req *r, const struct proto_rep *rep,
 		break;
 	case PROTO_FSYNC:
 	case PROTO_RELEASE:
-		/* A file fsync'ed or closed: what waits goes at once. */
-		trap_hot_release_all();
+		/* A file fsync'ed or closed: what waits goes with the batch. */
+		trap_hot_release_all(false);
 		break;
 	case PROTO_WRITE:
 	case PROTO_FALLOCATE:
@@ -580,7 +590,7 @@ trap_flush_now(void)
 {
 	if (tr.q == NULL)
 		return;
-	trap_hot_release_all();
+	trap_hot_release_all(true);
 	timer_wheel_del(loop_wheel(), &tr.flush);
 	trap_flush(NULL, NULL);
 }
