@@ -184,6 +184,17 @@ trap_hot_release(struct trap_hot *h)
 	return true;
 }
 
+/* Make sure the queue goes within trap_delay. */
+static void
+trap_flush_later(void)
+{
+	if (timer_pending(&tr.flush))
+		return;
+	timer_wheel_add(loop_wheel(), &tr.flush,
+	    loop_now_ms() + (uint64_t)(conf->trap_delay * 1000));
+	loop_wheel_kick();
+}
+
 /* Send the queue at the next loop turn. */
 static void
 trap_flush_soon(void)
@@ -265,7 +276,8 @@ trap_hot_get(uint32_t export_id, const char *path)
 			old = &tr.hot[i];
 	if (h == NULL) {
 		h = old;
-		trap_hot_release(h);
+		if (trap_hot_release(h))
+			trap_flush_later();
 		free(h->path);
 	}
 	memset(h, 0, sizeof *h);
@@ -351,11 +363,8 @@ trap_hot_release_all(bool now)
 		}
 	if (any && now)
 		trap_flush_soon();
-	else if (any && !timer_pending(&tr.flush)) {
-		timer_wheel_add(loop_wheel(), &tr.flush,
-		    loop_now_ms() + (uint64_t)(conf->trap_delay * 1000));
-		loop_wheel_kick();
-	}
+	else if (any)
+		trap_flush_later();
 	trap_hot_arm();
 }
 
@@ -388,11 +397,7 @@ trap_add(bool local, struct dgram_trap r)
 			trap_hot_release(h);
 	}
 	trap_queue(&r);
-	if (!timer_pending(&tr.flush)) {
-		timer_wheel_add(loop_wheel(), &tr.flush,
-		    loop_now_ms() + (uint64_t)(conf->trap_delay * 1000));
-		loop_wheel_kick();
-	}
+	trap_flush_later();
 }
 
 /* Note the name r made, path/name, with the attributes of rep. */
