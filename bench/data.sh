@@ -40,7 +40,8 @@
 # the two daemons used in each sequential write, cold read and run of
 # 4 KiB writes (a figure the machine's load moves less than the rates),
 # and the load average at the start, before each path and at the end.
-# -o names the paths measured (the others' figures are "-").
+# -o names the paths measured and -m the measurements (seq, rand,
+# sqlite, small, dio); the others' figures are "-".
 #
 # Needs root, sqlite3, a C compiler and what remote.sh needs.  Traffic
 # stays inside the two namespaces.  Everything started is stopped by
@@ -49,8 +50,8 @@
 # (no latency, no loss); the figures are only as quiet as the machine.
 #
 # Usage: bench/data.sh [-s SIZE_MB] [-R RAND_MB] [-n NREADS] [-q NTX]
-#                      [-t TRAP_MB] [-d DIO_MB] [-o PATHS] [-p PUFS]
-#                      [-r RUNS] [-w DIR]
+#                      [-t TRAP_MB] [-d DIO_MB] [-o PATHS] [-m PARTS]
+#                      [-p PUFS] [-r RUNS] [-w DIR]
 #
 set -euo pipefail
 export LC_ALL=C
@@ -62,6 +63,7 @@ NTX=200
 TRAP_MB=64
 DIO_MB=128
 PATHS=raw,passthrough,sshfs,pufs
+PARTS=seq,rand,sqlite,small,dio
 SEED=13
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 PUFS=$REPO/build/daemon/pufs
@@ -75,7 +77,7 @@ BENCH=data
 usage() {
 	cat <<EOF
 usage: $0 [-s SIZE_MB] [-R RAND_MB] [-n NREADS] [-q NTX] [-t TRAP_MB]
-          [-d DIO_MB] [-o PATHS] [-p PUFS] [-r RUNS] [-w DIR]
+          [-d DIO_MB] [-o PATHS] [-m PARTS] [-p PUFS] [-r RUNS] [-w DIR]
 
   -s SIZE_MB   size of the sequential file in MiB (default $SIZE_MB)
   -R RAND_MB   size of the random-read file in MiB (default $RAND_MB)
@@ -85,13 +87,15 @@ usage: $0 [-s SIZE_MB] [-R RAND_MB] [-n NREADS] [-q NTX] [-t TRAP_MB]
   -d DIO_MB    size of the file re-read with direct I/O (default $DIO_MB)
   -o PATHS     the paths measured, a comma list of raw, passthrough,
                sshfs and pufs (default $PATHS)
+  -m PARTS     the measurements, a comma list of seq, rand, sqlite,
+               small and dio (default $PARTS)
 $(common_usage)
 
 Prints Markdown tables on standard output, progress on standard error.
 EOF
 }
 
-while getopts "s:R:n:q:t:d:o:p:r:w:h" opt; do
+while getopts "s:R:n:q:t:d:o:m:p:r:w:h" opt; do
 	case $opt in
 	s) SIZE_MB=$OPTARG ;;
 	R) RAND_MB=$OPTARG ;;
@@ -100,6 +104,7 @@ while getopts "s:R:n:q:t:d:o:p:r:w:h" opt; do
 	t) TRAP_MB=$OPTARG ;;
 	d) DIO_MB=$OPTARG ;;
 	o) PATHS=$OPTARG ;;
+	m) PARTS=$OPTARG ;;
 	*) common_opt "$opt" ;;
 	esac
 done
@@ -112,9 +117,22 @@ for p in ${PATHS//,/ }; do
 	*) echo "$BENCH: -o: no path $p (raw, passthrough, sshfs, pufs)" >&2; exit 2 ;;
 	esac
 done
+for p in ${PARTS//,/ }; do
+	case $p in
+	seq|rand|sqlite|small|dio) ;;
+	*) echo "$BENCH: -m: no measurement $p (seq, rand, sqlite, small, dio)" >&2; exit 2 ;;
+	esac
+done
 # Whether path $1 is measured.
 wanted() {
 	case ,$PATHS, in
+	*,"$1",*) return 0 ;;
+	esac
+	return 1
+}
+# Whether measurement $1 is made.
+part() {
+	case ,$PARTS, in
 	*,"$1",*) return 0 ;;
 	esac
 	return 1
@@ -405,10 +423,14 @@ measure_all() {
 	local key=$1 dir=$2 prep=$3
 	printf -v "LOAD_$key" '%s' "$(load_avg)"
 	msg "$key: load average $(load_avg)"
-	measure_seq "$key" "$dir" "$prep" || NOTES+=("$key: sequential I/O failed")
-	measure_rand "$key" "$dir" "$prep" || NOTES+=("$key: random reads failed")
-	measure_sqlite "$key" "$dir" || NOTES+=("$key: SQLite failed")
-	measure_small "$key" "$dir" || NOTES+=("$key: 4 KiB writes failed")
+	! part seq || measure_seq "$key" "$dir" "$prep" ||
+	    NOTES+=("$key: sequential I/O failed")
+	! part rand || measure_rand "$key" "$dir" "$prep" ||
+	    NOTES+=("$key: random reads failed")
+	! part sqlite || measure_sqlite "$key" "$dir" ||
+	    NOTES+=("$key: SQLite failed")
+	! part small || measure_small "$key" "$dir" ||
+	    NOTES+=("$key: 4 KiB writes failed")
 }
 
 # A re-read of a DIO_MB MiB file through directory $2 under label $1,
@@ -435,6 +457,7 @@ measure_reread() {
 # Direct I/O: the sequential measurements and the re-read of a file
 # that fits in pufs's cache, under label $1_dio.
 measure_dio() {
+	part dio || return 0
 	printf -v "LOAD_$1_dio" '%s' "$(load_avg)"
 	msg "$1 direct I/O: load average $(load_avg)"
 	measure_seq "$1_dio" "$2" "$3" || NOTES+=("$1 direct I/O: sequential I/O failed")
@@ -446,8 +469,8 @@ ns_link
 # What p2 holds: a directory for each measurement, and the file of the
 # random reads.
 mkdir "$E2/seq" "$E2/rand" "$E2/sql" "$E2/trap"
-"$RANDREAD" -w "$E2/rand/rand.dat" "$RAND_MB"
-msg "p2 holds rand/rand.dat ($RAND_MB MiB) and empty seq/, sql/, trap/"
+! part rand || "$RANDREAD" -w "$E2/rand/rand.dat" "$RAND_MB"
+msg "p2 holds empty seq/, sql/, trap/ and rand/$(part rand && echo " with rand.dat ($RAND_MB MiB)")"
 
 # 1. raw: p2's export directory itself.
 if wanted raw; then
@@ -482,7 +505,7 @@ if wanted passthrough && build_passthrough; then
 		measure_all passthrough "$MPT" cold
 		passthrough_stop
 	fi
-	if passthrough_mount cache=never; then
+	if part dio && passthrough_mount cache=never; then
 		measure_dio passthrough "$MPT" cold
 		passthrough_stop
 	fi
@@ -502,7 +525,9 @@ elif start_sshd "$ADDR_B" "$SSH_PORT" nsenter --net="/run/netns/$NS_B"; then
 	else
 		NOTES+=("sshfs: did not mount")
 	fi
-	if sshfs_mount direct_io; then
+	if ! part dio; then
+		:
+	elif sshfs_mount direct_io; then
 		msg "sshfs mounted at $MSSH (-o direct_io)"
 		measure_dio sshfs "$MSSH" cold
 		sshfs_stop
@@ -530,7 +555,7 @@ else
 fi
 pufs_stop
 PUFS_OPTS=cache.direct_io=yes
-if ! wanted pufs; then
+if ! wanted pufs || ! part dio; then
 	:
 elif pufs_start_both "$E1" "$M1" "$E2" "$M2"; then
 	msg "pufs p1 mounted at $M1 with $PUFS_OPTS, p2 too, both up"

@@ -100,6 +100,7 @@ static void
 control_io_json(struct evbuffer *b)
 {
 	struct block_cache_stats bc;
+	struct lock_stats ls;
 	struct io_stats st;
 
 	io_stats(&st, &bc);
@@ -125,6 +126,9 @@ control_io_json(struct evbuffer *b)
 	    (unsigned long long)st.read_bypass,
 	    (unsigned long long)st.write_waits, (unsigned long long)bc.evicted,
 	    (unsigned long long)bc.invalidated);
+	lock_stats(&ls);
+	evbuffer_add_printf(b, "\"locks\":{\"granted\":%llu,\"kept\":%llu},",
+	    (unsigned long long)ls.granted, (unsigned long long)ls.kept);
 }
 
 /* The report as one JSON object. */

@@ -10,8 +10,13 @@
  * file's contents.  So every lock and unlock first sends the bytes
  * written here to the holder, and every lock granted drops what the
  * caches here (ours and the kernel's) hold of the file's data and
- * attributes before it is answered: what the owner reads under the
- * lock is what the holder has.
+ * attributes before it is answered, unless the holder says nobody but
+ * this peer changed the file since the last lock granted here: what
+ * the owner reads under the lock is what the holder has.  The holder's
+ * grant carries the file's change number and the number since which
+ * only we changed it (PROTO_CAP_LOCK_GEN, locktab.c); the last number
+ * seen is kept per file (lock_seen, at most LOCK_SEEN_MAX files, the
+ * least recently locked forgotten), with the holder it came from.
  *
  * A SETLK that waits has no op_timeout: it waits as long as the
  * application does, and ends with its holder's stream (EIO).  An
@@ -36,6 +41,30 @@ struct lock_held {
 };
 
 static TAILQ_HEAD(, lock_held) lock_helds = TAILQ_HEAD_INITIALIZER(lock_helds);
+
+/* Files whose last change number seen is kept. */
+#define LOCK_SEEN_MAX 256
+
+/* The holder's change number of a file at the last grant here. */
+struct lock_seen {
+	uint64_t ino;      /* the node's FUSE id (never reused) */
+	struct peer *peer; /* the holder it came from, in its boot */
+	uint64_t boot_id;
+	uint64_t gen;
+	TAILQ_ENTRY(lock_seen) entry; /* the most recently locked first */
+};
+
+static TAILQ_HEAD(lock_seen_list,
+    lock_seen) lock_seens = TAILQ_HEAD_INITIALIZER(lock_seens);
+static unsigned lock_nseen;
+static struct lock_stats lock_st;
+
+/* The counters of locks granted here. */
+void
+lock_stats(struct lock_stats *st)
+{
+	*st = lock_st;
+}
 
 /* A lock request in flight. */
 struct lock_op {
@@ -335,15 +364,67 @@ lock_forget_names(struct node *dir, const struct node *keep)
 }
 
 /*
+ * Whether what is cached here of op's file is still the holder's after
+ * the grant rep: nobody but us changed it since our last grant from
+ * the same holder.  The number seen becomes rep's.
+ */
+static bool
+lock_unchanged(struct lock_op *op, const struct proto_rep *rep)
+{
+	struct peer *p = op->h->peer;
+	struct lock_seen *ls;
+	bool same = false;
+
+	TAILQ_FOREACH(ls, &lock_seens, entry)
+	if (ls->ino == op->ino)
+		break;
+	if (!rep->has_lock_gen) {
+		if (ls != NULL) {
+			TAILQ_REMOVE(&lock_seens, ls, entry);
+			lock_nseen--;
+			free(ls);
+		}
+		return false;
+	}
+	if (ls != NULL) {
+		same = ls->peer == p && ls->boot_id == p->boot_id &&
+		    ls->gen >= rep->lock_since;
+		TAILQ_REMOVE(&lock_seens, ls, entry);
+	} else if (lock_nseen < LOCK_SEEN_MAX) {
+		ls = xcalloc(1, sizeof *ls);
+		lock_nseen++;
+	} else {
+		ls = TAILQ_LAST(&lock_seens, lock_seen_list);
+		TAILQ_REMOVE(&lock_seens, ls, entry);
+	}
+	ls->ino = op->ino;
+	ls->peer = p;
+	ls->boot_id = p->boot_id;
+	ls->gen = rep->lock_gen;
+	TAILQ_INSERT_HEAD(&lock_seens, ls, entry);
+	return same;
+}
+
+/*
  * A lock was granted: what is cached here of the file may be older
  * than the holder's, which the owner may now read; drop it, the data
- * on a worker (never from the loop), then answer.
+ * on a worker (never from the loop), then answer.  If nobody else
+ * changed the file, nothing cached is old: answered at once.
  */
 static void
-lock_granted(struct lock_op *op, const struct proto_attr *a)
+lock_granted(struct lock_op *op, const struct proto_rep *rep)
 {
 	struct node *n = op->h->node;
+	const struct proto_attr *a = &rep->attr;
 
+	lock_st.granted++;
+	if (lock_unchanged(op, rep)) {
+		lock_st.kept++;
+		if (!io_dirty(n))
+			n->attr = *a;
+		lock_reply(op, 0);
+		return;
+	}
 	if (!io_dirty(n)) {
 		io_forget(n, 0, 0);
 		n->attr = *a;
@@ -383,7 +464,7 @@ lock_set_cb(struct call *c)
 		lh->owner = op->owner;
 		TAILQ_INSERT_TAIL(&lock_helds, lh, entry);
 	}
-	lock_granted(op, &c->rep.attr);
+	lock_granted(op, &c->rep);
 }
 
 /* The holder's answer to LKCANCEL; the SETLK's own answer says it all. */

@@ -21,6 +21,27 @@
  * answer is decided the waiter is never tried again, so it is never
  * granted behind its requester's back.
  *
+ * Changes: a lock is how programs on different peers agree on a file's
+ * contents, so a requester drops what it caches of a file when a lock
+ * of it is granted, unless nobody but itself changed the file since
+ * its last grant.  For that every file locked here has a record
+ * (lk_file) with a change number, gen, taken from one clock that only
+ * goes up (lk.clock, from the real time at start, so numbers of an
+ * earlier run of this daemon are all below it), bumped by every write,
+ * fallocate, copy into or truncation served here (locktab_note), and
+ * the number since which one owner alone made the changes.  A SETLK's
+ * answer carries gen and, for its own owner, since
+ * (PROTO_CAP_LOCK_GEN): a requester whose last grant saw a number at
+ * least since has missed nobody's change.  Records outlive the locks,
+ * for the next program that opens and locks the file (SQLite does at
+ * every start).  A change made on disk by a
+ * program outside pufs is seen at the next grant: the file's size,
+ * mtime and ctime, taken after every change counted, differ (as exact
+ * as the file system's timestamps); so is a truncation by path, which
+ * counts for every file.  Beyond LOCKTAB_FILES_MAX records the least
+ * recently locked goes; a record made anew has nobody's changes in it
+ * (since = gen), so every requester drops its cache once.
+ *
  * Threads: an attempt (the handle's fstat, the reopen of the file for
  * a new entry, the F_OFD_SETLK or flock(LOCK_NB)) never waits on a
  * local file system, so for an export on one it runs on the loop and
@@ -40,6 +61,7 @@
 #include <sys/queue.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/magic.h>
@@ -56,6 +78,35 @@
 #define LOCKTAB_RETRY_MS 200
 /* Lock requests one stream may have here at once; beyond, ENOLCK. */
 #define LOCKTAB_REQS_MAX 1024
+/* Files whose changes are counted (records); the oldest goes beyond. */
+#define LOCKTAB_FILES_MAX 1024
+/* Buckets of the table of handles whose file is known. */
+#define LOCKTAB_FH_BUCKETS 256
+
+/* A file locked here: its change numbers (see "Changes" above). */
+struct lk_file {
+	dev_t dev;
+	ino_t ino;
+	uint64_t gen;   /* lk.clock at its last change counted */
+	uint64_t since; /* gen before run_owner's run of changes began */
+	uint32_t run_owner;
+	bool run;                   /* run_owner made every change since */
+	struct timespec mtim, ctim; /* after the last change counted */
+	off_t size;
+	TAILQ_ENTRY(lk_file) entry; /* lk.files, the newest last */
+};
+
+TAILQ_HEAD(lk_file_list, lk_file);
+
+/* What file a handle of an owner is: a record, or none (f NULL). */
+struct lk_fh {
+	uint32_t owner;
+	uint64_t fh;
+	struct lk_file *f;
+	LIST_ENTRY(lk_fh) entry;
+};
+
+LIST_HEAD(lk_fh_list, lk_fh);
 
 /* One open file description of one file, for one owner's locks. */
 struct lk_ent {
@@ -99,6 +150,10 @@ static struct {
 	struct lk_ent_list ents;
 	unsigned nents;
 	uint64_t gen; /* bumped when any lock may have gone */
+	struct lk_file_list files;
+	unsigned nfiles;
+	struct lk_fh_list fhs[LOCKTAB_FH_BUCKETS];
+	uint64_t clock; /* the last change number given */
 	/* The loop's. */
 	uint64_t seen; /* lk.gen when the waiters were last tried */
 	/* The loop's. */
@@ -113,6 +168,7 @@ static struct {
 } lk = {
 	.mutex = PTHREAD_MUTEX_INITIALIZER,
 	.ents = TAILQ_HEAD_INITIALIZER(lk.ents),
+	.files = TAILQ_HEAD_INITIALIZER(lk.files),
 	.reqs = TAILQ_HEAD_INITIALIZER(lk.reqs),
 	.waiters = TAILQ_HEAD_INITIALIZER(lk.waiters),
 	.efd = -1,
@@ -126,6 +182,140 @@ locktab_type(uint8_t type)
 {
 	return type == PROTO_GETLK || type == PROTO_SETLK ||
 	    type == PROTO_LKCANCEL;
+}
+
+/* The bucket of (owner, fh). */
+static struct lk_fh_list *
+locktab_fh_bucket(uint32_t owner, uint64_t fh)
+{
+	return &lk.fhs[(fh * 31 + owner) % LOCKTAB_FH_BUCKETS];
+}
+
+/* What is known of handle fh of owner, or NULL; mutex held. */
+static struct lk_fh *
+locktab_fh_find(uint32_t owner, uint64_t fh)
+{
+	struct lk_fh *m;
+
+	LIST_FOREACH(m, locktab_fh_bucket(owner, fh), entry)
+	if (m->owner == owner && m->fh == fh)
+		return m;
+	return NULL;
+}
+
+/* Note that handle fh of owner is of file f (NULL: of no record's). */
+static void
+locktab_fh_set(uint32_t owner, uint64_t fh, struct lk_file *f)
+{
+	struct lk_fh *m;
+
+	if ((m = locktab_fh_find(owner, fh)) == NULL) {
+		m = xcalloc(1, sizeof *m);
+		m->owner = owner;
+		m->fh = fh;
+		LIST_INSERT_HEAD(locktab_fh_bucket(owner, fh), m, entry);
+	}
+	m->f = f;
+}
+
+/*
+ * Forget the handles known to be of file f (NULL: of no record's, all
+ * of which may now be of a new one); mutex held.
+ */
+static void
+locktab_fh_forget(const struct lk_file *f)
+{
+	struct lk_fh *m, *next;
+
+	for (size_t b = 0; b < LOCKTAB_FH_BUCKETS; b++)
+		for (m = LIST_FIRST(&lk.fhs[b]); m != NULL; m = next) {
+			next = LIST_NEXT(m, entry);
+			if (m->f == f) {
+				LIST_REMOVE(m, entry);
+				free(m);
+			}
+		}
+}
+
+/* The record of file (dev, ino), or NULL; mutex held. */
+static struct lk_file *
+locktab_file_find(dev_t dev, ino_t ino)
+{
+	struct lk_file *f;
+
+	TAILQ_FOREACH(f, &lk.files, entry)
+	if (f->dev == dev && f->ino == ino)
+		return f;
+	return NULL;
+}
+
+/* Keep the size and times of the file after a change; mutex held. */
+static void
+locktab_file_stat(struct lk_file *f, const struct stat *st)
+{
+	f->mtim = st->st_mtim;
+	f->ctim = st->st_ctim;
+	f->size = st->st_size;
+}
+
+/* Drop record f, and what points to it; mutex held. */
+static void
+locktab_file_free(struct lk_file *f)
+{
+	locktab_fh_forget(f);
+	TAILQ_REMOVE(&lk.files, f, entry);
+	lk.nfiles--;
+	free(f);
+}
+
+/* A change of f by owner (UINT32_MAX: by whom is not known). */
+static void
+locktab_file_changed(struct lk_file *f, uint32_t owner)
+{
+	if (!f->run || f->run_owner != owner) {
+		f->since = f->gen;
+		f->run_owner = owner;
+		f->run = owner != UINT32_MAX;
+	}
+	f->gen = ++lk.clock;
+	if (!f->run)
+		f->since = f->gen;
+}
+
+/*
+ * The record of the file st describes, made if there is none (nobody's
+ * changes in it), and seen now; a change the record has not counted
+ * (on disk, outside pufs) is counted.  Mutex held.
+ */
+static struct lk_file *
+locktab_file_get(const struct stat *st)
+{
+	struct lk_file *f;
+
+	if ((f = locktab_file_find(st->st_dev, st->st_ino)) != NULL) {
+		TAILQ_REMOVE(&lk.files, f, entry);
+		TAILQ_INSERT_TAIL(&lk.files, f, entry);
+		if (f->size != st->st_size ||
+		    f->mtim.tv_sec != st->st_mtim.tv_sec ||
+		    f->mtim.tv_nsec != st->st_mtim.tv_nsec ||
+		    f->ctim.tv_sec != st->st_ctim.tv_sec ||
+		    f->ctim.tv_nsec != st->st_ctim.tv_nsec) {
+			locktab_file_changed(f, UINT32_MAX);
+			locktab_file_stat(f, st);
+		}
+		return f;
+	}
+	if (lk.nfiles >= LOCKTAB_FILES_MAX)
+		locktab_file_free(TAILQ_FIRST(&lk.files));
+	f = xcalloc(1, sizeof *f);
+	f->dev = st->st_dev;
+	f->ino = st->st_ino;
+	f->gen = f->since = ++lk.clock;
+	locktab_file_stat(f, st);
+	TAILQ_INSERT_TAIL(&lk.files, f, entry);
+	lk.nfiles++;
+	locktab_fh_forget(NULL);
+	return f;
 }
 
 /* Close an entry (its locks go) and free it; lk.mutex held. */
@@ -151,6 +341,9 @@ locktab_handle_gone(uint64_t fh, uint32_t owner)
 	uint64_t one = 1;
 	bool any = false;
 
+	struct lk_fh *m, *mnext;
+	struct lk_file *f;
+
 	pthread_mutex_lock(&lk.mutex);
 	for (e = TAILQ_FIRST(&lk.ents); e != NULL; e = next) {
 		next = TAILQ_NEXT(e, entry);
@@ -159,6 +352,18 @@ locktab_handle_gone(uint64_t fh, uint32_t owner)
 			any = true;
 		}
 	}
+	for (size_t b = 0; b < LOCKTAB_FH_BUCKETS; b++)
+		for (m = LIST_FIRST(&lk.fhs[b]); m != NULL; m = mnext) {
+			mnext = LIST_NEXT(m, entry);
+			if (m->owner == owner && (fh == 0 || m->fh == fh)) {
+				LIST_REMOVE(m, entry);
+				free(m);
+			}
+		}
+	/* A stream gone: its number may name another one day. */
+	TAILQ_FOREACH(f, &lk.files, entry)
+	if (fh == 0 && f->run && f->run_owner == owner)
+		locktab_file_changed(f, UINT32_MAX);
 	pthread_mutex_unlock(&lk.mutex);
 	if (any && lk.efd >= 0 && write(lk.efd, &one, sizeof one) == -1)
 		log_debug("locks: wake: %s", strerror(errno));
@@ -296,6 +501,7 @@ locktab_attempt(struct lk_req *r)
 	const struct proto_req *q = &r->q;
 	uint32_t type = q->flags & PROTO_LK_TYPE;
 	bool flock = (q->flags & PROTO_LK_FLOCK) != 0;
+	struct lk_file *f;
 	struct lk_ent *e;
 	struct stat st;
 	int hfd, acc, rc;
@@ -349,9 +555,16 @@ locktab_attempt(struct lk_req *r)
 	}
 	rc = locktab_apply(r, e, hfd);
 	if (rc == 0 && q->type == PROTO_SETLK) {
-		if (fstat(e->fd, &st) == 0)
+		if (fstat(e->fd, &st) == 0) {
 			serve_attr(&st, &r->rep->attr);
-		else
+			f = locktab_file_get(&st);
+			locktab_fh_set(r->owner, q->fh, f);
+			r->rep->has_lock_gen = true;
+			r->rep->lock_gen = f->gen;
+			r->rep->lock_since = f->run && f->run_owner == r->owner
+			    ? f->since
+			    : f->gen;
+		} else
 			rc = -errno;
 	}
 	/* A lock went (an unlock, a downgrade): the waiters may go on. */
@@ -387,6 +600,7 @@ locktab_answer(struct lk_req *r)
 	if (r->rc != 0) {
 		memset(&rep->attr, 0, sizeof rep->attr);
 		memset(&rep->lock, 0, sizeof rep->lock);
+		rep->has_lock_gen = false;
 	}
 	TAILQ_REMOVE(&lk.reqs, r, entry);
 	r->done(r->arg);
@@ -631,6 +845,84 @@ locktab_serve(uint32_t owner, const struct proto_req *q, struct proto_rep *rep,
 	locktab_submit(r);
 }
 
+/* A change by owner of the file of its handle fh, if it has a record. */
+static void
+locktab_note_fh(uint32_t owner, uint64_t fh)
+{
+	struct lk_file *f = NULL;
+	struct lk_fh *m;
+	struct stat st;
+	int fd;
+
+	if ((m = locktab_fh_find(owner, fh)) != NULL && m->f == NULL)
+		return; /* of no record's */
+	fd = handle_get(fh, owner, HANDLE_ANY_EXPORT, false, NULL);
+	if (fd < 0)
+		return; /* gone: so are its changes' readers' handles */
+	if (fstat(fd, &st) == -1)
+		f = NULL;
+	else if (m != NULL)
+		f = m->f;
+	else {
+		f = locktab_file_find(st.st_dev, st.st_ino);
+		locktab_fh_set(owner, fh, f);
+	}
+	if (f != NULL) {
+		locktab_file_changed(f, owner);
+		locktab_file_stat(f, &st);
+	}
+	handle_put(fh);
+}
+
+/* A change whose file is not known (a path): it counts for every one. */
+static void
+locktab_note_all(void)
+{
+	struct lk_file *f;
+
+	TAILQ_FOREACH(f, &lk.files, entry)
+	locktab_file_changed(f, UINT32_MAX);
+}
+
+/* Count a change request r served here for owner (see locktab.h). */
+void
+locktab_note(const struct proto_req *r, const struct proto_rep *rep,
+    uint32_t owner)
+{
+	if (rep->error != 0)
+		return;
+	pthread_mutex_lock(&lk.mutex);
+	if (lk.nfiles == 0) {
+		pthread_mutex_unlock(&lk.mutex);
+		return;
+	}
+	switch (r->type) {
+	case PROTO_WRITE:
+	case PROTO_FALLOCATE:
+		locktab_note_fh(owner, r->fh);
+		break;
+	case PROTO_COPY_RANGE:
+		locktab_note_fh(owner, r->fh2);
+		break;
+	case PROTO_SETATTR:
+		if (!(r->valid & PROTO_SET_SIZE))
+			break;
+		if (r->fh != 0)
+			locktab_note_fh(owner, r->fh);
+		else
+			locktab_note_all();
+		break;
+	case PROTO_OPEN:
+	case PROTO_CREATE:
+		if ((r->flags & O_TRUNC) && (r->flags & O_ACCMODE) != O_RDONLY)
+			locktab_note_all();
+		break;
+	default:
+		break;
+	}
+	pthread_mutex_unlock(&lk.mutex);
+}
+
 /* Leaving: every waiter is answered EIO, so none holds the leave up. */
 void
 locktab_leave(void)
@@ -645,6 +937,8 @@ locktab_leave(void)
 void
 locktab_init(void)
 {
+	struct timespec now;
+
 	if ((lk.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
 		fatal("locks: eventfd");
 	lk.wake_ev = event_new(loop_base, lk.efd, EV_READ | EV_PERSIST,
@@ -653,6 +947,10 @@ locktab_init(void)
 	if (lk.wake_ev == NULL || lk.retry_ev == NULL ||
 	    event_add(lk.wake_ev, NULL) == -1)
 		fatalx("locks: cannot make the wake-up events");
+	clock_gettime(CLOCK_REALTIME, &now);
+	lk.clock = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+	for (size_t b = 0; b < LOCKTAB_FH_BUCKETS; b++)
+		LIST_INIT(&lk.fhs[b]);
 	handle_on_gone(locktab_handle_gone);
 	lk.local = xcalloc(export_context.nexports + 1, sizeof *lk.local);
 	for (uint32_t i = 0; i < export_context.nexports; i++) {
@@ -669,9 +967,16 @@ locktab_init(void)
 void
 locktab_free(void)
 {
+	struct lk_file *f;
+
 	if (!lk.ready)
 		return;
 	handle_on_gone(NULL);
+	pthread_mutex_lock(&lk.mutex);
+	while ((f = TAILQ_FIRST(&lk.files)) != NULL)
+		locktab_file_free(f);
+	locktab_fh_forget(NULL);
+	pthread_mutex_unlock(&lk.mutex);
 	event_free(lk.wake_ev);
 	event_free(lk.retry_ev);
 	close(lk.efd);

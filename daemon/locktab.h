@@ -28,6 +28,14 @@ bool locktab_type(uint8_t type);
 void locktab_serve(uint32_t owner, const struct proto_req *r,
     struct proto_rep *rep, void (*done)(void *arg), void *arg);
 
+/*
+ * On the loop, after request r was served for owner on our exports
+ * with answer rep: count it if it changed a locked file's data (the
+ * change numbers a granted SETLK carries, locktab.c).
+ */
+void locktab_note(const struct proto_req *r, const struct proto_rep *rep,
+    uint32_t owner);
+
 /* Leaving: answer every waiter EIO. */
 void locktab_leave(void);
 

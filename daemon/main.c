@@ -106,6 +106,15 @@ static const struct locate_ops main_locate = {
 	.located = find_located,
 };
 
+/* A request served by our exports: traps announce it, locks count it. */
+static void
+main_served(const struct proto_req *r, const struct proto_rep *rep,
+    uint32_t owner)
+{
+	trap_note(r, rep, owner);
+	locktab_note(r, rep, owner);
+}
+
 /*
  * Wire the layers together: the discovery layer, the transport, the
  * serving side and the loop learn of the rest of the daemon, which they
@@ -131,7 +140,7 @@ main_wire(const struct config *cfg)
 	locate_init(&main_locate);
 	stream_init(&call_transport);
 	call_observe_answers(inval_answered);
-	call_observe_served(trap_note);
+	call_observe_served(main_served);
 	export_init(&ctx);
 	locktab_init();
 	watch_init(&ctx);

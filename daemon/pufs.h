@@ -457,6 +457,14 @@ struct handle {
 	TAILQ_ENTRY(handle) nentry; /* node->handles */
 };
 
+/* Locks granted to our mount (lock.c, `pufs status`). */
+struct lock_stats {
+	uint64_t granted; /* SETLK and flock locks granted */
+	uint64_t kept;    /* of which kept the file's caches: unchanged */
+};
+
+void lock_stats(struct lock_stats *);
+
 /* The data path's counters (`pufs status`). */
 struct io_stats {
 	uint64_t written_back; /* bytes written to holders from the cache */

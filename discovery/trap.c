@@ -11,6 +11,21 @@
  * not sent, and its number is skipped: receivers see the gap and
  * resynchronise, so nothing is silently missed.
  *
+ * A file written on and on would still cost a datagram every trap_delay
+ * (14 for 64 MiB in 4 KiB writes at 48 MB/s), so its DATA records back
+ * off: the first goes with the next flush, and while the file keeps
+ * being written each next one waits twice as long as the one before
+ * (trap_delay, 2, 4, 8 ... times it, at most attr_timeout, the bound
+ * readers have anyway), held meanwhile as one range (struct trap_hot,
+ * TRAP_HOT_MAX files).  What is held joins the queue, to go within
+ * trap_delay as any other record, when a file is fsync'ed or a handle
+ * is released (a close: not one datagram per fsync, which a database
+ * does at each commit), and when another record names it (so records
+ * of one path stay in order); it goes at once when the daemon leaves.  A file
+ * left alone for its interval and TRAP_HOT_IDLE_MS more starts again at
+ * trap_delay.  Our own mount's caches never wait: a local record is applied as
+ * it is queued.
+ *
  * In: a received TRAP makes the kernel forget what it cached about the
  * names and files it mentions (the trap sink the daemon registers,
  * daemon/inval.c), so the next access asks the holder again.  Forgetting
@@ -38,6 +53,23 @@
 #include "loop.h"
 #include "trapq.h"
 
+/* Files whose DATA records back off (see the top). */
+#define TRAP_HOT_MAX 32
+/* Beyond its interval, how long a file may rest and still be "on and on". */
+#define TRAP_HOT_IDLE_MS 2000
+
+/* A file being written: when its next DATA record may go, and what waits. */
+struct trap_hot {
+	char *path; /* owned; NULL: a free slot */
+	uint32_t export_id;
+	unsigned level;        /* its interval is trap_delay << level */
+	uint64_t next_ms;      /* loop_now_ms() before which none goes */
+	uint64_t last_ms;      /* of its last DATA record */
+	bool held;             /* rec waits for next_ms */
+	bool queued;           /* a record of it waits for the next flush */
+	struct dgram_trap rec; /* held: the ranges so far, as one */
+};
+
 /* A sender we track trap numbers of. */
 struct trap_sender {
 	char *name; /* owned */
@@ -48,6 +80,8 @@ struct trap_sender {
 static struct {
 	struct trapq *q;
 	struct timer flush;
+	struct timer hot_timer; /* the first held record is due */
+	struct trap_hot hot[TRAP_HOT_MAX];
 	uint64_t seq; /* number of our last TRAP */
 	struct trap_sender *senders;
 	unsigned nsenders;
@@ -57,6 +91,7 @@ static struct {
 } tr;
 
 static void trap_flush(struct timer *, void *);
+static void trap_hot_due(struct timer *, void *);
 static void trap_peer_state(struct peer *, enum peer_state);
 static void trap_received(const struct dgram *);
 
@@ -71,6 +106,7 @@ trap_init(const struct config *cfg, const struct trap_sink *sink,
 	if ((tr.q = trapq_new()) == NULL)
 		fatalx("trap: out of memory");
 	timer_init(&tr.flush, trap_flush, NULL);
+	timer_init(&tr.hot_timer, trap_hot_due, NULL);
 	peer_on_state(trap_peer_state);
 	mcast_on_receive(trap_received);
 }
@@ -82,6 +118,11 @@ trap_free(void)
 	struct trap_sender *s;
 
 	timer_wheel_del(loop_wheel(), &tr.flush);
+	timer_wheel_del(loop_wheel(), &tr.hot_timer);
+	for (size_t i = 0; i < TRAP_HOT_MAX; i++) {
+		free(tr.hot[i].path);
+		tr.hot[i].path = NULL;
+	}
 	trapq_free(tr.q);
 	tr.q = NULL;
 	while ((s = tr.senders) != NULL) {
@@ -108,6 +149,225 @@ trap_stats(struct trap_stats *st)
 
 static void trap_apply(struct peer *, const struct dgram_trap *);
 
+/* The interval of a file at backoff level: trap_delay << level, capped. */
+static uint64_t
+trap_hot_interval(unsigned level)
+{
+	double ms = conf->trap_delay * 1000;
+	double cap = conf->attr_timeout * 1000;
+
+	for (unsigned i = 0; i < level && ms < cap; i++)
+		ms *= 2;
+	if (ms > cap && cap >= conf->trap_delay * 1000)
+		ms = cap;
+	return (uint64_t)ms;
+}
+
+/* Queue a record; the flush timer is the caller's. */
+static void
+trap_queue(const struct dgram_trap *r)
+{
+	if (trapq_add(tr.q, r) != 0)
+		fatalx("trap: out of memory");
+}
+
+/* Queue what h holds; whether it held anything. */
+static bool
+trap_hot_release(struct trap_hot *h)
+{
+	if (!h->held)
+		return false;
+	h->held = false;
+	h->queued = true;
+	h->rec.path = h->path;
+	trap_queue(&h->rec);
+	return true;
+}
+
+/* Make sure the queue goes within trap_delay. */
+static void
+trap_flush_later(void)
+{
+	if (timer_pending(&tr.flush))
+		return;
+	timer_wheel_add(loop_wheel(), &tr.flush,
+	    loop_now_ms() + (uint64_t)(conf->trap_delay * 1000));
+	loop_wheel_kick();
+}
+
+/* Send the queue at the next loop turn. */
+static void
+trap_flush_soon(void)
+{
+	timer_wheel_del(loop_wheel(), &tr.flush);
+	timer_wheel_add(loop_wheel(), &tr.flush, loop_now_ms());
+	loop_wheel_kick();
+}
+
+/* Arm the hot timer for the first held record due. */
+static void
+trap_hot_arm(void)
+{
+	uint64_t first = UINT64_MAX;
+
+	for (size_t i = 0; i < TRAP_HOT_MAX; i++)
+		if (tr.hot[i].path != NULL && tr.hot[i].held &&
+		    tr.hot[i].next_ms < first)
+			first = tr.hot[i].next_ms;
+	timer_wheel_del(loop_wheel(), &tr.hot_timer);
+	if (first != UINT64_MAX) {
+		timer_wheel_add(loop_wheel(), &tr.hot_timer, first);
+		loop_wheel_kick();
+	}
+}
+
+/*
+ * A held record goes: its file's next interval doubles, as it was
+ * written again within the last one.
+ */
+static void
+trap_hot_send(struct trap_hot *h)
+{
+	if (trap_hot_release(h)) {
+		h->level++;
+		trap_flush_soon();
+	}
+}
+
+/* The hot timer: the held records due go. */
+static void
+trap_hot_due(struct timer *t, void *arg)
+{
+	uint64_t now = loop_now_ms();
+
+	(void)t;
+	(void)arg;
+	for (size_t i = 0; i < TRAP_HOT_MAX; i++)
+		if (tr.hot[i].path != NULL && tr.hot[i].held &&
+		    tr.hot[i].next_ms <= now)
+			trap_hot_send(&tr.hot[i]);
+	trap_hot_arm();
+}
+
+/* The file's slot, or NULL. */
+static struct trap_hot *
+trap_hot_find(uint32_t export_id, const char *path)
+{
+	for (size_t i = 0; i < TRAP_HOT_MAX; i++)
+		if (tr.hot[i].path != NULL &&
+		    tr.hot[i].export_id == export_id &&
+		    strcmp(tr.hot[i].path, path) == 0)
+			return &tr.hot[i];
+	return NULL;
+}
+
+/* The file's slot, made in a free one or the least recently written's. */
+static struct trap_hot *
+trap_hot_get(uint32_t export_id, const char *path)
+{
+	struct trap_hot *h, *old = NULL;
+
+	if ((h = trap_hot_find(export_id, path)) != NULL)
+		return h;
+	for (size_t i = 0; i < TRAP_HOT_MAX && h == NULL; i++)
+		if (tr.hot[i].path == NULL)
+			h = &tr.hot[i];
+		else if (old == NULL || tr.hot[i].last_ms < old->last_ms)
+			old = &tr.hot[i];
+	if (h == NULL) {
+		h = old;
+		if (trap_hot_release(h))
+			trap_flush_later();
+		free(h->path);
+	}
+	memset(h, 0, sizeof *h);
+	h->path = xstrdup(path);
+	h->export_id = export_id;
+	return h;
+}
+
+/*
+ * Whether DATA record r waits in its file's slot rather than going with
+ * the next flush (see the top).  A record of the file that is queued
+ * already takes it in: only what comes after a flush, within the
+ * file's interval, waits.
+ */
+static bool
+trap_hot_hold(const struct dgram_trap *r)
+{
+	uint64_t now = loop_now_ms(), end, hend;
+	struct trap_hot *h = trap_hot_get(r->export_id, r->path);
+
+	if (h->held) {
+		end = r->offset + r->length;
+		hend = h->rec.offset + h->rec.length;
+		if (r->offset < h->rec.offset)
+			h->rec.offset = r->offset;
+		h->rec.length = (end > hend ? end : hend) - h->rec.offset;
+		if (r->time > h->rec.time)
+			h->rec.time = r->time;
+		h->last_ms = now;
+		return true;
+	}
+	if (!h->queued && now < h->next_ms) {
+		h->rec = *r;
+		h->held = true;
+		h->last_ms = now;
+		trap_hot_arm();
+		return true;
+	}
+	/*
+	 * Written again soon (write-back comes in bursts up to a
+	 * writeback_interval apart): the next one waits longer.
+	 */
+	if (!h->queued) {
+		if (h->last_ms != 0 &&
+		    now - h->last_ms <=
+			trap_hot_interval(h->level) + TRAP_HOT_IDLE_MS)
+			h->level++;
+		else
+			h->level = 0;
+		h->queued = true;
+	}
+	h->last_ms = now;
+	return false;
+}
+
+/* The queue went: each file's next record waits for its interval. */
+static void
+trap_hot_flushed(void)
+{
+	uint64_t now = loop_now_ms();
+
+	for (size_t i = 0; i < TRAP_HOT_MAX; i++)
+		if (tr.hot[i].path != NULL && tr.hot[i].queued) {
+			tr.hot[i].queued = false;
+			tr.hot[i].next_ms = now +
+			    trap_hot_interval(tr.hot[i].level);
+		}
+}
+
+/*
+ * Everything held goes with the next flush, as a record of a file not
+ * written on and on would (fsync, close), or now (leaving).
+ */
+static void
+trap_hot_release_all(bool now)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < TRAP_HOT_MAX; i++)
+		if (tr.hot[i].path != NULL) {
+			any |= trap_hot_release(&tr.hot[i]);
+			tr.hot[i].level = 0;
+		}
+	if (any && now)
+		trap_flush_soon();
+	else if (any)
+		trap_flush_later();
+	trap_hot_arm();
+}
+
 /*
  * Queue one record and make sure a flush is coming.  A change made for
  * another peer, or on disk, is news to our own mount too: with local
@@ -117,19 +377,27 @@ static void trap_apply(struct peer *, const struct dgram_trap *);
 static void
 trap_add(bool local, struct dgram_trap r)
 {
+	struct trap_hot *h;
+
 	r.time = (int64_t)clock_global_ns();
 	tr.local->noted(r.export_id, r.path);
 	if (r.path2 != NULL)
 		tr.local->noted(r.export2, r.path2);
-	if (trapq_add(tr.q, &r) != 0)
-		fatalx("trap: out of memory");
 	if (local)
 		trap_apply(peer_self(), &r);
-	if (!timer_pending(&tr.flush)) {
-		timer_wheel_add(loop_wheel(), &tr.flush,
-		    loop_now_ms() + (uint64_t)(conf->trap_delay * 1000));
-		loop_wheel_kick();
+	if (r.kind == DGRAM_DATA) {
+		if (trap_hot_hold(&r))
+			return;
+	} else {
+		/* What is held of the paths it names goes first. */
+		if ((h = trap_hot_find(r.export_id, r.path)) != NULL)
+			trap_hot_release(h);
+		if (r.path2 != NULL &&
+		    (h = trap_hot_find(r.export2, r.path2)) != NULL)
+			trap_hot_release(h);
 	}
+	trap_queue(&r);
+	trap_flush_later();
 }
 
 /* Note the name r made, path/name, with the attributes of rep. */
@@ -228,6 +496,11 @@ trap_note(const struct proto_req *r, const struct proto_rep *rep,
 				.path = r->path,
 				.length = UINT64_C(1) << 62 });
 		break;
+	case PROTO_FSYNC:
+	case PROTO_RELEASE:
+		/* A file fsync'ed or closed: what waits goes with the batch. */
+		trap_hot_release_all(false);
+		break;
 	case PROTO_WRITE:
 	case PROTO_FALLOCATE:
 	case PROTO_COPY_RANGE: {
@@ -313,6 +586,7 @@ trap_flush(struct timer *t, void *arg)
 		tr.st.sent++;
 		tr.st.records_sent += taken;
 	}
+	trap_hot_flushed();
 }
 
 /* Send at once what is queued (before leaving). */
@@ -321,6 +595,7 @@ trap_flush_now(void)
 {
 	if (tr.q == NULL)
 		return;
+	trap_hot_release_all(true);
 	timer_wheel_del(loop_wheel(), &tr.flush);
 	trap_flush(NULL, NULL);
 }

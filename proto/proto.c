@@ -25,7 +25,8 @@
 
 /* flags defined in v1 */
 #define PROTO_FLAG_MASK \
-	(PROTO_FLAG_REPLY | PROTO_FLAG_CRED | PROTO_FLAG_DIR_ATTR)
+	(PROTO_FLAG_REPLY | PROTO_FLAG_CRED | PROTO_FLAG_DIR_ATTR | \
+	    PROTO_FLAG_LOCK_GEN)
 #define ERRNO_MAX 4095                /* as Linux MAX_ERRNO */
 #define ATTR_LEN 92                   /* wire size of struct proto_attr */
 #define DIRENT_MIN (4 + 2 + ATTR_LEN) /* 1-byte name */
@@ -588,7 +589,7 @@ proto_encode_rep(const struct proto_rep *r, struct proto_buf *out)
 {
 	const struct type_spec *sp;
 	struct wire_enc e;
-	bool dir_attr;
+	bool dir_attr, lock_gen;
 	size_t i;
 
 	if ((sp = proto_spec(r->type)) == NULL)
@@ -598,8 +599,13 @@ proto_encode_rep(const struct proto_rep *r, struct proto_buf *out)
 	dir_attr = r->error == 0 && r->has_dir_attr;
 	if (dir_attr && !proto_dir_attr_type(r->type))
 		return -EINVAL;
+	lock_gen = r->error == 0 && r->has_lock_gen;
+	if (lock_gen && r->type != PROTO_SETLK)
+		return -EINVAL;
 	enc_begin(&e, out, r->type,
-	    PROTO_FLAG_REPLY | (dir_attr ? PROTO_FLAG_DIR_ATTR : 0), r->id);
+	    PROTO_FLAG_REPLY | (dir_attr ? PROTO_FLAG_DIR_ATTR : 0) |
+		(lock_gen ? PROTO_FLAG_LOCK_GEN : 0),
+	    r->id);
 	wire_enc_int(&e, (uint32_t)-r->error, 4);
 	for (i = 0; r->error == 0 && i < NFIELDS(rep_fields); i++) {
 		if (sp->rep & rep_fields[i].bit)
@@ -607,6 +613,10 @@ proto_encode_rep(const struct proto_rep *r, struct proto_buf *out)
 	}
 	if (dir_attr)
 		wire_enc_attr(&e, &r->dir_attr);
+	if (lock_gen) {
+		wire_enc_int(&e, r->lock_gen, 8);
+		wire_enc_int(&e, r->lock_since, 8);
+	}
 	return enc_end(&e, out);
 }
 
@@ -812,6 +822,8 @@ dec_header(struct wire_dec *d, const uint8_t *buf, size_t len, bool reply,
 	if ((flags & PROTO_FLAG_DIR_ATTR) &&
 	    (!reply || !proto_dir_attr_type(*type)))
 		return NULL;
+	if ((flags & PROTO_FLAG_LOCK_GEN) && (!reply || *type != PROTO_SETLK))
+		return NULL;
 	/* WRITE_KILL: a WRITE's body; it is answered as WRITE. */
 	if (*type == PROTO_WIRE_WRITE_KILL && !reply)
 		sp = &types[PROTO_WRITE];
@@ -885,6 +897,13 @@ proto_decode_rep(const uint8_t *buf, size_t len, struct proto_rep *r)
 		wire_dec_attr(&d, &r->dir_attr);
 		r->has_dir_attr = true;
 	}
+	if (flags & PROTO_FLAG_LOCK_GEN) {
+		wire_dec_check(&d, e == 0);
+		r->lock_gen = wire_dec_int(&d, 8);
+		r->lock_since = wire_dec_int(&d, 8);
+		wire_dec_check(&d, r->lock_since <= r->lock_gen);
+		r->has_lock_gen = true;
+	}
 	if ((error = wire_dec_end(&d)) != 0) {
 		proto_rep_clear(r);
 		memset(r, 0, sizeof *r);
@@ -913,13 +932,16 @@ proto_req_fit_caps(struct proto_req *q, uint64_t caps)
 
 /*
  * Take out of r what a stream without capabilities caps may not carry:
- * the directory's attributes (PROTO_CAP_DIR_ATTR).
+ * the directory's attributes (PROTO_CAP_DIR_ATTR), a lock's change
+ * numbers (PROTO_CAP_LOCK_GEN).
  */
 void
 proto_rep_fit_caps(struct proto_rep *r, uint64_t caps)
 {
 	if (!(caps & PROTO_CAP_DIR_ATTR))
 		r->has_dir_attr = false;
+	if (!(caps & PROTO_CAP_LOCK_GEN))
+		r->has_lock_gen = false;
 }
 
 /*

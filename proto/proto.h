@@ -260,9 +260,20 @@ struct proto_req {
  * modifiers.  The types are Linux's F_RDLCK, F_WRLCK and F_UNLCK.
  */
 #define PROTO_CAP_LOCKS 0x20
+/*
+ * A granted lock's change numbers (PROTOCOL.md, SETLK): a SETLK reply
+ * without an error may carry, after its attributes, the holder's change
+ * number of the file (lock_gen) and the number since which only the
+ * requester changed it (lock_since), said by the header flag
+ * PROTO_FLAG_LOCK_GEN, so the requester keeps what it caches of the
+ * file when nobody else wrote it.
+ */
+#define PROTO_CAP_LOCK_GEN 0x40
+#define PROTO_FLAG_LOCK_GEN 0x08 /* header flags: lock_gen follows */
 #define PROTO_CAPS \
 	(PROTO_CAP_LIST_PAGES | PROTO_CAP_KILL_SUIDGID | PROTO_CAP_REPLACE | \
-	    PROTO_CAP_CRED | PROTO_CAP_DIR_ATTR | PROTO_CAP_LOCKS)
+	    PROTO_CAP_CRED | PROTO_CAP_DIR_ATTR | PROTO_CAP_LOCKS | \
+	    PROTO_CAP_LOCK_GEN)
 
 #define PROTO_LK_RDLCK 0
 #define PROTO_LK_WRLCK 1
@@ -304,6 +315,9 @@ struct proto_rep {
 	bool has_dir_attr;          /* PROTO_CAP_DIR_ATTR: dir_attr is set */
 	struct proto_attr dir_attr; /* the parent directory's, after */
 	struct proto_lock lock;     /* GETLK */
+	bool has_lock_gen;          /* PROTO_CAP_LOCK_GEN: the two below */
+	uint64_t lock_gen;          /* SETLK: the file's change number */
+	uint64_t lock_since;        /* changed by the requester alone since */
 };
 
 /* Take out of r what a stream without capabilities caps cannot carry. */

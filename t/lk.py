@@ -16,6 +16,10 @@
 #   lk.py sql   DB N TAG   N write transactions (rollback journal), each
 #                      inserting one row tagged TAG; prints the count
 #   lk.py query DB SQL...  each statement in turn; prints the rows
+#   lk.py rmw   FILE N KIND  N times, on one open file: a write lock of
+#                      the whole file (KIND posix or flock), read the
+#                      number the file holds, write it plus one, unlock;
+#                      prints the last number written
 #   lk.py many  N FILE STATE   N threads, each with its own open file
 #                      description, wait for an OFD write lock of the
 #                      whole file; "waiting" in STATE once all are
@@ -149,5 +153,15 @@ elif cmd == 'query':
         for row in c.execute(q):
             print(*row)
     c.commit()
+elif cmd == 'rmw':
+    path, n, kind = sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    fd = os.open(path, os.O_RDWR)
+    for i in range(n):
+        lock(fd, kind, 'wr', 0, 0, True)
+        v = int(os.pread(fd, 64, 0).decode().strip() or '0') + 1
+        os.pwrite(fd, b'%20d\n' % v, 0)
+        lock(fd, kind, 'un', 0, 0, False)
+    os.close(fd)
+    print(v)
 else:
     sys.exit('lk.py: unknown command ' + cmd)

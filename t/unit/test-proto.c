@@ -2098,6 +2098,62 @@ test_dir_attr(void)
 	proto_buf_free(&plain);
 }
 
+/*
+ * A granted lock's change numbers (PROTO_CAP_LOCK_GEN): a SETLK reply
+ * carries them after its attributes, flagged in the header, and they
+ * come back whole; since above gen, another type, an error reply or a
+ * request with the flag are refused; a stream without the capability
+ * takes them out.
+ */
+#define LOCK_GEN_TESTS 7
+static void
+test_lock_gen(void)
+{
+	struct proto_buf b = { 0 }, plain = { 0 };
+	struct proto_rep r = full_rep(PROTO_SETLK, 0), dr;
+	struct proto_req dq;
+	int error;
+
+	r.has_lock_gen = true;
+	r.lock_gen = UINT64_C(0x1234567890abcdef);
+	r.lock_since = 17;
+	error = proto_encode_rep(&r, &b);
+	r.has_lock_gen = false;
+	error = error ? error : proto_encode_rep(&r, &plain);
+	tap_ok(error == 0 && b.len == plain.len + 16 &&
+		b.p[5] == (PROTO_FLAG_REPLY | PROTO_FLAG_LOCK_GEN) &&
+		memcmp(b.p + 16, plain.p + 16, plain.len - 16) == 0,
+	    "a setlk reply with its change numbers: 16 bytes more");
+	error = error ? error : proto_decode_rep(b.p, b.len, &dr);
+	tap_ok(error == 0 && dr.has_lock_gen &&
+		dr.lock_gen == UINT64_C(0x1234567890abcdef) &&
+		dr.lock_since == 17 && dr.attr.mode == sample_attr.mode,
+	    "they decode beside the attributes");
+	/* since past gen: bytes 20 + 92 + 8 are since's. */
+	b.p[PROTO_HDR_LEN + 4 + 92 + 15] = 0xff;
+	tap_ok(proto_decode_rep(b.p, b.len, &dr) == -EPROTO,
+	    "since above gen is refused");
+	b.p[5] = PROTO_FLAG_LOCK_GEN;
+	tap_ok(proto_decode_req(b.p, b.len, &dq) == -EPROTO,
+	    "a request with the flag is refused");
+	proto_buf_free(&b);
+	r = full_rep(PROTO_GETLK, 0);
+	r.has_lock_gen = true;
+	tap_ok(proto_encode_rep(&r, &b) == -EINVAL,
+	    "a getlk reply cannot carry them");
+	r = full_rep(PROTO_SETLK, -EAGAIN);
+	r.has_lock_gen = true;
+	error = proto_encode_rep(&r, &b);
+	tap_ok(error == 0 && b.len == 20 && b.p[5] == PROTO_FLAG_REPLY,
+	    "an error reply goes without them");
+	r = full_rep(PROTO_SETLK, 0);
+	r.has_lock_gen = true;
+	proto_rep_fit_caps(&r, PROTO_CAP_LOCKS | PROTO_CAP_DIR_ATTR);
+	tap_ok(!r.has_lock_gen, "a stream without the capability drops them");
+	proto_buf_free(&b);
+	proto_buf_free(&plain);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -2110,7 +2166,7 @@ main(int argc, char **argv)
 	tap_plan(3 + PER_TYPE * (int)NELEM(expect) + 1 + hand_frames() +
 	    DELTA_TESTS + spoils() + (int)NAMES_TESTS + FRAME_LEN_TESTS +
 	    LARGE_TESTS + PAGED_TESTS + KILL_TESTS + CRED_TESTS +
-	    DIR_ATTR_TESTS);
+	    DIR_ATTR_TESTS + LOCK_GEN_TESTS);
 	test_golden();
 	for (i = 0; i < NELEM(expect); i++)
 		test_type(&expect[i]);
@@ -2133,5 +2189,6 @@ main(int argc, char **argv)
 	test_kill_suidgid();
 	test_cred();
 	test_dir_attr();
+	test_lock_gen();
 	return tap_done();
 }
