@@ -19,6 +19,7 @@
 
 #include <event2/event.h>
 
+#include "cluster.h"
 #include "locktab.h"
 #include "pufs.h"
 
@@ -106,6 +107,15 @@ static const struct locate_ops main_locate = {
 	.located = find_located,
 };
 
+/* A request our exports served: traps, and the replicas' figures. */
+static void
+main_served(const struct proto_req *r, const struct proto_rep *rep,
+    uint32_t owner)
+{
+	trap_note(r, rep, owner);
+	cluster_served(r, rep, owner);
+}
+
 /*
  * Wire the layers together: the discovery layer, the transport, the
  * serving side and the loop learn of the rest of the daemon, which they
@@ -131,11 +141,12 @@ main_wire(const struct config *cfg)
 	locate_init(&main_locate);
 	stream_init(&call_transport);
 	call_observe_answers(inval_answered);
-	call_observe_served(trap_note);
+	call_observe_served(main_served);
 	export_init(&ctx);
 	locktab_init();
 	watch_init(&ctx);
 	loop_input_listener(fs_throttle);
+	cluster_start();
 }
 
 /* Run the daemon until a signal or an unmount; the exit status. */
@@ -146,6 +157,7 @@ main_daemon(struct config *cfg)
 
 	loop_init(cfg);
 	worker_init(loop_base, MAIN_WORKERS);
+	cluster_init(cfg); /* the replicas are exports too */
 	peer_init_self(cfg, &main_exports);
 	node_init();
 	dircache_init(cfg);
@@ -185,6 +197,7 @@ leave:
 	trap_free();
 	dircache_free();
 	io_free();
+	cluster_free();
 	node_free_all();
 	peer_free_all();
 	latency_free();
