@@ -72,8 +72,7 @@
 
 enum cl_state { CL_DOWN, CL_RESYNC, CL_SYNC };
 
-static const char *const cl_state_names[] = { "down", "resyncing",
-	"in sync" };
+static const char *const cl_state_names[] = { "down", "resyncing", "in sync" };
 
 /* What a peer said of its replica, on the stream of epoch. */
 struct cl_said {
@@ -137,6 +136,19 @@ cl_name_ok(const char *name)
 		   "0123456789._-") == n;
 }
 
+/*
+ * Round robin starts at a replica of this peer's own (a hash of its
+ * name), so that peers opening at once do not all pick the first.
+ */
+static void
+cl_seed(struct cl *cl)
+{
+	struct peer *self = peer_self();
+
+	if (self != NULL)
+		cl->rr = node_ino_hash(self->name, 0, 0) % 997;
+}
+
 /* The set named name (without the prefix), made if make. */
 static struct cl *
 cl_get(const char *name, bool make)
@@ -152,6 +164,7 @@ cl_get(const char *name, bool make)
 	cl->name = xstrdup(name);
 	xasprintf(&cl->xname, "%s%s", CLUSTER_PREFIX, name);
 	cl->st = CL_DOWN;
+	cl_seed(cl);
 	cls.v = xreallocarray(cls.v, cls.n + 1, sizeof *cls.v);
 	cls.v[cls.n++] = cl;
 	return cl;
@@ -275,8 +288,7 @@ cl_wall_ns(void)
 static uint64_t
 cl_time_ns(const struct proto_time *t)
 {
-	return t->sec < 0 ? 0
-			  : (uint64_t)t->sec * 1000000000ull + t->nsec;
+	return t->sec < 0 ? 0 : (uint64_t)t->sec * 1000000000ull + t->nsec;
 }
 
 /* --- telling the others --- */
@@ -305,7 +317,7 @@ cl_heard(struct cl *cl, struct peer *p, uint64_t flags)
 	enum cl_state was = cl_state_of(cl, p);
 
 	s->epoch = p->epoch;
-	s->st = st == PROTO_CLUSTER_SYNC	 ? CL_SYNC
+	s->st = st == PROTO_CLUSTER_SYNC ? CL_SYNC
 	    : st == PROTO_CLUSTER_RESYNC ? CL_RESYNC
 					 : CL_DOWN;
 	s->alone = (flags & CLUSTER_ALONE) != 0;
@@ -619,9 +631,9 @@ cluster_entry(struct entry *e, const char *upath)
 	struct cl *cl;
 
 	if (e->isdir)
-		cl = e->ncopies > 0 ? cl_of(e->copies[0].peer,
-					  e->copies[0].export_id)
-				    : NULL;
+		cl = e->ncopies > 0
+		    ? cl_of(e->copies[0].peer, e->copies[0].export_id)
+		    : NULL;
 	else
 		cl = cl_of(e->peer, e->export_id);
 	if (cl != NULL)
@@ -823,7 +835,8 @@ cluster_failover(struct node *n, struct peer *failed, int error,
 
 	if (n->isdir || !cl_fo_error(error) ||
 	    (cl = cl_of(n->peer, n->export_id)) == NULL) {
-		log_debug("cluster: no failover: %s, %s", n->isdir ? "dir" : "file", strerror(-error));
+		log_debug("cluster: no failover: %s, %s",
+		    n->isdir ? "dir" : "file", strerror(-error));
 		return -1;
 	}
 	for (fo = fos; fo != NULL; fo = fo->next)
@@ -847,9 +860,9 @@ cluster_failover(struct node *n, struct peer *failed, int error,
 	for (size_t i = 0; i < k; i++)
 		if (r[i].peer->self)
 			to = &r[i];
-	log_info("cluster %s: %s failed a read (%s): going on on %s",
-	    cl->name, log_escape(failed != NULL ? failed->name : "?"),
-	    strerror(-error), log_escape(to->peer->name));
+	log_info("cluster %s: %s failed a read (%s): going on on %s", cl->name,
+	    log_escape(failed != NULL ? failed->name : "?"), strerror(-error),
+	    log_escape(to->peer->name));
 	cl->failovers++;
 	fo = xcalloc(1, sizeof *fo);
 	fo->n = n;
@@ -880,8 +893,8 @@ cluster_failover(struct node *n, struct peer *failed, int error,
 		c = call_new(to->peer, PROTO_OPEN, to->export_id, rel,
 		    cl_reopen_cb, ro);
 		c->nohold = true;
-		c->req.flags = (uint32_t)(h->flags & ~(O_TRUNC | O_CREAT |
-					      O_EXCL));
+		c->req.flags = (uint32_t)(h->flags &
+		    ~(O_TRUNC | O_CREAT | O_EXCL));
 		fo->pending++;
 		call_send(c);
 	}
@@ -1374,8 +1387,8 @@ cl_rs_remove(struct cl_resync *rs, const char *dir, const struct cl_ent *e)
 
 /* Make directory dir/e->name on replica (p, x), then compare it. */
 static void
-cl_rs_mkdir(struct cl_resync *rs, struct peer *p, uint32_t x,
-    const char *dir, const struct cl_ent *e)
+cl_rs_mkdir(struct cl_resync *rs, struct peer *p, uint32_t x, const char *dir,
+    const struct cl_ent *e)
 {
 	struct cl_mkdir *mk = xcalloc(1, sizeof *mk);
 	struct call *c;
@@ -1395,15 +1408,14 @@ cl_rs_spread(struct cl_resync *rs, struct peer *sp, uint32_t sx,
     const char *rel, const char *drel, uint32_t mode)
 {
 	rs->out++;
-	if (cl_spread(rs->cl, sp, sx, rel, drel, mode, cl_rs_copied, rs) ==
-	    0)
+	if (cl_spread(rs->cl, sp, sx, rel, drel, mode, cl_rs_copied, rs) == 0)
 		rs->out--;
 }
 
 /* Copy rel from (sp, sx) to (dp, dx), the same path. */
 static void
-cl_rs_copy(struct cl_resync *rs, struct peer *sp, uint32_t sx,
-    struct peer *dp, uint32_t dx, const char *rel, uint32_t mode)
+cl_rs_copy(struct cl_resync *rs, struct peer *sp, uint32_t sx, struct peer *dp,
+    uint32_t dx, const char *rel, uint32_t mode)
 {
 	rs->out++;
 	rs->cl->copies++;
@@ -1431,7 +1443,8 @@ cl_rs_conflict(struct cl_resync *rs, const char *dir, const struct cl_ent *m,
 {
 	struct cl *cl = rs->cl;
 	struct peer *self = peer_self();
-	bool mine_wins = cl_time_ns(&m->attr.mtime) > cl_time_ns(&t->attr.mtime);
+	bool mine_wins = cl_time_ns(&m->attr.mtime) >
+	    cl_time_ns(&t->attr.mtime);
 	struct peer *lp = mine_wins ? rs->src : self;
 	uint32_t lx = mine_wins ? rs->sx : cl->self_export;
 	char *rel = xpathjoin(dir, m->name), *lname, *lrel;
@@ -1518,7 +1531,9 @@ cl_rs_compare(struct cl_pair *pr)
 	while (i < pr->n[0] || j < pr->n[1]) {
 		const struct cl_ent *m = i < pr->n[0] ? &pr->e[0][i] : NULL;
 		const struct cl_ent *t = j < pr->n[1] ? &pr->e[1][j] : NULL;
-		int c = m == NULL ? 1 : t == NULL ? -1 : strcmp(m->name, t->name);
+		int c = m == NULL ? 1
+		    : t == NULL   ? -1
+				  : strcmp(m->name, t->name);
 
 		if (c < 0)
 			t = NULL, i++;
@@ -1881,6 +1896,8 @@ void
 cluster_start(void)
 {
 	cls.start_ms = loop_now_ms();
+	for (size_t i = 0; i < cls.n; i++)
+		cl_seed(cls.v[i]); /* made before peer_self() was */
 	peer_on_state(cl_peer_state);
 	call_hold_answers(cl_hold);
 	answer_on_cluster(cluster_answer);
