@@ -64,6 +64,7 @@
 
 #define CLUSTER_GRACE_MS 1500 /* at start: time to hear of the others */
 #define CLUSTER_TICK_MS 250
+#define CLUSTER_SETTLE_MS 2500 /* after a cut: time for all to be back */
 #define CLUSTER_STAMP_MS 2000
 #define CLUSTER_STAMP MOVE_PREFIX "cluster-stamp"
 #define CLUSTER_COPIES 32   /* copies in flight */
@@ -98,6 +99,7 @@ struct cl {
 	bool alone;           /* cut off from every other replica */
 	bool decided;         /* the start's decision is made */
 	uint64_t retry_ms;    /* no resync before (one failed) */
+	uint64_t back_ms;     /* alone: when another replica came back */
 	uint64_t apart_ns;    /* last known in sync with another; 0: never */
 	uint64_t stamp_ms;    /* loop_now_ms() of the last stamp */
 	uint64_t rr;          /* round robin */
@@ -1148,6 +1150,12 @@ cluster_flush_wrap(struct handle *h, io_done_cb *cb, void **arg)
 	char *upath;
 	size_t i;
 
+	/*
+	 * Only a handle that writes: a reader's may be on another replica
+	 * (balanced), which does not have the bytes written back yet.
+	 */
+	if ((h->flags & O_ACCMODE) == O_RDONLY)
+		return;
 	for (i = 0; i < cls.ndirty; i++)
 		if (cls.dirty[i] == h->node->id)
 			break;
@@ -1700,11 +1708,26 @@ cl_decide(struct cl *cl)
 			src = p;
 		if (r[i].st == CL_SYNC && s->alone && lone == NULL)
 			lone = p;
-		if (strcmp(p->name, self->name) < 0 &&
-		    (s->alone || (r[i].st == CL_RESYNC && !cl->alone)))
-			lower = true; /* it decides first */
+		/*
+		 * It decides first: one cut off from the others (it has
+		 * what changed meanwhile) before one that just started;
+		 * else the lower name.
+		 */
+		if ((s->alone && !cl->alone) ||
+		    (strcmp(p->name, self->name) < 0 &&
+			(s->alone || (r[i].st == CL_RESYNC && !cl->alone))))
+			lower = true;
 	}
 	free(r);
+	/*
+	 * Back from a cut, with others in sync: they redial within 2 s
+	 * (their backoff), and what changed here must reach every one of
+	 * them, not only the first back.  Replicas that just started pull
+	 * from us anyway.
+	 */
+	if (cl->alone && now < cl->back_ms + CLUSTER_SETTLE_MS &&
+	    (src != NULL || lone != NULL || unknown))
+		return;
 	if (src == NULL && !cl->alone && lone != NULL && !lower)
 		src = lone; /* we just started: it has what happened */
 	if (src != NULL) {
@@ -1714,7 +1737,14 @@ cl_decide(struct cl *cl)
 	}
 	if (!cl->decided && now < cls.start_ms + CLUSTER_GRACE_MS)
 		return; /* at start: the others may not have said yet */
-	if (unknown && now < cls.start_ms + 10 * CLUSTER_GRACE_MS)
+	/*
+	 * A replica that has not said its state on this stream may be the
+	 * one to learn from: wait for it (at start, not forever, for a
+	 * peer that never answers).
+	 */
+	if (unknown &&
+	    (cl->alone || cl->decided ||
+		now < cls.start_ms + 10 * CLUSTER_GRACE_MS))
 		return;
 	if (lower)
 		return;
@@ -1842,6 +1872,7 @@ cl_peer_state(struct peer *p, enum peer_state old)
 				log_info("cluster %s: %s is back: deciding",
 				    cl->name, log_escape(p->name));
 				cl->st = CL_RESYNC;
+				cl->back_ms = loop_now_ms();
 				cl_tell_all(cl);
 			}
 			continue; /* told from the tick: its stream is set */
