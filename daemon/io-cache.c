@@ -68,6 +68,21 @@ io_rd_done(struct io_rd *rd, int error, const struct iovec *iov, int n)
 	free(rd);
 }
 
+static int io_failover(struct io_file *, struct peer *, int);
+
+/*
+ * A read past the cache found its replica gone: it waits with the
+ * others while the file moves to another replica (true), or fails.
+ */
+static bool
+io_rd_elsewhere(struct io_rd *rd, struct peer *failed, int error)
+{
+	if (io_failover(rd->f, failed, error) != 0)
+		return false;
+	TAILQ_INSERT_TAIL(&rd->f->reads, rd, entry);
+	return true;
+}
+
 /* A READ sent past the cache came back: its bytes go straight on. */
 static void
 io_bypass_cb(struct call *c)
@@ -77,7 +92,8 @@ io_bypass_cb(struct call *c)
 	struct iovec iov = { .iov_base = (void *)(uintptr_t)c->rep.data,
 		.iov_len = c->rep.datalen };
 
-	io_rd_done(rd, c->rep.error, &iov, c->rep.error == 0 ? 1 : 0);
+	if (c->rep.error == 0 || !io_rd_elsewhere(rd, c->peer, c->rep.error))
+		io_rd_done(rd, c->rep.error, &iov, c->rep.error == 0 ? 1 : 0);
 	f->rd_frames--;
 	io_file_unpin(f);
 }
@@ -95,7 +111,8 @@ io_rd_clean(void *arg, int error, const void *data, size_t len)
 	if (error != 0 ||
 	    (c = io_call_new(rd->h, PROTO_READ, rd->off, io_bypass_cb, rd)) ==
 		NULL) {
-		io_rd_done(rd, error != 0 ? error : -EIO, NULL, 0);
+		if (error != 0 || !io_rd_elsewhere(rd, rd->h->peer, -EIO))
+			io_rd_done(rd, error != 0 ? error : -EIO, NULL, 0);
 		io_file_unpin(f);
 		return;
 	}
