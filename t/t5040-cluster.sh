@@ -41,7 +41,8 @@ start () {
 	fi
 }
 
-# cl K FIELD: a field of the cluster www in peer K's status.
+# cl K FIELD: a field of the cluster www in peer K's status
+# (state_reads: its state and reads served, of one status).
 cl () {
 	peer_status "$1" | "$PYTHON" -c '
 import json, sys
@@ -55,6 +56,8 @@ f = sys.argv[1]
 if f == "replicas":
     print(" ".join("%s=%s" % (r["peer"], r["state"].replace(" ", "_"))
                    for r in c["replicas"]))
+elif f == "state_reads":
+    print(c["state"].replace(" ", "_"), c["reads"])
 elif f.startswith("resync."):
     print(c["resync"][f[7:]])
 else:
@@ -221,8 +224,8 @@ test_expect_success 'resync: changes made meanwhile are on them within 10 s' '
 	seen=0 &&
 	while :; do
 		for j in $s1 $s2; do
-			st=$(cl $j state) && r=$(cl $j reads) &&
-			if [ "$st" != "in sync" ] && [ "$r" != 0 ]; then
+			set -- $(cl $j state_reads) && st=$1 r=$2 &&
+			if [ "$st" != in_sync ] && [ "$r" != 0 ]; then
 				echo "p$j served $r reads while $st"; exit 1
 			fi
 		done
