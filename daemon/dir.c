@@ -384,6 +384,23 @@ dir_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 }
 
 /*
+ * The kernel forgot directory n: no listing of it is read any more (an
+ * open directory holds its inode), so its snapshots go, and with them
+ * their refs on n, unless a listing is on its way into one.
+ */
+void
+dir_forgotten(struct node *n)
+{
+	struct dirh *d, *next;
+
+	for (d = TAILQ_FIRST(&dir.snaps); d != NULL; d = next) {
+		next = TAILQ_NEXT(d, snap);
+		if (d->node == n && !d->loading)
+			dir_snap_free(d);
+	}
+}
+
+/*
  * Without opendir: the snapshot numbered as offset off says, or for
  * offset 0 (or one whose snapshot is gone) a new one of directory ino,
  * to be loaded; NULL with *err set if ino is no directory.

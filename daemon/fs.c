@@ -186,6 +186,8 @@ fs_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 
 	if (n == NULL)
 		fatalx("forget of unknown inode %llu", (unsigned long long)ino);
+	if (n->isdir && n->nlookup <= nlookup)
+		dir_forgotten(n);
 	node_forget(n, nlookup);
 	fuse_reply_none(req);
 }
@@ -199,6 +201,8 @@ fs_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *f)
 		if (n == NULL)
 			fatalx("forget of unknown inode %llu",
 			    (unsigned long long)f[i].ino);
+		if (n->isdir && n->nlookup <= f[i].nlookup)
+			dir_forgotten(n);
 		node_forget(n, f[i].nlookup);
 	}
 	fuse_reply_none(req);

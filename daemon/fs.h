@@ -132,6 +132,7 @@ void dir_readdirplus(fuse_req_t, fuse_ino_t, size_t size, off_t off,
     struct fuse_file_info *);
 void dir_release(fuse_req_t, fuse_ino_t, struct fuse_file_info *);
 void dir_fsync(fuse_req_t, fuse_ino_t, int datasync, struct fuse_file_info *);
+void dir_forgotten(struct node *dir);
 void dir_free_all(void);
 void dir_init(uint64_t capable);
 
