@@ -340,23 +340,19 @@ lock_forget_names(struct node *dir, const struct node *keep)
 	struct lock_names ln = { dir, keep };
 	struct copy *copies;
 	size_t ncopies;
-	char *upath, *rel;
+	char *rel;
 
 	if (dir == NULL)
 		return;
-	upath = node_path(dir);
 	copies = union_copies(dir, &ncopies);
 	for (size_t i = 0; i < ncopies; i++) {
-		const struct export *ex = union_export(copies[i].peer,
-		    copies[i].export_id);
-
-		if (ex == NULL || (rel = union_relpath(ex, upath)) == NULL)
-			continue;
-		dircache_stale(copies[i].peer, copies[i].export_id, rel);
+		rel = fsop_relpath(dir, copies[i].peer, copies[i].export_id);
+		if (rel != NULL)
+			dircache_stale(copies[i].peer, copies[i].export_id,
+			    rel);
 		free(rel);
 	}
 	free(copies);
-	free(upath);
 	if (dir->nlookup > 0 || dir->parent == NULL)
 		node_foreach(lock_names_node, &ln);
 	notify_appeared_dir(dir);
