@@ -17,6 +17,15 @@
 
 #define STREAM_BUCKETS 256
 
+/*
+ * Bytes one read of a stream's socket (or of its TLS session) fills:
+ * libevent rounds a buffer chain, this and its header, up to 128 KiB,
+ * which malloc serves from its heap (see io_init()).  A piece of 256 KiB
+ * became a 512 KiB chain, mapped and unmapped by malloc each time, and
+ * its page faults took a quarter of the reading daemon's time.
+ */
+#define STREAM_READ_PIECE ((128u << 10) - 256)
+
 enum stream_state {
 	STREAM_CONNECTING, /* TCP connect (and TLS) in progress (initiator) */
 	STREAM_AUTH,       /* with a key: proving it, before HELLO */

@@ -293,12 +293,7 @@ stream_close(struct stream *s, const char *reason)
 
 /* Frames this large are handed to the output buffer, not copied. */
 #define STREAM_HAND_OVER (16u << 10)
-/*
- * Socket reads past libevent's: bytes a read (libevent rounds a buffer
- * chain, this and its header, up to 128 KiB, which malloc serves from
- * its heap, see io_init()), bytes a loop turn.
- */
-#define STREAM_READ_PIECE ((128u << 10) - 256)
+/* Socket reads past libevent's: bytes a loop turn (pieces: stream-int.h). */
 #define STREAM_READ_TURN (4u << 20)
 
 /*

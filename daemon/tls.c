@@ -25,9 +25,8 @@
 
 #define TLS_SUITE "TLS_AES_128_GCM_SHA256"
 
-/* Most plaintext one record holds, and the pieces tls_read_more fills. */
+/* Most plaintext one record holds. */
 #define TLS_RECORD (16u << 10)
-#define TLS_READ_PIECE (256u << 10)
 
 static SSL_CTX *tls_ctx;
 static SSL_SESSION *tls_psk; /* the key, as a TLS 1.3 session */
@@ -154,12 +153,16 @@ tls_read_more(struct bufferevent *bev, size_t turn, size_t high)
 	if (ssl == NULL || !SSL_is_init_finished(ssl))
 		return;
 	/* libevent's own TLS reads leave the input's end as it was. */
-	frozen = evbuffer_reserve_space(in, TLS_READ_PIECE, &v, 1) != 1;
+	frozen = evbuffer_reserve_space(in, STREAM_READ_PIECE, &v, 1) != 1;
 	if (frozen && evbuffer_unfreeze(in, 0) != 0)
 		return;
 	while (r > 0 && got < turn && evbuffer_get_length(in) < high &&
-	    evbuffer_reserve_space(in, TLS_READ_PIECE, &v, 1) == 1) {
-		/* Whole records into the piece, then it is committed. */
+	    evbuffer_reserve_space(in, STREAM_READ_PIECE, &v, 1) == 1) {
+		/*
+		 * Whole records into the piece, then it is committed: a
+		 * record cut at its end would leave bytes in OpenSSL, which
+		 * no readable socket would bring us back for.
+		 */
 		for (fill = 0; fill + TLS_RECORD <= v.iov_len;
 		     fill += (size_t)r)
 			if ((r = SSL_read(ssl, (char *)v.iov_base + fill,
