@@ -89,8 +89,17 @@ is_mounted () {
 
 # The current time in microseconds.
 _now_us () {
+	_clock
+	echo "$_now"
+}
+
+# Set _now to the current time in microseconds, with no subshell: the
+# polling loops here use it, since a SIGINT that lands in a forked
+# child before it drops the script's trap is taken by the child, and
+# bash then thinks the interrupt was handled and does not stop.
+_clock () {
 	local t=$EPOCHREALTIME
-	echo $(( ${t%.*} * 1000000 + 10#${t#*.} ))
+	_now=$(( ${t%.*} * 1000000 + 10#${t#*.} ))
 }
 
 # Turn seconds (decimals allowed) into microseconds.
@@ -103,12 +112,14 @@ _seconds_us () {
 wait_for () {
 	local - ; set +x
 	local cond=$1 timeout=${2:-10} end
-	end=$(( $(_now_us) + $(_seconds_us "$timeout") ))
+	_clock
+	end=$(( _now + $(_seconds_us "$timeout") ))
 	while :; do
 		if eval "$cond" >/dev/null 2>&1; then
 			return 0
 		fi
-		if [ "$(_now_us)" -ge "$end" ]; then
+		_clock
+		if [ "$_now" -ge "$end" ]; then
 			echo "wait_for: timed out after ${timeout}s: $cond"
 			return 1
 		fi
@@ -643,9 +654,11 @@ test_expect_success () {
 		eval "$body"
 	) >"$_LIB/out" 2>&1 </dev/null &
 	pid=$!
-	end=$(( $(_now_us) + TEST_TIMEOUT * 1000000 ))
+	_clock
+	end=$(( _now + TEST_TIMEOUT * 1000000 ))
 	while kill -0 "$pid" 2>/dev/null; do
-		if [ "$(_now_us)" -ge "$end" ]; then
+		_clock
+		if [ "$_now" -ge "$end" ]; then
 			_kill_test "$pid"
 			timedout=1
 			break
