@@ -81,13 +81,25 @@ test_expect_success "the union is whole on every peer within ${DEADLINE} s of th
 	test_output "entry 7 of p5" cat "$(peer_mnt 2)/merged/p5-f7"
 '
 
+# Each peer sees every other one come up once.  A second time is allowed
+# only after a stream timed out (nothing heard for dead_after, 2 s: a
+# sanitized run of 8 daemons on a loaded machine can stall that long),
+# and shows in the output; a stream closed for any other reason, such as
+# the duplicate of a crossed dial, fails the test.
 test_expect_success 'the dials of a newcomer and of who answered it do not cross' '
 	for k in $(seq $N); do
-		n=$(grep -c "the dials crossed" "$(peer_log $k)") || true &&
-		ups=$(grep -c ": down -> up" "$(peer_log $k)") &&
-		echo "p$k: $n crossed dials, $ups peers seen up" &&
+		log=$(peer_log $k) &&
+		n=$(grep -c "the dials crossed" "$log") || true &&
+		ups=$(grep -c ": down -> up" "$log") &&
+		peers=$(sed -n "s/.* peer \([^ ]*\): down -> up.*/\1/p" "$log" |
+		    sort -u | wc -l) &&
+		timeouts=$(grep -c ": lost (timeout)" "$log") || true &&
+		echo "p$k: $n crossed dials, $peers peers seen up $ups times," \
+		    "$timeouts streams timed out" &&
+		grep ": lost (" "$log" || true &&
 		test "$n" = 0 &&
-		test "$ups" = $((N - 1)) || exit 1
+		test "$peers" = $((N - 1)) &&
+		test $((ups - peers)) -le "$timeouts" || exit 1
 	done
 '
 
