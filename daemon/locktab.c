@@ -248,14 +248,14 @@ locktab_stats(struct locktab_stats *st)
 	pthread_mutex_unlock(&lk.mutex);
 }
 
-/* The lease of file (dev, ino), or NULL; mutex held. */
+/* The live lease of file (dev, ino), or NULL; mutex held. */
 static struct lk_lease *
 locktab_lease_find(dev_t dev, ino_t ino)
 {
 	struct lk_lease *l;
 
 	TAILQ_FOREACH(l, &lk.leases, entry)
-	if (l->dev == dev && l->ino == ino)
+	if (l->dev == dev && l->ino == ino && l->fd >= 0)
 		return l;
 	return NULL;
 }
@@ -703,11 +703,15 @@ locktab_lease_attempt(struct lk_req *r, const struct stat *st, int hfd, int acc)
 	if ((l = locktab_lease_find(st->st_dev, st->st_ino)) == NULL) {
 		if (!locktab_lend(r, st, hfd, acc))
 			return 0;
-	} else if (l->owner != r->owner || l->fd < 0) {
+	} else if (l->owner != r->owner) {
 		l->want = true;
 		return LOCKTAB_LENT;
 	} else if (q->flags & PROTO_LK_RETURN) {
-		/* Off the umbrella, then onto the owner's entry. */
+		/*
+		 * Off the umbrella, then onto the owner's entry: a program
+		 * on this disk that takes the range in between (two calls
+		 * on the loop) makes it fail EAGAIN, which the borrower logs.
+		 */
 		locktab_flock_of(q, F_UNLCK, &fl);
 		return fcntl(l->fd, F_OFD_SETLK, &fl) == -1 ? -errno : 0;
 	} else if (l->recalling)
@@ -891,6 +895,7 @@ locktab_lease_sweep(void)
 		if (l->fd < 0 && l->watch == NULL) {
 			TAILQ_REMOVE(&lk.leases, l, entry);
 			free(l);
+			lk.gen++; /* what it parked may go on */
 		}
 	}
 	pthread_mutex_unlock(&lk.mutex);
@@ -1110,6 +1115,7 @@ locktab_wake_cb(evutil_socket_t fd, short what, void *arg)
 	(void)arg;
 	if (read(fd, &n, sizeof n) == -1 && errno != EAGAIN)
 		log_debug("locks: wake: %s", strerror(errno));
+	locktab_lease_sweep(); /* a stream's leases went with it */
 	locktab_wake();
 }
 
