@@ -1122,7 +1122,8 @@ lock_lent(struct lock_op *op, const struct proto_rep *rep)
 	    lock_lease_watch_cb, l);
 	c->req.fh = h->fh;
 	l->watch_id = c->req.id;
-	lock_local(l, op, rep);
+	/* Before anything op sends (an LKRETURN names this LEASE). */
 	call_send(c);
 	call_untimed(c);
+	lock_local(l, op, rep);
 }

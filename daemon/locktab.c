@@ -94,6 +94,7 @@
 
 #include <event2/event.h>
 
+#include "discovery.h"
 #include "export-int.h"
 #include "locktab.h"
 #include "log.h"
@@ -948,6 +949,7 @@ locktab_lease_return(uint32_t owner, uint64_t id)
 	struct lk_req *w = NULL;
 	struct lk_lease *l;
 	struct lk_file *f;
+	bool recalled = false;
 
 	pthread_mutex_lock(&lk.mutex);
 	TAILQ_FOREACH(l, &lk.leases, entry)
@@ -959,12 +961,22 @@ locktab_lease_return(uint32_t owner, uint64_t id)
 		if (l->recalling &&
 		    (f = locktab_file_find(l->dev, l->ino)) != NULL)
 			f->mixed_ms = locktab_now_ms();
+		recalled = l->recalling;
 		w = l->watch; /* given back unasked: its LEASE is answered */
 		TAILQ_REMOVE(&lk.leases, l, entry);
 		free(l);
 		lk.gen++;
 	}
 	pthread_mutex_unlock(&lk.mutex);
+	/*
+	 * The change notices of what the borrower wrote back go now, not
+	 * trap_delay later: sent before the parked requests are granted,
+	 * they do not reach those requesters after their grant, where the
+	 * kernel could drop the attributes a read then asks for (a notice
+	 * that crosses a GETATTR makes the kernel keep the old size).
+	 */
+	if (recalled)
+		trap_flush_now();
 	if (w != NULL) {
 		w->rc = 0;
 		locktab_submit(w);
