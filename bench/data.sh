@@ -27,7 +27,10 @@
 #      RAND_MB MiB file, cold, one pread(2) at a time (randread.c,
 #      a fixed seed, every block checked);
 #   3. sqlite3: a new database in WAL mode, NTX transactions of 10
-#      inserts each, then PRAGMA integrity_check (must say ok);
+#      inserts each, then PRAGMA integrity_check (must say ok); -S
+#      sets PRAGMA synchronous (default FULL, sqlite3's: an fdatasync
+#      of the WAL at each commit; NORMAL leaves them out, so that what
+#      remains is the locks and writes);
 #   4. TRAP_MB MiB written with dd bs=4k conv=fsync; for pufs, the trap
 #      datagrams the holder p2 sent meanwhile (its pufs status
 #      traps.sent, until it stops moving);
@@ -50,7 +53,7 @@
 # (no latency, no loss); the figures are only as quiet as the machine.
 #
 # Usage: bench/data.sh [-s SIZE_MB] [-R RAND_MB] [-n NREADS] [-q NTX]
-#                      [-t TRAP_MB] [-d DIO_MB] [-o PATHS] [-m PARTS]
+#                      [-S SYNC] [-t TRAP_MB] [-d DIO_MB] [-o PATHS] [-m PARTS]
 #                      [-p PUFS] [-r RUNS] [-w DIR]
 #
 set -euo pipefail
@@ -60,6 +63,7 @@ SIZE_MB=512
 RAND_MB=256
 NREADS=8192
 NTX=200
+SYNC=FULL
 TRAP_MB=64
 DIO_MB=128
 PATHS=raw,passthrough,sshfs,pufs
@@ -76,13 +80,15 @@ BENCH=data
 
 usage() {
 	cat <<EOF
-usage: $0 [-s SIZE_MB] [-R RAND_MB] [-n NREADS] [-q NTX] [-t TRAP_MB]
-          [-d DIO_MB] [-o PATHS] [-m PARTS] [-p PUFS] [-r RUNS] [-w DIR]
+usage: $0 [-s SIZE_MB] [-R RAND_MB] [-n NREADS] [-q NTX] [-S SYNC]
+          [-t TRAP_MB] [-d DIO_MB] [-o PATHS] [-m PARTS] [-p PUFS] [-r RUNS]
+          [-w DIR]
 
   -s SIZE_MB   size of the sequential file in MiB (default $SIZE_MB)
   -R RAND_MB   size of the random-read file in MiB (default $RAND_MB)
   -n NREADS    4 KiB random reads a run (default $NREADS)
   -q NTX       SQLite transactions a run (default $NTX)
+  -S SYNC      SQLite's PRAGMA synchronous: FULL or NORMAL (default $SYNC)
   -t TRAP_MB   MiB written in 4 KiB writes (default $TRAP_MB)
   -d DIO_MB    size of the file re-read with direct I/O (default $DIO_MB)
   -o PATHS     the paths measured, a comma list of raw, passthrough,
@@ -95,12 +101,13 @@ Prints Markdown tables on standard output, progress on standard error.
 EOF
 }
 
-while getopts "s:R:n:q:t:d:o:m:p:r:w:h" opt; do
+while getopts "s:R:n:q:S:t:d:o:m:p:r:w:h" opt; do
 	case $opt in
 	s) SIZE_MB=$OPTARG ;;
 	R) RAND_MB=$OPTARG ;;
 	n) NREADS=$OPTARG ;;
 	q) NTX=$OPTARG ;;
+	S) SYNC=$OPTARG ;;
 	t) TRAP_MB=$OPTARG ;;
 	d) DIO_MB=$OPTARG ;;
 	o) PATHS=$OPTARG ;;
@@ -111,6 +118,10 @@ done
 shift $((OPTIND - 1))
 [ $# -eq 0 ] || { usage >&2; exit 2; }
 need_positive SIZE_MB RAND_MB NREADS NTX TRAP_MB DIO_MB RUNS
+case $SYNC in
+FULL|NORMAL) ;;
+*) echo "$BENCH: -S: FULL or NORMAL, not $SYNC" >&2; exit 2 ;;
+esac
 for p in ${PATHS//,/ }; do
 	case $p in
 	raw|passthrough|sshfs|pufs) ;;
@@ -164,6 +175,7 @@ fi
 # what the rows add up to.
 {
 	echo "PRAGMA journal_mode=WAL;"
+	echo "PRAGMA synchronous=$SYNC;"
 	echo "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT, n INTEGER);"
 	awk -v ntx="$NTX" 'BEGIN {
 		pad = sprintf("%100s", ""); gsub(/ /, "x", pad)
@@ -642,7 +654,7 @@ $(row "seq write, dd bs=1M conv=fsync" MB/s W "")
 $(row "seq read, cold" MB/s RC "")
 $(row "seq re-read, warm" GB/s RW "")
 $(row "4 KiB random reads, cold" reads/s RR "")
-$(row "SQLite WAL, $NTX transactions" s SQ "" s)
+$(row "SQLite WAL, $NTX transactions, synchronous $SYNC" s SQ "" s)
 $(row "$TRAP_MB MiB in 4 KiB writes, conv=fsync" MB/s SW "")
 $(row "direct I/O: seq write" MB/s W _dio)
 $(row "direct I/O: seq read, cold" MB/s RC _dio)

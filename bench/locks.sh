@@ -20,7 +20,9 @@
 #      trip: one call of p1 to p2 through the mount (the mean of NPAIRS
 #      lseek(2) SEEK_DATA of the open file: one LSEEK to the holder), p1's
 #      pufs status rtt_ms (its own pings, answered on p2's loop), and
-#      ping (the link alone);
+#      ping (the link alone); and, for the pairs through p1, the lock
+#      requests p2 served and the leases it lent (pufs status locks:
+#      with leases, a lone locker's pairs are decided on p1);
 #   2. NTX write transactions (BEGIN IMMEDIATE, one INSERT, COMMIT) in
 #      rollback journal mode from p1's mount and NTX from p2's at once,
 #      on one database held by p2 in a directory only p2 has (so that
@@ -130,6 +132,12 @@ pufs_rtt() {
 print(json.load(sys.stdin)["peers"][0]["rtt_ms"])'
 }
 
+# Print field $2 of peer p$1's status locks (0 if it has none).
+pufs_locks() {
+	pufs_status "$1" | "$PYTHON" -c 'import json, sys
+print(json.load(sys.stdin)["locks"].get(sys.argv[1], 0))' "$2"
+}
+
 # Program $2 (pairs, calls) on file $3, RUNS times: the median in
 # variable $1 (us).
 measure() {
@@ -150,7 +158,10 @@ for ((i = 0; i < 5; i++)); do
 done
 measure PAIR_raw pairs "$E2/lockfile"
 measure PAIR_holder pairs "$M2/lockfile"
+SERVED0=$(pufs_locks 2 served) LENT0=$(pufs_locks 2 lent)
 measure PAIR_pufs pairs "$M1/lockfile"
+SERVED=$(($(pufs_locks 2 served) - SERVED0))
+LENT=$(($(pufs_locks 2 lent) - LENT0))
 measure CALL_us calls "$M1/lockfile"
 for ((i = 0; i < 5; i++)); do
 	RTTS+=("$(pufs_rtt)")
@@ -221,6 +232,9 @@ Uncontended F_SETLK F_WRLCK + F_UNLCK of 100 bytes, $NPAIRS pairs a run:
 | raw (p2's directory, local) | $(fig PAIR_raw) | - | - | - |
 | p2's own mount (the holder) | $(fig PAIR_holder) | - | - | - |
 | pufs, p1 across the link | $(fig PAIR_pufs) | $(ratio PAIR_pufs CALL_us %.1f) | $(ratio PAIR_pufs RTT_pufs_us %.1f) | $(ratio PAIR_pufs RTT_ping_us %.1f) |
+
+For the $((RUNS * (NPAIRS + 1))) pairs through p1, p2 served $SERVED lock requests
+and lent the file $LENT times.
 
 Target, a pair in at most 3 round trips (calls / pufs RTT / ping RTT):
 $(within PAIR_pufs 3 CALL_us) / $(within PAIR_pufs 3 RTT_pufs_us) / $(within PAIR_pufs 3 RTT_ping_us).

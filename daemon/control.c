@@ -25,6 +25,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "locktab.h"
 #include "pufs.h"
 
 #define CONTROL_TIMEOUT_S 5
@@ -101,6 +102,7 @@ control_io_json(struct evbuffer *b)
 {
 	struct block_cache_stats bc;
 	struct lock_stats ls;
+	struct locktab_stats lts;
 	struct io_stats st;
 
 	io_stats(&st, &bc);
@@ -127,8 +129,15 @@ control_io_json(struct evbuffer *b)
 	    (unsigned long long)st.write_waits, (unsigned long long)bc.evicted,
 	    (unsigned long long)bc.invalidated);
 	lock_stats(&ls);
-	evbuffer_add_printf(b, "\"locks\":{\"granted\":%llu,\"kept\":%llu},",
-	    (unsigned long long)ls.granted, (unsigned long long)ls.kept);
+	locktab_stats(&lts);
+	evbuffer_add_printf(b,
+	    "\"locks\":{\"granted\":%llu,\"kept\":%llu,\"local\":%llu,"
+	    "\"borrowed\":%llu,\"returned\":%llu,\"served\":%llu,"
+	    "\"lent\":%llu,\"recalled\":%llu},",
+	    (unsigned long long)ls.granted, (unsigned long long)ls.kept,
+	    (unsigned long long)ls.local, (unsigned long long)ls.borrowed,
+	    (unsigned long long)ls.returned, (unsigned long long)lts.served,
+	    (unsigned long long)lts.lent, (unsigned long long)lts.recalled);
 }
 
 /* The report as one JSON object. */

@@ -22,6 +22,20 @@
  * application does, and ends with its holder's stream (EIO).  An
  * interrupt sends LKCANCEL; the holder's answer (EINTR, or the lock if
  * it was granted first) is the one the application gets.
+ *
+ * Leases (PROTO_CAP_LOCK_LEASE, locktab.c): a POSIX SETLK asks the
+ * holder to lend the file's locks (PROTO_LK_BORROW); once it has
+ * (PROTO_FLAG_LENT), the POSIX and OFD lock requests about the file are
+ * decided here, against the locks this peer's owners hold of it
+ * (lock_rec), with no round trip, no write-back and no cache dropped:
+ * nobody else can lock the file, and anybody else's change makes the
+ * holder want it back.  A LEASE call waits for that; then the requests
+ * wait while what was written here goes to the holder, each lock held
+ * goes back as a SETLK with PROTO_LK_RETURN and LKRETURN ends the
+ * lease; then the waiters and the requests that came meanwhile go to
+ * the holder, as without a lease.  If the holder's stream dies the
+ * lease and its locks die with it, as locks held there do.  flock(2)
+ * locks are never lent.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -59,6 +73,38 @@ static TAILQ_HEAD(lock_seen_list,
 static unsigned lock_nseen;
 static struct lock_stats lock_st;
 
+/* A POSIX lock held here under a lease. */
+struct lock_rec {
+	struct handle *h; /* taken through it; goes with it */
+	uint64_t owner;
+	uint64_t start, end; /* inclusive */
+	uint32_t type;       /* PROTO_LK_RDLCK or _WRLCK */
+	TAILQ_ENTRY(lock_rec) entry;
+};
+
+TAILQ_HEAD(lock_op_list, lock_op);
+
+/* A file whose POSIX locks its holder lent us. */
+struct lock_lease {
+	uint64_t ino; /* the node's FUSE id */
+	struct peer *peer;
+	uint64_t boot_id;
+	uint32_t export_id;
+	uint64_t watch_id;  /* our LEASE call, which LKRETURN names */
+	bool recalled;      /* wanted back, or given: requests wait */
+	bool ended;         /* given back: out of lock_leases */
+	bool watch_done;    /* the LEASE call's answer came */
+	bool waking;        /* lock_lease_wake() runs */
+	unsigned returning; /* locks given back, not yet answered */
+	TAILQ_HEAD(, lock_rec) recs;
+	struct lock_op_list waiters; /* wait for a lock held here */
+	struct lock_op_list queued;  /* came during the recall */
+	TAILQ_ENTRY(lock_lease) entry;
+};
+
+static TAILQ_HEAD(, lock_lease) lock_leases = TAILQ_HEAD_INITIALIZER(
+    lock_leases);
+
 /* The counters of locks granted here. */
 void
 lock_stats(struct lock_stats *st)
@@ -82,6 +128,9 @@ struct lock_op {
 	bool flush;         /* answering a flush: its error, not the lock's */
 	int flush_error;    /* the flush's write-back error */
 	uint64_t names_seq; /* the kernel forgets its directory's names */
+	bool getlk;
+	struct lock_lease *parked; /* in its waiters or queued */
+	TAILQ_ENTRY(lock_op) lentry;
 };
 
 /* Whether a lock of owner may be held through h. */
@@ -124,11 +173,17 @@ lock_held_any(struct handle *h, uint64_t owner)
 	return NULL;
 }
 
+static void lock_lease_wake(struct lock_lease *);
+static bool lock_lease_idle(struct lock_lease *, struct lock_op *);
+
 /* The kernel releases h: whatever was held through it is gone. */
 void
 lock_release(struct handle *h)
 {
 	struct lock_held *lh, *next;
+	struct lock_rec *x, *xnext;
+	struct lock_lease *l, *lnext;
+	bool any;
 
 	for (lh = TAILQ_FIRST(&lock_helds); lh != NULL; lh = next) {
 		next = TAILQ_NEXT(lh, entry);
@@ -136,6 +191,25 @@ lock_release(struct handle *h)
 			TAILQ_REMOVE(&lock_helds, lh, entry);
 			free(lh);
 		}
+	}
+	TAILQ_FOREACH(l, &lock_leases, entry)
+	{
+		any = false;
+		for (x = TAILQ_FIRST(&l->recs); x != NULL; x = xnext) {
+			xnext = TAILQ_NEXT(x, entry);
+			if (x->h == h) {
+				TAILQ_REMOVE(&l->recs, x, entry);
+				free(x);
+				any = true;
+			}
+		}
+		if (any)
+			lock_lease_wake(l);
+	}
+	for (l = TAILQ_FIRST(&lock_leases); l != NULL; l = lnext) {
+		lnext = TAILQ_NEXT(l, entry);
+		if (l->ino == h->node->id && l->peer == h->peer)
+			(void)lock_lease_idle(l, NULL);
 	}
 }
 
@@ -210,10 +284,17 @@ lock_call(struct lock_op *op, struct handle *h, uint8_t type,
 	c->req.offset = op->start;
 	c->req.offset2 = op->end;
 	c->req.flags = op->flags;
+	if (type == PROTO_SETLK && !(op->flags & PROTO_LK_FLOCK))
+		c->req.flags |= PROTO_LK_BORROW; /* dropped if not known */
 	return c;
 }
 
+static void lock_go(struct lock_op *);
+static void lock_lent(struct lock_op *, const struct proto_rep *);
+
 /* --- getlk --- */
+
+static void lock_reply_lock(struct lock_op *, const struct proto_lock *);
 
 /* GETLK came back: the first conflicting lock, or F_UNLCK. */
 static void
@@ -221,12 +302,24 @@ lock_get_cb(struct call *c)
 {
 	struct lock_op *op = c->arg;
 	const struct proto_lock *l = &c->rep.lock;
-	struct flock fl;
 
 	if (c->rep.error != 0) {
 		lock_reply(op, c->rep.error);
 		return;
 	}
+	if (c->rep.lent) {
+		lock_lent(op, NULL);
+		return;
+	}
+	lock_reply_lock(op, l);
+}
+
+/* Answer a GETLK: the conflicting lock l (type F_UNLCK: none). */
+static void
+lock_reply_lock(struct lock_op *op, const struct proto_lock *l)
+{
+	struct flock fl;
+
 	memset(&fl, 0, sizeof fl);
 	fl.l_whence = SEEK_SET;
 	if (l->type == PROTO_LK_UNLCK)
@@ -283,7 +376,8 @@ lock_getlk(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
 		lock_reply(op, -EINVAL);
 		return;
 	}
-	call_send(lock_call(op, op->h, PROTO_GETLK, lock_get_cb));
+	op->getlk = true;
+	lock_go(op);
 }
 
 /* --- setlk, flock --- */
@@ -447,6 +541,10 @@ lock_set_cb(struct call *c)
 		lock_reply(op, c->rep.error);
 		return;
 	}
+	if (c->rep.lent) {
+		lock_lent(op, &c->rep);
+		return;
+	}
 	if (posix && type == PROTO_LK_UNLCK && op->start == 0 &&
 	    op->end == (uint64_t)PROTO_LK_EOF)
 		lock_held_drop(op->h, op->owner);
@@ -483,6 +581,13 @@ lock_interrupt(fuse_req_t req, void *arg)
 
 	(void)req;
 	op->interrupted = true;
+	if (op->parked != NULL && !op->parked->recalled) {
+		/* Waits for a lock held here: no holder to ask. */
+		TAILQ_REMOVE(&op->parked->waiters, op, lentry);
+		op->parked = NULL;
+		lock_reply(op, -EINTR);
+		return;
+	}
 	if (!op->sent || op->answered || !(op->flags & PROTO_LK_WAIT) ||
 	    !io_handle_live(op->h))
 		return;
@@ -519,16 +624,23 @@ lock_set_send(void *arg, int error, const void *data, size_t len)
 		call_untimed(c);
 }
 
-/* Start a SETLK of op: the bytes written here go to the holder first. */
+/* Send a SETLK of op: the bytes written here go to the holder first. */
 static void
-lock_set_start(struct lock_op *op)
+lock_set_remote(struct lock_op *op)
 {
 	int err;
 
-	if (op->flags & PROTO_LK_WAIT)
-		fuse_req_interrupt_func(op->req, lock_interrupt, op);
 	if ((err = io_barrier(op->h->node, lock_set_send, op)) < 0)
 		lock_reply(op, err);
+}
+
+/* Start a SETLK of op. */
+static void
+lock_set_start(struct lock_op *op)
+{
+	if (op->flags & PROTO_LK_WAIT)
+		fuse_req_interrupt_func(op->req, lock_interrupt, op);
+	lock_go(op);
 }
 
 void
@@ -590,20 +702,28 @@ static void
 lock_flushed(void *arg, int error, const void *data, size_t len)
 {
 	struct lock_op *op = arg;
-	struct handle *via;
-	struct call *c;
 
 	(void)data;
 	(void)len;
 	op->flush_error = error;
+	op->start = 0;
+	op->end = (uint64_t)PROTO_LK_EOF;
+	op->flags = PROTO_LK_UNLCK;
+	lock_go(op);
+}
+
+/* A flush's unlock of owner's POSIX locks at the holder. */
+static void
+lock_flush_remote(struct lock_op *op)
+{
+	struct handle *via;
+	struct call *c;
+
 	if ((via = lock_held_any(op->h, op->owner)) == NULL) {
 		lock_held_drop(op->h, op->owner);
 		lock_reply(op, 0);
 		return;
 	}
-	op->start = 0;
-	op->end = (uint64_t)PROTO_LK_EOF;
-	op->flags = PROTO_LK_UNLCK;
 	lock_held_drop(op->h, op->owner);
 	if ((c = lock_call(op, via, PROTO_SETLK, lock_set_cb)) == NULL) {
 		lock_reply(op, 0);
@@ -629,4 +749,381 @@ lock_flush(fuse_req_t req, struct handle *h, uint64_t owner)
 	if ((err = io_flush(h, lock_flushed, op)) < 0)
 		free(op);
 	return err;
+}
+
+/* --- leases --- */
+
+/* The lease of op's file from its holder, or NULL. */
+static struct lock_lease *
+lock_lease_of(const struct lock_op *op)
+{
+	struct peer *p = op->h->peer;
+	struct lock_lease *l;
+
+	TAILQ_FOREACH(l, &lock_leases, entry)
+	if (l->ino == op->ino && l->peer == p && l->boot_id == p->boot_id)
+		return l;
+	return NULL;
+}
+
+/* Send op to the holder, as without a lease. */
+static void
+lock_remote(struct lock_op *op)
+{
+	if (op->getlk)
+		call_send(lock_call(op, op->h, PROTO_GETLK, lock_get_cb));
+	else if (op->flush)
+		lock_flush_remote(op);
+	else
+		lock_set_remote(op);
+}
+
+/* Whether lock x and the range start..end overlap. */
+static bool
+lock_rec_overlaps(const struct lock_rec *x, uint64_t start, uint64_t end)
+{
+	return x->start <= end && start <= x->end;
+}
+
+/* The first lock held here of another owner that op's would conflict with. */
+static struct lock_rec *
+lock_rec_conflict(struct lock_lease *l, const struct lock_op *op)
+{
+	uint32_t type = op->flags & PROTO_LK_TYPE;
+	struct lock_rec *x;
+
+	TAILQ_FOREACH(x, &l->recs, entry)
+	if (x->owner != op->owner && lock_rec_overlaps(x, op->start, op->end) &&
+	    (x->type == PROTO_LK_WRLCK || type == PROTO_LK_WRLCK))
+		return x;
+	return NULL;
+}
+
+/* A piece start..end of lock x, kept when the rest of x goes. */
+static void
+lock_rec_piece(struct lock_lease *l, const struct lock_rec *x, uint64_t start,
+    uint64_t end)
+{
+	struct lock_rec *y = xmalloc(sizeof *y);
+
+	*y = *x;
+	y->start = start;
+	y->end = end;
+	TAILQ_INSERT_TAIL(&l->recs, y, entry);
+}
+
+/*
+ * Owner's locks of the range start..end become type (PROTO_LK_UNLCK:
+ * none), taken through h, as fcntl(2) replaces a process's own locks:
+ * what the range leaves of the old ones stays.
+ */
+static void
+lock_rec_set(struct lock_lease *l, struct handle *h, uint64_t owner,
+    uint64_t start, uint64_t end, uint32_t type)
+{
+	struct lock_rec *x, *next, *y;
+
+	for (x = TAILQ_FIRST(&l->recs); x != NULL; x = next) {
+		next = TAILQ_NEXT(x, entry);
+		if (x->owner != owner || !lock_rec_overlaps(x, start, end))
+			continue;
+		TAILQ_REMOVE(&l->recs, x, entry);
+		if (x->start < start)
+			lock_rec_piece(l, x, x->start, start - 1);
+		if (x->end > end)
+			lock_rec_piece(l, x, end + 1, x->end);
+		free(x);
+	}
+	if (type == PROTO_LK_UNLCK)
+		return;
+	y = xcalloc(1, sizeof *y);
+	y->h = h;
+	y->owner = owner;
+	y->start = start;
+	y->end = end;
+	y->type = type;
+	TAILQ_INSERT_TAIL(&l->recs, y, entry);
+}
+
+/*
+ * Decide op here, under lease l.  rep: the holder's answer that lent
+ * the file, for the first request (its change numbers say whether the
+ * caches may be kept); NULL for the others, which nobody else's change
+ * can have come before (it would have recalled the lease).
+ */
+static void
+lock_local(struct lock_lease *l, struct lock_op *op,
+    const struct proto_rep *rep)
+{
+	uint32_t type = op->flags & PROTO_LK_TYPE;
+	struct proto_lock pl;
+	struct lock_rec *x;
+
+	lock_st.local++;
+	if (op->getlk) {
+		memset(&pl, 0, sizeof pl);
+		pl.type = PROTO_LK_UNLCK;
+		if ((x = lock_rec_conflict(l, op)) != NULL) {
+			pl.type = x->type;
+			pl.start = x->start;
+			pl.end = x->end;
+		}
+		lock_reply_lock(op, &pl);
+		return;
+	}
+	if (op->flush) {
+		lock_rec_set(l, NULL, op->owner, 0, (uint64_t)PROTO_LK_EOF,
+		    PROTO_LK_UNLCK);
+		lock_held_drop(op->h, op->owner);
+		lock_lease_wake(l);
+		if (!lock_lease_idle(l, op))
+			lock_reply(op, 0);
+		return;
+	}
+	if (type != PROTO_LK_UNLCK && lock_rec_conflict(l, op) != NULL) {
+		if (!(op->flags & PROTO_LK_WAIT)) {
+			lock_reply(op, -EAGAIN);
+		} else if (op->interrupted) {
+			lock_reply(op, -EINTR);
+		} else {
+			op->parked = l;
+			TAILQ_INSERT_TAIL(&l->waiters, op, lentry);
+		}
+		return;
+	}
+	lock_rec_set(l, op->h, op->owner, op->start, op->end, type);
+	if (type == PROTO_LK_UNLCK) {
+		lock_reply(op, 0);
+	} else if (rep != NULL) {
+		lock_granted(op, rep);
+	} else {
+		lock_st.granted++;
+		lock_st.kept++;
+		lock_reply(op, 0);
+	}
+	if (type != PROTO_LK_WRLCK)
+		lock_lease_wake(l); /* gone or shared now: waiters may go on */
+}
+
+/* Locks went here: the waiters of l are tried again, in order. */
+static void
+lock_lease_wake(struct lock_lease *l)
+{
+	struct lock_op_list again;
+	struct lock_op *op;
+
+	if (l->waking || l->recalled)
+		return;
+	l->waking = true;
+	TAILQ_INIT(&again);
+	TAILQ_CONCAT(&again, &l->waiters, lentry);
+	while ((op = TAILQ_FIRST(&again)) != NULL) {
+		TAILQ_REMOVE(&again, op, lentry);
+		op->parked = NULL;
+		lock_local(l, op, NULL);
+	}
+	l->waking = false;
+}
+
+/* Decide op here under its file's lease, wait behind a recall, or ask. */
+static void
+lock_go(struct lock_op *op)
+{
+	struct lock_lease *l;
+
+	if ((op->flags & PROTO_LK_FLOCK) || (l = lock_lease_of(op)) == NULL) {
+		lock_remote(op);
+	} else if (l->recalled) {
+		op->parked = l;
+		TAILQ_INSERT_TAIL(&l->queued, op, lentry);
+	} else
+		lock_local(l, op, NULL);
+}
+
+/* The lease is over: what waited here goes to the holder. */
+static void
+lock_lease_free(struct lock_lease *l, int error)
+{
+	struct lock_rec *x;
+	struct lock_op *op;
+
+	TAILQ_REMOVE(&lock_leases, l, entry);
+	while ((x = TAILQ_FIRST(&l->recs)) != NULL) {
+		TAILQ_REMOVE(&l->recs, x, entry);
+		free(x);
+	}
+	TAILQ_CONCAT(&l->waiters, &l->queued, lentry);
+	while ((op = TAILQ_FIRST(&l->waiters)) != NULL) {
+		TAILQ_REMOVE(&l->waiters, op, lentry);
+		op->parked = NULL;
+		if (error != 0 && !op->getlk && !op->flush &&
+		    (op->flags & PROTO_LK_WAIT))
+			lock_reply(op, error); /* waited on a dead stream */
+		else if (op->flags & PROTO_LK_WAIT && op->interrupted)
+			lock_reply(op, -EINTR);
+		else
+			lock_remote(op);
+	}
+	l->ended = true;
+	if (l->watch_done)
+		free(l); /* else its answer frees it */
+}
+
+/* LKRETURN was answered: the close that gave the lease back is (op). */
+static void
+lock_lease_returned_cb(struct call *c)
+{
+	if (c->rep.error != 0)
+		log_debug("locks: lease return: %s", strerror(-c->rep.error));
+	if (c->arg != NULL)
+		lock_reply(c->arg, 0);
+}
+
+/*
+ * Every lock went back to the holder: the lease ends.  op: a close
+ * answered once the holder has it back (so that a program on the
+ * holder's disk that locks the file next finds it free), or NULL.
+ */
+static void
+lock_lease_end(struct lock_lease *l, struct lock_op *op)
+{
+	struct call *c;
+
+	c = call_new(l->peer, PROTO_LKRETURN, l->export_id, NULL,
+	    lock_lease_returned_cb, op);
+	c->req.offset = l->watch_id;
+	call_send(c);
+	lock_st.returned++;
+	lock_lease_free(l, 0);
+}
+
+/*
+ * Nothing of l's file is locked or waited for here any more (a close,
+ * a handle gone): the lease goes back at once, op answered after.
+ */
+static bool
+lock_lease_idle(struct lock_lease *l, struct lock_op *op)
+{
+	if (l->recalled || !TAILQ_EMPTY(&l->recs) ||
+	    !TAILQ_EMPTY(&l->waiters) || !TAILQ_EMPTY(&l->queued))
+		return false;
+	l->recalled = true;
+	lock_lease_end(l, op);
+	return true;
+}
+
+/* A lock given back was taken at the holder (or could not be). */
+static void
+lock_lease_back_cb(struct call *c)
+{
+	struct lock_lease *l = c->arg;
+
+	if (c->rep.error != 0)
+		log_warnx("locks: a lent lock could not be given back: %s",
+		    strerror(-c->rep.error));
+	if (--l->returning == 0)
+		lock_lease_end(l, NULL);
+}
+
+/* What was written here is on the holder: the locks go back. */
+static void
+lock_lease_flushed(void *arg, int error, const void *data, size_t len)
+{
+	struct lock_lease *l = arg;
+	struct lock_held *lh;
+	struct lock_rec *x;
+	struct call *c;
+
+	(void)data;
+	(void)len;
+	if (error != 0)
+		log_debug("locks: write-back before a lease's return: %s",
+		    strerror(-error));
+	l->returning++; /* none ends it before the last is sent */
+	TAILQ_FOREACH(x, &l->recs, entry)
+	{
+		if (!io_handle_live(x->h))
+			continue;
+		c = call_new(x->h->peer, PROTO_SETLK, x->h->export_id, NULL,
+		    lock_lease_back_cb, l);
+		c->req.fh = x->h->fh;
+		c->req.fh2 = x->owner;
+		c->req.offset = x->start;
+		c->req.offset2 = x->end;
+		c->req.flags = x->type | PROTO_LK_RETURN;
+		l->returning++;
+		call_send(c);
+		if (lock_held_find(x->h, x->owner) == NULL) {
+			lh = xcalloc(1, sizeof *lh);
+			lh->h = x->h;
+			lh->owner = x->owner;
+			TAILQ_INSERT_TAIL(&lock_helds, lh, entry);
+		}
+	}
+	if (--l->returning == 0)
+		lock_lease_end(l, NULL);
+}
+
+/*
+ * LEASE came back: the holder wants the file's locks back (or the
+ * stream is gone, and they with it).
+ */
+static void
+lock_lease_watch_cb(struct call *c)
+{
+	struct lock_lease *l = c->arg;
+	struct node *n;
+
+	if (l->ended) {
+		free(l); /* given back already */
+		return;
+	}
+	l->watch_done = true;
+	if (c->rep.error != 0 && c->rep.error != -ENOENT) {
+		log_debug("locks: lease lost: %s", strerror(-c->rep.error));
+		lock_lease_free(l, c->rep.error);
+		return;
+	}
+	l->recalled = true;
+	if ((n = node_get(l->ino)) == NULL ||
+	    io_barrier(n, lock_lease_flushed, l) < 0)
+		lock_lease_flushed(l, 0, NULL, 0);
+}
+
+/*
+ * The holder lent op's file (rep): the lease is noted, and its LEASE
+ * sent, the first time; op is decided here.
+ */
+static void
+lock_lent(struct lock_op *op, const struct proto_rep *rep)
+{
+	struct lock_lease *l;
+	struct handle *h = op->h;
+	struct call *c;
+
+	if ((l = lock_lease_of(op)) != NULL) {
+		if (l->recalled)
+			lock_go(op); /* behind the recall */
+		else
+			lock_local(l, op, NULL);
+		return;
+	}
+	l = xcalloc(1, sizeof *l);
+	l->ino = op->ino;
+	l->peer = h->peer;
+	l->boot_id = h->peer->boot_id;
+	l->export_id = h->export_id;
+	TAILQ_INIT(&l->recs);
+	TAILQ_INIT(&l->waiters);
+	TAILQ_INIT(&l->queued);
+	TAILQ_INSERT_TAIL(&lock_leases, l, entry);
+	lock_st.borrowed++;
+	c = call_new(h->peer, PROTO_LEASE, h->export_id, NULL,
+	    lock_lease_watch_cb, l);
+	c->req.fh = h->fh;
+	l->watch_id = c->req.id;
+	/* Before anything op sends (an LKRETURN names this LEASE). */
+	call_send(c);
+	call_untimed(c);
+	lock_local(l, op, rep);
 }

@@ -42,6 +42,30 @@
  * recently locked goes; a record made anew has nobody's changes in it
  * (since = gen), so every requester drops its cache once.
  *
+ * Leases: when one peer alone locks a file (POSIX and OFD locks; flock
+ * locks are never lent), its SETLK may carry PROTO_LK_BORROW, and the
+ * holder then lends it the file's locks: it takes, on a descriptor of
+ * its own (the lease's umbrella), a write lock of the whole file, so
+ * that programs on this disk and every other requester keep out, and
+ * answers PROTO_FLAG_LENT: the borrower decides that request and every
+ * later one about the file itself, with no round trip.  A file is lent
+ * only when nobody holds a lock of it (the umbrella can be taken), no
+ * request waits for one, it is on a local file system (its attempts
+ * run on the loop), the handle is open for reading and writing, and
+ * nobody else has asked for a lock of it for LOCKTAB_QUIET_MS (so two
+ * peers that take turns do not pass the lease to and fro).  The
+ * borrower sends LEASE, which is answered when the lease is wanted
+ * back: when another owner (a stream, or our mount) asks for a lock of
+ * the file, when anybody else changes it through pufs, and, seen every
+ * LOCKTAB_RETRY_MS, when a program on this disk waits for a lock of it
+ * (/proc/locks) or changes it.  Meanwhile every request about the file
+ * is parked, the borrower's own included, but the locks it gives back:
+ * it first sends what it wrote, then each lock it holds as a SETLK with
+ * PROTO_LK_RETURN (taken on the owner's entry once the umbrella is off
+ * that range), then LKRETURN; then the umbrella goes, and the parked
+ * requests are decided as if there had been no lease.  A borrower's
+ * stream that dies takes its lease with it, as its locks.
+ *
  * Threads: an attempt (the handle's fstat, the reopen of the file for
  * a new entry, the F_OFD_SETLK or flock(LOCK_NB)) never waits on a
  * local file system, so for an export on one it runs on the loop and
@@ -54,12 +78,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/queue.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -68,6 +94,7 @@
 
 #include <event2/event.h>
 
+#include "discovery.h"
 #include "export-int.h"
 #include "locktab.h"
 #include "log.h"
@@ -82,6 +109,10 @@
 #define LOCKTAB_FILES_MAX 1024
 /* Buckets of the table of handles whose file is known. */
 #define LOCKTAB_FH_BUCKETS 256
+/* A file is lent only once nobody else asked for a lock this long. */
+#define LOCKTAB_QUIET_MS 1000
+/* An attempt's answer: the file is lent (to another): park it. */
+#define LOCKTAB_LENT (-EINPROGRESS)
 
 /* A file locked here: its change numbers (see "Changes" above). */
 struct lk_file {
@@ -93,6 +124,8 @@ struct lk_file {
 	bool run;                   /* run_owner made every change since */
 	struct timespec mtim, ctim; /* after the last change counted */
 	off_t size;
+	uint32_t last_owner; /* of the last lock request */
+	uint64_t mixed_ms;   /* when another owner than the one before asked */
 	TAILQ_ENTRY(lk_file) entry; /* lk.files, the newest last */
 };
 
@@ -123,6 +156,23 @@ struct lk_ent {
 
 TAILQ_HEAD(lk_ent_list, lk_ent);
 
+struct lk_req;
+
+/* A file's POSIX locks lent to one stream (see "Leases" above). */
+struct lk_lease {
+	dev_t dev;
+	ino_t ino;
+	uint32_t owner;       /* the borrower's stream */
+	int fd;               /* the umbrella; -1 once its stream went */
+	struct lk_req *watch; /* the borrower's LEASE, answered at recall */
+	uint64_t watch_id;    /* its id, which LKRETURN names */
+	bool want;            /* somebody else wants it: recall it */
+	bool recalling;       /* the LEASE was answered */
+	TAILQ_ENTRY(lk_lease) entry;
+};
+
+TAILQ_HEAD(lk_lease_list, lk_lease);
+
 /* One lock request, from its arrival to its answer. */
 struct lk_req {
 	struct work work;
@@ -138,6 +188,8 @@ struct lk_req {
 	bool cancelled; /* LKCANCEL came: answer EINTR, try no more */
 	bool noop;      /* answer rc as it is, touch nothing (run) */
 	bool inline_;   /* attempts run on the loop (a local file system) */
+	dev_t dev;      /* its file, once an attempt has seen it */
+	ino_t ino;
 	TAILQ_ENTRY(lk_req) entry;  /* lk.reqs */
 	TAILQ_ENTRY(lk_req) wentry; /* lk.waiters */
 };
@@ -154,6 +206,8 @@ static struct {
 	unsigned nfiles;
 	struct lk_fh_list fhs[LOCKTAB_FH_BUCKETS];
 	uint64_t clock; /* the last change number given */
+	struct lk_lease_list leases;
+	struct locktab_stats st;
 	/* The loop's. */
 	uint64_t seen; /* lk.gen when the waiters were last tried */
 	/* The loop's. */
@@ -169,6 +223,7 @@ static struct {
 	.mutex = PTHREAD_MUTEX_INITIALIZER,
 	.ents = TAILQ_HEAD_INITIALIZER(lk.ents),
 	.files = TAILQ_HEAD_INITIALIZER(lk.files),
+	.leases = TAILQ_HEAD_INITIALIZER(lk.leases),
 	.reqs = TAILQ_HEAD_INITIALIZER(lk.reqs),
 	.waiters = TAILQ_HEAD_INITIALIZER(lk.waiters),
 	.efd = -1,
@@ -181,7 +236,39 @@ bool
 locktab_type(uint8_t type)
 {
 	return type == PROTO_GETLK || type == PROTO_SETLK ||
-	    type == PROTO_LKCANCEL;
+	    type == PROTO_LKCANCEL || type == PROTO_LEASE ||
+	    type == PROTO_LKRETURN;
+}
+
+/* The counters of the lock requests served here (`pufs status`). */
+void
+locktab_stats(struct locktab_stats *st)
+{
+	pthread_mutex_lock(&lk.mutex);
+	*st = lk.st;
+	pthread_mutex_unlock(&lk.mutex);
+}
+
+/* The live lease of file (dev, ino), or NULL; mutex held. */
+static struct lk_lease *
+locktab_lease_find(dev_t dev, ino_t ino)
+{
+	struct lk_lease *l;
+
+	TAILQ_FOREACH(l, &lk.leases, entry)
+	if (l->dev == dev && l->ino == ino && l->fd >= 0)
+		return l;
+	return NULL;
+}
+
+/* A monotonic clock in ms, for any thread. */
+static uint64_t
+locktab_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* The bucket of (owner, fh). */
@@ -258,6 +345,16 @@ locktab_file_stat(struct lk_file *f, const struct stat *st)
 	f->size = st->st_size;
 }
 
+/* Whether the file st describes changed since f's last change counted. */
+static bool
+locktab_file_moved(const struct lk_file *f, const struct stat *st)
+{
+	return f->size != st->st_size || f->mtim.tv_sec != st->st_mtim.tv_sec ||
+	    f->mtim.tv_nsec != st->st_mtim.tv_nsec ||
+	    f->ctim.tv_sec != st->st_ctim.tv_sec ||
+	    f->ctim.tv_nsec != st->st_ctim.tv_nsec;
+}
+
 /* Drop record f, and what points to it; mutex held. */
 static void
 locktab_file_free(struct lk_file *f)
@@ -295,21 +392,25 @@ locktab_file_get(const struct stat *st)
 	if ((f = locktab_file_find(st->st_dev, st->st_ino)) != NULL) {
 		TAILQ_REMOVE(&lk.files, f, entry);
 		TAILQ_INSERT_TAIL(&lk.files, f, entry);
-		if (f->size != st->st_size ||
-		    f->mtim.tv_sec != st->st_mtim.tv_sec ||
-		    f->mtim.tv_nsec != st->st_mtim.tv_nsec ||
-		    f->ctim.tv_sec != st->st_ctim.tv_sec ||
-		    f->ctim.tv_nsec != st->st_ctim.tv_nsec) {
+		if (locktab_file_moved(f, st)) {
 			locktab_file_changed(f, UINT32_MAX);
 			locktab_file_stat(f, st);
 		}
 		return f;
 	}
-	if (lk.nfiles >= LOCKTAB_FILES_MAX)
-		locktab_file_free(TAILQ_FIRST(&lk.files));
+	if (lk.nfiles >= LOCKTAB_FILES_MAX) {
+		/* A lent file's changes must be counted: recalled. */
+		f = TAILQ_FIRST(&lk.files);
+		struct lk_lease *l = locktab_lease_find(f->dev, f->ino);
+
+		if (l != NULL)
+			l->want = true;
+		locktab_file_free(f);
+	}
 	f = xcalloc(1, sizeof *f);
 	f->dev = st->st_dev;
 	f->ino = st->st_ino;
+	f->last_owner = UINT32_MAX; /* nobody asked yet */
 	f->gen = f->since = ++lk.clock;
 	locktab_file_stat(f, st);
 	TAILQ_INSERT_TAIL(&lk.files, f, entry);
@@ -343,6 +444,7 @@ locktab_handle_gone(uint64_t fh, uint32_t owner)
 
 	struct lk_fh *m, *mnext;
 	struct lk_file *f;
+	struct lk_lease *l;
 
 	pthread_mutex_lock(&lk.mutex);
 	for (e = TAILQ_FIRST(&lk.ents); e != NULL; e = next) {
@@ -364,6 +466,14 @@ locktab_handle_gone(uint64_t fh, uint32_t owner)
 	TAILQ_FOREACH(f, &lk.files, entry)
 	if (fh == 0 && f->run && f->run_owner == owner)
 		locktab_file_changed(f, UINT32_MAX);
+	/* Its leases' umbrellas go now; the loop frees the rest. */
+	TAILQ_FOREACH(l, &lk.leases, entry)
+	if (fh == 0 && l->owner == owner && l->fd >= 0) {
+		close(l->fd);
+		l->fd = -1;
+		lk.gen++;
+		any = true;
+	}
 	pthread_mutex_unlock(&lk.mutex);
 	if (any && lk.efd >= 0 && write(lk.efd, &one, sizeof one) == -1)
 		log_debug("locks: wake: %s", strerror(errno));
@@ -494,6 +604,125 @@ locktab_apply(struct lk_req *r, struct lk_ent *e, int hfd)
 	return 0;
 }
 
+/*
+ * A granted SETLK's answer: the attributes and change numbers of the
+ * file of fd (see "Changes" above).  0 or a negative errno; mutex held.
+ */
+static int
+locktab_grant_rep(struct lk_req *r, int fd)
+{
+	struct lk_file *f;
+	struct stat st;
+
+	if (fstat(fd, &st) == -1)
+		return -errno;
+	serve_attr(&st, &r->rep->attr);
+	f = locktab_file_get(&st);
+	if (f->last_owner == UINT32_MAX)
+		f->last_owner = r->owner;
+	locktab_fh_set(r->owner, r->q.fh, f);
+	r->rep->has_lock_gen = true;
+	r->rep->lock_gen = f->gen;
+	r->rep->lock_since = f->run && f->run_owner == r->owner ? f->since
+								: f->gen;
+	return 0;
+}
+
+/* Whether a parked request waits for a lock of the file st describes. */
+static bool
+locktab_file_waited(const struct stat *st)
+{
+	struct lk_req *w;
+
+	TAILQ_FOREACH(w, &lk.waiters, wentry)
+	if (w->dev == st->st_dev && w->ino == st->st_ino)
+		return true;
+	return false;
+}
+
+/*
+ * Lend the file of handle hfd (st) to r's owner, if it may be (see
+ * "Leases" above): true if it was.  Mutex held, on the loop.
+ */
+static bool
+locktab_lend(struct lk_req *r, const struct stat *st, int hfd, int acc)
+{
+	const struct proto_req *q = &r->q;
+	struct lk_file *f = locktab_file_find(st->st_dev, st->st_ino);
+	struct lk_lease *l;
+	struct flock fl;
+	int fd;
+
+	if (q->type != PROTO_SETLK || !(q->flags & PROTO_LK_BORROW) ||
+	    (q->flags & PROTO_LK_TYPE) == PROTO_LK_UNLCK ||
+	    (q->flags & PROTO_LK_RETURN) || r->owner == 0 || !r->inline_ ||
+	    acc != O_RDWR)
+		return false;
+	if (f != NULL && locktab_now_ms() - f->mixed_ms < LOCKTAB_QUIET_MS)
+		return false;
+	if (locktab_file_waited(st) || (fd = beneath_reopen(hfd, O_RDWR)) < 0)
+		return false;
+	memset(&fl, 0, sizeof fl);
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	if (fcntl(fd, F_OFD_SETLK, &fl) == -1) {
+		close(fd); /* somebody holds a lock of it */
+		return false;
+	}
+	l = xcalloc(1, sizeof *l);
+	l->dev = st->st_dev;
+	l->ino = st->st_ino;
+	l->owner = r->owner;
+	l->fd = fd;
+	TAILQ_INSERT_TAIL(&lk.leases, l, entry);
+	lk.st.lent++;
+	return true;
+}
+
+/*
+ * What a lease makes of POSIX request r about the file st describes
+ * (hfd: the request's handle, acc its access mode): LOCKTAB_LENT to
+ * park it, 1 if it is answered (lent: the requester decides), 0 to go
+ * on as without a lease, or a negative errno.  Mutex held.
+ */
+static int
+locktab_lease_attempt(struct lk_req *r, const struct stat *st, int hfd, int acc)
+{
+	const struct proto_req *q = &r->q;
+	struct lk_file *f = locktab_file_find(st->st_dev, st->st_ino);
+	struct lk_lease *l;
+	struct flock fl;
+	int rc;
+
+	r->dev = st->st_dev;
+	r->ino = st->st_ino;
+	if (f != NULL) {
+		if (f->last_owner != r->owner && f->last_owner != UINT32_MAX)
+			f->mixed_ms = locktab_now_ms();
+		f->last_owner = r->owner;
+	}
+	if ((l = locktab_lease_find(st->st_dev, st->st_ino)) == NULL) {
+		if (!locktab_lend(r, st, hfd, acc))
+			return 0;
+	} else if (l->owner != r->owner) {
+		l->want = true;
+		return LOCKTAB_LENT;
+	} else if (q->flags & PROTO_LK_RETURN) {
+		/*
+		 * Off the umbrella, then onto the owner's entry: a program
+		 * on this disk that takes the range in between (two calls
+		 * on the loop) makes it fail EAGAIN, which the borrower logs.
+		 */
+		locktab_flock_of(q, F_UNLCK, &fl);
+		return fcntl(l->fd, F_OFD_SETLK, &fl) == -1 ? -errno : 0;
+	} else if (l->recalling)
+		return LOCKTAB_LENT;
+	r->rep->lent = true;
+	if (q->type == PROTO_SETLK && (rc = locktab_grant_rep(r, hfd)) < 0)
+		return rc;
+	return 1;
+}
+
 /* Serve one attempt, under lk.mutex; 0 or a negative errno. */
 static int
 locktab_attempt(struct lk_req *r)
@@ -501,7 +730,6 @@ locktab_attempt(struct lk_req *r)
 	const struct proto_req *q = &r->q;
 	uint32_t type = q->flags & PROTO_LK_TYPE;
 	bool flock = (q->flags & PROTO_LK_FLOCK) != 0;
-	struct lk_file *f;
 	struct lk_ent *e;
 	struct stat st;
 	int hfd, acc, rc;
@@ -525,6 +753,11 @@ locktab_attempt(struct lk_req *r)
 	}
 	if (!S_ISREG(st.st_mode)) {
 		rc = -EINVAL;
+		goto out;
+	}
+	if (!flock && (rc = locktab_lease_attempt(r, &st, hfd, acc)) != 0) {
+		if (rc == 1)
+			rc = 0; /* lent: the requester decides */
 		goto out;
 	}
 	e = locktab_ent_find(r->owner, q->fh2, flock, st.st_dev, st.st_ino);
@@ -554,19 +787,8 @@ locktab_attempt(struct lk_req *r)
 		lk.nents++;
 	}
 	rc = locktab_apply(r, e, hfd);
-	if (rc == 0 && q->type == PROTO_SETLK) {
-		if (fstat(e->fd, &st) == 0) {
-			serve_attr(&st, &r->rep->attr);
-			f = locktab_file_get(&st);
-			locktab_fh_set(r->owner, q->fh, f);
-			r->rep->has_lock_gen = true;
-			r->rep->lock_gen = f->gen;
-			r->rep->lock_since = f->run && f->run_owner == r->owner
-			    ? f->since
-			    : f->gen;
-		} else
-			rc = -errno;
-	}
+	if (rc == 0 && q->type == PROTO_SETLK)
+		rc = locktab_grant_rep(r, e->fd);
 	/* A lock went (an unlock, a downgrade): the waiters may go on. */
 	if (q->type == PROTO_SETLK && type != PROTO_LK_WRLCK && rc == 0)
 		lk.gen++;
@@ -608,6 +830,7 @@ locktab_answer(struct lk_req *r)
 }
 
 static void locktab_done(struct work *);
+static void locktab_lease_sweep(void);
 
 /* The next loop turn: an attempt made on the loop is answered. */
 static void
@@ -642,9 +865,182 @@ locktab_arm(void)
 {
 	struct timeval tv = { 0, LOCKTAB_RETRY_MS * 1000 };
 
-	if (lk.nwaiters > 0 && lk.retry_ev != NULL &&
-	    !evtimer_pending(lk.retry_ev, NULL))
+	if ((lk.nwaiters > 0 || !TAILQ_EMPTY(&lk.leases)) &&
+	    lk.retry_ev != NULL && !evtimer_pending(lk.retry_ev, NULL))
 		evtimer_add(lk.retry_ev, &tv);
+}
+
+/*
+ * Loop: answer the LEASE of every lease somebody else wants (the
+ * recall), and free the leases whose stream went, answering theirs.
+ */
+static void
+locktab_lease_sweep(void)
+{
+	struct lk_req_list answer = TAILQ_HEAD_INITIALIZER(answer);
+	struct lk_lease *l, *next;
+	struct lk_req *w;
+
+	pthread_mutex_lock(&lk.mutex);
+	for (l = TAILQ_FIRST(&lk.leases); l != NULL; l = next) {
+		next = TAILQ_NEXT(l, entry);
+		if ((w = l->watch) != NULL && (l->fd < 0 || l->want)) {
+			w->rc = l->fd < 0 ? -EIO : 0;
+			TAILQ_INSERT_TAIL(&answer, w, wentry);
+			l->watch = NULL;
+			if (l->fd >= 0) {
+				l->recalling = true;
+				lk.st.recalled++;
+			}
+		}
+		if (l->fd < 0 && l->watch == NULL) {
+			TAILQ_REMOVE(&lk.leases, l, entry);
+			free(l);
+			lk.gen++; /* what it parked may go on */
+		}
+	}
+	pthread_mutex_unlock(&lk.mutex);
+	while ((w = TAILQ_FIRST(&answer)) != NULL) {
+		TAILQ_REMOVE(&answer, w, wentry);
+		locktab_submit(w);
+	}
+}
+
+/*
+ * LEASE of owner: r waits for the recall of the lease of its handle's
+ * file, and is not answered now (true); false if owner has no such
+ * lease (r is answered ENOENT).
+ */
+static bool
+locktab_lease_watch(struct lk_req *r)
+{
+	struct lk_lease *l = NULL;
+	struct stat st;
+	int fd;
+
+	r->noop = true;
+	r->rc = -ENOENT;
+	if ((fd = handle_get(r->q.fh, r->owner, HANDLE_ANY_EXPORT, false,
+		 NULL)) < 0)
+		return false;
+	pthread_mutex_lock(&lk.mutex);
+	if (fstat(fd, &st) == 0 &&
+	    (l = locktab_lease_find(st.st_dev, st.st_ino)) != NULL &&
+	    (l->owner != r->owner || l->fd < 0 || l->watch != NULL ||
+		l->recalling))
+		l = NULL;
+	if (l != NULL) {
+		l->watch = r;
+		l->watch_id = r->q.id;
+	}
+	pthread_mutex_unlock(&lk.mutex);
+	handle_put(r->q.fh);
+	return l != NULL;
+}
+
+/*
+ * LKRETURN of owner: the lease whose LEASE was request id is given
+ * back, wanted or not (its locks were, before): the umbrella goes, and
+ * the requests parked meanwhile are tried.  0, or -ENOENT.
+ */
+static int
+locktab_lease_return(uint32_t owner, uint64_t id)
+{
+	struct lk_req *w = NULL;
+	struct lk_lease *l;
+	struct lk_file *f;
+	bool recalled = false;
+
+	pthread_mutex_lock(&lk.mutex);
+	TAILQ_FOREACH(l, &lk.leases, entry)
+	if (l->owner == owner && l->watch_id == id && l->fd >= 0)
+		break;
+	if (l != NULL) {
+		close(l->fd);
+		/* Wanted back: the next lend waits till the others are done. */
+		if (l->recalling &&
+		    (f = locktab_file_find(l->dev, l->ino)) != NULL)
+			f->mixed_ms = locktab_now_ms();
+		recalled = l->recalling;
+		w = l->watch; /* given back unasked: its LEASE is answered */
+		TAILQ_REMOVE(&lk.leases, l, entry);
+		free(l);
+		lk.gen++;
+	}
+	pthread_mutex_unlock(&lk.mutex);
+	/*
+	 * The change notices of what the borrower wrote back go now, not
+	 * trap_delay later: sent before the parked requests are granted,
+	 * they do not reach those requesters after their grant, where the
+	 * kernel could drop the attributes a read then asks for (a notice
+	 * that crosses a GETATTR makes the kernel keep the old size).
+	 */
+	if (recalled)
+		trap_flush_now();
+	if (w != NULL) {
+		w->rc = 0;
+		locktab_submit(w);
+	}
+	return l != NULL ? 0 : -ENOENT;
+}
+
+/* The files (dev, ino) programs wait to lock, from /proc/locks. */
+#define LOCKTAB_WAITED_MAX 64
+
+/*
+ * The retry timer, while files are lent: a lease is wanted back when
+ * its file changed outside pufs (its size or times are not those of
+ * the last change counted) or when a program waits to lock it (a
+ * blocked POSIX or OFD lock in /proc/locks; pufs never blocks, so such
+ * a waiter is somebody else's).
+ */
+static void
+locktab_lease_poll(void)
+{
+	struct {
+		dev_t dev;
+		ino_t ino;
+	} waited[LOCKTAB_WAITED_MAX];
+	unsigned maj, min, nwaited = 0;
+	unsigned long ino;
+	struct lk_lease *l;
+	struct lk_file *f;
+	struct stat st;
+	char line[256], kind[16];
+	FILE *fp;
+
+	pthread_mutex_lock(&lk.mutex);
+	if (TAILQ_EMPTY(&lk.leases)) {
+		pthread_mutex_unlock(&lk.mutex);
+		return;
+	}
+	TAILQ_FOREACH(l, &lk.leases, entry)
+	{
+		if (l->fd < 0 || l->want || fstat(l->fd, &st) == -1 ||
+		    (f = locktab_file_find(l->dev, l->ino)) == NULL)
+			continue;
+		if (locktab_file_moved(f, &st))
+			l->want = true;
+	}
+	pthread_mutex_unlock(&lk.mutex);
+	if ((fp = fopen("/proc/locks", "re")) == NULL)
+		return;
+	while (nwaited < LOCKTAB_WAITED_MAX && fgets(line, sizeof line, fp)) {
+		/* "3: -> POSIX  ADVISORY  WRITE 1234 fd:01:5678 0 EOF" */
+		if (sscanf(line, "%*s -> %15s %*s %*s %*s %x:%x:%lu", kind,
+			&maj, &min, &ino) != 4 ||
+		    strcmp(kind, "FLOCK") == 0)
+			continue;
+		waited[nwaited].dev = makedev(maj, min);
+		waited[nwaited++].ino = (ino_t)ino;
+	}
+	fclose(fp);
+	pthread_mutex_lock(&lk.mutex);
+	TAILQ_FOREACH(l, &lk.leases, entry)
+	for (unsigned i = 0; i < nwaited; i++)
+		if (waited[i].dev == l->dev && waited[i].ino == l->ino)
+			l->want = true;
+	pthread_mutex_unlock(&lk.mutex);
 }
 
 /* Loop: an attempt came back: answer, or park it to try again. */
@@ -662,8 +1058,9 @@ locktab_done(struct work *w)
 	pthread_mutex_lock(&lk.mutex);
 	gen = lk.gen;
 	pthread_mutex_unlock(&lk.mutex);
-	if (r->rc == -EAGAIN && (r->q.flags & PROTO_LK_WAIT) &&
-	    r->q.type == PROTO_SETLK) {
+	if ((r->rc == -EAGAIN && (r->q.flags & PROTO_LK_WAIT) &&
+		r->q.type == PROTO_SETLK) ||
+	    r->rc == LOCKTAB_LENT) {
 		if (r->cancelled) {
 			r->rc = -EINTR;
 			locktab_answer(r);
@@ -681,6 +1078,8 @@ locktab_done(struct work *w)
 		lk.seen = gen;
 		locktab_wake();
 	}
+	locktab_lease_sweep();
+	locktab_arm();
 }
 
 /* Take a parked request out of the waiters. */
@@ -728,6 +1127,7 @@ locktab_wake_cb(evutil_socket_t fd, short what, void *arg)
 	(void)arg;
 	if (read(fd, &n, sizeof n) == -1 && errno != EAGAIN)
 		log_debug("locks: wake: %s", strerror(errno));
+	locktab_lease_sweep(); /* a stream's leases went with it */
 	locktab_wake();
 }
 
@@ -738,7 +1138,10 @@ locktab_retry_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	(void)arg;
+	locktab_lease_poll();
 	locktab_wake();
+	locktab_lease_sweep();
+	locktab_arm();
 }
 
 /*
@@ -833,9 +1236,22 @@ locktab_serve(uint32_t owner, const struct proto_req *q, struct proto_rep *rep,
 	r->work.done = locktab_done;
 	r->inline_ = locktab_local(owner, q->fh);
 	TAILQ_INSERT_TAIL(&lk.reqs, r, entry);
+	if (q->type == PROTO_GETLK || q->type == PROTO_SETLK) {
+		pthread_mutex_lock(&lk.mutex);
+		lk.st.served++;
+		pthread_mutex_unlock(&lk.mutex);
+	}
 	if (q->type == PROTO_LKCANCEL) {
 		r->noop = true;
 		r->rc = locktab_cancel(owner, q->offset);
+	} else if (q->type == PROTO_LEASE) {
+		if (locktab_lease_watch(r)) {
+			locktab_lease_sweep(); /* wanted already: recalled */
+			return;
+		}
+	} else if (q->type == PROTO_LKRETURN) {
+		r->noop = true;
+		r->rc = locktab_lease_return(owner, q->offset);
 	} else if ((r->rc = locktab_check(q)) != 0)
 		r->noop = true;
 	else if (owner != 0 && locktab_reqs_of(owner) > LOCKTAB_REQS_MAX) {
@@ -843,6 +1259,22 @@ locktab_serve(uint32_t owner, const struct proto_req *q, struct proto_rep *rep,
 		r->rc = -ENOLCK;
 	}
 	locktab_submit(r);
+}
+
+/*
+ * A change by owner of a file (dev, ino; 0, 0: of any): a lease of it
+ * to somebody else is wanted back, so that the borrower's next lock
+ * sees the change.  Mutex held.
+ */
+static void
+locktab_lease_changed(dev_t dev, ino_t ino, uint32_t owner)
+{
+	struct lk_lease *l;
+
+	TAILQ_FOREACH(l, &lk.leases, entry)
+	if (l->owner != owner &&
+	    ((dev == 0 && ino == 0) || (l->dev == dev && l->ino == ino)))
+		l->want = true;
 }
 
 /* A change by owner of the file of its handle fh, if it has a record. */
@@ -870,18 +1302,20 @@ locktab_note_fh(uint32_t owner, uint64_t fh)
 	if (f != NULL) {
 		locktab_file_changed(f, owner);
 		locktab_file_stat(f, &st);
+		locktab_lease_changed(f->dev, f->ino, owner);
 	}
 	handle_put(fh);
 }
 
 /* A change whose file is not known (a path): it counts for every one. */
 static void
-locktab_note_all(void)
+locktab_note_all(uint32_t owner)
 {
 	struct lk_file *f;
 
 	TAILQ_FOREACH(f, &lk.files, entry)
 	locktab_file_changed(f, UINT32_MAX);
+	locktab_lease_changed(0, 0, owner);
 }
 
 /* Count a change request r served here for owner (see locktab.h). */
@@ -910,27 +1344,37 @@ locktab_note(const struct proto_req *r, const struct proto_rep *rep,
 		if (r->fh != 0)
 			locktab_note_fh(owner, r->fh);
 		else
-			locktab_note_all();
+			locktab_note_all(owner);
 		break;
 	case PROTO_OPEN:
 	case PROTO_CREATE:
 		if ((r->flags & O_TRUNC) && (r->flags & O_ACCMODE) != O_RDONLY)
-			locktab_note_all();
+			locktab_note_all(owner);
 		break;
 	default:
 		break;
 	}
 	pthread_mutex_unlock(&lk.mutex);
+	locktab_lease_sweep();
 }
 
 /* Leaving: every waiter is answered EIO, so none holds the leave up. */
 void
 locktab_leave(void)
 {
+	struct lk_lease *l;
 	struct lk_req *r;
 
 	while ((r = TAILQ_FIRST(&lk.waiters)) != NULL)
 		locktab_settle(r, -EIO);
+	pthread_mutex_lock(&lk.mutex);
+	TAILQ_FOREACH(l, &lk.leases, entry)
+	if (l->fd >= 0) {
+		close(l->fd);
+		l->fd = -1;
+	}
+	pthread_mutex_unlock(&lk.mutex);
+	locktab_lease_sweep();
 }
 
 /* Set up the wake-ups, and hear of every handle that goes. */
@@ -967,6 +1411,7 @@ locktab_init(void)
 void
 locktab_free(void)
 {
+	struct lk_lease *l;
 	struct lk_file *f;
 
 	if (!lk.ready)
@@ -975,6 +1420,12 @@ locktab_free(void)
 	pthread_mutex_lock(&lk.mutex);
 	while ((f = TAILQ_FIRST(&lk.files)) != NULL)
 		locktab_file_free(f);
+	while ((l = TAILQ_FIRST(&lk.leases)) != NULL) {
+		TAILQ_REMOVE(&lk.leases, l, entry);
+		if (l->fd >= 0)
+			close(l->fd);
+		free(l); /* its LEASE went with the streams */
+	}
 	locktab_fh_forget(NULL);
 	pthread_mutex_unlock(&lk.mutex);
 	event_free(lk.wake_ev);

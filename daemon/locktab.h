@@ -36,7 +36,16 @@ void locktab_serve(uint32_t owner, const struct proto_req *r,
 void locktab_note(const struct proto_req *r, const struct proto_rep *rep,
     uint32_t owner);
 
-/* Leaving: answer every waiter EIO. */
+/* The lock requests served here (`pufs status`). */
+struct locktab_stats {
+	uint64_t served;   /* GETLK and SETLK, for peers and our mount */
+	uint64_t lent;     /* leases lent */
+	uint64_t recalled; /* of which wanted back */
+};
+
+void locktab_stats(struct locktab_stats *);
+
+/* Leaving: answer every waiter EIO, and the leases' LEASE requests. */
 void locktab_leave(void);
 
 #endif

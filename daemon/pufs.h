@@ -459,8 +459,11 @@ struct handle {
 
 /* Locks granted to our mount (lock.c, `pufs status`). */
 struct lock_stats {
-	uint64_t granted; /* SETLK and flock locks granted */
-	uint64_t kept;    /* of which kept the file's caches: unchanged */
+	uint64_t granted;  /* SETLK and flock locks granted */
+	uint64_t kept;     /* of which kept the file's caches: unchanged */
+	uint64_t local;    /* lock requests decided here, under a lease */
+	uint64_t borrowed; /* leases taken from holders */
+	uint64_t returned; /* of which given back */
 };
 
 void lock_stats(struct lock_stats *);

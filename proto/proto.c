@@ -26,7 +26,7 @@
 /* flags defined in v1 */
 #define PROTO_FLAG_MASK \
 	(PROTO_FLAG_REPLY | PROTO_FLAG_CRED | PROTO_FLAG_DIR_ATTR | \
-	    PROTO_FLAG_LOCK_GEN)
+	    PROTO_FLAG_LOCK_GEN | PROTO_FLAG_LENT)
 #define ERRNO_MAX 4095                /* as Linux MAX_ERRNO */
 #define ATTR_LEN 92                   /* wire size of struct proto_attr */
 #define DIRENT_MIN (4 + 2 + ATTR_LEN) /* 1-byte name */
@@ -231,6 +231,8 @@ static const struct type_spec types[PROTO_TYPE_MAX] = {
 	    Q_FH | Q_FH2 | Q_OFFSET | Q_OFFSET2 | Q_FLAGS, R_ATTR, 0, false,
 	    0 },
 	[PROTO_LKCANCEL] = { "lkcancel", Q_OFFSET, 0, 0, false, 0 },
+	[PROTO_LEASE] = { "lease", Q_FH, 0, 0, false, 0 },
+	[PROTO_LKRETURN] = { "lkreturn", Q_OFFSET, 0, 0, false, 0 },
 };
 
 /* Whether a reply of type may carry its directory's attributes. */
@@ -589,7 +591,7 @@ proto_encode_rep(const struct proto_rep *r, struct proto_buf *out)
 {
 	const struct type_spec *sp;
 	struct wire_enc e;
-	bool dir_attr, lock_gen;
+	bool dir_attr, lock_gen, lent;
 	size_t i;
 
 	if ((sp = proto_spec(r->type)) == NULL)
@@ -602,9 +604,13 @@ proto_encode_rep(const struct proto_rep *r, struct proto_buf *out)
 	lock_gen = r->error == 0 && r->has_lock_gen;
 	if (lock_gen && r->type != PROTO_SETLK)
 		return -EINVAL;
+	lent = r->error == 0 && r->lent;
+	if (lent && r->type != PROTO_SETLK && r->type != PROTO_GETLK)
+		return -EINVAL;
 	enc_begin(&e, out, r->type,
 	    PROTO_FLAG_REPLY | (dir_attr ? PROTO_FLAG_DIR_ATTR : 0) |
-		(lock_gen ? PROTO_FLAG_LOCK_GEN : 0),
+		(lock_gen ? PROTO_FLAG_LOCK_GEN : 0) |
+		(lent ? PROTO_FLAG_LENT : 0),
 	    r->id);
 	wire_enc_int(&e, (uint32_t)-r->error, 4);
 	for (i = 0; r->error == 0 && i < NFIELDS(rep_fields); i++) {
@@ -824,6 +830,9 @@ dec_header(struct wire_dec *d, const uint8_t *buf, size_t len, bool reply,
 		return NULL;
 	if ((flags & PROTO_FLAG_LOCK_GEN) && (!reply || *type != PROTO_SETLK))
 		return NULL;
+	if ((flags & PROTO_FLAG_LENT) &&
+	    (!reply || (*type != PROTO_SETLK && *type != PROTO_GETLK)))
+		return NULL;
 	/* WRITE_KILL: a WRITE's body; it is answered as WRITE. */
 	if (*type == PROTO_WIRE_WRITE_KILL && !reply)
 		sp = &types[PROTO_WRITE];
@@ -904,6 +913,10 @@ proto_decode_rep(const uint8_t *buf, size_t len, struct proto_rep *r)
 		wire_dec_check(&d, r->lock_since <= r->lock_gen);
 		r->has_lock_gen = true;
 	}
+	if (flags & PROTO_FLAG_LENT) {
+		wire_dec_check(&d, e == 0);
+		r->lent = true;
+	}
 	if ((error = wire_dec_end(&d)) != 0) {
 		proto_rep_clear(r);
 		memset(r, 0, sizeof *r);
@@ -922,6 +935,8 @@ proto_req_fit_caps(struct proto_req *q, uint64_t caps)
 {
 	if (!(caps & PROTO_CAP_CRED))
 		q->cred.set = false;
+	if (!(caps & PROTO_CAP_LOCK_LEASE) && q->type == PROTO_SETLK)
+		q->flags &= ~(uint32_t)(PROTO_LK_BORROW | PROTO_LK_RETURN);
 	if (caps & PROTO_CAP_KILL_SUIDGID)
 		return;
 	if (q->type == PROTO_WRITE || q->type == PROTO_OPEN)
@@ -942,6 +957,8 @@ proto_rep_fit_caps(struct proto_rep *r, uint64_t caps)
 		r->has_dir_attr = false;
 	if (!(caps & PROTO_CAP_LOCK_GEN))
 		r->has_lock_gen = false;
+	if (!(caps & PROTO_CAP_LOCK_LEASE))
+		r->lent = false;
 }
 
 /*
@@ -957,6 +974,9 @@ proto_req_caps(const struct proto_req *q)
 	case PROTO_SETLK:
 	case PROTO_LKCANCEL:
 		return PROTO_CAP_LOCKS;
+	case PROTO_LEASE:
+	case PROTO_LKRETURN:
+		return PROTO_CAP_LOCKS | PROTO_CAP_LOCK_LEASE;
 	case PROTO_REPLACE:
 		return PROTO_CAP_REPLACE;
 	default:

@@ -79,6 +79,9 @@ enum proto_type {
 	PROTO_GETLK,    /* fh fh2 = owner, offset..offset2, flags -> lock */
 	PROTO_SETLK,    /* fh fh2 = owner, offset..offset2, flags -> attr */
 	PROTO_LKCANCEL, /* offset = id of a waiting SETLK of ours */
+	/* lock leases (PROTO_CAP_LOCK_LEASE) */
+	PROTO_LEASE,    /* fh: answered when the holder wants its locks back */
+	PROTO_LKRETURN, /* offset = id of the LEASE answered: given back */
 	PROTO_TYPE_MAX
 };
 
@@ -270,18 +273,31 @@ struct proto_req {
  */
 #define PROTO_CAP_LOCK_GEN 0x40
 #define PROTO_FLAG_LOCK_GEN 0x08 /* header flags: lock_gen follows */
+/*
+ * Lock leases (PROTOCOL.md, LEASE): a holder may lend a file's POSIX
+ * locks to the one peer that locks it (a SETLK with PROTO_LK_BORROW,
+ * answered with PROTO_FLAG_LENT); the borrower then decides them itself
+ * until the holder answers its LEASE, and gives them back as SETLKs
+ * with PROTO_LK_RETURN, then LKRETURN.
+ */
+#define PROTO_CAP_LOCK_LEASE 0x80
+#define PROTO_FLAG_LENT 0x10 /* header flags: decide it yourself */
 #define PROTO_CAPS \
 	(PROTO_CAP_LIST_PAGES | PROTO_CAP_KILL_SUIDGID | PROTO_CAP_REPLACE | \
 	    PROTO_CAP_CRED | PROTO_CAP_DIR_ATTR | PROTO_CAP_LOCKS | \
-	    PROTO_CAP_LOCK_GEN)
+	    PROTO_CAP_LOCK_GEN | PROTO_CAP_LOCK_LEASE)
 
 #define PROTO_LK_RDLCK 0
 #define PROTO_LK_WRLCK 1
 #define PROTO_LK_UNLCK 2
-#define PROTO_LK_TYPE 0x3    /* flags: the type */
-#define PROTO_LK_WAIT 0x100  /* SETLK: wait until it can be granted */
-#define PROTO_LK_FLOCK 0x200 /* a flock(2) lock (whole file), not POSIX */
-#define PROTO_LK_FLAGS (PROTO_LK_TYPE | PROTO_LK_WAIT | PROTO_LK_FLOCK)
+#define PROTO_LK_TYPE 0x3     /* flags: the type */
+#define PROTO_LK_WAIT 0x100   /* SETLK: wait until it can be granted */
+#define PROTO_LK_FLOCK 0x200  /* a flock(2) lock (whole file), not POSIX */
+#define PROTO_LK_BORROW 0x400 /* SETLK: the requester may borrow the file */
+#define PROTO_LK_RETURN 0x800 /* SETLK: a lent lock given back */
+#define PROTO_LK_FLAGS \
+	(PROTO_LK_TYPE | PROTO_LK_WAIT | PROTO_LK_FLOCK | PROTO_LK_BORROW | \
+	    PROTO_LK_RETURN)
 #define PROTO_LK_EOF INT64_MAX /* offset2: to the end of the file */
 
 /* A lock, as GETLK answers it: the first that conflicts, or F_UNLCK. */
@@ -318,6 +334,7 @@ struct proto_rep {
 	bool has_lock_gen;          /* PROTO_CAP_LOCK_GEN: the two below */
 	uint64_t lock_gen;          /* SETLK: the file's change number */
 	uint64_t lock_since;        /* changed by the requester alone since */
+	bool lent; /* GETLK, SETLK: PROTO_FLAG_LENT, the requester decides */
 };
 
 /* Take out of r what a stream without capabilities caps cannot carry. */

@@ -35,3 +35,11 @@ release () {
 	touch "$1.release" && wait_for "grep -q released $1" 10 &&
 		wait "$(cat "$1.pid")"
 }
+
+# lock_count K FIELD: peer K's pufs status locks.FIELD (served, lent,
+# recalled: as holder; local, borrowed, returned, granted: as mount).
+lock_count () {
+	peer_status "$1" | "$PYTHON" -c '
+import json, sys
+print(json.load(sys.stdin)["locks"][sys.argv[1]])' "$2"
+}

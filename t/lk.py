@@ -20,6 +20,12 @@
 #                      the whole file (KIND posix or flock), read the
 #                      number the file holds, write it plus one, unlock;
 #                      prints the last number written
+#   lk.py put   FILE TEXT STATE  on one open file: a write lock of the
+#                      whole file, TEXT written at 0, unlock; "written"
+#                      in STATE; the file stays open until STATE.release
+#                      exists
+#   lk.py get   FILE   a read lock of the whole file (waits), then prints
+#                      the file's first line
 #   lk.py many  N FILE STATE   N threads, each with its own open file
 #                      description, wait for an OFD write lock of the
 #                      whole file; "waiting" in STATE once all are
@@ -146,6 +152,20 @@ elif cmd == 'many':
     for t in ts:
         t.join()
     put(state, 'done %d' % len(got))
+elif cmd == 'put':
+    path, text, state = sys.argv[2:5]
+    fd = os.open(path, os.O_RDWR)
+    lock(fd, 'posix', 'wr', 0, 0, True)
+    os.pwrite(fd, text.encode() + b'\n', 0)
+    lock(fd, 'posix', 'un', 0, 0, False)
+    put(state, 'written')
+    wait_release(state)
+    os.close(fd)
+elif cmd == 'get':
+    fd = os.open(sys.argv[2], os.O_RDONLY)
+    lock(fd, 'posix', 'rd', 0, 0, True)
+    print(os.pread(fd, 4096, 0).decode().split('\n')[0])
+    os.close(fd)
 elif cmd == 'query':
     import sqlite3
     c = sqlite3.connect(sys.argv[2], timeout=60)

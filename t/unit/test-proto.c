@@ -123,6 +123,8 @@ static const struct expect {
 	{ PROTO_SETLK, "setlk", F_FH | F_FH2 | F_OFFSET | F_OFFSET2 | F_FLAGS,
 	    A_ATTR },
 	{ PROTO_LKCANCEL, "lkcancel", F_OFFSET, 0 },
+	{ PROTO_LEASE, "lease", F_FH, 0 },
+	{ PROTO_LKRETURN, "lkreturn", F_OFFSET, 0 },
 };
 
 static struct proto_export sample_exports[] = {
@@ -2154,6 +2156,62 @@ test_lock_gen(void)
 	proto_buf_free(&plain);
 }
 
+/*
+ * A lent lock (PROTO_CAP_LOCK_LEASE): a GETLK or SETLK reply flags it
+ * in the header and adds nothing to the body; another type or a request
+ * with the flag is refused; a stream without the capability takes out
+ * the flag and the SETLK's PROTO_LK_BORROW.
+ */
+#define LEASE_TESTS 5
+static void
+test_lease(void)
+{
+	struct proto_buf b = { 0 }, plain = { 0 };
+	struct proto_rep r = full_rep(PROTO_SETLK, 0), dr;
+	struct proto_req q, dq;
+	int error;
+
+	r.lent = true;
+	error = proto_encode_rep(&r, &b);
+	r.lent = false;
+	error = error ? error : proto_encode_rep(&r, &plain);
+	tap_ok(error == 0 && b.len == plain.len &&
+		b.p[5] == (PROTO_FLAG_REPLY | PROTO_FLAG_LENT) &&
+		proto_decode_rep(b.p, b.len, &dr) == 0 && dr.lent,
+	    "a setlk reply says it is lent, with nothing more");
+	proto_rep_clear(&dr);
+	r = full_rep(PROTO_GETLK, 0);
+	r.lent = true;
+	b.len = 0;
+	tap_ok(proto_encode_rep(&r, &b) == 0 &&
+		proto_decode_rep(b.p, b.len, &dr) == 0 && dr.lent,
+	    "so does a getlk reply");
+	proto_rep_clear(&dr);
+	r = full_rep(PROTO_STAT, 0);
+	r.lent = true;
+	tap_ok(proto_encode_rep(&r, &b) == -EINVAL,
+	    "a stat reply cannot be lent");
+	memset(&q, 0, sizeof q);
+	q.type = PROTO_STAT;
+	q.path = "x";
+	plain.len = 0;
+	error = proto_encode_req(&q, &plain);
+	plain.p[5] = PROTO_FLAG_LENT;
+	tap_ok(error == 0 && proto_decode_req(plain.p, plain.len, &dq) != 0,
+	    "a request with the flag is refused");
+	r = full_rep(PROTO_SETLK, 0);
+	r.lent = true;
+	memset(&q, 0, sizeof q);
+	q.type = PROTO_SETLK;
+	q.flags = PROTO_LK_WRLCK | PROTO_LK_BORROW;
+	proto_rep_fit_caps(&r, PROTO_CAP_LOCKS | PROTO_CAP_LOCK_GEN);
+	proto_req_fit_caps(&q, PROTO_CAP_LOCKS | PROTO_CAP_LOCK_GEN);
+	tap_ok(!r.lent && q.flags == PROTO_LK_WRLCK,
+	    "a stream without the capability drops both");
+	proto_buf_free(&b);
+	proto_buf_free(&plain);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -2166,7 +2224,7 @@ main(int argc, char **argv)
 	tap_plan(3 + PER_TYPE * (int)NELEM(expect) + 1 + hand_frames() +
 	    DELTA_TESTS + spoils() + (int)NAMES_TESTS + FRAME_LEN_TESTS +
 	    LARGE_TESTS + PAGED_TESTS + KILL_TESTS + CRED_TESTS +
-	    DIR_ATTR_TESTS + LOCK_GEN_TESTS);
+	    DIR_ATTR_TESTS + LOCK_GEN_TESTS + LEASE_TESTS);
 	test_golden();
 	for (i = 0; i < NELEM(expect); i++)
 		test_type(&expect[i]);
@@ -2190,5 +2248,6 @@ main(int argc, char **argv)
 	test_cred();
 	test_dir_attr();
 	test_lock_gen();
+	test_lease();
 	return tap_done();
 }
