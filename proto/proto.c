@@ -589,7 +589,7 @@ proto_encode_rep(const struct proto_rep *r, struct proto_buf *out)
 {
 	const struct type_spec *sp;
 	struct wire_enc e;
-	bool dir_attr, lock_gen;
+	bool dir_attr, lock_gen, change_attr;
 	size_t i;
 
 	if ((sp = proto_spec(r->type)) == NULL)
@@ -602,7 +602,14 @@ proto_encode_rep(const struct proto_rep *r, struct proto_buf *out)
 	lock_gen = r->error == 0 && r->has_lock_gen;
 	if (lock_gen && r->type != PROTO_SETLK)
 		return -EINVAL;
-	enc_begin(&e, out, r->type,
+	change_attr = r->error == 0 && r->has_attr;
+	if (change_attr && r->type != PROTO_WRITE && r->type != PROTO_UNLINK)
+		return -EINVAL;
+	/* The object's attributes after: a type byte of its own. */
+	enc_begin(&e, out,
+	    !change_attr                 ? r->type
+		: r->type == PROTO_WRITE ? PROTO_WIRE_WRITE_ATTR
+					 : PROTO_WIRE_UNLINK_ATTR,
 	    PROTO_FLAG_REPLY | (dir_attr ? PROTO_FLAG_DIR_ATTR : 0) |
 		(lock_gen ? PROTO_FLAG_LOCK_GEN : 0),
 	    r->id);
@@ -616,6 +623,11 @@ proto_encode_rep(const struct proto_rep *r, struct proto_buf *out)
 	if (lock_gen) {
 		wire_enc_int(&e, r->lock_gen, 8);
 		wire_enc_int(&e, r->lock_since, 8);
+	}
+	if (change_attr) {
+		wire_enc_attr(&e, &r->attr);
+		if (r->type == PROTO_WRITE)
+			wire_enc_attr(&e, &r->attr_before);
 	}
 	return enc_end(&e, out);
 }
@@ -802,7 +814,7 @@ dec_field(struct wire_dec *d, const struct type_spec *sp, const struct field *f,
  */
 static const struct type_spec *
 dec_header(struct wire_dec *d, const uint8_t *buf, size_t len, bool reply,
-    uint8_t *type, uint8_t *flagsp, uint64_t *id)
+    uint8_t *type, uint8_t *flagsp, uint64_t *id, bool *change_attr)
 {
 	const struct type_spec *sp;
 	uint8_t flags;
@@ -817,6 +829,15 @@ dec_header(struct wire_dec *d, const uint8_t *buf, size_t len, bool reply,
 		return NULL;
 	if (((flags & PROTO_FLAG_REPLY) != 0) != reply)
 		return NULL;
+	/* WRITE_ATTR, UNLINK_ATTR: replies of WRITE and UNLINK. */
+	if (change_attr != NULL) {
+		*change_attr = reply &&
+		    (*type == PROTO_WIRE_WRITE_ATTR ||
+			*type == PROTO_WIRE_UNLINK_ATTR);
+		if (*change_attr)
+			*type = *type == PROTO_WIRE_WRITE_ATTR ? PROTO_WRITE
+							       : PROTO_UNLINK;
+	}
 	if ((flags & PROTO_FLAG_CRED) && (reply || !proto_type_cred(*type)))
 		return NULL;
 	if ((flags & PROTO_FLAG_DIR_ATTR) &&
@@ -845,7 +866,7 @@ proto_decode_req(const uint8_t *buf, size_t len, struct proto_req *q)
 	int error;
 
 	memset(q, 0, sizeof *q);
-	sp = dec_header(&d, buf, len, false, &q->type, &flags, &q->id);
+	sp = dec_header(&d, buf, len, false, &q->type, &flags, &q->id, NULL);
 	if (sp == NULL) {
 		memset(q, 0, sizeof *q);
 		return -EPROTO;
@@ -876,9 +897,11 @@ proto_decode_rep(const uint8_t *buf, size_t len, struct proto_rep *r)
 	uint32_t e;
 	size_t i;
 	int error;
+	bool change_attr;
 
 	memset(r, 0, sizeof *r);
-	sp = dec_header(&d, buf, len, true, &r->type, &flags, &r->id);
+	sp = dec_header(&d, buf, len, true, &r->type, &flags, &r->id,
+	    &change_attr);
 	if (sp == NULL) {
 		memset(r, 0, sizeof *r);
 		return -EPROTO;
@@ -903,6 +926,13 @@ proto_decode_rep(const uint8_t *buf, size_t len, struct proto_rep *r)
 		r->lock_since = wire_dec_int(&d, 8);
 		wire_dec_check(&d, r->lock_since <= r->lock_gen);
 		r->has_lock_gen = true;
+	}
+	if (change_attr) {
+		wire_dec_check(&d, e == 0);
+		wire_dec_attr(&d, &r->attr);
+		if (r->type == PROTO_WRITE)
+			wire_dec_attr(&d, &r->attr_before);
+		r->has_attr = true;
 	}
 	if ((error = wire_dec_end(&d)) != 0) {
 		proto_rep_clear(r);
@@ -933,7 +963,8 @@ proto_req_fit_caps(struct proto_req *q, uint64_t caps)
 /*
  * Take out of r what a stream without capabilities caps may not carry:
  * the directory's attributes (PROTO_CAP_DIR_ATTR), a lock's change
- * numbers (PROTO_CAP_LOCK_GEN).
+ * numbers (PROTO_CAP_LOCK_GEN), an object's after a write or unlink
+ * (PROTO_CAP_CHANGE_ATTR).
  */
 void
 proto_rep_fit_caps(struct proto_rep *r, uint64_t caps)
@@ -942,6 +973,8 @@ proto_rep_fit_caps(struct proto_rep *r, uint64_t caps)
 		r->has_dir_attr = false;
 	if (!(caps & PROTO_CAP_LOCK_GEN))
 		r->has_lock_gen = false;
+	if (!(caps & PROTO_CAP_CHANGE_ATTR))
+		r->has_attr = false;
 }
 
 /*
