@@ -87,8 +87,8 @@ test_expect_success 'what p1 wrote is stat-ed and read again without a call' '
 test_expect_success 'an unlinked hard link: the other name shows the holder'"'"'s, unasked' '
 	ln "$M1/d/f1" "$M1/d/l1" &&
 	test_output 2 stat -c %h "$M1/d/l1" &&
-	s0=$(ops 1 stat) &&
 	rm "$M1/d/f1" &&
+	s0=$(ops 1 stat) &&
 	test_output "$(attrs "$E2/d/l1")" attrs "$M1/d/l1" &&
 	test_output 1 stat -c %h "$M1/d/l1" &&
 	test_output "$s0" ops 1 stat &&
