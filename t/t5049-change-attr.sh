@@ -7,8 +7,9 @@
 # the changes came back.  p2 answers each write with the file's
 # attributes before and after it (WRITE_ATTR), and an unlink of a file
 # with other names with what they show after (UNLINK_ATTR), so p1 sends
-# no STAT and no READ for what it just wrote (`pufs status` counts the
-# calls); the traps of its own writes are echoes and keep p1's caches.
+# no STAT and no READ for what it just wrote (a file written whole
+# stays in its block cache; `pufs status` counts the calls); the traps
+# of its own writes are echoes and keep p1's caches.
 # Another peer's write is still seen by p1 within a trap delay, and an
 # open after its close reads its bytes, even right after p1's own write
 # of the same bytes.  A peer of an older version (without the
