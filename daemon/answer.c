@@ -219,8 +219,10 @@ answer_request(struct stream *s, uint8_t *frame, size_t len)
 	if (locktab_type(sv->req.type))
 		locktab_serve(sv->owner, &sv->req, &sv->rep, answer_lock_done,
 		    sv);
-	else
+	else {
+		trap_serving(&sv->req, sv->owner);
 		worker_submit(&sv->work);
+	}
 	answer_ops->flow(s);
 	return 0;
 }

@@ -1,8 +1,9 @@
 /*
  * attr.c - getattr and setattr.  Attributes come from a fresh cached
- * listing when there is one, else from the holder (through an open
- * handle if there is one, so a file renamed or unlinked elsewhere still
- * answers fstat).  A directory's attributes change on every copy.
+ * listing when there is one (for an open file, one that still shows the
+ * same object), else from the holder (through an open handle if there
+ * is one, so a file renamed or unlinked elsewhere still answers fstat).
+ * A directory's attributes change on every copy.
  */
 #include <errno.h>
 #include <sys/stat.h>
@@ -19,12 +20,13 @@
  * The attributes of n from the fresh cached listing of its directory on
  * its holder (for a directory: its primary copy, as attr_cb would ask),
  * or for a directory from what its holder said after a change of ours
- * in it (dircache_dir_attr), into n->attr; whether there were any.  A
+ * in it (dircache_dir_attr), into n->attr; whether there were any
+ * (with same, only if they are of the object n was, an open file's).  A
  * directory's own listing changing makes the one that shows it stale too
  * (inval.c), as its times and link count change with it.
  */
 static bool
-attr_from_listing(struct node *n)
+attr_from_listing(struct node *n, bool same)
 {
 	const struct lent *e;
 	struct listing *l;
@@ -75,7 +77,8 @@ attr_from_listing(struct node *n)
 	}
 	free(rel);
 	if (!found || (a.mode & S_IFMT) != (n->attr.mode & S_IFMT) ||
-	    dircache_attr_older(&a, &n->attr))
+	    dircache_attr_older(&a, &n->attr) ||
+	    (same && (a.dev != n->attr.dev || a.ino != n->attr.ino)))
 		return false;
 	io_attr_seen(n, &a);
 	n->attr = a;
@@ -131,7 +134,7 @@ attr_get(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		err = -EIO;
 	else if (h != NULL && !io_handle_live(h))
 		err = -EIO; /* opened from a peer that left or restarted */
-	else if (h != NULL || !attr_from_listing(n)) {
+	else if (!attr_from_listing(n, h != NULL)) {
 		op = fsop_new(req, PROTO_STAT);
 		op->node = n;
 		node_ref(n);

@@ -652,6 +652,8 @@ change_link_dst_cb(void *arg, int error, struct entry *e)
 	call_set_dest(c, dest.export_id, rel2 != NULL ? rel2 : "", op->name2);
 	free(rel);
 	free(rel2);
+	/* Its trap is the echo of this link, as an unlink's of an unlink. */
+	dircache_expect(n->peer, &c->req);
 	op->pending = 1;
 	call_send(c);
 }

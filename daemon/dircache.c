@@ -14,15 +14,15 @@
  * its departure or restart drops all of its listings.
  *
  * Names and attributes go stale apart: a write or an attribute change
- * (and the echo of a change we made and applied in place) leaves the
- * set of names exact, so a stale listing whose names are still fresh
- * can say a name is absent, or held, without a call (a lookup of a new
- * name, the check before a create).  Its names go stale with a trap
- * that may add, remove or rename one, or at its expiry.  The attributes
- * of one entry go stale alone when a trap is about that entry only (a
- * write, an attribute change, the echo of a change of ours): the
- * others still answer lookups and getattrs, and the listing as a whole
- * counts as stale (dircache_get) until it is refreshed.
+ * leaves the set of names exact, so a stale listing whose names are
+ * still fresh can say a name is absent, or held, without a call (a
+ * lookup of a new name, the check before a create).  Its names go stale
+ * with a trap that may add, remove or rename one, or at its expiry.
+ * The attributes of one entry go stale alone when a trap is about that
+ * entry only (another's write or attribute change): the others still
+ * answer lookups and getattrs, and the listing as a whole counts as
+ * stale (dircache_get) until it is refreshed.  The echo of a change of
+ * ours changes nothing: its answer put the change in place.
  *
  * Memory: the metadata cache charges each listing its entries and names
  * and evicts the least recently used beyond its budget (a quarter of
@@ -325,22 +325,25 @@ dircache_store(struct peer *p, uint32_t export_id, const char *path,
 
 /*
  * We changed entry name of directory dir ourselves and know what it is
- * now (a NULL attr: removed): update the cached listing in place
- * instead of asking the holder again.  A fresh one stays fresh; one
- * stale for its attributes alone keeps exact names; one whose names
+ * now (a NULL attr: removed; left: what the object's other names show
+ * after, if the holder said, else NULL): update the cached listing in
+ * place instead of asking the holder again.  A fresh one stays fresh;
+ * one stale for its attributes alone keeps exact names; one whose names
  * are stale is left to refresh.  Removing one of several hard links
- * changes the others' link count: their attributes go stale.
+ * changes the others' link count and change time: they take left, or
+ * their attributes go stale.
  */
-void
-dircache_set(struct peer *p, uint32_t export_id, const char *dir,
-    const char *name, const struct proto_attr *attr)
+static void
+dircache_set_left(struct peer *p, uint32_t export_id, const char *dir,
+    const char *name, const struct proto_attr *attr,
+    const struct proto_attr *left)
 {
 	char key[PROTO_MAX_PATH + 128];
 	size_t klen = dircache_key(key, sizeof key, p, export_id, dir);
 	struct proto_dirent d = { .name = name };
 	const struct lent *e;
 	struct listing *l;
-	bool stale;
+	bool stale, linked = false;
 
 	if (klen == 0 ||
 	    (l = meta_cache_get_stale(dc, DIRCACHE_LISTING, key, klen,
@@ -349,11 +352,37 @@ dircache_set(struct peer *p, uint32_t export_id, const char *dir,
 		return;
 	if (attr != NULL)
 		d.attr = *attr; /* mode 0 in d means removed */
-	else if ((e = listing_find(l, name)) != NULL && e->attr.nlink > 1)
-		stale = true;
+	else if ((e = listing_find(l, name)) != NULL && e->attr.nlink > 1) {
+		linked = left != NULL && left->dev == e->attr.dev &&
+		    left->ino == e->attr.ino;
+		stale |= !linked;
+	}
 	dircache_merge(l, &d, 1);
+	for (size_t i = 0; linked && i < l->n; i++)
+		if (l->ents[i].attr.dev == left->dev &&
+		    l->ents[i].attr.ino == left->ino)
+			l->ents[i].attr = *left;
 	if (dircache_put(p, export_id, dir, l, !stale) != 0)
 		listing_free(l); /* grew past the budget */
+}
+
+/* We made or removed entry name of dir; see dircache_set_left(). */
+void
+dircache_set(struct peer *p, uint32_t export_id, const char *dir,
+    const char *name, const struct proto_attr *attr)
+{
+	dircache_set_left(p, export_id, dir, name, attr, NULL);
+}
+
+/*
+ * We unlinked name from dir; left, if not NULL, is what the object's
+ * other names show now (PROTO_CAP_CHANGE_ATTR).
+ */
+void
+dircache_unlinked(struct peer *p, uint32_t export_id, const char *dir,
+    const char *name, const struct proto_attr *left)
+{
+	dircache_set_left(p, export_id, dir, name, NULL, left);
 }
 
 /*
@@ -755,10 +784,11 @@ dircache_dir_attr(struct peer *p, uint32_t export_id, const char *path,
  * A trap says the entry at path changed (kind DGRAM_*): its directory's
  * listing goes stale.  Its names stay exact when the record adds none
  * and removes none the listing shows: a creation of a name it lists, a
- * write, an attribute change, the echo of a change of ours (put in
- * place from its answer by dircache_set or dircache_renamed).  A
- * removal of a name it does not list, or our own, changes nothing but
- * this: any name another peer makes, removes or renames there makes the
+ * write, an attribute change.  The echo of a change of ours (put in
+ * place from its answer by dircache_set, dircache_renamed or, for a
+ * write, io-cache.c), a removal of a name it does not list, and a write
+ * or attribute change of a name it no longer lists change nothing.
+ * Any name another peer makes, removes or renames there makes the
  * directory hot (dircache_miss_sure).  Its attributes kept apart
  * (dircache_dir_attr_set) go.  Returns whether the record is the echo
  * of a change of ours.
@@ -791,19 +821,26 @@ dircache_trap(struct peer *p, uint32_t export_id, uint8_t kind,
 		return echo;
 	}
 	listed = listing_find(l, name) != NULL;
-	if (!echo &&
-	    (kind == DGRAM_CREATE || kind == DGRAM_REMOVE ||
-		kind == DGRAM_RENAME))
-		dircache_moved(l);
-	if (kind == DGRAM_REMOVE && (echo || !listed)) {
+	/*
+	 * The echo of a change of ours says nothing new: its answer put the
+	 * entry in place (or took it out), and what we changed since went
+	 * in place or stale then.  Nor does a write or attribute change of
+	 * a name the listing no longer shows (a file written, then removed
+	 * by us), or a removal of one it never showed.
+	 */
+	if (echo || (kind == DGRAM_REMOVE && !listed) ||
+	    ((kind == DGRAM_DATA || kind == DGRAM_ATTR) && !listed &&
+		dircache_names_fresh(l))) {
 		free(dir);
 		return echo;
 	}
-	if (!echo &&
-	    ((kind == DGRAM_CREATE && !listed) || kind == DGRAM_REMOVE ||
-		kind == DGRAM_RENAME))
+	if (kind == DGRAM_CREATE || kind == DGRAM_REMOVE ||
+	    kind == DGRAM_RENAME)
+		dircache_moved(l);
+	if ((kind == DGRAM_CREATE && !listed) || kind == DGRAM_REMOVE ||
+	    kind == DGRAM_RENAME)
 		l->names_ms = 0;
-	else if (listed && kind != DGRAM_REMOVE && kind != DGRAM_RENAME) {
+	else if (listed) {
 		/* About this entry alone: the others stay fresh. */
 		((struct lent *)listing_find(l, name))->stale = true;
 		l->some_stale = true;

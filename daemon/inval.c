@@ -150,6 +150,24 @@ inval_dir_changed(struct peer *p, uint32_t export_id, const char *path)
 	free(dir);
 }
 
+/*
+ * Whether a DATA record of p about union path upath is the echo of our
+ * own write-backs (io_data_echo): the file's caches hold what it says.
+ */
+static bool
+inval_data_echo(struct peer *p, const char *upath, uint64_t off, uint64_t len)
+{
+	struct node *n = node_root();
+	char *copy = xstrdup(upath), *comp, *save = NULL;
+
+	for (comp = strtok_r(copy, "/", &save); comp != NULL && n != NULL;
+	     comp = strtok_r(NULL, "/", &save))
+		n = node_child(n, comp);
+	free(copy);
+	return n != NULL && !n->isdir && n->peer == p &&
+	    io_data_echo(n, off, len);
+}
+
 /* One change of path in export export_id of p; false: no such export. */
 static bool
 inval_changed(struct peer *p, uint8_t kind, uint32_t export_id,
@@ -161,6 +179,10 @@ inval_changed(struct peer *p, uint8_t kind, uint32_t export_id,
 	if (ex == NULL)
 		return false;
 	upath = union_path_of(ex, path);
+	if (kind == DGRAM_DATA && inval_data_echo(p, upath, off, len)) {
+		free(upath);
+		return true;
+	}
 	/*
 	 * The echo of a change of ours: the kernel made it itself and
 	 * knows it already; forgetting would only cost it a lookup and a
@@ -231,7 +253,8 @@ inval_answered(const struct call *c)
 		break;
 	case PROTO_UNLINK:
 	case PROTO_RMDIR:
-		dircache_set(c->peer, r->export_id, r->path, r->name, NULL);
+		dircache_unlinked(c->peer, r->export_id, r->path, r->name,
+		    c->rep.has_attr ? &c->rep.attr : NULL);
 		inval_dir_answered(c);
 		break;
 	case PROTO_RENAME:

@@ -397,6 +397,11 @@ struct io_wb {
 	uint32_t export_id;
 	unsigned pending; /* frames not answered yet */
 	int error;
+	/* The holder's attributes of the file before and after each frame
+	 * (PROTO_CAP_CHANGE_ATTR); nattr < nframes: some came without. */
+	struct proto_attr *before, *after;
+	unsigned nframes, nattr;
+	uint64_t lo, hi; /* the bytes it carries, first and past the last */
 	uint32_t nblk;
 	struct {
 		struct block *b;
@@ -482,16 +487,163 @@ io_wb_cleaned(struct io_file *f)
  */
 static void io_space_wake(void);
 
+/*
+ * Our own write-backs just answered, by node: the DATA traps the holder
+ * sends about them (up to two trap delays later) are their echoes, not
+ * news (io_data_echo).  A slot taken by another file loses its record,
+ * which only costs that file's caches.
+ */
+#define IO_ECHO_SLOTS 1024
+
+static struct io_echo {
+	uint64_t node_id; /* 0: free */
+	uint64_t lo, hi;  /* the bytes written back, hull */
+	uint64_t until;   /* wheel ms */
+} io_echoes[IO_ECHO_SLOTS];
+
+/* Whether a and b are the same state of a file: size and times. */
+static bool
+io_attr_same(const struct proto_attr *a, const struct proto_attr *b)
+{
+	return a->size == b->size && a->mtime.sec == b->mtime.sec &&
+	    a->mtime.nsec == b->mtime.nsec && a->ctime.sec == b->ctime.sec &&
+	    a->ctime.nsec == b->ctime.nsec;
+}
+
+/*
+ * The file's attributes after write-back wb, if its frames say for sure:
+ * every frame found the file as the kernel's pages were filled from it
+ * (data_mtime, data_size) or as another frame of wb left it, so nobody
+ * else changed it meanwhile; the latest state of them (change time, then
+ * size: writes only grow a file) is the file now.  NULL if not sure.
+ */
+static const struct proto_attr *
+io_wb_attr(const struct io_wb *wb)
+{
+	const struct node *n = wb->f->node;
+	const struct proto_attr *last = NULL;
+
+	if (wb->nattr == 0 || wb->nattr < wb->nframes || !n->data_seen)
+		return NULL;
+	for (unsigned i = 0; i < wb->nattr; i++) {
+		const struct proto_attr *b = &wb->before[i];
+		bool known = b->size == n->data_size &&
+		    b->mtime.sec == n->data_mtime.sec &&
+		    b->mtime.nsec == n->data_mtime.nsec;
+
+		for (unsigned j = 0; j < wb->nattr && !known; j++)
+			known = j != i && io_attr_same(b, &wb->after[j]);
+		if (!known)
+			return NULL;
+		if (last == NULL || dircache_attr_older(last, &wb->after[i]) ||
+		    (!dircache_attr_older(&wb->after[i], last) &&
+			wb->after[i].size > last->size))
+			last = &wb->after[i];
+	}
+	return last;
+}
+
+/* Note write-back wb of node n as ours, for io_data_echo(). */
+static void
+io_echo_note(const struct node *n, const struct io_wb *wb)
+{
+	struct io_echo *e = &io_echoes[n->id % IO_ECHO_SLOTS];
+	uint64_t now = timer_wheel_now(loop_wheel());
+
+	if (e->node_id != n->id || e->until <= now) {
+		e->node_id = n->id;
+		e->lo = wb->lo;
+		e->hi = wb->hi;
+	} else {
+		e->lo = wb->lo < e->lo ? wb->lo : e->lo;
+		e->hi = wb->hi > e->hi ? wb->hi : e->hi;
+	}
+	/* Its trap goes within a trap delay; a second for its way. */
+	e->until = now + 1000 + (uint64_t)(conf->trap_delay * 2000);
+}
+
+/*
+ * Whether a DATA trap about [off, off + len) of n is the echo of write-
+ * backs of ours: n's pages and blocks hold those bytes already, and the
+ * holder said nobody else changed the file meanwhile (io_wb_attr).
+ * Another peer writing the same bytes in the same second is seen at the
+ * next open, which compares the file's times (close-to-open).
+ */
+bool
+io_data_echo(const struct node *n, uint64_t off, uint64_t len)
+{
+	const struct io_echo *e = &io_echoes[n->id % IO_ECHO_SLOTS];
+
+	return e->node_id == n->id &&
+	    e->until > timer_wheel_now(loop_wheel()) && off >= e->lo &&
+	    len <= e->hi - off && off < e->hi;
+}
+
+/*
+ * The write-back is answered without an error: the file's size and
+ * times in its directory's listing are old.  If the holder said what
+ * they are now, and that nobody else changed the file meanwhile, they
+ * go in place (a stat after a write asks nobody) and the kernel's pages
+ * stay good for the next open; else the listing asks again.
+ */
+static void
+io_wb_attr_done(struct io_wb *wb, const struct proto_attr *a)
+{
+	struct io_file *f = wb->f;
+	struct node *n = f->node;
+	char *rel = fsop_relpath(n, wb->peer, wb->export_id);
+
+	if (a != NULL && f->wb_frames == 0 && !io_dirty(n) && !f->size_unsure &&
+	    (a->mode & S_IFMT) == (n->attr.mode & S_IFMT) &&
+	    !dircache_attr_older(a, &n->attr)) {
+		n->attr = *a;
+		n->data_mtime = a->mtime;
+		n->data_size = a->size;
+		io_echo_note(n, wb);
+		if (rel != NULL)
+			dircache_update(wb->peer, wb->export_id, rel, a);
+	} else if (rel != NULL)
+		dircache_changed(wb->peer, wb->export_id, rel);
+	free(rel);
+}
+
+/*
+ * Block b was written back whole into a file that was empty, which is
+ * size bytes now: the holder's bytes of it are b's, and past size there
+ * are none.  It stays, valid, for the reads that follow (a block not
+ * valid would go once clean, and be read again).
+ */
+static void
+io_blk_known(struct block *b, uint64_t size)
+{
+	uint64_t base = b->index * io.bs;
+	uint32_t len;
+	unsigned char *copy;
+
+	if (b->valid || base >= size)
+		return;
+	len = size - base < io.bs ? (uint32_t)(size - base) : io.bs;
+	copy = xmalloc(len);
+	memcpy(copy, b->data, len);
+	block_cache_fill(io.bc, b, b->gen, copy, len);
+	free(copy);
+}
+
 /* Every frame of write-back wb is answered: its blocks are let go. */
 static void
 io_wb_end(struct io_wb *wb)
 {
 	struct io_file *f = wb->f;
 	struct node *n = f->node;
-	char *rel;
+	const struct proto_attr *a = wb->error == 0 ? io_wb_attr(wb) : NULL;
+	/* One frame made the whole file, from empty: its bytes are ours. */
+	bool whole = a != NULL && wb->nframes == 1 && wb->before[0].size == 0 &&
+	    wb->lo == 0 && wb->hi == a->size;
 
 	io_file_pin(f);
 	for (uint32_t i = 0; i < wb->nblk; i++) {
+		if (whole)
+			io_blk_known(wb->blk[i].b, a->size);
 		io_blk_set(wb->blk[i].b, IO_BLK_IDLE);
 		block_cache_writeback_done(io.bc, wb->blk[i].b,
 		    wb->blk[i].bytes, wb->error == 0);
@@ -503,15 +655,13 @@ io_wb_end(struct io_wb *wb)
 		log_debug("write-back of node %llu: %s",
 		    (unsigned long long)n->id, strerror(-wb->error));
 	} else {
-		/* Its size and times in its directory's listing are old. */
-		rel = fsop_relpath(n, wb->peer, wb->export_id);
-		if (rel != NULL)
-			dircache_changed(wb->peer, wb->export_id, rel);
-		free(rel);
+		io_wb_attr_done(wb, a);
 		/* Other names of a hard-linked file must re-read. */
 		if (n->attr.nlink > 1)
 			notify_links(n);
 	}
+	free(wb->before);
+	free(wb->after);
 	free(wb);
 	/*
 	 * What the frames freed goes to the other dirty files first: a
@@ -544,6 +694,14 @@ io_wb_done(struct call *c)
 		wb->error = err;
 	if (err == 0)
 		io.st.written_back += c->req.datalen;
+	if (err == 0 && c->rep.has_attr) {
+		wb->before = xreallocarray(wb->before, wb->nattr + 1,
+		    sizeof *wb->before);
+		wb->after = xreallocarray(wb->after, wb->nattr + 1,
+		    sizeof *wb->after);
+		wb->before[wb->nattr] = c->rep.attr_before;
+		wb->after[wb->nattr++] = c->rep.attr;
+	}
 	io_wb_inflight -= c->req.datalen;
 	wb->f->wb_frames--;
 	(*io_peer_count(wb->peer))--;
@@ -626,6 +784,10 @@ io_wb_frame(struct io_wb *wb, struct handle *h, uint64_t off, uint64_t len)
 		wb->f->kill_suidgid = false;
 	}
 	p = io_wb_payload(c, len);
+	if (wb->nframes++ == 0 || off < wb->lo)
+		wb->lo = off;
+	if (off + len > wb->hi)
+		wb->hi = off + len;
 	/* The blocks' bytes in [off, off + len), in order. */
 	for (uint32_t i = 0; i < wb->nblk && done < len; i++) {
 		struct block *b = wb->blk[i].b;

@@ -340,12 +340,28 @@ notify_neg_bucket(uint64_t dir, const char *name)
 	    NOTIFY_NEG_BUCKETS;
 }
 
+/*
+ * Whether the kernel holds the name of record ng present now: we made
+ * it (or found it) since, and our answer replaced its negative entry.
+ * Forgetting that entry would drop the file's inode, and a directory's
+ * whole tree, for nothing.
+ */
+static bool
+notify_neg_present(const struct notify_neg *ng)
+{
+	struct node *dir = node_get(ng->dir), *n;
+
+	n = dir != NULL ? node_child(dir, ng->name) : NULL;
+	return n != NULL && n->linked && n->nlookup > 0 && n->placed_ms != 0;
+}
+
 /* Drop a record; with inval, the kernel forgets the entry too. */
 static void
 notify_neg_drop(struct notify_neg *ng, bool inval)
 {
 	LIST_REMOVE(ng, entry);
-	if (inval && ng->name != NULL && ng->until > loop_mono_us())
+	if (inval && ng->name != NULL && ng->until > loop_mono_us() &&
+	    !notify_neg_present(ng))
 		notify_entry(ng->dir, ng->name);
 	free(ng->name);
 	free(ng);

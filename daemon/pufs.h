@@ -74,6 +74,8 @@ void dircache_update(struct peer *, uint32_t export_id, const char *path,
     const struct proto_attr *);
 void dircache_set(struct peer *, uint32_t export_id, const char *dir,
     const char *name, const struct proto_attr *);
+void dircache_unlinked(struct peer *, uint32_t export_id, const char *dir,
+    const char *name, const struct proto_attr *left);
 void dircache_changed(struct peer *, uint32_t export_id, const char *path);
 bool dircache_attr_older(const struct proto_attr *, const struct proto_attr *);
 void dircache_dir_attr_set(struct peer *, uint32_t export_id, const char *path,
@@ -517,6 +519,7 @@ int io_copy_range(struct handle *in, uint64_t off_in, struct handle *out,
 int io_setattr(struct node *, struct handle *, const struct proto_req *set,
     io_attr_cb, void *);
 void io_forget(struct node *, uint64_t off, uint64_t len);
+bool io_data_echo(const struct node *, uint64_t off, uint64_t len);
 void io_forget_all(struct node *);
 void io_forget_links(struct node *);
 

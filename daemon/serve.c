@@ -384,6 +384,8 @@ serve_write(uint32_t owner, const struct proto_req *r, struct proto_rep *rep)
 		handle_put(r->fh);
 		return rc;
 	}
+	/* The file before and after (PROTO_CAP_CHANGE_ATTR). */
+	rep->has_attr = serve_fstat(fd, &rep->attr_before) == 0;
 	while (done < r->datalen) {
 		n = pwrite(fd, (const char *)r->data + done, r->datalen - done,
 		    (off_t)(r->offset + done));
@@ -401,8 +403,11 @@ serve_write(uint32_t owner, const struct proto_req *r, struct proto_rep *rep)
 	}
 	if (done < r->datalen && done > 0) {
 		rep->value = done;
+		rep->has_attr = false;
 		return 0;
 	}
+	if (rep->has_attr)
+		rep->has_attr = serve_fstat(fd, &rep->attr) == 0;
 	handle_put(r->fh);
 	rep->value = done;
 	return 0;
@@ -586,15 +591,32 @@ int
 serve_remove(struct export *ex, const struct proto_req *r,
     struct proto_rep *rep)
 {
-	int dfd, rc = 0;
+	int dfd, ofd = -1, rc = 0;
 
 	if ((dfd = beneath_dir(ex, r->path)) < 0)
 		return dfd;
+	/*
+	 * A file with other names: what they show after (its link count
+	 * and change time), for the reply (PROTO_CAP_CHANGE_ATTR).
+	 */
+	if (r->type == PROTO_UNLINK &&
+	    (ofd = openat(dfd, r->name, O_PATH | O_NOFOLLOW | O_CLOEXEC)) >=
+		0 &&
+	    (serve_fstat(ofd, &rep->attr) < 0 || !S_ISREG(rep->attr.mode) ||
+		rep->attr.nlink < 2)) {
+		close(ofd);
+		ofd = -1;
+	}
 	if (unlinkat(dfd, r->name, r->type == PROTO_RMDIR ? AT_REMOVEDIR : 0) ==
 	    -1)
 		rc = -errno;
-	else
+	else {
 		serve_dir_attr(dfd, rep);
+		rep->has_attr = ofd >= 0 && serve_fstat(ofd, &rep->attr) == 0 &&
+		    rep->attr.nlink > 0;
+	}
+	if (ofd >= 0)
+		close(ofd);
 	close(dfd);
 	return rc;
 }

@@ -177,6 +177,7 @@ void trap_free(void);
 void trap_note(const struct proto_req *, const struct proto_rep *,
     uint32_t owner);
 void trap_note_disk(uint8_t kind, uint32_t export_id, const char *path);
+void trap_serving(const struct proto_req *, uint32_t owner);
 void trap_skip(void);
 void trap_flush_now(void);
 unsigned trap_senders(void);

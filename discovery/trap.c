@@ -90,6 +90,24 @@ static struct {
 	const struct trap_local *local; /* our exports' handles, journal */
 } tr;
 
+/*
+ * Files written through pufs lately: the disk watch sees those writes
+ * too (IN_MODIFY, and IN_CLOSE_WRITE at the release), and would make of
+ * them a record of the whole file, which tells the writer its own write
+ * changed everything it caches.  A disk DATA record of such a file,
+ * within TRAP_MINE_MS of its last write or release through pufs, is
+ * ours already said (trap_note_disk).  A local program writing it in
+ * that moment is seen by the next open, whose attributes differ.
+ */
+#define TRAP_MINE_SLOTS 256
+#define TRAP_MINE_MS 500
+
+static struct trap_mine {
+	uint32_t export_id;
+	char *path;     /* owned; NULL: free */
+	uint64_t until; /* loop_now_ms() */
+} trap_mine[TRAP_MINE_SLOTS];
+
 static void trap_flush(struct timer *, void *);
 static void trap_hot_due(struct timer *, void *);
 static void trap_peer_state(struct peer *, enum peer_state);
@@ -122,6 +140,10 @@ trap_free(void)
 	for (size_t i = 0; i < TRAP_HOT_MAX; i++) {
 		free(tr.hot[i].path);
 		tr.hot[i].path = NULL;
+	}
+	for (size_t i = 0; i < TRAP_MINE_SLOTS; i++) {
+		free(trap_mine[i].path);
+		trap_mine[i].path = NULL;
 	}
 	trapq_free(tr.q);
 	tr.q = NULL;
@@ -400,6 +422,60 @@ trap_add(bool local, struct dgram_trap r)
 	trap_flush_later();
 }
 
+/* The slot of (export_id, path). */
+static struct trap_mine *
+trap_mine_slot(uint32_t export_id, const char *path)
+{
+	uint32_t h = 2166136261u ^ export_id;
+
+	for (const unsigned char *c = (const unsigned char *)path; *c; c++)
+		h = (h ^ *c) * 16777619u;
+	return &trap_mine[h % TRAP_MINE_SLOTS];
+}
+
+/* path was written, or a handle of it released, through pufs now. */
+static void
+trap_mine_note(uint32_t export_id, const char *path)
+{
+	struct trap_mine *m = trap_mine_slot(export_id, path);
+
+	if (m->path == NULL || m->export_id != export_id ||
+	    strcmp(m->path, path) != 0) {
+		free(m->path);
+		m->path = xstrdup(path);
+		m->export_id = export_id;
+	}
+	m->until = loop_now_ms() + TRAP_MINE_MS;
+}
+
+/*
+ * A request is about to be served on one of our exports (owner as for
+ * trap_note): a WRITE's file is noted before its bytes land, so that the
+ * disk watch, which may see them before trap_note, knows them ours.
+ */
+void
+trap_serving(const struct proto_req *r, uint32_t owner)
+{
+	uint32_t ex;
+	char *p;
+
+	if (r->type != PROTO_WRITE ||
+	    (p = tr.local->fh_path(r->fh, owner, &ex)) == NULL)
+		return;
+	trap_mine_note(ex, p);
+	free(p);
+}
+
+/* Whether path was written through pufs within TRAP_MINE_MS. */
+static bool
+trap_mine_lately(uint32_t export_id, const char *path)
+{
+	const struct trap_mine *m = trap_mine_slot(export_id, path);
+
+	return m->path != NULL && m->export_id == export_id &&
+	    strcmp(m->path, path) == 0 && m->until > loop_now_ms();
+}
+
 /* Note the name r made, path/name, with the attributes of rep. */
 static void
 trap_created(bool local, const struct proto_req *r, const struct proto_rep *rep)
@@ -500,6 +576,10 @@ trap_note(const struct proto_req *r, const struct proto_rep *rep,
 	case PROTO_RELEASE:
 		/* A file fsync'ed or closed: what waits goes with the batch. */
 		trap_hot_release_all(false);
+		if (r->type == PROTO_RELEASE &&
+		    (p = tr.local->fh_path(r->fh, owner, &ex)) != NULL &&
+		    trap_mine_lately(ex, p))
+			trap_mine_note(ex, p); /* its IN_CLOSE_WRITE follows */
 		break;
 	case PROTO_WRITE:
 	case PROTO_FALLOCATE:
@@ -514,6 +594,8 @@ trap_note(const struct proto_req *r, const struct proto_rep *rep,
 			p = tr.local->fh_path(r->fh, owner, &ex);
 			len = r->type == PROTO_WRITE ? rep->value : r->length;
 		}
+		if (p != NULL && len > 0 && r->type == PROTO_WRITE)
+			trap_mine_note(ex, p);
 		if (p != NULL && len > 0)
 			trap_add(local,
 			    (struct dgram_trap){ .kind = DGRAM_DATA,
@@ -538,6 +620,8 @@ trap_note(const struct proto_req *r, const struct proto_rep *rep,
 void
 trap_note_disk(uint8_t kind, uint32_t export_id, const char *path)
 {
+	if (kind == DGRAM_DATA && trap_mine_lately(export_id, path))
+		return; /* our own write, said already */
 	tr.st.disk++;
 	trap_add(true,
 	    (struct dgram_trap){ .kind = kind,

@@ -591,7 +591,7 @@ proto_encode_rep(const struct proto_rep *r, struct proto_buf *out)
 {
 	const struct type_spec *sp;
 	struct wire_enc e;
-	bool dir_attr, lock_gen, lent;
+	bool dir_attr, lock_gen, lent, change_attr;
 	size_t i;
 
 	if ((sp = proto_spec(r->type)) == NULL)
@@ -607,7 +607,14 @@ proto_encode_rep(const struct proto_rep *r, struct proto_buf *out)
 	lent = r->error == 0 && r->lent;
 	if (lent && r->type != PROTO_SETLK && r->type != PROTO_GETLK)
 		return -EINVAL;
-	enc_begin(&e, out, r->type,
+	change_attr = r->error == 0 && r->has_attr;
+	if (change_attr && r->type != PROTO_WRITE && r->type != PROTO_UNLINK)
+		return -EINVAL;
+	/* The object's attributes after: a type byte of its own. */
+	enc_begin(&e, out,
+	    !change_attr                 ? r->type
+		: r->type == PROTO_WRITE ? PROTO_WIRE_WRITE_ATTR
+					 : PROTO_WIRE_UNLINK_ATTR,
 	    PROTO_FLAG_REPLY | (dir_attr ? PROTO_FLAG_DIR_ATTR : 0) |
 		(lock_gen ? PROTO_FLAG_LOCK_GEN : 0) |
 		(lent ? PROTO_FLAG_LENT : 0),
@@ -622,6 +629,11 @@ proto_encode_rep(const struct proto_rep *r, struct proto_buf *out)
 	if (lock_gen) {
 		wire_enc_int(&e, r->lock_gen, 8);
 		wire_enc_int(&e, r->lock_since, 8);
+	}
+	if (change_attr) {
+		wire_enc_attr(&e, &r->attr);
+		if (r->type == PROTO_WRITE)
+			wire_enc_attr(&e, &r->attr_before);
 	}
 	return enc_end(&e, out);
 }
@@ -808,7 +820,7 @@ dec_field(struct wire_dec *d, const struct type_spec *sp, const struct field *f,
  */
 static const struct type_spec *
 dec_header(struct wire_dec *d, const uint8_t *buf, size_t len, bool reply,
-    uint8_t *type, uint8_t *flagsp, uint64_t *id)
+    uint8_t *type, uint8_t *flagsp, uint64_t *id, bool *change_attr)
 {
 	const struct type_spec *sp;
 	uint8_t flags;
@@ -823,6 +835,15 @@ dec_header(struct wire_dec *d, const uint8_t *buf, size_t len, bool reply,
 		return NULL;
 	if (((flags & PROTO_FLAG_REPLY) != 0) != reply)
 		return NULL;
+	/* WRITE_ATTR, UNLINK_ATTR: replies of WRITE and UNLINK. */
+	if (change_attr != NULL) {
+		*change_attr = reply &&
+		    (*type == PROTO_WIRE_WRITE_ATTR ||
+			*type == PROTO_WIRE_UNLINK_ATTR);
+		if (*change_attr)
+			*type = *type == PROTO_WIRE_WRITE_ATTR ? PROTO_WRITE
+							       : PROTO_UNLINK;
+	}
 	if ((flags & PROTO_FLAG_CRED) && (reply || !proto_type_cred(*type)))
 		return NULL;
 	if ((flags & PROTO_FLAG_DIR_ATTR) &&
@@ -854,7 +875,7 @@ proto_decode_req(const uint8_t *buf, size_t len, struct proto_req *q)
 	int error;
 
 	memset(q, 0, sizeof *q);
-	sp = dec_header(&d, buf, len, false, &q->type, &flags, &q->id);
+	sp = dec_header(&d, buf, len, false, &q->type, &flags, &q->id, NULL);
 	if (sp == NULL) {
 		memset(q, 0, sizeof *q);
 		return -EPROTO;
@@ -885,9 +906,11 @@ proto_decode_rep(const uint8_t *buf, size_t len, struct proto_rep *r)
 	uint32_t e;
 	size_t i;
 	int error;
+	bool change_attr;
 
 	memset(r, 0, sizeof *r);
-	sp = dec_header(&d, buf, len, true, &r->type, &flags, &r->id);
+	sp = dec_header(&d, buf, len, true, &r->type, &flags, &r->id,
+	    &change_attr);
 	if (sp == NULL) {
 		memset(r, 0, sizeof *r);
 		return -EPROTO;
@@ -916,6 +939,13 @@ proto_decode_rep(const uint8_t *buf, size_t len, struct proto_rep *r)
 	if (flags & PROTO_FLAG_LENT) {
 		wire_dec_check(&d, e == 0);
 		r->lent = true;
+	}
+	if (change_attr) {
+		wire_dec_check(&d, e == 0);
+		wire_dec_attr(&d, &r->attr);
+		if (r->type == PROTO_WRITE)
+			wire_dec_attr(&d, &r->attr_before);
+		r->has_attr = true;
 	}
 	if ((error = wire_dec_end(&d)) != 0) {
 		proto_rep_clear(r);
@@ -948,7 +978,8 @@ proto_req_fit_caps(struct proto_req *q, uint64_t caps)
 /*
  * Take out of r what a stream without capabilities caps may not carry:
  * the directory's attributes (PROTO_CAP_DIR_ATTR), a lock's change
- * numbers (PROTO_CAP_LOCK_GEN).
+ * numbers (PROTO_CAP_LOCK_GEN), an object's after a write or unlink
+ * (PROTO_CAP_CHANGE_ATTR).
  */
 void
 proto_rep_fit_caps(struct proto_rep *r, uint64_t caps)
@@ -959,6 +990,8 @@ proto_rep_fit_caps(struct proto_rep *r, uint64_t caps)
 		r->has_lock_gen = false;
 	if (!(caps & PROTO_CAP_LOCK_LEASE))
 		r->lent = false;
+	if (!(caps & PROTO_CAP_CHANGE_ATTR))
+		r->has_attr = false;
 }
 
 /*

@@ -282,10 +282,21 @@ struct proto_req {
  */
 #define PROTO_CAP_LOCK_LEASE 0x80
 #define PROTO_FLAG_LENT 0x10 /* header flags: decide it yourself */
+/*
+ * The object's attributes after a change through it (PROTOCOL.md,
+ * WRITE_ATTR and UNLINK_ATTR): a WRITE reply without an error may go
+ * as WRITE_ATTR, with the file's attributes after the write and before
+ * it; an UNLINK reply as UNLINK_ATTR, with those of the object after,
+ * when another name still links it.  The requester keeps what it knows
+ * of the file without asking again.
+ */
+#define PROTO_CAP_CHANGE_ATTR 0x400
+#define PROTO_WIRE_WRITE_ATTR 38  /* the type byte of such a WRITE reply */
+#define PROTO_WIRE_UNLINK_ATTR 39 /* and of such an UNLINK reply */
 #define PROTO_CAPS \
 	(PROTO_CAP_LIST_PAGES | PROTO_CAP_KILL_SUIDGID | PROTO_CAP_REPLACE | \
 	    PROTO_CAP_CRED | PROTO_CAP_DIR_ATTR | PROTO_CAP_LOCKS | \
-	    PROTO_CAP_LOCK_GEN | PROTO_CAP_LOCK_LEASE)
+	    PROTO_CAP_LOCK_GEN | PROTO_CAP_LOCK_LEASE | PROTO_CAP_CHANGE_ATTR)
 
 #define PROTO_LK_RDLCK 0
 #define PROTO_LK_WRLCK 1
@@ -335,6 +346,8 @@ struct proto_rep {
 	uint64_t lock_gen;          /* SETLK: the file's change number */
 	uint64_t lock_since;        /* changed by the requester alone since */
 	bool lent; /* GETLK, SETLK: PROTO_FLAG_LENT, the requester decides */
+	bool has_attr;              /* PROTO_CAP_CHANGE_ATTR: WRITE, UNLINK */
+	struct proto_attr attr_before; /* WRITE: the file's before it */
 };
 
 /* Take out of r what a stream without capabilities caps cannot carry. */

@@ -2212,6 +2212,80 @@ test_lease(void)
 	proto_buf_free(&plain);
 }
 
+/*
+ * The object's attributes after a change (PROTO_CAP_CHANGE_ATTR): a
+ * WRITE reply goes as WRITE_ATTR (38) with the file after and before,
+ * an UNLINK reply as UNLINK_ATTR (39) with what the other names show,
+ * after its directory's; they decode as WRITE and UNLINK replies; an
+ * error reply goes without them, another type cannot carry them, a
+ * request of type 38 is refused, and a stream without the capability
+ * takes them out.
+ */
+#define CHANGE_ATTR_TESTS 8
+static void
+test_change_attr(void)
+{
+	struct proto_buf b = { 0 }, plain = { 0 };
+	struct proto_rep r = full_rep(PROTO_WRITE, 0), dr;
+	struct proto_req dq;
+	int error;
+
+	r.has_attr = true;
+	r.attr = sample_attr;
+	r.attr_before = sample_attr;
+	r.attr_before.size = 7;
+	error = proto_encode_rep(&r, &b);
+	r.has_attr = false;
+	error = error ? error : proto_encode_rep(&r, &plain);
+	tap_ok(error == 0 && b.len == plain.len + 2 * 92 &&
+		b.p[4] == PROTO_WIRE_WRITE_ATTR && plain.p[4] == PROTO_WRITE,
+	    "a write reply with the file's attributes: WRITE_ATTR, 184 bytes "
+	    "more");
+	error = error ? error : proto_decode_rep(b.p, b.len, &dr);
+	tap_ok(error == 0 && dr.type == PROTO_WRITE && dr.has_attr &&
+		dr.value == r.value && dr.attr.size == sample_attr.size &&
+		dr.attr_before.size == 7,
+	    "it decodes as a write reply, after and before");
+	proto_buf_free(&b);
+	r = full_rep(PROTO_UNLINK, 0);
+	r.has_dir_attr = true;
+	r.dir_attr = sample_attr;
+	r.has_attr = true;
+	r.attr = sample_attr;
+	r.attr.nlink = 1;
+	error = proto_encode_rep(&r, &b);
+	error = error ? error : proto_decode_rep(b.p, b.len, &dr);
+	tap_ok(error == 0 && b.p[4] == PROTO_WIRE_UNLINK_ATTR &&
+		dr.type == PROTO_UNLINK && dr.has_attr && dr.attr.nlink == 1 &&
+		dr.has_dir_attr && dr.dir_attr.ino == sample_attr.ino,
+	    "an unlink reply as UNLINK_ATTR, beside its directory's");
+	b.p[5] = 0;
+	tap_ok(proto_decode_req(b.p, b.len, &dq) == -EPROTO,
+	    "a request of its type is refused");
+	proto_buf_free(&b);
+	r = full_rep(PROTO_STAT, 0);
+	r.has_attr = true;
+	tap_ok(proto_encode_rep(&r, &b) == -EINVAL,
+	    "a stat reply cannot carry them");
+	r = full_rep(PROTO_WRITE, -ENOSPC);
+	r.has_attr = true;
+	error = proto_encode_rep(&r, &b);
+	tap_ok(error == 0 && b.len == 20 && b.p[4] == PROTO_WRITE,
+	    "an error reply goes without them");
+	proto_buf_free(&b);
+	r = full_rep(PROTO_WRITE, 0);
+	r.has_attr = true;
+	error = proto_encode_rep(&r, &b);
+	/* the error field: 5, with the body still there */
+	b.p[PROTO_HDR_LEN] = 5;
+	tap_ok(error == 0 && proto_decode_rep(b.p, b.len, &dr) == -EPROTO,
+	    "a WRITE_ATTR with an error is refused");
+	proto_rep_fit_caps(&r, PROTO_CAPS & ~(uint64_t)PROTO_CAP_CHANGE_ATTR);
+	tap_ok(!r.has_attr, "a stream without the capability drops them");
+	proto_buf_free(&b);
+	proto_buf_free(&plain);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -2224,7 +2298,8 @@ main(int argc, char **argv)
 	tap_plan(3 + PER_TYPE * (int)NELEM(expect) + 1 + hand_frames() +
 	    DELTA_TESTS + spoils() + (int)NAMES_TESTS + FRAME_LEN_TESTS +
 	    LARGE_TESTS + PAGED_TESTS + KILL_TESTS + CRED_TESTS +
-	    DIR_ATTR_TESTS + LOCK_GEN_TESTS + LEASE_TESTS);
+	    DIR_ATTR_TESTS + LOCK_GEN_TESTS + LEASE_TESTS +
+	    CHANGE_ATTR_TESTS);
 	test_golden();
 	for (i = 0; i < NELEM(expect); i++)
 		test_type(&expect[i]);
@@ -2249,5 +2324,6 @@ main(int argc, char **argv)
 	test_dir_attr();
 	test_lock_gen();
 	test_lease();
+	test_change_attr();
 	return tap_done();
 }
