@@ -11,6 +11,7 @@
 
 #include <fuse_lowlevel.h>
 
+#include "cluster.h"
 #include "fs.h"
 
 /* --- getattr, setattr --- */
@@ -127,6 +128,9 @@ attr_get(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	if (n != NULL && fi != NULL && !n->isdir)
 		h = (struct handle *)fi->fh;
+	if (h != NULL && !io_handle_live(h) &&
+	    cluster_export(h->peer, h->export_id))
+		h = NULL; /* a replica gone: another answers by path */
 	if (n == NULL)
 		err = -EIO;
 	else if (h != NULL && !io_handle_live(h))

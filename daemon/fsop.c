@@ -15,6 +15,7 @@
 
 #include <fuse_lowlevel.h>
 
+#include "cluster.h"
 #include "fs.h"
 
 /* A new parked request. */
@@ -249,7 +250,10 @@ fsop_call(struct node *n, uint8_t type, void (*cb)(struct call *), void *arg,
 	char *rel;
 	int rc;
 
-	if ((rc = fsop_holder(n, &peer, &export_id)) != 0) {
+	/* A replicated file: a replica in sync, by the set's rules. */
+	if ((rc = cluster_route(n, type, &peer, &export_id)) > 0)
+		rc = fsop_holder(n, &peer, &export_id);
+	if (rc != 0) {
 		*err = rc > 0 ? -EROFS : rc;
 		return NULL;
 	}

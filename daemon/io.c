@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster.h"
 #include "io-int.h"
 
 /* A request in flight: whom to tell. */
@@ -293,6 +294,7 @@ io_fsync(struct handle *h, bool datasync, io_done_cb cb, void *arg)
 
 	if (!io_handle_live(h))
 		return -EIO;
+	cluster_flush_wrap(h, &cb, &arg); /* then to the other replicas */
 	op = io_op_new(arg);
 	op->cb = cb;
 	op->h = h;

@@ -231,6 +231,8 @@ static const struct type_spec types[PROTO_TYPE_MAX] = {
 	    Q_FH | Q_FH2 | Q_OFFSET | Q_OFFSET2 | Q_FLAGS, R_ATTR, 0, false,
 	    0 },
 	[PROTO_LKCANCEL] = { "lkcancel", Q_OFFSET, 0, 0, false, 0 },
+	[PROTO_CLUSTER] = { "cluster", Q_PATH | Q_FLAGS | Q_OFFSET2, R_VALUE, 0,
+	    false, 0 },
 };
 
 /* Whether a reply of type may carry its directory's attributes. */
@@ -959,6 +961,8 @@ proto_req_caps(const struct proto_req *q)
 		return PROTO_CAP_LOCKS;
 	case PROTO_REPLACE:
 		return PROTO_CAP_REPLACE;
+	case PROTO_CLUSTER:
+		return PROTO_CAP_CLUSTER;
 	default:
 		return 0;
 	}

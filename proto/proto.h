@@ -79,6 +79,10 @@ enum proto_type {
 	PROTO_GETLK,    /* fh fh2 = owner, offset..offset2, flags -> lock */
 	PROTO_SETLK,    /* fh fh2 = owner, offset..offset2, flags -> attr */
 	PROTO_LKCANCEL, /* offset = id of a waiting SETLK of ours */
+	/* replicated directories (PROTO_CAP_CLUSTER) */
+	PROTO_CLUSTER = 40, /* path = cluster name, flags = our replica's
+			     * state, offset2 = PROTO_CLUSTER_* ask
+			     * -> value = the other's state */
 	PROTO_TYPE_MAX
 };
 
@@ -270,10 +274,23 @@ struct proto_req {
  */
 #define PROTO_CAP_LOCK_GEN 0x40
 #define PROTO_FLAG_LOCK_GEN 0x08 /* header flags: lock_gen follows */
+/*
+ * Replicated directories (PROTOCOL.md, CLUSTER): a peer tells another
+ * the state of its replica of a cluster, and learns the other's.
+ * States are PROTO_CLUSTER_NONE (no replica), _RESYNC (live, being
+ * brought up to date: written to, never read from) and _SYNC; offset2
+ * PROTO_CLUSTER_DESYNC tells the receiver that a write to its replica
+ * failed, so that it resyncs.
+ */
+#define PROTO_CAP_CLUSTER 0x100
+#define PROTO_CLUSTER_NONE 0
+#define PROTO_CLUSTER_RESYNC 1
+#define PROTO_CLUSTER_SYNC 2
+#define PROTO_CLUSTER_DESYNC 1 /* offset2 */
 #define PROTO_CAPS \
 	(PROTO_CAP_LIST_PAGES | PROTO_CAP_KILL_SUIDGID | PROTO_CAP_REPLACE | \
 	    PROTO_CAP_CRED | PROTO_CAP_DIR_ATTR | PROTO_CAP_LOCKS | \
-	    PROTO_CAP_LOCK_GEN)
+	    PROTO_CAP_LOCK_GEN | PROTO_CAP_CLUSTER)
 
 #define PROTO_LK_RDLCK 0
 #define PROTO_LK_WRLCK 1

@@ -123,6 +123,7 @@ static const struct expect {
 	{ PROTO_SETLK, "setlk", F_FH | F_FH2 | F_OFFSET | F_OFFSET2 | F_FLAGS,
 	    A_ATTR },
 	{ PROTO_LKCANCEL, "lkcancel", F_OFFSET, 0 },
+	{ PROTO_CLUSTER, "cluster", F_PATH | F_FLAGS | F_OFFSET2, A_VALUE },
 };
 
 static struct proto_export sample_exports[] = {
@@ -2170,14 +2171,20 @@ main(int argc, char **argv)
 	test_golden();
 	for (i = 0; i < NELEM(expect); i++)
 		test_type(&expect[i]);
-	/* Every type in order; 31 is WRITE_KILL, a WRITE's wire byte. */
-	ok = NELEM(expect) == PROTO_TYPE_MAX - 2;
-	for (i = 0; i < NELEM(expect); i++)
+	/*
+	 * Every type in order; 31 is WRITE_KILL, a WRITE's wire byte, and
+	 * 36 to 39 are free (CLUSTER is 40, the last).
+	 */
+	ok = NELEM(expect) == PROTO_TYPE_MAX - 2 - (PROTO_CLUSTER - 36);
+	for (i = 0; i + 1 < NELEM(expect); i++)
 		ok = ok &&
 		    expect[i].type ==
 			(int)i + 1 + (i + 1 >= PROTO_WIRE_WRITE_KILL) &&
 		    strcmp(proto_type_name(expect[i].type), expect[i].name) ==
 			0;
+	ok = ok && expect[NELEM(expect) - 1].type == PROTO_CLUSTER &&
+	    PROTO_CLUSTER == PROTO_TYPE_MAX - 1 &&
+	    strcmp(proto_type_name(37), "unknown") == 0;
 	tap_ok(ok, "every type tested, names as PROTOCOL.md says");
 	test_hand_frames();
 	test_readdir_delta();
