@@ -225,7 +225,7 @@ io_open(struct node *n, int flags, io_open_cb cb, void *arg)
 	op->flags = flags;
 	if ((c = fsop_call(n, PROTO_OPEN, io_open_done, op, &err)) == NULL) {
 		free(op);
-		return -err;
+		return err; /* negative, as fsop_call() sets it */
 	}
 	op->node = n;
 	node_ref(n);
@@ -470,7 +470,7 @@ io_setattr_send(void *arg, int error, const void *data, size_t len)
 		c->req.fh = h->fh;
 	} else if ((c = fsop_call(n, PROTO_SETATTR, io_setattr_cb, op, &err)) ==
 	    NULL) {
-		op->acb(op->arg, -err, NULL);
+		op->acb(op->arg, err, NULL);
 		io_op_free(op);
 		return;
 	}
