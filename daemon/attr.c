@@ -103,6 +103,19 @@ attr_cb(struct call *c)
 		call_send(c2);
 		return;
 	}
+	if (cluster_gone(c)) {
+		/* The replica of its handle went: another answers by path. */
+		struct call *c2;
+		int err;
+
+		if ((c2 = fsop_call(op->node, PROTO_STAT, attr_cb, op, &err)) ==
+		    NULL) {
+			fsop_done(op, err);
+			return;
+		}
+		call_send(c2);
+		return;
+	}
 	if (c->rep.error != 0) {
 		fsop_done(op, c->rep.error);
 		return;

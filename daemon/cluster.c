@@ -818,6 +818,17 @@ cl_fo_error(int error)
 }
 
 /*
+ * Whether call c, by the handle of a replica, failed because the replica
+ * is gone (its caller asks another by path), not because of the file.
+ */
+bool
+cluster_gone(const struct call *c)
+{
+	return c->req.fh != 0 && cl_fo_error(c->rep.error) &&
+	    cl_of(c->peer, c->req.export_id) != NULL;
+}
+
+/*
  * A read of file node n on replica failed failed with error: reopen
  * its handles on that replica (and on replicas gone) on another in
  * sync.  0: cb (arg, 0 or the error) runs later, from the loop, once
@@ -886,8 +897,10 @@ cluster_failover(struct node *n, struct peer *failed, int error,
 		if (h->peer != failed && h->peer->state == PEER_UP &&
 		    h->epoch == h->peer->epoch)
 			continue;
-		if (rel == NULL)
+		if (rel == NULL) {
+			fo->error = -EIO; /* not under the replica's at */
 			break;
+		}
 		ro = xcalloc(1, sizeof *ro);
 		ro->fo = fo;
 		ro->h = h;
