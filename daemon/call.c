@@ -36,6 +36,7 @@ static struct log_rate call_log_timeouts = LOG_RATE_INIT("call timeouts");
 static call_answer_fn call_answer_observer;
 static call_served_fn call_served_observer;
 static call_hold_fn call_holder;
+static call_hold_fn call_send_holder;
 static struct call_caller call_caller; /* whose work the loop does now */
 static struct log_rate call_log_groups = LOG_RATE_INIT("caller groups");
 
@@ -137,6 +138,17 @@ void
 call_hold_answers(call_hold_fn fn)
 {
 	call_holder = fn;
+}
+
+/*
+ * Let fn hold back calls as they are sent (cluster.c: one that waits
+ * for a replica in sync): when it returns true, it sends the call
+ * later with call_send() or fails it with call_resume().
+ */
+void
+call_hold_sends(call_hold_fn fn)
+{
+	call_send_holder = fn;
 }
 
 /*
@@ -465,6 +477,8 @@ call_send(struct call *c)
 {
 	uint64_t deadline;
 
+	if (call_send_holder != NULL && call_send_holder(c))
+		return; /* the holder sends it later, or fails it */
 	if (c->req.type < PROTO_TYPE_MAX)
 		stats.ops[c->req.type]++;
 	c->sent_us = loop_mono_us();

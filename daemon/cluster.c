@@ -296,6 +296,7 @@ cl_time_ns(const struct proto_time *t)
 /* --- telling the others --- */
 
 static void cl_decide(struct cl *);
+static void cl_wait_kick(void);
 
 /* Our CLUSTER flags for cl: our replica's state, and whether alone. */
 static uint32_t
@@ -327,6 +328,7 @@ cl_heard(struct cl *cl, struct peer *p, uint64_t flags)
 		log_info("cluster %s: the replica of %s is %s", cl->name,
 		    log_escape(p->name), cl_state_names[s->st]);
 	cl_decide(cl);
+	cl_wait_kick();
 }
 
 /* A CLUSTER we sent came back: the other's state. */
@@ -381,6 +383,7 @@ cl_set_state(struct cl *cl, enum cl_state st)
 	    cl_state_names[st]);
 	cl->st = st;
 	cl_tell_all(cl);
+	cl_wait_kick();
 }
 
 /* A peer's CLUSTER request: what it says; our state is the answer. */
@@ -663,27 +666,23 @@ cl_load(struct cl *cl, const struct cl_rep *r)
 }
 
 /*
- * Where a call of type about file node n goes: 0 and *peer, *export_id
- * for a replica in sync, 1 when n is no set's, -EIO when no replica of
- * its set is live and in sync.
+ * A replica of cl for a call of type: 0 and *peer, *export_id for one
+ * in sync; CLUSTER_WAIT when none is but one is live (it resyncs, or
+ * decides); -EIO when none is live.
  */
-int
-cluster_route(struct node *n, uint8_t type, struct peer **peer,
-    uint32_t *export_id)
+static int
+cl_pick(struct cl *cl, uint8_t type, struct peer **peer, uint32_t *export_id)
 {
-	struct cl *cl;
 	struct cl_rep *r, *best = NULL;
 	size_t nr, k = 0;
 
-	if (n->isdir || (cl = cl_of(n->peer, n->export_id)) == NULL)
-		return 1;
 	nr = cl_reps(cl, &r);
 	for (size_t i = 0; i < nr; i++)
 		if (r[i].st == CL_SYNC)
 			r[k++] = r[i];
 	if (k == 0) {
 		free(r);
-		return -EIO;
+		return nr > 0 ? CLUSTER_WAIT : -EIO;
 	}
 	best = &r[0];
 	if (type == PROTO_OPEN) {
@@ -703,6 +702,162 @@ cluster_route(struct node *n, uint8_t type, struct peer **peer,
 	*export_id = best->export_id;
 	free(r);
 	return 0;
+}
+
+/*
+ * Where a call of type about file node n goes: 0 and *peer, *export_id
+ * for a replica in sync, 1 when n is no set's, -EIO when no replica of
+ * its set is live, CLUSTER_WAIT when the live ones are not in sync yet:
+ * the call, made for any of them, is handed to cluster_wait().
+ */
+int
+cluster_route(struct node *n, uint8_t type, struct peer **peer,
+    uint32_t *export_id)
+{
+	struct cl *cl;
+	struct cl_rep *r;
+	int rc;
+
+	if (n->isdir || (cl = cl_of(n->peer, n->export_id)) == NULL)
+		return 1;
+	if ((rc = cl_pick(cl, type, peer, export_id)) != CLUSTER_WAIT)
+		return rc;
+	(void)cl_reps(cl, &r); /* a live one, for call_new() */
+	*peer = r[0].peer;
+	*export_id = r[0].export_id;
+	free(r);
+	return CLUSTER_WAIT;
+}
+
+/* --- calls waiting for a replica in sync --- */
+
+/*
+ * A call about a replicated file made while no live replica was in
+ * sync (one that just came back and decides, or resyncs): sent when
+ * one is, failed with EIO when none is live any more or op_timeout
+ * passed, so that nothing waits on the set's state for ever.
+ */
+struct cl_wait {
+	struct call *c;
+	struct cl *cl;
+	uint64_t deadline_ms;
+	bool parked; /* call_send() was called: we send it */
+};
+
+static struct {
+	struct cl_wait *v;
+	size_t n;
+	struct event *ev; /* runs cl_wait_run() */
+} cw;
+
+/* Call c, from fsop_call(), waits for a replica in sync (CLUSTER_WAIT). */
+void
+cluster_wait(struct call *c)
+{
+	struct cl *cl = cl_of(c->peer, c->req.export_id);
+
+	if (cl == NULL)
+		fatalx("cluster: a call to wait on no set");
+	cw.v = xreallocarray(cw.v, cw.n + 1, sizeof *cw.v);
+	cw.v[cw.n++] = (struct cl_wait){ .c = c,
+		.cl = cl,
+		.deadline_ms = loop_now_ms() +
+		    (uint64_t)(conf->op_timeout * 1000) };
+}
+
+/*
+ * Try waiting call i: sent (or failed) and taken off the list (true),
+ * or it waits on.  Only once it is parked: before, its caller still
+ * fills it in.
+ */
+static bool
+cl_wait_try(size_t i, uint64_t now)
+{
+	struct cl_wait w = cw.v[i];
+	struct peer *p;
+	uint32_t x;
+	int rc;
+
+	rc = cl_pick(w.cl, w.c->req.type, &p, &x);
+	if (rc == CLUSTER_WAIT && now < w.deadline_ms)
+		return false;
+	cw.v[i] = cw.v[--cw.n];
+	if (rc == 0) {
+		w.c->peer = p;
+		w.c->req.export_id = x;
+		call_send(w.c); /* not on the list: it goes */
+		return true;
+	}
+	log_debug("cluster %s: %s waited for a replica in sync: %s", w.cl->name,
+	    proto_type_name(w.c->req.type),
+	    rc < 0 ? "none is live" : "op_timeout passed");
+	memset(&w.c->rep, 0, sizeof w.c->rep);
+	w.c->rep.type = w.c->req.type;
+	w.c->rep.id = w.c->req.id;
+	w.c->rep.error = -EIO;
+	call_resume(w.c); /* never sent: freed after its callback */
+	return true;
+}
+
+/* Run cl_wait_run() in ms (0: from the loop, at once). */
+static void
+cl_wait_arm(uint64_t ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000),
+		(suseconds_t)(ms % 1000) * 1000 };
+
+	evtimer_add(cw.ev, &tv);
+}
+
+/* The states changed, or a deadline passed: send or fail what waits. */
+static void
+cl_wait_run(evutil_socket_t fd, short what, void *arg)
+{
+	uint64_t now = loop_now_ms(), next = UINT64_MAX;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	for (size_t i = 0; i < cw.n;)
+		if (!cw.v[i].parked || !cl_wait_try(i, now))
+			i++;
+	for (size_t i = 0; i < cw.n; i++)
+		if (cw.v[i].parked && cw.v[i].deadline_ms < next)
+			next = cw.v[i].deadline_ms;
+	if (next != UINT64_MAX)
+		cl_wait_arm(next > now ? next - now : 0);
+}
+
+/* A replica's state changed: the calls waiting may go (from the loop). */
+static void
+cl_wait_kick(void)
+{
+	if (cw.n > 0)
+		cl_wait_arm(0);
+}
+
+/* The call layer's send hook: a call that waits is parked, not sent. */
+static bool
+cl_send_hold(struct call *c)
+{
+	size_t i;
+
+	for (i = 0; i < cw.n; i++)
+		if (cw.v[i].c == c)
+			break;
+	if (i == cw.n)
+		return false;
+	/* In sync meanwhile: it goes now, after all. */
+	if (cl_pick(cw.v[i].cl, c->req.type, &c->peer, &c->req.export_id) ==
+	    0) {
+		cw.v[i] = cw.v[--cw.n];
+		return false;
+	}
+	log_debug("cluster %s: %s waits for a replica in sync",
+	    cw.v[i].cl->name, proto_type_name(c->req.type));
+	cw.v[i].parked = true;
+	cl_wait_arm(0); /* its deadline is counted from there on */
+	return true;
 }
 
 /* --- failover --- */
@@ -1873,6 +2028,7 @@ cl_peer_state(struct peer *p, enum peer_state old)
 	(void)old;
 	if (p->self)
 		return;
+	cl_wait_kick(); /* a replica came or went */
 	for (uint32_t i = 0; i < p->nexports; i++)
 		(void)cl_of(p, i); /* sets only heard of */
 	for (size_t i = 0; i < cls.n; i++) {
@@ -1944,6 +2100,9 @@ cluster_start(void)
 		cl_seed(cls.v[i]); /* made before peer_self() was */
 	peer_on_state(cl_peer_state);
 	call_hold_answers(cl_hold);
+	call_hold_sends(cl_send_hold);
+	if ((cw.ev = evtimer_new(loop_base, cl_wait_run, NULL)) == NULL)
+		fatalx("cluster: evtimer_new failed");
 	answer_on_cluster(cluster_answer);
 	for (size_t i = 0; i < cls.n; i++)
 		if (cls.v[i]->local)
@@ -1957,6 +2116,10 @@ void
 cluster_free(void)
 {
 	timer_wheel_del(loop_wheel(), &cls.tick);
+	if (cw.ev != NULL)
+		event_free(cw.ev);
+	free(cw.v); /* calls still parked (past the drain) die with us */
+	memset(&cw, 0, sizeof cw);
 	for (size_t i = 0; i < cls.n; i++) {
 		free(cls.v[i]->name);
 		free(cls.v[i]->xname);

@@ -7,7 +7,9 @@
  * What the rest of the daemon asks of the set goes through the few
  * functions below, each called from one place: the union shows one
  * copy of each file (cluster_collapse(), cluster_entry()), calls about
- * a file go to a live replica in sync (cluster_route()), a read whose
+ * a file go to a live replica in sync (cluster_route(); while the live
+ * ones are not in sync yet, a call waits for one, cluster_wait(), for
+ * op_timeout at most), a read whose
  * replica died goes on on another (cluster_failover()), changes are
  * repeated on every live replica before they are answered (the call
  * layer's hold, registered by cluster_start()), and data is copied to
@@ -20,6 +22,7 @@
 #include "pufs.h"
 
 #define CLUSTER_PREFIX "cluster:"
+#define CLUSTER_WAIT 2 /* cluster_route(): no live replica in sync yet */
 
 struct evbuffer;
 
@@ -29,6 +32,7 @@ void cluster_free(void);
 bool cluster_export(const struct peer *, uint32_t export_id);
 int cluster_route(struct node *, uint8_t type, struct peer **,
     uint32_t *export_id);
+void cluster_wait(struct call *);
 struct hit *cluster_collapse(const struct hit *, size_t *n);
 void cluster_entry(struct entry *, const char *upath);
 bool cluster_literal(const struct node *dir);

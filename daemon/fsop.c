@@ -248,11 +248,13 @@ fsop_call(struct node *n, uint8_t type, void (*cb)(struct call *), void *arg,
 	uint32_t export_id;
 	struct call *c;
 	char *rel;
-	int rc;
+	int rc, route;
 
 	/* A replicated file: a replica in sync, by the set's rules. */
-	if ((rc = cluster_route(n, type, &peer, &export_id)) > 0)
+	if ((route = cluster_route(n, type, &peer, &export_id)) == 1)
 		rc = fsop_holder(n, &peer, &export_id);
+	else
+		rc = route < 0 ? route : 0;
 	if (rc != 0) {
 		*err = rc > 0 ? -EROFS : rc;
 		return NULL;
@@ -263,6 +265,8 @@ fsop_call(struct node *n, uint8_t type, void (*cb)(struct call *), void *arg,
 	}
 	c = call_new(peer, type, export_id, rel, cb, arg);
 	free(rel);
+	if (route == CLUSTER_WAIT)
+		cluster_wait(c); /* sent once a replica is in sync */
 	return c;
 }
 

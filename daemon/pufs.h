@@ -216,6 +216,7 @@ void call_observe_answers(call_answer_fn);
 void call_observe_served(call_served_fn);
 typedef bool (*call_hold_fn)(struct call *);
 void call_hold_answers(call_hold_fn);
+void call_hold_sends(call_hold_fn);
 void call_resume(struct call *);
 
 /* inval.c: what changes mean for the caches (trap sink, answers). */

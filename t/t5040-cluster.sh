@@ -14,6 +14,9 @@
 # - Resync: files created, changed, renamed and removed while p1 and p2
 #   were down are on them within 10 s of their return, and until a
 #   replica says it is in sync it serves no read.
+# - Rejoin: a reader on p4 of files made while two replicas were away
+#   never hangs nor fails as they come back: while no live replica is
+#   in sync, its calls wait for one.
 # - Conflicts: p3 cut off by nftables; both sides change one file; once
 #   the cut is gone both versions remain: the later keeps the name, the
 #   other is www/conf@URI-of-p3, the same on every replica and mount.
@@ -229,7 +232,7 @@ test_expect_success 'resync: changes made meanwhile are on them within 10 s' '
 				echo "p$j served $r reads while $st"; exit 1
 			fi
 		done
-		# A read may fail while no replica is in sync, never hang.
+		# A read waits while no replica is in sync, and never hangs.
 		timeout -k 2 8 cat "$M4"/www/new/* >/dev/null 2>cat.err
 		rc=$?
 		if [ $rc = 124 ] || [ $rc = 137 ]; then
@@ -252,6 +255,42 @@ test_expect_success 'resync: changes made meanwhile are on them within 10 s' '
 	for k in 1 2 3 4; do
 		wait_for "all_in_sync $k" 10 || { cl $k replicas; exit 1; }
 	done
+'
+
+# catloop.sh DIR OUT: cat DIR/* again and again until OUT.stop exists,
+# each line of OUT one cat's exit status; one that takes 8 s is a hang.
+cat >catloop.sh <<-\EOF
+	while ! test -e "$2.stop"; do
+		timeout -k 2 8 cat "$1"/* >/dev/null 2>>"$2.err"
+		echo $? >>"$2"
+	done
+EOF
+
+test_expect_success 'rejoin: reads from p4 meanwhile wait, never hang nor fail' '
+	test_when_finished "touch cats.stop" &&
+	live=$(cat live) &&
+	set -- $(echo 1 2 3 | tr " " "\n" | grep -vx $live) &&
+	s1=$1 s2=$2 &&
+	peer_kill $s1 && peer_kill $s2 &&
+	peers_wait_down 4 p$s1 && peers_wait_down 4 p$s2 &&
+	M=$(peer_mnt $live) &&
+	mkdir "$M/www/again" &&
+	for i in $(seq 100); do echo "again $i" >"$M/www/again/n$i"; done &&
+	{ sh catloop.sh "$M4/www/again" cats & } &&
+	cpid=$! &&
+	start $s1 && start $s2 &&
+	for k in 1 2 3 4; do
+		wait_for "all_in_sync $k" 15 || { cl $k replicas; exit 1; }
+	done &&
+	wait_for "test -s cats && test \$(wc -l <cats) -ge 2" 20 &&
+	touch cats.stop && wait $cpid &&
+	echo "cat exit statuses: $(sort cats | uniq -c | tr "\n" " ")" &&
+	if grep -qx "12[4-9]\|13[0-9]" cats; then
+		echo "a cat hung"
+		for k in 1 2 3 4; do peer_status $k; done
+		exit 1
+	fi &&
+	! test -s cats.err && test "$(sort -u cats)" = 0
 '
 
 # cut K: drop everything between peer K and the others; heal K: undo.
