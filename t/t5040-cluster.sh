@@ -306,9 +306,26 @@ heal () {
 	in_peer "$1" nft delete table inet pufscut
 }
 
+# heard_since K T PEER...: peer K heard from each PEER after $EPOCHREALTIME T.
+heard_since () {
+	local k=$1 t=$2
+	shift 2
+	peer_status "$k" | "$PYTHON" -c '
+import json, sys, time
+s = json.load(sys.stdin)
+t = float(sys.argv[1])
+heard = {p["name"]: time.time() - p["last_heard_s"] for p in s["peers"]}
+sys.exit(0 if all(heard.get(n, 0) > t for n in sys.argv[2:]) else 1)
+' "$t" "$@"
+}
+
 test_expect_success 'conflicts: both sides change a file while cut off' '
 	echo base >"$M4/www/conf" && echo gone >"$M4/www/gone" &&
 	for j in 1 2 3; do test "$(cat "$(www $j)/conf")" = base || exit 1; done &&
+	# Made before p3 was last in touch with the others: in sync then
+	# (what p3 made after that, it keeps).
+	t=$EPOCHREALTIME &&
+	wait_for "heard_since 3 $t p1 p2" 5 &&
 	cut 3 &&
 	peers_wait_down 1 p3 && peers_wait_down 3 p1 && peers_wait_down 3 p2 &&
 	wait_for "test \"\$(cl 3 replicas)\" = \"p1=down p2=down p3=in_sync\"" 10 &&
