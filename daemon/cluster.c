@@ -139,16 +139,21 @@ cl_name_ok(const char *name)
 }
 
 /*
- * Round robin starts at a replica of this peer's own (a hash of its
- * name), so that peers opening at once do not all pick the first.
+ * Where this peer's round robin starts: its rank among the peers it
+ * knows, by name.  Peers opening at once then start on different
+ * replicas (three readers on three peers: one replica each), as they
+ * would not from a hash of their names (two of three on one, often).
  */
-static void
-cl_seed(struct cl *cl)
+static size_t
+cl_rank(void)
 {
-	struct peer *self = peer_self();
+	struct peer *p, *self = peer_self();
+	size_t k = 0;
 
-	if (self != NULL)
-		cl->rr = node_ino_hash(self->name, 0, 0) % 997;
+	TAILQ_FOREACH(p, &peers, entry)
+	if (!p->self && self != NULL && strcmp(p->name, self->name) < 0)
+		k++;
+	return k;
 }
 
 /* The set named name (without the prefix), made if make. */
@@ -166,7 +171,6 @@ cl_get(const char *name, bool make)
 	cl->name = xstrdup(name);
 	xasprintf(&cl->xname, "%s%s", CLUSTER_PREFIX, name);
 	cl->st = CL_DOWN;
-	cl_seed(cl);
 	cls.v = xreallocarray(cls.v, cls.n + 1, sizeof *cls.v);
 	cls.v[cls.n++] = cl;
 	return cl;
@@ -690,7 +694,7 @@ cl_pick(struct cl *cl, uint8_t type, struct peer **peer, uint32_t *export_id)
 			if (r[i].peer->self)
 				best = &r[i];
 		if (!best->peer->self && cl->balance == BALANCE_ROUNDROBIN)
-			best = &r[cl->rr++ % k];
+			best = &r[(cl->rr++ + cl_rank()) % k];
 		else if (!best->peer->self)
 			for (size_t i = 1; i < k; i++)
 				if (cl_load(cl, &r[i]) < cl_load(cl, best))
@@ -2096,8 +2100,6 @@ void
 cluster_start(void)
 {
 	cls.start_ms = loop_now_ms();
-	for (size_t i = 0; i < cls.n; i++)
-		cl_seed(cls.v[i]); /* made before peer_self() was */
 	peer_on_state(cl_peer_state);
 	call_hold_answers(cl_hold);
 	call_hold_sends(cl_send_hold);
