@@ -110,6 +110,7 @@ struct cl {
 	/* figures */
 	uint64_t opens, reads; /* served by our replica */
 	uint64_t runs, failovers, desyncs, fanouts, copies;
+	uint64_t mirrored; /* bytes written to twins (write-behind) */
 	uint64_t rs_dirs, rs_files, rs_copied, rs_removed, rs_conflicts;
 	double rs_last_s;
 };
@@ -119,8 +120,6 @@ static struct {
 	size_t n;
 	struct timer tick;
 	uint64_t start_ms;
-	uint64_t *dirty; /* node ids written since their last flush */
-	size_t ndirty, capdirty;
 } cls;
 
 /* --- the sets and their replicas --- */
@@ -840,12 +839,618 @@ cl_wait_kick(void)
 		cl_wait_arm(0);
 }
 
+/* --- write-behind: each WRITE frame to every replica --- */
+
+/*
+ * A writable handle of a replica has a twin on every other live replica
+ * (opened with it, cl_hold()), and each WRITE frame of the write-back
+ * goes to the twins as it goes to the handle, its bytes taken from the
+ * frame, not read back; the frame's answer waits for theirs, so a
+ * write-back is done when every replica has it.  A flush or fsync then
+ * only syncs the twins (fsync) and gives them the handle's times.  A
+ * replica that may lack a frame (no twin, one opened later, a write of
+ * it failed) gets the file copied whole instead, as before.
+ */
+
+/* A writable handle's twin on another replica. */
+struct cl_twin {
+	struct peer *peer;
+	uint32_t export_id;
+	uint64_t fh;
+	uint64_t since; /* cls.seq when it opened */
+	bool failed;    /* a write failed: it lacks bytes */
+};
+
+/* The twins of handle fh of (peer, epoch), a replica. */
+struct cl_mirror {
+	struct cl *cl;
+	struct peer *peer;
+	uint64_t epoch;
+	uint64_t fh;
+	uint64_t node;    /* its node's id once written through; 0: unknown */
+	unsigned opening; /* twins' opens out */
+	struct cl_twin *tw;
+	size_t ntw;
+	struct cl_mirror *next;
+};
+
+/* A node written since its last flush. */
+struct cl_dirty {
+	uint64_t node;
+	uint64_t first;       /* cls.seq at its first write */
+	uint64_t unmapped;    /* cls.unmapped then */
+	struct peer **missed; /* live replicas a frame did not reach */
+	size_t nmissed;
+	bool flushing; /* a flush took it: later writes make another */
+	struct cl_dirty *next;
+};
+
+/* A WRITE frame whose answer waits for the twins' writes. */
+struct cl_wfan {
+	struct call *orig; /* compared with, never followed till claimed */
+	uint64_t id;       /* orig's request id: the pointer may be reused */
+	struct cl *cl;
+	uint64_t node;
+	struct peer *peer; /* the handle's: (peer, epoch, fh) */
+	uint64_t epoch, fh;
+	unsigned pending;
+	bool held;
+	uint64_t done_ms; /* unclaimed since (orig failed) */
+	struct cl_wfan *next;
+};
+
+static struct {
+	struct cl_mirror *mirrors;
+	struct cl_dirty *dirty;
+	struct cl_wfan *wfans;
+	uint64_t seq;
+	uint64_t unmapped; /* frames to a replica through no known handle */
+} cm;
+
+static struct cl_mirror *
+cl_mirror_find(const struct peer *p, uint64_t epoch, uint64_t fh)
+{
+	struct cl_mirror *m;
+
+	for (m = cm.mirrors; m != NULL; m = m->next)
+		if (m->peer == p && m->epoch == epoch && m->fh == fh)
+			return m;
+	return NULL;
+}
+
+/* A writable open of a replica answered: its twins are noted. */
+static struct cl_mirror *
+cl_mirror_new(struct cl *cl, const struct call *c)
+{
+	struct cl_mirror *m = xcalloc(1, sizeof *m);
+
+	m->cl = cl;
+	m->peer = c->peer;
+	m->epoch = c->peer->epoch;
+	m->fh = c->rep.fh;
+	m->next = cm.mirrors;
+	cm.mirrors = m;
+	return m;
+}
+
+/* A twin's OPEN or CREATE (call c) answered. */
+static void
+cl_mirror_twin(struct cl_mirror *m, const struct call *c)
+{
+	m->tw = xreallocarray(m->tw, m->ntw + 1, sizeof *m->tw);
+	m->tw[m->ntw++] = (struct cl_twin){ c->peer, c->req.export_id,
+		c->rep.fh, ++cm.seq, false };
+}
+
+/* The twin of m on p, if it has every byte written since seq first. */
+static struct cl_twin *
+cl_twin_ok(struct cl_mirror *m, const struct peer *p, uint64_t first)
+{
+	for (size_t i = 0; i < m->ntw; i++)
+		if (m->tw[i].peer == p)
+			return !m->tw[i].failed && m->tw[i].since < first
+			    ? &m->tw[i]
+			    : NULL;
+	return NULL;
+}
+
+/* p did not get a frame of node: its next flush copies the file there. */
+static void
+cl_dirty_miss(uint64_t node, struct peer *p)
+{
+	for (struct cl_dirty *d = cm.dirty; d != NULL; d = d->next) {
+		size_t i;
+
+		if (d->node != node)
+			continue;
+		for (i = 0; i < d->nmissed && d->missed[i] != p; i++)
+			;
+		if (i < d->nmissed)
+			continue;
+		d->missed = xreallocarray(d->missed, d->nmissed + 1,
+		    sizeof *d->missed);
+		d->missed[d->nmissed++] = p;
+	}
+}
+
+/* Release the twins of m, free it. */
+static void
+cl_mirror_free(struct cl_mirror *m)
+{
+	struct cl_mirror **pp;
+
+	for (pp = &cm.mirrors; *pp != m; pp = &(*pp)->next)
+		;
+	*pp = m->next;
+	for (size_t i = 0; i < m->ntw; i++) {
+		struct call *c;
+
+		if (m->tw[i].peer->state != PEER_UP)
+			continue;
+		c = call_new(m->tw[i].peer, PROTO_RELEASE, m->tw[i].export_id,
+		    NULL, NULL, NULL);
+		c->nohold = true;
+		c->req.fh = m->tw[i].fh;
+		call_send(c);
+	}
+	free(m->tw);
+	free(m);
+}
+
+static void
+cl_wfan_free(struct cl_wfan *wf)
+{
+	struct cl_wfan **pp;
+
+	for (pp = &cm.wfans; *pp != wf; pp = &(*pp)->next)
+		;
+	*pp = wf->next;
+	free(wf);
+}
+
+/* One twin's WRITE came back. */
+static void
+cl_twin_write_cb(struct call *c)
+{
+	struct cl_wfan *wf = c->arg;
+	int err = c->rep.error;
+	struct cl_mirror *m;
+
+	if (err == 0 && c->rep.value != c->req.datalen)
+		err = -ENOSPC; /* a short write: the disk is full */
+	if (err != 0) {
+		if ((m = cl_mirror_find(wf->peer, wf->epoch, wf->fh)) != NULL)
+			for (size_t i = 0; i < m->ntw; i++)
+				if (m->tw[i].peer == c->peer)
+					m->tw[i].failed = true;
+		cl_dirty_miss(wf->node, c->peer);
+		if (c->peer->state == PEER_UP)
+			cl_desync(wf->cl, c->peer, "a write", err);
+	}
+	if (--wf->pending > 0)
+		return;
+	if (wf->held) {
+		struct call *o = wf->orig;
+
+		cl_wfan_free(wf);
+		call_resume(o);
+		return;
+	}
+	wf->done_ms = loop_now_ms();
+}
+
+/*
+ * The send hook's part: a WRITE frame to a replica's handle goes to its
+ * twins too, with the frame's bytes (still there: call_send() has not
+ * encoded them yet).
+ */
+static void
+cl_mirror_write(struct call *c)
+{
+	struct cl_mirror *m = cl_mirror_find(c->peer, c->peer->epoch,
+	    c->req.fh);
+	struct cl_wfan *wf;
+	struct cl_rep *r;
+	size_t n;
+
+	if (m == NULL || m->node == 0) {
+		if (cl_of(c->peer, c->req.export_id) != NULL)
+			cm.unmapped++; /* whose bytes, unknown: copy all */
+		return;
+	}
+	n = cl_reps(m->cl, &r);
+	for (struct cl_dirty *d = cm.dirty; d != NULL; d = d->next)
+		for (size_t i = 0; d->node == m->node && i < n; i++)
+			if (r[i].peer != m->peer &&
+			    cl_twin_ok(m, r[i].peer, d->first) == NULL)
+				cl_dirty_miss(m->node, r[i].peer);
+	free(r);
+	wf = xcalloc(1, sizeof *wf);
+	wf->orig = c;
+	wf->id = c->req.id;
+	wf->cl = m->cl;
+	wf->node = m->node;
+	wf->peer = m->peer;
+	wf->epoch = m->epoch;
+	wf->fh = m->fh;
+	for (size_t i = 0; i < m->ntw; i++) {
+		struct cl_twin *t = &m->tw[i];
+		struct call *w;
+
+		if (t->failed || t->peer->state != PEER_UP)
+			continue;
+		w = call_new(t->peer, PROTO_WRITE, t->export_id, NULL,
+		    cl_twin_write_cb, wf);
+		w->nohold = true;
+		w->req.fh = t->fh;
+		w->req.offset = c->req.offset;
+		w->req.flags = c->req.flags;
+		/*
+		 * A peer's stream encodes the frame as it is sent: it may
+		 * share c's bytes (as io_wb_send() does), with no buffer
+		 * made and faulted in per frame.  Our own worker reads it
+		 * later: a copy.
+		 */
+		if (t->peer->self)
+			call_set_data(w, c->req.data, c->req.datalen);
+		else {
+			w->req.data = c->req.data;
+			w->req.datalen = c->req.datalen;
+		}
+		wf->pending++;
+		m->cl->mirrored += c->req.datalen;
+		call_send(w);
+		if (!t->peer->self) /* encoded, or failed: not read again */
+			w->req.data = NULL;
+	}
+	if (wf->pending == 0) {
+		free(wf);
+		return;
+	}
+	wf->next = cm.wfans;
+	cm.wfans = wf;
+}
+
+/* The answer hook's part: a WRITE answer waits for its twins'. */
+static bool
+cl_mirror_answer(struct call *c)
+{
+	struct cl_wfan *wf;
+
+	for (wf = cm.wfans; wf != NULL; wf = wf->next)
+		if (wf->orig == c && wf->id == c->req.id && !wf->held)
+			break;
+	if (wf == NULL)
+		return false;
+	if (wf->pending == 0) {
+		cl_wfan_free(wf);
+		return false;
+	}
+	wf->held = true;
+	return true;
+}
+
+/* The send hook's part: a RELEASE of a handle releases its twins. */
+static void
+cl_mirror_release(const struct call *c)
+{
+	struct cl_mirror *m = cl_mirror_find(c->peer, c->peer->epoch,
+	    c->req.fh);
+
+	if (m != NULL && m->opening == 0)
+		cl_mirror_free(m);
+}
+
+/*
+ * Every tick: twins of handles whose stream is gone are released, and
+ * write fans whose frame failed (never claimed) are forgotten.
+ */
+static void
+cl_mirror_tick(uint64_t now)
+{
+	struct cl_mirror *m, *mnext;
+	struct cl_wfan *wf, *wnext;
+
+	for (m = cm.mirrors; m != NULL; m = mnext) {
+		mnext = m->next;
+		if (m->opening == 0 &&
+		    (m->peer->state != PEER_UP || m->peer->epoch != m->epoch))
+			cl_mirror_free(m);
+	}
+	for (wf = cm.wfans; wf != NULL; wf = wnext) {
+		wnext = wf->next;
+		if (!wf->held && wf->pending == 0 &&
+		    now > wf->done_ms + 2 * (uint64_t)(conf->op_timeout * 1000))
+			cl_wfan_free(wf);
+	}
+}
+
+/* A file was written through a handle: its next flush sees to it. */
+void
+cluster_wrote(struct node *n)
+{
+	struct cl_dirty *d;
+	struct handle *h;
+
+	if (n->isdir || cl_of(n->peer, n->export_id) == NULL)
+		return;
+	TAILQ_FOREACH(h, &n->handles, nentry)
+	{
+		struct cl_mirror *m = cl_mirror_find(h->peer, h->epoch, h->fh);
+
+		if (m != NULL)
+			m->node = n->id;
+	}
+	for (d = cm.dirty; d != NULL; d = d->next)
+		if (d->node == n->id && !d->flushing)
+			return;
+	d = xcalloc(1, sizeof *d);
+	d->node = n->id;
+	d->first = ++cm.seq;
+	d->unmapped = cm.unmapped;
+	d->next = cm.dirty;
+	cm.dirty = d;
+}
+
+static void
+cl_dirty_free(struct cl_dirty *d)
+{
+	struct cl_dirty **pp;
+
+	for (pp = &cm.dirty; *pp != d; pp = &(*pp)->next)
+		;
+	*pp = d->next;
+	free(d->missed);
+	free(d);
+}
+
+/*
+ * The twin on p of a handle of d's node that has every byte written
+ * since d began, or NULL: p gets a copy.
+ */
+static struct cl_twin *
+cl_dirty_twin(const struct cl_dirty *d, const struct peer *p)
+{
+	struct cl_mirror *m;
+	struct cl_twin *t;
+
+	if (d->unmapped != cm.unmapped)
+		return NULL;
+	for (size_t i = 0; i < d->nmissed; i++)
+		if (d->missed[i] == p)
+			return NULL;
+	for (m = cm.mirrors; m != NULL; m = m->next)
+		if (m->node == d->node && m->peer->epoch == m->epoch &&
+		    (t = cl_twin_ok(m, p, d->first)) != NULL)
+			return t;
+	return NULL;
+}
+
+/* A flush or fsync whose file is then seen to on the other replicas. */
+struct cl_flush {
+	io_done_cb cb;
+	void *arg;
+	struct cl *cl;
+	struct peer *src;
+	uint32_t sx;
+	uint64_t fh;
+	bool sync;
+	char *rel;
+	struct cl_dirty *d;
+	int error;
+	size_t len;
+	unsigned pending;       /* the copies, the twins' phases, the first */
+	unsigned phase;         /* first phase: the STAT and the FSYNCs out */
+	struct proto_attr attr; /* the handle's, for the twins' times */
+	bool have_attr;
+	struct cl_flush_twin {
+		struct peer *peer;
+		uint32_t export_id;
+		uint64_t fh;
+	} * tw;
+	size_t ntw;
+};
+
+static void
+cl_flush_step(struct cl_flush *fl)
+{
+	if (--fl->pending > 0)
+		return;
+	fl->cb(fl->arg, fl->error, NULL, fl->len);
+	cl_dirty_free(fl->d);
+	free(fl->tw);
+	free(fl->rel);
+	free(fl);
+}
+
+static void
+cl_flush_copied(void *arg, int error)
+{
+	(void)error; /* cl_spread_done() marked what failed */
+	cl_flush_step(arg);
+}
+
+/* A twin's SETATTR (its times) came back. */
+static void
+cl_flush_timed(struct call *c)
+{
+	struct cl_flush *fl = c->arg;
+
+	if (c->rep.error != 0 && c->peer->state == PEER_UP)
+		cl_desync(fl->cl, c->peer, "a setattr", c->rep.error);
+	cl_flush_step(fl);
+}
+
+/* The twins have the bytes (and fsync'd them): now the times. */
+static void
+cl_flush_times(struct cl_flush *fl)
+{
+	for (size_t i = 0; i < fl->ntw; i++) {
+		struct call *c;
+
+		if (!fl->have_attr) {
+			cl_desync(fl->cl, fl->tw[i].peer, "a stat", -EIO);
+			continue;
+		}
+		c = call_new(fl->tw[i].peer, PROTO_SETATTR, fl->tw[i].export_id,
+		    NULL, cl_flush_timed, fl);
+		c->nohold = true;
+		c->req.fh = fl->tw[i].fh;
+		c->req.valid = PROTO_SET_ATIME | PROTO_SET_MTIME;
+		c->req.atime = fl->attr.atime;
+		c->req.mtime = fl->attr.mtime;
+		fl->pending++;
+		call_send(c);
+	}
+}
+
+/* The handle's STAT or a twin's FSYNC came back. */
+static void
+cl_flush_synced(struct call *c)
+{
+	struct cl_flush *fl = c->arg;
+
+	if (c->req.type == PROTO_STAT) {
+		fl->have_attr = c->rep.error == 0;
+		fl->attr = c->rep.attr;
+	} else if (c->rep.error != 0 && c->peer->state == PEER_UP) {
+		cl_desync(fl->cl, c->peer, "an fsync", c->rep.error);
+		for (size_t i = 0; i < fl->ntw; i++)
+			if (fl->tw[i].peer == c->peer)
+				fl->tw[i] = fl->tw[--fl->ntw];
+	}
+	if (--fl->phase > 0)
+		return;
+	cl_flush_times(fl);
+	cl_flush_step(fl); /* the first phase's */
+}
+
+/*
+ * The file is on its replica: the other replicas with every frame
+ * (twins) are synced and given its times, the rest get a copy.  After
+ * a failed write-back every other replica gets a copy: its twin may
+ * have bytes the handle's replica refused.
+ */
+static void
+cl_flushed(void *arg, int error, const void *data, size_t len)
+{
+	struct cl_flush *fl = arg;
+	struct cl_rep *r;
+	struct call *c;
+	size_t n;
+
+	(void)data;
+	fl->len = len;
+	fl->error = error;
+	fl->pending = 1; /* till the copies and the phase are out */
+	if (fl->src->state != PEER_UP) {
+		cl_flush_step(fl);
+		return;
+	}
+	n = cl_reps(fl->cl, &r);
+	fl->tw = xcalloc(n, sizeof *fl->tw);
+	for (size_t i = 0; i < n; i++) {
+		struct cl_spread_one *one;
+		struct cl_twin *t;
+
+		if (r[i].peer == fl->src)
+			continue;
+		if (error == 0 &&
+		    (t = cl_dirty_twin(fl->d, r[i].peer)) != NULL) {
+			fl->tw[fl->ntw++] = (struct cl_flush_twin){ t->peer,
+				t->export_id, t->fh };
+			continue;
+		}
+		one = xcalloc(1, sizeof *one);
+		one->sp = xcalloc(1, sizeof *one->sp);
+		one->sp->cl = fl->cl;
+		one->sp->pending = 1;
+		one->sp->cb = cl_flush_copied;
+		one->sp->arg = fl;
+		one->dest = r[i].peer;
+		fl->pending++;
+		fl->cl->copies++;
+		cl_copy(fl->src, fl->sx, fl->rel, r[i].peer, r[i].export_id,
+		    fl->rel, S_IFREG, cl_spread_done, one);
+	}
+	free(r);
+	if (fl->ntw == 0) {
+		cl_flush_step(fl);
+		return;
+	}
+	/* First phase: the handle's times, the twins' fsyncs. */
+	fl->pending++;
+	fl->phase = 1;
+	c = call_new(fl->src, PROTO_STAT, fl->sx, NULL, cl_flush_synced, fl);
+	c->nohold = true;
+	c->req.fh = fl->fh;
+	call_send(c);
+	for (size_t i = 0; fl->sync && i < fl->ntw; i++) {
+		fl->phase++;
+		c = call_new(fl->tw[i].peer, PROTO_FSYNC, fl->tw[i].export_id,
+		    NULL, cl_flush_synced, fl);
+		c->nohold = true;
+		c->req.fh = fl->tw[i].fh;
+		call_send(c);
+	}
+	cl_flush_step(fl);
+}
+
+/*
+ * Before a flush or fsync (sync) through h: if its file was written
+ * since, *cb and *arg become ours, which see that every other live
+ * replica has it before they call the caller's.
+ */
+void
+cluster_flush_wrap(struct handle *h, bool sync, io_done_cb *cb, void **arg)
+{
+	struct cl_flush *fl;
+	struct cl_dirty *d;
+	struct cl *cl;
+	char *upath;
+
+	/*
+	 * Only a handle that writes: a reader's may be on another replica
+	 * (balanced), which does not have the bytes written back yet.
+	 */
+	if ((h->flags & O_ACCMODE) == O_RDONLY)
+		return;
+	for (d = cm.dirty; d != NULL; d = d->next)
+		if (d->node == h->node->id && !d->flushing)
+			break;
+	if (d == NULL || (cl = cl_of(h->peer, h->export_id)) == NULL)
+		return;
+	fl = xcalloc(1, sizeof *fl);
+	upath = node_path(h->node);
+	fl->rel = merge_relpath(h->peer->exports[h->export_id].at, upath);
+	free(upath);
+	if (fl->rel == NULL) {
+		free(fl);
+		return;
+	}
+	d->flushing = true;
+	fl->d = d;
+	fl->cb = *cb;
+	fl->arg = *arg;
+	fl->cl = cl;
+	fl->src = h->peer;
+	fl->sx = h->export_id;
+	fl->fh = h->fh;
+	fl->sync = sync;
+	*cb = cl_flushed;
+	*arg = fl;
+}
+
 /* The call layer's send hook: a call that waits is parked, not sent. */
 static bool
 cl_send_hold(struct call *c)
 {
 	size_t i;
 
+	if (c->req.type == PROTO_WRITE && !c->nohold)
+		cl_mirror_write(c);
+	else if (c->req.type == PROTO_RELEASE)
+		cl_mirror_release(c);
 	for (i = 0; i < cw.n; i++)
 		if (cw.v[i].c == c)
 			break;
@@ -1086,6 +1691,7 @@ struct cl_fan {
 	struct call *orig;
 	struct cl *cl;
 	unsigned pending;
+	struct cl_mirror *mir; /* a writable open's: twins to note */
 };
 
 static void
@@ -1113,6 +1719,11 @@ cl_fan_cb(struct call *c)
 		err = 0;
 	if (err != 0)
 		cl_desync(fan->cl, c->peer, proto_type_name(t), err);
+	if (fan->mir != NULL && (t == PROTO_OPEN || t == PROTO_CREATE)) {
+		if (err == 0 && c->rep.error == 0)
+			cl_mirror_twin(fan->mir, c); /* a twin to write to */
+		fan->mir->opening--;
+	}
 	cl_fan_step(fan);
 }
 
@@ -1141,8 +1752,6 @@ cl_fan_call(struct cl_fan *fan, const struct call *o, struct peer *p,
 	uint8_t type = q->type;
 	struct call *c;
 
-	if (type == PROTO_CREATE || type == PROTO_OPEN)
-		type = type == PROTO_CREATE ? PROTO_MKNOD : PROTO_SETATTR;
 	c = call_new(p, type, x, q->path, cl_fan_cb, fan);
 	c->nohold = true;
 	c->caller = o->caller;
@@ -1163,14 +1772,18 @@ cl_fan_call(struct cl_fan *fan, const struct call *o, struct peer *p,
 	c->req.mtime = q->mtime;
 	c->req.offset = q->offset;
 	c->req.length = q->length;
-	if (q->type == PROTO_CREATE) {
-		c->req.mode = S_IFREG | (q->mode & 07777);
-		c->req.flags = 0;
-	} else if (q->type == PROTO_OPEN) {
-		c->req.valid = PROTO_SET_SIZE; /* O_TRUNC */
-		c->req.offset = 0;
-		c->req.flags = 0;
-	}
+	/*
+	 * A writable open or a create opens the twin: for writing only, at
+	 * the offsets the frames say (no O_APPEND), a create one that must
+	 * be new there too.
+	 */
+	if (type == PROTO_CREATE || type == PROTO_OPEN)
+		c->req.flags = (q->flags &
+				   ~(uint32_t)(O_ACCMODE | O_APPEND | O_CREAT |
+				       O_EXCL)) |
+		    O_WRONLY;
+	if (type == PROTO_CREATE)
+		c->req.flags = (c->req.flags & ~(uint32_t)O_TRUNC) | O_EXCL;
 	return c;
 }
 
@@ -1188,8 +1801,10 @@ cl_hold(struct call *c)
 	size_t n;
 
 	switch (q->type) {
+	case PROTO_WRITE:
+		return cl_mirror_answer(c);
 	case PROTO_OPEN:
-		if (!(q->flags & O_TRUNC))
+		if ((q->flags & O_ACCMODE) == O_RDONLY)
 			return false;
 		break;
 	case PROTO_SETATTR:
@@ -1237,6 +1852,8 @@ cl_hold(struct call *c)
 		cl_fan_step(fan);
 		return true;
 	}
+	if (q->type == PROTO_OPEN || q->type == PROTO_CREATE)
+		fan->mir = cl_mirror_new(cl, c);
 	n = cl_reps(cl, &r);
 	for (size_t i = 0; i < n; i++) {
 		struct call *d;
@@ -1245,110 +1862,14 @@ cl_hold(struct call *c)
 			continue;
 		d = cl_fan_call(fan, c, r[i].peer, r[i].export_id);
 		fan->pending++;
+		if (fan->mir != NULL)
+			fan->mir->opening++;
 		dircache_expect(d->peer, &d->req);
 		call_send(d);
 	}
 	free(r);
 	cl_fan_step(fan);
 	return true;
-}
-
-/* A file was written through a handle: copy it at its next flush. */
-void
-cluster_wrote(struct node *n)
-{
-	if (n->isdir || cl_of(n->peer, n->export_id) == NULL)
-		return;
-	for (size_t i = 0; i < cls.ndirty; i++)
-		if (cls.dirty[i] == n->id)
-			return;
-	if (cls.ndirty == cls.capdirty) {
-		cls.capdirty = cls.capdirty ? cls.capdirty * 2 : 16;
-		cls.dirty = xreallocarray(cls.dirty, cls.capdirty,
-		    sizeof *cls.dirty);
-	}
-	cls.dirty[cls.ndirty++] = n->id;
-}
-
-/* A flush or fsync whose file goes to the other replicas after. */
-struct cl_flush {
-	io_done_cb cb;
-	void *arg;
-	struct cl *cl;
-	struct peer *src;
-	uint32_t sx;
-	char *rel;
-	int error;
-	size_t len;
-};
-
-static void
-cl_flush_copied(void *arg, int error)
-{
-	struct cl_flush *fl = arg;
-
-	(void)error; /* cl_spread() marked what failed */
-	fl->cb(fl->arg, 0, NULL, fl->len);
-	free(fl->rel);
-	free(fl);
-}
-
-/* The file is on its replica: now on the others. */
-static void
-cl_flushed(void *arg, int error, const void *data, size_t len)
-{
-	struct cl_flush *fl = arg;
-
-	fl->len = len;
-	if (error != 0 || fl->src->state != PEER_UP ||
-	    cl_spread(fl->cl, fl->src, fl->sx, fl->rel, fl->rel, S_IFREG,
-		cl_flush_copied, fl) == 0) {
-		fl->cb(fl->arg, error, data, len);
-		free(fl->rel);
-		free(fl);
-	}
-}
-
-/*
- * Before a flush or fsync through h: if its file was written since,
- * *cb and *arg become ours, which copy it to every other live replica
- * before they call the caller's.
- */
-void
-cluster_flush_wrap(struct handle *h, io_done_cb *cb, void **arg)
-{
-	struct cl_flush *fl;
-	struct cl *cl;
-	char *upath;
-	size_t i;
-
-	/*
-	 * Only a handle that writes: a reader's may be on another replica
-	 * (balanced), which does not have the bytes written back yet.
-	 */
-	if ((h->flags & O_ACCMODE) == O_RDONLY)
-		return;
-	for (i = 0; i < cls.ndirty; i++)
-		if (cls.dirty[i] == h->node->id)
-			break;
-	if (i == cls.ndirty || (cl = cl_of(h->peer, h->export_id)) == NULL)
-		return;
-	cls.dirty[i] = cls.dirty[--cls.ndirty];
-	fl = xcalloc(1, sizeof *fl);
-	fl->cb = *cb;
-	fl->arg = *arg;
-	fl->cl = cl;
-	fl->src = h->peer;
-	fl->sx = h->export_id;
-	upath = node_path(h->node);
-	fl->rel = merge_relpath(h->peer->exports[h->export_id].at, upath);
-	free(upath);
-	if (fl->rel == NULL) {
-		free(fl);
-		return;
-	}
-	*cb = cl_flushed;
-	*arg = fl;
 }
 
 /* Requests our replicas served: their figures. */
@@ -2022,6 +2543,7 @@ cl_tick(struct timer *t, void *arg)
 		}
 	}
 	cl_tell_new();
+	cl_mirror_tick(now);
 	timer_wheel_add(loop_wheel(), t, now + CLUSTER_TICK_MS);
 }
 
@@ -2129,8 +2651,18 @@ cluster_free(void)
 		free(cls.v[i]);
 	}
 	free(cls.v);
-	free(cls.dirty);
 	memset(&cls, 0, sizeof cls);
+	while (cm.mirrors != NULL) {
+		struct cl_mirror *m = cm.mirrors;
+
+		cm.mirrors = m->next;
+		free(m->tw);
+		free(m);
+	}
+	while (cm.dirty != NULL)
+		cl_dirty_free(cm.dirty);
+	while (cm.wfans != NULL)
+		cl_wfan_free(cm.wfans);
 }
 
 /* The sets, their replicas and figures, for `pufs status`. */
@@ -2151,7 +2683,8 @@ cluster_status(struct evbuffer *b, bool json)
 			    "%s{\"name\":\"%s\",\"balance\":\"%s\","
 			    "\"local\":%s,\"state\":\"%s\",\"opens\":%llu,"
 			    "\"reads\":%llu,\"failovers\":%llu,"
-			    "\"fanouts\":%llu,\"copies\":%llu,"
+			    "\"fanouts\":%llu,\"copies\":%llu,\"mirrored\":%"
+			    "llu,"
 			    "\"desyncs\":%llu,\"resync\":{\"runs\":%llu,"
 			    "\"running\":%s,\"dirs\":%llu,\"names\":%llu,"
 			    "\"copied\":%llu,\"removed\":%llu,"
@@ -2165,6 +2698,7 @@ cluster_status(struct evbuffer *b, bool json)
 			    (unsigned long long)cl->failovers,
 			    (unsigned long long)cl->fanouts,
 			    (unsigned long long)cl->copies,
+			    (unsigned long long)cl->mirrored,
 			    (unsigned long long)cl->desyncs,
 			    (unsigned long long)cl->runs,
 			    cl->rs ? "true" : "false",
@@ -2178,7 +2712,8 @@ cluster_status(struct evbuffer *b, bool json)
 			evbuffer_add_printf(b,
 			    "  %-12s %s; here: %s, %llu opens, %llu reads "
 			    "served; %llu failovers, %llu changes repeated, "
-			    "%llu copies, %llu out of sync\n"
+			    "%llu copies, %llu bytes written behind, %llu out "
+			    "of sync\n"
 			    "  %-12s resync: %llu done%s, %llu dirs, %llu "
 			    "names, %llu copied, %llu removed, %llu "
 			    "conflicts, last %.2f s\n",
@@ -2189,6 +2724,7 @@ cluster_status(struct evbuffer *b, bool json)
 			    (unsigned long long)cl->failovers,
 			    (unsigned long long)cl->fanouts,
 			    (unsigned long long)cl->copies,
+			    (unsigned long long)cl->mirrored,
 			    (unsigned long long)cl->desyncs, "",
 			    (unsigned long long)cl->runs,
 			    cl->rs ? " (running)" : "",

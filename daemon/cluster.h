@@ -40,7 +40,7 @@ int cluster_failover(struct node *, struct peer *failed, int error,
     void (*cb)(void *arg, int error), void *arg);
 bool cluster_gone(const struct call *);
 void cluster_wrote(struct node *);
-void cluster_flush_wrap(struct handle *, io_done_cb *, void **arg);
+void cluster_flush_wrap(struct handle *, bool sync, io_done_cb *, void **arg);
 void cluster_served(const struct proto_req *, const struct proto_rep *,
     uint32_t owner);
 uint64_t cluster_answer(struct peer *, const struct proto_req *);

@@ -947,7 +947,7 @@ io_write(struct handle *h, uint64_t off, const void *data, size_t size,
 	if (!io_handle_live(h))
 		return -EIO;
 	f = io_file_get(h->node);
-	cluster_wrote(h->node); /* copied to the other replicas at flush */
+	cluster_wrote(h->node); /* seen to on the other replicas */
 	/*
 	 * A writer that may not keep set-ID bits: the next frame says so,
 	 * and goes now, so that a stat soon after sees them gone.
@@ -1052,7 +1052,8 @@ io_flush(struct handle *h, io_done_cb cb, void *arg)
 {
 	struct io_file *f = io_file_get(h->node);
 
-	cluster_flush_wrap(h, &cb, &arg); /* then to the other replicas */
+	/* Then to the other replicas. */
+	cluster_flush_wrap(h, false, &cb, &arg);
 	io_sync_start(f, true, cb, arg);
 	return 0;
 }

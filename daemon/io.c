@@ -294,7 +294,8 @@ io_fsync(struct handle *h, bool datasync, io_done_cb cb, void *arg)
 
 	if (!io_handle_live(h))
 		return -EIO;
-	cluster_flush_wrap(h, &cb, &arg); /* then to the other replicas */
+	/* Then to the other replicas. */
+	cluster_flush_wrap(h, true, &cb, &arg);
 	op = io_op_new(arg);
 	op->cb = cb;
 	op->h = h;

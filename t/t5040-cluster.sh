@@ -6,6 +6,9 @@
 # - One view: /www appears once on every peer, with one name per file
 #   (no NAME@URI among replicas); a file written from each peer is on
 #   all three replicas when close(2) returns.
+# - Write-behind: the frames written back from p4 go to every replica
+#   (counted in its status), the same bytes and times on each, with no
+#   copy of the whole file at fsync or close.
 # - Balance: with roundrobin, each replica serves 20% to 45% of the
 #   reads of a 300-file tree read from p4, counted by their status.
 # - Failover: a reader streaming 64 MiB from p4 survives the two
@@ -134,6 +137,28 @@ test_expect_success 'a file written from each peer is on all three replicas' '
 		! test -e "$(www $j)/from1" || { ls -R "$(www $j)"; exit 1; }
 	done &&
 	same_tree "$(www 1)" "$(www 2)" "$(www 3)"
+'
+
+# times K NAME: the modification time (ns) of www/NAME on replica K.
+times () { stat -c %.9Y "$(www "$1")/$2"; }
+
+test_expect_success 'write-behind: frames go to every replica, fsync copies nothing' '
+	copies=$(cl 4 copies) && behind=$(cl 4 mirrored) &&
+	dd if=/dev/urandom of=big bs=1M count=8 2>/dev/null &&
+	dd if=big of="$M4/www/big" bs=64k conv=fsync 2>/dev/null &&
+	dd if=/dev/urandom of=patch bs=4k count=3 2>/dev/null &&
+	dd if=patch of=big bs=4k seek=100 conv=notrunc 2>/dev/null &&
+	dd if=patch of="$M4/www/big" bs=4k seek=100 conv=notrunc,fsync \
+	    2>/dev/null &&
+	echo tail >>big && echo tail >>"$M4/www/big" &&
+	for j in 1 2 3; do
+		cmp big "$(www $j)/big" || { echo "big differs on p$j"; exit 1; }
+	done &&
+	test "$(times 1 big)" = "$(times 2 big)" &&
+	test "$(times 1 big)" = "$(times 3 big)" &&
+	test "$(cl 4 copies)" = "$copies" &&
+	test "$(cl 4 mirrored)" -ge $((behind + 2 * (8 << 20))) &&
+	test "$(cl 4 desyncs)" = 0
 '
 
 test_expect_success 'balance: each replica serves 20-45% of a 300-file read' '
