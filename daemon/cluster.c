@@ -25,12 +25,14 @@
  * Writes: an answer without an error to a change of a replica
  * (create, mkdir, rename, unlink, setattr, xattrs...) is held by the
  * call layer until the same change is made on every other live
- * replica; a file written through a handle is copied whole (move.c's
- * copy: the other replica's name is replaced atomically, with the
- * source's times) to every other live replica when it is flushed or
- * synced, before close(2) or fsync(2) returns.  A replica that fails a
- * repeated change is told (CLUSTER with PROTO_CLUSTER_DESYNC) and
- * resyncs.
+ * replica; a writable open opens twins on the others, and each WRITE
+ * frame of the write-back goes to the twins too, its answer held until
+ * they have it (write-behind, below); a flush or fsync syncs the twins
+ * and gives them the handle's times, and a replica that may lack a
+ * frame gets the file copied whole (move.c's copy: its name replaced
+ * atomically, with the source's times), before close(2) or fsync(2)
+ * returns.  A replica that fails a repeated change or a write is told
+ * (CLUSTER with PROTO_CLUSTER_DESYNC) and resyncs.
  *
  * Resync (a replica brings itself up to date): at start, when told it
  * is out of sync, and when it was cut off from every other replica and
@@ -855,6 +857,7 @@ cl_wait_kick(void)
 /* A writable handle's twin on another replica. */
 struct cl_twin {
 	struct peer *peer;
+	uint64_t epoch; /* its stream: a restarted peer's fh are others */
 	uint32_t export_id;
 	uint64_t fh;
 	uint64_t since; /* cls.seq when it opened */
@@ -938,8 +941,16 @@ static void
 cl_mirror_twin(struct cl_mirror *m, const struct call *c)
 {
 	m->tw = xreallocarray(m->tw, m->ntw + 1, sizeof *m->tw);
-	m->tw[m->ntw++] = (struct cl_twin){ c->peer, c->req.export_id,
-		c->rep.fh, ++cm.seq, false };
+	m->tw[m->ntw++] = (struct cl_twin){ c->peer, c->peer->epoch,
+		c->req.export_id, c->rep.fh, ++cm.seq, false };
+}
+
+/* Whether twin t can still be written: its peer's stream is the same. */
+static bool
+cl_twin_live(const struct cl_twin *t)
+{
+	return !t->failed && t->peer->state == PEER_UP &&
+	    t->peer->epoch == t->epoch;
 }
 
 /* The twin of m on p, if it has every byte written since seq first. */
@@ -948,7 +959,7 @@ cl_twin_ok(struct cl_mirror *m, const struct peer *p, uint64_t first)
 {
 	for (size_t i = 0; i < m->ntw; i++)
 		if (m->tw[i].peer == p)
-			return !m->tw[i].failed && m->tw[i].since < first
+			return cl_twin_live(&m->tw[i]) && m->tw[i].since < first
 			    ? &m->tw[i]
 			    : NULL;
 	return NULL;
@@ -985,7 +996,8 @@ cl_mirror_free(struct cl_mirror *m)
 	for (size_t i = 0; i < m->ntw; i++) {
 		struct call *c;
 
-		if (m->tw[i].peer->state != PEER_UP)
+		if (m->tw[i].peer->state != PEER_UP ||
+		    m->tw[i].peer->epoch != m->tw[i].epoch)
 			continue;
 		c = call_new(m->tw[i].peer, PROTO_RELEASE, m->tw[i].export_id,
 		    NULL, NULL, NULL);
@@ -1077,7 +1089,7 @@ cl_mirror_write(struct call *c)
 		struct cl_twin *t = &m->tw[i];
 		struct call *w;
 
-		if (t->failed || t->peer->state != PEER_UP)
+		if (!cl_twin_live(t))
 			continue;
 		w = call_new(t->peer, PROTO_WRITE, t->export_id, NULL,
 		    cl_twin_write_cb, wf);

@@ -12,9 +12,10 @@
  * op_timeout at most), a read whose
  * replica died goes on on another (cluster_failover()), changes are
  * repeated on every live replica before they are answered (the call
- * layer's hold, registered by cluster_start()), and data is copied to
- * every live replica when a written file is flushed or synced
- * (cluster_flush_wrap()).
+ * layer's hold, registered by cluster_start()), every WRITE frame of
+ * the write-back goes to every live replica (the call layer's send and
+ * answer hooks), and a flush or fsync of a written file syncs them and
+ * copies it whole where a frame may be missing (cluster_flush_wrap()).
  */
 #ifndef PUFS_CLUSTER_H
 #define PUFS_CLUSTER_H
