@@ -1020,7 +1020,7 @@ cl_wfan_free(struct cl_wfan *wf)
 	free(wf);
 }
 
-/* One twin's WRITE came back. */
+/* One twin's WRITE or FSYNC came back. */
 static void
 cl_twin_write_cb(struct call *c)
 {
@@ -1028,7 +1028,8 @@ cl_twin_write_cb(struct call *c)
 	int err = c->rep.error;
 	struct cl_mirror *m;
 
-	if (err == 0 && c->rep.value != c->req.datalen)
+	if (err == 0 && c->req.type == PROTO_WRITE &&
+	    c->rep.value != c->req.datalen)
 		err = -ENOSPC; /* a short write: the disk is full */
 	if (err != 0) {
 		if ((m = cl_mirror_find(wf->peer, wf->epoch, wf->fh)) != NULL)
@@ -1037,7 +1038,8 @@ cl_twin_write_cb(struct call *c)
 					m->tw[i].failed = true;
 		cl_dirty_miss(wf->node, c->peer);
 		if (c->peer->state == PEER_UP)
-			cl_desync(wf->cl, c->peer, "a write", err);
+			cl_desync(wf->cl, c->peer, proto_type_name(c->req.type),
+			    err);
 	}
 	if (--wf->pending > 0)
 		return;
@@ -1054,7 +1056,7 @@ cl_twin_write_cb(struct call *c)
 /*
  * The send hook's part: a WRITE frame to a replica's handle goes to its
  * twins too, with the frame's bytes (still there: call_send() has not
- * encoded them yet).
+ * encoded them yet); an FSYNC too, so that the replicas sync at once.
  */
 static void
 cl_mirror_write(struct call *c)
@@ -1065,18 +1067,21 @@ cl_mirror_write(struct call *c)
 	struct cl_rep *r;
 	size_t n;
 
-	if (m == NULL || m->node == 0) {
+	if (c->req.type == PROTO_WRITE && (m == NULL || m->node == 0)) {
 		if (cl_of(c->peer, c->req.export_id) != NULL)
 			cm.unmapped++; /* whose bytes, unknown: copy all */
 		return;
 	}
-	n = cl_reps(m->cl, &r);
-	for (struct cl_dirty *d = cm.dirty; d != NULL; d = d->next)
+	if (m == NULL)
+		return; /* an FSYNC of a directory, or of a reader */
+	n = c->req.type == PROTO_WRITE ? cl_reps(m->cl, &r) : 0;
+	for (struct cl_dirty *d = cm.dirty; n > 0 && d != NULL; d = d->next)
 		for (size_t i = 0; d->node == m->node && i < n; i++)
 			if (r[i].peer != m->peer &&
 			    cl_twin_ok(m, r[i].peer, d->first) == NULL)
 				cl_dirty_miss(m->node, r[i].peer);
-	free(r);
+	if (n > 0)
+		free(r);
 	wf = xcalloc(1, sizeof *wf);
 	wf->orig = c;
 	wf->id = c->req.id;
@@ -1091,12 +1096,17 @@ cl_mirror_write(struct call *c)
 
 		if (!cl_twin_live(t))
 			continue;
-		w = call_new(t->peer, PROTO_WRITE, t->export_id, NULL,
+		w = call_new(t->peer, c->req.type, t->export_id, NULL,
 		    cl_twin_write_cb, wf);
 		w->nohold = true;
 		w->req.fh = t->fh;
 		w->req.offset = c->req.offset;
 		w->req.flags = c->req.flags;
+		wf->pending++;
+		if (c->req.type == PROTO_FSYNC) {
+			call_send(w);
+			continue;
+		}
 		/*
 		 * A peer's stream encodes the frame as it is sent: it may
 		 * share c's bytes (as io_wb_send() does), with no buffer
@@ -1109,7 +1119,6 @@ cl_mirror_write(struct call *c)
 			w->req.data = c->req.data;
 			w->req.datalen = c->req.datalen;
 		}
-		wf->pending++;
 		m->cl->mirrored += c->req.datalen;
 		call_send(w);
 		if (!t->peer->self) /* encoded, or failed: not read again */
@@ -1259,6 +1268,7 @@ struct cl_flush {
 		struct peer *peer;
 		uint32_t export_id;
 		uint64_t fh;
+		bool synced; /* the handle's FSYNC went to its twin there */
 	} * tw;
 	size_t ntw;
 };
@@ -1347,6 +1357,7 @@ static void
 cl_flushed(void *arg, int error, const void *data, size_t len)
 {
 	struct cl_flush *fl = arg;
+	struct cl_mirror *hm;
 	struct cl_rep *r;
 	struct call *c;
 	size_t n;
@@ -1359,6 +1370,7 @@ cl_flushed(void *arg, int error, const void *data, size_t len)
 		cl_flush_step(fl);
 		return;
 	}
+	hm = cl_mirror_find(fl->src, fl->src->epoch, fl->fh);
 	n = cl_reps(fl->cl, &r);
 	fl->tw = xcalloc(n, sizeof *fl->tw);
 	for (size_t i = 0; i < n; i++) {
@@ -1370,7 +1382,9 @@ cl_flushed(void *arg, int error, const void *data, size_t len)
 		if (error == 0 &&
 		    (t = cl_dirty_twin(fl->d, r[i].peer)) != NULL) {
 			fl->tw[fl->ntw++] = (struct cl_flush_twin){ t->peer,
-				t->export_id, t->fh };
+				t->export_id, t->fh,
+				hm != NULL &&
+				    cl_twin_ok(hm, t->peer, UINT64_MAX) };
 			continue;
 		}
 		one = xcalloc(1, sizeof *one);
@@ -1390,7 +1404,10 @@ cl_flushed(void *arg, int error, const void *data, size_t len)
 		cl_flush_step(fl);
 		return;
 	}
-	/* First phase: the handle's times, the twins' fsyncs. */
+	/*
+	 * First phase: the handle's times, and the fsyncs of the twins
+	 * the handle's FSYNC did not reach (the send hook's).
+	 */
 	fl->pending++;
 	fl->phase = 1;
 	c = call_new(fl->src, PROTO_STAT, fl->sx, NULL, cl_flush_synced, fl);
@@ -1398,6 +1415,8 @@ cl_flushed(void *arg, int error, const void *data, size_t len)
 	c->req.fh = fl->fh;
 	call_send(c);
 	for (size_t i = 0; fl->sync && i < fl->ntw; i++) {
+		if (fl->tw[i].synced)
+			continue;
 		fl->phase++;
 		c = call_new(fl->tw[i].peer, PROTO_FSYNC, fl->tw[i].export_id,
 		    NULL, cl_flush_synced, fl);
@@ -1459,7 +1478,8 @@ cl_send_hold(struct call *c)
 {
 	size_t i;
 
-	if (c->req.type == PROTO_WRITE && !c->nohold)
+	if ((c->req.type == PROTO_WRITE || c->req.type == PROTO_FSYNC) &&
+	    !c->nohold)
 		cl_mirror_write(c);
 	else if (c->req.type == PROTO_RELEASE)
 		cl_mirror_release(c);
@@ -1814,6 +1834,7 @@ cl_hold(struct call *c)
 
 	switch (q->type) {
 	case PROTO_WRITE:
+	case PROTO_FSYNC:
 		return cl_mirror_answer(c);
 	case PROTO_OPEN:
 		if ((q->flags & O_ACCMODE) == O_RDONLY)

@@ -8,7 +8,8 @@
 #   all three replicas when close(2) returns.
 # - Write-behind: the frames written back from p4 go to every replica
 #   (counted in its status), the same bytes and times on each, with no
-#   copy of the whole file at fsync or close.
+#   copy of the whole file at fsync or close; a replica that comes back
+#   while a file is open for writing gets the file copied at its close.
 # - Balance: with roundrobin, each replica serves 20% to 45% of the
 #   reads of a 300-file tree read from p4, counted by their status.
 # - Failover: a reader streaming 64 MiB from p4 survives the two
@@ -159,6 +160,25 @@ test_expect_success 'write-behind: frames go to every replica, fsync copies noth
 	test "$(cl 4 copies)" = "$copies" &&
 	test "$(cl 4 mirrored)" -ge $((behind + 2 * (8 << 20))) &&
 	test "$(cl 4 desyncs)" = 0
+'
+
+test_expect_success 'write-behind: a replica back while a file is open gets a copy' '
+	copies=$(cl 4 copies) &&
+	peer_stop 3 &&
+	wait_for "test \"\$(cl 4 replicas)\" = \"p1=in_sync p2=in_sync p3=down\"" 15 &&
+	exec 5>"$M4/www/open" &&
+	echo before >&5 &&
+	start 3 &&
+	for k in 3 4; do
+		wait_for "all_in_sync $k" 20 || { cl $k replicas; exit 1; }
+	done &&
+	echo after >&5 &&
+	exec 5>&- &&
+	printf "before\nafter\n" >want &&
+	for j in 1 2 3; do
+		cmp want "$(www $j)/open" || { echo "open differs on p$j"; exit 1; }
+	done &&
+	test "$(cl 4 copies)" -gt "$copies"
 '
 
 test_expect_success 'balance: each replica serves 20-45% of a 300-file read' '
