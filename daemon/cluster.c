@@ -871,6 +871,7 @@ struct cl_mirror {
 	uint64_t epoch;
 	uint64_t fh;
 	uint64_t node;    /* its node's id once written through; 0: unknown */
+	char *rel;        /* the file's path in the replicas; owned */
 	unsigned opening; /* twins' opens out */
 	struct cl_twin *tw;
 	size_t ntw;
@@ -931,6 +932,9 @@ cl_mirror_new(struct cl *cl, const struct call *c)
 	m->peer = c->peer;
 	m->epoch = c->peer->epoch;
 	m->fh = c->rep.fh;
+	m->rel = c->req.type == PROTO_CREATE
+	    ? xpathjoin(c->req.path, c->req.name)
+	    : xstrdup(c->req.path);
 	m->next = cm.mirrors;
 	cm.mirrors = m;
 	return m;
@@ -1006,6 +1010,7 @@ cl_mirror_free(struct cl_mirror *m)
 		call_send(c);
 	}
 	free(m->tw);
+	free(m->rel);
 	free(m);
 }
 
@@ -1174,9 +1179,28 @@ cl_mirror_tick(uint64_t now)
 
 	for (m = cm.mirrors; m != NULL; m = mnext) {
 		mnext = m->next;
-		if (m->opening == 0 &&
-		    (m->peer->state != PEER_UP || m->peer->epoch != m->epoch))
-			cl_mirror_free(m);
+		if (m->opening != 0 ||
+		    (m->peer->state == PEER_UP && m->peer->epoch == m->epoch))
+			continue;
+		/*
+		 * The handle's replica died mid-write: the frames it had
+		 * out may have reached one twin and not another.  The
+		 * first live twin's file goes to the other replicas.
+		 */
+		for (size_t i = 0; m->node != 0 && i < m->ntw; i++) {
+			if (!cl_twin_live(&m->tw[i]))
+				continue;
+			log_warnx("cluster %s: %s died with %s open for "
+				  "writing: copied from %s",
+			    m->cl->name, log_escape(m->peer->name),
+			    log_escape(m->rel),
+			    log_escape(m->tw[i].peer->name));
+			(void)cl_spread(m->cl, m->tw[i].peer,
+			    m->tw[i].export_id, m->rel, m->rel, S_IFREG, NULL,
+			    NULL);
+			break;
+		}
+		cl_mirror_free(m);
 	}
 	for (wf = cm.wfans; wf != NULL; wf = wnext) {
 		wnext = wf->next;
@@ -2690,6 +2714,7 @@ cluster_free(void)
 
 		cm.mirrors = m->next;
 		free(m->tw);
+		free(m->rel);
 		free(m);
 	}
 	while (cm.dirty != NULL)
