@@ -9,7 +9,9 @@
 # - Write-behind: the frames written back from p4 go to every replica
 #   (counted in its status), the same bytes and times on each, with no
 #   copy of the whole file at fsync or close; a replica that comes back
-#   while a file is open for writing gets the file copied at its close.
+#   while a file is open for writing gets the file copied at its close;
+#   one killed while a file is open for writing leaves the other two
+#   with the same file.
 # - Balance: with roundrobin, each replica serves 20% to 45% of the
 #   reads of a 300-file tree read from p4, counted by their status.
 # - Failover: a reader streaming 64 MiB from p4 survives the two
@@ -179,6 +181,25 @@ test_expect_success 'write-behind: a replica back while a file is open gets a co
 		cmp want "$(www $j)/open" || { echo "open differs on p$j"; exit 1; }
 	done &&
 	test "$(cl 4 copies)" -gt "$copies"
+'
+
+test_expect_success 'write-behind: a replica killed mid-write leaves the others alike' '
+	exec 5>"$M4/www/dying" &&
+	dd if=/dev/urandom bs=1M count=4 >&5 2>/dev/null &&
+	peer_kill 1 &&
+	{ dd if=/dev/urandom bs=1M count=4 >&5 2>/dev/null; exec 5>&-; } ;
+	wait_for "cmp -s \"$(www 2)/dying\" \"$(www 3)/dying\"" 10 ||
+	{ ls -l "$(www 2)" "$(www 3)"; exit 1; }
+	if grep -q "died with dying open" "$(peer_log 4)"; then
+		echo "p1 held the handle: a twin copied"
+	else
+		echo "p1 held a twin"
+	fi
+	start 1 &&
+	for k in 1 2 3 4; do
+		wait_for "all_in_sync $k" 20 || { cl $k replicas; exit 1; }
+	done &&
+	cmp "$(www 1)/dying" "$(www 2)/dying"
 '
 
 test_expect_success 'balance: each replica serves 20-45% of a 300-file read' '
