@@ -340,22 +340,29 @@ EOF
 # p2/) and of sshfs (MSSH); name the namespaces (NS_A, NS_B) after our
 # PID; start the lists PIDS, MOUNTS, NAMESPACES and NOTES; from here on
 # cleanup runs on any exit.
+# work_setup NAME: the work directory pufs-NAME.* and the empty lists
+# of what the cleanup undoes, then the cleanup armed.
+work_setup() {
+	WORK=$(mktemp -d "$WORKPARENT/pufs-$1.XXXXXX")
+	PIDS=()
+	MOUNTS=()
+	NAMESPACES=()
+	NOTES=()
+	cleanup_on_exit
+}
+
 two_peer_setup() {
 	NS_A=pufs-bench-$$-a
 	NS_B=pufs-bench-$$-b
-	WORK=$(mktemp -d "$WORKPARENT/pufs-$1.XXXXXX")
+	work_setup "$1"
 	E1=$WORK/p1/export
 	E2=$WORK/p2/export
 	M1=$WORK/p1/mnt
 	M2=$WORK/p2/mnt
 	MSSH=$WORK/mnt-sshfs
 	mkdir -p "$E1" "$E2" "$M1" "$M2" "$MSSH"
-	PIDS=()
 	MOUNTS=("$M1" "$M2" "$MSSH")
-	NAMESPACES=()
 	MADE_RUN_SSHD=no
-	NOTES=()
-	cleanup_on_exit
 }
 
 # Make namespace $1 with its loopback up.

@@ -111,12 +111,7 @@ need_pufs
 # The interpreter itself, not a wrapper that takes time to start it.
 PY=$(python3 -c 'import sys; print(sys.executable)')
 
-WORK=$(mktemp -d "$WORKPARENT/pufs-peers.XXXXXX")
-PIDS=()
-MOUNTS=()
-NAMESPACES=()
-NOTES=()
-cleanup_on_exit
+work_setup peers
 HUB=pufs-bench-$$-hub
 TOTAL=$((NPEERS * ENTRIES))
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)

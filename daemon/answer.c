@@ -33,6 +33,14 @@ struct served {
 struct log_rate answer_log_frames = LOG_RATE_INIT("bad frames");
 static const struct stream_ops *answer_ops;
 static const struct stream_client *answer_client; /* the call layer */
+static answer_cluster_fn answer_cluster;          /* cluster.c */
+
+/* Who answers CLUSTER requests (on the loop: they wait on nothing). */
+void
+answer_on_cluster(answer_cluster_fn fn)
+{
+	answer_cluster = fn;
+}
 
 /* What the stream lets us do to it, and the layer above (stream_init). */
 void
@@ -195,6 +203,17 @@ answer_request(struct stream *s, uint8_t *frame, size_t len)
 		if (s->peer != NULL && s->peer->stream == s)
 			peer_leaving(s->peer);
 		answer_ops->close(s, "the peer said goodbye");
+		return 0;
+	}
+	case PROTO_CLUSTER: {
+		struct proto_rep rep = { .type = PROTO_CLUSTER,
+			.id = sv->req.id };
+
+		if (answer_cluster != NULL && s->peer != NULL)
+			rep.value = answer_cluster(s->peer, &sv->req);
+		answer_ops->send_rep(s, &rep);
+		free(sv->frame);
+		free(sv);
 		return 0;
 	}
 	default:

@@ -12,6 +12,7 @@
 
 #include <fuse_lowlevel.h>
 
+#include "cluster.h"
 #include "fs.h"
 
 /* --- getattr, setattr --- */
@@ -105,6 +106,19 @@ attr_cb(struct call *c)
 		call_send(c2);
 		return;
 	}
+	if (cluster_gone(c)) {
+		/* The replica of its handle went: another answers by path. */
+		struct call *c2;
+		int err;
+
+		if ((c2 = fsop_call(op->node, PROTO_STAT, attr_cb, op, &err)) ==
+		    NULL) {
+			fsop_done(op, err);
+			return;
+		}
+		call_send(c2);
+		return;
+	}
 	if (c->rep.error != 0) {
 		fsop_done(op, c->rep.error);
 		return;
@@ -130,6 +144,9 @@ attr_get(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	if (n != NULL && fi != NULL && !n->isdir)
 		h = (struct handle *)fi->fh;
+	if (h != NULL && !io_handle_live(h) &&
+	    cluster_export(h->peer, h->export_id))
+		h = NULL; /* a replica gone: another answers by path */
 	if (n == NULL)
 		err = -EIO;
 	else if (h != NULL && !io_handle_live(h))

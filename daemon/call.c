@@ -35,6 +35,8 @@ static unsigned call_count; /* calls not yet freed */
 static struct log_rate call_log_timeouts = LOG_RATE_INIT("call timeouts");
 static call_answer_fn call_answer_observer;
 static call_served_fn call_served_observer;
+static call_hold_fn call_holder;
+static call_hold_fn call_send_holder;
 static struct call_caller call_caller; /* whose work the loop does now */
 static struct log_rate call_log_groups = LOG_RATE_INIT("caller groups");
 
@@ -128,6 +130,28 @@ call_observe_served(call_served_fn fn)
 }
 
 /*
+ * Let fn hold back answers without an error (cluster.c: a change to
+ * one replica is repeated on the others first): when it returns true,
+ * the callback waits until it calls call_resume().
+ */
+void
+call_hold_answers(call_hold_fn fn)
+{
+	call_holder = fn;
+}
+
+/*
+ * Let fn hold back calls as they are sent (cluster.c: one that waits
+ * for a replica in sync): when it returns true, it sends the call
+ * later with call_send() or fails it with call_resume().
+ */
+void
+call_hold_sends(call_hold_fn fn)
+{
+	call_send_holder = fn;
+}
+
+/*
  * Request r was served by one of our exports with answer rep, for owner
  * (0: our own mount's call; else the stream whose handles it made).
  */
@@ -143,12 +167,22 @@ call_served(const struct proto_req *r, const struct proto_rep *rep,
 static void
 call_finish(struct call *c)
 {
-	struct call_caller was;
-
 	if (c->rep.error == 0 && call_answer_observer != NULL)
 		call_answer_observer(c);
 	timer_wheel_del(loop_wheel(), &c->timer);
 	latency_call_done(c->peer->name, c->req.type, c->sent_us);
+	if (c->rep.error == 0 && !c->nohold && call_holder != NULL &&
+	    call_holder(c))
+		return; /* nothing holds it but the holder, till it resumes */
+	call_resume(c);
+}
+
+/* Run the callback of an answer held back (call_hold_answers()). */
+void
+call_resume(struct call *c)
+{
+	struct call_caller was;
+
 	c->finished = true;
 	if (c->cb != NULL) {
 		call_caller_save(&was);
@@ -443,6 +477,8 @@ call_send(struct call *c)
 {
 	uint64_t deadline;
 
+	if (call_send_holder != NULL && call_send_holder(c))
+		return; /* the holder sends it later, or fails it */
 	if (c->req.type < PROTO_TYPE_MAX)
 		stats.ops[c->req.type]++;
 	c->sent_us = loop_mono_us();

@@ -25,6 +25,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "cluster.h"
 #include "locktab.h"
 #include "pufs.h"
 
@@ -243,6 +244,7 @@ control_status_json(struct evbuffer *b)
 	    (unsigned long long)lfull, (unsigned long long)ldelta);
 	control_io_json(b);
 	stream_status(b, true);
+	cluster_status(b, true);
 	union_check_stats(&cs);
 	evbuffer_add_printf(b,
 	    "\"checks\":{\"done\":%llu,\"local\":%llu,\"calls\":%llu},",
@@ -403,6 +405,7 @@ control_status_text(struct evbuffer *b)
 		    "authenticated\n");
 	control_io_text(b);
 	stream_status(b, false);
+	cluster_status(b, false);
 	evbuffer_add_printf(b,
 	    "cache:    entries %llu, bytes %llu, hits %llu, misses %llu, "
 	    "stale %llu\n"

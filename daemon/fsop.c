@@ -15,6 +15,7 @@
 
 #include <fuse_lowlevel.h>
 
+#include "cluster.h"
 #include "fs.h"
 
 /* A new parked request. */
@@ -247,9 +248,14 @@ fsop_call(struct node *n, uint8_t type, void (*cb)(struct call *), void *arg,
 	uint32_t export_id;
 	struct call *c;
 	char *rel;
-	int rc;
+	int rc, route;
 
-	if ((rc = fsop_holder(n, &peer, &export_id)) != 0) {
+	/* A replicated file: a replica in sync, by the set's rules. */
+	if ((route = cluster_route(n, type, &peer, &export_id)) == 1)
+		rc = fsop_holder(n, &peer, &export_id);
+	else
+		rc = route < 0 ? route : 0;
+	if (rc != 0) {
 		*err = rc > 0 ? -EROFS : rc;
 		return NULL;
 	}
@@ -259,6 +265,8 @@ fsop_call(struct node *n, uint8_t type, void (*cb)(struct call *), void *arg,
 	}
 	c = call_new(peer, type, export_id, rel, cb, arg);
 	free(rel);
+	if (route == CLUSTER_WAIT)
+		cluster_wait(c); /* sent once a replica is in sync */
 	return c;
 }
 

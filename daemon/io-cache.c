@@ -42,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster.h"
 #include "io-int.h"
 
 /* --- reads --- */
@@ -67,6 +68,21 @@ io_rd_done(struct io_rd *rd, int error, const struct iovec *iov, int n)
 	free(rd);
 }
 
+static int io_failover(struct io_file *, struct peer *, int);
+
+/*
+ * A read past the cache found its replica gone: it waits with the
+ * others while the file moves to another replica (true), or fails.
+ */
+static bool
+io_rd_elsewhere(struct io_rd *rd, struct peer *failed, int error)
+{
+	if (io_failover(rd->f, failed, error) != 0)
+		return false;
+	TAILQ_INSERT_TAIL(&rd->f->reads, rd, entry);
+	return true;
+}
+
 /* A READ sent past the cache came back: its bytes go straight on. */
 static void
 io_bypass_cb(struct call *c)
@@ -76,7 +92,8 @@ io_bypass_cb(struct call *c)
 	struct iovec iov = { .iov_base = (void *)(uintptr_t)c->rep.data,
 		.iov_len = c->rep.datalen };
 
-	io_rd_done(rd, c->rep.error, &iov, c->rep.error == 0 ? 1 : 0);
+	if (c->rep.error == 0 || !io_rd_elsewhere(rd, c->peer, c->rep.error))
+		io_rd_done(rd, c->rep.error, &iov, c->rep.error == 0 ? 1 : 0);
 	f->rd_frames--;
 	io_file_unpin(f);
 }
@@ -94,7 +111,8 @@ io_rd_clean(void *arg, int error, const void *data, size_t len)
 	if (error != 0 ||
 	    (c = io_call_new(rd->h, PROTO_READ, rd->off, io_bypass_cb, rd)) ==
 		NULL) {
-		io_rd_done(rd, error != 0 ? error : -EIO, NULL, 0);
+		if (error != 0 || !io_rd_elsewhere(rd, rd->h->peer, -EIO))
+			io_rd_done(rd, error != 0 ? error : -EIO, NULL, 0);
 		io_file_unpin(f);
 		return;
 	}
@@ -113,6 +131,34 @@ io_rd_bypass(struct io_rd *rd)
 {
 	io_file_pin(rd->f);
 	io_sync_start(rd->f, false, io_rd_clean, rd);
+}
+
+/* A failover of f's handles ended: its reads go on, or fail. */
+static void
+io_failover_done(void *arg, int error)
+{
+	struct io_file *f = arg;
+	struct io_rd *rd;
+
+	while (error != 0 && (rd = TAILQ_FIRST(&f->reads)) != NULL) {
+		TAILQ_REMOVE(&f->reads, rd, entry);
+		io_rd_done(rd, error, NULL, 0);
+	}
+	io_read_wake(f);
+	io_file_unpin(f);
+}
+
+/*
+ * A replica of a replicated file failed a read: its reads wait while
+ * the handles move to another (0), or there is none (-1).
+ */
+static int
+io_failover(struct io_file *f, struct peer *failed, int error)
+{
+	if (cluster_failover(f->node, failed, error, io_failover_done, f) != 0)
+		return -1;
+	io_file_pin(f);
+	return 0;
 }
 
 /* A READ filling a block came back. */
@@ -143,7 +189,8 @@ io_fill_cb(struct call *c)
 	if (c->rep.error != 0) {
 		/* Nothing to keep of it; readers waiting for it fail. */
 		block_cache_invalidate(io.bc, f->key, index * io.bs, io.bs);
-		io_read_fail_block(f, index, c->rep.error);
+		if (io_failover(f, c->peer, c->rep.error) != 0)
+			io_read_fail_block(f, index, c->rep.error);
 	}
 	io_wb_push(f); /* its dirty ranges may have waited for it */
 	io_read_wake(f);
@@ -189,6 +236,8 @@ io_rd_run(struct io_rd *rd)
 	int n = 0;
 
 	if (!io_handle_live(rd->h)) {
+		if (io_failover(f, rd->h->peer, -EIO) == 0)
+			return false; /* on another replica */
 		io_rd_done(rd, -EIO, NULL, 0);
 		return true;
 	}
@@ -309,7 +358,8 @@ io_read(struct handle *h, uint64_t off, size_t size, io_read_cb cb, void *arg)
 	struct io_rd *rd;
 	uint64_t end;
 
-	if (!io_handle_live(h))
+	/* A replica gone: the read goes on on another (io_rd_run()). */
+	if (!io_handle_live(h) && !cluster_export(h->peer, h->export_id))
 		return -EIO;
 	f = io_file_get(h->node);
 	rd = xcalloc(1, sizeof *rd);
@@ -1059,6 +1109,7 @@ io_write(struct handle *h, uint64_t off, const void *data, size_t size,
 	if (!io_handle_live(h))
 		return -EIO;
 	f = io_file_get(h->node);
+	cluster_wrote(h->node); /* seen to on the other replicas */
 	/*
 	 * A writer that may not keep set-ID bits: the next frame says so,
 	 * and goes now, so that a stat soon after sees them gone.
@@ -1163,6 +1214,8 @@ io_flush(struct handle *h, io_done_cb cb, void *arg)
 {
 	struct io_file *f = io_file_get(h->node);
 
+	/* Then to the other replicas. */
+	cluster_flush_wrap(h, false, &cb, &arg);
 	io_sync_start(f, true, cb, arg);
 	return 0;
 }

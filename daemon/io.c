@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster.h"
 #include "io-int.h"
 
 /* A request in flight: whom to tell. */
@@ -224,7 +225,7 @@ io_open(struct node *n, int flags, io_open_cb cb, void *arg)
 	op->flags = flags;
 	if ((c = fsop_call(n, PROTO_OPEN, io_open_done, op, &err)) == NULL) {
 		free(op);
-		return -err;
+		return err; /* negative, as fsop_call() sets it */
 	}
 	op->node = n;
 	node_ref(n);
@@ -293,6 +294,8 @@ io_fsync(struct handle *h, bool datasync, io_done_cb cb, void *arg)
 
 	if (!io_handle_live(h))
 		return -EIO;
+	/* Then to the other replicas. */
+	cluster_flush_wrap(h, true, &cb, &arg);
 	op = io_op_new(arg);
 	op->cb = cb;
 	op->h = h;
@@ -468,7 +471,7 @@ io_setattr_send(void *arg, int error, const void *data, size_t len)
 		c->req.fh = h->fh;
 	} else if ((c = fsop_call(n, PROTO_SETATTR, io_setattr_cb, op, &err)) ==
 	    NULL) {
-		op->acb(op->arg, -err, NULL);
+		op->acb(op->arg, err, NULL);
 		io_op_free(op);
 		return;
 	}

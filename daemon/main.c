@@ -19,6 +19,7 @@
 
 #include <event2/event.h>
 
+#include "cluster.h"
 #include "locktab.h"
 #include "pufs.h"
 
@@ -106,13 +107,14 @@ static const struct locate_ops main_locate = {
 	.located = find_located,
 };
 
-/* A request served by our exports: traps announce it, locks count it. */
+/* A request our exports served: traps, locks and the replicas count it. */
 static void
 main_served(const struct proto_req *r, const struct proto_rep *rep,
     uint32_t owner)
 {
 	trap_note(r, rep, owner);
 	locktab_note(r, rep, owner);
+	cluster_served(r, rep, owner);
 }
 
 /*
@@ -145,6 +147,7 @@ main_wire(const struct config *cfg)
 	locktab_init();
 	watch_init(&ctx);
 	loop_input_listener(fs_throttle);
+	cluster_start();
 }
 
 /* Run the daemon until a signal or an unmount; the exit status. */
@@ -155,6 +158,7 @@ main_daemon(struct config *cfg)
 
 	loop_init(cfg);
 	worker_init(loop_base, MAIN_WORKERS);
+	cluster_init(cfg); /* the replicas are exports too */
 	peer_init_self(cfg, &main_exports);
 	node_init();
 	dircache_init(cfg);
@@ -194,6 +198,7 @@ leave:
 	trap_free();
 	dircache_free();
 	io_free();
+	cluster_free();
 	node_free_all();
 	peer_free_all();
 	latency_free();

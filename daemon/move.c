@@ -125,8 +125,11 @@ static struct call *
 move_call(struct move *m, bool dest, uint8_t type, const char *path,
     void (*cb)(struct call *))
 {
-	return call_new(dest ? m->sp.dpeer : m->sp.speer, type,
+	struct call *c = call_new(dest ? m->sp.dpeer : m->sp.speer, type,
 	    dest ? m->sp.dexport : m->sp.sexport, path, cb, m);
+
+	c->nohold = m->sp.copy;
+	return c;
 }
 
 /* Close a handle nobody waits on. */
@@ -195,7 +198,8 @@ move_took(struct move *m, const struct call *c)
 		 * or one with other names (they would stop sharing it), is
 		 * not moved.  The copy gets these times and this mode.
 		 */
-		if (!S_ISREG(c->rep.attr.mode) || c->rep.attr.nlink > 1)
+		if (!S_ISREG(c->rep.attr.mode) ||
+		    (c->rep.attr.nlink > 1 && !m->sp.copy))
 			return -EXDEV;
 		m->sp.attr = c->rep.attr;
 		break;
@@ -267,6 +271,10 @@ move_cb(struct call *c)
 		move_set_state(m, m->whole ? MOVE_PUT : MOVE_CREATE);
 		break;
 	case MOVE_PUT:
+		if (m->whole && m->sp.copy) {
+			move_finish(m); /* a copy: the source stays */
+			return;
+		}
 		move_set_state(m, m->whole ? MOVE_UNLINK : MOVE_CREATE);
 		break;
 	case MOVE_CREATE:
@@ -280,6 +288,10 @@ move_cb(struct call *c)
 		move_set_state(m, MOVE_RENAME);
 		break;
 	case MOVE_RENAME:
+		if (m->sp.copy) {
+			move_finish(m);
+			return;
+		}
 		move_set_state(m, MOVE_UNLINK);
 		break;
 	case MOVE_UNLINK:

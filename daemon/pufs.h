@@ -119,6 +119,9 @@ struct stream_client {
 };
 
 void stream_init(const struct stream_client *);
+/* answer.c: who answers a peer's CLUSTER request (its state, value). */
+typedef uint64_t (*answer_cluster_fn)(struct peer *, const struct proto_req *);
+void answer_on_cluster(answer_cluster_fn);
 uint64_t stream_new_id(void);
 int stream_listen(const struct sockaddr *, int);
 struct stream *stream_connect(const struct sockaddr *, int, const char *,
@@ -132,6 +135,7 @@ void stream_probe(struct stream *, const char *why);
 bool stream_may_dial(void);
 uint64_t stream_started(const struct stream *);
 uint64_t stream_up_since(const struct stream *);
+unsigned stream_calls(const struct stream *);
 const char *stream_tls_cipher(const struct stream *);
 struct evbuffer;
 void stream_status(struct evbuffer *, bool json);
@@ -164,6 +168,7 @@ struct call {
 	void *arg;
 	unsigned idx;     /* caller's slot number, for gathers */
 	uint64_t sent_us; /* loop_mono_us() at call_send(), for latency */
+	bool nohold;      /* its answer is not held (call_hold_answers()) */
 
 	/* private */
 	char *strs[4]; /* owned copies of path, name, path2, name2 */
@@ -211,6 +216,10 @@ typedef void (*call_served_fn)(const struct proto_req *,
     const struct proto_rep *, uint32_t owner);
 void call_observe_answers(call_answer_fn);
 void call_observe_served(call_served_fn);
+typedef bool (*call_hold_fn)(struct call *);
+void call_hold_answers(call_hold_fn);
+void call_hold_sends(call_hold_fn);
+void call_resume(struct call *);
 
 /* inval.c: what changes mean for the caches (trap sink, answers). */
 
@@ -533,6 +542,8 @@ struct move_spec {
 	char *sdir, *sname;     /* in the source's export; copied */
 	char *ddir, *dname;     /* in the destination's; copied */
 	struct proto_attr attr; /* the source's */
+	bool copy; /* cluster.c: a copy, the source stays; its calls are
+		    * not repeated on other replicas */
 };
 
 typedef void (*move_done_cb)(void *arg, int error);

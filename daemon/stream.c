@@ -1025,6 +1025,13 @@ stream_started(const struct stream *s)
 	return s->started;
 }
 
+/* Our calls waiting on s for their answer (0 for no stream). */
+unsigned
+stream_calls(const struct stream *s)
+{
+	return s != NULL ? s->ncalls : 0;
+}
+
 /* When its handshake completed (loop_now_ms()), 0 before. */
 uint64_t
 stream_up_since(const struct stream *s)

@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cluster.h"
 #include "merge.h"
 #include "pufs.h"
 
@@ -187,11 +188,13 @@ union_merge(const char *base, const char *upath, const struct hit *hits,
 {
 	struct merge_hit *mh;
 	struct merge_entry *me;
-	struct hit *dirs;
+	struct hit *dirs, *kept;
 	size_t nme;
 
 	if (move_hidden(base))
 		return; /* a copy being moved in: not there yet */
+	if ((kept = cluster_collapse(hits, &n)) != NULL)
+		hits = kept; /* a replicated file shows once */
 	mh = xcalloc(n, sizeof *mh);
 	me = xcalloc(n + 1, sizeof *me);
 	for (size_t i = 0; i < n; i++)
@@ -207,6 +210,7 @@ union_merge(const char *base, const char *upath, const struct hit *hits,
 		memset(e, 0, sizeof *e);
 		if (!me[i].isdir) {
 			union_file_entry(e, me[i].name, &hits[me[i].hit]);
+			cluster_entry(e, upath);
 			merge_entry_clear(&me[i]);
 			continue;
 		}
@@ -215,11 +219,13 @@ union_merge(const char *base, const char *upath, const struct hit *hits,
 			dirs[k] = hits[me[i].copies[k]];
 		union_dir_entry(e, me[i].name, upath, dirs, me[i].ncopies,
 		    me[i].nlink_unknown);
+		cluster_entry(e, upath);
 		free(dirs);
 		merge_entry_clear(&me[i]);
 	}
 	free(me);
 	free(mh);
+	free(kept);
 }
 
 /* The copies of a directory node: the root's follow the live exports. */
@@ -467,8 +473,8 @@ union_resolve_mode(struct node *dir, const char *name, enum union_mode mode,
 	size_t ncopies, baselen, i, asked = 0;
 	char *upath, *rel;
 
-	if (any) {
-		pin = NULL;
+	if (any || cluster_literal(dir)) {
+		pin = NULL; /* a replicated directory's names are literal */
 		baselen = strlen(name);
 	} else
 		node_split_name(name, &pin, &baselen);
@@ -623,6 +629,10 @@ union_node(struct node *dir, struct entry *e)
 	if (n == NULL) {
 		n = node_new(dir, e->name);
 		node_split_name(n->name, &n->pin, &n->baselen);
+		if (cluster_literal(dir)) {
+			n->pin = NULL; /* a replicated directory's: literal */
+			n->baselen = strlen(n->name);
+		}
 		n->isdir = e->isdir;
 	}
 	n->isvirtual = e->isvirtual;

@@ -233,6 +233,8 @@ static const struct type_spec types[PROTO_TYPE_MAX] = {
 	[PROTO_LKCANCEL] = { "lkcancel", Q_OFFSET, 0, 0, false, 0 },
 	[PROTO_LEASE] = { "lease", Q_FH, 0, 0, false, 0 },
 	[PROTO_LKRETURN] = { "lkreturn", Q_OFFSET, 0, 0, false, 0 },
+	[PROTO_CLUSTER] = { "cluster", Q_PATH | Q_FLAGS | Q_OFFSET2, R_VALUE, 0,
+	    false, 0 },
 };
 
 /* Whether a reply of type may carry its directory's attributes. */
@@ -1012,6 +1014,8 @@ proto_req_caps(const struct proto_req *q)
 		return PROTO_CAP_LOCKS | PROTO_CAP_LOCK_LEASE;
 	case PROTO_REPLACE:
 		return PROTO_CAP_REPLACE;
+	case PROTO_CLUSTER:
+		return PROTO_CAP_CLUSTER;
 	default:
 		return 0;
 	}

@@ -82,6 +82,10 @@ enum proto_type {
 	/* lock leases (PROTO_CAP_LOCK_LEASE) */
 	PROTO_LEASE,    /* fh: answered when the holder wants its locks back */
 	PROTO_LKRETURN, /* offset = id of the LEASE answered: given back */
+	/* replicated directories (PROTO_CAP_CLUSTER) */
+	PROTO_CLUSTER = 40, /* path = cluster name, flags = our replica's
+			     * state, offset2 = PROTO_CLUSTER_* ask
+			     * -> value = the other's state */
 	PROTO_TYPE_MAX
 };
 
@@ -293,10 +297,24 @@ struct proto_req {
 #define PROTO_CAP_CHANGE_ATTR 0x400
 #define PROTO_WIRE_WRITE_ATTR 38  /* the type byte of such a WRITE reply */
 #define PROTO_WIRE_UNLINK_ATTR 39 /* and of such an UNLINK reply */
+/*
+ * Replicated directories (PROTOCOL.md, CLUSTER): a peer tells another
+ * the state of its replica of a cluster, and learns the other's.
+ * States are PROTO_CLUSTER_NONE (no replica), _RESYNC (live, being
+ * brought up to date: written to, never read from) and _SYNC; offset2
+ * PROTO_CLUSTER_DESYNC tells the receiver that a write to its replica
+ * failed, so that it resyncs.
+ */
+#define PROTO_CAP_CLUSTER 0x100
+#define PROTO_CLUSTER_NONE 0
+#define PROTO_CLUSTER_RESYNC 1
+#define PROTO_CLUSTER_SYNC 2
+#define PROTO_CLUSTER_DESYNC 1 /* offset2 */
 #define PROTO_CAPS \
 	(PROTO_CAP_LIST_PAGES | PROTO_CAP_KILL_SUIDGID | PROTO_CAP_REPLACE | \
 	    PROTO_CAP_CRED | PROTO_CAP_DIR_ATTR | PROTO_CAP_LOCKS | \
-	    PROTO_CAP_LOCK_GEN | PROTO_CAP_LOCK_LEASE | PROTO_CAP_CHANGE_ATTR)
+	    PROTO_CAP_LOCK_GEN | PROTO_CAP_LOCK_LEASE | PROTO_CAP_CLUSTER | \
+	    PROTO_CAP_CHANGE_ATTR)
 
 #define PROTO_LK_RDLCK 0
 #define PROTO_LK_WRLCK 1
@@ -346,7 +364,7 @@ struct proto_rep {
 	uint64_t lock_gen;          /* SETLK: the file's change number */
 	uint64_t lock_since;        /* changed by the requester alone since */
 	bool lent; /* GETLK, SETLK: PROTO_FLAG_LENT, the requester decides */
-	bool has_attr;              /* PROTO_CAP_CHANGE_ATTR: WRITE, UNLINK */
+	bool has_attr; /* PROTO_CAP_CHANGE_ATTR: WRITE, UNLINK */
 	struct proto_attr attr_before; /* WRITE: the file's before it */
 };
 

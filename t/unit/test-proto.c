@@ -125,6 +125,7 @@ static const struct expect {
 	{ PROTO_LKCANCEL, "lkcancel", F_OFFSET, 0 },
 	{ PROTO_LEASE, "lease", F_FH, 0 },
 	{ PROTO_LKRETURN, "lkreturn", F_OFFSET, 0 },
+	{ PROTO_CLUSTER, "cluster", F_PATH | F_FLAGS | F_OFFSET2, A_VALUE },
 };
 
 static struct proto_export sample_exports[] = {
@@ -2298,19 +2299,28 @@ main(int argc, char **argv)
 	tap_plan(3 + PER_TYPE * (int)NELEM(expect) + 1 + hand_frames() +
 	    DELTA_TESTS + spoils() + (int)NAMES_TESTS + FRAME_LEN_TESTS +
 	    LARGE_TESTS + PAGED_TESTS + KILL_TESTS + CRED_TESTS +
-	    DIR_ATTR_TESTS + LOCK_GEN_TESTS + LEASE_TESTS +
-	    CHANGE_ATTR_TESTS);
+	    DIR_ATTR_TESTS + LOCK_GEN_TESTS + LEASE_TESTS + CHANGE_ATTR_TESTS);
 	test_golden();
 	for (i = 0; i < NELEM(expect); i++)
 		test_type(&expect[i]);
-	/* Every type in order; 31 is WRITE_KILL, a WRITE's wire byte. */
-	ok = NELEM(expect) == PROTO_TYPE_MAX - 2;
-	for (i = 0; i < NELEM(expect); i++)
+	/*
+	 * Every type in order; 31 is WRITE_KILL, a WRITE's wire byte, 38
+	 * and 39 are the wire bytes of WRITE_ATTR and UNLINK_ATTR replies
+	 * (no type of their own), and CLUSTER is 40, the last.
+	 */
+	ok = NELEM(expect) == PROTO_TYPE_MAX - 2 - (PROTO_CLUSTER - 38);
+	for (i = 0; i + 1 < NELEM(expect); i++)
 		ok = ok &&
 		    expect[i].type ==
 			(int)i + 1 + (i + 1 >= PROTO_WIRE_WRITE_KILL) &&
 		    strcmp(proto_type_name(expect[i].type), expect[i].name) ==
 			0;
+	ok = ok && expect[NELEM(expect) - 1].type == PROTO_CLUSTER &&
+	    PROTO_CLUSTER == PROTO_TYPE_MAX - 1 &&
+	    PROTO_WIRE_WRITE_ATTR == PROTO_LKRETURN + 1 &&
+	    PROTO_WIRE_UNLINK_ATTR + 1 == PROTO_CLUSTER &&
+	    strcmp(proto_type_name(PROTO_WIRE_WRITE_ATTR), "unknown") == 0 &&
+	    strcmp(proto_type_name(PROTO_WIRE_UNLINK_ATTR), "unknown") == 0;
 	tap_ok(ok, "every type tested, names as PROTOCOL.md says");
 	test_hand_frames();
 	test_readdir_delta();
