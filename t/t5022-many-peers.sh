@@ -96,7 +96,7 @@ test_expect_success 'the dials of a newcomer and of who answered it do not cross
 		timeouts=$(grep -c ": lost (timeout)" "$log") || true &&
 		echo "p$k: $n crossed dials, $peers peers seen up $ups times," \
 		    "$timeouts streams timed out" &&
-		grep ": lost (" "$log" || true &&
+		grep -E ": (lost|left) \(" "$log" || true &&
 		test "$n" = 0 &&
 		test "$peers" = $((N - 1)) &&
 		test $((ups - peers)) -le "$timeouts" || exit 1
