@@ -73,6 +73,10 @@ int serve_replace(struct export *, struct export *, uint32_t owner,
 int serve_xattr(struct export *, uint32_t owner, const struct proto_req *,
     struct proto_rep *, struct export_mem *);
 int serve_fh_op(uint32_t owner, const struct proto_req *, struct proto_rep *);
+int serve_changes(struct export *, const struct proto_req *, struct proto_rep *,
+    struct export_mem *);
+int serve_sums(struct export *, const struct proto_req *, struct proto_rep *,
+    struct export_mem *);
 int serve_path_op(struct export *, const struct proto_req *, struct proto_rep *,
     struct export_mem *);
 

@@ -202,6 +202,12 @@ export_serve(uint32_t owner, const struct proto_req *r, struct proto_rep *rep,
 	case PROTO_READDIR:
 		rc = serve_readdir(ex, r, rep, mem);
 		break;
+	case PROTO_CHANGES:
+		rc = serve_changes(ex, r, rep, mem);
+		break;
+	case PROTO_SUMS:
+		rc = serve_sums(ex, r, rep, mem);
+		break;
 	case PROTO_SETXATTR:
 	case PROTO_GETXATTR:
 	case PROTO_LISTXATTR:

@@ -11,6 +11,14 @@
  * delta is only trusted for a directory watched (watch.c) since before
  * the checkpoint; otherwise the answer is the whole listing.
  *
+ * A replica's resync (cluster.c) asks it for every path of an export
+ * changed since a global time (journal_changes()): the answer is sure
+ * only if no record of that export since then was overwritten and no
+ * change of it was lost (journal_lost(), when the disk watch overflows),
+ * and the journal began before.  A note of the same entry as the newest
+ * record, made before anybody took a checkpoint after it, only moves
+ * that record's time: a file written in many frames takes one record.
+ *
  * Notes are made on the loop; deltas are computed on the disk workers,
  * so the ring is locked.
  */
@@ -26,7 +34,11 @@
 static struct {
 	pthread_mutex_t lock;
 	struct journal_rec ring[JOURNAL_SIZE];
-	uint64_t seq; /* number of the newest record */
+	uint64_t seq;      /* number of the newest record */
+	uint64_t handed;   /* the newest checkpoint taken */
+	uint64_t start_ns; /* the first note's time */
+	uint64_t gone_ns;  /* the newest time of a record overwritten */
+	uint64_t lost_ns;  /* the newest time changes were lost */
 } jr = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* Free the records. */
@@ -49,29 +61,122 @@ journal_seq(void)
 	uint64_t s;
 
 	pthread_mutex_lock(&jr.lock);
-	s = jr.seq;
+	s = jr.handed = jr.seq;
 	pthread_mutex_unlock(&jr.lock);
 	return s;
 }
 
-/* Note that the entry at path (relative to export_id's root) changed. */
+/* Whether record r is of entry (export_id, dir of dlen bytes, name). */
+static bool
+journal_is(const struct journal_rec *r, uint32_t export_id, const char *dir,
+    size_t dlen, const char *name)
+{
+	return r->seq != 0 && r->export_id == export_id &&
+	    strncmp(r->dir, dir, dlen) == 0 && r->dir[dlen] == '\0' &&
+	    strcmp(r->name, name) == 0;
+}
+
+/*
+ * Note that the entry at path (relative to export_id's root) changed at
+ * global time ns.
+ */
 void
-journal_note(uint32_t export_id, const char *path)
+journal_note(uint32_t export_id, const char *path, uint64_t ns)
 {
 	const char *slash = strrchr(path, '/');
+	size_t dlen = slash != NULL ? (size_t)(slash - path) : 0;
+	const char *name = slash != NULL ? slash + 1 : path;
 	struct journal_rec *r;
 
 	if (path[0] == '\0')
 		return; /* an export root is nobody's entry */
 	pthread_mutex_lock(&jr.lock);
+	r = &jr.ring[jr.seq % JOURNAL_SIZE];
+	if (jr.seq > jr.handed && journal_is(r, export_id, path, dlen, name)) {
+		if (ns > r->ns)
+			r->ns = ns;
+		pthread_mutex_unlock(&jr.lock);
+		return;
+	}
 	r = &jr.ring[++jr.seq % JOURNAL_SIZE];
+	if (r->seq != 0 && r->ns > jr.gone_ns)
+		jr.gone_ns = r->ns;
 	free(r->dir);
 	free(r->name);
 	r->seq = jr.seq;
 	r->export_id = export_id;
-	r->dir = slash != NULL ? xstrndup(path, (size_t)(slash - path))
-			       : xstrdup("");
-	r->name = xstrdup(slash != NULL ? slash + 1 : path);
+	r->ns = ns;
+	r->dir = xstrndup(path, dlen);
+	r->name = xstrdup(name);
+	pthread_mutex_unlock(&jr.lock);
+}
+
+/* The journal holds every change from global time ns (the start). */
+void
+journal_start(uint64_t ns)
+{
+	pthread_mutex_lock(&jr.lock);
+	jr.start_ns = ns;
+	pthread_mutex_unlock(&jr.lock);
+}
+
+/* Changes were lost at global time ns (the disk watch overflowed). */
+void
+journal_lost(uint64_t ns)
+{
+	pthread_mutex_lock(&jr.lock);
+	if (ns > jr.lost_ns)
+		jr.lost_ns = ns;
+	pthread_mutex_unlock(&jr.lock);
+}
+
+/*
+ * The paths of export_id's entries changed at or after global time
+ * since, in records numbered after `after`: appended NUL-terminated to
+ * out (at most max bytes in all; *n paths), in change order, duplicates
+ * kept.  *last is the number of the last record looked at (ask again
+ * after it when *more), *sure whether the journal holds every change of
+ * the export since then.  Any thread.
+ */
+void
+journal_changes(uint32_t export_id, uint64_t since, uint64_t after,
+    struct journal_out *o)
+{
+	uint64_t first;
+
+	o->len = 0;
+	o->n = 0;
+	o->more = false;
+	pthread_mutex_lock(&jr.lock);
+	o->sure = jr.start_ns != 0 && jr.start_ns <= since &&
+	    jr.gone_ns < since && jr.lost_ns < since;
+	first = jr.seq >= JOURNAL_SIZE ? jr.seq - JOURNAL_SIZE + 1 : 1;
+	if (after + 1 > first)
+		first = after + 1;
+	o->last = after > jr.seq ? jr.seq : after;
+	for (uint64_t s = first; s <= jr.seq; s++) {
+		const struct journal_rec *r = &jr.ring[s % JOURNAL_SIZE];
+		size_t dl, nl;
+
+		if (r->seq != s || r->export_id != export_id || r->ns < since) {
+			o->last = s;
+			continue;
+		}
+		dl = strlen(r->dir);
+		nl = strlen(r->name);
+		if (o->len + dl + nl + 2 > o->max) {
+			o->more = true;
+			break;
+		}
+		if (dl > 0) {
+			memcpy(o->buf + o->len, r->dir, dl);
+			o->buf[o->len + dl++] = '/';
+		}
+		memcpy(o->buf + o->len + dl, r->name, nl + 1);
+		o->len += dl + nl + 1;
+		o->n++;
+		o->last = s;
+	}
 	pthread_mutex_unlock(&jr.lock);
 }
 

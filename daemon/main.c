@@ -117,6 +117,14 @@ main_served(const struct proto_req *r, const struct proto_rep *rep,
 	cluster_served(r, rep, owner);
 }
 
+/* Changes on disk were lost: the journal cannot be sure from now. */
+static void
+main_disk_lost(void)
+{
+	journal_lost(clock_global_ns());
+	trap_skip();
+}
+
 /*
  * Wire the layers together: the discovery layer, the transport, the
  * serving side and the loop learn of the rest of the daemon, which they
@@ -134,11 +142,12 @@ main_wire(const struct config *cfg)
 		.root_squash = cfg->root_squash,
 		.global_ns = clock_global_ns,
 		.disk_change = trap_note_disk,
-		.disk_lost = trap_skip,
+		.disk_lost = main_disk_lost,
 	};
 
 	trap_init(cfg, &inval_sink, &main_trap_local);
 	clock_init();
+	journal_start(clock_global_ns());
 	locate_init(&main_locate);
 	stream_init(&call_transport);
 	call_observe_answers(inval_answered);

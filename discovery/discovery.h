@@ -164,11 +164,11 @@ struct trap_sink {
 /*
  * What traps need of this peer's own exports: the export and path of
  * an open handle (an owned copy, or NULL), and a change to note in the
- * journal of changes served.
+ * journal of changes served, with its global time.
  */
 struct trap_local {
 	char *(*fh_path)(uint64_t fh, uint32_t owner, uint32_t *export_id);
-	void (*noted)(uint32_t export_id, const char *path);
+	void (*noted)(uint32_t export_id, const char *path, uint64_t ns);
 };
 
 void trap_init(const struct config *, const struct trap_sink *,

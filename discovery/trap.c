@@ -402,9 +402,9 @@ trap_add(bool local, struct dgram_trap r)
 	struct trap_hot *h;
 
 	r.time = (int64_t)clock_global_ns();
-	tr.local->noted(r.export_id, r.path);
+	tr.local->noted(r.export_id, r.path, (uint64_t)r.time);
 	if (r.path2 != NULL)
-		tr.local->noted(r.export2, r.path2);
+		tr.local->noted(r.export2, r.path2, (uint64_t)r.time);
 	if (local)
 		trap_apply(peer_self(), &r);
 	if (r.kind == DGRAM_DATA) {

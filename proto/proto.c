@@ -235,6 +235,11 @@ static const struct type_spec types[PROTO_TYPE_MAX] = {
 	[PROTO_LKRETURN] = { "lkreturn", Q_OFFSET, 0, 0, false, 0 },
 	[PROTO_CLUSTER] = { "cluster", Q_PATH | Q_FLAGS | Q_OFFSET2, R_VALUE, 0,
 	    false, 0 },
+	[PROTO_CHANGES] = { "changes", Q_EXPORT | Q_OFFSET | Q_OFFSET2,
+	    R_VALUE | R_DATA | R_FLAGS, PROTO_MAX_DATA, false, 0 },
+	[PROTO_SUMS] = { "sums", Q_EXPORT | Q_PATH | Q_OFFSET | Q_LENGTH,
+	    R_VALUE | R_DATA, PROTO_SUM_MAX *PROTO_SUM_LEN, false,
+	    (uint64_t)PROTO_SUM_MAX *PROTO_SUM_BLOCK },
 };
 
 /* Whether a reply of type may carry its directory's attributes. */
@@ -1015,6 +1020,8 @@ proto_req_caps(const struct proto_req *q)
 	case PROTO_REPLACE:
 		return PROTO_CAP_REPLACE;
 	case PROTO_CLUSTER:
+	case PROTO_CHANGES:
+	case PROTO_SUMS:
 		return PROTO_CAP_CLUSTER;
 	default:
 		return 0;

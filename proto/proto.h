@@ -86,6 +86,11 @@ enum proto_type {
 	PROTO_CLUSTER = 40, /* path = cluster name, flags = our replica's
 			     * state, offset2 = PROTO_CLUSTER_* ask
 			     * -> value = the other's state */
+	PROTO_CHANGES,      /* export, offset = since (global ns), offset2
+			     * = after this change number -> data = paths,
+			     * value = last number, flags = PROTO_CHANGES_* */
+	PROTO_SUMS,         /* export path, offset, length -> value = size,
+			     * data = a PROTO_SUM_LEN digest per block */
 	PROTO_TYPE_MAX
 };
 
@@ -310,6 +315,21 @@ struct proto_req {
 #define PROTO_CLUSTER_RESYNC 1
 #define PROTO_CLUSTER_SYNC 2
 #define PROTO_CLUSTER_DESYNC 1 /* offset2 */
+/*
+ * A replica's resync asks another for what its journal holds (CHANGES):
+ * the paths of entries of an export changed since a global time, after
+ * a change number, NUL-terminated in data, as many as fit one frame
+ * (PROTO_CHANGES_MORE: ask again after value).  PROTO_CHANGES_SURE says
+ * the journal holds every change since that time; without it the asker
+ * compares everything.  SUMS gives the digests of a file's blocks of
+ * PROTO_SUM_BLOCK bytes from offset (a multiple of it) for length bytes,
+ * at most PROTO_SUM_MAX blocks, and the file's size.
+ */
+#define PROTO_CHANGES_SURE 0x01
+#define PROTO_CHANGES_MORE 0x02
+#define PROTO_SUM_BLOCK (128u << 10)
+#define PROTO_SUM_LEN 16
+#define PROTO_SUM_MAX 4096
 #define PROTO_CAPS \
 	(PROTO_CAP_LIST_PAGES | PROTO_CAP_KILL_SUIDGID | PROTO_CAP_REPLACE | \
 	    PROTO_CAP_CRED | PROTO_CAP_DIR_ATTR | PROTO_CAP_LOCKS | \

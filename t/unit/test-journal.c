@@ -143,7 +143,7 @@ run_case(const struct qcase *qc)
 		struct journal_rec *r = &ring[qc->chg[i].seq % RING];
 
 		*r = (struct journal_rec){ qc->chg[i].seq, qc->chg[i].export_id,
-			(char *)qc->chg[i].dir, (char *)qc->chg[i].name };
+			(char *)qc->chg[i].dir, (char *)qc->chg[i].name, 0 };
 	}
 	rc = journal_query(ring, RING, qc->newest, qc->export_id, qc->dir,
 	    qc->since, &names, &n);
@@ -164,11 +164,11 @@ test_locked(void)
 	int rc;
 
 	s0 = journal_seq();
-	journal_note(0, "d/a");
-	journal_note(0, "d/b");
-	journal_note(0, "d/a");
-	journal_note(0, ""); /* an export root: not noted */
-	journal_note(0, "top");
+	journal_note(0, "d/a", 1);
+	journal_note(0, "d/b", 1);
+	journal_note(0, "d/a", 1);
+	journal_note(0, "", 1); /* an export root: not noted */
+	journal_note(0, "top", 1);
 	tap_ok(journal_seq() == s0 + 4, "four changes noted, the root not");
 	rc = journal_since(0, "d", s0, &names, &n);
 	tap_ok(rc == 0 && strcmp(joined(names, n), "a b") == 0,
@@ -185,7 +185,7 @@ test_locked(void)
 	/* 16384 changes to distinct names of one directory: a full ring. */
 	for (int i = 0; i < 16384; i++) {
 		snprintf(path, sizeof path, "big/n%05d", 16383 - i);
-		journal_note(1, path);
+		journal_note(1, path, 1);
 	}
 	s0 = journal_seq() - 16384;
 	{
@@ -219,7 +219,7 @@ test_figure(void)
 	for (int i = 0; i < 16384; i++) {
 		snprintf(name[i], sizeof name[i], "n%05d", (i * 7919) % 16384);
 		ring[(i + 1) % 16384] = (struct journal_rec){ (uint64_t)i + 1,
-			0, "big", name[i] };
+			0, "big", name[i], 0 };
 	}
 	t0 = seconds();
 	rc = journal_query(ring, 16384, 16384, 0, "big", 0, &names, &n);

@@ -126,6 +126,10 @@ static const struct expect {
 	{ PROTO_LEASE, "lease", F_FH, 0 },
 	{ PROTO_LKRETURN, "lkreturn", F_OFFSET, 0 },
 	{ PROTO_CLUSTER, "cluster", F_PATH | F_FLAGS | F_OFFSET2, A_VALUE },
+	{ PROTO_CHANGES, "changes", F_EXPORT | F_OFFSET | F_OFFSET2,
+	    A_VALUE | A_DATA | A_FLAGS },
+	{ PROTO_SUMS, "sums", F_EXPORT | F_PATH | F_OFFSET | F_LENGTH,
+	    A_VALUE | A_DATA },
 };
 
 static struct proto_export sample_exports[] = {
@@ -2306,17 +2310,19 @@ main(int argc, char **argv)
 	/*
 	 * Every type in order; 31 is WRITE_KILL, a WRITE's wire byte, 38
 	 * and 39 are the wire bytes of WRITE_ATTR and UNLINK_ATTR replies
-	 * (no type of their own), and CLUSTER is 40, the last.
+	 * (no type of their own), then CLUSTER (40), CHANGES and SUMS.
 	 */
-	ok = NELEM(expect) == PROTO_TYPE_MAX - 2 - (PROTO_CLUSTER - 38);
-	for (i = 0; i + 1 < NELEM(expect); i++)
+	ok = NELEM(expect) == PROTO_TYPE_MAX - 4;
+	for (i = 0; i < NELEM(expect); i++)
 		ok = ok &&
 		    expect[i].type ==
-			(int)i + 1 + (i + 1 >= PROTO_WIRE_WRITE_KILL) &&
+			(int)i + 1 + (i + 1 >= PROTO_WIRE_WRITE_KILL) +
+			    2 * (i + 2 >= PROTO_WIRE_WRITE_ATTR) &&
 		    strcmp(proto_type_name(expect[i].type), expect[i].name) ==
 			0;
-	ok = ok && expect[NELEM(expect) - 1].type == PROTO_CLUSTER &&
-	    PROTO_CLUSTER == PROTO_TYPE_MAX - 1 &&
+	ok = ok && expect[NELEM(expect) - 1].type == PROTO_SUMS &&
+	    expect[NELEM(expect) - 3].type == PROTO_CLUSTER &&
+	    PROTO_SUMS == PROTO_TYPE_MAX - 1 && PROTO_CLUSTER == 40 &&
 	    PROTO_WIRE_WRITE_ATTR == PROTO_LKRETURN + 1 &&
 	    PROTO_WIRE_UNLINK_ATTR + 1 == PROTO_CLUSTER &&
 	    strcmp(proto_type_name(PROTO_WIRE_WRITE_ATTR), "unknown") == 0 &&
