@@ -114,6 +114,8 @@ struct cl {
 	uint64_t runs, failovers, desyncs, fanouts, copies;
 	uint64_t mirrored; /* bytes written to twins (write-behind) */
 	uint64_t rs_dirs, rs_files, rs_copied, rs_removed, rs_conflicts;
+	uint64_t rs_journal, rs_full; /* runs by the journals, compared whole */
+	uint64_t rs_paths;            /* paths the journals named, last run */
 	double rs_last_s;
 };
 
@@ -1967,6 +1969,9 @@ struct cl_pair {
 	char *rel;
 	struct cl_ent *e[2]; /* 0: ours, 1: the source's */
 	size_t n[2];
+	char **only; /* the names to compare (sorted), NULL: all */
+	size_t nonly, conly;
+	bool shallow; /* subdirectories both have are not compared */
 	int got, error;
 	struct cl_pair *next; /* rs->todo */
 };
@@ -1981,15 +1986,35 @@ struct cl_resync {
 	unsigned listing;     /* pairs being listed */
 	unsigned out;         /* changes out */
 	int error;
+	/* By the journals: what changed on each side since apart. */
+	bool journal;    /* compares only what they named */
+	bool scanned;    /* our side by a scan of our replica */
+	uint64_t since;  /* apart, in the union's global time */
+	unsigned asking; /* CHANGES out */
+	bool sure[2];    /* 0: ours, 1: the source's journal holds it all */
+	char **paths[2]; /* sorted, unique once both are in */
+	size_t npaths[2], cap[2];
+	char **whole; /* directories our scan found changed */
+	size_t nwhole;
 };
 
 static void cl_rs_next(struct cl_resync *);
+static void cl_rs_asked(struct cl_resync *);
+static void cl_rs_free_paths(struct cl_resync *);
+static void cl_rs_changes(struct cl_resync *, struct peer *, uint32_t,
+    uint64_t since, uint64_t after);
 
 static int
 cl_ent_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct cl_ent *)a)->name,
 	    ((const struct cl_ent *)b)->name);
+}
+
+static int
+cl_str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 static void
@@ -2000,6 +2025,9 @@ cl_pair_free(struct cl_pair *pr)
 			free(pr->e[s][i].name);
 		free(pr->e[s]);
 	}
+	for (size_t i = 0; i < pr->nonly; i++)
+		free(pr->only[i]);
+	free(pr->only);
 	free(pr->rel);
 	free(pr);
 }
@@ -2228,21 +2256,94 @@ cl_rs_conflict(struct cl_resync *rs, const char *dir, const struct cl_ent *m,
 	free(lrel);
 }
 
-/* Decide what to do with one name of directory dir (m ours, t theirs). */
+/* Whether path is among the sorted strings v (n of them). */
+static bool
+cl_among(char *const *v, size_t n, const char *path)
+{
+	return n > 0 && bsearch(&path, v, n, sizeof *v, cl_str_cmp) != NULL;
+}
+
+/*
+ * Whether side s (0: ours, 1: the source's) changed rel while apart: its
+ * journal says so, or the entry's mtime is after apart.
+ */
+static bool
+cl_rs_new(const struct cl_resync *rs, int s, const char *rel,
+    const struct cl_ent *e)
+{
+	return e != NULL &&
+	    (cl_among(rs->paths[s], rs->npaths[s], rel) ||
+		cl_time_ns(&e->attr.mtime) > rs->apart_ns);
+}
+
+/* The patch of a file of ours came back: done, or copy it whole. */
+struct cl_fetch {
+	struct cl_resync *rs;
+	char *rel;
+	uint32_t mode;
+};
+
+static void
+cl_rs_patched(void *arg, int result, uint64_t moved)
+{
+	struct cl_fetch *f = arg;
+	struct cl_resync *rs = f->rs;
+
+	(void)moved;
+	if (result == PATCH_WHOLE) {
+		cl_rs_copy(rs, rs->src, rs->sx, peer_self(),
+		    rs->cl->self_export, f->rel, f->mode);
+		result = 0;
+	}
+	free(f->rel);
+	free(f);
+	cl_rs_change_done(rs, result, "a patch");
+}
+
+/*
+ * Our replica has rel in another version than the source's t: make it
+ * the source's, by the blocks that differ when both are regular files.
+ */
+static void
+cl_rs_fetch(struct cl_resync *rs, const char *rel, const struct cl_ent *m,
+    const struct cl_ent *t)
+{
+	struct cl_fetch *f;
+
+	if (!S_ISREG(m->attr.mode) || !S_ISREG(t->attr.mode) ||
+	    m->attr.size == 0 || t->attr.size == 0) {
+		cl_rs_copy(rs, rs->src, rs->sx, peer_self(),
+		    rs->cl->self_export, rel, t->attr.mode & S_IFMT);
+		return;
+	}
+	f = xcalloc(1, sizeof *f);
+	f->rs = rs;
+	f->rel = xstrdup(rel);
+	f->mode = t->attr.mode & S_IFMT;
+	rs->out++;
+	patch_start(rs->src, rs->sx, peer_self(), rs->cl->self_export, rel,
+	    &t->attr, cl_rs_patched, f);
+}
+
+/*
+ * Decide what to do with one name of directory dir (m ours, t theirs);
+ * deep: compare the subdirectories both have too.
+ */
 static void
 cl_rs_name(struct cl_resync *rs, const char *dir, const struct cl_ent *m,
-    const struct cl_ent *t)
+    const struct cl_ent *t, bool deep)
 {
 	struct cl *cl = rs->cl;
 	struct peer *self = peer_self();
-	bool mnew = m != NULL && cl_time_ns(&m->attr.mtime) > rs->apart_ns;
-	bool tnew = t != NULL && cl_time_ns(&t->attr.mtime) > rs->apart_ns;
 	char *rel = xpathjoin(dir, m != NULL ? m->name : t->name);
+	bool mnew = cl_rs_new(rs, 0, rel, m);
+	bool tnew = cl_rs_new(rs, 1, rel, t);
 
 	cl->rs_files++;
 	if (m != NULL && t != NULL && S_ISDIR(m->attr.mode) &&
 	    S_ISDIR(t->attr.mode)) {
-		cl_rs_push(rs, rel);
+		if (deep)
+			cl_rs_push(rs, rel);
 	} else if (m == NULL) {
 		if (S_ISDIR(t->attr.mode))
 			cl_rs_mkdir(rs, self, cl->self_export, dir, t);
@@ -2270,8 +2371,7 @@ cl_rs_name(struct cl_resync *rs, const char *dir, const struct cl_ent *m,
 		cl_rs_spread(rs, self, cl->self_export, rel, rel,
 		    m->attr.mode & S_IFMT);
 	} else {
-		cl_rs_copy(rs, rs->src, rs->sx, self, cl->self_export, rel,
-		    t->attr.mode & S_IFMT);
+		cl_rs_fetch(rs, rel, m, t);
 	}
 	free(rel);
 }
@@ -2301,7 +2401,11 @@ cl_rs_compare(struct cl_pair *pr)
 			i++, j++;
 		if (move_hidden(m != NULL ? m->name : t->name))
 			continue;
-		cl_rs_name(rs, pr->rel, m, t);
+		if (pr->only != NULL &&
+		    !cl_among(pr->only, pr->nonly,
+			m != NULL ? m->name : t->name))
+			continue;
+		cl_rs_name(rs, pr->rel, m, t, pr->only == NULL && !pr->shallow);
 	}
 }
 
@@ -2313,7 +2417,16 @@ cl_rs_list_cb(struct call *c)
 	struct cl_resync *rs = pr->rs;
 	int s = c->peer->self ? 0 : 1;
 
-	if (c->rep.error != 0 && !(c->rep.error == -ENOENT && s == 1)) {
+	/*
+	 * A directory the source lacks is empty there; one of ours missing
+	 * when the journals named it was made while apart, and its
+	 * parent's comparison makes it whole.
+	 */
+	if (c->rep.error == -ENOENT && s == 0 &&
+	    (pr->only != NULL || pr->shallow)) {
+		if (pr->error == 0)
+			pr->error = -ENOENT;
+	} else if (c->rep.error != 0 && !(c->rep.error == -ENOENT && s == 1)) {
 		if (pr->error == 0)
 			pr->error = c->rep.error;
 	} else if (c->rep.error == 0) {
@@ -2327,7 +2440,9 @@ cl_rs_list_cb(struct call *c)
 	if (++pr->got < 2)
 		return;
 	rs->listing--;
-	if (pr->error != 0) {
+	if (pr->error == -ENOENT && (pr->only != NULL || pr->shallow)) {
+		/* nothing here to compare */
+	} else if (pr->error != 0) {
 		log_warnx("cluster %s: resync: listing %s: %s", rs->cl->name,
 		    pr->rel[0] ? pr->rel : "/", strerror(-pr->error));
 		if (rs->error == 0)
@@ -2353,6 +2468,7 @@ cl_rs_end(struct cl_resync *rs)
 		    rs->error != 0 ? "failed" : "cut short", s);
 		cl->again = false;
 		cl->retry_ms = loop_now_ms() + 1000;
+		cl_rs_free_paths(rs);
 		free(rs);
 		cl_decide(cl);
 		return;
@@ -2364,6 +2480,7 @@ cl_rs_end(struct cl_resync *rs)
 	    (unsigned long long)cl->rs_copied,
 	    (unsigned long long)cl->rs_removed,
 	    (unsigned long long)cl->rs_conflicts);
+	cl_rs_free_paths(rs);
 	free(rs);
 	cl->alone = false;
 	cl->stamp_ms = 0;
@@ -2401,6 +2518,275 @@ cl_rs_next(struct cl_resync *rs)
 	cl_rs_end(rs);
 }
 
+/* Free the paths and directories the journals named. */
+static void
+cl_rs_free_paths(struct cl_resync *rs)
+{
+	for (int s = 0; s < 2; s++) {
+		for (size_t i = 0; i < rs->npaths[s]; i++)
+			free(rs->paths[s][i]);
+		free(rs->paths[s]);
+		rs->paths[s] = NULL;
+		rs->npaths[s] = rs->cap[s] = 0;
+	}
+	for (size_t i = 0; i < rs->nwhole; i++)
+		free(rs->whole[i]);
+	free(rs->whole);
+	rs->whole = NULL;
+	rs->nwhole = 0;
+}
+
+/* Append path to v (*n of *cap). */
+static void
+cl_push_str(char ***v, size_t *n, size_t *cap, const char *path)
+{
+	if (*n == *cap) {
+		*cap = *cap ? 2 * *cap : 64;
+		*v = xreallocarray(*v, *cap, sizeof **v);
+	}
+	(*v)[(*n)++] = xstrdup(path);
+}
+
+/*
+ * The pair comparing directory dir, from the todo list or new (only:
+ * the names to compare, or all with shallow).
+ */
+static struct cl_pair *
+cl_rs_pair(struct cl_resync *rs, const char *dir)
+{
+	for (struct cl_pair *pr = rs->todo; pr != NULL; pr = pr->next)
+		if (strcmp(pr->rel, dir) == 0)
+			return pr;
+	cl_rs_push(rs, dir);
+	return rs->todo;
+}
+
+/*
+ * Both journals (or our scan) are in: compare only the names they gave
+ * (the directories our scan found changed: all their names), never
+ * descending but into directories one side lacks.
+ */
+static void
+cl_rs_plan(struct cl_resync *rs)
+{
+	size_t total = 0;
+
+	rs->journal = true;
+	rs->cl->rs_journal++;
+	for (int s = 0; s < 2; s++) {
+		journal_unique(rs->paths[s], &rs->npaths[s]);
+		total += rs->npaths[s];
+	}
+	rs->cl->rs_paths = total;
+	log_info("cluster %s: resync by the journals: %zu paths here, %zu on "
+		 "%s, %zu directories changed here",
+	    rs->cl->name, rs->npaths[0], rs->npaths[1],
+	    log_escape(rs->src->name), rs->nwhole);
+	for (size_t i = 0; i < rs->nwhole; i++)
+		cl_rs_pair(rs, rs->whole[i])->shallow = true;
+	for (int s = 0; s < 2; s++)
+		for (size_t i = 0; i < rs->npaths[s]; i++) {
+			const char *p = rs->paths[s][i];
+			const char *slash = strrchr(p, '/');
+			char *dir = slash != NULL
+			    ? xstrndup(p, (size_t)(slash - p))
+			    : xstrdup("");
+			struct cl_pair *pr = cl_rs_pair(rs, dir);
+
+			free(dir);
+			if (!pr->shallow)
+				cl_push_str(&pr->only, &pr->nonly, &pr->conly,
+				    slash != NULL ? slash + 1 : p);
+		}
+	for (struct cl_pair *pr = rs->todo; pr != NULL; pr = pr->next) {
+		if (pr->shallow) {
+			for (size_t i = 0; i < pr->nonly; i++)
+				free(pr->only[i]);
+			free(pr->only);
+			pr->only = NULL;
+			pr->nonly = 0;
+		} else
+			journal_unique(pr->only, &pr->nonly);
+	}
+	cl_rs_next(rs);
+}
+
+/* Our work that finds what changed in our replica since a time. */
+struct cl_scan {
+	struct work work;
+	struct cl_resync *rs;
+	char *root; /* our replica's */
+	uint64_t since_ns;
+	char **paths, **dirs;
+	size_t npaths, ndirs, cpaths, cdirs;
+	int error;
+};
+
+static __thread struct cl_scan *cl_scanning; /* nftw has no argument */
+
+static int
+cl_scan_one(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	struct cl_scan *sc = cl_scanning;
+	const char *rel = path + strlen(sc->root);
+	uint64_t ctime;
+
+	while (*rel == '/')
+		rel++;
+	if (flag == FTW_NS)
+		return 0; /* gone meanwhile: its directory changed */
+	if (move_hidden(path + f->base))
+		return flag == FTW_D ? FTW_SKIP_SUBTREE : 0;
+	ctime = (uint64_t)st->st_ctim.tv_sec * 1000000000ull +
+	    (uint64_t)st->st_ctim.tv_nsec;
+	if (flag == FTW_DNR && *rel != '\0') /* unreadable: compare it */
+		cl_push_str(&sc->dirs, &sc->ndirs, &sc->cdirs, rel);
+	if (ctime < sc->since_ns)
+		return 0;
+	if (flag == FTW_D)
+		cl_push_str(&sc->dirs, &sc->ndirs, &sc->cdirs, rel);
+	if (*rel != '\0')
+		cl_push_str(&sc->paths, &sc->npaths, &sc->cpaths, rel);
+	return 0;
+}
+
+static void
+cl_scan_run(struct work *w)
+{
+	struct cl_scan *sc = (struct cl_scan *)w;
+
+	cl_scanning = sc;
+	if (nftw(sc->root, cl_scan_one, 16, FTW_PHYS | FTW_ACTIONRETVAL) == -1)
+		sc->error = -errno;
+	cl_scanning = NULL;
+}
+
+static void
+cl_scan_done(struct work *w)
+{
+	struct cl_scan *sc = (struct cl_scan *)w;
+	struct cl_resync *rs = sc->rs;
+
+	rs->asking--;
+	if (sc->error != 0) {
+		log_warnx("cluster %s: resync: looking for changes here: %s",
+		    rs->cl->name, strerror(-sc->error));
+		rs->sure[1] = false; /* compare everything */
+	}
+	for (size_t i = 0; i < sc->npaths; i++)
+		cl_push_str(&rs->paths[0], &rs->npaths[0], &rs->cap[0],
+		    sc->paths[i]);
+	rs->whole = sc->dirs;
+	rs->nwhole = sc->ndirs;
+	for (size_t i = 0; i < sc->npaths; i++)
+		free(sc->paths[i]);
+	free(sc->paths);
+	free(sc->root);
+	free(sc);
+	rs->sure[0] = true;
+	cl_rs_asked(rs);
+}
+
+/*
+ * Our journal does not reach back to apart (we restarted since): what
+ * changed in our replica is what the disk says changed since then, by
+ * ctime, which no program sets back.  A directory whose entries changed
+ * is compared whole.
+ */
+static void
+cl_rs_scan(struct cl_resync *rs, uint64_t since_ns)
+{
+	struct cl_scan *sc = xcalloc(1, sizeof *sc);
+
+	sc->rs = rs;
+	sc->root = xstrdup(peer_self()->exports[rs->cl->self_export].path);
+	sc->since_ns = since_ns;
+	sc->work.run = cl_scan_run;
+	sc->work.done = cl_scan_done;
+	rs->asking++;
+	worker_submit(&sc->work);
+}
+
+/* Every journal has answered: by them, or compare everything. */
+static void
+cl_rs_asked(struct cl_resync *rs)
+{
+	if (rs->asking > 0)
+		return;
+	if (rs->error == 0 && rs->sure[1] && !rs->sure[0] && !rs->scanned) {
+		for (size_t i = 0; i < rs->npaths[0]; i++)
+			free(rs->paths[0][i]);
+		rs->npaths[0] = 0;
+		rs->scanned = true;
+		cl_rs_scan(rs, rs->apart_ns + 1); /* file times: wall clock */
+		return;
+	}
+	if (rs->error != 0 || !rs->sure[1] || !rs->sure[0]) {
+		if (rs->error == 0)
+			log_info("cluster %s: resync: the journal of %s does "
+				 "not reach back to %.3f: comparing all",
+			    rs->cl->name,
+			    log_escape(
+				rs->sure[1] ? "this peer" : rs->src->name),
+			    (double)rs->since / 1e9);
+		rs->error = 0;
+		cl_rs_free_paths(rs);
+		rs->cl->rs_full++;
+		cl_rs_push(rs, "");
+		cl_rs_next(rs);
+		return;
+	}
+	cl_rs_plan(rs);
+}
+
+/* An answer to CHANGES: its paths; the next page, or done. */
+static void
+cl_rs_changes_cb(struct call *c)
+{
+	struct cl_resync *rs = c->arg;
+	int s = c->peer->self ? 0 : 1;
+	const char *p = c->rep.data, *end = p + c->rep.datalen;
+
+	rs->asking--;
+	if (c->rep.error != 0) {
+		log_warnx("cluster %s: resync: changes of %s: %s", rs->cl->name,
+		    log_escape(c->peer->name), strerror(-c->rep.error));
+		rs->sure[s] = false;
+		cl_rs_asked(rs);
+		return;
+	}
+	while (p < end) {
+		const char *z = memchr(p, '\0', (size_t)(end - p));
+
+		if (z == NULL)
+			break; /* not terminated: not a path */
+		cl_push_str(&rs->paths[s], &rs->npaths[s], &rs->cap[s], p);
+		p = z + 1;
+	}
+	rs->sure[s] = (c->rep.flags & PROTO_CHANGES_SURE) != 0 && p == end;
+	if (rs->sure[s] && (c->rep.flags & PROTO_CHANGES_MORE)) {
+		cl_rs_changes(rs, c->peer, (uint32_t)c->req.export_id,
+		    c->req.offset, c->rep.value);
+		return;
+	}
+	cl_rs_asked(rs);
+}
+
+/* Ask (p, x)'s journal for what changed since, after change number. */
+static void
+cl_rs_changes(struct cl_resync *rs, struct peer *p, uint32_t x, uint64_t since,
+    uint64_t after)
+{
+	struct call *c = call_new(p, PROTO_CHANGES, x, NULL, cl_rs_changes_cb,
+	    rs);
+
+	c->nohold = true;
+	c->req.offset = since;
+	c->req.offset2 = after;
+	rs->asking++;
+	call_send(c);
+}
+
 /* Start bringing our replica of cl up to date from (src, its export). */
 static void
 cl_resync(struct cl *cl, struct peer *src)
@@ -2418,8 +2804,19 @@ cl_resync(struct cl *cl, struct peer *src)
 	log_info("cluster %s: resync from %s (apart since %.3f)", cl->name,
 	    log_escape(src->name), (double)rs->apart_ns / 1e9);
 	cl_set_state(cl, CL_RESYNC);
-	cl_rs_push(rs, "");
-	cl_rs_next(rs);
+	if (rs->apart_ns == 0) { /* never in sync: compare everything */
+		cl->rs_full++;
+		cl_rs_push(rs, "");
+		cl_rs_next(rs);
+		return;
+	}
+	/*
+	 * What changed after apart (our wall clock, as file times are), in
+	 * the global time of the journals' records.
+	 */
+	rs->since = rs->apart_ns + 1 + clock_global_ns() - cl_wall_ns();
+	cl_rs_changes(rs, src, rs->sx, rs->since, 0);
+	cl_rs_changes(rs, peer_self(), cl->self_export, rs->since, 0);
 }
 
 /*
@@ -2723,6 +3120,29 @@ cluster_free(void)
 		cl_wfan_free(cm.wfans);
 }
 
+/*
+ * How resyncs went: by the journals or comparing all, and the files
+ * patched block by block (every set's: patch.c counts them together).
+ */
+static void
+cl_status_journal(struct evbuffer *b, const struct cl *cl, bool json)
+{
+	struct patch_stats ps;
+
+	patch_stats(&ps);
+	evbuffer_add_printf(b,
+	    json ? "%s\"by_journal\":%llu,\"compared_all\":%llu,"
+		   "\"journal_paths\":%llu,\"patch\":{\"files\":%llu,"
+		   "\"same\":%llu,\"patched\":%llu,\"bytes\":%llu}},"
+		 : "  %-12s resync: %llu by the journals, %llu comparing "
+		   "all, %llu paths named last; blocks: %llu files "
+		   "checked, %llu the same, %llu patched, %llu bytes\n",
+	    json ? "" : cl->name, (unsigned long long)cl->rs_journal,
+	    (unsigned long long)cl->rs_full, (unsigned long long)cl->rs_paths,
+	    (unsigned long long)ps.started, (unsigned long long)ps.same,
+	    (unsigned long long)ps.patched, (unsigned long long)ps.bytes);
+}
+
 /* The sets, their replicas and figures, for `pufs status`. */
 void
 cluster_status(struct evbuffer *b, bool json)
@@ -2736,7 +3156,7 @@ cluster_status(struct evbuffer *b, bool json)
 		struct peer *p;
 		bool first = true;
 
-		if (json)
+		if (json) {
 			evbuffer_add_printf(b,
 			    "%s{\"name\":\"%s\",\"balance\":\"%s\","
 			    "\"local\":%s,\"state\":\"%s\",\"opens\":%llu,"
@@ -2746,8 +3166,7 @@ cluster_status(struct evbuffer *b, bool json)
 			    "\"desyncs\":%llu,\"resync\":{\"runs\":%llu,"
 			    "\"running\":%s,\"dirs\":%llu,\"names\":%llu,"
 			    "\"copied\":%llu,\"removed\":%llu,"
-			    "\"conflicts\":%llu,\"last_s\":%.3f},"
-			    "\"replicas\":[",
+			    "\"conflicts\":%llu,\"last_s\":%.3f,",
 			    i ? "," : "", cl->name, bal[cl->balance],
 			    cl->local ? "true" : "false",
 			    cl->local ? cl_state_names[cl->st] : "none",
@@ -2766,7 +3185,9 @@ cluster_status(struct evbuffer *b, bool json)
 			    (unsigned long long)cl->rs_removed,
 			    (unsigned long long)cl->rs_conflicts,
 			    cl->rs_last_s);
-		else
+			cl_status_journal(b, cl, json);
+			evbuffer_add_printf(b, "\"replicas\":[");
+		} else {
 			evbuffer_add_printf(b,
 			    "  %-12s %s; here: %s, %llu opens, %llu reads "
 			    "served; %llu failovers, %llu changes repeated, "
@@ -2792,6 +3213,8 @@ cluster_status(struct evbuffer *b, bool json)
 			    (unsigned long long)cl->rs_removed,
 			    (unsigned long long)cl->rs_conflicts,
 			    cl->rs_last_s);
+			cl_status_journal(b, cl, json);
+		}
 		TAILQ_FOREACH(p, &peers, entry)
 		{
 			if (cl_export_on(cl, p) < 0 || (p->self && !cl->local))

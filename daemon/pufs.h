@@ -553,6 +553,20 @@ void move_stats(uint64_t *moves, uint64_t *bytes, uint64_t *failed);
 void move_clone(struct peer *, uint32_t export_id, const char *path,
     const mode_t *modes, size_t n, move_done_cb, void *arg);
 
+/* patch.c: a replica's file made equal to another's, block by block. */
+
+#define PATCH_WHOLE 1 /* patch_start(): copy it whole instead */
+
+struct patch_stats {
+	uint64_t started, same, patched; /* files */
+	uint64_t bytes;                  /* written into patched ones */
+};
+
+typedef void (*patch_done_cb)(void *arg, int result, uint64_t moved);
+void patch_start(struct peer *sp, uint32_t sx, struct peer *dp, uint32_t dx,
+    const char *rel, const struct proto_attr *want, patch_done_cb, void *arg);
+void patch_stats(struct patch_stats *);
+
 /* control.c */
 
 int control_init(const struct config *);
