@@ -130,7 +130,8 @@ call_observe_served(call_served_fn fn)
 }
 
 /*
- * Let fn hold back answers without an error (cluster.c: a change to
+ * Let fn hold back answers without an error, and WRITE and FSYNC
+ * answers with one (cluster.c: a change to
  * one replica is repeated on the others first): when it returns true,
  * the callback waits until it calls call_resume().
  */
@@ -171,8 +172,9 @@ call_finish(struct call *c)
 		call_answer_observer(c);
 	timer_wheel_del(loop_wheel(), &c->timer);
 	latency_call_done(c->peer->name, c->req.type, c->sent_us);
-	if (c->rep.error == 0 && !c->nohold && call_holder != NULL &&
-	    call_holder(c))
+	if ((c->rep.error == 0 || c->req.type == PROTO_WRITE ||
+		c->req.type == PROTO_FSYNC) &&
+	    !c->nohold && call_holder != NULL && call_holder(c))
 		return; /* nothing holds it but the holder, till it resumes */
 	call_resume(c);
 }

@@ -877,6 +877,8 @@ struct cl_mirror {
 	unsigned opening; /* twins' opens out */
 	struct cl_twin *tw;
 	size_t ntw;
+	struct peer *was; /* the handle's before its replica died, or NULL */
+	uint64_t was_epoch, was_fh;
 	struct cl_mirror *next;
 };
 
@@ -901,6 +903,9 @@ struct cl_wfan {
 	uint64_t epoch, fh;
 	unsigned pending;
 	bool held;
+	bool rescue;      /* orig failed with its replica: a twin may answer */
+	struct peer **ok; /* the twins that wrote it */
+	size_t nok;
 	uint64_t done_ms; /* unclaimed since (orig failed) */
 	struct cl_wfan *next;
 };
@@ -912,6 +917,8 @@ static struct {
 	uint64_t seq;
 	uint64_t unmapped; /* frames to a replica through no known handle */
 } cm;
+
+static bool cl_fo_error(int error);
 
 static struct cl_mirror *
 cl_mirror_find(const struct peer *p, uint64_t epoch, uint64_t fh)
@@ -990,6 +997,116 @@ cl_dirty_miss(uint64_t node, struct peer *p)
 	}
 }
 
+/* The mirror of handle (p, epoch, fh), or of the one it was before. */
+static struct cl_mirror *
+cl_mirror_of(const struct peer *p, uint64_t epoch, uint64_t fh)
+{
+	struct cl_mirror *m;
+
+	for (m = cm.mirrors; m != NULL; m = m->next)
+		if ((m->peer == p && m->epoch == epoch && m->fh == fh) ||
+		    (m->was == p && m->was_epoch == epoch && m->was_fh == fh))
+			return m;
+	return NULL;
+}
+
+/*
+ * The replica of handle h (m's) died while h was open for writing: a
+ * twin that has every byte written since the file was last flushed
+ * becomes the handle, and the others stay its twins.  Whether one did.
+ */
+static bool
+cl_promote(struct cl_mirror *m, struct handle *h)
+{
+	uint64_t first = UINT64_MAX;
+	struct cl_twin t;
+	size_t i;
+
+	for (struct cl_dirty *d = cm.dirty; d != NULL; d = d->next)
+		if (m->node != 0 && d->node == m->node && d->first < first)
+			first = d->first;
+	for (i = 0; i < m->ntw; i++)
+		if (cl_twin_live(&m->tw[i]) && m->tw[i].since < first)
+			break;
+	if (i == m->ntw || m->opening != 0)
+		return false;
+	t = m->tw[i];
+	log_warnx("cluster %s: %s died with %s open for writing: going on on "
+		  "%s",
+	    m->cl->name, log_escape(m->peer->name), log_escape(m->rel),
+	    log_escape(t.peer->name));
+	m->cl->failovers++;
+	m->was = m->peer;
+	m->was_epoch = m->epoch;
+	m->was_fh = m->fh;
+	m->peer = t.peer;
+	m->epoch = t.epoch;
+	m->fh = t.fh;
+	memmove(&m->tw[i], &m->tw[i + 1], (m->ntw - i - 1) * sizeof *m->tw);
+	m->ntw--;
+	h->peer = t.peer;
+	h->epoch = t.epoch;
+	h->export_id = t.export_id;
+	h->fh = t.fh;
+	return true;
+}
+
+/* Promote a twin of m if its handle's replica is gone. */
+static bool
+cl_mirror_failover(struct cl_mirror *m)
+{
+	struct node *n;
+	struct handle *h;
+
+	if (m->peer->state == PEER_UP && m->peer->epoch == m->epoch)
+		return false;
+	if (m->node == 0 || (n = node_get(m->node)) == NULL)
+		return false;
+	TAILQ_FOREACH(h, &n->handles, nentry)
+	if (h->peer == m->peer && h->epoch == m->epoch && h->fh == m->fh)
+		return cl_promote(m, h);
+	return false;
+}
+
+/*
+ * Handle h, open for writing, lost its replica: a twin takes its place
+ * if one can (io.c asks before it fails a write).  Whether one did.
+ */
+bool
+cluster_write_failover(struct handle *h)
+{
+	struct cl_mirror *m = cl_mirror_find(h->peer, h->epoch, h->fh);
+
+	if (m == NULL || (h->flags & O_ACCMODE) == O_RDONLY ||
+	    (h->peer->state == PEER_UP && h->epoch == h->peer->epoch))
+		return false;
+	return cl_promote(m, h);
+}
+
+/*
+ * A frame (c) through a handle whose replica died: it is written if the
+ * twin that took the handle's place wrote it.
+ */
+static void
+cl_wfan_rescue(struct cl_wfan *wf, struct call *c)
+{
+	struct cl_mirror *m;
+
+	if (!wf->rescue || c->rep.error == 0 ||
+	    (m = cl_mirror_of(wf->peer, wf->epoch, wf->fh)) == NULL ||
+	    m->peer == wf->peer)
+		return;
+	for (size_t i = 0; i < wf->nok; i++)
+		if (wf->ok[i] == m->peer) {
+			c->rep.error = 0;
+			c->rep.value = c->req.type == PROTO_WRITE
+			    ? c->req.datalen
+			    : 0;
+			c->rep.has_attr = false;
+			return;
+		}
+}
+
 /* Release the twins of m, free it. */
 static void
 cl_mirror_free(struct cl_mirror *m)
@@ -1024,6 +1141,7 @@ cl_wfan_free(struct cl_wfan *wf)
 	for (pp = &cm.wfans; *pp != wf; pp = &(*pp)->next)
 		;
 	*pp = wf->next;
+	free(wf->ok);
 	free(wf);
 }
 
@@ -1047,12 +1165,16 @@ cl_twin_write_cb(struct call *c)
 		if (c->peer->state == PEER_UP)
 			cl_desync(wf->cl, c->peer, proto_type_name(c->req.type),
 			    err);
+	} else {
+		wf->ok = xreallocarray(wf->ok, wf->nok + 1, sizeof *wf->ok);
+		wf->ok[wf->nok++] = c->peer;
 	}
 	if (--wf->pending > 0)
 		return;
 	if (wf->held) {
 		struct call *o = wf->orig;
 
+		cl_wfan_rescue(wf, o);
 		cl_wfan_free(wf);
 		call_resume(o);
 		return;
@@ -1150,7 +1272,17 @@ cl_mirror_answer(struct call *c)
 			break;
 	if (wf == NULL)
 		return false;
+	if (c->rep.error != 0 && cl_fo_error(c->rep.error) &&
+	    !(wf->peer->state == PEER_UP && wf->peer->epoch == wf->epoch)) {
+		struct cl_mirror *m = cl_mirror_find(wf->peer, wf->epoch,
+		    wf->fh);
+
+		if (m != NULL)
+			(void)cl_mirror_failover(m);
+		wf->rescue = true;
+	}
 	if (wf->pending == 0) {
+		cl_wfan_rescue(wf, c);
 		cl_wfan_free(wf);
 		return false;
 	}
@@ -3011,6 +3143,10 @@ cl_peer_state(struct peer *p, enum peer_state old)
 	cl_wait_kick(); /* a replica came or went */
 	for (uint32_t i = 0; i < p->nexports; i++)
 		(void)cl_of(p, i); /* sets only heard of */
+	if (p->state != PEER_UP)
+		for (struct cl_mirror *m = cm.mirrors; m != NULL; m = m->next)
+			if (m->peer == p)
+				(void)cl_mirror_failover(m);
 	for (size_t i = 0; i < cls.n; i++) {
 		struct cl *cl = cls.v[i];
 
@@ -3143,6 +3279,18 @@ cl_status_journal(struct evbuffer *b, const struct cl *cl, bool json)
 	    (unsigned long long)ps.patched, (unsigned long long)ps.bytes);
 }
 
+/* How many of our handles open for writing are on p's replicas. */
+static size_t
+cl_writing(const struct peer *p)
+{
+	size_t n = 0;
+
+	for (struct cl_mirror *m = cm.mirrors; m != NULL; m = m->next)
+		if (m->peer == p && m->epoch == p->epoch)
+			n++;
+	return n;
+}
+
 /* The sets, their replicas and figures, for `pufs status`. */
 void
 cluster_status(struct evbuffer *b, bool json)
@@ -3222,11 +3370,12 @@ cluster_status(struct evbuffer *b, bool json)
 			/* Names and URIs come from peers: escaped. */
 			evbuffer_add_printf(b,
 			    json ? "%s{\"peer\":\"%s\",\"uri\":\"%s\","
-				   "\"state\":\"%s\"}"
-				 : "%s    replica %-12s %-22s %s\n",
+				   "\"state\":\"%s\",\"writing\":%zu}"
+				 : "%s    replica %-12s %-22s %s, %zu files "
+				   "written through\n",
 			    json && !first ? "," : "", log_escape(p->name),
 			    log_escape(p->uri),
-			    cl_state_names[cl_state_of(cl, p)]);
+			    cl_state_names[cl_state_of(cl, p)], cl_writing(p));
 			first = false;
 		}
 		if (json)

@@ -40,6 +40,7 @@ bool cluster_literal(const struct node *dir);
 int cluster_failover(struct node *, struct peer *failed, int error,
     void (*cb)(void *arg, int error), void *arg);
 bool cluster_gone(const struct call *);
+bool cluster_write_failover(struct handle *);
 void cluster_wrote(struct node *);
 void cluster_flush_wrap(struct handle *, bool sync, io_done_cb *, void **arg);
 void cluster_served(const struct proto_req *, const struct proto_rep *,

@@ -499,6 +499,10 @@ io_wb_handle(struct io_file *f)
 	TAILQ_FOREACH(h, &f->node->handles, nentry)
 	if (io_handle_live(h) && (h->flags & O_ACCMODE) != O_RDONLY)
 		return h;
+	/* A replicated file's: another replica may take its place. */
+	TAILQ_FOREACH(h, &f->node->handles, nentry)
+	if (cluster_write_failover(h))
+		return h;
 	return NULL;
 }
 
@@ -1106,7 +1110,7 @@ io_write(struct handle *h, uint64_t off, const void *data, size_t size,
 	struct io_wr *w;
 	size_t done = 0;
 
-	if (!io_handle_live(h))
+	if (!io_handle_live(h) && !cluster_write_failover(h))
 		return -EIO;
 	f = io_file_get(h->node);
 	cluster_wrote(h->node); /* seen to on the other replicas */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster.h"
 #include "io-int.h"
 
 struct io_state io;
@@ -241,7 +242,7 @@ io_call_new(struct handle *h, uint8_t type, uint64_t off,
 {
 	struct call *c;
 
-	if (!io_handle_live(h))
+	if (!io_handle_live(h) && !cluster_write_failover(h))
 		return NULL;
 	c = call_new(h->peer, type, h->export_id, NULL, done, arg);
 	c->req.fh = h->fh;

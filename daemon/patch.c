@@ -22,7 +22,7 @@
 
 #include "pufs.h"
 
-#define PATCH_WINDOW 8    /* blocks in flight */
+#define PATCH_WINDOW 8          /* blocks in flight */
 #define PATCH_MOST(n) ((n) / 2) /* of n blocks, most that may differ */
 
 enum patch_state {
@@ -300,8 +300,7 @@ patch_step(struct patch *pa)
  */
 void
 patch_start(struct peer *sp, uint32_t sx, struct peer *dp, uint32_t dx,
-    const char *rel, const struct proto_attr *want, patch_done_cb cb,
-    void *arg)
+    const char *rel, const struct proto_attr *want, patch_done_cb cb, void *arg)
 {
 	struct patch *pa = xcalloc(1, sizeof *pa);
 

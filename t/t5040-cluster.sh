@@ -10,8 +10,9 @@
 #   (counted in its status), the same bytes and times on each, with no
 #   copy of the whole file at fsync or close; a replica that comes back
 #   while a file is open for writing gets the file copied at its close;
-#   one killed while a file is open for writing leaves the other two
-#   with the same file.
+#   replicas killed while a file is open for writing (two, one after the
+#   other) leave the writer going on, its close without an error, and
+#   every replica with the bytes written.
 # - Balance: with roundrobin, each replica serves 20% to 45% of the
 #   reads of a 300-file tree read from p4, counted by their status.
 # - Failover: a reader streaming 64 MiB from p4 survives the two
@@ -72,6 +73,17 @@ elif f.startswith("resync."):
 else:
     print(c[f])
 ' "$2"
+}
+
+# writing_on: the replica p4's one file open for writing goes through.
+writing_on () {
+	peer_status 4 | "$PYTHON" -c '
+import json, sys
+s = json.load(sys.stdin)
+c = [c for c in s["clusters"] if c["name"] == "www"][0]
+w = [r["peer"][1:] for r in c["replicas"] if r["writing"] > 0]
+print(w[0] if len(w) == 1 else "none")
+'
 }
 
 # all_in_sync K: peer K sees the three replicas in sync.
@@ -170,7 +182,7 @@ test_expect_success 'write-behind: a replica back while a file is open gets a co
 	wait_for "test \"\$(cl 4 replicas)\" = \"p1=in_sync p2=in_sync p3=down\"" 15 &&
 	exec 5>"$M4/www/open" &&
 	echo before >&5 &&
-	start 3 &&
+	start 3 5>&- &&
 	for k in 3 4; do
 		wait_for "all_in_sync $k" 20 || { cl $k replicas; exit 1; }
 	done &&
@@ -183,23 +195,47 @@ test_expect_success 'write-behind: a replica back while a file is open gets a co
 	test "$(cl 4 copies)" -gt "$copies"
 '
 
-test_expect_success 'write-behind: a replica killed mid-write leaves the others alike' '
-	exec 5>"$M4/www/dying" &&
-	dd if=/dev/urandom bs=1M count=4 >&5 2>/dev/null &&
-	peer_kill 1 &&
-	{ dd if=/dev/urandom bs=1M count=4 >&5 2>/dev/null; exec 5>&-; } ;
-	wait_for "cmp -s \"$(www 2)/dying\" \"$(www 3)/dying\"" 10 ||
-	{ ls -l "$(www 2)" "$(www 3)"; exit 1; }
-	if grep -q "died with dying open" "$(peer_log 4)"; then
-		echo "p1 held the handle: a twin copied"
-	else
-		echo "p1 held a twin"
-	fi
-	start 1 &&
+test_expect_success 'write-behind: replicas killed mid-write: the writer goes on' '
+	head -c 8388608 /dev/urandom >dying.src &&
+	rm -f half threequarters &&
+	{ "$PYTHON" - "$M4/www/dying" dying.src >writer.out 2>&1 <<-\EOF &
+	import os, sys, time
+	data = open(sys.argv[2], "rb").read()
+	fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+	def part(lo, hi, flag, wait):
+	    for o in range(lo, hi, 1 << 20):
+	        os.write(fd, data[o:o + (1 << 20)])
+	    os.fsync(fd)
+	    open(flag, "w").close()
+	    deadline = time.time() + 30
+	    while not os.path.exists(wait) and time.time() < deadline:
+	        time.sleep(0.05)
+	part(0, 4 << 20, "half", "killed1")
+	part(4 << 20, 6 << 20, "threequarters", "killed2")
+	part(6 << 20, 8 << 20, "all", "all")
+	os.close(fd)
+	print("closed")
+	EOF
+	} &&
+	wpid=$! &&
+	fo=$(cl 4 failovers) &&
+	wait_for "test -e half" 20 &&
+	k1=$(writing_on) && echo "the handle is on p$k1" &&
+	peer_kill $k1 && touch killed1 &&
+	wait_for "test -e threequarters" 20 &&
+	k2=$(writing_on) && echo "then on p$k2" && test "$k2" != "$k1" &&
+	peer_kill $k2 && touch killed2 &&
+	wait $wpid &&
+	cat writer.out && grep -qx closed writer.out &&
+	k3=$(echo 1 2 3 | tr " " "\n" | grep -vx $k1 | grep -vx $k2) &&
+	cmp dying.src "$(www $k3)/dying" &&
+	echo "p4 failovers: $fo, then $(cl 4 failovers)" &&
+	test "$(cl 4 failovers)" -ge $((fo + 2)) &&
+	start $k1 && start $k2 &&
 	for k in 1 2 3 4; do
 		wait_for "all_in_sync $k" 20 || { cl $k replicas; exit 1; }
 	done &&
-	cmp "$(www 1)/dying" "$(www 2)/dying"
+	cmp dying.src "$(www 1)/dying" && cmp dying.src "$(www 2)/dying"
 '
 
 test_expect_success 'balance: each replica serves 20-45% of a 300-file read' '
