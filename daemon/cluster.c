@@ -3367,15 +3367,25 @@ cluster_status(struct evbuffer *b, bool json)
 		{
 			if (cl_export_on(cl, p) < 0 || (p->self && !cl->local))
 				continue;
+			size_t w = cl_writing(p);
+			char more[64] = "";
+
+			if (!json && w > 0)
+				snprintf(more, sizeof more,
+				    " (%zu files written through it)", w);
 			/* Names and URIs come from peers: escaped. */
-			evbuffer_add_printf(b,
-			    json ? "%s{\"peer\":\"%s\",\"uri\":\"%s\","
-				   "\"state\":\"%s\",\"writing\":%zu}"
-				 : "%s    replica %-12s %-22s %s, %zu files "
-				   "written through\n",
-			    json && !first ? "," : "", log_escape(p->name),
-			    log_escape(p->uri),
-			    cl_state_names[cl_state_of(cl, p)], cl_writing(p));
+			if (json)
+				evbuffer_add_printf(b,
+				    "%s{\"peer\":\"%s\",\"uri\":\"%s\","
+				    "\"state\":\"%s\",\"writing\":%zu}",
+				    first ? "" : ",", log_escape(p->name),
+				    log_escape(p->uri),
+				    cl_state_names[cl_state_of(cl, p)], w);
+			else
+				evbuffer_add_printf(b,
+				    "    replica %-12s %-22s %s%s\n",
+				    log_escape(p->name), log_escape(p->uri),
+				    cl_state_names[cl_state_of(cl, p)], more);
 			first = false;
 		}
 		if (json)
