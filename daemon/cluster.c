@@ -2108,6 +2108,12 @@ struct cl_pair {
 	struct cl_pair *next; /* rs->todo */
 };
 
+/* A path a journal named, with the global time of its last change. */
+struct cl_chg {
+	char *path;
+	uint64_t ns;
+};
+
 struct cl_resync {
 	struct cl *cl;
 	struct peer *src;
@@ -2124,8 +2130,8 @@ struct cl_resync {
 	uint64_t since;  /* apart, in the union's global time */
 	unsigned asking; /* CHANGES out */
 	bool sure[2];    /* 0: ours, 1: the source's journal holds it all */
-	char **paths[2]; /* sorted, unique once both are in */
-	size_t npaths[2], cap[2];
+	struct cl_chg *chg[2]; /* by path, unique once both are in */
+	size_t nchg[2], cap[2];
 	char **whole; /* directories our scan found changed */
 	size_t nwhole;
 };
@@ -2303,6 +2309,31 @@ cl_rs_remove(struct cl_resync *rs, const char *dir, const struct cl_ent *e)
 	call_send(c);
 }
 
+/*
+ * A file we removed while apart, unchanged on the others since: it goes
+ * from every other live replica too.
+ */
+static void
+cl_rs_unspread(struct cl_resync *rs, const char *dir, const struct cl_ent *e)
+{
+	struct cl_rep *r;
+	size_t n = cl_reps(rs->cl, &r);
+
+	rs->cl->rs_removed++;
+	for (size_t i = 0; i < n; i++) {
+		struct call *c;
+
+		if (r[i].peer->self)
+			continue;
+		c = cl_rs_call(rs, r[i].peer, r[i].export_id, PROTO_UNLINK, dir,
+		    cl_rs_call_cb, rs);
+		call_set_name(c, e->name);
+		dircache_expect(r[i].peer, &c->req);
+		call_send(c);
+	}
+	free(r);
+}
+
 /* Make directory dir/e->name on replica (p, x), then compare it. */
 static void
 cl_rs_mkdir(struct cl_resync *rs, struct peer *p, uint32_t x, const char *dir,
@@ -2351,18 +2382,16 @@ cl_same(const struct cl_ent *a, const struct cl_ent *b)
 }
 
 /*
- * A file changed on both sides while apart: the later mtime keeps the
- * name on every replica, the other version goes beside it as NAME@URI
- * of its peer.
+ * A file changed on both sides while apart: the later change keeps the
+ * name on every replica (mine_wins: ours), the other version goes beside
+ * it as NAME@URI of its peer.
  */
 static void
 cl_rs_conflict(struct cl_resync *rs, const char *dir, const struct cl_ent *m,
-    const struct cl_ent *t)
+    const struct cl_ent *t, bool mine_wins)
 {
 	struct cl *cl = rs->cl;
 	struct peer *self = peer_self();
-	bool mine_wins = cl_time_ns(&m->attr.mtime) >
-	    cl_time_ns(&t->attr.mtime);
 	struct peer *lp = mine_wins ? rs->src : self;
 	uint32_t lx = mine_wins ? rs->sx : cl->self_export;
 	char *rel = xpathjoin(dir, m->name), *lname, *lrel;
@@ -2395,6 +2424,62 @@ cl_among(char *const *v, size_t n, const char *path)
 	return n > 0 && bsearch(&path, v, n, sizeof *v, cl_str_cmp) != NULL;
 }
 
+static int
+cl_chg_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct cl_chg *)a)->path,
+	    ((const struct cl_chg *)b)->path);
+}
+
+/* Add a path of side s changed at global time ns. */
+static void
+cl_chg_push(struct cl_resync *rs, int s, const char *path, uint64_t ns)
+{
+	if (rs->nchg[s] == rs->cap[s]) {
+		rs->cap[s] = rs->cap[s] ? 2 * rs->cap[s] : 64;
+		rs->chg[s] = xreallocarray(rs->chg[s], rs->cap[s],
+		    sizeof *rs->chg[s]);
+	}
+	rs->chg[s][rs->nchg[s]++] = (struct cl_chg){ xstrdup(path), ns };
+}
+
+/* Sort side s's paths, one each, with its latest time. */
+static void
+cl_chg_unique(struct cl_resync *rs, int s)
+{
+	struct cl_chg *v = rs->chg[s];
+	size_t k = 0;
+
+	if (rs->nchg[s] < 2)
+		return;
+	qsort(v, rs->nchg[s], sizeof *v, cl_chg_cmp);
+	for (size_t i = 1; i < rs->nchg[s]; i++) {
+		if (strcmp(v[i].path, v[k].path) != 0) {
+			v[++k] = v[i];
+			continue;
+		}
+		if (v[i].ns > v[k].ns)
+			v[k].ns = v[i].ns;
+		free(v[i].path);
+	}
+	rs->nchg[s] = k + 1;
+}
+
+/*
+ * When side s last changed rel while apart, by its journal (global
+ * time), or 0 when it names no such change.
+ */
+static uint64_t
+cl_rs_when(const struct cl_resync *rs, int s, const char *rel)
+{
+	struct cl_chg key = { (char *)rel, 0 }, *c;
+
+	if (rs->nchg[s] == 0)
+		return 0;
+	c = bsearch(&key, rs->chg[s], rs->nchg[s], sizeof key, cl_chg_cmp);
+	return c != NULL ? (c->ns != 0 ? c->ns : 1) : 0;
+}
+
 /*
  * Whether side s (0: ours, 1: the source's) changed rel while apart: its
  * journal says so, or the entry's mtime is after apart.
@@ -2404,7 +2489,7 @@ cl_rs_new(const struct cl_resync *rs, int s, const char *rel,
     const struct cl_ent *e)
 {
 	return e != NULL &&
-	    (cl_among(rs->paths[s], rs->npaths[s], rel) ||
+	    (cl_rs_when(rs, s, rel) != 0 ||
 		cl_time_ns(&e->attr.mtime) > rs->apart_ns);
 }
 
@@ -2470,12 +2555,17 @@ cl_rs_name(struct cl_resync *rs, const char *dir, const struct cl_ent *m,
 	char *rel = xpathjoin(dir, m != NULL ? m->name : t->name);
 	bool mnew = cl_rs_new(rs, 0, rel, m);
 	bool tnew = cl_rs_new(rs, 1, rel, t);
+	/* By the journals, when both name it: the later change. */
+	uint64_t wm = cl_rs_when(rs, 0, rel), wt = cl_rs_when(rs, 1, rel);
 
 	cl->rs_files++;
 	if (m != NULL && t != NULL && S_ISDIR(m->attr.mode) &&
 	    S_ISDIR(t->attr.mode)) {
 		if (deep)
 			cl_rs_push(rs, rel);
+	} else if (m == NULL && wm != 0 && wm > wt && !S_ISDIR(t->attr.mode)) {
+		/* Removed here while apart, not changed there since. */
+		cl_rs_unspread(rs, dir, t);
 	} else if (m == NULL) {
 		if (S_ISDIR(t->attr.mode))
 			cl_rs_mkdir(rs, self, cl->self_export, dir, t);
@@ -2483,7 +2573,7 @@ cl_rs_name(struct cl_resync *rs, const char *dir, const struct cl_ent *m,
 			cl_rs_copy(rs, rs->src, rs->sx, self, cl->self_export,
 			    rel, t->attr.mode & S_IFMT);
 	} else if (t == NULL) {
-		if (!mnew)
+		if (!mnew || (wm != 0 && wt > wm))
 			cl_rs_remove(rs, dir, m); /* removed while apart */
 		else if (S_ISDIR(m->attr.mode)) {
 			/* Made here while apart: make it there, compare. */
@@ -2498,7 +2588,10 @@ cl_rs_name(struct cl_resync *rs, const char *dir, const struct cl_ent *m,
 			  "replica only: left as it is",
 		    cl->name, rel);
 	} else if (mnew && tnew) {
-		cl_rs_conflict(rs, dir, m, t);
+		cl_rs_conflict(rs, dir, m, t,
+		    wm != 0 && wt != 0 ? wm > wt
+				       : cl_time_ns(&m->attr.mtime) >
+			    cl_time_ns(&t->attr.mtime));
 	} else if (mnew) {
 		cl_rs_spread(rs, self, cl->self_export, rel, rel,
 		    m->attr.mode & S_IFMT);
@@ -2655,11 +2748,11 @@ static void
 cl_rs_free_paths(struct cl_resync *rs)
 {
 	for (int s = 0; s < 2; s++) {
-		for (size_t i = 0; i < rs->npaths[s]; i++)
-			free(rs->paths[s][i]);
-		free(rs->paths[s]);
-		rs->paths[s] = NULL;
-		rs->npaths[s] = rs->cap[s] = 0;
+		for (size_t i = 0; i < rs->nchg[s]; i++)
+			free(rs->chg[s][i].path);
+		free(rs->chg[s]);
+		rs->chg[s] = NULL;
+		rs->nchg[s] = rs->cap[s] = 0;
 	}
 	for (size_t i = 0; i < rs->nwhole; i++)
 		free(rs->whole[i]);
@@ -2706,19 +2799,19 @@ cl_rs_plan(struct cl_resync *rs)
 	rs->journal = true;
 	rs->cl->rs_journal++;
 	for (int s = 0; s < 2; s++) {
-		journal_unique(rs->paths[s], &rs->npaths[s]);
-		total += rs->npaths[s];
+		cl_chg_unique(rs, s);
+		total += rs->nchg[s];
 	}
 	rs->cl->rs_paths = total;
 	log_info("cluster %s: resync by the journals: %zu paths here, %zu on "
 		 "%s, %zu directories changed here",
-	    rs->cl->name, rs->npaths[0], rs->npaths[1],
-	    log_escape(rs->src->name), rs->nwhole);
+	    rs->cl->name, rs->nchg[0], rs->nchg[1], log_escape(rs->src->name),
+	    rs->nwhole);
 	for (size_t i = 0; i < rs->nwhole; i++)
 		cl_rs_pair(rs, rs->whole[i])->shallow = true;
 	for (int s = 0; s < 2; s++)
-		for (size_t i = 0; i < rs->npaths[s]; i++) {
-			const char *p = rs->paths[s][i];
+		for (size_t i = 0; i < rs->nchg[s]; i++) {
+			const char *p = rs->chg[s][i].path;
 			const char *slash = strrchr(p, '/');
 			char *dir = slash != NULL
 			    ? xstrndup(p, (size_t)(slash - p))
@@ -2750,6 +2843,7 @@ struct cl_scan {
 	char *root; /* our replica's */
 	uint64_t since_ns;
 	char **paths, **dirs;
+	uint64_t *ctimes; /* of paths */
 	size_t npaths, ndirs, cpaths, cdirs;
 	int error;
 };
@@ -2777,8 +2871,12 @@ cl_scan_one(const char *path, const struct stat *st, int flag, struct FTW *f)
 		return 0;
 	if (flag == FTW_D)
 		cl_push_str(&sc->dirs, &sc->ndirs, &sc->cdirs, rel);
-	if (*rel != '\0')
+	if (*rel != '\0') {
 		cl_push_str(&sc->paths, &sc->npaths, &sc->cpaths, rel);
+		sc->ctimes = xreallocarray(sc->ctimes, sc->cpaths,
+		    sizeof *sc->ctimes);
+		sc->ctimes[sc->npaths - 1] = ctime;
+	}
 	return 0;
 }
 
@@ -2805,14 +2903,18 @@ cl_scan_done(struct work *w)
 		    rs->cl->name, strerror(-sc->error));
 		rs->sure[1] = false; /* compare everything */
 	}
+	/* File times are the wall clock's: in global time, as the records. */
+	int64_t off = (int64_t)(clock_global_ns() - cl_wall_ns());
+
 	for (size_t i = 0; i < sc->npaths; i++)
-		cl_push_str(&rs->paths[0], &rs->npaths[0], &rs->cap[0],
-		    sc->paths[i]);
+		cl_chg_push(rs, 0, sc->paths[i],
+		    (uint64_t)((int64_t)sc->ctimes[i] + off));
 	rs->whole = sc->dirs;
 	rs->nwhole = sc->ndirs;
 	for (size_t i = 0; i < sc->npaths; i++)
 		free(sc->paths[i]);
 	free(sc->paths);
+	free(sc->ctimes);
 	free(sc->root);
 	free(sc);
 	rs->sure[0] = true;
@@ -2846,9 +2948,9 @@ cl_rs_asked(struct cl_resync *rs)
 	if (rs->asking > 0)
 		return;
 	if (rs->error == 0 && rs->sure[1] && !rs->sure[0] && !rs->scanned) {
-		for (size_t i = 0; i < rs->npaths[0]; i++)
-			free(rs->paths[0][i]);
-		rs->npaths[0] = 0;
+		for (size_t i = 0; i < rs->nchg[0]; i++)
+			free(rs->chg[0][i].path);
+		rs->nchg[0] = 0;
 		rs->scanned = true;
 		cl_rs_scan(rs, rs->apart_ns + 1); /* file times: wall clock */
 		return;
@@ -2887,12 +2989,16 @@ cl_rs_changes_cb(struct call *c)
 		cl_rs_asked(rs);
 		return;
 	}
-	while (p < end) {
-		const char *z = memchr(p, '\0', (size_t)(end - p));
+	/* Records: the change's global time (u64, little-endian), path. */
+	while (end - p > 8) {
+		const char *z = memchr(p + 8, '\0', (size_t)(end - p - 8));
+		uint64_t ns = 0;
 
 		if (z == NULL)
 			break; /* not terminated: not a path */
-		cl_push_str(&rs->paths[s], &rs->npaths[s], &rs->cap[s], p);
+		for (int i = 7; i >= 0; i--)
+			ns = ns << 8 | (uint8_t)p[i];
+		cl_chg_push(rs, s, p + 8, ns);
 		p = z + 1;
 	}
 	rs->sure[s] = (c->rep.flags & PROTO_CHANGES_SURE) != 0 && p == end;

@@ -132,9 +132,10 @@ journal_lost(uint64_t ns)
 
 /*
  * The paths of export_id's entries changed at or after global time
- * since, in records numbered after `after`: appended NUL-terminated to
- * out (at most max bytes in all; *n paths), in change order, duplicates
- * kept.  *last is the number of the last record looked at (ask again
+ * since, in records numbered after `after`: appended to out as records
+ * of the change's global time (u64, little-endian) and the path,
+ * NUL-terminated (at most max bytes in all; *n paths), in change order,
+ * duplicates kept.  *last is the number of the last record looked at (ask again
  * after it when *more), *sure whether the journal holds every change of
  * the export since then.  Any thread.
  */
@@ -164,10 +165,12 @@ journal_changes(uint32_t export_id, uint64_t since, uint64_t after,
 		}
 		dl = strlen(r->dir);
 		nl = strlen(r->name);
-		if (o->len + dl + nl + 2 > o->max) {
+		if (o->len + 8 + dl + nl + 2 > o->max) {
 			o->more = true;
 			break;
 		}
+		for (int i = 0; i < 8; i++)
+			o->buf[o->len++] = (char)(r->ns >> (8 * i));
 		if (dl > 0) {
 			memcpy(o->buf + o->len, r->dir, dl);
 			o->buf[o->len + dl++] = '/';

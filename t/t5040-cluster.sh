@@ -25,8 +25,10 @@
 #   never hangs nor fails as they come back: while no live replica is
 #   in sync, its calls wait for one.
 # - Conflicts: p3 cut off by nftables; both sides change one file; once
-#   the cut is gone both versions remain: the later keeps the name, the
-#   other is www/conf@URI-of-p3, the same on every replica and mount.
+#   the cut is gone both versions remain: the later change (by global
+#   time, not mtime) keeps the name, the other is www/conf@URI-of-p3,
+#   the same on every replica and mount; a file p3 removed meanwhile is
+#   gone from every replica, one p1 removed too.
 # - Every replica down: a read fails with EIO within op_timeout.
 
 T_DIR=$(cd "$(dirname "$0")" && pwd -P)
@@ -75,14 +77,23 @@ else:
 ' "$2"
 }
 
-# writing_on: the replica p4's one file open for writing goes through.
+# writing_on: the replica p4's one file open for writing goes through
+# ("none" unless there is exactly one); writers: how many p4 has.
 writing_on () {
 	peer_status 4 | "$PYTHON" -c '
 import json, sys
 s = json.load(sys.stdin)
 c = [c for c in s["clusters"] if c["name"] == "www"][0]
-w = [r["peer"][1:] for r in c["replicas"] if r["writing"] > 0]
+w = [r["peer"][1:] for r in c["replicas"] for i in range(r["writing"])]
 print(w[0] if len(w) == 1 else "none")
+'
+}
+writers () {
+	peer_status 4 | "$PYTHON" -c '
+import json, sys
+s = json.load(sys.stdin)
+c = [c for c in s["clusters"] if c["name"] == "www"][0]
+print(sum(r["writing"] for r in c["replicas"]))
 '
 }
 
@@ -176,25 +187,6 @@ test_expect_success 'write-behind: frames go to every replica, fsync copies noth
 	test "$(cl 4 desyncs)" = 0
 '
 
-test_expect_success 'write-behind: a replica back while a file is open gets a copy' '
-	copies=$(cl 4 copies) &&
-	peer_stop 3 &&
-	wait_for "test \"\$(cl 4 replicas)\" = \"p1=in_sync p2=in_sync p3=down\"" 15 &&
-	exec 5>"$M4/www/open" &&
-	echo before >&5 &&
-	start 3 5>&- &&
-	for k in 3 4; do
-		wait_for "all_in_sync $k" 20 || { cl $k replicas; exit 1; }
-	done &&
-	echo after >&5 &&
-	exec 5>&- &&
-	printf "before\nafter\n" >want &&
-	for j in 1 2 3; do
-		cmp want "$(www $j)/open" || { echo "open differs on p$j"; exit 1; }
-	done &&
-	test "$(cl 4 copies)" -gt "$copies"
-'
-
 test_expect_success 'write-behind: replicas killed mid-write: the writer goes on' '
 	head -c 8388608 /dev/urandom >dying.src &&
 	rm -f half threequarters &&
@@ -220,6 +212,7 @@ test_expect_success 'write-behind: replicas killed mid-write: the writer goes on
 	wpid=$! &&
 	fo=$(cl 4 failovers) &&
 	wait_for "test -e half" 20 &&
+	wait_for "test \"\$(writers)\" = 1" 10 &&
 	k1=$(writing_on) && echo "the handle is on p$k1" &&
 	peer_kill $k1 && touch killed1 &&
 	wait_for "test -e threequarters" 20 &&
@@ -236,6 +229,25 @@ test_expect_success 'write-behind: replicas killed mid-write: the writer goes on
 		wait_for "all_in_sync $k" 20 || { cl $k replicas; exit 1; }
 	done &&
 	cmp dying.src "$(www 1)/dying" && cmp dying.src "$(www 2)/dying"
+'
+
+test_expect_success 'write-behind: a replica back while a file is open gets a copy' '
+	copies=$(cl 4 copies) &&
+	peer_stop 3 &&
+	wait_for "test \"\$(cl 4 replicas)\" = \"p1=in_sync p2=in_sync p3=down\"" 15 &&
+	exec 5>"$M4/www/open" &&
+	echo before >&5 &&
+	start 3 5>&- &&
+	for k in 3 4; do
+		wait_for "all_in_sync $k" 20 || { cl $k replicas; exit 1; }
+	done &&
+	echo after >&5 &&
+	exec 5>&- &&
+	printf "before\nafter\n" >want &&
+	for j in 1 2 3; do
+		cmp want "$(www $j)/open" || { echo "open differs on p$j"; exit 1; }
+	done &&
+	test "$(cl 4 copies)" -gt "$copies"
 '
 
 test_expect_success 'balance: each replica serves 20-45% of a 300-file read' '
@@ -423,6 +435,7 @@ sys.exit(0 if all(heard.get(n, 0) > t for n in sys.argv[2:]) else 1)
 
 test_expect_success 'conflicts: both sides change a file while cut off' '
 	echo base >"$M4/www/conf" && echo gone >"$M4/www/gone" &&
+	echo keep >"$M4/www/p3gone" &&
 	for j in 1 2 3; do test "$(cat "$(www $j)/conf")" = base || exit 1; done &&
 	# Made before p3 was last in touch with the others: in sync then
 	# (what p3 made after that, it keeps).
@@ -433,8 +446,12 @@ test_expect_success 'conflicts: both sides change a file while cut off' '
 	wait_for "test \"\$(cl 3 replicas)\" = \"p1=down p2=down p3=in_sync\"" 10 &&
 	echo "from p3" >"$M3/www/conf" &&
 	echo "only p3" >"$M3/www/p3new" &&
+	rm "$M3/www/p3gone" &&
 	sleep 0.1 &&
 	echo "from p1" >"$M1/www/conf" &&
+	# Its mtime says older than p3s; the global time of the change is
+	# what decides.
+	touch -m -d "2001-01-01 00:00:00" "$M1/www/conf" &&
 	rm "$M1/www/gone" &&
 	heal 3 &&
 	peers_wait_all_up 4 &&
@@ -445,6 +462,7 @@ test_expect_success 'conflicts: both sides change a file while cut off' '
 		test "$(cat "$(www $j)/conf")" = "from p1" &&
 		test "$(cat "$(www $j)/conf@$U3")" = "from p3" &&
 		test "$(cat "$(www $j)/p3new")" = "only p3" &&
+		! test -e "$(www $j)/p3gone" &&
 		! test -e "$(www $j)/gone" || { ls "$(www $j)"; exit 1; }
 	done &&
 	same_tree "$(www 1)" "$(www 2)" "$(www 3)" &&
