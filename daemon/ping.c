@@ -35,13 +35,18 @@ ping_probe_ms(void)
 	return ms < STREAM_PROBE_MS ? (unsigned)ms : STREAM_PROBE_MS;
 }
 
-/* Bytes we sent that the other side has not taken: ours, the kernel's. */
+/*
+ * Bytes we sent that the other side has not taken: ours (under TLS,
+ * the socket layer's records too), the kernel's.
+ */
 static size_t
 ping_unacked(struct stream *s)
 {
 	size_t out = evbuffer_get_length(bufferevent_get_output(s->bev));
 	int queued = 0;
 
+	if (s->tls)
+		out += tls_queued(s->bev);
 	if (ioctl(bufferevent_getfd(s->bev), SIOCOUTQ, &queued) == 0 &&
 	    queued > 0)
 		out += (size_t)queued;

@@ -114,12 +114,14 @@ bool hello_ok(struct stream *, const struct proto_hello *);
 void hello_established(struct stream *, const struct proto_hello *);
 
 /* tls.c */
-void tls_init(void);
+void tls_init(void (*read_more)(struct bufferevent *));
 struct bufferevent *tls_bufferevent(int fd, bool outbound);
+struct bufferevent *tls_socket(struct bufferevent *);
+size_t tls_queued(struct bufferevent *);
+void tls_opened(struct bufferevent *);
 const char *tls_cipher(struct bufferevent *);
 bool tls_failure(struct bufferevent *, char *buf, size_t len);
-void tls_read_more(struct bufferevent *, size_t turn, size_t high);
-void tls_push_out(struct bufferevent *);
+struct bufferevent *tls_push_out(struct bufferevent *);
 
 /* answer.c */
 extern struct log_rate answer_log_frames;

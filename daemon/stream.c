@@ -102,7 +102,7 @@ static const struct stream_client *stream_client; /* the call layer */
 static unsigned stream_handshaking[2];            /* in handshake: in, out */
 
 static void stream_read_cb(struct bufferevent *, void *);
-static void stream_read_more(struct stream *);
+static void stream_read_more(struct bufferevent *);
 static void stream_write_cb(struct bufferevent *, void *);
 static void stream_event_cb(struct bufferevent *, short, void *);
 static void stream_set_state(struct stream *, enum stream_state);
@@ -133,7 +133,7 @@ void
 stream_init(const struct stream_client *client)
 {
 	stream_client = client;
-	tls_init();
+	tls_init(stream_read_more);
 	hello_init(&stream_ops);
 	answer_init(&stream_ops, client);
 	ping_init(&stream_ops);
@@ -457,16 +457,13 @@ stream_send_rep(struct stream *s, struct proto_rep *rep)
 static void
 stream_push_out(struct stream *s)
 {
-	struct evbuffer *out = bufferevent_get_output(s->bev);
+	struct bufferevent *bev = s->tls ? tls_push_out(s->bev) : s->bev;
+	struct evbuffer *out = bufferevent_get_output(bev);
 	size_t len = evbuffer_get_length(out);
 
-	if (s->tls) {
-		tls_push_out(s->bev);
-		return;
-	}
 	if (len == 0)
 		return;
-	if (write(bufferevent_getfd(s->bev), evbuffer_pullup(out, (ssize_t)len),
+	if (write(bufferevent_getfd(bev), evbuffer_pullup(out, (ssize_t)len),
 		len) == -1)
 		log_debug("stream %s: last words: %s", s->addr,
 		    strerror(errno));
@@ -695,31 +692,29 @@ stream_read_cb(struct bufferevent *bev, void *arg)
 	struct stream *s = arg;
 
 	(void)bev;
-	/* Under TLS the socket's bytes are OpenSSL's to read. */
-	if (s->state == STREAM_UP && s->tls)
-		tls_read_more(s->bev, STREAM_READ_TURN, 2 * PROTO_MAX_FRAME);
-	else if (s->state == STREAM_UP)
-		stream_read_more(s);
+	/* Under TLS, tls.c reads the socket layer. */
+	if (s->state == STREAM_UP && !s->tls)
+		stream_read_more(s->bev);
 	stream_process(s);
 }
 
 /*
- * Read what else the socket holds, in large pieces.  libevent 2.1 reads
- * a socket 4 KiB at a time, one read a loop turn: a 1 MiB frame took
- * 256 turns of the loop (each an epoll_wait, a FIONREAD and a timer
- * update), which used most of a core at a few hundred MB/s.  A plain
- * socket's bytes may be read by anyone (a TLS stream's are not: OpenSSL
- * reads those); an end of stream or an error is
- * left for libevent to find on its next read.  At most
- * STREAM_READ_TURN bytes a turn, and never past the input's high mark.
- * The bufferevent keeps the end of its input frozen outside its own
- * reads (only the front may be drained): thawed for these.
+ * Read what else the socket of a socket bufferevent (a plain stream's,
+ * or a TLS stream's socket layer) holds, in large pieces.  libevent 2.1
+ * reads a socket 4 KiB at a time, one read a loop turn: a 1 MiB frame
+ * took 256 turns of the loop (each an epoll_wait, a FIONREAD and a timer
+ * update), which used most of a core at a few hundred MB/s.  An end of
+ * stream or an error is left for libevent to find on its next read.  At
+ * most STREAM_READ_TURN bytes a turn, and never past 2 * PROTO_MAX_FRAME
+ * in the input.  The bufferevent keeps the end of its input frozen
+ * outside its own reads (only the front may be drained): thawed for
+ * these.
  */
 static void
-stream_read_more(struct stream *s)
+stream_read_more(struct bufferevent *bev)
 {
-	struct evbuffer *in = bufferevent_get_input(s->bev);
-	evutil_socket_t fd = bufferevent_getfd(s->bev);
+	struct evbuffer *in = bufferevent_get_input(bev);
+	evutil_socket_t fd = bufferevent_getfd(bev);
 	struct evbuffer_iovec v[2];
 	struct iovec iov[2];
 	size_t got = 0, want, left;
@@ -790,9 +785,11 @@ stream_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (s->state == STREAM_DEAD)
 		return;
 	if (what & BEV_EVENT_CONNECTED) {
-		if (s->tls)
+		if (s->tls) {
 			log_debug("stream %s: TLS up: %s", s->addr,
 			    tls_cipher(bev));
+			tls_opened(bev);
+		}
 		if (!s->outbound)
 			return; /* TLS accepted: the initiator speaks first */
 		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY,
@@ -904,7 +901,8 @@ stream_connect(const struct sockaddr *sa, int salen, const char *addr,
 	struct stream *s = stream_new(-1, addr, true);
 
 	s->seed = seed;
-	if (bufferevent_socket_connect(s->bev, sa, salen) == -1) {
+	if (bufferevent_socket_connect(s->tls ? tls_socket(s->bev) : s->bev, sa,
+		salen) == -1) {
 		stream_close(s, "connect failed");
 		return NULL;
 	}

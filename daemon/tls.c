@@ -10,12 +10,20 @@
  * every peer holds the same secret, and a certificate would prove nothing
  * more.  No tickets, no resumption: a stream is long-lived.  The
  * challenge-response of hello.c still runs inside, for the names.
+ *
+ * The TLS bufferevent is a filter over a plain socket bufferevent (the
+ * socket layer): OpenSSL reads and writes records in memory, and the
+ * socket layer moves them in large readv() and writev() calls.  On the
+ * socket itself OpenSSL made a write for every record (16 KiB) and two
+ * reads, and read-ahead there leaves records in OpenSSL that no
+ * readable socket brings libevent back for.
  */
 #include <string.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -27,10 +35,22 @@
 
 /* Most plaintext one record holds. */
 #define TLS_RECORD (16u << 10)
+/*
+ * Records queued in the socket layer: OpenSSL stops writing into it
+ * above TLS_SOCK_HIGH (the rest waits, unencrypted, in the stream's
+ * output, where stream.c's back-pressure sees it) and is called again
+ * below TLS_SOCK_LOW; one writev() moves up to TLS_SOCK_HIGH.
+ */
+#define TLS_SOCK_HIGH (4u << 20)
+#define TLS_SOCK_LOW (2u << 20)
 
 static SSL_CTX *tls_ctx;
 static SSL_SESSION *tls_psk; /* the key, as a TLS 1.3 session */
 static const unsigned char tls_identity[] = "pufs psk v1";
+/* stream.c's reader of a socket bufferevent, given at tls_init(). */
+static void (*tls_sock_read_more)(struct bufferevent *);
+/* The filter's read callback on the socket layer, once it is open. */
+static bufferevent_data_cb tls_filter_read;
 
 /* Initiator: offer the key (OpenSSL's psk_use_session callback). */
 static int
@@ -61,9 +81,12 @@ tls_find_psk(SSL *ssl, const unsigned char *id, size_t idlen,
 	return 1;
 }
 
-/* Make the context and the key's session, if streams are encrypted. */
+/*
+ * Make the context and the key's session, if streams are encrypted;
+ * read_more reads what else a socket bufferevent's socket holds.
+ */
 void
-tls_init(void)
+tls_init(void (*read_more)(struct bufferevent *))
 {
 	static const unsigned char aes128gcm[] = { 0x13, 0x01 };
 	uint8_t psk[AUTH_KEY_LEN];
@@ -72,6 +95,7 @@ tls_init(void)
 
 	if (!conf->encrypt)
 		return;
+	tls_sock_read_more = read_more;
 	if (conf->key == NULL)
 		fatalx("tls: encrypt without a key");
 	if ((tls_ctx = SSL_CTX_new(TLS_method())) == NULL ||
@@ -98,27 +122,108 @@ tls_init(void)
 }
 
 /*
- * A TLS bufferevent around fd (-1: to be connected), as the initiator
- * or the acceptor; NULL when streams are not encrypted.
+ * A TLS bufferevent around fd (-1: to be connected, through
+ * tls_socket()), as the initiator or the acceptor; NULL when streams are
+ * not encrypted.  Freeing it frees the socket layer and closes fd.  Its
+ * callbacks are deferred: OpenSSL reads into its input when reading is
+ * enabled again, and writes when a frame is queued, so they would
+ * otherwise run inside stream.c's own calls.
  */
 struct bufferevent *
 tls_bufferevent(int fd, bool outbound)
 {
-	struct bufferevent *bev;
+	struct bufferevent *sock, *bev;
 	SSL *ssl;
 
 	if (tls_ctx == NULL)
 		return NULL;
-	if ((ssl = SSL_new(tls_ctx)) == NULL)
+	if ((ssl = SSL_new(tls_ctx)) == NULL ||
+	    (sock = bufferevent_socket_new(loop_base, fd,
+		 BEV_OPT_CLOSE_ON_FREE)) == NULL)
 		fatalx("tls: cannot make a session");
-	bev = bufferevent_openssl_socket_new(loop_base, fd, ssl,
+	bufferevent_set_max_single_write(sock, TLS_SOCK_HIGH);
+	bufferevent_setwatermark(sock, EV_WRITE, TLS_SOCK_LOW, TLS_SOCK_HIGH);
+	bev = bufferevent_openssl_filter_new(loop_base, sock, ssl,
 	    outbound ? BUFFEREVENT_SSL_CONNECTING : BUFFEREVENT_SSL_ACCEPTING,
-	    BEV_OPT_CLOSE_ON_FREE);
+	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 	if (bev == NULL)
 		fatalx("tls: cannot make a bufferevent");
 	/* A peer that goes away without close_notify is an EOF. */
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
 	return bev;
+}
+
+/* The socket layer of a TLS bufferevent (to connect, to flush). */
+struct bufferevent *
+tls_socket(struct bufferevent *bev)
+{
+	return bufferevent_get_underlying(bev);
+}
+
+/* Encrypted bytes queued in the socket layer, not yet in the kernel. */
+size_t
+tls_queued(struct bufferevent *bev)
+{
+	return evbuffer_get_length(bufferevent_get_output(tls_socket(bev)));
+}
+
+/*
+ * Decrypt what the socket layer holds into bev's input, while the
+ * input is under its high mark (in bufferevent_openssl's place: its
+ * reads fill 16 KiB of a fresh buffer chain each).  Whole records go
+ * into pieces of STREAM_READ_PIECE, then the piece is committed: a
+ * record cut at a piece's end would stay in OpenSSL, outside any
+ * buffer libevent looks at.  Whatever SSL_read() cannot do (more bytes
+ * needed, the peer closed, an error) is left for libevent's own read,
+ * which finds it again.  Returns the bytes decrypted.
+ */
+static size_t
+tls_decrypt(struct bufferevent *bev)
+{
+	struct evbuffer *in = bufferevent_get_input(bev);
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	size_t got = 0, fill, high;
+	struct evbuffer_iovec v;
+	bool frozen;
+	int r = 1;
+
+	bufferevent_getwatermark(bev, EV_READ, NULL, &high);
+	/* libevent's own TLS reads leave the input's end as it was. */
+	frozen = evbuffer_reserve_space(in, STREAM_READ_PIECE, &v, 1) != 1;
+	if (frozen && evbuffer_unfreeze(in, 0) != 0)
+		return 0;
+	while (r > 0 && (high == 0 || evbuffer_get_length(in) < high) &&
+	    evbuffer_reserve_space(in, STREAM_READ_PIECE, &v, 1) == 1) {
+		for (fill = 0; fill + TLS_RECORD <= v.iov_len;
+		     fill += (size_t)r)
+			if ((r = SSL_read(ssl, (char *)v.iov_base + fill,
+				 (int)(v.iov_len - fill))) <= 0)
+				break;
+		v.iov_len = fill;
+		evbuffer_commit_space(in, &v, 1);
+		got += fill;
+	}
+	if (frozen)
+		evbuffer_freeze(in, 0);
+	return got;
+}
+
+/*
+ * The socket layer is readable (libevent read 4 KiB of it): read the
+ * rest in large pieces, decrypt it all, then let the filter see what
+ * is left (an alert, the end, an error) and tell the stream.
+ */
+static void
+tls_sock_read(struct bufferevent *sock, void *arg)
+{
+	struct bufferevent *bev = arg; /* the filter's own argument */
+	size_t got;
+
+	tls_sock_read_more(sock);
+	got = tls_decrypt(bev);
+	tls_filter_read(sock, arg);
+	if (got > 0)
+		bufferevent_trigger(bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
 }
 
 /* The cipher of a TLS stream's bufferevent, or NULL before the handshake. */
@@ -133,47 +238,27 @@ tls_cipher(struct bufferevent *bev)
 }
 
 /*
- * Read what else a TLS stream's socket holds, decrypted into its input,
- * up to turn bytes and while the input is under high.  libevent 2.1
- * takes one record (16 KiB) a loop turn; a 4 MiB frame took 256 turns.
- * Whatever SSL_read() cannot do at once (it wants the socket readable
- * or writable, the peer closed, an error) is left for libevent's own
- * next read, which finds it again.
+ * The handshake is done: read the socket layer through tls_sock_read()
+ * from now on.  The filter's callbacks on it are the same functions for
+ * every stream, with the filter as their argument; anything else (another
+ * libevent) keeps libevent's own reads.
  */
 void
-tls_read_more(struct bufferevent *bev, size_t turn, size_t high)
+tls_opened(struct bufferevent *bev)
 {
-	struct evbuffer *in = bufferevent_get_input(bev);
-	SSL *ssl = bufferevent_openssl_get_ssl(bev);
-	struct evbuffer_iovec v;
-	size_t got = 0, fill;
-	bool frozen;
-	int r = 1;
+	struct bufferevent *sock = tls_socket(bev);
+	bufferevent_data_cb rd, wr;
+	bufferevent_event_cb ev;
+	void *arg;
 
-	if (ssl == NULL || !SSL_is_init_finished(ssl))
+	bufferevent_getcb(sock, &rd, &wr, &ev, &arg);
+	if (rd == tls_sock_read || arg != (void *)bev)
 		return;
-	/* libevent's own TLS reads leave the input's end as it was. */
-	frozen = evbuffer_reserve_space(in, STREAM_READ_PIECE, &v, 1) != 1;
-	if (frozen && evbuffer_unfreeze(in, 0) != 0)
+	if (tls_filter_read == NULL)
+		tls_filter_read = rd;
+	if (rd != tls_filter_read)
 		return;
-	while (r > 0 && got < turn && evbuffer_get_length(in) < high &&
-	    evbuffer_reserve_space(in, STREAM_READ_PIECE, &v, 1) == 1) {
-		/*
-		 * Whole records into the piece, then it is committed: a
-		 * record cut at its end would leave bytes in OpenSSL, which
-		 * no readable socket would bring us back for.
-		 */
-		for (fill = 0; fill + TLS_RECORD <= v.iov_len;
-		     fill += (size_t)r)
-			if ((r = SSL_read(ssl, (char *)v.iov_base + fill,
-				 (int)(v.iov_len - fill))) <= 0)
-				break;
-		v.iov_len = fill;
-		evbuffer_commit_space(in, &v, 1);
-		got += fill;
-	}
-	if (frozen)
-		evbuffer_freeze(in, 0);
+	bufferevent_setcb(sock, tls_sock_read, wr, ev, arg);
 }
 
 /*
@@ -194,11 +279,13 @@ tls_failure(struct bufferevent *bev, char *buf, size_t len)
 }
 
 /*
- * Before a close: write what is queued on bev through its TLS session
- * at once, then close_notify (best effort: the socket is non-blocking,
- * and a record TLS has half written stops it).
+ * Before a close: encrypt what is queued on bev at once, then
+ * close_notify, all into the socket layer, which is returned for the
+ * caller to write out (best effort: the socket is non-blocking, and a
+ * record TLS has half written stops it).  A failed handshake's alert is
+ * there already.
  */
-void
+struct bufferevent *
 tls_push_out(struct bufferevent *bev)
 {
 	struct evbuffer *out = bufferevent_get_output(bev);
@@ -206,9 +293,10 @@ tls_push_out(struct bufferevent *bev)
 	size_t len = evbuffer_get_length(out);
 
 	if (ssl == NULL || !SSL_is_init_finished(ssl))
-		return;
-	if (len > 0 &&
-	    SSL_write(ssl, evbuffer_pullup(out, (ssize_t)len), (int)len) <= 0)
-		return;
-	SSL_shutdown(ssl);
+		return tls_socket(bev);
+	bufferevent_setwatermark(tls_socket(bev), EV_WRITE, 0, 0);
+	if (len == 0 ||
+	    SSL_write(ssl, evbuffer_pullup(out, (ssize_t)len), (int)len) > 0)
+		SSL_shutdown(ssl);
+	return tls_socket(bev);
 }
