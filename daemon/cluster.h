@@ -31,7 +31,7 @@ void cluster_init(struct config *);
 void cluster_start(void);
 void cluster_free(void);
 bool cluster_export(const struct peer *, uint32_t export_id);
-int cluster_route(struct node *, uint8_t type, struct peer **,
+int cluster_route(struct node *, uint8_t type, uint32_t flags, struct peer **,
     uint32_t *export_id);
 void cluster_wait(struct call *);
 struct hit *cluster_collapse(const struct hit *, size_t *n);
