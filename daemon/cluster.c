@@ -16,11 +16,13 @@
  * The view: the hits of one name on several replicas make one entry
  * (the lowest-named replica in sync gives its attributes, st_ino is a
  * hash of the cluster and the union path, the same on every peer), and
- * replicas not in sync are not listed while one in sync is.  Calls
- * about a file go to a replica in sync: an open for reading to this
- * peer's own replica if it is in sync, else by `balance`; the other
- * calls to the lowest-named one.  A read whose replica fails goes on
- * with the file reopened on another (cluster_failover()).
+ * replicas not in sync are not listed while one in sync is; a directory
+ * made here has every replica in sync as a copy, not only the one that
+ * answered (cluster_made_dir()).  Calls about a file go to a replica in
+ * sync: an open for reading to this peer's own replica if it is in
+ * sync, else by `balance`; the other calls to the lowest-named one.  A read
+ * whose replica fails goes on with the file reopened on another
+ * (cluster_failover()).
  *
  * Writes: an answer without an error to a change of a replica
  * (create, mkdir, rename, unlink, setattr, xattrs...) is held by the
@@ -649,6 +651,34 @@ cluster_entry(struct entry *e, const char *upath)
 	if (cl != NULL)
 		e->ino = node_ino_hash(cl->xname, 0,
 		    node_ino_hash(upath, 0, 0));
+}
+
+/*
+ * The copies of a directory just made on replica (peer, export_id): it
+ * first, then every other live replica in sync of its set, which the
+ * call layer made it on before the answer came (none but it would be
+ * left if it went down before the directory is looked up again).  NULL
+ * when the export is no set's.
+ */
+struct copy *
+cluster_made_dir(struct peer *peer, uint32_t export_id, size_t *n)
+{
+	struct cl *cl = cl_of(peer, export_id);
+	struct cl_rep *r;
+	struct copy *c;
+	size_t nr, k = 0;
+
+	if (cl == NULL)
+		return NULL;
+	nr = cl_reps(cl, &r);
+	c = xcalloc(nr + 1, sizeof *c);
+	c[k++] = (struct copy){ peer, export_id };
+	for (size_t i = 0; i < nr; i++)
+		if (r[i].peer != peer && r[i].st == CL_SYNC)
+			c[k++] = (struct copy){ r[i].peer, r[i].export_id };
+	free(r);
+	*n = k;
+	return c;
 }
 
 /* Whether names in directory node dir are literal (a set's directory). */
