@@ -68,7 +68,7 @@ answer_done(struct work *w)
 
 	answer_client->served(&sv->req, &sv->rep, sv->owner);
 	if (s->state == STREAM_UP)
-		answer_ops->send_rep(s, &sv->rep);
+		answer_ops->send_served(s, &sv->rep, &sv->mem);
 	if (sv->req.type == PROTO_OPEN || sv->req.type == PROTO_CREATE) {
 		/* Answered to a dead stream: nobody will release it. */
 		if (s->state == STREAM_DEAD && sv->rep.error == 0)

@@ -16,11 +16,13 @@
  * The view: the hits of one name on several replicas make one entry
  * (the lowest-named replica in sync gives its attributes, st_ino is a
  * hash of the cluster and the union path, the same on every peer), and
- * replicas not in sync are not listed while one in sync is.  Calls
- * about a file go to a replica in sync: an open for reading to this
- * peer's own replica if it is in sync, else by `balance`; the other
- * calls to the lowest-named one.  A read whose replica fails goes on
- * with the file reopened on another (cluster_failover()).
+ * replicas not in sync are not listed while one in sync is; a directory
+ * made here has every replica in sync as a copy, not only the one that
+ * answered (cluster_made_dir()).  Calls about a file go to a replica in
+ * sync: an open for reading to this peer's own replica if it is in
+ * sync, else by `balance`; the other calls to the lowest-named one.  A read
+ * whose replica fails goes on with the file reopened on another
+ * (cluster_failover()).
  *
  * Writes: an answer without an error to a change of a replica
  * (create, mkdir, rename, unlink, setattr, xattrs...) is held by the
@@ -104,7 +106,7 @@ struct cl {
 	uint64_t back_ms;     /* alone: when another replica came back */
 	uint64_t apart_ns;    /* last known in sync with another; 0: never */
 	uint64_t stamp_ms;    /* loop_now_ms() of the last stamp */
-	uint64_t rr;          /* round robin */
+	uint64_t rr, wrr;     /* round robin: opens to read, to write */
 	struct cl_said *said;
 	size_t nsaid;
 	struct cl_resync *rs; /* running, or NULL */
@@ -653,6 +655,34 @@ cluster_entry(struct entry *e, const char *upath)
 		    node_ino_hash(upath, 0, 0));
 }
 
+/*
+ * The copies of a directory just made on replica (peer, export_id): it
+ * first, then every other live replica in sync of its set, which the
+ * call layer made it on before the answer came (none but it would be
+ * left if it went down before the directory is looked up again).  NULL
+ * when the export is no set's.
+ */
+struct copy *
+cluster_made_dir(struct peer *peer, uint32_t export_id, size_t *n)
+{
+	struct cl *cl = cl_of(peer, export_id);
+	struct cl_rep *r;
+	struct copy *c;
+	size_t nr, k = 0;
+
+	if (cl == NULL)
+		return NULL;
+	nr = cl_reps(cl, &r);
+	c = xcalloc(nr + 1, sizeof *c);
+	c[k++] = (struct copy){ peer, export_id };
+	for (size_t i = 0; i < nr; i++)
+		if (r[i].peer != peer && r[i].st == CL_SYNC)
+			c[k++] = (struct copy){ r[i].peer, r[i].export_id };
+	free(r);
+	*n = k;
+	return c;
+}
+
 /* Whether names in directory node dir are literal (a set's directory). */
 bool
 cluster_literal(const struct node *dir)
@@ -672,13 +702,27 @@ cl_load(struct cl *cl, const struct cl_rep *r)
 	    (double)(cl_said(cl, r->peer)->picks % 4) * 0.001;
 }
 
+/* The next turn of cl's round robin for an open with flags. */
+static uint64_t
+cl_turn(struct cl *cl, uint32_t flags)
+{
+	return (flags & (O_ACCMODE | O_TRUNC)) == O_RDONLY ? cl->rr++
+							   : cl->wrr++;
+}
+
 /*
- * A replica of cl for a call of type: 0 and *peer, *export_id for one
- * in sync; CLUSTER_WAIT when none is but one is live (it resyncs, or
- * decides); -EIO when none is live.
+ * A replica of cl for a call of type with flags: 0 and *peer,
+ * *export_id for one in sync; CLUSTER_WAIT when none is but one is live
+ * (it resyncs, or decides); -EIO when none is live.
+ *
+ * Round robin starts at our rank among the peers, so that peers that
+ * opened as many files for reading each read the next file from a
+ * different replica; opens to write, which write every replica anyway,
+ * count apart and do not move the readers' turn.
  */
 static int
-cl_pick(struct cl *cl, uint8_t type, struct peer **peer, uint32_t *export_id)
+cl_pick(struct cl *cl, uint8_t type, uint32_t flags, struct peer **peer,
+    uint32_t *export_id)
 {
 	struct cl_rep *r, *best = NULL;
 	size_t nr, k = 0;
@@ -697,7 +741,7 @@ cl_pick(struct cl *cl, uint8_t type, struct peer **peer, uint32_t *export_id)
 			if (r[i].peer->self)
 				best = &r[i];
 		if (!best->peer->self && cl->balance == BALANCE_ROUNDROBIN)
-			best = &r[(cl->rr++ + cl_rank()) % k];
+			best = &r[(cl_turn(cl, flags) + cl_rank()) % k];
 		else if (!best->peer->self)
 			for (size_t i = 1; i < k; i++)
 				if (cl_load(cl, &r[i]) < cl_load(cl, best))
@@ -712,13 +756,13 @@ cl_pick(struct cl *cl, uint8_t type, struct peer **peer, uint32_t *export_id)
 }
 
 /*
- * Where a call of type about file node n goes: 0 and *peer, *export_id
- * for a replica in sync, 1 when n is no set's, -EIO when no replica of
- * its set is live, CLUSTER_WAIT when the live ones are not in sync yet:
- * the call, made for any of them, is handed to cluster_wait().
+ * Where a call of type with flags about file node n goes: 0 and *peer,
+ * *export_id for a replica in sync, 1 when n is no set's, -EIO when no
+ * replica of its set is live, CLUSTER_WAIT when the live ones are not in
+ * sync yet: the call, made for any of them, is handed to cluster_wait().
  */
 int
-cluster_route(struct node *n, uint8_t type, struct peer **peer,
+cluster_route(struct node *n, uint8_t type, uint32_t flags, struct peer **peer,
     uint32_t *export_id)
 {
 	struct cl *cl;
@@ -727,7 +771,7 @@ cluster_route(struct node *n, uint8_t type, struct peer **peer,
 
 	if (n->isdir || (cl = cl_of(n->peer, n->export_id)) == NULL)
 		return 1;
-	if ((rc = cl_pick(cl, type, peer, export_id)) != CLUSTER_WAIT)
+	if ((rc = cl_pick(cl, type, flags, peer, export_id)) != CLUSTER_WAIT)
 		return rc;
 	(void)cl_reps(cl, &r); /* a live one, for call_new() */
 	*peer = r[0].peer;
@@ -785,7 +829,7 @@ cl_wait_try(size_t i, uint64_t now)
 	uint32_t x;
 	int rc;
 
-	rc = cl_pick(w.cl, w.c->req.type, &p, &x);
+	rc = cl_pick(w.cl, w.c->req.type, w.c->req.flags, &p, &x);
 	if (rc == CLUSTER_WAIT && now < w.deadline_ms)
 		return false;
 	cw.v[i] = cw.v[--cw.n];
@@ -1647,8 +1691,8 @@ cl_send_hold(struct call *c)
 	if (i == cw.n)
 		return false;
 	/* In sync meanwhile: it goes now, after all. */
-	if (cl_pick(cw.v[i].cl, c->req.type, &c->peer, &c->req.export_id) ==
-	    0) {
+	if (cl_pick(cw.v[i].cl, c->req.type, c->req.flags, &c->peer,
+		&c->req.export_id) == 0) {
 		cw.v[i] = cw.v[--cw.n];
 		return false;
 	}

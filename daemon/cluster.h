@@ -6,7 +6,8 @@
  * no [export:] section can have), announced in HELLO like any other.
  * What the rest of the daemon asks of the set goes through the few
  * functions below, each called from one place: the union shows one
- * copy of each file (cluster_collapse(), cluster_entry()), calls about
+ * copy of each file (cluster_collapse(), cluster_entry()) and a directory
+ * made here on every replica in sync (cluster_made_dir()), calls about
  * a file go to a live replica in sync (cluster_route(); while the live
  * ones are not in sync yet, a call waits for one, cluster_wait(), for
  * op_timeout at most), a read whose
@@ -31,12 +32,13 @@ void cluster_init(struct config *);
 void cluster_start(void);
 void cluster_free(void);
 bool cluster_export(const struct peer *, uint32_t export_id);
-int cluster_route(struct node *, uint8_t type, struct peer **,
+int cluster_route(struct node *, uint8_t type, uint32_t flags, struct peer **,
     uint32_t *export_id);
 void cluster_wait(struct call *);
 struct hit *cluster_collapse(const struct hit *, size_t *n);
 void cluster_entry(struct entry *, const char *upath);
 bool cluster_literal(const struct node *dir);
+struct copy *cluster_made_dir(struct peer *, uint32_t export_id, size_t *n);
 int cluster_failover(struct node *, struct peer *failed, int error,
     void (*cb)(void *arg, int error), void *arg);
 bool cluster_gone(const struct call *);

@@ -66,6 +66,7 @@ export_mem_free(struct export_mem *m)
 	free(m->names);
 	m->data = NULL;
 	m->names = NULL;
+	m->head = 0;
 }
 
 /* The export a request names, or NULL. */

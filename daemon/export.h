@@ -58,6 +58,8 @@ void export_init(const struct export_ctx *);
 struct export_mem {
 	void *data;  /* READ, READLINK, xattr payloads */
 	char *names; /* READDIR name arena */
+	size_t head; /* > 0: the payload is at data + head, room for the
+			frame's head before it (proto_rep_data_at()) */
 };
 
 int export_open(struct export *, const struct config_export *, uint32_t id);

@@ -76,6 +76,8 @@ char *fsop_relpath(struct node *, struct peer *, uint32_t export_id);
 int fsop_name_free(int error);
 struct call *fsop_call(struct node *, uint8_t type, void (*cb)(struct call *),
     void *arg, int *err);
+struct call *fsop_call_flags(struct node *, uint8_t type, uint32_t flags,
+    void (*cb)(struct call *), void *arg, int *err);
 void fsop_root_attr(struct node *);
 int fsop_simple(fuse_req_t, fuse_ino_t, uint8_t type, void (*cb)(struct call *),
     struct call **out);

@@ -239,10 +239,14 @@ fsop_relpath(struct node *n, struct peer *peer, uint32_t export_id)
 	return rel;
 }
 
-/* A call about node n on its holder; NULL with *err (< 0) on failure. */
+/*
+ * A call about node n on its holder, its request's flags set to flags
+ * (a replicated file's open goes where its access mode says); NULL with
+ * *err (< 0) on failure.
+ */
 struct call *
-fsop_call(struct node *n, uint8_t type, void (*cb)(struct call *), void *arg,
-    int *err)
+fsop_call_flags(struct node *n, uint8_t type, uint32_t flags,
+    void (*cb)(struct call *), void *arg, int *err)
 {
 	struct peer *peer;
 	uint32_t export_id;
@@ -251,7 +255,7 @@ fsop_call(struct node *n, uint8_t type, void (*cb)(struct call *), void *arg,
 	int rc, route;
 
 	/* A replicated file: a replica in sync, by the set's rules. */
-	if ((route = cluster_route(n, type, &peer, &export_id)) == 1)
+	if ((route = cluster_route(n, type, flags, &peer, &export_id)) == 1)
 		rc = fsop_holder(n, &peer, &export_id);
 	else
 		rc = route < 0 ? route : 0;
@@ -265,9 +269,18 @@ fsop_call(struct node *n, uint8_t type, void (*cb)(struct call *), void *arg,
 	}
 	c = call_new(peer, type, export_id, rel, cb, arg);
 	free(rel);
+	c->req.flags = flags;
 	if (route == CLUSTER_WAIT)
 		cluster_wait(c); /* sent once a replica is in sync */
 	return c;
+}
+
+/* A call about node n on its holder; NULL with *err (< 0) on failure. */
+struct call *
+fsop_call(struct node *n, uint8_t type, void (*cb)(struct call *), void *arg,
+    int *err)
+{
+	return fsop_call_flags(n, type, 0, cb, arg, err);
 }
 
 /* Synthesised attributes of the root of an empty union. */

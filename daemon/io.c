@@ -223,13 +223,13 @@ io_open(struct node *n, int flags, io_open_cb cb, void *arg)
 
 	op->ocb = cb;
 	op->flags = flags;
-	if ((c = fsop_call(n, PROTO_OPEN, io_open_done, op, &err)) == NULL) {
+	if ((c = fsop_call_flags(n, PROTO_OPEN, (uint32_t)flags, io_open_done,
+		 op, &err)) == NULL) {
 		free(op);
-		return err; /* negative, as fsop_call() sets it */
+		return err; /* negative, as fsop_call_flags() sets it */
 	}
 	op->node = n;
 	node_ref(n);
-	c->req.flags = (uint32_t)flags;
 	if (kernel_kill_suidgid())
 		c->req.flags |= PROTO_KILL_SUIDGID;
 	call_send(c);

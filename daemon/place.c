@@ -10,6 +10,7 @@
 
 #include <fuse_lowlevel.h>
 
+#include "cluster.h"
 #include "fs.h"
 
 static void place_step(struct fsop *);
@@ -143,9 +144,14 @@ place_make_cb(struct call *c)
 		dircache_empty(c->peer, c->req.export_id, path);
 		free(path);
 		e.isdir = true;
-		e.copies = xcalloc(1, sizeof *e.copies);
-		e.copies[0] = op->chosen;
-		e.ncopies = 1;
+		/* A replicated directory is on every replica in sync. */
+		e.copies = cluster_made_dir(op->chosen.peer,
+		    op->chosen.export_id, &e.ncopies);
+		if (e.copies == NULL) {
+			e.copies = xcalloc(1, sizeof *e.copies);
+			e.copies[0] = op->chosen;
+			e.ncopies = 1;
+		}
 	} else {
 		e.peer = c->peer;
 		e.export_id = c->req.export_id;

@@ -334,21 +334,28 @@ int
 serve_read(uint32_t owner, const struct proto_req *r, struct proto_rep *rep,
     struct export_mem *mem)
 {
-	size_t len = r->length, done = 0;
+	size_t len = r->length, done = 0, head = proto_rep_data_at(PROTO_READ);
 	ssize_t n;
+	char *buf;
 	int fd;
 
 	if (len > PROTO_MAX_DATA)
 		return -EINVAL;
 	if ((fd = handle_get(r->fh, owner, HANDLE_ANY_EXPORT, false, NULL)) < 0)
 		return fd;
-	/* Up to 16 MiB a request: out of memory fails the request. */
-	if ((mem->data = malloc(len ? len : 1)) == NULL) {
+	/*
+	 * Up to 16 MiB a request: out of memory fails the request.  Read
+	 * to where the reply's frame carries the bytes: the frame is made
+	 * around them (stream.c), not copied.
+	 */
+	if ((mem->data = malloc(head + (len ? len : 1))) == NULL) {
 		handle_put(r->fh);
 		return -ENOMEM;
 	}
+	buf = (char *)mem->data + head;
+	mem->head = head;
 	while (done < len) {
-		n = pread(fd, (char *)mem->data + done, len - done,
+		n = pread(fd, buf + done, len - done,
 		    (off_t)(r->offset + done));
 		if (n == -1 && errno == EINTR)
 			continue;
@@ -363,7 +370,7 @@ serve_read(uint32_t owner, const struct proto_req *r, struct proto_rep *rep,
 		done += (size_t)n;
 	}
 	handle_put(r->fh);
-	rep->data = mem->data;
+	rep->data = buf;
 	rep->datalen = done;
 	return 0;
 }

@@ -80,6 +80,9 @@ struct stream_ops {
 	void (*unref)(struct stream *);
 	int (*send_req)(struct stream *, const struct proto_req *);
 	void (*send_rep)(struct stream *, struct proto_rep *);
+	/* A served reply, encoded in mem's buffer if its data sits there. */
+	void (*send_served)(struct stream *, struct proto_rep *,
+	    struct export_mem *);
 	void (*say_bye)(struct stream *, const struct proto_req *);
 	void (*push_out)(struct stream *); /* before a close: last words */
 	uint64_t (*new_id)(void);

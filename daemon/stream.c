@@ -110,6 +110,8 @@ static void stream_unref(struct stream *);
 static void stream_flow(struct stream *);
 static int stream_send_req(struct stream *, const struct proto_req *);
 static void stream_send_rep(struct stream *, struct proto_rep *);
+static void stream_send_served(struct stream *, struct proto_rep *,
+    struct export_mem *);
 static void stream_say_bye(struct stream *, const struct proto_req *);
 static void stream_push_out(struct stream *);
 static void stream_buf_put(void *);
@@ -122,6 +124,7 @@ static const struct stream_ops stream_ops = {
 	.unref = stream_unref,
 	.send_req = stream_send_req,
 	.send_rep = stream_send_rep,
+	.send_served = stream_send_served,
 	.say_bye = stream_say_bye,
 	.push_out = stream_push_out,
 	.new_id = stream_new_id,
@@ -421,15 +424,15 @@ stream_send_req(struct stream *s, const struct proto_req *req)
 	return rc;
 }
 
-/* Encode and send a reply; a reply too big to encode becomes an error. */
+/*
+ * Encode reply rep into pb (an empty buffer, or none) and send it; a
+ * reply too big to encode becomes an error.
+ */
 static void
-stream_send_rep(struct stream *s, struct proto_rep *rep)
+stream_send_rep_in(struct stream *s, struct proto_rep *rep, struct proto_buf pb)
 {
-	struct proto_buf pb = { 0 };
 	int rc;
 
-	proto_rep_fit_caps(rep, s->caps);
-	stream_buf_for(&pb, rep->datalen);
 	if ((rc = (s->caps & PROTO_CAP_LIST_PAGES
 		     ? proto_encode_rep_paged
 		     : proto_encode_rep)(rep, &pb)) != 0) {
@@ -448,6 +451,42 @@ stream_send_rep(struct stream *s, struct proto_rep *rep)
 	if (stream_write(s, &pb) != 0)
 		stream_close(s, "out of memory");
 	proto_buf_free(&pb);
+}
+
+/* Encode and send a reply. */
+static void
+stream_send_rep(struct stream *s, struct proto_rep *rep)
+{
+	struct proto_buf pb = { 0 };
+
+	proto_rep_fit_caps(rep, s->caps);
+	stream_buf_for(&pb, rep->datalen);
+	stream_send_rep_in(s, rep, pb);
+}
+
+/*
+ * Encode and send a reply served into mem: in mem's own buffer when the
+ * data was read to where the frame carries it (export_mem's head), which
+ * the frame then takes, one copy of the data fewer.
+ */
+static void
+stream_send_served(struct stream *s, struct proto_rep *rep,
+    struct export_mem *mem)
+{
+	struct proto_buf pb = { 0 };
+
+	proto_rep_fit_caps(rep, s->caps);
+	if (mem->head == 0 || rep->error != 0 ||
+	    proto_rep_data_at(rep->type) != mem->head ||
+	    rep->data != (const uint8_t *)mem->data + mem->head) {
+		stream_send_rep(s, rep);
+		return;
+	}
+	pb.p = mem->data;
+	pb.cap = mem->head + rep->datalen;
+	mem->data = NULL;
+	mem->head = 0;
+	stream_send_rep_in(s, rep, pb);
 }
 
 /*

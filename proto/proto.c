@@ -645,6 +645,20 @@ proto_encode_rep(const struct proto_rep *r, struct proto_buf *out)
 	return enc_end(&e, out);
 }
 
+/*
+ * Where the data of a reply of type without an error starts in its
+ * frame, or 0 if its reply has other fields.  A server that reads the
+ * data to that offset of a buffer of offset + datalen bytes can encode
+ * the reply into that buffer: the data is not copied.
+ */
+size_t
+proto_rep_data_at(uint8_t type)
+{
+	const struct type_spec *sp = proto_spec(type);
+
+	return sp != NULL && sp->rep == R_DATA ? PROTO_HDR_LEN + 4 + 4 : 0;
+}
+
 /* Bytes of a READDIR reply frame besides its entries. */
 #define LISTING_FIXED (PROTO_HDR_LEN + 4 + 8 + 8 + 4 + 4)
 

@@ -415,6 +415,15 @@ int proto_encode_rep(const struct proto_rep *, struct proto_buf *out);
 int proto_encode_rep_paged(const struct proto_rep *, struct proto_buf *out);
 
 /*
+ * Where the data of a reply of type without an error starts in its frame
+ * (the header, the error, the data's length before it), or 0 when the
+ * reply carries other fields.  A reply encoded into an empty buffer of
+ * that many bytes plus its data's, which holds the data at that offset
+ * already, is encoded in place: the data is not copied.
+ */
+size_t proto_rep_data_at(uint8_t type);
+
+/*
  * Given the first bytes of a stream, the total length of the frame that
  * starts there: 0 if fewer than 4 bytes are available, -EPROTO if the
  * length is below PROTO_HDR_LEN or above PROTO_MAX_FRAME.

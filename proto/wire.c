@@ -190,13 +190,13 @@ wire_enc_int(struct wire_enc *e, uint64_t v, size_t n)
 		wire_put_le(p, v, n);
 }
 
-/* Append n raw bytes. */
+/* Append n raw bytes; bytes already in place (src is there) stay. */
 void
 wire_enc_bytes(struct wire_enc *e, const void *src, size_t n)
 {
 	uint8_t *p;
 
-	if ((p = wire_enc_reserve(e, n)) != NULL)
+	if ((p = wire_enc_reserve(e, n)) != NULL && p != src)
 		memcpy(p, src, n);
 }
 

@@ -1666,8 +1666,9 @@ test_large(void)
 	struct proto_buf b = { 0 };
 	struct proto_req q = full_req(PROTO_WRITE), dq;
 	struct proto_rep r = full_rep(PROTO_READ, 0), dr;
+	struct proto_buf inplace = { 0 };
 	struct proto_dirent *ents;
-	uint8_t *big;
+	uint8_t *big, *at;
 	size_t i, n;
 
 	if ((big = malloc(PROTO_MAX_DATA)) == NULL)
@@ -1690,6 +1691,24 @@ test_large(void)
 		dr.datalen == PROTO_MAX_DATA && dr.data == b.p + 24 &&
 		memcmp(dr.data, big, PROTO_MAX_DATA) == 0,
 	    "read reply of PROTO_MAX_DATA round trip, zero copy");
+
+	/* Read to where the frame carries it: encoded around the data. */
+	n = proto_rep_data_at(PROTO_READ);
+	if ((inplace.p = malloc(n + PROTO_MAX_DATA)) == NULL)
+		abort();
+	memcpy(inplace.p + n, big, PROTO_MAX_DATA);
+	inplace.cap = n + PROTO_MAX_DATA;
+	r.data = inplace.p + n;
+	at = inplace.p;
+	tap_ok(n == 24 && proto_encode_rep(&r, &inplace) == 0 &&
+		inplace.p == at && inplace.len == b.len &&
+		memcmp(inplace.p, b.p, b.len) == 0,
+	    "read reply encoded in place: the same frame, same buffer");
+	tap_ok(proto_rep_data_at(PROTO_READDIR) == 0 &&
+		proto_rep_data_at(PROTO_STAT) == 0 &&
+		proto_rep_data_at(PROTO_READLINK) == 24,
+	    "data in place only for replies of data alone");
+	proto_buf_free(&inplace);
 	free(big);
 
 	/*
@@ -1722,7 +1741,7 @@ test_large(void)
 	    "proto_buf_free resets");
 }
 
-#define LARGE_TESTS 6
+#define LARGE_TESTS 8
 
 /*
  * Decode the frames of a paged listing in b: their number in *pages,
