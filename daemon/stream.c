@@ -869,6 +869,7 @@ stream_new(evutil_socket_t fd, const char *addr, bool outbound)
 	stream_handshaking[outbound]++;
 	for (int b = 0; b < STREAM_BUCKETS; b++)
 		TAILQ_INIT(&s->calls[b]);
+	TAILQ_INIT(&s->by_fh);
 	s->bev = tls_bufferevent(fd, outbound);
 	s->tls = s->bev != NULL;
 	if (s->bev == NULL)
