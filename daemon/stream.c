@@ -1026,6 +1026,13 @@ stream_started(const struct stream *s)
 	return s->started;
 }
 
+/* The capabilities both ends of s have (0 for no stream). */
+uint64_t
+stream_caps(const struct stream *s)
+{
+	return s != NULL ? s->caps : 0;
+}
+
 /* Our calls waiting on s for their answer (0 for no stream). */
 unsigned
 stream_calls(const struct stream *s)
