@@ -28,7 +28,20 @@ struct served {
 	struct export_mem mem;
 	size_t cost;  /* counted in s->reserved */
 	bool serving; /* counted in s->serving */
+	bool by_fh;   /* in s->by_fh */
+	bool parked;  /* an FSYNC waiting for earlier requests (s->parked) */
+	bool chained; /* an FSYNC served after another's (its then) */
+	/*
+	 * An FSYNC served right after this request on the same worker, or
+	 * ANSWER_SHUT once the worker no longer takes one (atomic: the loop
+	 * sets it, the worker takes it).
+	 */
+	struct served *then;
+	struct served *ran; /* the one the worker took from then */
+	TAILQ_ENTRY(served) fentry;
 };
+
+#define ANSWER_SHUT ((struct served *)(uintptr_t)1)
 
 struct log_rate answer_log_frames = LOG_RATE_INIT("bad frames");
 static const struct stream_ops *answer_ops;
@@ -50,13 +63,123 @@ answer_init(const struct stream_ops *ops, const struct stream_client *client)
 	answer_client = client;
 }
 
-/* Worker: serve a request of the other side. */
+/*
+ * Worker: serve a request of the other side, and the FSYNC the loop
+ * chained behind it meanwhile, if any (answer_chain).
+ */
 static void
 answer_run(struct work *w)
 {
-	struct served *sv = (struct served *)w;
+	struct served *sv = (struct served *)w, *then;
 
 	export_serve(sv->owner, &sv->req, &sv->rep, &sv->mem);
+	then = __atomic_exchange_n(&sv->then, ANSWER_SHUT, __ATOMIC_ACQ_REL);
+	if (then != NULL)
+		export_serve(then->owner, &then->req, &then->rep, &then->mem);
+	sv->ran = then;
+}
+
+/*
+ * Order by handle (PROTO_CAP_FSYNC_ORDER): an FSYNC runs only once every
+ * request that changes the file through the same handle (WRITE,
+ * FALLOCATE, SETATTR, COPY_RANGE, FSYNC) and came before it on the
+ * stream has been served, so that a requester may send it right behind
+ * its WRITEs without waiting for their answers, and the data they
+ * carried is on the disk when it is answered.  Everything else runs on
+ * the workers in parallel, as it comes.  Those requests in service are
+ * kept in arrival order on the stream (at most STREAM_SERVE_MAX).
+ */
+
+/* Whether r is one an FSYNC through its handle waits for. */
+static bool
+answer_changes(const struct proto_req *r)
+{
+	switch (r->type) {
+	case PROTO_WRITE:
+	case PROTO_FALLOCATE:
+	case PROTO_SETATTR:
+	case PROTO_COPY_RANGE:
+	case PROTO_FSYNC:
+		return r->fh != 0;
+	default:
+		return false;
+	}
+}
+
+/*
+ * Whether a request that changes sv's file through sv's handle (COPY_RANGE
+ * through its second one) came before sv on its stream and is still in
+ * service.
+ */
+static bool
+answer_behind(const struct served *sv)
+{
+	const struct served *o;
+	uint64_t fh = sv->req.fh;
+
+	for (o = TAILQ_PREV(sv, served_list, fentry); o != NULL;
+	     o = TAILQ_PREV(o, served_list, fentry))
+		if (o->req.fh == fh ||
+		    (o->req.type == PROTO_COPY_RANGE && o->req.fh2 == fh))
+			return true;
+	return false;
+}
+
+/* Start serving sv on a worker. */
+static void
+answer_start(struct served *sv)
+{
+	trap_serving(&sv->req, sv->owner);
+	worker_submit(&sv->work);
+}
+
+/*
+ * The FSYNC sv waits for one request alone, o: if o's worker has not
+ * finished it yet, it serves sv right after, so that the FSYNC costs no
+ * further trip from the loop to a worker and back (a WRITE then FSYNC,
+ * sent together, are served as one).  Whether that worked.
+ */
+static bool
+answer_chain(struct served *sv)
+{
+	struct served *o = NULL, *p, *none = NULL;
+
+	for (p = TAILQ_PREV(sv, served_list, fentry); p != NULL;
+	     p = TAILQ_PREV(p, served_list, fentry)) {
+		if (p->req.fh != sv->req.fh &&
+		    !(p->req.type == PROTO_COPY_RANGE &&
+			p->req.fh2 == sv->req.fh))
+			continue;
+		if (o != NULL)
+			return false;
+		o = p;
+	}
+	if (o == NULL || o->parked || o->chained)
+		return false;
+	sv->chained = __atomic_compare_exchange_n(&o->then, &none, sv, false,
+	    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+	return sv->chained;
+}
+
+/* sv was served: off the stream's list; the FSYNCs it held may go. */
+static void
+answer_unlist(struct served *sv)
+{
+	struct stream *s = sv->s;
+	struct served *o, *next;
+
+	if (!sv->by_fh)
+		return;
+	TAILQ_REMOVE(&s->by_fh, sv, fentry);
+	sv->by_fh = false;
+	for (o = TAILQ_FIRST(&s->by_fh); o != NULL && s->parked > 0; o = next) {
+		next = TAILQ_NEXT(o, fentry);
+		if (!o->parked || answer_behind(o))
+			continue;
+		o->parked = false;
+		s->parked--;
+		answer_start(o);
+	}
 }
 
 /* Loop: the request was served; answer if the stream still lives. */
@@ -65,10 +188,13 @@ answer_done(struct work *w)
 {
 	struct served *sv = (struct served *)w;
 	struct stream *s = sv->s;
+	/* Served on the same worker right after sv: answered after it. */
+	struct served *then = sv->ran;
 
 	answer_client->served(&sv->req, &sv->rep, sv->owner);
 	if (s->state == STREAM_UP)
 		answer_ops->send_served(s, &sv->rep, &sv->mem);
+	answer_unlist(sv);
 	if (sv->req.type == PROTO_OPEN || sv->req.type == PROTO_CREATE) {
 		/* Answered to a dead stream: nobody will release it. */
 		if (s->state == STREAM_DEAD && sv->rep.error == 0)
@@ -84,6 +210,8 @@ answer_done(struct work *w)
 	free(sv);
 	answer_ops->flow(s);
 	answer_ops->unref(s);
+	if (then != NULL)
+		answer_done(&then->work);
 }
 
 /* A lock request of the other side was answered (locktab.c). */
@@ -235,12 +363,21 @@ answer_request(struct stream *s, uint8_t *frame, size_t len)
 		s->serving++;
 	sv->work.run = answer_run;
 	sv->work.done = answer_done;
-	if (locktab_type(sv->req.type))
+	if (locktab_type(sv->req.type)) {
 		locktab_serve(sv->owner, &sv->req, &sv->rep, answer_lock_done,
 		    sv);
-	else {
-		trap_serving(&sv->req, sv->owner);
-		worker_submit(&sv->work);
+		answer_ops->flow(s);
+		return 0;
+	}
+	if (answer_changes(&sv->req)) {
+		TAILQ_INSERT_TAIL(&s->by_fh, sv, fentry);
+		sv->by_fh = true;
+	}
+	if (sv->req.type != PROTO_FSYNC || !answer_behind(sv))
+		answer_start(sv);
+	else if (!answer_chain(sv)) {
+		sv->parked = true;
+		s->parked++;
 	}
 	answer_ops->flow(s);
 	return 0;

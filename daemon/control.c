@@ -115,6 +115,7 @@ control_io_json(struct evbuffer *b)
 	    "\"readahead_hits\":%llu,\"readahead_misses\":%llu,"
 	    "\"read_hits\":%llu,\"read_misses\":%llu,"
 	    "\"read_bypass\":%llu,\"write_waits\":%llu,"
+	    "\"fsync_behind\":%llu,\"fsync_after\":%llu,"
 	    "\"evicted\":%llu,\"invalidated\":%llu},",
 	    (unsigned long long)bc.blocks, (unsigned long long)bc.bytes,
 	    (unsigned long long)bc.clean_blocks,
@@ -127,7 +128,9 @@ control_io_json(struct evbuffer *b)
 	    (unsigned long long)st.read_hits,
 	    (unsigned long long)st.read_misses,
 	    (unsigned long long)st.read_bypass,
-	    (unsigned long long)st.write_waits, (unsigned long long)bc.evicted,
+	    (unsigned long long)st.write_waits,
+	    (unsigned long long)st.fsync_behind,
+	    (unsigned long long)st.fsync_after, (unsigned long long)bc.evicted,
 	    (unsigned long long)bc.invalidated);
 	lock_stats(&ls);
 	locktab_stats(&lts);
@@ -310,7 +313,8 @@ control_io_text(struct evbuffer *b)
 	    "data:     %llu blocks, %llu bytes clean, %llu dirty, "
 	    "budget %llu; read-ahead %llu hits, %llu misses\n"
 	    "written:  %llu bytes back in %llu frames, %llu errors, "
-	    "%llu writes waited for room\n",
+	    "%llu writes waited for room; fsync %llu behind the writes, "
+	    "%llu after\n",
 	    (unsigned long long)bc.blocks,
 	    (unsigned long long)(bc.clean_blocks * conf->block_size),
 	    (unsigned long long)bc.dirty_bytes,
@@ -318,7 +322,9 @@ control_io_text(struct evbuffer *b)
 	    (unsigned long long)st.ra_hits, (unsigned long long)st.ra_misses,
 	    (unsigned long long)st.written_back,
 	    (unsigned long long)st.wb_frames, (unsigned long long)st.wb_errors,
-	    (unsigned long long)st.write_waits);
+	    (unsigned long long)st.write_waits,
+	    (unsigned long long)st.fsync_behind,
+	    (unsigned long long)st.fsync_after);
 }
 
 /* The report for people. */

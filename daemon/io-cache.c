@@ -855,6 +855,12 @@ io_wb_frame(struct io_wb *wb, struct handle *h, uint64_t off, uint64_t len)
 		memcpy(p + done, b->data + lo, n);
 		done += n;
 	}
+	if (wb->f->wb_frames == 0) {
+		wb->f->wb_peer = h->peer;
+		wb->f->wb_fh = h->fh;
+		wb->f->wb_mixed = false;
+	} else if (h->peer != wb->f->wb_peer || h->fh != wb->f->wb_fh)
+		wb->f->wb_mixed = true;
 	wb->pending++;
 	io_wb_inflight += len;
 	wb->f->wb_frames++;

@@ -55,6 +55,11 @@ struct io_file {
 	bool on_dirty;      /* in io.dirty */
 	bool size_unsure;   /* changed elsewhere since attributes came */
 	bool kill_suidgid;  /* the next WRITE clears set-ID bits (kernel.c) */
+	/* The handle the WRITE frames in flight went by (wb_frames > 0);
+	 * wb_mixed: more than one. */
+	struct peer *wb_peer;
+	uint64_t wb_fh;
+	bool wb_mixed;
 	struct timer wb_timer;
 	struct io_rd_list reads;   /* reads waiting for blocks */
 	struct io_wait_list syncs; /* flushes waiting for the file clean */

@@ -277,6 +277,7 @@ static void
 metrics_data(struct evbuffer *b)
 {
 	static const char *const hm[] = { "hit", "miss", "bypass" };
+	static const char *const ba[] = { "behind", "after" };
 	struct block_cache_stats bc;
 	struct io_stats st;
 	uint64_t v[3];
@@ -311,6 +312,10 @@ metrics_data(struct evbuffer *b)
 	    "Write-backs that failed.", st.wb_errors);
 	metrics_counter(b, "pufs_data_write_waits_total",
 	    "Writes that waited for room in the cache.", st.write_waits);
+	v[0] = st.fsync_behind, v[1] = st.fsync_after;
+	metrics_split(b, "pufs_data_fsyncs_total",
+	    "FSYNCs sent, right behind their WRITEs or after their answers.",
+	    "sent", 2, ba, v);
 	v[0] = bc.evicted, v[1] = bc.invalidated;
 	metrics_family(b, "pufs_data_cache_dropped_blocks_total", "counter",
 	    "Blocks evicted to make room or invalidated by a change.");

@@ -136,6 +136,7 @@ bool stream_may_dial(void);
 uint64_t stream_started(const struct stream *);
 uint64_t stream_up_since(const struct stream *);
 unsigned stream_calls(const struct stream *);
+uint64_t stream_caps(const struct stream *);
 const char *stream_tls_cipher(const struct stream *);
 struct evbuffer;
 void stream_status(struct evbuffer *, bool json);
@@ -490,6 +491,8 @@ struct io_stats {
 	uint64_t read_misses;  /* reads that waited for the holder */
 	uint64_t read_bypass;  /* reads sent past the cache (no room) */
 	uint64_t write_waits;  /* writes that waited for room */
+	uint64_t fsync_behind; /* FSYNCs sent right behind their WRITEs */
+	uint64_t fsync_after;  /* FSYNCs sent once the WRITEs were answered */
 };
 
 /*

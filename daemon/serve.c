@@ -398,20 +398,18 @@ serve_write(uint32_t owner, const struct proto_req *r, struct proto_rep *rep)
 		    (off_t)(r->offset + done));
 		if (n == -1 && errno == EINTR)
 			continue;
+		/*
+		 * Stopped short, bytes written or not: the error, so that
+		 * the requester, whose write-back fails whole either way,
+		 * reports why (ENOSPC, EDQUOT), not a bare EIO.
+		 */
 		if (n == -1) {
 			int e = errno;
 
 			handle_put(r->fh);
-			if (done > 0)
-				break;
 			return -e;
 		}
 		done += (size_t)n;
-	}
-	if (done < r->datalen && done > 0) {
-		rep->value = done;
-		rep->has_attr = false;
-		return 0;
 	}
 	if (rep->has_attr)
 		rep->has_attr = serve_fstat(fd, &rep->attr) == 0;

@@ -52,8 +52,11 @@ struct stream {
 	struct call_bucket calls[STREAM_BUCKETS]; /* waiting replies */
 	unsigned ncalls;
 	unsigned serving; /* requests on the workers */
-	size_t reserved;  /* their frames and expected replies, bytes */
-	unsigned refs;    /* serving + the stream itself */
+	/* Requests by handle in service, in arrival order (answer.c). */
+	TAILQ_HEAD(served_list, served) by_fh;
+	unsigned parked; /* FSYNCs among them held for earlier ones */
+	size_t reserved; /* their frames and expected replies, bytes */
+	unsigned refs;   /* serving + the stream itself */
 	bool reading_paused;
 	bool throttling;     /* we asked fs to stop reading the kernel */
 	uint64_t started;    /* loop_now_ms() at accept or dial */

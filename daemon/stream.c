@@ -905,6 +905,7 @@ stream_new(evutil_socket_t fd, const char *addr, bool outbound)
 	stream_handshaking[outbound]++;
 	for (int b = 0; b < STREAM_BUCKETS; b++)
 		TAILQ_INIT(&s->calls[b]);
+	TAILQ_INIT(&s->by_fh);
 	s->bev = tls_bufferevent(fd, outbound);
 	s->tls = s->bev != NULL;
 	if (s->bev == NULL)
@@ -1060,6 +1061,13 @@ uint64_t
 stream_started(const struct stream *s)
 {
 	return s->started;
+}
+
+/* The capabilities both ends of s have (0 for no stream). */
+uint64_t
+stream_caps(const struct stream *s)
+{
+	return s != NULL ? s->caps : 0;
 }
 
 /* Our calls waiting on s for their answer (0 for no stream). */

@@ -311,6 +311,13 @@ struct proto_req {
  * failed, so that it resyncs.
  */
 #define PROTO_CAP_CLUSTER 0x100
+/*
+ * FSYNC in order (PROTOCOL.md, FSYNC): the holder runs an FSYNC only
+ * after every request that changes the file through the same handle and
+ * came before it on the stream, so the requester may send it right
+ * behind its WRITEs instead of waiting for their answers.
+ */
+#define PROTO_CAP_FSYNC_ORDER 0x200
 #define PROTO_CLUSTER_NONE 0
 #define PROTO_CLUSTER_RESYNC 1
 #define PROTO_CLUSTER_SYNC 2
@@ -334,7 +341,7 @@ struct proto_req {
 	(PROTO_CAP_LIST_PAGES | PROTO_CAP_KILL_SUIDGID | PROTO_CAP_REPLACE | \
 	    PROTO_CAP_CRED | PROTO_CAP_DIR_ATTR | PROTO_CAP_LOCKS | \
 	    PROTO_CAP_LOCK_GEN | PROTO_CAP_LOCK_LEASE | PROTO_CAP_CLUSTER | \
-	    PROTO_CAP_CHANGE_ATTR)
+	    PROTO_CAP_FSYNC_ORDER | PROTO_CAP_CHANGE_ATTR)
 
 #define PROTO_LK_RDLCK 0
 #define PROTO_LK_WRLCK 1

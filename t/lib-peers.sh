@@ -335,6 +335,17 @@ peer_status () {
 	timeout -k 2 10 "$PUFS" status -s "$(peer_sock "$1")" --json
 }
 
+# jget K KEY.KEY...: one value of peer K's JSON status (data.dirty_bytes).
+jget () {
+	peer_status "$1" | "$PYTHON" -c '
+import json, sys
+v = json.load(sys.stdin)
+for k in sys.argv[1].split("."):
+    v = v[k]
+print(v)
+' "$2"
+}
+
 # peer_advance K MS: move peer K's clock forward by MS ms (pufs_advance).
 peer_advance () {
 	pufs_advance "$(peer_sock "$1")" "$2"

@@ -94,17 +94,6 @@ wb () {
 	"$PYTHON" "$_LIB/wb.py" "$@"
 }
 
-# jget K KEY.KEY...: one number of peer K's JSON status.
-jget () {
-	peer_status "$1" | "$PYTHON" -c '
-import json, sys
-v = json.load(sys.stdin)
-for k in sys.argv[1].split("."):
-    v = v[k]
-print(v)
-' "$2"
-}
-
 # outcome: the steps wb.py reported in out, without close's seconds.
 outcome () {
 	sed "s/^\(close [A-Za-z0-9]*\) .*/\1/" out
