@@ -44,13 +44,19 @@ print(c)
 ' "$2"
 }
 
+# stamped K: peer K's replica is stamped in sync after everything so far.
+stamped () {
+	touch "$TRASH/mark" &&
+	wait_for "test \"$(www "$1")/.pufs-move.cluster-stamp\" -nt \"$TRASH/mark\"" 10
+}
+
 in_sync () {
 	test "$(cl "$1" state)" = "in sync"
 }
 
 # same_tree A B: names, types, contents and mtimes agree.
 same_tree () {
-	diff -r "$1" "$2" &&
+	diff -r -x ".pufs-move.*" "$1" "$2" &&
 	(cd "$1" && find . -name ".pufs-move.*" -prune -o -type f -printf "%P %T@\n" |
 	    sort) >"$TRASH/t1" &&
 	(cd "$2" && find . -name ".pufs-move.*" -prune -o -type f -printf "%P %T@\n" |
@@ -74,9 +80,9 @@ test_expect_success 'setup: p1 and p2 hold www, in sync' '
 
 test_expect_success 'p2 back: resync by the journals, blocks that differ only' '
 	M1=$(peer_mnt 1) &&
-	# The last stamp of p2 in touch with p1 is at most 2 s old: changes
-	# made after that are news to p2.
-	sleep 2.5 &&
+	# What p2 last knew in sync is its stamp: changes made after it are
+	# news to p2.
+	stamped 2 &&
 	peer_kill 2 &&
 	peers_wait_down 1 p2 &&
 	printf "%131072s" changed | dd of="$M1/www/big" bs=128k seek=60 \
@@ -102,7 +108,7 @@ test_expect_success 'p2 back: resync by the journals, blocks that differ only' '
 '
 
 test_expect_success 'p1 restarted while p2 was away: p2 compares everything' '
-	sleep 2.5 &&
+	stamped 2 &&
 	peer_kill 2 &&
 	peers_wait_down 1 p2 &&
 	echo "while p2 was away" >"$(peer_mnt 1)/www/late" &&
