@@ -2654,7 +2654,8 @@ cl_rs_compare(struct cl_pair *pr)
 
 	rs->cl->rs_dirs++;
 	for (int s = 0; s < 2; s++)
-		qsort(pr->e[s], pr->n[s], sizeof *pr->e[s], cl_ent_cmp);
+		if (pr->n[s] > 1)
+			qsort(pr->e[s], pr->n[s], sizeof *pr->e[s], cl_ent_cmp);
 	while (i < pr->n[0] || j < pr->n[1]) {
 		const struct cl_ent *m = i < pr->n[0] ? &pr->e[0][i] : NULL;
 		const struct cl_ent *t = j < pr->n[1] ? &pr->e[1][j] : NULL;

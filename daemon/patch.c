@@ -154,7 +154,8 @@ patch_cb(struct call *c)
 		switch (c->req.type) {
 		case PROTO_SUMS:
 			pa->sum[s] = xmalloc(c->rep.datalen + 1);
-			memcpy(pa->sum[s], c->rep.data, c->rep.datalen);
+			if (c->rep.datalen > 0)
+				memcpy(pa->sum[s], c->rep.data, c->rep.datalen);
 			pa->nsum[s] = c->rep.datalen / PROTO_SUM_LEN;
 			if (s == 0)
 				pa->size = c->rep.value;
