@@ -3018,13 +3018,36 @@ cl_rs_asked(struct cl_resync *rs)
 	cl_rs_plan(rs);
 }
 
+/*
+ * Whether a path a journal gave is one of an export's entries: not
+ * empty, no empty, "." or ".." component, not absolute.
+ */
+static bool
+cl_rel_ok(const char *path)
+{
+	const char *c = path;
+
+	do {
+		size_t n = strcspn(c, "/");
+
+		if (n == 0 || (n == 1 && c[0] == '.') ||
+		    (n == 2 && c[0] == '.' && c[1] == '.'))
+			return false;
+		c += n;
+	} while (*c++ == '/');
+	return true;
+}
+
 /* An answer to CHANGES: its paths; the next page, or done. */
 static void
 cl_rs_changes_cb(struct call *c)
 {
 	struct cl_resync *rs = c->arg;
 	int s = c->peer->self ? 0 : 1;
-	const char *p = c->rep.data, *end = p + c->rep.datalen;
+	const uint8_t *p = c->rep.data, *end = p + c->rep.datalen;
+	const char *path;
+	uint64_t ns;
+	int rc;
 
 	rs->asking--;
 	if (c->rep.error != 0) {
@@ -3034,19 +3057,11 @@ cl_rs_changes_cb(struct call *c)
 		cl_rs_asked(rs);
 		return;
 	}
-	/* Records: the change's global time (u64, little-endian), path. */
-	while (end - p > 8) {
-		const char *z = memchr(p + 8, '\0', (size_t)(end - p - 8));
-		uint64_t ns = 0;
-
-		if (z == NULL)
-			break; /* not terminated: not a path */
-		for (int i = 7; i >= 0; i--)
-			ns = ns << 8 | (uint8_t)p[i];
-		cl_chg_push(rs, s, p + 8, ns);
-		p = z + 1;
-	}
-	rs->sure[s] = (c->rep.flags & PROTO_CHANGES_SURE) != 0 && p == end;
+	while ((rc = proto_changes_next(&p, end, &ns, &path)) > 0)
+		if (cl_rel_ok(path))
+			cl_chg_push(rs, s, path, ns);
+	/* A record cut short: what follows it cannot be known. */
+	rs->sure[s] = (c->rep.flags & PROTO_CHANGES_SURE) != 0 && rc == 0;
 	if (rs->sure[s] && (c->rep.flags & PROTO_CHANGES_MORE)) {
 		cl_rs_changes(rs, c->peer, (uint32_t)c->req.export_id,
 		    c->req.offset, c->rep.value);

@@ -1042,6 +1042,25 @@ proto_req_caps(const struct proto_req *q)
 	}
 }
 
+int
+proto_changes_next(const uint8_t **p, const uint8_t *end, uint64_t *ns,
+    const char **path)
+{
+	const uint8_t *z;
+
+	if (*p == end)
+		return 0;
+	if (end - *p < 9 ||
+	    (z = memchr(*p + 8, '\0', (size_t)(end - *p - 8))) == NULL)
+		return -1;
+	*ns = 0;
+	for (int i = 7; i >= 0; i--)
+		*ns = *ns << 8 | (*p)[i];
+	*path = (const char *)*p + 8;
+	*p = z + 1;
+	return 1;
+}
+
 /* The length of the frame at buf, from its first 4 bytes alone. */
 long
 proto_frame_len(const uint8_t *buf, size_t n)

@@ -332,6 +332,14 @@ struct proto_req {
  * PROTO_SUM_BLOCK bytes from offset (a multiple of it) for length bytes,
  * at most PROTO_SUM_MAX blocks, and the file's size.
  */
+/*
+ * The next record of a CHANGES answer's data at *p (before end): its
+ * global time and NUL-terminated path (pointing into the data); *p moves
+ * past it.  Returns 1, 0 at the end, -1 for a record cut short or not
+ * terminated (the rest cannot be trusted).
+ */
+int proto_changes_next(const uint8_t **p, const uint8_t *end, uint64_t *ns,
+    const char **path);
 #define PROTO_CHANGES_SURE 0x01
 #define PROTO_CHANGES_MORE 0x02
 #define PROTO_SUM_BLOCK (128u << 10)

@@ -6,7 +6,8 @@
  * the encoding is canonical, so the bytes must be the input's, and
  * decoding them must give an equal structure.  A difference aborts, and
  * so does any sanitizer report.  AUTH frames (the challenge-response of a
- * keyed stream, proto/auth.c) go to auth_decode() the same way.
+ * keyed stream, proto/auth.c) go to auth_decode() the same way.  A
+ * CHANGES answer's records go to proto_changes_next().
  */
 #include <stdlib.h>
 #include <string.h>
@@ -101,6 +102,25 @@ fuzz_req(const uint8_t *buf, size_t len)
 	proto_buf_free(&b);
 }
 
+/*
+ * A CHANGES answer's records: each path ends inside the data, and the
+ * walk ends at the end or at a record cut short, never past it.
+ */
+static void
+fuzz_changes(const void *data, size_t len)
+{
+	const uint8_t *p = data, *end = p + len;
+	const char *path;
+	uint64_t ns;
+	int rc;
+
+	while ((rc = proto_changes_next(&p, end, &ns, &path)) > 0)
+		if ((const uint8_t *)path + strlen(path) >= end || p > end)
+			abort();
+	if (rc == 0 && p != end)
+		abort();
+}
+
 /* Decode buf as a reply; if it decodes, check the round trip. */
 static void
 fuzz_rep(const uint8_t *buf, size_t len)
@@ -119,6 +139,8 @@ fuzz_rep(const uint8_t *buf, size_t len)
 		abort();
 	if (proto_decode_rep(b.p, b.len, &r2) != 0 || !rep_eq(&r, &r2))
 		abort();
+	if (r.type == PROTO_CHANGES)
+		fuzz_changes(r.data, r.datalen);
 	proto_rep_clear(&r2);
 	proto_rep_clear(&r);
 	proto_buf_free(&b);

@@ -2245,6 +2245,46 @@ test_lease(void)
  * request of type 38 is refused, and a stream without the capability
  * takes them out.
  */
+/*
+ * CHANGES records (proto_changes_next()): two records read back with
+ * their times and paths, then the end; a record cut in its time, one
+ * whose path lacks its NUL, and an empty path.
+ */
+#define CHANGES_TESTS 4
+static void
+test_changes_records(void)
+{
+	static const uint8_t two[] = { 1, 0, 0, 0, 0, 0, 0, 0x80, 'a', '/', 'b',
+		0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 'c', 0 };
+	static const uint8_t cut[] = { 1, 2, 3 };
+	static const uint8_t open_path[] = { 0, 0, 0, 0, 0, 0, 0, 0, 'x', 'y' };
+	static const uint8_t empty[] = { 5, 0, 0, 0, 0, 0, 0, 0, 0 };
+	const uint8_t *p = two;
+	const char *path = NULL, *path2 = NULL;
+	uint64_t ns = 0, ns2 = 0;
+	int r1, r2, r3;
+
+	r1 = proto_changes_next(&p, two + sizeof two, &ns, &path);
+	r2 = proto_changes_next(&p, two + sizeof two, &ns2, &path2);
+	r3 = proto_changes_next(&p, two + sizeof two, &ns2, &path2);
+	tap_ok(r1 == 1 && r2 == 1 && r3 == 0 &&
+		ns == (UINT64_C(0x80) << 56 | 1) && strcmp(path, "a/b") == 0 &&
+		ns2 == UINT64_MAX && strcmp(path2, "c") == 0,
+	    "changes: two records, little-endian times, then the end");
+	p = cut;
+	tap_ok(proto_changes_next(&p, cut + sizeof cut, &ns, &path) == -1 &&
+		p == cut,
+	    "changes: a record cut in its time is refused");
+	p = open_path;
+	tap_ok(proto_changes_next(&p, open_path + sizeof open_path, &ns,
+		   &path) == -1,
+	    "changes: a path without its NUL is refused");
+	p = empty;
+	tap_ok(proto_changes_next(&p, empty + sizeof empty, &ns, &path) == 1 &&
+		ns == 5 && path[0] == '\0' && p == empty + sizeof empty,
+	    "changes: an empty path is a record (its caller ignores it)");
+}
+
 #define CHANGE_ATTR_TESTS 8
 static void
 test_change_attr(void)
@@ -2322,7 +2362,8 @@ main(int argc, char **argv)
 	tap_plan(3 + PER_TYPE * (int)NELEM(expect) + 1 + hand_frames() +
 	    DELTA_TESTS + spoils() + (int)NAMES_TESTS + FRAME_LEN_TESTS +
 	    LARGE_TESTS + PAGED_TESTS + KILL_TESTS + CRED_TESTS +
-	    DIR_ATTR_TESTS + LOCK_GEN_TESTS + LEASE_TESTS + CHANGE_ATTR_TESTS);
+	    DIR_ATTR_TESTS + LOCK_GEN_TESTS + LEASE_TESTS + CHANGE_ATTR_TESTS +
+	    CHANGES_TESTS);
 	test_golden();
 	for (i = 0; i < NELEM(expect); i++)
 		test_type(&expect[i]);
@@ -2360,5 +2401,6 @@ main(int argc, char **argv)
 	test_lock_gen();
 	test_lease();
 	test_change_attr();
+	test_changes_records();
 	return tap_done();
 }
