@@ -3044,7 +3044,8 @@ cl_rs_changes_cb(struct call *c)
 {
 	struct cl_resync *rs = c->arg;
 	int s = c->peer->self ? 0 : 1;
-	const uint8_t *p = c->rep.data, *end = p + c->rep.datalen;
+	const uint8_t *p = c->rep.data,
+		      *end = p != NULL ? p + c->rep.datalen : p;
 	const char *path;
 	uint64_t ns;
 	int rc;

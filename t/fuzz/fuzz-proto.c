@@ -109,7 +109,7 @@ fuzz_req(const uint8_t *buf, size_t len)
 static void
 fuzz_changes(const void *data, size_t len)
 {
-	const uint8_t *p = data, *end = p + len;
+	const uint8_t *p = data, *end = p != NULL ? p + len : p;
 	const char *path;
 	uint64_t ns;
 	int rc;
