@@ -10,7 +10,7 @@
 # arrives whole.  A holder killed (SIGKILL) in the middle of a read, with
 # no close_notify, is an end of stream for the reader, not a hang; once
 # started again it is reached over a new TLS stream and the file reads
-# whole.  The peers' dead_after and op_timeout are 10 s, so that
+# whole.  The peers' dead_after and op_timeout are 30 s, so that
 # neither the stopped holder nor the calls waiting for it are given up
 # while it is stopped.
 
@@ -25,7 +25,7 @@ FSX_OPS=${PUFS_FSX_OPS:-5000}
 
 # start K: peer K, encrypted, with the union's key and a long dead_after.
 start () {
-	peer_start "$1" -o "security.key_file=$TRASH/a.key,security.encrypt=yes,peer.dead_after=10,peer.op_timeout=10"
+	peer_start "$1" -o "security.key_file=$TRASH/a.key,security.encrypt=yes,peer.dead_after=30,peer.op_timeout=30"
 }
 
 # send_queued K: the most bytes waiting in one TCP socket's send queue
@@ -91,7 +91,7 @@ test_expect_success 'a stopped holder backs a large write up; continued, it take
 	pufs_signal p2 STOP &&
 	test_when_finished "pufs_signal p2 CONT" &&
 	: >go &&
-	wait_for "test \$(send_queued 1) -ge 1048576" 10 &&
+	wait_for "test \$(send_queued 1) -ge 1048576" 20 &&
 	pufs_signal p2 CONT &&
 	wait $w &&
 	cmp big "$E2/big/out" &&
