@@ -59,6 +59,7 @@
  *   listxattr EXPORT PATH [LENGTH]  removexattr EXPORT PATH NAME
  *   copy FH OFFSET FH2 OFFSET2 LENGTH
  *   lseek FH OFFSET WHENCE          ping     bye
+ *   changes EXPORT SINCE_NS AFTER   sums EXPORT PATH OFFSET LENGTH
  *   hello [NAME [BOOT_ID]]          (after -n: the handshake)
  *
  * and the commands that drive the script:
@@ -639,6 +640,8 @@ static const struct request {
 	{ "removexattr", PROTO_REMOVEXATTR, "EPN" },
 	{ "copy", PROTO_COPY_RANGE, "FoGOl" },
 	{ "lseek", PROTO_LSEEK, "Fow" },
+	{ "changes", PROTO_CHANGES, "EoO" },
+	{ "sums", PROTO_SUMS, "EPol" },
 	{ "ping", PROTO_PING, "" },
 	{ "bye", PROTO_BYE, "" },
 };

@@ -8,7 +8,9 @@
 # opens cannot pin the workers while p2's mount lists p1's files; a
 # handle works only on its own stream and in its own export, so a
 # read-only export stays read-only; [peer] max_handles bounds each peer
-# alone.
+# alone.  SUMS and CHANGES, which a replica's resync asks, answer their
+# digests and records, and refuse an unaligned offset or a directory
+# (EINVAL), a missing file or an unknown export (ENOENT).
 
 T_DIR=$(cd "$(dirname "$0")" && pwd -P)
 . "$T_DIR/lib.sh"
@@ -226,5 +228,25 @@ test_expect_success '16 FIFO OPENs at once: p2 still lists p1 quickly' '
 '
 echo "# ls through p2 of a directory of p1, 16 FIFO OPENs sent just before:" \
 	"$(cat ls.ms 2>/dev/null || echo ?) ms"
+
+test_expect_success 'SUMS and CHANGES (a resync asks them): bad input refused' '
+	head -c 300000 /dev/urandom >"$E1/blocks" &&
+	hs evil12 -v >out <<-\EOF &&
+	sums 0 blocks 0 1048576
+	sums 0 blocks 1000 131072
+	sums 0 . 0 131072
+	sums 0 missing 0 131072
+	sums 7 blocks 0 131072
+	changes 7 0 0
+	changes 0 0 0
+	EOF
+	cat out &&
+	set -- $(sed -n 1p out) && test "$1 $2" = "ok value=300000" &&
+	sed -n "2,5p" out | cut -d" " -f1 >errs &&
+	printf "%s\n" EINVAL EINVAL ENOENT ENOENT >expect &&
+	test_cmp expect errs &&
+	test "$(sed -n 6p out | cut -d" " -f1)" = ENOENT &&
+	test "$(sed -n 7p out | cut -d" " -f1)" = ok
+'
 
 test_done
