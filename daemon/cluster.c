@@ -2169,7 +2169,6 @@ struct cl_resync {
 	unsigned out;         /* changes out */
 	int error;
 	/* By the journals: what changed on each side since apart. */
-	bool journal;    /* compares only what they named */
 	bool scanned;    /* our side by a scan of our replica */
 	uint64_t since;  /* apart, in the union's global time */
 	unsigned asking; /* CHANGES out */
@@ -2475,16 +2474,23 @@ cl_chg_cmp(const void *a, const void *b)
 	    ((const struct cl_chg *)b)->path);
 }
 
+/* Append (a copy of path, ns) to v (*n of *cap). */
+static void
+cl_chg_add(struct cl_chg **v, size_t *n, size_t *cap, const char *path,
+    uint64_t ns)
+{
+	if (*n == *cap) {
+		*cap = *cap ? 2 * *cap : 64;
+		*v = xreallocarray(*v, *cap, sizeof **v);
+	}
+	(*v)[(*n)++] = (struct cl_chg){ xstrdup(path), ns };
+}
+
 /* Add a path of side s changed at global time ns. */
 static void
 cl_chg_push(struct cl_resync *rs, int s, const char *path, uint64_t ns)
 {
-	if (rs->nchg[s] == rs->cap[s]) {
-		rs->cap[s] = rs->cap[s] ? 2 * rs->cap[s] : 64;
-		rs->chg[s] = xreallocarray(rs->chg[s], rs->cap[s],
-		    sizeof *rs->chg[s]);
-	}
-	rs->chg[s][rs->nchg[s]++] = (struct cl_chg){ xstrdup(path), ns };
+	cl_chg_add(&rs->chg[s], &rs->nchg[s], &rs->cap[s], path, ns);
 }
 
 /* Sort side s's paths, one each, with its latest time. */
@@ -2841,7 +2847,6 @@ cl_rs_plan(struct cl_resync *rs)
 {
 	size_t total = 0;
 
-	rs->journal = true;
 	rs->cl->rs_journal++;
 	for (int s = 0; s < 2; s++) {
 		cl_chg_unique(rs, s);
@@ -2868,16 +2873,9 @@ cl_rs_plan(struct cl_resync *rs)
 				cl_push_str(&pr->only, &pr->nonly, &pr->conly,
 				    slash != NULL ? slash + 1 : p);
 		}
-	for (struct cl_pair *pr = rs->todo; pr != NULL; pr = pr->next) {
-		if (pr->shallow) {
-			for (size_t i = 0; i < pr->nonly; i++)
-				free(pr->only[i]);
-			free(pr->only);
-			pr->only = NULL;
-			pr->nonly = 0;
-		} else
-			journal_unique(pr->only, &pr->nonly);
-	}
+	/* A shallow pair got no names: it compares all of them. */
+	for (struct cl_pair *pr = rs->todo; pr != NULL; pr = pr->next)
+		journal_unique(pr->only, &pr->nonly);
 	cl_rs_next(rs);
 }
 
@@ -2887,9 +2885,9 @@ struct cl_scan {
 	struct cl_resync *rs;
 	char *root; /* our replica's */
 	uint64_t since_ns;
-	char **paths, **dirs;
-	uint64_t *ctimes; /* of paths */
-	size_t npaths, ndirs, cpaths, cdirs;
+	struct cl_chg *chg; /* the paths, with their ctimes (wall clock) */
+	char **dirs;
+	size_t nchg, cchg, ndirs, cdirs;
 	int error;
 };
 
@@ -2916,12 +2914,8 @@ cl_scan_one(const char *path, const struct stat *st, int flag, struct FTW *f)
 		return 0;
 	if (flag == FTW_D)
 		cl_push_str(&sc->dirs, &sc->ndirs, &sc->cdirs, rel);
-	if (*rel != '\0') {
-		cl_push_str(&sc->paths, &sc->npaths, &sc->cpaths, rel);
-		sc->ctimes = xreallocarray(sc->ctimes, sc->cpaths,
-		    sizeof *sc->ctimes);
-		sc->ctimes[sc->npaths - 1] = ctime;
-	}
+	if (*rel != '\0')
+		cl_chg_add(&sc->chg, &sc->nchg, &sc->cchg, rel, ctime);
 	return 0;
 }
 
@@ -2951,15 +2945,14 @@ cl_scan_done(struct work *w)
 	/* File times are the wall clock's: in global time, as the records. */
 	int64_t off = (int64_t)(clock_global_ns() - cl_wall_ns());
 
-	for (size_t i = 0; i < sc->npaths; i++)
-		cl_chg_push(rs, 0, sc->paths[i],
-		    (uint64_t)((int64_t)sc->ctimes[i] + off));
+	for (size_t i = 0; i < sc->nchg; i++)
+		sc->chg[i].ns = (uint64_t)((int64_t)sc->chg[i].ns + off);
+	free(rs->chg[0]); /* emptied before the scan */
+	rs->chg[0] = sc->chg;
+	rs->nchg[0] = sc->nchg;
+	rs->cap[0] = sc->cchg;
 	rs->whole = sc->dirs;
 	rs->nwhole = sc->ndirs;
-	for (size_t i = 0; i < sc->npaths; i++)
-		free(sc->paths[i]);
-	free(sc->paths);
-	free(sc->ctimes);
 	free(sc->root);
 	free(sc);
 	rs->sure[0] = true;

@@ -13,9 +13,9 @@
  *
  * A replica's resync (cluster.c) asks it for every path of an export
  * changed since a global time (journal_changes()): the answer is sure
- * only if no record of that export since then was overwritten and no
- * change of it was lost (journal_lost(), when the disk watch overflows),
- * and the journal began before.  A note of the same entry as the newest
+ * only if no record (of any export) since then was overwritten, no
+ * change was lost (journal_lost(), when the disk watch overflows), and
+ * the journal began before.  A note of the same entry as the newest
  * record, made before anybody took a checkpoint after it, only moves
  * that record's time: a file written in many frames takes one record.
  *
@@ -36,7 +36,7 @@ static struct {
 	struct journal_rec ring[JOURNAL_SIZE];
 	uint64_t seq;      /* number of the newest record */
 	uint64_t handed;   /* the newest checkpoint taken */
-	uint64_t start_ns; /* the first note's time */
+	uint64_t start_ns; /* since when it holds every change */
 	uint64_t gone_ns;  /* the newest time of a record overwritten */
 	uint64_t lost_ns;  /* the newest time changes were lost */
 } jr = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -134,10 +134,10 @@ journal_lost(uint64_t ns)
  * The paths of export_id's entries changed at or after global time
  * since, in records numbered after `after`: appended to out as records
  * of the change's global time (u64, little-endian) and the path,
- * NUL-terminated (at most max bytes in all; *n paths), in change order,
- * duplicates kept.  *last is the number of the last record looked at (ask again
- * after it when *more), *sure whether the journal holds every change of
- * the export since then.  Any thread.
+ * NUL-terminated (at most max bytes in all), in change order,
+ * duplicates kept.  last is the number of the last record looked at
+ * (ask again after it when more), sure whether the journal holds every
+ * change of the export since then.  Any thread.
  */
 void
 journal_changes(uint32_t export_id, uint64_t since, uint64_t after,
@@ -146,7 +146,6 @@ journal_changes(uint32_t export_id, uint64_t since, uint64_t after,
 	uint64_t first;
 
 	o->len = 0;
-	o->n = 0;
 	o->more = false;
 	pthread_mutex_lock(&jr.lock);
 	o->sure = jr.start_ns != 0 && jr.start_ns <= since &&
@@ -177,7 +176,6 @@ journal_changes(uint32_t export_id, uint64_t since, uint64_t after,
 		}
 		memcpy(o->buf + o->len + dl, r->name, nl + 1);
 		o->len += dl + nl + 1;
-		o->n++;
 		o->last = s;
 	}
 	pthread_mutex_unlock(&jr.lock);

@@ -28,7 +28,7 @@ void journal_lost(uint64_t ns);
 /* journal_changes()'s answer: paths into buf (max bytes), and more. */
 struct journal_out {
 	char *buf;
-	size_t max, len, n;
+	size_t max, len;
 	uint64_t last;
 	bool more, sure;
 };
