@@ -363,6 +363,7 @@ answer_request(struct stream *s, uint8_t *frame, size_t len)
 		s->serving++;
 	sv->work.run = answer_run;
 	sv->work.done = answer_done;
+	sv->work.key = export_serve_key(&sv->req);
 	if (locktab_type(sv->req.type)) {
 		locktab_serve(sv->owner, &sv->req, &sv->rep, answer_lock_done,
 		    sv);

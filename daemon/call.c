@@ -495,6 +495,7 @@ call_send(struct call *c)
 	if (c->peer->self) {
 		c->work.run = call_local_run;
 		c->work.done = call_local_done;
+		c->work.key = export_serve_key(&c->req);
 		worker_submit(&c->work);
 		return;
 	}

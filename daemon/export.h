@@ -73,6 +73,16 @@ void export_close(struct export *);
  */
 void export_serve(uint32_t owner, const struct proto_req *, struct proto_rep *,
     struct export_mem *);
+
+/*
+ * The worker key of a request (struct work): WRITEs through one handle
+ * are served one at a time, in order; handles are unique in the daemon.
+ */
+static inline uint64_t
+export_serve_key(const struct proto_req *r)
+{
+	return r->type == PROTO_WRITE ? r->fh : 0;
+}
 void export_mem_free(struct export_mem *);
 
 /*

@@ -45,6 +45,7 @@ static struct {
 	int efd;                    /* wakes the loop */
 	struct event *ev;
 	pthread_t *threads;
+	uint64_t *running; /* per thread: the key of what it runs, or 0 */
 	int nthreads;
 	int stopping;
 	struct worker_stats stats;
@@ -173,24 +174,47 @@ worker_now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
+/*
+ * The first queued item that may run now: of no key, or of one no
+ * thread runs (the lock held).  An item left behind is taken by the
+ * thread that runs its key, once that finishes.
+ */
+static struct work *
+worker_take(void)
+{
+	struct work *w;
+	int i;
+
+	TAILQ_FOREACH(w, &pool.todo, entry)
+	{
+		for (i = 0; w->key != 0 && i < pool.nthreads; i++)
+			if (pool.running[i] == w->key)
+				break;
+		if (w->key == 0 || i == pool.nthreads)
+			return w;
+	}
+	return NULL;
+}
+
 /* Thread body: take work, run it, hand it back, until told to stop. */
 static void *
 worker_main(void *arg)
 {
+	int self = (int)(intptr_t)arg;
 	struct work *w;
 	uint64_t one = 1, wait;
 
-	(void)arg;
 	for (;;) {
 		pthread_mutex_lock(&pool.lock);
-		while (TAILQ_EMPTY(&pool.todo) && !pool.stopping)
+		while ((w = worker_take()) == NULL && !pool.stopping)
 			pthread_cond_wait(&pool.cond, &pool.lock);
-		if (TAILQ_EMPTY(&pool.todo)) {
+		if (w == NULL) {
+			/* What is left waits for threads that run its keys. */
 			pthread_mutex_unlock(&pool.lock);
 			return NULL;
 		}
-		w = TAILQ_FIRST(&pool.todo);
 		TAILQ_REMOVE(&pool.todo, w, entry);
+		pool.running[self] = w->key;
 		pool.stats.queued--;
 		pool.stats.busy++;
 		wait = worker_now_us() - w->t_submit;
@@ -201,6 +225,7 @@ worker_main(void *arg)
 		w->run(w);
 
 		pthread_mutex_lock(&pool.lock);
+		pool.running[self] = 0;
 		pool.stats.busy--;
 		TAILQ_INSERT_TAIL(&pool.finished, w, entry);
 		pthread_mutex_unlock(&pool.lock);
@@ -250,10 +275,12 @@ worker_init(struct event_base *base, int nthreads)
 	if (pool.ev == NULL || event_add(pool.ev, NULL) == -1)
 		fatalx("worker: cannot add eventfd event");
 	pool.threads = xcalloc((size_t)nthreads, sizeof *pool.threads);
+	pool.running = xcalloc((size_t)nthreads, sizeof *pool.running);
 	pool.nthreads = nthreads;
 	pool.stats.threads = (unsigned)nthreads;
 	for (i = 0; i < nthreads; i++) {
-		rc = pthread_create(&pool.threads[i], NULL, worker_main, NULL);
+		rc = pthread_create(&pool.threads[i], NULL, worker_main,
+		    (void *)(intptr_t)i);
 		if (rc != 0) {
 			errno = rc;
 			fatal("pthread_create");
@@ -295,7 +322,9 @@ worker_shutdown(void)
 	event_free(pool.ev);
 	close(pool.efd);
 	free(pool.threads);
+	free(pool.running);
 	pool.threads = NULL;
+	pool.running = NULL;
 }
 
 /* Copy the pool's figures. */

@@ -11,9 +11,16 @@
 
 struct event_base;
 
+/*
+ * A work item.  Items of the same nonzero key run one at a time, in the
+ * order submitted (writes through one handle: the kernel serialises a
+ * file's buffered writes anyway, and threads that wait for its lock
+ * spin on another CPU meanwhile); items of key 0 run as they come.
+ */
 struct work {
 	void (*run)(struct work *);  /* in a worker thread */
 	void (*done)(struct work *); /* back on the loop thread */
+	uint64_t key;                /* serialises; 0: none */
 	TAILQ_ENTRY(work) entry;     /* queue link; owned by the pool */
 	unsigned long long t_submit; /* us; set by worker_submit() */
 };
