@@ -83,6 +83,7 @@ export_serve_key(const struct proto_req *r)
 {
 	return r->type == PROTO_WRITE ? r->fh : 0;
 }
+
 void export_mem_free(struct export_mem *);
 
 /*
