@@ -490,6 +490,7 @@ void
 hello_established(struct stream *s, const struct proto_hello *h)
 {
 	struct peer *p;
+	bool retired;
 
 	if (!hello_ok(s, h))
 		return;
@@ -497,7 +498,7 @@ hello_established(struct stream *s, const struct proto_hello *h)
 		hello_ops->close(s, "the other side has our own name");
 		return;
 	}
-	p = peer_attach(h, s, s->outbound);
+	p = peer_attach(h, s, s->outbound, &retired);
 	if (p == NULL) {
 		/* A stream to that peer exists already and wins. */
 		struct proto_req bye = { .type = PROTO_BYE, .id = 0 };
@@ -511,6 +512,11 @@ hello_established(struct stream *s, const struct proto_hello *h)
 	hello_ops->set_state(s, STREAM_UP);
 	s->last_heard = loop_now_ms();
 	hello_ops->flow(s);
+	if (retired) {
+		/* The loser of crossed dials: the other side closes it. */
+		hello_ops->retire(s);
+		return;
+	}
 	/* Ping at once: the first round trip and clock sample. */
 	timer_wheel_add(loop_wheel(), &s->hb, loop_now_ms());
 	loop_wheel_kick();

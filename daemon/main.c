@@ -82,6 +82,7 @@ static const struct peer_dialer main_dialer = {
 	.listen = stream_listen,
 	.connect = stream_connect,
 	.close = stream_close,
+	.retire = stream_retire,
 	.probe = stream_probe,
 	.may_dial = stream_may_dial,
 	.outbound = stream_outbound,

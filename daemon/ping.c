@@ -85,7 +85,8 @@ ping_probe_expired(struct timer *t, void *arg)
 /*
  * The heartbeat: during the handshake it is the deadline; once up, it
  * pings every `heartbeat` seconds and drops a peer silent for longer
- * than `dead_after`.
+ * than `dead_after`; for a retired stream (stream_retire) it is the
+ * deadline of the other side's close.
  */
 void
 ping_heartbeat(struct timer *t, void *arg)
@@ -99,6 +100,10 @@ ping_heartbeat(struct timer *t, void *arg)
 		return;
 	if (s->state != STREAM_UP) {
 		ping_ops->close(s, "handshake timed out");
+		return;
+	}
+	if (s->peer->stream != s) {
+		ping_ops->close(s, "retired: the other side kept it open");
 		return;
 	}
 	/*

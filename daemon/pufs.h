@@ -132,6 +132,7 @@ void stream_cancel_call(struct stream *, struct call *);
 void stream_leave_all(void);
 bool stream_outbound(const struct stream *);
 void stream_probe(struct stream *, const char *why);
+void stream_retire(struct stream *);
 bool stream_may_dial(void);
 uint64_t stream_started(const struct stream *);
 uint64_t stream_up_since(const struct stream *);

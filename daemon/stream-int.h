@@ -88,6 +88,7 @@ struct stream_ops {
 	    struct export_mem *);
 	void (*say_bye)(struct stream *, const struct proto_req *);
 	void (*push_out)(struct stream *); /* before a close: last words */
+	void (*retire)(struct stream *);   /* lost crossed dials */
 	uint64_t (*new_id)(void);
 	void (*frame_free)(void *); /* a received frame, done with */
 };

@@ -127,6 +127,7 @@ static const struct stream_ops stream_ops = {
 	.send_served = stream_send_served,
 	.say_bye = stream_say_bye,
 	.push_out = stream_push_out,
+	.retire = stream_retire,
 	.new_id = stream_new_id,
 	.frame_free = stream_buf_put,
 };
@@ -1047,6 +1048,21 @@ stream_leave_all(void)
 		}
 		stream_close(s, "leaving");
 	}
+}
+
+/*
+ * s lost to the stream of crossed dials that stays (peer_attach): it is
+ * no longer its peer's stream, but it answers what comes on it until the
+ * other side closes it, or the handshake deadline does (ping_heartbeat).
+ */
+void
+stream_retire(struct stream *s)
+{
+	log_debug("peer %s (%s): stream retired: the dials crossed",
+	    s->peer->name, s->addr);
+	timer_wheel_add(loop_wheel(), &s->hb,
+	    loop_now_ms() + stream_hello_ms());
+	loop_wheel_kick();
 }
 
 /* Whether more dials may start (outbound streams in handshake). */

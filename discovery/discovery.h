@@ -66,6 +66,7 @@ struct peer_dialer {
 	struct stream *(*connect)(const struct sockaddr *, int,
 	    const char *addr, struct seed *);
 	void (*close)(struct stream *, const char *reason);
+	void (*retire)(struct stream *); /* not the peer's; serves a while */
 	void (*probe)(struct stream *, const char *why);
 	bool (*may_dial)(void);
 	bool (*outbound)(const struct stream *);
@@ -92,7 +93,7 @@ const char *peer_state_name(enum peer_state);
 uint64_t peer_boot_id(void);
 void peer_format_addr(const struct sockaddr *, unsigned, char *, size_t);
 struct peer *peer_attach(const struct proto_hello *, struct stream *,
-    bool outbound);
+    bool outbound, bool *retired);
 void peer_stream_lost(struct peer *, struct stream *, const char *);
 void peer_seed_lost(struct seed *, struct stream *);
 void peer_probe(struct peer *, const char *why);

@@ -627,16 +627,26 @@ peer_dials_crossed(const struct peer *p, const struct proto_hello *h,
 /*
  * A stream finished its handshake with the peer described by h.  Returns
  * the peer, now UP with s as its stream, or NULL when s is refused: the
- * peer has a live stream, which stays (if the two dials crossed, the one
- * whose initiator has the lower name stays), or there are PEER_MAX peers.
+ * peer has a live stream, which stays, or there are PEER_MAX peers.
+ *
+ * If the two dials crossed, the stream whose initiator has the lower name
+ * stays, and the lower-named peer closes the other once it has the one
+ * that stays: the higher-named side has it by then (its handshake ends a
+ * reply earlier there), so neither side is ever without a stream to the
+ * other.  The higher-named side retires the other stream instead
+ * (dialer->retire: it still serves, and is closed if the lower-named
+ * peer does not close it in time); when that is s, *retired is set and
+ * the peer returned, s not its stream.
  */
 struct peer *
-peer_attach(const struct proto_hello *h, struct stream *s, bool outbound)
+peer_attach(const struct proto_hello *h, struct stream *s, bool outbound,
+    bool *retired)
 {
 	struct peer *p = peer_by_name(h->name);
 	struct stream *old;
 	struct seed *sd;
 
+	*retired = false;
 	if (p == NULL) {
 		if (npeers >= PEER_MAX) {
 			if (log_rate_ok(&peer_log_streams, loop_now_ms()))
@@ -665,10 +675,19 @@ peer_attach(const struct proto_hello *h, struct stream *s, bool outbound)
 			dialer->probe(old, "a second stream under its name");
 			return NULL;
 		}
-		if (strcmp(a, b) >= 0)
-			return NULL;
+		bool we_close = strcmp(self->name, p->name) < 0;
+
+		if (strcmp(a, b) >= 0) {
+			if (we_close)
+				return NULL;
+			*retired = true;
+			return p;
+		}
 		p->stream = NULL; /* replaced, not lost */
-		dialer->close(old, "replaced: the dials crossed");
+		if (we_close)
+			dialer->close(old, "replaced: the dials crossed");
+		else
+			dialer->retire(old);
 	}
 	if (p->boot_id != 0 && p->boot_id != h->boot_id)
 		log_info("peer %s restarted", p->name);

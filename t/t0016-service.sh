@@ -91,6 +91,25 @@ test_expect_success 'STATUS= follows the peers up' '
 	test 1 = $(grep -c READY=1 n1)
 '
 
+# Both dial each other at once (alpha keeps dialing beta's address, beta
+# dials alpha as it starts): whichever stream wins, neither side ever
+# sees the other go down before beta leaves.
+test_expect_success 'crossed dials: no peer goes down and up again' '
+	for i in 1 2 3 4 5 6; do
+		: >"$(pufs_log alpha)" &&
+		: >"$(pufs_log beta)" &&
+		pufs_start beta "$N" -e "$B" -o "peer.peers=127.0.0.1:$(pufs_port alpha)" &&
+		wait_for "grep -q \"peer alpha: down -> up\" \"$(pufs_log beta)\"" &&
+		wait_for "grep -q \"peer beta: down -> up\" \"$(pufs_log alpha)\"" &&
+		! grep "up -> down" "$(pufs_log alpha)" &&
+		pufs_stop beta &&
+		test_output "1" grep -c "peer alpha: down -> up" "$(pufs_log beta)" &&
+		wait_for "grep -q \"peer beta: up -> down\" \"$(pufs_log alpha)\"" &&
+		test_output "1" grep -c "peer beta: down -> up" "$(pufs_log alpha)" ||
+		{ cat "$(pufs_log alpha)" "$(pufs_log beta)"; exit 1; }
+	done
+'
+
 test_expect_success 'status answers 0 while the mount answers' '
 	pufs_try 0 status -s "$(pufs_sock alpha)" &&
 	pufs_try 0 status -s "$(pufs_sock alpha)" --json
