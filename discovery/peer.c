@@ -528,9 +528,9 @@ peer_init_net(const struct config *cfg, const struct peer_dialer *d)
  * its ANNOUNCE is answered with ours.  dials_us: the datagram answers
  * our ANNOUNCE, and its sender dials us as it answers (mcast.c); our
  * own dial then waits PEER_ANSWER_WAIT_MS for that stream, so that the
- * two dials do not cross (one of them would be closed, the peer seen up,
- * down and up again) and a union of N starting peers makes N(N-1)/2
- * streams, not twice as many.  If its stream does not come, we dial.
+ * two dials do not cross (one of them would be dialed and closed for
+ * nothing) and a union of N starting peers makes N(N-1)/2 streams, not
+ * twice as many.  If its stream does not come, we dial.
  */
 bool
 peer_discovered(const char *name, const char *uri, uint64_t boot, bool dials_us)
