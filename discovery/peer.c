@@ -664,6 +664,7 @@ peer_attach(const struct proto_hello *h, struct stream *s, bool outbound,
 	} else if ((old = p->stream) != NULL && old != s) {
 		const char *a = peer_initiator(p, outbound);
 		const char *b = peer_initiator(p, dialer->outbound(old));
+		bool we_close = strcmp(self->name, p->name) < 0;
 
 		if (!peer_dials_crossed(p, h, s, outbound, old)) {
 			if (log_rate_ok(&peer_log_streams, loop_now_ms()))
@@ -675,8 +676,6 @@ peer_attach(const struct proto_hello *h, struct stream *s, bool outbound,
 			dialer->probe(old, "a second stream under its name");
 			return NULL;
 		}
-		bool we_close = strcmp(self->name, p->name) < 0;
-
 		if (strcmp(a, b) >= 0) {
 			if (we_close)
 				return NULL;
