@@ -31,6 +31,9 @@
 #include "locktab.h"
 #include "pufs.h"
 
+/* A caller's credentials after a frame's data: uid, gid, groups. */
+#define CALL_FRAME_TAIL (12 + 4 * PROTO_MAX_GROUPS)
+
 static unsigned call_count; /* calls not yet freed */
 static struct log_rate call_log_timeouts = LOG_RATE_INIT("call timeouts");
 static call_answer_fn call_answer_observer;
@@ -441,6 +444,7 @@ call_set_data(struct call *c, const void *data, size_t len)
 {
 	free(c->data);
 	c->data = NULL;
+	c->data_head = 0;
 	if (len > 0) {
 		c->data = xmalloc(len);
 		memcpy(c->data, data, len);
@@ -458,9 +462,35 @@ call_data_buf(struct call *c, size_t len)
 {
 	free(c->data);
 	c->data = xmalloc(len > 0 ? len : 1);
+	c->data_head = 0;
 	c->req.data = c->data;
 	c->req.datalen = len;
 	return c->data;
+}
+
+/*
+ * Like call_data_buf(), but with room before the payload for the head of
+ * its frame: a peer's stream encodes the frame around the payload and
+ * takes the buffer as it sends the call (stream_send_call()), so the
+ * bytes are not copied again.  req.data is not to be read after
+ * call_send() then.  Our own worker reads the request itself, and a type
+ * whose data has no fixed place in its frame is encoded as usual: a
+ * plain buffer for those.
+ */
+void *
+call_frame_data(struct call *c, size_t len)
+{
+	size_t head = c->peer->self ? 0 : proto_req_data_at(c->req.type);
+
+	if (head == 0 || len == 0)
+		return call_data_buf(c, len);
+	free(c->data);
+	/* The frame's fields after the data (credentials) fit too. */
+	c->data = stream_frame_buf(head + len + CALL_FRAME_TAIL);
+	c->data_head = head;
+	c->req.data = (uint8_t *)c->data + head;
+	c->req.datalen = len;
+	return (uint8_t *)c->data + head;
 }
 
 /*

@@ -1282,8 +1282,9 @@ cl_mirror_write(struct call *c)
 		}
 		/*
 		 * A peer's stream encodes the frame as it is sent: it may
-		 * share c's bytes (as io_wb_send() does), with no buffer
-		 * made and faulted in per frame.  Our own worker reads it
+		 * share c's bytes, with no buffer made and faulted in per
+		 * frame (c itself goes after, and its stream may take
+		 * them then: call_frame_data()).  Our own worker reads it
 		 * later: a copy.
 		 */
 		if (t->peer->self)

@@ -785,44 +785,6 @@ io_wb_new(struct io_file *f, struct handle *h, uint32_t nblk)
 	return wb;
 }
 
-/*
- * Where the len bytes of a WRITE frame of call c are gathered.  To a
- * peer's stream the request is encoded into its frame as call_send()
- * sends it and is not read again, so one buffer, kept, serves every
- * frame (io_wb_send() takes it back from the call): the frames in
- * flight cost only their encoded copy, and no buffer is made and
- * faulted in a frame.  Our own exports' worker reads the request later:
- * it gets a copy of its own.
- */
-static unsigned char *
-io_wb_payload(struct call *c, uint64_t len)
-{
-	static unsigned char *buf;
-	static uint64_t cap;
-
-	if (c->peer->self)
-		return call_data_buf(c, len);
-	if (len > cap) {
-		free(buf);
-		cap = len > IO_WB_FRAME ? len : IO_WB_FRAME;
-		buf = xmalloc(cap);
-	}
-	c->req.data = buf;
-	c->req.datalen = len;
-	return buf;
-}
-
-/* Send the WRITE frame c, whose payload io_wb_payload() gave. */
-static void
-io_wb_send(struct call *c)
-{
-	bool shared = !c->peer->self;
-
-	call_send(c);
-	if (shared) /* encoded, or failed: not read again */
-		c->req.data = NULL;
-}
-
 /* Send one WRITE frame of wb: len bytes at off, gathered by fill. */
 static bool
 io_wb_frame(struct io_wb *wb, struct handle *h, uint64_t off, uint64_t len)
@@ -837,7 +799,8 @@ io_wb_frame(struct io_wb *wb, struct handle *h, uint64_t off, uint64_t len)
 		c->req.flags |= PROTO_KILL_SUIDGID;
 		wb->f->kill_suidgid = false;
 	}
-	p = io_wb_payload(c, len);
+	/* Gathered where the frame carries them: not copied again. */
+	p = call_frame_data(c, len);
 	if (wb->nframes++ == 0 || off < wb->lo)
 		wb->lo = off;
 	if (off + len > wb->hi)
@@ -866,7 +829,7 @@ io_wb_frame(struct io_wb *wb, struct handle *h, uint64_t off, uint64_t len)
 	wb->f->wb_frames++;
 	(*io_peer_count(wb->peer))++;
 	io.st.wb_frames++;
-	io_wb_send(c);
+	call_send(c);
 	return true;
 }
 

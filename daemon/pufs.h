@@ -128,6 +128,7 @@ struct stream *stream_connect(const struct sockaddr *, int, const char *,
     struct seed *);
 void stream_close(struct stream *, const char *reason);
 int stream_send_call(struct stream *, struct call *);
+void *stream_frame_buf(size_t);
 void stream_cancel_call(struct stream *, struct call *);
 void stream_leave_all(void);
 bool stream_outbound(const struct stream *);
@@ -173,8 +174,9 @@ struct call {
 	bool nohold;      /* its answer is not held (call_hold_answers()) */
 
 	/* private */
-	char *strs[4]; /* owned copies of path, name, path2, name2 */
-	void *data;    /* owned copy of req.data */
+	char *strs[4];    /* owned copies of path, name, path2, name2 */
+	void *data;       /* owned copy of req.data */
+	size_t data_head; /* req.data is data + data_head (call_frame_data()) */
 	struct export_mem mem;
 	struct proto_rep wrep; /* written by the transport */
 	struct work work;
@@ -195,6 +197,7 @@ void call_set_dest(struct call *, uint32_t export2, const char *path2,
     const char *name2);
 void call_set_data(struct call *, const void *, size_t);
 void *call_data_buf(struct call *, size_t);
+void *call_frame_data(struct call *, size_t);
 void call_send(struct call *);
 void call_untimed(struct call *);
 unsigned call_inflight(void);

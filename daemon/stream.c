@@ -369,6 +369,23 @@ stream_buf_put(void *p)
 }
 
 /*
+ * A buffer of at least need bytes (from malloc), for a frame that is
+ * built in it and then handed to stream_send_call() (call_frame_data()).
+ */
+void *
+stream_frame_buf(size_t need)
+{
+	size_t cap;
+	void *p;
+
+	if (need < STREAM_POOL_MIN)
+		return xmalloc(need);
+	if ((p = stream_buf_get(need, &cap)) == NULL)
+		fatal("malloc %zu", need);
+	return p;
+}
+
+/*
  * An empty frame buffer for a frame that carries len bytes of data:
  * from the pool if it is large, else left to the encoder.
  */
@@ -411,18 +428,29 @@ stream_write(struct stream *s, struct proto_buf *pb)
 	return 0;
 }
 
-/* Encode and send a request of ours. */
+/*
+ * Encode and send a request of ours, into pb if it holds a buffer (the
+ * request's data in its place already), else into one of its own.
+ */
 static int
-stream_send_req(struct stream *s, const struct proto_req *req)
+stream_send_req_in(struct stream *s, const struct proto_req *req,
+    struct proto_buf pb)
 {
-	struct proto_buf pb = { 0 };
 	int rc;
 
-	stream_buf_for(&pb, req->datalen);
+	if (pb.p == NULL)
+		stream_buf_for(&pb, req->datalen);
 	if ((rc = proto_encode_req(req, &pb)) == 0)
 		rc = stream_write(s, &pb);
 	proto_buf_free(&pb);
 	return rc;
+}
+
+/* Encode and send a request of ours. */
+static int
+stream_send_req(struct stream *s, const struct proto_req *req)
+{
+	return stream_send_req_in(s, req, (struct proto_buf){ 0 });
 }
 
 /*
@@ -1010,6 +1038,7 @@ stream_listen(const struct sockaddr *sa, int salen)
 int
 stream_send_call(struct stream *s, struct call *c)
 {
+	struct proto_buf pb = { 0 };
 	int rc;
 
 	if (s->state != STREAM_UP)
@@ -1021,7 +1050,22 @@ stream_send_call(struct stream *s, struct call *c)
 	if ((proto_req_caps(&c->req) & ~s->caps) != 0)
 		return c->req.type == PROTO_REPLACE ? -ENOSYS : -ENOLCK;
 	proto_req_fit_caps(&c->req, s->caps);
-	if ((rc = stream_send_req(s, &c->req)) != 0)
+	/*
+	 * A payload made in its frame's place (call_frame_data()): the
+	 * frame is encoded around it, and the buffer is the stream's now.
+	 */
+	if (c->data_head != 0 &&
+	    c->req.data == (const uint8_t *)c->data + c->data_head &&
+	    proto_req_data_at(c->req.type) == c->data_head) {
+		pb.p = c->data;
+		pb.cap = malloc_usable_size(c->data);
+		c->data = NULL;
+		c->data_head = 0;
+	}
+	rc = stream_send_req_in(s, &c->req, pb);
+	if (pb.p != NULL) /* gone with the frame */
+		c->req.data = NULL;
+	if (rc != 0)
 		return rc == -EINVAL ? -EINVAL : -EIO;
 	TAILQ_INSERT_TAIL(&s->calls[c->req.id % STREAM_BUCKETS], c, tentry);
 	s->ncalls++;

@@ -659,6 +659,39 @@ proto_rep_data_at(uint8_t type)
 	return sp != NULL && sp->rep == R_DATA ? PROTO_HDR_LEN + 4 + 4 : 0;
 }
 
+/*
+ * Where the data of a request of type starts in its frame, or 0 when it
+ * carries none or a field of variable length comes before it.  As with
+ * proto_rep_data_at(), a request whose data is at that offset of the
+ * buffer it is encoded into already is encoded around it, not copied.
+ */
+size_t
+proto_req_data_at(uint8_t type)
+{
+	const struct type_spec *sp = proto_spec(type);
+	size_t at = PROTO_HDR_LEN;
+
+	if (sp == NULL || (sp->req & Q_DATA) == 0)
+		return 0;
+	for (size_t i = 0; req_fields[i].bit != Q_DATA; i++) {
+		if ((sp->req & req_fields[i].bit) == 0)
+			continue;
+		switch (req_fields[i].kind) {
+		case K_U32:
+		case K_VALID:
+			at += 4;
+			break;
+		case K_U64:
+		case K_LENGTH:
+			at += 8;
+			break;
+		default:
+			return 0;
+		}
+	}
+	return at + 4; /* and the data's length */
+}
+
 /* Bytes of a READDIR reply frame besides its entries. */
 #define LISTING_FIXED (PROTO_HDR_LEN + 4 + 8 + 8 + 4 + 4)
 

@@ -439,6 +439,15 @@ int proto_encode_rep_paged(const struct proto_rep *, struct proto_buf *out);
 size_t proto_rep_data_at(uint8_t type);
 
 /*
+ * Where the data of a request of type starts in its frame (the header
+ * and the fixed fields before it, then its length), or 0 when it has no
+ * data or a field of variable length precedes it.  A request encoded
+ * into a buffer that holds its data at that offset already is encoded
+ * in place: the data is not copied.
+ */
+size_t proto_req_data_at(uint8_t type);
+
+/*
  * Given the first bytes of a stream, the total length of the frame that
  * starts there: 0 if fewer than 4 bytes are available, -EPROTO if the
  * length is below PROTO_HDR_LEN or above PROTO_MAX_FRAME.

@@ -1709,6 +1709,35 @@ test_large(void)
 		proto_rep_data_at(PROTO_READLINK) == 24,
 	    "data in place only for replies of data alone");
 	proto_buf_free(&inplace);
+
+	/* A WRITE gathered where its frame carries it (one that clears
+	 * set-ID bits): encoded around the data, the frame a copy makes. */
+	n = proto_req_data_at(PROTO_WRITE);
+	q.data = big;
+	q.datalen = PROTO_MAX_DATA;
+	q.flags |= PROTO_KILL_SUIDGID;
+	b.len = 0;
+	if ((inplace.p = malloc(n + PROTO_MAX_DATA + 64)) == NULL)
+		abort();
+	memcpy(inplace.p + n, big, PROTO_MAX_DATA);
+	inplace.cap = n + PROTO_MAX_DATA + 64;
+	inplace.len = 0;
+	q.data = inplace.p + n;
+	at = inplace.p;
+	tap_ok(n == PROTO_HDR_LEN + 8 + 8 + 4 &&
+		proto_encode_req(&q, &inplace) == 0 && inplace.p == at &&
+		(q.data = big, proto_encode_req(&q, &b) == 0) &&
+		inplace.len == b.len && memcmp(inplace.p, b.p, b.len) == 0 &&
+		proto_decode_req(inplace.p, inplace.len, &dq) == 0 &&
+		(dq.flags & PROTO_KILL_SUIDGID) != 0 &&
+		memcmp(dq.data, big, PROTO_MAX_DATA) == 0,
+	    "write request encoded in place: the same frame, same buffer");
+	tap_ok(proto_req_data_at(PROTO_READ) == 0 &&
+		proto_req_data_at(PROTO_SETXATTR) == 0 &&
+		proto_req_data_at(PROTO_STAT) == 0 &&
+		proto_req_data_at(0) == 0 && proto_req_data_at(255) == 0,
+	    "requests: data in place only behind fixed fields");
+	proto_buf_free(&inplace);
 	free(big);
 
 	/*
@@ -1741,7 +1770,7 @@ test_large(void)
 	    "proto_buf_free resets");
 }
 
-#define LARGE_TESTS 8
+#define LARGE_TESTS 10
 
 /*
  * Decode the frames of a paged listing in b: their number in *pages,
