@@ -190,11 +190,7 @@ dircache_ent_fresh(const struct listing *l, const struct lent *e)
 static size_t
 dircache_bytes(const struct listing *l)
 {
-	size_t b = sizeof *l + l->cap * sizeof *l->ents;
-
-	for (size_t i = 0; i < l->n; i++)
-		b += strlen(l->ents[i].name) + 1;
-	return b;
+	return sizeof *l + l->cap * sizeof *l->ents + l->name_bytes;
 }
 
 /*
@@ -231,6 +227,57 @@ dircache_dcmp(const void *a, const void *b)
 }
 
 /*
+ * One entry merged in place, as each of our own creates and removals
+ * does: found by bisection, the entries after it moved by one, the
+ * array doubled when full.  A new array per entry, as below, made a
+ * create in a directory of n entries allocate and zero n of them (a
+ * quarter of a MiB at 2,000), and the heap, grown by each larger array
+ * in turn, held 180 MiB after 2,000 creates.
+ */
+static void
+dircache_merge_one(struct listing *l, const struct proto_dirent *d)
+{
+	size_t lo = 0, hi = l->n, mid;
+	struct lent *e;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (strcmp(l->ents[mid].name, d->name) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	e = &l->ents[lo];
+	if (lo < l->n && strcmp(e->name, d->name) == 0) {
+		if (d->attr.mode != 0) { /* changed */
+			e->attr = d->attr;
+			e->stale = false;
+			return;
+		}
+		l->name_bytes -= strlen(e->name) + 1; /* removed */
+		free(e->name);
+		memmove(e, e + 1, (l->n - lo - 1) * sizeof *e);
+		l->n--;
+		return;
+	}
+	/* Removing what is not there is nothing. */
+	if (d->attr.mode == 0)
+		return;
+	/* Room for it, and one more as ever. */
+	if (l->n + 2 > l->cap) {
+		l->cap = l->cap * 2 > l->n + 2 ? l->cap * 2 : l->n + 2;
+		if (l->cap < 8)
+			l->cap = 8;
+		l->ents = xreallocarray(l->ents, l->cap, sizeof *l->ents);
+		e = &l->ents[lo];
+	}
+	memmove(e + 1, e, (l->n - lo) * sizeof *e);
+	*e = (struct lent){ .name = xstrdup(d->name), .attr = d->attr };
+	l->name_bytes += strlen(d->name) + 1;
+	l->n++;
+}
+
+/*
  * Merge a delta (nents entries, in any order) into l, sorted by name: the
  * two are walked side by side into a new array; added and changed
  * entries take the delta's attributes, removed ones (mode 0) go.  Pure:
@@ -239,11 +286,17 @@ dircache_dcmp(const void *a, const void *b)
 void
 dircache_merge(struct listing *l, const struct proto_dirent *ents, size_t nents)
 {
-	const struct proto_dirent **d = xcalloc(nents + 1, sizeof *d);
-	struct lent *out = xcalloc(l->n + nents + 1, sizeof *out);
+	const struct proto_dirent **d;
+	struct lent *out;
 	size_t i = 0, j = 0, k = 0;
 	int c;
 
+	if (nents == 1) {
+		dircache_merge_one(l, ents);
+		return;
+	}
+	d = xcalloc(nents + 1, sizeof *d);
+	out = xcalloc(l->n + nents + 1, sizeof *out);
 	for (size_t x = 0; x < nents; x++)
 		d[x] = &ents[x];
 	if (nents > 1)
@@ -271,8 +324,11 @@ dircache_merge(struct listing *l, const struct proto_dirent *ents, size_t nents)
 	free(l->ents);
 	free(d);
 	l->ents = out;
-	l->n = k;
 	l->cap = l->n + nents + 1;
+	l->n = k;
+	l->name_bytes = 0;
+	for (k = 0; k < l->n; k++)
+		l->name_bytes += strlen(l->ents[k].name) + 1;
 }
 
 /*
@@ -311,6 +367,7 @@ dircache_store(struct peer *p, uint32_t export_id, const char *path,
 		for (size_t i = 0; i < rep->nents; i++) {
 			l->ents[i].name = xstrdup(rep->ents[i].name);
 			l->ents[i].attr = rep->ents[i].attr;
+			l->name_bytes += strlen(rep->ents[i].name) + 1;
 		}
 		if (l->n > 1)
 			qsort(l->ents, l->n, sizeof *l->ents, dircache_cmp);

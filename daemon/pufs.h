@@ -56,6 +56,7 @@ struct listing {
 	bool some_stale;   /* an entry is stale (lent.stale) */
 	struct lent *ents; /* sorted by name; owned */
 	size_t n, cap;
+	size_t name_bytes; /* of the names, with their NULs */
 };
 
 struct meta_cache_stats;

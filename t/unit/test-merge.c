@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "merge.h"
 #include "pufs.h"
@@ -328,6 +329,71 @@ run_delta(const struct dcase *dc)
 	free(l.ents);
 }
 
+/*
+ * Single-entry deltas, as our own creates and removals make them, many
+ * in a row in a random order against a table of which names are there:
+ * the listing stays sorted and exact, and its name bytes add up.
+ */
+static void
+test_delta_one(void)
+{
+	enum { NAMES = 600, STEPS = 6000 };
+	static bool in[NAMES];
+	static unsigned sz[NAMES];
+	struct listing l = { 0 };
+	struct proto_dirent d;
+	char name[16];
+	unsigned long x = 0x9e3779b9u;
+	size_t want = 0, bytes, i, nb;
+	bool ok = true;
+
+	l.ents = calloc(1, sizeof *l.ents);
+	l.cap = 1;
+	for (int step = 0; step < STEPS && ok; step++) {
+		x = x * 6364136223846793005ul + 1442695040888963407ul;
+		unsigned k = (unsigned)(x >> 33) % NAMES;
+		int op = (int)((x >> 20) % 3);
+
+		snprintf(name, sizeof name, "f%u", k);
+		memset(&d, 0, sizeof d);
+		d.name = name;
+		if (op != 0) { /* add or change */
+			d.attr.mode = S_IFREG | 0644;
+			d.attr.size = (uint64_t)step;
+			want += !in[k];
+			in[k] = true;
+			sz[k] = (unsigned)step;
+		} else { /* remove, there or not */
+			want -= in[k];
+			in[k] = false;
+		}
+		dircache_merge(&l, &d, 1);
+		ok = l.n == want && l.cap > l.n;
+		for (i = 1; ok && i < l.n; i++)
+			ok = strcmp(l.ents[i - 1].name, l.ents[i].name) < 0;
+	}
+	bytes = 0;
+	nb = 0;
+	for (unsigned k = 0; ok && k < NAMES; k++) {
+		const struct lent *e;
+
+		snprintf(name, sizeof name, "f%u", k);
+		e = listing_find(&l, name);
+		ok = in[k] ? e != NULL && e->attr.size == sz[k] : e == NULL;
+		if (in[k]) {
+			bytes += strlen(name) + 1;
+			nb++;
+		}
+	}
+	tap_ok(ok && nb == l.n, "single deltas: %d in a row, %zu names exact",
+	    STEPS, l.n);
+	tap_ok(l.name_bytes == bytes, "single deltas: name bytes %zu, want %zu",
+	    l.name_bytes, bytes);
+	for (i = 0; i < l.n; i++)
+		free(l.ents[i].name);
+	free(l.ents);
+}
+
 int
 main(void)
 {
@@ -338,5 +404,6 @@ main(void)
 	test_grafts();
 	for (size_t i = 0; i < sizeof dcases / sizeof dcases[0]; i++)
 		run_delta(&dcases[i]);
+	test_delta_one();
 	return tap_done();
 }
