@@ -209,7 +209,8 @@ struct block {
 	/* Read-only to the caller. */
 	uint64_t file, index;
 	uint64_t gen;
-	unsigned char *data; /* block_size bytes */
+	unsigned char *data; /* block_size bytes, the first ztail of them set */
+	uint32_t ztail;      /* bytes from here on are zeros, data holds none */
 	bool valid;
 	uint32_t busy;
 	struct block_range *dirty; /* ndirty ranges, sorted, disjoint */
@@ -272,6 +273,17 @@ struct block *block_cache_peek(const struct block_cache *, uint64_t file,
  */
 struct block *block_cache_get(struct block_cache *, uint64_t file,
     uint64_t index);
+
+/*
+ * Copy bytes [off, off + len) of b (within the block) into buf, as they
+ * stand: those at or past b->ztail are zeros.  Read b->data directly
+ * only below b->ztail; the buffer past it was never written.
+ */
+void block_cache_bytes(const struct block *b, uint32_t off, uint32_t len,
+    void *buf);
+
+/* block_size bytes of zeros, for pointing at the tail of a block. */
+const unsigned char *block_cache_zeros(const struct block_cache *);
 
 /* Whether bytes [off, off + len) of b are known: b valid, or all dirty. */
 bool block_cache_covers(const struct block *b, uint32_t off, uint32_t len);

@@ -286,16 +286,26 @@ io_rd_run(struct io_rd *rd)
 		rd->waited = true;
 		return false;
 	}
-	if (last - first + 1 > sizeof iov / sizeof iov[0])
-		v = xcalloc(last - first + 1, sizeof *v);
+	/* Two pieces a block at most: its bytes, then its zero tail. */
+	if (2 * (last - first + 1) > sizeof iov / sizeof iov[0])
+		v = xcalloc(2 * (last - first + 1), sizeof *v);
 	for (uint64_t i = first; i <= last; i++) {
 		uint64_t base = i * io.bs;
 		uint32_t lo = i == first ? (uint32_t)(rd->off - base) : 0;
 		uint32_t hi = i == last ? (uint32_t)(end - base) : io.bs;
+		uint32_t set;
 
 		b = block_cache_find(io.bc, f->key, i);
-		v[n].iov_base = b->data + lo;
-		v[n++].iov_len = hi - lo;
+		set = b->ztail < hi ? b->ztail : hi;
+		if (lo < set) {
+			v[n].iov_base = b->data + lo;
+			v[n++].iov_len = set - lo;
+			lo = set;
+		}
+		if (lo < hi) {
+			v[n].iov_base = (void *)block_cache_zeros(io.bc);
+			v[n++].iov_len = hi - lo;
+		}
 	}
 	if (rd->waited)
 		io.st.read_misses++;
@@ -678,7 +688,7 @@ io_blk_known(struct block *b, uint64_t size)
 		return;
 	len = size - base < io.bs ? (uint32_t)(size - base) : io.bs;
 	copy = xmalloc(len);
-	memcpy(copy, b->data, len);
+	block_cache_bytes(b, 0, len, copy);
 	block_cache_fill(io.bc, b, b->gen, copy, len);
 	free(copy);
 }
@@ -815,7 +825,7 @@ io_wb_frame(struct io_wb *wb, struct handle *h, uint64_t off, uint64_t len)
 			continue;
 		if (n > len - done)
 			n = len - done;
-		memcpy(p + done, b->data + lo, n);
+		block_cache_bytes(b, (uint32_t)lo, (uint32_t)n, p + done);
 		done += n;
 	}
 	if (wb->f->wb_frames == 0) {

@@ -226,6 +226,7 @@ static bool
 bm_verify_rec(struct bm *m, struct bm_rec *r)
 {
 	struct block_range rg[BM_BS / 2];
+	unsigned char got[BM_BS];
 	struct block *b = r->b;
 	uint32_t n, i, j;
 
@@ -255,13 +256,13 @@ bm_verify_rec(struct bm *m, struct bm_rec *r)
 		uint32_t lo = r->valid ? 0 : rg[i].lo;
 		uint32_t hi = r->valid ? BM_BS : rg[i].hi;
 
-		if (memcmp(b->data + lo, r->data + lo, hi - lo) == 0)
+		block_cache_bytes(b, lo, hi - lo, got + lo);
+		if (memcmp(got + lo, r->data + lo, hi - lo) == 0)
 			continue;
-		for (j = lo; b->data[j] == r->data[j]; j++)
+		for (j = lo; got[j] == r->data[j]; j++)
 			;
 		return bm_fail(m, "block (%d, %llu) byte %u is %u, want %u",
-		    r->f, (unsigned long long)r->index, j, b->data[j],
-		    r->data[j]);
+		    r->f, (unsigned long long)r->index, j, got[j], r->data[j]);
 	}
 	if (r->epoch != r->seen_epoch) {
 		BM_CHECK(m, b->gen != r->gen, "gen did not move");
@@ -638,8 +639,8 @@ bm_op_take(struct bm *m, int f, uint64_t i)
 		    want[k].lo, want[k].hi);
 		op->rg[k] = got[k];
 		memset(r->dirty + got[k].lo, 0, got[k].hi - got[k].lo);
-		memcpy(op->snap + got[k].lo, r->b->data + got[k].lo,
-		    got[k].hi - got[k].lo);
+		block_cache_bytes(r->b, got[k].lo, got[k].hi - got[k].lo,
+		    op->snap + got[k].lo);
 	}
 	r->busy++;
 	r->epoch++;

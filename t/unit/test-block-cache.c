@@ -93,10 +93,12 @@ wr(struct block_cache *c, struct block *b, uint32_t off, uint32_t n, int v)
 static bool
 bytes_are(const struct block *b, uint32_t off, uint32_t n, int v)
 {
+	unsigned char got[BS];
 	uint32_t i;
 
-	for (i = off; i < off + n; i++)
-		if (b->data[i] != (unsigned char)v)
+	block_cache_bytes(b, off, n, got);
+	for (i = 0; i < n; i++)
+		if (got[i] != (unsigned char)v)
 			return false;
 	return true;
 }
@@ -581,6 +583,57 @@ test_truncate(void)
 	block_cache_free(c);
 }
 
+/*
+ * The zero tail: bytes past ztail read as zeros and the buffer there is
+ * never written, by a small write, a short fill or a truncate (poisoned
+ * here to tell).
+ */
+static void
+test_zero_tail(void)
+{
+	struct block_cache *c = mk(8);
+	unsigned char buf[BS], holder[50];
+	struct block *b = block_cache_get(c, 1, 0);
+
+	tap_is_int(b->ztail, 0, "a new block's tail is all of it");
+	memset(b->data, 0xaa, BS);
+	wr(c, b, 100, 10, 'w');
+	tap_is_int(b->ztail, 110, "a write moves the tail to its end");
+	tap_ok(bytes_are(b, 0, 100, 0), "the gap below it zeroed");
+	tap_ok(b->data[110] == 0xaa && b->data[BS - 1] == 0xaa,
+	    "the buffer past the tail untouched");
+	memset(holder, 'h', sizeof holder);
+	block_cache_fill(c, b, b->gen, holder, sizeof holder);
+	tap_ok(b->valid && b->ztail == 110, "a short fill keeps the tail");
+	tap_ok(block_cache_read(c, 1, 0, 0, BS, buf) && buf[0] == 'h' &&
+		buf[49] == 'h' && buf[50] == 0 && buf[99] == 0 &&
+		buf[100] == 'w' && buf[109] == 'w' && buf[110] == 0 &&
+		buf[BS - 1] == 0,
+	    "read: holder's, zeros, ours, then the tail's zeros");
+	tap_ok(b->data[110] == 0xaa && b->data[BS - 1] == 0xaa,
+	    "the fill wrote nothing past the tail");
+	block_cache_truncate(c, 1, 20);
+	tap_ok(b->ztail == 20 && b->ndirty == 0 && b->valid,
+	    "truncate: the tail starts at the size");
+	tap_ok(bytes_are(b, 20, BS - 20, 0) && b->data[BS - 1] == 0xaa,
+	    "the bytes past it read as zeros, unwritten");
+	wr(c, b, 3000, 4, 'x');
+	tap_ok(b->ztail == 3004 && bytes_are(b, 20, 2980, 0) &&
+		bytes_are(b, 3000, 4, 'x') && b->data[3004] == 0xaa,
+	    "a write past the tail of a valid block: zeros up to it");
+	check(c, "zero tail");
+	block_cache_free(c);
+
+	c = mk(8);
+	b = block_cache_get(c, 1, 0);
+	memset(b->data, 0xaa, BS);
+	block_cache_fill(c, b, b->gen, "", 0);
+	tap_ok(b->valid && b->ztail == 0 && bytes_are(b, 0, BS, 0) &&
+		b->data[0] == 0xaa,
+	    "an empty file's block is all tail, nothing written");
+	block_cache_free(c);
+}
+
 static void
 test_drop_file(void)
 {
@@ -838,6 +891,7 @@ main(void)
 	test_fill_gen();
 	test_invalidate();
 	test_truncate();
+	test_zero_tail();
 	test_drop_file();
 	test_next_dirty();
 	test_range_budget();
