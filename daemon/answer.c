@@ -29,12 +29,12 @@ struct served {
 	size_t cost;  /* counted in s->reserved */
 	bool serving; /* counted in s->serving */
 	bool by_fh;   /* in s->by_fh */
-	bool parked;  /* an FSYNC waiting for earlier requests (s->parked) */
-	bool chained; /* an FSYNC served after another's (its then) */
+	bool parked;  /* waiting for earlier requests (s->parked) */
+	bool chained; /* served after another (its then) */
 	/*
-	 * An FSYNC served right after this request on the same worker, or
-	 * ANSWER_SHUT once the worker no longer takes one (atomic: the loop
-	 * sets it, the worker takes it).
+	 * An FSYNC or SETATTR served right after this request on the same
+	 * worker, or ANSWER_SHUT once the worker no longer takes one (atomic:
+	 * the loop sets it, the worker takes it).
 	 */
 	struct served *then;
 	struct served *ran; /* the one the worker took from then */
@@ -64,8 +64,8 @@ answer_init(const struct stream_ops *ops, const struct stream_client *client)
 }
 
 /*
- * Worker: serve a request of the other side, and the FSYNC the loop
- * chained behind it meanwhile, if any (answer_chain).
+ * Worker: serve a request of the other side, and the FSYNC or SETATTR
+ * the loop chained behind it meanwhile, if any (answer_chain).
  */
 static void
 answer_run(struct work *w)
@@ -80,15 +80,25 @@ answer_run(struct work *w)
 }
 
 /*
- * Order by handle (PROTO_CAP_FSYNC_ORDER): an FSYNC runs only once every
- * request that changes the file through the same handle (WRITE,
- * FALLOCATE, SETATTR, COPY_RANGE, FSYNC) and came before it on the
- * stream has been served, so that a requester may send it right behind
- * its WRITEs without waiting for their answers, and the data they
- * carried is on the disk when it is answered.  Everything else runs on
- * the workers in parallel, as it comes.  Those requests in service are
+ * Order by handle (PROTO_CAP_FSYNC_ORDER, PROTO_CAP_SETATTR_ORDER): an
+ * FSYNC, or a SETATTR through a handle, runs only once every request
+ * that changes the file through the same handle (WRITE, FALLOCATE,
+ * SETATTR, COPY_RANGE, FSYNC) and came before it on the stream has been
+ * served, so that a requester may send it right behind its WRITEs
+ * without waiting for their answers: the data they carried is on the
+ * disk when an FSYNC is answered, and no WRITE served after a SETATTR
+ * undoes the times it set.  Everything else runs on the workers in
+ * parallel, as it comes.  Those requests in service are
  * kept in arrival order on the stream (at most STREAM_SERVE_MAX).
  */
+
+/* Whether r waits for those that came before it through its handle. */
+static bool
+answer_ordered(const struct proto_req *r)
+{
+	return r->type == PROTO_FSYNC ||
+	    (r->type == PROTO_SETATTR && r->fh != 0);
+}
 
 /* Whether r is one an FSYNC through its handle waits for. */
 static bool
@@ -134,8 +144,8 @@ answer_start(struct served *sv)
 }
 
 /*
- * The FSYNC sv waits for one request alone, o: if o's worker has not
- * finished it yet, it serves sv right after, so that the FSYNC costs no
+ * The FSYNC or SETATTR sv waits for one request alone, o: if o's worker
+ * has not finished it yet, it serves sv right after, so that sv costs no
  * further trip from the loop to a worker and back (a WRITE then FSYNC,
  * sent together, are served as one).  Whether that worked.
  */
@@ -374,7 +384,7 @@ answer_request(struct stream *s, uint8_t *frame, size_t len)
 		TAILQ_INSERT_TAIL(&s->by_fh, sv, fentry);
 		sv->by_fh = true;
 	}
-	if (sv->req.type != PROTO_FSYNC || !answer_behind(sv))
+	if (!answer_ordered(&sv->req) || !answer_behind(sv))
 		answer_start(sv);
 	else if (!answer_chain(sv)) {
 		sv->parked = true;

@@ -320,6 +320,44 @@ io_fsync_behind_cb(struct call *c)
 }
 
 /*
+ * Whether h's holder runs a request of capability cap (FSYNC_ORDER,
+ * SETATTR_ORDER) after those through h that came before it: not our own
+ * export, nor a replicated one, whose writes go to several.
+ */
+static bool
+io_orders(const struct handle *h, uint64_t cap)
+{
+	return !h->peer->self && !cluster_export(h->peer, h->export_id) &&
+	    (stream_caps(h->peer->stream) & cap) != 0;
+}
+
+/*
+ * Send every dirty byte of f back now, for a request to go right behind
+ * them: the live handle the frames in flight went by (h, which may be
+ * NULL, when none are), or NULL if some bytes could not go yet, or the
+ * frames went by more than one handle or by another peer than h's.
+ */
+static struct handle *
+io_push_all(struct io_file *f, struct handle *h)
+{
+	struct handle *wh;
+
+	f->wb_all = true;
+	io_wb_push(f);
+	f->wb_all = false;
+	if (block_cache_file_dirty(io.bc, f->key) > 0)
+		return NULL;
+	if (f->wb_frames == 0)
+		return h;
+	if (f->wb_mixed || (h != NULL && f->wb_peer != h->peer))
+		return NULL;
+	TAILQ_FOREACH(wh, &f->node->handles, nentry)
+	if (wh->fh == f->wb_fh && wh->peer == f->wb_peer && io_handle_live(wh))
+		return wh;
+	return NULL;
+}
+
+/*
  * On a holder that runs an FSYNC after the WRITEs through its handle
  * that came before it (PROTO_CAP_FSYNC_ORDER): every dirty byte of f
  * goes back now and the FSYNC right behind it, by the handle the frames
@@ -331,27 +369,12 @@ io_fsync_behind_cb(struct call *c)
 static bool
 io_fsync_behind(struct io_file *f, struct io_op *op)
 {
-	struct handle *h = op->h, *wh = h;
+	struct handle *wh;
 	struct call *c;
 
-	if (h->peer->self || cluster_export(h->peer, h->export_id) ||
-	    (stream_caps(h->peer->stream) & PROTO_CAP_FSYNC_ORDER) == 0)
+	if (!io_orders(op->h, PROTO_CAP_FSYNC_ORDER) ||
+	    (wh = io_push_all(f, op->h)) == NULL)
 		return false;
-	f->wb_all = true;
-	io_wb_push(f);
-	f->wb_all = false;
-	if (block_cache_file_dirty(io.bc, f->key) > 0)
-		return false;
-	if (f->wb_frames > 0) {
-		if (f->wb_mixed || f->wb_peer != h->peer)
-			return false;
-		TAILQ_FOREACH(wh, &f->node->handles, nentry)
-		if (wh->fh == f->wb_fh && wh->peer == f->wb_peer &&
-		    io_handle_live(wh))
-			break;
-		if (wh == NULL)
-			return false;
-	}
 	if ((c = io_call_new(wh, PROTO_FSYNC, 0, io_fsync_behind_cb, op)) ==
 	    NULL)
 		return false;
@@ -525,6 +548,32 @@ io_setattr_cb(struct call *c)
 	io_op_free(op);
 }
 
+/* A SETATTR of op's node through live handle h, by its path there too. */
+static struct call *
+io_setattr_call(struct io_op *op, struct handle *h, void (*done)(struct call *))
+{
+	char *rel = fsop_relpath(op->node, h->peer, h->export_id);
+	struct call *c = call_new(h->peer, PROTO_SETATTR, h->export_id, rel,
+	    done, op);
+
+	free(rel);
+	c->req.fh = h->fh;
+	return c;
+}
+
+/* The fields op changes, into its SETATTR. */
+static void
+io_setattr_fill(struct call *c, const struct io_op *op)
+{
+	c->req.valid = op->set.valid;
+	c->req.mode = op->set.mode;
+	c->req.uid = op->set.uid;
+	c->req.gid = op->set.gid;
+	c->req.offset = op->set.offset;
+	c->req.atime = op->set.atime;
+	c->req.mtime = op->set.mtime;
+}
+
 /* The file is clean: send the held SETATTR, by handle if it is live. */
 static void
 io_setattr_send(void *arg, int error, const void *data, size_t len)
@@ -533,7 +582,6 @@ io_setattr_send(void *arg, int error, const void *data, size_t len)
 	struct node *n = op->node;
 	struct handle *h = op->h;
 	struct call *c;
-	char *rel;
 	int err = 0;
 
 	(void)data;
@@ -543,26 +591,46 @@ io_setattr_send(void *arg, int error, const void *data, size_t len)
 		io_op_free(op);
 		return;
 	}
-	if (h != NULL && io_handle_live(h)) {
-		rel = fsop_relpath(n, h->peer, h->export_id);
-		c = call_new(h->peer, PROTO_SETATTR, h->export_id, rel,
-		    io_setattr_cb, op);
-		free(rel);
-		c->req.fh = h->fh;
-	} else if ((c = fsop_call(n, PROTO_SETATTR, io_setattr_cb, op, &err)) ==
+	if (h != NULL && io_handle_live(h))
+		c = io_setattr_call(op, h, io_setattr_cb);
+	else if ((c = fsop_call(n, PROTO_SETATTR, io_setattr_cb, op, &err)) ==
 	    NULL) {
 		op->acb(op->arg, err, NULL);
 		io_op_free(op);
 		return;
 	}
-	c->req.valid = op->set.valid;
-	c->req.mode = op->set.mode;
-	c->req.uid = op->set.uid;
-	c->req.gid = op->set.gid;
-	c->req.offset = op->set.offset;
-	c->req.atime = op->set.atime;
-	c->req.mtime = op->set.mtime;
+	io_setattr_fill(c, op);
 	call_send(c);
+}
+
+/*
+ * On a holder that runs a SETATTR through a handle after the WRITEs
+ * through it that came before (PROTO_CAP_SETATTR_ORDER): every dirty
+ * byte of the file goes back now and the SETATTR right behind it, by
+ * the handle the frames went by, without waiting for their answers.  A
+ * write followed by futimens(2), fchown(2) and fchmod(2), as tar(1) and
+ * cp -p make, then costs one round trip for the write and the first of
+ * them instead of two.  Not for a new size: the cache's blocks past it
+ * must be written first or dropped, as the barrier does.  False if that
+ * cannot be (see io_fsync_behind()): the caller waits for a clean file.
+ */
+static bool
+io_setattr_behind(struct io_op *op)
+{
+	struct io_file *f = op->node->io;
+	struct handle *wh;
+	struct call *c;
+
+	if ((op->set.valid & PROTO_SET_SIZE) || f == NULL ||
+	    (op->h != NULL && !io_orders(op->h, PROTO_CAP_SETATTR_ORDER)) ||
+	    (wh = io_push_all(f, op->h)) == NULL || !io_handle_live(wh) ||
+	    !io_orders(wh, PROTO_CAP_SETATTR_ORDER))
+		return false;
+	c = io_setattr_call(op, wh, io_setattr_cb);
+	io_setattr_fill(c, op);
+	io.st.setattr_behind++;
+	call_send(c);
+	return true;
 }
 
 /*
@@ -583,7 +651,8 @@ io_setattr(struct node *n, struct handle *h, const struct proto_req *set,
 	node_ref(n);
 	op->h = h;
 	op->set = *set;
-	io_barrier(n, io_setattr_send, op);
+	if (!io_dirty(n) || !io_setattr_behind(op))
+		io_barrier(n, io_setattr_send, op);
 	return 0;
 }
 

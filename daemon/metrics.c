@@ -316,6 +316,9 @@ metrics_data(struct evbuffer *b)
 	metrics_split(b, "pufs_data_fsyncs_total",
 	    "FSYNCs sent, right behind their WRITEs or after their answers.",
 	    "sent", 2, ba, v);
+	metrics_counter(b, "pufs_data_setattrs_behind_total",
+	    "SETATTRs sent right behind the WRITEs of their file.",
+	    st.setattr_behind);
 	v[0] = bc.evicted, v[1] = bc.invalidated;
 	metrics_family(b, "pufs_data_cache_dropped_blocks_total", "counter",
 	    "Blocks evicted to make room or invalidated by a change.");

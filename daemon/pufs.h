@@ -487,17 +487,18 @@ void lock_stats(struct lock_stats *);
 
 /* The data path's counters (`pufs status`). */
 struct io_stats {
-	uint64_t written_back; /* bytes written to holders from the cache */
-	uint64_t wb_frames;    /* WRITE frames that carried them */
-	uint64_t wb_errors;    /* write-backs that failed */
-	uint64_t ra_hits;      /* blocks fetched ahead, then read */
-	uint64_t ra_misses;    /* blocks a reader had to wait for */
-	uint64_t read_hits;    /* reads answered from the cache at once */
-	uint64_t read_misses;  /* reads that waited for the holder */
-	uint64_t read_bypass;  /* reads sent past the cache (no room) */
-	uint64_t write_waits;  /* writes that waited for room */
-	uint64_t fsync_behind; /* FSYNCs sent right behind their WRITEs */
-	uint64_t fsync_after;  /* FSYNCs sent once the WRITEs were answered */
+	uint64_t written_back;   /* bytes written to holders from the cache */
+	uint64_t wb_frames;      /* WRITE frames that carried them */
+	uint64_t wb_errors;      /* write-backs that failed */
+	uint64_t ra_hits;        /* blocks fetched ahead, then read */
+	uint64_t ra_misses;      /* blocks a reader had to wait for */
+	uint64_t read_hits;      /* reads answered from the cache at once */
+	uint64_t read_misses;    /* reads that waited for the holder */
+	uint64_t read_bypass;    /* reads sent past the cache (no room) */
+	uint64_t write_waits;    /* writes that waited for room */
+	uint64_t fsync_behind;   /* FSYNCs sent right behind their WRITEs */
+	uint64_t fsync_after;    /* FSYNCs sent once the WRITEs were answered */
+	uint64_t setattr_behind; /* SETATTRs sent right behind their WRITEs */
 };
 
 /*

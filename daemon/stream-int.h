@@ -54,7 +54,7 @@ struct stream {
 	unsigned serving; /* requests on the workers */
 	/* Requests by handle in service, in arrival order (answer.c). */
 	TAILQ_HEAD(served_list, served) by_fh;
-	unsigned parked; /* FSYNCs among them held for earlier ones */
+	unsigned parked; /* FSYNCs, SETATTRs held for earlier ones */
 	size_t reserved; /* their frames and expected replies, bytes */
 	unsigned refs;   /* serving + the stream itself */
 	bool reading_paused;

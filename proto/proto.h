@@ -318,6 +318,13 @@ struct proto_req {
  * behind its WRITEs instead of waiting for their answers.
  */
 #define PROTO_CAP_FSYNC_ORDER 0x200
+/*
+ * SETATTR in order (PROTOCOL.md, SETATTR): a SETATTR through a handle
+ * runs, as an FSYNC does, only after the requests that change the file
+ * through that handle and came before it, so the requester may send it
+ * right behind its WRITEs.
+ */
+#define PROTO_CAP_SETATTR_ORDER 0x800
 #define PROTO_CLUSTER_NONE 0
 #define PROTO_CLUSTER_RESYNC 1
 #define PROTO_CLUSTER_SYNC 2
@@ -349,7 +356,8 @@ int proto_changes_next(const uint8_t **p, const uint8_t *end, uint64_t *ns,
 	(PROTO_CAP_LIST_PAGES | PROTO_CAP_KILL_SUIDGID | PROTO_CAP_REPLACE | \
 	    PROTO_CAP_CRED | PROTO_CAP_DIR_ATTR | PROTO_CAP_LOCKS | \
 	    PROTO_CAP_LOCK_GEN | PROTO_CAP_LOCK_LEASE | PROTO_CAP_CLUSTER | \
-	    PROTO_CAP_FSYNC_ORDER | PROTO_CAP_CHANGE_ATTR)
+	    PROTO_CAP_FSYNC_ORDER | PROTO_CAP_CHANGE_ATTR | \
+	    PROTO_CAP_SETATTR_ORDER)
 
 #define PROTO_LK_RDLCK 0
 #define PROTO_LK_WRLCK 1
