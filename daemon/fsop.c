@@ -135,13 +135,26 @@ fsop_node_stat(const struct node *n, struct stat *st)
 		st->st_size = (off_t)n->wsize;
 }
 
+/*
+ * How long the kernel may keep n's attributes: attr_timeout, but not at
+ * all while bytes written here are not on the holder yet, whose times
+ * and block count change when they land there.  Kept, they would
+ * outlive the close(2) or fsync(2) that writes them (make(1) and
+ * rsync -u would see the times from before the write).
+ */
+double
+fsop_attr_timeout(const struct node *n)
+{
+	return !n->isdir && io_dirty(n) ? 0 : conf->attr_timeout;
+}
+
 /* Build the entry reply for node n and count the lookup. */
 void
 fsop_entry_param(struct node *n, struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof *e);
 	e->ino = n->id;
-	e->attr_timeout = conf->attr_timeout;
+	e->attr_timeout = fsop_attr_timeout(n);
 	e->entry_timeout = conf->attr_timeout;
 	fsop_node_stat(n, &e->attr);
 	n->nlookup++;

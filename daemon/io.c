@@ -417,16 +417,27 @@ static void
 io_held_done(struct call *c)
 {
 	struct io_op *op = c->arg;
-	struct io_file *f = op->h2 != NULL ? op->h2->node->io : op->h->node->io;
+	struct node *node = op->h2 != NULL ? op->h2->node : op->h->node;
 	uint64_t off = op->h2 != NULL ? op->off2 : op->off;
 	uint64_t n = op->type == PROTO_COPY_RANGE ? c->rep.value : op->len;
 
-	if (c->rep.error == 0 && op->type != PROTO_LSEEK && f != NULL) {
-		block_cache_invalidate(io.bc, f->key, off, n);
-		if (n > 0 && off + n > f->node->attr.size &&
+	/*
+	 * A file never written or read here has no io_file: its size too.
+	 * Its size and blocks in its directory's listing are old now.
+	 */
+	if (c->rep.error == 0 && op->type != PROTO_LSEEK) {
+		struct handle *h = op->h2 != NULL ? op->h2 : op->h;
+		char *rel = fsop_relpath(node, h->peer, h->export_id);
+
+		if (node->io != NULL)
+			block_cache_invalidate(io.bc, node->io->key, off, n);
+		if (n > 0 && off + n > node->attr.size &&
 		    !(op->type == PROTO_FALLOCATE &&
 			(op->mode & FALLOC_FL_KEEP_SIZE)))
-			f->node->attr.size = off + n;
+			node->attr.size = off + n;
+		if (rel != NULL)
+			dircache_changed(h->peer, h->export_id, rel);
+		free(rel);
 	}
 	op->cb(op->arg, c->rep.error, NULL, (size_t)c->rep.value);
 	io_op_free(op);
@@ -528,17 +539,31 @@ io_copy_range(struct handle *hi, uint64_t off_in, struct handle *ho,
 	    arg);
 }
 
+static struct call *io_setattr_call(struct io_op *, struct handle *,
+    void (*)(struct call *));
+static void io_setattr_fill(struct call *, const struct io_op *);
+
 /* A SETATTR of a file came back with its new attributes. */
 static void
 io_setattr_cb(struct call *c)
 {
 	struct io_op *op = c->arg;
 	struct io_file *f = op->node->io;
+	struct handle *h;
 
+	if (c->rep.error == -ENOENT && c->req.fh == 0 &&
+	    (h = io_handle_any(op->node)) != NULL) {
+		/* Unlinked or renamed away, but open here: change the file. */
+		struct call *c2 = io_setattr_call(op, h, io_setattr_cb);
+
+		io_setattr_fill(c2, op);
+		call_send(c2);
+		return;
+	}
 	if (c->rep.error == 0 && (op->set.valid & FUSE_SET_ATTR_SIZE)) {
 		block_cache_truncate(io.bc, op->node->id, op->set.offset);
-		if (f != NULL)
-			f->node->wsize = op->set.offset;
+		/* Open here or not: a size written here before is past. */
+		op->node->wsize = op->set.offset;
 		/* The kernel will ask again; what it gets is these. */
 		op->node->attr.size = c->rep.attr.size;
 		if (f != NULL)
