@@ -718,6 +718,14 @@ io_wb_end(struct io_wb *wb)
 			f->error = wb->error;
 		log_debug("write-back of node %llu: %s",
 		    (unsigned long long)n->id, strerror(-wb->error));
+		/*
+		 * The bytes are lost (the next flush says so), and with
+		 * them the size they would have made: the holder's again.
+		 */
+		if (!io_dirty(n) && n->wsize > n->attr.size) {
+			n->wsize = 0;
+			notify_attr_now(n);
+		}
 	} else {
 		io_wb_attr_done(wb, a);
 		/* Other names of a hard-linked file must re-read. */

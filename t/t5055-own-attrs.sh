@@ -13,6 +13,9 @@
 #  - a stat(2) between write(2) and close(2): after the close, and after
 #    an fsync(2), stat shows the modification time of the write and the
 #    blocks the data takes, not what the stat during the write saw;
+#  - a write past the largest size a file may have: the error comes at
+#    close(2) (EFBIG), and stat then shows the holder's size, not the
+#    size the write would have made;
 #  - fchmod(2), fchown(2) and futimens(2) of a file unlinked while open
 #    succeed, as on a local file system.
 
@@ -93,6 +96,22 @@ test_expect_success 'a stat during the write: close and fsync show the new times
 	EOF
 	test "$(stat -c %b "$M1/d/b")" = "$(stat -c %b "$E2/d/b")" &&
 	test "$(stat -c %b "$M1/d/b")" -gt 0
+'
+
+test_expect_success 'a write past the largest size: EFBIG at close, then the holder size' '
+	"$PYTHON" - "$M1/d/e" >out <<-\EOF &&
+	import errno, os, sys
+	fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
+	os.pwrite(fd, b"x", (1 << 63) - 2)
+	try:
+	    os.close(fd)
+	    print("close ok")
+	except OSError as e:
+	    print("close", errno.errorcode[e.errno])
+	EOF
+	test_output "close EFBIG" cat out &&
+	test "$(stat -c %s "$E2/d/e")" = 0 &&
+	test "$(stat -c %s "$M1/d/e")" = 0
 '
 
 test_expect_success 'fchmod, fchown, futimens of a file unlinked while open' '
