@@ -65,6 +65,11 @@ change_act_cb(struct call *c)
 		op->attr = c->rep.attr;
 		op->chosen = (struct copy){ c->peer, c->req.export2 };
 	}
+	if (c->rep.error == 0 && c->req.type == PROTO_UNLINK &&
+	    c->rep.has_attr) { /* what the other names show now */
+		op->attr = c->rep.attr;
+		op->have_attr = true;
+	}
 	if (op->pending > 0)
 		return;
 	if (op->error != 0) {
@@ -76,7 +81,8 @@ change_act_cb(struct call *c)
 	case PROTO_RMDIR:
 		if ((n = node_child(op->dir, op->name)) != NULL) {
 			if (!n->isdir && n->attr.nlink > 1)
-				io_forget_links(n);
+				io_links_changed(n,
+				    op->have_attr ? &op->attr : NULL);
 			node_unlink(n);
 		}
 		break;
@@ -93,7 +99,7 @@ change_act_cb(struct call *c)
 		e.ino = node_ino_hash(e.peer->name, e.attr.dev, e.attr.ino);
 		n = union_node(op->dir2, &e);
 		entry_clear(&e);
-		io_forget_links(n); /* before the answer: see notify_links */
+		io_links_changed(n, &n->attr); /* before the answer */
 		fsop_reply_entry(op->req, n);
 		notify_inval(n, -1);
 		fsop_free(op);

@@ -691,12 +691,48 @@ io_forget_all(struct node *n)
 	notify_inval(n, 0);
 }
 
+/* The object a name's link or unlink changed, and what it shows now. */
+struct io_links {
+	const struct node *like;
+	const struct proto_attr *a; /* NULL: unknown */
+};
+
+/* node_foreach: another name of the object; its entry is old. */
+static void
+io_link_attr(struct node *n, void *arg)
+{
+	const struct io_links *l = arg;
+	char *rel;
+
+	if (n->isdir || n == l->like || n->peer != l->like->peer ||
+	    n->attr.dev != l->like->attr.dev ||
+	    n->attr.ino != l->like->attr.ino)
+		return;
+	if (l->a != NULL && !io_dirty(n))
+		n->attr = *l->a;
+	if ((rel = fsop_relpath(n, n->peer, n->export_id)) == NULL)
+		return;
+	if (l->a != NULL)
+		dircache_update(n->peer, n->export_id, rel, l->a);
+	else
+		dircache_changed(n->peer, n->export_id, rel);
+	free(rel);
+}
+
 /*
- * The object behind n changed through n (its link count, or its data):
- * every other name of it, a separate inode to the kernel, must re-ask.
+ * Name n of an object was linked or unlinked, and the holder said what
+ * the object's other names show now (a, or NULL if it did not): every
+ * other name takes a (its link count and change time), in the node and
+ * in its directory's listing, or its entry there goes stale, wherever
+ * the directory (ln a b; ln b c showed a's count as 2, and an unlink in
+ * one directory left the count of a name in another); the kernel asks
+ * again for each.
  */
 void
-io_forget_links(struct node *n)
+io_links_changed(struct node *n, const struct proto_attr *a)
 {
+	struct io_links l = { n, a };
+
+	node_foreach(io_link_attr, &l);
 	notify_links(n);
 }

@@ -539,7 +539,7 @@ int io_setattr(struct node *, struct handle *, const struct proto_req *set,
 void io_forget(struct node *, uint64_t off, uint64_t len);
 bool io_data_echo(const struct node *, uint64_t off, uint64_t len);
 void io_forget_all(struct node *);
-void io_forget_links(struct node *);
+void io_links_changed(struct node *, const struct proto_attr *);
 
 /* move.c: rename(2) of a file or symlink onto another peer's name. */
 

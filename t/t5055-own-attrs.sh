@@ -13,6 +13,8 @@
 #  - a stat(2) between write(2) and close(2): after the close, and after
 #    an fsync(2), stat shows the modification time of the write and the
 #    blocks the data takes, not what the stat during the write saw;
+#  - hard links made and removed through p1, in one directory and in
+#    two: every name shows the new link count;
 #  - a write past the largest size a file may have: the error comes at
 #    close(2) (EFBIG), and stat then shows the holder's size, not the
 #    size the write would have made;
@@ -23,6 +25,11 @@ T_DIR=$(cd "$(dirname "$0")" && pwd -P)
 . "$T_DIR/lib.sh"
 . "$T_DIR/lib-peers.sh"
 test_require fallocate stat
+
+# links FILE...: their link counts, on one line.
+links () {
+	echo $(stat -c %h "$@")
+}
 
 test_expect_success 'setup: two peers, attr_timeout 5, a directory of p2' '
 	peers_net_setup 2 &&
@@ -112,6 +119,20 @@ test_expect_success 'a write past the largest size: EFBIG at close, then the hol
 	test_output "close EFBIG" cat out &&
 	test "$(stat -c %s "$E2/d/e")" = 0 &&
 	test "$(stat -c %s "$M1/d/e")" = 0
+'
+
+test_expect_success 'hard links: every name shows the link count at once' '
+	mkdir "$M1/d/l" "$M1/d/l2" &&
+	echo A >"$M1/d/l/k1" &&
+	stat "$M1/d/l/k1" >/dev/null &&
+	ln "$M1/d/l/k1" "$M1/d/l/k2" &&
+	stat "$M1/d/l/k2" >/dev/null &&
+	ln "$M1/d/l/k2" "$M1/d/l/k3" &&
+	ln "$M1/d/l/k3" "$M1/d/l2/k4" &&
+	test_output "4 4 4 4" links "$M1/d/l/k1" "$M1/d/l/k2" "$M1/d/l/k3" \
+		"$M1/d/l2/k4" &&
+	rm "$M1/d/l/k2" &&
+	test_output "3 3 3" links "$M1/d/l/k1" "$M1/d/l/k3" "$M1/d/l2/k4"
 '
 
 test_expect_success 'fchmod, fchown, futimens of a file unlinked while open' '
