@@ -39,6 +39,8 @@ struct io_op {
 	uint64_t off, off2, len;
 	int mode;
 	struct proto_req set;
+	bool retried;  /* a SETATTR sent again through a handle once */
+	bool borrowed; /* a SETATTR sent behind by another's handle */
 };
 
 /* A new request in flight for arg. */
@@ -542,6 +544,7 @@ io_copy_range(struct handle *hi, uint64_t off_in, struct handle *ho,
 static struct call *io_setattr_call(struct io_op *, struct handle *,
     void (*)(struct call *));
 static void io_setattr_fill(struct call *, const struct io_op *);
+static void io_setattr_send(void *, int, const void *, size_t);
 
 /* A SETATTR of a file came back with its new attributes. */
 static void
@@ -550,14 +553,25 @@ io_setattr_cb(struct call *c)
 	struct io_op *op = c->arg;
 	struct io_file *f = op->node->io;
 	struct handle *h;
+	int err = c->rep.error;
 
-	if (c->rep.error == -ENOENT && c->req.fh == 0 &&
+	if (err == -ENOENT && c->req.fh == 0 && !op->retried &&
 	    (h = io_handle_any(op->node)) != NULL) {
 		/* Unlinked or renamed away, but open here: change the file. */
 		struct call *c2 = io_setattr_call(op, h, io_setattr_cb);
 
+		op->retried = true;
 		io_setattr_fill(c2, op);
 		call_send(c2);
+		return;
+	}
+	if (op->borrowed && (err == -EBADF || err == -ESTALE || err == -EIO)) {
+		/*
+		 * Sent behind the write-back through a handle its caller
+		 * did not give, which was closed meanwhile: the old way.
+		 */
+		op->borrowed = false;
+		io_barrier(op->node, io_setattr_send, op);
 		return;
 	}
 	if (c->rep.error == 0 && (op->set.valid & FUSE_SET_ATTR_SIZE)) {
@@ -651,6 +665,7 @@ io_setattr_behind(struct io_op *op)
 	    (wh = io_push_all(f, op->h)) == NULL || !io_handle_live(wh) ||
 	    !io_orders(wh, PROTO_CAP_SETATTR_ORDER))
 		return false;
+	op->borrowed = wh != op->h;
 	c = io_setattr_call(op, wh, io_setattr_cb);
 	io_setattr_fill(c, op);
 	io.st.setattr_behind++;
@@ -708,8 +723,11 @@ io_link_attr(struct node *n, void *arg)
 	    n->attr.dev != l->like->attr.dev ||
 	    n->attr.ino != l->like->attr.ino)
 		return;
-	if (l->a != NULL && !io_dirty(n))
+	if (l->a != NULL && !io_dirty(n) &&
+	    !dircache_attr_older(l->a, &n->attr)) {
+		io_attr_seen(n, l->a); /* its data changed there: old here */
 		n->attr = *l->a;
+	}
 	if ((rel = fsop_relpath(n, n->peer, n->export_id)) == NULL)
 		return;
 	if (l->a != NULL)
