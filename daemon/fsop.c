@@ -136,16 +136,21 @@ fsop_node_stat(const struct node *n, struct stat *st)
 }
 
 /*
- * How long the kernel may keep n's attributes: attr_timeout, but not at
- * all while bytes written here are not on the holder yet, whose times
- * and block count change when they land there.  Kept, they would
- * outlive the close(2) or fsync(2) that writes them (make(1) and
- * rsync -u would see the times from before the write).
+ * How long the kernel may keep n's attributes: attr_timeout.  Given
+ * while bytes written here are not on the holder yet, whose times and
+ * block count change when they land there, they are noted, and the
+ * kernel is told to forget them once the file is clean, before the
+ * close(2) or fsync(2) that waits for it returns (io_wb_cleaned()):
+ * kept, make(1) and rsync -u would see the times from before the write.
+ * Not a validity of 0 instead: every read of a dirty file would ask
+ * again (FUSE_AUTO_INVAL_DATA).
  */
 double
-fsop_attr_timeout(const struct node *n)
+fsop_attr_timeout(struct node *n)
 {
-	return !n->isdir && io_dirty(n) ? 0 : conf->attr_timeout;
+	if (!n->isdir && io_dirty(n))
+		n->attr_early = true;
+	return conf->attr_timeout;
 }
 
 /* Build the entry reply for node n and count the lookup. */

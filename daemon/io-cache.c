@@ -543,6 +543,11 @@ io_wb_cleaned(struct io_file *f)
 		f->on_dirty = false;
 	}
 	timer_wheel_del(loop_wheel(), &f->wb_timer);
+	/* What the kernel was told meanwhile is older than the holder's. */
+	if (f->node->attr_early) {
+		f->node->attr_early = false;
+		notify_attr_now(f->node);
+	}
 }
 
 /*

@@ -291,6 +291,8 @@ struct node {
 	 * the holder's is smaller (its copy has not caught up yet). */
 	uint64_t wsize;
 
+	/* Attributes given to the kernel while bytes were not written back. */
+	bool attr_early;
 	/* What the kernel's page cache of this file was filled from. */
 	bool data_seen;
 	struct proto_time data_mtime;
