@@ -785,14 +785,17 @@ block_cache_bytes(const struct block *b, uint32_t off, uint32_t len, void *buf)
 }
 
 /*
- * Put len bytes of data at off in b's buffer.  A gap between ztail and
- * off is zeroed first (those bytes read as zeros until now), and ztail
- * moves to the write's end: the buffer past it stays untouched.
+ * Put len bytes of data at off in b's buffer, and move ztail to the
+ * write's end: the buffer past it stays untouched.  In a valid block a
+ * gap between ztail and off is zeroed first (those bytes read as zeros
+ * until now); in one that is not, the bytes outside its dirty ranges
+ * are nobody's until a fill writes them, so the gap is left as it is
+ * (a first write far into a new block costs no zeroing).
  */
 static void
 bc_put(struct block *b, uint32_t off, const void *data, uint32_t len)
 {
-	if (off > b->ztail)
+	if (off > b->ztail && b->valid)
 		memset(b->data + b->ztail, 0, off - b->ztail);
 	memcpy(b->data + off, data, len);
 	if (off + len > b->ztail)

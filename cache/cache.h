@@ -209,7 +209,7 @@ struct block {
 	/* Read-only to the caller. */
 	uint64_t file, index;
 	uint64_t gen;
-	unsigned char *data; /* block_size bytes, the first ztail of them set */
+	unsigned char *data; /* block_size bytes; known ones below ztail */
 	uint32_t ztail;      /* bytes from here on are zeros, data holds none */
 	bool valid;
 	uint32_t busy;
