@@ -167,6 +167,7 @@ void notify_inval(struct node *, int64_t off);
 void notify_listing(struct node *dir);
 void notify_attr_now(struct node *);
 void notify_links(struct node *);
+void notify_other_name(struct node *);
 uint64_t notify_seq(void);
 void notify_wait(uint64_t seq);
 bool notify_running(void);

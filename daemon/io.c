@@ -728,13 +728,14 @@ io_link_attr(struct node *n, void *arg)
 		io_attr_seen(n, l->a); /* its data changed there: old here */
 		n->attr = *l->a;
 	}
-	if ((rel = fsop_relpath(n, n->peer, n->export_id)) == NULL)
-		return;
-	if (l->a != NULL)
-		dircache_update(n->peer, n->export_id, rel, l->a);
-	else
-		dircache_changed(n->peer, n->export_id, rel);
-	free(rel);
+	if ((rel = fsop_relpath(n, n->peer, n->export_id)) != NULL) {
+		if (l->a != NULL)
+			dircache_update(n->peer, n->export_id, rel, l->a);
+		else
+			dircache_changed(n->peer, n->export_id, rel);
+		free(rel);
+	}
+	notify_other_name(n);
 }
 
 /*
@@ -751,6 +752,5 @@ io_links_changed(struct node *n, const struct proto_attr *a)
 {
 	struct io_links l = { n, a };
 
-	node_foreach(io_link_attr, &l);
-	notify_links(n);
+	node_foreach(io_link_attr, &l); /* one walk, not two */
 }

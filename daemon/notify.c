@@ -217,6 +217,20 @@ notify_data_now(uint64_t ino)
 	return fuse_lowlevel_notify_inval_inode(nq.se, ino, 0, 0);
 }
 
+/*
+ * n is another name of an object that changed: the kernel forgets its
+ * attributes now, and its pages, if it has any.
+ */
+void
+notify_other_name(struct node *n)
+{
+	if (n->nlookup == 0)
+		return;
+	notify_attr_now(n);
+	if (n->data_seen)
+		notify_inode(n->id, 0, 0);
+}
+
 /* node_foreach: invalidate nodes that are the same object as arg. */
 static void
 notify_same(struct node *n, void *arg)
@@ -225,11 +239,8 @@ notify_same(struct node *n, void *arg)
 
 	if (!n->isdir && n->peer == like->peer &&
 	    n->attr.dev == like->attr.dev && n->attr.ino == like->attr.ino &&
-	    n != like && n->nlookup > 0) {
-		notify_attr_now(n);
-		if (n->data_seen)
-			notify_inode(n->id, 0, 0);
-	}
+	    n != like)
+		notify_other_name(n);
 }
 
 /*
