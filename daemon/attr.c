@@ -97,7 +97,7 @@ attr_cb(struct call *c)
 	struct stat st;
 
 	if (c->rep.error == -ENOENT && c->req.fh == 0 && !op->node->isdir &&
-	    (h = io_handle_any(op->node)) != NULL) {
+	    (h = io_handle_any(op->node)) != NULL && h->fh != 0) {
 		/* Unlinked or renamed away, but open here: ask the file. */
 		struct call *c2 = call_new(h->peer, PROTO_STAT, h->export_id,
 		    NULL, attr_cb, op);
