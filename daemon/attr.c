@@ -128,7 +128,7 @@ attr_cb(struct call *c)
 	if (op->node->isdir && op->node->ncopies > 1)
 		op->node->attr.nlink = 1;
 	fsop_node_stat(op->node, &st);
-	fuse_reply_attr(op->req, &st, fsop_attr_timeout(op->node));
+	fuse_reply_attr(op->req, &st, fsop_attr_given(op->node));
 	fsop_free(op);
 }
 
@@ -178,7 +178,7 @@ attr_get(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	fsop_node_stat(n, &st);
-	fuse_reply_attr(req, &st, fsop_attr_timeout(n));
+	fuse_reply_attr(req, &st, fsop_attr_given(n));
 }
 
 /* One SETATTR answer (error negative) of possibly several copies'. */
@@ -202,7 +202,7 @@ attr_set_one(struct fsop *op, int error, const struct proto_attr *a)
 	}
 	op->node->attr = op->attr;
 	fsop_node_stat(op->node, &st);
-	fuse_reply_attr(op->req, &st, fsop_attr_timeout(op->node));
+	fuse_reply_attr(op->req, &st, fsop_attr_given(op->node));
 	fsop_free(op);
 }
 

@@ -67,7 +67,7 @@ void fsop_free(struct fsop *);
 void fsop_done(struct fsop *, int error);
 void fsop_set_state(struct fsop *, enum fsop_state);
 void fsop_node_stat(const struct node *, struct stat *);
-double fsop_attr_timeout(struct node *);
+double fsop_attr_given(struct node *);
 void fsop_fill_stat(const struct proto_attr *, uint64_t ino, struct stat *);
 void fsop_entry_param(struct node *, struct fuse_entry_param *);
 void fsop_reply_entry(fuse_req_t, struct node *);

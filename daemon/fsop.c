@@ -136,17 +136,17 @@ fsop_node_stat(const struct node *n, struct stat *st)
 }
 
 /*
- * How long the kernel may keep n's attributes: attr_timeout.  Given
- * while bytes written here are not on the holder yet, whose times and
- * block count change when they land there, they are noted, and the
- * kernel is told to forget them once the file is clean, before the
- * close(2) or fsync(2) that waits for it returns (io_wb_cleaned()):
- * kept, make(1) and rsync -u would see the times from before the write.
- * Not a validity of 0 instead: every read of a dirty file would ask
- * again (FUSE_AUTO_INVAL_DATA).
+ * n's attributes go to the kernel now: how long it may keep them,
+ * attr_timeout.  Given while bytes written here are not on the holder
+ * yet, whose times and block count change when they land there, they
+ * are noted, and the kernel is told to forget them once the file is
+ * clean, before the close(2) or fsync(2) that waits for it returns
+ * (io_wb_cleaned()): kept, make(1) and rsync -u would see the times
+ * from before the write.  Not a validity of 0 instead: every read of a
+ * dirty file would ask again (FUSE_AUTO_INVAL_DATA).
  */
 double
-fsop_attr_timeout(struct node *n)
+fsop_attr_given(struct node *n)
 {
 	if (!n->isdir && io_dirty(n))
 		n->attr_early = true;
@@ -159,7 +159,7 @@ fsop_entry_param(struct node *n, struct fuse_entry_param *e)
 {
 	memset(e, 0, sizeof *e);
 	e->ino = n->id;
-	e->attr_timeout = fsop_attr_timeout(n);
+	e->attr_timeout = fsop_attr_given(n);
 	e->entry_timeout = conf->attr_timeout;
 	fsop_node_stat(n, &e->attr);
 	n->nlookup++;

@@ -419,7 +419,8 @@ static void
 io_held_done(struct call *c)
 {
 	struct io_op *op = c->arg;
-	struct node *node = op->h2 != NULL ? op->h2->node : op->h->node;
+	struct handle *h = op->h2 != NULL ? op->h2 : op->h; /* the file's */
+	struct node *node = h->node;
 	uint64_t off = op->h2 != NULL ? op->off2 : op->off;
 	uint64_t n = op->type == PROTO_COPY_RANGE ? c->rep.value : op->len;
 
@@ -428,7 +429,6 @@ io_held_done(struct call *c)
 	 * Its size and blocks in its directory's listing are old now.
 	 */
 	if (c->rep.error == 0 && op->type != PROTO_LSEEK) {
-		struct handle *h = op->h2 != NULL ? op->h2 : op->h;
 		char *rel = fsop_relpath(node, h->peer, h->export_id);
 
 		if (node->io != NULL)
@@ -541,66 +541,9 @@ io_copy_range(struct handle *hi, uint64_t off_in, struct handle *ho,
 	    arg);
 }
 
-static struct call *io_setattr_call(struct io_op *, struct handle *,
-    void (*)(struct call *));
-static void io_setattr_fill(struct call *, const struct io_op *);
-static void io_setattr_send(void *, int, const void *, size_t);
+static void io_setattr_cb(struct call *);
 
-/* A SETATTR of a file came back with its new attributes. */
-static void
-io_setattr_cb(struct call *c)
-{
-	struct io_op *op = c->arg;
-	struct io_file *f = op->node->io;
-	struct handle *h;
-	int err = c->rep.error;
-
-	if (err == -ENOENT && c->req.fh == 0 && !op->retried &&
-	    (h = io_handle_any(op->node)) != NULL) {
-		/* Unlinked or renamed away, but open here: change the file. */
-		struct call *c2 = io_setattr_call(op, h, io_setattr_cb);
-
-		op->retried = true;
-		io_setattr_fill(c2, op);
-		call_send(c2);
-		return;
-	}
-	if (op->borrowed && (err == -EBADF || err == -ESTALE || err == -EIO)) {
-		/*
-		 * Sent behind the write-back through a handle its caller
-		 * did not give, which was closed meanwhile: the old way.
-		 */
-		op->borrowed = false;
-		io_barrier(op->node, io_setattr_send, op);
-		return;
-	}
-	if (c->rep.error == 0 && (op->set.valid & FUSE_SET_ATTR_SIZE)) {
-		block_cache_truncate(io.bc, op->node->id, op->set.offset);
-		/* Open here or not: a size written here before is past. */
-		op->node->wsize = op->set.offset;
-		/* The kernel will ask again; what it gets is these. */
-		op->node->attr.size = c->rep.attr.size;
-		if (f != NULL)
-			f->size_unsure = false;
-	}
-	op->acb(op->arg, c->rep.error, c->rep.error == 0 ? &c->rep.attr : NULL);
-	io_op_free(op);
-}
-
-/* A SETATTR of op's node through live handle h, by its path there too. */
-static struct call *
-io_setattr_call(struct io_op *op, struct handle *h, void (*done)(struct call *))
-{
-	char *rel = fsop_relpath(op->node, h->peer, h->export_id);
-	struct call *c = call_new(h->peer, PROTO_SETATTR, h->export_id, rel,
-	    done, op);
-
-	free(rel);
-	c->req.fh = h->fh;
-	return c;
-}
-
-/* The fields op changes, into its SETATTR. */
+/* The fields op changes, into its SETATTR c. */
 static void
 io_setattr_fill(struct call *c, const struct io_op *op)
 {
@@ -611,6 +554,20 @@ io_setattr_fill(struct call *c, const struct io_op *op)
 	c->req.offset = op->set.offset;
 	c->req.atime = op->set.atime;
 	c->req.mtime = op->set.mtime;
+}
+
+/* op's SETATTR through live handle h, by its path there too. */
+static struct call *
+io_setattr_call(struct io_op *op, struct handle *h)
+{
+	char *rel = fsop_relpath(op->node, h->peer, h->export_id);
+	struct call *c = call_new(h->peer, PROTO_SETATTR, h->export_id, rel,
+	    io_setattr_cb, op);
+
+	free(rel);
+	c->req.fh = h->fh;
+	io_setattr_fill(c, op);
+	return c;
 }
 
 /* The file is clean: send the held SETATTR, by handle if it is live. */
@@ -631,15 +588,53 @@ io_setattr_send(void *arg, int error, const void *data, size_t len)
 		return;
 	}
 	if (h != NULL && io_handle_live(h))
-		c = io_setattr_call(op, h, io_setattr_cb);
+		c = io_setattr_call(op, h);
 	else if ((c = fsop_call(n, PROTO_SETATTR, io_setattr_cb, op, &err)) ==
 	    NULL) {
 		op->acb(op->arg, err, NULL);
 		io_op_free(op);
 		return;
-	}
-	io_setattr_fill(c, op);
+	} else
+		io_setattr_fill(c, op);
 	call_send(c);
+}
+
+/* A SETATTR of a file came back with its new attributes. */
+static void
+io_setattr_cb(struct call *c)
+{
+	struct io_op *op = c->arg;
+	struct io_file *f = op->node->io;
+	struct handle *h;
+	int err = c->rep.error;
+
+	if (err == -ENOENT && c->req.fh == 0 && !op->retried &&
+	    (h = io_handle_any(op->node)) != NULL) {
+		/* Unlinked or renamed away, but open here: change the file. */
+		op->retried = true;
+		call_send(io_setattr_call(op, h));
+		return;
+	}
+	if (op->borrowed && (err == -EBADF || err == -ESTALE || err == -EIO)) {
+		/*
+		 * Sent behind the write-back through a handle its caller
+		 * did not give, which was closed meanwhile: the old way.
+		 */
+		op->borrowed = false;
+		io_barrier(op->node, io_setattr_send, op);
+		return;
+	}
+	if (err == 0 && (op->set.valid & FUSE_SET_ATTR_SIZE)) {
+		block_cache_truncate(io.bc, op->node->id, op->set.offset);
+		/* Open here or not: a size written here before is past. */
+		op->node->wsize = op->set.offset;
+		/* The kernel will ask again; what it gets is these. */
+		op->node->attr.size = c->rep.attr.size;
+		if (f != NULL)
+			f->size_unsure = false;
+	}
+	op->acb(op->arg, c->rep.error, c->rep.error == 0 ? &c->rep.attr : NULL);
+	io_op_free(op);
 }
 
 /*
@@ -658,7 +653,6 @@ io_setattr_behind(struct io_op *op)
 {
 	struct io_file *f = op->node->io;
 	struct handle *wh;
-	struct call *c;
 
 	if ((op->set.valid & PROTO_SET_SIZE) || f == NULL ||
 	    (op->h != NULL && !io_orders(op->h, PROTO_CAP_SETATTR_ORDER)) ||
@@ -666,10 +660,8 @@ io_setattr_behind(struct io_op *op)
 	    !io_orders(wh, PROTO_CAP_SETATTR_ORDER))
 		return false;
 	op->borrowed = wh != op->h;
-	c = io_setattr_call(op, wh, io_setattr_cb);
-	io_setattr_fill(c, op);
 	io.st.setattr_behind++;
-	call_send(c);
+	call_send(io_setattr_call(op, wh));
 	return true;
 }
 
@@ -719,9 +711,7 @@ io_link_attr(struct node *n, void *arg)
 	const struct io_links *l = arg;
 	char *rel;
 
-	if (n->isdir || n == l->like || n->peer != l->like->peer ||
-	    n->attr.dev != l->like->attr.dev ||
-	    n->attr.ino != l->like->attr.ino)
+	if (!node_other_name(n, l->like))
 		return;
 	if (l->a != NULL && !io_dirty(n) &&
 	    !dircache_attr_older(l->a, &n->attr)) {

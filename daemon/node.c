@@ -349,6 +349,17 @@ node_foreach(void (*fn)(struct node *, void *), void *arg)
 			fn(n, arg);
 }
 
+/*
+ * Whether n is another name of the object like is: a file of the same
+ * holder with the same device and inode (a hard link), not like itself.
+ */
+bool
+node_other_name(const struct node *n, const struct node *like)
+{
+	return !n->isdir && n != like && n->peer == like->peer &&
+	    n->attr.dev == like->attr.dev && n->attr.ino == like->attr.ino;
+}
+
 /* Number of nodes, for status. */
 size_t
 node_count(void)

@@ -235,11 +235,7 @@ notify_other_name(struct node *n)
 static void
 notify_same(struct node *n, void *arg)
 {
-	const struct node *like = arg;
-
-	if (!n->isdir && n->peer == like->peer &&
-	    n->attr.dev == like->attr.dev && n->attr.ino == like->attr.ino &&
-	    n != like)
+	if (node_other_name(n, arg))
 		notify_other_name(n);
 }
 

@@ -317,6 +317,7 @@ char *node_child_path(const struct node *dir, const char *name);
 void node_set_copies(struct node *, const struct copy *, size_t);
 size_t node_count(void);
 void node_foreach(void (*)(struct node *, void *), void *);
+bool node_other_name(const struct node *, const struct node *like);
 uint64_t node_ino_hash(const char *peer, uint64_t dev, uint64_t ino);
 int node_split_name(const char *name, struct peer **pin, size_t *baselen);
 

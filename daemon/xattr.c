@@ -258,10 +258,7 @@ xattr_start(fuse_req_t req, fuse_ino_t ino, uint8_t type, const char *name,
 static void
 xattr_drop_same(struct node *n, void *arg)
 {
-	const struct node *like = arg;
-
-	if (n->peer == like->peer && n->attr.dev == like->attr.dev &&
-	    n->attr.ino == like->attr.ino)
+	if (node_other_name(n, arg))
 		n->xattrs_known = false;
 }
 
