@@ -124,7 +124,8 @@ attr_cb(struct call *c)
 		return;
 	}
 	io_attr_seen(op->node, &c->rep.attr);
-	op->node->attr = c->rep.attr;
+	if (!io_attr_pending(op->node)) /* else asked before a change */
+		op->node->attr = c->rep.attr;
 	if (op->node->isdir && op->node->ncopies > 1)
 		op->node->attr.nlink = 1;
 	fsop_node_stat(op->node, &st);
@@ -151,7 +152,8 @@ attr_get(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		err = -EIO;
 	else if (h != NULL && !io_handle_live(h))
 		err = -EIO; /* opened from a peer that left or restarted */
-	else if (!attr_from_listing(n, h != NULL)) {
+	/* Attributes set here and not confirmed yet: n->attr foresees them. */
+	else if (!io_attr_pending(n) && !attr_from_listing(n, h != NULL)) {
 		op = fsop_new(req, PROTO_STAT);
 		op->node = n;
 		node_ref(n);

@@ -116,7 +116,7 @@ control_io_json(struct evbuffer *b)
 	    "\"read_hits\":%llu,\"read_misses\":%llu,"
 	    "\"read_bypass\":%llu,\"write_waits\":%llu,"
 	    "\"fsync_behind\":%llu,\"fsync_after\":%llu,"
-	    "\"setattr_behind\":%llu,"
+	    "\"setattr_behind\":%llu,\"setattr_deferred\":%llu,"
 	    "\"evicted\":%llu,\"invalidated\":%llu},",
 	    (unsigned long long)bc.blocks, (unsigned long long)bc.bytes,
 	    (unsigned long long)bc.clean_blocks,
@@ -133,6 +133,7 @@ control_io_json(struct evbuffer *b)
 	    (unsigned long long)st.fsync_behind,
 	    (unsigned long long)st.fsync_after,
 	    (unsigned long long)st.setattr_behind,
+	    (unsigned long long)st.setattr_deferred,
 	    (unsigned long long)bc.evicted, (unsigned long long)bc.invalidated);
 	lock_stats(&ls);
 	locktab_stats(&lts);
@@ -316,7 +317,7 @@ control_io_text(struct evbuffer *b)
 	    "budget %llu; read-ahead %llu hits, %llu misses\n"
 	    "written:  %llu bytes back in %llu frames, %llu errors, "
 	    "%llu writes waited for room; fsync %llu behind the writes, "
-	    "%llu after; setattr %llu behind\n",
+	    "%llu after; setattr %llu behind, %llu of them deferred\n",
 	    (unsigned long long)bc.blocks,
 	    (unsigned long long)(bc.clean_blocks * conf->block_size),
 	    (unsigned long long)bc.dirty_bytes,
@@ -327,7 +328,8 @@ control_io_text(struct evbuffer *b)
 	    (unsigned long long)st.write_waits,
 	    (unsigned long long)st.fsync_behind,
 	    (unsigned long long)st.fsync_after,
-	    (unsigned long long)st.setattr_behind);
+	    (unsigned long long)st.setattr_behind,
+	    (unsigned long long)st.setattr_deferred);
 }
 
 /* The report for people. */

@@ -671,6 +671,14 @@ io_wb_attr_done(struct io_wb *wb, const struct proto_attr *a)
 		io_echo_note(n, wb);
 		if (rel != NULL)
 			dircache_update(wb->peer, wb->export_id, rel, a);
+	} else if (a != NULL && io_attr_pending(n) && f->wb_frames == 0 &&
+	    block_cache_file_dirty(io.bc, f->key) == 0 && !f->size_unsure) {
+		/*
+		 * Ours, with SETATTRs answered here after it: the last of
+		 * their answers brings the attributes
+		 * (io_setattr_deferred_cb()).
+		 */
+		io_echo_note(n, wb);
 	} else if (rel != NULL)
 		dircache_changed(wb->peer, wb->export_id, rel);
 	free(rel);
@@ -841,7 +849,7 @@ io_wb_frame(struct io_wb *wb, struct handle *h, uint64_t off, uint64_t len)
 		block_cache_bytes(b, (uint32_t)lo, (uint32_t)n, p + done);
 		done += n;
 	}
-	if (wb->f->wb_frames == 0) {
+	if (wb->f->wb_frames == 0 && wb->f->sa_frames == 0) {
 		wb->f->wb_peer = h->peer;
 		wb->f->wb_fh = h->fh;
 		wb->f->wb_mixed = false;
@@ -948,10 +956,18 @@ io_wb_push(struct io_file *f)
 	uint64_t from = 0;
 
 	if (block_cache_file_dirty(io.bc, f->key) == 0) {
-		if (f->wb_frames == 0)
+		if (f->wb_frames == 0 && f->sa_frames == 0)
 			io_wb_cleaned(f);
 		return;
 	}
+	/*
+	 * A holder runs a WRITE without waiting for a SETATTR before it:
+	 * bytes written after a deferred one wait for its answer.  Sent
+	 * now, they could land first, and the file would keep the times
+	 * the SETATTR set instead of the write's.
+	 */
+	if (f->sa_frames > 0)
+		return;
 	if ((h = io_wb_handle(f)) == NULL) {
 		io_wb_fail(f, -EIO);
 		return;
@@ -1029,7 +1045,8 @@ io_wb_fail(struct io_file *f, int error)
 	io.st.wb_errors++;
 	log_debug("write-back of node %llu: no handle to carry it",
 	    (unsigned long long)f->node->id);
-	if (block_cache_file_dirty(io.bc, f->key) == 0 && f->wb_frames == 0)
+	if (block_cache_file_dirty(io.bc, f->key) == 0 && f->wb_frames == 0 &&
+	    f->sa_frames == 0)
 		io_wb_cleaned(f);
 	io_sync_check(f);
 	io_space_wake();
@@ -1168,7 +1185,7 @@ io_sync_check(struct io_file *f)
 	struct call_caller was;
 	int error;
 
-	if (TAILQ_EMPTY(&f->syncs) || f->wb_frames > 0 ||
+	if (TAILQ_EMPTY(&f->syncs) || f->wb_frames > 0 || f->sa_frames > 0 ||
 	    block_cache_file_dirty(io.bc, f->key) > 0)
 		return;
 	TAILQ_INIT(&done);

@@ -151,7 +151,7 @@ io_file_put(struct io_file *f)
 	struct node *n = f->node;
 
 	if (f->pins > 0 || !TAILQ_EMPTY(&n->handles) || f->wb_frames > 0 ||
-	    f->rd_frames > 0 || !TAILQ_EMPTY(&f->reads) ||
+	    f->sa_frames > 0 || f->rd_frames > 0 || !TAILQ_EMPTY(&f->reads) ||
 	    !TAILQ_EMPTY(&f->syncs) || block_cache_file_dirty(io.bc, f->key))
 		return;
 	for (struct io_wr *w = TAILQ_FIRST(&io.space); w != NULL;
@@ -193,13 +193,23 @@ io_file_size(const struct io_file *f)
 						   : f->node->attr.size;
 }
 
-/* Whether n has bytes written here that its holder does not have yet. */
+/*
+ * Whether n has bytes written here that its holder does not have yet,
+ * or attributes set here that it has not confirmed.
+ */
 bool
 io_dirty(const struct node *n)
 {
 	return n->io != NULL &&
 	    (block_cache_file_dirty(io.bc, n->io->key) > 0 ||
-		n->io->wb_frames > 0);
+		n->io->wb_frames > 0 || n->io->sa_frames > 0);
+}
+
+/* Whether n has attributes set here that its holder has not confirmed. */
+bool
+io_attr_pending(const struct node *n)
+{
+	return n->io != NULL && n->io->sa_frames > 0;
 }
 
 /*

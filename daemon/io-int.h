@@ -49,14 +49,15 @@ struct io_file {
 	uint64_t key;       /* the node id: the block cache's file */
 	int error;          /* a write-back's failure, for the next flush */
 	unsigned wb_frames; /* WRITE frames in flight */
+	unsigned sa_frames; /* SETATTRs answered here, the holder's awaited */
 	unsigned rd_frames; /* READ frames in flight */
 	unsigned pins;      /* callers between two steps: not freed yet */
 	bool wb_all;        /* next push writes back partial blocks too */
 	bool on_dirty;      /* in io.dirty */
 	bool size_unsure;   /* changed elsewhere since attributes came */
 	bool kill_suidgid;  /* the next WRITE clears set-ID bits (kernel.c) */
-	/* The handle the WRITE frames in flight went by (wb_frames > 0);
-	 * wb_mixed: more than one. */
+	/* The handle the WRITE frames and SETATTRs in flight went by
+	 * (wb_frames or sa_frames > 0); wb_mixed: more than one. */
 	struct peer *wb_peer;
 	uint64_t wb_fh;
 	bool wb_mixed;

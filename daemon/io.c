@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cluster.h"
 #include "io-int.h"
@@ -250,6 +251,7 @@ io_created(struct node *n, struct call *c, int flags)
 	if (!io_dirty(n))
 		block_cache_invalidate(io.bc, n->id, 0, 0);
 	h = io_handle_new(n, c, flags);
+	h->made = true;
 	n->wsize = 0;
 	io_seen(n, &c->rep.attr);
 	return h;
@@ -349,7 +351,7 @@ io_push_all(struct io_file *f, struct handle *h)
 	f->wb_all = false;
 	if (block_cache_file_dirty(io.bc, f->key) > 0)
 		return NULL;
-	if (f->wb_frames == 0)
+	if (f->wb_frames == 0 && f->sa_frames == 0)
 		return h;
 	if (f->wb_mixed || (h != NULL && f->wb_peer != h->peer))
 		return NULL;
@@ -638,6 +640,153 @@ io_setattr_cb(struct call *c)
 }
 
 /*
+ * What a SETATTR will make of the attributes in *a, as the holder's
+ * kernel makes it (io_setattr_foreseen() says when that is sure).  The
+ * change time stays until the holder's answer brings its own: a time
+ * read off our clock would order wrongly against the holder's.
+ */
+static void
+io_setattr_apply(struct proto_attr *a, const struct proto_req *set)
+{
+	struct timespec ts;
+	struct proto_time now;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now.sec = (int64_t)ts.tv_sec;
+	now.nsec = (uint32_t)ts.tv_nsec;
+	if (set->valid & PROTO_SET_MODE)
+		a->mode = (a->mode & S_IFMT) | (set->mode & 07777);
+	if (set->valid & PROTO_SET_UID)
+		a->uid = set->uid;
+	if (set->valid & PROTO_SET_GID)
+		a->gid = set->gid;
+	if (set->valid & PROTO_SET_ATIME_NOW)
+		a->atime = now;
+	else if (set->valid & PROTO_SET_ATIME)
+		a->atime = set->atime;
+	if (set->valid & PROTO_SET_MTIME_NOW)
+		a->mtime = now;
+	else if (set->valid & PROTO_SET_MTIME)
+		a->mtime = set->mtime;
+}
+
+/*
+ * Whether the holder's answer to the SETATTR of op, to go by handle wh,
+ * is known before it comes: the mount's kernel checked the caller as
+ * the holder will (default_permissions), on a file that wh's CREATE
+ * made, so that its owner is whom the holder made it for, and what is
+ * set is what the file will show.  Not for a size; not for set-ID bits
+ * asked or kept (a holder guarding its privilege clears them, a chown
+ * clears them); not for a new owner or group (a guarding holder gives
+ * files to nobody else); not for a file with other names, or whose
+ * attributes may be old.
+ */
+static bool
+io_setattr_foreseen(const struct io_op *op, const struct handle *wh)
+{
+	const struct node *n = op->node;
+	const struct proto_req *set = &op->set;
+	const uint32_t setid = S_ISUID | S_ISGID;
+
+	if (!wh->made || (set->valid & PROTO_SET_SIZE) || n->io == NULL ||
+	    n->io->size_unsure || n->attr.nlink > 1 || (n->attr.mode & setid))
+		return false;
+	if ((set->valid & PROTO_SET_MODE) && (set->mode & setid))
+		return false;
+	if ((set->valid & PROTO_SET_UID) && set->uid != n->attr.uid)
+		return false;
+	if ((set->valid & PROTO_SET_GID) && set->gid != n->attr.gid)
+		return false;
+	return true;
+}
+
+/*
+ * The holder answered a SETATTR answered here before it.  The last of
+ * them brings the file's attributes (no WRITE went after it: see
+ * io_wb_push()).  A failure is the next flush's or fsync's to report,
+ * as a write-back's, and what the kernel was shown is asked again.
+ */
+static void
+io_setattr_deferred_cb(struct call *c)
+{
+	struct io_op *op = c->arg;
+	struct node *n = op->node;
+	struct io_file *f = n->io;
+	int err = c->rep.error;
+	char *rel;
+
+	if (op->borrowed && (err == -EBADF || err == -ESTALE || err == -EIO)) {
+		/* Another's handle, closed meanwhile: by path. */
+		struct call *c2;
+
+		op->borrowed = false;
+		if ((c2 = fsop_call(n, PROTO_SETATTR, io_setattr_deferred_cb,
+			 op, &err)) != NULL) {
+			io_setattr_fill(c2, op);
+			call_send(c2);
+			return;
+		}
+	}
+	f->sa_frames--;
+	rel = n->peer != NULL ? fsop_relpath(n, n->peer, n->export_id) : NULL;
+	if (err != 0) {
+		io.st.wb_errors++;
+		if (f->error == 0)
+			f->error = err;
+		log_debug("deferred setattr of node %llu: %s",
+		    (unsigned long long)n->id, strerror(-err));
+		f->size_unsure = true; /* n->attr is a guess: ask */
+		if (rel != NULL)
+			dircache_changed(n->peer, n->export_id, rel);
+		n->attr_early = true; /* the kernel forgets it once clean */
+	} else if (f->sa_frames == 0) {
+		n->attr = c->rep.attr;
+		if (rel != NULL)
+			dircache_update(n->peer, n->export_id, rel, &n->attr);
+	}
+	free(rel);
+	/* Bytes lost meanwhile: their size with them (as io_wb_end()). */
+	if (f->sa_frames == 0 && f->error != 0 && !io_dirty(n) &&
+	    n->wsize > n->attr.size) {
+		n->wsize = 0;
+		notify_attr_now(n);
+	}
+	io_wb_push(f);
+	io_sync_check(f);
+	io_file_unpin(f);
+	io_op_free(op);
+}
+
+/*
+ * Answer the SETATTR of op here, now, and send it by handle wh, behind
+ * the write-back that wh carries: tar(1)'s futimens, fchown and fchmod
+ * after its write then cost no round trip each, and the close waits for
+ * them all.  The attributes shown are those foreseen until the holder's
+ * answer replaces them.
+ */
+static void
+io_setattr_defer(struct io_op *op, struct handle *wh)
+{
+	struct node *n = op->node;
+	struct io_file *f = n->io;
+	struct proto_attr a = n->attr;
+	struct call *c = io_setattr_call(op, wh);
+
+	c->cb = io_setattr_deferred_cb;
+	if (f->wb_frames == 0 && f->sa_frames == 0) {
+		f->wb_peer = wh->peer;
+		f->wb_fh = wh->fh;
+		f->wb_mixed = false;
+	}
+	f->sa_frames++;
+	io_file_pin(f);
+	io.st.setattr_deferred++;
+	io_setattr_apply(&a, &op->set);
+	call_send(c);
+	op->acb(op->arg, 0, &a);
+}
+
+/*
  * On a holder that runs a SETATTR through a handle after the WRITEs
  * through it that came before (PROTO_CAP_SETATTR_ORDER): every dirty
  * byte of the file goes back now and the SETATTR right behind it, by
@@ -661,7 +810,10 @@ io_setattr_behind(struct io_op *op)
 		return false;
 	op->borrowed = wh != op->h;
 	io.st.setattr_behind++;
-	call_send(io_setattr_call(op, wh));
+	if (io_setattr_foreseen(op, wh))
+		io_setattr_defer(op, wh);
+	else
+		call_send(io_setattr_call(op, wh));
 	return true;
 }
 

@@ -319,6 +319,10 @@ metrics_data(struct evbuffer *b)
 	metrics_counter(b, "pufs_data_setattrs_behind_total",
 	    "SETATTRs sent right behind the WRITEs of their file.",
 	    st.setattr_behind);
+	metrics_counter(b, "pufs_data_setattrs_deferred_total",
+	    "Of those, SETATTRs answered before the holder, which the next "
+	    "flush waits for.",
+	    st.setattr_deferred);
 	v[0] = bc.evicted, v[1] = bc.invalidated;
 	metrics_family(b, "pufs_data_cache_dropped_blocks_total", "counter",
 	    "Blocks evicted to make room or invalidated by a change.");

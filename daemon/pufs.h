@@ -474,6 +474,7 @@ struct handle {
 	uint64_t fh; /* the holder's handle */
 	int flags;
 	bool closing; /* released by the kernel; waits for write-back */
+	bool made;    /* the CREATE that made the file gave it */
 	TAILQ_ENTRY(handle) nentry; /* node->handles */
 };
 
@@ -502,6 +503,7 @@ struct io_stats {
 	uint64_t fsync_behind;   /* FSYNCs sent right behind their WRITEs */
 	uint64_t fsync_after;    /* FSYNCs sent once the WRITEs were answered */
 	uint64_t setattr_behind; /* SETATTRs sent right behind their WRITEs */
+	uint64_t setattr_deferred; /* of those, answered before the holder */
 };
 
 /*
@@ -529,6 +531,7 @@ int io_flush(struct handle *, io_done_cb, void *);
 int io_fsync(struct handle *, bool datasync, io_done_cb, void *);
 int io_barrier(struct node *, io_done_cb, void *);
 bool io_dirty(const struct node *);
+bool io_attr_pending(const struct node *);
 void io_attr_seen(struct node *, const struct proto_attr *);
 void io_drain(void);
 bool io_busy(void);

@@ -119,9 +119,6 @@ serve_setattr(struct export *ex, uint32_t owner, const struct proto_req *r,
 	int fd = -1, ofd = -1, rc = 0;
 	bool writable = false;
 
-	/* Refused before anything changes, not half-way through. */
-	if (!identity_chown_ok(owner, uid, gid))
-		return -EPERM;
 	if (r->fh != 0) {
 		ofd = handle_get(r->fh, owner, ex->id, false, &writable);
 		if (ofd < 0)
@@ -131,6 +128,16 @@ serve_setattr(struct export *ex, uint32_t owner, const struct proto_req *r,
 	rc = serve_fstat(ofd >= 0 ? ofd : fd, &a);
 	if (rc < 0)
 		goto out;
+	/*
+	 * Refused before anything changes, not half-way through.  The
+	 * owner or group the file has already is not given: a requester
+	 * may count on that (io_setattr_foreseen()).
+	 */
+	if (!identity_chown_ok(owner, uid == a.uid ? (uid_t)-1 : uid,
+		gid == a.gid ? (gid_t)-1 : gid)) {
+		rc = -EPERM;
+		goto out;
+	}
 	beneath_procpath(ofd >= 0 ? ofd : fd, proc, sizeof proc);
 
 	if (r->valid & PROTO_SET_MODE) {

@@ -640,7 +640,8 @@ union_node(struct node *dir, struct entry *e)
 	n->export_id = e->export_id;
 	if (e->isdir)
 		node_set_copies(n, e->copies, e->ncopies);
-	n->attr = e->attr;
+	if (!io_attr_pending(n)) /* else n->attr foresees a change */
+		n->attr = e->attr;
 	n->ino = e->ino;
 	n->placed_ms = loop_now_ms();
 	return n;

@@ -167,6 +167,7 @@ check_figures () {
 	  'pufs_data_fsyncs_total{sent="behind"}': d['fsync_behind'],
 	  'pufs_data_fsyncs_total{sent="after"}': d['fsync_after'],
 	  'pufs_data_setattrs_behind_total': d['setattr_behind'],
+	  'pufs_data_setattrs_deferred_total': d['setattr_deferred'],
 	  'pufs_data_cache_dropped_blocks_total{reason="evicted"}': d['evicted'],
 	  'pufs_data_cache_dropped_blocks_total{reason="invalidated"}': d['invalidated'],
 	  'pufs_name_checks_total': s['checks']['done'],

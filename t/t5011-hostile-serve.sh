@@ -3,14 +3,15 @@
 # What a hostile peer gets from a root serving daemon: t/hostile.c,
 # from p2's namespace, speaks the protocol to p1 as a peer of its own
 # and sends the requests no pufs peer would.  Device nodes, set-ID
-# bits, chown to others and trusted.* / security.* attributes are
-# refused or dropped; a FIFO is never opened (ENXIO at once), so FIFO
-# opens cannot pin the workers while p2's mount lists p1's files; a
-# handle works only on its own stream and in its own export, so a
-# read-only export stays read-only; [peer] max_handles bounds each peer
-# alone.  SUMS and CHANGES, which a replica's resync asks, answer their
-# digests and records, and refuse an unaligned offset or a directory
-# (EINVAL), a missing file or an unknown export (ENOENT).
+# bits, chown to others (not to the owner and group a file has) and
+# trusted.* / security.* attributes are refused or dropped; a FIFO is
+# never opened (ENXIO at once), so FIFO opens cannot pin the workers
+# while p2's mount lists p1's files; a handle works only on its own
+# stream and in its own export, so a read-only export stays read-only;
+# [peer] max_handles bounds each peer alone.  SUMS and CHANGES, which a
+# replica's resync asks, answer their digests and records, and refuse
+# an unaligned offset or a directory (EINVAL), a missing file or an
+# unknown export (ENOENT).
 
 T_DIR=$(cd "$(dirname "$0")" && pwd -P)
 . "$T_DIR/lib.sh"
@@ -125,7 +126,7 @@ test_expect_success 'set-user-ID and set-group-ID bits are cleared' '
 	done
 '
 
-test_expect_success 'chown or chgrp to another owner: EPERM' '
+test_expect_success 'chown or chgrp to another owner: EPERM; to the one it has: done' '
 	hs evil6 >out <<-\EOF &&
 	setattr 0 plain uid=12345
 	setattr 0 plain gid=12345
@@ -134,7 +135,15 @@ test_expect_success 'chown or chgrp to another owner: EPERM' '
 	setattr 0 plain uid=0 gid=0
 	EOF
 	expect EPERM EPERM EPERM EPERM ok &&
-	test "$(stat -c "%u %g %a" "$E1/plain")" = "0 0 755"
+	test "$(stat -c "%u %g %a" "$E1/plain")" = "0 0 755" &&
+	echo t >"$E1/theirs" && chown 12345:12346 "$E1/theirs" &&
+	hs evil6b >out <<-\EOF &&
+	setattr 0 theirs uid=12345 gid=12346
+	setattr 0 theirs gid=12346
+	setattr 0 theirs uid=12345 gid=12345
+	EOF
+	expect ok ok EPERM &&
+	test "$(stat -c "%u %g" "$E1/theirs")" = "12345 12346"
 '
 
 test_expect_success 'trusted.* and security.* attributes: EPERM' '

@@ -8,8 +8,14 @@
 #
 #  - the times set stay set: a WRITE served after the SETATTR would move
 #    the modification time to the time of the write, and the bytes and
-#    the mode are p2's too; p1's status counts one SETATTR behind per
-#    file (the fchmod finds the file clean and goes as ever);
+#    the mode are p2's too; p1's status counts a SETATTR behind per file
+#    at least, answered at once (deferred: its result is foreseen), and
+#    the fchmod after it too unless the file was clean by then;
+#  - fstat between the fchmod and the close shows what was set, and
+#    so does p2 once close(2) returned;
+#  - a deferred SETATTR that the holder refuses (its file made append-
+#    only on p2's disk meanwhile) makes close(2) fail with EPERM, after
+#    the bytes went, and p1 then shows p2's times, not those refused;
 #  - tar x of a tree keeps every file's mtime and mode on p2 (a file
 #    whose last block went back, in part, with the whole block before
 #    it, and was written again meanwhile, waits for a clean file: not
@@ -22,7 +28,7 @@
 T_DIR=$(cd "$(dirname "$0")" && pwd -P)
 . "$T_DIR/lib.sh"
 . "$T_DIR/lib-peers.sh"
-test_require tar cmp
+test_require tar cmp chattr
 
 # p1 writes back only on demand, apart from whole blocks.
 LAZY=cache.writeback_interval=30
@@ -55,9 +61,13 @@ except OSError as e:
     print(e)
 EOF
 
-# behind: p1's SETATTRs sent behind their writes.
+# behind: p1's SETATTRs sent behind their writes; deferred: of those,
+# answered before p2 did.
 behind () {
 	jget 1 data.setattr_behind
+}
+deferred () {
+	jget 1 data.setattr_deferred
 }
 
 # check_files DIR N: p2's DIR/fK hold the bytes, the mtime and the mode
@@ -82,20 +92,80 @@ check_files () {
 test_expect_success 'setup: two peers, a directory of p2' '
 	peers_net_setup 2 &&
 	mkdir -p "$E2/a" "$E2/b" "$E2/c" "$E2/t" &&
-	peers_start_all 2 -o "$LAZY" &&
+	peer_start 1 -o "$LAZY" &&
+	peer_start 2 -o "$LAZY,cache.trap_delay=30" &&
 	peers_wait_all_up 2
 '
 
-test_expect_success 'write, futimens, fchmod, close: all of it on p2, one SETATTR behind each' '
+test_expect_success 'write, futimens, fchmod, close: all of it on p2, SETATTRs behind, deferred' '
 	mkdir want &&
 	wait_for "test -d \"$M1/a\"" 5 &&
-	b0=$(behind) &&
+	b0=$(behind) && d0=$(deferred) &&
 	"$PYTHON" "$_LIB/sa.py" "$M1/a" want 20 >out &&
 	test_output ok cat out &&
-	b1=$(behind) &&
-	echo "setattr behind: $b0 -> $b1" &&
-	test $((b1 - b0)) = 20 &&
+	b1=$(behind) && d1=$(deferred) &&
+	echo "setattr behind: $b0 -> $b1, deferred: $d0 -> $d1" &&
+	test $((b1 - b0)) -ge 20 &&
+	test $((d1 - d0)) -ge 20 &&
 	check_files a 20
+'
+
+test_expect_success 'fstat before the close shows what was set; p2 has it after' '
+	"$PYTHON" - "$M1/a/st" <<-\EOF >out &&
+	import os, sys
+	fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+	os.write(fd, b"x" * 100000)
+	os.utime(fd, ns=(10**18, 1234567890123456789))
+	os.fchmod(fd, 0o604)
+	st = os.fstat(fd)
+	os.close(fd)
+	print(oct(st.st_mode & 0o7777), st.st_mtime_ns, st.st_size)
+	EOF
+	test_output "0o604 1234567890123456789 100000" cat out &&
+	test "$(stat -c "%a %s" "$E2/a/st")" = "604 100000" &&
+	test "$("$PYTHON" -c "import os,sys; print(os.stat(sys.argv[1]).st_mtime_ns)" "$E2/a/st")" = 1234567890123456789 &&
+	test "$(stat -c "%a %s" "$M1/a/st")" = "604 100000"
+'
+
+test_expect_success 'a deferred SETATTR the holder refuses: close(2) gives EPERM' '
+	d0=$(deferred) && e0=$(jget 1 data.writeback_errors) &&
+	test_when_finished "chattr -a \"$E2/a/ap\" 2>/dev/null || :" &&
+	"$PYTHON" - "$M1/a/ap" "$E2/a/ap" <<-\EOF >out &&
+	import array, fcntl, os, sys
+	fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+	os.pwrite(fd, b"new", 1)  # a block in part: it stays dirty
+	os.pwrite(fd, b"end", 300000)
+	# On p2, root makes it append-only meanwhile (p2 holds its trap):
+	# writes through the open file still go there, changes of
+	# attributes do not.  By ioctl, as chattr +a: a child process
+	# would close fd at its exec, and that close would flush.
+	FS_IOC_GETFLAGS, FS_IOC_SETFLAGS, FS_APPEND_FL = 0x80086601, 0x40086602, 0x20
+	p2 = os.open(sys.argv[2], os.O_RDONLY)
+	fl = array.array("l", [0])
+	fcntl.ioctl(p2, FS_IOC_GETFLAGS, fl, True)
+	fl[0] |= FS_APPEND_FL
+	fcntl.ioctl(p2, FS_IOC_SETFLAGS, fl, True)
+	os.close(p2)
+	try:
+	    os.utime(fd, ns=(10**18, 10**18))
+	    print("futimens ok")
+	except OSError as e:
+	    print("futimens", e.strerror)
+	try:
+	    os.close(fd)
+	    print("close ok")
+	except OSError as e:
+	    print("close", e.strerror)
+	EOF
+	test_output "futimens ok
+close Operation not permitted" cat out &&
+	test $(($(deferred) - d0)) = 1 &&
+	test $(($(jget 1 data.writeback_errors) - e0)) = 1 &&
+	{ printf "\\0new" && head -c 299996 /dev/zero && printf end; } >want-ap &&
+	cmp want-ap "$E2/a/ap" &&
+	cmp want-ap "$M1/a/ap" &&
+	test "$(stat -c %Y "$M1/a/ap")" = "$(stat -c %Y "$E2/a/ap")" &&
+	test "$(stat -c %Y "$E2/a/ap")" != 1000000000
 '
 
 test_expect_success 'tar x keeps every mtime and mode on p2' '
@@ -107,11 +177,12 @@ test_expect_success 'tar x keeps every mtime and mode on p2' '
 	chmod 751 src/x/f3 && chmod 600 src/x/f4 &&
 	touch -d "2001-02-03 04:05:06" src/y src/x src &&
 	tar cf src.tar src &&
-	b0=$(behind) &&
+	b0=$(behind) && d0=$(deferred) &&
 	tar xf src.tar -C "$M1/t" &&
-	b1=$(behind) &&
-	echo "setattr behind: $b0 -> $b1" &&
+	b1=$(behind) && d1=$(deferred) &&
+	echo "setattr behind: $b0 -> $b1, deferred: $d0 -> $d1" &&
 	test $((b1 - b0)) -gt 0 &&
+	test $((d1 - d0)) -gt 0 &&
 	(cd src && find . -printf "%p %y %m %s %T@\n" | sort) >expect &&
 	(cd "$E2/t/src" && find . -printf "%p %y %m %s %T@\n" | sort) >actual &&
 	test_cmp expect actual &&
@@ -142,11 +213,12 @@ test_expect_success 'a holder without the capability: SETATTR after the answers'
 	peers_wait_all_up 2 &&
 	rm -rf want && mkdir want &&
 	wait_for "test -d \"$M1/b\"" 5 &&
-	b0=$(behind) &&
+	b0=$(behind) && d0=$(deferred) &&
 	"$PYTHON" "$_LIB/sa.py" "$M1/b" want 5 >out &&
 	test_output ok cat out &&
 	b1=$(behind) &&
 	test "$b1" = "$b0" &&
+	test "$(deferred)" = "$d0" &&
 	check_files b 5
 '
 
