@@ -2040,7 +2040,8 @@ cl_hold(struct call *c)
 	case PROTO_FSYNC:
 		return cl_mirror_answer(c);
 	case PROTO_OPEN:
-		if ((q->flags & O_ACCMODE) == O_RDONLY)
+		/* O_RDONLY | O_TRUNC empties the file: every replica's. */
+		if ((q->flags & (O_ACCMODE | O_TRUNC)) == O_RDONLY)
 			return false;
 		break;
 	case PROTO_SETATTR:

@@ -1348,7 +1348,7 @@ locktab_note(const struct proto_req *r, const struct proto_rep *rep,
 		break;
 	case PROTO_OPEN:
 	case PROTO_CREATE:
-		if ((r->flags & O_TRUNC) && (r->flags & O_ACCMODE) != O_RDONLY)
+		if (r->flags & O_TRUNC) /* empties it, O_RDONLY too */
 			locktab_note_all(owner);
 		break;
 	default:

@@ -498,8 +498,6 @@ serve_open_file(struct export *ex, uint32_t owner, const struct proto_req *r,
 	int flags = serve_open_flags(r->flags), fd, slot, rc;
 	char *path;
 
-	if (r->type == PROTO_OPEN && (flags & O_ACCMODE) == O_RDONLY)
-		flags &= ~O_TRUNC;
 	if ((slot = handle_reserve(owner)) < 0)
 		return slot;
 	if ((fd = serve_open_fd(ex, r, flags, identity_mode(owner, r->mode),

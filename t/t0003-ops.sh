@@ -1,7 +1,7 @@
 #!/bin/bash
 #
 # Namespace and attribute operations on one peer: create, stat, chmod,
-# chown, utimens, symlinks, hard links, mkdir/rmdir, unlink, every form
+# chown, utimens, O_RDONLY | O_TRUNC, symlinks, hard links, mkdir/rmdir, unlink, every form
 # of rename, device nodes and fifos, large directories and their
 # telldir/seekdir positions, statfs and access.  Every change is checked
 # in the backing directory too.
@@ -126,6 +126,20 @@ test_expect_success 'writing updates mtime and ctime' '
 	echo b >>"$M/mt" &&
 	test "$(stat -c %Y "$M/mt")" -gt 978307200 &&
 	test "$(stat -c %Y "$E/mt")" -gt 978307200
+'
+
+test_expect_success 'open with O_RDONLY | O_TRUNC empties the file, as Linux does' '
+	echo full >"$M/rt" &&
+	pyop open "$M/rt" "rdonly|trunc" &&
+	test "$(stat -c %s "$M/rt")" = 0 &&
+	test "$(stat -c %s "$E/rt")" = 0 &&
+	echo full >"$M/rt" && chmod 644 "$M/rt" &&
+	chmod 755 "$TRASH" &&
+	test_when_finished "chmod 700 \"$TRASH\"" &&
+	setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$PYTHON" "$_LIB/op.py" open "$M/rt" "rdonly|trunc" >out 2>&1
+	test_output EACCES cat out &&
+	test "$(cat "$E/rt")" = full
 '
 
 test_expect_success 'symlinks: created, read and stored verbatim' '

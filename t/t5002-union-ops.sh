@@ -2,7 +2,8 @@
 #
 # Every file operation on objects held by another peer, done through a
 # mount and checked on the holder's disk and through every mount: read,
-# write, append, truncate, chmod, chown (to another owner EPERM: the
+# write, append, truncate (O_RDONLY | O_TRUNC empties a file, as Linux
+# does), chmod, chown (to another owner EPERM: the
 # holders run as root and lend no privilege), utimes, mkdir, rmdir,
 # symlink, hard link, rename, xattrs, fallocate, fsync, mmap; a 64 MiB
 # file, a directory of 3000 entries, and ls -lR that agrees across peers.
@@ -98,7 +99,12 @@ remote_ops () {
 		each_mount "cmp expect \$m/r$H/w" &&
 		"$PYTHON" "$_LIB/op.py" ftruncate "$MA/w" 10 &&
 		test_output 10 stat -c %s "$EH/w" &&
-		each_mount_soon "test \$(stat -c %s \$m/r$H/w) = 10"
+		each_mount_soon "test \$(stat -c %s \$m/r$H/w) = 10" &&
+		cp "$EH/w" "$EH/rt" &&
+		wait_for "test -e \"$MA/rt\"" 5 &&
+		"$PYTHON" "$_LIB/op.py" open "$MA/rt" "rdonly|trunc" &&
+		test_output 0 stat -c %s "$EH/rt" &&
+		each_mount_soon "test \$(stat -c %s \$m/r$H/rt) = 0"
 	'
 
 	test_expect_success "p$A changes mode, owner and times of p$H files" '

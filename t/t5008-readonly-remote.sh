@@ -54,6 +54,7 @@ test_expect_success 'opening p2 files for writing: EROFS' '
 		test_errno EROFS open \$m/ro/f wronly &&
 		test_errno EROFS open \$m/ro/f rdwr &&
 		test_errno EROFS open \$m/ro/f \"wronly|trunc\" &&
+		test_errno EROFS open \$m/ro/f \"rdonly|trunc\" &&
 		test_errno EROFS open \$m/ro/f \"wronly|append\" &&
 		test_errno EROFS open \$m/root2 rdwr &&
 		! sh -c \"echo x >>\$m/ro/f\" 2>/dev/null"

@@ -148,7 +148,7 @@ test_expect_success 'one view: /www once, each name once, on every mount' '
 	test "$i1" = "$i4"
 '
 
-test_expect_success 'a file written from each peer is on all three replicas' '
+test_expect_success 'a file written from each peer is on all three replicas, emptied on all' '
 	for k in 1 2 3 4; do
 		echo "from p$k" >"$(peer_mnt $k)/www/from$k" || exit 1
 		for j in 1 2 3; do
@@ -161,6 +161,11 @@ test_expect_success 'a file written from each peer is on all three replicas' '
 	for j in 1 2 3; do
 		test -f "$(www $j)/d/y" && ! test -e "$(www $j)/d/x" &&
 		! test -e "$(www $j)/from1" || { ls -R "$(www $j)"; exit 1; }
+	done &&
+	"$PYTHON" "$_LIB/op.py" open "$M4/www/from2" "rdonly|trunc" &&
+	for j in 1 2 3; do
+		test "$(stat -c %s "$(www $j)/from2")" = 0 ||
+		{ echo "from2 not emptied on p$j"; exit 1; }
 	done &&
 	same_tree "$(www 1)" "$(www 2)" "$(www 3)"
 '
