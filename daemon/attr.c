@@ -145,6 +145,24 @@ attr_get(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	if (n != NULL && fi != NULL && !n->isdir)
 		h = (struct handle *)fi->fh;
+	if (n != NULL && n->parent != NULL && !n->linked) {
+		/*
+		 * Unlinked, renamed over or removed here, and still open
+		 * (fstat): its name is another's now, or nobody's.  A file
+		 * open here asks its holder through a handle (nlink 0, as
+		 * on one machine); else it shows what it was, with no name.
+		 */
+		if (h == NULL && !n->isdir)
+			h = io_handle_any(n);
+		if (h == NULL) {
+			fsop_node_stat(n, &st);
+			st.st_nlink = n->isdir || st.st_nlink <= 1
+			    ? 0
+			    : st.st_nlink - 1;
+			fuse_reply_attr(req, &st, 0);
+			return;
+		}
+	}
 	if (h != NULL && !io_handle_live(h) &&
 	    cluster_export(h->peer, h->export_id))
 		h = NULL; /* a replica gone: another answers by path */

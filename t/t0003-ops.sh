@@ -263,7 +263,7 @@ test_expect_success 'rename with RENAME_EXCHANGE' '
 	test_errno ENOENT rename_exchange "$M/x2" "$M/nonexistent"
 '
 
-test_expect_success 'an open file survives rename and unlink' '
+test_expect_success 'an open file survives rename and unlink; fstat shows no link' '
 	echo survivor >"$M/os" &&
 	"$PYTHON" - "$M/os" "$M/os2" <<-\EOF &&
 	import os, sys
@@ -274,6 +274,22 @@ test_expect_success 'an open file survives rename and unlink' '
 	assert os.pread(fd, 100, 0) == b"survivor\n"
 	os.pwrite(fd, b"S", 0)
 	assert os.pread(fd, 100, 0) == b"Survivor\n"
+	assert os.fstat(fd).st_nlink == 0
+	os.close(fd)
+	# Renamed over: the file that had the name shows no link.
+	open(sys.argv[1], "w").write("old")
+	open(sys.argv[2], "w").write("new")
+	fd = os.open(sys.argv[1], os.O_RDONLY)
+	os.rename(sys.argv[2], sys.argv[1])
+	assert os.fstat(fd).st_nlink == 0
+	assert os.pread(fd, 10, 0) == b"old"
+	os.close(fd)
+	assert open(sys.argv[1]).read() == "new"
+	os.unlink(sys.argv[1])
+	# A removed directory, still open.
+	os.mkdir(sys.argv[2])
+	fd = os.open(sys.argv[2], os.O_RDONLY | os.O_DIRECTORY)
+	os.rmdir(sys.argv[2])
 	assert os.fstat(fd).st_nlink == 0
 	os.close(fd)
 	EOF

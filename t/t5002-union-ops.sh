@@ -3,10 +3,11 @@
 # Every file operation on objects held by another peer, done through a
 # mount and checked on the holder's disk and through every mount: read,
 # write, append, truncate (O_RDONLY | O_TRUNC empties a file, as Linux
-# does), chmod, chown (to another owner EPERM: the
-# holders run as root and lend no privilege), utimes, mkdir, rmdir,
-# symlink, hard link, rename, xattrs, fallocate, fsync, mmap; a 64 MiB
-# file, a directory of 3000 entries, and ls -lR that agrees across peers.
+# does), chmod, chown (to another owner EPERM: the holders run as root
+# and lend no privilege), utimes, mkdir, rmdir, symlink, hard link,
+# rename (fstat of the file renamed over, or of a removed directory,
+# shows no link), xattrs, fallocate, fsync, mmap; a 64 MiB file, a
+# directory of 3000 entries, and ls -lR that agrees across peers.
 
 T_DIR=$(cd "$(dirname "$0")" && pwd -P)
 . "$T_DIR/lib.sh"
@@ -182,6 +183,31 @@ remote_ops () {
 		test_output "$ino" stat -c %i "$EH/sub/c" &&
 		mv "$MA/sub/c" "$MA/a" &&
 		test_output "$ino" stat -c %i "$EH/a"
+	'
+
+	test_expect_success "p$A: fstat of a file of p$H renamed over, of a removed directory: no link" '
+		"$PYTHON" - "$MA" <<-\EOF
+		import os, sys
+		d = sys.argv[1]
+		for n, t in (("ra", "a"), ("rb", "b")):
+		    with open(os.path.join(d, n), "w") as f:
+		        f.write(t)
+		fd = os.open(os.path.join(d, "ra"), os.O_RDONLY)
+		ino = os.fstat(fd).st_ino
+		os.rename(os.path.join(d, "rb"), os.path.join(d, "ra"))
+		st = os.fstat(fd)
+		assert st.st_nlink == 0 and st.st_ino == ino, st
+		assert os.pread(fd, 10, 0) == b"a"
+		os.close(fd)
+		assert open(os.path.join(d, "ra")).read() == "b"
+		os.unlink(os.path.join(d, "ra"))
+		os.mkdir(os.path.join(d, "rd"))
+		fd = os.open(os.path.join(d, "rd"), os.O_RDONLY | os.O_DIRECTORY)
+		os.rmdir(os.path.join(d, "rd"))
+		st = os.fstat(fd)
+		assert st.st_nlink == 0, st
+		os.close(fd)
+		EOF
 	'
 
 	test_expect_success "p$A sets, reads, lists and removes xattrs of p$H" '
