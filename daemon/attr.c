@@ -145,6 +145,9 @@ attr_get(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	if (n != NULL && fi != NULL && !n->isdir)
 		h = (struct handle *)fi->fh;
+	if (h != NULL && !io_handle_live(h) &&
+	    cluster_export(h->peer, h->export_id))
+		h = NULL; /* a replica gone: another answers by path */
 	if (n != NULL && n->parent != NULL && !n->linked) {
 		/*
 		 * Unlinked, renamed over or removed here, and still open
@@ -154,6 +157,8 @@ attr_get(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		 */
 		if (h == NULL && !n->isdir)
 			h = io_handle_any(n);
+		if (h != NULL && h->fh == 0)
+			h = NULL; /* a holder's bad answer: not the root */
 		if (h == NULL) {
 			fsop_node_stat(n, &st);
 			st.st_nlink = n->isdir || st.st_nlink <= 1
@@ -163,9 +168,6 @@ attr_get(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			return;
 		}
 	}
-	if (h != NULL && !io_handle_live(h) &&
-	    cluster_export(h->peer, h->export_id))
-		h = NULL; /* a replica gone: another answers by path */
 	if (n == NULL)
 		err = -EIO;
 	else if (h != NULL && !io_handle_live(h))

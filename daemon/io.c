@@ -251,7 +251,8 @@ io_created(struct node *n, struct call *c, int flags)
 	if (!io_dirty(n))
 		block_cache_invalidate(io.bc, n->id, 0, 0);
 	h = io_handle_new(n, c, flags);
-	h->made = true;
+	/* Only O_EXCL says the holder made it: else it may open another's. */
+	h->made = (flags & O_EXCL) != 0;
 	n->wsize = 0;
 	io_seen(n, &c->rep.attr);
 	return h;
@@ -674,7 +675,8 @@ io_setattr_apply(struct proto_attr *a, const struct proto_req *set)
  * Whether the holder's answer to the SETATTR of op, to go by handle wh,
  * is known before it comes: the mount's kernel checked the caller as
  * the holder will (default_permissions), on a file that wh's CREATE
- * made, so that its owner is whom the holder made it for, and what is
+ * made (O_EXCL: tar, cp, mkstemp), so that its owner is whom the holder
+ * made it for, and what is
  * set is what the file will show.  Not for a size; not for set-ID bits
  * asked or kept (a holder guarding its privilege clears them, a chown
  * clears them); not for a new owner or group (a guarding holder gives
@@ -716,13 +718,26 @@ io_setattr_deferred_cb(struct call *c)
 	char *rel;
 
 	if (op->borrowed && (err == -EBADF || err == -ESTALE || err == -EIO)) {
-		/* Another's handle, closed meanwhile: by path. */
-		struct call *c2;
+		/*
+		 * Another's handle, closed meanwhile: through another that
+		 * is open, else by path, if the name is still the file's.
+		 */
+		struct handle *h;
+		struct call *c2 = NULL;
 
 		op->borrowed = false;
-		if ((c2 = fsop_call(n, PROTO_SETATTR, io_setattr_deferred_cb,
-			 op, &err)) != NULL) {
+		TAILQ_FOREACH(h, &n->handles, nentry)
+		if (io_handle_live(h) && !h->closing && h->fh != 0 &&
+		    h->fh != c->req.fh)
+			break;
+		if (h != NULL) {
+			c2 = io_setattr_call(op, h);
+			c2->cb = io_setattr_deferred_cb;
+		} else if (n->linked &&
+		    (c2 = fsop_call(n, PROTO_SETATTR, io_setattr_deferred_cb,
+			 op, &err)) != NULL)
 			io_setattr_fill(c2, op);
+		if (c2 != NULL) {
 			call_send(c2);
 			return;
 		}
@@ -740,7 +755,17 @@ io_setattr_deferred_cb(struct call *c)
 			dircache_changed(n->peer, n->export_id, rel);
 		n->attr_early = true; /* the kernel forgets it once clean */
 	} else if (f->sa_frames == 0) {
-		n->attr = c->rep.attr;
+		const struct proto_attr *a = &c->rep.attr;
+
+		/* The kernel was shown a guess: the holder's, if not it. */
+		if (a->mode != n->attr.mode || a->uid != n->attr.uid ||
+		    a->gid != n->attr.gid ||
+		    a->mtime.sec != n->attr.mtime.sec ||
+		    a->mtime.nsec != n->attr.mtime.nsec ||
+		    a->atime.sec != n->attr.atime.sec ||
+		    a->atime.nsec != n->attr.atime.nsec)
+			notify_attr_now(n);
+		n->attr = *a;
 		if (rel != NULL)
 			dircache_update(n->peer, n->export_id, rel, &n->attr);
 	}

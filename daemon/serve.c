@@ -133,8 +133,11 @@ serve_setattr(struct export *ex, uint32_t owner, const struct proto_req *r,
 	 * owner or group the file has already is not given: a requester
 	 * may count on that (io_setattr_foreseen()).
 	 */
-	if (!identity_chown_ok(owner, uid == a.uid ? (uid_t)-1 : uid,
-		gid == a.gid ? (gid_t)-1 : gid)) {
+	if (uid == a.uid)
+		uid = (uid_t)-1;
+	if (gid == a.gid)
+		gid = (gid_t)-1;
+	if (!identity_chown_ok(owner, uid, gid)) {
 		rc = -EPERM;
 		goto out;
 	}

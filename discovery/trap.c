@@ -564,8 +564,8 @@ trap_note(const struct proto_req *r, const struct proto_rep *rep,
 			.path = r->path });
 		break;
 	case PROTO_OPEN:
-		/* An open with O_TRUNC (for writing) empties the file. */
-		if ((r->flags & O_TRUNC) && (r->flags & O_ACCMODE) != O_RDONLY)
+		/* An open with O_TRUNC (O_RDONLY too) empties the file. */
+		if (r->flags & O_TRUNC)
 			trap_add(local,
 			    (struct dgram_trap){ .kind = DGRAM_DATA,
 				.export_id = ex,

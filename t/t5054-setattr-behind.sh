@@ -11,6 +11,8 @@
 #    the mode are p2's too; p1's status counts a SETATTR behind per file
 #    at least, answered at once (deferred: its result is foreseen), and
 #    the fchmod after it too unless the file was clean by then;
+#  - a file created without O_EXCL (which may open another's file) has
+#    its SETATTR sent behind, not deferred;
 #  - fstat between the fchmod and the close shows what was set, and
 #    so does p2 once close(2) returned;
 #  - a deferred SETATTR that the holder refuses (its file made append-
@@ -108,6 +110,20 @@ test_expect_success 'write, futimens, fchmod, close: all of it on p2, SETATTRs b
 	test $((b1 - b0)) -ge 20 &&
 	test $((d1 - d0)) -ge 20 &&
 	check_files a 20
+'
+
+test_expect_success 'a file created without O_EXCL: behind, not deferred' '
+	b0=$(behind) && d0=$(deferred) &&
+	"$PYTHON" - "$M1/a/noexcl" <<-\EOF &&
+	import os, sys
+	fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+	os.pwrite(fd, b"x" * 1000, 1)
+	os.utime(fd, ns=(10**18, 1234567890000000000))
+	os.close(fd)
+	EOF
+	test $(($(behind) - b0)) = 1 &&
+	test "$(deferred)" = "$d0" &&
+	test "$(stat -c %Y "$E2/a/noexcl")" = 1234567890
 '
 
 test_expect_success 'fstat before the close shows what was set; p2 has it after' '
