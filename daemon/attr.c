@@ -88,6 +88,20 @@ attr_from_listing(struct node *n, bool same)
 	return true;
 }
 
+/*
+ * Whether a STAT's answer a is older than what n shows: of the same
+ * file, with an earlier change time.  A STAT sent while the file was
+ * dirty may be served before the write-back's WRITE lands on the
+ * holder and answered after it: taken, it would put back the size and
+ * times from before the write, for attr_timeout, after the close.
+ */
+static bool
+attr_stat_older(const struct node *n, const struct proto_attr *a)
+{
+	return !n->isdir && a->dev == n->attr.dev && a->ino == n->attr.ino &&
+	    dircache_attr_older(a, &n->attr);
+}
+
 /* An attr reply from a holder: remember and pass on. */
 static void
 attr_cb(struct call *c)
@@ -123,9 +137,12 @@ attr_cb(struct call *c)
 		fsop_done(op, c->rep.error);
 		return;
 	}
-	io_attr_seen(op->node, &c->rep.attr);
-	if (!io_attr_pending(op->node)) /* else asked before a change */
+	/* Not if older than n's, nor asked before a change set here. */
+	if (!attr_stat_older(op->node, &c->rep.attr) &&
+	    !io_attr_pending(op->node)) {
+		io_attr_seen(op->node, &c->rep.attr);
 		op->node->attr = c->rep.attr;
+	}
 	if (op->node->isdir && op->node->ncopies > 1)
 		op->node->attr.nlink = 1;
 	fsop_node_stat(op->node, &st);
