@@ -162,6 +162,7 @@ test_expect_success 'a file written from each peer is on all three replicas, emp
 		test -f "$(www $j)/d/y" && ! test -e "$(www $j)/d/x" &&
 		! test -e "$(www $j)/from1" || { ls -R "$(www $j)"; exit 1; }
 	done &&
+	wait_for "test -s \"$M4/www/from2\"" 10 &&
 	"$PYTHON" "$_LIB/op.py" open "$M4/www/from2" "rdonly|trunc" &&
 	for j in 1 2 3; do
 		test "$(stat -c %s "$(www $j)/from2")" = 0 ||
