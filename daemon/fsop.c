@@ -307,7 +307,7 @@ fsop_root_attr(struct node *n)
 {
 	union_virtual_attr("/", &n->attr);
 	n->attr.ino = FUSE_ROOT_ID;
-	n->ino = FUSE_ROOT_ID;
+	node_set_ino(n, FUSE_ROOT_ID);
 }
 
 /*

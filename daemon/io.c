@@ -881,7 +881,7 @@ struct io_links {
 	const struct proto_attr *a; /* NULL: unknown */
 };
 
-/* node_foreach: another name of the object; its entry is old. */
+/* node_foreach_name: another name of the object; its entry is old. */
 static void
 io_link_attr(struct node *n, void *arg)
 {
@@ -919,5 +919,5 @@ io_links_changed(struct node *n, const struct proto_attr *a)
 {
 	struct io_links l = { n, a };
 
-	node_foreach(io_link_attr, &l); /* one walk, not two */
+	node_foreach_name(n, io_link_attr, &l);
 }

@@ -21,6 +21,7 @@
 static struct {
 	struct node **by_id;   /* chained by hnext_id */
 	struct node **by_name; /* chained by hnext_name */
+	struct node **by_ino;  /* chained by hnext_ino: the st_ino shown */
 	size_t nbuckets;
 	size_t count;
 	uint64_t next_id;
@@ -86,6 +87,13 @@ node_idx_id(uint64_t id)
 	return node_mix(id) & (nt.nbuckets - 1);
 }
 
+/* Bucket of an st_ino shown. */
+static size_t
+node_idx_ino(uint64_t ino)
+{
+	return node_mix(ino ^ 0x5851f42d4c957f2dULL) & (nt.nbuckets - 1);
+}
+
 /* Bucket of (parent, name). */
 static size_t
 node_idx_name(uint64_t parent, const char *name)
@@ -98,12 +106,21 @@ static void
 node_grow(void)
 {
 	size_t old = nt.nbuckets, i;
-	struct node **by_id = nt.by_id, **by_name = nt.by_name, *n, *next;
+	struct node **by_id = nt.by_id, **by_name = nt.by_name;
+	struct node **by_ino = nt.by_ino, *n, *next;
 
 	nt.nbuckets = old * 2;
 	nt.by_id = xcalloc(nt.nbuckets, sizeof *nt.by_id);
 	nt.by_name = xcalloc(nt.nbuckets, sizeof *nt.by_name);
+	nt.by_ino = xcalloc(nt.nbuckets, sizeof *nt.by_ino);
 	for (i = 0; i < old; i++) {
+		for (n = by_ino[i]; n != NULL; n = next) {
+			size_t b = node_idx_ino(n->ino);
+
+			next = n->hnext_ino;
+			n->hnext_ino = nt.by_ino[b];
+			nt.by_ino[b] = n;
+		}
 		for (n = by_id[i]; n != NULL; n = next) {
 			size_t b = node_idx_id(n->id);
 
@@ -121,6 +138,40 @@ node_grow(void)
 	}
 	free(by_id);
 	free(by_name);
+	free(by_ino);
+}
+
+/* Put n in the chain of its st_ino. */
+static void
+node_ino_chain(struct node *n)
+{
+	size_t b = node_idx_ino(n->ino);
+
+	n->hnext_ino = nt.by_ino[b];
+	nt.by_ino[b] = n;
+}
+
+/* Take n out of the chain of its st_ino. */
+static void
+node_ino_unchain(struct node *n)
+{
+	struct node **pp = &nt.by_ino[node_idx_ino(n->ino)];
+
+	while (*pp != n)
+		pp = &(*pp)->hnext_ino;
+	*pp = n->hnext_ino;
+	n->hnext_ino = NULL;
+}
+
+/* Set the st_ino shown for n. */
+void
+node_set_ino(struct node *n, uint64_t ino)
+{
+	if (n->ino == ino)
+		return;
+	node_ino_unchain(n);
+	n->ino = ino;
+	node_ino_chain(n);
 }
 
 /* Create the tables and the root node. */
@@ -130,10 +181,11 @@ node_init(void)
 	nt.nbuckets = 1024;
 	nt.by_id = xcalloc(nt.nbuckets, sizeof *nt.by_id);
 	nt.by_name = xcalloc(nt.nbuckets, sizeof *nt.by_name);
+	nt.by_ino = xcalloc(nt.nbuckets, sizeof *nt.by_ino);
 	nt.next_id = FUSE_ROOT_ID;
 	nt.root = node_new(NULL, "");
 	nt.root->isdir = true;
-	nt.root->ino = FUSE_ROOT_ID;
+	node_set_ino(nt.root, FUSE_ROOT_ID);
 	nt.root->refs++; /* pinned */
 }
 
@@ -215,6 +267,7 @@ node_new(struct node *parent, const char *name)
 	b = node_idx_id(n->id);
 	n->hnext_id = nt.by_id[b];
 	nt.by_id[b] = n;
+	node_ino_chain(n); /* ino 0 until node_set_ino() */
 	nt.count++;
 	if (parent != NULL) {
 		if ((old = node_child(parent, name)) != NULL)
@@ -255,6 +308,7 @@ node_free(struct node *n)
 	while (*pp != n)
 		pp = &(*pp)->hnext_id;
 	*pp = n->hnext_id;
+	node_ino_unchain(n);
 	nt.count--;
 	free(n->name);
 	free(n->copies);
@@ -350,6 +404,34 @@ node_foreach(void (*fn)(struct node *, void *), void *arg)
 }
 
 /*
+ * Call fn for every other name of like's object (node_other_name()),
+ * found by the st_ino shown, which for a file is the hash of its
+ * holder, device and inode: a link or unlink of one name of a file
+ * with many costs its names, not a walk of every node (rm -r of a
+ * cp -al copy).  A file whose st_ino is not that hash (a replicated
+ * file's is its path's) is looked for in every node.  fn must not add
+ * or free nodes.
+ */
+void
+node_foreach_name(const struct node *like, void (*fn)(struct node *, void *),
+    void *arg)
+{
+	struct node *n;
+
+	if (like->isdir || like->peer == NULL)
+		return;
+	if (like->ino !=
+	    node_ino_hash(like->peer->name, like->attr.dev, like->attr.ino)) {
+		node_foreach(fn, arg);
+		return;
+	}
+	for (n = nt.by_ino[node_idx_ino(like->ino)]; n != NULL;
+	     n = n->hnext_ino)
+		if (n->ino == like->ino)
+			fn(n, arg);
+}
+
+/*
  * Whether n is another name of the object like is: a file of the same
  * holder with the same device and inode (a hard link), not like itself.
  */
@@ -392,5 +474,6 @@ node_free_all(void)
 	}
 	free(nt.by_id);
 	free(nt.by_name);
+	free(nt.by_ino);
 	memset(&nt, 0, sizeof nt);
 }

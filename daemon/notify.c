@@ -231,7 +231,7 @@ notify_other_name(struct node *n)
 		notify_inode(n->id, 0, 0);
 }
 
-/* node_foreach: invalidate nodes that are the same object as arg. */
+/* node_foreach_name: invalidate nodes of the same object as arg. */
 static void
 notify_same(struct node *n, void *arg)
 {
@@ -248,7 +248,7 @@ notify_same(struct node *n, void *arg)
 void
 notify_links(struct node *n)
 {
-	node_foreach(notify_same, n);
+	node_foreach_name(n, notify_same, n);
 }
 
 /*

@@ -299,6 +299,7 @@ struct node {
 	uint64_t data_size;
 
 	struct node *hnext_id, *hnext_name; /* hash chains */
+	struct node *hnext_ino; /* chained by ino (node_set_ino()) */
 };
 
 void node_init(void);
@@ -317,6 +318,9 @@ char *node_child_path(const struct node *dir, const char *name);
 void node_set_copies(struct node *, const struct copy *, size_t);
 size_t node_count(void);
 void node_foreach(void (*)(struct node *, void *), void *);
+void node_set_ino(struct node *, uint64_t ino);
+void node_foreach_name(const struct node *like, void (*)(struct node *, void *),
+    void *);
 bool node_other_name(const struct node *, const struct node *like);
 uint64_t node_ino_hash(const char *peer, uint64_t dev, uint64_t ino);
 int node_split_name(const char *name, struct peer **pin, size_t *baselen);

@@ -642,7 +642,7 @@ union_node(struct node *dir, struct entry *e)
 		node_set_copies(n, e->copies, e->ncopies);
 	if (!io_attr_pending(n)) /* else n->attr foresees a change */
 		n->attr = e->attr;
-	n->ino = e->ino;
+	node_set_ino(n, e->ino);
 	n->placed_ms = loop_now_ms();
 	return n;
 }

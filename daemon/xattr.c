@@ -254,7 +254,7 @@ xattr_start(fuse_req_t req, fuse_ino_t ino, uint8_t type, const char *name,
 	return 0;
 }
 
-/* node_foreach: forget the cached names of the same object as arg. */
+/* node_foreach_name: forget the cached names of arg's object. */
 static void
 xattr_drop_same(struct node *n, void *arg)
 {
@@ -270,7 +270,7 @@ xattr_changed_cb(struct call *c)
 
 	op->node->xattrs_known = false;
 	if (!op->node->isdir && op->node->attr.nlink > 1)
-		node_foreach(xattr_drop_same, op->node);
+		node_foreach_name(op->node, xattr_drop_same, op->node);
 	fsop_done(op, c->rep.error);
 }
 
