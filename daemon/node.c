@@ -2,9 +2,10 @@
  * node.c - the inodes the kernel knows.
  *
  * A node is found by its FUSE nodeid, or by (parent, name) while it is
- * linked there.  Nodeids come from a 64-bit counter and are never reused,
- * so generations are not needed.  The st_ino shown is separate: a hash of
- * the holder's peer name, st_dev and st_ino, stable while that peer is up
+ * linked there, or with the other names of its file by the st_ino shown
+ * (node_foreach_name()).  Nodeids come from a 64-bit counter and are never
+ * reused, so generations are not needed.  The st_ino shown is separate: a hash
+ * of the holder's peer name, st_dev and st_ino, stable while that peer is up
  * and unique across the union (a merged directory shows its primary
  * copy's).  Lookup counts go up on every entry reply and down on forget;
  * an underflow is a bug and aborts.  A node lives while the kernel or a
