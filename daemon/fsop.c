@@ -272,6 +272,14 @@ fsop_call_flags(struct node *n, uint8_t type, uint32_t flags,
 	char *rel;
 	int rc, route;
 
+	/*
+	 * Unlinked, renamed over or removed here: its path names another
+	 * object now, or none (callers that can go by handle do so first).
+	 */
+	if (n->parent != NULL && !n->linked) {
+		*err = -ENOENT;
+		return NULL;
+	}
 	/* A replicated file: a replica in sync, by the set's rules. */
 	if ((route = cluster_route(n, type, flags, &peer, &export_id)) == 1)
 		rc = fsop_holder(n, &peer, &export_id);

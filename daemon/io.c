@@ -590,9 +590,17 @@ io_setattr_send(void *arg, int error, const void *data, size_t len)
 		io_op_free(op);
 		return;
 	}
+	/* Its name is another's or nobody's now: by a handle of it. */
+	if ((h == NULL || !io_handle_live(h)) && n->parent != NULL &&
+	    !n->linked && (h = io_handle_any(n)) != NULL && h->fh == 0)
+		h = NULL;
 	if (h != NULL && io_handle_live(h))
 		c = io_setattr_call(op, h);
-	else if ((c = fsop_call(n, PROTO_SETATTR, io_setattr_cb, op, &err)) ==
+	else if (n->parent != NULL && !n->linked) {
+		op->acb(op->arg, -ENOENT, NULL);
+		io_op_free(op);
+		return;
+	} else if ((c = fsop_call(n, PROTO_SETATTR, io_setattr_cb, op, &err)) ==
 	    NULL) {
 		op->acb(op->arg, err, NULL);
 		io_op_free(op);

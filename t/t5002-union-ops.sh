@@ -185,10 +185,10 @@ remote_ops () {
 		test_output "$ino" stat -c %i "$EH/a"
 	'
 
-	test_expect_success "p$A: fstat of a file of p$H renamed over, of a removed directory: no link" '
-		"$PYTHON" - "$MA" <<-\EOF
-		import os, sys
-		d = sys.argv[1]
+	test_expect_success "p$A: a file of p$H renamed over, still open: fstat, fchmod, no xattr of the new one; a removed directory" '
+		"$PYTHON" - "$MA" "$EH" <<-\EOF
+		import errno, os, sys
+		d, e = sys.argv[1], sys.argv[2]
 		for n, t in (("ra", "a"), ("rb", "b")):
 		    with open(os.path.join(d, n), "w") as f:
 		        f.write(t)
@@ -198,6 +198,15 @@ remote_ops () {
 		st = os.fstat(fd)
 		assert st.st_nlink == 0 and st.st_ino == ino, st
 		assert os.pread(fd, 10, 0) == b"a"
+		mode = os.stat(os.path.join(e, "ra")).st_mode & 0o7777
+		os.fchmod(fd, 0o604)  # the file renamed over, not its name
+		assert os.fstat(fd).st_mode & 0o7777 == 0o604
+		assert os.stat(os.path.join(e, "ra")).st_mode & 0o7777 == mode
+		try:  # never to the file that has the name now
+		    os.setxattr(fd, "user.t", b"v")
+		except OSError as x:
+		    assert x.errno == errno.ENOENT, x
+		assert "user.t" not in os.listxattr(os.path.join(e, "ra"))
 		os.close(fd)
 		assert open(os.path.join(d, "ra")).read() == "b"
 		os.unlink(os.path.join(d, "ra"))
