@@ -83,6 +83,7 @@ attr_from_listing(struct node *n, bool same)
 		return false;
 	io_attr_seen(n, &a);
 	n->attr = a;
+	union_rekey(n);
 	if (n->isdir && n->ncopies > 1)
 		n->attr.nlink = 1; /* as attr_cb */
 	return true;
@@ -142,6 +143,7 @@ attr_cb(struct call *c)
 	    !io_attr_pending(op->node)) {
 		io_attr_seen(op->node, &c->rep.attr);
 		op->node->attr = c->rep.attr;
+		union_rekey(op->node);
 	}
 	if (op->node->isdir && op->node->ncopies > 1)
 		op->node->attr.nlink = 1;
@@ -324,6 +326,11 @@ attr_set(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		return;
 	}
 	/* A directory: every copy changes, the primary answers. */
+	if (n->parent != NULL && !n->linked) {
+		/* Removed or renamed over: its path is another's now. */
+		fsop_done(op, -ENOENT);
+		return;
+	}
 	copies = union_copies(n, &nc);
 	op->pending = 0;
 	for (size_t i = 0; i < nc; i++) {

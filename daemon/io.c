@@ -212,8 +212,10 @@ io_open_done(struct call *c)
 	h = io_handle_new(n, c, op->flags);
 	n->io->size_unsure = false;
 	io_seen(n, a);
-	if (!io_dirty(n))
+	if (!io_dirty(n)) {
 		n->attr = *a;
+		union_rekey(n);
+	}
 	op->ocb(op->arg, 0, h, keep);
 	io_op_free(op);
 }

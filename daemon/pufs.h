@@ -383,6 +383,7 @@ void union_list(struct node *dir, union_list_cb, void *arg);
 
 /* The node for an entry under dir (found or made, attrs refreshed). */
 struct node *union_node(struct node *dir, struct entry *);
+void union_rekey(struct node *);
 
 /* gather.c */
 

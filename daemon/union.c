@@ -166,6 +166,21 @@ union_dir_entry(struct entry *e, const char *name, const char *upath,
 		e->attr.nlink = 1; /* unknown: disables find's leaf trick */
 }
 
+/*
+ * n's attributes were replaced by a holder's answer, which may be of
+ * another object now (its name was given to another file there): its
+ * st_ino follows, so that node_foreach_name() finds it with the other
+ * names of that object.  A replicated file's is its path's: kept.
+ */
+void
+union_rekey(struct node *n)
+{
+	if (n->isdir || n->peer == NULL ||
+	    cluster_export(n->peer, n->export_id))
+		return;
+	node_set_ino(n, node_ino_hash(n->peer->name, n->attr.dev, n->attr.ino));
+}
+
 /* Fill an entry for a non-directory hit, shown as name. */
 static void
 union_file_entry(struct entry *e, const char *name, const struct hit *h)
