@@ -507,10 +507,15 @@ void
 dir_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
     struct fuse_file_info *fi)
 {
+	struct node *n;
 	struct call *c;
 	int err;
 
 	(void)fi;
+	if ((n = fsop_inode(ino)) != NULL && n->parent != NULL && !n->linked) {
+		fuse_reply_err(req, 0); /* removed: nothing of it to sync */
+		return;
+	}
 	if ((err = fsop_simple(req, ino, PROTO_FSYNCDIR, fsop_err_cb, &c)) <
 	    0) {
 		fuse_reply_err(req, -err);
