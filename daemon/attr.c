@@ -167,7 +167,7 @@ attr_get(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (h != NULL && !io_handle_live(h) &&
 	    cluster_export(h->peer, h->export_id))
 		h = NULL; /* a replica gone: another answers by path */
-	if (n != NULL && n->parent != NULL && !n->linked) {
+	if (n != NULL && node_unnamed(n)) {
 		/*
 		 * Unlinked, renamed over or removed here, and still open
 		 * (fstat): its name is another's now, or nobody's.  A file
@@ -326,7 +326,7 @@ attr_set(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		return;
 	}
 	/* A directory: every copy changes, the primary answers. */
-	if (n->parent != NULL && !n->linked) {
+	if (node_unnamed(n)) {
 		/* Removed or renamed over: its path is another's now. */
 		fsop_done(op, -ENOENT);
 		return;

@@ -512,7 +512,7 @@ dir_fsync(fuse_req_t req, fuse_ino_t ino, int datasync,
 	int err;
 
 	(void)fi;
-	if ((n = fsop_inode(ino)) != NULL && n->parent != NULL && !n->linked) {
+	if ((n = fsop_inode(ino)) != NULL && node_unnamed(n)) {
 		fuse_reply_err(req, 0); /* removed: nothing of it to sync */
 		return;
 	}

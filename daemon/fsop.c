@@ -272,11 +272,8 @@ fsop_call_flags(struct node *n, uint8_t type, uint32_t flags,
 	char *rel;
 	int rc, route;
 
-	/*
-	 * Unlinked, renamed over or removed here: its path names another
-	 * object now, or none (callers that can go by handle do so first).
-	 */
-	if (n->parent != NULL && !n->linked) {
+	/* Its path is another's now: callers that can go by handle do. */
+	if (node_unnamed(n)) {
 		*err = -ENOENT;
 		return NULL;
 	}

@@ -816,6 +816,22 @@ io_wb_new(struct io_file *f, struct handle *h, uint32_t nblk)
 	return wb;
 }
 
+/*
+ * A WRITE frame or a deferred SETATTR of f goes by handle h, before
+ * f->wb_frames or f->sa_frames counts it: which handle what is in
+ * flight went by (io_push_all()).
+ */
+void
+io_inflight_by(struct io_file *f, const struct handle *h)
+{
+	if (f->wb_frames == 0 && f->sa_frames == 0) {
+		f->wb_peer = h->peer;
+		f->wb_fh = h->fh;
+		f->wb_mixed = false;
+	} else if (h->peer != f->wb_peer || h->fh != f->wb_fh)
+		f->wb_mixed = true;
+}
+
 /* Send one WRITE frame of wb: len bytes at off, gathered by fill. */
 static bool
 io_wb_frame(struct io_wb *wb, struct handle *h, uint64_t off, uint64_t len)
@@ -849,12 +865,7 @@ io_wb_frame(struct io_wb *wb, struct handle *h, uint64_t off, uint64_t len)
 		block_cache_bytes(b, (uint32_t)lo, (uint32_t)n, p + done);
 		done += n;
 	}
-	if (wb->f->wb_frames == 0 && wb->f->sa_frames == 0) {
-		wb->f->wb_peer = h->peer;
-		wb->f->wb_fh = h->fh;
-		wb->f->wb_mixed = false;
-	} else if (h->peer != wb->f->wb_peer || h->fh != wb->f->wb_fh)
-		wb->f->wb_mixed = true;
+	io_inflight_by(wb->f, h);
 	wb->pending++;
 	io_wb_inflight += len;
 	wb->f->wb_frames++;

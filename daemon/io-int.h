@@ -136,6 +136,7 @@ void io_read_wake(struct io_file *);
 void io_read_fail_block(struct io_file *, uint64_t index, int error);
 
 /* io-write.c */
+void io_inflight_by(struct io_file *, const struct handle *);
 void io_wb_push(struct io_file *);
 bool io_wb_pressure(void);
 void io_wb_kick(void);

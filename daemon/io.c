@@ -592,17 +592,13 @@ io_setattr_send(void *arg, int error, const void *data, size_t len)
 		io_op_free(op);
 		return;
 	}
-	/* Its name is another's or nobody's now: by a handle of it. */
-	if ((h == NULL || !io_handle_live(h)) && n->parent != NULL &&
-	    !n->linked && (h = io_handle_any(n)) != NULL && h->fh == 0)
+	/* No name any more: by a handle of it (by path, ENOENT). */
+	if ((h == NULL || !io_handle_live(h)) && node_unnamed(n) &&
+	    (h = io_handle_any(n)) != NULL && h->fh == 0)
 		h = NULL;
 	if (h != NULL && io_handle_live(h))
 		c = io_setattr_call(op, h);
-	else if (n->parent != NULL && !n->linked) {
-		op->acb(op->arg, -ENOENT, NULL);
-		io_op_free(op);
-		return;
-	} else if ((c = fsop_call(n, PROTO_SETATTR, io_setattr_cb, op, &err)) ==
+	else if ((c = fsop_call(n, PROTO_SETATTR, io_setattr_cb, op, &err)) ==
 	    NULL) {
 		op->acb(op->arg, err, NULL);
 		io_op_free(op);
@@ -743,7 +739,7 @@ io_setattr_deferred_cb(struct call *c)
 		if (h != NULL) {
 			c2 = io_setattr_call(op, h);
 			c2->cb = io_setattr_deferred_cb;
-		} else if (n->linked &&
+		} else if (!node_unnamed(n) &&
 		    (c2 = fsop_call(n, PROTO_SETATTR, io_setattr_deferred_cb,
 			 op, &err)) != NULL)
 			io_setattr_fill(c2, op);
@@ -808,11 +804,7 @@ io_setattr_defer(struct io_op *op, struct handle *wh)
 	struct call *c = io_setattr_call(op, wh);
 
 	c->cb = io_setattr_deferred_cb;
-	if (f->wb_frames == 0 && f->sa_frames == 0) {
-		f->wb_peer = wh->peer;
-		f->wb_fh = wh->fh;
-		f->wb_mixed = false;
-	}
+	io_inflight_by(f, wh);
 	f->sa_frames++;
 	io_file_pin(f);
 	io.st.setattr_deferred++;

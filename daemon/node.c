@@ -433,6 +433,17 @@ node_foreach_name(const struct node *like, void (*fn)(struct node *, void *),
 }
 
 /*
+ * Whether n has no name any more: unlinked, renamed over or removed
+ * here (the root always has one).  Its path names another object now,
+ * or none.
+ */
+bool
+node_unnamed(const struct node *n)
+{
+	return n->parent != NULL && !n->linked;
+}
+
+/*
  * Whether n is another name of the object like is: a file of the same
  * holder with the same device and inode (a hard link), not like itself.
  */

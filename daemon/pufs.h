@@ -322,6 +322,7 @@ void node_set_ino(struct node *, uint64_t ino);
 void node_foreach_name(const struct node *like, void (*)(struct node *, void *),
     void *);
 bool node_other_name(const struct node *, const struct node *like);
+bool node_unnamed(const struct node *);
 uint64_t node_ino_hash(const char *peer, uint64_t dev, uint64_t ino);
 int node_split_name(const char *name, struct peer **pin, size_t *baselen);
 
