@@ -36,6 +36,16 @@ change_renamed(struct fsop *op)
 			node_move(n2, op->dir, op->name);
 		if (n != NULL)
 			node_move(n, op->dir2, op->name2);
+	} else if (n != NULL && n2 != NULL && node_other_name(n2, n) &&
+	    op->chosen.peer == n->peer &&
+	    op->chosen.export_id == n->export_id) {
+		/*
+		 * Two names of one file: rename(2) does nothing and both stay
+		 * (the holder's did the same).  The kernel, which took them for
+		 * two inodes, moved the source's over the target's name: it is
+		 * told to forget that entry, and looks it up again.
+		 */
+		notify_entry(op->dir2->id, op->name2);
 	} else if (n != NULL) {
 		node_move(n, op->dir2, op->name2);
 		if (!n->isdir) { /* it may have changed export */

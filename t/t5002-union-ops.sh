@@ -168,6 +168,24 @@ remote_ops () {
 		each_mount "test \$(stat -c %i \$m/r$H/l) = \$(stat -c %i \$m/r$H/l.hard)" &&
 		echo changed >>"$MA/l.hard" &&
 		each_mount "cmp \"$EH/l\" \$m/r$H/l" &&
+		"$PYTHON" - "$MA" <<-\EOF &&
+		import os, sys
+		d = sys.argv[1]
+		fd = os.open(os.path.join(d, "l.hard"), os.O_RDONLY)
+		os.setxattr(fd, "user.h", b"v")
+		# rename(2) onto another name of the same file does nothing
+		os.rename(os.path.join(d, "l"), os.path.join(d, "l.hard"))
+		assert os.fstat(fd).st_nlink == 2
+		assert os.getxattr(fd, "user.h") == b"v"
+		os.fchmod(fd, 0o640)
+		for n in ("l", "l.hard"):
+		    st = os.stat(os.path.join(d, n))
+		    assert st.st_nlink == 2 and st.st_mode & 0o777 == 0o640, (n, st)
+		assert os.getxattr(os.path.join(d, "l"), "user.h") == b"v"
+		os.close(fd)
+		EOF
+		test_output 2 stat -c %h "$EH/l.hard" &&
+		each_mount_soon "test \$(stat -c %h \$m/r$H/l) = 2" &&
 		rm "$MA/l.hard" &&
 		test_output 1 stat -c %h "$EH/l"
 	'
