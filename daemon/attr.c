@@ -79,8 +79,9 @@ attr_from_listing(struct node *n, bool same)
 	free(rel);
 	if (!found || (a.mode & S_IFMT) != (n->attr.mode & S_IFMT) ||
 	    dircache_attr_older(&a, &n->attr) ||
-	    (same && (a.dev != n->attr.dev || a.ino != n->attr.ino)))
-		return false;
+	    ((same || (!n->isdir && !TAILQ_EMPTY(&n->handles))) &&
+		(a.dev != n->attr.dev || a.ino != n->attr.ino)))
+		return false; /* an open file's: its STAT decides (attr_cb) */
 	io_attr_seen(n, &a);
 	n->attr = a;
 	union_rekey(n);
@@ -111,9 +112,17 @@ attr_cb(struct call *c)
 	struct handle *h;
 	struct stat st;
 
-	if (c->rep.error == -ENOENT && c->req.fh == 0 && !op->node->isdir &&
-	    (h = io_handle_any(op->node)) != NULL && h->fh != 0) {
-		/* Unlinked or renamed away, but open here: ask the file. */
+	if ((c->rep.error == -ENOENT ||
+		(c->rep.error == 0 &&
+		    !cluster_export(c->peer, c->req.export_id))) &&
+	    c->req.fh == 0 && !op->node->isdir &&
+	    (h = io_handle_any(op->node)) != NULL && h->fh != 0 &&
+	    (c->rep.error != 0 ||
+		union_split(op->node, union_file_ino(c->peer, &c->rep.attr)))) {
+		/*
+		 * Unlinked or renamed away, or its name is another file's
+		 * now, but open here: ask the file.
+		 */
 		struct call *c2 = call_new(h->peer, PROTO_STAT, h->export_id,
 		    NULL, attr_cb, op);
 

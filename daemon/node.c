@@ -433,14 +433,17 @@ node_foreach_name(const struct node *like, void (*fn)(struct node *, void *),
 }
 
 /*
- * Whether n has no name any more: unlinked, renamed over or removed
- * here (the root always has one).  Its path names another object now,
- * or none.
+ * Whether n has no name any more: it, or a directory above it, was
+ * unlinked, renamed over or removed here (the root always has one).
+ * Its path names another object now, or none.
  */
 bool
 node_unnamed(const struct node *n)
 {
-	return n->parent != NULL && !n->linked;
+	for (; n->parent != NULL; n = n->parent)
+		if (!n->linked)
+			return true;
+	return false;
 }
 
 /*

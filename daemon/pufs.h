@@ -385,6 +385,8 @@ void union_list(struct node *dir, union_list_cb, void *arg);
 /* The node for an entry under dir (found or made, attrs refreshed). */
 struct node *union_node(struct node *dir, struct entry *);
 void union_rekey(struct node *);
+bool union_split(struct node *, uint64_t ino);
+uint64_t union_file_ino(const struct peer *, const struct proto_attr *);
 
 /* gather.c */
 

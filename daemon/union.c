@@ -30,7 +30,7 @@
 
 #include "cluster.h"
 #include "merge.h"
-#include "pufs.h"
+#include "fs.h"
 
 static time_t union_start_time;
 static struct union_check_stats ucs;
@@ -178,7 +178,35 @@ union_rekey(struct node *n)
 	if (n->isdir || n->peer == NULL ||
 	    cluster_export(n->peer, n->export_id))
 		return;
-	node_set_ino(n, node_ino_hash(n->peer->name, n->attr.dev, n->attr.ino));
+	node_set_ino(n, union_file_ino(n->peer, &n->attr));
+}
+
+/*
+ * Whether what n's name holds now (ino, the union inode number of a
+ * holder's answer by path) is another file than the one open here
+ * through n: its name was given to another file on the holder, or
+ * elsewhere.  The descriptors are of the old one, which keeps n, as a
+ * file renamed over (node_unnamed()); the name gets a node of its own,
+ * and the kernel a new inode for it.  A file not open here keeps its
+ * node (union_node()).
+ */
+bool
+union_split(struct node *n, uint64_t ino)
+{
+	if (n->isdir || n->ino == 0 || n->ino == ino ||
+	    TAILQ_EMPTY(&n->handles) || node_unnamed(n))
+		return false;
+	if (n->nlookup > 0)
+		notify_entry(n->parent->id, n->name);
+	node_unlink(n);
+	return true;
+}
+
+/* The union inode number of a holder's file with attributes a. */
+uint64_t
+union_file_ino(const struct peer *p, const struct proto_attr *a)
+{
+	return node_ino_hash(p->name, a->dev, a->ino);
 }
 
 /* Fill an entry for a non-directory hit, shown as name. */
@@ -189,7 +217,7 @@ union_file_entry(struct entry *e, const char *name, const struct hit *h)
 	e->peer = h->peer;
 	e->export_id = h->export_id;
 	e->attr = h->attr;
-	e->ino = node_ino_hash(h->peer->name, h->attr.dev, h->attr.ino);
+	e->ino = union_file_ino(h->peer, &h->attr);
 }
 
 /*
@@ -641,6 +669,8 @@ union_node(struct node *dir, struct entry *e)
 		node_unlink(n);
 		n = NULL;
 	}
+	if (n != NULL && union_split(n, e->ino))
+		n = NULL;
 	if (n == NULL) {
 		n = node_new(dir, e->name);
 		node_split_name(n->name, &n->pin, &n->baselen);

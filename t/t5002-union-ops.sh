@@ -6,7 +6,9 @@
 # does), chmod, chown (to another owner EPERM: the holders run as root
 # and lend no privilege), utimes, mkdir, rmdir, symlink, hard link,
 # rename (fstat of the file renamed over, or of a removed directory,
-# shows no link), xattrs, fallocate, fsync, mmap; a 64 MiB file, a
+# shows no link; onto another name of the same file, nothing), an open
+# file whose name was given to another on the holder (its descriptor
+# keeps the old file), xattrs, fallocate, fsync, mmap; a 64 MiB file, a
 # directory of 3000 entries, and ls -lR that agrees across peers.
 
 T_DIR=$(cd "$(dirname "$0")" && pwd -P)
@@ -234,6 +236,71 @@ remote_ops () {
 		st = os.fstat(fd)
 		assert st.st_nlink == 0, st
 		os.close(fd)
+		EOF
+	'
+
+	test_expect_success "p$A: a file of p$H still open, its name or directory given to new ones: nothing by its old path" '
+		"$PYTHON" - "$MA" "$EH" <<-\EOF
+		import errno, os, shutil, sys, time
+		d, e = sys.argv[1], sys.argv[2]
+		os.makedirs(os.path.join(d, "gone", "sub"))
+		p = os.path.join("gone", "sub", "f")
+		with open(os.path.join(d, p), "w") as f:
+		    f.write("old")
+		fd = os.open(os.path.join(d, p), os.O_RDWR)
+		ino = os.fstat(fd).st_ino
+		shutil.rmtree(os.path.join(e, "gone"))  # on the holder itself
+		os.makedirs(os.path.join(e, "gone", "sub"))
+		with open(os.path.join(e, p), "w") as f:
+		    f.write("new")
+		mode = os.stat(os.path.join(e, p)).st_mode & 0o7777
+		end = time.monotonic() + 10
+		while True:  # until the traps of the holder are in
+		    try:
+		        if os.stat(os.path.join(d, p)).st_ino != ino:
+		            break
+		    except FileNotFoundError:
+		        pass
+		    assert time.monotonic() < end, "new file not seen"
+		    time.sleep(0.05)
+		try:  # never to the file that has the path now
+		    os.setxattr(fd, "user.t", b"v")
+		except OSError as x:
+		    assert x.errno == errno.ENOENT, x
+		os.fchmod(fd, 0o600)
+		assert os.pread(fd, 10, 0) == b"old"
+		assert os.fstat(fd).st_nlink == 0
+		os.close(fd)
+		assert "user.t" not in os.listxattr(os.path.join(e, p))
+		assert os.stat(os.path.join(e, p)).st_mode & 0o7777 == mode
+		assert open(os.path.join(d, p)).read() == "new"
+		shutil.rmtree(os.path.join(d, "gone"))
+		# removed on the holder, its directory here, then both made again
+		os.mkdir(os.path.join(d, "gone"))
+		p = os.path.join("gone", "f")
+		with open(os.path.join(d, p), "w") as f:
+		    f.write("old")
+		fd = os.open(os.path.join(d, p), os.O_RDWR)
+		os.unlink(os.path.join(e, p))
+		end = time.monotonic() + 10
+		while True:
+		    try:
+		        os.rmdir(os.path.join(d, "gone"))
+		        break
+		    except OSError as x:
+		        assert x.errno == errno.ENOTEMPTY, x
+		    assert time.monotonic() < end, "unlink not seen"
+		    time.sleep(0.05)
+		os.mkdir(os.path.join(d, "gone"))
+		with open(os.path.join(d, p), "w") as f:
+		    f.write("new")
+		try:
+		    os.setxattr(fd, "user.t", b"v")
+		except OSError as x:
+		    assert x.errno == errno.ENOENT, x
+		os.close(fd)
+		assert "user.t" not in os.listxattr(os.path.join(e, p))
+		shutil.rmtree(os.path.join(d, "gone"))
 		EOF
 	'
 
