@@ -251,6 +251,9 @@ attr_set_one(struct fsop *op, int error, const struct proto_attr *a)
 		return;
 	}
 	op->node->attr = op->attr;
+	if (!op->node->isdir && op->attr.nlink > 1)
+		/* One inode of the kernel's per name: the others re-ask. */
+		io_links_changed(op->node, &op->attr);
 	fsop_node_stat(op->node, &st);
 	fuse_reply_attr(op->req, &st, fsop_attr_given(op->node));
 	fsop_free(op);

@@ -778,6 +778,10 @@ dircache_renamed(struct peer *p, uint32_t export_id, const char *dir,
 		return;
 	}
 	a = e->attr;
+	l = dircache_names(p, export2, dir2);
+	if ((e = listing_find(l, name2)) != NULL && e->attr.dev == a.dev &&
+	    e->attr.ino == a.ino)
+		return; /* two names of one file: rename(2) did nothing */
 	dircache_set(p, export_id, dir, name, NULL);
 	dircache_set(p, export2, dir2, name2, &a);
 }

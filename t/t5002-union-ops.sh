@@ -177,6 +177,8 @@ remote_ops () {
 		os.setxattr(fd, "user.h", b"v")
 		# rename(2) onto another name of the same file does nothing
 		os.rename(os.path.join(d, "l"), os.path.join(d, "l.hard"))
+		assert os.stat(os.path.join(d, "l")).st_nlink == 2
+		assert {"l", "l.hard"} <= set(os.listdir(d))
 		assert os.fstat(fd).st_nlink == 2
 		assert os.getxattr(fd, "user.h") == b"v"
 		os.fchmod(fd, 0o640)
