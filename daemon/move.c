@@ -6,7 +6,9 @@
  * destination's holder under a hidden temporary name (MOVE_PREFIX, never
  * listed nor found by lookups), made durable with fsync, renamed over
  * the destination there (atomic, as the holder's file system makes it),
- * and only then unlinked on its own holder.  A small regular file
+ * and only then unlinked on its own holder.  The copy gets the source's
+ * mode, times and user.* extended attributes, as a rename on one file
+ * system keeps them.  A small regular file with no extended attributes
  * (MOVE_WHOLE at most) is read whole and sent in one REPLACE request,
  * which does those steps on the holder in one round trip; a peer
  * without it (no PROTO_CAP_REPLACE) gets them one by one, as larger
@@ -48,6 +50,8 @@ enum move_state {
 	MOVE_READLINK, /* a symlink: read its target */
 	MOVE_SYMLINK,  /* make the copy of the symlink */
 	MOVE_COPY,     /* read from the source, write to the copy */
+	MOVE_XGET,     /* read the source's extended attributes */
+	MOVE_XSET,     /* ... and give them to the copy */
 	MOVE_SYNC,     /* fsync the copy, give it the source's times */
 	MOVE_RENAME,   /* rename it over the destination */
 	MOVE_UNLINK,   /* remove the source */
@@ -62,6 +66,8 @@ static const char *const move_state_names[] = {
 	"readlink",
 	"symlink",
 	"copy",
+	"xget",
+	"xset",
 	"sync",
 	"rename",
 	"unlink",
@@ -77,6 +83,10 @@ struct move {
 	bool whole;            /* moved by one REPLACE (a small file) */
 	void *buf;             /* the small file's bytes; owned */
 	size_t buflen;
+	char **xname; /* the source's user.* extended attributes; owned */
+	char **xval;  /* their values (NULL: gone meanwhile); owned */
+	size_t *xlen; /* and their lengths */
+	size_t nx;
 	uint64_t roff;     /* next offset to read */
 	bool eof;          /* the last read came back short */
 	unsigned inflight; /* copy calls out */
@@ -173,6 +183,13 @@ move_finish(struct move *m)
 	free(m->tmp);
 	free(m->target);
 	free(m->buf);
+	for (size_t i = 0; i < m->nx; i++) {
+		free(m->xname[i]);
+		free(m->xval[i]);
+	}
+	free(m->xname);
+	free(m->xval);
+	free(m->xlen);
 	free(m);
 }
 
@@ -184,6 +201,42 @@ move_fail(struct move *m, int error)
 		m->error = error;
 	if (m->inflight == 0)
 		move_finish(m);
+}
+
+/* The names of a LISTXATTR answer that the copy gets: user.* ones. */
+static void
+move_took_names(struct move *m, const char *names, size_t n)
+{
+	size_t len;
+
+	for (size_t off = 0; off < n; off += len + 1) {
+		len = strnlen(names + off, n - off);
+		if (off + len == n)
+			break; /* not NUL-ended: not a name */
+		if (strncmp(names + off, "user.", 5) != 0 ||
+		    strncmp(names + off, "user.pufs.", 10) == 0)
+			continue;
+		m->xname = xreallocarray(m->xname, m->nx + 1, sizeof *m->xname);
+		m->xval = xreallocarray(m->xval, m->nx + 1, sizeof *m->xval);
+		m->xlen = xreallocarray(m->xlen, m->nx + 1, sizeof *m->xlen);
+		m->xname[m->nx] = xstrndup(names + off, len);
+		m->xval[m->nx] = NULL;
+		m->xlen[m->nx++] = 0;
+	}
+}
+
+/* The value of one extended attribute of the source came back. */
+static void
+move_took_value(struct move *m, const struct call *c)
+{
+	for (size_t i = 0; i < m->nx; i++)
+		if (strcmp(m->xname[i], c->req.name) == 0 &&
+		    m->xval[i] == NULL) {
+			m->xval[i] = xmalloc(c->rep.datalen + 1);
+			memcpy(m->xval[i], c->rep.data, c->rep.datalen);
+			m->xlen[i] = c->rep.datalen;
+			return;
+		}
 }
 
 /* Take what a step's answer brings; 0 or why the move cannot go on. */
@@ -212,6 +265,12 @@ move_took(struct move *m, const struct call *c)
 	case PROTO_READLINK:
 		m->target = xstrndup(c->rep.data, c->rep.datalen);
 		break;
+	case PROTO_LISTXATTR:
+		move_took_names(m, c->rep.data, c->rep.datalen);
+		break;
+	case PROTO_GETXATTR:
+		move_took_value(m, c);
+		break;
 	case PROTO_READ:
 		free(m->buf);
 		m->buf = xmalloc(c->rep.datalen + 1);
@@ -239,7 +298,16 @@ move_cb(struct call *c)
 
 	m->inflight--;
 	dircache_expected(c->peer, &c->req, error == 0);
-	if (error == 0)
+	/*
+	 * A file system without extended attributes on either side has
+	 * none to give or take; one gone since it was listed is not given.
+	 */
+	if (((error == -EOPNOTSUPP || error == -ENOTSUP) &&
+		(c->req.type == PROTO_LISTXATTR ||
+		    c->req.type == PROTO_SETXATTR)) ||
+	    (error == -ENODATA && c->req.type == PROTO_GETXATTR))
+		error = 0;
+	else if (error == 0)
 		error = move_took(m, c);
 	if (error == -ENOSYS && c->req.type == PROTO_REPLACE) {
 		/* The holder does not know REPLACE: step by step. */
@@ -261,7 +329,8 @@ move_cb(struct call *c)
 	}
 	switch (m->state) {
 	case MOVE_OPEN:
-		m->whole = m->sp.attr.size <= MOVE_WHOLE;
+		/* REPLACE makes the file whole: none to give it first. */
+		m->whole = m->sp.attr.size <= MOVE_WHOLE && m->nx == 0;
 		move_set_state(m, m->whole ? MOVE_READ : MOVE_CREATE);
 		break;
 	case MOVE_READ:
@@ -282,6 +351,12 @@ move_cb(struct call *c)
 		break;
 	case MOVE_READLINK:
 		move_set_state(m, MOVE_SYMLINK);
+		break;
+	case MOVE_XGET:
+		move_set_state(m, MOVE_XSET);
+		break;
+	case MOVE_XSET:
+		move_set_state(m, MOVE_SYNC);
 		break;
 	case MOVE_SYMLINK:
 	case MOVE_SYNC:
@@ -363,7 +438,7 @@ move_copy(struct move *m)
 
 	if (m->eof) {
 		if (m->inflight == 0) {
-			move_set_state(m, MOVE_SYNC);
+			move_set_state(m, m->nx > 0 ? MOVE_XGET : MOVE_SYNC);
 			move_step(m);
 		}
 		return;
@@ -404,6 +479,32 @@ move_create(struct move *m)
 	return c;
 }
 
+/* The XGET or XSET calls: one per extended attribute, all at once. */
+static void
+move_xattrs(struct move *m)
+{
+	struct call *c;
+
+	for (size_t i = 0; i < m->nx; i++) {
+		if (m->state == MOVE_XGET) {
+			c = move_send(m, false, PROTO_GETXATTR, m->sp.sdir,
+			    m->sp.sname);
+			c->req.length = PROTO_MAX_XATTR;
+		} else if (m->xval[i] != NULL) {
+			c = move_send(m, true, PROTO_SETXATTR, m->sp.ddir,
+			    m->tmp);
+			call_set_data(c, m->xval[i], m->xlen[i]);
+		} else
+			continue;
+		call_set_name(c, m->xname[i]);
+		call_send(c);
+	}
+	if (m->inflight == 0) { /* every one gone meanwhile */
+		move_set_state(m, MOVE_SYNC);
+		move_step(m);
+	}
+}
+
 /* Send the calls of m's state (several at once where they can go). */
 static void
 move_step(struct move *m)
@@ -414,6 +515,9 @@ move_step(struct move *m)
 	case MOVE_OPEN:
 		c = move_send(m, false, PROTO_OPEN, m->sp.sdir, m->sp.sname);
 		c->req.flags = O_RDONLY;
+		c2 = move_send(m, false, PROTO_LISTXATTR, m->sp.sdir,
+		    m->sp.sname);
+		c2->req.length = PROTO_MAX_XATTR;
 		break;
 	case MOVE_READ:
 		/* One byte more than fits: a file that grew is seen. */
@@ -444,6 +548,10 @@ move_step(struct move *m)
 		break;
 	case MOVE_COPY:
 		move_copy(m);
+		return;
+	case MOVE_XGET:
+	case MOVE_XSET:
+		move_xattrs(m);
 		return;
 	case MOVE_SYNC:
 		c = move_send(m, true, PROTO_FSYNC, "", NULL);

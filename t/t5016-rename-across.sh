@@ -6,8 +6,8 @@
 # all work and the data ends on the destination's holder); a reader never
 # sees a short or mixed file while the name is replaced 200 times; a move
 # that the holder cannot take fails with its error (ENOSPC) and changes
-# nothing; a file with other hard links stays EXDEV; status counts the
-# moves.
+# nothing; a file with other hard links stays EXDEV; a moved file keeps
+# its user.* extended attributes; status counts the moves.
 
 T_DIR=$(cd "$(dirname "$0")" && pwd -P)
 . "$T_DIR/lib.sh"
@@ -76,6 +76,31 @@ test_expect_success 'a symlink moves onto another peer name too' '
 	mv -T "$M1/shared/newlink" "$M1/shared/link" &&
 	test "$(readlink "$E3/shared/link")" = app.conf &&
 	test_path_is_missing "$E1/shared/newlink"
+'
+
+test_expect_success 'a moved file keeps its user.* extended attributes, small or large' '
+	echo "old" >"$E2/shared/xdst" &&
+	echo "old" >"$E3/shared/xbig" &&
+	each_mount_soon "test -f \$m/shared/xdst && test -f \$m/shared/xbig" &&
+	"$PYTHON" - "$M1/shared" "$E1/shared" "$E2/shared" "$E3/shared" <<-\EOF
+	import os, sys
+	d, e1, e2, e3 = sys.argv[1:]
+	attrs = {"user.a": b"1", "user.long": os.urandom(3000)}
+	for tmp, dst, size, holder in ((".xdst.tmp", "xdst", 100, e2),
+	                               (".xbig.tmp", "xbig", 3000000, e3)):
+	    data = os.urandom(size)
+	    with open(os.path.join(d, tmp), "wb") as f:
+	        f.write(data)
+	    assert os.path.exists(os.path.join(e1, tmp)), "not made on p1"
+	    for k, v in attrs.items():
+	        os.setxattr(os.path.join(d, tmp), k, v)
+	    os.rename(os.path.join(d, tmp), os.path.join(d, dst))
+	    got = os.path.join(holder, dst)
+	    assert open(got, "rb").read() == data
+	    assert {k: os.getxattr(got, k) for k in os.listxattr(got)} == attrs
+	    assert sorted(os.listxattr(os.path.join(d, dst))) == sorted(attrs)
+	    assert not os.path.exists(os.path.join(e1, tmp))
+	EOF
 '
 
 test_expect_success 'a file with other hard links: EXDEV, nothing changes' '
