@@ -2625,8 +2625,14 @@ cl_rs_name(struct cl_resync *rs, const char *dir, const struct cl_ent *m,
 			cl_rs_copy(rs, rs->src, rs->sx, self, cl->self_export,
 			    rel, t->attr.mode & S_IFMT);
 	} else if (t == NULL) {
-		if (!mnew || (wm != 0 && wt > wm))
-			cl_rs_remove(rs, dir, m); /* removed while apart */
+		/*
+		 * Removed there while apart: by its journal, when ours names
+		 * no later change here.  A directory's mtime alone does not
+		 * say it changed here: this resync's own removals below it
+		 * move it.
+		 */
+		if (!mnew || (wt != 0 && wt > wm))
+			cl_rs_remove(rs, dir, m);
 		else if (S_ISDIR(m->attr.mode)) {
 			/* Made here while apart: make it there, compare. */
 			cl_rs_mkdir(rs, rs->src, rs->sx, dir, m);
