@@ -295,15 +295,19 @@ cat >reader.py <<-\EOF
 	open(sys.argv[2], "w").write(h.hexdigest() + " %d\n" % n)
 EOF
 
-# serving: the replica whose read count grows while the reader reads.
+# serving: the replica whose read count grows while the reader reads
+# (looked at every half second, for 10 s: a loaded machine may leave
+# the reader on what it read ahead for a while).
 serving () {
-	local j a b
+	local j a b t
 	for j in $1; do eval "a$j=\$(cl $j reads)"; done
-	sleep 0.5
-	for j in $1; do
-		eval "a=\$a$j"
-		b=$(cl $j reads)
-		[ "$b" -gt "$a" ] && { echo $j; return 0; }
+	for t in $(seq 20); do
+		sleep 0.5
+		for j in $1; do
+			eval "a=\$a$j"
+			b=$(cl $j reads)
+			[ "$b" -gt "$a" ] && { echo $j; return 0; }
+		done
 	done
 	return 1
 }
