@@ -104,6 +104,27 @@ attr_stat_older(const struct node *n, const struct proto_attr *a)
 	    dircache_attr_older(a, &n->attr);
 }
 
+/*
+ * A STAT by path of a file open here found its name nobody's now
+ * (ENOENT) or another file's (union_split()): the handle to ask the
+ * open file through, else NULL.
+ */
+static struct handle *
+attr_open_elsewhere(struct fsop *op, const struct call *c)
+{
+	struct handle *h;
+
+	if (c->req.fh != 0 || op->node->isdir ||
+	    (h = io_handle_any(op->node)) == NULL || h->fh == 0)
+		return NULL;
+	if (c->rep.error == -ENOENT)
+		return h;
+	if (c->rep.error == 0 && !cluster_export(c->peer, c->req.export_id) &&
+	    union_split(op->node, union_file_ino(c->peer, &c->rep.attr)))
+		return h;
+	return NULL;
+}
+
 /* An attr reply from a holder: remember and pass on. */
 static void
 attr_cb(struct call *c)
@@ -112,17 +133,7 @@ attr_cb(struct call *c)
 	struct handle *h;
 	struct stat st;
 
-	if ((c->rep.error == -ENOENT ||
-		(c->rep.error == 0 &&
-		    !cluster_export(c->peer, c->req.export_id))) &&
-	    c->req.fh == 0 && !op->node->isdir &&
-	    (h = io_handle_any(op->node)) != NULL && h->fh != 0 &&
-	    (c->rep.error != 0 ||
-		union_split(op->node, union_file_ino(c->peer, &c->rep.attr)))) {
-		/*
-		 * Unlinked or renamed away, or its name is another file's
-		 * now, but open here: ask the file.
-		 */
+	if ((h = attr_open_elsewhere(op, c)) != NULL) {
 		struct call *c2 = call_new(h->peer, PROTO_STAT, h->export_id,
 		    NULL, attr_cb, op);
 

@@ -106,7 +106,7 @@ change_act_cb(struct call *c)
 		e.peer = op->chosen.peer;
 		e.export_id = op->chosen.export_id;
 		e.attr = op->attr;
-		e.ino = node_ino_hash(e.peer->name, e.attr.dev, e.attr.ino);
+		e.ino = union_file_ino(e.peer, &e.attr);
 		n = union_node(op->dir2, &e);
 		entry_clear(&e);
 		io_links_changed(n, &n->attr); /* before the answer */

@@ -762,14 +762,14 @@ dircache_renamed(struct peer *p, uint32_t export_id, const char *dir,
     const char *name, uint32_t export2, const char *dir2, const char *name2,
     unsigned flags)
 {
-	struct listing *l;
+	struct listing *l, *l2;
 	const struct lent *e;
 	struct proto_attr a;
 
 	if ((flags & RENAME_EXCHANGE) ||
 	    (l = dircache_names(p, export_id, dir)) == NULL ||
 	    (e = listing_find(l, name)) == NULL || S_ISDIR(e->attr.mode) ||
-	    dircache_names(p, export2, dir2) == NULL) {
+	    (l2 = dircache_names(p, export2, dir2)) == NULL) {
 		dircache_stale(p, export_id, dir);
 		dircache_stale(p, export2, dir2);
 		/* A directory's own listings, and below, are of other paths. */
@@ -778,8 +778,7 @@ dircache_renamed(struct peer *p, uint32_t export_id, const char *dir,
 		return;
 	}
 	a = e->attr;
-	l = dircache_names(p, export2, dir2);
-	if ((e = listing_find(l, name2)) != NULL && e->attr.dev == a.dev &&
+	if ((e = listing_find(l2, name2)) != NULL && e->attr.dev == a.dev &&
 	    e->attr.ino == a.ino)
 		return; /* two names of one file: rename(2) did nothing */
 	dircache_set(p, export_id, dir, name, NULL);

@@ -73,6 +73,13 @@ static const char *const move_state_names[] = {
 	"unlink",
 };
 
+/* One user.* extended attribute of the source, for the copy. */
+struct move_xattr {
+	char *name;
+	char *val; /* NULL: not read yet, or gone meanwhile */
+	size_t len;
+};
+
 struct move {
 	enum move_state state; /* changed only by move_set_state() */
 	struct move_spec sp;   /* strings owned */
@@ -83,9 +90,7 @@ struct move {
 	bool whole;            /* moved by one REPLACE (a small file) */
 	void *buf;             /* the small file's bytes; owned */
 	size_t buflen;
-	char **xname; /* the source's user.* extended attributes; owned */
-	char **xval;  /* their values (NULL: gone meanwhile); owned */
-	size_t *xlen; /* and their lengths */
+	struct move_xattr *x; /* the source's; owned */
 	size_t nx;
 	uint64_t roff;     /* next offset to read */
 	bool eof;          /* the last read came back short */
@@ -184,12 +189,10 @@ move_finish(struct move *m)
 	free(m->target);
 	free(m->buf);
 	for (size_t i = 0; i < m->nx; i++) {
-		free(m->xname[i]);
-		free(m->xval[i]);
+		free(m->x[i].name);
+		free(m->x[i].val);
 	}
-	free(m->xname);
-	free(m->xval);
-	free(m->xlen);
+	free(m->x);
 	free(m);
 }
 
@@ -216,12 +219,9 @@ move_took_names(struct move *m, const char *names, size_t n)
 		if (strncmp(names + off, "user.", 5) != 0 ||
 		    strncmp(names + off, "user.pufs.", 10) == 0)
 			continue;
-		m->xname = xreallocarray(m->xname, m->nx + 1, sizeof *m->xname);
-		m->xval = xreallocarray(m->xval, m->nx + 1, sizeof *m->xval);
-		m->xlen = xreallocarray(m->xlen, m->nx + 1, sizeof *m->xlen);
-		m->xname[m->nx] = xstrndup(names + off, len);
-		m->xval[m->nx] = NULL;
-		m->xlen[m->nx++] = 0;
+		m->x = xreallocarray(m->x, m->nx + 1, sizeof *m->x);
+		m->x[m->nx++] = (struct move_xattr){ xstrndup(names + off, len),
+			NULL, 0 };
 	}
 }
 
@@ -230,11 +230,11 @@ static void
 move_took_value(struct move *m, const struct call *c)
 {
 	for (size_t i = 0; i < m->nx; i++)
-		if (strcmp(m->xname[i], c->req.name) == 0 &&
-		    m->xval[i] == NULL) {
-			m->xval[i] = xmalloc(c->rep.datalen + 1);
-			memcpy(m->xval[i], c->rep.data, c->rep.datalen);
-			m->xlen[i] = c->rep.datalen;
+		if (strcmp(m->x[i].name, c->req.name) == 0 &&
+		    m->x[i].val == NULL) {
+			m->x[i].val = xmalloc(c->rep.datalen + 1);
+			memcpy(m->x[i].val, c->rep.data, c->rep.datalen);
+			m->x[i].len = c->rep.datalen;
 			return;
 		}
 }
@@ -490,13 +490,13 @@ move_xattrs(struct move *m)
 			c = move_send(m, false, PROTO_GETXATTR, m->sp.sdir,
 			    m->sp.sname);
 			c->req.length = PROTO_MAX_XATTR;
-		} else if (m->xval[i] != NULL) {
+		} else if (m->x[i].val != NULL) {
 			c = move_send(m, true, PROTO_SETXATTR, m->sp.ddir,
 			    m->tmp);
-			call_set_data(c, m->xval[i], m->xlen[i]);
+			call_set_data(c, m->x[i].val, m->x[i].len);
 		} else
 			continue;
-		call_set_name(c, m->xname[i]);
+		call_set_name(c, m->x[i].name);
 		call_send(c);
 	}
 	if (m->inflight == 0) { /* every one gone meanwhile */

@@ -136,7 +136,7 @@ place_make_cb(struct call *c)
 	}
 	e.name = xstrdup(op->name);
 	e.attr = c->rep.attr;
-	e.ino = node_ino_hash(c->peer->name, e.attr.dev, e.attr.ino);
+	e.ino = union_file_ino(c->peer, &e.attr);
 	if (S_ISDIR(e.attr.mode)) {
 		char *path = xpathjoin(c->req.path, c->req.name);
 
